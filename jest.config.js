@@ -1,0 +1,12 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  // A custom environment hands the host's typed arrays to tests: onnxruntime-node checks
+  // `instanceof Float32Array` against the host realm, which jest's sandbox would otherwise break.
+  testEnvironment: '<rootDir>/test/environment.js',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  setupFiles: ['<rootDir>/local/polyfills.ts'],
+  testTimeout: 60000,
+  maxWorkers: 2,
+};

@@ -1,0 +1,151 @@
+/**
+ * Ingest: read a dropped dataset, validate it against the model's schema, profile it, version it
+ * by content and write deterministic train/validation/test splits. A rejected dataset is kept
+ * where it was dropped (tagged as quarantined), recorded with its report, and stops the pipeline.
+ */
+import { createHash } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type { IngestEnv } from '../shared/env';
+import { DatasetRejected } from '../shared/errors';
+import { parseDatasetKey, s3Keys, s3Uri } from '../shared/layout';
+import type { IngestInput, IngestOutput } from '../shared/pipeline';
+import { Registry } from '../shared/registry';
+import { getStream, head, putJson, tag, upload } from '../shared/storage';
+import { scanDataset, schemaHash, writeSplits, type SplitName, type Violation } from './dataset';
+
+/** S3 user metadata key (x-amz-meta-mloop-target) naming the target column of a dropped file. */
+export const TARGET_METADATA_KEY = 'mloop-target';
+
+/** A SageMaker job name (at most 63 characters) unique to this dataset version and execution. */
+export function trainingJobName(model: string, datasetVersion: number, execution: string): string {
+  const suffix = createHash('sha256').update(execution).digest('hex').slice(0, 8);
+  return `mloop-${model}-d${datasetVersion}-${suffix}`.slice(0, 63);
+}
+
+/** One sentence per violation, the first few, for the pipeline's error. */
+export function summarizeViolations(violations: Violation[], max = 3): string {
+  const head = violations.slice(0, max).map((v) => v.message);
+  const more = violations.length > max ? ` (and ${violations.length - max} more in the report)` : '';
+  return head.join(' ') + more;
+}
+
+export async function ingest(input: IngestInput, env: IngestEnv): Promise<IngestOutput> {
+  const bucket = input.detail.bucket.name;
+  const key = input.detail.object.key;
+  const versionId = input.detail.object['version-id'];
+  const { model } = parseDatasetKey(key);
+  const registry = new Registry(env.REGISTRY_TABLE);
+  const source = s3Uri(bucket, key);
+
+  const [meta, modelRecord] = await Promise.all([head(bucket, key, versionId), registry.getModel(model)]);
+  const target = meta.Metadata?.[TARGET_METADATA_KEY] || undefined;
+
+  const scan = await scanDataset(await getStream(bucket, key, versionId), {
+    fileName: source,
+    target,
+    schema: modelRecord?.schema,
+    minRows: env.MIN_ROWS,
+    maxNullShare: env.MAX_NULL_SHARE,
+  });
+
+  // Content addressing: the same bytes make one dataset version and one training run. A retry of
+  // this same execution keeps its claim; another execution with the same bytes is a duplicate.
+  const claim = await registry.claimContent(model, scan.sha256, input.execution);
+  if (claim) {
+    await registry.putRun({
+      model,
+      execution: input.execution,
+      status: 'DUPLICATE',
+      datasetVersion: claim.datasetVersion,
+      reason: `${source} has the same bytes (sha256 ${scan.sha256}) as dataset version ${claim.datasetVersion ?? '(being ingested)'}; no new version and no training run.`,
+      updatedAt: new Date().toISOString(),
+    });
+    return { status: 'DUPLICATE', model, datasetVersion: claim.datasetVersion ?? null, duplicateOf: claim.execution };
+  }
+
+  const version = await registry.nextNumber(model, 'datasetCounter');
+  const createdAt = new Date().toISOString();
+  const report = {
+    dataset: source,
+    s3VersionId: versionId,
+    sha256: scan.sha256,
+    rows: scan.rows,
+    accepted: scan.accepted,
+    violations: scan.violations,
+    checkedAt: createdAt,
+  };
+  const base = {
+    model,
+    version,
+    sha256: scan.sha256,
+    s3Uri: source,
+    s3VersionId: versionId,
+    bytes: scan.bytes,
+    rows: scan.rows,
+    parentVersion: modelRecord?.latestDataset,
+    sourceEvent: { execution: input.execution, eventId: input.eventId, eventTime: input.eventTime },
+    createdAt,
+  };
+
+  if (!scan.accepted) {
+    const reportKey = s3Keys.validationReport(model, version);
+    await putJson(bucket, reportKey, report);
+    const reason = `Dataset ${source} was rejected: ${summarizeViolations(scan.violations)}`;
+    // The raw bytes stay where they were dropped; the tag marks them so that nothing trains on
+    // them and lifecycle rules can tell them apart. Nothing is deleted.
+    await tag(bucket, key, { 'mloop-status': 'quarantined', 'mloop-dataset-version': String(version) }, versionId);
+    await registry.putDataset({ ...base, status: 'rejected', reportUri: s3Uri(bucket, reportKey), reason });
+    await registry.linkContent(model, scan.sha256, version);
+    throw new DatasetRejected(reason);
+  }
+
+  // Second pass: the splits. Rows go to a split by a stable hash of their content, so the same
+  // data always splits the same way.
+  const splitKeys: Record<SplitName, string> = {
+    train: s3Keys.split(model, version, 'train'),
+    validation: s3Keys.split(model, version, 'validation'),
+    test: s3Keys.split(model, version, 'test'),
+  };
+  const sinks = { train: new PassThrough(), validation: new PassThrough(), test: new PassThrough() };
+  const uploads = (Object.keys(sinks) as SplitName[]).map((s) => upload(bucket, splitKeys[s], sinks[s], 'text/csv'));
+  const [splitRows] = await Promise.all([writeSplits(await getStream(bucket, key, versionId), {}, sinks), ...uploads]);
+
+  const profileKey = s3Keys.profile(model, version);
+  const reportKey = s3Keys.validationReport(model, version);
+  await Promise.all([
+    putJson(bucket, profileKey, scan.profile),
+    putJson(bucket, reportKey, { ...report, splitRows }),
+    putJson(bucket, s3Keys.splitSchema(model, version), scan.schema),
+  ]);
+  await registry.fixSchema(model, scan.schema, version);
+  await registry.putDataset({
+    ...base,
+    status: 'accepted',
+    schemaHash: schemaHash(scan.schema),
+    profileUri: s3Uri(bucket, profileKey),
+    reportUri: s3Uri(bucket, reportKey),
+    splits: {
+      train: s3Uri(bucket, splitKeys.train),
+      validation: s3Uri(bucket, splitKeys.validation),
+      test: s3Uri(bucket, splitKeys.test),
+    },
+    splitRows,
+  });
+  await registry.linkContent(model, scan.sha256, version);
+
+  return {
+    status: 'ACCEPTED',
+    model,
+    datasetVersion: version,
+    sha256: scan.sha256,
+    s3VersionId: versionId,
+    target: scan.schema.target,
+    task: scan.schema.task,
+    trainingJobName: trainingJobName(model, version, input.execution),
+    channels: {
+      train: s3Uri(bucket, s3Keys.splitPrefix(model, version, 'train')),
+      validation: s3Uri(bucket, s3Keys.splitPrefix(model, version, 'validation')),
+    },
+    testSplit: s3Uri(bucket, splitKeys.test),
+  };
+}

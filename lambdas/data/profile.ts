@@ -1,0 +1,282 @@
+/**
+ * Streaming statistics for dataset profiles, in bounded memory per column however long the file:
+ * numeric moments (Welford), a histogram sketch, and category counts with a distinct-count sketch.
+ * Pure code: no I/O.
+ */
+import type { CategoricalColumnProfile, Histogram, NumericColumnProfile } from '../shared/types';
+import { OTHER_CATEGORY } from '../shared/types';
+
+/** Values kept exactly per numeric column; histograms of columns with no more values are exact. */
+const EXACT_VALUES = 1024;
+/** Fine bins of the histogram sketch used beyond EXACT_VALUES values (must be even). */
+const FINE_BINS = 1024;
+
+/**
+ * A histogram sketch for one numeric column.
+ *
+ * The first EXACT_VALUES values are kept as they are, so small columns get exact histograms. Past
+ * that, the values are counted on FINE_BINS equal-width bins over a range that starts as the range
+ * of the values kept and doubles (to the left or to the right) whenever a value falls outside it;
+ * doubling merges neighbouring bins in pairs, so no count is ever split. The final histogram on
+ * equal-width edges over [min, max] assigns each fine bin to the final bin that holds the fine
+ * bin's midpoint. Approximation: a value can land in a neighbouring final bin when it lies within
+ * one fine bin of a final edge; a fine bin is at most about 4 / FINE_BINS of the data's range wide,
+ * so the error is a small share of each final bin. Counts always sum to the number of values.
+ */
+export class HistogramSketch {
+  private values: Float64Array | null = new Float64Array(16);
+  private n = 0;
+  private bins: Float64Array | null = null;
+  private origin = 0;
+  private width = 1;
+
+  add(x: number): void {
+    if (this.values !== null) {
+      if (this.n < EXACT_VALUES) {
+        if (this.n === this.values.length) {
+          const grown = new Float64Array(Math.min(this.values.length * 2, EXACT_VALUES));
+          grown.set(this.values);
+          this.values = grown;
+        }
+        this.values[this.n++] = x;
+        return;
+      }
+      this.startBins();
+    }
+    this.n++;
+    this.insert(x);
+  }
+
+  /** Switch from exact values to fine bins over the range of the values kept so far. */
+  private startBins(): void {
+    const values = this.values as Float64Array;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < this.n; i++) {
+      if (values[i] < lo) lo = values[i];
+      if (values[i] > hi) hi = values[i];
+    }
+    const span = hi > lo ? hi - lo : Math.max(Math.abs(lo), 1);
+    this.origin = lo;
+    this.width = span / (FINE_BINS - 1);
+    this.bins = new Float64Array(FINE_BINS);
+    this.values = null;
+    for (let i = 0; i < this.n; i++) this.insert(values[i]);
+  }
+
+  private insert(x: number): void {
+    const bins = this.bins as Float64Array;
+    let index = Math.floor((x - this.origin) / this.width);
+    // Each doubling at least halves the distance in bins; the bound guards against overflow.
+    for (let guard = 0; (index < 0 || index >= FINE_BINS) && guard < 2100; guard++) {
+      if (index < 0) this.growLeft();
+      else this.growRight();
+      index = Math.floor((x - this.origin) / this.width);
+    }
+    if (!(index >= 0)) index = 0;
+    if (index >= FINE_BINS) index = FINE_BINS - 1;
+    bins[index]++;
+  }
+
+  /** Double the range to the right: bins 2i and 2i+1 merge into bin i. */
+  private growRight(): void {
+    const old = this.bins as Float64Array;
+    const bins = new Float64Array(FINE_BINS);
+    for (let i = 0; i < FINE_BINS; i++) bins[i >> 1] += old[i];
+    this.bins = bins;
+    this.width *= 2;
+  }
+
+  /** Double the range to the left: the old range becomes the right half. */
+  private growLeft(): void {
+    const old = this.bins as Float64Array;
+    const bins = new Float64Array(FINE_BINS);
+    for (let i = 0; i < FINE_BINS; i++) bins[FINE_BINS / 2 + (i >> 1)] += old[i];
+    this.bins = bins;
+    this.origin -= FINE_BINS * this.width;
+    this.width *= 2;
+  }
+
+  /** `bins` equal-width bins over [min, max]; one bin [min, max] when min === max. */
+  histogram(min: number, max: number, bins: number): Histogram {
+    if (this.n === 0) return { edges: [0, 0], counts: [0] };
+    if (!(max > min)) return { edges: [min, max], counts: [this.n] };
+    const k = Math.max(1, Math.floor(bins));
+    const edges = Array.from({ length: k + 1 }, (_, i) => (i === k ? max : min + ((max - min) * i) / k));
+    const counts = new Array<number>(k).fill(0);
+    const binOf = (v: number): number => {
+      const b = Math.floor(((v - min) / (max - min)) * k);
+      return b < 0 ? 0 : b >= k ? k - 1 : b;
+    };
+    if (this.values !== null) {
+      for (let i = 0; i < this.n; i++) counts[binOf(this.values[i])]++;
+    } else {
+      const fine = this.bins as Float64Array;
+      for (let j = 0; j < FINE_BINS; j++) {
+        if (fine[j] > 0) counts[binOf(this.origin + (j + 0.5) * this.width)] += fine[j];
+      }
+    }
+    return { edges, counts };
+  }
+}
+
+/** Count, mean, population standard deviation (Welford), min, max and a histogram sketch. */
+export class NumericStats {
+  count = 0;
+  mean = 0;
+  min = Infinity;
+  max = -Infinity;
+  private m2 = 0;
+  private readonly sketch = new HistogramSketch();
+
+  add(x: number): void {
+    this.count++;
+    const delta = x - this.mean;
+    this.mean += delta / this.count;
+    this.m2 += delta * (x - this.mean);
+    if (x < this.min) this.min = x;
+    if (x > this.max) this.max = x;
+    this.sketch.add(x);
+  }
+
+  /** Population standard deviation (divides by n), 0 for fewer than two values. */
+  get std(): number {
+    return this.count > 1 ? Math.sqrt(Math.max(0, this.m2 / this.count)) : 0;
+  }
+
+  /** The profile; a column with no values gets zeros (JSON has no NaN). */
+  profile(missing: number, bins: number): NumericColumnProfile {
+    if (this.count === 0) {
+      return { kind: 'numeric', count: 0, missing, min: 0, max: 0, mean: 0, std: 0, histogram: { edges: [0, 0], counts: [0] } };
+    }
+    return {
+      kind: 'numeric',
+      count: this.count,
+      missing,
+      min: this.min,
+      max: this.max,
+      mean: this.mean,
+      std: this.std,
+      histogram: this.sketch.histogram(this.min, this.max, bins),
+    };
+  }
+}
+
+/** 32-bit FNV-1a over UTF-16 code units, then murmur3's finalizer for avalanche. */
+function hash32(value: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < value.length; i++) {
+    h ^= value.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** HyperLogLog with 2^12 registers (about 1.6% standard error), for distinct counts past the exact map. */
+export class HyperLogLog {
+  private static readonly P = 12;
+  private readonly registers = new Uint8Array(1 << HyperLogLog.P);
+
+  add(value: string): void {
+    const h = hash32(value);
+    const index = h >>> (32 - HyperLogLog.P);
+    const rest = (h << HyperLogLog.P) >>> 0;
+    const rank = rest === 0 ? 32 - HyperLogLog.P + 1 : Math.clz32(rest) + 1;
+    if (rank > this.registers[index]) this.registers[index] = rank;
+  }
+
+  estimate(): number {
+    const m = this.registers.length;
+    let sum = 0;
+    let zeros = 0;
+    for (const r of this.registers) {
+      sum += 2 ** -r;
+      if (r === 0) zeros++;
+    }
+    const alpha = 0.7213 / (1 + 1.079 / m);
+    let e = (alpha * m * m) / sum;
+    if (e <= 2.5 * m && zeros > 0) e = m * Math.log(m / zeros);
+    else if (e > 2 ** 32 / 30) e = -(2 ** 32) * Math.log(1 - e / 2 ** 32);
+    return Math.round(e);
+  }
+}
+
+/** Distinct values counted exactly per column up to this many; then the map is pruned. */
+const MAX_TRACKED = 8192;
+/** The most frequent values kept when the map is pruned. */
+const KEEP_TRACKED = 4096;
+
+/** Compare strings by UTF-16 code units: deterministic, independent of locale. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Set an own enumerable property, even for keys such as '__proto__'. */
+export function setOwn(target: Record<string, number>, key: string, value: number): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * Counts of a column's values. Exact while the column has at most MAX_TRACKED distinct values.
+ * Beyond that the map is pruned to the KEEP_TRACKED most frequent values each time it fills up
+ * (batched Misra-Gries): the frequent values survive with counts that are lower bounds, and the
+ * distinct count becomes a HyperLogLog estimate.
+ */
+export class CategoryCounter {
+  total = 0;
+  private counts = new Map<string, number>();
+  private hll: HyperLogLog | null = null;
+
+  add(value: string): void {
+    this.total++;
+    this.counts.set(value, (this.counts.get(value) ?? 0) + 1);
+    if (this.hll !== null) this.hll.add(value);
+    if (this.counts.size >= MAX_TRACKED) this.prune();
+  }
+
+  private prune(): void {
+    if (this.hll === null) {
+      this.hll = new HyperLogLog();
+      for (const value of this.counts.keys()) this.hll.add(value);
+    }
+    this.counts = new Map(this.top(KEEP_TRACKED));
+  }
+
+  /** Whether the counts are exact (the column never had more than MAX_TRACKED distinct values). */
+  get exact(): boolean {
+    return this.hll === null;
+  }
+
+  get distinct(): number {
+    return this.hll === null ? this.counts.size : Math.max(this.counts.size, this.hll.estimate());
+  }
+
+  /** The values seen (all of them while exact), in no particular order. */
+  values(): IterableIterator<string> {
+    return this.counts.keys();
+  }
+
+  /** The k most frequent values, by count descending then value ascending. */
+  top(k: number): [string, number][] {
+    const entries = [...this.counts.entries()];
+    entries.sort((a, b) => b[1] - a[1] || compareStrings(a[0], b[0]));
+    return entries.slice(0, Math.max(0, k));
+  }
+
+  profile(missing: number, maxCategories: number): CategoricalColumnProfile {
+    const frequencies: Record<string, number> = {};
+    let kept = 0;
+    for (const [value, count] of this.top(maxCategories)) {
+      setOwn(frequencies, value, count);
+      kept += count;
+    }
+    const rest = this.total - kept;
+    if (rest > 0) setOwn(frequencies, OTHER_CATEGORY, (Object.hasOwn(frequencies, OTHER_CATEGORY) ? frequencies[OTHER_CATEGORY] : 0) + rest);
+    return { kind: 'categorical', count: this.total, missing, distinct: this.distinct, frequencies };
+  }
+}

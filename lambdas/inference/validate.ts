@@ -1,0 +1,74 @@
+/**
+ * Request validation against the serving model's schema. Every problem is reported, by instance
+ * index and field, so a client fixes a bad batch in one round trip.
+ */
+import { RequestInvalid } from '../shared/errors';
+import type { ModelCard } from '../shared/types';
+
+export interface Problem {
+  readonly index?: number;
+  readonly field?: string;
+  readonly message: string;
+}
+
+const MAX_PROBLEMS = 100;
+
+export function parseBody(body: string | null | undefined): unknown {
+  if (body === null || body === undefined || body === '') {
+    throw new RequestInvalid('The request has no body: expected {"instances": [...]}.');
+  }
+  try {
+    return JSON.parse(body);
+  } catch (error) {
+    throw new RequestInvalid(`The request body is not valid JSON: ${(error as Error).message}.`);
+  }
+}
+
+/** Check `{"instances": [...]}` against the card; return the instances or throw RequestInvalid. */
+export function validateInstances(payload: unknown, card: ModelCard, maxBatch: number): Record<string, unknown>[] {
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload) || !('instances' in payload)) {
+    throw new RequestInvalid('The request body must be a JSON object with an "instances" array.');
+  }
+  const instances = (payload as { instances: unknown }).instances;
+  if (!Array.isArray(instances)) throw new RequestInvalid('"instances" must be an array of objects.');
+  if (instances.length === 0) throw new RequestInvalid('"instances" is empty: send at least one instance.');
+  if (instances.length > maxBatch) {
+    throw new RequestInvalid(`"instances" has ${instances.length} items; at most ${maxBatch} are accepted per request.`);
+  }
+  const features = new Map(card.features.map((f) => [f.name, f]));
+  const problems: Problem[] = [];
+  const add = (p: Problem) => {
+    if (problems.length < MAX_PROBLEMS) problems.push(p);
+  };
+  instances.forEach((instance, index) => {
+    if (typeof instance !== 'object' || instance === null || Array.isArray(instance)) {
+      add({ index, message: `instances[${index}] must be an object of feature values.` });
+      return;
+    }
+    const values = instance as Record<string, unknown>;
+    for (const name of Object.keys(values)) {
+      if (!features.has(name)) add({ index, field: name, message: `instances[${index}] has unknown feature '${name}'.` });
+    }
+    for (const feature of card.features) {
+      if (!(feature.name in values)) {
+        add({ index, field: feature.name, message: `instances[${index}] is missing feature '${feature.name}' (send null for a missing value).` });
+        continue;
+      }
+      const value = values[feature.name];
+      if (value === null) continue;
+      if (feature.type === 'numeric') {
+        if (typeof value !== 'number') {
+          add({ index, field: feature.name, message: `instances[${index}].${feature.name} must be a number or null, got ${typeof value}.` });
+        } else if (!Number.isFinite(value)) {
+          add({ index, field: feature.name, message: `instances[${index}].${feature.name} must be a finite number.` });
+        }
+      } else if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+        add({ index, field: feature.name, message: `instances[${index}].${feature.name} must be a string (a category) or null, got ${Array.isArray(value) ? 'array' : typeof value}.` });
+      }
+    }
+  });
+  if (problems.length > 0) {
+    throw new RequestInvalid(`The request has ${problems.length}${problems.length === MAX_PROBLEMS ? '+' : ''} invalid value(s).`, problems);
+  }
+  return instances as Record<string, unknown>[];
+}

@@ -1,0 +1,225 @@
+/**
+ * Evaluation metrics and the promotion gate. Pure functions: the registry computes a candidate's
+ * metrics on the validation split and compares them with the champion's before promoting it.
+ */
+import type { Task } from '../shared/types';
+
+export type Metrics = Record<string, number>;
+
+/** Probabilities are clipped to [EPS, 1 - EPS] before the log, as scikit-learn does. */
+const LOG_LOSS_EPS = 1e-15;
+
+/**
+ * Classification metrics from the predicted class probabilities.
+ *
+ * - `accuracy`: share of rows whose most probable class (the first one on a tie) is the truth;
+ * - `macro_f1`: unweighted mean of the per-label F1 over the labels that occur in the truth or in
+ *   the predictions (scikit-learn's `f1_score(average='macro')`); a truth label that is not among
+ *   `classes` is one of those labels, and its F1 is 0 since it can never be predicted;
+ * - `log_loss`: mean of -ln(p[truth]), p clipped to [1e-15, 1 - 1e-15] (not renormalized); a truth
+ *   label not among `classes` counts as p = 1e-15;
+ * - `roc_auc` (two classes only): the probability that a row of `classes[1]` scores higher than a
+ *   row of `classes[0]` on `p[1]`, ties counting one half (Mann-Whitney U with average ranks).
+ *   Rows whose truth is not among `classes` are left out of it, and the key is absent when the
+ *   truth does not hold both classes (the AUC is undefined then).
+ */
+export function classificationMetrics(truth: string[], probabilities: number[][], classes: string[]): Metrics {
+  const n = truth.length;
+  if (n === 0) throw new Error('Cannot compute classification metrics on an empty set: no rows.');
+  if (probabilities.length !== n) {
+    throw new Error(`Cannot compute classification metrics: ${n} truth labels but ${probabilities.length} rows of probabilities.`);
+  }
+  if (classes.length === 0) throw new Error('Cannot compute classification metrics: the list of classes is empty.');
+  const classIndex = new Map<string, number>();
+  classes.forEach((c, i) => {
+    if (classIndex.has(c)) throw new Error(`Cannot compute classification metrics: class '${c}' is listed twice.`);
+    classIndex.set(c, i);
+  });
+
+  let correct = 0;
+  let logLossSum = 0;
+  // Per label: true positives, predicted count, truth count.
+  const tp = new Map<string, number>();
+  const predictedCount = new Map<string, number>();
+  const truthCount = new Map<string, number>();
+  const increment = (m: Map<string, number>, key: string): void => {
+    m.set(key, (m.get(key) ?? 0) + 1);
+  };
+
+  for (let i = 0; i < n; i++) {
+    const row = probabilities[i];
+    if (row.length !== classes.length) {
+      throw new Error(`Cannot compute classification metrics: row ${i} has ${row.length} probabilities for ${classes.length} classes.`);
+    }
+    let best = 0;
+    for (let j = 0; j < row.length; j++) {
+      if (!Number.isFinite(row[j])) {
+        throw new Error(`Cannot compute classification metrics: row ${i} has a probability that is not a finite number (${row[j]}).`);
+      }
+      if (row[j] > row[best]) best = j;
+    }
+    const predicted = classes[best];
+    const label = truth[i];
+    increment(predictedCount, predicted);
+    increment(truthCount, label);
+    if (predicted === label) {
+      correct++;
+      increment(tp, label);
+    }
+    const t = classIndex.get(label);
+    const p = t === undefined ? LOG_LOSS_EPS : Math.min(Math.max(row[t], LOG_LOSS_EPS), 1 - LOG_LOSS_EPS);
+    logLossSum -= Math.log(p);
+  }
+
+  const labels = new Set<string>([...truthCount.keys(), ...predictedCount.keys()]);
+  let f1Sum = 0;
+  for (const label of labels) {
+    const truePositives = tp.get(label) ?? 0;
+    // 2TP / (2TP + FP + FN) = 2TP / (predicted + actual); the denominator is > 0 for a label in the set.
+    f1Sum += (2 * truePositives) / ((predictedCount.get(label) ?? 0) + (truthCount.get(label) ?? 0));
+  }
+
+  const metrics: Metrics = {
+    accuracy: correct / n,
+    macro_f1: f1Sum / labels.size,
+    log_loss: logLossSum / n,
+  };
+  if (classes.length === 2) {
+    const auc = rocAuc(
+      truth,
+      probabilities.map((row) => row[1]),
+      classes[1],
+      classes[0],
+    );
+    if (auc !== null) metrics.roc_auc = auc;
+  }
+  return metrics;
+}
+
+/** Mann-Whitney AUC with average ranks for ties; null when either class is absent. */
+function rocAuc(truth: string[], scores: number[], positive: string, negative: string): number | null {
+  const rows: { score: number; positive: boolean }[] = [];
+  for (let i = 0; i < truth.length; i++) {
+    if (truth[i] === positive) rows.push({ score: scores[i], positive: true });
+    else if (truth[i] === negative) rows.push({ score: scores[i], positive: false });
+  }
+  const nPos = rows.filter((r) => r.positive).length;
+  const nNeg = rows.length - nPos;
+  if (nPos === 0 || nNeg === 0) return null;
+  rows.sort((a, b) => a.score - b.score);
+  let positiveRankSum = 0;
+  for (let start = 0; start < rows.length; ) {
+    let end = start;
+    while (end + 1 < rows.length && rows[end + 1].score === rows[start].score) end++;
+    const averageRank = (start + end) / 2 + 1; // ranks are 1-based
+    for (let k = start; k <= end; k++) if (rows[k].positive) positiveRankSum += averageRank;
+    start = end + 1;
+  }
+  return (positiveRankSum - (nPos * (nPos + 1)) / 2) / (nPos * nNeg);
+}
+
+/**
+ * Regression metrics: `rmse`, `mae` and `r2` (1 - SSres / SStot). When the truth is constant
+ * (SStot = 0), r2 is 1 for perfect predictions and 0 otherwise, as scikit-learn reports it.
+ */
+export function regressionMetrics(truth: number[], predicted: number[]): Metrics {
+  const n = truth.length;
+  if (n === 0) throw new Error('Cannot compute regression metrics on an empty set: no rows.');
+  if (predicted.length !== n) {
+    throw new Error(`Cannot compute regression metrics: ${n} truth values but ${predicted.length} predictions.`);
+  }
+  let mean = 0;
+  for (let i = 0; i < n; i++) {
+    if (!Number.isFinite(truth[i]) || !Number.isFinite(predicted[i])) {
+      throw new Error(`Cannot compute regression metrics: row ${i} has a value that is not a finite number (truth ${truth[i]}, prediction ${predicted[i]}).`);
+    }
+    mean += truth[i];
+  }
+  mean /= n;
+  let squared = 0;
+  let absolute = 0;
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const error = truth[i] - predicted[i];
+    squared += error * error;
+    absolute += Math.abs(error);
+    total += (truth[i] - mean) ** 2;
+  }
+  const r2 = total === 0 ? (squared === 0 ? 1 : 0) : 1 - squared / total;
+  return { rmse: Math.sqrt(squared / n), mae: absolute / n, r2 };
+}
+
+/** The metric the promotion gate compares: accuracy for classification, rmse for regression. */
+export function primaryMetric(task: Task): { name: string; higherIsBetter: boolean } {
+  return task === 'classification' ? { name: 'accuracy', higherIsBetter: true } : { name: 'rmse', higherIsBetter: false };
+}
+
+export interface GateDecision {
+  better: boolean;
+  /** A full sentence for the model's history and the API. */
+  reason: string;
+  candidate: number;
+  champion: number | null;
+  metric: string;
+}
+
+/**
+ * The promotion gate. The candidate is better when there is no champion (or the champion has no
+ * finite value of the primary metric), or when it improves on the champion's primary metric by
+ * strictly more than `minImprovement` (in the metric's units; an equal score is not better).
+ */
+export function compareWithChampion(task: Task, candidate: Metrics, champion: Metrics | null, minImprovement = 0): GateDecision {
+  const { name, higherIsBetter } = primaryMetric(task);
+  const value = candidate[name];
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new Error(`Cannot compare with the champion: the candidate has no finite ${name} metric.`);
+  }
+  if (!Number.isFinite(minImprovement) || minImprovement < 0) {
+    throw new Error(`Cannot compare with the champion: the minimum improvement must be a finite number >= 0, got ${minImprovement}.`);
+  }
+  if (champion === null) {
+    return { better: true, reason: 'No champion yet: the candidate is promoted.', candidate: value, champion: null, metric: name };
+  }
+  const reference = champion[name];
+  if (typeof reference !== 'number' || !Number.isFinite(reference)) {
+    return {
+      better: true,
+      reason: `The champion has no ${name} metric to compare with: the candidate is promoted.`,
+      candidate: value,
+      champion: null,
+      metric: name,
+    };
+  }
+  const improvement = higherIsBetter ? value - reference : reference - value;
+  const better = improvement > minImprovement;
+  const [c, r] = formatPair(value, reference);
+  let reason: string;
+  if (better) {
+    reason = `Candidate ${name} ${c} beats champion ${name} ${r} (margin ${minImprovement}).`;
+  } else if (improvement > 0) {
+    reason = `Candidate ${name} ${c} is better than champion ${name} ${r} but not by more than the margin ${minImprovement}.`;
+  } else {
+    reason = `Candidate ${name} ${c} is not better than champion ${name} ${r}.`;
+  }
+  return { better, reason, candidate: value, champion: reference, metric: name };
+}
+
+/** Formats two numbers with at least 3 significant digits, and with enough to tell them apart. */
+function formatPair(a: number, b: number): [string, string] {
+  for (let digits = 3; digits < 17; digits++) {
+    const fa = formatNumber(a, digits);
+    const fb = formatNumber(b, digits);
+    if (fa !== fb || a === b) return [fa, fb];
+  }
+  return [String(a), String(b)];
+}
+
+function formatNumber(x: number, significant: number): string {
+  const magnitude = Math.abs(x);
+  if (magnitude === 0) return (0).toFixed(significant - 1);
+  if (magnitude >= 1e-3 && magnitude < 1e9) {
+    const decimals = Math.max(0, significant - 1 - Math.floor(Math.log10(magnitude)));
+    return x.toFixed(Math.min(decimals, 100));
+  }
+  return x.toPrecision(significant);
+}

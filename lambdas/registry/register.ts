@@ -1,0 +1,136 @@
+/**
+ * Register: give the candidate the next version number, store its artifact under the version's
+ * prefix with its lineage, and move the champion alias when the gate said so. The alias moves by
+ * one conditional write, from the champion that Evaluate compared against: if another run moved
+ * it in between, this version is registered but not promoted, and the record says why.
+ */
+import type { RegisterEnv } from '../shared/env';
+import { parseDatasetKey, parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
+import type { RecordFailureInput, RecordFailureOutput, RegisterInput, RegisterOutput } from '../shared/pipeline';
+import { Registry } from '../shared/registry';
+import { copy, putJson } from '../shared/storage';
+
+export async function register(input: RegisterInput, env: RegisterEnv): Promise<RegisterOutput> {
+  const { ingest, training, evaluation } = input;
+  const model = ingest.model;
+  const registry = new Registry(env.REGISTRY_TABLE);
+  const version = await registry.nextNumber(model, 'versionCounter');
+  const bucket = env.DATA_BUCKET;
+
+  const onnxKey = s3Keys.modelOnnx(model, version);
+  const cardKey = s3Keys.modelCard(model, version);
+  const evaluationKey = s3Keys.evaluation(model, version);
+  await Promise.all([
+    copy(parseS3Uri(evaluation.candidate.onnxUri), bucket, onnxKey),
+    copy(parseS3Uri(evaluation.candidate.cardUri), bucket, cardKey),
+    putJson(bucket, evaluationKey, { model, version, execution: input.execution, ...evaluation }),
+  ]);
+
+  let promoted = false;
+  let reason = evaluation.decision.reason;
+  if (input.promote) {
+    promoted = await registry.moveAlias(
+      {
+        model,
+        alias: 'champion',
+        version,
+        updatedAt: new Date().toISOString(),
+        updatedBy: `pipeline:${input.execution}`,
+        reason: evaluation.decision.reason,
+      },
+      evaluation.champion?.version,
+    );
+    if (!promoted) {
+      reason = `${reason} Not promoted: the champion moved while this version was being evaluated; it stays registered.`;
+    }
+  }
+
+  await registry.putVersion({
+    model,
+    version,
+    status: 'registered',
+    task: ingest.task,
+    metrics: evaluation.candidate.metrics,
+    validationMetrics: evaluation.candidate.validationMetrics,
+    artifact: {
+      onnxUri: s3Uri(bucket, onnxKey),
+      sha256: evaluation.candidate.sha256,
+      cardUri: s3Uri(bucket, cardKey),
+      evaluationUri: s3Uri(bucket, evaluationKey),
+    },
+    lineage: {
+      datasetVersion: ingest.datasetVersion,
+      datasetSha256: ingest.sha256,
+      datasetS3VersionId: ingest.s3VersionId,
+      trainingJob: training.trainingJobName,
+      trainingArtifact: training.modelArtifacts,
+      codeVersion: input.codeVersion,
+      hyperparameters: evaluation.candidate.hyperparameters,
+      execution: input.execution,
+    },
+    promoted,
+    decision: reason,
+    createdAt: new Date().toISOString(),
+  });
+  await registry.putRun({
+    model,
+    execution: input.execution,
+    status: 'SUCCEEDED',
+    datasetVersion: ingest.datasetVersion,
+    modelVersion: version,
+    promoted,
+    reason,
+    updatedAt: new Date().toISOString(),
+  });
+  return { model, modelVersion: version, datasetVersion: ingest.datasetVersion, promoted, metrics: evaluation.candidate.metrics, reason };
+}
+
+/** The reason inside a Catch's `Cause`: a Lambda error's JSON, SageMaker's job description, or text. */
+export function reasonFromCause(error: string, cause: string | undefined): string {
+  if (!cause) return error;
+  try {
+    const parsed = JSON.parse(cause) as Record<string, unknown>;
+    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+    if (typeof parsed.FailureReason === 'string') {
+      return `Training job ${String(parsed.TrainingJobName ?? '')} failed: ${parsed.FailureReason}`.replace('job  failed', 'job failed');
+    }
+  } catch {
+    // Not JSON: the cause is the message itself.
+  }
+  return cause;
+}
+
+function stageOf(state: RecordFailureInput['state']): string {
+  if (!state.ingest) return 'Ingest';
+  if (!state.training) return 'Train';
+  if (!state.evaluation) return 'Evaluate';
+  return 'Register';
+}
+
+/** Record a failed run with its reason. The champion is never touched on this path. */
+export async function recordFailure(input: RecordFailureInput, env: RegisterEnv): Promise<RecordFailureOutput> {
+  const { state } = input;
+  const stage = stageOf(state);
+  const reason = reasonFromCause(state.error.Error, state.error.Cause);
+  let model: string | null = state.ingest?.model ?? null;
+  if (!model && state.detail) {
+    try {
+      model = parseDatasetKey(state.detail.object.key).model;
+    } catch {
+      model = null; // not a dataset key: nothing in the registry to attach the failure to
+    }
+  }
+  if (model) {
+    await new Registry(env.REGISTRY_TABLE).putRun({
+      model,
+      execution: input.execution,
+      status: 'FAILED',
+      datasetVersion: state.ingest?.status === 'ACCEPTED' ? state.ingest.datasetVersion : undefined,
+      stage,
+      error: state.error.Error,
+      reason,
+      updatedAt: new Date().toISOString(),
+    });
+  }
+  return { model, stage, error: state.error.Error, reason: `${stage} failed: ${reason}` };
+}

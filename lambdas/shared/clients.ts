@@ -1,0 +1,59 @@
+/**
+ * One AWS client factory for every handler. On AWS the SDK's defaults apply (region and
+ * credentials from the Lambda environment). Locally the runtime sets MLOOP_S3_ENDPOINT and
+ * MLOOP_DYNAMODB_ENDPOINT to the emulators on loopback; only endpoints change, never code paths.
+ *
+ * Clients are created once per process (module scope, reused across invocations) and can be
+ * reset when the local runtime points the process at other emulators (tests start several).
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+let s3: S3Client | undefined;
+let ddb: DynamoDBDocumentClient | undefined;
+
+function localCredentials() {
+  // The emulators accept any credentials; fixed ones keep the SDK from searching for a profile.
+  return { accessKeyId: 'mloop-local', secretAccessKey: 'mloop-local' };
+}
+
+export function s3Client(): S3Client {
+  if (!s3) {
+    const endpoint = process.env.MLOOP_S3_ENDPOINT;
+    s3 = endpoint
+      ? new S3Client({
+          endpoint,
+          region: process.env.AWS_REGION ?? 'us-east-1',
+          forcePathStyle: true,
+          credentials: localCredentials(),
+          // s3rver stores aws-chunked framing bytes as object content when the SDK adds CRC32
+          // trailers to streamed bodies: ask for checksums only where the API requires them.
+          requestChecksumCalculation: 'WHEN_REQUIRED',
+          responseChecksumValidation: 'WHEN_REQUIRED',
+        })
+      : new S3Client({});
+  }
+  return s3;
+}
+
+export function dynamoClient(): DynamoDBDocumentClient {
+  if (!ddb) {
+    const endpoint = process.env.MLOOP_DYNAMODB_ENDPOINT;
+    const client = endpoint
+      ? new DynamoDBClient({ endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() })
+      : new DynamoDBClient({});
+    ddb = DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
+    });
+  }
+  return ddb;
+}
+
+/** Forget cached clients, so that the next call reads the endpoints again (local runtime, tests). */
+export function resetClients(): void {
+  s3?.destroy();
+  ddb?.destroy();
+  s3 = undefined;
+  ddb = undefined;
+}

@@ -1,0 +1,106 @@
+/**
+ * The storage layout: every S3 key and every DynamoDB key the loop reads or writes is made here,
+ * so the scheme is documented once (README, "Storage layout") and used everywhere.
+ *
+ * S3 (the data bucket):
+ *   datasets/<model>/<file>                      dropped datasets (raw bytes, never rewritten)
+ *   splits/<model>/v<dataset>/{train,validation,test}/...   deterministic splits + schema.json
+ *   profiles/<model>/v<dataset>/profile.json     per-column statistics, the drift baseline
+ *   reports/<model>/v<dataset>/validation.json   the validation report (accepted or rejected)
+ *   training/<job>/output/model.tar.gz           SageMaker's output (job names start mloop-<model>-)
+ *   models/<model>/v<version>/{model.onnx,model-card.json,evaluation.json}
+ *   capture/<model>/<yyyy>/<mm>/<dd>/<hh>/<ms>-<id>.jsonl  data capture, by hour (UTC), time-ordered
+ *   monitoring/<model>/drift/<timestamp>.json    drift reports
+ *
+ * DynamoDB (the registry table, one item collection per model: pk = MODEL#<model>):
+ *   sk META                       the model: schema, target, task, counters
+ *   sk DATASET#<000001>           a dataset version
+ *   sk DATAHASH#<sha256>          content-hash index: which dataset version holds these bytes
+ *   sk VERSION#<000001>           a model version
+ *   sk ALIAS#<alias>              the version an alias points at
+ *   sk RUN#<execution name>       a pipeline run: status, reason of a failure
+ *   sk DRIFT#<iso timestamp>      a drift monitor run
+ */
+import { InvalidInput } from './errors';
+
+/** Model names: lower-case letters, digits and hyphens, as SageMaker job names and S3 keys allow. */
+export const MODEL_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
+
+export const DATASETS_PREFIX = 'datasets/';
+export const CAPTURE_PREFIX = 'capture/';
+
+export function assertModelName(name: string): string {
+  if (!MODEL_NAME_PATTERN.test(name)) {
+    throw new InvalidInput(
+      `Model name '${name}' is not valid: expected 1 to 40 lower-case letters, digits or hyphens, starting and ending with a letter or digit.`,
+    );
+  }
+  return name;
+}
+
+/** The model a dropped dataset belongs to: `datasets/<model>/<file>`. */
+export function parseDatasetKey(key: string): { model: string; fileName: string } {
+  const parts = key.split('/');
+  if (parts.length < 3 || parts[0] !== 'datasets' || parts[parts.length - 1] === '') {
+    throw new InvalidInput(`Object key '${key}' is not a dataset: expected datasets/<model-name>/<file>.`);
+  }
+  return { model: assertModelName(parts[1]), fileName: parts.slice(2).join('/') };
+}
+
+const pad = (n: number): string => String(n).padStart(6, '0');
+
+export const s3Keys = {
+  dataset: (model: string, fileName: string) => `${DATASETS_PREFIX}${model}/${fileName}`,
+  splitPrefix: (model: string, dataset: number, split: 'train' | 'validation' | 'test') =>
+    `splits/${model}/v${dataset}/${split}/`,
+  split: (model: string, dataset: number, split: 'train' | 'validation' | 'test') =>
+    `splits/${model}/v${dataset}/${split}/${split}.csv`,
+  splitSchema: (model: string, dataset: number) => `splits/${model}/v${dataset}/train/schema.json`,
+  profile: (model: string, dataset: number) => `profiles/${model}/v${dataset}/profile.json`,
+  validationReport: (model: string, dataset: number) => `reports/${model}/v${dataset}/validation.json`,
+  /** Reports of datasets rejected before they got a number are kept by content hash. */
+  rejectedReport: (model: string, sha256: string) => `reports/${model}/rejected/${sha256}.json`,
+  trainingOutput: 'training/',
+  modelPrefix: (model: string, version: number) => `models/${model}/v${version}/`,
+  modelOnnx: (model: string, version: number) => `models/${model}/v${version}/model.onnx`,
+  modelCard: (model: string, version: number) => `models/${model}/v${version}/model-card.json`,
+  evaluation: (model: string, version: number) => `models/${model}/v${version}/evaluation.json`,
+  candidatePrefix: (model: string, run: string) => `candidates/${model}/${run}/`,
+  /**
+   * Capture keys sort by time: the hour partition, then the epoch milliseconds, then the request
+   * id. The drift monitor's watermark is the last key it read.
+   */
+  capture: (model: string, at: Date, id: string) => {
+    const iso = at.toISOString();
+    const ms = String(at.getTime()).padStart(15, '0');
+    return `${CAPTURE_PREFIX}${model}/${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}/${iso.slice(11, 13)}/${ms}-${id}.jsonl`;
+  },
+  captureModelPrefix: (model: string) => `${CAPTURE_PREFIX}${model}/`,
+  driftReport: (model: string, at: Date) => `monitoring/${model}/drift/${at.toISOString().replace(/[:.]/g, '-')}.json`,
+};
+
+export const registryKeys = {
+  pk: (model: string) => `MODEL#${model}`,
+  meta: 'META',
+  dataset: (n: number) => `DATASET#${pad(n)}`,
+  datasetPrefix: 'DATASET#',
+  dataHash: (sha256: string) => `DATAHASH#${sha256}`,
+  version: (n: number) => `VERSION#${pad(n)}`,
+  versionPrefix: 'VERSION#',
+  alias: (alias: string) => `ALIAS#${alias}`,
+  run: (execution: string) => `RUN#${execution}`,
+  drift: (at: Date) => `DRIFT#${at.toISOString()}`,
+  driftPrefix: 'DRIFT#',
+  /** All models are also indexed under one partition of the `byKind` GSI. */
+  modelsIndexPk: 'MODELS',
+};
+
+export function s3Uri(bucket: string, key: string): string {
+  return `s3://${bucket}/${key}`;
+}
+
+export function parseS3Uri(uri: string): { bucket: string; key: string } {
+  const match = /^s3:\/\/([^/]+)\/(.*)$/.exec(uri);
+  if (!match) throw new InvalidInput(`'${uri}' is not an S3 URI: expected s3://<bucket>/<key>.`);
+  return { bucket: match[1], key: match[2] };
+}

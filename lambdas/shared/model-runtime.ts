@@ -1,0 +1,102 @@
+/**
+ * Runs a trained model: feeds raw feature values to the ONNX graph as the model card's contract
+ * says (see ModelCard in ./types) and reads its outputs. Preprocessing lives inside the graph; the
+ * only encoding here is the card's category index for categorical features.
+ *
+ * Shared by evaluation (rows of the test split) and inference (request instances), so that both
+ * score a model the same way.
+ */
+import * as ort from 'onnxruntime-node';
+import { ModelArtifactInvalid } from './errors';
+import type { ModelCard } from './types';
+
+export type Prediction = { label: string; probabilities: Record<string, number> } | { value: number };
+
+/** A raw feature value as it arrives from a CSV cell or a JSON request. */
+export type RawValue = unknown;
+
+export function isMissing(value: RawValue): boolean {
+  return value === null || value === undefined || value === '';
+}
+
+export class ModelRuntime {
+  private readonly numeric: string[];
+  private readonly categorical: { name: string; index: Map<string, number> }[];
+
+  private constructor(
+    readonly card: ModelCard,
+    private readonly session: ort.InferenceSession,
+  ) {
+    this.numeric = card.features.filter((f) => f.type === 'numeric').map((f) => f.name);
+    this.categorical = card.features
+      .filter((f) => f.type === 'categorical')
+      .map((f) => ({ name: f.name, index: new Map((f.categories ?? []).map((c, i) => [c, i + 1])) }));
+  }
+
+  static async load(onnx: Uint8Array, card: ModelCard, source = 'model.onnx'): Promise<ModelRuntime> {
+    if (card.formatVersion !== 1) {
+      throw new ModelArtifactInvalid(`The model card of ${source} has formatVersion ${String(card.formatVersion)}; this mloop reads version 1.`);
+    }
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(onnx, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+    } catch (error) {
+      throw new ModelArtifactInvalid(`${source} could not be loaded by onnxruntime: ${(error as Error).message}`);
+    }
+    const expected = card.task === 'classification' ? 'probabilities' : 'value';
+    if (!session.outputNames.includes(expected)) {
+      throw new ModelArtifactInvalid(`${source} has outputs [${session.outputNames.join(', ')}]; a ${card.task} model must output '${expected}'.`);
+    }
+    return new ModelRuntime(card, session);
+  }
+
+  /** Build the graph's inputs from raw instances (objects keyed by feature name). */
+  private feeds(instances: Record<string, RawValue>[]): Record<string, ort.Tensor> {
+    const n = instances.length;
+    const feeds: Record<string, ort.Tensor> = {};
+    if (this.numeric.length > 0) {
+      const data = new Float32Array(n * this.numeric.length);
+      instances.forEach((instance, row) => {
+        this.numeric.forEach((name, col) => {
+          const raw = instance[name];
+          const value = isMissing(raw) ? NaN : typeof raw === 'number' ? raw : Number(raw);
+          data[row * this.numeric.length + col] = Number.isFinite(value) ? value : NaN;
+        });
+      });
+      feeds.numeric = new ort.Tensor('float32', data, [n, this.numeric.length]);
+    }
+    if (this.categorical.length > 0) {
+      const data = new BigInt64Array(n * this.categorical.length);
+      instances.forEach((instance, row) => {
+        this.categorical.forEach(({ name, index }, col) => {
+          const raw = instance[name];
+          data[row * this.categorical.length + col] = BigInt(isMissing(raw) ? 0 : (index.get(String(raw)) ?? 0));
+        });
+      });
+      feeds.categorical = new ort.Tensor('int64', data, [n, this.categorical.length]);
+    }
+    return feeds;
+  }
+
+  async predict(instances: Record<string, RawValue>[]): Promise<Prediction[]> {
+    if (instances.length === 0) return [];
+    const out = await this.session.run(this.feeds(instances));
+    if (this.card.task === 'regression') {
+      const values = out.value.data as Float32Array;
+      return Array.from(values, (v) => ({ value: v }));
+    }
+    const classes = this.card.classes ?? [];
+    const probs = out.probabilities.data as Float32Array;
+    const k = classes.length;
+    return instances.map((_, row) => {
+      let best = 0;
+      const probabilities: Record<string, number> = {};
+      for (let c = 0; c < k; c++) {
+        const p = probs[row * k + c];
+        probabilities[classes[c]] = p;
+        if (p > probs[row * k + best]) best = c;
+      }
+      return { label: classes[best], probabilities };
+    });
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The shapes that travel through the training pipeline's state: what each stage returns under its
+ * result path ($.ingest, $.training, $.evaluation, $.registration). The state-machine definition
+ * in lib/training.ts refers to these fields by JSONPath, so they change together.
+ */
+import type { Task } from './types';
+
+/** The "Object Created" event as EventBridge delivers it (the fields the pipeline reads). */
+export interface ObjectCreatedEvent {
+  readonly id?: string;
+  readonly time?: string;
+  readonly detail: {
+    readonly bucket: { readonly name: string };
+    readonly object: { readonly key: string; readonly size?: number; readonly 'version-id'?: string; readonly etag?: string };
+  };
+}
+
+export interface IngestInput {
+  readonly detail: ObjectCreatedEvent['detail'];
+  readonly eventId?: string;
+  readonly eventTime?: string;
+  readonly execution: string;
+}
+
+export type IngestOutput =
+  | {
+      readonly status: 'ACCEPTED';
+      readonly model: string;
+      readonly datasetVersion: number;
+      readonly sha256: string;
+      readonly s3VersionId?: string;
+      readonly target: string;
+      readonly task: Task;
+      readonly trainingJobName: string;
+      readonly channels: { readonly train: string; readonly validation: string };
+      readonly testSplit: string;
+    }
+  | { readonly status: 'DUPLICATE'; readonly model: string; readonly datasetVersion: number | null; readonly duplicateOf: string };
+
+/** What the pipeline keeps of SageMaker's DescribeTrainingJob answer (its ResultSelector). */
+export interface TrainingOutput {
+  readonly trainingJobName: string;
+  readonly modelArtifacts: string;
+}
+
+export interface CandidateSummary {
+  readonly onnxUri: string;
+  readonly cardUri: string;
+  readonly sha256: string;
+  readonly metrics: Record<string, number>;
+  readonly validationMetrics: Record<string, number>;
+  readonly hyperparameters: Record<string, unknown>;
+}
+
+export interface EvaluationOutput {
+  readonly candidate: CandidateSummary;
+  readonly champion: { readonly version: number; readonly metrics: Record<string, number> } | null;
+  readonly baseline: Record<string, number>;
+  readonly decision: { readonly better: boolean; readonly reason: string; readonly metric: string };
+}
+
+export interface RegisterInput {
+  readonly execution: string;
+  readonly promote: boolean;
+  readonly codeVersion: string;
+  readonly ingest: Extract<IngestOutput, { status: 'ACCEPTED' }>;
+  readonly training: TrainingOutput;
+  readonly evaluation: EvaluationOutput;
+}
+
+export interface RegisterOutput {
+  readonly model: string;
+  readonly modelVersion: number;
+  readonly datasetVersion: number;
+  readonly promoted: boolean;
+  readonly metrics: Record<string, number>;
+  readonly reason: string;
+}
+
+/**
+ * What a Catch hands the failure path: the whole state at the point of failure (so the stage that
+ * failed is known by what is missing) with the error under `error`.
+ */
+export interface RecordFailureInput {
+  readonly execution: string;
+  readonly state: {
+    readonly detail?: ObjectCreatedEvent['detail'];
+    readonly ingest?: IngestOutput;
+    readonly training?: TrainingOutput;
+    readonly evaluation?: EvaluationOutput;
+    readonly error: { readonly Error: string; readonly Cause?: string };
+  };
+}
+
+export interface RecordFailureOutput {
+  readonly model: string | null;
+  readonly stage: string;
+  readonly error: string;
+  readonly reason: string;
+}

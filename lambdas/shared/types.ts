@@ -1,0 +1,102 @@
+/**
+ * Types shared by every stage of the loop: the dataset schema, its profile, and the model card.
+ * They are stored as JSON (in S3 and DynamoDB), so they are plain data with no methods.
+ */
+
+/** How a column is treated: numbers are standardized, everything else is a category. */
+export type FeatureType = 'numeric' | 'categorical';
+
+/** The learning task, inferred from the target column or given explicitly. */
+export type Task = 'classification' | 'regression';
+
+export interface ColumnSchema {
+  readonly name: string;
+  readonly type: FeatureType;
+  /** Whether the column had empty cells in the dataset that fixed the schema. */
+  readonly nullable: boolean;
+  /** The categories seen in the dataset that fixed the schema (categorical columns only), sorted. */
+  readonly categories?: string[];
+}
+
+/** The schema of a model's datasets: fixed by the first accepted dataset, checked for later ones. */
+export interface DatasetSchema {
+  readonly columns: ColumnSchema[];
+  readonly target: string;
+  readonly task: Task;
+  /** Class labels, sorted (classification only). */
+  readonly classes?: string[];
+}
+
+export interface Histogram {
+  /** Bin edges, ascending, length = counts.length + 1. Values outside fall in the first or last bin. */
+  readonly edges: number[];
+  readonly counts: number[];
+}
+
+export interface NumericColumnProfile {
+  readonly kind: 'numeric';
+  readonly count: number;
+  readonly missing: number;
+  readonly min: number;
+  readonly max: number;
+  readonly mean: number;
+  readonly std: number;
+  readonly histogram: Histogram;
+}
+
+export interface CategoricalColumnProfile {
+  readonly kind: 'categorical';
+  readonly count: number;
+  readonly missing: number;
+  readonly distinct: number;
+  /** Value -> count. The most frequent values; the rest are summed under OTHER_CATEGORY. */
+  readonly frequencies: Record<string, number>;
+}
+
+export type ColumnProfile = NumericColumnProfile | CategoricalColumnProfile;
+
+/** The statistics of one dataset version, the baseline drift monitors compare live inputs with. */
+export interface DatasetProfile {
+  readonly rows: number;
+  readonly columns: Record<string, ColumnProfile>;
+}
+
+/** The key under which a profile sums the categories beyond its top-k. */
+export const OTHER_CATEGORY = '__other__';
+
+export interface ModelFeature {
+  readonly name: string;
+  readonly type: FeatureType;
+  /** Categorical features: the categories the model knows; index i+1 in the ONNX input, 0 = unknown. */
+  readonly categories?: string[];
+}
+
+/**
+ * The model card the trainer writes beside model.onnx. It is the contract between training and
+ * inference: which ONNX inputs to feed and how to read the outputs.
+ *
+ * ONNX contract (version 1):
+ * - input `numeric`: float32 [N, numeric features in card order], NaN for a missing value
+ *   (present only when the model has numeric features);
+ * - input `categorical`: int64 [N, categorical features in card order], 0 for an unknown or
+ *   missing category, i + 1 for `categories[i]` (present only when it has categorical features);
+ * - output `probabilities`: float32 [N, classes] for classification; `value`: float32 [N, 1]
+ *   for regression, in the target's own units.
+ * Standardization, imputation and the embedding of categories are inside the graph.
+ */
+export interface ModelCard {
+  readonly formatVersion: 1;
+  readonly task: Task;
+  readonly target: string;
+  readonly features: ModelFeature[];
+  /** Class labels in output order (classification only). */
+  readonly classes?: string[];
+  readonly hyperparameters: Record<string, string | number | boolean>;
+  /** Metrics on the validation split, by name (accuracy, log_loss, rmse, ...). */
+  readonly validationMetrics: Record<string, number>;
+  readonly trainingSeconds: number;
+  readonly epochs: number;
+  readonly torchVersion: string;
+  readonly device: string;
+  readonly framework: string;
+}

@@ -1,0 +1,42 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { REPO_ROOT } from './function-catalog';
+import { MloopStack } from './mloop-stack';
+
+/**
+ * Build mloop's stack into an app, with cdk-nag's AwsSolutions pack applied. Shared by the CDK
+ * app (bin/app.ts), the tests and the local runtime, so all three see the same template.
+ *
+ * Context keys: `mloop:stackName` (default "Mloop"), `mloop:trainingInstanceType`
+ * (default ml.g5.xlarge).
+ */
+export function buildApp(app: App): MloopStack {
+  const stackName = (app.node.tryGetContext('mloop:stackName') as string | undefined) ?? 'Mloop';
+  const instanceType = app.node.tryGetContext('mloop:trainingInstanceType') as string | undefined;
+  const stack = new MloopStack(app, stackName, {
+    description: 'mloop: the model life cycle as a loop (data, training, registry, inference, drift)',
+    training: { instanceType },
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return stack;
+}
+
+/**
+ * The context of cdk.json (feature flags and mloop settings). The CDK CLI reads it by itself;
+ * code that builds the app in-process (tests, the local runtime) passes it explicitly so that all
+ * of them synthesize the same template.
+ */
+export function cdkJsonContext(): Record<string, unknown> {
+  const file = path.join(REPO_ROOT, 'cdk.json');
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { context?: Record<string, unknown> }).context ?? {};
+}
+
+/**
+ * An app synthesized in-process without bundling Lambda assets (the template is what matters;
+ * bundling onnxruntime-node alone takes minutes).
+ */
+export function inProcessApp(outdir?: string, context: Record<string, unknown> = {}): App {
+  return new App({ outdir, context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], ...context } });
+}

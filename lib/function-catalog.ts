@@ -1,0 +1,88 @@
+/**
+ * The function catalog: every Lambda function of mloop, once. The CDK constructs build their
+ * functions from it and the local runtime finds each function's handler module through it (the
+ * template marks each function with its catalog id), so no function exists in only one of the two.
+ */
+import * as path from 'node:path';
+import type { z } from 'zod';
+import { driftEnv, evaluateEnv, ingestEnv, predictEnv, recordFailureEnv, registerEnv } from '../lambdas/shared/env';
+
+export interface FunctionSpec {
+  /** Handler module, relative to the repository root; it exports `handler`. */
+  readonly entry: string;
+  readonly description: string;
+  /** The environment contract the handler checks at cold start. */
+  readonly env: z.ZodObject;
+  /** Whether the function runs ONNX models (its asset then carries onnxruntime-node). */
+  readonly onnx: boolean;
+  readonly memoryMb: number;
+  readonly timeoutSeconds: number;
+}
+
+export const FUNCTIONS = {
+  ingest: {
+    entry: 'lambdas/data/ingest-handler.ts',
+    description: 'mloop: validate, profile, version and split a dropped dataset',
+    env: ingestEnv,
+    onnx: false,
+    memoryMb: 1024,
+    timeoutSeconds: 900,
+  },
+  evaluate: {
+    entry: 'lambdas/registry/evaluate-handler.ts',
+    description: 'mloop: score the candidate and the champion on the test split',
+    env: evaluateEnv,
+    onnx: true,
+    memoryMb: 2048,
+    timeoutSeconds: 900,
+  },
+  register: {
+    entry: 'lambdas/registry/register-handler.ts',
+    description: 'mloop: register a model version and move the champion alias',
+    env: registerEnv,
+    onnx: false,
+    memoryMb: 512,
+    timeoutSeconds: 60,
+  },
+  recordFailure: {
+    entry: 'lambdas/registry/record-failure-handler.ts',
+    description: 'mloop: record a failed pipeline run with its reason',
+    env: recordFailureEnv,
+    onnx: false,
+    memoryMb: 256,
+    timeoutSeconds: 30,
+  },
+  predict: {
+    entry: 'lambdas/inference/predict-handler.ts',
+    description: 'mloop: prediction API',
+    env: predictEnv,
+    onnx: true,
+    memoryMb: 1024,
+    timeoutSeconds: 29,
+  },
+  drift: {
+    entry: 'lambdas/monitoring/drift-handler.ts',
+    description: 'mloop: drift monitor',
+    env: driftEnv,
+    onnx: false,
+    memoryMb: 1024,
+    timeoutSeconds: 900,
+  },
+} as const satisfies Record<string, FunctionSpec>;
+
+export type FunctionId = keyof typeof FUNCTIONS;
+
+/** The environment a construct hands a function: the contract's keys, as strings. */
+export type FunctionEnvironment<Id extends FunctionId> = { [K in keyof z.input<(typeof FUNCTIONS)[Id]['env']>]?: string } & {
+  REGISTRY_TABLE: string;
+  DATA_BUCKET: string;
+};
+
+/** The metadata key that marks a function's catalog id in the synthesized template. */
+export const FUNCTION_METADATA_KEY = 'mloop:function';
+
+export const REPO_ROOT = path.resolve(__dirname, '..');
+
+export function entryPath(id: FunctionId): string {
+  return path.join(REPO_ROOT, FUNCTIONS[id].entry);
+}

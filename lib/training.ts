@@ -1,0 +1,375 @@
+import * as path from 'node:path';
+import { ArnFormat, Duration, Size, Stack } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { DATASETS_PREFIX, s3Keys } from '../lambdas/shared/layout';
+import { DataLake } from './data';
+import { REPO_ROOT } from './function-catalog';
+import { MloopFunction } from './mloop-function';
+import { acknowledge, acknowledgeBucketGrants, acknowledgeFunctionDefaults, arnToken } from './nag';
+import { packTrainingCode } from './training-code';
+
+/** The AWS Deep Learning Containers' PyTorch training image (account 763104351884 serves most regions). */
+export const DEFAULT_TRAINING_IMAGE_REPOSITORY = 'pytorch-training';
+export const DEFAULT_TRAINING_IMAGE_TAG = '2.6.0-gpu-py312-cu126-ubuntu22.04-sagemaker';
+export const DLC_ACCOUNT = '763104351884';
+
+export interface TrainingPipelineProps {
+  readonly dataLake: DataLake;
+  readonly table: dynamodb.ITableV2;
+  /**
+   * SageMaker instance type for training.
+   * @default 'ml.g5.xlarge' (one NVIDIA A10G GPU)
+   */
+  readonly instanceType?: string;
+  /**
+   * Number of training instances.
+   * @default 1
+   */
+  readonly instanceCount?: number;
+  /**
+   * Size of each training instance's ML storage volume.
+   * @default Size.gibibytes(30)
+   */
+  readonly volumeSize?: Size;
+  /**
+   * Longest a training job may run before SageMaker stops it.
+   * @default Duration.hours(2)
+   */
+  readonly maxRuntime?: Duration;
+  /**
+   * The training container image URI.
+   * @default - the AWS PyTorch training container (DEFAULT_TRAINING_IMAGE_TAG) in the stack's region
+   */
+  readonly trainingImage?: string;
+  /**
+   * The training source directory, run in script mode.
+   * @default - the repository's `training/`
+   */
+  readonly trainingCodeDir?: string;
+  /**
+   * The script SageMaker runs inside the source directory.
+   * @default 'train.py'
+   */
+  readonly trainingEntryPoint?: string;
+  /**
+   * Extra hyperparameters passed to every training job (strings, as SageMaker wants them).
+   * @default - none: the script's defaults
+   */
+  readonly hyperparameters?: Record<string, string>;
+  /**
+   * How much better than the champion a candidate must score on the primary metric to replace it.
+   * @default 0 (strictly better)
+   */
+  readonly minImprovement?: number;
+  /**
+   * Rows a dataset needs to be accepted.
+   * @default 10
+   */
+  readonly minRows?: number;
+}
+
+/**
+ * The training pipeline: a Step Functions state machine (JSONPath) that a dataset drop starts.
+ *
+ *   Ingest λ ─► New dataset? ─► Train (SageMaker CreateTrainingJob .sync) ─► Evaluate λ ─► Gate
+ *                  └─ duplicate bytes: succeed             promote ◄─┴─► register only
+ *   any failure ─► Record failure λ ─► Fail (the champion is never touched on this path)
+ */
+export class TrainingPipeline extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+  readonly rule: events.Rule;
+  readonly trainingRole: iam.Role;
+  readonly functions: {
+    readonly ingest: MloopFunction<'ingest'>;
+    readonly evaluate: MloopFunction<'evaluate'>;
+    readonly register: MloopFunction<'register'>;
+    readonly recordFailure: MloopFunction<'recordFailure'>;
+  };
+  /** SHA-256 of the training code, recorded with every model version. */
+  readonly codeVersion: string;
+
+  constructor(scope: Construct, id: string, props: TrainingPipelineProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const bucket = props.dataLake.bucket;
+    const instanceType = props.instanceType ?? 'ml.g5.xlarge';
+    if (!/^ml\.[a-z0-9]+\.[a-z0-9]+$/.test(instanceType)) {
+      throw new Error(`instanceType '${instanceType}' is not a SageMaker instance type: expected a name like 'ml.g5.xlarge'.`);
+    }
+    const instanceCount = props.instanceCount ?? 1;
+    if (!Number.isInteger(instanceCount) || instanceCount < 1) {
+      throw new Error(`instanceCount must be a positive integer, got ${instanceCount}.`);
+    }
+
+    const env = { DATA_BUCKET: bucket.bucketName, REGISTRY_TABLE: props.table.tableName };
+    const ingest = new MloopFunction(this, 'Ingest', {
+      functionId: 'ingest',
+      environment: { ...env, ...(props.minRows !== undefined ? { MIN_ROWS: String(props.minRows) } : {}) },
+    });
+    const evaluate = new MloopFunction(this, 'Evaluate', {
+      functionId: 'evaluate',
+      environment: { ...env, MIN_IMPROVEMENT: String(props.minImprovement ?? 0) },
+    });
+    const register = new MloopFunction(this, 'Register', { functionId: 'register', environment: env });
+    const recordFailure = new MloopFunction(this, 'RecordFailure', { functionId: 'recordFailure', environment: env });
+    this.functions = { ingest, evaluate, register, recordFailure };
+
+    // Least privilege: each function reaches only the prefixes its stage reads and writes.
+    bucket.grantRead(ingest, `${DATASETS_PREFIX}*`);
+    bucket.grantPut(ingest, 'splits/*');
+    bucket.grantPut(ingest, 'profiles/*');
+    bucket.grantPut(ingest, 'reports/*');
+    props.dataLake.grantTagDatasets(ingest);
+    props.table.grantReadWriteData(ingest);
+
+    bucket.grantRead(evaluate, `${s3Keys.trainingOutput}*`);
+    bucket.grantRead(evaluate, 'splits/*');
+    bucket.grantRead(evaluate, 'models/*');
+    bucket.grantPut(evaluate, 'candidates/*');
+    props.table.grantReadData(evaluate);
+
+    bucket.grantRead(register, 'candidates/*');
+    bucket.grantPut(register, 'models/*');
+    props.table.grantReadWriteData(register);
+
+    props.table.grantWriteData(recordFailure);
+
+    const READ = ['s3:GetObject*', 's3:GetBucket*', 's3:List*'];
+    const PUT = ['s3:Abort*'];
+    acknowledgeBucketGrants(ingest, bucket, ['datasets/*', 'splits/*', 'profiles/*', 'reports/*'], [...READ, ...PUT]);
+    acknowledgeBucketGrants(evaluate, bucket, ['training/*', 'splits/*', 'models/*', 'candidates/*'], [...READ, ...PUT]);
+    acknowledgeBucketGrants(register, bucket, ['candidates/*', 'models/*'], [...READ, ...PUT]);
+    for (const fn of [ingest, evaluate, register, recordFailure]) acknowledgeFunctionDefaults(fn, props.table);
+
+    // The training code, packed for script mode and versioned by content.
+    const codeDir = props.trainingCodeDir ?? path.join(REPO_ROOT, 'training');
+    const entryPoint = props.trainingEntryPoint ?? 'train.py';
+    const packed = packTrainingCode(codeDir, entryPoint);
+    this.codeVersion = packed.version;
+    const code = new s3assets.Asset(this, 'TrainingCode', {
+      path: packed.archive,
+      assetHash: packed.version,
+    });
+
+    this.trainingRole = new iam.Role(this, 'TrainingRole', {
+      assumedBy: new iam.ServicePrincipal('sagemaker.amazonaws.com'),
+      description: 'mloop training jobs: read splits and code, write model artifacts and logs',
+    });
+    bucket.grantRead(this.trainingRole, 'splits/*');
+    // The one code archive, not the whole CDK assets bucket.
+    this.trainingRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [`arn:${stack.partition}:s3:::${code.s3BucketName}/${code.s3ObjectKey}`],
+      }),
+    );
+    this.trainingRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+        resources: [stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '/aws/sagemaker/TrainingJobs*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+      }),
+    );
+    this.trainingRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': '/aws/sagemaker/TrainingJobs' } },
+      }),
+    );
+    const image = props.trainingImage ?? `${DLC_ACCOUNT}.dkr.ecr.${stack.region}.${stack.urlSuffix}/${DEFAULT_TRAINING_IMAGE_REPOSITORY}:${DEFAULT_TRAINING_IMAGE_TAG}`;
+    this.trainingRole.addToPolicy(new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }));
+    this.trainingRole.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
+        resources: [
+          props.trainingImage
+            ? repositoryArn(stack, props.trainingImage)
+            : `arn:${stack.partition}:ecr:${stack.region}:${DLC_ACCOUNT}:repository/${DEFAULT_TRAINING_IMAGE_REPOSITORY}`,
+        ],
+      }),
+    );
+
+    acknowledgeBucketGrants(this.trainingRole, bucket, ['splits/*', 'training/*'], [...READ, ...PUT, 's3:DeleteObject*']);
+    acknowledge(
+      this.trainingRole,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs*]`,
+      'SageMaker writes training logs to the /aws/sagemaker/TrainingJobs log group, one stream per job; the streams are named at run time.',
+    );
+    acknowledge(
+      this.trainingRole,
+      'AwsSolutions-IAM5[Resource::*]',
+      'ecr:GetAuthorizationToken has no resource-level permissions, and cloudwatch:PutMetricData has none either: it is conditioned on the /aws/sagemaker/TrainingJobs namespace.',
+    );
+
+    const execution = sfn.JsonPath.stringAt('$$.Execution.Name');
+    const ingestTask = new tasks.LambdaInvoke(this, 'Ingest dataset', {
+      lambdaFunction: ingest,
+      payloadResponseOnly: true,
+      payload: sfn.TaskInput.fromObject({
+        detail: sfn.JsonPath.objectAt('$.detail'),
+        eventId: sfn.JsonPath.stringAt('$.id'),
+        eventTime: sfn.JsonPath.stringAt('$.time'),
+        execution,
+      }),
+      resultPath: '$.ingest',
+    });
+
+    const trainTask = new tasks.SageMakerCreateTrainingJob(this, 'Train model', {
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      trainingJobName: sfn.JsonPath.stringAt('$.ingest.trainingJobName'),
+      role: this.trainingRole,
+      algorithmSpecification: {
+        trainingImage: tasks.DockerImage.fromRegistry(image),
+        trainingInputMode: tasks.InputMode.FILE,
+        metricDefinitions: ['accuracy', 'log_loss', 'macro_f1', 'rmse', 'mae', 'r2'].map((name) => ({
+          name: `validation:${name}`,
+          regex: `validation_${name}=([-+0-9.eE]+)`,
+        })),
+      },
+      hyperparameters: {
+        sagemaker_program: entryPoint,
+        sagemaker_submit_directory: code.s3ObjectUrl,
+        sagemaker_region: stack.region,
+        ...props.hyperparameters,
+        target: sfn.JsonPath.stringAt('$.ingest.target'),
+        task: sfn.JsonPath.stringAt('$.ingest.task'),
+      },
+      inputDataConfig: (['train', 'validation'] as const).map((channel) => ({
+        channelName: channel,
+        contentType: 'text/csv',
+        dataSource: { s3DataSource: { s3Location: tasks.S3Location.fromJsonExpression(`$.ingest.channels.${channel}`) } },
+      })),
+      outputDataConfig: { s3OutputLocation: tasks.S3Location.fromBucket(bucket, s3Keys.trainingOutput) },
+      resourceConfig: {
+        instanceCount,
+        instanceType: new ec2.InstanceType(instanceType.replace(/^ml\./, '')),
+        volumeSize: props.volumeSize ?? Size.gibibytes(30),
+      },
+      stoppingCondition: { maxRuntime: props.maxRuntime ?? Duration.hours(2) },
+      resultSelector: {
+        trainingJobName: sfn.JsonPath.stringAt('$.TrainingJobName'),
+        modelArtifacts: sfn.JsonPath.stringAt('$.ModelArtifacts.S3ModelArtifacts'),
+      },
+      resultPath: '$.training',
+    });
+
+    const evaluateTask = new tasks.LambdaInvoke(this, 'Evaluate candidate', {
+      lambdaFunction: evaluate,
+      payloadResponseOnly: true,
+      payload: sfn.TaskInput.fromObject({
+        execution,
+        ingest: sfn.JsonPath.objectAt('$.ingest'),
+        training: sfn.JsonPath.objectAt('$.training'),
+      }),
+      resultPath: '$.evaluation',
+    });
+
+    const registerTask = (name: string, promote: boolean) =>
+      new tasks.LambdaInvoke(this, name, {
+        lambdaFunction: register,
+        payloadResponseOnly: true,
+        payload: sfn.TaskInput.fromObject({
+          execution,
+          promote,
+          codeVersion: this.codeVersion,
+          ingest: sfn.JsonPath.objectAt('$.ingest'),
+          training: sfn.JsonPath.objectAt('$.training'),
+          evaluation: sfn.JsonPath.objectAt('$.evaluation'),
+        }),
+        resultPath: '$.registration',
+      });
+    const promoteTask = registerTask('Register and promote', true);
+    const keepTask = registerTask('Register without promotion', false);
+
+    const failed = new sfn.Fail(this, 'Pipeline failed', {
+      errorPath: '$.failure.error',
+      causePath: '$.failure.reason',
+    });
+    const recordFailureTask = new tasks.LambdaInvoke(this, 'Record failure', {
+      lambdaFunction: recordFailure,
+      payloadResponseOnly: true,
+      payload: sfn.TaskInput.fromObject({ execution, state: sfn.JsonPath.objectAt('$') }),
+      resultPath: '$.failure',
+    }).next(failed);
+
+    for (const task of [ingestTask, trainTask, evaluateTask, promoteTask, keepTask]) {
+      task.addCatch(recordFailureTask, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+    }
+
+    const done = new sfn.Succeed(this, 'Model registered');
+    const definition = ingestTask.next(
+      new sfn.Choice(this, 'New dataset?')
+        .when(sfn.Condition.stringEquals('$.ingest.status', 'DUPLICATE'), new sfn.Succeed(this, 'Duplicate dataset'))
+        .otherwise(
+          trainTask.next(evaluateTask).next(
+            new sfn.Choice(this, 'Better than champion?')
+              .when(sfn.Condition.booleanEquals('$.evaluation.decision.better', true), promoteTask.next(done))
+              .otherwise(keepTask.next(done)),
+          ),
+        ),
+    );
+
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      timeout: (props.maxRuntime ?? Duration.hours(2)).plus(Duration.hours(1)),
+      tracingEnabled: true,
+      logs: {
+        destination: new logs.LogGroup(this, 'StateMachineLogs', { retention: logs.RetentionDays.THREE_MONTHS }),
+        level: sfn.LogLevel.ALL,
+        includeExecutionData: true,
+      },
+    });
+
+    for (const fn of [ingest, evaluate, register, recordFailure]) {
+      acknowledge(
+        this.stateMachine,
+        `AwsSolutions-IAM5[Resource::${arnToken(fn)}:*]`,
+        'The state machine may invoke any version or alias of its own stage function (CDK adds the qualifier wildcard to LambdaInvoke).',
+      );
+    }
+    acknowledge(
+      this.stateMachine,
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/*]',
+      'Training job names come from the execution state (one per dataset version); CDK scopes the .sync integration to training jobs of this account and region.',
+    );
+    acknowledge(
+      this.stateMachine,
+      'AwsSolutions-IAM5[Resource::*]',
+      'sagemaker:ListTags (needed by the .sync integration) and X-Ray tracing support no resource-level permissions.',
+    );
+
+    // A dataset dropped under datasets/<model>/ starts the pipeline for that model.
+    this.rule = new events.Rule(this, 'DatasetDropped', {
+      description: 'mloop: start the training pipeline when a dataset lands under datasets/',
+      eventPattern: {
+        source: ['aws.s3'],
+        detailType: ['Object Created'],
+        detail: {
+          bucket: { name: [bucket.bucketName] },
+          object: { key: [{ prefix: DATASETS_PREFIX }] },
+        },
+      },
+      targets: [new targets.SfnStateMachine(this.stateMachine, { retryAttempts: 8, maxEventAge: Duration.hours(2) })],
+    });
+  }
+}
+
+/** The ECR repository an image URI (`<account>.dkr.ecr.<region>.<suffix>/<repo>:<tag>`) is pulled from. */
+export function repositoryArn(stack: Stack, image: string): string {
+  const match = /^(\d{12})\.dkr\.ecr\.([^.]+)\.[^/]+\/([^:@]+)/.exec(image);
+  if (!match) {
+    throw new Error(`trainingImage '${image}' is not an ECR image URI: expected <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>.`);
+  }
+  return `arn:${stack.partition}:ecr:${match[2]}:${match[1]}:repository/${match[3]}`;
+}

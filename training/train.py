@@ -1,0 +1,880 @@
+#!/usr/bin/env python3
+"""mloop's default training script: an MLP on a tabular CSV, exported to ONNX with its model card.
+
+It follows SageMaker's script-mode contract, so the same file runs in the SageMaker PyTorch
+container (torch 2.x, CUDA) and locally (Debian's torch 1.13, CPU):
+
+- data comes from the channel directories in SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION;
+- hyperparameters come as command-line arguments, with SM_HPS and hyperparameters.json as
+  fallbacks;
+- model.onnx and model-card.json go to SM_MODEL_DIR;
+- a failure writes its reason to $SM_OUTPUT_DIR/failure, which SageMaker shows as the job's
+  FailureReason, and exits 1.
+
+The exported graph carries all preprocessing (imputation, standardization, category embeddings,
+softmax or target de-standardization), so inference only has to lay raw values out in the order
+the model card gives. See training/README.md and ModelCard in lambdas/shared/types.ts.
+
+Only the standard library, numpy and torch are used: the container has nothing else we can rely
+on, and the TorchScript ONNX exporter needs no onnx package.
+"""
+
+import argparse
+import copy
+import csv
+import glob
+import inspect
+import json
+import math
+import os
+import random
+import re
+import sys
+import time
+import traceback
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+FORMAT_VERSION = 1
+# Opset 14 loads in every onnxruntime we target; torch 1.13 exports at most 17, and 18 is refused.
+ONNX_OPSET = 14
+# Above this many distinct integer values a numeric target is treated as a regression target.
+MAX_INFERRED_CLASSES = 20
+# The share of training rows held out when no validation channel is given.
+HOLDOUT_FRACTION = 0.2
+# During training, this share of category indices is replaced with 0 (unknown), so the unknown
+# embedding learns an "average" category instead of keeping its random initial value.
+UNKNOWN_CATEGORY_RATE = 0.02
+# Validation and scoring run in chunks so a large validation split does not need one huge batch.
+EVAL_CHUNK = 65536
+
+# name -> (type, default). A default of None means required (target may come from schema.json).
+HYPERPARAMETERS = {
+    'target': (str, None),
+    'task': (str, 'auto'),
+    'epochs': (int, 200),
+    'batch_size': (int, 256),
+    'learning_rate': (float, 0.003),
+    'hidden': (int, 64),
+    'layers': (int, 2),
+    'dropout': (float, 0.0),
+    'weight_decay': (float, 1e-4),
+    'patience': (int, 10),
+    'seed': (int, 42),
+    'embedding_dim': (int, 8),
+    'device': (str, 'auto'),
+}
+
+# A number as it may appear in a CSV cell. Stricter than float(), which also accepts '1_000',
+# 'nan' and 'infinity': the same cell must read as a number here and in the TypeScript side.
+NUMBER = re.compile(r'^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$')
+
+
+class TrainingError(Exception):
+    """A problem with the data, schema or hyperparameters; its message becomes the failure reason."""
+
+
+def log(message):
+    # Flushed at once: SageMaker streams stdout to CloudWatch and the local runtime to its logs.
+    print(message, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment and hyperparameters
+# ---------------------------------------------------------------------------------------------
+
+
+class Paths:
+    def __init__(self):
+        env = os.environ
+        self.train = env.get('SM_CHANNEL_TRAIN', '/opt/ml/input/data/train')
+        self.validation = env.get('SM_CHANNEL_VALIDATION', '/opt/ml/input/data/validation')
+        self.model = env.get('SM_MODEL_DIR', '/opt/ml/model')
+        self.output = env.get('SM_OUTPUT_DIR', '/opt/ml/output')
+        self.hyperparameters = env.get('SM_INPUT_CONFIG_DIR', '/opt/ml/input/config') + '/hyperparameters.json'
+
+
+def decode_value(value):
+    """SageMaker's SDK JSON-encodes hyperparameter values, so a string may arrive as '"y"'."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def read_hyperparameters(argv, paths):
+    """Resolves hyperparameters: command line first, then SM_HPS, then hyperparameters.json."""
+    raw = {}
+    if os.path.isfile(paths.hyperparameters):
+        try:
+            with open(paths.hyperparameters, encoding='utf-8') as f:
+                raw.update(json.load(f))
+        except ValueError as error:
+            raise TrainingError(f'{paths.hyperparameters} is not valid JSON: {error}')
+    if os.environ.get('SM_HPS'):
+        try:
+            raw.update(json.loads(os.environ['SM_HPS']))
+        except ValueError as error:
+            raise TrainingError(f'environment variable SM_HPS is not valid JSON: {error}')
+
+    parser = argparse.ArgumentParser(description='Train an MLP on a tabular CSV and export ONNX.')
+    for name in HYPERPARAMETERS:
+        # Accept both --batch_size and --batch-size; everything arrives as a string and is cast below.
+        parser.add_argument('--' + name, '--' + name.replace('_', '-'), dest=name, default=None)
+    known, unknown = parser.parse_known_args(argv)
+    if unknown:
+        log(f'ignoring unknown arguments: {" ".join(unknown)}')
+    for name, value in vars(known).items():
+        if value is not None:
+            raw[name] = value
+
+    ignored = sorted(k for k in raw if k not in HYPERPARAMETERS)
+    if ignored:
+        log(f'ignoring unknown hyperparameters: {", ".join(ignored)}')
+
+    resolved = {}
+    for name, (kind, default) in HYPERPARAMETERS.items():
+        value = decode_value(raw.get(name, default))
+        resolved[name] = None if value is None else cast(name, kind, value)
+    check_hyperparameters(resolved)
+    return resolved
+
+
+def cast(name, kind, value):
+    text = str(value).strip()
+    try:
+        if kind is int:
+            number = float(text)
+            if not number.is_integer():
+                raise ValueError()
+            return int(number)
+        if kind is float:
+            number = float(text)
+            if not math.isfinite(number):
+                raise ValueError()
+            return number
+        return text
+    except ValueError:
+        raise TrainingError(
+            f'hyperparameter {name} must be {"an integer" if kind is int else "a number"}, got {value!r}')
+
+
+def check_hyperparameters(hp):
+    def require(condition, message):
+        if not condition:
+            raise TrainingError(f'hyperparameter {message}')
+
+    require(hp['task'] in ('auto', 'classification', 'regression'),
+            f"task must be auto, classification or regression, got {hp['task']!r}")
+    require(hp['device'] in ('auto', 'cpu', 'cuda'), f"device must be auto, cpu or cuda, got {hp['device']!r}")
+    require(hp['epochs'] >= 1, f"epochs must be at least 1, got {hp['epochs']}")
+    require(hp['batch_size'] >= 1, f"batch_size must be at least 1, got {hp['batch_size']}")
+    require(hp['learning_rate'] > 0, f"learning_rate must be positive, got {hp['learning_rate']}")
+    require(hp['hidden'] >= 1, f"hidden must be at least 1, got {hp['hidden']}")
+    require(hp['layers'] >= 0, f"layers must be 0 or more, got {hp['layers']}")
+    require(0 <= hp['dropout'] < 1, f"dropout must be in [0, 1), got {hp['dropout']}")
+    require(hp['weight_decay'] >= 0, f"weight_decay must be 0 or more, got {hp['weight_decay']}")
+    require(hp['patience'] >= 0, f"patience must be 0 (no early stopping) or more, got {hp['patience']}")
+    require(hp['embedding_dim'] >= 1, f"embedding_dim must be at least 1, got {hp['embedding_dim']}")
+    require(hp['target'] is None or hp['target'] != '', 'target must not be empty')
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the channels
+# ---------------------------------------------------------------------------------------------
+
+
+class Table:
+    """The cells of one channel, column by column, with where each row came from."""
+
+    def __init__(self, channel, header, columns, origins):
+        self.channel = channel
+        self.header = header
+        self.columns = columns  # name -> list of cell strings
+        self.origins = origins  # per row: (file name, line number)
+
+    def __len__(self):
+        return len(self.origins)
+
+    def where(self, row):
+        name, line = self.origins[row]
+        return f'{name} line {line}'
+
+    def take(self, rows, channel=None):
+        return Table(channel or self.channel, self.header, {k: [v[i] for i in rows] for k, v in self.columns.items()},
+                     [self.origins[i] for i in rows])
+
+
+def csv_files(directory, preferred):
+    if not os.path.isdir(directory):
+        return []
+    files = sorted(glob.glob(os.path.join(directory, '*.csv')))
+    # The named file first, so its header sets the column order; any other CSV adds rows.
+    files.sort(key=lambda path: os.path.basename(path) != preferred)
+    return files
+
+
+def read_channel(channel, directory, files):
+    header, columns, origins = None, None, []
+    for path in files:
+        name = os.path.basename(path)
+        with open(path, newline='', encoding='utf-8-sig') as f:  # utf-8-sig drops a BOM
+            reader = csv.reader(f)
+            try:
+                file_header = next(reader, None)
+                if file_header is None:
+                    raise TrainingError(f'{channel} file {name} is empty: expected a header row')
+                check_header(channel, name, file_header)
+                if header is None:
+                    header = file_header
+                    columns = {column: [] for column in header}
+                elif set(file_header) != set(header):
+                    raise TrainingError(
+                        f'{channel} file {name} has columns {file_header}, but {os.path.basename(files[0])} '
+                        f'has {header}; every CSV in a channel must have the same columns')
+                targets = [columns[column] for column in file_header]
+                for cells in reader:
+                    if not cells:
+                        continue  # csv yields [] for a blank line
+                    if len(cells) != len(file_header):
+                        raise TrainingError(
+                            f'{channel} file {name} line {reader.line_num} has {len(cells)} cells but the header '
+                            f'has {len(file_header)} columns')
+                    for target, cell in zip(targets, cells):
+                        target.append(cell)
+                    origins.append((name, reader.line_num))
+            except csv.Error as error:
+                raise TrainingError(f'{channel} file {name} line {reader.line_num} is not valid CSV: {error}')
+            except UnicodeDecodeError as error:
+                raise TrainingError(f'{channel} file {name} is not UTF-8 text: {error}')
+    if header is None:
+        raise TrainingError(f'{channel} channel {directory} holds no CSV file')
+    return Table(channel, header, columns, origins)
+
+
+def check_header(channel, name, header):
+    seen = set()
+    for column in header:
+        if column.strip() == '':
+            raise TrainingError(f'{channel} file {name} has an empty column name in its header')
+        if column in seen:
+            raise TrainingError(f'{channel} file {name} has the column {column!r} twice in its header')
+        seen.add(column)
+
+
+def read_schema(directory):
+    path = os.path.join(directory, 'schema.json')
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding='utf-8') as f:
+            schema = json.load(f)
+    except ValueError as error:
+        raise TrainingError(f'schema.json in the train channel is not valid JSON: {error}')
+    if not isinstance(schema, dict) or not isinstance(schema.get('columns'), list):
+        raise TrainingError('schema.json in the train channel has no "columns" list (expected a DatasetSchema)')
+    for column in schema['columns']:
+        if not isinstance(column, dict) or not isinstance(column.get('name'), str) \
+                or column.get('type') not in ('numeric', 'categorical'):
+            raise TrainingError(f'schema.json column {column!r} needs a name and a type numeric or categorical')
+    if schema.get('task') not in (None, 'classification', 'regression'):
+        raise TrainingError(f"schema.json task must be classification or regression, got {schema.get('task')!r}")
+    return schema
+
+
+def is_missing(cell):
+    return cell.strip() == ''
+
+
+def parse_number(cell):
+    """The cell as a finite float, or None when it is not a number."""
+    text = cell.strip()
+    if not NUMBER.match(text):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def is_numeric_column(cells):
+    return all(is_missing(cell) or parse_number(cell) is not None for cell in cells)
+
+
+def canonical_label(cell):
+    """A class label: integer-valued numbers as '1' (not '1.0'), other numbers as repr, text as is."""
+    value = parse_number(cell)
+    if value is None:
+        return cell
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# The dataset: which features, which task, and the arrays the model trains on
+# ---------------------------------------------------------------------------------------------
+
+
+class Feature:
+    def __init__(self, name, kind, categories=None):
+        self.name = name
+        self.kind = kind  # 'numeric' or 'categorical'
+        self.categories = categories
+
+    def card(self):
+        entry = {'name': self.name, 'type': self.kind}
+        if self.kind == 'categorical':
+            entry['categories'] = self.categories
+        return entry
+
+
+def drop_missing_targets(table, target):
+    keep = [i for i, cell in enumerate(table.columns[target]) if not is_missing(cell)]
+    if len(keep) < len(table):
+        log(f'{table.channel}: dropping {len(table) - len(keep)} rows with no {target!r} value')
+        table = table.take(keep)
+    if len(table) == 0:
+        raise TrainingError(f'the {table.channel} channel has no rows with a value in the target column {target!r}')
+    return table
+
+
+def describe_features(schema, train, validation, target):
+    """The model's features in card order: schema.json's when given, else inferred from the data."""
+    if schema is not None:
+        features = []
+        for column in schema['columns']:
+            name = column['name']
+            if name == target:
+                continue
+            for table in (train, validation):
+                if name not in table.columns:
+                    raise TrainingError(f'schema.json column {name!r} is missing from the {table.channel} CSV')
+            categories = None
+            if column['type'] == 'categorical':
+                categories = column.get('categories') or sorted(
+                    {cell for cell in train.columns[name] if not is_missing(cell)})
+                categories = [str(category) for category in categories]
+            features.append(Feature(name, column['type'], categories))
+        extra = [name for name in train.header if name != target and name not in {f.name for f in features}]
+        if extra:
+            log(f'ignoring columns not in schema.json: {", ".join(extra)}')
+        return features
+
+    features = []
+    for name in train.header:
+        if name == target:
+            continue
+        if name not in validation.columns:
+            raise TrainingError(f'column {name!r} is in the train CSV but missing from the validation CSV')
+        # Types are inferred on both splits, so a value that only appears in validation cannot
+        # turn out unreadable later; the statistics and categories come from train alone.
+        if is_numeric_column(train.columns[name]) and is_numeric_column(validation.columns[name]):
+            features.append(Feature(name, 'numeric'))
+        else:
+            categories = sorted({cell for cell in train.columns[name] if not is_missing(cell)})
+            features.append(Feature(name, 'categorical', categories))
+    return features
+
+
+def resolve_task(hp, schema, train, validation, target):
+    if hp['task'] != 'auto':
+        return hp['task']
+    if schema is not None and schema.get('task'):
+        return schema['task']
+    cells = [c for table in (train, validation) for c in table.columns[target]]
+    values = [parse_number(cell) for cell in cells]
+    if any(value is None for value in values):
+        return 'classification'
+    distinct = set(values)
+    if len(distinct) <= MAX_INFERRED_CLASSES and all(value.is_integer() for value in distinct):
+        return 'classification'
+    return 'regression'
+
+
+def resolve_classes(schema, train, validation, target):
+    if schema is not None and schema.get('classes'):
+        return [str(label) for label in schema['classes']]
+    labels = {canonical_label(cell) for table in (train, validation) for cell in table.columns[target]}
+    if all(parse_number(label) is not None for label in labels):
+        return sorted(labels, key=float)  # 2 before 10
+    return sorted(labels)
+
+
+def encode_features(table, features):
+    """Raw feature arrays in the ONNX layout: float32 with NaN for missing, int64 category indices."""
+    numeric = [f for f in features if f.kind == 'numeric']
+    categorical = [f for f in features if f.kind == 'categorical']
+    x_numeric = np.full((len(table), len(numeric)), np.nan, dtype=np.float32)
+    for j, feature in enumerate(numeric):
+        for i, cell in enumerate(table.columns[feature.name]):
+            if is_missing(cell):
+                continue
+            value = parse_number(cell)
+            if value is None:
+                raise TrainingError(
+                    f'column {feature.name!r} is numeric but {table.channel} {table.where(i)} has {cell!r}')
+            x_numeric[i, j] = value
+    x_categorical = np.zeros((len(table), len(categorical)), dtype=np.int64)
+    for j, feature in enumerate(categorical):
+        index = {category: k + 1 for k, category in enumerate(feature.categories)}
+        x_categorical[:, j] = [index.get(cell, 0) for cell in table.columns[feature.name]]
+    return x_numeric, x_categorical
+
+
+def encode_target(table, target, task, classes):
+    cells = table.columns[target]
+    if task == 'regression':
+        values = np.empty(len(cells), dtype=np.float64)
+        for i, cell in enumerate(cells):
+            value = parse_number(cell)
+            if value is None:
+                raise TrainingError(
+                    f'target {target!r} must be numeric for regression, but {table.channel} '
+                    f'{table.where(i)} has {cell!r}')
+            values[i] = value
+        return values
+    index = {label: k for k, label in enumerate(classes)}
+    labels = np.empty(len(cells), dtype=np.int64)
+    for i, cell in enumerate(cells):
+        k = index.get(cell, index.get(canonical_label(cell)))
+        if k is None:
+            raise TrainingError(
+                f'target {target!r} value {cell!r} at {table.channel} {table.where(i)} is not one of the '
+                f'classes {classes} in schema.json')
+        labels[i] = k
+    return labels
+
+
+class Dataset:
+    def __init__(self, hp, paths):
+        schema = read_schema(paths.train)
+        target = hp['target'] or (schema or {}).get('target')
+        if not target:
+            raise TrainingError('no target column: pass the hyperparameter target (or give schema.json a target)')
+        hp['target'] = target
+
+        train_files = csv_files(paths.train, 'train.csv')
+        if not train_files:
+            raise TrainingError(f'the train channel {paths.train} holds no CSV file')
+        train = read_channel('train', paths.train, train_files)
+        if target not in train.columns:
+            raise TrainingError(
+                f'target column {target!r} is not in the train CSV {os.path.basename(train_files[0])}, '
+                f'whose columns are {train.header}')
+        train = drop_missing_targets(train, target)
+
+        validation_files = csv_files(paths.validation, 'validation.csv')
+        if validation_files:
+            validation = read_channel('validation', paths.validation, validation_files)
+            if target not in validation.columns:
+                raise TrainingError(
+                    f'target column {target!r} is not in the validation CSV '
+                    f'{os.path.basename(validation_files[0])}, whose columns are {validation.header}')
+            validation = drop_missing_targets(validation, target)
+        else:
+            train, validation = hold_out(train, hp['seed'], paths.validation)
+
+        self.target = target
+        self.features = describe_features(schema, train, validation, target)
+        if not self.features:
+            raise TrainingError(f'the train CSV has no feature columns besides the target {target!r}')
+        self.task = resolve_task(hp, schema, train, validation, target)
+        self.classes = resolve_classes(schema, train, validation, target) if self.task == 'classification' else None
+
+        self.train_numeric, self.train_categorical = encode_features(train, self.features)
+        self.validation_numeric, self.validation_categorical = encode_features(validation, self.features)
+        self.train_target = encode_target(train, target, self.task, self.classes)
+        self.validation_target = encode_target(validation, target, self.task, self.classes)
+        if self.task == 'classification':
+            if len(self.classes) < 2 or len(np.unique(self.train_target)) < 2:
+                present = sorted({self.classes[k] for k in np.unique(self.train_target)})
+                raise TrainingError(
+                    f'target {target!r} has a single class {present} in the train split; '
+                    f'classification needs at least two')
+        self.train_rows = len(train)
+        self.validation_rows = len(validation)
+
+    @property
+    def numeric_features(self):
+        return [f for f in self.features if f.kind == 'numeric']
+
+    @property
+    def categorical_features(self):
+        return [f for f in self.features if f.kind == 'categorical']
+
+
+def hold_out(train, seed, directory):
+    if len(train) < 2:
+        raise TrainingError(
+            f'the validation channel {directory} holds no CSV, and the train split has too few rows to hold some out')
+    order = np.random.RandomState(seed).permutation(len(train))
+    cut = max(1, int(round(len(train) * HOLDOUT_FRACTION)))
+    log(f'validation channel {directory} holds no CSV: holding out {cut} of {len(train)} training rows')
+    return train.take(sorted(order[cut:])), train.take(sorted(order[:cut]), channel='validation')
+
+
+# ---------------------------------------------------------------------------------------------
+# The model
+# ---------------------------------------------------------------------------------------------
+
+
+class TabularMLP(nn.Module):
+    """An MLP whose forward pass starts from raw feature values, as the ONNX contract requires.
+
+    forward() is what is exported; logits() is what is trained, so training and inference share
+    one preprocessing path and cannot drift apart.
+    """
+
+    def __init__(self, dataset, hp):
+        super().__init__()
+        self.task = dataset.task
+        numeric = dataset.train_numeric.astype(np.float64)
+        self.n_numeric = numeric.shape[1]
+        self.n_categorical = dataset.train_categorical.shape[1]
+
+        # Standardization statistics from the train split only; a constant column divides by 1.
+        observed = ~np.isnan(numeric)
+        counts = observed.sum(axis=0)
+        sums = np.where(observed, numeric, 0).sum(axis=0)
+        mean = np.divide(sums, counts, out=np.zeros(self.n_numeric), where=counts > 0)
+        squares = np.where(observed, (numeric - mean) ** 2, 0).sum(axis=0)
+        std = np.sqrt(np.divide(squares, counts, out=np.zeros(self.n_numeric), where=counts > 0))
+        std[~(std > 0)] = 1.0
+        self.register_buffer('numeric_mean', torch.tensor(mean, dtype=torch.float32))
+        self.register_buffer('numeric_std', torch.tensor(std, dtype=torch.float32))
+        # A "was missing" input only for columns that had gaps in training; elsewhere it would be a
+        # constant zero whose weight never learns anything.
+        with_gaps = np.flatnonzero(counts < numeric.shape[0])
+        self.register_buffer('indicator_columns', torch.tensor(with_gaps, dtype=torch.int64))
+        self.has_indicators = len(with_gaps) > 0  # a Python bool, so tracing sees a constant
+
+        # One embedding table for all categorical columns; column j owns rows offsets[j] to
+        # offsets[j] + sizes[j], where row 0 of its block is "unknown or missing".
+        sizes = [len(f.categories) for f in dataset.categorical_features]
+        offsets = np.cumsum([0] + [size + 1 for size in sizes])[:-1]
+        self.register_buffer('category_sizes', torch.tensor(sizes, dtype=torch.int64))
+        self.register_buffer('category_offsets', torch.tensor(offsets, dtype=torch.int64))
+        self.embedding = nn.Embedding(sum(sizes) + len(sizes), hp['embedding_dim']) if sizes else None
+
+        width = self.n_numeric + len(with_gaps) + len(sizes) * hp['embedding_dim']
+        blocks = []
+        for _ in range(hp['layers']):
+            blocks += [nn.Linear(width, hp['hidden']), nn.ReLU()]
+            if hp['dropout'] > 0:
+                blocks.append(nn.Dropout(hp['dropout']))
+            width = hp['hidden']
+        outputs = len(dataset.classes) if self.task == 'classification' else 1
+        blocks.append(nn.Linear(width, outputs))
+        self.mlp = nn.Sequential(*blocks)
+
+        # Regression trains on a standardized target, which keeps the loss scale independent of
+        # the target's units; forward() maps back so `value` is in those units.
+        target_mean, target_std = 0.0, 1.0
+        if self.task == 'regression':
+            target_mean = float(dataset.train_target.mean())
+            target_std = float(dataset.train_target.std()) or 1.0
+        self.register_buffer('target_mean', torch.tensor(target_mean, dtype=torch.float32))
+        self.register_buffer('target_std', torch.tensor(target_std, dtype=torch.float32))
+
+    def logits(self, numeric, categorical):
+        parts = []
+        if self.n_numeric:
+            # Missing (NaN, and +-inf for robustness) becomes the train mean, i.e. 0 once standardized.
+            missing = ~torch.isfinite(numeric)
+            filled = torch.where(missing, self.numeric_mean, numeric)
+            parts.append((filled - self.numeric_mean) / self.numeric_std)
+            if self.has_indicators:
+                parts.append(torch.index_select(missing.to(numeric.dtype), 1, self.indicator_columns))
+        if self.n_categorical:
+            # An index outside 0..size (a caller's mistake) reads as unknown rather than failing.
+            valid = (categorical >= 0) & (categorical <= self.category_sizes)
+            index = torch.where(valid, categorical, torch.zeros_like(categorical)) + self.category_offsets
+            parts.append(self.embedding(index).flatten(1))
+        return self.mlp(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
+
+    def forward(self, numeric, categorical):
+        out = self.logits(numeric, categorical)
+        if self.task == 'classification':
+            return torch.softmax(out.float(), dim=1)
+        return out.float() * self.target_std + self.target_mean
+
+
+class OnnxGraph(nn.Module):
+    """The exported signature: only the inputs the model has, in the order numeric, categorical."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs):
+        numeric = inputs[0] if self.model.n_numeric else None
+        categorical = inputs[-1] if self.model.n_categorical else None
+        return self.model(numeric, categorical)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+
+
+def seed_everything(seed, device):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # seeds CUDA too
+    if device.type == 'cpu':
+        # Same data and hyperparameters give the same model on CPU. On CUDA the embedding's
+        # backward pass has no deterministic kernel, so there results may vary in the last bits.
+        torch.use_deterministic_algorithms(True)
+    else:
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def choose_device(requested):
+    if requested == 'cuda' and not torch.cuda.is_available():
+        raise TrainingError('hyperparameter device is cuda, but torch finds no CUDA device')
+    if requested == 'cpu' or not torch.cuda.is_available():
+        return torch.device('cpu')
+    return torch.device('cuda')
+
+
+def loss_of(model, task, numeric, categorical, target):
+    out = model.logits(numeric, categorical)
+    if task == 'classification':
+        return F.cross_entropy(out.float(), target)
+    return F.mse_loss(out.float().squeeze(1), target)
+
+
+def evaluate_loss(model, task, numeric, categorical, target):
+    model.eval()
+    total, rows = 0.0, target.shape[0]
+    with torch.no_grad():
+        for start in range(0, rows, EVAL_CHUNK):
+            chunk = slice(start, start + EVAL_CHUNK)
+            part = loss_of(model, task, numeric[chunk] if numeric is not None else None,
+                           categorical[chunk] if categorical is not None else None, target[chunk])
+            total += part.item() * (min(rows, start + EVAL_CHUNK) - start)
+    return total / rows
+
+
+def grad_scaler(enabled):
+    # torch.amp.GradScaler arrived in 2.3 and torch.cuda.amp.GradScaler is deprecated since.
+    if hasattr(torch.amp, 'GradScaler'):
+        return torch.amp.GradScaler('cuda', enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)
+
+
+def fit(model, dataset, hp, device):
+    """Trains with AdamW and early stopping; leaves the best epoch's weights in the model."""
+    task = dataset.task
+
+    def tensors(numeric, categorical, target):
+        # The whole split lives on the device: the data is small next to the cost of copying batches.
+        return (torch.from_numpy(numeric).to(device) if model.n_numeric else None,
+                torch.from_numpy(categorical).to(device) if model.n_categorical else None,
+                torch.from_numpy(target).to(device))
+
+    train_target = dataset.train_target
+    validation_target = dataset.validation_target
+    if task == 'regression':
+        mean, std = model.target_mean.item(), model.target_std.item()
+        train_target = ((train_target - mean) / std).astype(np.float32)
+        validation_target = ((validation_target - mean) / std).astype(np.float32)
+    train = tensors(dataset.train_numeric, dataset.train_categorical, train_target)
+    validation = tensors(dataset.validation_numeric, dataset.validation_categorical, validation_target)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=hp['learning_rate'], weight_decay=hp['weight_decay'])
+    amp = device.type == 'cuda'  # mixed precision pays off on GPUs only
+    scaler = grad_scaler(amp)
+    rows = dataset.train_rows
+    best_loss, best_epoch, best_state = math.inf, 0, None
+    epoch = 0
+    for epoch in range(1, hp['epochs'] + 1):
+        model.train()
+        order = torch.randperm(rows, device=device)
+        total = 0.0
+        for start in range(0, rows, hp['batch_size']):
+            batch = order[start:start + hp['batch_size']]
+            numeric = train[0][batch] if train[0] is not None else None
+            categorical = train[1][batch] if train[1] is not None else None
+            if categorical is not None:
+                unknown = torch.rand(categorical.shape, device=device) < UNKNOWN_CATEGORY_RATE
+                categorical = torch.where(unknown, torch.zeros_like(categorical), categorical)
+            with torch.autocast(device_type='cuda', dtype=torch.float16, enabled=amp):
+                loss = loss_of(model, task, numeric, categorical, train[2][batch])
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            total += loss.item() * batch.shape[0]
+        train_loss = total / rows
+        if not math.isfinite(train_loss):
+            raise TrainingError(
+                f'training diverged at epoch {epoch} (train loss {train_loss}); try a lower learning_rate '
+                f'than {hp["learning_rate"]}')
+        validation_loss = evaluate_loss(model, task, *validation)
+        log(f'epoch={epoch} train_loss={train_loss:.6f} validation_loss={validation_loss:.6f}')
+
+        if validation_loss < best_loss:
+            best_loss, best_epoch = validation_loss, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        elif hp['patience'] and epoch - best_epoch >= hp['patience']:
+            log(f'early stopping: validation loss has not improved for {hp["patience"]} epochs')
+            break
+    model.load_state_dict(best_state)
+    log(f'best_epoch={best_epoch} best_validation_loss={best_loss:.6f}')
+    return epoch
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics and export
+# ---------------------------------------------------------------------------------------------
+
+
+def predict(model, numeric, categorical):
+    """The exported graph's output, computed by torch on CPU in float32, as onnxruntime will."""
+    model.eval()
+    outputs = []
+    rows = numeric.shape[0]
+    with torch.no_grad():
+        for start in range(0, rows, EVAL_CHUNK):
+            chunk = slice(start, start + EVAL_CHUNK)
+            outputs.append(model(torch.from_numpy(numeric[chunk]) if model.n_numeric else None,
+                                 torch.from_numpy(categorical[chunk]) if model.n_categorical else None).numpy())
+    return np.concatenate(outputs).astype(np.float64)
+
+
+def classification_metrics(probabilities, labels):
+    predicted = probabilities.argmax(axis=1)
+    true_probability = np.clip(probabilities[np.arange(len(labels)), labels], 1e-15, 1.0)
+    f1s = []
+    # Macro F1 over the classes that occur in the truth or the predictions (as scikit-learn does).
+    for k in np.union1d(labels, predicted):
+        tp = np.sum((predicted == k) & (labels == k))
+        fp = np.sum((predicted == k) & (labels != k))
+        fn = np.sum((predicted != k) & (labels == k))
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return {
+        'accuracy': float(np.mean(predicted == labels)),
+        'log_loss': float(-np.mean(np.log(true_probability))),
+        'macro_f1': float(np.mean(f1s)),
+    }
+
+
+def regression_metrics(values, target):
+    error = values[:, 0] - target
+    total = np.sum((target - target.mean()) ** 2)
+    return {
+        'rmse': float(np.sqrt(np.mean(error ** 2))),
+        'mae': float(np.mean(np.abs(error))),
+        # r2 is undefined for a constant target; 0 says "no better than the mean".
+        'r2': float(1 - np.sum(error ** 2) / total) if total > 0 else 0.0,
+    }
+
+
+def export_onnx(model, path):
+    graph = OnnxGraph(model).eval()
+    names, dummies = [], []
+    if model.n_numeric:
+        names.append('numeric')
+        dummies.append(torch.zeros(2, model.n_numeric, dtype=torch.float32))
+    if model.n_categorical:
+        names.append('categorical')
+        dummies.append(torch.zeros(2, model.n_categorical, dtype=torch.int64))
+    output = 'probabilities' if model.task == 'classification' else 'value'
+    options = dict(
+        input_names=names,
+        output_names=[output],
+        dynamic_axes={name: {0: 'batch'} for name in names + [output]},
+        opset_version=ONNX_OPSET,
+        do_constant_folding=True,
+    )
+    # torch 2.x defaults (from 2.9) to the dynamo exporter, which needs the onnx package; the
+    # TorchScript exporter needs nothing beyond torch.
+    if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
+        options['dynamo'] = False
+    with torch.no_grad():
+        torch.onnx.export(graph, tuple(dummies), path, **options)
+
+
+def train_model(hp, paths, started):
+    device = choose_device(hp['device'])
+    hp['device'] = device.type
+    seed_everything(hp['seed'], device)
+    if device.type == 'cuda':
+        log(f'device=cuda ({torch.cuda.get_device_name(0)})')
+
+    dataset = Dataset(hp, paths)
+    hp['task'] = dataset.task
+    log(f'task={dataset.task} target={dataset.target} train_rows={dataset.train_rows} '
+        f'validation_rows={dataset.validation_rows} numeric_features={len(dataset.numeric_features)} '
+        f'categorical_features={len(dataset.categorical_features)} device={device.type} torch={torch.__version__}')
+    if dataset.classes:
+        log(f'classes={json.dumps(dataset.classes)}')
+
+    model = TabularMLP(dataset, hp).to(device)
+    epochs = fit(model, dataset, hp, device)
+
+    # Metrics come from the model exactly as exported (CPU, float32, preprocessing included).
+    model = model.cpu().eval()
+    output = predict(model, dataset.validation_numeric, dataset.validation_categorical)
+    if dataset.task == 'classification':
+        metrics = classification_metrics(output, dataset.validation_target)
+    else:
+        metrics = regression_metrics(output, dataset.validation_target)
+
+    os.makedirs(paths.model, exist_ok=True)
+    export_onnx(model, os.path.join(paths.model, 'model.onnx'))
+    card = {
+        'formatVersion': FORMAT_VERSION,
+        'task': dataset.task,
+        'target': dataset.target,
+        'features': [feature.card() for feature in dataset.features],
+        **({'classes': dataset.classes} if dataset.classes else {}),
+        'hyperparameters': hp,
+        'validationMetrics': metrics,
+        'trainingSeconds': round(time.time() - started, 3),
+        'epochs': epochs,
+        'torchVersion': torch.__version__,
+        'device': device.type,
+        'framework': 'pytorch',
+    }
+    with open(os.path.join(paths.model, 'model-card.json'), 'w', encoding='utf-8') as f:
+        json.dump(card, f, indent=2, allow_nan=False)
+        f.write('\n')
+
+    for name, value in metrics.items():
+        log(f'validation_{name}={value:.6f}')
+    log(f'wrote model.onnx and model-card.json to {paths.model} in {card["trainingSeconds"]}s')
+
+
+def report_failure(paths, reason):
+    """SageMaker's convention: the text of /opt/ml/output/failure becomes the job's FailureReason."""
+    print(f'training failed: {reason}', file=sys.stderr, flush=True)
+    try:
+        os.makedirs(paths.output, exist_ok=True)
+        with open(os.path.join(paths.output, 'failure'), 'w', encoding='utf-8') as f:
+            f.write(reason + '\n')
+    except OSError as error:
+        print(f'could not write the failure file in {paths.output}: {error}', file=sys.stderr, flush=True)
+
+
+def main(argv):
+    started = time.time()
+    paths = Paths()
+    try:
+        hp = read_hyperparameters(argv, paths)
+        train_model(hp, paths, started)
+        return 0
+    except TrainingError as error:
+        report_failure(paths, str(error))
+    except Exception as error:  # a bug or an environment problem: keep the traceback for the logs
+        traceback.print_exc()
+        report_failure(paths, f'unexpected error: {type(error).__name__}: {error}')
+    return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

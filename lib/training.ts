@@ -12,7 +12,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { DATASETS_PREFIX, s3Keys } from '../lambdas/shared/layout';
 import { DataLake } from './data';
-import { REPO_ROOT } from './function-catalog';
+import { FUNCTIONS, REPO_ROOT, type FunctionId } from './function-catalog';
 import { MloopFunction } from './mloop-function';
 import { acknowledge, acknowledgeBucketGrants, acknowledgeFunctionDefaults, arnToken } from './nag';
 import { packTrainingCode } from './training-code';
@@ -214,6 +214,7 @@ export class TrainingPipeline extends Construct {
     const ingestTask = new tasks.LambdaInvoke(this, 'Ingest dataset', {
       lambdaFunction: ingest,
       payloadResponseOnly: true,
+      taskTimeout: stageTimeout(ingest),
       payload: sfn.TaskInput.fromObject({
         detail: sfn.JsonPath.objectAt('$.detail'),
         eventId: sfn.JsonPath.stringAt('$.id'),
@@ -246,7 +247,7 @@ export class TrainingPipeline extends Construct {
       inputDataConfig: (['train', 'validation'] as const).map((channel) => ({
         channelName: channel,
         contentType: 'text/csv',
-        dataSource: { s3DataSource: { s3Location: tasks.S3Location.fromJsonExpression(`$.ingest.channels.${channel}`) } },
+        dataSource: { s3DataSource: { s3Location: new StateS3Location(`$.ingest.channels.${channel}`) } },
       })),
       outputDataConfig: { s3OutputLocation: tasks.S3Location.fromBucket(bucket, s3Keys.trainingOutput) },
       resourceConfig: {
@@ -255,6 +256,7 @@ export class TrainingPipeline extends Construct {
         volumeSize: props.volumeSize ?? Size.gibibytes(30),
       },
       stoppingCondition: { maxRuntime: props.maxRuntime ?? Duration.hours(2) },
+      taskTimeout: sfn.Timeout.duration((props.maxRuntime ?? Duration.hours(2)).plus(Duration.minutes(15))),
       resultSelector: {
         trainingJobName: sfn.JsonPath.stringAt('$.TrainingJobName'),
         modelArtifacts: sfn.JsonPath.stringAt('$.ModelArtifacts.S3ModelArtifacts'),
@@ -265,6 +267,7 @@ export class TrainingPipeline extends Construct {
     const evaluateTask = new tasks.LambdaInvoke(this, 'Evaluate candidate', {
       lambdaFunction: evaluate,
       payloadResponseOnly: true,
+      taskTimeout: stageTimeout(evaluate),
       payload: sfn.TaskInput.fromObject({
         execution,
         ingest: sfn.JsonPath.objectAt('$.ingest'),
@@ -277,6 +280,7 @@ export class TrainingPipeline extends Construct {
       new tasks.LambdaInvoke(this, name, {
         lambdaFunction: register,
         payloadResponseOnly: true,
+        taskTimeout: stageTimeout(register),
         payload: sfn.TaskInput.fromObject({
           execution,
           promote,
@@ -297,6 +301,7 @@ export class TrainingPipeline extends Construct {
     const recordFailureTask = new tasks.LambdaInvoke(this, 'Record failure', {
       lambdaFunction: recordFailure,
       payloadResponseOnly: true,
+      taskTimeout: stageTimeout(recordFailure),
       payload: sfn.TaskInput.fromObject({ execution, state: sfn.JsonPath.objectAt('$') }),
       resultPath: '$.failure',
     }).next(failed);
@@ -363,6 +368,26 @@ export class TrainingPipeline extends Construct {
       targets: [new targets.SfnStateMachine(this.stateMachine, { retryAttempts: 8, maxEventAge: Duration.hours(2) })],
     });
   }
+}
+
+/**
+ * An S3 location read from the execution state that grants nothing by itself: the channels
+ * always lie under splits/, which the training role can read. (S3Location.fromJsonExpression
+ * would grant s3:GetObject on every bucket.)
+ */
+class StateS3Location extends tasks.S3Location {
+  constructor(private readonly jsonPath: string) {
+    super();
+  }
+
+  bind(): tasks.S3LocationConfig {
+    return { uri: sfn.JsonPath.stringAt(this.jsonPath) };
+  }
+}
+
+/** A Task waits as long as its function may run (Step Functions' own default is 99999999 s). */
+function stageTimeout(fn: MloopFunction<FunctionId>): sfn.Timeout {
+  return sfn.Timeout.duration(Duration.seconds(FUNCTIONS[fn.functionId].timeoutSeconds + 30));
 }
 
 /** The ECR repository an image URI (`<account>.dkr.ecr.<region>.<suffix>/<repo>:<tag>`) is pulled from. */

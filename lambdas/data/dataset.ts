@@ -8,11 +8,9 @@
  * bounded size (see ./profile.ts) and the record csv-parse is working on.
  */
 import { isAscii } from 'node:buffer';
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { once } from 'node:events';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { parse, type Options as CsvOptions } from 'csv-parse';
+import { Parser, type Options as CsvOptions } from 'csv-parse';
 import type { ColumnProfile, ColumnSchema, DatasetProfile, DatasetSchema, FeatureType, Task } from '../shared/types';
 import { CategoryCounter, NumericStats, compareStrings } from './profile';
 
@@ -28,7 +26,8 @@ export type ViolationCheck =
   | 'constant_target'
   | 'malformed_row'
   | 'completeness'
-  | 'encoding';
+  | 'encoding'
+  | 'unknown_class';
 
 export interface Violation {
   check: ViolationCheck;
@@ -147,8 +146,23 @@ class LineTracker {
   private head = 0;
   private passed = 0;
   private pendingCR = false;
+  private counting = false;
+
+  /**
+   * Stop tracking records (after a parse error): from now on each chunk's line breaks replace the
+   * previous ones, so lineOf() works within the latest chunk and memory stays bounded.
+   */
+  release(): void {
+    this.counting = true;
+  }
 
   push(buf: Buffer, base: number): void {
+    if (this.counting) {
+      this.passed += this.ends.length - this.head;
+      this.starts = [];
+      this.ends = [];
+      this.head = 0;
+    }
     const carryCR = this.pendingCR;
     this.pendingCR = buf.length > 0 && buf[buf.length - 1] === 13;
     let lf = buf.indexOf(10);
@@ -282,6 +296,8 @@ class ColumnScan {
   readonly missing = new Examples();
   readonly nonNumeric = new Examples();
   readonly nonFinite = new Examples();
+  /** Target values outside the model's classes (a classification schema's target only). */
+  readonly unknownClass = new Examples();
   readonly numbers = new NumericStats();
   readonly categories: CategoryCounter | null;
   /** Distinct numbers of an inferred target, up to MAX_INFERRED_CLASSES + 1, for the task. */
@@ -292,6 +308,7 @@ class ColumnScan {
     readonly name: string,
     readonly mode: ReadMode,
     inferTask: boolean,
+    private readonly classes: ReadonlySet<string> | null = null,
   ) {
     this.categories = mode === 'numeric' ? null : new CategoryCounter();
     this.distinctNumbers = inferTask ? new Set<number>() : null;
@@ -303,6 +320,11 @@ class ColumnScan {
       return;
     }
     if (this.categories !== null) this.categories.add(cell);
+    if (this.classes !== null && !this.classes.has(cell)) {
+      // The trainer matches a label as it is, or as a canonical number ('1.0' is class '1').
+      const number = readNumber(cell);
+      if (!Number.isFinite(number) || !this.classes.has(numberLabel(number))) this.unknownClass.note(row, cell);
+    }
     if (this.mode === 'categorical') return;
     const value = readNumber(cell);
     if (Number.isFinite(value)) {
@@ -392,6 +414,41 @@ function csvReason(error: unknown): string {
   return message.replace(/\s+(?:at|on) line \d+/g, '').replace(/[.\s]+$/, '');
 }
 
+/**
+ * csv-parse's streaming parser with each record handed to a callback synchronously, with the byte
+ * offset where it ends (`info.bytes` while the record is pushed), instead of being queued on the
+ * readable side. (csv-parse's `on_record` and `info` options would give the same, but build a
+ * context object per record that costs a fifth of the scan.)
+ */
+class RecordParser extends Parser {
+  constructor(
+    options: CsvOptions,
+    private readonly handle: (record: string[], end: number) => void,
+  ) {
+    super(options);
+  }
+
+  override push(chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk === null) return super.push(null, encoding);
+    this.handle(chunk as string[], this.info.bytes);
+    return true;
+  }
+}
+
+/** Write a chunk; resolves with the parse error it caused, if any (the parser stops after one). */
+function writeChunk(parser: Parser, buf: Buffer): Promise<unknown> {
+  return new Promise((resolve) => parser.write(buf, (error) => resolve(error ?? undefined)));
+}
+
+/** End the input; resolves once the last record is handled, with the parse error if any. */
+function endParser(parser: Parser): Promise<unknown> {
+  return new Promise((resolve) => {
+    parser.once('error', resolve);
+    parser.once('finish', () => resolve(undefined));
+    parser.end();
+  });
+}
+
 function csvOptions(delimiter: string): CsvOptions {
   return {
     bom: true,
@@ -419,8 +476,13 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
   };
   const givenTypes = new Map<string, FeatureType>((given?.columns ?? []).map((c) => [c.name, c.type]));
   const inferTask = options.task === undefined && given?.task === undefined;
+  // A later dataset of a classification model must keep to the classes its schema fixed.
+  const knownClasses =
+    given !== undefined && (options.task ?? given.task) === 'classification' && given.classes && given.classes.length > 0
+      ? new Set(given.classes)
+      : null;
 
-  const hash = createHash('sha256');
+  const contentHash = createHash('sha256');
   const lines = new LineTracker();
   const utf8 = new Utf8Validator();
   let bytes = 0;
@@ -437,7 +499,8 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
     state.header = record;
     columns = record.map((name) => {
       const mode: ReadMode = givenTypes.get(name) ?? 'infer';
-      return new ColumnScan(name, mode, inferTask && name === targetName && mode === 'infer');
+      const isTarget = name === targetName;
+      return new ColumnScan(name, mode, inferTask && isTarget && mode === 'infer', isTarget ? knownClasses : null);
     });
   };
 
@@ -458,42 +521,44 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
     for (let i = 0; i < columns.length; i++) columns[i].add(record[i], line);
   };
 
-  const parser = parse({
-    ...csvOptions(delimiter),
-    on_record: (record: string[], context) => {
-      try {
-        onRecord(record, (context as unknown as { bytes: number }).bytes);
-      } catch (error) {
-        internalError ??= error;
-      }
-      return undefined; // nothing is queued on the readable side: records are consumed here
-    },
+  const parser = new RecordParser(csvOptions(delimiter), (record, end) => {
+    try {
+      onRecord(record, end);
+    } catch (error) {
+      internalError ??= error;
+    }
   });
   parser.on('error', () => undefined); // reported through the write and end callbacks
   parser.resume();
-  const write = (buf: Buffer): Promise<unknown> =>
-    new Promise((resolve) => parser.write(buf, (error) => resolve(error ?? undefined)));
 
   let parseError: unknown;
+  let invalidLine: number | undefined;
+  let errorLine = 1;
   try {
     for await (const chunk of source) {
       const buf = toBuffer(chunk);
       if (buf.length === 0) continue;
-      hash.update(buf);
+      contentHash.update(buf);
       lines.push(buf, bytes);
       utf8.push(buf, bytes);
+      // The line now: the tracker forgets the breaks before the records the parser has passed.
+      if (utf8.invalidAt !== null && invalidLine === undefined) invalidLine = lines.lineOf(utf8.invalidAt);
       bytes += buf.length;
       // After a parse error the parser stops; the rest is still hashed and checked for UTF-8.
-      if (parseError === undefined) parseError = await write(buf);
+      if (parseError === undefined) {
+        parseError = await writeChunk(parser, buf);
+        if (parseError !== undefined) {
+          errorLine = lines.recordLine(recordStart);
+          lines.release();
+        }
+      }
       if (internalError !== undefined) throw internalError;
     }
     utf8.end();
+    if (utf8.invalidAt !== null && invalidLine === undefined) invalidLine = lines.lineOf(utf8.invalidAt);
     if (parseError === undefined) {
-      parseError = await new Promise<unknown>((resolve) => {
-        parser.once('error', resolve);
-        parser.once('finish', () => resolve(undefined));
-        parser.end();
-      });
+      parseError = await endParser(parser);
+      if (parseError !== undefined) errorLine = lines.recordLine(recordStart);
     }
     if (internalError !== undefined) throw internalError;
   } finally {
@@ -502,22 +567,22 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
 
   // ---- Checks -------------------------------------------------------------------------------
   const violations: Violation[] = [];
-  const sha256 = hash.digest('hex');
+  const sha256 = contentHash.digest('hex');
   const { header, headerLine } = state;
   const headerNames: string[] = header ?? [];
   const parsed = parseError === undefined;
 
   if (utf8.invalidAt !== null) {
-    const at = utf8.invalidAt;
+    const line = invalidLine ?? 1;
     violations.push({
       check: 'encoding',
       count: 1,
-      exampleRows: [lines.lineOf(at)],
-      message: `${file} is not valid UTF-8: the byte sequence at byte offset ${at} (line ${lines.lineOf(at)}) is invalid; expected UTF-8 text (save the file as UTF-8).`,
+      exampleRows: [line],
+      message: `${file} is not valid UTF-8: the byte sequence at byte offset ${utf8.invalidAt} (line ${line}) is invalid; expected UTF-8 text (save the file as UTF-8).`,
     });
   }
   if (!parsed) {
-    const line = lines.recordLine(recordStart);
+    const line = errorLine;
     violations.push({
       check: 'malformed_row',
       count: 1,
@@ -525,7 +590,9 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
       message: `${file} cannot be parsed as CSV from the row starting on line ${line} (${csvReason(parseError)}); expected RFC 4180 quoting, where a field holding the delimiter, a quote or a line break is quoted and a quote inside it is doubled.`,
     });
   }
-  if (header === null) {
+  // Blank lines only (or whitespace): nothing but a blank header.
+  const blank = header === null || (rows === 0 && header.every(isBlank));
+  if (blank) {
     if (parsed) {
       violations.push({
         check: 'empty_file',
@@ -674,6 +741,16 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
         });
       }
     }
+    if (isTarget && column.unknownClass.count > 0 && knownClasses !== null) {
+      const e = column.unknownClass;
+      violations.push({
+        check: 'unknown_class',
+        column: name,
+        count: e.count,
+        exampleRows: e.rows,
+        message: `Target column ${quote(name)} in ${file} has ${plural(e.count, 'value')} that ${e.count === 1 ? 'is' : 'are'} not a class of the model (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected one of the classes in the model's schema: ${nameList([...knownClasses])}.`,
+      });
+    }
     const e = column.missing;
     if (isTarget) {
       if (e.count > 0) {
@@ -762,7 +839,7 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
  * no two different records share), so the same row always lands in the same split.
  */
 export function splitOf(record: string[]): SplitName {
-  const digest = createHash('sha1').update(JSON.stringify(record)).digest();
+  const digest = hash('sha1', JSON.stringify(record), 'buffer');
   const u = digest.readUInt32BE(0) / 0x1_0000_0000;
   return u < 0.8 ? 'train' : u < 0.9 ? 'validation' : 'test';
 }
@@ -780,8 +857,10 @@ const SINK_BATCH = 64 * 1024;
 
 /**
  * Re-parse a file and write its header and each record, as comma-separated RFC 4180 CSV with LF
- * line ends, to the sink of the record's split. Honours backpressure, ends the sinks (waiting for
- * them to finish) and returns the rows written per split. On an error the sinks are destroyed.
+ * line ends, to the sink of the record's split. Honours backpressure (each source chunk's rows are
+ * written before the next chunk is read, waiting for 'drain' where a sink asks), ends the sinks
+ * (waiting for them to finish) and returns the rows written per split. On an error (a parse error,
+ * a sink's error) it rejects and destroys the sinks.
  */
 export async function writeSplits(
   source: AsyncIterable<Buffer | Uint8Array | string>,
@@ -790,40 +869,44 @@ export async function writeSplits(
 ): Promise<Record<SplitName, number>> {
   const counts: Record<SplitName, number> = { train: 0, validation: 0, test: 0 };
   const pending: Record<SplitName, string> = { train: '', validation: '', test: '' };
+  let header = true;
   let sinkError: unknown;
   const onSinkError = (error: unknown): void => {
     sinkError ??= error;
   };
   for (const name of SPLITS) sinks[name].on('error', onSinkError);
 
+  const parser = new RecordParser(csvOptions(options.delimiter ?? SCAN_DEFAULTS.delimiter), (record) => {
+    const line = csvLine(record);
+    if (header) {
+      header = false;
+      for (const name of SPLITS) pending[name] += line;
+      return;
+    }
+    const name = splitOf(record);
+    counts[name]++;
+    pending[name] += line;
+  });
+  parser.on('error', () => undefined); // reported through the write and end callbacks
+  parser.resume();
+
   const flush = async (name: SplitName): Promise<void> => {
     const data = pending[name];
     pending[name] = '';
-    if (sinkError !== undefined) throw sinkError;
     if (data.length > 0 && !sinks[name].write(data)) await once(sinks[name], 'drain');
     if (sinkError !== undefined) throw sinkError;
   };
 
   try {
-    await pipeline(
-      Readable.from(source),
-      parse(csvOptions(options.delimiter ?? SCAN_DEFAULTS.delimiter)),
-      async (records: AsyncIterable<string[]>) => {
-        let header = true;
-        for await (const record of records) {
-          const line = csvLine(record);
-          if (header) {
-            header = false;
-            for (const name of SPLITS) pending[name] += line;
-            continue;
-          }
-          const name = splitOf(record);
-          counts[name]++;
-          pending[name] += line;
-          if (pending[name].length >= SINK_BATCH) await flush(name);
-        }
-      },
-    );
+    for await (const chunk of source) {
+      const buf = toBuffer(chunk);
+      if (buf.length === 0) continue;
+      const error = await writeChunk(parser, buf);
+      if (error !== undefined) throw error;
+      for (const name of SPLITS) if (pending[name].length >= SINK_BATCH) await flush(name);
+    }
+    const error = await endParser(parser);
+    if (error !== undefined) throw error;
     for (const name of SPLITS) await flush(name);
     await Promise.all(
       SPLITS.map(
@@ -836,12 +919,12 @@ export async function writeSplits(
       ),
     );
   } catch (error) {
-    for (const name of SPLITS) {
-      const sink = sinks[name] as NodeJS.WritableStream & { destroy?: (error?: Error) => void };
-      sink.destroy?.(error instanceof Error ? error : new Error(String(error)));
-    }
+    // Destroyed without an error, so that no 'error' event can go unhandled; a reader of a sink
+    // (an upload) sees a premature close and fails too.
+    for (const name of SPLITS) (sinks[name] as NodeJS.WritableStream & { destroy?: () => void }).destroy?.();
     throw error;
   } finally {
+    parser.destroy();
     for (const name of SPLITS) sinks[name].removeListener('error', onSinkError);
   }
   return counts;

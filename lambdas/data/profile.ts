@@ -65,7 +65,6 @@ export class HistogramSketch {
   }
 
   private insert(x: number): void {
-    const bins = this.bins as Float64Array;
     let index = Math.floor((x - this.origin) / this.width);
     // Each doubling at least halves the distance in bins; the bound guards against overflow.
     for (let guard = 0; (index < 0 || index >= FINE_BINS) && guard < 2100; guard++) {
@@ -75,7 +74,7 @@ export class HistogramSketch {
     }
     if (!(index >= 0)) index = 0;
     if (index >= FINE_BINS) index = FINE_BINS - 1;
-    bins[index]++;
+    (this.bins as Float64Array)[index]++;
   }
 
   /** Double the range to the right: bins 2i and 2i+1 merge into bin i. */
@@ -209,7 +208,7 @@ export class HyperLogLog {
 /** Distinct values counted exactly per column up to this many; then the map is pruned. */
 const MAX_TRACKED = 8192;
 /** The most frequent values kept when the map is pruned. */
-const KEEP_TRACKED = 4096;
+const KEEP_TRACKED = 2048;
 
 /** Compare strings by UTF-16 code units: deterministic, independent of locale. */
 export function compareStrings(a: string, b: string): number {
@@ -239,12 +238,22 @@ export class CategoryCounter {
     if (this.counts.size >= MAX_TRACKED) this.prune();
   }
 
+  /** Keep the KEEP_TRACKED highest counts (ties in insertion order), in O(n) plus a numeric sort. */
   private prune(): void {
     if (this.hll === null) {
       this.hll = new HyperLogLog();
       for (const value of this.counts.keys()) this.hll.add(value);
     }
-    this.counts = new Map(this.top(KEEP_TRACKED));
+    const sorted = Float64Array.from(this.counts.values()).sort();
+    const threshold = sorted[sorted.length - KEEP_TRACKED];
+    // Room left for values whose count equals the threshold, after all those above it.
+    let ties = KEEP_TRACKED;
+    for (let i = sorted.length - 1; i >= 0 && sorted[i] > threshold; i--) ties--;
+    const kept = new Map<string, number>();
+    for (const [value, count] of this.counts) {
+      if (count > threshold || (count === threshold && ties-- > 0)) kept.set(value, count);
+    }
+    this.counts = kept;
   }
 
   /** Whether the counts are exact (the column never had more than MAX_TRACKED distinct values). */

@@ -13,9 +13,12 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 let s3: S3Client | undefined;
 let ddb: DynamoDBDocumentClient | undefined;
 
+/**
+ * Fixed credentials for the emulators, so the SDK never searches for a profile. s3rver checks
+ * signatures against its one built-in key pair; dynalite accepts any.
+ */
 function localCredentials() {
-  // The emulators accept any credentials; fixed ones keep the SDK from searching for a profile.
-  return { accessKeyId: 'mloop-local', secretAccessKey: 'mloop-local' };
+  return { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 }
 
 export function s3Client(): S3Client {

@@ -99,8 +99,16 @@ export function s3Uri(bucket: string, key: string): string {
   return `s3://${bucket}/${key}`;
 }
 
+/**
+ * Bucket and key of an S3 location: s3://bucket/key, or the https forms SageMaker also accepts
+ * (path style https://s3.<region>.amazonaws.com/bucket/key, virtual-hosted https://bucket.s3...).
+ */
 export function parseS3Uri(uri: string): { bucket: string; key: string } {
-  const match = /^s3:\/\/([^/]+)\/(.*)$/.exec(uri);
-  if (!match) throw new InvalidInput(`'${uri}' is not an S3 URI: expected s3://<bucket>/<key>.`);
-  return { bucket: match[1], key: match[2] };
+  const s3 = /^s3:\/\/([^/]+)\/?(.*)$/.exec(uri);
+  if (s3) return { bucket: s3[1], key: s3[2] };
+  const pathStyle = /^https:\/\/s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com(?:\.cn)?\/([^/]+)\/?(.*)$/.exec(uri);
+  if (pathStyle) return { bucket: pathStyle[1], key: decodeURIComponent(pathStyle[2]) };
+  const hosted = /^https:\/\/([^/]+)\.s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com(?:\.cn)?\/?(.*)$/.exec(uri);
+  if (hosted) return { bucket: hosted[1], key: decodeURIComponent(hosted[2]) };
+  throw new InvalidInput(`'${uri}' is not an S3 URI: expected s3://<bucket>/<key>.`);
 }

@@ -225,6 +225,11 @@ export class Registry {
     return existing;
   }
 
+  /** Which dataset version holds these bytes, if any execution has ingested them. */
+  async getContent(model: string, sha256: string): Promise<{ execution: string; datasetVersion?: number } | undefined> {
+    return this.get<{ execution: string; datasetVersion?: number }>(model, k.dataHash(sha256));
+  }
+
   async linkContent(model: string, sha256: string, datasetVersion: number): Promise<void> {
     await dynamoClient().send(
       new UpdateCommand({

@@ -1,0 +1,390 @@
+/**
+ * The mloop CLI: the whole loop on one machine, on the same code as on AWS (see local/cloud.ts).
+ * Every command accepts --json, which prints exactly one JSON document on stdout; without it,
+ * readable text. Progress and logs go to stderr. Exit 0 on success; non-zero with a one-line
+ * reason on failure.
+ */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { s3Client } from '../lambdas/shared/clients';
+import { assertModelName, s3Keys } from '../lambdas/shared/layout';
+import type { DriftRun } from '../lambdas/monitoring/monitor';
+import type { PredictResponse } from '../lambdas/inference/predict';
+import type { IngestOutput, RegisterOutput } from '../lambdas/shared/pipeline';
+import { Registry } from '../lambdas/shared/registry';
+import { getJson } from '../lambdas/shared/storage';
+import type { ModelCard } from '../lambdas/shared/types';
+import { TARGET_METADATA_KEY } from '../lambdas/data/ingest';
+import { startApiServer, toProxyEvent } from '../local/api-server';
+import { LocalCloud } from '../local/cloud';
+import { churnRows, DEMO_FEATURES, toCsv } from '../local/demo-data';
+
+/** A failure the CLI reports as one line (and exit code 1), not as a stack trace. */
+export class CliError extends Error {
+  constructor(message: string, readonly result?: unknown) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+interface Io {
+  json: boolean;
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+const USAGE = `mloop: the model life cycle as a loop, on AWS or on this machine
+
+Usage:
+  mloop run --model NAME --data FILE [--target COLUMN]   drop FILE as a dataset and run the pipeline
+  mloop predict --model NAME --input FILE|JSON [--version N | --alias A]
+  mloop serve [--port N]                                 serve the prediction API on 127.0.0.1
+  mloop drift --model NAME                               run the drift monitor now
+  mloop models list --model NAME
+  mloop datasets list --model NAME
+  mloop demo                                             the whole loop on a generated dataset
+
+Every command accepts --json (one JSON document on stdout). State lives in .mloop/ (MLOOP_HOME).`;
+
+export interface RunReport {
+  status: 'SUCCEEDED' | 'FAILED' | 'DUPLICATE';
+  model: string;
+  execution: string;
+  datasetVersion: number | null;
+  modelVersion: number | null;
+  promoted: boolean | null;
+  metrics: Record<string, number> | null;
+  error: string | null;
+}
+
+function startCloud(io: Io): Promise<LocalCloud> {
+  return LocalCloud.start({ log: (line) => io.err(line) });
+}
+
+/** Drop a dataset, wait for the pipeline it starts, and report what happened. */
+export async function runPipeline(cloud: LocalCloud, model: string, file: string, target?: string): Promise<RunReport> {
+  assertModelName(model);
+  if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new CliError(`Dataset file ${file} does not exist or is not a file.`);
+  const bytes = fs.readFileSync(file);
+  const key = s3Keys.dataset(model, path.basename(file));
+  const started = cloud.nextExecutionFor(key);
+  await s3Client().send(
+    new PutObjectCommand({
+      Bucket: cloud.dataBucket,
+      Key: key,
+      Body: bytes,
+      Metadata: target ? { [TARGET_METADATA_KEY]: target } : undefined,
+    }),
+  );
+  const execution = await started;
+  const result = await cloud.execution(execution);
+  const report: RunReport = { status: result.status, model, execution, datasetVersion: null, modelVersion: null, promoted: null, metrics: null, error: null };
+  if (result.status === 'SUCCEEDED') {
+    const ingest = result.output?.ingest as IngestOutput | undefined;
+    if (ingest?.status === 'DUPLICATE') return { ...report, status: 'DUPLICATE', datasetVersion: ingest.datasetVersion };
+    const registration = result.output?.registration as RegisterOutput;
+    return { ...report, datasetVersion: registration.datasetVersion, modelVersion: registration.modelVersion, promoted: registration.promoted, metrics: registration.metrics };
+  }
+  const failure = (result as { cause?: string }).cause ?? result.error ?? 'the pipeline failed';
+  // A rejected dataset still got a version: find it by its bytes.
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  const content = await new Registry(cloud.registryTable).getContent(model, sha);
+  return { ...report, datasetVersion: content?.execution === execution ? (content.datasetVersion ?? null) : null, error: failure };
+}
+
+/** Turn --input (inline JSON, a .json file or a .csv file) into prediction instances. */
+export async function readInstances(input: string, card: ModelCard | undefined): Promise<unknown> {
+  const trimmed = input.trim();
+  let payload: unknown;
+  if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
+    try {
+      payload = JSON.parse(trimmed);
+    } catch (error) {
+      throw new CliError(`--input is not valid JSON: ${(error as Error).message}`);
+    }
+  } else {
+    if (!fs.existsSync(input)) throw new CliError(`--input ${input} is neither JSON nor an existing file.`);
+    const text = fs.readFileSync(input, 'utf8');
+    if (input.toLowerCase().endsWith('.csv')) {
+      const records = parseCsv(text, { columns: true, bom: true, skip_empty_lines: true }) as Record<string, string>[];
+      const numeric = new Set((card?.features ?? []).filter((f) => f.type === 'numeric').map((f) => f.name));
+      const known = new Set((card?.features ?? []).map((f) => f.name));
+      payload = records.map((r) =>
+        Object.fromEntries(
+          Object.entries(r)
+            .filter(([k]) => known.size === 0 || known.has(k))
+            .map(([k, v]) => [k, v === '' ? null : numeric.has(k) ? Number(v) : v]),
+        ),
+      );
+    } else {
+      try {
+        payload = JSON.parse(text);
+      } catch (error) {
+        throw new CliError(`${input} is not valid JSON: ${(error as Error).message}`);
+      }
+    }
+  }
+  return Array.isArray(payload) ? { instances: payload } : payload;
+}
+
+async function servingCard(cloud: LocalCloud, model: string): Promise<ModelCard | undefined> {
+  const registry = new Registry(cloud.registryTable);
+  const alias = await registry.getAlias(model, 'champion');
+  if (!alias) return undefined;
+  const version = await registry.getVersion(model, alias.version);
+  if (!version) return undefined;
+  const uri = new URL(version.artifact.cardUri);
+  return getJson<ModelCard>(uri.host, uri.pathname.slice(1));
+}
+
+/** A prediction through the API's handler, as API Gateway would deliver the request. */
+export async function predictThroughApi(cloud: LocalCloud, model: string, body: unknown, query: Record<string, string> = {}): Promise<APIGatewayProxyResult> {
+  const url = new URL(`http://127.0.0.1/v1/models/${encodeURIComponent(model)}/predict`);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  const route = { method: 'POST', resource: '/v1/models/{name}/predict', pattern: /^\/v1\/models\/([^/]+)\/predict$/, params: ['name'] };
+  const event = toProxyEvent('POST', url, { 'content-type': 'application/json' }, JSON.stringify(body), route, route.pattern.exec(url.pathname)!);
+  return (await cloud.invoke('predict', event)) as APIGatewayProxyResult;
+}
+
+function formatMetrics(metrics: Record<string, number> | null): string {
+  if (!metrics) return '-';
+  return Object.entries(metrics)
+    .map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`)
+    .join(' ');
+}
+
+function describeRun(r: RunReport): string {
+  if (r.status === 'DUPLICATE') return `DUPLICATE: these bytes are already dataset version ${r.datasetVersion ?? '?'} of ${r.model}; nothing new to train.`;
+  if (r.status === 'FAILED') return `FAILED: ${r.error}`;
+  return [
+    `SUCCEEDED: ${r.model} dataset v${r.datasetVersion} -> model v${r.modelVersion}${r.promoted ? ' (promoted to champion)' : ' (not promoted)'}`,
+    `  test metrics: ${formatMetrics(r.metrics)}`,
+  ].join('\n');
+}
+
+function describeDrift(run: DriftRun): string {
+  const lines = [
+    `Drift for ${run.model} v${run.modelVersion} over ${run.rows} captured rows: ${run.datasetDrift ? 'DRIFT' : 'no drift'} (share ${run.driftShare.toFixed(2)} of features, threshold ${run.driftShareThreshold})`,
+  ];
+  for (const f of run.features) {
+    lines.push(`  ${f.name.padEnd(20)} ${f.test} ${f.statistic === null ? 'n/a' : f.statistic.toFixed(4)} ${f.drifted ? 'DRIFTED' : 'ok'}${f.warning ? `  (${f.warning})` : ''}`);
+  }
+  lines.push(`  report: ${run.report.json}`);
+  return lines.join('\n');
+}
+
+function requireModel(value: string | undefined): string {
+  if (!value) throw new CliError('--model NAME is required.');
+  return assertModelName(value);
+}
+
+async function withCloud<T>(io: Io, work: (cloud: LocalCloud) => Promise<T>): Promise<T> {
+  const cloud = await startCloud(io);
+  try {
+    return await work(cloud);
+  } finally {
+    await cloud.stop();
+  }
+}
+
+async function commandRun(io: Io, values: Record<string, string | boolean | undefined>): Promise<number> {
+  const model = requireModel(values.model as string | undefined);
+  const data = values.data as string | undefined;
+  if (!data) throw new CliError('--data FILE is required.');
+  const report = await withCloud(io, (cloud) => runPipeline(cloud, model, data, values.target as string | undefined));
+  if (io.json) io.out(JSON.stringify(report));
+  else io.out(describeRun(report));
+  if (report.status === 'FAILED') {
+    if (io.json) io.err(`mloop: ${report.error}`);
+    return 1;
+  }
+  return 0;
+}
+
+async function commandPredict(io: Io, values: Record<string, string | boolean | undefined>): Promise<number> {
+  const model = requireModel(values.model as string | undefined);
+  const input = values.input as string | undefined;
+  if (!input) throw new CliError('--input FILE|JSON is required.');
+  const query: Record<string, string> = {};
+  if (values.version) query.version = String(values.version);
+  if (values.alias) query.alias = String(values.alias);
+  return withCloud(io, async (cloud) => {
+    const body = await readInstances(input, await servingCard(cloud, model));
+    const response = await predictThroughApi(cloud, model, body, query);
+    const parsed = JSON.parse(response.body) as PredictResponse & { message?: string; problems?: { message: string }[] };
+    if (response.statusCode !== 200) {
+      if (io.json) io.out(response.body);
+      const problems = parsed.problems?.length ? ` ${parsed.problems.map((p) => p.message).join(' ')}` : '';
+      throw new CliError(`${parsed.message ?? `HTTP ${response.statusCode}`}${problems}`, null);
+    }
+    if (io.json) io.out(response.body);
+    else {
+      io.out(`${model} v${parsed.model.version}:`);
+      parsed.predictions.forEach((p, i) => io.out(`  [${i}] ${'label' in p ? `${p.label}  ${JSON.stringify(p.probabilities)}` : p.value}`));
+    }
+    return 0;
+  });
+}
+
+async function commandDrift(io: Io, values: Record<string, string | boolean | undefined>): Promise<number> {
+  const model = requireModel(values.model as string | undefined);
+  return withCloud(io, async (cloud) => {
+    const runs = (await cloud.invoke('drift', { model, settleSeconds: 0 })) as DriftRun[];
+    const run = runs[0];
+    if (io.json) io.out(JSON.stringify(run));
+    else io.out(describeDrift(run));
+    return 0;
+  });
+}
+
+async function commandList(io: Io, what: string | undefined, values: Record<string, string | boolean | undefined>): Promise<number> {
+  const model = requireModel(values.model as string | undefined);
+  return withCloud(io, async (cloud) => {
+    const registry = new Registry(cloud.registryTable);
+    if (what === 'models') {
+      const [versions, champion] = await Promise.all([registry.listVersions(model), registry.getAlias(model, 'champion')]);
+      const rows = versions.map((v) => ({
+        version: v.version,
+        aliases: champion?.version === v.version ? ['champion'] : [],
+        status: v.status,
+        datasetVersion: v.lineage.datasetVersion,
+        metrics: v.metrics,
+        promoted: v.promoted,
+        createdAt: v.createdAt,
+      }));
+      if (io.json) io.out(JSON.stringify({ model, champion: champion?.version ?? null, versions: rows }));
+      else if (rows.length === 0) io.out(`${model} has no model versions yet.`);
+      else for (const r of rows) io.out(`v${r.version}${r.aliases.length ? ` [${r.aliases.join(',')}]` : ''}  dataset v${r.datasetVersion}  ${formatMetrics(r.metrics)}  ${r.createdAt}`);
+      return 0;
+    }
+    const datasets = await registry.listDatasets(model);
+    if (io.json) io.out(JSON.stringify({ model, datasets }));
+    else if (datasets.length === 0) io.out(`${model} has no datasets yet.`);
+    else for (const d of datasets) io.out(`v${d.version}  ${d.status.padEnd(8)}  ${d.rows} rows  sha256 ${d.sha256.slice(0, 12)}  ${d.s3Uri}${d.reason ? `\n    ${d.reason}` : ''}`);
+    return 0;
+  });
+}
+
+async function commandServe(io: Io, values: Record<string, string | boolean | undefined>): Promise<number> {
+  const port = values.port === undefined ? 8080 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got ${String(values.port)}.`);
+  const cloud = await startCloud(io);
+  const server = await startApiServer((event: APIGatewayProxyEvent) => cloud.invoke('predict', event) as Promise<APIGatewayProxyResult>, port);
+  // The drift schedule of the template, on a timer (rate(N unit) expressions).
+  const timers: NodeJS.Timeout[] = [];
+  for (const rule of cloud.template.rules) {
+    const m = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(rule.schedule ?? '');
+    if (!m) continue;
+    const ms = Number(m[1]) * (m[2].startsWith('minute') ? 60_000 : m[2].startsWith('hour') ? 3_600_000 : 86_400_000);
+    timers.push(setInterval(() => void cloud.invoke('drift', { 'detail-type': 'Scheduled Event' }).catch((e: Error) => io.err(`drift monitor: ${e.message}`)), ms));
+  }
+  if (io.json) io.out(JSON.stringify({ url: server.url }));
+  else io.out(`mloop API on ${server.url} (POST /v1/models/{name}/predict, GET /v1/health); Ctrl-C to stop.`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  for (const t of timers) clearInterval(t);
+  await server.close();
+  await cloud.stop();
+  return 0;
+}
+
+async function commandDemo(io: Io): Promise<number> {
+  const dir = path.join(path.resolve(process.env.MLOOP_HOME ?? '.mloop'), 'demo');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'churn.csv');
+  fs.writeFileSync(file, toCsv(churnRows({ rows: 3000, seed: 7 })));
+  const say = (line: string) => (io.json ? io.err(line) : io.out(line));
+  return withCloud(io, async (cloud) => {
+    say(`1. Dropping ${file} as a dataset of model 'churn' (3,000 rows)...`);
+    const run = await runPipeline(cloud, 'churn', file, 'churned');
+    say(describeRun(run));
+    if (run.status === 'FAILED') throw new CliError(run.error ?? 'the pipeline failed', run);
+
+    const live = churnRows({ rows: 200, seed: 99 }).map((r) => Object.fromEntries(DEMO_FEATURES.map((f) => [f, r[f]])));
+    say(`2. Predicting 200 new customers through the API handler...`);
+    const response = await predictThroughApi(cloud, 'churn', { instances: live });
+    if (response.statusCode !== 200) throw new CliError(`prediction failed: ${response.body}`);
+    const predictions = JSON.parse(response.body) as PredictResponse;
+    const first = predictions.predictions[0];
+    say(`   model v${predictions.model.version} answered ${predictions.predictions.length} predictions; the first: ${JSON.stringify(first)}`);
+
+    say(`3. Running the drift monitor over the captured requests...`);
+    const drift = ((await cloud.invoke('drift', { model: 'churn', settleSeconds: 0 })) as DriftRun[])[0];
+    say(describeDrift(drift));
+    if (io.json) io.out(JSON.stringify({ run, prediction: { model: predictions.model, first }, drift: { datasetDrift: drift.datasetDrift, driftShare: drift.driftShare, rows: drift.rows } }));
+    else say(`Done. State is in ${cloud.home}; try: mloop predict --model churn --input '{"instances":[${JSON.stringify(live[0])}]}'`);
+    return 0;
+  });
+}
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      model: { type: 'string' },
+      data: { type: 'string' },
+      target: { type: 'string' },
+      input: { type: 'string' },
+      version: { type: 'string' },
+      alias: { type: 'string' },
+      port: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  io.json = Boolean(values.json);
+  const [command, sub] = positionals;
+  if (values.help || !command) {
+    io.out(USAGE);
+    return command || values.help ? 0 : 2;
+  }
+  switch (command) {
+    case 'run':
+      return commandRun(io, values);
+    case 'predict':
+      return commandPredict(io, values);
+    case 'serve':
+      return commandServe(io, values);
+    case 'drift':
+      return commandDrift(io, values);
+    case 'models':
+    case 'datasets':
+      if (sub !== 'list') throw new CliError(`Unknown command '${command} ${sub ?? ''}': expected '${command} list'.`);
+      return commandList(io, command, values);
+    case 'demo':
+      return commandDemo(io);
+    default:
+      throw new CliError(`Unknown command '${command}'. Run 'mloop --help' for the commands.`);
+  }
+}
+
+export function main(argv: string[]): void {
+  // Only the command's own output goes to stdout; handler logs and progress go to stderr.
+  const stderr = (...args: unknown[]) => process.stderr.write(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ') + '\n');
+  console.log = stderr;
+  console.info = stderr;
+  console.debug = stderr;
+  const io: Io = {
+    json: argv.includes('--json'),
+    out: (text) => process.stdout.write(text + '\n'),
+    err: (text) => process.stderr.write(text + '\n'),
+  };
+  run(argv, io).then(
+    (code) => process.exit(code),
+    (error: Error) => {
+      const message = (error.message || String(error)).split('\n')[0];
+      if (io.json && !(error instanceof CliError && error.result === null)) io.out(JSON.stringify({ status: 'FAILED', error: message }));
+      io.err(`mloop: ${message}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,106 @@
+/**
+ * The prediction API on 127.0.0.1: HTTP requests become API Gateway (REST, proxy integration)
+ * events for the same predict handler that runs behind API Gateway on AWS, with the same routes.
+ * Authentication is API Gateway's job on AWS (IAM); locally the server listens on loopback only.
+ */
+import { randomUUID } from 'node:crypto';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+
+/** API Gateway's own limit on a request payload. */
+export const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+interface Route {
+  readonly method: string;
+  readonly resource: string;
+  readonly pattern: RegExp;
+  readonly params: string[];
+}
+
+const ROUTES: Route[] = [
+  { method: 'GET', resource: '/v1/health', pattern: /^\/v1\/health$/, params: [] },
+  { method: 'POST', resource: '/v1/models/{name}/predict', pattern: /^\/v1\/models\/([^/]+)\/predict$/, params: ['name'] },
+];
+
+export function toProxyEvent(method: string, url: URL, headers: http.IncomingHttpHeaders, body: string | null, route: Route, match: RegExpExecArray): APIGatewayProxyEvent {
+  const requestId = randomUUID();
+  const query = url.searchParams.size > 0 ? Object.fromEntries(url.searchParams.entries()) : null;
+  const multiQuery = url.searchParams.size > 0 ? Object.fromEntries([...new Set(url.searchParams.keys())].map((k) => [k, url.searchParams.getAll(k)])) : null;
+  return {
+    resource: route.resource,
+    path: url.pathname,
+    httpMethod: method,
+    headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : (v ?? '')])),
+    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v : [v ?? '']])),
+    queryStringParameters: query,
+    multiValueQueryStringParameters: multiQuery,
+    pathParameters: route.params.length ? Object.fromEntries(route.params.map((p, i) => [p, decodeURIComponent(match[i + 1])])) : null,
+    stageVariables: null,
+    body,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      authorizer: null,
+      protocol: 'HTTP/1.1',
+      httpMethod: method,
+      identity: { sourceIp: '127.0.0.1' } as APIGatewayProxyEvent['requestContext']['identity'],
+      path: `/v1${url.pathname}`,
+      stage: 'v1',
+      requestId,
+      requestTimeEpoch: Date.now(),
+      resourceId: 'local',
+      resourcePath: route.resource,
+    },
+  };
+}
+
+export interface ApiServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export async function startApiServer(handler: (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>, port = 0): Promise<ApiServer> {
+  const send = (res: http.ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const method = req.method ?? 'GET';
+    const candidates = ROUTES.map((route) => ({ route, match: route.pattern.exec(url.pathname) })).filter((c) => c.match);
+    const found = candidates.find((c) => c.route.method === method);
+    if (!found) {
+      if (candidates.length > 0) return send(res, 405, { error: 'MethodNotAllowed', message: `${method} is not allowed on ${url.pathname}.` });
+      return send(res, 404, { error: 'NotFound', message: `No route for ${method} ${url.pathname}.` });
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (tooLarge) return send(res, 413, { error: 'PayloadTooLarge', message: `The request body exceeds ${MAX_BODY_BYTES} bytes.` });
+      const body = chunks.length ? Buffer.concat(chunks).toString('utf8') : null;
+      handler(toProxyEvent(method, url, req.headers, body, found.route, found.match!))
+        .then((result) => {
+          res.writeHead(result.statusCode, result.headers as http.OutgoingHttpHeaders);
+          res.end(result.body);
+        })
+        .catch(() => send(res, 502, { error: 'BadGateway', message: 'The function failed.' }));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,261 @@
+/**
+ * LocalCloud: mloop's AWS side on one machine. It synthesizes the CDK app, starts the S3 and
+ * DynamoDB emulators, creates the template's buckets and tables, publishes its file assets, and
+ * then runs what the template says: rules turn S3 events into state-machine executions, the
+ * synthesized state machine runs in aws-local-stepfunctions, its Lambda tasks call the same
+ * handler modules in-process with the environment the template gives them, and its SageMaker
+ * task runs the training code under the script-mode contract. Only endpoints differ from AWS.
+ */
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import './polyfills';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { StateMachine } from 'aws-local-stepfunctions';
+import { entryPath, type FunctionId } from '../lib/function-catalog';
+import { resetClients, s3Client } from '../lambdas/shared/clients';
+import { startEmulators, type Emulators } from './emulators';
+import { matchesPattern, objectCreatedEvent, type EventBridgeEvent } from './events';
+import { LOCAL_REGION, synthesizeLocal, type LocalFunction, type LocalTemplate } from './template';
+import { runTrainingJob, type CreateTrainingJobRequest } from './trainer';
+
+const SAGEMAKER_SYNC = /^arn:aws[a-z-]*:states:::sagemaker:createTrainingJob\.sync$/;
+
+export interface ExecutionResult {
+  readonly execution: string;
+  readonly status: 'SUCCEEDED' | 'FAILED';
+  readonly output?: Record<string, unknown>;
+  readonly error?: string;
+  readonly cause?: string;
+}
+
+export interface LocalCloudOptions {
+  /** State folder (MLOOP_HOME). @default `.mloop` in the working directory */
+  readonly home?: string;
+  /** Receives progress lines: stage transitions and training output. */
+  readonly log?: (line: string) => void;
+  /** Train with this folder instead of the code the template references (a user's own code). */
+  readonly trainingCodeDir?: string;
+}
+
+type Handler = (event: unknown) => Promise<unknown>;
+
+/** Lambda's answer when a function throws: the Cause a Catch receives on AWS is this JSON. */
+class LambdaFunctionError extends Error {
+  constructor(name: string, message: string) {
+    super(JSON.stringify({ errorType: name, errorMessage: message }));
+    this.name = name;
+  }
+}
+
+export function defaultHome(): string {
+  return path.resolve(process.env.MLOOP_HOME ?? '.mloop');
+}
+
+export class LocalCloud {
+  private readonly handlers = new Map<string, Promise<Handler>>();
+  private readonly running = new Map<string, Promise<ExecutionResult>>();
+  private readonly waiters: { key: string; resolve: (execution: string) => void }[] = [];
+
+  private constructor(
+    readonly home: string,
+    readonly template: LocalTemplate,
+    private readonly emulators: Emulators,
+    private readonly options: LocalCloudOptions,
+  ) {}
+
+  static async start(options: LocalCloudOptions = {}): Promise<LocalCloud> {
+    const home = path.resolve(options.home ?? defaultHome());
+    fs.mkdirSync(home, { recursive: true });
+    const template = synthesizeLocal(path.join(home, 'cdk.out'));
+    const emulators = await startEmulators(home);
+
+    // The one client factory every handler uses now points at the emulators.
+    process.env.MLOOP_S3_ENDPOINT = emulators.s3Endpoint;
+    process.env.MLOOP_DYNAMODB_ENDPOINT = emulators.dynamoEndpoint;
+    process.env.AWS_REGION = LOCAL_REGION;
+    process.env.POWERTOOLS_DEV ??= 'true';
+    process.env.POWERTOOLS_LOG_LEVEL ??= process.env.MLOOP_LOG_LEVEL ?? 'WARN';
+    resetClients();
+
+    const cloud = new LocalCloud(home, template, emulators, options);
+    await cloud.provision();
+    emulators.onObjectEvent((record) => {
+      const event = objectCreatedEvent(record);
+      if (event) cloud.publish(event);
+    });
+    return cloud;
+  }
+
+  /** Create what `cdk deploy` would: buckets, tables, and the published file assets. */
+  private async provision(): Promise<void> {
+    const s3 = s3Client();
+    const buckets = new Set([...this.template.buckets, ...this.template.assets.map((a) => a.bucket)]);
+    for (const bucket of buckets) {
+      try {
+        await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      } catch (error) {
+        const name = (error as { name?: string }).name;
+        if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw error;
+      }
+    }
+    const ddb = new DynamoDBClient({ endpoint: this.emulators.dynamoEndpoint, region: LOCAL_REGION, credentials: { accessKeyId: 'mloop-local', secretAccessKey: 'mloop-local' } });
+    for (const table of this.template.tables) {
+      try {
+        await ddb.send(new DescribeTableCommand({ TableName: table.name }));
+      } catch (error) {
+        if (!(error instanceof ResourceNotFoundException) && (error as { name?: string }).name !== 'ResourceNotFoundException') throw error;
+        await ddb.send(
+          new CreateTableCommand({
+            TableName: table.name,
+            BillingMode: 'PAY_PER_REQUEST',
+            KeySchema: table.keySchema as never,
+            AttributeDefinitions: table.attributeDefinitions as never,
+            GlobalSecondaryIndexes: table.globalSecondaryIndexes.length > 0 ? (table.globalSecondaryIndexes as never) : undefined,
+          }),
+        );
+      }
+    }
+    ddb.destroy();
+    for (const asset of this.template.assets) {
+      try {
+        await s3.send(new HeadObjectCommand({ Bucket: asset.bucket, Key: asset.key }));
+      } catch {
+        await s3.send(new PutObjectCommand({ Bucket: asset.bucket, Key: asset.key, Body: fs.readFileSync(asset.file) }));
+      }
+    }
+  }
+
+  private fn(id: FunctionId): LocalFunction {
+    const fn = this.template.functions.find((f) => f.functionId === id);
+    if (!fn) throw new Error(`The template has no function '${id}'.`);
+    return fn;
+  }
+
+  /** The data bucket and registry table, as the template's functions see them. */
+  get dataBucket(): string {
+    return this.fn('ingest').environment.DATA_BUCKET;
+  }
+
+  get registryTable(): string {
+    return this.fn('ingest').environment.REGISTRY_TABLE;
+  }
+
+  /** Load a function's handler module as Lambda would: its environment first, then the module. */
+  private handler(fn: LocalFunction): Promise<Handler> {
+    let pending = this.handlers.get(fn.logicalId);
+    if (!pending) {
+      pending = (async () => {
+        for (const [key, value] of Object.entries(fn.environment)) {
+          if (key !== 'NODE_OPTIONS') process.env[key] = value;
+        }
+        const mod = (await import(entryPath(fn.functionId))) as { handler?: Handler };
+        if (typeof mod.handler !== 'function') throw new Error(`${entryPath(fn.functionId)} exports no handler.`);
+        return mod.handler;
+      })();
+      this.handlers.set(fn.logicalId, pending);
+    }
+    return pending;
+  }
+
+  /** Invoke a function in-process, as Lambda would with this event. */
+  async invoke(id: FunctionId, event: unknown): Promise<unknown> {
+    const handler = await this.handler(this.fn(id));
+    return handler(event);
+  }
+
+  /** Put an event on the local bus: every rule whose pattern matches sends it to its targets. */
+  publish(event: EventBridgeEvent): string[] {
+    const started: string[] = [];
+    for (const rule of this.template.rules) {
+      if (!rule.pattern || !matchesPattern(rule.pattern, event)) continue;
+      for (const arn of rule.targetArns) {
+        const machine = this.template.stateMachines.find((m) => m.arn === arn);
+        if (machine) started.push(this.startExecution(machine.arn, event));
+      }
+    }
+    const key = (event.detail.object as { key?: string } | undefined)?.key;
+    if (key) {
+      for (const waiter of this.waiters.filter((w) => w.key === key)) {
+        if (started[0]) waiter.resolve(started[0]);
+      }
+      this.waiters.splice(0, this.waiters.length, ...this.waiters.filter((w) => w.key !== key || !started[0]));
+    }
+    return started;
+  }
+
+  /** Resolves with the execution that the next event for `key` starts. Register before the upload. */
+  nextExecutionFor(key: string): Promise<string> {
+    return new Promise((resolve) => this.waiters.push({ key, resolve }));
+  }
+
+  startExecution(stateMachineArn: string, input: unknown, name: string = randomUUID()): string {
+    const machine = this.template.stateMachines.find((m) => m.arn === stateMachineArn);
+    if (!machine) throw new Error(`No state machine ${stateMachineArn} in the template.`);
+    const definition = machine.definition as { States: Record<string, { Type: string; Resource?: string }> };
+    const overrides: Record<string, (input: unknown) => Promise<unknown>> = {};
+    for (const [stateName, state] of Object.entries(definition.States)) {
+      if (state.Type !== 'Task' || !state.Resource) continue;
+      const resource = state.Resource;
+      const fn = this.template.functions.find((f) => f.arn === resource);
+      if (fn) {
+        overrides[stateName] = async (taskInput) => {
+          this.options.log?.(`[${stateName}]`);
+          try {
+            return await (await this.handler(fn))(taskInput);
+          } catch (error) {
+            const e = error as Error;
+            throw new LambdaFunctionError(e.name || 'Error', e.message);
+          }
+        };
+      } else if (SAGEMAKER_SYNC.test(resource)) {
+        overrides[stateName] = async (taskInput) => {
+          this.options.log?.(`[${stateName}] training locally on the CPU`);
+          return runTrainingJob(taskInput as CreateTrainingJobRequest, {
+            workDir: path.join(this.home, 'training'),
+            codeDir: this.options.trainingCodeDir,
+            onLog: (line) => this.options.log?.(`  ${line}`),
+          });
+        };
+      } else {
+        // A Task with no local handler would be sent to real AWS: refuse instead.
+        throw new Error(`State '${stateName}' has resource ${resource}, which the local runtime cannot run.`);
+      }
+    }
+
+    const sm = new StateMachine(machine.definition as never, { validationOptions: { checkArn: false } });
+    const run = sm.run(input as never, {
+      overrides: { taskResourceLocalHandlers: overrides as never },
+      context: { Execution: { Id: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`, Name: name } },
+    });
+    const result = run.result.then(
+      (output) => ({ execution: name, status: 'SUCCEEDED' as const, output: output as Record<string, unknown> }),
+      (error: Error & { cause?: unknown }) => ({
+        execution: name,
+        status: 'FAILED' as const,
+        error: error.name,
+        cause: typeof error.cause === 'string' ? error.cause : error.message,
+      }),
+    );
+    this.running.set(name, result);
+    return name;
+  }
+
+  execution(name: string): Promise<ExecutionResult> {
+    const result = this.running.get(name);
+    if (!result) throw new Error(`No execution named ${name} ran in this process.`);
+    return result;
+  }
+
+  /** Wait for every execution started so far. */
+  async settle(): Promise<ExecutionResult[]> {
+    return Promise.all(this.running.values());
+  }
+
+  async stop(): Promise<void> {
+    await this.settle();
+    await this.emulators.stop();
+    resetClients();
+  }
+}

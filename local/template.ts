@@ -1,0 +1,251 @@
+/**
+ * The synthesized template, read for the local runtime: the CDK app is synthesized in-process
+ * (no CDK CLI, no bundling) and CloudFormation's intrinsic functions are resolved against local
+ * names, so the state machine that runs here is the one CDK wrote, with the same rules and the
+ * same function environments.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { buildApp, inProcessApp } from '../lib/app';
+import { FUNCTION_METADATA_KEY, FUNCTIONS, type FunctionId } from '../lib/function-catalog';
+
+export const LOCAL_ACCOUNT = '000000000000';
+export const LOCAL_REGION = 'us-east-1';
+
+interface CfnResource {
+  readonly Type: string;
+  readonly Properties?: Record<string, unknown>;
+  readonly Metadata?: Record<string, unknown>;
+}
+
+export interface LocalFunction {
+  readonly logicalId: string;
+  readonly functionId: FunctionId;
+  readonly arn: string;
+  readonly environment: Record<string, string>;
+}
+
+export interface LocalRule {
+  readonly logicalId: string;
+  readonly pattern?: Record<string, unknown>;
+  readonly schedule?: string;
+  readonly targetArns: string[];
+}
+
+export interface LocalTable {
+  readonly name: string;
+  readonly keySchema: { AttributeName: string; KeyType: string }[];
+  readonly attributeDefinitions: { AttributeName: string; AttributeType: string }[];
+  readonly globalSecondaryIndexes: { IndexName: string; KeySchema: { AttributeName: string; KeyType: string }[]; Projection: Record<string, unknown> }[];
+}
+
+export interface LocalFileAsset {
+  readonly bucket: string;
+  readonly key: string;
+  readonly file: string;
+}
+
+export interface LocalTemplate {
+  readonly functions: LocalFunction[];
+  readonly stateMachines: { logicalId: string; arn: string; definition: Record<string, unknown> }[];
+  readonly rules: LocalRule[];
+  readonly buckets: string[];
+  readonly tables: LocalTable[];
+  readonly assets: LocalFileAsset[];
+}
+
+/** CloudFormation's resolution of Ref and Fn::GetAtt, with the names resources get locally. */
+class Resolver {
+  constructor(
+    private readonly resources: Record<string, CfnResource>,
+    private readonly stackName: string,
+  ) {}
+
+  physicalName(logicalId: string): string {
+    const resource = this.resources[logicalId];
+    if (!resource) throw new Error(`The template has no resource '${logicalId}'.`);
+    switch (resource.Type) {
+      case 'AWS::S3::Bucket':
+        return `mloop-${logicalId.toLowerCase()}`.slice(0, 63);
+      case 'AWS::DynamoDB::GlobalTable':
+      case 'AWS::DynamoDB::Table':
+      case 'AWS::Lambda::Function':
+      case 'AWS::StepFunctions::StateMachine':
+        return `${this.stackName}-${logicalId}`;
+      default:
+        return logicalId;
+    }
+  }
+
+  arn(logicalId: string): string {
+    const resource = this.resources[logicalId];
+    const name = this.physicalName(logicalId);
+    switch (resource.Type) {
+      case 'AWS::S3::Bucket':
+        return `arn:aws:s3:::${name}`;
+      case 'AWS::DynamoDB::GlobalTable':
+      case 'AWS::DynamoDB::Table':
+        return `arn:aws:dynamodb:${LOCAL_REGION}:${LOCAL_ACCOUNT}:table/${name}`;
+      case 'AWS::Lambda::Function':
+        return `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${name}`;
+      case 'AWS::StepFunctions::StateMachine':
+        return `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:${name}`;
+      case 'AWS::IAM::Role':
+        return `arn:aws:iam::${LOCAL_ACCOUNT}:role/${name}`;
+      default:
+        return `arn:aws:local:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${logicalId}`;
+    }
+  }
+
+  private pseudo(name: string): string | undefined {
+    const values: Record<string, string> = {
+      'AWS::AccountId': LOCAL_ACCOUNT,
+      'AWS::Region': LOCAL_REGION,
+      'AWS::Partition': 'aws',
+      'AWS::URLSuffix': 'amazonaws.com',
+      'AWS::StackName': this.stackName,
+      'AWS::NoValue': '',
+    };
+    return values[name];
+  }
+
+  private ref(name: string): string {
+    const pseudo = this.pseudo(name);
+    if (pseudo !== undefined) return pseudo;
+    // CloudFormation's Ref gives a state machine's ARN, and most other resources' names.
+    return this.resources[name]?.Type === 'AWS::StepFunctions::StateMachine' ? this.arn(name) : this.physicalName(name);
+  }
+
+  private getAtt(logicalId: string, attribute: string): string {
+    if (attribute === 'Arn') return this.arn(logicalId);
+    if (attribute === 'StreamArn') return `${this.arn(logicalId)}/stream/local`;
+    return this.physicalName(logicalId);
+  }
+
+  resolve(value: unknown): unknown {
+    if (Array.isArray(value)) return value.map((v) => this.resolve(v));
+    if (value === null || typeof value !== 'object') return value;
+    const entries = Object.entries(value as Record<string, unknown>);
+    if (entries.length === 1) {
+      const [fn, arg] = entries[0];
+      switch (fn) {
+        case 'Ref':
+          return this.ref(arg as string);
+        case 'Fn::GetAtt': {
+          const [id, attr] = Array.isArray(arg) ? (arg as string[]) : String(arg).split('.');
+          return this.getAtt(id, attr);
+        }
+        case 'Fn::Join': {
+          const [sep, parts] = arg as [string, unknown[]];
+          return (this.resolve(parts) as unknown[]).join(sep);
+        }
+        case 'Fn::Select': {
+          const [index, list] = arg as [number, unknown];
+          return (this.resolve(list) as unknown[])[Number(index)];
+        }
+        case 'Fn::Split': {
+          const [sep, source] = arg as [string, unknown];
+          return String(this.resolve(source)).split(sep);
+        }
+        case 'Fn::Sub': {
+          const [template, vars] = Array.isArray(arg) ? (arg as [string, Record<string, unknown>]) : [arg as string, {}];
+          return template.replace(/\$\{([^}]+)\}/g, (_, name: string) => {
+            if (name in vars) return String(this.resolve(vars[name]));
+            if (name.includes('.')) {
+              const [id, attr] = name.split('.');
+              return this.getAtt(id, attr);
+            }
+            return this.ref(name);
+          });
+        }
+        default:
+          if (fn.startsWith('Fn::')) throw new Error(`The local runtime cannot resolve ${fn} in the template.`);
+      }
+    }
+    return Object.fromEntries(entries.map(([k, v]) => [k, this.resolve(v)]));
+  }
+}
+
+/** Synthesize the app into `outdir` and read what the local runtime needs from the template. */
+export function synthesizeLocal(outdir: string): LocalTemplate {
+  fs.rmSync(outdir, { recursive: true, force: true });
+  const app = inProcessApp(outdir);
+  const stack = buildApp(app);
+  const assembly = app.synth();
+  const artifact = assembly.getStackByName(stack.stackName);
+  const template = artifact.template as { Resources: Record<string, CfnResource> };
+  const resolver = new Resolver(template.Resources, stack.stackName);
+  const entries = Object.entries(template.Resources);
+
+  const functions: LocalFunction[] = [];
+  const stateMachines: LocalTemplate['stateMachines'] = [];
+  const rules: LocalRule[] = [];
+  const buckets: string[] = [];
+  const tables: LocalTable[] = [];
+
+  for (const [logicalId, resource] of entries) {
+    const props = resource.Properties ?? {};
+    switch (resource.Type) {
+      case 'AWS::Lambda::Function': {
+        const functionId = resource.Metadata?.[FUNCTION_METADATA_KEY] as FunctionId | undefined;
+        if (!functionId) continue; // CDK's own helpers (custom resources) have no local counterpart
+        if (!(functionId in FUNCTIONS)) throw new Error(`Function ${logicalId} names unknown catalog id '${functionId}'.`);
+        const variables = (resolver.resolve((props.Environment as { Variables?: unknown } | undefined)?.Variables ?? {}) ?? {}) as Record<string, unknown>;
+        functions.push({
+          logicalId,
+          functionId,
+          arn: resolver.arn(logicalId),
+          environment: Object.fromEntries(Object.entries(variables).map(([k, v]) => [k, String(v)])),
+        });
+        break;
+      }
+      case 'AWS::StepFunctions::StateMachine':
+        stateMachines.push({
+          logicalId,
+          arn: resolver.arn(logicalId),
+          definition: JSON.parse(String(resolver.resolve(props.DefinitionString))) as Record<string, unknown>,
+        });
+        break;
+      case 'AWS::Events::Rule':
+        rules.push({
+          logicalId,
+          pattern: resolver.resolve(props.EventPattern) as Record<string, unknown> | undefined,
+          schedule: props.ScheduleExpression as string | undefined,
+          targetArns: ((props.Targets as { Arn: unknown }[] | undefined) ?? []).map((t) => String(resolver.resolve(t.Arn))),
+        });
+        break;
+      case 'AWS::S3::Bucket':
+        buckets.push(resolver.physicalName(logicalId));
+        break;
+      case 'AWS::DynamoDB::GlobalTable':
+        tables.push({
+          name: resolver.physicalName(logicalId),
+          keySchema: props.KeySchema as LocalTable['keySchema'],
+          attributeDefinitions: props.AttributeDefinitions as LocalTable['attributeDefinitions'],
+          globalSecondaryIndexes: (props.GlobalSecondaryIndexes as LocalTable['globalSecondaryIndexes'] | undefined) ?? [],
+        });
+        break;
+      default:
+        break;
+    }
+  }
+
+  // File assets (the training code archive), as `cdk deploy` would publish them.
+  const assets: LocalFileAsset[] = [];
+  const manifestFile = path.join(outdir, `${artifact.id}.assets.json`);
+  if (fs.existsSync(manifestFile)) {
+    const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as {
+      files?: Record<string, { source: { path: string; packaging?: string }; destinations: Record<string, { bucketName: string; objectKey: string }> }>;
+    };
+    for (const file of Object.values(manifest.files ?? {})) {
+      if (file.source.packaging && file.source.packaging !== 'file') continue;
+      const source = path.join(outdir, file.source.path);
+      if (!fs.existsSync(source) || !fs.statSync(source).isFile()) continue;
+      for (const dest of Object.values(file.destinations)) {
+        assets.push({ bucket: resolver.resolve({ 'Fn::Sub': dest.bucketName }) as string, key: dest.objectKey, file: source });
+      }
+    }
+  }
+
+  return { functions, stateMachines, rules, buckets, tables, assets };
+}

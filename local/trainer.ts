@@ -1,0 +1,201 @@
+/**
+ * SageMaker's CreateTrainingJob, run on this machine under the same script-mode contract:
+ * the channels are downloaded from S3 into input/data/<channel>/, hyperparameters are written to
+ * input/config/hyperparameters.json and passed as arguments and SM_HPS, the SM_* variables point
+ * at the job's folders, the code comes from `sagemaker_submit_directory` (a tar.gz in S3, as on
+ * AWS), and SM_MODEL_DIR is packed into <S3OutputPath>/<job>/output/model.tar.gz. A failing
+ * script's failure file becomes the job's FailureReason, as on SageMaker.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import * as tar from 'tar';
+import { parseS3Uri, s3Uri } from '../lambdas/shared/layout';
+import { getStream, listKeys, upload } from '../lambdas/shared/storage';
+import { findPython } from './python';
+
+/** The parts of CreateTrainingJob's request that the local runner reads. */
+export interface CreateTrainingJobRequest {
+  readonly TrainingJobName: string;
+  readonly AlgorithmSpecification: { readonly TrainingImage?: string; readonly MetricDefinitions?: { Name: string; Regex: string }[] };
+  readonly HyperParameters?: Record<string, string>;
+  readonly InputDataConfig?: { ChannelName: string; DataSource: { S3DataSource: { S3Uri: string } } }[];
+  readonly OutputDataConfig: { S3OutputPath: string };
+  readonly ResourceConfig?: { InstanceType?: string; InstanceCount?: number };
+  readonly StoppingCondition?: { MaxRuntimeInSeconds?: number };
+}
+
+/** The DescribeTrainingJob fields the pipeline reads (its ResultSelector). */
+export interface TrainingJobDescription {
+  readonly TrainingJobName: string;
+  readonly TrainingJobStatus: 'Completed' | 'Failed';
+  readonly ModelArtifacts?: { S3ModelArtifacts: string };
+  readonly FinalMetricDataList?: { MetricName: string; Value: number }[];
+  readonly FailureReason?: string;
+  readonly TrainingTimeInSeconds?: number;
+}
+
+/** The error a failed .sync task raises: Step Functions' States.TaskFailed with the job's description. */
+export class TrainingJobFailed extends Error {
+  constructor(readonly description: TrainingJobDescription) {
+    super(JSON.stringify(description));
+    this.name = 'States.TaskFailed';
+  }
+}
+
+export interface TrainerOptions {
+  /** Where job folders live (MLOOP_HOME/training). */
+  readonly workDir: string;
+  /** Receives the script's output lines as they come (stdout and stderr). */
+  readonly onLog?: (line: string) => void;
+  /** Replace the code in `sagemaker_submit_directory` with a local folder (a user's own training code). */
+  readonly codeDir?: string;
+}
+
+async function download(uri: string, dir: string): Promise<number> {
+  const { bucket, key } = parseS3Uri(uri);
+  const keys = key.endsWith('/') || key === '' ? await listKeys(bucket, key) : [key];
+  fs.mkdirSync(dir, { recursive: true });
+  for (const k of keys) {
+    const rel = key.endsWith('/') ? k.slice(key.length) : path.basename(k);
+    if (rel === '' || rel.endsWith('/')) continue;
+    const target = path.join(dir, rel);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    await pipeline(await getStream(bucket, k), fs.createWriteStream(target));
+  }
+  return keys.length;
+}
+
+function parseMetrics(log: string, definitions: { Name: string; Regex: string }[]): { MetricName: string; Value: number }[] {
+  const out: { MetricName: string; Value: number }[] = [];
+  for (const def of definitions) {
+    const matches = [...log.matchAll(new RegExp(def.Regex, 'g'))];
+    const last = matches[matches.length - 1];
+    if (last && Number.isFinite(Number(last[1]))) out.push({ MetricName: def.Name, Value: Number(last[1]) });
+  }
+  return out;
+}
+
+export async function runTrainingJob(request: CreateTrainingJobRequest, options: TrainerOptions): Promise<TrainingJobDescription> {
+  const name = request.TrainingJobName;
+  const started = Date.now();
+  const root = path.join(options.workDir, name);
+  fs.rmSync(root, { recursive: true, force: true });
+  const dirs = {
+    input: path.join(root, 'input'),
+    config: path.join(root, 'input', 'config'),
+    data: path.join(root, 'input', 'data'),
+    code: path.join(root, 'code'),
+    model: path.join(root, 'model'),
+    output: path.join(root, 'output'),
+    outputData: path.join(root, 'output', 'data'),
+    checkpoints: path.join(root, 'checkpoints'),
+  };
+  for (const dir of Object.values(dirs)) fs.mkdirSync(dir, { recursive: true });
+
+  const fail = (reason: string): never => {
+    throw new TrainingJobFailed({ TrainingJobName: name, TrainingJobStatus: 'Failed', FailureReason: reason });
+  };
+
+  const hyperparameters = { ...(request.HyperParameters ?? {}) };
+  const program = hyperparameters.sagemaker_program;
+  if (!program) fail('AlgorithmError: hyperparameter sagemaker_program is not set: script mode needs the entry point.');
+
+  // The code: a user's folder when given, else the submitted tar.gz, exactly as SageMaker gets it.
+  if (options.codeDir) {
+    fs.cpSync(options.codeDir, dirs.code, { recursive: true });
+  } else {
+    const submitted = hyperparameters.sagemaker_submit_directory;
+    if (!submitted) fail('AlgorithmError: hyperparameter sagemaker_submit_directory is not set.');
+    const { bucket, key } = parseS3Uri(submitted);
+    await pipeline(await getStream(bucket, key), tar.extract({ cwd: dirs.code }));
+  }
+  const entry = path.join(dirs.code, program);
+  if (!fs.existsSync(entry)) fail(`AlgorithmError: the training code has no entry point '${program}'.`);
+
+  const channels: Record<string, string> = {};
+  for (const channel of request.InputDataConfig ?? []) {
+    const dir = path.join(dirs.data, channel.ChannelName);
+    const count = await download(channel.DataSource.S3DataSource.S3Uri, dir);
+    if (count === 0) fail(`ClientError: channel '${channel.ChannelName}' (${channel.DataSource.S3DataSource.S3Uri}) holds no objects.`);
+    channels[channel.ChannelName] = dir;
+  }
+  fs.writeFileSync(path.join(dirs.config, 'hyperparameters.json'), JSON.stringify(hyperparameters));
+  fs.writeFileSync(
+    path.join(dirs.config, 'inputdataconfig.json'),
+    JSON.stringify(Object.fromEntries(Object.keys(channels).map((c) => [c, { TrainingInputMode: 'File' }]))),
+  );
+
+  // The user's hyperparameters, as the SageMaker toolkit passes them: --name value, SM_HPS, SM_HP_*.
+  const userHps = Object.fromEntries(Object.entries(hyperparameters).filter(([k]) => !k.startsWith('sagemaker_')));
+  const args = Object.entries(userHps).flatMap(([k, v]) => [`--${k}`, String(v)]);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SM_TRAINING_ENV: JSON.stringify({ job_name: name, hyperparameters: userHps, channel_input_dirs: channels }),
+    SM_HPS: JSON.stringify(userHps),
+    SM_MODEL_DIR: dirs.model,
+    SM_OUTPUT_DIR: dirs.output,
+    SM_OUTPUT_DATA_DIR: dirs.outputData,
+    SM_INPUT_DIR: dirs.input,
+    SM_INPUT_CONFIG_DIR: dirs.config,
+    SM_CHANNELS: JSON.stringify(Object.keys(channels)),
+    SM_CURRENT_HOST: 'algo-1',
+    SM_HOSTS: JSON.stringify(['algo-1']),
+    SM_NUM_GPUS: '0',
+    SM_NUM_CPUS: String(os.cpus().length),
+    SM_MODULE_DIR: hyperparameters.sagemaker_submit_directory ?? dirs.code,
+    SM_USER_ENTRY_POINT: program,
+    SM_CHECKPOINT_DIR: dirs.checkpoints,
+    PYTHONUNBUFFERED: '1',
+    ...Object.fromEntries(Object.entries(userHps).map(([k, v]) => [`SM_HP_${k.toUpperCase()}`, String(v)])),
+    ...Object.fromEntries(Object.entries(channels).map(([c, d]) => [`SM_CHANNEL_${c.toUpperCase()}`, d])),
+  };
+
+  const python = await findPython();
+  const log: string[] = [];
+  const maxRuntimeMs = (request.StoppingCondition?.MaxRuntimeInSeconds ?? 86400) * 1000;
+  const exitCode = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(python, [entry, ...args], { cwd: dirs.code, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => child.kill('SIGTERM'), maxRuntimeMs);
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      log.push(text);
+      for (const line of text.split('\n')) if (line.trim() !== '') options.onLog?.(line);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve(code);
+    });
+  });
+  const output = log.join('');
+  if (exitCode !== 0) {
+    const failureFile = path.join(dirs.output, 'failure');
+    const reason = fs.existsSync(failureFile)
+      ? fs.readFileSync(failureFile, 'utf8').trim()
+      : `the script exited with ${exitCode === null ? 'a signal (stopped after MaxRuntimeInSeconds?)' : `code ${exitCode}`}; last output: ${output.trim().split('\n').slice(-5).join(' | ')}`;
+    fail(`AlgorithmError: ${reason}`);
+  }
+
+  // SageMaker packs SM_MODEL_DIR as model.tar.gz under <S3OutputPath>/<job>/output/.
+  const out = parseS3Uri(request.OutputDataConfig.S3OutputPath);
+  const outputUri = s3Uri(out.bucket, `${out.key.replace(/\/?$/, '/')}${name}/output/model.tar.gz`.replace(/^\//, ''));
+  const files = fs.readdirSync(dirs.model);
+  if (files.length === 0) fail('ClientError: the training script wrote nothing to SM_MODEL_DIR.');
+  const { bucket, key } = parseS3Uri(outputUri);
+  const archive = path.join(dirs.output, 'model.tar.gz');
+  await tar.create({ gzip: true, cwd: dirs.model, portable: true, file: archive }, files);
+  await upload(bucket, key, fs.createReadStream(archive), 'application/gzip');
+
+  return {
+    TrainingJobName: name,
+    TrainingJobStatus: 'Completed',
+    ModelArtifacts: { S3ModelArtifacts: outputUri },
+    FinalMetricDataList: parseMetrics(output, request.AlgorithmSpecification.MetricDefinitions ?? []),
+    TrainingTimeInSeconds: Math.round((Date.now() - started) / 1000),
+  };
+}

@@ -378,13 +378,13 @@ export function main(argv: string[]): void {
     out: (text) => process.stdout.write(text + '\n'),
     err: (text) => process.stderr.write(text + '\n'),
   };
-  run(argv, io).then(
-    (code) => process.exit(code),
-    (error: Error) => {
-      const message = (error.message || String(error)).split('\n')[0];
-      if (io.json && !(error instanceof CliError && error.result === null)) io.out(JSON.stringify({ status: 'FAILED', error: message }));
-      io.err(`mloop: ${message}`);
-      process.exit(1);
-    },
-  );
+  // Exit only once stdout has drained: a pipe is written asynchronously, and a large --json
+  // document would otherwise be cut off by process.exit.
+  const exit = (code: number) => process.stdout.write('', () => process.exit(code));
+  run(argv, io).then(exit, (error: Error) => {
+    const message = (error.message || String(error)).split('\n')[0];
+    if (io.json && !(error instanceof CliError && error.result === null)) io.out(JSON.stringify({ status: 'FAILED', error: message }));
+    io.err(`mloop: ${message}`);
+    exit(1);
+  });
 }

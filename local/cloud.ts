@@ -150,7 +150,9 @@ export class LocalCloud {
         for (const [key, value] of Object.entries(fn.environment)) {
           if (key !== 'NODE_OPTIONS') process.env[key] = value;
         }
-        const mod = (await import(entryPath(fn.functionId))) as { handler?: Handler };
+        // require, not import(): the module is TypeScript, loaded through the same hook as the CLI.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const mod = require(entryPath(fn.functionId)) as { handler?: Handler };
         if (typeof mod.handler !== 'function') throw new Error(`${entryPath(fn.functionId)} exports no handler.`);
         return mod.handler;
       })();

@@ -1,0 +1,146 @@
+/**
+ * The whole loop through the real CLI (bin/mloop.js), as a user runs it: each command is its own
+ * process on the same MLOOP_HOME, so state survives between commands as it does between runs.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { churnRows, DEMO_FEATURES, toCsv } from '../local/demo-data';
+
+const ROOT = path.resolve(__dirname, '..');
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-e2e-'));
+const data = fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-e2e-data-'));
+
+interface CliResult {
+  code: number | null;
+  json: Record<string, unknown>;
+  stdout: string;
+  stderr: string;
+}
+
+function mloop(...args: string[]): CliResult {
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'mloop.js'), ...args, '--json'], {
+    cwd: data,
+    env: { ...process.env, MLOOP_HOME: home },
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
+  const stdout = result.stdout.trim();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(stdout) as Record<string, unknown>;
+  } catch {
+    const shown = args.map((a) => (a.length > 80 ? `${a.slice(0, 80)}...` : a)).join(' ');
+    throw new Error(`mloop ${shown} did not print one JSON document on stdout:\n${stdout.slice(0, 2000)}\n--- stderr ---\n${result.stderr.slice(-2000)}`);
+  }
+  return { code: result.status, json, stdout, stderr: result.stderr };
+}
+
+function write(name: string, text: string): string {
+  const file = path.join(data, name);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+const features = (rows: ReturnType<typeof churnRows>) => rows.map((r) => Object.fromEntries(DEMO_FEATURES.map((f) => [f, r[f]])));
+
+afterAll(() => {
+  fs.rmSync(home, { recursive: true, force: true });
+  fs.rmSync(data, { recursive: true, force: true });
+});
+
+describe('mloop on the local runtime', () => {
+  jest.setTimeout(300_000);
+
+  test('run trains, evaluates, registers and promotes the first model of a dataset', () => {
+    const file = write('churn.csv', toCsv(churnRows({ rows: 2000, seed: 1 })));
+    const { code, json } = mloop('run', '--model', 'churn', '--data', file, '--target', 'churned');
+    expect(code).toBe(0);
+    expect(json).toMatchObject({ status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 1, promoted: true, error: null });
+    expect((json.metrics as Record<string, number>).accuracy).toBeGreaterThan(0.7);
+  });
+
+  test('predict answers from the champion through the API handler', () => {
+    const instances = features(churnRows({ rows: 3, seed: 2 }));
+    const { code, json } = mloop('predict', '--model', 'churn', '--input', JSON.stringify({ instances }));
+    expect(code).toBe(0);
+    expect(json.model).toEqual({ name: 'churn', version: 1 });
+    const predictions = json.predictions as { label: string; probabilities: Record<string, number> }[];
+    expect(predictions).toHaveLength(3);
+    for (const p of predictions) {
+      expect(['0', '1']).toContain(p.label);
+      expect(p.probabilities['0'] + p.probabilities['1']).toBeCloseTo(1, 5);
+    }
+  });
+
+  test('a dataset with text in a numeric column is rejected, kept, and the champion still serves', () => {
+    const rows = churnRows({ rows: 300, seed: 3 });
+    const csv = toCsv(rows).split('\n');
+    csv[5] = csv[5].replace(/^\d+/, 'twelve');
+    const file = write('churn-bad.csv', csv.join('\n'));
+    const { code, json, stderr } = mloop('run', '--model', 'churn', '--data', file);
+    expect(code).toBe(1);
+    expect(json.status).toBe('FAILED');
+    expect(json.error).toMatch(/churn-bad\.csv/);
+    expect(json.error).toMatch(/tenure_months/);
+    expect(json.error).toMatch(/twelve|non-numeric|number/);
+    expect(stderr).toMatch(/^mloop: /m);
+    expect(json.datasetVersion).toBe(2);
+
+    const datasets = mloop('datasets', 'list', '--model', 'churn').json.datasets as { version: number; status: string; s3Uri: string }[];
+    expect(datasets.map((d) => [d.version, d.status])).toEqual([
+      [1, 'accepted'],
+      [2, 'rejected'],
+    ]);
+    const models = mloop('models', 'list', '--model', 'churn').json;
+    expect(models.champion).toBe(1);
+    expect(mloop('predict', '--model', 'churn', '--input', JSON.stringify([features(rows)[0]])).json.model).toEqual({ name: 'churn', version: 1 });
+  });
+
+  test('a dataset without the target column fails with a reason naming the file and the column', () => {
+    const csv = toCsv(churnRows({ rows: 100, seed: 4 }))
+      .split('\n')
+      .map((line) => line.split(',').slice(0, -1).join(','))
+      .join('\n');
+    const file = write('no-target.csv', csv);
+    const { code, json } = mloop('run', '--model', 'churn', '--data', file);
+    expect(code).toBe(1);
+    expect(json.error).toMatch(/no-target\.csv/);
+    expect(json.error).toMatch(/churned/);
+  });
+
+  test('an empty file fails with a reason naming the file', () => {
+    const file = write('empty.csv', '');
+    const { code, json } = mloop('run', '--model', 'fresh', '--data', file, '--target', 'y');
+    expect(code).toBe(1);
+    expect(json.status).toBe('FAILED');
+    expect(json.error).toMatch(/empty\.csv/);
+    expect(json.error).toMatch(/empty/i);
+  });
+
+  test('the same bytes dropped again make no new version and no training run', () => {
+    const file = write('churn.csv', toCsv(churnRows({ rows: 2000, seed: 1 })));
+    const { code, json } = mloop('run', '--model', 'churn', '--data', file);
+    expect(code).toBe(0);
+    expect(json).toMatchObject({ status: 'DUPLICATE', datasetVersion: 1, modelVersion: null });
+  });
+
+  test('drift flags shifted inputs and not unshifted ones', () => {
+    const same = write('same.json', JSON.stringify({ instances: features(churnRows({ rows: 400, seed: 5 })) }));
+    expect(mloop('predict', '--model', 'churn', '--input', same).code).toBe(0);
+    const calm = mloop('drift', '--model', 'churn').json;
+    expect(calm.rows).toBe(3 + 1 + 400); // the earlier test's predictions are in this first window too
+    expect(calm.datasetDrift).toBe(false);
+
+    const shifted = write('shifted.json', JSON.stringify(features(churnRows({ rows: 400, seed: 6, shift: 1.5 }))));
+    expect(mloop('predict', '--model', 'churn', '--input', shifted).code).toBe(0);
+    const drifted = mloop('drift', '--model', 'churn').json;
+    expect(drifted.rows).toBe(400);
+    expect(drifted.datasetDrift).toBe(true);
+    const byName = Object.fromEntries((drifted.features as { name: string; drifted: boolean }[]).map((f) => [f.name, f.drifted]));
+    expect(byName).toMatchObject({ tenure_months: true, monthly_charges: true });
+    expect(byName.payment).toBe(false);
+    expect(String((drifted.report as { json: string }).json)).toMatch(/^s3:\/\/.+\/monitoring\/churn\/drift\/.+\.json$/);
+  });
+});

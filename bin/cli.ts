@@ -4,7 +4,6 @@
  * readable text. Progress and logs go to stderr. Exit 0 on success; non-zero with a one-line
  * reason on failure.
  */
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -91,10 +90,10 @@ export async function runPipeline(cloud: LocalCloud, model: string, file: string
     return { ...report, datasetVersion: registration.datasetVersion, modelVersion: registration.modelVersion, promoted: registration.promoted, metrics: registration.metrics };
   }
   const failure = (result as { cause?: string }).cause ?? result.error ?? 'the pipeline failed';
-  // A rejected dataset still got a version: find it by its bytes.
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  const content = await new Registry(cloud.registryTable).getContent(model, sha);
-  return { ...report, datasetVersion: content?.execution === execution ? (content.datasetVersion ?? null) : null, error: failure };
+  // A rejected dataset still got a version: the one this execution recorded.
+  const datasets = await new Registry(cloud.registryTable).listDatasets(model);
+  const recorded = datasets.find((d) => d.sourceEvent.execution === execution);
+  return { ...report, datasetVersion: recorded?.version ?? null, error: failure };
 }
 
 /** Turn --input (inline JSON, a .json file or a .csv file) into prediction instances. */

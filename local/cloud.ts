@@ -233,12 +233,12 @@ export class LocalCloud {
     });
     const result = run.result.then(
       (output) => ({ execution: name, status: 'SUCCEEDED' as const, output: output as Record<string, unknown> }),
-      (error: Error & { cause?: unknown }) => ({
-        execution: name,
-        status: 'FAILED' as const,
-        error: error.name,
-        cause: typeof error.cause === 'string' ? error.cause : error.message,
-      }),
+      (error: Error & { cause?: unknown }) => {
+        // The library wraps the Fail state's error in an ExecutionError: report the real one,
+        // as Step Functions reports the Fail state's Error and Cause.
+        const failure = error.cause instanceof Error ? error.cause : error;
+        return { execution: name, status: 'FAILED' as const, error: failure.name, cause: failure.message };
+      },
     );
     this.running.set(name, result);
     return name;

@@ -170,7 +170,9 @@ describe('ingest: an accepted dataset', () => {
 
   it('does not count a retry of the same execution as a duplicate: it keeps its claim', async () => {
     const retry = await ingestKey(s3Keys.dataset(MODEL, 'first.csv'), 'exec-1');
-    expect(retry.status).toBe('ACCEPTED');
+    // A retry after the ingest completed answers what the first attempt answered: no new version.
+    expect(retry).toMatchObject({ status: 'ACCEPTED', datasetVersion: 1 });
+    expect(await registry.listDatasets(MODEL)).toHaveLength(1);
     const claim = await registry.getContent(MODEL, sha256(csv));
     expect(claim).toMatchObject({ execution: 'exec-1', datasetVersion: retry.datasetVersion });
     // Another execution with these bytes is still a duplicate of the claim's version.
@@ -253,13 +255,26 @@ describe('ingest: rejected datasets', () => {
     const bad = binaryClassificationCsv(60, 34);
     const result = await dropDataset(t.cloud, 'ingest-p', 'bad.csv', bad, 'outcome');
     expect(result.status).toBe('FAILED');
-    // The Fail state's cause is Record failure's reason. (Its error should be 'DatasetRejected' as
-    // on AWS; local/cloud.ts reports aws-local-stepfunctions' wrapper 'ExecutionError' instead.)
+    // The Fail state's error is the stage's error and its cause Record failure's reason, as on AWS.
     const file = s3Uri(t.cloud.dataBucket, 'datasets/ingest-p/bad.csv');
+    expect(result.error).toBe('DatasetRejected');
+    expect(result.cause).toMatch(/^Ingest failed: /);
     expect(result.cause).toContain(`Ingest failed: Dataset ${file} was rejected: Target column 'outcome' is not in the header`);
     const run = await registry.getRun('ingest-p', result.execution);
     expect(run).toMatchObject({ status: 'FAILED', stage: 'Ingest', error: 'DatasetRejected', reason: expect.stringContaining(file) });
     expect(await getTags(t.cloud.dataBucket, 'datasets/ingest-p/bad.csv')).toMatchObject({ 'mloop-status': 'quarantined' });
+  });
+});
+
+describe('rejected bytes', () => {
+  it('can be dropped again once what rejected them changed: the rejection releases the claim', async () => {
+    const bytes = binaryClassificationCsv(80, 35);
+    await putObject(SCRATCH, s3Keys.dataset('ingest-again', 'f.csv'), bytes);
+    await expect(ingestKey(s3Keys.dataset('ingest-again', 'f.csv'), 'again-1')).rejects.toThrow(/Target column 'target' is not in the header/);
+    await putObject(SCRATCH, s3Keys.dataset('ingest-again', 'f.csv'), bytes, { [TARGET_METADATA_KEY]: 'label' });
+    const second = await ingestKey(s3Keys.dataset('ingest-again', 'f.csv'), 'again-2');
+    expect(second).toMatchObject({ status: 'ACCEPTED', datasetVersion: 2 });
+    expect((await registry.listDatasets('ingest-again')).map((d) => d.status)).toEqual(['rejected', 'accepted']);
   });
 });
 

@@ -354,21 +354,22 @@ describe('through the local HTTP server', () => {
     });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/json');
-    const body = await res.json();
+    const body = (await res.json()) as { model: unknown; predictions: unknown[]; requestId: string };
     expect(body.model).toEqual({ name: CLS, version: 1 });
     expect(body.predictions).toHaveLength(2);
+    expect(typeof body.requestId).toBe('string');
   });
 
   it('passes validation errors through with their status', async () => {
     const res = await fetch(`${server.url}/v1/models/${REG}/predict`, { method: 'POST', body: '{oops' });
     expect(res.status).toBe(400);
-    expect((await res.json()).message).toMatch(/^The request body is not valid JSON/);
+    expect(((await res.json()) as ErrorBody).message).toMatch(/^The request body is not valid JSON/);
     const none = await fetch(`${server.url}/v1/models/${REG}/predict`, { method: 'POST' });
     expect(none.status).toBe(400);
-    expect((await none.json()).message).toBe('The request has no body: expected {"instances": [...]}.');
+    expect(((await none.json()) as ErrorBody).message).toBe('The request has no body: expected {"instances": [...]}.');
     const missing = await fetch(`${server.url}/v1/models/nope/predict`, { method: 'POST', body: JSON.stringify({ instances: [{}] }) });
     expect(missing.status).toBe(404);
-    expect((await missing.json()).error).toBe('ModelNotFound');
+    expect(((await missing.json()) as ErrorBody).error).toBe('ModelNotFound');
   });
 
   it('answers 404 for an unknown route and 405 for a wrong method', async () => {

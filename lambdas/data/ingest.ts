@@ -29,6 +29,25 @@ export function summarizeViolations(violations: Violation[], max = 3): string {
   return head.join(' ') + more;
 }
 
+/** The output of an ingest that already completed, rebuilt from its dataset record. */
+async function resumeIngest(registry: Registry, model: string, version: number, execution: string): Promise<IngestOutput> {
+  const [record, meta] = await Promise.all([registry.getDataset(model, version), registry.getModel(model)]);
+  if (!record?.splits || !meta?.schema) throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
+  const prefix = (uri: string) => uri.slice(0, uri.lastIndexOf('/') + 1);
+  return {
+    status: 'ACCEPTED',
+    model,
+    datasetVersion: version,
+    sha256: record.sha256,
+    s3VersionId: record.s3VersionId,
+    target: meta.schema.target,
+    task: meta.schema.task,
+    trainingJobName: trainingJobName(model, version, execution),
+    channels: { train: prefix(record.splits.train), validation: prefix(record.splits.validation) },
+    testSplit: record.splits.test,
+  };
+}
+
 export async function ingest(input: IngestInput, env: IngestEnv): Promise<IngestOutput> {
   const bucket = input.detail.bucket.name;
   const key = input.detail.object.key;
@@ -51,7 +70,12 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   // Content addressing: the same bytes make one dataset version and one training run. A retry of
   // this same execution keeps its claim; another execution with the same bytes is a duplicate.
   const claim = await registry.claimContent(model, scan.sha256, input.execution);
-  if (claim) {
+  const ownClaim = claim?.execution === input.execution;
+  if (claim && ownClaim && claim.datasetVersion !== undefined) {
+    // A retry of this execution after its ingest completed: answer what it answered then.
+    return resumeIngest(registry, model, claim.datasetVersion, input.execution);
+  }
+  if (claim && !ownClaim) {
     await registry.putRun({
       model,
       execution: input.execution,
@@ -95,7 +119,7 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     // them and lifecycle rules can tell them apart. Nothing is deleted.
     await tag(bucket, key, { 'mloop-status': 'quarantined', 'mloop-dataset-version': String(version) }, versionId);
     await registry.putDataset({ ...base, status: 'rejected', reportUri: s3Uri(bucket, reportKey), reason });
-    await registry.linkContent(model, scan.sha256, version);
+    await registry.releaseContent(model, scan.sha256, input.execution);
     throw new DatasetRejected(reason);
   }
 

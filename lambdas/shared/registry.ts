@@ -5,7 +5,7 @@
  * atomic on AWS).
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamoClient } from './clients';
 import { registryKeys as k } from './layout';
 import type { DatasetSchema, Task } from './types';
@@ -204,8 +204,8 @@ export class Registry {
   }
 
   /**
-   * Claim a content hash for an execution. Returns undefined when this execution holds the claim
-   * (new, or a retry of the same execution), or the claim that another execution already holds.
+   * Claim a content hash for an execution. Returns undefined when the claim is new, else the
+   * existing claim: another execution's (a duplicate), or this execution's own (a retry).
    */
   async claimContent(model: string, sha256: string, execution: string): Promise<{ execution: string; datasetVersion?: number } | undefined> {
     try {
@@ -220,14 +220,31 @@ export class Registry {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
-    const existing = await this.get<{ execution: string; datasetVersion?: number }>(model, k.dataHash(sha256));
-    if (!existing || existing.execution === execution) return undefined;
-    return existing;
+    return this.get<{ execution: string; datasetVersion?: number }>(model, k.dataHash(sha256));
   }
 
   /** Which dataset version holds these bytes, if any execution has ingested them. */
   async getContent(model: string, sha256: string): Promise<{ execution: string; datasetVersion?: number } | undefined> {
     return this.get<{ execution: string; datasetVersion?: number }>(model, k.dataHash(sha256));
+  }
+
+  /**
+   * Give up this execution's claim on some bytes (their dataset was rejected), so that the same
+   * file can be dropped again once what rejected it changed (a target given, a threshold moved).
+   */
+  async releaseContent(model: string, sha256: string, execution: string): Promise<void> {
+    try {
+      await dynamoClient().send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { pk: k.pk(model), sk: k.dataHash(sha256) },
+          ConditionExpression: 'execution = :e',
+          ExpressionAttributeValues: { ':e': execution },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
   }
 
   async linkContent(model: string, sha256: string, datasetVersion: number): Promise<void> {

@@ -5,7 +5,12 @@ module.exports = {
   testEnvironment: '<rootDir>/test/environment.js',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
+    // Parquet reader and writer: ES modules only, rewritten as CommonJS for jest.
+    '/node_modules/hyparquet(-writer)?/.+\\.js$': '<rootDir>/test/esm-transform.js',
+  },
+  transformIgnorePatterns: ['/node_modules/(?!(hyparquet|hyparquet-writer)/)'],
   setupFiles: ['<rootDir>/local/polyfills.ts'],
   testTimeout: 60000,
   maxWorkers: 2,

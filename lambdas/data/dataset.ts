@@ -1,18 +1,43 @@
 /**
- * The pure core of dataset ingestion: one streaming pass over a CSV file computes its content
+ * The pure core of dataset ingestion: one streaming pass over a dataset file (CSV, JSON Lines or
+ * Parquet, the text formats optionally gzip-compressed; see ./formats.ts) computes its content
  * hash, checks it (against the model's schema when there is one, else against the schema it
  * infers), and profiles every column; a second pass writes deterministic train/validation/test
- * splits. No AWS calls here: the callers hand in byte streams and writable sinks.
+ * splits, always as CSV. No AWS calls here: the callers hand in byte sources and writable sinks.
  *
  * Memory stays flat as the file grows: rows are never kept, only per-column accumulators of
- * bounded size (see ./profile.ts) and the record csv-parse is working on.
+ * bounded size (see ./profile.ts) and the record being parsed (a Parquet file: one row group).
  */
 import { isAscii } from 'node:buffer';
 import { createHash, hash } from 'node:crypto';
 import { once } from 'node:events';
 import { Parser, type Options as CsvOptions } from 'csv-parse';
-import type { ColumnProfile, ColumnSchema, DatasetProfile, DatasetSchema, FeatureType, Task } from '../shared/types';
+import type { ColumnProfile, ColumnSchema, DatasetProfile, DatasetSchema, FeatureType, NumericSketch, Task } from '../shared/types';
+import {
+  GzipDecoder,
+  LineReader,
+  NESTED,
+  bufferSource,
+  cellOf,
+  decodedChunks,
+  formatFromName,
+  gzipReason,
+  isGzip,
+  isParquet,
+  isRandomAccess,
+  jsonReason,
+  parquetLayout,
+  rangeChunks,
+  readParquetRows,
+  type DataFormat,
+  type DatasetSource,
+  type ParquetLayout,
+  type RandomAccessSource,
+  type StreamSource,
+} from './formats';
 import { CategoryCounter, NumericStats, compareStrings } from './profile';
+
+export type { DataFormat, DatasetSource, RandomAccessSource, StreamSource } from './formats';
 
 export type ViolationCheck =
   | 'empty_file'
@@ -27,7 +52,11 @@ export type ViolationCheck =
   | 'malformed_row'
   | 'completeness'
   | 'encoding'
-  | 'unknown_class';
+  | 'unknown_class'
+  /** A value outside the categories a declared schema (schema.json) lists for its column. */
+  | 'category_domain'
+  /** The file cannot be read as its format at all: a truncated gzip stream, a corrupt Parquet file. */
+  | 'corrupt_file';
 
 export interface Violation {
   check: ViolationCheck;
@@ -45,8 +74,18 @@ export interface ScanOptions {
   fileName: string;
   /** Target column; default: the existing schema's target, else a column named 'target'. */
   target?: string;
-  /** The model's schema, fixed by its first dataset; when absent, one is inferred. */
-  schema?: DatasetSchema;
+  /**
+   * The model's schema (fixed by its first dataset, or declared in a schema.json); when absent,
+   * one is inferred. A declared schema may leave the task (and the classes) to inference.
+   */
+  schema?: SchemaInput;
+  /**
+   * The schema was declared (schema.json), not inferred: also enforce each column's `nullable`
+   * and, where it lists them, its `categories` (category_domain).
+   */
+  strictSchema?: boolean;
+  /** The file's format; default: by the file name's extension (gzip and Parquet also by their magic bytes). */
+  format?: DataFormat;
   /** Force the task. */
   task?: Task;
   /** Default ','. */
@@ -61,10 +100,17 @@ export interface ScanOptions {
   histogramBins?: number;
 }
 
+/** A dataset schema whose task (and classes) may be left to inference. */
+export type SchemaInput = Omit<DatasetSchema, 'task'> & { readonly task?: Task };
+
 export interface ScanResult {
+  /** Of the file's bytes as stored (compressed ones for a gzip file). */
   sha256: string;
   bytes: number;
-  /** Data records after the header (ragged ones included). */
+  /** The format the file was read as, and whether it was gzip-compressed. */
+  format: DataFormat;
+  gzip: boolean;
+  /** Data records after the header (ragged ones and unparseable JSON lines included). */
   rows: number;
   header: string[];
   /** The schema of this dataset: the given one, or the one inferred. */
@@ -105,13 +151,27 @@ export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 /** The same grammar as the trainer's: ints, decimals, exponents; no hex, no NaN, no inf. */
 const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const NON_FINITE = /^[+-]?(?:nan|inf|infinity)$/i;
+/** Letters of the radix prefixes Number() accepts and the number grammar does not. */
+const RADIX = /[xXbBoO]/;
 
 function isBlank(cell: string): boolean {
-  return cell.length === 0 || cell.trim().length === 0;
+  if (cell.length === 0) return true;
+  // Fast path: a printable ASCII first character.
+  const c = cell.charCodeAt(0);
+  if (c > 0x20 && c < 0x7f) return false;
+  return cell.trim().length === 0;
 }
 
 /** The cell as a number: finite, Infinity for a non-finite spelling (NaN, inf, 1e999), NaN for text. */
 function readNumber(cell: string): number {
+  // Fast path: Number() reads the same grammar (surrounding whitespace allowed), except that it
+  // also takes hex, binary and octal literals (0x1f, 0b1, 0o7), which the trainer does not.
+  const fast = Number(cell);
+  // (Only a cell starting with 0 or whitespace can be one.)
+  if (Number.isFinite(fast)) {
+    const c = cell.charCodeAt(0);
+    if ((c > 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || !RADIX.test(cell)) return fast;
+  }
   const text = cell.trim();
   if (NUMBER.test(text)) {
     const value = Number(text);
@@ -298,17 +358,24 @@ class ColumnScan {
   readonly nonFinite = new Examples();
   /** Target values outside the model's classes (a classification schema's target only). */
   readonly unknownClass = new Examples();
+  /** Values outside a declared categorical domain. */
+  readonly outOfDomain = new Examples();
+  /** Values with no cell: a JSON object or array, Parquet bytes or a nested group. */
+  readonly nested = new Examples();
   readonly numbers = new NumericStats();
   readonly categories: CategoryCounter | null;
   /** Distinct numbers of an inferred target, up to MAX_INFERRED_CLASSES + 1, for the task. */
   readonly distinctNumbers: Set<number> | null;
   integersOnly = true;
+  /** Numbers are tallied as "other" categories from now on (see add). */
+  private numbersAsOther = false;
 
   constructor(
     readonly name: string,
     readonly mode: ReadMode,
     inferTask: boolean,
     private readonly classes: ReadonlySet<string> | null = null,
+    private readonly domain: ReadonlySet<string> | null = null,
   ) {
     this.categories = mode === 'numeric' ? null : new CategoryCounter();
     this.distinctNumbers = inferTask ? new Set<number>() : null;
@@ -319,14 +386,30 @@ class ColumnScan {
       this.missing.note(row);
       return;
     }
-    if (this.categories !== null) this.categories.add(cell);
+    if (this.domain !== null && !this.domain.has(cell)) this.outOfDomain.note(row, cell);
     if (this.classes !== null && !this.classes.has(cell)) {
       // The trainer matches a label as it is, or as a canonical number ('1.0' is class '1').
       const number = readNumber(cell);
       if (!Number.isFinite(number) || !this.classes.has(numberLabel(number))) this.unknownClass.note(row, cell);
     }
-    if (this.mode === 'categorical') return;
+    const categories = this.categories;
+    if (this.mode === 'categorical') {
+      (categories as CategoryCounter).add(cell);
+      return;
+    }
     const value = readNumber(cell);
+    if (categories !== null) {
+      // A column being inferred is counted both ways. Once its distinct values overflow the exact
+      // map while it is mostly numbers, its numbers are no longer counted as categories (only
+      // tallied under "other"): the costliest part of the scan for a high-cardinality numeric
+      // column, and only needed if the column turned out categorical after all, in which case its
+      // categories are those of its text values and of the numbers seen until then.
+      if (this.numbersAsOther && Number.isFinite(value)) categories.addOther();
+      else {
+        categories.add(cell);
+        if (!categories.exact && !this.numbersAsOther && this.inferType() === 'numeric') this.numbersAsOther = true;
+      }
+    }
     if (Number.isFinite(value)) {
       this.numbers.add(value);
       if (!Number.isInteger(value)) this.integersOnly = false;
@@ -459,11 +542,463 @@ function csvOptions(delimiter: string): CsvOptions {
   };
 }
 
+/** A Parquet file read from a stream (not by ranges) is held in memory: at most this many bytes. */
+export const MAX_STREAMED_PARQUET_BYTES = 512 * 1024 * 1024;
+
+interface TableSettings {
+  readonly targetName: string;
+  readonly givenTypes: ReadonlyMap<string, FeatureType>;
+  readonly inferTask: boolean;
+  readonly knownClasses: ReadonlySet<string> | null;
+  /** Categorical domains enforced per column (a declared schema's categories). */
+  readonly domains: ReadonlyMap<string, ReadonlySet<string>>;
+}
+
 /**
- * Hash, parse, check and profile a CSV file in one streaming pass. Problems with the data are
- * returned as violations, never thrown; only an error of the source itself (a failed read) throws.
+ * The table being read, whatever the format: its header, one accumulator per column and the row
+ * counts. CSV hands it records by position; JSON Lines objects by key (a key first seen on a later
+ * line becomes a column that is empty in the rows before); Parquet rows of cells.
  */
-export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | string>, options: ScanOptions): Promise<ScanResult> {
+class TableScan {
+  header: string[] | null = null;
+  /** The header's line (CSV), the first object's line (JSON Lines), 0 (Parquet: no lines). */
+  headerLine = 1;
+  columns: ColumnScan[] = [];
+  rows = 0;
+  wellFormedRows = 0;
+  readonly ragged = new Examples();
+  /** Ragged CSV records holding a line feed: lone LFs in a file whose records end with CRLF. */
+  raggedWithLineFeed = 0;
+  /** CSV records whose last field ends with CR: CRLF lines in a file whose records end with LF. */
+  readonly carriageReturns = new Examples();
+  /** Whether the header and every record so far are blank (whitespace only). */
+  blank = true;
+  /** Line numbers of the first well-formed rows (for a column that appears later). */
+  private readonly firstLines: number[] = [];
+  private readonly index = new Map<string, number>();
+
+  constructor(private readonly settings: TableSettings) {}
+
+  private column(name: string): ColumnScan {
+    const s = this.settings;
+    const mode: ReadMode = s.givenTypes.get(name) ?? 'infer';
+    const isTarget = name === s.targetName;
+    return new ColumnScan(name, mode, s.inferTask && isTarget && mode === 'infer', isTarget ? s.knownClasses : null, s.domains.get(name) ?? null);
+  }
+
+  setHeader(names: string[], line: number): void {
+    this.blank = names.every(isBlank);
+    this.header = names;
+    this.headerLine = line;
+    this.columns = names.map((name) => this.column(name));
+  }
+
+  /** A CSV record: its fields by position; a record of another length is ragged. */
+  record(record: string[], line: number): void {
+    this.rows++;
+    if (this.blank) this.blank = record.every(isBlank);
+    const columns = this.columns;
+    if (record.length !== columns.length) {
+      this.ragged.note(line);
+      if (record.some((field) => field.includes('\n'))) this.raggedWithLineFeed++;
+      return;
+    }
+    this.wellFormedRows++;
+    const last = record[record.length - 1];
+    if (last.charCodeAt(last.length - 1) === 13) this.carriageReturns.note(line);
+    for (let i = 0; i < columns.length; i++) columns[i].add(record[i], line);
+  }
+
+  /** A row of cells in header order (Parquet, JSON Lines); NESTED marks a value with no cell. */
+  cells(cells: (string | typeof NESTED)[], line: number): void {
+    this.rows++;
+    this.wellFormedRows++;
+    this.blank = false;
+    if (this.firstLines.length < MAX_EXAMPLE_ROWS) this.firstLines.push(line);
+    const columns = this.columns;
+    for (let i = 0; i < columns.length; i++) {
+      const cell = cells[i];
+      if (cell === NESTED) columns[i].nested.note(line);
+      else columns[i].add(cell ?? '', line);
+    }
+  }
+
+  /** A JSON object: its values by key. */
+  object(value: Record<string, unknown>, line: number): void {
+    if (this.header === null) this.setHeader([], line);
+    const cells = new Array<string | typeof NESTED>(this.columns.length).fill('');
+    for (const key of Object.keys(value)) {
+      let i = this.index.get(key);
+      if (i === undefined) i = this.addColumn(key);
+      cells[i] = cellOf(value[key]);
+    }
+    this.cells(cells, line);
+  }
+
+  /** A column first seen after `wellFormedRows` rows, which are missing it. */
+  private addColumn(name: string): number {
+    const column = this.column(name);
+    const before = this.wellFormedRows;
+    for (let r = 0; r < Math.min(before, this.firstLines.length); r++) column.missing.note(this.firstLines[r]);
+    column.missing.count += Math.max(0, before - this.firstLines.length);
+    const i = this.columns.length;
+    this.columns.push(column);
+    (this.header as string[]).push(name);
+    this.index.set(name, i);
+    return i;
+  }
+}
+
+/** What reading a file found besides its table. */
+interface ReadOutcome {
+  /** Problems of the file as a whole, in order: encoding, parse errors, corrupt streams, bad lines. */
+  readonly violations: Violation[];
+  /** Whether every record was read: false after a parse error or a corrupt stream. */
+  readonly complete: boolean;
+}
+
+function corrupt(file: string, what: string, reason: string, expected: string): Violation {
+  return { check: 'corrupt_file', count: 1, exampleRows: [], message: `${file} ${what} (${reason}); expected ${expected}.` };
+}
+
+function encodingViolation(file: string, invalidAt: number, line: number, gzip: boolean): Violation {
+  const where = gzip ? `byte offset ${invalidAt} of the decompressed data` : `byte offset ${invalidAt}`;
+  return {
+    check: 'encoding',
+    count: 1,
+    exampleRows: [line],
+    message: `${file} is not valid UTF-8: the byte sequence at ${where} (line ${line}) is invalid; expected UTF-8 text (save the file as UTF-8).`,
+  };
+}
+
+/** Decompressed text goes to a sink that parses it. */
+interface TextSink {
+  push(buf: Buffer): Promise<void>;
+  /** The end of the text (not called when the text was cut short by a corrupt gzip stream). */
+  end(): Promise<void>;
+  destroy(): void;
+  outcome(gzip: boolean): ReadOutcome;
+}
+
+/** CSV through csv-parse, with physical line numbers and UTF-8 validation. */
+class CsvSink implements TextSink {
+  private readonly lines = new LineTracker();
+  private readonly utf8 = new Utf8Validator();
+  private readonly parser: RecordParser;
+  private offset = 0;
+  private recordStart = 0;
+  private internalError: unknown;
+  private parseError: unknown;
+  private errorLine = 1;
+  private invalidLine: number | undefined;
+
+  constructor(
+    table: TableScan,
+    private readonly file: string,
+    delimiter: string,
+  ) {
+    this.parser = new RecordParser(csvOptions(delimiter), (record, end) => {
+      try {
+        const line = this.lines.recordLine(this.recordStart);
+        this.recordStart = end;
+        if (table.header === null) table.setHeader(record, line);
+        else table.record(record, line);
+      } catch (error) {
+        this.internalError ??= error;
+      }
+    });
+    this.parser.on('error', () => undefined); // reported through the write and end callbacks
+    this.parser.resume();
+  }
+
+  async push(buf: Buffer): Promise<void> {
+    const { lines, utf8 } = this;
+    lines.push(buf, this.offset);
+    utf8.push(buf, this.offset);
+    // The line now: the tracker forgets the breaks before the records the parser has passed.
+    if (utf8.invalidAt !== null && this.invalidLine === undefined) this.invalidLine = lines.lineOf(utf8.invalidAt);
+    this.offset += buf.length;
+    // After a parse error the parser stops; the rest is still hashed and checked for UTF-8.
+    if (this.parseError === undefined) {
+      this.parseError = await writeChunk(this.parser, buf);
+      if (this.parseError !== undefined) {
+        this.errorLine = lines.recordLine(this.recordStart);
+        lines.release();
+      }
+    }
+    if (this.internalError !== undefined) throw this.internalError;
+  }
+
+  async end(): Promise<void> {
+    this.utf8.end();
+    if (this.utf8.invalidAt !== null && this.invalidLine === undefined) this.invalidLine = this.lines.lineOf(this.utf8.invalidAt);
+    if (this.parseError === undefined) {
+      this.parseError = await endParser(this.parser);
+      if (this.parseError !== undefined) this.errorLine = this.lines.recordLine(this.recordStart);
+    }
+    if (this.internalError !== undefined) throw this.internalError;
+  }
+
+  destroy(): void {
+    this.parser.destroy();
+  }
+
+  outcome(gzip: boolean): ReadOutcome {
+    const violations: Violation[] = [];
+    if (this.utf8.invalidAt !== null) violations.push(encodingViolation(this.file, this.utf8.invalidAt, this.invalidLine ?? 1, gzip));
+    if (this.parseError !== undefined) {
+      const line = this.errorLine;
+      violations.push({
+        check: 'malformed_row',
+        count: 1,
+        exampleRows: [line],
+        message: `${this.file} cannot be parsed as CSV from the row starting on line ${line} (${csvReason(this.parseError)}); expected RFC 4180 quoting, where a field holding the delimiter, a quote or a line break is quoted and a quote inside it is doubled.`,
+      });
+    }
+    return { violations, complete: this.parseError === undefined };
+  }
+}
+
+function countNewlines(buf: Buffer, end: number): number {
+  let n = 0;
+  for (let i = buf.indexOf(10); i !== -1 && i < end; i = buf.indexOf(10, i + 1)) n++;
+  return n;
+}
+
+/** JSON Lines: one JSON object per line; blank lines are skipped. */
+class JsonLinesSink implements TextSink {
+  private readonly utf8 = new Utf8Validator();
+  private readonly reader: LineReader;
+  private offset = 0;
+  private newlines = 0;
+  private invalidLine: number | undefined;
+  private readonly invalid = new Examples();
+  private readonly notObjects = new Examples();
+
+  constructor(
+    private readonly table: TableScan,
+    private readonly file: string,
+  ) {
+    this.reader = new LineReader((text, line) => this.line(text, line), MAX_RECORD_BYTES);
+  }
+
+  private line(text: string, line: number): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      this.table.rows++;
+      this.invalid.note(line, jsonReason(error));
+      return;
+    }
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      this.table.rows++;
+      this.notObjects.note(line, text);
+      return;
+    }
+    this.table.object(value as Record<string, unknown>, line);
+  }
+
+  async push(buf: Buffer): Promise<void> {
+    this.utf8.push(buf, this.offset);
+    if (this.utf8.invalidAt !== null && this.invalidLine === undefined) {
+      this.invalidLine = this.newlines + countNewlines(buf, this.utf8.invalidAt - this.offset) + 1;
+    }
+    this.newlines += countNewlines(buf, buf.length);
+    this.offset += buf.length;
+    this.reader.push(buf);
+  }
+
+  async end(): Promise<void> {
+    this.utf8.end();
+    // A sequence cut short by the end of the file: no line break can follow it.
+    if (this.utf8.invalidAt !== null && this.invalidLine === undefined) this.invalidLine = this.newlines + 1;
+    this.reader.end();
+  }
+
+  destroy(): void {}
+
+  outcome(gzip: boolean): ReadOutcome {
+    const file = this.file;
+    const violations: Violation[] = [];
+    if (this.utf8.invalidAt !== null) violations.push(encodingViolation(file, this.utf8.invalidAt, this.invalidLine ?? 1, gzip));
+    if (this.invalid.count > 0) {
+      const e = this.invalid;
+      const lines = rowList(e).replace(/^rows?/, e.rows.length === 1 ? 'line' : 'lines');
+      violations.push({
+        check: 'malformed_row',
+        count: e.count,
+        exampleRows: e.rows,
+        message: `${file} has ${plural(e.count, 'line')} that ${e.count === 1 ? 'is' : 'are'} not valid JSON (${lines}); line ${e.rows[0]}: ${e.sample}; expected one JSON object per line.`,
+      });
+    }
+    if (this.notObjects.count > 0) {
+      const e = this.notObjects;
+      const lines = rowList(e).replace(/^rows?/, e.rows.length === 1 ? 'line' : 'lines');
+      violations.push({
+        check: 'malformed_row',
+        count: e.count,
+        exampleRows: e.rows,
+        message: `${file} has ${plural(e.count, 'line')} that ${e.count === 1 ? 'is' : 'are'} JSON but not an object (${lines}), such as ${quote(e.sample ?? '')}; expected one JSON object per line, with the columns as keys.`,
+      });
+    }
+    if (this.reader.tooLong !== undefined) {
+      const line = this.reader.tooLong;
+      violations.push({
+        check: 'malformed_row',
+        count: 1,
+        exampleRows: [line],
+        message: `${file} has a line longer than ${MAX_RECORD_BYTES / (1024 * 1024)} MiB (line ${line}); expected one JSON object per line, each shorter than that.`,
+      });
+    }
+    return { violations, complete: this.reader.tooLong === undefined };
+  }
+}
+
+/** Parquet rows into the table, one row group at a time. A failed read of the source throws. */
+async function readParquet(table: TableScan, source: RandomAccessSource, file: string): Promise<ReadOutcome> {
+  let sourceError: unknown;
+  const guarded: RandomAccessSource = {
+    byteLength: source.byteLength,
+    read: async (start, end) => {
+      try {
+        return await source.read(start, end);
+      } catch (error) {
+        sourceError ??= error;
+        throw error;
+      }
+    },
+  };
+  const expected = 'a Parquet file written whole (magic bytes, row groups, footer)';
+  let layout: ParquetLayout;
+  try {
+    layout = await parquetLayout(guarded);
+  } catch (error) {
+    if (sourceError !== undefined) throw sourceError;
+    return { violations: [corrupt(file, 'is not a readable Parquet file', jsonReason(error), expected)], complete: false };
+  }
+  table.setHeader(layout.columns, 0);
+  try {
+    await readParquetRows(guarded, layout, (rows, first) => {
+      for (let i = 0; i < rows.length; i++) table.cells(rows[i].map(cellOf), first + i + 1);
+    });
+  } catch (error) {
+    if (sourceError !== undefined) throw sourceError;
+    const reason = jsonReason(error);
+    return { violations: [corrupt(file, `has a Parquet row group that cannot be read after ${plural(table.rows, 'row')}`, reason, expected)], complete: false };
+  }
+  return { violations: [], complete: true };
+}
+
+/** The format and compression a file is read as. */
+interface Detected {
+  readonly format: DataFormat;
+  readonly gzip: boolean;
+}
+
+/**
+ * Read a byte stream: hash every byte as stored, sniff gzip and Parquet by their magic bytes,
+ * gunzip as a stream, and hand the text to the format's sink. After a problem in the data the rest
+ * is still hashed.
+ */
+async function readStream(
+  source: StreamSource,
+  table: TableScan,
+  options: { file: string; format?: DataFormat; delimiter: string },
+  onBytes: (buf: Buffer) => void,
+): Promise<Detected & ReadOutcome> {
+  const file = options.file;
+  const iterator = source[Symbol.asyncIterator]();
+  const next = async (): Promise<Buffer | null> => {
+    for (;;) {
+      const item = await iterator.next();
+      if (item.done) return null;
+      const buf = toBuffer(item.value);
+      if (buf.length === 0) continue;
+      onBytes(buf);
+      return buf;
+    }
+  };
+  const drain = async (): Promise<void> => {
+    while ((await next()) !== null);
+  };
+
+  // The magic bytes: the first 4 bytes, however the source cuts its chunks.
+  const head: Buffer[] = [];
+  let headLength = 0;
+  for (let buf = headLength < 4 ? await next() : null; buf !== null; buf = headLength < 4 ? await next() : null) {
+    head.push(buf);
+    headLength += buf.length;
+  }
+  const first = Buffer.concat(head);
+  const named = options.format !== undefined ? { format: options.format, gzip: false } : formatFromName(file);
+  const gzip = isGzip(first);
+  const format: DataFormat = !gzip && isParquet(first) ? 'parquet' : named.format;
+
+  if (format === 'parquet') {
+    if (gzip) {
+      await drain();
+      return { format, gzip, violations: [corrupt(file, 'is a gzip-compressed Parquet file', 'not supported', 'a Parquet file as written, since Parquet compresses its own pages')], complete: false };
+    }
+    if (headLength === 0) return { format, gzip, violations: [], complete: true };
+    // Parquet needs random access (its footer comes first): held in memory, up to a limit.
+    const chunks = head;
+    let size = headLength;
+    for (let buf = await next(); buf !== null; buf = await next()) {
+      size += buf.length;
+      if (size > MAX_STREAMED_PARQUET_BYTES) {
+        chunks.length = 0;
+        await drain();
+        return {
+          format,
+          gzip,
+          violations: [corrupt(file, `is a Parquet file of more than ${MAX_STREAMED_PARQUET_BYTES / (1024 * 1024)} MiB read as a stream`, 'too large to hold in memory', 'a name ending in .parquet, so that it is read by byte ranges')],
+          complete: false,
+        };
+      }
+      chunks.push(buf);
+    }
+    return { format, gzip, ...(await readParquet(table, bufferSource(Buffer.concat(chunks, size)), file)) };
+  }
+
+  const sink: TextSink = format === 'jsonl' ? new JsonLinesSink(table, file) : new CsvSink(table, file, options.delimiter);
+  const decoder = gzip ? new GzipDecoder() : null;
+  let gzipError: Error | undefined;
+  try {
+    const feed = async (buf: Buffer): Promise<void> => {
+      if (decoder === null) return sink.push(buf);
+      if (gzipError !== undefined) return;
+      for (const out of await decoder.push(buf)) await sink.push(out);
+      gzipError = decoder.error;
+    };
+    for (const buf of head) await feed(buf);
+    for (let buf = await next(); buf !== null; buf = await next()) await feed(buf);
+    if (decoder !== null && gzipError === undefined) {
+      for (const out of await decoder.end()) await sink.push(out);
+      gzipError = decoder.error;
+    }
+    if (gzipError === undefined) await sink.end();
+  } finally {
+    sink.destroy();
+    decoder?.destroy();
+  }
+  const outcome = sink.outcome(gzip);
+  if (gzipError !== undefined) {
+    const violation = corrupt(file, 'is not a complete gzip stream', gzipReason(gzipError), 'a whole gzip file (was it cut short while uploading?)');
+    return { format, gzip, violations: [...outcome.violations, violation], complete: false };
+  }
+  return { format, gzip, ...outcome };
+}
+
+/**
+ * Hash, parse, check and profile a dataset file in one streaming pass: CSV, JSON Lines or Parquet,
+ * the text formats optionally gzip-compressed. A stream source is read in order (a Parquet file in
+ * a stream is held in memory, up to MAX_STREAMED_PARQUET_BYTES); a random-access source (ranged
+ * reads) is hashed in order and, for Parquet, parsed one row group at a time. Problems with the
+ * data are returned as violations, never thrown; only an error of the source itself (a failed
+ * read) throws.
+ */
+export async function scanDataset(source: DatasetSource, options: ScanOptions): Promise<ScanResult> {
   const file = options.fileName;
   const given = options.schema;
   const targetName = options.target ?? given?.target ?? SCAN_DEFAULTS.target;
@@ -475,134 +1010,97 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
     histogramBins: options.histogramBins ?? SCAN_DEFAULTS.histogramBins,
   };
   const givenTypes = new Map<string, FeatureType>((given?.columns ?? []).map((c) => [c.name, c.type]));
-  const inferTask = options.task === undefined && given?.task === undefined;
+  const declaredTask = options.task ?? given?.task;
+  const inferTask = declaredTask === undefined;
   // A later dataset of a classification model must keep to the classes its schema fixed.
-  const knownClasses =
-    given !== undefined && (options.task ?? given.task) === 'classification' && given.classes && given.classes.length > 0
-      ? new Set(given.classes)
-      : null;
+  const knownClasses = given !== undefined && declaredTask === 'classification' && given.classes && given.classes.length > 0 ? new Set(given.classes) : null;
+  const domains = new Map<string, ReadonlySet<string>>();
+  if (options.strictSchema && given !== undefined) {
+    for (const c of given.columns) {
+      if (c.type === 'categorical' && c.categories && c.categories.length > 0 && c.name !== targetName) domains.set(c.name, new Set(c.categories));
+    }
+  }
+  const table = new TableScan({ targetName, givenTypes, inferTask, knownClasses, domains });
 
   const contentHash = createHash('sha256');
-  const lines = new LineTracker();
-  const utf8 = new Utf8Validator();
   let bytes = 0;
-  // In an object: TypeScript would narrow a `let` assigned only inside the callbacks to null.
-  const state: { header: string[] | null; headerLine: number } = { header: null, headerLine: 1 };
-  let columns: ColumnScan[] = [];
-  let rows = 0;
-  let wellFormedRows = 0;
-  const ragged = new Examples();
-  let recordStart = 0;
-  let internalError: unknown;
-
-  const onHeader = (record: string[]): void => {
-    state.header = record;
-    columns = record.map((name) => {
-      const mode: ReadMode = givenTypes.get(name) ?? 'infer';
-      const isTarget = name === targetName;
-      return new ColumnScan(name, mode, inferTask && isTarget && mode === 'infer', isTarget ? knownClasses : null);
-    });
+  const onBytes = (buf: Buffer | Uint8Array): void => {
+    contentHash.update(buf);
+    bytes += buf.length;
   };
 
-  const onRecord = (record: string[], end: number): void => {
-    const line = lines.recordLine(recordStart);
-    recordStart = end;
-    if (state.header === null) {
-      state.headerLine = line;
-      onHeader(record);
-      return;
+  let read: Detected & ReadOutcome;
+  if (isRandomAccess(source)) {
+    for await (const chunk of rangeChunks(source)) onBytes(chunk);
+    const named = options.format ?? formatFromName(file).format;
+    const head = source.byteLength >= 4 ? await source.read(0, 4) : new Uint8Array(0);
+    if (named === 'parquet' || isParquet(head)) {
+      read = { format: 'parquet', gzip: false, ...(source.byteLength === 0 ? { violations: [], complete: true } : await readParquet(table, source, file)) };
+    } else {
+      read = await readStream(rangeChunks(source), table, { file, format: options.format, delimiter }, () => undefined);
     }
-    rows++;
-    if (record.length !== columns.length) {
-      ragged.note(line);
-      return;
-    }
-    wellFormedRows++;
-    for (let i = 0; i < columns.length; i++) columns[i].add(record[i], line);
-  };
+  } else {
+    read = await readStream(source, table, { file, format: options.format, delimiter }, onBytes);
+  }
 
-  const parser = new RecordParser(csvOptions(delimiter), (record, end) => {
-    try {
-      onRecord(record, end);
-    } catch (error) {
-      internalError ??= error;
-    }
+  return evaluate(table, read, {
+    file,
+    sha256: contentHash.digest('hex'),
+    bytes,
+    given,
+    strict: options.strictSchema === true,
+    targetName,
+    task: options.task,
+    minRows,
+    maxNullShare,
+    knownClasses,
+    profileOptions,
   });
-  parser.on('error', () => undefined); // reported through the write and end callbacks
-  parser.resume();
+}
 
-  let parseError: unknown;
-  let invalidLine: number | undefined;
-  let errorLine = 1;
-  try {
-    for await (const chunk of source) {
-      const buf = toBuffer(chunk);
-      if (buf.length === 0) continue;
-      contentHash.update(buf);
-      lines.push(buf, bytes);
-      utf8.push(buf, bytes);
-      // The line now: the tracker forgets the breaks before the records the parser has passed.
-      if (utf8.invalidAt !== null && invalidLine === undefined) invalidLine = lines.lineOf(utf8.invalidAt);
-      bytes += buf.length;
-      // After a parse error the parser stops; the rest is still hashed and checked for UTF-8.
-      if (parseError === undefined) {
-        parseError = await writeChunk(parser, buf);
-        if (parseError !== undefined) {
-          errorLine = lines.recordLine(recordStart);
-          lines.release();
-        }
-      }
-      if (internalError !== undefined) throw internalError;
-    }
-    utf8.end();
-    if (utf8.invalidAt !== null && invalidLine === undefined) invalidLine = lines.lineOf(utf8.invalidAt);
-    if (parseError === undefined) {
-      parseError = await endParser(parser);
-      if (parseError !== undefined) errorLine = lines.recordLine(recordStart);
-    }
-    if (internalError !== undefined) throw internalError;
-  } finally {
-    parser.destroy();
-  }
+interface EvaluateContext {
+  readonly file: string;
+  readonly sha256: string;
+  readonly bytes: number;
+  readonly given: SchemaInput | undefined;
+  readonly strict: boolean;
+  readonly targetName: string;
+  readonly task: Task | undefined;
+  readonly minRows: number;
+  readonly maxNullShare: number;
+  readonly knownClasses: ReadonlySet<string> | null;
+  readonly profileOptions: Required<Pick<ScanOptions, 'maxCategories' | 'histogramBins'>>;
+}
 
-  // ---- Checks -------------------------------------------------------------------------------
-  const violations: Violation[] = [];
-  const sha256 = contentHash.digest('hex');
-  const { header, headerLine } = state;
+/** The checks on what was read, the schema (given or inferred) and the profile. */
+function evaluate(table: TableScan, read: Detected & ReadOutcome, ctx: EvaluateContext): ScanResult {
+  const { file, sha256, bytes, given, targetName, minRows, maxNullShare, knownClasses } = ctx;
+  const { format, gzip } = read;
+  const violations: Violation[] = [...read.violations];
+  const { header, headerLine, columns, rows, wellFormedRows, ragged } = table;
   const headerNames: string[] = header ?? [];
-  const parsed = parseError === undefined;
+  const parsed = read.complete;
+  // Where column names come from, for messages; only CSV has a header line to point at.
+  const names = format === 'csv' ? `the header of ${file}` : format === 'jsonl' ? `the keys of the objects in ${file}` : `the columns of ${file}`;
+  const headerRows = format === 'csv' ? [headerLine] : [];
+  const atHeader = format === 'csv' ? ` (line ${headerLine})` : '';
 
-  if (utf8.invalidAt !== null) {
-    const line = invalidLine ?? 1;
-    violations.push({
-      check: 'encoding',
-      count: 1,
-      exampleRows: [line],
-      message: `${file} is not valid UTF-8: the byte sequence at byte offset ${utf8.invalidAt} (line ${line}) is invalid; expected UTF-8 text (save the file as UTF-8).`,
-    });
-  }
-  if (!parsed) {
-    const line = errorLine;
-    violations.push({
-      check: 'malformed_row',
-      count: 1,
-      exampleRows: [line],
-      message: `${file} cannot be parsed as CSV from the row starting on line ${line} (${csvReason(parseError)}); expected RFC 4180 quoting, where a field holding the delimiter, a quote or a line break is quoted and a quote inside it is doubled.`,
-    });
-  }
   // Blank lines only (or whitespace): nothing but a blank header.
-  const blank = header === null || (rows === 0 && header.every(isBlank));
+  const blank = header === null || table.blank;
   if (blank) {
-    if (parsed) {
-      violations.push({
-        check: 'empty_file',
-        count: 0,
-        exampleRows: [],
-        message: `${file} is empty; expected a header line and at least ${plural(minRows, 'data row')}.`,
-      });
+    if (parsed && (rows === 0 || table.blank)) {
+      const expected =
+        format === 'csv'
+          ? `a header line and at least ${plural(minRows, 'data row')}`
+          : format === 'jsonl'
+            ? `at least ${plural(minRows, 'line')}, each a JSON object`
+            : `at least ${plural(minRows, 'row')}`;
+      violations.push({ check: 'empty_file', count: 0, exampleRows: [], message: `${file} is empty; expected ${expected}.` });
     }
-    const schema: DatasetSchema = given ?? { columns: [], target: targetName, task: options.task ?? 'classification' };
-    return { sha256, bytes, rows: 0, header: [], schema, profile: { rows: 0, columns: {} }, violations, accepted: false };
+    const schema: DatasetSchema = given
+      ? { ...given, task: ctx.task ?? given.task ?? 'classification' }
+      : { columns: [], target: targetName, task: ctx.task ?? 'classification' };
+    return { sha256, bytes, format, gzip, rows: 0, header: [], schema, profile: { rows: 0, columns: {} }, violations, accepted: false };
   }
 
   if (ragged.count > 0) {
@@ -610,7 +1108,20 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
       check: 'malformed_row',
       count: ragged.count,
       exampleRows: ragged.rows,
-      message: `${file} has ${plural(ragged.count, 'row')} with a different number of fields than its header (${rowList(ragged)}); expected ${plural(headerNames.length, 'field')} in every row, as in the header.`,
+      message:
+        `${file} has ${plural(ragged.count, 'row')} with a different number of fields than its header (${rowList(ragged)}); expected ${plural(headerNames.length, 'field')} in every row, as in the header.` +
+        (table.raggedWithLineFeed > 0
+          ? ' Some of them hold a line feed alone while the lines of the file end with CR LF: are its line endings mixed? Save it with one kind of line end.'
+          : ''),
+    });
+  }
+  if (table.carriageReturns.count > 0) {
+    const e = table.carriageReturns;
+    violations.push({
+      check: 'malformed_row',
+      count: e.count,
+      exampleRows: e.rows,
+      message: `${file} mixes line endings: ${plural(e.count, 'row')} end${e.count === 1 ? 's' : ''} with CR LF (${rowList(e)}) while its first line ends with LF alone; expected one kind of line end throughout (save the file with LF or with CRLF line ends).`,
     });
   }
   const empties = headerNames.map((name, i) => ({ name, i })).filter((c) => isBlank(c.name));
@@ -618,8 +1129,8 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
     violations.push({
       check: 'malformed_row',
       count: empties.length,
-      exampleRows: [headerLine],
-      message: `The header of ${file} (line ${headerLine}) has ${plural(empties.length, 'empty column name')} (${empties.length === 1 ? 'column' : 'columns'} ${empties.map((c) => c.i + 1).join(', ')}); expected a name for every column.`,
+      exampleRows: headerRows,
+      message: `${capitalize(names)}${atHeader} ${format === 'csv' ? 'has' : 'have'} ${plural(empties.length, 'empty column name')} (${empties.length === 1 ? 'column' : 'columns'} ${empties.map((c) => c.i + 1).join(', ')}); expected a name for every column.`,
     });
   }
 
@@ -636,8 +1147,8 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
         check: 'duplicate_column',
         column: name,
         count: at.length,
-        exampleRows: [headerLine],
-        message: `Column ${quote(name)} appears ${at.length} times in the header of ${file} (columns ${at.join(', ')}); expected each column name once.`,
+        exampleRows: headerRows,
+        message: `Column ${quote(name)} appears ${at.length} times in ${names}${atHeader ? ` (columns ${at.join(', ')})` : ` (positions ${at.join(', ')})`}; expected each column name once.`,
       });
     }
   }
@@ -648,32 +1159,34 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
       check: 'missing_target',
       column: targetName,
       count: 1,
-      exampleRows: [headerLine],
-      message: `Target column ${quote(targetName)} is not in the header of ${file}; found the columns ${nameList(headerNames)}.`,
+      exampleRows: headerRows,
+      message: `Target column ${quote(targetName)} is not in ${names}; found the columns ${nameList(headerNames)}.`,
     });
   }
 
   if (given !== undefined) {
     const schemaNames = given.columns.map((c) => c.name);
+    const schemaTypes = new Set(schemaNames);
+    const source = ctx.strict ? 'schema.json' : "the model's schema";
     for (const name of schemaNames) {
       if (!firstIndex.has(name) && name !== targetName) {
         violations.push({
           check: 'missing_column',
           column: name,
           count: 1,
-          exampleRows: [headerLine],
-          message: `Column ${quote(name)} of the model's schema is missing from ${file}; expected the columns ${nameList(schemaNames)}.`,
+          exampleRows: headerRows,
+          message: `Column ${quote(name)} of ${source} is missing from ${file}; expected the columns ${nameList(schemaNames)}.`,
         });
       }
     }
     for (const name of firstIndex.keys()) {
-      if (!givenTypes.has(name) && name !== given.target && name !== targetName) {
+      if (!schemaTypes.has(name) && name !== given.target && name !== targetName) {
         violations.push({
           check: 'extra_column',
           column: name,
           count: 1,
-          exampleRows: [headerLine],
-          message: `Column ${quote(name)} in ${file} is not in the model's schema; expected only the columns ${nameList(schemaNames)}.`,
+          exampleRows: headerRows,
+          message: `Column ${quote(name)} in ${file} is not in ${source}; expected only the columns ${nameList(schemaNames)}.`,
         });
       }
     }
@@ -684,7 +1197,7 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
       check: 'too_few_rows',
       count: rows,
       exampleRows: [],
-      message: `${file} has ${plural(rows, 'data row')} after its header; expected at least ${minRows}.`,
+      message: format === 'csv' ? `${file} has ${plural(rows, 'data row')} after its header; expected at least ${minRows}.` : `${file} has ${plural(rows, 'row')}; expected at least ${minRows}.`,
     });
   }
 
@@ -693,8 +1206,8 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
   for (const column of columns) types.set(column, column.mode === 'infer' ? column.inferType() : column.mode);
 
   let task: Task;
-  if (options.task !== undefined) task = options.task;
-  else if (given !== undefined) task = given.task;
+  const declaredTask = ctx.task ?? given?.task;
+  if (declaredTask !== undefined) task = declaredTask;
   else if (target === undefined) task = 'classification';
   else if (types.get(target) === 'categorical') task = 'classification';
   else {
@@ -705,13 +1218,24 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
   if (task === 'regression' && target !== undefined && target.mode === 'infer') types.set(target, 'numeric');
 
   // ---- Column checks ------------------------------------------------------------------------
+  const declared = new Map((given?.columns ?? []).map((c) => [c.name, c]));
   for (const [name, index] of firstIndex) {
     const column = columns[index];
     const type = types.get(column) as FeatureType;
     const isTarget = column === target;
     const label = isTarget ? 'Target column' : 'Column';
+    if (column.nested.count > 0) {
+      const e = column.nested;
+      violations.push({
+        check: 'type_mismatch',
+        column: name,
+        count: e.count,
+        exampleRows: e.rows,
+        message: `${label} ${quote(name)} in ${file} has ${plural(e.count, 'nested or binary value')} (${rowList(e)}), such as an object, an array or raw bytes; expected a number, a string, a boolean or null in every row.`,
+      });
+    }
     if (type === 'numeric') {
-      let why = "as in the model's schema";
+      let why = ctx.strict ? 'as schema.json declares' : "as in the model's schema";
       if (column.mode === 'infer') {
         const nonEmpty = column.numbers.count + column.nonFinite.count + column.nonNumeric.count;
         const share = Math.floor((100 * column.numbers.count) / Math.max(1, nonEmpty));
@@ -741,6 +1265,17 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
         });
       }
     }
+    if (column.outOfDomain.count > 0) {
+      const e = column.outOfDomain;
+      const domain = declared.get(name)?.categories ?? [];
+      violations.push({
+        check: 'category_domain',
+        column: name,
+        count: e.count,
+        exampleRows: e.rows,
+        message: `Column ${quote(name)} in ${file} has ${plural(e.count, 'value')} outside the categories schema.json declares (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected one of ${nameList(domain)}.`,
+      });
+    }
     if (isTarget && column.unknownClass.count > 0 && knownClasses !== null) {
       const e = column.unknownClass;
       violations.push({
@@ -762,6 +1297,14 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
           message: `Target column ${quote(name)} in ${file} is empty in ${plural(e.count, 'row')} (${rowList(e)}); expected a value in every row, since a row without a target cannot be trained on.`,
         });
       }
+    } else if (ctx.strict && declared.get(name)?.nullable === false && e.count > 0) {
+      violations.push({
+        check: 'completeness',
+        column: name,
+        count: e.count,
+        exampleRows: e.rows,
+        message: `Column ${quote(name)} in ${file} is empty in ${plural(e.count, 'row')} (${rowList(e)}); expected a value in every row, as schema.json declares it not nullable.`,
+      });
     } else if (parsed && wellFormedRows > 0 && e.count / wellFormedRows > maxNullShare) {
       const share = Math.round((100 * e.count) / wellFormedRows);
       violations.push({
@@ -795,8 +1338,13 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
 
   // ---- Schema and profile -------------------------------------------------------------------
   let schema: DatasetSchema;
-  if (given !== undefined) {
-    schema = given;
+  if (given !== undefined && given.task !== undefined) {
+    schema = given as DatasetSchema;
+  } else if (given !== undefined) {
+    // A declared schema that leaves the task (and the classes) to the data.
+    const classes =
+      given.classes ?? (task === 'classification' && target !== undefined ? target.classLabels(types.get(target) as FeatureType) : undefined);
+    schema = classes !== undefined && task === 'classification' ? { ...given, task, classes } : { ...given, task };
   } else {
     const schemaColumns: ColumnSchema[] = [...firstIndex.values()].map((index) => {
       const column = columns[index];
@@ -812,22 +1360,32 @@ export async function scanDataset(source: AsyncIterable<Buffer | Uint8Array | st
   }
 
   const profileColumns: Record<string, ColumnProfile> = {};
+  let sketches: Record<string, NumericSketch> | undefined;
   for (const [name, index] of firstIndex) {
     const column = columns[index];
-    const value = column.profile(types.get(column) as FeatureType, column.missing.count, profileOptions);
+    const value = column.profile(types.get(column) as FeatureType, column.missing.count, ctx.profileOptions);
     Object.defineProperty(profileColumns, name, { value, enumerable: true, writable: true, configurable: true });
+    // The drift tests' sketch of a numeric column (lambdas/monitoring/stats.ts).
+    const sketch = value.kind === 'numeric' ? column.numbers.driftSketch() : undefined;
+    if (sketch) Object.defineProperty((sketches ??= {}), name, { value: sketch, enumerable: true, writable: true, configurable: true });
   }
 
   return {
     sha256,
     bytes,
+    format,
+    gzip,
     rows,
     header: headerNames,
     schema,
-    profile: { rows, columns: profileColumns },
+    profile: sketches ? { rows, columns: profileColumns, sketches } : { rows, columns: profileColumns },
     violations,
     accepted: violations.length === 0,
   };
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -855,16 +1413,31 @@ export function csvLine(record: readonly string[]): string {
 /** Bytes buffered per split before a write to its sink. */
 const SINK_BATCH = 64 * 1024;
 
+export interface SplitOptions {
+  /** CSV's delimiter, default ','. */
+  delimiter?: string;
+  /** The format, as the scan found it (ScanResult.format); default: by `fileName`, else CSV. */
+  format?: DataFormat;
+  /** For the default format. */
+  fileName?: string;
+  /**
+   * The columns, in order (ScanResult.header): JSON Lines objects are written in this order,
+   * with an empty cell for a missing key. Default: the keys of the first object.
+   */
+  header?: string[];
+}
+
 /**
- * Re-parse a file and write its header and each record, as comma-separated RFC 4180 CSV with LF
- * line ends, to the sink of the record's split. Honours backpressure (each source chunk's rows are
- * written before the next chunk is read, waiting for 'drain' where a sink asks), ends the sinks
- * (waiting for them to finish) and returns the rows written per split. On an error (a parse error,
- * a sink's error) it rejects and destroys the sinks.
+ * Re-read a file (CSV, JSON Lines or Parquet; gzip-compressed text is gunzipped) and write its
+ * header and each record, as comma-separated RFC 4180 CSV with LF line ends, to the sink of the
+ * record's split: the trainer reads CSV whatever the format dropped. Honours backpressure (each
+ * source chunk's rows are written before the next chunk is read, waiting for 'drain' where a sink
+ * asks), ends the sinks (waiting for them to finish) and returns the rows written per split. On
+ * an error (a parse error, a sink's error) it rejects and destroys the sinks.
  */
 export async function writeSplits(
-  source: AsyncIterable<Buffer | Uint8Array | string>,
-  options: { delimiter?: string },
+  source: DatasetSource,
+  options: SplitOptions,
   sinks: Record<SplitName, NodeJS.WritableStream>,
 ): Promise<Record<SplitName, number>> {
   const counts: Record<SplitName, number> = { train: 0, validation: 0, test: 0 };
@@ -876,7 +1449,7 @@ export async function writeSplits(
   };
   for (const name of SPLITS) sinks[name].on('error', onSinkError);
 
-  const parser = new RecordParser(csvOptions(options.delimiter ?? SCAN_DEFAULTS.delimiter), (record) => {
+  const emit = (record: string[]): void => {
     const line = csvLine(record);
     if (header) {
       header = false;
@@ -886,9 +1459,7 @@ export async function writeSplits(
     const name = splitOf(record);
     counts[name]++;
     pending[name] += line;
-  });
-  parser.on('error', () => undefined); // reported through the write and end callbacks
-  parser.resume();
+  };
 
   const flush = async (name: SplitName): Promise<void> => {
     const data = pending[name];
@@ -896,17 +1467,80 @@ export async function writeSplits(
     if (data.length > 0 && !sinks[name].write(data)) await once(sinks[name], 'drain');
     if (sinkError !== undefined) throw sinkError;
   };
+  const flushFull = async (): Promise<void> => {
+    for (const name of SPLITS) if (pending[name].length >= SINK_BATCH) await flush(name);
+  };
+
+  const format: DataFormat = options.format ?? (options.fileName !== undefined ? formatFromName(options.fileName).format : 'csv');
+  const parser =
+    format === 'csv'
+      ? new RecordParser(csvOptions(options.delimiter ?? SCAN_DEFAULTS.delimiter), (record) => emit(record))
+      : null;
+  if (parser !== null) {
+    parser.on('error', () => undefined); // reported through the write and end callbacks
+    parser.resume();
+  }
 
   try {
-    for await (const chunk of source) {
-      const buf = toBuffer(chunk);
-      if (buf.length === 0) continue;
-      const error = await writeChunk(parser, buf);
-      if (error !== undefined) throw error;
-      for (const name of SPLITS) if (pending[name].length >= SINK_BATCH) await flush(name);
+    if (format === 'parquet') {
+      let file: RandomAccessSource;
+      if (isRandomAccess(source)) file = source;
+      else {
+        const chunks: Buffer[] = [];
+        for await (const chunk of source) chunks.push(toBuffer(chunk));
+        file = bufferSource(Buffer.concat(chunks));
+      }
+      const layout = await parquetLayout(file);
+      emit(layout.columns);
+      await readParquetRows(file, layout, async (rows) => {
+        for (const row of rows) emit(row.map((value) => cellText(value)));
+        await flushFull();
+      });
+    } else {
+      const stream = isRandomAccess(source) ? rangeChunks(source) : source;
+      let lineError: Error | undefined;
+      let columns = options.header;
+      const lines =
+        format === 'jsonl'
+          ? new LineReader((text, line) => {
+              if (lineError !== undefined) return;
+              let value: unknown;
+              try {
+                value = JSON.parse(text);
+              } catch (error) {
+                lineError = new Error(`Line ${line} is not valid JSON: ${jsonReason(error)}.`);
+                return;
+              }
+              if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+                lineError = new Error(`Line ${line} is not a JSON object.`);
+                return;
+              }
+              const object = value as Record<string, unknown>;
+              if (columns === undefined) columns = Object.keys(object);
+              if (header) emit(columns);
+              emit(columns.map((key) => (Object.hasOwn(object, key) ? cellText(object[key]) : '')));
+            }, MAX_RECORD_BYTES)
+          : null;
+      for await (const buf of decodedChunks(stream)) {
+        if (parser !== null) {
+          const error = await writeChunk(parser, buf);
+          if (error !== undefined) throw error;
+        } else if (lines !== null) {
+          lines.push(buf);
+          if (lineError !== undefined) throw lineError;
+          if (lines.tooLong !== undefined) throw new Error(`Line ${lines.tooLong} is longer than ${MAX_RECORD_BYTES} bytes.`);
+        }
+        await flushFull();
+      }
+      if (parser !== null) {
+        const error = await endParser(parser);
+        if (error !== undefined) throw error;
+      } else if (lines !== null) {
+        lines.end();
+        if (lineError !== undefined) throw lineError;
+        if (header && columns !== undefined) emit(columns);
+      }
     }
-    const error = await endParser(parser);
-    if (error !== undefined) throw error;
     for (const name of SPLITS) await flush(name);
     await Promise.all(
       SPLITS.map(
@@ -924,10 +1558,16 @@ export async function writeSplits(
     for (const name of SPLITS) (sinks[name] as NodeJS.WritableStream & { destroy?: () => void }).destroy?.();
     throw error;
   } finally {
-    parser.destroy();
+    parser?.destroy();
     for (const name of SPLITS) sinks[name].removeListener('error', onSinkError);
   }
   return counts;
+}
+
+/** A JSON or Parquet value as a split's cell (nested values, rejected by the scan, as JSON). */
+function cellText(value: unknown): string {
+  const cell = cellOf(value);
+  return cell === NESTED ? JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) ?? '' : cell;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,13 +5,18 @@
  */
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { s3Client } from '../shared/clients';
 import type { IngestEnv } from '../shared/env';
-import { DatasetRejected } from '../shared/errors';
+import { DatasetRejected, InvalidInput } from '../shared/errors';
 import { parseDatasetKey, s3Keys, s3Uri } from '../shared/layout';
 import type { IngestInput, IngestOutput } from '../shared/pipeline';
 import { Registry } from '../shared/registry';
-import { getStream, head, putJson, tag, upload } from '../shared/storage';
-import { scanDataset, schemaHash, writeSplits, type SplitName, type Violation } from './dataset';
+import { getBytes, getStream, head, putJson, tag, upload } from '../shared/storage';
+import { scanDataset, schemaHash, writeSplits, type DatasetSource, type RandomAccessSource, type SchemaInput, type SplitName, type Violation } from './dataset';
+import { formatFromName } from './formats';
+import { SCHEMA_FILE_NAME, isSchemaFile, parseSchemaFile } from './schema-file';
+import { HYPERPARAMETERS_FILE, parseHyperparameters, readHyperparameters } from './hyperparameters';
 
 /** S3 user metadata key (x-amz-meta-mloop-target) naming the target column of a dropped file. */
 export const TARGET_METADATA_KEY = 'mloop-target';
@@ -30,7 +35,7 @@ export function summarizeViolations(violations: Violation[], max = 3): string {
 }
 
 /** The output of an ingest that already completed, rebuilt from its dataset record. */
-async function resumeIngest(registry: Registry, model: string, version: number, execution: string): Promise<IngestOutput> {
+async function resumeIngest(registry: Registry, model: string, version: number, execution: string, hyperparameters: Record<string, string>): Promise<IngestOutput> {
   const [record, meta] = await Promise.all([registry.getDataset(model, version), registry.getModel(model)]);
   if (!record?.splits || !meta?.schema) throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
   const prefix = (uri: string) => uri.slice(0, uri.lastIndexOf('/') + 1);
@@ -45,24 +50,82 @@ async function resumeIngest(registry: Registry, model: string, version: number, 
     trainingJobName: trainingJobName(model, version, execution),
     channels: { train: prefix(record.splits.train), validation: prefix(record.splits.validation) },
     testSplit: record.splits.test,
+    hyperparameters,
   };
+}
+
+/** An S3 object read by byte ranges (ranged GETs of one object version): how Parquet is read. */
+export function s3RangeSource(bucket: string, key: string, versionId: string | undefined, byteLength: number): RandomAccessSource {
+  return {
+    byteLength,
+    read: async (start, end) => {
+      if (end <= start) return new Uint8Array(0);
+      const out = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId, Range: `bytes=${start}-${end - 1}` }));
+      return out.Body!.transformToByteArray();
+    },
+  };
+}
+
+/**
+ * The schema declared in datasets/<model>/schema.json, if there is one. An invalid one stops the
+ * ingestion with a message that names the field (InvalidInput).
+ */
+export async function declaredSchema(bucket: string, model: string): Promise<SchemaInput | undefined> {
+  const key = s3Keys.dataset(model, SCHEMA_FILE_NAME);
+  let bytes: Buffer;
+  try {
+    bytes = await getBytes(bucket, key);
+  } catch (error) {
+    if ((error as Error).name === 'NoSuchKey' || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+    throw error;
+  }
+  const parsed = parseSchemaFile(bytes.toString('utf8'), s3Uri(bucket, key));
+  if (!parsed.ok) throw new InvalidInput(parsed.message);
+  return parsed.schema;
+}
+
+/**
+ * A configuration file dropped beside the data (schema.json, hyperparameters.json) is not a
+ * dataset: it is checked (a bad one fails the run with a message naming the field) and applies to
+ * the datasets dropped after it; the state machine ends the run there (status CONFIG).
+ */
+async function ingestConfigFile(bucket: string, key: string, versionId: string | undefined, model: string, fileName: string): Promise<IngestOutput> {
+  const uri = s3Uri(bucket, key);
+  const text = (await getBytes(bucket, key, versionId)).toString('utf8');
+  if (isSchemaFile(fileName)) {
+    const parsed = parseSchemaFile(text, uri);
+    if (!parsed.ok) throw new InvalidInput(parsed.message);
+  } else {
+    parseHyperparameters(text, uri);
+  }
+  return { status: 'CONFIG', model, datasetVersion: null, file: fileName, uri };
 }
 
 export async function ingest(input: IngestInput, env: IngestEnv): Promise<IngestOutput> {
   const bucket = input.detail.bucket.name;
   const key = input.detail.object.key;
   const versionId = input.detail.object['version-id'];
-  const { model } = parseDatasetKey(key);
+  const { model, fileName } = parseDatasetKey(key);
   const registry = new Registry(env.REGISTRY_TABLE);
   const source = s3Uri(bucket, key);
+  if (isSchemaFile(fileName) || fileName === HYPERPARAMETERS_FILE) return ingestConfigFile(bucket, key, versionId, model, fileName);
 
-  const [meta, modelRecord] = await Promise.all([head(bucket, key, versionId), registry.getModel(model)]);
+  // hyperparameters.json beside the datasets is read first: a bad file fails the run before a version is claimed.
+  const [meta, modelRecord, hyperparameters] = await Promise.all([head(bucket, key, versionId), registry.getModel(model), readHyperparameters(bucket, model)]);
   const target = meta.Metadata?.[TARGET_METADATA_KEY] || undefined;
+  // A schema.json beside the data wins over the schema the model's first dataset fixed.
+  const declared = await declaredSchema(bucket, model);
 
-  const scan = await scanDataset(await getStream(bucket, key, versionId), {
+  // Parquet is read by byte ranges (its footer first); the text formats as one stream.
+  const parquet = formatFromName(fileName).format === 'parquet';
+  const open = async (): Promise<DatasetSource> =>
+    parquet ? s3RangeSource(bucket, key, versionId, meta.ContentLength ?? 0) : getStream(bucket, key, versionId);
+
+  const scan = await scanDataset(await open(), {
     fileName: source,
     target,
-    schema: modelRecord?.schema,
+    schema: declared ?? modelRecord?.schema,
+    strictSchema: declared !== undefined,
     minRows: env.MIN_ROWS,
     maxNullShare: env.MAX_NULL_SHARE,
   });
@@ -73,7 +136,7 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   const ownClaim = claim?.execution === input.execution;
   if (claim && ownClaim && claim.datasetVersion !== undefined) {
     // A retry of this execution after its ingest completed: answer what it answered then.
-    return resumeIngest(registry, model, claim.datasetVersion, input.execution);
+    return resumeIngest(registry, model, claim.datasetVersion, input.execution, hyperparameters);
   }
   if (claim && !ownClaim) {
     await registry.putRun({
@@ -93,8 +156,11 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     dataset: source,
     s3VersionId: versionId,
     sha256: scan.sha256,
+    format: scan.format,
+    gzip: scan.gzip,
     rows: scan.rows,
     accepted: scan.accepted,
+    schemaSource: declared !== undefined ? s3Uri(bucket, s3Keys.dataset(model, SCHEMA_FILE_NAME)) : modelRecord?.schema ? 'model' : 'inferred',
     violations: scan.violations,
     checkedAt: createdAt,
   };
@@ -132,7 +198,7 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   };
   const sinks = { train: new PassThrough(), validation: new PassThrough(), test: new PassThrough() };
   const uploads = (Object.keys(sinks) as SplitName[]).map((s) => upload(bucket, splitKeys[s], sinks[s], 'text/csv'));
-  const [splitRows] = await Promise.all([writeSplits(await getStream(bucket, key, versionId), {}, sinks), ...uploads]);
+  const [splitRows] = await Promise.all([writeSplits(await open(), { format: scan.format, header: scan.header }, sinks), ...uploads]);
 
   const profileKey = s3Keys.profile(model, version);
   const reportKey = s3Keys.validationReport(model, version);
@@ -171,5 +237,6 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
       validation: s3Uri(bucket, s3Keys.splitPrefix(model, version, 'validation')),
     },
     testSplit: s3Uri(bucket, splitKeys.test),
+    hyperparameters,
   };
 }

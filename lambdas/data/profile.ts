@@ -3,13 +3,17 @@
  * numeric moments (Welford), a histogram sketch, and category counts with a distinct-count sketch.
  * Pure code: no I/O.
  */
-import type { CategoricalColumnProfile, Histogram, NumericColumnProfile } from '../shared/types';
+import type { CategoricalColumnProfile, Histogram, NumericColumnProfile, NumericSketch } from '../shared/types';
 import { OTHER_CATEGORY } from '../shared/types';
 
 /** Values kept exactly per numeric column; histograms of columns with no more values are exact. */
 const EXACT_VALUES = 1024;
 /** Fine bins of the histogram sketch used beyond EXACT_VALUES values (must be even). */
 const FINE_BINS = 1024;
+/** Bins of a drift sketch (NumericStats.driftSketch) past EXACT_VALUES values. */
+export const DRIFT_SKETCH_BINS = 100;
+/** Distinct values a numeric column's drift sketch lists with their counts, at most. */
+export const MAX_SKETCH_VALUES = 20;
 
 /**
  * A histogram sketch for one numeric column.
@@ -117,6 +121,57 @@ export class HistogramSketch {
     }
     return { edges, counts };
   }
+
+  /**
+   * The drift tests' sketch (lambdas/monitoring/stats.ts): with at most EXACT_VALUES values, every
+   * distinct value and its count ('points'); past that, about `bins` bins of about equal counts
+   * whose inner edges are fine-bin boundaries, so each count is exactly the sum of whole fine bins
+   * ('bins'), over [min, max].
+   */
+  driftSketch(min: number, max: number, bins: number): NumericSketch | undefined {
+    if (this.n === 0) return undefined;
+    if (this.values !== null) {
+      const sorted = this.values.slice(0, this.n).sort();
+      const edges: number[] = [];
+      const counts: number[] = [];
+      for (let i = 0; i < sorted.length; i++) {
+        if (edges.length > 0 && sorted[i] === edges[edges.length - 1]) counts[counts.length - 1]++;
+        else {
+          edges.push(sorted[i]);
+          counts.push(1);
+        }
+      }
+      return { kind: 'points', edges, counts };
+    }
+    const fine = this.bins as Float64Array;
+    const k = Math.max(1, Math.floor(bins));
+    const edges = [min];
+    const counts: number[] = [];
+    const means: number[] = [];
+    let inBin = 0;
+    let sum = 0;
+    let seen = 0;
+    const close = (upper: number) => {
+      // The fine bins' midpoints stand for their values: the mean, kept inside the bin.
+      const lower = edges[edges.length - 1];
+      means.push(inBin === 0 ? (lower + upper) / 2 : Math.min(Math.max(sum / inBin, lower), upper));
+      edges.push(upper);
+      counts.push(inBin);
+      inBin = 0;
+      sum = 0;
+    };
+    for (let j = 0; j < FINE_BINS; j++) {
+      if (fine[j] === 0) continue;
+      inBin += fine[j];
+      sum += fine[j] * (this.origin + (j + 0.5) * this.width);
+      seen += fine[j];
+      const boundary = this.origin + (j + 1) * this.width;
+      const target = (this.n * (counts.length + 1)) / k;
+      if (seen >= target && seen < this.n && boundary > edges[edges.length - 1] && boundary < max) close(boundary);
+    }
+    close(max);
+    return { kind: 'bins', edges, counts, means };
+  }
 }
 
 /** Count, mean, population standard deviation (Welford), min, max and a histogram sketch. */
@@ -127,8 +182,16 @@ export class NumericStats {
   max = -Infinity;
   private m2 = 0;
   private readonly sketch = new HistogramSketch();
+  /** Each distinct value's count while there are at most MAX_SKETCH_VALUES of them (then null). */
+  private valueCounts: Map<number, number> | null = new Map();
 
   add(x: number): void {
+    if (this.valueCounts !== null) {
+      const seen = this.valueCounts.get(x);
+      if (seen !== undefined) this.valueCounts.set(x, seen + 1);
+      else if (this.valueCounts.size < MAX_SKETCH_VALUES) this.valueCounts.set(x, 1);
+      else this.valueCounts = null;
+    }
     this.count++;
     const delta = x - this.mean;
     this.mean += delta / this.count;
@@ -141,6 +204,15 @@ export class NumericStats {
   /** Population standard deviation (divides by n), 0 for fewer than two values. */
   get std(): number {
     return this.count > 1 ? Math.sqrt(Math.max(0, this.m2 / this.count)) : 0;
+  }
+
+  /** The drift tests' sketch of the column (see HistogramSketch.driftSketch), with `values` when few. */
+  driftSketch(bins = DRIFT_SKETCH_BINS): NumericSketch | undefined {
+    const sketch = this.sketch.driftSketch(this.min, this.max, bins);
+    if (sketch === undefined || this.valueCounts === null) return sketch;
+    const values: Record<string, number> = {};
+    for (const [value, count] of [...this.valueCounts.entries()].sort((a, b) => a[0] - b[0])) values[String(value)] = count;
+    return { ...sketch, values };
   }
 
   /** The profile; a column with no values gets zeros (JSON has no NaN). */
@@ -236,6 +308,11 @@ export class CategoryCounter {
     this.counts.set(value, (this.counts.get(value) ?? 0) + 1);
     if (this.hll !== null) this.hll.add(value);
     if (this.counts.size >= MAX_TRACKED) this.prune();
+  }
+
+  /** Count a value without tracking it: it is part of "other" in the profile. */
+  addOther(): void {
+    this.total++;
   }
 
   /** Keep the KEEP_TRACKED highest counts (ties in insertion order), in O(n) plus a numeric sort. */

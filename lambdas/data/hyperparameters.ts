@@ -1,0 +1,89 @@
+/**
+ * Hyperparameters dropped beside the datasets: `datasets/<model>/hyperparameters.json`, an object
+ * of names to strings, numbers or booleans. Ingest reads the file (when there is one) for every
+ * run of the model, and the state machine merges it over the stack's `hyperparameters` prop
+ * (States.JsonMerge): the file wins. SageMaker takes hyperparameters as strings, so values are
+ * passed as their JSON text (`0.001`, `true`). Dropping the file does not start a run (the rule
+ * that starts the pipeline excludes it); it applies from the next dataset on.
+ */
+import { z } from 'zod';
+import { InvalidInput } from '../shared/errors';
+import { DATASETS_PREFIX, s3Uri } from '../shared/layout';
+import { getBytes } from '../shared/storage';
+
+export const HYPERPARAMETERS_FILE = 'hyperparameters.json';
+
+/** SageMaker's limits on one hyperparameter (CreateTrainingJob) and on how many a job may have. */
+const MAX_NAME = 256;
+const MAX_VALUE = 2500;
+const MAX_COUNT = 100;
+
+/** Set by the pipeline for every job: the file cannot change them. */
+const PIPELINE_OWNED: Record<string, string> = {
+  target: "the target column comes from the dataset (--target, the object's x-amz-meta-mloop-target metadata) or the model's schema",
+  task: "the task is fixed by the model's schema, which the evaluation and the API follow too",
+};
+
+export function hyperparametersKey(model: string): string {
+  return `${DATASETS_PREFIX}${model}/${HYPERPARAMETERS_FILE}`;
+}
+
+const valueSchema = z.union([z.string().max(MAX_VALUE, `must be at most ${MAX_VALUE} characters long`), z.number(), z.boolean()], {
+  error: (issue) => (issue.code === 'invalid_union' ? `must be a string, a number or a boolean, got ${describe(issue.input)}` : undefined),
+});
+const fileSchema = z.record(z.string(), valueSchema);
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  return JSON.stringify(value);
+}
+
+/** The file's text as SageMaker hyperparameters; throws InvalidInput naming the file and the key. */
+export function parseHyperparameters(text: string, source: string): Record<string, string> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch (error) {
+    throw new InvalidInput(`${source} is not valid JSON: ${(error as Error).message}.`);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new InvalidInput(`${source} must be a JSON object of hyperparameter names to values, got ${describe(raw)}.`);
+  }
+  const names = Object.keys(raw);
+  if (names.length > MAX_COUNT) {
+    throw new InvalidInput(`${source} has ${names.length} hyperparameters; SageMaker takes at most ${MAX_COUNT}.`);
+  }
+  for (const name of names) {
+    if (name.trim() === '' || name.length > MAX_NAME) {
+      throw new InvalidInput(`${source}: hyperparameter name '${name.slice(0, 40)}' must be 1 to ${MAX_NAME} characters long and not blank.`);
+    }
+    if (name in PIPELINE_OWNED) {
+      throw new InvalidInput(`${source}: hyperparameter '${name}' is set by the pipeline (${PIPELINE_OWNED[name]}); remove it from the file.`);
+    }
+    if (name.startsWith('sagemaker_')) {
+      throw new InvalidInput(`${source}: hyperparameter '${name}' is reserved: names starting with sagemaker_ belong to SageMaker's script mode.`);
+    }
+  }
+  const parsed = fileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new InvalidInput(`${source}: hyperparameter '${String(issue.path[0])}' ${issue.message}.`);
+  }
+  return Object.fromEntries(Object.entries(parsed.data).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]));
+}
+
+/** The model's hyperparameters.json, parsed; {} when there is none. */
+export async function readHyperparameters(bucket: string, model: string): Promise<Record<string, string>> {
+  const key = hyperparametersKey(model);
+  let bytes: Buffer;
+  try {
+    bytes = await getBytes(bucket, key);
+  } catch (error) {
+    const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return {};
+    throw error;
+  }
+  return parseHyperparameters(bytes.toString('utf8'), s3Uri(bucket, key));
+}

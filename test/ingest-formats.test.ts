@@ -1,0 +1,153 @@
+/**
+ * Ingest on the local emulators for every format and for schema.json: JSON Lines, gzip and Parquet
+ * (read by S3 ranged GETs) are accepted and split as CSV; a schema.json beside the data is checked
+ * and enforced, and dropping it starts no training; malformed files of the corpus end as
+ * rejections with the object kept and tagged quarantined and the dataset version recorded rejected.
+ *
+ * Ingest is invoked by hand on files in a scratch bucket that no rule watches (as in
+ * handlers.test.ts); the drops through the real pipeline go to the data bucket.
+ */
+import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { parse } from 'csv-parse/sync';
+import { s3Client } from '../lambdas/shared/clients';
+import { s3Keys, s3Uri } from '../lambdas/shared/layout';
+import type { IngestInput, IngestOutput } from '../lambdas/shared/pipeline';
+import { splitOf } from '../lambdas/data/dataset';
+import { MALFORMED } from './helpers/malformed';
+import { gzip, sampleTable, tableCsv, tableJsonl, tableParquet } from './helpers/dataset-files';
+import { dropDataset, getObjectJson, getTags, getText, putObject, splitUri, startCloud, stopCloud, type TestCloud } from './helpers/cloud';
+
+jest.setTimeout(60_000);
+
+const SCRATCH = 'mloop-ingest-formats-scratch';
+let t: TestCloud;
+
+beforeAll(async () => {
+  t = await startCloud();
+  await s3Client().send(new CreateBucketCommand({ Bucket: SCRATCH }));
+}, 120_000);
+
+afterAll(async () => {
+  await stopCloud(t);
+}, 60_000);
+
+async function ingestFile(model: string, fileName: string, body: string | Buffer, execution: string): Promise<IngestOutput> {
+  const key = s3Keys.dataset(model, fileName);
+  await putObject(SCRATCH, key, body);
+  const input: IngestInput = { detail: { bucket: { name: SCRATCH }, object: { key } }, execution, eventId: `event-${execution}`, eventTime: '2024-05-01T12:00:00Z' };
+  return t.cloud.invoke('ingest', input) as Promise<IngestOutput>;
+}
+
+const table = sampleTable(200);
+const expectedRows = parse(tableCsv(table)) as string[][];
+
+describe('each format is accepted and split as CSV', () => {
+  test.each([
+    ['jsonl', 'data.jsonl', () => tableJsonl(table), false],
+    ['jsonl-gz', 'data.jsonl.gz', () => gzip(tableJsonl(table)), true],
+    ['csv-gz', 'data.csv.gz', () => gzip(tableCsv(table)), true],
+    ['parquet', 'data.parquet', () => tableParquet(table, { rowGroupSize: 64 }), false],
+  ])('%s (%s)', async (model, fileName, make, gzipped) => {
+    const out = await ingestFile(`fmt-${model}`, fileName, make(), `exec-${model}`);
+    if (out.status !== 'ACCEPTED') throw new Error(`expected ACCEPTED, got ${JSON.stringify(out)}`);
+    // The trainer reads CSV: the splits are CSV with the header, every row in the split of its cells.
+    const rows: string[][] = [];
+    for (const split of ['train', 'validation', 'test'] as const) {
+      const text = await getText(SCRATCH, s3Keys.split(`fmt-${model}`, out.datasetVersion, split));
+      const [header, ...body] = parse(text) as string[][];
+      expect(header).toEqual(['x', 'color', 'target']);
+      for (const row of body) expect(splitOf(row)).toBe(split);
+      rows.push(...body);
+    }
+    expect(rows.sort()).toEqual(expectedRows.slice(1).sort());
+    const report = await getObjectJson<Record<string, unknown>>(SCRATCH, s3Keys.validationReport(`fmt-${model}`, out.datasetVersion));
+    expect(report).toMatchObject({ format: model.startsWith('parquet') ? 'parquet' : model.replace('-gz', ''), gzip: gzipped, accepted: true, rows: 200, schemaSource: 'inferred' });
+  });
+});
+
+describe('schema.json beside the data', () => {
+  const MODEL = 'declared';
+  const schemaJson = {
+    target: 'target',
+    columns: [
+      { name: 'x', type: 'numeric', nullable: false },
+      { name: 'color', type: 'categorical', categories: ['red', 'green', 'blue'] },
+      { name: 'target', type: 'categorical' },
+    ],
+  };
+
+  test('ingesting schema.json itself checks it and answers CONFIG (nothing to train)', async () => {
+    const out = await ingestFile(MODEL, 'schema.json', JSON.stringify(schemaJson), 'schema-1');
+    expect(out).toEqual({ status: 'CONFIG', model: MODEL, datasetVersion: null, file: 'schema.json', uri: s3Uri(SCRATCH, `datasets/${MODEL}/schema.json`) });
+  });
+
+  test('a dataset is checked against it: categories outside the declared ones are rejected', async () => {
+    const rows = tableCsv(sampleTable(30)).replace('\n2,blue,0\n', '\n2,purple,0\n');
+    await expect(ingestFile(MODEL, 'bad.csv', rows, 'declared-bad')).rejects.toThrow(
+      `Column 'color' in ${s3Uri(SCRATCH, `datasets/${MODEL}/bad.csv`)} has 1 value outside the categories schema.json declares (row 10), such as 'purple'; expected one of 'red', 'green', 'blue'.`,
+    );
+    const out = await ingestFile(MODEL, 'good.csv', tableCsv(sampleTable(30)), 'declared-good');
+    if (out.status !== 'ACCEPTED') throw new Error(JSON.stringify(out));
+    // The declared types win over inference: the 0/1 target is categorical, as schema.json says.
+    const schema = await getObjectJson<{ columns: { name: string; type: string }[]; task: string; classes: string[] }>(SCRATCH, s3Keys.splitSchema(MODEL, out.datasetVersion));
+    expect(schema.columns.find((c) => c.name === 'target')?.type).toBe('categorical');
+    expect(schema).toMatchObject({ task: 'classification', classes: ['0', '1'] });
+    const report = await getObjectJson<Record<string, unknown>>(SCRATCH, s3Keys.validationReport(MODEL, out.datasetVersion));
+    expect(report.schemaSource).toBe(s3Uri(SCRATCH, `datasets/${MODEL}/schema.json`));
+  });
+
+  test('an invalid schema.json is reported with the field it concerns', async () => {
+    const bad = { ...schemaJson, columns: [{ name: 'x', type: 'number' }] };
+    await expect(ingestFile('declared-bad', 'schema.json', JSON.stringify(bad), 'schema-bad')).rejects.toThrow(
+      `${s3Uri(SCRATCH, 'datasets/declared-bad/schema.json')} is not a valid schema: columns[0].type: expected 'numeric' or 'categorical'.`,
+    );
+    // ...and stops the datasets of the model until it is fixed.
+    await expect(ingestFile('declared-bad', 'data.csv', tableCsv(sampleTable(30)), 'schema-bad-data')).rejects.toThrow(/columns\[0\]\.type: expected 'numeric' or 'categorical'/);
+  });
+
+  test("the state machine ends a CONFIG ingest in success without training (the synthesized 'New dataset?' choice)", () => {
+    const machine = t.cloud.template.stateMachines[0].definition as { States: Record<string, { Type: string; Choices?: { Variable: string; StringEquals: string; Next: string }[] }> };
+    const choice = machine.States['New dataset?'];
+    const config = choice.Choices?.find((c) => c.Variable === '$.ingest.status' && c.StringEquals === 'CONFIG');
+    expect(config).toBeDefined();
+    expect(machine.States[config!.Next].Type).toBe('Succeed');
+  });
+
+  test('dropped in the data bucket, schema.json starts a run that succeeds without a dataset version', async () => {
+    const result = await dropDataset(t.cloud, 'declared-drop', 'schema.json', JSON.stringify(schemaJson));
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.output?.ingest).toMatchObject({ status: 'CONFIG', file: 'schema.json' });
+    expect(await t.registry.listDatasets('declared-drop')).toEqual([]);
+  });
+});
+
+describe('malformed files through the real Ingest handler: kept, tagged quarantined, recorded rejected', () => {
+  const cases = MALFORMED.filter((c) =>
+    ['truncated.csv.gz', 'invalid-json.jsonl', 'not-parquet.parquet', 'nan.parquet', 'non-utf8.csv', 'crlf-mixed.csv', 'all-null-column.csv'].includes(c.fileName),
+  );
+
+  test.each(cases.map((c) => [c.fileName, c] as const))('%s', async (fileName, c) => {
+    const model = `bad-${fileName.replace(/[^a-z0-9]+/g, '-')}`.replace(/-+$/, '');
+    const key = s3Keys.dataset(model, fileName);
+    const bytes = c.bytes();
+    await expect(ingestFile(model, fileName, bytes, `reject-${model}`)).rejects.toThrow(`Dataset ${s3Uri(SCRATCH, key)} was rejected: `);
+    // Nothing lost: the object is where it was dropped, byte for byte, and tagged.
+    const head = await s3Client().send(new HeadObjectCommand({ Bucket: SCRATCH, Key: key }));
+    expect(head.ContentLength).toBe(bytes.length);
+    expect(await getTags(SCRATCH, key)).toMatchObject({ 'mloop-status': 'quarantined' });
+    const [record] = await t.registry.listDatasets(model);
+    expect(record).toMatchObject({ status: 'rejected', bytes: bytes.length, reason: expect.stringContaining(s3Uri(SCRATCH, key)) });
+    const report = await getObjectJson<{ violations: { check: string; column?: string; exampleRows: number[] }[] }>(SCRATCH, splitUri(record.reportUri).key);
+    expect(report.violations).toContainEqual(expect.objectContaining({ check: c.check, ...(c.column ? { column: c.column } : {}), ...(c.rows ? { exampleRows: c.rows } : {}) }));
+  });
+
+  test('a corrupt Parquet file dropped in the data bucket ends the pipeline FAILED, kept and quarantined', async () => {
+    const whole = tableParquet(sampleTable(100));
+    const result = await dropDataset(t.cloud, 'bad-drop', 'cut.parquet', whole.subarray(0, whole.length - 30));
+    expect(result.status).toBe('FAILED');
+    expect(result.cause).toContain(`${s3Uri(t.cloud.dataBucket, 'datasets/bad-drop/cut.parquet')} is not a readable Parquet file`);
+    expect(await getTags(t.cloud.dataBucket, 'datasets/bad-drop/cut.parquet')).toMatchObject({ 'mloop-status': 'quarantined' });
+    const [record] = await t.registry.listDatasets('bad-drop');
+    expect(record.status).toBe('rejected');
+  });
+});

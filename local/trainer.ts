@@ -5,6 +5,12 @@
  * at the job's folders, the code comes from `sagemaker_submit_directory` (a tar.gz in S3, as on
  * AWS), and SM_MODEL_DIR is packed into <S3OutputPath>/<job>/output/model.tar.gz. A failing
  * script's failure file becomes the job's FailureReason, as on SageMaker.
+ *
+ * CheckpointConfig is honoured: the checkpoints under its S3Uri are restored into SM_CHECKPOINT_DIR
+ * before the script starts and that folder is uploaded back when it ends (SageMaker syncs it
+ * continuously; here, a re-run of the same job name resumes from what the last run left).
+ * Managed spot training, warm pools, VPC config and KMS key ids have no local meaning: a job
+ * that sets them runs on this machine all the same, and the log says they were ignored.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -22,9 +28,41 @@ export interface CreateTrainingJobRequest {
   readonly AlgorithmSpecification: { readonly TrainingImage?: string; readonly MetricDefinitions?: { Name: string; Regex: string }[] };
   readonly HyperParameters?: Record<string, string>;
   readonly InputDataConfig?: { ChannelName: string; DataSource: { S3DataSource: { S3Uri: string } } }[];
-  readonly OutputDataConfig: { S3OutputPath: string };
-  readonly ResourceConfig?: { InstanceType?: string; InstanceCount?: number };
-  readonly StoppingCondition?: { MaxRuntimeInSeconds?: number };
+  readonly OutputDataConfig: { S3OutputPath: string; KmsKeyId?: string };
+  readonly ResourceConfig?: { InstanceType?: string; InstanceCount?: number; KeepAlivePeriodInSeconds?: number; VolumeKmsKeyId?: string };
+  readonly StoppingCondition?: { MaxRuntimeInSeconds?: number; MaxWaitTimeInSeconds?: number };
+  readonly CheckpointConfig?: { S3Uri: string; LocalPath?: string };
+  readonly EnableManagedSpotTraining?: boolean;
+  readonly VpcConfig?: { SecurityGroupIds?: string[]; Subnets?: string[] };
+}
+
+/** The request fields that only mean something on AWS, by name, when the request sets them. */
+function awsOnlySettings(request: CreateTrainingJobRequest): string[] {
+  return [
+    request.EnableManagedSpotTraining ? 'EnableManagedSpotTraining' : '',
+    request.StoppingCondition?.MaxWaitTimeInSeconds !== undefined ? 'MaxWaitTimeInSeconds' : '',
+    request.ResourceConfig?.KeepAlivePeriodInSeconds !== undefined ? 'KeepAlivePeriodInSeconds (warm pool)' : '',
+    request.VpcConfig ? 'VpcConfig' : '',
+    request.ResourceConfig?.VolumeKmsKeyId || request.OutputDataConfig.KmsKeyId ? 'KMS key ids' : '',
+  ].filter(Boolean);
+}
+
+/** Every file under `dir`, relative, with '/' separators. */
+function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(dir, path.join(entry.parentPath ?? (entry as unknown as { path: string }).path, entry.name)).split(path.sep).join('/'))
+    .sort();
+}
+
+/** Upload the checkpoint folder to the CheckpointConfig prefix (what SageMaker's sync does). */
+async function uploadCheckpoints(dir: string, uri: string): Promise<number> {
+  const { bucket, key } = parseS3Uri(uri);
+  const prefix = key === '' || key.endsWith('/') ? key : `${key}/`;
+  const files = filesUnder(dir);
+  for (const file of files) await upload(bucket, `${prefix}${file}`, fs.createReadStream(path.join(dir, file)), 'application/octet-stream');
+  return files.length;
 }
 
 /** The DescribeTrainingJob fields the pipeline reads (its ResultSelector). */
@@ -115,6 +153,15 @@ export async function runTrainingJob(request: CreateTrainingJobRequest, options:
   const entry = path.join(dirs.code, program);
   if (!fs.existsSync(entry)) fail(`AlgorithmError: the training code has no entry point '${program}'.`);
 
+  const ignored = awsOnlySettings(request);
+  if (ignored.length > 0) options.onLog?.(`local training ignores ${ignored.join(', ')}: they only mean something on AWS`);
+  const checkpointUri = request.CheckpointConfig?.S3Uri;
+  if (checkpointUri) {
+    // The prefix form: a bare key would download one object, SageMaker reads a "folder".
+    const restored = await download(checkpointUri.endsWith('/') ? checkpointUri : `${checkpointUri}/`, dirs.checkpoints);
+    options.onLog?.(`checkpoints: ${restored === 0 ? 'none yet' : `restored ${restored} file(s)`} from ${checkpointUri}`);
+  }
+
   const channels: Record<string, string> = {};
   for (const channel of request.InputDataConfig ?? []) {
     const dir = path.join(dirs.data, channel.ChannelName);
@@ -173,6 +220,11 @@ export async function runTrainingJob(request: CreateTrainingJobRequest, options:
     });
   });
   const output = log.join('');
+  if (checkpointUri) {
+    // Also after a failure: the next run of this job resumes from them, as after a spot interruption.
+    const saved = await uploadCheckpoints(dirs.checkpoints, checkpointUri);
+    if (saved > 0) options.onLog?.(`checkpoints: saved ${saved} file(s) to ${checkpointUri}`);
+  }
   if (exitCode !== 0) {
     const failureFile = path.join(dirs.output, 'failure');
     const reason = fs.existsSync(failureFile)

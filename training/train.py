@@ -23,6 +23,7 @@ import argparse
 import copy
 import csv
 import glob
+import hashlib
 import inspect
 import json
 import math
@@ -50,6 +51,10 @@ HOLDOUT_FRACTION = 0.2
 UNKNOWN_CATEGORY_RATE = 0.02
 # Validation and scoring run in chunks so a large validation split does not need one huge batch.
 EVAL_CHUNK = 65536
+# Where SageMaker syncs checkpoints with S3 when the job has a CheckpointConfig.
+DEFAULT_CHECKPOINT_DIR = '/opt/ml/checkpoints'
+CHECKPOINT_FILE = 'checkpoint.pt'
+CHECKPOINT_FORMAT = 1
 
 # name -> (type, default). A default of None means required (target may come from schema.json).
 HYPERPARAMETERS = {
@@ -95,6 +100,9 @@ class Paths:
         self.model = env.get('SM_MODEL_DIR', '/opt/ml/model')
         self.output = env.get('SM_OUTPUT_DIR', '/opt/ml/output')
         self.hyperparameters = env.get('SM_INPUT_CONFIG_DIR', '/opt/ml/input/config') + '/hyperparameters.json'
+        # Checkpoints (spot training): SM_CHECKPOINT_DIR, else SageMaker's folder when the job has one.
+        self.checkpoints = env.get('SM_CHECKPOINT_DIR') or (
+            DEFAULT_CHECKPOINT_DIR if os.path.isdir(DEFAULT_CHECKPOINT_DIR) else None)
 
 
 def decode_value(value):
@@ -666,8 +674,81 @@ def grad_scaler(enabled):
     return torch.cuda.amp.GradScaler(enabled=enabled)
 
 
-def fit(model, dataset, hp, device):
-    """Trains with AdamW and early stopping; leaves the best epoch's weights in the model."""
+def checkpoint_fingerprint(dataset, hp):
+    """What a checkpoint must have been trained on to be resumed: the same data and hyperparameters
+    (but `epochs`, so a job may be resumed with more of them, and `device`)."""
+    digest = hashlib.sha256()
+    settings = {name: hp[name] for name in sorted(hp) if name not in ('epochs', 'device')}
+    digest.update(json.dumps({
+        'format': CHECKPOINT_FORMAT, 'hyperparameters': settings, 'task': dataset.task, 'classes': dataset.classes,
+        'features': [feature.card() for feature in dataset.features],
+        'rows': [dataset.train_rows, dataset.validation_rows],
+    }, sort_keys=True).encode('utf-8'))
+    for array in (dataset.train_target, dataset.validation_target):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    # Column sums stand in for the feature values (hashing them all would cost a pass over the data).
+    digest.update(np.nansum(dataset.train_numeric.astype(np.float64), axis=0).tobytes())
+    digest.update(dataset.train_categorical.sum(axis=0).tobytes())
+    return digest.hexdigest()
+
+
+def torch_load(path):
+    # weights_only refuses anything but tensors and plain containers: a checkpoint is data, never
+    # code. Torch 1.13's version of it cannot read floats yet, so there the file (which this job
+    # wrote to its own checkpoint prefix) is read as it is.
+    if int(torch.__version__.split('.')[0]) >= 2:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    return torch.load(path, map_location='cpu')
+
+
+class Checkpoints:
+    """The training state after each epoch in <dir>/checkpoint.pt, so that a job restarted after a
+    spot interruption (SageMaker restores the folder from S3) goes on from its last epoch. On CPU a
+    resumed run ends with the same model as an uninterrupted one."""
+
+    def __init__(self, directory, fingerprint, device):
+        self.path = os.path.join(directory, CHECKPOINT_FILE) if directory else None
+        self.fingerprint = fingerprint
+        self.device = device
+
+    def load(self):
+        if not self.path or not os.path.isfile(self.path):
+            return None
+        try:
+            state = torch_load(self.path)
+        except Exception as error:  # a truncated upload, a file of another torch: start over
+            log(f'ignoring checkpoint {self.path}: it cannot be read ({type(error).__name__}: {error})')
+            return None
+        if not isinstance(state, dict) or state.get('fingerprint') != self.fingerprint:
+            log(f'ignoring checkpoint {self.path}: it was written for other data or hyperparameters')
+            return None
+        return state
+
+    def save(self, state):
+        if not self.path:
+            return
+        state = dict(state, fingerprint=self.fingerprint, torch_rng=torch.get_rng_state())
+        if self.device.type == 'cuda':
+            state['cuda_rng'] = torch.cuda.get_rng_state()
+        partial = self.path + '.partial'
+        try:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            torch.save(state, partial)
+            os.replace(partial, self.path)  # never a half-written checkpoint under the real name
+        except OSError as error:
+            log(f'could not write checkpoint {self.path}: {error}; training goes on without it')
+
+    def restore_rng(self, state):
+        torch.set_rng_state(state['torch_rng'])
+        if self.device.type == 'cuda' and state.get('cuda_rng') is not None:
+            torch.cuda.set_rng_state(state['cuda_rng'])
+
+
+def fit(model, dataset, hp, device, checkpoint_dir=None):
+    """Trains with AdamW and early stopping; leaves the best epoch's weights in the model.
+
+    With `checkpoint_dir`, the state after each epoch is saved there and a matching checkpoint
+    found there at the start is resumed."""
     task = dataset.task
 
     def tensors(numeric, categorical, target):
@@ -690,11 +771,24 @@ def fit(model, dataset, hp, device):
     scaler = grad_scaler(amp)
     rows = dataset.train_rows
     best_loss, best_epoch, best_state = math.inf, 0, None
-    epoch = 0
-    for epoch in range(1, hp['epochs'] + 1):
+    epoch, first_epoch, stopped = 0, 1, False
+    checkpoints = Checkpoints(checkpoint_dir, checkpoint_fingerprint(dataset, hp) if checkpoint_dir else None, device)
+    resumed = checkpoints.load()
+    if resumed is not None:
+        model.load_state_dict(resumed['model'])
+        optimizer.load_state_dict(resumed['optimizer'])
+        if amp and resumed['scaler']:  # a CPU checkpoint has no scaler state; a CUDA one's is unused on CPU
+            scaler.load_state_dict(resumed['scaler'])
+        checkpoints.restore_rng(resumed)
+        epoch, stopped = resumed['epoch'], resumed['stopped']
+        best_loss, best_epoch, best_state = resumed['best_loss'], resumed['best_epoch'], resumed['best_state']
+        first_epoch = epoch + 1
+        log(f'resuming from checkpoint {checkpoints.path}: {epoch} epochs done, best epoch {best_epoch}')
+    for epoch in range(first_epoch, 0 if stopped else hp['epochs'] + 1):
         model.train()
         order = torch.randperm(rows, device=device)
-        total = 0.0
+        # Summed on the device: one synchronization per epoch instead of one per batch.
+        total = torch.zeros((), dtype=torch.float64, device=device)
         for start in range(0, rows, hp['batch_size']):
             batch = order[start:start + hp['batch_size']]
             numeric = train[0][batch] if train[0] is not None else None
@@ -708,8 +802,8 @@ def fit(model, dataset, hp, device):
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            total += loss.item() * batch.shape[0]
-        train_loss = total / rows
+            total += loss.detach().double() * batch.shape[0]
+        train_loss = total.item() / rows
         if not math.isfinite(train_loss):
             raise TrainingError(
                 f'training diverged at epoch {epoch} (train loss {train_loss}); try a lower learning_rate '
@@ -721,6 +815,11 @@ def fit(model, dataset, hp, device):
             best_loss, best_epoch = validation_loss, epoch
             best_state = copy.deepcopy(model.state_dict())
         elif hp['patience'] and epoch - best_epoch >= hp['patience']:
+            stopped = True
+        checkpoints.save({'epoch': epoch, 'stopped': stopped, 'model': model.state_dict(),
+                          'optimizer': optimizer.state_dict(), 'scaler': scaler.state_dict(),
+                          'best_loss': best_loss, 'best_epoch': best_epoch, 'best_state': best_state})
+        if stopped:
             log(f'early stopping: validation loss has not improved for {hp["patience"]} epochs')
             break
     model.load_state_dict(best_state)
@@ -810,12 +909,13 @@ def train_model(hp, paths, started):
     hp['task'] = dataset.task
     log(f'task={dataset.task} target={dataset.target} train_rows={dataset.train_rows} '
         f'validation_rows={dataset.validation_rows} numeric_features={len(dataset.numeric_features)} '
-        f'categorical_features={len(dataset.categorical_features)} device={device.type} torch={torch.__version__}')
+        f'categorical_features={len(dataset.categorical_features)} device={device.type} torch={torch.__version__} '
+        f'max_epochs={hp["epochs"]}')
     if dataset.classes:
         log(f'classes={json.dumps(dataset.classes)}')
 
     model = TabularMLP(dataset, hp).to(device)
-    epochs = fit(model, dataset, hp, device)
+    epochs = fit(model, dataset, hp, device, paths.checkpoints)
 
     # Metrics come from the model exactly as exported (CPU, float32, preprocessing included).
     model = model.cpu().eval()

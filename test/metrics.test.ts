@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import {
+  classificationDetails,
   classificationMetrics,
   compareWithChampion,
   primaryMetric,
@@ -37,7 +38,9 @@ describe('classificationMetrics', () => {
     expect(m.accuracy).toBeCloseTo(4 / 6, 12);
     expect(m.macro_f1).toBeCloseTo(59 / 90, 12);
     expect(m.log_loss).toBeCloseTo(0.6202888798308358, 12);
-    expect(m.roc_auc).toBeUndefined(); // multiclass: no AUC
+    // One-vs-rest AUCs: a 1 (every a row outscores every other row on p[a]); b 7/8 (0.4 loses to
+    // row 2's 0.5); c 1. Macro average (1 + 7/8 + 1) / 3.
+    expect(m.roc_auc).toBeCloseTo((1 + 7 / 8 + 1) / 3, 12);
   });
 
   it('computes the binary AUC with a tie counted as one half', () => {
@@ -122,6 +125,121 @@ describe('classificationMetrics', () => {
     expect(() => classificationMetrics(['a'], [[1]], ['a', 'b'])).toThrow(/row 0 has 1 probabilities for 2 classes/);
     expect(() => classificationMetrics(['a'], [[NaN, 1]], ['a', 'b'])).toThrow(/finite/);
     expect(() => classificationMetrics(['a'], [[1]], [])).toThrow(/classes is empty/);
+  });
+});
+
+describe('classificationDetails', () => {
+  // The 3-class example above: confusion a: 2 1 0 | b: 0 1 1 | c: 0 0 1.
+  const classes = ['a', 'b', 'c'];
+  const truth = ['a', 'a', 'a', 'b', 'b', 'c'];
+  const probabilities = [
+    [0.7, 0.2, 0.1],
+    [0.6, 0.3, 0.1],
+    [0.3, 0.5, 0.2],
+    [0.1, 0.8, 0.1],
+    [0.1, 0.4, 0.5],
+    [0.2, 0.2, 0.6],
+  ];
+
+  it('gives the confusion matrix (rows truth, columns predicted) and per-class scores worked out by hand', () => {
+    const d = classificationDetails(truth, probabilities, classes);
+    expect(d.labels).toEqual(['a', 'b', 'c']);
+    expect(d.confusionMatrix).toEqual([
+      [2, 1, 0],
+      [0, 1, 1],
+      [0, 0, 1],
+    ]);
+    const [a, b, c] = d.perClass;
+    expect(a).toEqual({ label: 'a', precision: 1, recall: 2 / 3, f1: 4 / 5, support: 3, predicted: 2, rocAuc: 1 });
+    expect(b).toEqual({ label: 'b', precision: 1 / 2, recall: 1 / 2, f1: 1 / 2, support: 2, predicted: 2, rocAuc: 7 / 8 });
+    expect(c).toEqual({ label: 'c', precision: 1 / 2, recall: 1, f1: 2 / 3, support: 1, predicted: 2, rocAuc: 1 });
+  });
+
+  it('adds truth labels the model does not know as rows that are never predicted', () => {
+    const d = classificationDetails(
+      ['a', 'b', 'z'],
+      [
+        [0.9, 0.1],
+        [0.2, 0.8],
+        [0.5, 0.5],
+      ],
+      ['a', 'b'],
+    );
+    expect(d.labels).toEqual(['a', 'b', 'z']);
+    expect(d.confusionMatrix).toEqual([
+      [1, 0],
+      [0, 1],
+      [1, 0], // the tie goes to the first class
+    ]);
+    expect(d.perClass[0]).toMatchObject({ label: 'a', precision: 1 / 2, recall: 1, support: 1, predicted: 2, rocAuc: 1 });
+    expect(d.perClass[2]).toEqual({ label: 'z', precision: 0, recall: 0, f1: 0, support: 1, predicted: 0 });
+  });
+
+  it('leaves a class absent from the truth out of the one-vs-rest average', () => {
+    // AUC(a): positives 0.6, 0.4 vs negatives 0.3, 0.5 -> 3/4; AUC(b) the same; c has no positives.
+    const t = ['a', 'a', 'b', 'b'];
+    const p = [
+      [0.6, 0.3, 0.1],
+      [0.4, 0.5, 0.1],
+      [0.3, 0.6, 0.1],
+      [0.5, 0.4, 0.1],
+    ];
+    expect(classificationMetrics(t, p, ['a', 'b', 'c']).roc_auc).toBeCloseTo(0.75, 12);
+    const c = classificationDetails(t, p, ['a', 'b', 'c']).perClass[2];
+    expect(c).toEqual({ label: 'c', precision: 0, recall: 0, f1: 0, support: 0, predicted: 0 });
+    // Only one class in the truth: no class has an AUC, and the key is absent.
+    expect(classificationMetrics(['a', 'a'], [[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]], ['a', 'b', 'c']).roc_auc).toBeUndefined();
+  });
+
+  it('agrees with the metric map, and the one-vs-rest AUC with a pairwise count, on random data', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.array(fc.integer({ min: 0, max: 5 }), { minLength: 3, maxLength: 3 })), {
+          minLength: 1,
+          maxLength: 30,
+        }),
+        (rows) => {
+          const labels = ['x', 'y', 'z'];
+          const t = rows.map(([k]) => labels[k]);
+          const p = rows.map(([, scores]) => scores.map((s) => s / 5));
+          const m = classificationMetrics(t, p, labels);
+          const d = classificationDetails(t, p, labels);
+          const total = d.confusionMatrix.flat().reduce((a, b) => a + b, 0);
+          expect(total).toBe(t.length);
+          const diagonal = d.confusionMatrix.reduce((sum, row, i) => sum + row[i], 0);
+          expect(m.accuracy).toBeCloseTo(diagonal / t.length, 12);
+          const occurring = d.perClass.filter((c) => c.support > 0 || c.predicted > 0);
+          expect(m.macro_f1).toBeCloseTo(occurring.reduce((sum, c) => sum + c.f1, 0) / occurring.length, 12);
+          // Each class's AUC by counting (positive, negative) pairs, ties one half.
+          const aucs: number[] = [];
+          labels.forEach((label, j) => {
+            let pairs = 0;
+            let wins = 0;
+            t.forEach((ti, i) =>
+              t.forEach((tk, k) => {
+                if (ti === label && tk !== label) {
+                  pairs++;
+                  wins += p[i][j] > p[k][j] ? 1 : p[i][j] === p[k][j] ? 0.5 : 0;
+                }
+              }),
+            );
+            const scores = d.perClass[j];
+            if (pairs === 0) expect(scores.rocAuc).toBeUndefined();
+            else {
+              expect(scores.rocAuc).toBeCloseTo(wins / pairs, 12);
+              aucs.push(wins / pairs);
+            }
+          });
+          if (aucs.length === 0) expect(m.roc_auc).toBeUndefined();
+          else expect(m.roc_auc).toBeCloseTo(aucs.reduce((a, b) => a + b, 0) / aucs.length, 12);
+        },
+      ),
+    );
+  });
+
+  it('rejects the input classificationMetrics rejects, with the same message', () => {
+    expect(() => classificationDetails([], [], ['a', 'b'])).toThrow('Cannot compute classification metrics on an empty set: no rows.');
+    expect(() => classificationDetails(['a'], [[1]], ['a', 'b'])).toThrow('row 0 has 1 probabilities for 2 classes');
   });
 });
 

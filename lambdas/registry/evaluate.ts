@@ -8,12 +8,13 @@ import type { EvaluateEnv } from '../shared/env';
 import { ModelArtifactInvalid } from '../shared/errors';
 import { parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
 import { ModelRuntime, type Prediction } from '../shared/model-runtime';
-import type { EvaluationOutput, IngestOutput, TrainingOutput } from '../shared/pipeline';
+import type { ClassificationDetailsSummary, EvaluationOutput, IngestOutput, TrainingOutput } from '../shared/pipeline';
 import { Registry } from '../shared/registry';
-import { getBytes, getStream, putBytes } from '../shared/storage';
+import { getBytes, getStream, putBytes, putJson } from '../shared/storage';
+import { predictionProfile, predictionProfileKey } from '../monitoring/prediction';
 import type { ModelCard, Task } from '../shared/types';
 import { readModelArchive } from './artifact';
-import { classificationMetrics, compareWithChampion, regressionMetrics, type Metrics } from './metrics';
+import { classificationDetails, classificationMetrics, compareWithChampion, regressionMetrics, type Metrics } from './metrics';
 
 export interface EvaluateInput {
   readonly execution: string;
@@ -41,11 +42,31 @@ export async function readTestSplit(uri: string, target: string): Promise<TestSp
 }
 
 export async function scoreModel(runtime: ModelRuntime, split: TestSplit, batch = 1000): Promise<Metrics> {
+  return (await scoreModelWithDetails(runtime, split, batch)).metrics;
+}
+
+/** The metrics, and for classification the confusion matrix and per-class scores. */
+export async function scoreModelWithDetails(
+  runtime: ModelRuntime,
+  split: TestSplit,
+  batch = 1000,
+): Promise<{ metrics: Metrics; details: ClassificationDetailsSummary | null; predictions: Prediction[] }> {
   const predictions: Prediction[] = [];
   for (let i = 0; i < split.instances.length; i += batch) {
     predictions.push(...(await runtime.predict(split.instances.slice(i, i + batch))));
   }
-  return metricsOf(runtime.card, predictions, split.truth);
+  return { metrics: metricsOf(runtime.card, predictions, split.truth), details: detailsOf(runtime.card, predictions, split.truth), predictions };
+}
+
+/** Confusion matrix and per-class scores (classification), null for regression. */
+export function detailsOf(card: ModelCard, predictions: Prediction[], truth: string[]): ClassificationDetailsSummary | null {
+  if (card.task === 'regression') return null;
+  const classes = card.classes ?? [];
+  return classificationDetails(
+    truth,
+    predictions.map((p) => ('probabilities' in p ? classes.map((c) => p.probabilities[c]) : [])),
+    classes,
+  );
 }
 
 export function metricsOf(card: ModelCard, predictions: Prediction[], truth: string[]): Metrics {
@@ -97,9 +118,13 @@ export async function evaluate(input: EvaluateInput, env: EvaluateEnv): Promise<
 
   const split = await readTestSplit(testSplit, target);
   const candidate = await ModelRuntime.load(files.onnx, card, input.training.modelArtifacts);
-  const candidateMetrics = await scoreModel(candidate, split);
+  const scored = await scoreModelWithDetails(candidate, split);
+  const candidateMetrics = scored.metrics;
+  // The candidate's outputs on the test split: the prediction-drift baseline (lambdas/monitoring/prediction.ts).
+  await putJson(env.DATA_BUCKET, predictionProfileKey(model, input.execution), predictionProfile(card, scored.predictions));
 
   let champion: EvaluationOutput['champion'] = null;
+  let championDetails: ClassificationDetailsSummary | null = null;
   const alias = await registry.getAlias(model, 'champion');
   if (alias) {
     const record = await registry.getVersion(model, alias.version);
@@ -108,7 +133,9 @@ export async function evaluate(input: EvaluateInput, env: EvaluateEnv): Promise<
       const cardUri = parseS3Uri(record.artifact.cardUri);
       const [championOnnx, championCard] = await Promise.all([getBytes(onnx.bucket, onnx.key), getBytes(cardUri.bucket, cardUri.key)]);
       const runtime = await ModelRuntime.load(championOnnx, parseCard(championCard, record.artifact.cardUri), record.artifact.onnxUri);
-      champion = { version: alias.version, metrics: await scoreModel(runtime, split) };
+      const championScored = await scoreModelWithDetails(runtime, split);
+      champion = { version: alias.version, metrics: championScored.metrics };
+      championDetails = championScored.details;
     }
   }
 
@@ -132,5 +159,6 @@ export async function evaluate(input: EvaluateInput, env: EvaluateEnv): Promise<
     champion,
     baseline,
     decision: { better, reason, metric: vsChampion.metric },
+    details: { candidate: scored.details, champion: championDetails },
   };
 }

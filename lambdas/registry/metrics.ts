@@ -9,6 +9,37 @@ export type Metrics = Record<string, number>;
 /** Probabilities are clipped to [EPS, 1 - EPS] before the log, as scikit-learn does. */
 const LOG_LOSS_EPS = 1e-15;
 
+/** Per-label counts and scores of a classification (see `classificationDetails`). */
+export interface ClassScores {
+  readonly label: string;
+  /** TP / predicted; 0 when the label is never predicted (scikit-learn's zero_division=0). */
+  readonly precision: number;
+  /** TP / support; 0 when the label is not in the truth. */
+  readonly recall: number;
+  readonly f1: number;
+  /** Rows whose truth is this label. */
+  readonly support: number;
+  /** Rows predicted as this label. */
+  readonly predicted: number;
+  /** One-vs-rest ROC AUC of this label's probability; absent when undefined (see `classificationMetrics`). */
+  readonly rocAuc?: number;
+}
+
+/** The structured part of a classification's evaluation: kept out of the numeric metric map. */
+export interface ClassificationDetails {
+  /** Rows and columns of the confusion matrix: the model's classes, then truth labels it does not know. */
+  readonly labels: string[];
+  /** `confusionMatrix[i][j]`: rows whose truth is `labels[i]` and whose prediction is `labels[j]`. */
+  readonly confusionMatrix: number[][];
+  /** One entry per label, in the order of `labels`. */
+  readonly perClass: ClassScores[];
+}
+
+interface Analysis {
+  readonly metrics: Metrics;
+  readonly details: ClassificationDetails;
+}
+
 /**
  * Classification metrics from the predicted class probabilities.
  *
@@ -18,12 +49,27 @@ const LOG_LOSS_EPS = 1e-15;
  *   `classes` is one of those labels, and its F1 is 0 since it can never be predicted;
  * - `log_loss`: mean of -ln(p[truth]), p clipped to [1e-15, 1 - 1e-15] (not renormalized); a truth
  *   label not among `classes` counts as p = 1e-15;
- * - `roc_auc` (two classes only): the probability that a row of `classes[1]` scores higher than a
- *   row of `classes[0]` on `p[1]`, ties counting one half (Mann-Whitney U with average ranks).
- *   Rows whose truth is not among `classes` are left out of it, and the key is absent when the
- *   truth does not hold both classes (the AUC is undefined then).
+ * - `roc_auc`: with two classes, the probability that a row of `classes[1]` scores higher than a
+ *   row of `classes[0]` on `p[1]`, ties counting one half (Mann-Whitney U with average ranks);
+ *   with more, the one-vs-rest macro average (scikit-learn's `roc_auc_score(multi_class='ovr',
+ *   average='macro')`): each class's AUC of `p[class]` between its rows and all other rows,
+ *   averaged without weights. Rows whose truth is not among `classes` are left out of it; a class
+ *   whose AUC is undefined (absent from the truth, or the only one in it) is left out of the
+ *   average, and the key is absent when no class has one.
  */
 export function classificationMetrics(truth: string[], probabilities: number[][], classes: string[]): Metrics {
+  return analyzeClassification(truth, probabilities, classes).metrics;
+}
+
+/**
+ * The confusion matrix and per-class precision, recall, F1, support and one-vs-rest AUC of the
+ * same predictions `classificationMetrics` scores (same argmax, same checks, same errors).
+ */
+export function classificationDetails(truth: string[], probabilities: number[][], classes: string[]): ClassificationDetails {
+  return analyzeClassification(truth, probabilities, classes).details;
+}
+
+function analyzeClassification(truth: string[], probabilities: number[][], classes: string[]): Analysis {
   const n = truth.length;
   if (n === 0) throw new Error('Cannot compute classification metrics on an empty set: no rows.');
   if (probabilities.length !== n) {
@@ -36,16 +82,19 @@ export function classificationMetrics(truth: string[], probabilities: number[][]
     classIndex.set(c, i);
   });
 
+  // Confusion-matrix labels: the classes, then unknown truth labels in order of appearance.
+  const labels = [...classes];
+  const labelIndex = new Map(classIndex);
+  for (const label of truth) {
+    if (!labelIndex.has(label)) {
+      labelIndex.set(label, labels.length);
+      labels.push(label);
+    }
+  }
+  const confusion = labels.map(() => new Array<number>(classes.length).fill(0));
+
   let correct = 0;
   let logLossSum = 0;
-  // Per label: true positives, predicted count, truth count.
-  const tp = new Map<string, number>();
-  const predictedCount = new Map<string, number>();
-  const truthCount = new Map<string, number>();
-  const increment = (m: Map<string, number>, key: string): void => {
-    m.set(key, (m.get(key) ?? 0) + 1);
-  };
-
   for (let i = 0; i < n; i++) {
     const row = probabilities[i];
     if (row.length !== classes.length) {
@@ -58,42 +107,54 @@ export function classificationMetrics(truth: string[], probabilities: number[][]
       }
       if (row[j] > row[best]) best = j;
     }
-    const predicted = classes[best];
     const label = truth[i];
-    increment(predictedCount, predicted);
-    increment(truthCount, label);
-    if (predicted === label) {
-      correct++;
-      increment(tp, label);
-    }
+    confusion[labelIndex.get(label)!][best]++;
+    if (classes[best] === label) correct++;
     const t = classIndex.get(label);
     const p = t === undefined ? LOG_LOSS_EPS : Math.min(Math.max(row[t], LOG_LOSS_EPS), 1 - LOG_LOSS_EPS);
     logLossSum -= Math.log(p);
   }
 
-  const labels = new Set<string>([...truthCount.keys(), ...predictedCount.keys()]);
-  let f1Sum = 0;
-  for (const label of labels) {
-    const truePositives = tp.get(label) ?? 0;
-    // 2TP / (2TP + FP + FN) = 2TP / (predicted + actual); the denominator is > 0 for a label in the set.
-    f1Sum += (2 * truePositives) / ((predictedCount.get(label) ?? 0) + (truthCount.get(label) ?? 0));
-  }
+  // One-vs-rest AUC per class, over the rows whose truth is a known class.
+  const known = truth.map((label) => classIndex.has(label));
+  const auc = new Map<string, number>();
+  classes.forEach((c, j) => {
+    const rows: { score: number; positive: boolean }[] = [];
+    for (let i = 0; i < n; i++) if (known[i]) rows.push({ score: probabilities[i][j], positive: truth[i] === c });
+    const value = mannWhitney(rows);
+    if (value !== null) auc.set(c, value);
+  });
 
+  const perClass: ClassScores[] = labels.map((label, i) => {
+    const column = classIndex.get(label);
+    const truePositives = column === undefined ? 0 : confusion[i][column];
+    const support = confusion[i].reduce((a, b) => a + b, 0);
+    const predicted = column === undefined ? 0 : confusion.reduce((sum, r) => sum + r[column], 0);
+    const scores: ClassScores = {
+      label,
+      precision: predicted === 0 ? 0 : truePositives / predicted,
+      recall: support === 0 ? 0 : truePositives / support,
+      f1: predicted + support === 0 ? 0 : (2 * truePositives) / (predicted + support),
+      support,
+      predicted,
+    };
+    return auc.has(label) ? { ...scores, rocAuc: auc.get(label)! } : scores;
+  });
+
+  // Macro F1 over the labels that occur in the truth or in the predictions.
+  const occurring = perClass.filter((c) => c.support > 0 || c.predicted > 0);
   const metrics: Metrics = {
     accuracy: correct / n,
-    macro_f1: f1Sum / labels.size,
+    macro_f1: occurring.reduce((sum, c) => sum + c.f1, 0) / occurring.length,
     log_loss: logLossSum / n,
   };
   if (classes.length === 2) {
-    const auc = rocAuc(
-      truth,
-      probabilities.map((row) => row[1]),
-      classes[1],
-      classes[0],
-    );
-    if (auc !== null) metrics.roc_auc = auc;
+    const binary = rocAuc(truth, probabilities.map((row) => row[1]), classes[1], classes[0]);
+    if (binary !== null) metrics.roc_auc = binary;
+  } else if (auc.size > 0) {
+    metrics.roc_auc = [...auc.values()].reduce((a, b) => a + b, 0) / auc.size;
   }
-  return metrics;
+  return { metrics, details: { labels, confusionMatrix: confusion, perClass } };
 }
 
 /** Mann-Whitney AUC with average ranks for ties; null when either class is absent. */
@@ -103,6 +164,11 @@ function rocAuc(truth: string[], scores: number[], positive: string, negative: s
     if (truth[i] === positive) rows.push({ score: scores[i], positive: true });
     else if (truth[i] === negative) rows.push({ score: scores[i], positive: false });
   }
+  return mannWhitney(rows);
+}
+
+function mannWhitney(input: { score: number; positive: boolean }[]): number | null {
+  const rows = [...input];
   const nPos = rows.filter((r) => r.positive).length;
   const nNeg = rows.length - nPos;
   if (nPos === 0 || nNeg === 0) return null;

@@ -3,18 +3,29 @@
  * prefix with its lineage, and move the champion alias when the gate said so. The alias moves by
  * one conditional write, from the champion that Evaluate compared against: if another run moved
  * it in between, this version is registered but not promoted, and the record says why.
+ *
+ * Order: the version item is written before the alias moves, so an alias never points at a
+ * version the registry does not hold (a crash in between leaves a registered, unpromoted version).
+ * Then the events: `Model Version Registered`, and `Model Alias Changed` when it moved.
+ *
+ * Retries (Step Functions retries a Lambda task on Lambda service errors): the execution keeps the
+ * version number it took first, finds its version item, and finishes what the earlier attempt left
+ * undone, so a retry neither leaves a gap in the numbers nor registers the candidate twice. Its
+ * events may then be sent twice (at least once, for a retried Register).
  */
 import type { RegisterEnv } from '../shared/env';
+import { aliasChangedEvent, publishOrLog, versionRegisteredEvent, type RegistryEvent } from '../shared/events';
 import { parseDatasetKey, parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
 import type { RecordFailureInput, RecordFailureOutput, RegisterInput, RegisterOutput } from '../shared/pipeline';
-import { Registry } from '../shared/registry';
+import { historyEntryOf, Registry, type ModelVersionRecord } from '../shared/registry';
 import { copy, putJson } from '../shared/storage';
+import { DEFAULT_ALIAS } from './aliases';
 
 export async function register(input: RegisterInput, env: RegisterEnv): Promise<RegisterOutput> {
   const { ingest, training, evaluation } = input;
   const model = ingest.model;
   const registry = new Registry(env.REGISTRY_TABLE);
-  const version = await registry.nextNumber(model, 'versionCounter');
+  const version = await registry.versionNumberFor(model, input.execution);
   const bucket = env.DATA_BUCKET;
 
   const onnxKey = s3Keys.modelOnnx(model, version);
@@ -26,29 +37,11 @@ export async function register(input: RegisterInput, env: RegisterEnv): Promise<
     putJson(bucket, evaluationKey, { model, version, execution: input.execution, ...evaluation }),
   ]);
 
-  let promoted = false;
-  let reason = evaluation.decision.reason;
-  if (input.promote) {
-    promoted = await registry.moveAlias(
-      {
-        model,
-        alias: 'champion',
-        version,
-        updatedAt: new Date().toISOString(),
-        updatedBy: `pipeline:${input.execution}`,
-        reason: evaluation.decision.reason,
-      },
-      evaluation.champion?.version,
-    );
-    if (!promoted) {
-      reason = `${reason} Not promoted: the champion moved while this version was being evaluated; it stays registered.`;
-    }
-  }
-
-  await registry.putVersion({
+  const awaitingApproval = input.awaitApproval === true;
+  let record: ModelVersionRecord = {
     model,
     version,
-    status: 'registered',
+    status: awaitingApproval ? 'pending-approval' : 'registered',
     task: ingest.task,
     metrics: evaluation.candidate.metrics,
     validationMetrics: evaluation.candidate.validationMetrics,
@@ -68,21 +61,64 @@ export async function register(input: RegisterInput, env: RegisterEnv): Promise<
       hyperparameters: evaluation.candidate.hyperparameters,
       execution: input.execution,
     },
-    promoted,
-    decision: reason,
+    promoted: false,
+    decision: awaitingApproval ? `${evaluation.decision.reason} Waiting for a manual approval.` : evaluation.decision.reason,
     createdAt: new Date().toISOString(),
-  });
+  };
+  // A retry of this execution's Register finds its version already written: carry on from it.
+  const earlier = await registry.getVersion(model, version);
+  if (earlier) {
+    if (earlier.lineage.execution !== input.execution) {
+      throw new Error(`Version ${version} of model '${model}' belongs to execution ${earlier.lineage.execution}, not ${input.execution}.`);
+    }
+    record = earlier;
+  } else await registry.putVersion(record);
+
+  const aliasEvents: RegistryEvent[] = [];
+  if (input.promote && !awaitingApproval && !record.promoted) {
+    const move = await registry.moveAliasWithHistory(
+      {
+        model,
+        alias: DEFAULT_ALIAS,
+        version,
+        updatedAt: new Date().toISOString(),
+        updatedBy: `pipeline:${input.execution}`,
+        reason: evaluation.decision.reason,
+        action: 'promote',
+      },
+      evaluation.champion?.version,
+    );
+    aliasEvents.push(...move.recovered.map((entry) => aliasChangedEvent(entry, true)));
+    const movedEarlier = !move.moved && move.current?.version === version && move.current.updatedBy === `pipeline:${input.execution}`;
+    if (move.moved) {
+      aliasEvents.push(aliasChangedEvent(move.entry));
+      record = { ...record, promoted: true };
+    } else if (movedEarlier) {
+      // An earlier attempt of this Register moved the alias and stopped before recording it.
+      const repaired = await registry.repairAliasHistory(model, DEFAULT_ALIAS);
+      aliasEvents.push(aliasChangedEvent(repaired ?? historyEntryOf(move.current!), repaired !== undefined));
+      record = { ...record, promoted: true };
+    } else {
+      record = {
+        ...record,
+        decision: `${evaluation.decision.reason} Not promoted: the champion moved while this version was being evaluated; it stays registered.`,
+      };
+    }
+    await registry.setVersionDecision(model, version, record.promoted, record.decision);
+  }
+
   await registry.putRun({
     model,
     execution: input.execution,
     status: 'SUCCEEDED',
     datasetVersion: ingest.datasetVersion,
     modelVersion: version,
-    promoted,
-    reason,
+    promoted: record.promoted,
+    reason: record.decision,
     updatedAt: new Date().toISOString(),
   });
-  return { model, modelVersion: version, datasetVersion: ingest.datasetVersion, promoted, metrics: evaluation.candidate.metrics, reason };
+  await publishOrLog([versionRegisteredEvent(record), ...aliasEvents], { eventBusName: env.EVENT_BUS_NAME, topicArn: env.TOPIC_ARN });
+  return { model, modelVersion: version, datasetVersion: ingest.datasetVersion, promoted: record.promoted, metrics: evaluation.candidate.metrics, reason: record.decision };
 }
 
 /** The reason inside a Catch's `Cause`: a Lambda error's JSON, SageMaker's job description, or text. */

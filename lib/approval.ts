@@ -1,0 +1,80 @@
+import { Duration } from 'aws-cdk-lib';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type { Construct } from 'constructs';
+import { MODEL_REJECTED } from '../lambdas/shared/pipeline';
+import { FUNCTIONS } from './function-catalog';
+import type { MloopFunction } from './mloop-function';
+
+/** How long a pipeline waits for a person by default. */
+export const DEFAULT_APPROVAL_TIMEOUT = Duration.days(7);
+
+export interface ApprovalStepsProps {
+  readonly register: MloopFunction<'register'>;
+  readonly codeVersion: string;
+  /** Where every failure goes (the pipeline's "Record failure"). */
+  readonly onFailure: sfn.IChainable;
+  /** Where an approved, promoted version goes. */
+  readonly done: sfn.IChainable;
+  readonly timeout: Duration;
+}
+
+/**
+ * The manual-approval branch of the training pipeline (TrainingPipelineProps.requireApproval),
+ * taken when the gate says the candidate is better:
+ *
+ *   Register (awaiting approval) λ ─► Wait for approval (λ .waitForTaskToken) ─► Promote approved version λ
+ *                                          └─ ModelRejected ─► Rejected by reviewer (Succeed)
+ *
+ * The register function stores the version as pending-approval, then the task token on it;
+ * `mloop models approve|reject` resumes the task (lambdas/registry/approval.ts).
+ */
+export function approvalSteps(scope: Construct, props: ApprovalStepsProps): { start: sfn.IChainable; tasks: sfn.TaskStateBase[] } {
+  const execution = sfn.JsonPath.stringAt('$$.Execution.Name');
+  const stage = sfn.Timeout.duration(Duration.seconds(FUNCTIONS.register.timeoutSeconds + 30));
+  const registerPending = new tasks.LambdaInvoke(scope, 'Register (awaiting approval)', {
+    lambdaFunction: props.register,
+    payloadResponseOnly: true,
+    taskTimeout: stage,
+    payload: sfn.TaskInput.fromObject({
+      execution,
+      promote: true,
+      awaitApproval: true,
+      codeVersion: props.codeVersion,
+      ingest: sfn.JsonPath.objectAt('$.ingest'),
+      training: sfn.JsonPath.objectAt('$.training'),
+      evaluation: sfn.JsonPath.objectAt('$.evaluation'),
+    }),
+    resultPath: '$.registration',
+  });
+  const wait = new tasks.LambdaInvoke(scope, 'Wait for approval', {
+    lambdaFunction: props.register,
+    integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+    taskTimeout: sfn.Timeout.duration(props.timeout),
+    payload: sfn.TaskInput.fromObject({
+      stage: 'await-approval',
+      taskToken: sfn.JsonPath.taskToken,
+      execution,
+      model: sfn.JsonPath.stringAt('$.ingest.model'),
+      version: sfn.JsonPath.numberAt('$.registration.modelVersion'),
+    }),
+    resultPath: '$.approval',
+  });
+  const promoteApproved = new tasks.LambdaInvoke(scope, 'Promote approved version', {
+    lambdaFunction: props.register,
+    payloadResponseOnly: true,
+    taskTimeout: stage,
+    payload: sfn.TaskInput.fromObject({
+      stage: 'promote-approved',
+      execution,
+      model: sfn.JsonPath.stringAt('$.ingest.model'),
+      version: sfn.JsonPath.numberAt('$.registration.modelVersion'),
+      evaluation: sfn.JsonPath.objectAt('$.evaluation'),
+      approval: sfn.JsonPath.objectAt('$.approval'),
+    }),
+    resultPath: '$.registration',
+  });
+  wait.addCatch(new sfn.Succeed(scope, 'Rejected by reviewer'), { errors: [MODEL_REJECTED], resultPath: '$.rejection' });
+  for (const task of [registerPending, wait, promoteApproved]) task.addCatch(props.onFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+  return { start: registerPending.next(wait).next(promoteApproved).next(props.done), tasks: [registerPending, wait, promoteApproved] };
+}

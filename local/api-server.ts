@@ -8,10 +8,15 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 
-/** API Gateway's own limit on a request payload. */
-export const MAX_BODY_BYTES = 10 * 1024 * 1024;
+/**
+ * The largest request body that reaches the function on AWS: API Gateway accepts 10 MB, but a
+ * synchronous Lambda invocation carries at most 6 MB (the body and the rest of the proxy event),
+ * so the local server refuses what AWS could not deliver. 1,000 instances of a few dozen features
+ * are well under 1 MB.
+ */
+export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
-interface Route {
+export interface Route {
   readonly method: string;
   readonly resource: string;
   readonly pattern: RegExp;
@@ -21,7 +26,18 @@ interface Route {
 const ROUTES: Route[] = [
   { method: 'GET', resource: '/v1/health', pattern: /^\/v1\/health$/, params: [] },
   { method: 'POST', resource: '/v1/models/{name}/predict', pattern: /^\/v1\/models\/([^/]+)\/predict$/, params: ['name'] },
+  { method: 'GET', resource: '/v1/models/{name}', pattern: /^\/v1\/models\/([^/]+)$/, params: ['name'] },
+  { method: 'POST', resource: '/v1/models/{name}/feedback', pattern: /^\/v1\/models\/([^/]+)\/feedback$/, params: ['name'] },
 ];
+
+/** The route of a request path and method, as API Gateway matches its resources. */
+export function routeFor(method: string, pathname: string): { route: Route; match: RegExpExecArray } | undefined {
+  for (const route of ROUTES) {
+    const match = route.pattern.exec(pathname);
+    if (match && route.method === method) return { route, match };
+  }
+  return undefined;
+}
 
 export function toProxyEvent(method: string, url: URL, headers: http.IncomingHttpHeaders, body: string | null, route: Route, match: RegExpExecArray): APIGatewayProxyEvent {
   const requestId = randomUUID();
@@ -67,7 +83,12 @@ export async function startApiServer(handler: (event: APIGatewayProxyEvent) => P
     res.end(JSON.stringify(body));
   };
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    } catch {
+      return send(res, 400, { error: 'RequestInvalid', message: 'The request target is not a valid URL.', problems: [] });
+    }
     const method = req.method ?? 'GET';
     const candidates = ROUTES.map((route) => ({ route, match: route.pattern.exec(url.pathname) })).filter((c) => c.match);
     const found = candidates.find((c) => c.route.method === method);
@@ -86,7 +107,14 @@ export async function startApiServer(handler: (event: APIGatewayProxyEvent) => P
     req.on('end', () => {
       if (tooLarge) return send(res, 413, { error: 'PayloadTooLarge', message: `The request body exceeds ${MAX_BODY_BYTES} bytes.` });
       const body = chunks.length ? Buffer.concat(chunks).toString('utf8') : null;
-      handler(toProxyEvent(method, url, req.headers, body, found.route, found.match!))
+      let event: APIGatewayProxyEvent;
+      try {
+        event = toProxyEvent(method, url, req.headers, body, found.route, found.match!);
+      } catch {
+        // A path parameter that is not valid percent-encoding (decodeURIComponent throws).
+        return send(res, 400, { error: 'RequestInvalid', message: `The path ${url.pathname} is not valid percent-encoding.`, problems: [] });
+      }
+      handler(event)
         .then((result) => {
           res.writeHead(result.statusCode, result.headers as http.OutgoingHttpHeaders);
           res.end(result.body);

@@ -393,12 +393,12 @@ describe('data capture', () => {
     expect(res.statusCode).toBe(200);
     const body = JSON.parse(res.body);
 
+    // Capture is written in batches (see test/inference-api.test.ts): write the buffer now.
+    await test_.cloud.flush();
     const keys = await listKeys(test_.cloud.dataBucket, s3Keys.captureModelPrefix(REG));
-    const mine = keys.filter((k) => k.endsWith(`-${body.requestId}.jsonl`));
-    expect(mine).toHaveLength(1);
-    expect(mine[0]).toMatch(new RegExp(`^capture/${REG}/\\d{4}/\\d{2}/\\d{2}/\\d{2}/\\d{15}-${body.requestId}\\.jsonl$`));
-
-    const lines = (await getText(test_.cloud.dataBucket, mine[0])).split('\n').filter((l) => l !== '');
+    for (const key of keys) expect(key).toMatch(new RegExp(`^capture/${REG}/\\d{4}/\\d{2}/\\d{2}/\\d{2}/\\d{15}-[0-9a-f]{12}-\\d{6}\\.jsonl$`));
+    const all = (await Promise.all(keys.map((k) => getText(test_.cloud.dataBucket, k)))).join('');
+    const lines = all.split('\n').filter((l) => l !== '' && JSON.parse(l).requestId === body.requestId);
     expect(lines).toHaveLength(instances.length);
     lines.forEach((line, i) => {
       const record = JSON.parse(line);
@@ -412,8 +412,10 @@ describe('data capture', () => {
     const res = await predictThroughApi(test_.cloud, REG, { instances: [{ ...regInstance(), area: 'big' }] });
     expect(res.statusCode).toBe(400);
     const { requestId } = JSON.parse(res.body);
+    await test_.cloud.flush();
     const keys = await listKeys(test_.cloud.dataBucket, s3Keys.captureModelPrefix(REG));
-    expect(keys.filter((k) => k.includes(requestId))).toEqual([]);
+    const all = (await Promise.all(keys.map((k) => getText(test_.cloud.dataBucket, k)))).join('');
+    expect(all).not.toContain(requestId);
   });
 
   it('keeps each model\'s captures under its own prefix', async () => {

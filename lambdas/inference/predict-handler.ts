@@ -6,9 +6,14 @@ import { PredictApi } from './predict';
 import { ModelServer } from './serving';
 
 const env = loadEnv(predictEnv);
-// Module scope: the alias cache and loaded ONNX sessions live as long as the container.
+// Module scope: the alias cache, loaded ONNX sessions and the capture buffer live as long as the container.
 const api = new PredictApi(new ModelServer(new Registry(env.REGISTRY_TABLE), env.ALIAS_CACHE_SECONDS * 1000), env);
 
 export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
   return api.handle(event);
+}
+
+/** Write buffered work (captured lines) now: the local runtime calls it before it stops or runs the drift monitor. */
+export async function flush(): Promise<void> {
+  await api.flush();
 }

@@ -12,10 +12,12 @@ export interface Problem {
 }
 
 const MAX_PROBLEMS = 100;
+/** The largest finite float32: the ONNX graph's numeric input is float32, where larger values become Infinity. */
+const FLOAT32_MAX = 3.4028234663852886e38;
 
-export function parseBody(body: string | null | undefined): unknown {
+export function parseBody(body: string | null | undefined, expected = '{"instances": [...]}'): unknown {
   if (body === null || body === undefined || body === '') {
-    throw new RequestInvalid('The request has no body: expected {"instances": [...]}.');
+    throw new RequestInvalid(`The request has no body: expected ${expected}.`);
   }
   try {
     return JSON.parse(body);
@@ -50,7 +52,7 @@ export function validateInstances(payload: unknown, card: ModelCard, maxBatch: n
       if (!features.has(name)) add({ index, field: name, message: `instances[${index}] has unknown feature '${name}'.` });
     }
     for (const feature of card.features) {
-      if (!(feature.name in values)) {
+      if (!Object.hasOwn(values, feature.name)) {
         add({ index, field: feature.name, message: `instances[${index}] is missing feature '${feature.name}' (send null for a missing value).` });
         continue;
       }
@@ -61,6 +63,8 @@ export function validateInstances(payload: unknown, card: ModelCard, maxBatch: n
           add({ index, field: feature.name, message: `instances[${index}].${feature.name} must be a number or null, got ${typeof value}.` });
         } else if (!Number.isFinite(value)) {
           add({ index, field: feature.name, message: `instances[${index}].${feature.name} must be a finite number.` });
+        } else if (Math.abs(value) > FLOAT32_MAX) {
+          add({ index, field: feature.name, message: `instances[${index}].${feature.name} is out of range: the model computes in 32-bit floats (at most ±3.4e38).` });
         }
       } else if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
         add({ index, field: feature.name, message: `instances[${index}].${feature.name} must be a string (a category) or null, got ${Array.isArray(value) ? 'array' : typeof value}.` });

@@ -172,7 +172,7 @@ describe('DriftAccumulator', () => {
     };
     const acc = new DriftAccumulator(features, profile);
     for (const x of [-1, 0, 0.5, 7, null, 'abc', Infinity, '2.5', '']) acc.add({ x });
-    const [f] = acc.report({ now }).features;
+    const [f] = acc.report({ now, test: 'psi' }).features;
     // Non-numbers (null, 'abc', Infinity, '') are missing; the numeric string '2.5' counts.
     expect(f.rows).toBe(9);
     expect(f.missing).toBe(4);
@@ -186,8 +186,8 @@ describe('DriftAccumulator', () => {
     const acc = new DriftAccumulator([{ name: 'color', type: 'categorical' }], profile);
     for (const color of ['red', 'red', 'blue', 'green', 'purple', 'yellow', null, '', undefined]) acc.add({ color });
     acc.add({});
-    const [f] = acc.report({ now }).features;
-    expect(f.reference).toEqual({ kind: 'categorical', distribution: { red: 0.5, blue: 0.3, [OTHER_CATEGORY]: 0.2 } });
+    const [f] = acc.report({ now, test: 'psi' }).features;
+    expect(f.reference).toMatchObject({ kind: 'categorical', distribution: { red: 0.5, blue: 0.3, [OTHER_CATEGORY]: 0.2 } });
     expect(f.current.distribution).toEqual({ red: 2 / 6, blue: 1 / 6, [OTHER_CATEGORY]: 3 / 6 });
     expect(f.rows).toBe(10);
     expect(f.missing).toBe(4);
@@ -249,14 +249,14 @@ describe('DriftAccumulator', () => {
     const shifted = normal(4, 1000, 1.5);
     const same = normal(5, 1000);
     for (let i = 0; i < 1000; i++) acc.add({ a: shifted[i], b: shifted[999 - i], c: same[i], d: undefined });
-    const report = acc.report({ now });
+    const report = acc.report({ now, test: 'psi' });
     expect(report.features.map((f) => f.drifted)).toEqual([true, true, false, false]);
     expect(report.driftShare).toBeCloseTo(2 / 3, 12);
     expect(report.datasetDrift).toBe(true);
-    expect(acc.report({ driftShareThreshold: 2 / 3 }).datasetDrift).toBe(true); // at the threshold
-    expect(acc.report({ driftShareThreshold: 0.7 }).datasetDrift).toBe(false);
+    expect(acc.report({ test: 'psi', driftShareThreshold: 2 / 3 }).datasetDrift).toBe(true); // at the threshold
+    expect(acc.report({ test: 'psi', driftShareThreshold: 0.7 }).datasetDrift).toBe(false);
     // A higher PSI threshold un-flags the features.
-    const lenient = acc.report({ threshold: 100 });
+    const lenient = acc.report({ test: 'psi', threshold: 100 });
     expect(lenient.driftShare).toBe(0);
     expect(lenient.features[0].threshold).toBe(100);
   });
@@ -266,7 +266,8 @@ describe('DriftAccumulator', () => {
     expect(() => new DriftAccumulator([{ name: 'y', type: 'numeric' }], profile)).toThrow(/'y' is not in the training profile/);
     expect(() => new DriftAccumulator([{ name: 'x', type: 'categorical' }], profile)).toThrow(/categorical but the training profile has it as numeric/);
     const acc = new DriftAccumulator(features, profile);
-    expect(() => acc.report({ threshold: 0 })).toThrow(/PSI threshold/);
+    expect(() => acc.report({ test: 'psi', threshold: 0 })).toThrow(/psi threshold/);
+    expect(() => acc.report({ threshold: 0.1 })).toThrow(/needs a test/);
     expect(() => acc.report({ driftShareThreshold: 1.5 })).toThrow(/drift share threshold/);
   });
 });

@@ -3,13 +3,18 @@ import { z } from 'zod';
 import { driftEnv, loadEnv } from '../shared/env';
 import { InvalidInput } from '../shared/errors';
 import { logger } from '../shared/observability';
+import { parseDriftConfig } from './config';
 import { runDriftMonitor, type DriftRun } from './monitor';
 
 const env = loadEnv(driftEnv);
+// A bad DRIFT_CONFIG fails at cold start, naming what is wrong, not at the first scheduled run.
+parseDriftConfig(env.DRIFT_CONFIG);
 
 const inputSchema = z.object({
   model: z.string().min(1).optional(),
   settleSeconds: z.number().min(0).optional(),
+  /** Monitor the last period ("30m", "24h", "7d" or seconds) instead of the captures since the last run. */
+  window: z.union([z.string().min(1), z.number().positive()]).optional(),
 });
 
 export async function handler(event: unknown): Promise<DriftRun[]> {
@@ -19,7 +24,15 @@ export async function handler(event: unknown): Promise<DriftRun[]> {
   if (!parsed.success) throw new InvalidInput(`Drift monitor input is not valid: ${parsed.error.message}`);
   const runs = await runDriftMonitor(parsed.data, env);
   for (const run of runs) {
-    logger.info('Drift monitor run', { model: run.model, rows: run.rows, datasetDrift: run.datasetDrift, driftShare: run.driftShare });
+    logger.info('Drift monitor run', {
+      model: run.model,
+      rows: run.rows,
+      datasetDrift: run.datasetDrift,
+      driftShare: run.driftShare,
+      predictionDrift: run.predictionDrift?.detected ?? null,
+      qualityDrop: run.quality?.dropped ?? null,
+      retrain: run.retrain?.action ?? null,
+    });
   }
   return runs;
 }

@@ -1,8 +1,13 @@
 /**
  * The drift monitor's run: for each model with a champion, read the inputs captured since the
- * last run (a watermark on the time-ordered capture keys), compare them with the champion's
- * training profile feature by feature, and write the report (S3), a record (DynamoDB) and
- * metrics (CloudWatch, through Embedded Metric Format).
+ * last run (a watermark on the time-ordered capture keys) or in a given window, and compare them
+ * with the champion's training profile feature by feature (drift.ts); compare its outputs with its
+ * outputs on the test split (prediction.ts); join them with feedback labels and score them
+ * (quality.ts); apply the retraining policy (retrain.ts); and write the report (S3, JSON and
+ * HTML), a record (DynamoDB) and metrics (CloudWatch, through Embedded Metric Format).
+ *
+ * Captures stream through once; the memory of a run is the per-bin counts of each feature plus the
+ * labels of the window's feedback, independent of the number of captured rows.
  */
 import { createInterface } from 'node:readline';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
@@ -11,10 +16,15 @@ import { ModelNotFound } from '../shared/errors';
 import { parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
 import { metricsFor } from '../shared/observability';
 import { Registry } from '../shared/registry';
-import { getJson, getStream, listKeys, putJson } from '../shared/storage';
+import { getJson, getStream, listKeys, putBytes, putJson } from '../shared/storage';
 import type { DatasetProfile, ModelCard } from '../shared/types';
-import { DriftAccumulator, type DriftReport } from './drift';
 import type { CaptureRecord } from '../inference/predict';
+import { parseDriftConfig, parseWindow, resolveDriftConfig, type ResolvedDriftConfig } from './config';
+import { DriftAccumulator, type DriftReport, type FeatureDrift } from './drift';
+import { renderDriftHtml } from './html';
+import { predictionColumns, predictionProfileKey, predictionRow } from './prediction';
+import { CaptureIndexer, QualityAccumulator, readLabels, type QualityReport } from './quality';
+import { applyRetrainPolicy, type RetrainOutcome } from './retrain';
 
 export interface DriftInput {
   /** One model; all models with a champion when absent (the schedule's case). */
@@ -24,6 +34,20 @@ export interface DriftInput {
    * by a slower container is not skipped by the watermark. Default: CAPTURE_SETTLE_SECONDS.
    */
   readonly settleSeconds?: number;
+  /**
+   * Monitor the captures of this last period ("30m", "24h", "7d", or seconds) instead of those since
+   * the watermark: an inspection, which neither moves the watermark nor starts a retraining.
+   */
+  readonly window?: string | number;
+}
+
+export interface PredictionDrift {
+  /** The share rule over the output columns (label, probabilities or value). */
+  readonly detected: boolean;
+  readonly driftShare: number;
+  readonly driftShareThreshold: number;
+  readonly rows: number;
+  readonly features: FeatureDrift[];
 }
 
 export interface DriftRun extends DriftReport {
@@ -31,10 +55,38 @@ export interface DriftRun extends DriftReport {
   readonly modelVersion: number;
   readonly datasetVersion: number;
   readonly captureObjects: number;
-  readonly report: { readonly json: string };
+  /** Which captures: since the watermark, or a window of the last `seconds`. */
+  readonly window: { readonly mode: 'watermark' | 'window'; readonly seconds?: number; readonly label?: string; readonly from: string | null; readonly to: string };
+  readonly config: { readonly test: string; readonly nullShareThreshold: number };
+  /** The model's outputs against its outputs on the test split; null without a prediction profile. */
+  readonly predictionDrift: PredictionDrift | null;
+  readonly predictionDriftWarning?: string;
+  /** Feedback labels joined with the window's predictions; null when the model has no feedback at all. */
+  readonly quality: QualityReport | null;
+  /** What the retraining policy did. */
+  readonly retrain: RetrainOutcome | null;
+  readonly report: { readonly json: string; readonly html: string };
 }
 
-export async function monitorModel(model: string, env: DriftEnv, settleSeconds: number, now = new Date()): Promise<DriftRun> {
+export interface MonitorOptions {
+  readonly settleSeconds: number;
+  readonly windowSeconds?: number;
+  readonly windowLabel?: string;
+  readonly now?: Date;
+}
+
+/** The epoch milliseconds in a capture key (…/<15-digit ms>-<id>.jsonl). */
+function captureTime(key: string): Date | undefined {
+  const m = /\/(\d{15})-[^/]*$/.exec(key);
+  return m ? new Date(Number(m[1])) : undefined;
+}
+
+function configOf(env: DriftEnv, model: string): ResolvedDriftConfig {
+  return resolveDriftConfig(parseDriftConfig(env.DRIFT_CONFIG), model, { psiThreshold: env.DRIFT_THRESHOLD, driftShare: env.DRIFT_SHARE_THRESHOLD });
+}
+
+export async function monitorModel(model: string, env: DriftEnv, options: MonitorOptions): Promise<DriftRun> {
+  const now = options.now ?? new Date();
   const registry = new Registry(env.REGISTRY_TABLE);
   const [meta, alias] = await Promise.all([registry.getModel(model), registry.getAlias(model, 'champion')]);
   if (!meta) throw new ModelNotFound(`Model '${model}' is not in the registry.`);
@@ -43,6 +95,7 @@ export async function monitorModel(model: string, env: DriftEnv, settleSeconds: 
   if (!version) throw new ModelNotFound(`Model '${model}' has no version ${alias.version}.`);
   const dataset = await registry.getDataset(model, version.lineage.datasetVersion);
   if (!dataset?.profileUri) throw new ModelNotFound(`Dataset version ${version.lineage.datasetVersion} of '${model}' has no profile.`);
+  const config = configOf(env, model);
 
   const profileAt = parseS3Uri(dataset.profileUri);
   const cardAt = parseS3Uri(version.artifact.cardUri);
@@ -52,59 +105,189 @@ export async function monitorModel(model: string, env: DriftEnv, settleSeconds: 
   ]);
   const accumulator = new DriftAccumulator(card.features.map((f) => ({ name: f.name, type: f.type })), profile);
 
+  // The prediction-drift baseline Evaluate stored beside the candidate (absent for older versions).
+  const outputs = predictionColumns(card);
+  let predictions: DriftAccumulator | null = null;
+  let predictionDriftWarning: string | undefined;
+  try {
+    const outputProfile = await getJson<DatasetProfile>(env.DATA_BUCKET, predictionProfileKey(model, version.lineage.execution));
+    predictions = new DriftAccumulator(outputs, outputProfile);
+  } catch (error) {
+    predictionDriftWarning = `No prediction profile for version ${alias.version} (${(error as Error).name === 'NoSuchKey' ? 'evaluated before prediction profiles were kept' : (error as Error).message}): prediction drift was not tested.`;
+  }
+
   // Keys sort by capture time; stop at the settle horizon so the watermark never skips a late write.
-  const horizon = s3Keys.capture(model, new Date(now.getTime() - settleSeconds * 1000), '');
-  const keys = (await listKeys(env.DATA_BUCKET, s3Keys.captureModelPrefix(model), meta.driftWatermark)).filter((key) => key < horizon);
+  const horizon = s3Keys.capture(model, new Date(now.getTime() - options.settleSeconds * 1000), '');
+  const windowed = options.windowSeconds !== undefined;
+  const from = windowed ? new Date(now.getTime() - options.windowSeconds! * 1000) : undefined;
+  const startAfter = from ? s3Keys.capture(model, from, '') : meta.driftWatermark;
+  const keys = (await listKeys(env.DATA_BUCKET, s3Keys.captureModelPrefix(model), startAfter)).filter((key) => key < horizon);
+
+  // Feedback for the window's predictions is newer than their requests; capture objects are named
+  // by their flush time, which may follow a request (and its feedback) by a little: one hour back.
+  const first = from ?? (keys.length > 0 ? captureTime(keys[0]) : undefined);
+  const since = first ? new Date(first.getTime() - 3600_000) : undefined;
+  const labels = keys.length > 0 ? await readLabels(env.DATA_BUCKET, model, since) : { labels: new Map(), objects: 0 };
+  const quality = new QualityAccumulator(card, labels);
+
   for (const key of keys) {
+    const indexer = new CaptureIndexer();
     const lines = createInterface({ input: await getStream(env.DATA_BUCKET, key), crlfDelay: Infinity });
     for await (const line of lines) {
       if (line.trim() === '') continue;
-      accumulator.add((JSON.parse(line) as CaptureRecord).instance);
+      const record = JSON.parse(line) as CaptureRecord;
+      accumulator.add(record.instance ?? {});
+      if (predictions) predictions.add(predictionRow(outputs, record.prediction));
+      quality.add(record.requestId, indexer.next(record), record.prediction);
     }
   }
 
-  const report = accumulator.report({ threshold: env.DRIFT_THRESHOLD, driftShareThreshold: env.DRIFT_SHARE_THRESHOLD, now });
+  const report = accumulator.report({
+    test: config.test,
+    thresholds: config.thresholds,
+    features: config.features,
+    driftShareThreshold: config.driftShare,
+    nullShareThreshold: config.nullShareThreshold,
+    now,
+  });
+  let predictionDrift: PredictionDrift | null = null;
+  if (predictions) {
+    const outputReport = predictions.report({ thresholds: config.thresholds, driftShareThreshold: config.driftShare, nullShareThreshold: config.nullShareThreshold, now });
+    predictionDrift = {
+      detected: outputReport.datasetDrift,
+      driftShare: outputReport.driftShare,
+      driftShareThreshold: outputReport.driftShareThreshold,
+      rows: outputReport.rows,
+      features: outputReport.features,
+    };
+  }
+  const qualityReport = labels.objects > 0 ? quality.report(version.metrics, config.quality) : null;
+
   const reportKey = s3Keys.driftReport(model, now);
+  const htmlKey = reportKey.replace(/\.json$/, '.html');
+  const reportUri = s3Uri(env.DATA_BUCKET, reportKey);
+
+  const retrain = await applyRetrainPolicy({
+    env,
+    registry,
+    model,
+    modelVersion: alias.version,
+    target: meta.schema?.target ?? card.target,
+    signals: {
+      dataDrift: report.datasetDrift,
+      qualityDrop: qualityReport?.dropped ?? false,
+      driftShare: report.driftShare,
+      quality: qualityReport ? { metric: qualityReport.metric, value: qualityReport.value, reference: qualityReport.reference } : null,
+    },
+    driftReportUri: reportUri,
+    now,
+    windowed,
+  });
+
   const run: DriftRun = {
     model,
     modelVersion: alias.version,
     datasetVersion: version.lineage.datasetVersion,
     captureObjects: keys.length,
     ...report,
-    report: { json: s3Uri(env.DATA_BUCKET, reportKey) },
+    window: {
+      mode: windowed ? 'window' : 'watermark',
+      ...(windowed ? { seconds: options.windowSeconds, label: options.windowLabel } : {}),
+      from: from ? from.toISOString() : (meta.driftWatermark ? captureTime(meta.driftWatermark)?.toISOString() ?? null : null),
+      to: new Date(now.getTime() - options.settleSeconds * 1000).toISOString(),
+    },
+    config: { test: config.test, nullShareThreshold: config.nullShareThreshold },
+    predictionDrift,
+    ...(predictionDriftWarning ? { predictionDriftWarning } : {}),
+    quality: qualityReport,
+    retrain,
+    report: { json: reportUri, html: s3Uri(env.DATA_BUCKET, htmlKey) },
   };
   await putJson(env.DATA_BUCKET, reportKey, run);
-  await registry.putDrift(
-    {
-      model,
-      at: now.toISOString(),
-      modelVersion: alias.version,
-      datasetVersion: run.datasetVersion,
-      rows: report.rows,
-      datasetDrift: report.datasetDrift,
-      driftShare: report.driftShare,
-      reportUri: run.report.json,
-    },
-    keys.length > 0 ? keys[keys.length - 1] : undefined,
-  );
+  await putBytes(env.DATA_BUCKET, htmlKey, renderDriftHtml(run), 'text/html; charset=utf-8');
+  const record = {
+    model,
+    at: now.toISOString(),
+    modelVersion: alias.version,
+    datasetVersion: run.datasetVersion,
+    rows: report.rows,
+    datasetDrift: report.datasetDrift,
+    driftShare: report.driftShare,
+    reportUri,
+    htmlUri: run.report.html,
+    window: run.window.mode,
+    nullShareDrift: report.nullShareDrift,
+    predictionDrift: predictionDrift?.detected ?? null,
+    qualityDrop: qualityReport?.dropped ?? null,
+    quality: qualityReport?.value ?? null,
+    retrain: retrain.action,
+  };
+  // A window is an inspection: it leaves the watermark where the scheduled runs put it.
+  await registry.putDrift(record, !windowed && keys.length > 0 ? keys[keys.length - 1] : undefined);
 
-  const metrics = metricsFor(env.METRICS_NAMESPACE);
-  metrics.addDimension('model', model);
-  metrics.addMetric('DriftShare', MetricUnit.Count, report.driftShare);
-  metrics.addMetric('DatasetDrift', MetricUnit.Count, report.datasetDrift ? 1 : 0);
-  metrics.addMetric('CapturedRows', MetricUnit.Count, report.rows);
-  metrics.publishStoredMetrics();
+  publishMetrics(env.METRICS_NAMESPACE, run);
   return run;
 }
 
-export async function runDriftMonitor(input: DriftInput, env: DriftEnv): Promise<DriftRun[]> {
-  const settle = input.settleSeconds ?? env.CAPTURE_SETTLE_SECONDS;
-  if (input.model) return [await monitorModel(input.model, env, settle)];
+/**
+ * CloudWatch metrics, as Embedded Metric Format log lines:
+ * - per model (dimensions service, model): DriftShare, DatasetDrift, DriftedFeatures, NullShareDrift,
+ *   CapturedRows, PredictionDrift, QualityDrop, LabelledRows, Quality_<metric>, RetrainStarted;
+ * - per feature (service, model, feature): FeatureDriftStatistic, FeatureDriftPValue (p-value
+ *   tests), FeatureDrifted;
+ * - across models (service only), for the alarms: DatasetDrift, DriftShare, QualityDrop,
+ *   PredictionDrift (their Maximum over a period is the worst model's).
+ */
+function publishMetrics(namespace: string, run: DriftRun): void {
+  const perModel = metricsFor(namespace);
+  perModel.addDimension('model', run.model);
+  perModel.addMetric('DriftShare', MetricUnit.Count, run.driftShare);
+  perModel.addMetric('DatasetDrift', MetricUnit.Count, run.datasetDrift ? 1 : 0);
+  perModel.addMetric('DriftedFeatures', MetricUnit.Count, run.drifted);
+  perModel.addMetric('NullShareDrift', MetricUnit.Count, run.features.filter((f) => f.nullShare.drifted).length);
+  perModel.addMetric('CapturedRows', MetricUnit.Count, run.rows);
+  if (run.predictionDrift) perModel.addMetric('PredictionDrift', MetricUnit.Count, run.predictionDrift.detected ? 1 : 0);
+  if (run.quality) {
+    perModel.addMetric('LabelledRows', MetricUnit.Count, run.quality.rows);
+    if (run.quality.value !== null) {
+      perModel.addMetric('QualityDrop', MetricUnit.Count, run.quality.dropped ? 1 : 0);
+      for (const [name, value] of Object.entries(run.quality.metrics)) if (Number.isFinite(value)) perModel.addMetric(`Quality_${name}`, MetricUnit.NoUnit, value);
+    }
+  }
+  perModel.addMetric('RetrainStarted', MetricUnit.Count, run.retrain?.action === 'retrain' ? 1 : 0);
+  perModel.publishStoredMetrics();
+
+  for (const feature of run.features) {
+    if (feature.statistic === null) continue;
+    const single = metricsFor(namespace);
+    single.addDimensions({ model: run.model, feature: feature.name });
+    single.addMetric('FeatureDriftStatistic', MetricUnit.NoUnit, Math.min(feature.statistic, 1e300));
+    if (feature.pValue !== null) single.addMetric('FeatureDriftPValue', MetricUnit.NoUnit, feature.pValue);
+    single.addMetric('FeatureDrifted', MetricUnit.Count, feature.drifted ? 1 : 0);
+    single.publishStoredMetrics();
+  }
+
+  const aggregate = metricsFor(namespace);
+  aggregate.addMetric('DatasetDrift', MetricUnit.Count, run.datasetDrift ? 1 : 0);
+  aggregate.addMetric('DriftShare', MetricUnit.Count, run.driftShare);
+  if (run.quality?.value !== null && run.quality !== null) aggregate.addMetric('QualityDrop', MetricUnit.Count, run.quality.dropped ? 1 : 0);
+  if (run.predictionDrift) aggregate.addMetric('PredictionDrift', MetricUnit.Count, run.predictionDrift.detected ? 1 : 0);
+  aggregate.publishStoredMetrics();
+}
+
+export async function runDriftMonitor(input: DriftInput, env: DriftEnv, now?: Date): Promise<DriftRun[]> {
+  const settleSeconds = input.settleSeconds ?? env.CAPTURE_SETTLE_SECONDS;
+  const options: MonitorOptions = {
+    settleSeconds,
+    now,
+    ...(input.window !== undefined ? { windowSeconds: parseWindow(input.window), windowLabel: String(input.window) } : {}),
+  };
+  if (input.model) return [await monitorModel(input.model, env, options)];
   const registry = new Registry(env.REGISTRY_TABLE);
   const runs: DriftRun[] = [];
   for (const model of await registry.listModels()) {
     if (!(await registry.getAlias(model, 'champion'))) continue;
-    runs.push(await monitorModel(model, env, settle));
+    runs.push(await monitorModel(model, env, options));
   }
   return runs;
 }

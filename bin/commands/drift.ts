@@ -1,0 +1,92 @@
+/**
+ * `mloop drift --model NAME [--window 24h] [--json]`: runs the drift monitor's handler now, as the
+ * local runtime invokes every handler (captures since the last run, or those of the last window),
+ * prints the verdict per feature, and writes the HTML report to
+ * <MLOOP_HOME>/reports/<model>/drift-<timestamp>.html (the monitor also puts it in S3 beside the
+ * JSON report).
+ *
+ * --json prints the run: {"datasetDrift", "driftShare", "rows", "features": [{"name", "test",
+ * "statistic", "pValue", "threshold", "drifted", ...}], "predictionDrift", "quality", "retrain",
+ * "report": {"json": <s3 uri>, "html": <s3 uri>, "file": <local path>}, ...}.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { InvalidInput } from '../../lambdas/shared/errors';
+import { DRIFT_TESTS, parseWindow } from '../../lambdas/monitoring/config';
+import type { FeatureDrift } from '../../lambdas/monitoring/drift';
+import { renderDriftHtml } from '../../lambdas/monitoring/html';
+import type { DriftRun } from '../../lambdas/monitoring/monitor';
+import type { LocalCloud } from '../../local/cloud';
+
+export const DRIFT_USAGE = `  mloop drift --model NAME [--window 24h]                run the drift monitor now (since its last run, or the last window)`;
+
+export interface DriftIo {
+  json: boolean;
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+export interface DriftCommandResult extends Omit<DriftRun, 'report'> {
+  readonly report: { readonly json: string; readonly html: string; readonly file: string };
+}
+
+/** The local HTML report's path. */
+export function localReportPath(home: string, model: string, generatedAt: string): string {
+  return path.join(home, 'reports', model, `drift-${generatedAt.replace(/[:.]/g, '-')}.html`);
+}
+
+function fmt(value: number | null): string {
+  if (value === null) return 'n/a';
+  if (value === Number.MAX_VALUE) return 'inf';
+  return value !== 0 && Math.abs(value) < 1e-4 ? value.toExponential(2) : value.toFixed(4);
+}
+
+function featureLine(f: FeatureDrift): string {
+  const score =
+    DRIFT_TESTS[f.test].kind === 'p_value' ? `${fmt(f.statistic)} p=${fmt(f.pValue)} (< ${f.threshold} drifts)` : `${fmt(f.statistic)} (>= ${f.threshold} drifts)`;
+  const nulls = f.nullShare.drifted ? `  NULLS ${(f.nullShare.reference * 100).toFixed(1)}% -> ${(f.nullShare.current * 100).toFixed(1)}%` : '';
+  return `  ${f.name.padEnd(22)} ${f.test.padEnd(13)} ${score.padEnd(34)} ${f.statistic === null ? 'untested' : f.drifted ? 'DRIFTED' : 'ok'}${nulls}${f.warning ? `  (${f.warning})` : ''}`;
+}
+
+export function describeDriftRun(run: DriftCommandResult): string {
+  const over = run.window.mode === 'window' ? `the last ${run.window.label ?? `${run.window.seconds}s`}` : 'captures since the last run';
+  const lines = [
+    `Drift for ${run.model} v${run.modelVersion} over ${run.rows} rows (${over}): ${run.datasetDrift ? 'DATASET DRIFT' : 'no dataset drift'} (${run.drifted} of ${run.tested} features, share ${run.driftShare.toFixed(2)}, threshold ${run.driftShareThreshold})`,
+    ...run.features.map(featureLine),
+  ];
+  if (run.predictionDrift) {
+    lines.push(`Prediction drift: ${run.predictionDrift.detected ? 'DRIFTED' : 'no drift'} (share ${run.predictionDrift.driftShare.toFixed(2)})`);
+    lines.push(...run.predictionDrift.features.map(featureLine));
+  } else if (run.predictionDriftWarning) lines.push(`Prediction drift: ${run.predictionDriftWarning}`);
+  if (run.quality) {
+    const q = run.quality;
+    lines.push(
+      q.value === null
+        ? `Quality: ${q.warning ?? 'no labelled predictions'}`
+        : `Quality: ${q.metric} ${q.value.toFixed(4)} over ${q.rows} labelled predictions, ${q.reference === null ? 'no reference' : `${q.reference.toFixed(4)} at evaluation`}: ${q.dropped ? 'QUALITY DROP' : 'ok'}${q.drop === null ? '' : ` (${(q.drop * 100).toFixed(1)}% worse, alarm above ${(q.margin * 100).toFixed(1)}%)`}`,
+    );
+  }
+  if (run.retrain) lines.push(`Retraining: ${run.retrain.action === 'retrain' ? `started (${run.retrain.reason}): ${run.retrain.datasetUri}` : run.retrain.reason}`);
+  lines.push(`  report: ${run.report.json}`, `  html:   ${run.report.file}`);
+  return lines.join('\n');
+}
+
+/** Run the monitor for one model through its handler and write the HTML report locally. */
+export async function runDriftCommand(cloud: LocalCloud, model: string, window?: string): Promise<DriftCommandResult> {
+  if (window !== undefined) parseWindow(window); // a bad --window fails before the cloud does any work
+  await cloud.flush(); // captures buffered in this process are written before the monitor reads them
+  const runs = (await cloud.invoke('drift', { model, settleSeconds: 0, ...(window !== undefined ? { window } : {}) })) as DriftRun[];
+  const run = runs[0];
+  if (!run) throw new InvalidInput(`The drift monitor returned no run for '${model}'.`);
+  const file = localReportPath(cloud.home, model, run.generatedAt);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, renderDriftHtml(run));
+  return { ...run, report: { ...run.report, file } };
+}
+
+export async function commandDrift(io: DriftIo, cloud: LocalCloud, model: string, window: string | undefined): Promise<number> {
+  const result = await runDriftCommand(cloud, model, window);
+  if (io.json) io.out(JSON.stringify(result));
+  else io.out(describeDriftRun(result));
+  return 0;
+}

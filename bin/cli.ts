@@ -22,6 +22,9 @@ import { TARGET_METADATA_KEY } from '../lambdas/data/ingest';
 import { startApiServer, toProxyEvent } from '../local/api-server';
 import { LocalCloud } from '../local/cloud';
 import { churnRows, DEMO_FEATURES, toCsv } from '../local/demo-data';
+import { commandModels, MODELS_USAGE } from './commands/models';
+import { commandDatasets, DATASETS_USAGE } from './commands/datasets';
+import { commandDrift as driftCommand, DRIFT_USAGE } from './commands/drift';
 
 /** A failure the CLI reports as one line (and exit code 1), not as a stack trace. */
 export class CliError extends Error {
@@ -43,9 +46,11 @@ Usage:
   mloop run --model NAME --data FILE [--target COLUMN]   drop FILE as a dataset and run the pipeline
   mloop predict --model NAME --input FILE|JSON [--version N | --alias A]
   mloop serve [--port N]                                 serve the prediction API on 127.0.0.1
-  mloop drift --model NAME                               run the drift monitor now
+${DRIFT_USAGE}
   mloop models list --model NAME
+${MODELS_USAGE}
   mloop datasets list --model NAME
+${DATASETS_USAGE}
   mloop demo                                             the whole loop on a generated dataset
 
 Every command accepts --json (one JSON document on stdout). State lives in .mloop/ (MLOOP_HOME).`;
@@ -62,7 +67,7 @@ export interface RunReport {
 }
 
 function startCloud(io: Io): Promise<LocalCloud> {
-  return LocalCloud.start({ log: (line) => io.err(line) });
+  return LocalCloud.start({ log: (line) => io.err(line), progress: process.stderr });
 }
 
 /** Drop a dataset, wait for the pipeline it starts, and report what happened. */
@@ -86,6 +91,7 @@ export async function runPipeline(cloud: LocalCloud, model: string, file: string
   if (result.status === 'SUCCEEDED') {
     const ingest = result.output?.ingest as IngestOutput | undefined;
     if (ingest?.status === 'DUPLICATE') return { ...report, status: 'DUPLICATE', datasetVersion: ingest.datasetVersion };
+    if (ingest?.status === 'CONFIG') return report; // schema.json or hyperparameters.json: checked, nothing trained
     const registration = result.output?.registration as RegisterOutput;
     return { ...report, datasetVersion: registration.datasetVersion, modelVersion: registration.modelVersion, promoted: registration.promoted, metrics: registration.metrics };
   }
@@ -232,13 +238,7 @@ async function commandPredict(io: Io, values: Record<string, string | boolean | 
 
 async function commandDrift(io: Io, values: Record<string, string | boolean | undefined>): Promise<number> {
   const model = requireModel(values.model as string | undefined);
-  return withCloud(io, async (cloud) => {
-    const runs = (await cloud.invoke('drift', { model, settleSeconds: 0 })) as DriftRun[];
-    const run = runs[0];
-    if (io.json) io.out(JSON.stringify(run));
-    else io.out(describeDrift(run));
-    return 0;
-  });
+  return withCloud(io, (cloud) => driftCommand(io, cloud, model, values.window as string | undefined));
 }
 
 async function commandList(io: Io, what: string | undefined, values: Record<string, string | boolean | undefined>): Promise<number> {
@@ -246,10 +246,11 @@ async function commandList(io: Io, what: string | undefined, values: Record<stri
   return withCloud(io, async (cloud) => {
     const registry = new Registry(cloud.registryTable);
     if (what === 'models') {
-      const [versions, champion] = await Promise.all([registry.listVersions(model), registry.getAlias(model, 'champion')]);
+      const [versions, aliases] = await Promise.all([registry.listVersions(model), registry.listAliases(model)]);
+      const champion = aliases.find((a) => a.alias === 'champion');
       const rows = versions.map((v) => ({
         version: v.version,
-        aliases: champion?.version === v.version ? ['champion'] : [],
+        aliases: aliases.filter((a) => a.version === v.version).map((a) => a.alias),
         status: v.status,
         datasetVersion: v.lineage.datasetVersion,
         metrics: v.metrics,
@@ -280,10 +281,19 @@ async function commandServe(io: Io, values: Record<string, string | boolean | un
     const m = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(rule.schedule ?? '');
     if (!m) continue;
     const ms = Number(m[1]) * (m[2].startsWith('minute') ? 60_000 : m[2].startsWith('hour') ? 3_600_000 : 86_400_000);
-    timers.push(setInterval(() => void cloud.invoke('drift', { 'detail-type': 'Scheduled Event' }).catch((e: Error) => io.err(`drift monitor: ${e.message}`)), ms));
+    timers.push(
+      setInterval(
+        () =>
+          void cloud
+            .flush()
+            .then(() => cloud.invoke('drift', { 'detail-type': 'Scheduled Event' }))
+            .catch((e: Error) => io.err(`drift monitor: ${e.message}`)),
+        ms,
+      ),
+    );
   }
   if (io.json) io.out(JSON.stringify({ url: server.url }));
-  else io.out(`mloop API on ${server.url} (POST /v1/models/{name}/predict, GET /v1/health); Ctrl-C to stop.`);
+  else io.out(`mloop API on ${server.url} (POST /v1/models/{name}/predict, GET /v1/models/{name}, POST /v1/models/{name}/feedback, GET /v1/health); Ctrl-C to stop.`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -315,6 +325,7 @@ async function commandDemo(io: Io): Promise<number> {
     say(`   model v${predictions.model.version} answered ${predictions.predictions.length} predictions; the first: ${JSON.stringify(first)}`);
 
     say(`3. Running the drift monitor over the captured requests...`);
+    await cloud.flush(); // the capture buffer is written in batches: write it before reading it back
     const drift = ((await cloud.invoke('drift', { model: 'churn', settleSeconds: 0 })) as DriftRun[])[0];
     say(describeDrift(drift));
     if (io.json) io.out(JSON.stringify({ run, prediction: { model: predictions.model, first }, drift: { datasetDrift: drift.datasetDrift, driftShare: drift.driftShare, rows: drift.rows } }));
@@ -335,7 +346,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
       input: { type: 'string' },
       version: { type: 'string' },
       alias: { type: 'string' },
+      reason: { type: 'string' },
       port: { type: 'string' },
+      window: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -357,6 +370,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
       return commandDrift(io, values);
     case 'models':
     case 'datasets':
+      if (command === 'models' && sub !== 'list') return commandModels(io, sub, values);
+      if (command === 'datasets' && (sub === 'show' || sub === 'diff')) return commandDatasets(io, sub, positionals.slice(2), values);
       if (sub !== 'list') throw new CliError(`Unknown command '${command} ${sub ?? ''}': expected '${command} list'.`);
       return commandList(io, command, values);
     case 'demo':

@@ -10,14 +10,23 @@ import { MloopStack } from './mloop-stack';
  * app (bin/app.ts), the tests and the local runtime, so all three see the same template.
  *
  * Context keys: `mloop:stackName` (default "Mloop"), `mloop:trainingInstanceType`
- * (default ml.g5.xlarge).
+ * (default ml.g5.xlarge), `mloop:trainingCodeDir` (a training source directory of your own,
+ * default the repository's training/), `mloop:trainingEntryPoint` (default train.py),
+ * `mloop:requireApproval` (true: promotions wait for `mloop models approve`; default false).
  */
 export function buildApp(app: App): MloopStack {
   const stackName = (app.node.tryGetContext('mloop:stackName') as string | undefined) ?? 'Mloop';
   const instanceType = app.node.tryGetContext('mloop:trainingInstanceType') as string | undefined;
+  const trainingCodeDir = app.node.tryGetContext('mloop:trainingCodeDir') as string | undefined;
+  const trainingEntryPoint = app.node.tryGetContext('mloop:trainingEntryPoint') as string | undefined;
   const stack = new MloopStack(app, stackName, {
     description: 'mloop: the model life cycle as a loop (data, training, registry, inference, drift)',
-    training: { instanceType },
+    training: {
+      instanceType,
+      trainingCodeDir: trainingCodeDir ? path.resolve(trainingCodeDir) : undefined,
+      trainingEntryPoint,
+      requireApproval: [true, 'true'].includes(app.node.tryGetContext('mloop:requireApproval') as boolean | string),
+    },
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return stack;

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import type { z } from 'zod';
-import { driftEnv, evaluateEnv, ingestEnv, predictEnv, recordFailureEnv, registerEnv } from '../lambdas/shared/env';
+import { driftEnv, evaluateEnv, ingestEnv, modelsEnv, predictEnv, recordFailureEnv, registerEnv } from '../lambdas/shared/env';
 
 export interface FunctionSpec {
   /** Handler module, relative to the repository root; it exports `handler`. */
@@ -48,6 +48,14 @@ export const FUNCTIONS = {
     entry: 'lambdas/registry/record-failure-handler.ts',
     description: 'mloop: record a failed pipeline run with its reason',
     env: recordFailureEnv,
+    onnx: false,
+    memoryMb: 256,
+    timeoutSeconds: 30,
+  },
+  models: {
+    entry: 'lambdas/registry/models-handler.ts',
+    description: 'mloop: promote, roll back, approve or reject model versions; alias history and lineage',
+    env: modelsEnv,
     onnx: false,
     memoryMb: 256,
     timeoutSeconds: 30,

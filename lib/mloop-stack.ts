@@ -47,11 +47,15 @@ export class MloopStack extends Stack {
   constructor(scope: Construct, id: string, props: MloopStackProps = {}) {
     super(scope, id, props);
     this.dataLake = new DataLake(this, 'Data', { encryptionKey: props.encryptionKey, removalPolicy: props.removalPolicy });
-    this.registry = new ModelRegistry(this, 'Registry', { removalPolicy: props.removalPolicy });
+    this.registry = new ModelRegistry(this, 'Registry', { removalPolicy: props.removalPolicy, dataBucket: this.dataLake.bucket });
     const shared = { bucket: this.dataLake.bucket, table: this.registry.table };
     this.pipeline = new TrainingPipeline(this, 'Training', { ...props.training, dataLake: this.dataLake, table: this.registry.table });
+    // Registrations and alias moves are published as registry events; approvals resume the pipeline.
+    this.registry.publishEventsFrom(this.pipeline.functions.register);
+    if (this.pipeline.requireApproval) this.registry.allowApprovals(this.pipeline.stateMachine);
     this.inference = new InferenceApi(this, 'Inference', { ...props.inference, ...shared });
-    this.monitor = new DriftMonitor(this, 'Monitoring', { ...props.monitoring, ...shared });
+    // Drift alarms notify the registry's topic (people subscribe once), unless the props name another.
+    this.monitor = new DriftMonitor(this, 'Monitoring', { alarmTopic: this.registry.topic, alarmTopicKey: this.registry.topicKey, ...props.monitoring, ...shared });
     // CDK's singleton that turns on the bucket's EventBridge notifications at deploy time.
     const notifications = this.node.tryFindChild('BucketNotificationsHandler050a0587b7544547bf325f094a3db834');
     if (notifications) {

@@ -5,6 +5,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -13,9 +14,11 @@ import { Construct } from 'constructs';
 import { DATASETS_PREFIX, s3Keys } from '../lambdas/shared/layout';
 import { DataLake } from './data';
 import { FUNCTIONS, REPO_ROOT, type FunctionId } from './function-catalog';
+import { approvalSteps, DEFAULT_APPROVAL_TIMEOUT } from './approval';
 import { MloopFunction } from './mloop-function';
 import { acknowledge, acknowledgeBucketGrants, acknowledgeFunctionDefaults, arnToken } from './nag';
 import { packTrainingCode } from './training-code';
+import { TrainingJobTask } from './training-job';
 
 /** The AWS Deep Learning Containers' PyTorch training image (account 763104351884 serves most regions). */
 export const DEFAULT_TRAINING_IMAGE_REPOSITORY = 'pytorch-training';
@@ -31,7 +34,8 @@ export interface TrainingPipelineProps {
    */
   readonly instanceType?: string;
   /**
-   * Number of training instances.
+   * Number of training instances. The default trainer trains on one host (each instance would
+   * train the same model); more instances help only training code that distributes itself.
    * @default 1
    */
   readonly instanceCount?: number;
@@ -75,6 +79,131 @@ export interface TrainingPipelineProps {
    * @default 10
    */
   readonly minRows?: number;
+  /**
+   * Wait for a person before promoting: a better candidate is registered as pending-approval and
+   * the pipeline waits on a task token until `mloop models approve|reject` (lib/approval.ts).
+   * @default false (the gate promotes on its own)
+   */
+  readonly requireApproval?: boolean;
+  /**
+   * How long the pipeline waits for an approval before it fails.
+   * @default Duration.days(7)
+   */
+  readonly approvalTimeout?: Duration;
+  /**
+   * Managed spot training: the job runs on spare capacity (up to 90% cheaper) and SageMaker
+   * restarts it from its last checkpoint after an interruption. Turns checkpoints on (see
+   * `checkpoints`). Cannot be combined with `warmPoolKeepAlive` (SageMaker does not keep spot
+   * instances warm).
+   * @default false (on-demand instances)
+   */
+  readonly useSpotInstances?: boolean;
+  /**
+   * With spot instances, the longest a job may take in all, waiting for capacity included
+   * (StoppingCondition.MaxWaitTimeInSeconds). At least `maxRuntime`, at most 28 days. The state
+   * machine's task and execution timeouts follow it.
+   * @default - twice `maxRuntime` (only with `useSpotInstances`)
+   */
+  readonly maxWaitTime?: Duration;
+  /**
+   * Checkpoints in S3: SageMaker syncs the container's /opt/ml/checkpoints with
+   * `s3://<data bucket>/checkpoints/<training job>/` (CheckpointConfig) and restores it when a
+   * job restarts; the default trainer saves its state there after each epoch and resumes from it.
+   * The training role may read and write `checkpoints/*` only when this is on.
+   * @default - true with `useSpotInstances`, else false
+   */
+  readonly checkpoints?: boolean;
+  /**
+   * SageMaker managed warm pools: keep the training instances for this long after a job, so that
+   * the next matching job (same role, instance type and count, volume, key and VPC) starts
+   * without provisioning (ResourceConfig.KeepAlivePeriodInSeconds, 1 s to 1 hour; needs a
+   * warm-pool service quota; billed while warm). Not with `useSpotInstances`.
+   * @default - no warm pool
+   */
+  readonly warmPoolKeepAlive?: Duration;
+  /**
+   * A KMS key for the training instances' ML storage volumes (ResourceConfig.VolumeKmsKeyId).
+   * The training role is granted kms:CreateGrant on it.
+   * @default - the volumes are encrypted with an AWS managed key
+   */
+  readonly volumeEncryptionKey?: kms.IKey;
+  /**
+   * A KMS key for the model artifacts SageMaker writes under `training/` (OutputDataConfig.KmsKeyId).
+   * The training role may encrypt with it (and decrypt, for checkpoints); the evaluate function,
+   * which reads the artifacts, may decrypt with it.
+   * @default - the data bucket's default encryption
+   */
+  readonly outputEncryptionKey?: kms.IKey;
+  /**
+   * Run training jobs in this VPC (VpcConfig), with a security group of their own. The subnets
+   * need a route to S3 (an S3 gateway endpoint, or NAT) and to ECR for the image, and to
+   * CloudWatch Logs. The training role gets the EC2 network-interface permissions SageMaker needs.
+   * @default - no VPC: SageMaker's own network
+   */
+  readonly vpc?: ec2.IVpc;
+  /**
+   * Which subnets of `vpc` the jobs use.
+   * @default - the VPC's private subnets
+   */
+  readonly subnets?: ec2.SubnetSelection;
+}
+
+/** The longest MaxRuntimeInSeconds and MaxWaitTimeInSeconds SageMaker accepts (28 days). */
+export const MAX_TRAINING_TIME = Duration.days(28);
+/** The longest KeepAlivePeriodInSeconds SageMaker accepts. */
+export const MAX_WARM_POOL_KEEP_ALIVE = Duration.hours(1);
+/** Where the state keeps the job's hyperparameters before hyperparameters.json is merged over them. */
+export const HYPERPARAMETER_DEFAULTS_PATH = '$.hyperparameterDefaults';
+/** Where checkpoints live in the data bucket: checkpoints/<training job>/. */
+export const CHECKPOINTS_PREFIX = 'checkpoints/';
+
+/** The settings of the training job, defaults applied and validated (the constructor's first step). */
+export function resolveTrainingJobSettings(props: Omit<TrainingPipelineProps, 'dataLake' | 'table'>) {
+  const instanceType = props.instanceType ?? 'ml.g5.xlarge';
+  if (!/^ml\.[a-z0-9]+\.[a-z0-9]+$/.test(instanceType)) {
+    throw new Error(`instanceType '${instanceType}' is not a SageMaker instance type: expected a name like 'ml.g5.xlarge'.`);
+  }
+  const instanceCount = props.instanceCount ?? 1;
+  if (!Number.isInteger(instanceCount) || instanceCount < 1) {
+    throw new Error(`instanceCount must be a positive integer, got ${instanceCount}.`);
+  }
+  const maxRuntime = props.maxRuntime ?? Duration.hours(2);
+  const seconds = (d: Duration) => d.toSeconds();
+  if (seconds(maxRuntime) < 1 || seconds(maxRuntime) > seconds(MAX_TRAINING_TIME)) {
+    throw new Error(`maxRuntime must be between 1 second and 28 days, got ${maxRuntime.toHumanString()}.`);
+  }
+  const spot = props.useSpotInstances ?? false;
+  if (props.maxWaitTime !== undefined && !spot) {
+    throw new Error('maxWaitTime applies to managed spot training only: set useSpotInstances: true, or remove maxWaitTime.');
+  }
+  let maxWaitTime: Duration | undefined;
+  if (spot) {
+    maxWaitTime = props.maxWaitTime ?? Duration.seconds(Math.min(2 * seconds(maxRuntime), seconds(MAX_TRAINING_TIME)));
+    if (seconds(maxWaitTime) < seconds(maxRuntime)) {
+      throw new Error(
+        `maxWaitTime (${maxWaitTime.toHumanString()}) must be at least maxRuntime (${maxRuntime.toHumanString()}): it is the whole time a spot job may take, waiting for capacity included.`,
+      );
+    }
+    if (seconds(maxWaitTime) > seconds(MAX_TRAINING_TIME)) {
+      throw new Error(`maxWaitTime must be at most 28 days, got ${maxWaitTime.toHumanString()}.`);
+    }
+  }
+  const keepAlive = props.warmPoolKeepAlive;
+  if (keepAlive !== undefined) {
+    if (spot) {
+      throw new Error('warmPoolKeepAlive cannot be combined with useSpotInstances: SageMaker managed warm pools do not support spot instances.');
+    }
+    if (seconds(keepAlive) < 1 || seconds(keepAlive) > seconds(MAX_WARM_POOL_KEEP_ALIVE)) {
+      throw new Error(`warmPoolKeepAlive must be between 1 second and 1 hour, got ${keepAlive.toHumanString()}.`);
+    }
+  }
+  if (props.subnets !== undefined && props.vpc === undefined) {
+    throw new Error('subnets needs vpc: the subnets are selected from the VPC the training jobs run in.');
+  }
+  const checkpoints = props.checkpoints ?? spot;
+  /** The longest a job may take: what the task and the execution wait for. */
+  const jobLimit = maxWaitTime ?? maxRuntime;
+  return { instanceType, instanceCount, maxRuntime, spot, maxWaitTime, keepAlive, checkpoints, jobLimit };
 }
 
 /**
@@ -96,19 +225,15 @@ export class TrainingPipeline extends Construct {
   };
   /** SHA-256 of the training code, recorded with every model version. */
   readonly codeVersion: string;
+  /** Whether promotions wait for a manual approval. */
+  readonly requireApproval: boolean;
 
   constructor(scope: Construct, id: string, props: TrainingPipelineProps) {
     super(scope, id);
     const stack = Stack.of(this);
     const bucket = props.dataLake.bucket;
-    const instanceType = props.instanceType ?? 'ml.g5.xlarge';
-    if (!/^ml\.[a-z0-9]+\.[a-z0-9]+$/.test(instanceType)) {
-      throw new Error(`instanceType '${instanceType}' is not a SageMaker instance type: expected a name like 'ml.g5.xlarge'.`);
-    }
-    const instanceCount = props.instanceCount ?? 1;
-    if (!Number.isInteger(instanceCount) || instanceCount < 1) {
-      throw new Error(`instanceCount must be a positive integer, got ${instanceCount}.`);
-    }
+    const job = resolveTrainingJobSettings(props);
+    const { instanceType, instanceCount } = job;
 
     const env = { DATA_BUCKET: bucket.bucketName, REGISTRY_TABLE: props.table.tableName };
     const ingest = new MloopFunction(this, 'Ingest', {
@@ -132,6 +257,7 @@ export class TrainingPipeline extends Construct {
     props.table.grantReadWriteData(ingest);
 
     bucket.grantRead(evaluate, `${s3Keys.trainingOutput}*`);
+    props.outputEncryptionKey?.grantDecrypt(evaluate);
     bucket.grantRead(evaluate, 'splits/*');
     bucket.grantRead(evaluate, 'models/*');
     bucket.grantPut(evaluate, 'candidates/*');
@@ -198,7 +324,49 @@ export class TrainingPipeline extends Construct {
       }),
     );
 
-    acknowledgeBucketGrants(this.trainingRole, bucket, ['splits/*', 'training/*'], [...READ, ...PUT, 's3:DeleteObject*']);
+    // Checkpoints: read (a restarted job restores them) and write, under checkpoints/ only.
+    if (job.checkpoints) {
+      bucket.grantRead(this.trainingRole, `${CHECKPOINTS_PREFIX}*`);
+      bucket.grantPut(this.trainingRole, `${CHECKPOINTS_PREFIX}*`);
+      // SageMaker writes checkpoints with the output key when there is one; a restart reads them back.
+      props.outputEncryptionKey?.grantDecrypt(this.trainingRole);
+    }
+    if (props.vpc) {
+      // What SageMaker does with the role in a VPC: an elastic network interface per instance.
+      // CDK adds this only to a role it creates itself, and these actions take no resource ARNs.
+      this.trainingRole.addToPolicy(
+        new iam.PolicyStatement({
+          actions: [
+            'ec2:CreateNetworkInterface',
+            'ec2:CreateNetworkInterfacePermission',
+            'ec2:DeleteNetworkInterface',
+            'ec2:DeleteNetworkInterfacePermission',
+            'ec2:DescribeNetworkInterfaces',
+            'ec2:DescribeVpcs',
+            'ec2:DescribeDhcpOptions',
+            'ec2:DescribeSubnets',
+            'ec2:DescribeSecurityGroups',
+          ],
+          resources: ['*'],
+        }),
+      );
+    }
+
+    acknowledgeBucketGrants(
+      this.trainingRole,
+      bucket,
+      ['splits/*', 'training/*', ...(job.checkpoints ? [`${CHECKPOINTS_PREFIX}*`] : [])],
+      [...READ, ...PUT, 's3:DeleteObject*'],
+    );
+    if (props.outputEncryptionKey || props.volumeEncryptionKey) {
+      for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+        acknowledge(
+          this.trainingRole,
+          `AwsSolutions-IAM5[Action::${action}]`,
+          `${action} is part of CDK's KMS encrypt grant; the statement is bound to the one key the training job encrypts its artifacts with.`,
+        );
+      }
+    }
     acknowledge(
       this.trainingRole,
       `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs*]`,
@@ -207,7 +375,8 @@ export class TrainingPipeline extends Construct {
     acknowledge(
       this.trainingRole,
       'AwsSolutions-IAM5[Resource::*]',
-      'ecr:GetAuthorizationToken has no resource-level permissions, and cloudwatch:PutMetricData has none either: it is conditioned on the /aws/sagemaker/TrainingJobs namespace.',
+      'ecr:GetAuthorizationToken has no resource-level permissions, and cloudwatch:PutMetricData has none either: it is conditioned on the /aws/sagemaker/TrainingJobs namespace.' +
+        (props.vpc ? ' The EC2 network-interface actions SageMaker needs in a VPC (Create/Delete/Describe) take no resource ARNs either.' : ''),
     );
 
     const execution = sfn.JsonPath.stringAt('$$.Execution.Name');
@@ -224,7 +393,21 @@ export class TrainingPipeline extends Construct {
       resultPath: '$.ingest',
     });
 
-    const trainTask = new tasks.SageMakerCreateTrainingJob(this, 'Train model', {
+    // The job's hyperparameters before the dataset's hyperparameters.json is merged over them:
+    // script mode's, the props', and the target and task that ingest fixed.
+    const hyperparameterDefaults = new sfn.Pass(this, 'Resolve hyperparameters', {
+      parameters: {
+        sagemaker_program: entryPoint,
+        sagemaker_submit_directory: code.s3ObjectUrl,
+        sagemaker_region: stack.region,
+        ...props.hyperparameters,
+        target: sfn.JsonPath.stringAt('$.ingest.target'),
+        task: sfn.JsonPath.stringAt('$.ingest.task'),
+      },
+      resultPath: HYPERPARAMETER_DEFAULTS_PATH,
+    });
+
+    const trainTask = new TrainingJobTask(this, 'Train model', {
       integrationPattern: sfn.IntegrationPattern.RUN_JOB,
       trainingJobName: sfn.JsonPath.stringAt('$.ingest.trainingJobName'),
       role: this.trainingRole,
@@ -236,27 +419,37 @@ export class TrainingPipeline extends Construct {
           regex: `validation_${name}=([-+0-9.eE]+)`,
         })),
       },
-      hyperparameters: {
-        sagemaker_program: entryPoint,
-        sagemaker_submit_directory: code.s3ObjectUrl,
-        sagemaker_region: stack.region,
-        ...props.hyperparameters,
-        target: sfn.JsonPath.stringAt('$.ingest.target'),
-        task: sfn.JsonPath.stringAt('$.ingest.task'),
-      },
       inputDataConfig: (['train', 'validation'] as const).map((channel) => ({
         channelName: channel,
         contentType: 'text/csv',
         dataSource: { s3DataSource: { s3Location: new StateS3Location(`$.ingest.channels.${channel}`) } },
       })),
-      outputDataConfig: { s3OutputLocation: tasks.S3Location.fromBucket(bucket, s3Keys.trainingOutput) },
+      outputDataConfig: {
+        s3OutputLocation: tasks.S3Location.fromBucket(bucket, s3Keys.trainingOutput),
+        encryptionKey: props.outputEncryptionKey,
+      },
       resourceConfig: {
         instanceCount,
         instanceType: new ec2.InstanceType(instanceType.replace(/^ml\./, '')),
         volumeSize: props.volumeSize ?? Size.gibibytes(30),
+        volumeEncryptionKey: props.volumeEncryptionKey,
       },
-      stoppingCondition: { maxRuntime: props.maxRuntime ?? Duration.hours(2) },
-      taskTimeout: sfn.Timeout.duration((props.maxRuntime ?? Duration.hours(2)).plus(Duration.minutes(15))),
+      vpcConfig: props.vpc ? { vpc: props.vpc, subnets: props.subnets } : undefined,
+      stoppingCondition: { maxRuntime: job.maxRuntime },
+      taskTimeout: sfn.Timeout.duration(job.jobLimit.plus(Duration.minutes(15))),
+      extras: {
+        spot: job.maxWaitTime ? { maxWaitTime: job.maxWaitTime } : undefined,
+        // One prefix per job: a restarted (spot-interrupted) job finds its own checkpoints.
+        checkpointS3Uri: job.checkpoints
+          ? { expression: sfn.JsonPath.format(`s3://${bucket.bucketName}/${CHECKPOINTS_PREFIX}{}/`, sfn.JsonPath.stringAt('$.ingest.trainingJobName')) }
+          : undefined,
+        keepAlive: job.keepAlive,
+        // datasets/<model>/hyperparameters.json (read by ingest) over the stack's hyperparameters.
+        hyperparametersExpression: sfn.JsonPath.jsonMerge(
+          sfn.JsonPath.objectAt(HYPERPARAMETER_DEFAULTS_PATH),
+          sfn.JsonPath.objectAt('$.ingest.hyperparameters'),
+        ),
+      },
       resultSelector: {
         trainingJobName: sfn.JsonPath.stringAt('$.TrainingJobName'),
         modelArtifacts: sfn.JsonPath.stringAt('$.ModelArtifacts.S3ModelArtifacts'),
@@ -306,18 +499,26 @@ export class TrainingPipeline extends Construct {
       resultPath: '$.failure',
     }).next(failed);
 
-    for (const task of [ingestTask, trainTask, evaluateTask, promoteTask, keepTask]) {
+    // With approval, a better candidate takes the approval branch: 'Register and promote' is left out of the graph.
+    for (const task of [ingestTask, trainTask, evaluateTask, ...(props.requireApproval ? [] : [promoteTask]), keepTask]) {
       task.addCatch(recordFailureTask, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
     }
 
     const done = new sfn.Succeed(this, 'Model registered');
+    this.requireApproval = props.requireApproval ?? false;
+    const approvalTimeout = props.approvalTimeout ?? DEFAULT_APPROVAL_TIMEOUT;
+    const approval = this.requireApproval
+      ? approvalSteps(this, { register, codeVersion: this.codeVersion, onFailure: recordFailureTask, done, timeout: approvalTimeout })
+      : undefined;
     const definition = ingestTask.next(
       new sfn.Choice(this, 'New dataset?')
         .when(sfn.Condition.stringEquals('$.ingest.status', 'DUPLICATE'), new sfn.Succeed(this, 'Duplicate dataset'))
+        // schema.json or hyperparameters.json beside the data: checked by ingest, nothing to train.
+        .when(sfn.Condition.stringEquals('$.ingest.status', 'CONFIG'), new sfn.Succeed(this, 'Configuration file'))
         .otherwise(
-          trainTask.next(evaluateTask).next(
+          hyperparameterDefaults.next(trainTask).next(evaluateTask).next(
             new sfn.Choice(this, 'Better than champion?')
-              .when(sfn.Condition.booleanEquals('$.evaluation.decision.better', true), promoteTask.next(done))
+              .when(sfn.Condition.booleanEquals('$.evaluation.decision.better', true), approval ? approval.start : promoteTask.next(done))
               .otherwise(keepTask.next(done)),
           ),
         ),
@@ -327,7 +528,7 @@ export class TrainingPipeline extends Construct {
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
       queryLanguage: sfn.QueryLanguage.JSON_PATH,
       stateMachineType: sfn.StateMachineType.STANDARD,
-      timeout: (props.maxRuntime ?? Duration.hours(2)).plus(Duration.hours(1)),
+      timeout: job.jobLimit.plus(Duration.hours(1)).plus(approval ? approvalTimeout : Duration.seconds(0)),
       tracingEnabled: true,
       logs: {
         destination: new logs.LogGroup(this, 'StateMachineLogs', { retention: logs.RetentionDays.THREE_MONTHS }),

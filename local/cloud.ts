@@ -18,7 +18,9 @@ import { resetClients, s3Client } from '../lambdas/shared/clients';
 import { startEmulators, type Emulators } from './emulators';
 import { matchesPattern, objectCreatedEvent, type EventBridgeEvent } from './events';
 import { LOCAL_REGION, synthesizeLocal, type LocalFunction, type LocalTemplate } from './template';
+import { localTaskToken, waitForTaskResult, WAIT_FOR_TASK_TOKEN } from './task-tokens';
 import { runTrainingJob, type CreateTrainingJobRequest } from './trainer';
+import { TrainingProgress, type Terminal } from './progress';
 
 const SAGEMAKER_SYNC = /^arn:aws[a-z-]*:states:::sagemaker:createTrainingJob\.sync$/;
 
@@ -35,8 +37,18 @@ export interface LocalCloudOptions {
   readonly home?: string;
   /** Receives progress lines: stage transitions and training output. */
   readonly log?: (line: string) => void;
-  /** Train with this folder instead of the code the template references (a user's own code). */
+  /**
+   * A training source directory of your own, used exactly as `cdk deploy -c
+   * mloop:trainingCodeDir=DIR` uses it: the app is synthesized with it, so its archive is the
+   * published code asset the job unpacks, and its hash is the code version the registry records.
+   */
   readonly trainingCodeDir?: string;
+  /**
+   * A terminal (process.stderr) to draw local training progress on: one line redrawn per epoch
+   * (epoch k/N, losses) instead of a log line per epoch. Ignored unless it is a TTY, so logs
+   * still stream to `log` in pipes, files and CI.
+   */
+  readonly progress?: Terminal;
 }
 
 type Handler = (event: unknown) => Promise<unknown>;
@@ -55,8 +67,11 @@ export function defaultHome(): string {
 
 export class LocalCloud {
   private readonly handlers = new Map<string, Promise<Handler>>();
+  /** Handler modules that buffer work (data capture) export `flush`; see flush(). */
+  private readonly flushers = new Map<string, () => Promise<void>>();
   private readonly running = new Map<string, Promise<ExecutionResult>>();
   private readonly waiters: { key: string; resolve: (execution: string) => void }[] = [];
+  private progressDisplay?: TrainingProgress | null;
 
   private constructor(
     readonly home: string,
@@ -68,7 +83,10 @@ export class LocalCloud {
   static async start(options: LocalCloudOptions = {}): Promise<LocalCloud> {
     const home = path.resolve(options.home ?? defaultHome());
     fs.mkdirSync(home, { recursive: true });
-    const template = synthesizeLocal(path.join(home, 'cdk.out'));
+    const template = synthesizeLocal(
+      path.join(home, 'cdk.out'),
+      options.trainingCodeDir ? { 'mloop:trainingCodeDir': path.resolve(options.trainingCodeDir) } : {},
+    );
     const emulators = await startEmulators(home);
 
     // The one client factory every handler uses now points at the emulators.
@@ -77,6 +95,9 @@ export class LocalCloud {
     process.env.AWS_REGION = LOCAL_REGION;
     process.env.POWERTOOLS_DEV ??= 'true';
     process.env.POWERTOOLS_LOG_LEVEL ??= process.env.MLOOP_LOG_LEVEL ?? 'WARN';
+    // No EventBridge, SNS or task-token service locally: registry events and task results go to files.
+    process.env.MLOOP_EVENTS_FILE = path.join(home, 'events.jsonl');
+    process.env.MLOOP_TASK_TOKENS_DIR = path.join(home, 'task-tokens');
     resetClients();
 
     const cloud = new LocalCloud(home, template, emulators, options);
@@ -86,6 +107,20 @@ export class LocalCloud {
       if (event) cloud.publish(event);
     });
     return cloud;
+  }
+
+  /** The training progress display, when `progress` is a TTY. */
+  private get progress(): TrainingProgress | undefined {
+    if (this.progressDisplay === undefined) {
+      this.progressDisplay = TrainingProgress.create(this.options.progress, (line) => this.options.log?.(line)) ?? null;
+    }
+    return this.progressDisplay ?? undefined;
+  }
+
+  /** A progress line to `log`, printed above the training progress line when there is one. */
+  private say(line: string): void {
+    if (this.progress) this.progress.log(line);
+    else this.options.log?.(line);
   }
 
   /** Create what `cdk deploy` would: buckets, tables, and the published file assets. */
@@ -154,6 +189,7 @@ export class LocalCloud {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const mod = require(entryPath(fn.functionId)) as { handler?: Handler };
         if (typeof mod.handler !== 'function') throw new Error(`${entryPath(fn.functionId)} exports no handler.`);
+        if (typeof (mod as { flush?: unknown }).flush === 'function') this.flushers.set(fn.logicalId, (mod as { flush: () => Promise<void> }).flush);
         return mod.handler;
       })();
       this.handlers.set(fn.logicalId, pending);
@@ -203,7 +239,7 @@ export class LocalCloud {
       const fn = this.template.functions.find((f) => f.arn === resource);
       if (fn) {
         overrides[stateName] = async (taskInput) => {
-          this.options.log?.(`[${stateName}]`);
+          this.say(`[${stateName}]`);
           try {
             return await (await this.handler(fn))(taskInput);
           } catch (error) {
@@ -213,12 +249,27 @@ export class LocalCloud {
         };
       } else if (SAGEMAKER_SYNC.test(resource)) {
         overrides[stateName] = async (taskInput) => {
-          this.options.log?.(`[${stateName}] training locally on the CPU`);
-          return runTrainingJob(taskInput as CreateTrainingJobRequest, {
-            workDir: path.join(this.home, 'training'),
-            codeDir: this.options.trainingCodeDir,
-            onLog: (line) => this.options.log?.(`  ${line}`),
-          });
+          const request = taskInput as CreateTrainingJobRequest;
+          const job = request.TrainingJobName;
+          const progress = this.progress;
+          this.say(`[${stateName}] training locally on the CPU`);
+          progress?.start(job, Number(request.HyperParameters?.epochs) || undefined);
+          try {
+            return await runTrainingJob(request, {
+              workDir: path.join(this.home, 'training'),
+              onLog: (line) => (progress ? progress.output(job, line) : this.options.log?.(`  ${line}`)),
+            });
+          } finally {
+            progress?.end(job);
+          }
+        };
+      } else if (WAIT_FOR_TASK_TOKEN.test(resource)) {
+        const target = this.template.functions.find((f) => f.arn === (state as { Parameters?: { FunctionName?: string } }).Parameters?.FunctionName);
+        if (!target) throw new Error(`State '${stateName}' waits on a function the template does not define.`);
+        overrides[stateName] = async (taskInput) => {
+          this.options.log?.(`[${stateName}] waiting for its task token`);
+          await (await this.handler(target))((taskInput as { Payload?: unknown }).Payload);
+          return waitForTaskResult(process.env.MLOOP_TASK_TOKENS_DIR ?? path.join(this.home, 'task-tokens'), localTaskToken(name));
         };
       } else {
         // A Task with no local handler would be sent to real AWS: refuse instead.
@@ -229,7 +280,7 @@ export class LocalCloud {
     const sm = new StateMachine(machine.definition as never, { validationOptions: { checkArn: false } });
     const run = sm.run(input as never, {
       overrides: { taskResourceLocalHandlers: overrides as never },
-      context: { Execution: { Id: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`, Name: name } },
+      context: { Execution: { Id: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`, Name: name }, Task: { Token: localTaskToken(name) } },
     });
     const result = run.result.then(
       (output) => ({ execution: name, status: 'SUCCEEDED' as const, output: output as Record<string, unknown> }),
@@ -255,8 +306,17 @@ export class LocalCloud {
     return Promise.all(this.running.values());
   }
 
+  /**
+   * Write what loaded handlers buffer (the predict function's captured lines), as a container
+   * does on a flush: before the drift monitor reads captures in the same process, and on stop.
+   */
+  async flush(): Promise<void> {
+    await Promise.all([...this.flushers.values()].map((flush) => flush()));
+  }
+
   async stop(): Promise<void> {
     await this.settle();
+    await this.flush();
     await this.emulators.stop();
     resetClients();
   }

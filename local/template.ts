@@ -166,10 +166,13 @@ class Resolver {
   }
 }
 
-/** Synthesize the app into `outdir` and read what the local runtime needs from the template. */
-export function synthesizeLocal(outdir: string): LocalTemplate {
+/**
+ * Synthesize the app into `outdir` and read what the local runtime needs from the template.
+ * `context` adds CDK context (e.g. `mloop:trainingCodeDir`), as `cdk synth -c` would.
+ */
+export function synthesizeLocal(outdir: string, context: Record<string, unknown> = {}): LocalTemplate {
   fs.rmSync(outdir, { recursive: true, force: true });
-  const app = inProcessApp(outdir);
+  const app = inProcessApp(outdir, context);
   const stack = buildApp(app);
   const assembly = app.synth();
   const artifact = assembly.getStackByName(stack.stackName);

@@ -82,6 +82,7 @@ describe('ingest: an accepted dataset', () => {
         validation: s3Uri(SCRATCH, `splits/${MODEL}/v1/validation/`),
       },
       testSplit: s3Uri(SCRATCH, s3Keys.split(MODEL, 1, 'test')),
+      hyperparameters: {}, // no datasets/<model>/hyperparameters.json
     });
     expect(out.status === 'ACCEPTED' && out.trainingJobName).toMatch(/^mloop-ingest-a-d1-[0-9a-f]{8}$/);
   });
@@ -315,6 +316,7 @@ describe('recordFailure', () => {
     trainingJobName: 'mloop-failing-d7-00000000',
     channels: { train: 's3://b/splits/failing/v7/train/', validation: 's3://b/splits/failing/v7/validation/' },
     testSplit: 's3://b/splits/failing/v7/test/test.csv',
+    hyperparameters: {},
   };
   const training = { trainingJobName: ingest.trainingJobName, modelArtifacts: 's3://b/training/x/output/model.tar.gz' };
   const lambdaCause = (message: string) => JSON.stringify({ errorType: 'Boom', errorMessage: message });

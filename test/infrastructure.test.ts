@@ -265,9 +265,12 @@ describe('the training state machine', () => {
   });
 
   test('runs train.py in script mode and passes the target column and task from ingest', () => {
-    expect(train().Parameters?.HyperParameters).toEqual(
+    // 'Resolve hyperparameters' lays out the job's hyperparameters; the Train state merges the
+    // dataset's hyperparameters.json (from ingest) over them.
+    expect(state('Resolve hyperparameters').Parameters).toEqual(
       expect.objectContaining({ sagemaker_program: 'train.py', 'target.$': '$.ingest.target', 'task.$': '$.ingest.task' }),
     );
+    expect(train().Parameters?.['HyperParameters.$']).toBe('States.JsonMerge($.hyperparameterDefaults, $.ingest.hyperparameters, false)');
   });
 
   test('reads the train and validation channels that ingest wrote', () => {
@@ -328,9 +331,14 @@ describe('the training state machine', () => {
   test("'New dataset?' ends a DUPLICATE dataset in success and otherwise trains", () => {
     const choice = state('New dataset?');
     expect(choice.Type).toBe('Choice');
-    expect(choice.Choices).toEqual([{ Variable: '$.ingest.status', StringEquals: 'DUPLICATE', Next: expect.any(String) }]);
+    expect(choice.Choices).toEqual([
+      { Variable: '$.ingest.status', StringEquals: 'DUPLICATE', Next: expect.any(String) },
+      { Variable: '$.ingest.status', StringEquals: 'CONFIG', Next: expect.any(String) },
+    ]);
     expect(state(choice.Choices![0].Next).Type).toBe('Succeed');
-    expect(choice.Default).toBe('Train model');
+    expect(state(choice.Choices![1].Next).Type).toBe('Succeed');
+    expect(choice.Default).toBe('Resolve hyperparameters');
+    expect(state('Resolve hyperparameters').Next).toBe('Train model');
   });
 
   test('retries the Lambda tasks on transient Lambda errors', () => {
@@ -374,9 +382,9 @@ describe('the training instance type', () => {
 describe('the Lambda functions', () => {
   const functions = () => [...mloopFunctions(template).values()];
 
-  test('are the six of the catalog, each marked with its catalog id', () => {
+  test('are the seven of the catalog, each marked with its catalog id', () => {
     expect([...mloopFunctions(template).keys()].sort()).toEqual(CATALOG_IDS);
-    expect(CATALOG_IDS).toEqual(['drift', 'evaluate', 'ingest', 'predict', 'recordFailure', 'register']);
+    expect(CATALOG_IDS).toEqual(['drift', 'evaluate', 'ingest', 'models', 'predict', 'recordFailure', 'register']);
   });
 
   test('run Node.js 24 or newer', () => {
@@ -404,7 +412,7 @@ describe('the Lambda functions', () => {
       expect(groups[groupId]?.Properties?.RetentionInDays).toBeGreaterThan(0);
       used.add(groupId);
     }
-    expect(used.size).toBe(6);
+    expect(used.size).toBe(CATALOG_IDS.length);
   });
 
   test('take memory and timeout from the catalog', () => {
@@ -465,9 +473,9 @@ describe('least privilege', () => {
     expect(resourcesGranted(statements, 's3:PutObject').filter((r) => r.endsWith('/datasets/*'))).toEqual([]);
   });
 
-  test('predict can put objects under capture/ and nowhere else', () => {
+  test('predict can put objects under capture/ and feedback/ and nowhere else', () => {
     const statements = statementsOfFunction('predict');
-    expect(resourcesGranted(statements, 's3:PutObject')).toEqual([objectArn('capture/*')]);
+    expect(resourcesGranted(statements, 's3:PutObject')).toEqual([objectArn('capture/*'), objectArn('feedback/*')]);
     expect(allows(statements, 's3:PutObject', objectArn('capture/iris/2025/01/01/00/1-a.jsonl'))).toBe(true);
   });
 
@@ -503,7 +511,7 @@ describe('least privilege', () => {
     ['evaluate', ['candidates/*']],
     ['register', ['models/*']],
     ['recordFailure', []],
-    ['predict', ['capture/*']],
+    ['predict', ['capture/*', 'feedback/*']],
     ['drift', ['monitoring/*']],
   ])('%s puts objects only under %j', (id, prefixes) => {
     expect(resourcesGranted(statementsOfFunction(id), 's3:PutObject')).toEqual(prefixes.map(objectArn).sort());
@@ -654,7 +662,7 @@ describe('the prediction API', () => {
 
   test('has no method without IAM authorization', () => {
     const methods = resourcesOfType(template, 'AWS::ApiGateway::Method');
-    expect(methods).toHaveLength(2);
+    expect(methods).toHaveLength(4); // health, and GET, predict and feedback of /v1/models/{name}
     for (const m of methods) expect(m.resource.Properties.AuthorizationType).toBe('AWS_IAM');
   });
 
@@ -738,7 +746,7 @@ describe('the drift schedule', () => {
 // -------------------------------------------------------------------------------------------------
 
 describe('the training code', () => {
-  const submitDirectory = () => state('Train model').Parameters?.HyperParameters.sagemaker_submit_directory as string;
+  const submitDirectory = () => state('Resolve hyperparameters').Parameters?.sagemaker_submit_directory as string;
 
   test('is loaded by the training job from the CDK assets bucket', () => {
     expect(submitDirectory()).toMatch(/^s3:\/\/cdk-hnb659fds-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}\/[0-9a-f]{64}\.(tar\.)?gz$/);
@@ -851,6 +859,7 @@ describe('cdk-nag (AwsSolutions)', () => {
       'Inference/Predict [Action::s3:List*]',
       'Inference/Predict [Resource::*]',
       'Inference/Predict [Resource::<X.Arn>/capture/*]',
+      'Inference/Predict [Resource::<X.Arn>/feedback/*]',
       'Inference/Predict [Resource::<X.Arn>/index/*]',
       'Inference/Predict [Resource::<X.Arn>/models/*]',
       'Monitoring/Drift [Action::s3:Abort*]',
@@ -858,11 +867,17 @@ describe('cdk-nag (AwsSolutions)', () => {
       'Monitoring/Drift [Action::s3:GetObject*]',
       'Monitoring/Drift [Action::s3:List*]',
       'Monitoring/Drift [Resource::*]',
+      // Prediction profiles Evaluate stores beside each candidate (prediction drift) and feedback labels (model quality).
+      'Monitoring/Drift [Resource::<X.Arn>/candidates/*]',
       'Monitoring/Drift [Resource::<X.Arn>/capture/*]',
+      'Monitoring/Drift [Resource::<X.Arn>/feedback/*]',
       'Monitoring/Drift [Resource::<X.Arn>/index/*]',
       'Monitoring/Drift [Resource::<X.Arn>/models/*]',
       'Monitoring/Drift [Resource::<X.Arn>/monitoring/*]',
       'Monitoring/Drift [Resource::<X.Arn>/profiles/*]',
+      'Registry/Models [Action::kms:GenerateDataKey*]',
+      'Registry/Models [Resource::*]',
+      'Registry/Models [Resource::<X.Arn>/index/*]',
       'Training/Evaluate [Action::s3:Abort*]',
       'Training/Evaluate [Action::s3:GetBucket*]',
       'Training/Evaluate [Action::s3:GetObject*]',
@@ -885,6 +900,7 @@ describe('cdk-nag (AwsSolutions)', () => {
       'Training/Ingest [Resource::<X.Arn>/splits/*]',
       'Training/RecordFailure [Resource::*]',
       'Training/RecordFailure [Resource::<X.Arn>/index/*]',
+      'Training/Register [Action::kms:GenerateDataKey*]',
       'Training/Register [Action::s3:Abort*]',
       'Training/Register [Action::s3:GetBucket*]',
       'Training/Register [Action::s3:GetObject*]',

@@ -9,9 +9,15 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SNSClient } from '@aws-sdk/client-sns';
 
 let s3: S3Client | undefined;
 let ddb: DynamoDBDocumentClient | undefined;
+let events: EventBridgeClient | undefined;
+let sns: SNSClient | undefined;
+let sfn: SFNClient | undefined;
 
 /**
  * Fixed credentials for the emulators, so the SDK never searches for a profile. s3rver checks
@@ -53,10 +59,36 @@ export function dynamoClient(): DynamoDBDocumentClient {
   return ddb;
 }
 
+/**
+ * EventBridge, SNS and Step Functions: AWS's defaults only. The local runtime has no emulator for
+ * them: registry events go to MLOOP_EVENTS_FILE and task tokens to MLOOP_TASK_TOKENS_DIR instead
+ * (lambdas/shared/events.ts, lambdas/registry/aliases.ts), so these clients are never built there.
+ */
+export function eventsClient(): EventBridgeClient {
+  events ??= new EventBridgeClient({});
+  return events;
+}
+
+export function snsClient(): SNSClient {
+  sns ??= new SNSClient({});
+  return sns;
+}
+
+export function sfnClient(): SFNClient {
+  sfn ??= new SFNClient({});
+  return sfn;
+}
+
 /** Forget cached clients, so that the next call reads the endpoints again (local runtime, tests). */
 export function resetClients(): void {
   s3?.destroy();
   ddb?.destroy();
+  events?.destroy();
+  sns?.destroy();
+  sfn?.destroy();
   s3 = undefined;
   ddb = undefined;
+  events = undefined;
+  sns = undefined;
+  sfn = undefined;
 }

@@ -25,7 +25,18 @@ export const evaluateEnv = z.object({
   MIN_IMPROVEMENT: z.coerce.number().min(0).default(0),
 });
 
-export const registerEnv = z.object({ ...common });
+/** Where registry events go (lambdas/shared/events.ts). */
+const registryEvents = {
+  /** The EventBridge bus for registry events; the account's default bus when absent. */
+  EVENT_BUS_NAME: z.string().min(1).optional(),
+  /** The SNS topic for people; no SNS message when absent. */
+  TOPIC_ARN: z.string().min(1).optional(),
+};
+
+export const registerEnv = z.object({ ...common, ...registryEvents });
+
+/** The registry's admin function: promote, roll back, approve, reject; history and lineage. */
+export const modelsEnv = z.object({ ...common, ...registryEvents });
 
 export const recordFailureEnv = z.object({ ...common });
 
@@ -37,6 +48,14 @@ export const predictEnv = z.object({
   MAX_BATCH: z.coerce.number().int().positive().default(1000),
   /** Whether requests and responses are written to the capture prefix. */
   CAPTURE_ENABLED: z.enum(['true', 'false']).default('true'),
+  /** Share of requests captured (0 to 1), drawn per request. */
+  CAPTURE_SAMPLE_RATE: z.coerce.number().min(0).max(1).default(1),
+  /** Captured lines a container buffers before it writes them as one object. */
+  CAPTURE_BATCH_RECORDS: z.coerce.number().int().positive().default(1000),
+  /** Seconds the oldest buffered capture line may wait before the buffer is written. */
+  CAPTURE_FLUSH_SECONDS: z.coerce.number().min(0).default(10),
+  /** Share of champion requests also scored by the `shadow` (else `challenger`) alias, captured and never returned. */
+  SHADOW_SHARE: z.coerce.number().min(0).max(1).default(0),
 });
 
 export const driftEnv = z.object({
@@ -48,11 +67,22 @@ export const driftEnv = z.object({
   METRICS_NAMESPACE: z.string().min(1).default('mloop'),
   /** Captures younger than this are left for the next run (late writers; see monitor.ts). */
   CAPTURE_SETTLE_SECONDS: z.coerce.number().min(0).default(60),
+  /** Tests, thresholds and overrides per model and feature, as JSON (lambdas/monitoring/config.ts). */
+  DRIFT_CONFIG: z.string().default(''),
+  /** Whether data drift or a quality drop starts a retraining (lambdas/monitoring/retrain.ts). */
+  RETRAIN_ON_DRIFT: z.enum(['true', 'false']).default('false'),
+  /** Seconds after a retraining before another may start for the same model. */
+  RETRAIN_COOLDOWN_SECONDS: z.coerce.number().min(0).default(86400),
+  /** Seconds a retraining holds its model's lease when its run never reports back. */
+  RETRAIN_LEASE_SECONDS: z.coerce.number().positive().default(21600),
+  /** New labelled rows (feedback joined with captures) a retraining needs; 0 retrains on the same rows. */
+  RETRAIN_MIN_FEEDBACK_ROWS: z.coerce.number().int().min(0).default(1),
 });
 
 export type IngestEnv = z.infer<typeof ingestEnv>;
 export type EvaluateEnv = z.infer<typeof evaluateEnv>;
 export type RegisterEnv = z.infer<typeof registerEnv>;
+export type ModelsEnv = z.infer<typeof modelsEnv>;
 export type PredictEnv = z.infer<typeof predictEnv>;
 export type DriftEnv = z.infer<typeof driftEnv>;
 

@@ -10,6 +10,7 @@
  *   training/<job>/output/model.tar.gz           SageMaker's output (job names start mloop-<model>-)
  *   models/<model>/v<version>/{model.onnx,model-card.json,evaluation.json}
  *   capture/<model>/<yyyy>/<mm>/<dd>/<hh>/<ms>-<id>.jsonl  data capture, by hour (UTC), time-ordered
+ *   feedback/<model>/<yyyy>/<mm>/<dd>/<hh>/<ms>-<id>.jsonl  ground-truth labels sent to the API, by hour (UTC)
  *   monitoring/<model>/drift/<timestamp>.json    drift reports
  *
  * DynamoDB (the registry table, one item collection per model: pk = MODEL#<model>):
@@ -17,9 +18,13 @@
  *   sk DATASET#<000001>           a dataset version
  *   sk DATAHASH#<sha256>          content-hash index: which dataset version holds these bytes
  *   sk VERSION#<000001>           a model version
+ *   sk VERSIONOF#<execution>      the version number an execution's Register took (retries reuse it)
  *   sk ALIAS#<alias>              the version an alias points at
+ *   sk ALIASHIST#<alias>#<iso ts>#<000001>  append-only history of the alias's moves (the
+ *                                 number is the alias item's revision that the move wrote)
  *   sk RUN#<execution name>       a pipeline run: status, reason of a failure
  *   sk DRIFT#<iso timestamp>      a drift monitor run
+ *   sk RETRAIN#<iso timestamp>    a retraining the drift monitor started, with its cause
  */
 import { InvalidInput } from './errors';
 
@@ -28,11 +33,24 @@ export const MODEL_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
 
 export const DATASETS_PREFIX = 'datasets/';
 export const CAPTURE_PREFIX = 'capture/';
+export const FEEDBACK_PREFIX = 'feedback/';
 
 export function assertModelName(name: string): string {
   if (!MODEL_NAME_PATTERN.test(name)) {
     throw new InvalidInput(
       `Model name '${name}' is not valid: expected 1 to 40 lower-case letters, digits or hyphens, starting and ending with a letter or digit.`,
+    );
+  }
+  return name;
+}
+
+/** Alias names (champion, challenger, shadow...): as the prediction API's ?alias accepts them. */
+export const ALIAS_NAME_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
+
+export function assertAliasName(name: string): string {
+  if (!ALIAS_NAME_PATTERN.test(name)) {
+    throw new InvalidInput(
+      `Alias name '${name}' is not valid: expected 1 to 40 lower-case letters, digits or hyphens, starting with a letter.`,
     );
   }
   return name;
@@ -76,6 +94,13 @@ export const s3Keys = {
     return `${CAPTURE_PREFIX}${model}/${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}/${iso.slice(11, 13)}/${ms}-${id}.jsonl`;
   },
   captureModelPrefix: (model: string) => `${CAPTURE_PREFIX}${model}/`,
+  /** Feedback keys sort by time like capture keys: the hour partition, epoch milliseconds, the request id. */
+  feedback: (model: string, at: Date, id: string) => {
+    const iso = at.toISOString();
+    const ms = String(at.getTime()).padStart(15, '0');
+    return `${FEEDBACK_PREFIX}${model}/${iso.slice(0, 4)}/${iso.slice(5, 7)}/${iso.slice(8, 10)}/${iso.slice(11, 13)}/${ms}-${id}.jsonl`;
+  },
+  feedbackModelPrefix: (model: string) => `${FEEDBACK_PREFIX}${model}/`,
   driftReport: (model: string, at: Date) => `monitoring/${model}/drift/${at.toISOString().replace(/[:.]/g, '-')}.json`,
 };
 
@@ -87,10 +112,20 @@ export const registryKeys = {
   dataHash: (sha256: string) => `DATAHASH#${sha256}`,
   version: (n: number) => `VERSION#${pad(n)}`,
   versionPrefix: 'VERSION#',
+  /** The version number a pipeline execution's Register took (the same on every retry). */
+  versionOf: (execution: string) => `VERSIONOF#${execution}`,
   alias: (alias: string) => `ALIAS#${alias}`,
+  aliasPrefix: 'ALIAS#',
+  /** One alias move; `at` is the ISO time the move wrote, `revision` the alias item's revision. */
+  aliasHistory: (alias: string, at: string, revision: number) => `ALIASHIST#${alias}#${at}#${pad(revision)}`,
+  /** Every move of one alias, or of all aliases. */
+  aliasHistoryPrefix: (alias?: string) => (alias === undefined ? 'ALIASHIST#' : `ALIASHIST#${alias}#`),
   run: (execution: string) => `RUN#${execution}`,
   drift: (at: Date) => `DRIFT#${at.toISOString()}`,
   driftPrefix: 'DRIFT#',
+  /** An automatic retraining started by the drift monitor, with its cause. */
+  retrain: (at: Date) => `RETRAIN#${at.toISOString()}`,
+  retrainPrefix: 'RETRAIN#',
   /** All models are also indexed under one partition of the `byKind` GSI. */
   modelsIndexPk: 'MODELS',
 };

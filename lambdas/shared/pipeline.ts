@@ -34,8 +34,15 @@ export type IngestOutput =
       readonly trainingJobName: string;
       readonly channels: { readonly train: string; readonly validation: string };
       readonly testSplit: string;
+      /** datasets/<model>/hyperparameters.json as SageMaker wants them (strings); {} when there is none. */
+      readonly hyperparameters: Record<string, string>;
     }
-  | { readonly status: 'DUPLICATE'; readonly model: string; readonly datasetVersion: number | null; readonly duplicateOf: string };
+  | { readonly status: 'DUPLICATE'; readonly model: string; readonly datasetVersion: number | null; readonly duplicateOf: string }
+  /**
+   * A configuration file beside the data (datasets/<model>/schema.json or hyperparameters.json):
+   * checked, nothing to train; it applies to the datasets dropped after it.
+   */
+  | { readonly status: 'CONFIG'; readonly model: string; readonly datasetVersion: null; readonly file: string; readonly uri: string };
 
 /** What the pipeline keeps of SageMaker's DescribeTrainingJob answer (its ResultSelector). */
 export interface TrainingOutput {
@@ -52,16 +59,41 @@ export interface CandidateSummary {
   readonly hyperparameters: Record<string, unknown>;
 }
 
+/**
+ * The structured part of a classification's evaluation (lambdas/registry/metrics.ts): kept out of
+ * the numeric metric maps. Rows and columns of the confusion matrix follow `labels`.
+ */
+export interface ClassificationDetailsSummary {
+  readonly labels: string[];
+  readonly confusionMatrix: number[][];
+  readonly perClass: {
+    readonly label: string;
+    readonly precision: number;
+    readonly recall: number;
+    readonly f1: number;
+    readonly support: number;
+    readonly predicted: number;
+    readonly rocAuc?: number;
+  }[];
+}
+
 export interface EvaluationOutput {
   readonly candidate: CandidateSummary;
   readonly champion: { readonly version: number; readonly metrics: Record<string, number> } | null;
   readonly baseline: Record<string, number>;
   readonly decision: { readonly better: boolean; readonly reason: string; readonly metric: string };
+  /** Confusion matrices and per-class scores on the test split (classification; null for regression). */
+  readonly details?: {
+    readonly candidate: ClassificationDetailsSummary | null;
+    readonly champion: ClassificationDetailsSummary | null;
+  };
 }
 
 export interface RegisterInput {
   readonly execution: string;
   readonly promote: boolean;
+  /** Manual approval configured: register as pending-approval and leave the alias alone (the pipeline waits). */
+  readonly awaitApproval?: boolean;
   readonly codeVersion: string;
   readonly ingest: Extract<IngestOutput, { status: 'ACCEPTED' }>;
   readonly training: TrainingOutput;
@@ -75,6 +107,39 @@ export interface RegisterOutput {
   readonly promoted: boolean;
   readonly metrics: Record<string, number>;
   readonly reason: string;
+}
+
+/**
+ * Manual approval (TrainingPipelineProps.requireApproval): after "Register (awaiting approval)",
+ * the "Wait for approval" task (.waitForTaskToken) hands the register function its task token;
+ * `mloop models approve` resumes it with an ApprovalOutput under $.approval, `reject` fails it
+ * with the error `ModelRejected`.
+ */
+/** The error a rejection fails the waiting task with; the pipeline catches it and ends without promoting. */
+export const MODEL_REJECTED = 'ModelRejected';
+
+export interface AwaitApprovalInput {
+  readonly stage: 'await-approval';
+  readonly taskToken: string;
+  readonly execution: string;
+  readonly model: string;
+  readonly version: number;
+}
+
+export interface ApprovalOutput {
+  readonly decision: 'approved';
+  readonly by: string;
+  readonly reason: string;
+  readonly decidedAt: string;
+}
+
+export interface PromoteApprovedInput {
+  readonly stage: 'promote-approved';
+  readonly execution: string;
+  readonly model: string;
+  readonly version: number;
+  readonly evaluation: EvaluationOutput;
+  readonly approval: ApprovalOutput;
 }
 
 /**

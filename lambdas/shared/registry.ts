@@ -32,7 +32,23 @@ export interface DatasetRecord {
   readonly createdAt: string;
 }
 
-export type ModelVersionStatus = 'registered' | 'failed';
+/**
+ * registered: stored, may hold aliases; pending-approval: waits for a person (the pipeline holds a
+ * task token); approved / rejected: a person decided; failed; archived.
+ */
+export type ModelVersionStatus = 'registered' | 'pending-approval' | 'approved' | 'rejected' | 'failed' | 'archived';
+
+/** A manual approval of a version: requested by the pipeline, decided by a person. */
+export interface ApprovalRecord {
+  /** The Step Functions task token the pipeline waits on (absent once decided). */
+  readonly taskToken?: string;
+  readonly execution: string;
+  readonly requestedAt: string;
+  readonly decision?: 'approved' | 'rejected';
+  readonly decidedBy?: string;
+  readonly decidedAt?: string;
+  readonly reason?: string;
+}
 
 export interface ModelVersionRecord {
   readonly model: string;
@@ -55,6 +71,8 @@ export interface ModelVersionRecord {
   readonly promoted: boolean;
   readonly decision: string;
   readonly createdAt: string;
+  /** Present when the pipeline asked for a manual approval of this version. */
+  readonly approval?: ApprovalRecord;
 }
 
 export interface ModelRecord {
@@ -67,14 +85,58 @@ export interface ModelRecord {
   readonly driftWatermark?: string;
 }
 
+/** Why an alias moved: a promotion (by the pipeline or a person) or a rollback. */
+export type AliasAction = 'promote' | 'rollback';
+
 export interface AliasRecord {
   readonly model: string;
   readonly alias: string;
   readonly version: number;
   readonly previousVersion?: number;
   readonly updatedAt: string;
+  /** `pipeline:<execution>` or `user:<name>`. */
   readonly updatedBy: string;
   readonly reason: string;
+  /** Counts the moves of this alias (1 for the first holder); absent on items written before it existed. */
+  readonly revision?: number;
+  readonly action?: AliasAction;
+}
+
+/**
+ * One move of an alias, append-only (`ALIASHIST#<alias>#<at>#<revision>`). Every field is also on
+ * the alias item the move wrote, so a history item that a crash left unwritten is rebuilt from
+ * the alias item before the alias moves again (see `Registry.moveAliasWithHistory`).
+ */
+export interface AliasHistoryRecord {
+  readonly model: string;
+  readonly alias: string;
+  readonly revision: number;
+  readonly fromVersion: number | null;
+  readonly toVersion: number;
+  readonly at: string;
+  readonly by: string;
+  readonly reason: string;
+  readonly action: AliasAction;
+}
+
+/** What `moveAliasWithHistory` did. `recovered`: history items a crashed earlier move had left unwritten. */
+export type AliasMove =
+  | { readonly moved: true; readonly entry: AliasHistoryRecord; readonly recovered: AliasHistoryRecord[] }
+  | { readonly moved: false; readonly current: AliasRecord | undefined; readonly recovered: AliasHistoryRecord[] };
+
+/** The history item of the move that wrote `alias`. */
+export function historyEntryOf(alias: AliasRecord): AliasHistoryRecord {
+  return {
+    model: alias.model,
+    alias: alias.alias,
+    revision: alias.revision ?? 0,
+    fromVersion: alias.previousVersion ?? null,
+    toVersion: alias.version,
+    at: alias.updatedAt,
+    by: alias.updatedBy,
+    reason: alias.reason,
+    action: alias.action ?? 'promote',
+  };
 }
 
 export type RunStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'DUPLICATE';
@@ -188,6 +250,30 @@ export class Registry {
     return Number(out.Attributes?.[counter]);
   }
 
+  /**
+   * The model version number of a pipeline execution: taken from the counter once, and the same
+   * number again when the execution's Register is retried (`VERSIONOF#<execution>`), so a retry
+   * neither skips a number nor registers the candidate twice.
+   */
+  async versionNumberFor(model: string, execution: string): Promise<number> {
+    const claimed = await this.get<{ version: number }>(model, k.versionOf(execution));
+    if (claimed) return claimed.version;
+    const version = await this.nextNumber(model, 'versionCounter');
+    try {
+      await dynamoClient().send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: k.pk(model), sk: k.versionOf(execution), model, execution, version, claimedAt: new Date().toISOString() },
+          ConditionExpression: 'attribute_not_exists(sk)',
+        }),
+      );
+      return version;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return (await this.get<{ version: number }>(model, k.versionOf(execution)))!.version;
+    }
+  }
+
   /** Fix the model's schema with its first accepted dataset; later calls leave it as it is. */
   async fixSchema(model: string, schema: DatasetSchema, datasetVersion: number): Promise<DatasetSchema> {
     const out = await dynamoClient().send(
@@ -298,19 +384,144 @@ export class Registry {
     return this.get<AliasRecord & Record<string, unknown>>(model, k.alias(alias));
   }
 
+  /** Every alias of a model (champion, challenger, ...), by name. */
+  async listAliases(model: string): Promise<AliasRecord[]> {
+    return this.query<AliasRecord & Record<string, unknown>>(model, k.aliasPrefix);
+  }
+
   /**
    * Move an alias in one conditional write: it succeeds only if the alias still points where the
    * caller last saw it (`expected`, undefined = no holder yet). Returns false when another writer
-   * moved it first; nothing is half-applied either way.
+   * moved it first; nothing is half-applied either way. See `moveAliasWithHistory`.
    */
-  async moveAlias(record: Omit<AliasRecord, 'previousVersion'>, expected: number | undefined): Promise<boolean> {
+  async moveAlias(record: Omit<AliasRecord, 'previousVersion' | 'revision'>, expected: number | undefined): Promise<boolean> {
+    return (await this.moveAliasWithHistory(record, expected)).moved;
+  }
+
+  /**
+   * Move an alias and append the move to its history, with single-item conditional writes only
+   * (the local DynamoDB has no transactions). In this order:
+   *
+   * 1. read the alias item (revision r, version v); if v is not `expected`, nothing is written;
+   * 2. make sure the history item of revision r exists (a conditional put of the entry rebuilt from
+   *    the alias item: `previousVersion`, `version`, `updatedAt`, `updatedBy`, `reason`, `action`);
+   * 3. write the alias item as revision r + 1, on the condition that it is still revision r: of
+   *    concurrent movers exactly one wins, and the losers write nothing more;
+   * 4. put the history item of revision r + 1 (conditional on its key not existing).
+   *
+   * A crash between 3 and 4 loses nothing: the alias item holds every field of its history entry,
+   * and nobody can overwrite revision r + 1 without first doing step 2 for it, so the history is
+   * complete before the alias moves again (`repairAliasHistory` does the same for readers).
+   */
+  async moveAliasWithHistory(record: Omit<AliasRecord, 'previousVersion' | 'revision'>, expected: number | undefined): Promise<AliasMove> {
+    const current = await this.getAlias(record.model, record.alias);
+    const recovered: AliasHistoryRecord[] = [];
+    if (current?.version !== expected) return { moved: false, current, recovered };
+    if (current) {
+      const repaired = await this.recordAliasHistory(current);
+      if (repaired) recovered.push(repaired);
+    }
+    const item: AliasRecord = { ...record, previousVersion: expected, revision: (current?.revision ?? 0) + 1 };
+    let condition: { ConditionExpression: string; ExpressionAttributeValues?: Record<string, unknown> };
+    if (!current) condition = { ConditionExpression: 'attribute_not_exists(sk)' };
+    else if (current.revision === undefined) {
+      condition = { ConditionExpression: 'attribute_not_exists(revision) AND version = :expected', ExpressionAttributeValues: { ':expected': expected } };
+    } else condition = { ConditionExpression: 'revision = :revision', ExpressionAttributeValues: { ':revision': current.revision } };
+    try {
+      await dynamoClient().send(
+        new PutCommand({ TableName: this.table, Item: { pk: k.pk(record.model), sk: k.alias(record.alias), ...item }, ...condition }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return { moved: false, current: await this.getAlias(record.model, record.alias), recovered };
+    }
+    await this.recordAliasHistory(item);
+    return { moved: true, entry: historyEntryOf(item), recovered };
+  }
+
+  /**
+   * Put the history item of the move that wrote `alias`, unless it is there already. Returns the
+   * entry when this call wrote it (it had been left unwritten), undefined otherwise. Idempotent.
+   */
+  async recordAliasHistory(alias: AliasRecord): Promise<AliasHistoryRecord | undefined> {
+    const entry = historyEntryOf(alias);
     try {
       await dynamoClient().send(
         new PutCommand({
           TableName: this.table,
-          Item: { pk: k.pk(record.model), sk: k.alias(record.alias), ...record, previousVersion: expected },
-          ConditionExpression: expected === undefined ? 'attribute_not_exists(sk)' : 'version = :expected',
-          ExpressionAttributeValues: expected === undefined ? undefined : { ':expected': expected },
+          Item: { pk: k.pk(alias.model), sk: k.aliasHistory(alias.alias, entry.at, entry.revision), ...entry },
+          ConditionExpression: 'attribute_not_exists(sk)',
+        }),
+      );
+      return entry;
+    } catch (error) {
+      if (isConditionFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Write the history item of the alias's current holder if a crash left it unwritten (what every
+   * move does first). Returns the entry it wrote, if any.
+   */
+  async repairAliasHistory(model: string, alias: string): Promise<AliasHistoryRecord | undefined> {
+    const current = await this.getAlias(model, alias);
+    if (!current) return undefined;
+    const key = k.aliasHistory(alias, current.updatedAt, current.revision ?? 0);
+    if (await this.get(model, key)) return undefined;
+    return this.recordAliasHistory(current);
+  }
+
+  /** The moves of one alias (or of every alias), oldest first: by alias, then by revision. */
+  async listAliasHistory(model: string, alias?: string): Promise<AliasHistoryRecord[]> {
+    const items = await this.query<AliasHistoryRecord & Record<string, unknown>>(model, k.aliasHistoryPrefix(alias));
+    return items.sort((a, b) => (a.alias === b.alias ? a.revision - b.revision || a.at.localeCompare(b.at) : a.alias.localeCompare(b.alias)));
+  }
+
+  /**
+   * Attach the pipeline's task token to a version that waits for approval. Fails (a condition
+   * failure) unless the version is still pending-approval.
+   */
+  async requestApproval(model: string, version: number, approval: ApprovalRecord): Promise<void> {
+    await dynamoClient().send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: k.pk(model), sk: k.version(version) },
+        UpdateExpression: 'SET approval = :a',
+        ConditionExpression: '#s = :pending',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':a': approval, ':pending': 'pending-approval' },
+      }),
+    );
+  }
+
+  /**
+   * Decide a pending approval in one conditional write: the version must still be pending with
+   * this task token, so of two concurrent decisions exactly one is recorded. Returns false when
+   * the version was decided (or changed) first.
+   */
+  async decideApproval(
+    model: string,
+    version: number,
+    taskToken: string,
+    decision: { decision: 'approved' | 'rejected'; decidedBy: string; decidedAt: string; reason: string },
+  ): Promise<boolean> {
+    try {
+      await dynamoClient().send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: k.pk(model), sk: k.version(version) },
+          UpdateExpression: 'SET #s = :decision, approval.decision = :decision, approval.decidedBy = :by, approval.decidedAt = :at, approval.reason = :reason REMOVE approval.taskToken',
+          ConditionExpression: '#s = :pending AND approval.taskToken = :token',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: {
+            ':decision': decision.decision,
+            ':by': decision.decidedBy,
+            ':at': decision.decidedAt,
+            ':reason': decision.reason,
+            ':pending': 'pending-approval',
+            ':token': taskToken,
+          },
         }),
       );
       return true;
@@ -318,6 +529,19 @@ export class Registry {
       if (isConditionFailure(error)) return false;
       throw error;
     }
+  }
+
+  /** Record the gate's outcome on a version once the alias move is known (register's last step). */
+  async setVersionDecision(model: string, version: number, promoted: boolean, decision: string): Promise<void> {
+    await dynamoClient().send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: k.pk(model), sk: k.version(version) },
+        UpdateExpression: 'SET promoted = :p, decision = :d',
+        ConditionExpression: 'attribute_exists(sk)',
+        ExpressionAttributeValues: { ':p': promoted, ':d': decision },
+      }),
+    );
   }
 
   async putRun(record: RunRecord): Promise<void> {

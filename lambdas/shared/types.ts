@@ -55,10 +55,29 @@ export interface CategoricalColumnProfile {
 
 export type ColumnProfile = NumericColumnProfile | CategoricalColumnProfile;
 
+/**
+ * What the drift tests need of a numeric column beyond its histogram (lambdas/monitoring/stats.ts).
+ * 'points': every distinct value (`edges`) with its count, for columns of at most 1,024 values (the
+ * KS statistic is then exact); 'bins': about 100 bins holding about equal shares of the values,
+ * counts[i] in [edges[i], edges[i+1]), the last bin closed.
+ */
+export interface NumericSketch {
+  readonly kind: 'points' | 'bins';
+  /** 'points': the distinct values, ascending (as many as counts); 'bins': counts.length + 1 edges. */
+  readonly edges: number[];
+  readonly counts: number[];
+  /** 'bins': the mean of each bin's values (within half a fine bin of the profile's sketch). */
+  readonly means?: number[];
+  /** Each distinct value and its count, when the column has at most 20 distinct values. */
+  readonly values?: Record<string, number>;
+}
+
 /** The statistics of one dataset version, the baseline drift monitors compare live inputs with. */
 export interface DatasetProfile {
   readonly rows: number;
   readonly columns: Record<string, ColumnProfile>;
+  /** Numeric columns' sketches for the drift tests (absent in profiles written before them). */
+  readonly sketches?: Record<string, NumericSketch>;
 }
 
 /** The key under which a profile sums the categories beyond its top-k. */

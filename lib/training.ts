@@ -11,6 +11,7 @@ import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { gateConfigSchema } from '../lambdas/registry/gate';
 import { DATASETS_PREFIX, s3Keys } from '../lambdas/shared/layout';
 import { DataLake } from './data';
 import { FUNCTIONS, REPO_ROOT, type FunctionId } from './function-catalog';
@@ -74,6 +75,12 @@ export interface TrainingPipelineProps {
    * @default 0 (strictly better)
    */
   readonly minImprovement?: number;
+  /**
+   * Per-model gate margins that replace `minImprovement` for the models named, e.g.
+   * `{ churn: { minImprovement: 0.01 } }`.
+   * @default - every model uses minImprovement
+   */
+  readonly gateByModel?: Record<string, { readonly minImprovement: number }>;
   /**
    * Rows a dataset needs to be accepted.
    * @default 10
@@ -167,6 +174,16 @@ export function resolveTrainingJobSettings(props: Omit<TrainingPipelineProps, 'd
   if (!Number.isInteger(instanceCount) || instanceCount < 1) {
     throw new Error(`instanceCount must be a positive integer, got ${instanceCount}.`);
   }
+  if (props.minImprovement !== undefined && !(props.minImprovement >= 0)) {
+    throw new Error(`minImprovement must be a number >= 0, got ${props.minImprovement}.`);
+  }
+  for (const [model, gate] of Object.entries(props.gateByModel ?? {})) {
+    const parsed = gateConfigSchema.safeParse({ [model]: gate });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(`gateByModel.${issue.path.join('.')}: ${issue.message} (model names are lower-case letters, digits and hyphens; minImprovement >= 0).`);
+    }
+  }
   const maxRuntime = props.maxRuntime ?? Duration.hours(2);
   const seconds = (d: Duration) => d.toSeconds();
   if (seconds(maxRuntime) < 1 || seconds(maxRuntime) > seconds(MAX_TRAINING_TIME)) {
@@ -242,7 +259,11 @@ export class TrainingPipeline extends Construct {
     });
     const evaluate = new MloopFunction(this, 'Evaluate', {
       functionId: 'evaluate',
-      environment: { ...env, MIN_IMPROVEMENT: String(props.minImprovement ?? 0) },
+      environment: {
+        ...env,
+        MIN_IMPROVEMENT: String(props.minImprovement ?? 0),
+        ...(props.gateByModel ? { GATE_CONFIG: JSON.stringify(props.gateByModel) } : {}),
+      },
     });
     const register = new MloopFunction(this, 'Register', { functionId: 'register', environment: env });
     const recordFailure = new MloopFunction(this, 'RecordFailure', { functionId: 'recordFailure', environment: env });

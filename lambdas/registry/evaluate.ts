@@ -14,6 +14,7 @@ import { getBytes, getStream, putBytes, putJson } from '../shared/storage';
 import { predictionProfile, predictionProfileKey } from '../monitoring/prediction';
 import type { ModelCard, Task } from '../shared/types';
 import { readModelArchive } from './artifact';
+import { marginFor, parseGateConfig } from './gate';
 import { classificationDetails, classificationMetrics, compareWithChampion, regressionMetrics, type Metrics } from './metrics';
 
 export interface EvaluateInput {
@@ -141,7 +142,8 @@ export async function evaluate(input: EvaluateInput, env: EvaluateEnv): Promise<
 
   const baseline = baselineMetrics(card.task, split.truth, card.classes ?? []);
   const vsBaseline = compareWithChampion(card.task, candidateMetrics, baseline, 0);
-  const vsChampion = compareWithChampion(card.task, candidateMetrics, champion?.metrics ?? null, env.MIN_IMPROVEMENT);
+  const margin = marginFor(model, parseGateConfig(env.GATE_CONFIG), env.MIN_IMPROVEMENT);
+  const vsChampion = compareWithChampion(card.task, candidateMetrics, champion?.metrics ?? null, margin);
   const better = vsBaseline.better && vsChampion.better;
   const reason = vsBaseline.better
     ? vsChampion.reason

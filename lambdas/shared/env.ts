@@ -23,6 +23,8 @@ export const evaluateEnv = z.object({
   ...common,
   /** How much better than the champion a candidate must be on the primary metric. */
   MIN_IMPROVEMENT: z.coerce.number().min(0).default(0),
+  /** Per-model gate settings, JSON `{"<model>": {"minImprovement": n}}` (lambdas/registry/gate.ts). */
+  GATE_CONFIG: z.string().optional(),
 });
 
 /** Where registry events go (lambdas/shared/events.ts). */

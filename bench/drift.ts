@@ -19,6 +19,7 @@ import { DriftAccumulator } from '../lambdas/monitoring/drift';
 import { predictionColumns, predictionProfile, predictionRow } from '../lambdas/monitoring/prediction';
 import type { Prediction } from '../lambdas/shared/model-runtime';
 import type { ColumnProfile, DatasetProfile, FeatureType, NumericSketch } from '../lambdas/shared/types';
+import { prng } from '../local/demo-data';
 
 const NUMERIC = 15;
 const CATEGORICAL = 5;
@@ -28,16 +29,6 @@ const FEATURES: { name: string; type: FeatureType }[] = [
 ];
 const CARD = { task: 'classification' as const, classes: ['0', '1'] };
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One row of features: numeric columns of various shapes (some integer, some skewed), categories of 4 to 40 values, 2% missing. */
 function row(random: () => number, shift: number): Record<string, number | string | null> {

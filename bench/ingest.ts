@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import { once } from 'node:events';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
+import { prng } from '../local/demo-data';
 
 const MB = 1024 * 1024;
 const CHUNK = 64 * 1024; // an S3 body arrives in chunks of about this size
@@ -37,17 +38,6 @@ interface Measure {
   rows?: number;
 }
 
-/** mulberry32: a seeded PRNG in [0, 1). */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Write a CSV of at least `bytes` bytes; returns its row count. */
 async function generate(file: string, bytes: number): Promise<number> {

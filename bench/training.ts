@@ -17,22 +17,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT } from '../lib/function-catalog';
 import { findPython, torchVersion } from '../local/python';
+import { prng } from '../local/demo-data';
 
 const HELPER = path.join(__dirname, 'training_helper.py');
 const TRAIN_PY = path.join(REPO_ROOT, 'training', 'train.py');
 const EPOCHS = 10;
 
-/** mulberry32: a seeded PRNG in [0, 1). */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Write `rows` rows as train.csv (80%) and validation.csv (10%) channels, as ingest splits them. */
 function writeChannels(dir: string, rows: number, seed: number): void {

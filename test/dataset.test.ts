@@ -14,6 +14,7 @@ import {
 } from '../lambdas/data/dataset';
 import { HistogramSketch } from '../lambdas/data/profile';
 import { OTHER_CATEGORY, type DatasetSchema, type NumericColumnProfile, type CategoricalColumnProfile } from '../lambdas/shared/types';
+import { prng } from '../local/demo-data';
 
 const FILE = 'datasets/churn/data.csv';
 
@@ -599,15 +600,11 @@ describe('scanDataset: profile', () => {
   test('the sketch against an exact histogram on uniform data', () => {
     const sketch = new HistogramSketch();
     const values: number[] = [];
-    let a = 42;
+    const random = prng(42);
     let min = Infinity;
     let max = -Infinity;
     for (let i = 0; i < 100000; i++) {
-      a = (a + 0x6d2b79f5) >>> 0; // mulberry32
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      const v = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 100;
+      const v = random() * 100;
       values.push(v);
       sketch.add(v);
       min = Math.min(min, v);

@@ -13,17 +13,7 @@ import { CaptureIndexer, predictionKey, QualityAccumulator, qualityDrop } from '
 import { decideRetrain, type RetrainPolicy, type RetrainSignals } from '../lambdas/monitoring/retrain';
 import type { Prediction } from '../lambdas/shared/model-runtime';
 import type { DatasetProfile } from '../lambdas/shared/types';
-
-function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as uniform } from '../local/demo-data';
 
 function normals(seed: number, n: number, mean = 0): number[] {
   const u = uniform(seed);

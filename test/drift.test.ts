@@ -1,18 +1,7 @@
 import fc from 'fast-check';
 import { binIndex, binLabels, DriftAccumulator, psi } from '../lambdas/monitoring/drift';
 import { OTHER_CATEGORY, type DatasetProfile } from '../lambdas/shared/types';
-
-/** A seeded generator (mulberry32) so that the samples are the same on every run. */
-function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as uniform } from '../local/demo-data';
 
 /** Normal samples by Box-Muller. */
 function normal(seed: number, n: number, mean = 0, std = 1): number[] {

@@ -3,18 +3,10 @@
  * same bytes, and each target depends on the features strongly enough that a small MLP learns it.
  */
 import { parse } from 'csv-parse/sync';
+import { prng } from '../../local/demo-data';
 
-/** mulberry32: a tiny seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the seeded PRNG the demo data uses too. */
+export const mulberry32 = prng;
 
 /** A standard normal draw (Box-Muller). */
 function gaussian(random: () => number): number {

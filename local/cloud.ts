@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import './polyfills';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
@@ -61,6 +62,41 @@ class LambdaFunctionError extends Error {
   }
 }
 
+/** Which process serves a home's emulators, and where (MLOOP_HOME/runtime.json). */
+export interface RuntimeOwner {
+  readonly pid: number;
+  readonly s3Endpoint: string;
+  readonly dynamoEndpoint: string;
+  readonly startedAt: string;
+}
+
+const RUNTIME_FILE = 'runtime.json';
+
+function readRuntimeFile(file: string): RuntimeOwner | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as RuntimeOwner;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The live owner of `home`'s emulators, other than this process; a stale record is ignored. */
+async function liveOwner(home: string): Promise<RuntimeOwner | undefined> {
+  const owner = readRuntimeFile(path.join(home, RUNTIME_FILE));
+  if (!owner || owner.pid === process.pid) return undefined;
+  try {
+    process.kill(owner.pid, 0);
+  } catch {
+    return undefined; // that process is gone
+  }
+  try {
+    await fetch(owner.s3Endpoint, { signal: AbortSignal.timeout(2000) });
+    return owner;
+  } catch {
+    return undefined; // a reused pid, or emulators not answering: start our own
+  }
+}
+
 export function defaultHome(): string {
   return path.resolve(process.env.MLOOP_HOME ?? '.mloop');
 }
@@ -78,16 +114,30 @@ export class LocalCloud {
     readonly template: LocalTemplate,
     private readonly emulators: Emulators,
     private readonly options: LocalCloudOptions,
+    /** The process whose emulators this one uses, when another mloop command owns the home. */
+    readonly attachedTo?: RuntimeOwner,
   ) {}
 
   static async start(options: LocalCloudOptions = {}): Promise<LocalCloud> {
     const home = path.resolve(options.home ?? defaultHome());
     fs.mkdirSync(home, { recursive: true });
+    // One process owns a home's emulators (their state files allow one writer); another mloop
+    // command on the same home while it runs (`mloop predict` beside `mloop serve`, `models
+    // approve` beside a waiting `mloop run`) attaches to the owner's emulators instead.
+    const owner = await liveOwner(home);
+    const outdir = owner ? fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-cdk-')) : path.join(home, 'cdk.out');
     const template = synthesizeLocal(
-      path.join(home, 'cdk.out'),
+      outdir,
       options.trainingCodeDir ? { 'mloop:trainingCodeDir': path.resolve(options.trainingCodeDir) } : {},
     );
-    const emulators = await startEmulators(home);
+    const emulators: Emulators = owner
+      ? { s3Endpoint: owner.s3Endpoint, dynamoEndpoint: owner.dynamoEndpoint, onObjectEvent: () => undefined, stop: async () => undefined }
+      : await startEmulators(home);
+    if (owner) fs.rmSync(outdir, { recursive: true, force: true }); // an attached process only needed the template
+    if (!owner) {
+      const runtime: RuntimeOwner = { pid: process.pid, s3Endpoint: emulators.s3Endpoint, dynamoEndpoint: emulators.dynamoEndpoint, startedAt: new Date().toISOString() };
+      fs.writeFileSync(path.join(home, RUNTIME_FILE), JSON.stringify(runtime));
+    }
 
     // The one client factory every handler uses now points at the emulators.
     process.env.MLOOP_S3_ENDPOINT = emulators.s3Endpoint;
@@ -100,8 +150,8 @@ export class LocalCloud {
     process.env.MLOOP_TASK_TOKENS_DIR = path.join(home, 'task-tokens');
     resetClients();
 
-    const cloud = new LocalCloud(home, template, emulators, options);
-    await cloud.provision();
+    const cloud = new LocalCloud(home, template, emulators, options, owner);
+    if (!owner) await cloud.provision(); // the owner provisioned the home
     emulators.onObjectEvent((record) => {
       const event = objectCreatedEvent(record);
       if (event) cloud.publish(event);
@@ -318,6 +368,11 @@ export class LocalCloud {
     await this.settle();
     await this.flush();
     await this.emulators.stop();
+    if (!this.attachedTo) {
+      const file = path.join(this.home, RUNTIME_FILE);
+      const current = readRuntimeFile(file);
+      if (current?.pid === process.pid) fs.rmSync(file, { force: true });
+    }
     resetClients();
   }
 }

@@ -2,7 +2,7 @@
  * The whole loop through the real CLI (bin/mloop.js), as a user runs it: each command is its own
  * process on the same MLOOP_HOME, so state survives between commands as it does between runs.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -142,5 +142,48 @@ describe('mloop on the local runtime', () => {
     expect(byName).toMatchObject({ tenure_months: true, monthly_charges: true });
     expect(byName.payment).toBe(false);
     expect(String((drifted.report as { json: string }).json)).toMatch(/^s3:\/\/.+\/monitoring\/churn\/drift\/.+\.json$/);
+  });
+});
+
+describe('two mloop commands on one home', () => {
+  jest.setTimeout(300_000);
+
+  test('predict beside a running serve attaches to its emulators; run there is refused with the reason', async () => {
+    const serve = spawn(process.execPath, [path.join(ROOT, 'bin', 'mloop.js'), 'serve', '--port', '0', '--json'], {
+      cwd: data,
+      env: { ...process.env, MLOOP_HOME: home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => serve.on('exit', (code) => resolve(code)));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        serve.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString('utf8');
+          const line = out.split('\n')[0];
+          if (out.includes('\n')) resolve((JSON.parse(line) as { url: string }).url);
+        });
+        serve.on('exit', (code) => reject(new Error(`mloop serve exited with ${code} before listening`)));
+      });
+      expect(JSON.parse(fs.readFileSync(path.join(home, 'runtime.json'), 'utf8'))).toMatchObject({ pid: serve.pid });
+
+      const instance = features(churnRows({ rows: 1, seed: 8 }))[0];
+      const http = await fetch(`${url}/v1/models/churn/predict`, { method: 'POST', body: JSON.stringify({ instances: [instance] }) });
+      expect(http.status).toBe(200);
+
+      const beside = mloop('predict', '--model', 'churn', '--input', JSON.stringify([instance]));
+      expect(beside.code).toBe(0);
+      expect(beside.json.model).toEqual({ name: 'churn', version: 1 });
+      expect(((await http.json()) as { predictions: unknown[] }).predictions).toEqual(beside.json.predictions);
+
+      const file = write('while-serving.csv', toCsv(churnRows({ rows: 200, seed: 9 })));
+      const refused = mloop('run', '--model', 'churn', '--data', file);
+      expect(refused.code).toBe(1);
+      expect(refused.json.error).toMatch(new RegExp(`in use by another mloop process \\(pid ${serve.pid}`));
+    } finally {
+      serve.kill('SIGTERM');
+      await exited;
+    }
+    expect(fs.existsSync(path.join(home, 'runtime.json'))).toBe(false);
   });
 });

@@ -74,6 +74,12 @@ function startCloud(io: Io): Promise<LocalCloud> {
 export async function runPipeline(cloud: LocalCloud, model: string, file: string, target?: string): Promise<RunReport> {
   assertModelName(model);
   if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new CliError(`Dataset file ${file} does not exist or is not a file.`);
+  if (cloud.attachedTo) {
+    // Drops reach the pipeline through the process that owns the emulators, not this one.
+    throw new CliError(
+      `${cloud.home} is in use by another mloop process (pid ${cloud.attachedTo.pid}, since ${cloud.attachedTo.startedAt}), which runs the pipelines of its drops; stop it, or set another MLOOP_HOME, to run the pipeline from here.`,
+    );
+  }
   const bytes = fs.readFileSync(file);
   const key = s3Keys.dataset(model, path.basename(file));
   const started = cloud.nextExecutionFor(key);
@@ -254,6 +260,7 @@ async function commandList(io: Io, what: string | undefined, values: Record<stri
         status: v.status,
         datasetVersion: v.lineage.datasetVersion,
         metrics: v.metrics,
+        tags: v.tags ?? {},
         promoted: v.promoted,
         createdAt: v.createdAt,
       }));
@@ -335,7 +342,7 @@ async function commandDemo(io: Io): Promise<number> {
 }
 
 export async function run(argv: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values: parsed, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     strict: true,
@@ -349,10 +356,14 @@ export async function run(argv: string[], io: Io): Promise<number> {
       reason: { type: 'string' },
       port: { type: 'string' },
       window: { type: 'string' },
+      tag: { type: 'string', multiple: true },
+      untag: { type: 'string', multiple: true },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  // --tag and --untag repeat (lists): only `models tag` reads them.
+  const { tag, untag, ...values } = parsed;
   io.json = Boolean(values.json);
   const [command, sub] = positionals;
   if (values.help || !command) {
@@ -370,7 +381,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       return commandDrift(io, values);
     case 'models':
     case 'datasets':
-      if (command === 'models' && sub !== 'list') return commandModels(io, sub, values);
+      if (command === 'models' && sub !== 'list') return commandModels(io, sub, { ...values, tag, untag });
       if (command === 'datasets' && (sub === 'show' || sub === 'diff')) return commandDatasets(io, sub, positionals.slice(2), values);
       if (sub !== 'list') throw new CliError(`Unknown command '${command} ${sub ?? ''}': expected '${command} list'.`);
       return commandList(io, command, values);

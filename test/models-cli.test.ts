@@ -159,7 +159,7 @@ describe('promote, history and rollback', () => {
     await expect(fails('approve', { model: 'churn', version: '1' })).rejects.toThrow('--reason TEXT is required to approve a version.');
     await expect(fails('approve', { model: 'churn', version: '1', reason: 'ok' })).rejects.toThrow("Version 1 of model 'churn' is not waiting for approval: it is registered.");
     await expect(fails('frobnicate', { model: 'churn' })).rejects.toThrow(
-      "Unknown command 'models frobnicate': expected one of 'models list', 'models promote', 'models rollback', 'models history', 'models lineage', 'models approve', 'models reject'.",
+      "Unknown command 'models frobnicate': expected one of 'models list', 'models promote', 'models rollback', 'models history', 'models lineage', 'models approve', 'models reject', 'models tag', 'models archive'.",
     );
   });
 });

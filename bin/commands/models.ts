@@ -1,5 +1,5 @@
 /**
- * `mloop models promote|rollback|history|lineage|approve|reject`: the registry's admin function
+ * `mloop models promote|rollback|history|lineage|approve|reject|tag|archive`: the registry's admin function
  * (lambdas/registry/models-handler.ts), invoked as the local runtime invokes every handler. With
  * --json, exactly one JSON document on stdout (the function's answer); errors are one line.
  *
@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import { InvalidInput } from '../../lambdas/shared/errors';
 import type { AliasChange, AliasHistory, Lineage } from '../../lambdas/registry/aliases';
 import type { ApprovalDecision } from '../../lambdas/registry/approval';
+import type { VersionArchive, VersionTags } from '../../lambdas/registry/versions';
 import type { ModelsRequest } from '../../lambdas/registry/models-handler';
 import { assertModelName } from '../../lambdas/shared/layout';
 import { LocalCloud } from '../../local/cloud';
@@ -20,15 +21,17 @@ export interface ModelsIo {
   err: (text: string) => void;
 }
 
-type Values = Record<string, string | boolean | undefined>;
+type Values = Record<string, string | string[] | boolean | undefined>;
 
-export const MODELS_SUBCOMMANDS = ['list', 'promote', 'rollback', 'history', 'lineage', 'approve', 'reject'] as const;
+export const MODELS_SUBCOMMANDS = ['list', 'promote', 'rollback', 'history', 'lineage', 'approve', 'reject', 'tag', 'archive'] as const;
 
 export const MODELS_USAGE = `  mloop models promote --model NAME --version N [--alias A] [--reason TEXT]
   mloop models rollback --model NAME [--version N] [--alias A] [--reason TEXT]
   mloop models history --model NAME [--alias A]
   mloop models lineage --model NAME --version N
-  mloop models approve|reject --model NAME --version N --reason TEXT`;
+  mloop models approve|reject --model NAME --version N --reason TEXT
+  mloop models tag --model NAME --version N [--tag KEY=VALUE ...] [--untag KEY ...]
+  mloop models archive --model NAME --version N [--reason TEXT]`;
 
 /** The CLI user, as recorded in the registry. */
 export function cliUser(): string {
@@ -66,6 +69,25 @@ function text(values: Values, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+function list(values: Values, name: string): string[] {
+  const v = values[name];
+  if (v === undefined || typeof v === 'boolean') return [];
+  return Array.isArray(v) ? v : [v];
+}
+
+/** `--tag KEY=VALUE` (split at the first '='), repeatable. */
+function tags(values: Values): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of list(values, 'tag')) {
+    const at = raw.indexOf('=');
+    if (at <= 0) throw new InvalidInput(`--tag '${raw}' is not valid: expected KEY=VALUE.`);
+    const key = raw.slice(0, at);
+    if (key in out) throw new InvalidInput(`Tag '${key}' is given twice.`);
+    out[key] = raw.slice(at + 1);
+  }
+  return out;
+}
+
 /** The request a `models` subcommand sends to the admin function. */
 export function modelsRequest(sub: string, values: Values, by: string = cliUser()): ModelsRequest {
   switch (sub) {
@@ -84,6 +106,13 @@ export function modelsRequest(sub: string, values: Values, by: string = cliUser(
       if (!reason || reason.trim() === '') throw new InvalidInput(`--reason TEXT is required to ${sub} a version.`);
       return { action: sub, ...request, reason, by };
     }
+    case 'tag': {
+      const request = { model: model(values), version: version(values, true), tags: tags(values), untag: list(values, 'untag') };
+      if (Object.keys(request.tags).length === 0 && request.untag.length === 0) throw new InvalidInput('Nothing to do: give at least one --tag KEY=VALUE or --untag KEY.');
+      return { action: 'tag', ...request, by };
+    }
+    case 'archive':
+      return { action: 'archive', model: model(values), version: version(values, true), reason: text(values, 'reason'), by };
     default:
       throw new InvalidInput(`Unknown command 'models ${sub}': expected one of ${MODELS_SUBCOMMANDS.map((s) => `'models ${s}'`).join(', ')}.`);
   }
@@ -129,6 +158,18 @@ function describeLineage(l: Lineage): string {
   ].join('\n');
 }
 
+function describeTags(t: VersionTags): string {
+  const entries = Object.entries(t.tags);
+  return [`${t.model} v${t.version} tags:${entries.length === 0 ? ' none' : ''}`, ...entries.map(([k, x]) => `  ${k}=${x}`)].join('\n');
+}
+
+function describeArchive(a: VersionArchive): string {
+  if (!a.changed) return `${a.model}: ${a.reason}`;
+  const lines = [`${a.model}: v${a.version} ${a.fromStatus} -> archived (by ${a.by} at ${a.at})`, `  reason: ${a.reason}`];
+  if (!a.eventsPublished) lines.push('  warning: the archive is recorded, but its event was not published (see the logs).');
+  return lines.join('\n');
+}
+
 function describeDecision(d: ApprovalDecision): string {
   return `${d.message}\n  ${d.decision} by ${d.by} at ${d.decidedAt}: ${d.reason}`;
 }
@@ -151,6 +192,12 @@ export async function runModelsCommand(cloud: LocalCloud, io: ModelsIo, sub: str
       break;
     case 'lineage':
       io.out(describeLineage(result as Lineage));
+      break;
+    case 'tag':
+      io.out(describeTags(result as VersionTags));
+      break;
+    case 'archive':
+      io.out(describeArchive(result as VersionArchive));
       break;
     default:
       io.out(describeDecision(result as ApprovalDecision));

@@ -97,6 +97,10 @@ export interface Lineage {
   readonly evaluation: { readonly reportUri: string; readonly decision: string; readonly promoted: boolean };
   readonly artifact: { readonly onnxUri: string; readonly sha256: string; readonly cardUri: string };
   readonly approval: ModelVersionRecord['approval'] | null;
+  /** The version's tags (`mloop models tag`); {} when it has none. */
+  readonly tags: Record<string, string>;
+  /** When, by whom and why the version was archived; null unless it is. */
+  readonly archived: ModelVersionRecord['archived'] | null;
 }
 
 export interface AliasHistory {
@@ -148,6 +152,12 @@ async function aliasNotFound(registry: Registry, model: string, alias: string): 
 const PROMOTABLE = new Set(['registered', 'approved']);
 
 function assertPromotable(record: ModelVersionRecord): void {
+  if (record.status === 'archived') {
+    const a = record.archived;
+    throw new VersionStateInvalid(
+      `Version ${record.version} of model '${record.model}' is archived${a ? ` (by ${a.by} at ${a.at}: ${a.reason})` : ''}: an archived version cannot hold an alias.`,
+    );
+  }
   if (!PROMOTABLE.has(record.status)) {
     throw new VersionStateInvalid(
       `Version ${record.version} of model '${record.model}' is ${record.status}: only a registered or approved version can hold an alias.`,
@@ -155,8 +165,8 @@ function assertPromotable(record: ModelVersionRecord): void {
   }
 }
 
-function assertActor(by: string): void {
-  if (typeof by !== 'string' || by.trim() === '') throw new InvalidInput('Who moves the alias is required (pipeline:<execution> or user:<name>).');
+export function assertActor(by: string, what = 'moves the alias'): void {
+  if (typeof by !== 'string' || by.trim() === '') throw new InvalidInput(`Who ${what} is required (pipeline:<execution> or user:<name>).`);
 }
 
 /**
@@ -353,5 +363,7 @@ export async function lineage(registry: Registry, model: string, version: number
     evaluation: { reportUri: record.artifact.evaluationUri, decision: record.decision, promoted: record.promoted },
     artifact: { onnxUri: record.artifact.onnxUri, sha256: record.artifact.sha256, cardUri: record.artifact.cardUri },
     approval: record.approval ?? null,
+    tags: record.tags ?? {},
+    archived: record.archived ?? null,
   };
 }

@@ -2,7 +2,7 @@
  * Registry events: every registration and every alias move is published to EventBridge (for
  * systems: source `mloop.registry`, detail-types `Model Version Registered` and `Model Alias
  * Changed`) and to an SNS topic (for people: a subject and a readable message), so that nobody
- * has to poll the registry.
+ * has to poll the registry. Archiving a version publishes `Model Version Archived`.
  *
  * On AWS the clients come from the one factory (lambdas/shared/clients.ts). The local runtime has
  * no EventBridge or SNS emulator: when MLOOP_EVENTS_FILE is set (LocalCloud sets it to
@@ -26,8 +26,9 @@ import type { AliasHistoryRecord, ModelVersionRecord } from './registry';
 export const REGISTRY_EVENT_SOURCE = 'mloop.registry';
 export const VERSION_REGISTERED = 'Model Version Registered';
 export const ALIAS_CHANGED = 'Model Alias Changed';
+export const VERSION_ARCHIVED = 'Model Version Archived';
 
-export type RegistryEventType = typeof VERSION_REGISTERED | typeof ALIAS_CHANGED;
+export type RegistryEventType = typeof VERSION_REGISTERED | typeof ALIAS_CHANGED | typeof VERSION_ARCHIVED;
 
 /** `detail` of a `Model Version Registered` event. */
 export interface VersionRegisteredDetail {
@@ -54,9 +55,20 @@ export interface AliasChangedDetail extends AliasHistoryRecord {
   readonly recovered: boolean;
 }
 
+/** `detail` of a `Model Version Archived` event. */
+export interface VersionArchivedDetail {
+  readonly model: string;
+  readonly version: number;
+  /** The status the version had before it was archived. */
+  readonly fromStatus: string;
+  readonly at: string;
+  readonly by: string;
+  readonly reason: string;
+}
+
 export interface RegistryEvent {
   readonly detailType: RegistryEventType;
-  readonly detail: VersionRegisteredDetail | AliasChangedDetail;
+  readonly detail: VersionRegisteredDetail | AliasChangedDetail | VersionArchivedDetail;
   /** SNS subject: at most 100 printable ASCII characters. */
   readonly subject: string;
   /** SNS message: for people. */
@@ -132,6 +144,18 @@ export function aliasChangedEvent(entry: AliasHistoryRecord, recovered = false):
       `Alias ${entry.alias} of model ${entry.model} moved from ${from} to version ${entry.toVersion} (${entry.action}) at ${entry.at} by ${entry.by}.`,
       `Reason: ${entry.reason}`,
       ...(recovered ? ['(Sent late: the move happened earlier and its notification had not been sent.)'] : []),
+    ].join('\n'),
+  };
+}
+
+export function versionArchivedEvent(detail: VersionArchivedDetail): RegistryEvent {
+  return {
+    detailType: VERSION_ARCHIVED,
+    detail,
+    subject: snsSubject(`mloop: ${detail.model} v${detail.version} archived`),
+    message: [
+      `Model ${detail.model} version ${detail.version} was archived (it was ${detail.fromStatus}) at ${detail.at} by ${detail.by}; it can no longer hold an alias.`,
+      `Reason: ${detail.reason}`,
     ].join('\n'),
   };
 }

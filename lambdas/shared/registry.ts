@@ -73,6 +73,10 @@ export interface ModelVersionRecord {
   readonly createdAt: string;
   /** Present when the pipeline asked for a manual approval of this version. */
   readonly approval?: ApprovalRecord;
+  /** Free-form key/value tags (`mloop models tag`); absent until the first tag is set. */
+  readonly tags?: Record<string, string>;
+  /** Present once the version is archived (`mloop models archive`): when, by whom, why, from which status. */
+  readonly archived?: { readonly at: string; readonly by: string; readonly reason: string; readonly fromStatus: ModelVersionStatus };
 }
 
 export interface ModelRecord {
@@ -529,6 +533,105 @@ export class Registry {
       if (isConditionFailure(error)) return false;
       throw error;
     }
+  }
+
+  /**
+   * Set and remove tags of a version, in one conditional UpdateItem on the version item (which
+   * must exist): `SET tags.#k = :v ... REMOVE tags.#r ...`, so concurrent taggers of different
+   * keys never lose each other's tags. A version with no tags map yet gets one first by a put of
+   * the map conditional on its absence (then the update is retried). Returns the tags after the
+   * write, or undefined when the version does not exist.
+   */
+  async updateVersionTags(model: string, version: number, set: Record<string, string>, remove: string[]): Promise<Record<string, string> | undefined> {
+    const key = { pk: k.pk(model), sk: k.version(version) };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const names: Record<string, string> = { '#t': 'tags' };
+      const values: Record<string, unknown> = {};
+      const sets = Object.entries(set).map(([tag, value], i) => {
+        names[`#k${i}`] = tag;
+        values[`:v${i}`] = value;
+        return `#t.#k${i} = :v${i}`;
+      });
+      const removes = remove.map((tag, i) => {
+        names[`#r${i}`] = tag;
+        return `#t.#r${i}`;
+      });
+      const expression = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' ');
+      try {
+        if (expression === '') {
+          const current = await this.getVersion(model, version);
+          return current ? (current.tags ?? {}) : undefined;
+        }
+        const out = await dynamoClient().send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: key,
+            UpdateExpression: expression,
+            ConditionExpression: 'attribute_exists(sk) AND attribute_exists(#t)',
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: Object.keys(values).length ? values : undefined,
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+        return (out.Attributes?.tags as Record<string, string> | undefined) ?? {};
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+      // The version is missing, or has no tags map yet: create the map (only where it is absent).
+      try {
+        await dynamoClient().send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: key,
+            UpdateExpression: 'SET #t = :empty',
+            ConditionExpression: 'attribute_exists(sk) AND attribute_not_exists(#t)',
+            ExpressionAttributeNames: { '#t': 'tags' },
+            ExpressionAttributeValues: { ':empty': {} },
+          }),
+        );
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        if (!(await this.getVersion(model, version))) return undefined;
+      }
+    }
+    throw new Error(`Could not update the tags of version ${version} of model '${model}': the version kept changing.`);
+  }
+
+  /**
+   * Archive a version in one conditional write: it must exist and be in `fromStatus` still (what
+   * the caller checked). Returns false when the condition failed (the version changed first).
+   */
+  async archiveVersion(model: string, version: number, archived: { at: string; by: string; reason: string; fromStatus: ModelVersionStatus }): Promise<boolean> {
+    try {
+      await dynamoClient().send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: k.pk(model), sk: k.version(version) },
+          UpdateExpression: 'SET #s = :archived, archived = :info',
+          ConditionExpression: 'attribute_exists(sk) AND #s = :from',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':archived': 'archived', ':info': archived, ':from': archived.fromStatus },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Undo `archiveVersion` (an alias was moved onto the version while it was being archived). */
+  async unarchiveVersion(model: string, version: number, status: ModelVersionStatus, at: string): Promise<void> {
+    await dynamoClient().send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: k.pk(model), sk: k.version(version) },
+        UpdateExpression: 'SET #s = :status REMOVE archived',
+        ConditionExpression: '#s = :archived AND archived.#at = :at',
+        ExpressionAttributeNames: { '#s': 'status', '#at': 'at' },
+        ExpressionAttributeValues: { ':status': status, ':archived': 'archived', ':at': at },
+      }),
+    );
   }
 
   /** Record the gate's outcome on a version once the alias move is known (register's last step). */

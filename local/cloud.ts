@@ -65,9 +65,10 @@ class LambdaFunctionError extends Error {
 /** Which process serves a home's emulators, and where (MLOOP_HOME/runtime.json). */
 export interface RuntimeOwner {
   readonly pid: number;
-  readonly s3Endpoint: string;
-  readonly dynamoEndpoint: string;
-  readonly startedAt: string;
+  /** Absent while the owner is still starting its emulators. */
+  readonly s3Endpoint?: string;
+  readonly dynamoEndpoint?: string;
+  readonly startedAt?: string;
 }
 
 const RUNTIME_FILE = 'runtime.json';
@@ -80,21 +81,48 @@ function readRuntimeFile(file: string): RuntimeOwner | undefined {
   }
 }
 
-/** The live owner of `home`'s emulators, other than this process; a stale record is ignored. */
-async function liveOwner(home: string): Promise<RuntimeOwner | undefined> {
-  const owner = readRuntimeFile(path.join(home, RUNTIME_FILE));
-  if (!owner || owner.pid === process.pid) return undefined;
+function alive(pid: number): boolean {
   try {
-    process.kill(owner.pid, 0);
+    process.kill(pid, 0);
+    return true;
   } catch {
-    return undefined; // that process is gone
+    return false;
   }
-  try {
-    await fetch(owner.s3Endpoint, { signal: AbortSignal.timeout(2000) });
-    return owner;
-  } catch {
-    return undefined; // a reused pid, or emulators not answering: start our own
+}
+
+/**
+ * Claim `home` for this process, or find the live process that owns it. The claim is an
+ * exclusive create of runtime.json (pid only, while the emulators start), so two commands
+ * started together cannot both become owners; the other one waits for the owner's endpoints and
+ * attaches. A record left by a process that is gone is removed and the claim retried.
+ */
+async function claimOrAttach(home: string): Promise<RuntimeOwner | undefined> {
+  const file = path.join(home, RUNTIME_FILE);
+  for (let attempt = 0; attempt < 600; attempt++) {
+    try {
+      fs.writeFileSync(file, JSON.stringify({ pid: process.pid }), { flag: 'wx' });
+      return undefined; // ours
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const owner = readRuntimeFile(file);
+    if (owner?.pid === process.pid) return undefined; // this process already owns it (tests run several clouds)
+    if (owner && !alive(owner.pid)) {
+      fs.rmSync(file, { force: true }); // left by a process that is gone
+      continue;
+    }
+    if (owner?.s3Endpoint && owner.dynamoEndpoint) {
+      try {
+        await fetch(owner.s3Endpoint, { signal: AbortSignal.timeout(2000) });
+        return owner;
+      } catch {
+        fs.rmSync(file, { force: true }); // a reused pid whose emulators do not answer
+        continue;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the owner is still starting
   }
+  throw new Error(`${home} is claimed by process ${readRuntimeFile(file)?.pid ?? '?'}, whose emulators did not start within a minute.`);
 }
 
 export function defaultHome(): string {
@@ -124,14 +152,14 @@ export class LocalCloud {
     // One process owns a home's emulators (their state files allow one writer); another mloop
     // command on the same home while it runs (`mloop predict` beside `mloop serve`, `models
     // approve` beside a waiting `mloop run`) attaches to the owner's emulators instead.
-    const owner = await liveOwner(home);
+    const owner = await claimOrAttach(home);
     const outdir = owner ? fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-cdk-')) : path.join(home, 'cdk.out');
     const template = synthesizeLocal(
       outdir,
       options.trainingCodeDir ? { 'mloop:trainingCodeDir': path.resolve(options.trainingCodeDir) } : {},
     );
     const emulators: Emulators = owner
-      ? { s3Endpoint: owner.s3Endpoint, dynamoEndpoint: owner.dynamoEndpoint, onObjectEvent: () => undefined, stop: async () => undefined }
+      ? { s3Endpoint: owner.s3Endpoint!, dynamoEndpoint: owner.dynamoEndpoint!, onObjectEvent: () => undefined, stop: async () => undefined }
       : await startEmulators(home);
     if (owner) fs.rmSync(outdir, { recursive: true, force: true }); // an attached process only needed the template
     if (!owner) {

@@ -187,3 +187,52 @@ describe('two mloop commands on one home', () => {
     expect(fs.existsSync(path.join(home, 'runtime.json'))).toBe(false);
   });
 });
+
+describe('manual approval across two terminals', () => {
+  jest.setTimeout(300_000);
+  const approvalHome = fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-e2e-approval-'));
+  afterAll(() => fs.rmSync(approvalHome, { recursive: true, force: true }));
+
+  const cli = (...args: string[]) =>
+    spawnSync(process.execPath, [path.join(ROOT, 'bin', 'mloop.js'), ...args, '--json'], {
+      cwd: data,
+      env: { ...process.env, MLOOP_HOME: approvalHome },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+
+  test('a run waiting for approval is resumed by `models approve` from another process', async () => {
+    const file = write('approve-me.csv', toCsv(churnRows({ rows: 1500, seed: 12 })));
+    const run = spawn(process.execPath, [path.join(ROOT, 'bin', 'mloop.js'), 'run', '--model', 'gated', '--data', file, '--target', 'churned', '--json'], {
+      cwd: data,
+      env: { ...process.env, MLOOP_HOME: approvalHome, CDK_CONTEXT_JSON: JSON.stringify({ 'mloop:requireApproval': true }) },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let stdout = '';
+    run.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => run.on('exit', (code) => resolve(code)));
+
+    // The run owns the home once its emulators are up; commands after that attach to them.
+    const runtime = path.join(approvalHome, 'runtime.json');
+    for (let i = 0; i < 300; i++) {
+      const owner = fs.existsSync(runtime) ? (JSON.parse(fs.readFileSync(runtime, 'utf8')) as { pid: number; s3Endpoint?: string }) : undefined;
+      if (owner?.pid === run.pid && owner?.s3Endpoint) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    // Wait until the candidate is registered and waiting for a decision.
+    let pending = false;
+    for (let i = 0; i < 30 && !pending; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const list = cli('models', 'list', '--model', 'gated');
+      if (list.status !== 0) continue;
+      const versions = (JSON.parse(list.stdout) as { versions: { version: number; status: string }[] }).versions;
+      pending = versions.some((v) => v.version === 1 && v.status === 'pending-approval');
+    }
+    expect(pending).toBe(true);
+
+    const approve = cli('models', 'approve', '--model', 'gated', '--version', '1', '--reason', 'reviewed the evaluation');
+    expect(approve.status).toBe(0);
+    expect(await exited).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ status: 'SUCCEEDED', modelVersion: 1, promoted: true });
+  });
+});

@@ -73,7 +73,12 @@ function feeds(card: ModelCard, instances: Record<string, unknown>[]): Record<st
     instances.forEach((row, r) => numeric.forEach((f, c) => (data[r * numeric.length + c] = row[f.name] === null ? NaN : Number(row[f.name]))));
     out.numeric = new ort.Tensor('float32', data, [instances.length, numeric.length]);
   }
-  if (categorical.length) {
+  if (categorical.length && card.formatVersion === 2) {
+    // One string input per categorical feature, the raw value; the graph does the lookup.
+    for (const f of categorical) {
+      out[f.name] = new ort.Tensor('string', instances.map((row) => (row[f.name] === null || row[f.name] === undefined ? '' : String(row[f.name]))), [instances.length, 1]);
+    }
+  } else if (categorical.length) {
     const data = new BigInt64Array(instances.length * categorical.length);
     instances.forEach((row, r) =>
       categorical.forEach((f, c) => (data[r * categorical.length + c] = BigInt((f.categories ?? []).indexOf(String(row[f.name])) + 1))),

@@ -96,17 +96,25 @@ test('compares ONNX with PyTorch when onnxruntime imports, and says why when it 
 });
 
 test("exports a graph whose outputs in onnxruntime-node match the PyTorch outputs it saved (unknown categories and gaps included)", async () => {
-  const check = JSON.parse(fs.readFileSync(path.join(saveDir, 'check.json'), 'utf8')) as { numeric: (number | null)[][]; categorical: number[][]; probabilities: number[][] };
+  const check = JSON.parse(fs.readFileSync(path.join(saveDir, 'check.json'), 'utf8')) as {
+    numeric: (number | null)[][];
+    categorical_features: string[];
+    categorical: string[][];
+    probabilities: number[][];
+  };
   const session = await ort.InferenceSession.create(path.join(saveDir, 'model.onnx'));
+  // The graph takes raw category strings, one input per categorical feature, named by it.
+  expect(session.inputNames).toEqual(['numeric', ...check.categorical_features]);
   const rows = check.numeric.length;
   const numeric = new Float32Array(check.numeric.flat().map((v) => (v === null ? NaN : v)));
-  const categorical = new BigInt64Array(check.categorical.flat().map((v) => BigInt(v)));
   expect(check.numeric.flat().some((v) => v === null)).toBe(true);
-  expect(check.categorical.some((row) => row[0] === 0)).toBe(true);
-  const out = await session.run({
-    numeric: new ort.Tensor('float32', numeric, [rows, check.numeric[0].length]),
-    categorical: new ort.Tensor('int64', categorical, [rows, check.categorical[0].length]),
+  expect(check.categorical.some((row) => row[0] === '')).toBe(true); // missing
+  expect(check.categorical.some((row) => row[row.length - 1] === 'v12')).toBe(true); // unseen
+  const feeds: Record<string, ort.Tensor> = { numeric: new ort.Tensor('float32', numeric, [rows, check.numeric[0].length]) };
+  check.categorical_features.forEach((name, j) => {
+    feeds[name] = new ort.Tensor('string', check.categorical.map((row) => row[j]), [rows, 1]);
   });
+  const out = await session.run(feeds);
   const got = out.probabilities.data as Float32Array;
   const expected = check.probabilities.flat();
   expect(got.length).toBe(expected.length);

@@ -1,14 +1,16 @@
 /**
  * The default training script (training/train.py) end to end: it runs as SageMaker would run it
  * (channels, SM_* variables, hyperparameters as arguments), and its model.onnx is then scored
- * here with onnxruntime-node from raw CSV values. Matching the card's metrics proves the graph
- * carries all preprocessing and computes what PyTorch computed.
+ * here with onnxruntime-node from raw CSV values (numbers, and category strings as they are).
+ * Matching the card's metrics proves the graph carries all preprocessing, the category lookup
+ * included, and computes what PyTorch computed.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { ModelRuntime } from '../lambdas/shared/model-runtime';
 import type { ModelCard } from '../lambdas/shared/types';
 import { findPython, torchVersion } from '../local/python';
 import { binaryClassificationCsv, multiclassCsv, parseCsv, regressionCsv } from './helpers/datasets';
@@ -113,14 +115,11 @@ function feeds(card: ModelCard, rows: Row[]): Record<string, ort.Tensor> {
     );
     result.numeric = new ort.Tensor('float32', data, [rows.length, numeric.length]);
   }
-  if (categorical.length) {
-    const data = new BigInt64Array(rows.length * categorical.length);
-    rows.forEach((row, i) =>
-      categorical.forEach((f, j) => {
-        data[i * categorical.length + j] = BigInt((f.categories ?? []).indexOf(row[f.name]) + 1);
-      }),
-    );
-    result.categorical = new ort.Tensor('int64', data, [rows.length, categorical.length]);
+  // formatVersion 2: each categorical feature is its own string input, fed the raw cell; the graph
+  // looks the category up ('' and unseen values are its unknown bucket). No vocabulary here.
+  expect(card.formatVersion).toBe(2);
+  for (const f of categorical) {
+    result[f.name] = new ort.Tensor('string', rows.map((row) => row[f.name] ?? ''), [rows.length, 1]);
   }
   return result;
 }
@@ -195,7 +194,7 @@ describe('binary classification', () => {
   it('writes model.onnx and a model card that follows the contract', async () => {
     expect(fs.existsSync(path.join(run.modelDir, 'model.onnx'))).toBe(true);
     expect(card).toMatchObject({
-      formatVersion: 1,
+      formatVersion: 2,
       task: 'classification',
       target: 'label',
       features: [
@@ -228,8 +227,10 @@ describe('binary classification', () => {
     expect(fs.existsSync(path.join(run.outputDir, 'failure'))).toBe(false);
   });
 
-  it('exports the inputs and output the card promises', () => {
-    expect(session.inputNames).toEqual(['numeric', 'categorical']);
+  it('exports the inputs and output the card promises: numeric, then one string input per categorical feature', () => {
+    const categorical = card.features.filter((f) => f.type === 'categorical').map((f) => f.name);
+    expect(categorical).toEqual(['color']);
+    expect(session.inputNames).toEqual(['numeric', ...categorical]);
     expect(session.outputNames).toEqual(['probabilities']);
   });
 
@@ -268,18 +269,29 @@ describe('binary classification', () => {
       for (const v of p) expect(Number.isFinite(v)).toBe(true);
       expect(p[0] + p[1]).toBeCloseTo(1, 5);
     }
-    // Out-of-range category indices read as unknown (index 0) instead of failing the request.
-    const outOfRange = await session.run({
-      numeric: new ort.Tensor('float32', new Float32Array([0, 10, 50, 0, 10, 50]), [2, 3]),
-      categorical: new ort.Tensor('int64', new BigInt64Array([99n, -1n]), [2, 1]),
+    // An unseen category and a missing one fall in the same unknown bucket inside the graph, and a
+    // known category is not that bucket.
+    const buckets = await session.run({
+      numeric: new ort.Tensor('float32', new Float32Array([0, 10, 50, 0, 10, 50, 0, 10, 50, 0, 10, 50]), [4, 3]),
+      color: new ort.Tensor('string', ['purple', '', 'RED', 'red'], [4, 1]),
     });
-    const unknown = await session.run({
-      numeric: new ort.Tensor('float32', new Float32Array([0, 10, 50]), [1, 3]),
-      categorical: new ort.Tensor('int64', new BigInt64Array([0n]), [1, 1]),
-    });
-    const p = outOfRange.probabilities.data as Float32Array;
-    const q = unknown.probabilities.data as Float32Array;
-    expect(Array.from(p)).toEqual([q[0], q[1], q[0], q[1]]);
+    const p = Array.from(buckets.probabilities.data as Float32Array);
+    expect(p.slice(2, 4)).toEqual(p.slice(0, 2));
+    expect(p.slice(4, 6)).toEqual(p.slice(0, 2));
+    expect(p.slice(6, 8)).not.toEqual(p.slice(0, 2));
+    // ModelRuntime feeds the raw values (a missing key, null, '' and unseen ones) the same way.
+    const runtime = await ModelRuntime.load(fs.readFileSync(path.join(run.modelDir, 'model.onnx')), card);
+    const predictions = await runtime.predict([
+      { x1: 0, x2: 10, x3: 50, color: 'purple' },
+      { x1: 0, x2: 10, x3: 50 },
+      { x1: 0, x2: 10, x3: 50, color: null },
+      { x1: 0, x2: 10, x3: 50, color: 'red' },
+    ]);
+    const probabilityOf1 = predictions.map((prediction) => ('probabilities' in prediction ? prediction.probabilities['1'] : NaN));
+    expect(probabilityOf1[0]).toBeCloseTo(p[1], 6);
+    expect(probabilityOf1[1]).toBe(probabilityOf1[0]);
+    expect(probabilityOf1[2]).toBe(probabilityOf1[0]);
+    expect(probabilityOf1[3]).toBeCloseTo(p[7], 6);
     // One row scores the same alone as inside a batch (the batch axis is dynamic).
     const [single] = await score(session, card, [validationRows[7]]);
     const batch = await score(session, card, validationRows.slice(0, 10));
@@ -362,7 +374,7 @@ describe('regression', () => {
 
   it('outputs values in target units that match the card and beat predicting the mean', async () => {
     const session = await openModel(run);
-    expect(session.inputNames).toEqual(['numeric', 'categorical']);
+    expect(session.inputNames).toEqual(['numeric', 'city']);
     expect(session.outputNames).toEqual(['value']);
     const rows = parseCsv(validationCsv);
     const values = (await score(session, card, rows)).map((v) => v[0]);
@@ -417,9 +429,40 @@ describe('categorical features only, no validation channel', () => {
     const card = readCard(run);
     expect(card.features).toEqual([{ name: 'color', type: 'categorical', categories: ['blue', 'green', 'red'] }]);
     const session = await openModel(run);
-    expect(session.inputNames).toEqual(['categorical']);
+    expect(session.inputNames).toEqual(['color']);
     const [p] = await score(session, card, [{ color: 'green' }]);
     expect(p.every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('a categorical feature whose name the graph already uses', () => {
+  it('keeps the index contract (formatVersion 1), which ModelRuntime still scores exactly', async () => {
+    // A categorical column named `numeric` cannot become a string input of that name, so train.py
+    // falls back to the int64 `categorical` input and says so in the card.
+    const rename = (csv: string) => csv.replace(/^x1,x2,x3,color,label$/m, 'x1,x2,x3,numeric,label');
+    const validationCsv = rename(binaryClassificationCsv(300, 12));
+    const run = await train({ train: rename(binaryClassificationCsv(1000, 11)), validation: validationCsv, args: ['--target', 'label', '--epochs', '10'] });
+    expectSuccess(run);
+    expect(run.stdout).toMatch(/category lookup stays outside the graph \(model card formatVersion 1\)/);
+    const card = readCard(run);
+    expect(card.formatVersion).toBe(1);
+    expect(card.features[3]).toEqual({ name: 'numeric', type: 'categorical', categories: ['blue', 'green', 'red'] });
+    const session = await openModel(run);
+    expect(session.inputNames).toEqual(['numeric', 'categorical']);
+    const runtime = await ModelRuntime.load(fs.readFileSync(path.join(run.modelDir, 'model.onnx')), card);
+    const rows = parseCsv(validationCsv);
+    const instances = rows.map((row) => ({ x1: row.x1, x2: row.x2, x3: row.x3, numeric: row.numeric }));
+    const predictions = await runtime.predict(instances);
+    const probabilities = predictions.map((prediction) => card.classes!.map((c) => ('probabilities' in prediction ? prediction.probabilities[c] : NaN)));
+    const metrics = classificationMetrics(probabilities, rows.map((row) => row.label), card.classes!);
+    expect(Math.abs(metrics.accuracy - card.validationMetrics.accuracy)).toBeLessThanOrEqual(1e-4);
+    expect(Math.abs(metrics.log_loss - card.validationMetrics.log_loss)).toBeLessThanOrEqual(1e-4);
+    // Unknown and missing categories are index 0 under this contract.
+    const [unknown, missing] = await runtime.predict([
+      { x1: 0, x2: 10, x3: 50, numeric: 'purple' },
+      { x1: 0, x2: 10, x3: 50, numeric: '' },
+    ]);
+    expect(unknown).toEqual(missing);
   });
 });
 

@@ -123,32 +123,40 @@ def train_on(device, dataset, args, epochs):
 
 
 def onnx_check(model, dataset, args):
-    """Export the model and compare onnxruntime's probabilities with PyTorch's on raw inputs,
-    unknown categories and missing values included."""
+    """Export the model and compare onnxruntime's probabilities with PyTorch's on raw inputs
+    (category strings, missing and unseen ones included, and numeric gaps)."""
     rows = min(args.onnx_rows, dataset.validation_rows)
     numeric = dataset.validation_numeric[:rows].copy()
     categorical = dataset.validation_categorical[:rows].copy()
-    categorical[::7, 0] = 0  # unknown
-    categorical[::11, -1] = CATEGORIES + 5  # out of range reads as unknown
+    categorical[::7, 0] = 0  # missing: '' in the graph's string input
+    categorical[::11, -1] = CATEGORIES + 5  # an unseen category ('v12'): the same unknown bucket
     numeric[::5, 0] = np.nan
     expected = train.predict(model, numeric, categorical).astype(np.float32)
 
     directory = args.save or tempfile.mkdtemp(prefix='mloop-gpu-check-')
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, 'model.onnx')
-    train.export_onnx(model, path)
+    categorical_features = [f for f in dataset.features if f.kind == 'categorical']
+    format_version = train.export_onnx(model, path, categorical_features)
+    if format_version != train.FORMAT_VERSION:
+        return {'status': 'mismatch', 'reason': f'the export kept the index contract (formatVersion {format_version})', 'rows': rows}
+    # The raw values the graph is fed: one string input per categorical feature (its own name).
+    strings = np.where(categorical == 0, '', np.char.add('v', (categorical - 1).astype(str))).astype(object)
     if args.save:
         sample = slice(0, min(rows, 64))
         with open(os.path.join(directory, 'check.json'), 'w', encoding='utf-8') as f:
             json.dump({'numeric': [[None if np.isnan(v) else float(v) for v in row] for row in numeric[sample]],
-                       'categorical': categorical[sample].tolist(),
+                       'categorical_features': [f.name for f in categorical_features],
+                       'categorical': strings[sample].tolist(),
                        'probabilities': expected[sample].tolist()}, f)
     try:
         import onnxruntime
     except ImportError:
         return {'status': 'skipped', 'reason': 'onnxruntime cannot be imported (pip install onnxruntime)', 'rows': rows}
     session = onnxruntime.InferenceSession(path, providers=['CPUExecutionProvider'])
-    feeds = {'numeric': numeric, 'categorical': categorical}
+    feeds = {'numeric': numeric}
+    for j, feature in enumerate(categorical_features):
+        feeds[feature.name] = strings[:, j:j + 1]
     got = session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()})[0]
     difference = float(np.max(np.abs(got - expected)))
     return {'status': 'ok' if difference <= args.tolerance else 'mismatch', 'max_abs_difference': difference,

@@ -11,9 +11,10 @@ container (torch 2.x, CUDA) and locally (Debian's torch 1.13, CPU):
 - a failure writes its reason to $SM_OUTPUT_DIR/failure, which SageMaker shows as the job's
   FailureReason, and exits 1.
 
-The exported graph carries all preprocessing (imputation, standardization, category embeddings,
-softmax or target de-standardization), so inference only has to lay raw values out in the order
-the model card gives. See training/README.md and ModelCard in lambdas/shared/types.ts.
+The exported graph carries all preprocessing (category lookup with an unknown bucket, imputation,
+standardization, category embeddings, softmax or target de-standardization), so inference only has
+to lay raw values out as the model card says: numbers in card order and each categorical value as
+a string (onnx_strings.py puts the category lookup into the graph). See training/README.md and ModelCard in lambdas/shared/types.ts.
 
 Only the standard library, numpy and torch are used: the container has nothing else we can rely
 on, and the TorchScript ONNX exporter needs no onnx package.
@@ -39,7 +40,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FORMAT_VERSION = 1
+sys.dont_write_bytecode = True  # keep the code folder free of __pycache__ (it is what SageMaker gets)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import onnx_strings  # noqa: E402  (standard library only)
+
+# The model card's contract: 2 = one string input per categorical feature (the graph looks the
+# category up); 1 = the int64 `categorical` input of category indices (see ModelCard).
+FORMAT_VERSION = 2
+INDEX_FORMAT_VERSION = 1
 # Opset 14 loads in every onnxruntime we target; torch 1.13 exports at most 17, and 18 is refused.
 ONNX_OPSET = 14
 # Above this many distinct integer values a numeric target is treated as a regression target.
@@ -873,7 +881,11 @@ def regression_metrics(values, target):
     }
 
 
-def export_onnx(model, path):
+def export_onnx(model, path, categorical_features=None):
+    """Export `model` to `path` and return the card's formatVersion. With `categorical_features`
+    (the Feature objects of the model's categorical columns, in order) the category lookup is put
+    into the graph (formatVersion 2); without them, or when the rewrite is impossible (a feature
+    name the graph already uses), the graph keeps the int64 `categorical` input (formatVersion 1)."""
     graph = OnnxGraph(model).eval()
     names, dummies = [], []
     if model.n_numeric:
@@ -896,6 +908,16 @@ def export_onnx(model, path):
         options['dynamo'] = False
     with torch.no_grad():
         torch.onnx.export(graph, tuple(dummies), path, **options)
+    if not model.n_categorical:
+        return FORMAT_VERSION
+    if categorical_features is None:
+        return INDEX_FORMAT_VERSION
+    try:
+        onnx_strings.add_string_inputs(path, [(f.name, f.categories) for f in categorical_features])
+    except onnx_strings.OnnxEditError as error:
+        log(f'the category lookup stays outside the graph (model card formatVersion {INDEX_FORMAT_VERSION}): {error}')
+        return INDEX_FORMAT_VERSION
+    return FORMAT_VERSION
 
 
 def train_model(hp, paths, started):
@@ -926,9 +948,9 @@ def train_model(hp, paths, started):
         metrics = regression_metrics(output, dataset.validation_target)
 
     os.makedirs(paths.model, exist_ok=True)
-    export_onnx(model, os.path.join(paths.model, 'model.onnx'))
+    format_version = export_onnx(model, os.path.join(paths.model, 'model.onnx'), dataset.categorical_features)
     card = {
-        'formatVersion': FORMAT_VERSION,
+        'formatVersion': format_version,
         'task': dataset.task,
         'target': dataset.target,
         'features': [feature.card() for feature in dataset.features],

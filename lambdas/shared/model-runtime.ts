@@ -1,7 +1,8 @@
 /**
  * Runs a trained model: feeds raw feature values to the ONNX graph as the model card's contract
- * says (see ModelCard in ./types) and reads its outputs. Preprocessing lives inside the graph; the
- * only encoding here is the card's category index for categorical features.
+ * says (see ModelCard in ./types) and reads its outputs. Preprocessing lives inside the graph: a
+ * formatVersion 2 card gets raw category strings, one string input per categorical feature. Only a
+ * formatVersion 1 card (the older index contract) has its categories mapped to indices here.
  *
  * Shared by evaluation (rows of the test split) and inference (request instances), so that both
  * score a model the same way.
@@ -34,8 +35,8 @@ export class ModelRuntime {
   }
 
   static async load(onnx: Uint8Array, card: ModelCard, source = 'model.onnx'): Promise<ModelRuntime> {
-    if (card.formatVersion !== 1) {
-      throw new ModelArtifactInvalid(`The model card of ${source} has formatVersion ${String(card.formatVersion)}; this mloop reads version 1.`);
+    if (card.formatVersion !== 1 && card.formatVersion !== 2) {
+      throw new ModelArtifactInvalid(`The model card of ${source} has formatVersion ${String(card.formatVersion)}; this mloop reads versions 1 and 2.`);
     }
     let session: ort.InferenceSession;
     try {
@@ -65,7 +66,16 @@ export class ModelRuntime {
       });
       feeds.numeric = new ort.Tensor('float32', data, [n, this.numeric.length]);
     }
-    if (this.categorical.length > 0) {
+    if (this.categorical.length > 0 && this.card.formatVersion === 2) {
+      // One string input per feature; the graph maps "" and unknown values to its unknown bucket.
+      for (const { name } of this.categorical) {
+        const data = instances.map((instance) => {
+          const raw = instance[name];
+          return isMissing(raw) ? '' : String(raw);
+        });
+        feeds[name] = new ort.Tensor('string', data, [n, 1]);
+      }
+    } else if (this.categorical.length > 0) {
       const data = new BigInt64Array(n * this.categorical.length);
       instances.forEach((instance, row) => {
         this.categorical.forEach(({ name, index }, col) => {

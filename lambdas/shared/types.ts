@@ -86,7 +86,10 @@ export const OTHER_CATEGORY = '__other__';
 export interface ModelFeature {
   readonly name: string;
   readonly type: FeatureType;
-  /** Categorical features: the categories the model knows; index i+1 in the ONNX input, 0 = unknown. */
+  /**
+   * Categorical features: the categories the model knows (any other value is the unknown bucket).
+   * Format version 1 only: the runtime feeds index i+1 for categories[i], 0 for unknown.
+   */
   readonly categories?: string[];
 }
 
@@ -94,17 +97,23 @@ export interface ModelFeature {
  * The model card the trainer writes beside model.onnx. It is the contract between training and
  * inference: which ONNX inputs to feed and how to read the outputs.
  *
- * ONNX contract (version 1):
+ * ONNX contract, both versions:
  * - input `numeric`: float32 [N, numeric features in card order], NaN for a missing value
  *   (present only when the model has numeric features);
- * - input `categorical`: int64 [N, categorical features in card order], 0 for an unknown or
- *   missing category, i + 1 for `categories[i]` (present only when it has categorical features);
  * - output `probabilities`: float32 [N, classes] for classification; `value`: float32 [N, 1]
  *   for regression, in the target's own units.
- * Standardization, imputation and the embedding of categories are inside the graph.
+ * Categorical features, version 2 (the default trainer's): one input per categorical feature,
+ * named by the feature, string [N, 1] holding the raw value; "" (missing) and any value not in
+ * `categories` fall in the graph's unknown bucket. The graph looks the category up itself, so the
+ * inference side keeps no copy of the vocabulary.
+ * Categorical features, version 1 (the index contract, still read): input `categorical`: int64
+ * [N, categorical features in card order], 0 for an unknown or missing category, i + 1 for
+ * `categories[i]` (present only when the model has categorical features).
+ * Category lookup (version 2), standardization, imputation and the embedding of categories are
+ * inside the graph.
  */
 export interface ModelCard {
-  readonly formatVersion: 1;
+  readonly formatVersion: 1 | 2;
   readonly task: Task;
   readonly target: string;
   readonly features: ModelFeature[];

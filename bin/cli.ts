@@ -323,8 +323,8 @@ async function commandDemo(io: Io): Promise<number> {
     say(describeRun(run));
     if (run.status === 'FAILED') throw new CliError(run.error ?? 'the pipeline failed', run);
 
-    const live = churnRows({ rows: 200, seed: 99 }).map((r) => Object.fromEntries(DEMO_FEATURES.map((f) => [f, r[f]])));
-    say(`2. Predicting 200 new customers through the API handler...`);
+    const live = churnRows({ rows: 1000, seed: 99 }).map((r) => Object.fromEntries(DEMO_FEATURES.map((f) => [f, r[f]])));
+    say(`2. Predicting 1,000 new customers through the API handler...`);
     const response = await predictThroughApi(cloud, 'churn', { instances: live });
     if (response.statusCode !== 200) throw new CliError(`prediction failed: ${response.body}`);
     const predictions = JSON.parse(response.body) as PredictResponse;

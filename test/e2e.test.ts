@@ -236,3 +236,28 @@ describe('manual approval across two terminals', () => {
     expect(JSON.parse(stdout)).toMatchObject({ status: 'SUCCEEDED', modelVersion: 1, promoted: true });
   });
 });
+
+describe('npm start (mloop demo)', () => {
+  jest.setTimeout(300_000);
+  const demoHome = fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-e2e-demo-'));
+  afterAll(() => fs.rmSync(demoHome, { recursive: true, force: true }));
+
+  test('runs the whole loop on a fresh home: train, promote, predict, drift', () => {
+    const result = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'mloop.js'), 'demo', '--json'], {
+      cwd: data,
+      env: { ...process.env, MLOOP_HOME: demoHome },
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
+    expect(result.status).toBe(0);
+    const json = JSON.parse(result.stdout) as {
+      run: { status: string; promoted: boolean; modelVersion: number };
+      prediction: { model: { name: string; version: number }; first: { label: string } };
+      drift: { rows: number; datasetDrift: boolean };
+    };
+    expect(json.run).toMatchObject({ status: 'SUCCEEDED', promoted: true, modelVersion: 1 });
+    expect(json.prediction.model).toEqual({ name: 'churn', version: 1 });
+    expect(['0', '1']).toContain(json.prediction.first.label);
+    expect(json.drift).toMatchObject({ rows: 1000, datasetDrift: false });
+  });
+});

@@ -155,6 +155,9 @@ export interface TrainingPipelineProps {
   readonly subnets?: ec2.SubnetSelection;
 }
 
+/** How often an execution waiting for its model's training slot runs Ingest again. */
+export const TRAINING_SLOT_POLL_SECONDS = 60;
+
 /** The longest MaxRuntimeInSeconds and MaxWaitTimeInSeconds SageMaker accepts (28 days). */
 export const MAX_TRAINING_TIME = Duration.days(28);
 /** The longest KeepAlivePeriodInSeconds SageMaker accepts. */
@@ -227,7 +230,8 @@ export function resolveTrainingJobSettings(props: Omit<TrainingPipelineProps, 'd
  * The training pipeline: a Step Functions state machine (JSONPath) that a dataset drop starts.
  *
  *   Ingest λ ─► New dataset? ─► Train (SageMaker CreateTrainingJob .sync) ─► Evaluate λ ─► Gate
- *                  └─ duplicate bytes: succeed             promote ◄─┴─► register only
+ *                  ├─ duplicate bytes: succeed             promote ◄─┴─► register only
+ *                  └─ model's training slot busy: Wait for training slot ─► Ingest again
  *   any failure ─► Record failure λ ─► Fail (the champion is never touched on this path)
  */
 export class TrainingPipeline extends Construct {
@@ -255,7 +259,12 @@ export class TrainingPipeline extends Construct {
     const env = { DATA_BUCKET: bucket.bucketName, REGISTRY_TABLE: props.table.tableName };
     const ingest = new MloopFunction(this, 'Ingest', {
       functionId: 'ingest',
-      environment: { ...env, ...(props.minRows !== undefined ? { MIN_ROWS: String(props.minRows) } : {}) },
+      environment: {
+        ...env,
+        ...(props.minRows !== undefined ? { MIN_ROWS: String(props.minRows) } : {}),
+        // How long a run that died keeps its model's training slot: the job's limit, plus an hour.
+        TRAINING_LEASE_SECONDS: String(job.jobLimit.plus(Duration.hours(1)).toSeconds()),
+      },
     });
     const evaluate = new MloopFunction(this, 'Evaluate', {
       functionId: 'evaluate',
@@ -536,6 +545,13 @@ export class TrainingPipeline extends Construct {
         .when(sfn.Condition.stringEquals('$.ingest.status', 'DUPLICATE'), new sfn.Succeed(this, 'Duplicate dataset'))
         // schema.json or hyperparameters.json beside the data: checked by ingest, nothing to train.
         .when(sfn.Condition.stringEquals('$.ingest.status', 'CONFIG'), new sfn.Succeed(this, 'Configuration file'))
+        // One execution trains a model at a time: while another holds the model's training slot,
+        // wait and run Ingest again (its retry path keeps this dataset version and retries the
+        // slot). The execution's timeout bounds the loop.
+        .when(
+          sfn.Condition.and(sfn.Condition.stringEquals('$.ingest.status', 'ACCEPTED'), sfn.Condition.stringEquals('$.ingest.trainingSlot', 'busy')),
+          new sfn.Wait(this, 'Wait for training slot', { time: sfn.WaitTime.duration(Duration.seconds(TRAINING_SLOT_POLL_SECONDS)) }).next(ingestTask),
+        )
         .otherwise(
           hyperparameterDefaults.next(trainTask).next(evaluateTask).next(
             new sfn.Choice(this, 'Better than champion?')

@@ -357,7 +357,12 @@ export class LocalCloud {
 
     const sm = new StateMachine(machine.definition as never, { validationOptions: { checkArn: false } });
     const run = sm.run(input as never, {
-      overrides: { taskResourceLocalHandlers: overrides as never },
+      overrides: {
+        taskResourceLocalHandlers: overrides as never,
+        // 'Wait for training slot' waits 60 s on AWS between two tries of the model's training
+        // slot; locally another run's training is seconds long, so try again after 200 ms.
+        waitTimeOverrides: { 'Wait for training slot': 200 },
+      },
       context: { Execution: { Id: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`, Name: name }, Task: { Token: localTaskToken(name) } },
     });
     const result = run.result.then(

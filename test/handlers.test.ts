@@ -83,6 +83,7 @@ describe('ingest: an accepted dataset', () => {
       },
       testSplit: s3Uri(SCRATCH, s3Keys.split(MODEL, 1, 'test')),
       hyperparameters: {}, // no datasets/<model>/hyperparameters.json
+      trainingSlot: 'acquired', // no other execution trains this model now
     });
     expect(out.status === 'ACCEPTED' && out.trainingJobName).toMatch(/^mloop-ingest-a-d1-[0-9a-f]{8}$/);
   });

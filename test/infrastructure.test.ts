@@ -328,15 +328,23 @@ describe('the training state machine', () => {
     }
   });
 
-  test("'New dataset?' ends a DUPLICATE dataset in success and otherwise trains", () => {
+  test("'New dataset?' ends a DUPLICATE dataset in success, waits while the training slot is busy, and otherwise trains", () => {
     const choice = state('New dataset?');
     expect(choice.Type).toBe('Choice');
     expect(choice.Choices).toEqual([
       { Variable: '$.ingest.status', StringEquals: 'DUPLICATE', Next: expect.any(String) },
       { Variable: '$.ingest.status', StringEquals: 'CONFIG', Next: expect.any(String) },
+      {
+        And: [
+          { Variable: '$.ingest.status', StringEquals: 'ACCEPTED' },
+          { Variable: '$.ingest.trainingSlot', StringEquals: 'busy' },
+        ],
+        Next: 'Wait for training slot',
+      },
     ]);
     expect(state(choice.Choices![0].Next).Type).toBe('Succeed');
     expect(state(choice.Choices![1].Next).Type).toBe('Succeed');
+    expect(state('Wait for training slot')).toEqual({ Type: 'Wait', Seconds: 60, Next: 'Ingest dataset' });
     expect(choice.Default).toBe('Resolve hyperparameters');
     expect(state('Resolve hyperparameters').Next).toBe('Train model');
   });

@@ -133,6 +133,10 @@ describe('defaults', () => {
     expect(actions.filter((a) => /^(ec2|kms):/.test(a))).toEqual([]);
   });
 
+  test('hold a training slot that nobody gives back for the job limit plus an hour (TRAINING_LEASE_SECONDS)', () => {
+    expect(mloopFunction(built.template, 'ingest').resource.Properties.Environment.Variables.TRAINING_LEASE_SECONDS).toBe(String(7200 + 3600));
+  });
+
   test('resolve to the documented values', () => {
     const settings = resolveTrainingJobSettings({});
     expect(settings).toMatchObject({ instanceType: 'ml.g5.xlarge', instanceCount: 1, spot: false, checkpoints: false, maxWaitTime: undefined, keepAlive: undefined });
@@ -160,6 +164,10 @@ describe('managed spot training', () => {
   test('waits for the job as long as MaxWaitTime allows, and the execution an hour more', () => {
     expect((built.train as Json).TimeoutSeconds).toBe(10800 + 15 * 60);
     expect(built.definition.TimeoutSeconds).toBe(10800 + 3600);
+  });
+
+  test('holds the training slot for MaxWaitTime plus an hour when nobody gives it back', () => {
+    expect(mloopFunction(built.template, 'ingest').resource.Properties.Environment.Variables.TRAINING_LEASE_SECONDS).toBe(String(10800 + 3600));
   });
 
   test('lets the training role read and write checkpoints/, and not delete them', () => {

@@ -34,8 +34,22 @@ export function summarizeViolations(violations: Violation[], max = 3): string {
   return head.join(' ') + more;
 }
 
+type Accepted = Extract<IngestOutput, { status: 'ACCEPTED' }>;
+
+/**
+ * One execution trains a model at a time: an accepted dataset takes the model's training lease
+ * for this execution (held until Register or Record failure gives it back, or TRAINING_LEASE_SECONDS
+ * pass). While another execution holds it the answer is `busy`: the state machine waits and runs
+ * Ingest again, which finds its own dataset (the retry path) and tries the lease again.
+ */
+async function withTrainingSlot(registry: Registry, accepted: Accepted, execution: string, env: IngestEnv): Promise<Accepted> {
+  if (await registry.acquireTrainingLease(accepted.model, execution, env.TRAINING_LEASE_SECONDS)) return { ...accepted, trainingSlot: 'acquired' };
+  const holder = (await registry.getModel(accepted.model))?.trainingLease?.execution;
+  return { ...accepted, trainingSlot: 'busy', ...(holder ? { heldBy: holder } : {}) };
+}
+
 /** The output of an ingest that already completed, rebuilt from its dataset record. */
-async function resumeIngest(registry: Registry, model: string, version: number, execution: string, hyperparameters: Record<string, string>): Promise<IngestOutput> {
+async function resumeIngest(registry: Registry, model: string, version: number, execution: string, hyperparameters: Record<string, string>): Promise<Accepted> {
   const [record, meta] = await Promise.all([registry.getDataset(model, version), registry.getModel(model)]);
   if (!record?.splits || !meta?.schema) throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
   const prefix = (uri: string) => uri.slice(0, uri.lastIndexOf('/') + 1);
@@ -136,7 +150,7 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   const ownClaim = claim?.execution === input.execution;
   if (claim && ownClaim && claim.datasetVersion !== undefined) {
     // A retry of this execution after its ingest completed: answer what it answered then.
-    return resumeIngest(registry, model, claim.datasetVersion, input.execution, hyperparameters);
+    return withTrainingSlot(registry, await resumeIngest(registry, model, claim.datasetVersion, input.execution, hyperparameters), input.execution, env);
   }
   if (claim && !ownClaim) {
     await registry.putRun({
@@ -223,7 +237,7 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   });
   await registry.linkContent(model, scan.sha256, version);
 
-  return {
+  return withTrainingSlot(registry, {
     status: 'ACCEPTED',
     model,
     datasetVersion: version,
@@ -238,5 +252,5 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     },
     testSplit: s3Uri(bucket, splitKeys.test),
     hyperparameters,
-  };
+  }, input.execution, env);
 }

@@ -98,6 +98,9 @@ export async function decideApproval(
   if (request.decision === 'rejected') {
     const run = await registry.getRun(request.model, execution);
     if (run) await registry.putRun({ ...run, promoted: false, reason: `Rejected by ${request.by}: ${reason}`, updatedAt: decidedAt });
+    // Register gave the training slot back before the approval step; this is a no-op then, and
+    // frees the slot should a run ever reach a rejection still holding it.
+    await registry.releaseTrainingLease(request.model, execution);
   }
   return { model: request.model, version: request.version, decision: request.decision, by: request.by, reason, decidedAt, execution, resumed, message };
 }

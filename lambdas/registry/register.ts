@@ -117,6 +117,8 @@ export async function register(input: RegisterInput, env: RegisterEnv): Promise<
     reason: record.decision,
     updatedAt: new Date().toISOString(),
   });
+  // Training is over: the next execution waiting for this model's training slot may take it.
+  await registry.releaseTrainingLease(model, input.execution);
   await publishOrLog([versionRegisteredEvent(record), ...aliasEvents], { eventBusName: env.EVENT_BUS_NAME, topicArn: env.TOPIC_ARN });
   return { model, modelVersion: version, datasetVersion: ingest.datasetVersion, promoted: record.promoted, metrics: evaluation.candidate.metrics, reason: record.decision };
 }
@@ -157,7 +159,8 @@ export async function recordFailure(input: RecordFailureInput, env: RegisterEnv)
     }
   }
   if (model) {
-    await new Registry(env.REGISTRY_TABLE).putRun({
+    const registry = new Registry(env.REGISTRY_TABLE);
+    await registry.putRun({
       model,
       execution: input.execution,
       status: 'FAILED',
@@ -167,6 +170,8 @@ export async function recordFailure(input: RecordFailureInput, env: RegisterEnv)
       reason,
       updatedAt: new Date().toISOString(),
     });
+    // A failed run trains no more: give the model's training slot back if this execution held it.
+    await registry.releaseTrainingLease(model, input.execution);
   }
   return { model, stage, error: state.error.Error, reason: `${stage} failed: ${reason}` };
 }

@@ -17,6 +17,11 @@ export const ingestEnv = z.object({
   MIN_ROWS: z.coerce.number().int().positive().default(10),
   /** Share of empty cells above which a feature column is rejected. */
   MAX_NULL_SHARE: z.coerce.number().min(0).max(1).default(0.5),
+  /**
+   * Seconds an execution holds its model's training slot when it never gives it back (it died);
+   * the CDK construct sets the training job's limit plus an hour.
+   */
+  TRAINING_LEASE_SECONDS: z.coerce.number().positive().default(4 * 3600),
 });
 
 export const evaluateEnv = z.object({

@@ -36,6 +36,13 @@ export type IngestOutput =
       readonly testSplit: string;
       /** datasets/<model>/hyperparameters.json as SageMaker wants them (strings); {} when there is none. */
       readonly hyperparameters: Record<string, string>;
+      /**
+       * Whether this execution holds the model's training slot (acquired) or another execution
+       * trains the model now (busy: the state machine waits and runs Ingest again).
+       */
+      readonly trainingSlot?: 'acquired' | 'busy';
+      /** The execution that holds the slot, when busy. */
+      readonly heldBy?: string;
     }
   | { readonly status: 'DUPLICATE'; readonly model: string; readonly datasetVersion: number | null; readonly duplicateOf: string }
   /**

@@ -87,6 +87,15 @@ export interface ModelRecord {
   readonly latestDataset?: number;
   readonly createdAt: string;
   readonly driftWatermark?: string;
+  /** The execution that may train this model now, until when (see `Registry.acquireTrainingLease`). */
+  readonly trainingLease?: TrainingLease;
+}
+
+/** A model's training slot: one pipeline execution trains a model at a time. */
+export interface TrainingLease {
+  readonly execution: string;
+  /** ISO time after which the lease counts as abandoned and another execution may take it. */
+  readonly until: string;
 }
 
 /** Why an alias moved: a promotion (by the pipeline or a person) or a rollback. */
@@ -645,6 +654,53 @@ export class Registry {
         ExpressionAttributeValues: { ':p': promoted, ':d': decision },
       }),
     );
+  }
+
+  /**
+   * Take the model's training slot for `execution` for `ttlSeconds`: one conditional write on the
+   * model item. Succeeds when no execution holds it, when the holder's lease ran out (an execution
+   * that died without releasing it), or when `execution` already holds it (a retry, which renews
+   * it). Returns false while another execution holds it.
+   */
+  async acquireTrainingLease(model: string, execution: string, ttlSeconds: number): Promise<boolean> {
+    const now = new Date();
+    try {
+      await dynamoClient().send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: k.pk(model), sk: k.meta },
+          UpdateExpression: 'SET trainingLease = :lease',
+          ConditionExpression: 'attribute_not_exists(trainingLease) OR trainingLease.#until < :now OR trainingLease.execution = :me',
+          ExpressionAttributeNames: { '#until': 'until' },
+          ExpressionAttributeValues: {
+            ':lease': { execution, until: new Date(now.getTime() + ttlSeconds * 1000).toISOString() },
+            ':now': now.toISOString(),
+            ':me': execution,
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      return false;
+    }
+  }
+
+  /** Give the model's training slot back, if `execution` holds it (else nothing changes). */
+  async releaseTrainingLease(model: string, execution: string): Promise<void> {
+    try {
+      await dynamoClient().send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: k.pk(model), sk: k.meta },
+          UpdateExpression: 'REMOVE trainingLease',
+          ConditionExpression: 'trainingLease.execution = :me',
+          ExpressionAttributeValues: { ':me': execution },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
   }
 
   async putRun(record: RunRecord): Promise<void> {

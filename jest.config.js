@@ -11,7 +11,7 @@ module.exports = {
     '/node_modules/hyparquet(-writer)?/.+\\.js$': '<rootDir>/test/esm-transform.js',
   },
   transformIgnorePatterns: ['/node_modules/(?!(hyparquet|hyparquet-writer)/)'],
-  setupFiles: ['<rootDir>/local/polyfills.ts'],
+  setupFiles: ['<rootDir>/local/polyfills.ts', '<rootDir>/test/setup-env.ts'],
   testTimeout: 60000,
   maxWorkers: 2,
 };

@@ -8,7 +8,7 @@ import type { EvaluateEnv } from '../shared/env';
 import { ModelArtifactInvalid } from '../shared/errors';
 import { parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
 import { ModelRuntime, type Prediction } from '../shared/model-runtime';
-import type { ClassificationDetailsSummary, EvaluationOutput, IngestOutput, TrainingOutput } from '../shared/pipeline';
+import type { ClassificationDetails, EvaluationOutput, IngestOutput, TrainingOutput } from '../shared/pipeline';
 import { Registry } from '../shared/registry';
 import { getBytes, getStream, putBytes, putJson } from '../shared/storage';
 import { predictionProfile, predictionProfileKey } from '../monitoring/prediction';
@@ -51,7 +51,7 @@ export async function scoreModelWithDetails(
   runtime: ModelRuntime,
   split: TestSplit,
   batch = 1000,
-): Promise<{ metrics: Metrics; details: ClassificationDetailsSummary | null; predictions: Prediction[] }> {
+): Promise<{ metrics: Metrics; details: ClassificationDetails | null; predictions: Prediction[] }> {
   const predictions: Prediction[] = [];
   for (let i = 0; i < split.instances.length; i += batch) {
     predictions.push(...(await runtime.predict(split.instances.slice(i, i + batch))));
@@ -60,7 +60,7 @@ export async function scoreModelWithDetails(
 }
 
 /** Confusion matrix and per-class scores (classification), null for regression. */
-export function detailsOf(card: ModelCard, predictions: Prediction[], truth: string[]): ClassificationDetailsSummary | null {
+export function detailsOf(card: ModelCard, predictions: Prediction[], truth: string[]): ClassificationDetails | null {
   if (card.task === 'regression') return null;
   const classes = card.classes ?? [];
   return classificationDetails(
@@ -125,7 +125,7 @@ export async function evaluate(input: EvaluateInput, env: EvaluateEnv): Promise<
   await putJson(env.DATA_BUCKET, predictionProfileKey(model, input.execution), predictionProfile(card, scored.predictions));
 
   let champion: EvaluationOutput['champion'] = null;
-  let championDetails: ClassificationDetailsSummary | null = null;
+  let championDetails: ClassificationDetails | null = null;
   const alias = await registry.getAlias(model, 'champion');
   if (alias) {
     const record = await registry.getVersion(model, alias.version);

@@ -3,37 +3,14 @@
  * metrics on the validation split and compares them with the champion's before promoting it.
  */
 import type { Task } from '../shared/types';
+import type { ClassificationDetails, ClassScores } from '../shared/pipeline';
 
 export type Metrics = Record<string, number>;
 
 /** Probabilities are clipped to [EPS, 1 - EPS] before the log, as scikit-learn does. */
 const LOG_LOSS_EPS = 1e-15;
 
-/** Per-label counts and scores of a classification (see `classificationDetails`). */
-export interface ClassScores {
-  readonly label: string;
-  /** TP / predicted; 0 when the label is never predicted (scikit-learn's zero_division=0). */
-  readonly precision: number;
-  /** TP / support; 0 when the label is not in the truth. */
-  readonly recall: number;
-  readonly f1: number;
-  /** Rows whose truth is this label. */
-  readonly support: number;
-  /** Rows predicted as this label. */
-  readonly predicted: number;
-  /** One-vs-rest ROC AUC of this label's probability; absent when undefined (see `classificationMetrics`). */
-  readonly rocAuc?: number;
-}
-
-/** The structured part of a classification's evaluation: kept out of the numeric metric map. */
-export interface ClassificationDetails {
-  /** Rows and columns of the confusion matrix: the model's classes, then truth labels it does not know. */
-  readonly labels: string[];
-  /** `confusionMatrix[i][j]`: rows whose truth is `labels[i]` and whose prediction is `labels[j]`. */
-  readonly confusionMatrix: number[][];
-  /** One entry per label, in the order of `labels`. */
-  readonly perClass: ClassScores[];
-}
+export type { ClassificationDetails, ClassScores } from '../shared/pipeline';
 
 interface Analysis {
   readonly metrics: Metrics;

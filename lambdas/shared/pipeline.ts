@@ -66,22 +66,30 @@ export interface CandidateSummary {
   readonly hyperparameters: Record<string, unknown>;
 }
 
-/**
- * The structured part of a classification's evaluation (lambdas/registry/metrics.ts): kept out of
- * the numeric metric maps. Rows and columns of the confusion matrix follow `labels`.
- */
-export interface ClassificationDetailsSummary {
+/** Per-label counts and scores of a classification (lambdas/registry/metrics.ts `classificationDetails`). */
+export interface ClassScores {
+  readonly label: string;
+  /** TP / predicted; 0 when the label is never predicted (scikit-learn's zero_division=0). */
+  readonly precision: number;
+  /** TP / support; 0 when the label is not in the truth. */
+  readonly recall: number;
+  readonly f1: number;
+  /** Rows whose truth is this label. */
+  readonly support: number;
+  /** Rows predicted as this label. */
+  readonly predicted: number;
+  /** One-vs-rest ROC AUC of this label's probability; absent when undefined (see metrics.ts `classificationMetrics`). */
+  readonly rocAuc?: number;
+}
+
+/** The structured part of a classification's evaluation (lambdas/registry/metrics.ts): kept out of the numeric metric maps. */
+export interface ClassificationDetails {
+  /** Rows and columns of the confusion matrix: the model's classes, then truth labels it does not know. */
   readonly labels: string[];
+  /** `confusionMatrix[i][j]`: rows whose truth is `labels[i]` and whose prediction is `labels[j]`. */
   readonly confusionMatrix: number[][];
-  readonly perClass: {
-    readonly label: string;
-    readonly precision: number;
-    readonly recall: number;
-    readonly f1: number;
-    readonly support: number;
-    readonly predicted: number;
-    readonly rocAuc?: number;
-  }[];
+  /** One entry per label, in the order of `labels`. */
+  readonly perClass: ClassScores[];
 }
 
 export interface EvaluationOutput {
@@ -91,8 +99,8 @@ export interface EvaluationOutput {
   readonly decision: { readonly better: boolean; readonly reason: string; readonly metric: string };
   /** Confusion matrices and per-class scores on the test split (classification; null for regression). */
   readonly details?: {
-    readonly candidate: ClassificationDetailsSummary | null;
-    readonly champion: ClassificationDetailsSummary | null;
+    readonly candidate: ClassificationDetails | null;
+    readonly champion: ClassificationDetails | null;
   };
 }
 

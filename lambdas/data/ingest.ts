@@ -125,7 +125,16 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   if (isSchemaFile(fileName) || fileName === HYPERPARAMETERS_FILE) return ingestConfigFile(bucket, key, versionId, model, fileName);
 
   // hyperparameters.json beside the datasets is read first: a bad file fails the run before a version is claimed.
-  const [meta, modelRecord, hyperparameters] = await Promise.all([head(bucket, key, versionId), registry.getModel(model), readHyperparameters(bucket, model)]);
+  const [meta, modelRecord, hyperparameters, datasets] = await Promise.all([
+    head(bucket, key, versionId),
+    registry.getModel(model),
+    readHyperparameters(bucket, model),
+    registry.listDatasets(model),
+  ]);
+  // This execution already ingested the file (a retry, or another pass of the wait-for-slot loop):
+  // answer from its dataset record without reading the file again.
+  const done = datasets.find((d) => d.sourceEvent.execution === input.execution && d.status === 'accepted' && d.splits);
+  if (done) return withTrainingSlot(registry, await resumeIngest(registry, model, done.version, input.execution, hyperparameters), input.execution, env);
   const target = meta.Metadata?.[TARGET_METADATA_KEY] || undefined;
   // A schema.json beside the data wins over the schema the model's first dataset fixed.
   const declared = await declaredSchema(bucket, model);

@@ -9,22 +9,21 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { readLocalEvents, REGISTRY_EVENT_SOURCE, VERSION_ARCHIVED, type LocalEventLine } from '../lambdas/shared/events';
-import { s3Keys, s3Uri } from '../lambdas/shared/layout';
-import type { EvaluationOutput, RegisterInput } from '../lambdas/shared/pipeline';
 import type { Registry } from '../lambdas/shared/registry';
 import { lineage, promote, rollback, type Lineage } from '../lambdas/registry/aliases';
 import { register } from '../lambdas/registry/register';
 import { archiveVersion, tagVersion, type VersionTags } from '../lambdas/registry/versions';
 import { runModelsCommand } from '../bin/commands/models';
 import { REPO_ROOT } from '../lib/function-catalog';
-import { putObject, startCloud, stopCloud, type TestCloud } from './helpers/cloud';
+import { startCloud, stopCloud, type TestCloud } from './helpers/cloud';
+import { registerFixture, registryEnv, REGISTRY_TARGETS } from './helpers/registry';
 
 jest.setTimeout(60_000);
 
 let t: TestCloud;
 let registry: Registry;
 let eventsFile: string;
-const TARGETS = { eventBusName: 'default', topicArn: 'arn:aws:sns:us-east-1:000000000000:registry-events' };
+const TARGETS = REGISTRY_TARGETS;
 
 beforeAll(async () => {
   t = await startCloud();
@@ -36,64 +35,13 @@ afterAll(async () => {
   await stopCloud(t);
 }, 60_000);
 
-const env = () => ({ REGISTRY_TABLE: t.cloud.registryTable, DATA_BUCKET: t.cloud.dataBucket, EVENT_BUS_NAME: TARGETS.eventBusName, TOPIC_ARN: TARGETS.topicArn });
+const env = () => registryEnv(t);
 
 /** Register a version from placeholder candidate files (promoted to champion when `promote`). */
 async function registerVersion(model: string, execution: string, promote = false): Promise<number> {
-  const bucket = t.cloud.dataBucket;
-  const prefix = s3Keys.candidatePrefix(model, execution);
-  await putObject(bucket, `${prefix}model.onnx`, `onnx of ${execution}`);
-  await putObject(bucket, `${prefix}model-card.json`, JSON.stringify({ task: 'classification', classes: ['0', '1'] }));
-  if (!(await registry.getDataset(model, 1))) {
-    await registry.nextNumber(model, 'datasetCounter');
-    await registry.putDataset({
-      model,
-      version: 1,
-      status: 'accepted',
-      sha256: 'sha-of-dataset-1',
-      s3Uri: s3Uri(bucket, s3Keys.dataset(model, 'data-1.csv')),
-      bytes: 1234,
-      rows: 100,
-      reportUri: s3Uri(bucket, s3Keys.validationReport(model, 1)),
-      sourceEvent: { execution: 'ingest-1' },
-      createdAt: new Date().toISOString(),
-    });
-  }
   const champion = (await registry.getAlias(model, 'champion'))?.version ?? null;
-  const evaluation: EvaluationOutput = {
-    candidate: {
-      onnxUri: s3Uri(bucket, `${prefix}model.onnx`),
-      cardUri: s3Uri(bucket, `${prefix}model-card.json`),
-      sha256: `sha-of-${execution}`,
-      metrics: { accuracy: 0.9 },
-      validationMetrics: { accuracy: 0.88 },
-      hyperparameters: { epochs: 5 },
-    },
-    champion: champion === null ? null : { version: champion, metrics: { accuracy: 0.5 } },
-    baseline: { accuracy: 0.5 },
-    decision: { better: true, reason: 'better', metric: 'accuracy' },
-    details: { candidate: { labels: ['0', '1'], confusionMatrix: [[1, 0], [0, 1]], perClass: [] }, champion: null },
-  };
-  const input = {
-    execution,
-    promote,
-    codeVersion: 'code-sha',
-    ingest: {
-      status: 'ACCEPTED',
-      model,
-      datasetVersion: 1,
-      sha256: 'sha-of-dataset-1',
-      target: 'y',
-      task: 'classification',
-      trainingJobName: `mloop-${model}-${execution}`,
-      channels: { train: 's3://b/train/', validation: 's3://b/validation/' },
-      testSplit: 's3://b/test/test.csv',
-      hyperparameters: {},
-    },
-    training: { trainingJobName: `mloop-${model}-${execution}`, modelArtifacts: `s3://${bucket}/training/${execution}/output/model.tar.gz` },
-    evaluation,
-  } as RegisterInput;
-  return (await register(input, env())).modelVersion;
+  const input = await registerFixture(t, model, execution, { champion });
+  return (await register({ ...input, promote }, env())).modelVersion;
 }
 
 /** Run a `models` subcommand through the admin function, as the CLI does; return its JSON answer. */

@@ -24,20 +24,21 @@ import {
 } from '../lambdas/shared/events';
 import { registryKeys, s3Keys, s3Uri } from '../lambdas/shared/layout';
 import { logger } from '../lambdas/shared/observability';
-import type { EvaluationOutput, RegisterInput } from '../lambdas/shared/pipeline';
+import type { EvaluationOutput } from '../lambdas/shared/pipeline';
 import { Registry as RegistryClass, type AliasHistoryRecord, type Registry } from '../lambdas/shared/registry';
 import { taskTokenFile } from '../lambdas/shared/task-tokens';
 import { aliasHistory, lineage, previousHolder, promote, rollback } from '../lambdas/registry/aliases';
 import { decideApproval, promoteApproved, requestApproval } from '../lambdas/registry/approval';
 import { register } from '../lambdas/registry/register';
-import { getObjectJson, putObject, splitUri, startCloud, stopCloud, type TestCloud } from './helpers/cloud';
+import { getObjectJson, splitUri, startCloud, stopCloud, type TestCloud } from './helpers/cloud';
+import { registerFixture, registryEnv, REGISTRY_TARGETS } from './helpers/registry';
 
 jest.setTimeout(60_000);
 
 let t: TestCloud;
 let registry: Registry;
 let eventsFile: string;
-const TARGETS = { eventBusName: 'default', topicArn: 'arn:aws:sns:us-east-1:000000000000:registry-events' };
+const TARGETS = REGISTRY_TARGETS;
 
 beforeAll(async () => {
   t = await startCloud();
@@ -49,7 +50,7 @@ afterAll(async () => {
   await stopCloud(t);
 }, 60_000);
 
-const env = () => ({ REGISTRY_TABLE: t.cloud.registryTable, DATA_BUCKET: t.cloud.dataBucket, EVENT_BUS_NAME: TARGETS.eventBusName, TOPIC_ARN: TARGETS.topicArn });
+const env = () => registryEnv(t);
 
 /** The events written since `from` lines (the local runtime's EventBridge and SNS). */
 const eventsSince = (from: number): LocalEventLine[] => readLocalEvents(eventsFile).slice(from);
@@ -57,79 +58,7 @@ const eventCount = () => readLocalEvents(eventsFile).length;
 const busEvents = (lines: LocalEventLine[], model: string) =>
   lines.flatMap((l) => (l.kind === 'eventbridge' && (l.event.detail as { model?: string }).model === model ? [l.event] : []));
 
-/** Put a dataset record and placeholder candidate files; return what Register needs. */
-async function fixture(model: string, execution: string, opts: { accuracy?: number; champion?: number | null; datasetVersion?: number } = {}): Promise<RegisterInput> {
-  const bucket = t.cloud.dataBucket;
-  const prefix = s3Keys.candidatePrefix(model, execution);
-  await putObject(bucket, `${prefix}model.onnx`, `onnx of ${execution}`);
-  await putObject(bucket, `${prefix}model-card.json`, JSON.stringify({ task: 'classification', classes: ['0', '1'] }));
-  const datasetVersion = opts.datasetVersion ?? 1;
-  if (!(await registry.getDataset(model, datasetVersion))) {
-    await registry.nextNumber(model, 'datasetCounter');
-    await registry
-      .putDataset({
-        model,
-        version: datasetVersion,
-        status: 'accepted',
-        sha256: `sha-of-dataset-${datasetVersion}`,
-        s3Uri: s3Uri(bucket, s3Keys.dataset(model, `data-${datasetVersion}.csv`)),
-        s3VersionId: `s3-version-${datasetVersion}`,
-        bytes: 1234,
-        rows: 100,
-        schemaHash: 'schema-hash',
-        profileUri: s3Uri(bucket, s3Keys.profile(model, datasetVersion)),
-        reportUri: s3Uri(bucket, s3Keys.validationReport(model, datasetVersion)),
-        sourceEvent: { execution: `ingest-${datasetVersion}` },
-        createdAt: new Date().toISOString(),
-      })
-      .catch(() => undefined); // a concurrent fixture put it first
-  }
-  const champion = opts.champion ?? null;
-  const evaluation: EvaluationOutput = {
-    candidate: {
-      onnxUri: s3Uri(bucket, `${prefix}model.onnx`),
-      cardUri: s3Uri(bucket, `${prefix}model-card.json`),
-      sha256: `sha-of-${execution}`,
-      metrics: { accuracy: opts.accuracy ?? 0.9, macro_f1: 0.8, log_loss: 0.3 },
-      validationMetrics: { accuracy: 0.88 },
-      hyperparameters: { epochs: 5, lr: 0.01 },
-    },
-    champion: champion === null ? null : { version: champion, metrics: { accuracy: 0.5 } },
-    baseline: { accuracy: 0.5 },
-    decision: { better: true, reason: 'Candidate accuracy 0.900 beats champion accuracy 0.500 (margin 0).', metric: 'accuracy' },
-    details: {
-      candidate: {
-        labels: ['0', '1'],
-        confusionMatrix: [
-          [40, 10],
-          [0, 50],
-        ],
-        perClass: [],
-      },
-      champion: null,
-    },
-  };
-  return {
-    execution,
-    promote: true,
-    codeVersion: 'code-sha',
-    ingest: {
-      status: 'ACCEPTED',
-      model,
-      datasetVersion,
-      sha256: `sha-of-dataset-${datasetVersion}`,
-      s3VersionId: `s3-version-${datasetVersion}`,
-      target: 'y',
-      task: 'classification',
-      trainingJobName: `mloop-${model}-${execution}`,
-      channels: { train: 's3://b/train/', validation: 's3://b/validation/' },
-      testSplit: 's3://b/test/test.csv',
-      hyperparameters: {},
-    },
-    training: { trainingJobName: `mloop-${model}-${execution}`, modelArtifacts: `s3://${bucket}/training/${execution}/output/model.tar.gz` },
-    evaluation,
-  } as RegisterInput;
-}
+const fixture = (model: string, execution: string, opts: Parameters<typeof registerFixture>[3] = {}) => registerFixture(t, model, execution, opts);
 
 /** Register a version (promotion as `promote` says) and return its number. */
 async function registerVersion(model: string, execution: string, promote = false, champion: number | null = null): Promise<number> {

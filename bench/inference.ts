@@ -36,7 +36,7 @@ import type { ModelCard } from '../lambdas/shared/types';
 import { REPO_ROOT } from '../lib/function-catalog';
 import { LocalCloud } from '../local/cloud';
 import { churnRows, DEMO_FEATURES, DEMO_TARGET, toCsv } from '../local/demo-data';
-import { toProxyEvent, routeFor } from '../local/api-server';
+import { apiEvent } from '../local/api-server';
 
 const MODEL = 'bench-churn';
 const ROUNDS = { 1: 40, 100: 10 } as const;
@@ -59,8 +59,7 @@ function summary(samples: number[]) {
 
 function predictEvent(instances: Record<string, unknown>[]): APIGatewayProxyEvent {
   const url = new URL(`http://127.0.0.1/v1/models/${MODEL}/predict`);
-  const found = routeFor('POST', url.pathname)!;
-  return toProxyEvent('POST', url, { 'content-type': 'application/json' }, JSON.stringify({ instances }), found.route, found.match);
+  return apiEvent('POST', url, JSON.stringify({ instances }));
 }
 
 /** The graph's inputs for instances, as the model card's contract says (the bare baseline's tensors). */

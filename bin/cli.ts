@@ -19,7 +19,7 @@ import { Registry } from '../lambdas/shared/registry';
 import { getJson } from '../lambdas/shared/storage';
 import type { ModelCard } from '../lambdas/shared/types';
 import { TARGET_METADATA_KEY } from '../lambdas/data/ingest';
-import { startApiServer, toProxyEvent } from '../local/api-server';
+import { apiEvent, startApiServer } from '../local/api-server';
 import { LocalCloud } from '../local/cloud';
 import { churnRows, DEMO_FEATURES, toCsv } from '../local/demo-data';
 import { commandModels, MODELS_USAGE } from './commands/models';
@@ -157,8 +157,7 @@ async function servingCard(cloud: LocalCloud, model: string): Promise<ModelCard 
 export async function predictThroughApi(cloud: LocalCloud, model: string, body: unknown, query: Record<string, string> = {}): Promise<APIGatewayProxyResult> {
   const url = new URL(`http://127.0.0.1/v1/models/${encodeURIComponent(model)}/predict`);
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  const route = { method: 'POST', resource: '/v1/models/{name}/predict', pattern: /^\/v1\/models\/([^/]+)\/predict$/, params: ['name'] };
-  const event = toProxyEvent('POST', url, { 'content-type': 'application/json' }, JSON.stringify(body), route, route.pattern.exec(url.pathname)!);
+  const event = apiEvent('POST', url, JSON.stringify(body));
   return (await cloud.invoke('predict', event)) as APIGatewayProxyResult;
 }
 

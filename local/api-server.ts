@@ -39,6 +39,13 @@ export function routeFor(method: string, pathname: string): { route: Route; matc
   return undefined;
 }
 
+/** The API Gateway proxy event for a request to one of the API's routes (the CLI and tests call handlers with it). */
+export function apiEvent(method: string, url: URL, body: string | null, headers: http.IncomingHttpHeaders = { 'content-type': 'application/json' }): APIGatewayProxyEvent {
+  const found = routeFor(method, url.pathname);
+  if (!found) throw new Error(`The API has no route for ${method} ${url.pathname}.`);
+  return toProxyEvent(method, url, headers, body, found.route, found.match);
+}
+
 export function toProxyEvent(method: string, url: URL, headers: http.IncomingHttpHeaders, body: string | null, route: Route, match: RegExpExecArray): APIGatewayProxyEvent {
   const requestId = randomUUID();
   const query = url.searchParams.size > 0 ? Object.fromEntries(url.searchParams.entries()) : null;

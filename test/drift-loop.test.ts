@@ -16,7 +16,7 @@ import type { DriftRun } from '../lambdas/monitoring/monitor';
 import { acquireLease, readRetrainState, releaseLease } from '../lambdas/monitoring/retrain';
 import { dynamoClient, s3Client } from '../lambdas/shared/clients';
 import { registryKeys } from '../lambdas/shared/layout';
-import { toProxyEvent } from '../local/api-server';
+import { apiEvent } from '../local/api-server';
 import { binaryClassificationCsv, parseCsv } from './helpers/datasets';
 import { getText, startCloud, stopCloud, trainModel, type TestCloud } from './helpers/cloud';
 
@@ -68,8 +68,7 @@ async function sendWrongLabels(responses: PredictResponse[]): Promise<void> {
   for (const response of responses) {
     const feedback = response.predictions.map((p, index) => ({ requestId: response.requestId, index, label: 'label' in p && p.label === '1' ? '0' : '1' }));
     const url = new URL(`http://127.0.0.1/v1/models/${MODEL}/feedback`);
-    const route = { method: 'POST', resource: '/v1/models/{name}/feedback', pattern: /^\/v1\/models\/([^/]+)\/feedback$/, params: ['name'] };
-    const event = toProxyEvent('POST', url, { 'content-type': 'application/json' }, JSON.stringify({ feedback }), route, route.pattern.exec(url.pathname)!);
+    const event = apiEvent('POST', url, JSON.stringify({ feedback }));
     const answer = (await t!.cloud.invoke('predict', event)) as APIGatewayProxyResult;
     expect([answer.statusCode, answer.body]).toEqual([200, expect.any(String)]);
   }

@@ -15,9 +15,10 @@ import { loadEnv, predictEnv, type PredictEnv } from '../lambdas/shared/env';
 import { s3Keys, s3Uri } from '../lambdas/shared/layout';
 import type { ModelVersionRecord } from '../lambdas/shared/registry';
 import type { ModelCard } from '../lambdas/shared/types';
-import { routeFor, startApiServer, toProxyEvent, type ApiServer } from '../local/api-server';
+import { apiEvent, startApiServer, type ApiServer } from '../local/api-server';
 import { binaryClassificationCsv, regressionCsv } from './helpers/datasets';
 import { getObjectJson, getText, listKeys, putObject, splitUri, startCloud, stopCloud, trainModel, type TestCloud } from './helpers/cloud';
+import { clsInstance, expectError, regInstance } from './helpers/api';
 
 jest.setTimeout(60_000);
 
@@ -31,23 +32,13 @@ let maxBatch: number;
 let clsV1: ModelVersionRecord;
 let regV1: ModelVersionRecord;
 
-const clsInstance = (i = 0) => ({ x1: 0.5 - i * 0.1, x2: 9 + i, x3: 40, color: i % 2 ? 'red' : 'green' });
-const regInstance = (i = 0) => ({ area: 60 + i * 10, rooms: 3, age: 20, city: 'lyon' });
 
-interface ErrorBody {
-  error: string;
-  message: string;
-  requestId: string;
-  problems?: { index?: number; field?: string; message: string }[];
-}
 
 /** An API Gateway proxy event for a path of the API, as the local server would build it. */
 function event(method: string, path: string, body: string | null = null, query: Record<string, string> = {}): APIGatewayProxyEvent {
   const url = new URL(`http://127.0.0.1${path}`);
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  const found = routeFor(method, url.pathname);
-  if (!found) throw new Error(`No route for ${method} ${url.pathname}`);
-  return toProxyEvent(method, url, { 'content-type': 'application/json' }, body, found.route, found.match);
+  return apiEvent(method, url, body);
 }
 
 /** Through the predict function as the local runtime runs it (the module the template names). */
@@ -56,15 +47,6 @@ async function call(method: string, path: string, body: unknown = null, query: R
   return (await test_.cloud.invoke('predict', event(method, path, text, query))) as APIGatewayProxyResult;
 }
 
-async function expectError(response: Promise<APIGatewayProxyResult>, status: number, error: string, message: string | RegExp): Promise<ErrorBody> {
-  const res = await response;
-  const body = JSON.parse(res.body) as ErrorBody;
-  expect({ status: res.statusCode, error: body.error }).toEqual({ status, error });
-  if (typeof message === 'string') expect(body.message).toBe(message);
-  else expect(body.message).toMatch(message);
-  expect(typeof body.requestId).toBe('string');
-  return body;
-}
 
 /** The predict function's environment from the template, with overrides. */
 function envWith(overrides: Partial<Record<keyof PredictEnv, string>> = {}): PredictEnv {

@@ -8,9 +8,10 @@
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { predictThroughApi } from '../bin/cli';
 import { s3Keys, s3Uri } from '../lambdas/shared/layout';
-import { startApiServer, toProxyEvent, type ApiServer } from '../local/api-server';
+import { apiEvent, startApiServer, type ApiServer } from '../local/api-server';
 import { binaryClassificationCsv, regressionCsv } from './helpers/datasets';
 import { getText, listKeys, putObject, startCloud, stopCloud, trainModel, type TestCloud } from './helpers/cloud';
+import { clsInstance, expectError, regInstance, type ErrorBody } from './helpers/api';
 
 jest.setTimeout(60_000);
 
@@ -21,35 +22,15 @@ let test_: TestCloud;
 let server: ApiServer;
 let maxBatch: number;
 
-/** A valid instance of each model. */
-const clsInstance = (i = 0) => ({ x1: 0.5 - i * 0.1, x2: 9 + i, x3: 40, color: i % 2 ? 'red' : 'green' });
-const regInstance = (i = 0) => ({ area: 60 + i * 10, rooms: 3, age: 20, city: 'lyon' });
 
-interface ErrorBody {
-  error: string;
-  message: string;
-  requestId: string;
-  problems?: { index?: number; field?: string; message: string }[];
-}
 
 /** A request whose body is sent as is (not JSON-encoded by the helper): malformed or absent bodies. */
 async function rawPredict(model: string, body: string | null, query: Record<string, string> = {}): Promise<APIGatewayProxyResult> {
   const url = new URL(`http://127.0.0.1/v1/models/${encodeURIComponent(model)}/predict`);
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  const route = { method: 'POST', resource: '/v1/models/{name}/predict', pattern: /^\/v1\/models\/([^/]+)\/predict$/, params: ['name'] };
-  const event = toProxyEvent('POST', url, { 'content-type': 'application/json' }, body, route, route.pattern.exec(url.pathname)!);
-  return (await test_.cloud.invoke('predict', event)) as APIGatewayProxyResult;
+  return (await test_.cloud.invoke('predict', apiEvent('POST', url, body))) as APIGatewayProxyResult;
 }
 
-async function expectError(response: Promise<APIGatewayProxyResult>, status: number, error: string, message: string | RegExp): Promise<ErrorBody> {
-  const res = await response;
-  const body = JSON.parse(res.body) as ErrorBody;
-  expect({ status: res.statusCode, error: body.error }).toEqual({ status, error });
-  if (typeof message === 'string') expect(body.message).toBe(message);
-  else expect(body.message).toMatch(message);
-  expect(typeof body.requestId).toBe('string');
-  return body;
-}
 
 beforeAll(async () => {
   test_ = await startCloud();

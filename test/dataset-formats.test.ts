@@ -5,12 +5,11 @@
  * end as violations that name the file and the line or row.
  */
 import { createHash } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
-import { scanDataset, splitOf, writeSplits, type ScanOptions, type ScanResult, type SplitName, type Violation } from '../lambdas/data/dataset';
+import { scanDataset, splitOf, type ScanOptions, type ScanResult, type SplitName, type Violation } from '../lambdas/data/dataset';
 import { bufferSource, formatFromName, LineReader, type RandomAccessSource } from '../lambdas/data/formats';
 import type { DatasetSchema } from '../lambdas/shared/types';
-import { chunks, gzip, sampleTable, tableCsv, tableJsonl, tableParquet, type Table } from './helpers/dataset-files';
+import { chunks, gzip, sampleTable, splitsOf, tableCsv, tableJsonl, tableParquet, type Table } from './helpers/dataset-files';
 
 function scan(fileName: string, data: string | Buffer, options: Partial<ScanOptions> = {}, size = 7): Promise<ScanResult> {
   return scanDataset(chunks(data, size), { fileName, ...options });
@@ -29,22 +28,6 @@ function content(result: ScanResult): unknown {
   return { rows: result.rows, header: result.header, schema: result.schema, profile: result.profile, accepted: result.accepted };
 }
 
-async function splitsOf(source: AsyncIterable<Buffer> | RandomAccessSource, options: Parameters<typeof writeSplits>[1]): Promise<Record<SplitName, string>> {
-  const out: Record<SplitName, string[]> = { train: [], validation: [], test: [] };
-  const sinks = Object.fromEntries(
-    (['train', 'validation', 'test'] as SplitName[]).map((n) => [
-      n,
-      new Writable({
-        write(c: Buffer, _e, cb) {
-          out[n].push(c.toString());
-          cb();
-        },
-      }),
-    ]),
-  ) as Record<SplitName, Writable>;
-  await writeSplits(source, options, sinks);
-  return { train: out.train.join(''), validation: out.validation.join(''), test: out.test.join('') };
-}
 
 describe('formatFromName', () => {
   test.each([

@@ -15,6 +15,7 @@ import {
 import { HistogramSketch } from '../lambdas/data/profile';
 import { OTHER_CATEGORY, type DatasetSchema, type NumericColumnProfile, type CategoricalColumnProfile } from '../lambdas/shared/types';
 import { prng } from '../local/demo-data';
+import { splitsOf } from './helpers/dataset-files';
 
 const FILE = 'datasets/churn/data.csv';
 
@@ -704,22 +705,7 @@ describe('splits', () => {
 
   test('the same file splits the same way twice', async () => {
     const text = csv(500);
-    const collect = async (): Promise<Record<SplitName, string>> => {
-      const out: Record<SplitName, string[]> = { train: [], validation: [], test: [] };
-      const sinks = Object.fromEntries(
-        (['train', 'validation', 'test'] as SplitName[]).map((n) => [
-          n,
-          new Writable({
-            write(c: Buffer, _e, cb) {
-              out[n].push(c.toString());
-              cb();
-            },
-          }),
-        ]),
-      ) as Record<SplitName, Writable>;
-      await writeSplits(chunks(text, 100), {}, sinks);
-      return { train: out.train.join(''), validation: out.validation.join(''), test: out.test.join('') };
-    };
+    const collect = () => splitsOf(chunks(text, 100), {});
     expect(await collect()).toEqual(await collect());
   });
 

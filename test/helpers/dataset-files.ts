@@ -2,8 +2,10 @@
  * One small table written in every format ingestion reads (CSV, JSON Lines, Parquet, gzip), so
  * that tests can check each format gives what CSV gives, and build malformed variants of each.
  */
+import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
+import { writeSplits, type RandomAccessSource, type SplitName } from '../../lambdas/data/dataset';
 
 export type Cell = string | number | boolean | null;
 
@@ -56,4 +58,22 @@ export function gzip(data: string | Buffer): Buffer {
 export async function* chunks(data: string | Buffer, size = 7): AsyncGenerator<Buffer> {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   for (let i = 0; i < bytes.length; i += size) yield bytes.subarray(i, i + size);
+}
+
+/** Run writeSplits into memory and return each split's text. */
+export async function splitsOf(source: AsyncIterable<Buffer> | RandomAccessSource, options: Parameters<typeof writeSplits>[1]): Promise<Record<SplitName, string>> {
+  const out: Record<SplitName, string[]> = { train: [], validation: [], test: [] };
+  const sinks = Object.fromEntries(
+    (['train', 'validation', 'test'] as SplitName[]).map((n) => [
+      n,
+      new Writable({
+        write(c: Buffer, _e, cb) {
+          out[n].push(c.toString());
+          cb();
+        },
+      }),
+    ]),
+  ) as Record<SplitName, Writable>;
+  await writeSplits(source, options, sinks);
+  return { train: out.train.join(''), validation: out.validation.join(''), test: out.test.join('') };
 }

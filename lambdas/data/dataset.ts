@@ -35,7 +35,7 @@ import {
   type RandomAccessSource,
   type StreamSource,
 } from './formats';
-import { CategoryCounter, NumericStats, compareStrings } from './profile';
+import { CategoryCounter, NumericStats, compareStrings, type CategoryCounterState, type NumericStatsState } from './profile';
 
 export type { DataFormat, DatasetSource, RandomAccessSource, StreamSource } from './formats';
 
@@ -347,6 +347,53 @@ class Examples {
     if (this.rows.length < MAX_EXAMPLE_ROWS) this.rows.push(row);
     if (this.sample === undefined && sample !== undefined) this.sample = sample;
   }
+
+  toJSON(): ExamplesState {
+    return this.sample === undefined ? { count: this.count, rows: [...this.rows] } : { count: this.count, rows: [...this.rows], sample: this.sample };
+  }
+
+  /** Add a later part's examples, its line numbers shifted by the lines before the part. */
+  merge(other: ExamplesState, lineOffset: number): void {
+    this.count += other.count;
+    for (const row of other.rows) if (this.rows.length < MAX_EXAMPLE_ROWS) this.rows.push(row + lineOffset);
+    if (this.sample === undefined && other.sample !== undefined) this.sample = other.sample;
+  }
+}
+
+interface ExamplesState {
+  count: number;
+  rows: number[];
+  sample?: string;
+}
+
+/** A column's accumulators as JSON: a part's share of the scan (see PartScan). */
+interface ColumnScanState {
+  name: string;
+  missing: ExamplesState;
+  nonNumeric: ExamplesState;
+  nonFinite: ExamplesState;
+  unknownClass: ExamplesState;
+  outOfDomain: ExamplesState;
+  nested: ExamplesState;
+  numbers: NumericStatsState;
+  categories: CategoryCounterState | null;
+  distinctNumbers: number[] | null;
+  integersOnly: boolean;
+  numbersAsOther: boolean;
+}
+
+/** A table's accumulators as JSON (see PartScan). */
+interface TableScanState {
+  header: string[] | null;
+  headerLine: number;
+  columns: ColumnScanState[];
+  rows: number;
+  wellFormedRows: number;
+  ragged: ExamplesState;
+  raggedWithLineFeed: number;
+  carriageReturns: ExamplesState;
+  blank: boolean;
+  firstLines: number[];
 }
 
 /** How a column is read: as the given schema says, or both ways until the type is inferred. */
@@ -420,6 +467,41 @@ class ColumnScan {
     } else {
       this.nonNumeric.note(row, cell);
     }
+  }
+
+  toJSON(): ColumnScanState {
+    return {
+      name: this.name,
+      missing: this.missing.toJSON(),
+      nonNumeric: this.nonNumeric.toJSON(),
+      nonFinite: this.nonFinite.toJSON(),
+      unknownClass: this.unknownClass.toJSON(),
+      outOfDomain: this.outOfDomain.toJSON(),
+      nested: this.nested.toJSON(),
+      numbers: this.numbers.toJSON(),
+      categories: this.categories === null ? null : this.categories.toJSON(),
+      distinctNumbers: this.distinctNumbers === null ? null : [...this.distinctNumbers],
+      integersOnly: this.integersOnly,
+      numbersAsOther: this.numbersAsOther,
+    };
+  }
+
+  /** Add the same column's accumulators from a later part of the file. */
+  merge(other: ColumnScanState, lineOffset: number): void {
+    this.missing.merge(other.missing, lineOffset);
+    this.nonNumeric.merge(other.nonNumeric, lineOffset);
+    this.nonFinite.merge(other.nonFinite, lineOffset);
+    this.unknownClass.merge(other.unknownClass, lineOffset);
+    this.outOfDomain.merge(other.outOfDomain, lineOffset);
+    this.nested.merge(other.nested, lineOffset);
+    this.numbers.merge(NumericStats.fromJSON(other.numbers));
+    if (this.categories !== null && other.categories !== null) this.categories.merge(CategoryCounter.fromJSON(other.categories));
+    const distinct = this.distinctNumbers;
+    if (distinct !== null && other.distinctNumbers !== null) {
+      for (const value of other.distinctNumbers) if (distinct.size <= MAX_INFERRED_CLASSES) distinct.add(value);
+    }
+    this.integersOnly &&= other.integersOnly;
+    this.numbersAsOther ||= other.numbersAsOther;
   }
 
   /** The type by the inference rule: numeric when at least 90% of the non-empty values are numbers. */
@@ -532,10 +614,13 @@ function endParser(parser: Parser): Promise<unknown> {
   });
 }
 
-function csvOptions(delimiter: string): CsvOptions {
+function csvOptions(delimiter: string, recordDelimiter?: string): CsvOptions {
   return {
     bom: true,
     delimiter,
+    // A part of a file (see scanPart) ends its records as the file's header line does, where a
+    // whole file lets csv-parse find out from its first line.
+    ...(recordDelimiter !== undefined ? { record_delimiter: recordDelimiter } : {}),
     relax_column_count: true,
     skip_empty_lines: true,
     max_record_size: MAX_RECORD_BYTES,
@@ -635,6 +720,56 @@ class TableScan {
     this.cells(cells, line);
   }
 
+  toJSON(): TableScanState {
+    return {
+      header: this.header === null ? null : [...this.header],
+      headerLine: this.headerLine,
+      columns: this.columns.map((c) => c.toJSON()),
+      rows: this.rows,
+      wellFormedRows: this.wellFormedRows,
+      ragged: this.ragged.toJSON(),
+      raggedWithLineFeed: this.raggedWithLineFeed,
+      carriageReturns: this.carriageReturns.toJSON(),
+      blank: this.blank,
+      firstLines: [...this.firstLines],
+    };
+  }
+
+  /**
+   * Add a later part of the same file, its line numbers shifted by the lines before it. CSV parts
+   * share the header, so columns match by position; JSON Lines columns match by name, and a column
+   * one side never saw is missing in all of that side's rows, as in a single pass.
+   */
+  merge(part: TableScanState, lineOffset: number, byName: boolean): void {
+    if (this.header === null) {
+      if (part.header !== null) this.setHeader(byName ? [] : [...part.header], part.headerLine + lineOffset);
+    }
+    const matched = new Set<number>();
+    part.columns.forEach((state, position) => {
+      let i = byName ? this.index.get(state.name) : position;
+      if (i === undefined) i = this.addColumn(state.name);
+      if (i >= this.columns.length) return;
+      matched.add(i);
+      this.columns[i].merge(state, lineOffset);
+    });
+    if (byName) {
+      // Columns this part never saw: missing in every one of its rows.
+      for (let i = 0; i < this.columns.length; i++) {
+        if (matched.has(i)) continue;
+        const missing = this.columns[i].missing;
+        for (let r = 0; r < Math.min(part.wellFormedRows, part.firstLines.length); r++) missing.note(part.firstLines[r] + lineOffset);
+        missing.count += Math.max(0, part.wellFormedRows - part.firstLines.length);
+      }
+    }
+    this.rows += part.rows;
+    this.wellFormedRows += part.wellFormedRows;
+    this.ragged.merge(part.ragged, lineOffset);
+    this.raggedWithLineFeed += part.raggedWithLineFeed;
+    this.carriageReturns.merge(part.carriageReturns, lineOffset);
+    this.blank &&= part.blank;
+    for (const line of part.firstLines) if (this.firstLines.length < MAX_EXAMPLE_ROWS) this.firstLines.push(line + lineOffset);
+  }
+
   /** A column first seen after `wellFormedRows` rows, which are missing it. */
   private addColumn(name: string): number {
     const column = this.column(name);
@@ -680,6 +815,35 @@ interface TextSink {
   outcome(gzip: boolean): ReadOutcome;
 }
 
+/** What a CSV sink found besides the table, as JSON (see PartScan); offsets absolute, lines the part's own. */
+interface CsvSinkState {
+  kind: 'csv';
+  invalidAt: number | null;
+  invalidLine?: number;
+  parseError?: { line: number; reason: string };
+}
+
+/** What a JSON Lines sink found besides the table, as JSON (see PartScan). */
+interface JsonLinesSinkState {
+  kind: 'jsonl';
+  invalidAt: number | null;
+  invalidLine?: number;
+  invalid: ExamplesState;
+  notObjects: ExamplesState;
+  tooLong?: number;
+}
+
+type SinkState = CsvSinkState | JsonLinesSinkState;
+
+/** Where a CSV sink stops: a part of a file ends with its last record that starts before `stopAt`. */
+interface CsvSinkLimits {
+  /** Offset in the file of the first byte pushed. */
+  base: number;
+  /** Records starting at or past this many bytes after the first pushed one belong to the next part. */
+  stopAt?: number;
+  recordDelimiter?: string;
+}
+
 /** CSV through csv-parse, with physical line numbers and UTF-8 validation. */
 class CsvSink implements TextSink {
   private readonly lines = new LineTracker();
@@ -691,16 +855,22 @@ class CsvSink implements TextSink {
   private parseError: unknown;
   private errorLine = 1;
   private invalidLine: number | undefined;
+  /** A part's last record was read (see CsvSinkLimits.stopAt): later records are not this part's. */
+  done = false;
 
   constructor(
     table: TableScan,
     private readonly file: string,
     delimiter: string,
+    private readonly limits: CsvSinkLimits = { base: 0 },
   ) {
-    this.parser = new RecordParser(csvOptions(delimiter), (record, end) => {
+    const stopAt = limits.stopAt ?? Infinity;
+    this.parser = new RecordParser(csvOptions(delimiter, limits.recordDelimiter), (record, end) => {
+      if (this.done) return;
       try {
         const line = this.lines.recordLine(this.recordStart);
         this.recordStart = end;
+        if (end >= stopAt) this.done = true;
         if (table.header === null) table.setHeader(record, line);
         else table.record(record, line);
       } catch (error) {
@@ -719,14 +889,48 @@ class CsvSink implements TextSink {
     if (utf8.invalidAt !== null && this.invalidLine === undefined) this.invalidLine = lines.lineOf(utf8.invalidAt);
     this.offset += buf.length;
     // After a parse error the parser stops; the rest is still hashed and checked for UTF-8.
-    if (this.parseError === undefined) {
-      this.parseError = await writeChunk(this.parser, buf);
-      if (this.parseError !== undefined) {
+    if (this.parseError === undefined && !this.done) {
+      const error = await writeChunk(this.parser, buf);
+      // An error after a part's last record is in the next part's bytes: not this part's.
+      if (error !== undefined && !this.done) {
+        this.parseError = error;
         this.errorLine = lines.recordLine(this.recordStart);
         lines.release();
       }
     }
     if (this.internalError !== undefined) throw this.internalError;
+  }
+
+  /** Bytes pushed (relative to the first). */
+  get pushed(): number {
+    return this.offset;
+  }
+
+  /** Where the last record read ends, relative to the first byte pushed. */
+  get lastRecordEnd(): number {
+    return this.recordStart;
+  }
+
+  /** Line breaks before `offset` (relative), for an offset at or after the last record's start. */
+  lineBreaksBefore(offset: number): number {
+    return this.lines.lineOf(offset) - 1;
+  }
+
+  /** Whether the parser has stopped at an error. */
+  get failed(): boolean {
+    return this.parseError !== undefined;
+  }
+
+  state(end: number): CsvSinkState {
+    const { invalidAt } = this.utf8;
+    // A byte past the part's end was only pushed to finish its last record: the next part checks it.
+    const own = invalidAt !== null && invalidAt < end;
+    return {
+      kind: 'csv',
+      invalidAt: own ? this.limits.base + (invalidAt as number) : null,
+      ...(own && this.invalidLine !== undefined ? { invalidLine: this.invalidLine } : {}),
+      ...(this.parseError !== undefined ? { parseError: { line: this.errorLine, reason: csvReason(this.parseError) } } : {}),
+    };
   }
 
   async end(): Promise<void> {
@@ -744,19 +948,23 @@ class CsvSink implements TextSink {
   }
 
   outcome(gzip: boolean): ReadOutcome {
-    const violations: Violation[] = [];
-    if (this.utf8.invalidAt !== null) violations.push(encodingViolation(this.file, this.utf8.invalidAt, this.invalidLine ?? 1, gzip));
-    if (this.parseError !== undefined) {
-      const line = this.errorLine;
-      violations.push({
-        check: 'malformed_row',
-        count: 1,
-        exampleRows: [line],
-        message: `${this.file} cannot be parsed as CSV from the row starting on line ${line} (${csvReason(this.parseError)}); expected RFC 4180 quoting, where a field holding the delimiter, a quote or a line break is quoted and a quote inside it is doubled.`,
-      });
-    }
-    return { violations, complete: this.parseError === undefined };
+    return csvOutcome(this.file, this.state(Infinity), gzip);
   }
+}
+
+function csvOutcome(file: string, state: CsvSinkState, gzip: boolean): ReadOutcome {
+  const violations: Violation[] = [];
+  if (state.invalidAt !== null) violations.push(encodingViolation(file, state.invalidAt, state.invalidLine ?? 1, gzip));
+  if (state.parseError !== undefined) {
+    const { line, reason } = state.parseError;
+    violations.push({
+      check: 'malformed_row',
+      count: 1,
+      exampleRows: [line],
+      message: `${file} cannot be parsed as CSV from the row starting on line ${line} (${reason}); expected RFC 4180 quoting, where a field holding the delimiter, a quote or a line break is quoted and a quote inside it is doubled.`,
+    });
+  }
+  return { violations, complete: state.parseError === undefined };
 }
 
 function countNewlines(buf: Buffer, end: number): number {
@@ -770,7 +978,8 @@ class JsonLinesSink implements TextSink {
   private readonly utf8 = new Utf8Validator();
   private readonly reader: LineReader;
   private offset = 0;
-  private newlines = 0;
+  /** Line feeds pushed so far. */
+  newlines = 0;
   private invalidLine: number | undefined;
   private readonly invalid = new Examples();
   private readonly notObjects = new Examples();
@@ -778,6 +987,8 @@ class JsonLinesSink implements TextSink {
   constructor(
     private readonly table: TableScan,
     private readonly file: string,
+    /** Offset in the file of the first byte pushed. */
+    private readonly base = 0,
   ) {
     this.reader = new LineReader((text, line) => this.line(text, line), MAX_RECORD_BYTES);
   }
@@ -818,41 +1029,56 @@ class JsonLinesSink implements TextSink {
 
   destroy(): void {}
 
-  outcome(gzip: boolean): ReadOutcome {
-    const file = this.file;
-    const violations: Violation[] = [];
-    if (this.utf8.invalidAt !== null) violations.push(encodingViolation(file, this.utf8.invalidAt, this.invalidLine ?? 1, gzip));
-    if (this.invalid.count > 0) {
-      const e = this.invalid;
-      const lines = rowList(e).replace(/^rows?/, e.rows.length === 1 ? 'line' : 'lines');
-      violations.push({
-        check: 'malformed_row',
-        count: e.count,
-        exampleRows: e.rows,
-        message: `${file} has ${plural(e.count, 'line')} that ${e.count === 1 ? 'is' : 'are'} not valid JSON (${lines}); line ${e.rows[0]}: ${e.sample}; expected one JSON object per line.`,
-      });
-    }
-    if (this.notObjects.count > 0) {
-      const e = this.notObjects;
-      const lines = rowList(e).replace(/^rows?/, e.rows.length === 1 ? 'line' : 'lines');
-      violations.push({
-        check: 'malformed_row',
-        count: e.count,
-        exampleRows: e.rows,
-        message: `${file} has ${plural(e.count, 'line')} that ${e.count === 1 ? 'is' : 'are'} JSON but not an object (${lines}), such as ${quote(e.sample ?? '')}; expected one JSON object per line, with the columns as keys.`,
-      });
-    }
-    if (this.reader.tooLong !== undefined) {
-      const line = this.reader.tooLong;
-      violations.push({
-        check: 'malformed_row',
-        count: 1,
-        exampleRows: [line],
-        message: `${file} has a line longer than ${MAX_RECORD_BYTES / (1024 * 1024)} MiB (line ${line}); expected one JSON object per line, each shorter than that.`,
-      });
-    }
-    return { violations, complete: this.reader.tooLong === undefined };
+  state(): JsonLinesSinkState {
+    const { invalidAt } = this.utf8;
+    return {
+      kind: 'jsonl',
+      invalidAt: invalidAt === null ? null : this.base + invalidAt,
+      ...(invalidAt !== null && this.invalidLine !== undefined ? { invalidLine: this.invalidLine } : {}),
+      invalid: this.invalid.toJSON(),
+      notObjects: this.notObjects.toJSON(),
+      ...(this.reader.tooLong !== undefined ? { tooLong: this.reader.tooLong } : {}),
+    };
   }
+
+  outcome(gzip: boolean): ReadOutcome {
+    return jsonLinesOutcome(this.file, this.state(), gzip);
+  }
+}
+
+function jsonLinesOutcome(file: string, state: JsonLinesSinkState, gzip: boolean): ReadOutcome {
+  const violations: Violation[] = [];
+  if (state.invalidAt !== null) violations.push(encodingViolation(file, state.invalidAt, state.invalidLine ?? 1, gzip));
+  if (state.invalid.count > 0) {
+    const e = state.invalid;
+    const lines = rowList(e).replace(/^rows?/, e.rows.length === 1 ? 'line' : 'lines');
+    violations.push({
+      check: 'malformed_row',
+      count: e.count,
+      exampleRows: e.rows,
+      message: `${file} has ${plural(e.count, 'line')} that ${e.count === 1 ? 'is' : 'are'} not valid JSON (${lines}); line ${e.rows[0]}: ${e.sample}; expected one JSON object per line.`,
+    });
+  }
+  if (state.notObjects.count > 0) {
+    const e = state.notObjects;
+    const lines = rowList(e).replace(/^rows?/, e.rows.length === 1 ? 'line' : 'lines');
+    violations.push({
+      check: 'malformed_row',
+      count: e.count,
+      exampleRows: e.rows,
+      message: `${file} has ${plural(e.count, 'line')} that ${e.count === 1 ? 'is' : 'are'} JSON but not an object (${lines}), such as ${quote(e.sample ?? '')}; expected one JSON object per line, with the columns as keys.`,
+    });
+  }
+  if (state.tooLong !== undefined) {
+    const line = state.tooLong;
+    violations.push({
+      check: 'malformed_row',
+      count: 1,
+      exampleRows: [line],
+      message: `${file} has a line longer than ${MAX_RECORD_BYTES / (1024 * 1024)} MiB (line ${line}); expected one JSON object per line, each shorter than that.`,
+    });
+  }
+  return { violations, complete: state.tooLong === undefined };
 }
 
 /** Parquet rows into the table, one row group at a time. A failed read of the source throws. */
@@ -1000,27 +1226,7 @@ async function readStream(
  */
 export async function scanDataset(source: DatasetSource, options: ScanOptions): Promise<ScanResult> {
   const file = options.fileName;
-  const given = options.schema;
-  const targetName = options.target ?? given?.target ?? SCAN_DEFAULTS.target;
-  const delimiter = options.delimiter ?? SCAN_DEFAULTS.delimiter;
-  const minRows = options.minRows ?? SCAN_DEFAULTS.minRows;
-  const maxNullShare = options.maxNullShare ?? SCAN_DEFAULTS.maxNullShare;
-  const profileOptions = {
-    maxCategories: options.maxCategories ?? SCAN_DEFAULTS.maxCategories,
-    histogramBins: options.histogramBins ?? SCAN_DEFAULTS.histogramBins,
-  };
-  const givenTypes = new Map<string, FeatureType>((given?.columns ?? []).map((c) => [c.name, c.type]));
-  const declaredTask = options.task ?? given?.task;
-  const inferTask = declaredTask === undefined;
-  // A later dataset of a classification model must keep to the classes its schema fixed.
-  const knownClasses = given !== undefined && declaredTask === 'classification' && given.classes && given.classes.length > 0 ? new Set(given.classes) : null;
-  const domains = new Map<string, ReadonlySet<string>>();
-  if (options.strictSchema && given !== undefined) {
-    for (const c of given.columns) {
-      if (c.type === 'categorical' && c.categories && c.categories.length > 0 && c.name !== targetName) domains.set(c.name, new Set(c.categories));
-    }
-  }
-  const table = new TableScan({ targetName, givenTypes, inferTask, knownClasses, domains });
+  const { table, delimiter, context } = prepareScan(options);
 
   const contentHash = createHash('sha256');
   let bytes = 0;
@@ -1043,9 +1249,36 @@ export async function scanDataset(source: DatasetSource, options: ScanOptions): 
     read = await readStream(source, table, { file, format: options.format, delimiter }, onBytes);
   }
 
-  return evaluate(table, read, {
+  return evaluate(table, read, context(contentHash.digest('hex'), bytes));
+}
+
+/** The table a scan fills, and the settings its checks need, from the scan's options. */
+function prepareScan(options: ScanOptions): { table: TableScan; delimiter: string; context: (sha256: string, bytes: number) => EvaluateContext } {
+  const file = options.fileName;
+  const given = options.schema;
+  const targetName = options.target ?? given?.target ?? SCAN_DEFAULTS.target;
+  const delimiter = options.delimiter ?? SCAN_DEFAULTS.delimiter;
+  const minRows = options.minRows ?? SCAN_DEFAULTS.minRows;
+  const maxNullShare = options.maxNullShare ?? SCAN_DEFAULTS.maxNullShare;
+  const profileOptions = {
+    maxCategories: options.maxCategories ?? SCAN_DEFAULTS.maxCategories,
+    histogramBins: options.histogramBins ?? SCAN_DEFAULTS.histogramBins,
+  };
+  const givenTypes = new Map<string, FeatureType>((given?.columns ?? []).map((c) => [c.name, c.type]));
+  const declaredTask = options.task ?? given?.task;
+  const inferTask = declaredTask === undefined;
+  // A later dataset of a classification model must keep to the classes its schema fixed.
+  const knownClasses = given !== undefined && declaredTask === 'classification' && given.classes && given.classes.length > 0 ? new Set(given.classes) : null;
+  const domains = new Map<string, ReadonlySet<string>>();
+  if (options.strictSchema && given !== undefined) {
+    for (const c of given.columns) {
+      if (c.type === 'categorical' && c.categories && c.categories.length > 0 && c.name !== targetName) domains.set(c.name, new Set(c.categories));
+    }
+  }
+  const table = new TableScan({ targetName, givenTypes, inferTask, knownClasses, domains });
+  const context = (sha256: string, bytes: number): EvaluateContext => ({
     file,
-    sha256: contentHash.digest('hex'),
+    sha256,
     bytes,
     given,
     strict: options.strictSchema === true,
@@ -1056,6 +1289,269 @@ export async function scanDataset(source: DatasetSource, options: ScanOptions): 
     knownClasses,
     profileOptions,
   });
+  return { table, delimiter, context };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parts: a file too big for one function scanned as byte ranges in parallel, merged exactly
+// ---------------------------------------------------------------------------------------------
+
+/** What every part of a file needs to know from its beginning (see partLayout). */
+export interface PartLayout {
+  readonly format: 'csv' | 'jsonl';
+  /** CSV: the header's fields, for the parts after the first. */
+  readonly header?: string[];
+  /** CSV: how the header line ends ('\n' or '\r\n'); every part's parser expects the same. */
+  readonly recordDelimiter?: string;
+  /** CSV: the field delimiter. */
+  readonly delimiter?: string;
+}
+
+/**
+ * One part's share of a scan, as JSON. A part holds the records that start in its nominal byte
+ * range: it starts after the first line feed at or after its range's first byte (the first part
+ * at 0), and ends with the last record that starts in the range, even past it (a record whose
+ * quoted field holds the line feed the next part started after). PartMerger checks that each part
+ * starts where the one before it ends, which tells such a misplaced start.
+ */
+export interface PartScan {
+  readonly index: number;
+  readonly format: 'csv' | 'jsonl';
+  /** Where the part's first record starts and where its last one ends (bytes of the file). */
+  readonly start: number;
+  readonly end: number;
+  /** Line breaks in [start, end): the lines of the next part come after these. */
+  readonly lines: number;
+  readonly table: TableScanState;
+  readonly sink: SinkState;
+}
+
+export interface PartOptions {
+  readonly index: number;
+  /** The part's nominal byte range [start, end) in a file of `size` bytes. */
+  readonly start: number;
+  readonly end: number;
+  readonly size: number;
+  /**
+   * The offset in the file of the source's first byte: `start - 1` (the byte before the range,
+   * to tell whether the range starts right after a line feed), or 0 for the first part.
+   */
+  readonly from: number;
+  /**
+   * The source starts at a record's first byte (`from === start`): a part scanned again from
+   * where the part before it ended (see PartMerger.addOrRescan), not searched for a line feed.
+   */
+  readonly aligned?: boolean;
+  readonly layout: PartLayout;
+}
+
+/**
+ * The layout of a file to cut into parts, from its first bytes (at least its header line): the
+ * CSV header and line end, or undefined when the file cannot be cut (CR-only line ends, a header
+ * longer than `head`, no line after the header).
+ */
+export async function partLayout(head: Buffer, format: 'csv' | 'jsonl', delimiter = SCAN_DEFAULTS.delimiter as string): Promise<PartLayout | undefined> {
+  if (format === 'jsonl') return head.includes(10) ? { format } : undefined;
+  let header: string[] | undefined;
+  let end = 0;
+  const parser = new RecordParser(csvOptions(delimiter), (record, at) => {
+    if (header === undefined) {
+      header = record;
+      end = at;
+    }
+  });
+  parser.on('error', () => undefined);
+  parser.resume();
+  await writeChunk(parser, head);
+  parser.destroy();
+  if (header === undefined || end >= head.length) return undefined;
+  // csv-parse's offset counts the BOM it drops; the line end is just before `end` either way.
+  if (head[end - 1] !== 10) return undefined;
+  return { format, header, recordDelimiter: head[end - 2] === 13 ? '\r\n' : '\n', delimiter };
+}
+
+/**
+ * Scan one part of a file (see PartScan) from a stream of the file's bytes starting at
+ * `part.from`; reading stops once the part's last record is read. Line numbers in the result are
+ * the part's own (1 = its first line); PartMerger shifts them.
+ */
+export async function scanPart(source: StreamSource, options: ScanOptions, part: PartOptions): Promise<PartScan> {
+  const { table, delimiter } = prepareScan(options);
+  const { layout } = part;
+  const iterator = source[Symbol.asyncIterator]();
+  let position = part.from;
+  let held: Buffer | null = null;
+  const next = async (): Promise<Buffer | null> => {
+    if (held !== null) {
+      const buf = held;
+      held = null;
+      return buf;
+    }
+    for (;;) {
+      const item = await iterator.next();
+      if (item.done) return null;
+      const buf = toBuffer(item.value);
+      if (buf.length === 0) continue;
+      position += buf.length;
+      return buf;
+    }
+  };
+  // The next byte `next` hands out is at `position - held.length`.
+  const at = (): number => position - (held?.length ?? 0);
+  const stop = async (): Promise<void> => {
+    await iterator.return?.();
+  };
+
+  try {
+    // The part's first record: right after the first line feed at or after its start's byte before.
+    let start = part.aligned ? part.from : 0;
+    if (part.start > 0 && !part.aligned) {
+      start = part.size;
+      for (let buf = await next(); buf !== null; buf = await next()) {
+        const lf = buf.indexOf(10);
+        if (lf === -1) continue;
+        held = lf + 1 < buf.length ? buf.subarray(lf + 1) : null;
+        start = at();
+        break;
+      }
+    }
+    if (layout.format === 'csv' && part.index > 0) table.setHeader([...(layout.header ?? [])], 1);
+    if (start >= part.end) {
+      // No record starts in the range: an empty part where the next one starts.
+      const sink = layout.format === 'csv' ? new CsvSink(table, options.fileName, delimiter, { base: start }) : new JsonLinesSink(table, options.fileName, start);
+      return { index: part.index, format: layout.format, start, end: start, lines: 0, table: table.toJSON(), sink: sink instanceof CsvSink ? sink.state(0) : sink.state() };
+    }
+
+    if (layout.format === 'jsonl') {
+      // A line feed always ends a JSON line: cut right after the first one at or after end - 1.
+      const sink = new JsonLinesSink(table, options.fileName, start);
+      let pushed = 0;
+      for (let buf = await next(); buf !== null; buf = await next()) {
+        const first = at() - buf.length;
+        const from = Math.max(0, part.end - 1 - first);
+        const lf = from < buf.length ? buf.indexOf(10, from) : -1;
+        if (lf === -1) {
+          await sink.push(buf);
+          pushed += buf.length;
+          continue;
+        }
+        await sink.push(buf.subarray(0, lf + 1));
+        pushed += lf + 1;
+        break;
+      }
+      await sink.end();
+      const end = start + pushed;
+      return { index: part.index, format: 'jsonl', start, end, lines: sink.newlines, table: table.toJSON(), sink: sink.state() };
+    }
+
+    const sink = new CsvSink(table, options.fileName, layout.delimiter ?? delimiter, { base: start, stopAt: part.end - start, recordDelimiter: layout.recordDelimiter });
+    let eof = true;
+    for (let buf = await next(); buf !== null; buf = await next()) {
+      await sink.push(buf);
+      // Past an error the parser reads no more; the rest of the range is still checked for UTF-8.
+      if (sink.done || (sink.failed && at() >= part.end)) {
+        eof = false;
+        break;
+      }
+    }
+    if (eof) await sink.end();
+    sink.destroy();
+    const end = sink.done ? start + sink.lastRecordEnd : eof ? start + sink.pushed : Math.min(at(), part.size);
+    const lines = sink.lineBreaksBefore(end - start);
+    return { index: part.index, format: 'csv', start, end, lines, table: table.toJSON(), sink: sink.state(end - start) };
+  } finally {
+    await stop();
+  }
+}
+
+/**
+ * Adds up the parts of a file, in order, into the result a single pass over the file gives: the
+ * same counts, checks, messages and line numbers, and the same profile within the sketches' stated
+ * error (exactly, where the sketches are exact: at most 1,024 values of a numeric column, 8,192
+ * distinct values of a categorical one). As in a single pass, nothing after a part that stopped
+ * at a parse error counts, except for the UTF-8 check.
+ */
+export class PartMerger {
+  private readonly table: TableScan;
+  private readonly context: (sha256: string, bytes: number) => EvaluateContext;
+  private lineOffset = 0;
+  private complete = true;
+  private format: 'csv' | 'jsonl' | undefined;
+  private sink: SinkState | undefined;
+  private readonly file: string;
+  /** Where the next part must start: where the parts so far end. */
+  expectedStart = 0;
+  parts = 0;
+
+  constructor(options: ScanOptions) {
+    ({ table: this.table, context: this.context } = prepareScan(options));
+    this.file = options.fileName;
+  }
+
+  /**
+   * Add the next part; when it does not start where the parts before it end (its range started
+   * inside a quoted field that holds a line feed), `rescan` scans it again from there
+   * (PartOptions.aligned). Resolves with whether it did.
+   */
+  async addOrRescan(part: PartScan, rescan: (start: number) => Promise<PartScan>): Promise<boolean> {
+    if (part.start === this.expectedStart) {
+      this.add(part);
+      return false;
+    }
+    this.add(await rescan(this.expectedStart));
+    return true;
+  }
+
+  /** Add the next part; it must start where the parts before it end (expectedStart). */
+  add(part: PartScan): void {
+    if (part.start !== this.expectedStart) {
+      throw new Error(`Part ${part.index} starts at byte ${part.start}, not at byte ${this.expectedStart} where the parts before it end; it must be scanned again from there.`);
+    }
+    this.format ??= part.format;
+    const offset = this.lineOffset;
+    if (this.complete) this.table.merge(part.table, offset, part.format === 'jsonl');
+    const shifted = (line: number | undefined): number | undefined => (line === undefined ? undefined : line + offset);
+    const sink = part.sink;
+    if (this.sink === undefined) {
+      this.sink = sink.kind === 'csv' ? { kind: 'csv', invalidAt: null } : { kind: 'jsonl', invalidAt: null, invalid: { count: 0, rows: [] }, notObjects: { count: 0, rows: [] } };
+    }
+    const merged = this.sink;
+    if (merged.invalidAt === null && sink.invalidAt !== null) {
+      merged.invalidAt = sink.invalidAt;
+      merged.invalidLine = shifted(sink.invalidLine);
+    }
+    if (this.complete) {
+      if (merged.kind === 'csv' && sink.kind === 'csv' && sink.parseError !== undefined) {
+        merged.parseError = { line: sink.parseError.line + offset, reason: sink.parseError.reason };
+        this.complete = false;
+      }
+      if (merged.kind === 'jsonl' && sink.kind === 'jsonl') {
+        const invalid = new Examples();
+        invalid.merge(merged.invalid, 0);
+        invalid.merge(sink.invalid, offset);
+        const notObjects = new Examples();
+        notObjects.merge(merged.notObjects, 0);
+        notObjects.merge(sink.notObjects, offset);
+        merged.invalid = invalid.toJSON();
+        merged.notObjects = notObjects.toJSON();
+        if (sink.tooLong !== undefined) {
+          merged.tooLong = sink.tooLong + offset;
+          this.complete = false;
+        }
+      }
+    }
+    this.lineOffset += part.lines;
+    this.expectedStart = part.end;
+    this.parts++;
+  }
+
+  /** The scan's result, with the content hash of the whole file (hashed in one pass elsewhere). */
+  result(sha256: string, bytes: number): ScanResult {
+    const format = this.format ?? 'csv';
+    const sink = this.sink ?? { kind: 'csv', invalidAt: null };
+    const outcome = sink.kind === 'csv' ? csvOutcome(this.file, sink, false) : jsonLinesOutcome(this.file, sink, false);
+    return evaluate(this.table, { format, gzip: false, ...outcome }, this.context(sha256, bytes));
+  }
 }
 
 interface EvaluateContext {

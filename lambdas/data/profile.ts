@@ -6,6 +6,33 @@
 import type { CategoricalColumnProfile, Histogram, NumericColumnProfile, NumericSketch } from '../shared/types';
 import { OTHER_CATEGORY } from '../shared/types';
 
+/** A HistogramSketch as JSON: its exact values, or its fine bins. */
+export interface HistogramSketchState {
+  n: number;
+  values?: number[];
+  origin?: number;
+  width?: number;
+  bins?: number[];
+}
+
+/** NumericStats as JSON. */
+export interface NumericStatsState {
+  count: number;
+  mean: number;
+  m2: number;
+  min: number | null;
+  max: number | null;
+  sketch: HistogramSketchState;
+  valueCounts: [number, number][] | null;
+}
+
+/** CategoryCounter as JSON: HyperLogLog registers in base64. */
+export interface CategoryCounterState {
+  total: number;
+  counts: [string, number][];
+  hll: string | null;
+}
+
 /** Values kept exactly per numeric column; histograms of columns with no more values are exact. */
 const EXACT_VALUES = 1024;
 /** Fine bins of the histogram sketch used beyond EXACT_VALUES values (must be even). */
@@ -68,7 +95,7 @@ export class HistogramSketch {
     for (let i = 0; i < this.n; i++) this.insert(values[i]);
   }
 
-  private insert(x: number): void {
+  private insert(x: number, weight = 1): void {
     let index = Math.floor((x - this.origin) / this.width);
     // Each doubling at least halves the distance in bins; the bound guards against overflow.
     for (let guard = 0; (index < 0 || index >= FINE_BINS) && guard < 2100; guard++) {
@@ -78,7 +105,7 @@ export class HistogramSketch {
     }
     if (!(index >= 0)) index = 0;
     if (index >= FINE_BINS) index = FINE_BINS - 1;
-    (this.bins as Float64Array)[index]++;
+    (this.bins as Float64Array)[index] += weight;
   }
 
   /** Double the range to the right: bins 2i and 2i+1 merge into bin i. */
@@ -98,6 +125,65 @@ export class HistogramSketch {
     this.bins = bins;
     this.origin -= FINE_BINS * this.width;
     this.width *= 2;
+  }
+
+  /** The sketch as JSON (a partial scan's state; see lambdas/data/parts.ts). */
+  toJSON(): HistogramSketchState {
+    if (this.values !== null) return { n: this.n, values: Array.from(this.values.subarray(0, this.n)) };
+    return { n: this.n, origin: this.origin, width: this.width, bins: Array.from(this.bins as Float64Array) };
+  }
+
+  static fromJSON(state: HistogramSketchState): HistogramSketch {
+    const sketch = new HistogramSketch();
+    if (state.values !== undefined) {
+      // Room to grow as add() expects (it doubles the array up to EXACT_VALUES).
+      sketch.values = new Float64Array(Math.max(16, state.values.length));
+      sketch.values.set(state.values);
+      sketch.n = state.values.length;
+    } else {
+      sketch.values = null;
+      sketch.n = state.n;
+      sketch.origin = state.origin ?? 0;
+      sketch.width = state.width ?? 1;
+      sketch.bins = Float64Array.from(state.bins ?? []);
+    }
+    return sketch;
+  }
+
+  /**
+   * Add another sketch's values (the sketch of a later part of the same file). Exact values stay
+   * exact while there are at most EXACT_VALUES in all; the other's fine bins are added at their
+   * midpoints, so a merged histogram can put a value one more fine bin away from its place than a
+   * single pass would: within two fine bins (8 / FINE_BINS of the range) in all.
+   */
+  merge(other: HistogramSketch): void {
+    if (other.n === 0) return;
+    if (this.values !== null && other.values !== null && this.n + other.n <= EXACT_VALUES) {
+      for (let i = 0; i < other.n; i++) this.add(other.values[i]);
+      return;
+    }
+    if (this.values !== null) {
+      const kept = this.values.subarray(0, this.n);
+      if (this.n === 0) {
+        // Nothing here yet: take the other's state as it is.
+        const copy = HistogramSketch.fromJSON(other.toJSON());
+        this.values = copy.values;
+        this.n = copy.n;
+        this.origin = copy.origin;
+        this.width = copy.width;
+        this.bins = copy.bins;
+        return;
+      }
+      this.values = Float64Array.from(kept);
+      this.startBins();
+    }
+    if (other.values !== null) {
+      for (let i = 0; i < other.n; i++) this.insert(other.values[i]);
+    } else {
+      const fine = other.bins as Float64Array;
+      for (let j = 0; j < FINE_BINS; j++) if (fine[j] > 0) this.insert(other.origin + (j + 0.5) * other.width, fine[j]);
+    }
+    this.n += other.n;
   }
 
   /** `bins` equal-width bins over [min, max]; one bin [min, max] when min === max. */
@@ -201,6 +287,54 @@ export class NumericStats {
     this.sketch.add(x);
   }
 
+  toJSON(): NumericStatsState {
+    return {
+      count: this.count,
+      mean: this.mean,
+      m2: this.m2,
+      // JSON has no Infinity: an empty column's bounds are null.
+      min: this.count > 0 ? this.min : null,
+      max: this.count > 0 ? this.max : null,
+      sketch: this.sketch.toJSON(),
+      valueCounts: this.valueCounts === null ? null : [...this.valueCounts.entries()],
+    };
+  }
+
+  static fromJSON(state: NumericStatsState): NumericStats {
+    const stats = new NumericStats();
+    stats.count = state.count;
+    stats.mean = state.mean;
+    stats.m2 = state.m2;
+    stats.min = state.min ?? Infinity;
+    stats.max = state.max ?? -Infinity;
+    (stats as unknown as { sketch: HistogramSketch }).sketch = HistogramSketch.fromJSON(state.sketch);
+    stats.valueCounts = state.valueCounts === null ? null : new Map(state.valueCounts);
+    return stats;
+  }
+
+  /**
+   * Add another part's statistics: counts, bounds and value counts exactly; mean and variance by
+   * Chan et al.'s pairwise update (exact up to rounding); the histogram sketch as HistogramSketch.merge.
+   */
+  merge(other: NumericStats): void {
+    if (other.count === 0) return;
+    const n = this.count + other.count;
+    const delta = other.mean - this.mean;
+    this.m2 += other.m2 + (delta * delta * this.count * other.count) / n;
+    this.mean += (delta * other.count) / n;
+    this.count = n;
+    if (other.min < this.min) this.min = other.min;
+    if (other.max > this.max) this.max = other.max;
+    this.sketch.merge(other.sketch);
+    if (this.valueCounts !== null) {
+      if (other.valueCounts === null) this.valueCounts = null;
+      else {
+        for (const [value, count] of other.valueCounts) this.valueCounts.set(value, (this.valueCounts.get(value) ?? 0) + count);
+        if (this.valueCounts.size > MAX_SKETCH_VALUES) this.valueCounts = null;
+      }
+    }
+  }
+
   /** Population standard deviation (divides by n), 0 for fewer than two values. */
   get std(): number {
     return this.count > 1 ? Math.sqrt(Math.max(0, this.m2 / this.count)) : 0;
@@ -259,6 +393,22 @@ export class HyperLogLog {
     const rest = (h << HyperLogLog.P) >>> 0;
     const rank = rest === 0 ? 32 - HyperLogLog.P + 1 : Math.clz32(rest) + 1;
     if (rank > this.registers[index]) this.registers[index] = rank;
+  }
+
+  /** The registers, base64. */
+  toJSON(): string {
+    return Buffer.from(this.registers).toString('base64');
+  }
+
+  static fromJSON(state: string): HyperLogLog {
+    const hll = new HyperLogLog();
+    hll.registers.set(Buffer.from(state, 'base64').subarray(0, hll.registers.length));
+    return hll;
+  }
+
+  /** The union's sketch: the larger register of each pair (exact: as if one sketch saw both). */
+  merge(other: HyperLogLog): void {
+    for (let i = 0; i < this.registers.length; i++) if (other.registers[i] > this.registers[i]) this.registers[i] = other.registers[i];
   }
 
   estimate(): number {
@@ -331,6 +481,38 @@ export class CategoryCounter {
       if (count > threshold || (count === threshold && ties-- > 0)) kept.set(value, count);
     }
     this.counts = kept;
+  }
+
+  toJSON(): CategoryCounterState {
+    return { total: this.total, counts: [...this.counts.entries()], hll: this.hll === null ? null : this.hll.toJSON() };
+  }
+
+  static fromJSON(state: CategoryCounterState): CategoryCounter {
+    const counter = new CategoryCounter();
+    counter.total = state.total;
+    counter.counts = new Map(state.counts);
+    counter.hll = state.hll === null ? null : HyperLogLog.fromJSON(state.hll);
+    return counter;
+  }
+
+  /**
+   * Add another part's counts. While both are exact and their union stays under MAX_TRACKED
+   * values, the result is exact; past that, the summed counts are pruned as in a single pass
+   * (mergeable Misra-Gries summaries: the frequent values keep lower-bound counts) and the
+   * distinct count is the HyperLogLog of the union, which merges exactly.
+   */
+  merge(other: CategoryCounter): void {
+    this.total += other.total;
+    if (this.hll !== null || other.hll !== null) {
+      if (this.hll === null) {
+        this.hll = new HyperLogLog();
+        for (const value of this.counts.keys()) this.hll.add(value);
+      }
+      if (other.hll !== null) this.hll.merge(other.hll);
+      else for (const value of other.counts.keys()) this.hll.add(value);
+    }
+    for (const [value, count] of other.counts) this.counts.set(value, (this.counts.get(value) ?? 0) + count);
+    if (this.counts.size >= MAX_TRACKED) this.prune();
   }
 
   /** Whether the counts are exact (the column never had more than MAX_TRACKED distinct values). */

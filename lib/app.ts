@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { App, Validations } from 'aws-cdk-lib';
+import { App, Size, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { REPO_ROOT } from './function-catalog';
 import { MloopStack } from './mloop-stack';
@@ -12,7 +12,9 @@ import { MloopStack } from './mloop-stack';
  * Context keys: `mloop:stackName` (default "Mloop"), `mloop:trainingInstanceType`
  * (default ml.g5.xlarge), `mloop:trainingCodeDir` (a training source directory of your own,
  * default the repository's training/), `mloop:trainingEntryPoint` (default train.py),
- * `mloop:requireApproval` (true: promotions wait for `mloop models approve`; default false).
+ * `mloop:requireApproval` (true: promotions wait for `mloop models approve`; default false),
+ * `mloop:ingestPartsAbove` and `mloop:ingestPartBytes` (bytes: a dataset file larger than the first
+ * is ingested in parts of the second; defaults 2 GiB and 256 MiB, see IngestionPartsOptions).
  */
 export function buildApp(app: App): MloopStack {
   const stackName = (app.node.tryGetContext('mloop:stackName') as string | undefined) ?? 'Mloop';
@@ -26,10 +28,23 @@ export function buildApp(app: App): MloopStack {
       trainingCodeDir: trainingCodeDir ? path.resolve(trainingCodeDir) : undefined,
       trainingEntryPoint,
       requireApproval: [true, 'true'].includes(app.node.tryGetContext('mloop:requireApproval') as boolean | string),
+      ingestionParts: {
+        above: bytesContext(app, 'mloop:ingestPartsAbove'),
+        partSize: bytesContext(app, 'mloop:ingestPartBytes'),
+      },
     },
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return stack;
+}
+
+/** A size in bytes from a context key (a number, or a string of digits as `-c key=value` gives). */
+function bytesContext(app: App, key: string): Size | undefined {
+  const value = app.node.tryGetContext(key) as number | string | undefined;
+  if (value === undefined) return undefined;
+  const bytes = Number(value);
+  if (!Number.isInteger(bytes) || bytes < 0) throw new Error(`Context ${key} must be a whole number of bytes, got '${value}'.`);
+  return Size.bytes(bytes);
 }
 
 /**

@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { DATASETS_PREFIX } from '../lambdas/shared/layout';
+import { DATASETS_PREFIX, INGEST_PARTS_PREFIX } from '../lambdas/shared/layout';
 
 export interface DataLakeProps {
   /**
@@ -65,6 +65,9 @@ export class DataLake extends Construct {
       lifecycleRules: [
         { noncurrentVersionExpiration: Duration.days(props.noncurrentVersionExpirationDays ?? 365) },
         { abortIncompleteMultipartUploadAfter: Duration.days(7) },
+        // The working files of ingestions in parts (plan, per-part scans) are worth nothing once
+        // the run is over; a failed run's stay a while, for a look at what happened.
+        { prefix: INGEST_PARTS_PREFIX, expiration: Duration.days(14) },
       ],
     });
   }

@@ -28,6 +28,15 @@ export const FUNCTIONS = {
     memoryMb: 1024,
     timeoutSeconds: 900,
   },
+  ingestParts: {
+    entry: 'lambdas/data/parts-handler.ts',
+    description: 'mloop: hash, scan, merge and split a big dataset in parts (Map states)',
+    env: ingestEnv,
+    onnx: false,
+    // One full vCPU for the scan of a part; the merge holds one part's scan at a time.
+    memoryMb: 1769,
+    timeoutSeconds: 900,
+  },
   evaluate: {
     entry: 'lambdas/registry/evaluate-handler.ts',
     description: 'mloop: score the candidate and the champion on the test split',

@@ -12,7 +12,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { gateConfigSchema } from '../lambdas/registry/gate';
-import { DATASETS_PREFIX, s3Keys } from '../lambdas/shared/layout';
+import { DATASETS_PREFIX, INGEST_PARTS_PREFIX, s3Keys } from '../lambdas/shared/layout';
 import { DataLake } from './data';
 import { FUNCTIONS, REPO_ROOT, type FunctionId } from './function-catalog';
 import { approvalSteps, DEFAULT_APPROVAL_TIMEOUT } from './approval';
@@ -153,6 +153,39 @@ export interface TrainingPipelineProps {
    * @default - the VPC's private subnets
    */
   readonly subnets?: ec2.SubnetSelection;
+  /**
+   * Ingestion of files too big for one function's 15 minutes: cut into byte-range parts that
+   * Distributed Map states scan and split in parallel (lambdas/data/parts.ts).
+   * @default - see IngestionPartsOptions
+   */
+  readonly ingestionParts?: IngestionPartsOptions;
+}
+
+/** When and how a dataset file is ingested in parts. */
+export interface IngestionPartsOptions {
+  /**
+   * A CSV or JSON Lines file larger than this is ingested in parts (gzip and Parquet files are
+   * always read in one pass). One function streams about 30-60 MB/s, so 2 GiB takes about a minute.
+   * @default Size.gibibytes(2)
+   */
+  readonly above?: Size;
+  /**
+   * The size of each part (larger when the file would make more than `maxParts`).
+   * @default Size.mebibytes(256)
+   */
+  readonly partSize?: Size;
+  /**
+   * The most parts a file is cut into (each item of the Map states; at most 2,000 so that the
+   * parts' ranges fit in the execution state).
+   * @default 1000
+   */
+  readonly maxParts?: number;
+  /**
+   * How many parts are scanned (and split) at once: the Distributed Map's MaxConcurrency, so
+   * also the functions' concurrency the ingestion takes.
+   * @default 100
+   */
+  readonly maxConcurrency?: number;
 }
 
 /** How often an execution waiting for its model's training slot runs Ingest again. */
@@ -240,6 +273,7 @@ export class TrainingPipeline extends Construct {
   readonly trainingRole: iam.Role;
   readonly functions: {
     readonly ingest: MloopFunction<'ingest'>;
+    readonly ingestParts: MloopFunction<'ingestParts'>;
     readonly evaluate: MloopFunction<'evaluate'>;
     readonly register: MloopFunction<'register'>;
     readonly recordFailure: MloopFunction<'recordFailure'>;
@@ -257,15 +291,18 @@ export class TrainingPipeline extends Construct {
     const { instanceType, instanceCount } = job;
 
     const env = { DATA_BUCKET: bucket.bucketName, REGISTRY_TABLE: props.table.tableName };
-    const ingest = new MloopFunction(this, 'Ingest', {
-      functionId: 'ingest',
-      environment: {
-        ...env,
-        ...(props.minRows !== undefined ? { MIN_ROWS: String(props.minRows) } : {}),
-        // How long a run that died keeps its model's training slot: the job's limit, plus an hour.
-        TRAINING_LEASE_SECONDS: String(job.jobLimit.plus(Duration.hours(1)).toSeconds()),
-      },
-    });
+    const parts = resolveIngestionParts(props.ingestionParts);
+    const ingestEnvironment = {
+      ...env,
+      ...(props.minRows !== undefined ? { MIN_ROWS: String(props.minRows) } : {}),
+      // How long a run that died keeps its model's training slot: the job's limit, plus an hour.
+      TRAINING_LEASE_SECONDS: String(job.jobLimit.plus(Duration.hours(1)).toSeconds()),
+      PARTS_ABOVE_BYTES: String(parts.aboveBytes),
+      PART_BYTES: String(parts.partBytes),
+      MAX_PARTS: String(parts.maxParts),
+    };
+    const ingest = new MloopFunction(this, 'Ingest', { functionId: 'ingest', environment: ingestEnvironment });
+    const ingestParts = new MloopFunction(this, 'IngestParts', { functionId: 'ingestParts', environment: ingestEnvironment });
     const evaluate = new MloopFunction(this, 'Evaluate', {
       functionId: 'evaluate',
       environment: {
@@ -276,15 +313,20 @@ export class TrainingPipeline extends Construct {
     });
     const register = new MloopFunction(this, 'Register', { functionId: 'register', environment: env });
     const recordFailure = new MloopFunction(this, 'RecordFailure', { functionId: 'recordFailure', environment: env });
-    this.functions = { ingest, evaluate, register, recordFailure };
+    this.functions = { ingest, ingestParts, evaluate, register, recordFailure };
 
     // Least privilege: each function reaches only the prefixes its stage reads and writes.
-    bucket.grantRead(ingest, `${DATASETS_PREFIX}*`);
-    bucket.grantPut(ingest, 'splits/*');
-    bucket.grantPut(ingest, 'profiles/*');
-    bucket.grantPut(ingest, 'reports/*');
-    props.dataLake.grantTagDatasets(ingest);
-    props.table.grantReadWriteData(ingest);
+    for (const fn of [ingest, ingestParts]) {
+      bucket.grantRead(fn, `${DATASETS_PREFIX}*`);
+      bucket.grantPut(fn, 'splits/*');
+      bucket.grantPut(fn, 'profiles/*');
+      bucket.grantPut(fn, 'reports/*');
+      bucket.grantPut(fn, `${INGEST_PARTS_PREFIX}*`);
+      props.dataLake.grantTagDatasets(fn);
+      props.table.grantReadWriteData(fn);
+    }
+    // The parts' functions read the plan and the scans Ingest and Scan part wrote.
+    bucket.grantRead(ingestParts, `${INGEST_PARTS_PREFIX}*`);
 
     bucket.grantRead(evaluate, `${s3Keys.trainingOutput}*`);
     props.outputEncryptionKey?.grantDecrypt(evaluate);
@@ -301,10 +343,11 @@ export class TrainingPipeline extends Construct {
 
     const READ = ['s3:GetObject*', 's3:GetBucket*', 's3:List*'];
     const PUT = ['s3:Abort*'];
-    acknowledgeBucketGrants(ingest, bucket, ['datasets/*', 'splits/*', 'profiles/*', 'reports/*'], [...READ, ...PUT]);
+    acknowledgeBucketGrants(ingest, bucket, ['datasets/*', 'splits/*', 'profiles/*', 'reports/*', `${INGEST_PARTS_PREFIX}*`], [...READ, ...PUT]);
+    acknowledgeBucketGrants(ingestParts, bucket, ['datasets/*', 'splits/*', 'profiles/*', 'reports/*', `${INGEST_PARTS_PREFIX}*`], [...READ, ...PUT]);
     acknowledgeBucketGrants(evaluate, bucket, ['training/*', 'splits/*', 'models/*', 'candidates/*'], [...READ, ...PUT]);
     acknowledgeBucketGrants(register, bucket, ['candidates/*', 'models/*'], [...READ, ...PUT]);
-    for (const fn of [ingest, evaluate, register, recordFailure]) acknowledgeFunctionDefaults(fn, props.table);
+    for (const fn of [ingest, ingestParts, evaluate, register, recordFailure]) acknowledgeFunctionDefaults(fn, props.table);
 
     // The training code, packed for script mode and versioned by content.
     const codeDir = props.trainingCodeDir ?? path.join(REPO_ROOT, 'training');
@@ -529,8 +572,54 @@ export class TrainingPipeline extends Construct {
       resultPath: '$.failure',
     }).next(failed);
 
+    // A file too big for one pass (Ingest answers PARTS): its parts are scanned in a Distributed
+    // Map beside one sequential pass that hashes it; Merge parts adds them up and answers as Ingest
+    // does, or SPLITS for a new version, whose parts another Distributed Map splits.
+    const plan = sfn.JsonPath.stringAt('$.ingest.plan');
+    const partsTask = (name: string, payload: Record<string, unknown>, resultPath?: string) =>
+      new tasks.LambdaInvoke(this, name, {
+        lambdaFunction: ingestParts,
+        payloadResponseOnly: true,
+        taskTimeout: stageTimeout(ingestParts),
+        payload: sfn.TaskInput.fromObject(payload),
+        ...(resultPath !== undefined ? { resultPath } : {}),
+      });
+    const partsMap = (name: string, itemSelector: Record<string, unknown>, resultPath: string) =>
+      new sfn.DistributedMap(this, name, {
+        itemsPath: sfn.JsonPath.stringAt('$.ingest.parts'),
+        itemSelector: { ...itemSelector, part: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
+        maxConcurrency: parts.maxConcurrency,
+        // Each part runs up to the function's 15 minutes: child executions must be STANDARD.
+        mapExecutionType: sfn.StateMachineType.STANDARD,
+        resultPath,
+      });
+    const scanParts = partsMap('Scan parts', { plan }, sfn.JsonPath.DISCARD).itemProcessor(
+      partsTask('Scan part', { action: 'scan', plan: sfn.JsonPath.stringAt('$.plan'), part: sfn.JsonPath.objectAt('$.part') }),
+    );
+    const scanInParts = new sfn.Parallel(this, 'Scan dataset in parts', {
+      resultPath: '$.partsScan',
+      // The hash branch's answer; the Map's results are in S3 (one scan per part).
+      resultSelector: { 'hash.$': '$[0]' },
+    })
+      .branch(partsTask('Hash dataset', { action: 'hash', plan }))
+      .branch(scanParts);
+    const mergeParts = partsTask('Merge parts', { action: 'merge', plan, hash: sfn.JsonPath.objectAt('$.partsScan.hash') }, '$.ingest');
+    const splitParts = partsMap('Split parts', { plan, datasetVersion: sfn.JsonPath.numberAt('$.ingest.datasetVersion') }, '$.splitCounts').itemProcessor(
+      partsTask('Split part', {
+        action: 'split',
+        plan: sfn.JsonPath.stringAt('$.plan'),
+        datasetVersion: sfn.JsonPath.numberAt('$.datasetVersion'),
+        part: sfn.JsonPath.objectAt('$.part'),
+      }),
+    );
+    const finishIngest = partsTask(
+      'Finish ingest',
+      { action: 'finish', plan, datasetVersion: sfn.JsonPath.numberAt('$.ingest.datasetVersion'), splitCounts: sfn.JsonPath.listAt('$.splitCounts') },
+      '$.ingest',
+    );
+
     // With approval, a better candidate takes the approval branch: 'Register and promote' is left out of the graph.
-    for (const task of [ingestTask, trainTask, evaluateTask, ...(props.requireApproval ? [] : [promoteTask]), keepTask]) {
+    for (const task of [scanInParts, mergeParts, splitParts, finishIngest, ingestTask, trainTask, evaluateTask, ...(props.requireApproval ? [] : [promoteTask]), keepTask]) {
       task.addCatch(recordFailureTask, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
     }
 
@@ -540,9 +629,12 @@ export class TrainingPipeline extends Construct {
     const approval = this.requireApproval
       ? approvalSteps(this, { register, codeVersion: this.codeVersion, onFailure: recordFailureTask, done, timeout: approvalTimeout })
       : undefined;
+    const newDataset = new sfn.Choice(this, 'New dataset?');
     const definition = ingestTask.next(
-      new sfn.Choice(this, 'New dataset?')
+      newDataset
         .when(sfn.Condition.stringEquals('$.ingest.status', 'DUPLICATE'), new sfn.Succeed(this, 'Duplicate dataset'))
+        .when(sfn.Condition.stringEquals('$.ingest.status', 'PARTS'), scanInParts.next(mergeParts).next(newDataset))
+        .when(sfn.Condition.stringEquals('$.ingest.status', 'SPLITS'), splitParts.next(finishIngest).next(newDataset))
         // schema.json or hyperparameters.json beside the data: checked by ingest, nothing to train.
         .when(sfn.Condition.stringEquals('$.ingest.status', 'CONFIG'), new sfn.Succeed(this, 'Configuration file'))
         // One execution trains a model at a time: while another holds the model's training slot,
@@ -574,11 +666,21 @@ export class TrainingPipeline extends Construct {
       },
     });
 
-    for (const fn of [ingest, evaluate, register, recordFailure]) {
+    for (const fn of [ingest, ingestParts, evaluate, register, recordFailure]) {
       acknowledge(
         this.stateMachine,
         `AwsSolutions-IAM5[Resource::${arnToken(fn)}:*]`,
         'The state machine may invoke any version or alias of its own stage function (CDK adds the qualifier wildcard to LambdaInvoke).',
+      );
+    }
+    // The Distributed Maps run their items as child executions of this state machine (CDK's
+    // DistributedMapPolicy: states:StartExecution on the machine, Describe/Stop on its executions).
+    const machineName = `{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${stack.getLogicalId(this.stateMachine.node.defaultChild as sfn.CfnStateMachine)}"}]}]}`;
+    for (const suffix of [':*', '/*:*']) {
+      acknowledge(
+        this.stateMachine,
+        `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${machineName}${suffix}]`,
+        "The Distributed Map states ('Scan parts', 'Split parts') describe and stop their own child executions, whose names Step Functions makes at run time; the statement is bound to this state machine's executions.",
       );
     }
     acknowledge(
@@ -621,6 +723,20 @@ class StateS3Location extends tasks.S3Location {
   bind(): tasks.S3LocationConfig {
     return { uri: sfn.JsonPath.stringAt(this.jsonPath) };
   }
+}
+
+/** IngestionPartsOptions with their defaults, checked. */
+export function resolveIngestionParts(options: IngestionPartsOptions = {}): { aboveBytes: number; partBytes: number; maxParts: number; maxConcurrency: number } {
+  const aboveBytes = (options.above ?? Size.gibibytes(2)).toBytes();
+  const partBytes = (options.partSize ?? Size.mebibytes(256)).toBytes();
+  const maxParts = options.maxParts ?? 1000;
+  const maxConcurrency = options.maxConcurrency ?? 100;
+  if (!(partBytes >= 1024)) throw new Error(`ingestionParts.partSize must be at least 1 KiB, got ${partBytes} bytes.`);
+  if (!Number.isInteger(maxParts) || maxParts < 1 || maxParts > 2000) throw new Error(`ingestionParts.maxParts must be an integer from 1 to 2000, got ${maxParts}.`);
+  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 10000) {
+    throw new Error(`ingestionParts.maxConcurrency must be an integer from 1 to 10000 (the Distributed Map's limit), got ${maxConcurrency}.`);
+  }
+  return { aboveBytes, partBytes, maxParts, maxConcurrency };
 }
 
 /** A Task waits as long as its function may run (Step Functions' own default is 99999999 s). */

@@ -50,9 +50,28 @@ export interface LocalCloudOptions {
    * still stream to `log` in pipes, files and CI.
    */
   readonly progress?: Terminal;
+  /** More CDK context for the app, as `cdk synth -c key=value` gives (e.g. `mloop:ingestPartsAbove`). */
+  readonly context?: Record<string, unknown>;
 }
 
 type Handler = (event: unknown) => Promise<unknown>;
+
+/** A scope of states: the machine, a Parallel state's branch, a Map state's item processor. */
+interface StatesScope {
+  States: Record<string, { Type: string; Resource?: string; Branches?: StatesScope[]; ItemProcessor?: StatesScope; Iterator?: StatesScope }>;
+}
+
+/**
+ * Every state of a definition with its name, those inside Parallel and Map states too (the
+ * interpreter finds a local handler by state name in nested scopes as well; CDK keeps names unique).
+ */
+function allStates(scope: StatesScope): [string, StatesScope['States'][string]][] {
+  return Object.entries(scope.States).flatMap(([name, state]) => [
+    [name, state] as [string, StatesScope['States'][string]],
+    ...(state.Branches ?? []).flatMap(allStates),
+    ...(state.ItemProcessor ?? state.Iterator ? allStates((state.ItemProcessor ?? state.Iterator) as StatesScope) : []),
+  ]);
+}
 
 /** Lambda's answer when a function throws: the Cause a Catch receives on AWS is this JSON. */
 class LambdaFunctionError extends Error {
@@ -154,10 +173,10 @@ export class LocalCloud {
     // approve` beside a waiting `mloop run`) attaches to the owner's emulators instead.
     const owner = await claimOrAttach(home);
     const outdir = owner ? fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-cdk-')) : path.join(home, 'cdk.out');
-    const template = synthesizeLocal(
-      outdir,
-      options.trainingCodeDir ? { 'mloop:trainingCodeDir': path.resolve(options.trainingCodeDir) } : {},
-    );
+    const template = synthesizeLocal(outdir, {
+      ...options.context,
+      ...(options.trainingCodeDir ? { 'mloop:trainingCodeDir': path.resolve(options.trainingCodeDir) } : {}),
+    });
     const emulators: Emulators = owner
       ? { s3Endpoint: owner.s3Endpoint!, dynamoEndpoint: owner.dynamoEndpoint!, onObjectEvent: () => undefined, stop: async () => undefined }
       : await startEmulators(home);
@@ -309,9 +328,8 @@ export class LocalCloud {
   startExecution(stateMachineArn: string, input: unknown, name: string = randomUUID()): string {
     const machine = this.template.stateMachines.find((m) => m.arn === stateMachineArn);
     if (!machine) throw new Error(`No state machine ${stateMachineArn} in the template.`);
-    const definition = machine.definition as { States: Record<string, { Type: string; Resource?: string }> };
     const overrides: Record<string, (input: unknown) => Promise<unknown>> = {};
-    for (const [stateName, state] of Object.entries(definition.States)) {
+    for (const [stateName, state] of allStates(machine.definition as unknown as StatesScope)) {
       if (state.Type !== 'Task' || !state.Resource) continue;
       const resource = state.Resource;
       const fn = this.template.functions.find((f) => f.arn === resource);

@@ -1921,6 +1921,13 @@ export interface SplitOptions {
    * with an empty cell for a missing key. Default: the keys of the first object.
    */
   header?: string[];
+  /**
+   * CSV: the source is a part of a file after its header line (PartScan): these fields are
+   * written as the header, and every record of the source is data.
+   */
+  partHeader?: string[];
+  /** CSV: the file's line end (PartLayout.recordDelimiter), for a part. */
+  recordDelimiter?: string;
 }
 
 /**
@@ -1970,8 +1977,9 @@ export async function writeSplits(
   const format: DataFormat = options.format ?? (options.fileName !== undefined ? formatFromName(options.fileName).format : 'csv');
   const parser =
     format === 'csv'
-      ? new RecordParser(csvOptions(options.delimiter ?? SCAN_DEFAULTS.delimiter), (record) => emit(record))
+      ? new RecordParser(csvOptions(options.delimiter ?? SCAN_DEFAULTS.delimiter, options.recordDelimiter), (record) => emit(record))
       : null;
+  if (parser !== null && options.partHeader !== undefined) emit(options.partHeader);
   if (parser !== null) {
     parser.on('error', () => undefined); // reported through the write and end callbacks
     parser.resume();

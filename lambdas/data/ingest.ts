@@ -13,7 +13,10 @@ import { parseDatasetKey, s3Keys, s3Uri } from '../shared/layout';
 import type { IngestInput, IngestOutput } from '../shared/pipeline';
 import { Registry } from '../shared/registry';
 import { getBytes, getStream, head, putJson, tag, upload } from '../shared/storage';
-import { scanDataset, schemaHash, writeSplits, type DatasetSource, type RandomAccessSource, type SchemaInput, type SplitName, type Violation } from './dataset';
+import { scanDataset, schemaHash, writeSplits, type DatasetSource, type RandomAccessSource, type ScanOptions, type ScanResult, type SchemaInput, type SplitName, type Violation } from './dataset';
+import { planParts } from './parts';
+import type { DatasetRecord } from '../shared/registry';
+import type { DatasetSchema } from '../shared/types';
 import { formatFromName } from './formats';
 import { SCHEMA_FILE_NAME, isSchemaFile, parseSchemaFile } from './schema-file';
 import { HYPERPARAMETERS_FILE, parseHyperparameters, readHyperparameters } from './hyperparameters';
@@ -34,7 +37,7 @@ export function summarizeViolations(violations: Violation[], max = 3): string {
   return head.join(' ') + more;
 }
 
-type Accepted = Extract<IngestOutput, { status: 'ACCEPTED' }>;
+export type Accepted = Extract<IngestOutput, { status: 'ACCEPTED' }>;
 
 /**
  * One execution trains a model at a time: an accepted dataset takes the model's training lease
@@ -42,14 +45,14 @@ type Accepted = Extract<IngestOutput, { status: 'ACCEPTED' }>;
  * pass). While another execution holds it the answer is `busy`: the state machine waits and runs
  * Ingest again, which finds its own dataset (the retry path) and tries the lease again.
  */
-async function withTrainingSlot(registry: Registry, accepted: Accepted, execution: string, env: IngestEnv): Promise<Accepted> {
+export async function withTrainingSlot(registry: Registry, accepted: Accepted, execution: string, env: IngestEnv): Promise<Accepted> {
   if (await registry.acquireTrainingLease(accepted.model, execution, env.TRAINING_LEASE_SECONDS)) return { ...accepted, trainingSlot: 'acquired' };
   const holder = (await registry.getModel(accepted.model))?.trainingLease?.execution;
   return { ...accepted, trainingSlot: 'busy', ...(holder ? { heldBy: holder } : {}) };
 }
 
 /** The output of an ingest that already completed, rebuilt from its dataset record. */
-async function resumeIngest(registry: Registry, model: string, version: number, execution: string, hyperparameters: Record<string, string>): Promise<Accepted> {
+export async function resumeIngest(registry: Registry, model: string, version: number, execution: string, hyperparameters: Record<string, string>): Promise<Accepted> {
   const [record, meta] = await Promise.all([registry.getDataset(model, version), registry.getModel(model)]);
   if (!record?.splits || !meta?.schema) throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
   const prefix = (uri: string) => uri.slice(0, uri.lastIndexOf('/') + 1);
@@ -115,6 +118,168 @@ async function ingestConfigFile(bucket: string, key: string, versionId: string |
   return { status: 'CONFIG', model, datasetVersion: null, file: fileName, uri };
 }
 
+/** One ingestion: the dropped object, the execution, and what was read before the file itself. */
+export interface IngestRun {
+  readonly bucket: string;
+  readonly key: string;
+  readonly versionId?: string;
+  readonly model: string;
+  /** The object's s3:// URI, used in messages and the record. */
+  readonly source: string;
+  readonly execution: string;
+  readonly eventId?: string;
+  readonly eventTime?: string;
+  /** A schema.json beside the data, when there is one (it wins over the model's schema). */
+  readonly declared?: SchemaInput;
+  /** The model's schema, fixed by its first dataset, and its latest dataset version. */
+  readonly modelSchema?: SchemaInput;
+  readonly parentVersion?: number;
+  readonly hyperparameters: Record<string, string>;
+}
+
+/** The scan options for a run: the declared schema, else the model's; thresholds from the environment. */
+export function scanOptionsFor(run: IngestRun, target: string | undefined, env: IngestEnv): ScanOptions {
+  return {
+    fileName: run.source,
+    target,
+    schema: run.declared ?? run.modelSchema,
+    strictSchema: run.declared !== undefined,
+    minRows: env.MIN_ROWS,
+    maxNullShare: env.MAX_NULL_SHARE,
+  };
+}
+
+/** A new dataset version's report and record fields, before the splits are written. */
+export interface NewVersion {
+  readonly version: number;
+  readonly report: Record<string, unknown>;
+  readonly base: Omit<DatasetRecord, 'status' | 'reportUri'>;
+}
+
+/**
+ * Content addressing, after a scan: the same bytes make one dataset version and one training run.
+ * Answers the earlier result for a retry of this execution that already completed, DUPLICATE for
+ * bytes another execution claimed, else a new version number. A rejected dataset is recorded with
+ * its report, its object tagged as quarantined (never deleted), and DatasetRejected thrown.
+ */
+export async function versionScan(run: IngestRun, scan: ScanResult, registry: Registry, env: IngestEnv, extra: Partial<DatasetRecord> = {}): Promise<{ answer: IngestOutput } | NewVersion> {
+  const { model, bucket, execution, source } = run;
+  const claim = await registry.claimContent(model, scan.sha256, execution);
+  const ownClaim = claim?.execution === execution;
+  if (claim && ownClaim && claim.datasetVersion !== undefined) {
+    // A retry of this execution after its ingest completed: answer what it answered then.
+    return { answer: await withTrainingSlot(registry, await resumeIngest(registry, model, claim.datasetVersion, execution, run.hyperparameters), execution, env) };
+  }
+  if (claim && !ownClaim) {
+    await registry.putRun({
+      model,
+      execution,
+      status: 'DUPLICATE',
+      datasetVersion: claim.datasetVersion,
+      reason: `${source} has the same bytes (sha256 ${scan.sha256}) as dataset version ${claim.datasetVersion ?? '(being ingested)'}; no new version and no training run.`,
+      updatedAt: new Date().toISOString(),
+    });
+    return { answer: { status: 'DUPLICATE', model, datasetVersion: claim.datasetVersion ?? null, duplicateOf: claim.execution } };
+  }
+
+  const version = await registry.nextNumber(model, 'datasetCounter');
+  const createdAt = new Date().toISOString();
+  const report = {
+    dataset: source,
+    s3VersionId: run.versionId,
+    sha256: scan.sha256,
+    format: scan.format,
+    gzip: scan.gzip,
+    rows: scan.rows,
+    accepted: scan.accepted,
+    schemaSource: run.declared !== undefined ? s3Uri(bucket, s3Keys.dataset(model, SCHEMA_FILE_NAME)) : run.modelSchema ? 'model' : 'inferred',
+    ...(extra.parts !== undefined ? { parts: extra.parts } : {}),
+    violations: scan.violations,
+    checkedAt: createdAt,
+  };
+  const base = {
+    model,
+    version,
+    sha256: scan.sha256,
+    s3Uri: source,
+    s3VersionId: run.versionId,
+    bytes: scan.bytes,
+    rows: scan.rows,
+    parentVersion: run.parentVersion,
+    sourceEvent: { execution, eventId: run.eventId, eventTime: run.eventTime },
+    createdAt,
+    ...extra,
+  };
+
+  if (!scan.accepted) {
+    const reportKey = s3Keys.validationReport(model, version);
+    await putJson(bucket, reportKey, report);
+    const reason = `Dataset ${source} was rejected: ${summarizeViolations(scan.violations)}`;
+    // The raw bytes stay where they were dropped; the tag marks them so that nothing trains on
+    // them and lifecycle rules can tell them apart. Nothing is deleted.
+    await tag(bucket, run.key, { 'mloop-status': 'quarantined', 'mloop-dataset-version': String(version) }, run.versionId);
+    await registry.putDataset({ ...base, status: 'rejected', reportUri: s3Uri(bucket, reportKey), reason });
+    await registry.releaseContent(model, scan.sha256, execution);
+    throw new DatasetRejected(reason);
+  }
+  return { version, report, base };
+}
+
+/** The profile, the schema of the splits, and the report so far, beside the new version. */
+export async function writeScanOutputs(run: IngestRun, scan: ScanResult, created: NewVersion): Promise<void> {
+  await Promise.all([
+    putJson(run.bucket, s3Keys.profile(run.model, created.version), scan.profile),
+    putJson(run.bucket, s3Keys.validationReport(run.model, created.version), created.report),
+    putJson(run.bucket, s3Keys.splitSchema(run.model, created.version), scan.schema),
+  ]);
+}
+
+/**
+ * Record an accepted version once its splits are written (each split one CSV object, or a prefix
+ * of CSV parts for a dataset ingested in parts), fix the model's schema, link the content hash to
+ * the version, and take the model's training slot.
+ */
+export async function acceptVersion(
+  run: IngestRun,
+  created: NewVersion,
+  schema: DatasetSchema,
+  splits: Record<SplitName, string>,
+  channels: { train: string; validation: string },
+  splitRows: Record<SplitName, number>,
+  registry: Registry,
+  env: IngestEnv,
+): Promise<IngestOutput> {
+  const { bucket, model, execution } = run;
+  const { version, base } = created;
+  const reportKey = s3Keys.validationReport(model, version);
+  await putJson(bucket, reportKey, { ...created.report, splitRows });
+  await registry.fixSchema(model, schema, version);
+  await registry.putDataset({
+    ...base,
+    status: 'accepted',
+    schemaHash: schemaHash(schema),
+    profileUri: s3Uri(bucket, s3Keys.profile(model, version)),
+    reportUri: s3Uri(bucket, reportKey),
+    splits,
+    splitRows,
+  });
+  await registry.linkContent(model, base.sha256, version);
+
+  return withTrainingSlot(registry, {
+    status: 'ACCEPTED',
+    model,
+    datasetVersion: version,
+    sha256: base.sha256,
+    s3VersionId: run.versionId,
+    target: schema.target,
+    task: schema.task,
+    trainingJobName: trainingJobName(model, version, execution),
+    channels,
+    testSplit: splits.test,
+    hyperparameters: run.hyperparameters,
+  }, execution, env);
+}
+
 export async function ingest(input: IngestInput, env: IngestEnv): Promise<IngestOutput> {
   const bucket = input.detail.bucket.name;
   const key = input.detail.object.key;
@@ -136,81 +301,39 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   const done = datasets.find((d) => d.sourceEvent.execution === input.execution && d.status === 'accepted' && d.splits);
   if (done) return withTrainingSlot(registry, await resumeIngest(registry, model, done.version, input.execution, hyperparameters), input.execution, env);
   const target = meta.Metadata?.[TARGET_METADATA_KEY] || undefined;
-  // A schema.json beside the data wins over the schema the model's first dataset fixed.
-  const declared = await declaredSchema(bucket, model);
+  const run: IngestRun = {
+    bucket,
+    key,
+    versionId,
+    model,
+    source,
+    execution: input.execution,
+    eventId: input.eventId,
+    eventTime: input.eventTime,
+    // A schema.json beside the data wins over the schema the model's first dataset fixed.
+    declared: await declaredSchema(bucket, model),
+    modelSchema: modelRecord?.schema,
+    parentVersion: modelRecord?.latestDataset,
+    hyperparameters,
+  };
+  const options = scanOptionsFor(run, target, env);
+
+  // A file too big for one function is scanned in parts by the state machine's Map states.
+  const size = meta.ContentLength ?? 0;
+  if (size > env.PARTS_ABOVE_BYTES) {
+    const planned = await planParts(run, options, size, env);
+    if (planned) return planned;
+  }
 
   // Parquet is read by byte ranges (its footer first); the text formats as one stream.
   const parquet = formatFromName(fileName).format === 'parquet';
   const open = async (): Promise<DatasetSource> =>
-    parquet ? s3RangeSource(bucket, key, versionId, meta.ContentLength ?? 0) : getStream(bucket, key, versionId);
+    parquet ? s3RangeSource(bucket, key, versionId, size) : getStream(bucket, key, versionId);
 
-  const scan = await scanDataset(await open(), {
-    fileName: source,
-    target,
-    schema: declared ?? modelRecord?.schema,
-    strictSchema: declared !== undefined,
-    minRows: env.MIN_ROWS,
-    maxNullShare: env.MAX_NULL_SHARE,
-  });
-
-  // Content addressing: the same bytes make one dataset version and one training run. A retry of
-  // this same execution keeps its claim; another execution with the same bytes is a duplicate.
-  const claim = await registry.claimContent(model, scan.sha256, input.execution);
-  const ownClaim = claim?.execution === input.execution;
-  if (claim && ownClaim && claim.datasetVersion !== undefined) {
-    // A retry of this execution after its ingest completed: answer what it answered then.
-    return withTrainingSlot(registry, await resumeIngest(registry, model, claim.datasetVersion, input.execution, hyperparameters), input.execution, env);
-  }
-  if (claim && !ownClaim) {
-    await registry.putRun({
-      model,
-      execution: input.execution,
-      status: 'DUPLICATE',
-      datasetVersion: claim.datasetVersion,
-      reason: `${source} has the same bytes (sha256 ${scan.sha256}) as dataset version ${claim.datasetVersion ?? '(being ingested)'}; no new version and no training run.`,
-      updatedAt: new Date().toISOString(),
-    });
-    return { status: 'DUPLICATE', model, datasetVersion: claim.datasetVersion ?? null, duplicateOf: claim.execution };
-  }
-
-  const version = await registry.nextNumber(model, 'datasetCounter');
-  const createdAt = new Date().toISOString();
-  const report = {
-    dataset: source,
-    s3VersionId: versionId,
-    sha256: scan.sha256,
-    format: scan.format,
-    gzip: scan.gzip,
-    rows: scan.rows,
-    accepted: scan.accepted,
-    schemaSource: declared !== undefined ? s3Uri(bucket, s3Keys.dataset(model, SCHEMA_FILE_NAME)) : modelRecord?.schema ? 'model' : 'inferred',
-    violations: scan.violations,
-    checkedAt: createdAt,
-  };
-  const base = {
-    model,
-    version,
-    sha256: scan.sha256,
-    s3Uri: source,
-    s3VersionId: versionId,
-    bytes: scan.bytes,
-    rows: scan.rows,
-    parentVersion: modelRecord?.latestDataset,
-    sourceEvent: { execution: input.execution, eventId: input.eventId, eventTime: input.eventTime },
-    createdAt,
-  };
-
-  if (!scan.accepted) {
-    const reportKey = s3Keys.validationReport(model, version);
-    await putJson(bucket, reportKey, report);
-    const reason = `Dataset ${source} was rejected: ${summarizeViolations(scan.violations)}`;
-    // The raw bytes stay where they were dropped; the tag marks them so that nothing trains on
-    // them and lifecycle rules can tell them apart. Nothing is deleted.
-    await tag(bucket, key, { 'mloop-status': 'quarantined', 'mloop-dataset-version': String(version) }, versionId);
-    await registry.putDataset({ ...base, status: 'rejected', reportUri: s3Uri(bucket, reportKey), reason });
-    await registry.releaseContent(model, scan.sha256, input.execution);
-    throw new DatasetRejected(reason);
-  }
+  const scan = await scanDataset(await open(), options);
+  const settled = await versionScan(run, scan, registry, env);
+  if ('answer' in settled) return settled.answer;
+  const { version } = settled;
 
   // Second pass: the splits. Rows go to a split by a stable hash of their content, so the same
   // data always splits the same way.
@@ -223,43 +346,15 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   const uploads = (Object.keys(sinks) as SplitName[]).map((s) => upload(bucket, splitKeys[s], sinks[s], 'text/csv'));
   const [splitRows] = await Promise.all([writeSplits(await open(), { format: scan.format, header: scan.header }, sinks), ...uploads]);
 
-  const profileKey = s3Keys.profile(model, version);
-  const reportKey = s3Keys.validationReport(model, version);
-  await Promise.all([
-    putJson(bucket, profileKey, scan.profile),
-    putJson(bucket, reportKey, { ...report, splitRows }),
-    putJson(bucket, s3Keys.splitSchema(model, version), scan.schema),
-  ]);
-  await registry.fixSchema(model, scan.schema, version);
-  await registry.putDataset({
-    ...base,
-    status: 'accepted',
-    schemaHash: schemaHash(scan.schema),
-    profileUri: s3Uri(bucket, profileKey),
-    reportUri: s3Uri(bucket, reportKey),
-    splits: {
-      train: s3Uri(bucket, splitKeys.train),
-      validation: s3Uri(bucket, splitKeys.validation),
-      test: s3Uri(bucket, splitKeys.test),
-    },
+  await writeScanOutputs(run, scan, settled);
+  return acceptVersion(
+    run,
+    settled,
+    scan.schema,
+    { train: s3Uri(bucket, splitKeys.train), validation: s3Uri(bucket, splitKeys.validation), test: s3Uri(bucket, splitKeys.test) },
+    { train: s3Uri(bucket, s3Keys.splitPrefix(model, version, 'train')), validation: s3Uri(bucket, s3Keys.splitPrefix(model, version, 'validation')) },
     splitRows,
-  });
-  await registry.linkContent(model, scan.sha256, version);
-
-  return withTrainingSlot(registry, {
-    status: 'ACCEPTED',
-    model,
-    datasetVersion: version,
-    sha256: scan.sha256,
-    s3VersionId: versionId,
-    target: scan.schema.target,
-    task: scan.schema.task,
-    trainingJobName: trainingJobName(model, version, input.execution),
-    channels: {
-      train: s3Uri(bucket, s3Keys.splitPrefix(model, version, 'train')),
-      validation: s3Uri(bucket, s3Keys.splitPrefix(model, version, 'validation')),
-    },
-    testSplit: s3Uri(bucket, splitKeys.test),
-    hyperparameters,
-  }, input.execution, env);
+    registry,
+    env,
+  );
 }

@@ -31,7 +31,7 @@ import { dynamoClient, s3Client } from '../shared/clients';
 import type { DriftEnv } from '../shared/env';
 import { parseS3Uri, registryKeys as k, s3Keys, s3Uri } from '../shared/layout';
 import { isConditionFailure, type DatasetRecord, type Registry } from '../shared/registry';
-import { getStream, listKeys } from '../shared/storage';
+import { getStream, listKeys, splitObjects } from '../shared/storage';
 import { CaptureIndexer, predictionKey, readLabels } from './quality';
 
 /** S3 metadata of a retraining dataset: why it was dropped, and the drift report that said so. */
@@ -288,8 +288,8 @@ export async function labelledRows(bucket: string, model: string, header: string
 async function* datasetLines(dataset: DatasetRecord, extra: string[], counter: { base: number }): AsyncGenerator<string> {
   const splits = dataset.splits!;
   let first = true;
-  for (const uri of [splits.train, splits.validation, splits.test]) {
-    const { bucket, key } = parseS3Uri(uri);
+  const objects = (await Promise.all([splits.train, splits.validation, splits.test].map(splitObjects))).flat();
+  for (const { bucket, key } of objects) {
     const lines = createInterface({ input: await getStream(bucket, key), crlfDelay: Infinity });
     let header = true;
     for await (const line of lines) {

@@ -10,7 +10,7 @@ import { parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
 import { ModelRuntime, type Prediction } from '../shared/model-runtime';
 import type { ClassificationDetails, EvaluationOutput, IngestOutput, TrainingOutput } from '../shared/pipeline';
 import { Registry } from '../shared/registry';
-import { getBytes, getStream, putBytes, putJson } from '../shared/storage';
+import { getBytes, getStream, putBytes, putJson, splitObjects } from '../shared/storage';
 import { predictionProfile, predictionProfileKey } from '../monitoring/prediction';
 import type { ModelCard, Task } from '../shared/types';
 import { readModelArchive } from './artifact';
@@ -29,15 +29,17 @@ export interface TestSplit {
 }
 
 /** Read the test split (CSV with a header) into instances and target values. */
+/** The test split: one CSV object, or the CSV parts under a prefix (a dataset ingested in parts). */
 export async function readTestSplit(uri: string, target: string): Promise<TestSplit> {
-  const { bucket, key } = parseS3Uri(uri);
   const instances: Record<string, string>[] = [];
   const truth: string[] = [];
-  const parser = (await getStream(bucket, key)).pipe(parse({ columns: true, bom: true }));
-  for await (const record of parser as AsyncIterable<Record<string, string>>) {
-    truth.push(record[target]);
-    const { [target]: _t, ...features } = record;
-    instances.push(features);
+  for (const { bucket, key } of await splitObjects(uri)) {
+    const parser = (await getStream(bucket, key)).pipe(parse({ columns: true, bom: true }));
+    for await (const record of parser as AsyncIterable<Record<string, string>>) {
+      truth.push(record[target]);
+      const { [target]: _t, ...features } = record;
+      instances.push(features);
+    }
   }
   return { instances, truth };
 }

@@ -22,6 +22,15 @@ export const ingestEnv = z.object({
    * the CDK construct sets the training job's limit plus an hour.
    */
   TRAINING_LEASE_SECONDS: z.coerce.number().positive().default(4 * 3600),
+  /**
+   * A CSV or JSON Lines file larger than this is ingested in parts (lambdas/data/parts.ts) by the
+   * state machine's Map states instead of in one pass of this function.
+   */
+  PARTS_ABOVE_BYTES: z.coerce.number().int().nonnegative().default(2 * 1024 ** 3),
+  /** The size of each part (more when the file would make more than MAX_PARTS). */
+  PART_BYTES: z.coerce.number().int().positive().default(256 * 1024 ** 2),
+  /** The most parts one file is cut into. */
+  MAX_PARTS: z.coerce.number().int().positive().max(2000).default(1000),
 });
 
 export const evaluateEnv = z.object({

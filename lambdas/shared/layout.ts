@@ -34,6 +34,8 @@ export const MODEL_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$/;
 export const DATASETS_PREFIX = 'datasets/';
 export const CAPTURE_PREFIX = 'capture/';
 export const FEEDBACK_PREFIX = 'feedback/';
+/** Working files of ingestions in parts; they expire (lib/data.ts). */
+export const INGEST_PARTS_PREFIX = 'ingest-parts/';
 
 export function assertModelName(name: string): string {
   if (!MODEL_NAME_PATTERN.test(name)) {
@@ -74,6 +76,11 @@ export const s3Keys = {
   split: (model: string, dataset: number, split: 'train' | 'validation' | 'test') =>
     `splits/${model}/v${dataset}/${split}/${split}.csv`,
   splitSchema: (model: string, dataset: number) => `splits/${model}/v${dataset}/train/schema.json`,
+  /** One part's rows of a split, for a dataset ingested in parts (lambdas/data/parts.ts). */
+  splitPart: (model: string, dataset: number, split: 'train' | 'validation' | 'test', part: number) =>
+    `splits/${model}/v${dataset}/${split}/part-${pad(part)}.csv`,
+  /** The working files of one execution's ingestion in parts: its plan and each part's scan. */
+  partsPrefix: (model: string, execution: string) => `${INGEST_PARTS_PREFIX}${model}/${execution}/`,
   profile: (model: string, dataset: number) => `profiles/${model}/v${dataset}/profile.json`,
   validationReport: (model: string, dataset: number) => `reports/${model}/v${dataset}/validation.json`,
   /** Reports of datasets rejected before they got a number are kept by content hash. */

@@ -26,6 +26,8 @@ export interface DatasetRecord {
   readonly reportUri: string;
   readonly splits?: { train: string; validation: string; test: string };
   readonly splitRows?: { train: number; validation: number; test: number };
+  /** How many byte-range parts the file was ingested in (absent: in one pass). */
+  readonly parts?: number;
   readonly parentVersion?: number;
   readonly sourceEvent: { execution: string; eventId?: string; eventTime?: string };
   readonly reason?: string;

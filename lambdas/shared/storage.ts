@@ -65,6 +65,18 @@ export async function listKeys(bucket: string, prefix: string, startAfter?: stri
   return keys;
 }
 
+/**
+ * The CSV objects of a split: the object a URI names, or, for a URI ending in '/' (a dataset
+ * ingested in parts), the .csv objects under that prefix in key order, each with its header line.
+ */
+export async function splitObjects(uri: string): Promise<{ bucket: string; key: string }[]> {
+  const match = /^s3:\/\/([^/]+)\/(.*)$/.exec(uri);
+  if (!match) throw new Error(`'${uri}' is not an s3:// URI.`);
+  const [, bucket, key] = match;
+  if (!key.endsWith('/')) return [{ bucket, key }];
+  return (await listKeys(bucket, key)).filter((k) => k.endsWith('.csv')).map((k) => ({ bucket, key: k }));
+}
+
 export async function copy(sourceUri: { bucket: string; key: string }, bucket: string, key: string): Promise<void> {
   await s3Client().send(
     new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: `${sourceUri.bucket}/${encodeURIComponent(sourceUri.key).replace(/%2F/g, '/')}` }),

@@ -1,0 +1,173 @@
+/**
+ * Ingestion in parts through the local pipeline: the synthesized state machine's Distributed Map
+ * states run in-process (the interpreter runs them as inline Maps) with the same handlers as on
+ * AWS. Small thresholds (CDK context, as `cdk deploy -c` would set them) make a 100 KB file a
+ * file of many parts.
+ */
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { PassThrough } from 'node:stream';
+import { scanDataset, writeSplits, type SplitName } from '../lambdas/data/dataset';
+import { s3Keys } from '../lambdas/shared/layout';
+import type { DatasetProfile, NumericColumnProfile } from '../lambdas/shared/types';
+import { buildApp, inProcessApp } from '../lib/app';
+import { resolveIngestionParts } from '../lib/training';
+import { Size } from 'aws-cdk-lib';
+import { binaryClassificationCsv } from './helpers/datasets';
+import { chunks } from './helpers/dataset-files';
+import { dropDataset, getObjectJson, getTags, getText, listKeys, splitUri, startCloud, stopCloud, type TestCloud } from './helpers/cloud';
+
+const PARTS_ABOVE = 50_000;
+const PART_BYTES = 16_384;
+
+let test_: TestCloud;
+beforeAll(async () => {
+  test_ = await startCloud({ context: { 'mloop:ingestPartsAbove': PARTS_ABOVE, 'mloop:ingestPartBytes': PART_BYTES } });
+}, 120_000);
+afterAll(async () => stopCloud(test_));
+
+/** The single pass's split files' data lines (no header), in order. */
+async function singlePassSplits(csv: string): Promise<Record<SplitName, string[]>> {
+  const sinks = { train: new PassThrough(), validation: new PassThrough(), test: new PassThrough() };
+  const texts: Record<SplitName, string[]> = { train: [], validation: [], test: [] };
+  for (const s of ['train', 'validation', 'test'] as SplitName[]) sinks[s].on('data', (d: Buffer) => texts[s].push(d.toString('utf8')));
+  await writeSplits(chunks(csv, 4096), { format: 'csv' }, sinks);
+  return Object.fromEntries(Object.entries(texts).map(([s, t]) => [s, t.join('').split('\n').slice(1, -1)])) as Record<SplitName, string[]>;
+}
+
+describe('a dataset bigger than the parts threshold', () => {
+  const csv = binaryClassificationCsv(4_000, 21);
+
+  test('is scanned, merged and split in parts, trains, and gives the single pass profile and splits', async () => {
+    expect(csv.length).toBeGreaterThan(PARTS_ABOVE);
+    const { cloud, registry } = test_;
+    const result = await dropDataset(cloud, 'big', 'big.csv', csv, 'label');
+    expect(result).toMatchObject({ status: 'SUCCEEDED' });
+    // The parts' states ran: the Map items are the parts.
+    const expectedParts = Math.ceil(Buffer.byteLength(csv) / PART_BYTES);
+    for (const state of ['[Hash dataset]', '[Scan part]', '[Merge parts]', '[Split part]', '[Finish ingest]']) {
+      expect([state, test_.logs.filter((l) => l.startsWith(state)).length]).toEqual([state, state === '[Scan part]' || state === '[Split part]' ? expectedParts : 1]);
+    }
+
+    const record = (await registry.listDatasets('big'))[0];
+    expect(record).toMatchObject({ status: 'accepted', version: 1, rows: 4_000, parts: expectedParts, bytes: Buffer.byteLength(csv) });
+    const single = await scanDataset(chunks(csv, 4096), { fileName: record.s3Uri, target: 'label' });
+    expect(record.sha256).toBe(single.sha256);
+    // Splits are prefixes of parts, one CSV object per part and split.
+    expect(record.splits!.train).toMatch(/\/splits\/big\/v1\/train\/$/);
+    const { bucket } = splitUri(record.splits!.train);
+    const trainKeys = (await listKeys(bucket, 'splits/big/v1/train/')).filter((k) => k.endsWith('.csv'));
+    expect(trainKeys).toHaveLength(expectedParts);
+
+    // The same rows in the same order as a single pass's split files.
+    const expected = await singlePassSplits(csv);
+    for (const s of ['train', 'validation', 'test'] as SplitName[]) {
+      const keys = (await listKeys(bucket, `splits/big/v1/${s}/`)).filter((k) => k.endsWith('.csv'));
+      const lines: string[] = [];
+      for (const key of keys) {
+        const [header, ...rows] = (await getText(bucket, key)).split('\n').slice(0, -1);
+        expect(header).toBe('x1,x2,x3,color,label');
+        lines.push(...rows);
+      }
+      expect([s, lines]).toEqual([s, expected[s]]);
+      expect(record.splitRows![s]).toBe(expected[s].length);
+    }
+
+    // The profile: counts, bounds and categories exact; moments to rounding; histograms within the sketch's error.
+    const profile = await getObjectJson<DatasetProfile>(bucket, s3Keys.profile('big', 1));
+    expect(profile.rows).toBe(single.profile.rows);
+    for (const [name, column] of Object.entries(single.profile.columns)) {
+      const merged = profile.columns[name];
+      if (column.kind === 'categorical') expect(merged).toEqual(column);
+      else {
+        const m = merged as NumericColumnProfile;
+        expect([name, m.count, m.missing, m.min, m.max]).toEqual([name, column.count, column.missing, column.min, column.max]);
+        expect(m.mean).toBeCloseTo(column.mean, 9);
+        expect(m.std).toBeCloseTo(column.std, 9);
+        const moved = m.histogram.counts.reduce((sum, c, i) => sum + Math.abs(c - column.histogram.counts[i]), 0) / 2;
+        expect(moved / column.count).toBeLessThan(0.02);
+      }
+    }
+    const report = await getObjectJson<{ parts: number; rescannedParts: number; accepted: boolean }>(bucket, s3Keys.validationReport('big', 1));
+    expect(report).toMatchObject({ parts: expectedParts, rescannedParts: 0, accepted: true });
+
+    // Trained on the parts and evaluated on the test parts: a registered champion.
+    const model = await registry.getModel('big');
+    expect(model?.schema?.target).toBe('label');
+    expect(await registry.getAlias('big', 'champion')).toMatchObject({ version: 1 });
+  }, 240_000);
+
+  test('the same bytes again are a DUPLICATE with the existing version, found by the hash of the whole file', async () => {
+    const result = await dropDataset(test_.cloud, 'big', 'again.csv', csv, 'label');
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.output?.ingest).toMatchObject({ status: 'DUPLICATE', datasetVersion: 1 });
+    expect((await test_.registry.listDatasets('big')).map((d) => d.version)).toEqual([1]);
+  }, 120_000);
+
+  test('a bad value deep in the file rejects it with the line a single pass names; the file stays, quarantined', async () => {
+    const lines = binaryClassificationCsv(4_000, 22).split('\n');
+    lines[3_210] = lines[3_210].replace(/^[^,]*/, 'inf');
+    const bad = lines.join('\n');
+    const single = await scanDataset(chunks(bad, 4096), { fileName: 'x', target: 'label' });
+    const result = await dropDataset(test_.cloud, 'bigbad', 'bad.csv', bad, 'label');
+    expect(result.status).toBe('FAILED');
+    expect(result.cause).toContain("Column 'x1' in s3://");
+    expect(result.cause).toContain('1 non-finite value (row 3211)');
+    expect(single.violations[0].exampleRows).toEqual([3211]);
+    const record = (await test_.registry.listDatasets('bigbad'))[0];
+    expect(record).toMatchObject({ status: 'rejected', parts: Math.ceil(Buffer.byteLength(bad) / PART_BYTES) });
+    const { bucket, key } = splitUri(record.s3Uri);
+    expect(await getTags(bucket, key)).toMatchObject({ 'mloop-status': 'quarantined' });
+    expect(await getText(bucket, key)).toBe(bad);
+  }, 120_000);
+
+  test('a gzip file over the threshold is read in one pass (a gzip stream cannot be entered midway)', async () => {
+    const { gzipSync } = await import('node:zlib');
+    // Incompressible enough to stay over the threshold once compressed.
+    const body = gzipSync(Buffer.from(binaryClassificationCsv(6_000, 23)), { level: 1 });
+    expect(body.length).toBeGreaterThan(PARTS_ABOVE);
+    const before = test_.logs.filter((l) => l.startsWith('[Scan part]')).length;
+    const result = await dropDataset(test_.cloud, 'gz', 'gz.csv.gz', body, 'label');
+    expect(result.output?.ingest ?? result.cause).toBeDefined();
+    expect(test_.logs.filter((l) => l.startsWith('[Scan part]')).length).toBe(before);
+    const record = (await test_.registry.listDatasets('gz'))[0];
+    expect(record.parts).toBeUndefined();
+    expect(record.status).toBe('accepted');
+  }, 240_000);
+});
+
+describe('the parts states in the template', () => {
+  const template = Template.fromStack(buildApp(inProcessApp(undefined, { 'mloop:ingestPartsAbove': 1_000_000, 'mloop:ingestPartBytes': 65_536 })));
+  const definition = () => {
+    const machine = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0] as { Properties: { DefinitionString: unknown } };
+    const text = JSON.stringify(machine.Properties.DefinitionString);
+    return text;
+  };
+
+  test('scan and split the parts in Distributed Maps of STANDARD child executions, beside one hash pass', () => {
+    const text = definition();
+    expect(text).toContain('\\"Scan dataset in parts\\":{\\"Type\\":\\"Parallel\\"');
+    expect(text.match(/\\"Mode\\":\\"DISTRIBUTED\\",\\"ExecutionType\\":\\"STANDARD\\"/g)).toHaveLength(2);
+    expect(text).toContain('\\"ItemsPath\\":\\"$.ingest.parts\\"');
+    expect(text).toContain('\\"MaxConcurrency\\":100');
+  });
+
+  test('the thresholds reach both ingest functions from the context', () => {
+    const fns = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+      (f) => (f as { Properties: { Environment?: { Variables?: Record<string, string> } } }).Properties.Environment?.Variables?.PARTS_ABOVE_BYTES,
+    ) as { Properties: { Environment: { Variables: Record<string, string> } } }[];
+    expect(fns).toHaveLength(2);
+    for (const f of fns) expect(f.Properties.Environment.Variables).toMatchObject({ PARTS_ABOVE_BYTES: '1000000', PART_BYTES: '65536', MAX_PARTS: '1000' });
+  });
+
+  test('the working files expire after 14 days', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'ingest-parts/', ExpirationInDays: 14, Status: 'Enabled' })]) },
+    });
+  });
+
+  test('bad options are refused at synth, naming the option', () => {
+    expect(() => resolveIngestionParts({ maxParts: 5000 })).toThrow(/ingestionParts\.maxParts must be an integer from 1 to 2000, got 5000/);
+    expect(() => resolveIngestionParts({ partSize: Size.bytes(10) })).toThrow(/ingestionParts\.partSize must be at least 1 KiB/);
+    expect(() => buildApp(inProcessApp(undefined, { 'mloop:ingestPartBytes': 'lots' }))).toThrow(/Context mloop:ingestPartBytes must be a whole number of bytes, got 'lots'/);
+  });
+});

@@ -97,7 +97,7 @@ describe('the first cloud: the repository training code', () => {
     expect(tasks.filter(([, s]) => SAGEMAKER_SYNC.test(s.Resource!)).map(([n]) => n)).toEqual(['Train model']);
     // Every pipeline function is a task, and neither API function is.
     const used = new Set(tasks.map(([, s]) => template.functions.find((f) => f.arn === s.Resource)?.functionId).filter(Boolean));
-    expect([...used].sort()).toEqual(['evaluate', 'ingest', 'recordFailure', 'register']);
+    expect([...used].sort()).toEqual(['evaluate', 'ingest', 'ingestParts', 'recordFailure', 'register']);
   });
 
   it('reads the dataset rule and the drift schedule', () => {

@@ -119,6 +119,8 @@ export interface ScanResult {
   /** Empty when accepted. */
   violations: Violation[];
   accepted: boolean;
+  /** The cut points of a split by time (the schema's timeColumn), for writeSplits. */
+  timeSplit?: TimeSplit;
 }
 
 export type SplitName = 'train' | 'validation' | 'test';
@@ -183,6 +185,25 @@ function readNumber(cell: string): number {
 /** A class label for a number: integers without a decimal point ('1', not '1.0'). */
 function numberLabel(value: number): string {
   return Number.isInteger(value) && Math.abs(value) < 1e21 ? value.toFixed(0) : String(value);
+}
+
+/** ISO 8601 dates and date-times: 2024-05-01, 2024-05-01T12:30, 2024-05-01 12:30:00.5+02:00. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * A time cell as a number: a number as it is (epoch seconds or milliseconds, a day index...), an
+ * ISO 8601 date or date-time as epoch milliseconds, in UTC when it names no zone (so that a time
+ * means the same on every machine). Undefined for anything else.
+ */
+export function readTime(cell: string): number | undefined {
+  const text = cell.trim();
+  const number = readNumber(text);
+  if (Number.isFinite(number)) return number;
+  const match = ISO_TIME.exec(text);
+  if (!match) return undefined;
+  const zoned = match[1] !== undefined || text.length === 10 ? text : `${text}Z`;
+  const ms = Date.parse(zoned.replace(' ', 'T'));
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 function toBuffer(chunk: Buffer | Uint8Array | string): Buffer {
@@ -394,6 +415,54 @@ interface TableScanState {
   carriageReturns: ExamplesState;
   blank: boolean;
   firstLines: number[];
+  time?: TimeScanState;
+}
+
+/** The time column's values (DatasetSchema.timeColumn), for the checks and the split's cut points. */
+class TimeScan {
+  readonly stats = new NumericStats();
+  readonly bad = new Examples();
+  readonly missing = new Examples();
+
+  add(cell: string | typeof NESTED, row: number): void {
+    if (cell === NESTED) {
+      this.bad.note(row, '(a nested value)');
+      return;
+    }
+    if (isBlank(cell)) {
+      this.missing.note(row);
+      return;
+    }
+    const time = readTime(cell);
+    if (time === undefined) this.bad.note(row, cell);
+    else this.stats.add(time);
+  }
+
+  toJSON(): TimeScanState {
+    return { stats: this.stats.toJSON(), bad: this.bad.toJSON(), missing: this.missing.toJSON() };
+  }
+
+  merge(other: TimeScanState, lineOffset: number): void {
+    this.stats.merge(NumericStats.fromJSON(other.stats));
+    this.bad.merge(other.bad, lineOffset);
+    this.missing.merge(other.missing, lineOffset);
+  }
+}
+
+interface TimeScanState {
+  stats: NumericStatsState;
+  bad: ExamplesState;
+  missing: ExamplesState;
+}
+
+/** Shares of the rows in train and validation (test takes the rest), by hash or by time. */
+const SPLIT_SHARES = { train: 0.8, validation: 0.1 } as const;
+
+/** How a time-split dataset's rows go to splits: by their time against two cut points. */
+export interface TimeSplit {
+  readonly column: string;
+  /** Times below the first are train, below the second validation, the rest test. */
+  readonly cutoffs: [number, number];
 }
 
 /** How a column is read: as the given schema says, or both ways until the type is inferred. */
@@ -637,6 +706,8 @@ interface TableSettings {
   readonly knownClasses: ReadonlySet<string> | null;
   /** Categorical domains enforced per column (a declared schema's categories). */
   readonly domains: ReadonlyMap<string, ReadonlySet<string>>;
+  /** The column of times the splits go by, if any (DatasetSchema.timeColumn). */
+  readonly timeColumn?: string;
 }
 
 /**
@@ -661,8 +732,14 @@ class TableScan {
   /** Line numbers of the first well-formed rows (for a column that appears later). */
   private readonly firstLines: number[] = [];
   private readonly index = new Map<string, number>();
+  /** The time column's values, when the splits go by time. */
+  readonly time: TimeScan | null;
+  /** Its position in the header (-1: not seen yet). */
+  private timeIndex = -1;
 
-  constructor(private readonly settings: TableSettings) {}
+  constructor(private readonly settings: TableSettings) {
+    this.time = settings.timeColumn !== undefined ? new TimeScan() : null;
+  }
 
   private column(name: string): ColumnScan {
     const s = this.settings;
@@ -676,6 +753,7 @@ class TableScan {
     this.header = names;
     this.headerLine = line;
     this.columns = names.map((name) => this.column(name));
+    this.timeIndex = this.settings.timeColumn !== undefined ? names.indexOf(this.settings.timeColumn) : -1;
   }
 
   /** A CSV record: its fields by position; a record of another length is ragged. */
@@ -692,6 +770,7 @@ class TableScan {
     const last = record[record.length - 1];
     if (last.charCodeAt(last.length - 1) === 13) this.carriageReturns.note(line);
     for (let i = 0; i < columns.length; i++) columns[i].add(record[i], line);
+    if (this.timeIndex >= 0) (this.time as TimeScan).add(record[this.timeIndex], line);
   }
 
   /** A row of cells in header order (Parquet, JSON Lines); NESTED marks a value with no cell. */
@@ -706,6 +785,7 @@ class TableScan {
       if (cell === NESTED) columns[i].nested.note(line);
       else columns[i].add(cell ?? '', line);
     }
+    if (this.timeIndex >= 0) (this.time as TimeScan).add(cells[this.timeIndex] ?? '', line);
   }
 
   /** A JSON object: its values by key. */
@@ -732,6 +812,7 @@ class TableScan {
       carriageReturns: this.carriageReturns.toJSON(),
       blank: this.blank,
       firstLines: [...this.firstLines],
+      ...(this.time !== null ? { time: this.time.toJSON() } : {}),
     };
   }
 
@@ -752,14 +833,17 @@ class TableScan {
       matched.add(i);
       this.columns[i].merge(state, lineOffset);
     });
+    const noteAllMissing = (missing: Examples): void => {
+      for (let r = 0; r < Math.min(part.wellFormedRows, part.firstLines.length); r++) missing.note(part.firstLines[r] + lineOffset);
+      missing.count += Math.max(0, part.wellFormedRows - part.firstLines.length);
+    };
     if (byName) {
       // Columns this part never saw: missing in every one of its rows.
-      for (let i = 0; i < this.columns.length; i++) {
-        if (matched.has(i)) continue;
-        const missing = this.columns[i].missing;
-        for (let r = 0; r < Math.min(part.wellFormedRows, part.firstLines.length); r++) missing.note(part.firstLines[r] + lineOffset);
-        missing.count += Math.max(0, part.wellFormedRows - part.firstLines.length);
-      }
+      for (let i = 0; i < this.columns.length; i++) if (!matched.has(i)) noteAllMissing(this.columns[i].missing);
+    }
+    if (this.time !== null) {
+      if (part.time !== undefined && part.columns.some((c) => c.name === this.settings.timeColumn)) this.time.merge(part.time, lineOffset);
+      else if (byName) noteAllMissing(this.time.missing);
     }
     this.rows += part.rows;
     this.wellFormedRows += part.wellFormedRows;
@@ -780,6 +864,11 @@ class TableScan {
     this.columns.push(column);
     (this.header as string[]).push(name);
     this.index.set(name, i);
+    if (name === this.settings.timeColumn) {
+      // The rows before were missing the time too.
+      this.timeIndex = i;
+      (this.time as TimeScan).missing.merge(column.missing.toJSON(), 0);
+    }
     return i;
   }
 }
@@ -1275,7 +1364,8 @@ function prepareScan(options: ScanOptions): { table: TableScan; delimiter: strin
       if (c.type === 'categorical' && c.categories && c.categories.length > 0 && c.name !== targetName) domains.set(c.name, new Set(c.categories));
     }
   }
-  const table = new TableScan({ targetName, givenTypes, inferTask, knownClasses, domains });
+  const timeColumn = given?.timeColumn;
+  const table = new TableScan({ targetName, givenTypes, inferTask, knownClasses, domains, ...(timeColumn !== undefined ? { timeColumn } : {}) });
   const context = (sha256: string, bytes: number): EvaluateContext => ({
     file,
     sha256,
@@ -1676,7 +1766,7 @@ function evaluate(table: TableScan, read: Detected & ReadOutcome, ctx: EvaluateC
       }
     }
     for (const name of firstIndex.keys()) {
-      if (!schemaTypes.has(name) && name !== given.target && name !== targetName) {
+      if (!schemaTypes.has(name) && name !== given.target && name !== targetName && name !== given.timeColumn) {
         violations.push({
           check: 'extra_column',
           column: name,
@@ -1832,6 +1922,50 @@ function evaluate(table: TableScan, read: Detected & ReadOutcome, ctx: EvaluateC
     }
   }
 
+  // ---- The time column the splits go by ----------------------------------------------------
+  let timeSplit: TimeSplit | undefined;
+  const timeColumn = given?.timeColumn;
+  if (timeColumn !== undefined && table.time !== null) {
+    const time = table.time;
+    const source = ctx.strict ? 'schema.json' : "the model's schema";
+    if (!firstIndex.has(timeColumn)) {
+      violations.push({
+        check: 'missing_column',
+        column: timeColumn,
+        count: 1,
+        exampleRows: headerRows,
+        message: `Time column ${quote(timeColumn)} of ${source} is missing from ${file}; expected a column of times, which the rows are split by; found the columns ${nameList(headerNames)}.`,
+      });
+    } else {
+      if (time.bad.count > 0) {
+        const e = time.bad;
+        violations.push({
+          check: 'type_mismatch',
+          column: timeColumn,
+          count: e.count,
+          exampleRows: e.rows,
+          message: `Time column ${quote(timeColumn)} in ${file} has ${plural(e.count, 'value')} that ${e.count === 1 ? 'is' : 'are'} not a time (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected an ISO 8601 date or date-time (2024-05-01, 2024-05-01T12:30:00Z; UTC when no zone is given) or a number.`,
+        });
+      }
+      if (time.missing.count > 0) {
+        const e = time.missing;
+        violations.push({
+          check: 'completeness',
+          column: timeColumn,
+          count: e.count,
+          exampleRows: e.rows,
+          message: `Time column ${quote(timeColumn)} in ${file} is empty in ${plural(e.count, 'row')} (${rowList(e)}); expected a time in every row, since the rows are split by it.`,
+        });
+      }
+      if (time.stats.count > 0) {
+        timeSplit = {
+          column: timeColumn,
+          cutoffs: [time.stats.quantile(SPLIT_SHARES.train), time.stats.quantile(SPLIT_SHARES.train + SPLIT_SHARES.validation)],
+        };
+      }
+    }
+  }
+
   // ---- Schema and profile -------------------------------------------------------------------
   let schema: DatasetSchema;
   if (given !== undefined && given.task !== undefined) {
@@ -1877,6 +2011,7 @@ function evaluate(table: TableScan, read: Detected & ReadOutcome, ctx: EvaluateC
     profile: sketches ? { rows, columns: profileColumns, sketches } : { rows, columns: profileColumns },
     violations,
     accepted: violations.length === 0,
+    ...(timeSplit !== undefined ? { timeSplit } : {}),
   };
 }
 
@@ -1895,7 +2030,7 @@ function capitalize(text: string): string {
 export function splitOf(record: string[]): SplitName {
   const digest = hash('sha1', JSON.stringify(record), 'buffer');
   const u = digest.readUInt32BE(0) / 0x1_0000_0000;
-  return u < 0.8 ? 'train' : u < 0.9 ? 'validation' : 'test';
+  return u < SPLIT_SHARES.train ? 'train' : u < SPLIT_SHARES.train + SPLIT_SHARES.validation ? 'validation' : 'test';
 }
 
 /** One RFC 4180 line: fields holding a comma, quote, CR or LF are quoted, quotes doubled; LF-terminated. */
@@ -1928,6 +2063,8 @@ export interface SplitOptions {
   partHeader?: string[];
   /** CSV: the file's line end (PartLayout.recordDelimiter), for a part. */
   recordDelimiter?: string;
+  /** Split by time (ScanResult.timeSplit) instead of by a hash of each row. */
+  timeSplit?: TimeSplit;
 }
 
 /**
@@ -1952,14 +2089,26 @@ export async function writeSplits(
   };
   for (const name of SPLITS) sinks[name].on('error', onSinkError);
 
+  const timeSplit = options.timeSplit;
+  let timeIndex = -1;
+  const splitByTime = (record: string[]): SplitName => {
+    const time = readTime(record[timeIndex] ?? '');
+    // The scan rejects a dataset with a missing or unreadable time; this is a different file.
+    if (time === undefined) throw new Error(`A row has ${quote(record[timeIndex] ?? '')} in the time column ${quote(timeSplit!.column)}: not a time.`);
+    return time < timeSplit!.cutoffs[0] ? 'train' : time < timeSplit!.cutoffs[1] ? 'validation' : 'test';
+  };
   const emit = (record: string[]): void => {
     const line = csvLine(record);
     if (header) {
       header = false;
+      if (timeSplit !== undefined) {
+        timeIndex = record.indexOf(timeSplit.column);
+        if (timeIndex < 0) throw new Error(`The time column ${quote(timeSplit.column)} is not among the columns ${nameList(record)}.`);
+      }
       for (const name of SPLITS) pending[name] += line;
       return;
     }
-    const name = splitOf(record);
+    const name = timeSplit !== undefined ? splitByTime(record) : splitOf(record);
     counts[name]++;
     pending[name] += line;
   };

@@ -194,6 +194,8 @@ export async function versionScan(run: IngestRun, scan: ScanResult, registry: Re
     accepted: scan.accepted,
     schemaSource: run.declared !== undefined ? s3Uri(bucket, s3Keys.dataset(model, SCHEMA_FILE_NAME)) : run.modelSchema ? 'model' : 'inferred',
     ...(extra.parts !== undefined ? { parts: extra.parts } : {}),
+    // How the rows were split: by a hash of each row, or by time with its two cut points.
+    splitBy: scan.timeSplit === undefined ? 'hash' : { timeColumn: scan.timeSplit.column, cutoffs: scan.timeSplit.cutoffs },
     violations: scan.violations,
     checkedAt: createdAt,
   };
@@ -344,7 +346,7 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   };
   const sinks = { train: new PassThrough(), validation: new PassThrough(), test: new PassThrough() };
   const uploads = (Object.keys(sinks) as SplitName[]).map((s) => upload(bucket, splitKeys[s], sinks[s], 'text/csv'));
-  const [splitRows] = await Promise.all([writeSplits(await open(), { format: scan.format, header: scan.header }, sinks), ...uploads]);
+  const [splitRows] = await Promise.all([writeSplits(await open(), { format: scan.format, header: scan.header, timeSplit: scan.timeSplit }, sinks), ...uploads]);
 
   await writeScanOutputs(run, scan, settled);
   return acceptVersion(

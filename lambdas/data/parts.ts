@@ -28,7 +28,7 @@ import type { IngestOutput, PartRange } from '../shared/pipeline';
 import { Registry } from '../shared/registry';
 import type { DatasetSchema } from '../shared/types';
 import { getJson, putJson, upload } from '../shared/storage';
-import { PartMerger, partLayout, scanPart, writeSplits, SPLITS, type DataFormat, type PartLayout, type PartScan, type ScanOptions, type SplitName } from './dataset';
+import { PartMerger, partLayout, scanPart, writeSplits, SPLITS, type DataFormat, type PartLayout, type PartScan, type ScanOptions, type SplitName, type TimeSplit } from './dataset';
 import { formatFromName, isGzip, isParquet } from './formats';
 import { acceptVersion, versionScan, writeScanOutputs, type IngestRun, type NewVersion } from './ingest';
 
@@ -54,6 +54,7 @@ interface AcceptedParts {
   readonly schema: DatasetSchema;
   readonly header: string[];
   readonly format: DataFormat;
+  readonly timeSplit?: TimeSplit;
 }
 
 const planKey = (run: IngestRun): string => `${s3Keys.partsPrefix(run.model, run.execution)}plan.json`;
@@ -174,7 +175,7 @@ export async function mergePlan(planUri: string, hash: { sha256: string; bytes: 
   if ('answer' in settled) return settled.answer;
   const created: NewVersion = { ...settled, report: { ...settled.report, rescannedParts: rescanned } };
   await writeScanOutputs(plan.run, scan, created);
-  const accepted: AcceptedParts = { created, schema: scan.schema, header: scan.header, format: scan.format };
+  const accepted: AcceptedParts = { created, schema: scan.schema, header: scan.header, format: scan.format, ...(scan.timeSplit ? { timeSplit: scan.timeSplit } : {}) };
   await putJson(plan.run.bucket, acceptedKey(plan), accepted);
   return { status: 'SPLITS', model: plan.run.model, datasetVersion: settled.version, plan: planUri, parts: ranges };
 }
@@ -195,6 +196,7 @@ export async function splitPlanPart(planUri: string, datasetVersion: number, par
         header: accepted.header,
         delimiter: layout.delimiter,
         recordDelimiter: layout.recordDelimiter,
+        timeSplit: accepted.timeSplit,
         // The parts after the first hold no header line: each split file gets one.
         ...(layout.format === 'csv' && part.index > 0 ? { partHeader: layout.header } : {}),
       },

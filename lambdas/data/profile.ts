@@ -186,6 +186,27 @@ export class HistogramSketch {
     this.n += other.n;
   }
 
+  /**
+   * A cut point with about a share `q` of the values below it: exactly the value at rank
+   * floor(q * n) while the values are kept (so fewer than that many lie below it), else the fine
+   * bin boundary nearest to that rank (off by at most one fine bin's values).
+   */
+  quantile(q: number): number {
+    if (this.n === 0) return NaN;
+    const rank = Math.min(this.n - 1, Math.max(0, Math.floor(q * this.n)));
+    if (this.values !== null) return this.values.slice(0, this.n).sort()[rank];
+    const fine = this.bins as Float64Array;
+    let below = 0;
+    for (let j = 0; j < FINE_BINS; j++) {
+      if (below + fine[j] > rank) {
+        // Between the bin's lower boundary (`below` values under it) and its upper one.
+        return below + fine[j] - rank < rank - below ? this.origin + (j + 1) * this.width : this.origin + j * this.width;
+      }
+      below += fine[j];
+    }
+    return this.origin + FINE_BINS * this.width;
+  }
+
   /** `bins` equal-width bins over [min, max]; one bin [min, max] when min === max. */
   histogram(min: number, max: number, bins: number): Histogram {
     if (this.n === 0) return { edges: [0, 0], counts: [0] };
@@ -333,6 +354,11 @@ export class NumericStats {
         if (this.valueCounts.size > MAX_SKETCH_VALUES) this.valueCounts = null;
       }
     }
+  }
+
+  /** See HistogramSketch.quantile; clamped to [min, max]. */
+  quantile(q: number): number {
+    return Math.min(this.max, Math.max(this.min, this.sketch.quantile(q)));
   }
 
   /** Population standard deviation (divides by n), 0 for fewer than two values. */

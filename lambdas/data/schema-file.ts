@@ -11,7 +11,8 @@
  *     { "name": "tenure_months", "type": "numeric", "nullable": false },
  *     { "name": "contract", "type": "categorical", "categories": ["month-to-month", "one-year"] },
  *     { "name": "churned", "type": "categorical" }
- *   ]
+ *   ],
+ *   "timeColumn": "signup_date"                (optional: split by time, see DatasetSchema.timeColumn)
  * }
  *
  * `nullable` defaults to true; a column without `categories` takes any value.
@@ -42,6 +43,7 @@ const schemaFileSchema = z
     task: z.enum(['classification', 'regression'], { error: "expected 'classification' or 'regression'" }).optional(),
     classes: z.array(z.string({ error: 'expected a string' }), { error: 'expected a list of strings' }).min(2, 'expected at least two classes').optional(),
     columns: z.array(columnSchema, { error: 'expected a list of columns' }).min(1, 'expected at least one column'),
+    timeColumn: z.string({ error: 'expected the name of a column of times' }).min(1, 'expected the name of a column of times').optional(),
   })
   .strict()
   .superRefine((value, ctx) => {
@@ -54,6 +56,9 @@ const schemaFileSchema = z
         ctx.addIssue({ code: 'custom', path: ['columns', i, 'categories'], message: 'only a categorical column has categories' });
       }
     });
+    if (value.timeColumn !== undefined && value.timeColumn === value.target) {
+      ctx.addIssue({ code: 'custom', path: ['timeColumn'], message: 'the target cannot be the time column the rows are split by' });
+    }
     if (value.classes !== undefined && value.task === 'regression') {
       ctx.addIssue({ code: 'custom', path: ['classes'], message: 'a regression task has no classes' });
     }
@@ -90,6 +95,7 @@ export function parseSchemaFile(text: string, file: string): SchemaFileResult {
     target: value.target,
     ...(value.task !== undefined ? { task: value.task } : {}),
     ...(value.classes !== undefined ? { classes: value.classes } : {}),
+    ...(value.timeColumn !== undefined ? { timeColumn: value.timeColumn } : {}),
     columns: value.columns.map((c) => ({
       name: c.name,
       type: c.type,

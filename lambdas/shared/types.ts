@@ -25,6 +25,12 @@ export interface DatasetSchema {
   readonly task: Task;
   /** Class labels, sorted (classification only). */
   readonly classes?: string[];
+  /**
+   * A column of times that orders the rows: the splits are by time (the earliest 80% train, the
+   * next 10% validation, the latest 10% test) instead of by a hash of each row. Declared in
+   * schema.json; not a feature unless it is also one of `columns`.
+   */
+  readonly timeColumn?: string;
 }
 
 export interface Histogram {

@@ -98,6 +98,35 @@ export async function declaredSchema(bucket: string, model: string): Promise<Sch
   return parsed.schema;
 }
 
+/** What a dataset is checked against, and where that schema came from (the report's `schemaSource`). */
+export interface ChosenSchema {
+  /** Absent: the schema is inferred from this dataset. */
+  readonly schema?: SchemaInput;
+  /** A declared schema (schema.json or the CDK props) also enforces `nullable: false` and listed categories. */
+  readonly strict: boolean;
+  /** The schema.json's s3:// URI, 'cdk-props', 'model' or 'inferred'. */
+  readonly source: string;
+}
+
+/**
+ * The schema a dataset of a model is checked against, by precedence:
+ * 1. datasets/<model>/schema.json beside the data: the most recent and most specific statement
+ *    (anyone with write access to the model's prefix can drop it at any time, without a deploy);
+ * 2. the CDK props' `datasetSchemas` (DATASET_SCHEMAS), fixed at deploy time;
+ * 3. the schema the model's first accepted dataset fixed;
+ * 4. none: this dataset's schema is inferred.
+ */
+export function chooseSchema(candidates: {
+  dropped?: { schema: SchemaInput; uri: string };
+  props?: SchemaInput;
+  model?: SchemaInput;
+}): ChosenSchema {
+  if (candidates.dropped) return { schema: candidates.dropped.schema, strict: true, source: candidates.dropped.uri };
+  if (candidates.props) return { schema: candidates.props, strict: true, source: 'cdk-props' };
+  if (candidates.model) return { schema: candidates.model, strict: false, source: 'model' };
+  return { strict: false, source: 'inferred' };
+}
+
 /**
  * A configuration file dropped beside the data (schema.json, hyperparameters.json) is not a
  * dataset: it is checked (a bad one fails the run with a message naming the field) and applies to
@@ -136,8 +165,13 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   const done = datasets.find((d) => d.sourceEvent.execution === input.execution && d.status === 'accepted' && d.splits);
   if (done) return withTrainingSlot(registry, await resumeIngest(registry, model, done.version, input.execution, hyperparameters), input.execution, env);
   const target = meta.Metadata?.[TARGET_METADATA_KEY] || undefined;
-  // A schema.json beside the data wins over the schema the model's first dataset fixed.
-  const declared = await declaredSchema(bucket, model);
+  // schema.json beside the data, else the CDK props' schema, else the model's, else inference (chooseSchema).
+  const dropped = await declaredSchema(bucket, model);
+  const chosen = chooseSchema({
+    dropped: dropped && { schema: dropped, uri: s3Uri(bucket, s3Keys.dataset(model, SCHEMA_FILE_NAME)) },
+    props: env.DATASET_SCHEMAS[model],
+    model: modelRecord?.schema,
+  });
 
   // Parquet is read by byte ranges (its footer first); the text formats as one stream.
   const parquet = formatFromName(fileName).format === 'parquet';
@@ -147,8 +181,8 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   const scan = await scanDataset(await open(), {
     fileName: source,
     target,
-    schema: declared ?? modelRecord?.schema,
-    strictSchema: declared !== undefined,
+    schema: chosen.schema,
+    strictSchema: chosen.strict,
     minRows: env.MIN_ROWS,
     maxNullShare: env.MAX_NULL_SHARE,
   });
@@ -183,7 +217,7 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     gzip: scan.gzip,
     rows: scan.rows,
     accepted: scan.accepted,
-    schemaSource: declared !== undefined ? s3Uri(bucket, s3Keys.dataset(model, SCHEMA_FILE_NAME)) : modelRecord?.schema ? 'model' : 'inferred',
+    schemaSource: chosen.source,
     violations: scan.violations,
     checkedAt: createdAt,
   };

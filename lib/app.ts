@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { DATASET_SCHEMAS_CONTEXT_KEY, datasetSchemasFromContext } from './dataset-schemas';
 import { REPO_ROOT } from './function-catalog';
 import { MloopStack } from './mloop-stack';
 
@@ -12,13 +13,16 @@ import { MloopStack } from './mloop-stack';
  * Context keys: `mloop:stackName` (default "Mloop"), `mloop:trainingInstanceType`
  * (default ml.g5.xlarge), `mloop:trainingCodeDir` (a training source directory of your own,
  * default the repository's training/), `mloop:trainingEntryPoint` (default train.py),
- * `mloop:requireApproval` (true: promotions wait for `mloop models approve`; default false).
+ * `mloop:requireApproval` (true: promotions wait for `mloop models approve`; default false),
+ * `mloop:datasetSchemas` (the `datasetSchemas` prop: an object of model names to schema.json
+ * documents, or the path of a JSON file holding one, relative to the directory of cdk.json).
  */
 export function buildApp(app: App): MloopStack {
   const stackName = (app.node.tryGetContext('mloop:stackName') as string | undefined) ?? 'Mloop';
   const instanceType = app.node.tryGetContext('mloop:trainingInstanceType') as string | undefined;
   const trainingCodeDir = app.node.tryGetContext('mloop:trainingCodeDir') as string | undefined;
   const trainingEntryPoint = app.node.tryGetContext('mloop:trainingEntryPoint') as string | undefined;
+  const datasetSchemas = datasetSchemasFromContext(app.node.tryGetContext(DATASET_SCHEMAS_CONTEXT_KEY), REPO_ROOT);
   const stack = new MloopStack(app, stackName, {
     description: 'mloop: the model life cycle as a loop (data, training, registry, inference, drift)',
     training: {
@@ -26,6 +30,7 @@ export function buildApp(app: App): MloopStack {
       trainingCodeDir: trainingCodeDir ? path.resolve(trainingCodeDir) : undefined,
       trainingEntryPoint,
       requireApproval: [true, 'true'].includes(app.node.tryGetContext('mloop:requireApproval') as boolean | string),
+      datasetSchemas,
     },
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

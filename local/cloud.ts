@@ -50,6 +50,12 @@ export interface LocalCloudOptions {
    * still stream to `log` in pipes, files and CI.
    */
   readonly progress?: Terminal;
+  /**
+   * CDK context for the synthesized app, over cdk.json's, as `cdk deploy -c KEY=VALUE` gives it
+   * (e.g. `mloop:datasetSchemas`); its functions then run with the environment it makes.
+   * @default - cdk.json's context only
+   */
+  readonly context?: Record<string, unknown>;
 }
 
 type Handler = (event: unknown) => Promise<unknown>;
@@ -156,7 +162,7 @@ export class LocalCloud {
     const outdir = owner ? fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-cdk-')) : path.join(home, 'cdk.out');
     const template = synthesizeLocal(
       outdir,
-      options.trainingCodeDir ? { 'mloop:trainingCodeDir': path.resolve(options.trainingCodeDir) } : {},
+      { ...options.context, ...(options.trainingCodeDir ? { 'mloop:trainingCodeDir': path.resolve(options.trainingCodeDir) } : {}) },
     );
     const emulators: Emulators = owner
       ? { s3Endpoint: owner.s3Endpoint!, dynamoEndpoint: owner.dynamoEndpoint!, onObjectEvent: () => undefined, stop: async () => undefined }

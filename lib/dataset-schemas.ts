@@ -76,9 +76,12 @@ function parseJson(text: string, where: string): unknown {
 }
 
 /**
- * The size of a function's environment as Lambda measures it against its limit: the variables'
- * keys and values together, as a JSON object. A value that is not a plain string (a reference
- * CloudFormation resolves at deploy time) counts as DEPLOY_TIME_VALUE_BYTES.
+ * The size of a function's environment as measured against Lambda's limit: the variables as one
+ * JSON object, keys and values together, in UTF-8 bytes. Lambda's own refusal quotes the JSON
+ * object it measured ("String measured: {...}"), so the quotes inside a JSON value (DATASET_SCHEMAS)
+ * count escaped; that is stricter than summing keys and values (cfn-lint's E3697), never looser.
+ * A value that is not a plain string (a reference CloudFormation resolves at deploy time) counts
+ * as DEPLOY_TIME_VALUE_BYTES.
  */
 export function environmentBytes(variables: Record<string, unknown>): number {
   const measured = Object.fromEntries(Object.entries(variables).map(([key, value]) => [key, typeof value === 'string' ? value : 'x'.repeat(DEPLOY_TIME_VALUE_BYTES)]));
@@ -102,11 +105,13 @@ export function ingestEnvironmentFits(fn: lambda.Function): IValidation {
       let schemasPart = '';
       const raw = variables.DATASET_SCHEMAS;
       if (typeof raw === 'string') {
+        const { DATASET_SCHEMAS: _schemas, ...others } = variables;
+        // Each schema as it counts inside the variable: its JSON, quotes escaped.
         const bySize = Object.entries(JSON.parse(raw) as Record<string, unknown>)
-          .map(([model, schema]) => [model, Buffer.byteLength(JSON.stringify(schema), 'utf8')] as const)
+          .map(([model, schema]) => [model, Buffer.byteLength(JSON.stringify(JSON.stringify(schema)), 'utf8') - 2] as const)
           .sort((a, b) => b[1] - a[1]);
         schemasPart =
-          `; DATASET_SCHEMAS (the datasetSchemas prop) takes ${n(Buffer.byteLength(raw, 'utf8'))} of them (${bySize.map(([model, size]) => `${model}: ${n(size)}`).join(', ')}). ` +
+          `; DATASET_SCHEMAS (the datasetSchemas prop) takes ${n(bytes - environmentBytes(others))} of them (${bySize.map(([model, size]) => `${model}: ${n(size)}`).join(', ')}). ` +
           `Drop the big schemas beside the data as datasets/<model>/${SCHEMA_FILE_NAME} instead (the same format; it wins over datasetSchemas) and leave them out of datasetSchemas`;
       }
       return [

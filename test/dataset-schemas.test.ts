@@ -100,6 +100,7 @@ describe("Lambda's 4 KB limit on environment variables", () => {
     expect(environmentBytes({ A: 'bc' })).toBe('{"A":"bc"}'.length);
     expect(environmentBytes({ DATA_BUCKET: { Ref: 'DataBucket' } })).toBe(`{"DATA_BUCKET":"${'x'.repeat(255)}"}`.length);
     expect(environmentBytes({ A: 'é' })).toBe(10); // '{"A":"é"}': 9 characters, 10 bytes
+    expect(environmentBytes({ A: '{"b":1}' })).toBe('{"A":"{\\"b\\":1}"}'.length); // a JSON value's quotes count escaped
   });
 
   test('schemas that fit synthesize', () => {
@@ -118,13 +119,14 @@ describe("Lambda's 4 KB limit on environment variables", () => {
       message = (error as Error).message;
     }
     const n = (x: number) => x.toLocaleString('en-US');
-    const schemasBytes = Buffer.byteLength(JSON.stringify(schemas));
+    // As they count inside the variable's JSON value: quotes escaped (one more byte each).
+    const counted = (value: unknown) => JSON.stringify(value).length + (JSON.stringify(value).match(/"/g) ?? []).length;
     const match = /environment variables take ([\d,]+) bytes, over Lambda's limit of 4 KB \(4,096 bytes/.exec(message);
     expect(match).not.toBeNull();
     expect(Number(match![1].replace(/,/g, ''))).toBeGreaterThan(LAMBDA_ENVIRONMENT_LIMIT_BYTES);
     expect(message).toContain('[TooBig/Training/Ingest]');
     expect(message).toContain(
-      `DATASET_SCHEMAS (the datasetSchemas prop) takes ${n(schemasBytes)} of them (sensors: ${n(Buffer.byteLength(JSON.stringify(schemas.sensors)))}, churn: ${n(Buffer.byteLength(JSON.stringify(churn)))}).`,
+      `DATASET_SCHEMAS (the datasetSchemas prop) takes ${n(counted(schemas) + '"DATASET_SCHEMAS":"",'.length)} of them (sensors: ${n(counted(schemas.sensors))}, churn: ${n(counted(churn))}).`,
     );
     expect(message).toContain('Drop the big schemas beside the data as datasets/<model>/schema.json instead');
   });

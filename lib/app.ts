@@ -15,7 +15,8 @@ import { MloopStack } from './mloop-stack';
  * default the repository's training/), `mloop:trainingEntryPoint` (default train.py),
  * `mloop:requireApproval` (true: promotions wait for `mloop models approve`; default false),
  * `mloop:datasetSchemas` (the `datasetSchemas` prop: an object of model names to schema.json
- * documents, or the path of a JSON file holding one, relative to the directory of cdk.json).
+ * documents, the path of a JSON file holding one, relative to the directory of cdk.json, or its
+ * JSON text).
  */
 export function buildApp(app: App): MloopStack {
   const stackName = (app.node.tryGetContext('mloop:stackName') as string | undefined) ?? 'Mloop';

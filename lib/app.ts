@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App, Size, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { DATASET_SCHEMAS_CONTEXT_KEY, datasetSchemasFromContext } from './dataset-schemas';
 import { REPO_ROOT } from './function-catalog';
 import { MloopStack } from './mloop-stack';
 
@@ -14,13 +15,17 @@ import { MloopStack } from './mloop-stack';
  * default the repository's training/), `mloop:trainingEntryPoint` (default train.py),
  * `mloop:requireApproval` (true: promotions wait for `mloop models approve`; default false),
  * `mloop:ingestPartsAbove` and `mloop:ingestPartBytes` (bytes: a dataset file larger than the first
- * is ingested in parts of the second; defaults 2 GiB and 256 MiB, see IngestionPartsOptions).
+ * is ingested in parts of the second; defaults 2 GiB and 256 MiB, see IngestionPartsOptions),
+ * `mloop:datasetSchemas` (the `datasetSchemas` prop: an object of model names to schema.json
+ * documents, the path of a JSON file holding one, relative to the directory of cdk.json, or its
+ * JSON text).
  */
 export function buildApp(app: App): MloopStack {
   const stackName = (app.node.tryGetContext('mloop:stackName') as string | undefined) ?? 'Mloop';
   const instanceType = app.node.tryGetContext('mloop:trainingInstanceType') as string | undefined;
   const trainingCodeDir = app.node.tryGetContext('mloop:trainingCodeDir') as string | undefined;
   const trainingEntryPoint = app.node.tryGetContext('mloop:trainingEntryPoint') as string | undefined;
+  const datasetSchemas = datasetSchemasFromContext(app.node.tryGetContext(DATASET_SCHEMAS_CONTEXT_KEY), REPO_ROOT);
   const stack = new MloopStack(app, stackName, {
     description: 'mloop: the model life cycle as a loop (data, training, registry, inference, drift)',
     training: {
@@ -28,6 +33,7 @@ export function buildApp(app: App): MloopStack {
       trainingCodeDir: trainingCodeDir ? path.resolve(trainingCodeDir) : undefined,
       trainingEntryPoint,
       requireApproval: [true, 'true'].includes(app.node.tryGetContext('mloop:requireApproval') as boolean | string),
+      datasetSchemas,
       ingestionParts: {
         above: bytesContext(app, 'mloop:ingestPartsAbove'),
         partSize: bytesContext(app, 'mloop:ingestPartBytes'),

@@ -20,7 +20,7 @@ export interface MloopStackProps extends StackProps {
    */
   readonly removalPolicy?: RemovalPolicy;
   /**
-   * Training settings (instance type, runtime, code, hyperparameters, gate margin).
+   * Training settings (instance type, runtime, code, hyperparameters, gate margin, dataset schemas).
    * @default - see TrainingPipelineProps
    */
   readonly training?: Omit<TrainingPipelineProps, 'dataLake' | 'table'>;

@@ -11,9 +11,11 @@ import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import type { SchemaFile } from '../lambdas/data/schema-file';
 import { gateConfigSchema } from '../lambdas/registry/gate';
 import { DATASETS_PREFIX, INGEST_PARTS_PREFIX, s3Keys } from '../lambdas/shared/layout';
 import { DataLake } from './data';
+import { datasetSchemasEnvironment, ingestEnvironmentFits } from './dataset-schemas';
 import { FUNCTIONS, REPO_ROOT, type FunctionId } from './function-catalog';
 import { approvalSteps, DEFAULT_APPROVAL_TIMEOUT } from './approval';
 import { MloopFunction } from './mloop-function';
@@ -86,6 +88,22 @@ export interface TrainingPipelineProps {
    * @default 10
    */
   readonly minRows?: number;
+  /**
+   * Schemas declared per model, each in exactly the format of `datasets/<model>/schema.json`
+   * (`SchemaFile`, lambdas/data/schema-file.ts), e.g.
+   * `{ churn: { target: 'churned', columns: [{ name: 'tenure_months', type: 'numeric' }, ...] } }`.
+   * Every dataset of a model named here is checked against its schema, including each column's
+   * `nullable: false` and listed `categories`. Precedence: a schema.json dropped beside the data
+   * wins over this (it is the more recent, more specific statement), which wins over the schema
+   * the model's first dataset fixed, which wins over inference.
+   *
+   * Checked at synth (model names, and each schema with the field named). The schemas reach the
+   * Ingest function as its DATASET_SCHEMAS variable (JSON), so together with its other variables
+   * they must fit Lambda's 4 KB environment limit (synth fails, saying by how much); a big
+   * schema belongs in schema.json beside the data instead.
+   * @default - none: a model's schema comes from schema.json or its first dataset
+   */
+  readonly datasetSchemas?: Record<string, SchemaFile>;
   /**
    * Wait for a person before promoting: a better candidate is registered as pending-approval and
    * the pipeline waits on a task token until `mloop models approve|reject` (lib/approval.ts).
@@ -295,6 +313,7 @@ export class TrainingPipeline extends Construct {
     const ingestEnvironment = {
       ...env,
       ...(props.minRows !== undefined ? { MIN_ROWS: String(props.minRows) } : {}),
+      ...datasetSchemasEnvironment(props.datasetSchemas),
       // How long a run that died keeps its model's training slot: the job's limit, plus an hour.
       TRAINING_LEASE_SECONDS: String(job.jobLimit.plus(Duration.hours(1)).toSeconds()),
       PARTS_ABOVE_BYTES: String(parts.aboveBytes),
@@ -303,6 +322,9 @@ export class TrainingPipeline extends Construct {
     };
     const ingest = new MloopFunction(this, 'Ingest', { functionId: 'ingest', environment: ingestEnvironment });
     const ingestParts = new MloopFunction(this, 'IngestParts', { functionId: 'ingestParts', environment: ingestEnvironment });
+    // Lambda refuses an environment over 4 KB only at deploy time; the schemas make that reachable.
+    ingest.node.addValidation(ingestEnvironmentFits(ingest));
+    ingestParts.node.addValidation(ingestEnvironmentFits(ingestParts));
     const evaluate = new MloopFunction(this, 'Evaluate', {
       functionId: 'evaluate',
       environment: {

@@ -50,7 +50,11 @@ export interface LocalCloudOptions {
    * still stream to `log` in pipes, files and CI.
    */
   readonly progress?: Terminal;
-  /** More CDK context for the app, as `cdk synth -c key=value` gives (e.g. `mloop:ingestPartsAbove`). */
+  /**
+   * CDK context for the synthesized app, over cdk.json's, as `cdk deploy -c KEY=VALUE` gives it
+   * (e.g. `mloop:datasetSchemas`); its functions then run with the environment it makes.
+   * @default - cdk.json's context only
+   */
   readonly context?: Record<string, unknown>;
 }
 

@@ -1,7 +1,9 @@
 /**
  * Ingest on the local emulators for every format and for schema.json: JSON Lines, gzip and Parquet
  * (read by S3 ranged GETs) are accepted and split as CSV; a schema.json beside the data is checked
- * and enforced, and dropping it starts no training; malformed files of the corpus end as
+ * and enforced, and dropping it starts no training; a schema given in the CDK context
+ * (`mloop:datasetSchemas`) reaches Ingest through the template's environment and is enforced, and a
+ * schema.json dropped beside the data wins over it; malformed files of the corpus end as
  * rejections with the object kept and tagged quarantined and the dataset version recorded rejected.
  *
  * Ingest is invoked by hand on files in a scratch bucket that no rule watches (as in
@@ -11,6 +13,8 @@ import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { parse } from 'csv-parse/sync';
 import { s3Client } from '../lambdas/shared/clients';
 import { s3Keys, s3Uri } from '../lambdas/shared/layout';
+import type { SchemaFile } from '../lambdas/data/schema-file';
+import { DATASET_SCHEMAS_CONTEXT_KEY } from '../lib/dataset-schemas';
 import type { IngestInput, IngestOutput } from '../lambdas/shared/pipeline';
 import { splitOf } from '../lambdas/data/dataset';
 import { MALFORMED } from './helpers/malformed';
@@ -22,8 +26,20 @@ jest.setTimeout(60_000);
 const SCRATCH = 'mloop-ingest-formats-scratch';
 let t: TestCloud;
 
+/** The schema the CDK context declares for the `props-*` models (sampleTable's columns). */
+const PROPS_SCHEMA: SchemaFile = {
+  target: 'target',
+  columns: [
+    { name: 'x', type: 'numeric', nullable: false },
+    { name: 'color', type: 'categorical', categories: ['red', 'green', 'blue'] },
+    { name: 'target', type: 'categorical' },
+  ],
+};
+const PROPS_MODELS = ['props-declared', 'props-override', 'props-pipeline'];
+
 beforeAll(async () => {
-  t = await startCloud();
+  // As `cdk deploy -c mloop:datasetSchemas=...` would: only the props-* models have a declared schema.
+  t = await startCloud({ context: { [DATASET_SCHEMAS_CONTEXT_KEY]: Object.fromEntries(PROPS_MODELS.map((m) => [m, PROPS_SCHEMA])) } });
   await s3Client().send(new CreateBucketCommand({ Bucket: SCRATCH }));
 }, 120_000);
 
@@ -118,6 +134,70 @@ describe('schema.json beside the data', () => {
     expect(result.status).toBe('SUCCEEDED');
     expect(result.output?.ingest).toMatchObject({ status: 'CONFIG', file: 'schema.json' });
     expect(await t.registry.listDatasets('declared-drop')).toEqual([]);
+  });
+});
+
+describe('a schema given in the CDK props (mloop:datasetSchemas)', () => {
+  /** sampleTable's CSV with row 10 (the 9th data row, '2,blue,0') changed. */
+  const withRow10 = (row: string) => tableCsv(sampleTable(30)).replace('\n2,blue,0\n', `\n${row}\n`);
+
+  test("the local runtime gives the Ingest function the template's DATASET_SCHEMAS", () => {
+    const ingest = t.cloud.template.functions.find((f) => f.functionId === 'ingest');
+    expect(JSON.parse(ingest!.environment.DATASET_SCHEMAS)).toEqual(Object.fromEntries(PROPS_MODELS.map((m) => [m, PROPS_SCHEMA])));
+  });
+
+  test('a dataset with a column the schema does not declare is rejected with the extra_column violation', async () => {
+    const model = 'props-declared';
+    const extra = tableCsv({ header: ['x', 'color', 'target', 'region'], rows: sampleTable(30).rows.map((r) => [...r, 'eu']) });
+    const uri = s3Uri(SCRATCH, `datasets/${model}/extra.csv`);
+    await expect(ingestFile(model, 'extra.csv', extra, 'props-extra')).rejects.toThrow(
+      `Dataset ${uri} was rejected: Column 'region' in ${uri} is not in schema.json; expected only the columns 'x', 'color', 'target'.`,
+    );
+    const [record] = await t.registry.listDatasets(model);
+    const report = await getObjectJson<{ schemaSource: string; violations: { check: string; column: string }[] }>(SCRATCH, splitUri(record.reportUri).key);
+    expect(report.schemaSource).toBe('cdk-props');
+    expect(report.violations).toEqual([expect.objectContaining({ check: 'extra_column', column: 'region' })]);
+  });
+
+  test('a dataset with a value outside the declared categories is rejected with the category_domain violation', async () => {
+    const model = 'props-declared';
+    const uri = s3Uri(SCRATCH, `datasets/${model}/purple.csv`);
+    await expect(ingestFile(model, 'purple.csv', withRow10('2,purple,0'), 'props-purple')).rejects.toThrow(
+      `Dataset ${uri} was rejected: Column 'color' in ${uri} has 1 value outside the categories schema.json declares (row 10), such as 'purple'; expected one of 'red', 'green', 'blue'.`,
+    );
+  });
+
+  test("a dataset that keeps to it is accepted with the declared types, its report's schemaSource 'cdk-props'", async () => {
+    const model = 'props-declared';
+    const out = await ingestFile(model, 'good.csv', tableCsv(sampleTable(30)), 'props-good');
+    if (out.status !== 'ACCEPTED') throw new Error(JSON.stringify(out));
+    // Inference would make the 0/1 target numeric (a regression); the props declare it categorical.
+    const schema = await getObjectJson<{ columns: { name: string; type: string }[]; task: string }>(SCRATCH, s3Keys.splitSchema(model, out.datasetVersion));
+    expect(schema.columns.find((c) => c.name === 'target')?.type).toBe('categorical');
+    expect(schema.task).toBe('classification');
+    const report = await getObjectJson<Record<string, unknown>>(SCRATCH, s3Keys.validationReport(model, out.datasetVersion));
+    expect(report.schemaSource).toBe('cdk-props');
+  });
+
+  test('a schema.json dropped beside the data wins over it: the same bytes, refused before, are accepted after', async () => {
+    const model = 'props-override';
+    const purple = withRow10('2,purple,0');
+    await expect(ingestFile(model, 'colors.csv', purple, 'override-before')).rejects.toThrow("outside the categories schema.json declares (row 10), such as 'purple'");
+    const dropped = { ...PROPS_SCHEMA, columns: [PROPS_SCHEMA.columns[0], { name: 'color', type: 'categorical', categories: ['red', 'green', 'blue', 'purple'] }, PROPS_SCHEMA.columns[2]] };
+    await putObject(SCRATCH, s3Keys.dataset(model, 'schema.json'), JSON.stringify(dropped));
+    const out = await ingestFile(model, 'colors.csv', purple, 'override-after');
+    if (out.status !== 'ACCEPTED') throw new Error(JSON.stringify(out));
+    const report = await getObjectJson<Record<string, unknown>>(SCRATCH, s3Keys.validationReport(model, out.datasetVersion));
+    expect(report.schemaSource).toBe(s3Uri(SCRATCH, `datasets/${model}/schema.json`));
+  });
+
+  test('dropped in the data bucket, a dataset that breaks it ends the pipeline FAILED at Ingest with the violation', async () => {
+    const model = 'props-pipeline';
+    const result = await dropDataset(t.cloud, model, 'purple.csv', withRow10('2,purple,0'));
+    expect(result.status).toBe('FAILED');
+    expect(result.cause).toContain(`Column 'color' in ${s3Uri(t.cloud.dataBucket, `datasets/${model}/purple.csv`)} has 1 value outside the categories`);
+    const [record] = await t.registry.listDatasets(model);
+    expect(record.status).toBe('rejected');
   });
 });
 

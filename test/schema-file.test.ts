@@ -1,5 +1,8 @@
-/** schema.json: parsed with zod, every problem reported with the field it concerns. */
-import { parseSchemaFile } from '../lambdas/data/schema-file';
+/**
+ * schema.json: parsed with zod, every problem reported with the field it concerns; schemas keyed by
+ * model name (the `datasetSchemas` prop, DATASET_SCHEMAS) with the same parser, naming the model.
+ */
+import { parseDatasetSchemas, parseSchemaFile } from '../lambdas/data/schema-file';
 
 const FILE = 's3://b/datasets/m/schema.json';
 
@@ -49,4 +52,37 @@ test.each([
   expect(message.startsWith(FILE)).toBe(true);
   if (expected instanceof RegExp) expect(message).toMatch(expected);
   else expect(message).toContain(expected);
+});
+
+describe('schemas keyed by model name (datasetSchemas, DATASET_SCHEMAS)', () => {
+  test('each is parsed as schema.json is, defaults filled in', () => {
+    const result = parseDatasetSchemas({ churn: valid, 'fraud-2': { target: 'y', columns: [{ name: 'y', type: 'numeric' }] } }, 'datasetSchemas');
+    expect(result).toEqual({
+      ok: true,
+      schemas: {
+        churn: (parseSchemaFile(JSON.stringify(valid), FILE) as { schema: unknown }).schema,
+        'fraud-2': { target: 'y', columns: [{ name: 'y', type: 'numeric', nullable: true }] },
+      },
+    });
+  });
+
+  test('an invalid schema is reported with its model and the field', () => {
+    const bad = { ...valid, columns: [valid.columns[0], { name: 'color', type: 'text' }] };
+    expect(parseDatasetSchemas({ churn: valid, fraud: bad }, 'datasetSchemas')).toEqual({
+      ok: false,
+      message: "datasetSchemas.fraud is not a valid schema: columns[1].type: expected 'numeric' or 'categorical'.",
+    });
+  });
+
+  test('a key that is not a model name is refused', () => {
+    expect(parseDatasetSchemas({ 'Churn Model': valid }, 'datasetSchemas')).toEqual({
+      ok: false,
+      message: "datasetSchemas: 'Churn Model' is not a model name: expected 1 to 40 lower-case letters, digits or hyphens, starting and ending with a letter or digit.",
+    });
+  });
+
+  test.each([['a list', [valid]], ['a string', 'schema.json'], ['null', null]])('%s is not an object of schemas', (_what, value) => {
+    const result = parseDatasetSchemas(value, 'datasetSchemas');
+    expect(result).toEqual({ ok: false, message: expect.stringMatching(/^datasetSchemas is not an object of model names to schemas: /) });
+  });
 });

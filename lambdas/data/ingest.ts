@@ -101,6 +101,35 @@ export async function declaredSchema(bucket: string, model: string): Promise<Sch
   return parsed.schema;
 }
 
+/** What a dataset is checked against, and where that schema came from (the report's `schemaSource`). */
+export interface ChosenSchema {
+  /** Absent: the schema is inferred from this dataset. */
+  readonly schema?: SchemaInput;
+  /** A declared schema (schema.json or the CDK props) also enforces `nullable: false` and listed categories. */
+  readonly strict: boolean;
+  /** The schema.json's s3:// URI, 'cdk-props', 'model' or 'inferred'. */
+  readonly source: string;
+}
+
+/**
+ * The schema a dataset of a model is checked against, by precedence:
+ * 1. datasets/<model>/schema.json beside the data: the most recent and most specific statement
+ *    (anyone with write access to the model's prefix can drop it at any time, without a deploy);
+ * 2. the CDK props' `datasetSchemas` (DATASET_SCHEMAS), fixed at deploy time;
+ * 3. the schema the model's first accepted dataset fixed;
+ * 4. none: this dataset's schema is inferred.
+ */
+export function chooseSchema(candidates: {
+  dropped?: { schema: SchemaInput; uri: string };
+  props?: SchemaInput;
+  model?: SchemaInput;
+}): ChosenSchema {
+  if (candidates.dropped) return { schema: candidates.dropped.schema, strict: true, source: candidates.dropped.uri };
+  if (candidates.props) return { schema: candidates.props, strict: true, source: 'cdk-props' };
+  if (candidates.model) return { schema: candidates.model, strict: false, source: 'model' };
+  return { strict: false, source: 'inferred' };
+}
+
 /**
  * A configuration file dropped beside the data (schema.json, hyperparameters.json) is not a
  * dataset: it is checked (a bad one fails the run with a message naming the field) and applies to
@@ -129,21 +158,20 @@ export interface IngestRun {
   readonly execution: string;
   readonly eventId?: string;
   readonly eventTime?: string;
-  /** A schema.json beside the data, when there is one (it wins over the model's schema). */
-  readonly declared?: SchemaInput;
-  /** The model's schema, fixed by its first dataset, and its latest dataset version. */
-  readonly modelSchema?: SchemaInput;
+  /** The schema the dataset is checked against, and where it came from (chooseSchema). */
+  readonly schema: ChosenSchema;
+  /** The model's latest dataset version: the new one's parent. */
   readonly parentVersion?: number;
   readonly hyperparameters: Record<string, string>;
 }
 
-/** The scan options for a run: the declared schema, else the model's; thresholds from the environment. */
+/** The scan options for a run: its chosen schema; thresholds from the environment. */
 export function scanOptionsFor(run: IngestRun, target: string | undefined, env: IngestEnv): ScanOptions {
   return {
     fileName: run.source,
     target,
-    schema: run.declared ?? run.modelSchema,
-    strictSchema: run.declared !== undefined,
+    schema: run.schema.schema,
+    strictSchema: run.schema.strict,
     minRows: env.MIN_ROWS,
     maxNullShare: env.MAX_NULL_SHARE,
   };
@@ -192,7 +220,7 @@ export async function versionScan(run: IngestRun, scan: ScanResult, registry: Re
     gzip: scan.gzip,
     rows: scan.rows,
     accepted: scan.accepted,
-    schemaSource: run.declared !== undefined ? s3Uri(bucket, s3Keys.dataset(model, SCHEMA_FILE_NAME)) : run.modelSchema ? 'model' : 'inferred',
+    schemaSource: run.schema.source,
     ...(extra.parts !== undefined ? { parts: extra.parts } : {}),
     // How the rows were split: by a hash of each row, or by time with its two cut points.
     splitBy: scan.timeSplit === undefined ? 'hash' : { timeColumn: scan.timeSplit.column, cutoffs: scan.timeSplit.cutoffs },
@@ -303,6 +331,8 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   const done = datasets.find((d) => d.sourceEvent.execution === input.execution && d.status === 'accepted' && d.splits);
   if (done) return withTrainingSlot(registry, await resumeIngest(registry, model, done.version, input.execution, hyperparameters), input.execution, env);
   const target = meta.Metadata?.[TARGET_METADATA_KEY] || undefined;
+  // schema.json beside the data, else the CDK props' schema, else the model's, else inference (chooseSchema).
+  const dropped = await declaredSchema(bucket, model);
   const run: IngestRun = {
     bucket,
     key,
@@ -312,9 +342,11 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     execution: input.execution,
     eventId: input.eventId,
     eventTime: input.eventTime,
-    // A schema.json beside the data wins over the schema the model's first dataset fixed.
-    declared: await declaredSchema(bucket, model),
-    modelSchema: modelRecord?.schema,
+    schema: chooseSchema({
+      dropped: dropped && { schema: dropped, uri: s3Uri(bucket, s3Keys.dataset(model, SCHEMA_FILE_NAME)) },
+      props: env.DATASET_SCHEMAS[model],
+      model: modelRecord?.schema,
+    }),
     parentVersion: modelRecord?.latestDataset,
     hyperparameters,
   };

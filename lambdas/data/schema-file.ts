@@ -16,9 +16,48 @@
  * }
  *
  * `nullable` defaults to true; a column without `categories` takes any value.
+ *
+ * The same format declares schemas in the CDK props (`datasetSchemas`, or the `mloop:datasetSchemas`
+ * context key), keyed by model name: `parseDatasetSchemas` checks them at synth and, from the
+ * DATASET_SCHEMAS variable, at the Ingest function's cold start.
  */
 import { z } from 'zod';
+import { MODEL_NAME_PATTERN } from '../shared/layout';
 import type { SchemaInput } from './dataset';
+
+/** One column of a schema.json. */
+export interface SchemaFileColumn {
+  readonly name: string;
+  readonly type: 'numeric' | 'categorical';
+  /**
+   * Whether the column may be empty.
+   * @default true
+   */
+  readonly nullable?: boolean;
+  /**
+   * The values a categorical column may take (check `category_domain`).
+   * @default - any value
+   */
+  readonly categories?: string[];
+}
+
+/** A model's schema, as schema.json and the `datasetSchemas` prop declare it. */
+export interface SchemaFile {
+  /** The target column. */
+  readonly target: string;
+  /**
+   * The task.
+   * @default - inferred from the target column
+   */
+  readonly task?: 'classification' | 'regression';
+  /**
+   * The classes of a classification target.
+   * @default - inferred from the model's first dataset
+   */
+  readonly classes?: string[];
+  /** Every column, the target's included. */
+  readonly columns: SchemaFileColumn[];
+}
 
 /** The file name that declares a schema, beside the data. */
 export const SCHEMA_FILE_NAME = 'schema.json';
@@ -85,10 +124,15 @@ export function parseSchemaFile(text: string, file: string): SchemaFileResult {
     const reason = (error as Error).message.replace(/[.\s]+$/, '');
     return { ok: false, message: `${file} is not valid JSON (${reason}); expected a schema: {"target", "columns": [{"name", "type"}]}.`, problems: [{ field: '(the document)', message: reason }] };
   }
+  return parseSchemaValue(json, file);
+}
+
+/** Validate a parsed schema.json document; `where` names it in messages (a file, or `datasetSchemas.churn`). */
+export function parseSchemaValue(json: unknown, where: string): SchemaFileResult {
   const parsed = schemaFileSchema.safeParse(json);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => ({ field: pathText(issue.path), message: issue.message }));
-    return { ok: false, message: `${file} is not a valid schema: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}.`, problems };
+    return { ok: false, message: `${where} is not a valid schema: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}.`, problems };
   }
   const value = parsed.data;
   const schema: SchemaInput = {
@@ -104,4 +148,31 @@ export function parseSchemaFile(text: string, file: string): SchemaFileResult {
     })),
   };
   return { ok: true, schema };
+}
+
+export type DatasetSchemasResult = { ok: true; schemas: Record<string, SchemaInput> } | { ok: false; message: string };
+
+/**
+ * Validate schemas keyed by model name (the `datasetSchemas` prop, the DATASET_SCHEMAS variable):
+ * each key must be a model name and each value a valid schema.json document. The first problem is
+ * reported with the model and the field, `where` naming the whole:
+ * "datasetSchemas.churn is not a valid schema: columns[1].type: expected 'numeric' or 'categorical'."
+ */
+export function parseDatasetSchemas(json: unknown, where: string): DatasetSchemasResult {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    return { ok: false, message: `${where} is not an object of model names to schemas: expected {"<model>": {"target", "columns": [{"name", "type"}]}}.` };
+  }
+  const schemas: Record<string, SchemaInput> = {};
+  for (const [model, value] of Object.entries(json)) {
+    if (!MODEL_NAME_PATTERN.test(model)) {
+      return {
+        ok: false,
+        message: `${where}: '${model}' is not a model name: expected 1 to 40 lower-case letters, digits or hyphens, starting and ending with a letter or digit.`,
+      };
+    }
+    const parsed = parseSchemaValue(value, `${where}.${model}`);
+    if (!parsed.ok) return { ok: false, message: parsed.message };
+    schemas[model] = parsed.schema;
+  }
+  return { ok: true, schemas };
 }

@@ -4,6 +4,7 @@
  * at cold start, so a missing variable fails loudly with its name instead of becoming ''.
  */
 import { z } from 'zod';
+import { parseDatasetSchemas } from '../data/schema-file';
 import { EnvironmentInvalid } from './errors';
 
 const common = {
@@ -31,6 +32,30 @@ export const ingestEnv = z.object({
   PART_BYTES: z.coerce.number().int().positive().default(256 * 1024 ** 2),
   /** The most parts one file is cut into. */
   MAX_PARTS: z.coerce.number().int().positive().max(2000).default(1000),
+  /**
+   * Schemas declared in the CDK props (`datasetSchemas`): JSON `{"<model>": <schema.json document>}`.
+   * Parsed here, so that a bad one fails at cold start naming the model and the field; absent or
+   * empty means none. A schema.json dropped beside the data wins over these (lambdas/data/ingest.ts).
+   */
+  DATASET_SCHEMAS: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return {};
+      let json: unknown;
+      try {
+        json = JSON.parse(raw);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `not valid JSON (${(error as Error).message})` });
+        return z.NEVER;
+      }
+      const parsed = parseDatasetSchemas(json, 'DATASET_SCHEMAS');
+      if (!parsed.ok) {
+        ctx.addIssue({ code: 'custom', message: parsed.message.replace(/\.$/, '') });
+        return z.NEVER;
+      }
+      return parsed.schemas;
+    }),
 });
 
 export const evaluateEnv = z.object({

@@ -4,6 +4,7 @@
  * template marks each function with its catalog id), so no function exists in only one of the two.
  */
 import * as path from 'node:path';
+import { startPipelineEnv } from '../lambdas/shared/env';
 import type { z } from 'zod';
 import { driftEnv, evaluateEnv, ingestEnv, modelsEnv, predictEnv, recordFailureEnv, registerEnv } from '../lambdas/shared/env';
 
@@ -20,6 +21,14 @@ export interface FunctionSpec {
 }
 
 export const FUNCTIONS = {
+  startPipeline: {
+    entry: 'lambdas/pipeline/start-handler.ts',
+    description: 'mloop: start the training pipeline once per dropped object version',
+    env: startPipelineEnv,
+    onnx: false,
+    memoryMb: 256,
+    timeoutSeconds: 30,
+  },
   ingest: {
     entry: 'lambdas/data/ingest-handler.ts',
     description: 'mloop: validate, profile, version and split a dropped dataset',

@@ -3,6 +3,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { entryPath, FUNCTION_METADATA_KEY, FUNCTIONS, REPO_ROOT, type FunctionEnvironment, type FunctionId } from './function-catalog';
 
@@ -16,6 +17,12 @@ export interface MloopFunctionProps<Id extends FunctionId> {
    * @default logs.RetentionDays.THREE_MONTHS
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Where the events of asynchronous invocations (EventBridge targets) go once Lambda's retries
+   * have failed: the message body is the event, ready to be sent again.
+   * @default - none: such an event is dropped after the retries
+   */
+  readonly deadLetterQueue?: sqs.IQueue;
 }
 
 /**
@@ -47,6 +54,7 @@ export class MloopFunction<Id extends FunctionId> extends nodejs.NodejsFunction 
       tracing: lambda.Tracing.ACTIVE,
       loggingFormat: lambda.LoggingFormat.JSON,
       logGroup,
+      deadLetterQueue: props.deadLetterQueue,
       projectRoot: REPO_ROOT,
       depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
       environment: {

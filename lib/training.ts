@@ -8,6 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -288,6 +289,13 @@ export function resolveTrainingJobSettings(props: Omit<TrainingPipelineProps, 'd
 export class TrainingPipeline extends Construct {
   readonly stateMachine: sfn.StateMachine;
   readonly rule: events.Rule;
+  /**
+   * The rule's target: starts the state machine with the event, under an execution name made
+   * from the object version, so that a repeated delivery starts nothing (lambdas/pipeline/start.ts).
+   */
+  readonly starter: MloopFunction<'startPipeline'>;
+  /** Dataset events that could not start the pipeline (delivery or the starter failed): the events themselves. */
+  readonly deadLetterQueue: sqs.Queue;
   readonly trainingRole: iam.Role;
   readonly functions: {
     readonly ingest: MloopFunction<'ingest'>;
@@ -716,7 +724,23 @@ export class TrainingPipeline extends Construct {
       'sagemaker:ListTags (needed by the .sync integration) and X-Ray tracing support no resource-level permissions.',
     );
 
-    // A dataset dropped under datasets/<model>/ starts the pipeline for that model.
+    // A dataset dropped under datasets/<model>/ starts the pipeline for that model, through the
+    // starter rather than a state-machine target: S3 may deliver an event more than once, and
+    // the starter names the execution after the object version, so one version runs once.
+    this.deadLetterQueue = new sqs.Queue(this, 'DatasetEventsDeadLetter', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.starter = new MloopFunction(this, 'StartPipeline', {
+      functionId: 'startPipeline',
+      environment: { ...env, STATE_MACHINE_ARN: this.stateMachine.stateMachineArn },
+      // The function's own failures (after Lambda's two retries) land beside EventBridge's.
+      deadLetterQueue: this.deadLetterQueue,
+    });
+    this.starter.configureAsyncInvoke({ retryAttempts: 2, maxEventAge: Duration.hours(6) });
+    this.stateMachine.grantStartExecution(this.starter);
+    acknowledgeFunctionDefaults(this.starter);
     this.rule = new events.Rule(this, 'DatasetDropped', {
       description: 'mloop: start the training pipeline when a dataset lands under datasets/',
       eventPattern: {
@@ -727,7 +751,8 @@ export class TrainingPipeline extends Construct {
           object: { key: [{ prefix: DATASETS_PREFIX }] },
         },
       },
-      targets: [new targets.SfnStateMachine(this.stateMachine, { retryAttempts: 8, maxEventAge: Duration.hours(2) })],
+      // EventBridge retries a delivery that Lambda refuses (throttling), then dead-letters it.
+      targets: [new targets.LambdaFunction(this.starter, { retryAttempts: 8, maxEventAge: Duration.hours(2), deadLetterQueue: this.deadLetterQueue })],
     });
   }
 }

@@ -5,6 +5,11 @@
  * synthesized state machine runs in aws-local-stepfunctions, its Lambda tasks call the same
  * handler modules in-process with the environment the template gives them, and its SageMaker
  * task runs the training code under the script-mode contract. Only endpoints differ from AWS.
+ *
+ * The dataset rule targets the pipeline's starter function, as on AWS: the event invokes its
+ * handler, whose StartExecution goes through the SDK to a local Step Functions API
+ * (stepfunctions-api.ts) that starts the execution here. Execution names are unique per state
+ * machine across the processes on a home (executions.ts), so a repeated S3 event starts nothing.
  */
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -16,8 +21,11 @@ import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand } from '@aws-s
 import { StateMachine } from 'aws-local-stepfunctions';
 import { entryPath, type FunctionId } from '../lib/function-catalog';
 import { resetClients, s3Client } from '../lambdas/shared/clients';
+import { executionArnOf } from '../lambdas/pipeline/start';
 import { startEmulators, type Emulators } from './emulators';
 import { matchesPattern, objectCreatedEvent, type EventBridgeEvent } from './events';
+import { ExecutionLedger, type ExecutionDescription } from './executions';
+import { startStepFunctionsApi, type StepFunctionsApi } from './stepfunctions-api';
 import { LOCAL_REGION, synthesizeLocal, type LocalFunction, type LocalTemplate } from './template';
 import { localTaskToken, waitForTaskResult, WAIT_FOR_TASK_TOKEN } from './task-tokens';
 import { runTrainingJob, type CreateTrainingJobRequest } from './trainer';
@@ -91,8 +99,15 @@ export interface RuntimeOwner {
   /** Absent while the owner is still starting its emulators. */
   readonly s3Endpoint?: string;
   readonly dynamoEndpoint?: string;
+  /** The local Step Functions API (StartExecution, DescribeExecution). */
+  readonly sfnEndpoint?: string;
   readonly startedAt?: string;
 }
+
+/** What one rule target did with an event: its answer (a function's result), or why it failed. */
+export type Delivery =
+  | { readonly rule: string; readonly target: string; readonly status: 'DELIVERED'; readonly result: unknown }
+  | { readonly rule: string; readonly target: string; readonly status: 'FAILED'; readonly error: string };
 
 const RUNTIME_FILE = 'runtime.json';
 
@@ -134,7 +149,7 @@ async function claimOrAttach(home: string): Promise<RuntimeOwner | undefined> {
       fs.rmSync(file, { force: true }); // left by a process that is gone
       continue;
     }
-    if (owner?.s3Endpoint && owner.dynamoEndpoint) {
+    if (owner?.s3Endpoint && owner.dynamoEndpoint && owner.sfnEndpoint) {
       try {
         await fetch(owner.s3Endpoint, { signal: AbortSignal.timeout(2000) });
         return owner;
@@ -157,8 +172,14 @@ export class LocalCloud {
   /** Handler modules that buffer work (data capture) export `flush`; see flush(). */
   private readonly flushers = new Map<string, () => Promise<void>>();
   private readonly running = new Map<string, Promise<ExecutionResult>>();
-  private readonly waiters: { key: string; resolve: (execution: string) => void }[] = [];
+  private readonly waiters: { key: string; resolve: (execution: string) => void; reject: (error: Error) => void }[] = [];
+  /** Events being delivered to their targets (settle waits for them: they may start executions). */
+  private readonly deliveries = new Set<Promise<Delivery[]>>();
   private progressDisplay?: TrainingProgress | null;
+  /** Names of executions, unique per state machine across the processes on this home. */
+  private executionLedger?: ExecutionLedger;
+  /** The Step Functions API this process serves, when it owns the home. */
+  private stepFunctionsApi?: StepFunctionsApi;
 
   private constructor(
     readonly home: string,
@@ -185,14 +206,19 @@ export class LocalCloud {
       ? { s3Endpoint: owner.s3Endpoint!, dynamoEndpoint: owner.dynamoEndpoint!, onObjectEvent: () => undefined, stop: async () => undefined }
       : await startEmulators(home);
     if (owner) fs.rmSync(outdir, { recursive: true, force: true }); // an attached process only needed the template
+    const cloud = new LocalCloud(home, template, emulators, options, owner);
+    // Executions run in the owner: an attached process's StartExecution goes to the owner's API.
+    if (!owner) cloud.stepFunctionsApi = await startStepFunctionsApi(cloud, (line) => cloud.say(line));
+    const sfnEndpoint = owner ? owner.sfnEndpoint! : cloud.stepFunctionsApi!.endpoint;
     if (!owner) {
-      const runtime: RuntimeOwner = { pid: process.pid, s3Endpoint: emulators.s3Endpoint, dynamoEndpoint: emulators.dynamoEndpoint, startedAt: new Date().toISOString() };
+      const runtime: RuntimeOwner = { pid: process.pid, s3Endpoint: emulators.s3Endpoint, dynamoEndpoint: emulators.dynamoEndpoint, sfnEndpoint, startedAt: new Date().toISOString() };
       fs.writeFileSync(path.join(home, RUNTIME_FILE), JSON.stringify(runtime));
     }
 
     // The one client factory every handler uses now points at the emulators.
     process.env.MLOOP_S3_ENDPOINT = emulators.s3Endpoint;
     process.env.MLOOP_DYNAMODB_ENDPOINT = emulators.dynamoEndpoint;
+    process.env.MLOOP_SFN_ENDPOINT = sfnEndpoint;
     process.env.AWS_REGION = LOCAL_REGION;
     process.env.POWERTOOLS_DEV ??= 'true';
     process.env.POWERTOOLS_LOG_LEVEL ??= process.env.MLOOP_LOG_LEVEL ?? 'WARN';
@@ -201,11 +227,11 @@ export class LocalCloud {
     process.env.MLOOP_TASK_TOKENS_DIR = path.join(home, 'task-tokens');
     resetClients();
 
-    const cloud = new LocalCloud(home, template, emulators, options, owner);
     if (!owner) await cloud.provision(); // the owner provisioned the home
     emulators.onObjectEvent((record) => {
       const event = objectCreatedEvent(record);
-      if (event) cloud.publish(event);
+      // publish never rejects: a target's failure is logged and fails the waiters of the key.
+      if (event) void cloud.publish(event);
     });
     return cloud;
   }
@@ -304,29 +330,68 @@ export class LocalCloud {
     return handler(event);
   }
 
-  /** Put an event on the local bus: every rule whose pattern matches sends it to its targets. */
-  publish(event: EventBridgeEvent): string[] {
-    const started: string[] = [];
+  /**
+   * Put an event on the local bus: every rule whose pattern matches delivers it to its targets,
+   * as EventBridge does. A function target is invoked with the event (the dataset rule's target
+   * is the pipeline's starter, whose StartExecution reaches this process through the local Step
+   * Functions API); a state machine target starts an execution with the event as input. Resolves
+   * with what each target did and never rejects: a failed target is logged (on AWS it would be
+   * retried, then dead-lettered) and fails whoever waits for an execution of the event's key.
+   */
+  publish(event: EventBridgeEvent): Promise<Delivery[]> {
+    const key = (event.detail.object as { key?: string } | undefined)?.key;
+    // The waiters registered before this event arrived are the ones it answers.
+    const waiting = key ? this.waiters.filter((w) => w.key === key) : [];
+    this.waiters.splice(0, this.waiters.length, ...this.waiters.filter((w) => !waiting.includes(w)));
+    const delivered = this.deliver(event).then((deliveries) => {
+      // The starter answers with the execution of the object version, new or already there.
+      const execution = deliveries
+        .map((d) => (d.status === 'DELIVERED' ? (d.result as { executionName?: unknown } | undefined)?.executionName : undefined))
+        .find((name): name is string => typeof name === 'string');
+      const failed = deliveries.find((d) => d.status === 'FAILED');
+      for (const waiter of waiting) {
+        if (execution) waiter.resolve(execution);
+        else if (failed?.status === 'FAILED') waiter.reject(new Error(`The event for ${key} started no execution: rule ${failed.rule} could not deliver it to ${failed.target}: ${failed.error}`));
+        else this.waiters.push(waiter); // nothing answered for this key: keep waiting for the next event
+      }
+      return deliveries;
+    });
+    this.deliveries.add(delivered);
+    void delivered.finally(() => this.deliveries.delete(delivered));
+    return delivered;
+  }
+
+  private async deliver(event: EventBridgeEvent): Promise<Delivery[]> {
+    const deliveries: Delivery[] = [];
     for (const rule of this.template.rules) {
       if (!rule.pattern || !matchesPattern(rule.pattern, event)) continue;
-      for (const arn of rule.targetArns) {
-        const machine = this.template.stateMachines.find((m) => m.arn === arn);
-        if (machine) started.push(this.startExecution(machine.arn, event));
+      for (const target of rule.targetArns) {
+        try {
+          deliveries.push({ rule: rule.logicalId, target, status: 'DELIVERED', result: await this.deliverTo(target, event) });
+        } catch (error) {
+          const message = (error as Error).message;
+          this.say(`[${rule.logicalId}] event ${event.id} was not delivered to ${target}: ${message}`);
+          deliveries.push({ rule: rule.logicalId, target, status: 'FAILED', error: message });
+        }
       }
     }
-    const key = (event.detail.object as { key?: string } | undefined)?.key;
-    if (key) {
-      for (const waiter of this.waiters.filter((w) => w.key === key)) {
-        if (started[0]) waiter.resolve(started[0]);
-      }
-      this.waiters.splice(0, this.waiters.length, ...this.waiters.filter((w) => w.key !== key || !started[0]));
+    return deliveries;
+  }
+
+  private async deliverTo(arn: string, event: EventBridgeEvent): Promise<unknown> {
+    const fn = this.template.functions.find((f) => f.arn === arn);
+    if (fn) return (await this.handler(fn))(event);
+    const machine = this.template.stateMachines.find((m) => m.arn === arn);
+    if (machine) {
+      const name = this.startExecution(machine.arn, event);
+      return { status: 'STARTED', executionName: name, executionArn: executionArnOf(machine.arn, name) };
     }
-    return started;
+    throw new Error(`The rule targets ${arn}, which is neither a function nor a state machine of the template.`);
   }
 
   /** Resolves with the execution that the next event for `key` starts. Register before the upload. */
   nextExecutionFor(key: string): Promise<string> {
-    return new Promise((resolve) => this.waiters.push({ key, resolve }));
+    return new Promise((resolve, reject) => this.waiters.push({ key, resolve, reject }));
   }
 
   startExecution(stateMachineArn: string, input: unknown, name: string = randomUUID()): string {
@@ -377,6 +442,11 @@ export class LocalCloud {
       }
     }
 
+    // Names are unique per state machine, across the processes on this home, as on AWS: a name
+    // taken before is ExecutionAlreadyExists; the same name and input as a running execution of
+    // this process answer that execution again (Standard workflows' idempotent StartExecution).
+    const claim = this.ledger.claim(machine.arn, name, JSON.stringify(input ?? {}));
+    if (claim.repeat) return name;
     const sm = new StateMachine(machine.definition as never, { validationOptions: { checkArn: false } });
     const run = sm.run(input as never, {
       overrides: {
@@ -397,7 +467,22 @@ export class LocalCloud {
       },
     );
     this.running.set(name, result);
+    void result.then((end) => this.ledger.finish(claim.record.executionArn, end)).catch((error: Error) => this.say(`Execution ${name} ended, but its end was not recorded: ${error.message}`));
     return name;
+  }
+
+  private get ledger(): ExecutionLedger {
+    this.executionLedger ??= new ExecutionLedger(path.join(this.home, 'executions'));
+    return this.executionLedger;
+  }
+
+  hasStateMachine(stateMachineArn: string): boolean {
+    return this.template.stateMachines.some((m) => m.arn === stateMachineArn);
+  }
+
+  /** An execution of any process on this home, as DescribeExecution reports it. */
+  describeExecution(executionArn: string): ExecutionDescription | undefined {
+    return this.ledger.describe(executionArn);
   }
 
   execution(name: string): Promise<ExecutionResult> {
@@ -408,6 +493,7 @@ export class LocalCloud {
 
   /** Wait for every execution started so far. */
   async settle(): Promise<ExecutionResult[]> {
+    await Promise.all(this.deliveries); // events on their way may still start executions
     return Promise.all(this.running.values());
   }
 
@@ -422,6 +508,7 @@ export class LocalCloud {
   async stop(): Promise<void> {
     await this.settle();
     await this.flush();
+    await this.stepFunctionsApi?.stop();
     await this.emulators.stop();
     if (!this.attachedTo) {
       const file = path.join(this.home, RUNTIME_FILE);

@@ -19,6 +19,21 @@ export interface EventBridgeEvent {
   readonly detail: Record<string, unknown>;
 }
 
+let lastSequencer = 0n;
+
+/**
+ * S3's sequencer for a write: S3 increases it with every write to a key, so it tells two writes
+ * of the same bytes apart (the pipeline's starter names executions by it when the bucket has no
+ * version ids, as s3rver has none). s3rver's is the clock in hex milliseconds, the same for two
+ * writes within a millisecond: keep it, but strictly increasing in this process, as a fixed
+ * width hex string (S3's compare as strings).
+ */
+function nextSequencer(emulated: string | undefined): string {
+  const parsed = emulated && /^[0-9A-Fa-f]+$/.test(emulated) ? BigInt(`0x${emulated}`) : 0n;
+  lastSequencer = parsed > lastSequencer ? parsed : lastSequencer + 1n;
+  return lastSequencer.toString(16).toUpperCase().padStart(18, '0');
+}
+
 /** The event S3 sends to EventBridge for a created object (not the SNS/SQS notification shape). */
 export function objectCreatedEvent(record: S3NotificationRecord): EventBridgeEvent | undefined {
   if (!record.eventName.startsWith('ObjectCreated:')) return undefined;
@@ -40,7 +55,7 @@ export function objectCreatedEvent(record: S3NotificationRecord): EventBridgeEve
         size: record.s3.object.size,
         etag: record.s3.object.eTag,
         ...(record.s3.object.versionId ? { 'version-id': record.s3.object.versionId } : {}),
-        sequencer: record.s3.object.sequencer,
+        sequencer: nextSequencer(record.s3.object.sequencer),
       },
       'request-id': randomUUID(),
       requester: LOCAL_ACCOUNT,

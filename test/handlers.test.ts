@@ -491,6 +491,15 @@ describe('the local event bus', () => {
     expect(objectCreatedEvent(record('ObjectRemoved:Delete', 'k'))).toBeUndefined();
   });
 
+  it('gives two writes with the same emulated sequencer (s3rver: the same millisecond) increasing sequencers, as S3 does', () => {
+    const sequencer = (e: ReturnType<typeof objectCreatedEvent>) => (e!.detail.object as { sequencer: string }).sequencer;
+    const first = sequencer(objectCreatedEvent(record('ObjectCreated:Put', 'datasets/churn/a.csv')));
+    const second = sequencer(objectCreatedEvent(record('ObjectCreated:Put', 'datasets/churn/a.csv')));
+    expect(first).toMatch(/^[0-9A-F]{18}$/);
+    expect(second).toMatch(/^[0-9A-F]{18}$/);
+    expect(second > first).toBe(true);
+  });
+
   it("is matched by the template's dataset rule only for datasets/ keys in the data bucket", () => {
     const rule = t.cloud.template.rules.find((r) => r.pattern)!;
     const inData = (key: string) => ({ ...objectCreatedEvent(record('ObjectCreated:Put', key))!, detail: { ...objectCreatedEvent(record('ObjectCreated:Put', key))!.detail, bucket: { name: t.cloud.dataBucket } } });

@@ -210,20 +210,84 @@ describe('the rule that starts the pipeline', () => {
     });
   });
 
-  test('targets the training state machine', () => {
-    const { logicalId } = stateMachineDefinition(template);
-    expect(rule().resource.Properties.Targets).toEqual([expect.objectContaining({ Arn: { Ref: logicalId } })]);
+  const starter = () => mloopFunction(template, 'startPipeline');
+  const deadLetter = () => theResource(template, 'AWS::SQS::Queue');
+
+  test('targets the pipeline starter, not the state machine (the starter names executions after object versions)', () => {
+    const targets = rule().resource.Properties.Targets;
+    expect(targets).toHaveLength(1);
+    expect(targets[0].Arn).toEqual({ 'Fn::GetAtt': [starter().logicalId, 'Arn'] });
+    expect(targets[0].Input ?? targets[0].InputPath ?? targets[0].InputTransformer).toBeUndefined(); // the whole event
+  });
+
+  test('retries a refused delivery, then dead-letters it to the queue', () => {
+    const target = rule().resource.Properties.Targets[0];
+    expect(target.RetryPolicy).toEqual({ MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 7200 });
+    expect(target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': [deadLetter().logicalId, 'Arn'] } });
   });
 
   test('is enabled', () => {
     expect(rule().resource.Properties.State).toBe('ENABLED');
   });
 
-  test("gives EventBridge a role that may only start that state machine", () => {
-    const target = rule().resource.Properties.Targets[0];
-    const statements = roleStatements(template, target.RoleArn['Fn::GetAtt'][0]);
+  test('alone may invoke the starter', () => {
+    const permissions = resourcesOfType(template, 'AWS::Lambda::Permission').filter(
+      ({ resource }) => JSON.stringify(resource.Properties.FunctionName) === JSON.stringify({ 'Fn::GetAtt': [starter().logicalId, 'Arn'] }),
+    );
+    expect(permissions.map(({ resource }) => resource.Properties)).toEqual([
+      { Action: 'lambda:InvokeFunction', FunctionName: { 'Fn::GetAtt': [starter().logicalId, 'Arn'] }, Principal: 'events.amazonaws.com', SourceArn: { 'Fn::GetAtt': [rule().logicalId, 'Arn'] } },
+    ]);
+  });
+});
+
+describe('the pipeline starter', () => {
+  const starter = () => mloopFunction(template, 'startPipeline');
+  const deadLetter = () => theResource(template, 'AWS::SQS::Queue');
+
+  test('knows the state machine it starts', () => {
     const { logicalId } = stateMachineDefinition(template);
-    expect(statements.map((s) => [s.effect, s.actions, s.resources])).toEqual([['Allow', ['states:StartExecution'], [`\${${logicalId}}`]]]);
+    expect(starter().resource.Properties.Environment.Variables.STATE_MACHINE_ARN).toEqual({ Ref: logicalId });
+  });
+
+  test('may start executions of that state machine and nothing else, and send to its dead-letter queue', () => {
+    const { logicalId } = stateMachineDefinition(template);
+    const statements = roleStatements(template, starter().roleId).map((s) => [s.effect, [...s.actions].sort(), s.resources]);
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        ['Allow', ['states:StartExecution'], [`\${${logicalId}}`]],
+        ['Allow', ['sqs:SendMessage'], [arnText(deadLetter().logicalId)]],
+      ]),
+    );
+    expect(statements).toHaveLength(3); // and X-Ray's, which every function has
+    expect(statements).toContainEqual(['Allow', ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], ['*']]);
+  });
+
+  test('retries a failed invocation twice, then sends the event to the dead-letter queue', () => {
+    expect(starter().resource.Properties.DeadLetterConfig).toEqual({ TargetArn: { 'Fn::GetAtt': [deadLetter().logicalId, 'Arn'] } });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: starter().logicalId },
+      Qualifier: '$LATEST',
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 6 * 3600,
+    });
+  });
+
+  test("has a dead-letter queue that is encrypted, keeps messages 14 days, refuses plain HTTP and takes EventBridge's messages from the rule only", () => {
+    const queue = deadLetter();
+    expect(queue.resource.Properties).toEqual({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 86400 });
+    const policy = theResource(template, 'AWS::SQS::QueuePolicy').resource.Properties;
+    expect(policy.Queues).toEqual([{ Ref: queue.logicalId }]);
+    const rule = theResource(template, 'AWS::Events::Rule', ({ resource }) => resource.Properties.EventPattern !== undefined);
+    expect(policy.PolicyDocument.Statement).toEqual([
+      expect.objectContaining({ Effect: 'Deny', Action: 'sqs:*', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      expect.objectContaining({
+        Effect: 'Allow',
+        Action: 'sqs:SendMessage',
+        Principal: { Service: 'events.amazonaws.com' },
+        Resource: { 'Fn::GetAtt': [queue.logicalId, 'Arn'] },
+        Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [rule.logicalId, 'Arn'] } } },
+      }),
+    ]);
   });
 });
 
@@ -392,9 +456,9 @@ describe('the training instance type', () => {
 describe('the Lambda functions', () => {
   const functions = () => [...mloopFunctions(template).values()];
 
-  test('are the eight of the catalog, each marked with its catalog id', () => {
+  test('are the nine of the catalog, each marked with its catalog id', () => {
     expect([...mloopFunctions(template).keys()].sort()).toEqual(CATALOG_IDS);
-    expect(CATALOG_IDS).toEqual(['drift', 'evaluate', 'ingest', 'ingestParts', 'models', 'predict', 'recordFailure', 'register']);
+    expect(CATALOG_IDS).toEqual(['drift', 'evaluate', 'ingest', 'ingestParts', 'models', 'predict', 'recordFailure', 'register', 'startPipeline']);
   });
 
   test('run Node.js 24 or newer', () => {
@@ -932,6 +996,7 @@ describe('cdk-nag (AwsSolutions)', () => {
       'Training/Register [Resource::<X.Arn>/candidates/*]',
       'Training/Register [Resource::<X.Arn>/index/*]',
       'Training/Register [Resource::<X.Arn>/models/*]',
+      'Training/StartPipeline [Resource::*]',
       'Training/StateMachine [Resource::*]',
       'Training/StateMachine [Resource::<X.Arn>:*]',
       'Training/StateMachine [Resource::<X.Arn>:*]',

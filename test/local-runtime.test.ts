@@ -109,7 +109,10 @@ describe('the first cloud: the repository training code', () => {
       'detail-type': ['Object Created'],
       detail: { bucket: { name: [first!.cloud.dataBucket] }, object: { key: [{ prefix: 'datasets/' }] } },
     });
-    expect(dataset.targetArns).toEqual([template.stateMachines[0].arn]);
+    // The dataset rule's target is the starter, which starts the state machine it is given.
+    const starter = template.functions.find((f) => f.functionId === 'startPipeline')!;
+    expect(dataset.targetArns).toEqual([starter.arn]);
+    expect(starter.environment.STATE_MACHINE_ARN).toBe(template.stateMachines[0].arn);
     const schedule = template.rules.find((r) => r.schedule)!;
     expect(schedule.schedule).toBe('rate(1 hour)');
     expect(schedule.targetArns).toEqual([template.functions.find((f) => f.functionId === 'drift')!.arn]);

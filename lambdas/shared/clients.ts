@@ -1,7 +1,8 @@
 /**
  * One AWS client factory for every handler. On AWS the SDK's defaults apply (region and
- * credentials from the Lambda environment). Locally the runtime sets MLOOP_S3_ENDPOINT and
- * MLOOP_DYNAMODB_ENDPOINT to the emulators on loopback; only endpoints change, never code paths.
+ * credentials from the Lambda environment). Locally the runtime sets MLOOP_S3_ENDPOINT,
+ * MLOOP_DYNAMODB_ENDPOINT and MLOOP_SFN_ENDPOINT to the emulators on loopback; only endpoints
+ * change, never code paths.
  *
  * Clients are created once per process (module scope, reused across invocations) and can be
  * reset when the local runtime points the process at other emulators (tests start several).
@@ -60,9 +61,9 @@ export function dynamoClient(): DynamoDBDocumentClient {
 }
 
 /**
- * EventBridge, SNS and Step Functions: AWS's defaults only. The local runtime has no emulator for
- * them: registry events go to MLOOP_EVENTS_FILE and task tokens to MLOOP_TASK_TOKENS_DIR instead
- * (lambdas/shared/events.ts, lambdas/registry/aliases.ts), so these clients are never built there.
+ * EventBridge and SNS: AWS's defaults only. The local runtime has no emulator for them: registry
+ * events go to MLOOP_EVENTS_FILE instead (lambdas/shared/events.ts), so these clients are never
+ * built there.
  */
 export function eventsClient(): EventBridgeClient {
   events ??= new EventBridgeClient({});
@@ -74,8 +75,16 @@ export function snsClient(): SNSClient {
   return sns;
 }
 
+/**
+ * Step Functions. Locally MLOOP_SFN_ENDPOINT is the local runtime's Step Functions API
+ * (local/stepfunctions-api.ts: StartExecution, DescribeExecution). Task tokens never reach it:
+ * locally they go to MLOOP_TASK_TOKENS_DIR (lambdas/shared/task-tokens.ts).
+ */
 export function sfnClient(): SFNClient {
-  sfn ??= new SFNClient({});
+  if (!sfn) {
+    const endpoint = process.env.MLOOP_SFN_ENDPOINT;
+    sfn = endpoint ? new SFNClient({ endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() }) : new SFNClient({});
+  }
   return sfn;
 }
 

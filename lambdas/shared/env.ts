@@ -12,6 +12,17 @@ const common = {
   DATA_BUCKET: z.string().min(1),
 };
 
+/**
+ * The pipeline's starter: an S3 "Object Created" event in, at most one execution per object
+ * version out (lambdas/pipeline/start.ts).
+ */
+export const startPipelineEnv = z.object({
+  ...common,
+  /** The training pipeline's state machine, which the starter may only start executions of. */
+  STATE_MACHINE_ARN: z.string().min(1),
+  METRICS_NAMESPACE: z.string().min(1).default('mloop'),
+});
+
 export const ingestEnv = z.object({
   ...common,
   /** Rows a dataset needs to be accepted. */
@@ -120,6 +131,7 @@ export const driftEnv = z.object({
   RETRAIN_MIN_FEEDBACK_ROWS: z.coerce.number().int().min(0).default(1),
 });
 
+export type StartPipelineEnv = z.infer<typeof startPipelineEnv>;
 export type IngestEnv = z.infer<typeof ingestEnv>;
 export type EvaluateEnv = z.infer<typeof evaluateEnv>;
 export type RegisterEnv = z.infer<typeof registerEnv>;

@@ -1,0 +1,153 @@
+/**
+ * Execution names, kept as Step Functions keeps them: unique per state machine, for good. (AWS
+ * frees a closed execution's name after 90 days; a local home keeps it.) The pipeline's starter
+ * relies on it: a repeated S3 event names the same execution, and the second StartExecution must
+ * answer ExecutionAlreadyExists, whichever process on the home starts it, and after a restart.
+ *
+ * One file per execution, `<home>/executions/<state machine name>/<execution name>.json`, made by
+ * an exclusive create: the record is written to a temporary file and hard-linked to its name,
+ * which fails if the name exists, so two processes cannot both take a name and nobody ever reads
+ * half a record. The end of an execution is written over it (write, then rename).
+ */
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { executionArnOf } from '../lambdas/pipeline/start';
+
+/** An error Step Functions' API answers with (HTTP 400, `__type` = `type`). */
+export class StatesApiError extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = type;
+  }
+}
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED';
+
+export interface ExecutionRecord {
+  readonly executionArn: string;
+  readonly stateMachineArn: string;
+  readonly name: string;
+  /** The input, as JSON text. */
+  readonly input: string;
+  readonly startDate: string;
+  /** The process that runs it (local executions live in the process that started them). */
+  readonly pid: number;
+  /** Set when the execution ends; absent while it runs. */
+  readonly status?: 'SUCCEEDED' | 'FAILED';
+  readonly stopDate?: string;
+  readonly output?: string;
+  readonly error?: string;
+  readonly cause?: string;
+}
+
+/** An execution as DescribeExecution reports it. */
+export type ExecutionDescription = Omit<ExecutionRecord, 'status'> & { readonly status: ExecutionStatus };
+
+/** How an execution ended. */
+export interface ExecutionEnd {
+  readonly status: 'SUCCEEDED' | 'FAILED';
+  readonly output?: unknown;
+  readonly error?: string;
+  readonly cause?: string;
+}
+
+/**
+ * Step Functions' rule for names: 1 to 80 characters, no whitespace, brackets, wildcards,
+ * special characters (" # % \ ^ | ~ ` $ & , ; : /) or control characters. It also keeps the
+ * name a plain file name here (no path separator).
+ */
+const VALID_NAME = /^[^\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class ExecutionLedger {
+  /** The executions this process started and has not seen end, by ARN. */
+  private readonly running = new Map<string, ExecutionRecord>();
+
+  constructor(private readonly dir: string) {}
+
+  /** The record's file; the ARN's parts become path segments, so they must be plain names. */
+  private file(arn: string): string {
+    const match = /^arn:[^:]+:states:[^:]*:[^:]*:execution:([A-Za-z0-9_.-]+):([^:/\\]+)$/.exec(arn);
+    if (!match || match[1].startsWith('.')) throw new StatesApiError('InvalidArn', `Invalid Arn: '${arn}' is not an execution ARN.`);
+    return path.join(this.dir, match[1], `${match[2]}.json`);
+  }
+
+  /**
+   * Take `name` for a new execution of `stateMachineArn` and record it, or answer the running
+   * execution that this process started with the same name and the same input (Standard
+   * workflows' idempotent StartExecution: `repeat`). A name taken otherwise (an execution that
+   * ended, another input, another process, an earlier run on this home) is ExecutionAlreadyExists.
+   */
+  claim(stateMachineArn: string, name: string, input: string): { record: ExecutionRecord; repeat: boolean } {
+    if (!VALID_NAME.test(name)) {
+      throw new StatesApiError('InvalidName', `Invalid Name: '${name}' (1 to 80 characters, without whitespace, brackets, wildcards or " # % \\ ^ | ~ \` $ & , ; : /).`);
+    }
+    const arn = executionArnOf(stateMachineArn, name);
+    const mine = this.running.get(arn);
+    if (mine && mine.input === input) return { record: mine, repeat: true };
+    const record: ExecutionRecord = { executionArn: arn, stateMachineArn, name, input, startDate: new Date().toISOString(), pid: process.pid };
+    const file = this.file(arn);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const pending = `${file}.${randomUUID()}.tmp`;
+    fs.writeFileSync(pending, JSON.stringify(record));
+    try {
+      fs.linkSync(pending, file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new StatesApiError('ExecutionAlreadyExists', `Execution Already Exists: '${arn}'`);
+      throw error;
+    } finally {
+      fs.rmSync(pending, { force: true });
+    }
+    this.running.set(arn, record);
+    return { record, repeat: false };
+  }
+
+  /** Record how an execution this process started ended. */
+  finish(arn: string, end: ExecutionEnd): void {
+    const started = this.running.get(arn);
+    if (!started) throw new Error(`Execution ${arn} was not started by this process.`);
+    const record: ExecutionRecord = {
+      ...started,
+      status: end.status,
+      stopDate: new Date().toISOString(),
+      ...(end.output !== undefined ? { output: JSON.stringify(end.output) } : {}),
+      ...(end.error !== undefined ? { error: end.error } : {}),
+      ...(end.cause !== undefined ? { cause: end.cause } : {}),
+    };
+    const file = this.file(arn);
+    const pending = `${file}.${randomUUID()}.tmp`;
+    fs.writeFileSync(pending, JSON.stringify(record));
+    fs.renameSync(pending, file);
+    this.running.delete(arn);
+  }
+
+  /**
+   * An execution and its status, from any process on the home, or undefined when there is none.
+   * One that never recorded an end and whose process is gone was cut off: ABORTED.
+   */
+  describe(arn: string): ExecutionDescription | undefined {
+    const mine = this.running.get(arn);
+    if (mine) return { ...mine, status: 'RUNNING' };
+    let record: ExecutionRecord;
+    try {
+      record = JSON.parse(fs.readFileSync(this.file(arn), 'utf8')) as ExecutionRecord;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    if (record.status) return { ...record, status: record.status };
+    return { ...record, status: record.pid !== process.pid && alive(record.pid) ? 'RUNNING' : 'ABORTED' };
+  }
+}

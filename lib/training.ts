@@ -183,8 +183,8 @@ export interface TrainingPipelineProps {
 /** When and how a dataset file is ingested in parts. */
 export interface IngestionPartsOptions {
   /**
-   * A CSV or JSON Lines file larger than this is ingested in parts (gzip and Parquet files are
-   * always read in one pass). One function streams about 30-60 MB/s, so 2 GiB takes about a minute.
+   * A CSV, JSON Lines or Parquet file larger than this is ingested in parts (Parquet: runs of
+   * whole row groups; gzip files are always read in one pass). One function streams about 30-60 MB/s, so 2 GiB takes about a minute.
    * @default Size.gibibytes(2)
    */
   readonly above?: Size;

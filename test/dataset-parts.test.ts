@@ -3,9 +3,11 @@
  * the whole file gives (scanDataset): the same rows, checks, messages and line numbers, and the
  * same profile, exactly where the sketches are exact and within their stated error elsewhere.
  */
-import { PartMerger, partLayout, scanDataset, scanPart, type PartScan, type ScanOptions, type ScanResult } from '../lambdas/data/dataset';
+import { PartMerger, partLayout, scanDataset, scanParquetPart, scanPart, type PartScan, type ScanOptions, type ScanResult } from '../lambdas/data/dataset';
+import { bufferSource } from '../lambdas/data/formats';
+import { parquetPartRanges } from '../lambdas/data/parts';
 import type { NumericColumnProfile } from '../lambdas/shared/types';
-import { chunks } from './helpers/dataset-files';
+import { chunks, tableParquet, type Cell } from './helpers/dataset-files';
 import { binaryClassificationCsv, mulberry32 } from './helpers/datasets';
 
 interface Parted {
@@ -197,6 +199,33 @@ describe('scanning a file in parts', () => {
     expect(encoding).toBeDefined();
     const parted = await scanInParts(bytes, options, 7_000);
     expect(parted.result.violations.find((v) => v.check === 'encoding')).toEqual(encoding);
+  });
+
+  test('Parquet: runs of whole row groups, rows numbered as in the file, merge into the single-pass result', async () => {
+    const random = mulberry32(12);
+    const rows: Cell[][] = Array.from({ length: 5_000 }, (_, i) => [
+      i === 4_321 ? null : Math.round(random() * 1e4) / 100,
+      ['red', 'green', 'blue'][i % 3],
+      random() < 0.5 ? 1 : 0,
+    ]);
+    const bytes = tableParquet({ header: ['x', 'color', 'label'], rows }, { rowGroupSize: 700 });
+    const options: ScanOptions = { fileName: 'data.parquet', target: 'label', maxNullShare: 0.1 };
+    const single = await scanDataset(bufferSource(bytes), options);
+    expect(single.accepted).toBe(true);
+    const { parts } = parquetPartRanges(Array.from({ length: 8 }, (_, i) => ({ rows: i < 7 ? 700 : 100, bytes: 1_000 })), 2_000, 1000);
+    expect(parts.map((p) => [p.start, p.end])).toEqual([[0, 1_400], [1_400, 2_800], [2_800, 4_200], [4_200, 5_000]]);
+    const merger = new PartMerger(options);
+    for (const part of parts) merger.add(await scanParquetPart(bufferSource(bytes), options, part));
+    const merged = merger.result(single.sha256, single.bytes);
+    expectSameScan(merged, single, false);
+    expect(merged.profile.columns.x).toMatchObject({ missing: 1 });
+    // A bad value's row is its position in the file, whichever part read it.
+    const strict = { ...options, schema: { target: 'label', columns: [{ name: 'x', type: 'numeric' as const, nullable: false }, { name: 'color', type: 'categorical' as const, nullable: true }, { name: 'label', type: 'categorical' as const, nullable: false }] }, strictSchema: true };
+    const strictMerger = new PartMerger(strict);
+    for (const part of parts) strictMerger.add(await scanParquetPart(bufferSource(bytes), strict, part));
+    const rejected = strictMerger.result(single.sha256, single.bytes);
+    expect(rejected.violations.map((v) => [v.check, v.exampleRows])).toEqual([['completeness', [4_322]]]);
+    expect(rejected.violations).toEqual((await scanDataset(bufferSource(bytes), strict)).violations);
   });
 
   test('a file whose lines end with CR alone, or with no line after the header, is not cut', async () => {

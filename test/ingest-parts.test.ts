@@ -12,8 +12,9 @@ import type { DatasetProfile, NumericColumnProfile } from '../lambdas/shared/typ
 import { buildApp, inProcessApp } from '../lib/app';
 import { resolveIngestionParts } from '../lib/training';
 import { Size } from 'aws-cdk-lib';
-import { binaryClassificationCsv } from './helpers/datasets';
-import { chunks } from './helpers/dataset-files';
+import { binaryClassificationCsv, mulberry32 } from './helpers/datasets';
+import { chunks, tableParquet, type Cell } from './helpers/dataset-files';
+import { bufferSource } from '../lambdas/data/formats';
 import { dropDataset, getObjectJson, getTags, getText, listKeys, splitUri, startCloud, stopCloud, type TestCloud } from './helpers/cloud';
 
 const PARTS_ABOVE = 50_000;
@@ -119,6 +120,36 @@ describe('a dataset bigger than the parts threshold', () => {
     expect(await getTags(bucket, key)).toMatchObject({ 'mloop-status': 'quarantined' });
     expect(await getText(bucket, key)).toBe(bad);
   }, 120_000);
+
+  test('a Parquet file of many row groups is ingested in runs of row groups, with the splits of one pass', async () => {
+    const random = mulberry32(31);
+    const rows: Cell[][] = Array.from({ length: 6_000 }, () => {
+      const x = Math.round(random() * 1e6) / 1e3;
+      return [x, Math.round(random() * 1e6) / 1e3, ['red', 'green', 'blue'][Math.floor(random() * 3)], x > 500 ? 1 : 0];
+    });
+    const bytes = tableParquet({ header: ['a', 'b', 'color', 'label'], rows }, { rowGroupSize: 500 });
+    expect(bytes.length).toBeGreaterThan(PARTS_ABOVE);
+    const result = await dropDataset(test_.cloud, 'pq', 'data.parquet', bytes, 'label');
+    expect(result.status).toBe('SUCCEEDED');
+    const record = (await test_.registry.listDatasets('pq'))[0];
+    expect(record.status).toBe('accepted');
+    expect(record.parts).toBeGreaterThan(1);
+    expect(record.rows).toBe(6_000);
+    const single = await scanDataset(bufferSource(bytes), { fileName: record.s3Uri, target: 'label' });
+    expect(record.sha256).toBe(single.sha256);
+    const sinks = { train: new PassThrough(), validation: new PassThrough(), test: new PassThrough() };
+    const texts: Record<SplitName, string[]> = { train: [], validation: [], test: [] };
+    for (const s of ['train', 'validation', 'test'] as SplitName[]) sinks[s].on('data', (d: Buffer) => texts[s].push(d.toString('utf8')));
+    await writeSplits(bufferSource(bytes), { format: 'parquet' }, sinks);
+    const { bucket } = splitUri(record.splits!.train);
+    for (const s of ['train', 'validation', 'test'] as SplitName[]) {
+      const keys = (await listKeys(bucket, `splits/pq/v1/${s}/`)).filter((k) => k.endsWith('.csv'));
+      expect(keys).toHaveLength(record.parts!);
+      const lines: string[] = [];
+      for (const key of keys) lines.push(...(await getText(bucket, key)).split('\n').slice(1, -1));
+      expect([s, lines]).toEqual([s, texts[s].join('').split('\n').slice(1, -1)]);
+    }
+  }, 240_000);
 
   test('a gzip file over the threshold is read in one pass (a gzip stream cannot be entered midway)', async () => {
     const { gzipSync } = await import('node:zlib');

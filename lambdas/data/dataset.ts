@@ -922,7 +922,14 @@ interface JsonLinesSinkState {
   tooLong?: number;
 }
 
-type SinkState = CsvSinkState | JsonLinesSinkState;
+/** What reading a part of a Parquet file found besides the table: an unreadable row group. */
+interface ParquetPartState {
+  kind: 'parquet';
+  violations: Violation[];
+  complete: boolean;
+}
+
+type SinkState = CsvSinkState | JsonLinesSinkState | ParquetPartState;
 
 /** Where a CSV sink stops: a part of a file ends with its last record that starts before `stopAt`. */
 interface CsvSinkLimits {
@@ -1171,7 +1178,7 @@ function jsonLinesOutcome(file: string, state: JsonLinesSinkState, gzip: boolean
 }
 
 /** Parquet rows into the table, one row group at a time. A failed read of the source throws. */
-async function readParquet(table: TableScan, source: RandomAccessSource, file: string): Promise<ReadOutcome> {
+async function readParquet(table: TableScan, source: RandomAccessSource, file: string, range?: { rowStart: number; rowEnd: number }): Promise<ReadOutcome> {
   let sourceError: unknown;
   const guarded: RandomAccessSource = {
     byteLength: source.byteLength,
@@ -1194,13 +1201,19 @@ async function readParquet(table: TableScan, source: RandomAccessSource, file: s
   }
   table.setHeader(layout.columns, 0);
   try {
-    await readParquetRows(guarded, layout, (rows, first) => {
-      for (let i = 0; i < rows.length; i++) table.cells(rows[i].map(cellOf), first + i + 1);
-    });
+    await readParquetRows(
+      guarded,
+      layout,
+      (rows, first) => {
+        for (let i = 0; i < rows.length; i++) table.cells(rows[i].map(cellOf), first + i + 1);
+      },
+      range,
+    );
   } catch (error) {
     if (sourceError !== undefined) throw sourceError;
     const reason = jsonReason(error);
-    return { violations: [corrupt(file, `has a Parquet row group that cannot be read after ${plural(table.rows, 'row')}`, reason, expected)], complete: false };
+    const before = (range?.rowStart ?? 0) + table.rows;
+    return { violations: [corrupt(file, `has a Parquet row group that cannot be read after ${plural(before, 'row')}`, reason, expected)], complete: false };
   }
   return { violations: [], complete: true };
 }
@@ -1388,7 +1401,8 @@ function prepareScan(options: ScanOptions): { table: TableScan; delimiter: strin
 
 /** What every part of a file needs to know from its beginning (see partLayout). */
 export interface PartLayout {
-  readonly format: 'csv' | 'jsonl';
+  /** Parquet parts are ranges of rows, whole row groups; the text formats' are byte ranges. */
+  readonly format: 'csv' | 'jsonl' | 'parquet';
   /** CSV: the header's fields, for the parts after the first. */
   readonly header?: string[];
   /** CSV: how the header line ends ('\n' or '\r\n'); every part's parser expects the same. */
@@ -1406,8 +1420,8 @@ export interface PartLayout {
  */
 export interface PartScan {
   readonly index: number;
-  readonly format: 'csv' | 'jsonl';
-  /** Where the part's first record starts and where its last one ends (bytes of the file). */
+  readonly format: 'csv' | 'jsonl' | 'parquet';
+  /** Where the part's first record starts and where its last one ends (bytes of the file; rows of a Parquet file). */
   readonly start: number;
   readonly end: number;
   /** Line breaks in [start, end): the lines of the next part come after these. */
@@ -1468,6 +1482,7 @@ export async function partLayout(head: Buffer, format: 'csv' | 'jsonl', delimite
 export async function scanPart(source: StreamSource, options: ScanOptions, part: PartOptions): Promise<PartScan> {
   const { table, delimiter } = prepareScan(options);
   const { layout } = part;
+  if (layout.format === 'parquet') throw new Error('A Parquet part is read by row groups: scanParquetPart.');
   const iterator = source[Symbol.asyncIterator]();
   let position = part.from;
   let held: Buffer | null = null;
@@ -1555,6 +1570,25 @@ export async function scanPart(source: StreamSource, options: ScanOptions, part:
 }
 
 /**
+ * Scan the row groups of a Parquet file that start in the rows [part.start, part.end) (a part's
+ * nominal range: whole row groups, see lambdas/data/parts.ts). Row numbers are the file's.
+ */
+export async function scanParquetPart(source: RandomAccessSource, options: ScanOptions, part: { index: number; start: number; end: number }): Promise<PartScan> {
+  const { table } = prepareScan(options);
+  const read = await readParquet(table, source, options.fileName, { rowStart: part.start, rowEnd: part.end });
+  return {
+    index: part.index,
+    format: 'parquet',
+    start: part.start,
+    end: part.end,
+    // Parquet rows are numbered by their position in the file already.
+    lines: 0,
+    table: table.toJSON(),
+    sink: { kind: 'parquet', violations: read.violations, complete: read.complete },
+  };
+}
+
+/**
  * Adds up the parts of a file, in order, into the result a single pass over the file gives: the
  * same counts, checks, messages and line numbers, and the same profile within the sketches' stated
  * error (exactly, where the sketches are exact: at most 1,024 values of a numeric column, 8,192
@@ -1566,7 +1600,7 @@ export class PartMerger {
   private readonly context: (sha256: string, bytes: number) => EvaluateContext;
   private lineOffset = 0;
   private complete = true;
-  private format: 'csv' | 'jsonl' | undefined;
+  private format: 'csv' | 'jsonl' | 'parquet' | undefined;
   private sink: SinkState | undefined;
   private readonly file: string;
   /** Where the next part must start: where the parts so far end. */
@@ -1603,10 +1637,22 @@ export class PartMerger {
     const shifted = (line: number | undefined): number | undefined => (line === undefined ? undefined : line + offset);
     const sink = part.sink;
     if (this.sink === undefined) {
-      this.sink = sink.kind === 'csv' ? { kind: 'csv', invalidAt: null } : { kind: 'jsonl', invalidAt: null, invalid: { count: 0, rows: [] }, notObjects: { count: 0, rows: [] } };
+      this.sink =
+        sink.kind === 'csv'
+          ? { kind: 'csv', invalidAt: null }
+          : sink.kind === 'parquet'
+            ? { kind: 'parquet', violations: [], complete: true }
+            : { kind: 'jsonl', invalidAt: null, invalid: { count: 0, rows: [] }, notObjects: { count: 0, rows: [] } };
     }
     const merged = this.sink;
-    if (merged.invalidAt === null && sink.invalidAt !== null) {
+    if (merged.kind === 'parquet' || sink.kind === 'parquet') {
+      // Row groups: nothing after an unreadable one counts, as in one pass.
+      if (this.complete && merged.kind === 'parquet' && sink.kind === 'parquet' && !sink.complete) {
+        merged.violations = sink.violations;
+        merged.complete = false;
+        this.complete = false;
+      }
+    } else if (merged.invalidAt === null && sink.invalidAt !== null) {
       merged.invalidAt = sink.invalidAt;
       merged.invalidLine = shifted(sink.invalidLine);
     }
@@ -1639,7 +1685,12 @@ export class PartMerger {
   result(sha256: string, bytes: number): ScanResult {
     const format = this.format ?? 'csv';
     const sink = this.sink ?? { kind: 'csv', invalidAt: null };
-    const outcome = sink.kind === 'csv' ? csvOutcome(this.file, sink, false) : jsonLinesOutcome(this.file, sink, false);
+    const outcome =
+      sink.kind === 'csv'
+        ? csvOutcome(this.file, sink, false)
+        : sink.kind === 'parquet'
+          ? { violations: sink.violations, complete: sink.complete }
+          : jsonLinesOutcome(this.file, sink, false);
     return evaluate(this.table, { format, gzip: false, ...outcome }, this.context(sha256, bytes));
   }
 }
@@ -2065,6 +2116,8 @@ export interface SplitOptions {
   recordDelimiter?: string;
   /** Split by time (ScanResult.timeSplit) instead of by a hash of each row. */
   timeSplit?: TimeSplit;
+  /** Parquet: only the row groups that start in these rows (a part, see scanParquetPart). */
+  rowRange?: { rowStart: number; rowEnd: number };
 }
 
 /**
@@ -2145,10 +2198,15 @@ export async function writeSplits(
       }
       const layout = await parquetLayout(file);
       emit(layout.columns);
-      await readParquetRows(file, layout, async (rows) => {
-        for (const row of rows) emit(row.map((value) => cellText(value)));
-        await flushFull();
-      });
+      await readParquetRows(
+        file,
+        layout,
+        async (rows) => {
+          for (const row of rows) emit(row.map((value) => cellText(value)));
+          await flushFull();
+        },
+        options.rowRange,
+      );
     } else {
       const stream = isRandomAccess(source) ? rangeChunks(source) : source;
       let lineError: Error | undefined;

@@ -338,10 +338,16 @@ export async function readParquetRows(
   source: RandomAccessSource,
   layout: ParquetLayout,
   onRows: (rows: unknown[][], firstRow: number) => void | Promise<void>,
+  /** Only the row groups that start in [rowStart, rowEnd) (a part of the file, see lambdas/data/parts.ts). */
+  range?: { readonly rowStart: number; readonly rowEnd: number },
 ): Promise<void> {
   const file = asyncBuffer(source);
   let rowStart = 0;
   for (const groupRows of layout.rowGroups) {
+    if (range !== undefined && (rowStart < range.rowStart || rowStart >= range.rowEnd)) {
+      rowStart += groupRows;
+      continue;
+    }
     let rows: unknown[][] = [];
     await parquetRead({
       file,

@@ -1,6 +1,6 @@
 /**
- * Ingestion in parts: a CSV or JSON Lines file too big for one function's time limit is cut into
- * byte ranges that the state machine scans, and later splits, in parallel (Map states; Distributed
+ * Ingestion in parts: a CSV, JSON Lines or Parquet file too big for one function's time limit is
+ * cut into byte ranges (Parquet: runs of whole row groups, as ranges of rows) that the state machine scans, and later splits, in parallel (Map states; Distributed
  * Map on AWS). The same code runs locally, where the interpreter runs the Map states in-process.
  *
  *   Ingest dataset     planParts: the header and line end from the file's first bytes, the
@@ -28,9 +28,9 @@ import type { IngestOutput, PartRange } from '../shared/pipeline';
 import { Registry } from '../shared/registry';
 import type { DatasetSchema } from '../shared/types';
 import { getJson, putJson, upload } from '../shared/storage';
-import { PartMerger, partLayout, scanPart, writeSplits, SPLITS, type DataFormat, type PartLayout, type PartScan, type ScanOptions, type SplitName, type TimeSplit } from './dataset';
-import { formatFromName, isGzip, isParquet } from './formats';
-import { acceptVersion, versionScan, writeScanOutputs, type IngestRun, type NewVersion } from './ingest';
+import { PartMerger, partLayout, scanParquetPart, scanPart, writeSplits, SPLITS, type DataFormat, type PartLayout, type PartScan, type ScanOptions, type SplitName, type TimeSplit } from './dataset';
+import { formatFromName, isGzip, isParquet, parquetLayout } from './formats';
+import { acceptVersion, s3RangeSource, versionScan, writeScanOutputs, type IngestRun, type NewVersion } from './ingest';
 
 /** Bytes read from the start of a file to find its header and line end. */
 export const LAYOUT_HEAD_BYTES = 1024 * 1024;
@@ -83,18 +83,58 @@ export function partRanges(size: number, partBytes: number, maxParts: number): {
 }
 
 /**
+ * Parts of a Parquet file: runs of whole row groups of about `partBytes` (compressed) each, at most
+ * `maxParts`, as ranges of rows. A file of one row group is one part.
+ */
+export function parquetPartRanges(groups: readonly { rows: number; bytes: number }[], partBytes: number, maxParts: number): { partBytes: number; parts: PartRange[] } {
+  const total = groups.reduce((sum, g) => sum + g.bytes, 0);
+  const bytes = Math.max(partBytes, Math.ceil(total / maxParts));
+  const parts: PartRange[] = [];
+  let start = 0;
+  let row = 0;
+  let inPart = 0;
+  groups.forEach((group, i) => {
+    row += group.rows;
+    inPart += group.bytes;
+    if (inPart >= bytes || i === groups.length - 1) {
+      parts.push({ index: parts.length, start, end: row });
+      start = row;
+      inPart = 0;
+    }
+  });
+  return { partBytes: bytes, parts };
+}
+
+/**
  * Plan an ingestion in parts, or answer undefined when the file is read in one pass after all:
- * gzip (a stream cannot be entered in the middle), Parquet (read by row groups in one pass),
- * CR-only line ends, or a header longer than LAYOUT_HEAD_BYTES.
+ * gzip (a stream cannot be entered in the middle), CR-only line ends, a header longer than
+ * LAYOUT_HEAD_BYTES, or a Parquet file of one row group (or one that is not readable: the one
+ * pass reports it). Parquet parts are runs of row groups; the text formats' are byte ranges.
  */
 export async function planParts(run: IngestRun, options: ScanOptions, size: number, env: IngestEnv): Promise<IngestOutput | undefined> {
   const named = formatFromName(run.key);
-  if (named.gzip || named.format === 'parquet') return undefined;
+  if (named.gzip) return undefined;
   const head = await rangeBytes(run, 0, Math.min(size, LAYOUT_HEAD_BYTES));
-  if (isGzip(head) || isParquet(head)) return undefined;
-  const layout = await partLayout(head, named.format, options.delimiter);
-  if (!layout) return undefined;
-  const { partBytes, parts } = partRanges(size, env.PART_BYTES, env.MAX_PARTS);
+  if (isGzip(head)) return undefined;
+  let layout: PartLayout | undefined;
+  let ranges: { partBytes: number; parts: PartRange[] };
+  if (named.format === 'parquet' || isParquet(head)) {
+    let groups: { rows: number; bytes: number }[];
+    try {
+      const { metadata } = await parquetLayout(s3RangeSource(run.bucket, run.key, run.versionId, size));
+      groups = metadata.row_groups.map((g) => ({ rows: Number(g.num_rows), bytes: Number(g.total_compressed_size ?? g.total_byte_size) }));
+    } catch {
+      return undefined;
+    }
+    ranges = parquetPartRanges(groups, env.PART_BYTES, env.MAX_PARTS);
+    if (ranges.parts.length < 2) return undefined;
+    layout = { format: 'parquet' };
+  } else {
+    layout = await partLayout(head, named.format, options.delimiter);
+    if (!layout) return undefined;
+    ranges = partRanges(size, env.PART_BYTES, env.MAX_PARTS);
+  }
+  const { partBytes, parts } = ranges;
   const plan: PartsPlan = { run, options, size, layout, partBytes, parts };
   const key = planKey(run);
   await putJson(run.bucket, key, plan);
@@ -132,6 +172,8 @@ export async function hashPlan(planUri: string): Promise<{ sha256: string; bytes
 }
 
 async function scanRange(plan: PartsPlan, part: PartRange, aligned: number | undefined): Promise<PartScan> {
+  const { run } = plan;
+  if (plan.layout.format === 'parquet') return scanParquetPart(s3RangeSource(run.bucket, run.key, run.versionId, plan.size), plan.options, part);
   const from = aligned ?? (part.start > 0 ? part.start - 1 : 0);
   return scanPart(await rangeStream(plan.run, from), plan.options, {
     index: part.index,
@@ -188,15 +230,17 @@ export async function splitPlanPart(planUri: string, datasetVersion: number, par
   const sinks = { train: new PassThrough(), validation: new PassThrough(), test: new PassThrough() };
   const uploads = SPLITS.map((s) => upload(bucket, s3Keys.splitPart(model, datasetVersion, s, part.index), sinks[s], 'text/csv'));
   const layout = plan.layout;
+  const parquet = layout.format === 'parquet';
   const [counts] = await Promise.all([
     writeSplits(
-      await rangeStream(plan.run, part.start, part.end),
+      parquet ? s3RangeSource(bucket, plan.run.key, plan.run.versionId, plan.size) : await rangeStream(plan.run, part.start, part.end),
       {
         format: accepted.format,
         header: accepted.header,
         delimiter: layout.delimiter,
         recordDelimiter: layout.recordDelimiter,
         timeSplit: accepted.timeSplit,
+        ...(parquet ? { rowRange: { rowStart: part.start, rowEnd: part.end } } : {}),
         // The parts after the first hold no header line: each split file gets one.
         ...(layout.format === 'csv' && part.index > 0 ? { partHeader: layout.header } : {}),
       },

@@ -35,7 +35,7 @@ export const ingestEnv = z.object({
    */
   TRAINING_LEASE_SECONDS: z.coerce.number().positive().default(4 * 3600),
   /**
-   * A CSV or JSON Lines file larger than this is ingested in parts (lambdas/data/parts.ts) by the
+   * A CSV, JSON Lines or Parquet file larger than this is ingested in parts (lambdas/data/parts.ts) by the
    * state machine's Map states instead of in one pass of this function.
    */
   PARTS_ABOVE_BYTES: z.coerce.number().int().nonnegative().default(2 * 1024 ** 3),

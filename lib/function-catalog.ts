@@ -4,7 +4,7 @@
  * template marks each function with its catalog id), so no function exists in only one of the two.
  */
 import * as path from 'node:path';
-import { startPipelineEnv } from '../lambdas/shared/env';
+import { executionEndedEnv, startPipelineEnv } from '../lambdas/shared/env';
 import type { z } from 'zod';
 import { driftEnv, evaluateEnv, ingestEnv, modelsEnv, predictEnv, recordFailureEnv, registerEnv } from '../lambdas/shared/env';
 
@@ -21,6 +21,14 @@ export interface FunctionSpec {
 }
 
 export const FUNCTIONS = {
+  executionEnded: {
+    entry: 'lambdas/pipeline/ended-handler.ts',
+    description: "mloop: give back a stopped or timed-out execution's training lease and unfinished content claims",
+    env: executionEndedEnv,
+    onnx: false,
+    memoryMb: 256,
+    timeoutSeconds: 60,
+  },
   startPipeline: {
     entry: 'lambdas/pipeline/start-handler.ts',
     description: 'mloop: start the training pipeline once per dropped object version',

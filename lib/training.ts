@@ -294,6 +294,9 @@ export class TrainingPipeline extends Construct {
    * from the object version, so that a repeated delivery starts nothing (lambdas/pipeline/start.ts).
    */
   readonly starter: MloopFunction<'startPipeline'>;
+  /** Gives back what a stopped or timed-out execution held (lambdas/pipeline/ended.ts), on its status-change event. */
+  readonly cleanup: MloopFunction<'executionEnded'>;
+  readonly endedRule: events.Rule;
   /** Dataset events that could not start the pipeline (delivery or the starter failed): the events themselves. */
   readonly deadLetterQueue: sqs.Queue;
   readonly trainingRole: iam.Role;
@@ -753,6 +756,22 @@ export class TrainingPipeline extends Construct {
       },
       // EventBridge retries a delivery that Lambda refuses (throttling), then dead-letters it.
       targets: [new targets.LambdaFunction(this.starter, { retryAttempts: 8, maxEventAge: Duration.hours(2), deadLetterQueue: this.deadLetterQueue })],
+    });
+
+    // An execution that is stopped or times out runs no Catch: its training lease and any content
+    // claim it made without finishing the ingestion are given back when Step Functions reports
+    // its end (FAILED ones too, though Record failure gave the lease back already).
+    this.cleanup = new MloopFunction(this, 'ExecutionEnded', { functionId: 'executionEnded', environment: env });
+    props.table.grantReadWriteData(this.cleanup);
+    acknowledgeFunctionDefaults(this.cleanup, props.table);
+    this.endedRule = new events.Rule(this, 'ExecutionEndedRule', {
+      description: 'mloop: clean up after a pipeline execution that was stopped, timed out or failed',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [this.stateMachine.stateMachineArn], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+      },
+      targets: [new targets.LambdaFunction(this.cleanup, { retryAttempts: 8, maxEventAge: Duration.hours(6), deadLetterQueue: this.deadLetterQueue })],
     });
   }
 }

@@ -23,7 +23,7 @@ import { entryPath, type FunctionId } from '../lib/function-catalog';
 import { resetClients, s3Client } from '../lambdas/shared/clients';
 import { executionArnOf } from '../lambdas/pipeline/start';
 import { startEmulators, type Emulators } from './emulators';
-import { matchesPattern, objectCreatedEvent, type EventBridgeEvent } from './events';
+import { executionStatusEvent, matchesPattern, objectCreatedEvent, type EventBridgeEvent } from './events';
 import { ExecutionLedger, type ExecutionDescription } from './executions';
 import { startStepFunctionsApi, type StepFunctionsApi } from './stepfunctions-api';
 import { LOCAL_REGION, synthesizeLocal, type LocalFunction, type LocalTemplate } from './template';
@@ -457,15 +457,22 @@ export class LocalCloud {
       },
       context: { Execution: { Id: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`, Name: name }, Task: { Token: localTaskToken(name) } },
     });
-    const result = run.result.then(
-      (output) => ({ execution: name, status: 'SUCCEEDED' as const, output: output as Record<string, unknown> }),
-      (error: Error & { cause?: unknown }) => {
-        // The library wraps the Fail state's error in an ExecutionError: report the real one,
-        // as Step Functions reports the Fail state's Error and Cause.
-        const failure = error.cause instanceof Error ? error.cause : error;
-        return { execution: name, status: 'FAILED' as const, error: failure.name, cause: failure.message };
-      },
-    );
+    const result = run.result
+      .then(
+        (output) => ({ execution: name, status: 'SUCCEEDED' as const, output: output as Record<string, unknown> }),
+        (error: Error & { cause?: unknown }) => {
+          // The library wraps the Fail state's error in an ExecutionError: report the real one,
+          // as Step Functions reports the Fail state's Error and Cause.
+          const failure = error.cause instanceof Error ? error.cause : error;
+          return { execution: name, status: 'FAILED' as const, error: failure.name, cause: failure.message };
+        },
+      )
+      .then(async (end: ExecutionResult) => {
+        // Step Functions tells EventBridge how each execution ended; the rules on it run before
+        // the end is reported here, as they would have run by the time one looks on AWS.
+        await this.publish(executionStatusEvent(stateMachineArn, name, end.status, input, executionArnOf(stateMachineArn, name)));
+        return end;
+      });
     this.running.set(name, result);
     void result.then((end) => this.ledger.finish(claim.record.executionArn, end)).catch((error: Error) => this.say(`Execution ${name} ended, but its end was not recorded: ${error.message}`));
     return name;

@@ -95,3 +95,22 @@ export function matchesPattern(pattern: Record<string, unknown>, event: unknown)
     return value === rule;
   });
 }
+
+/**
+ * The event Step Functions sends to EventBridge when an execution's status changes (here: when it
+ * ends), with its input as JSON text, as the pipeline's cleanup rule reads it.
+ */
+export function executionStatusEvent(stateMachineArn: string, name: string, status: string, input: unknown, executionArn: string): EventBridgeEvent {
+  const now = new Date();
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'Step Functions Execution Status Change',
+    source: 'aws.states',
+    account: LOCAL_ACCOUNT,
+    time: now.toISOString(),
+    region: LOCAL_REGION,
+    resources: [executionArn],
+    detail: { executionArn, stateMachineArn, name, status, stopDate: now.getTime(), input: JSON.stringify(input ?? {}) },
+  };
+}

@@ -197,7 +197,7 @@ describe('the data bucket with a customer-managed key', () => {
 // -------------------------------------------------------------------------------------------------
 
 describe('the rule that starts the pipeline', () => {
-  const rule = () => theResource(template, 'AWS::Events::Rule', ({ resource }) => resource.Properties.EventPattern !== undefined);
+  const rule = () => theResource(template, 'AWS::Events::Rule', ({ resource }) => resource.Properties.EventPattern?.source?.[0] === 'aws.s3');
 
   test('matches S3 "Object Created" events of the data bucket under datasets/', () => {
     expect(rule().resource.Properties.EventPattern).toEqual({
@@ -272,21 +272,26 @@ describe('the pipeline starter', () => {
     });
   });
 
-  test("has a dead-letter queue that is encrypted, keeps messages 14 days, refuses plain HTTP and takes EventBridge's messages from the rule only", () => {
+  test("has a dead-letter queue that is encrypted, keeps messages 14 days, refuses plain HTTP and takes EventBridge's messages from the pipeline's two rules only", () => {
     const queue = deadLetter();
     expect(queue.resource.Properties).toEqual({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 86400 });
     const policy = theResource(template, 'AWS::SQS::QueuePolicy').resource.Properties;
     expect(policy.Queues).toEqual([{ Ref: queue.logicalId }]);
-    const rule = theResource(template, 'AWS::Events::Rule', ({ resource }) => resource.Properties.EventPattern !== undefined);
-    expect(policy.PolicyDocument.Statement).toEqual([
-      expect.objectContaining({ Effect: 'Deny', Action: 'sqs:*', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    const rule = theResource(template, 'AWS::Events::Rule', ({ resource }) => resource.Properties.EventPattern?.source?.[0] === 'aws.s3');
+    // The cleanup rule (executions that ended stopped, timed out or failed) dead-letters here too.
+    const ended = theResource(template, 'AWS::Events::Rule', ({ resource }) => resource.Properties.EventPattern?.source?.[0] === 'aws.states');
+    const allowFrom = (logicalId: string) =>
       expect.objectContaining({
         Effect: 'Allow',
         Action: 'sqs:SendMessage',
         Principal: { Service: 'events.amazonaws.com' },
         Resource: { 'Fn::GetAtt': [queue.logicalId, 'Arn'] },
-        Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [rule.logicalId, 'Arn'] } } },
-      }),
+        Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [logicalId, 'Arn'] } } },
+      });
+    expect(policy.PolicyDocument.Statement).toEqual([
+      expect.objectContaining({ Effect: 'Deny', Action: 'sqs:*', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      allowFrom(rule.logicalId),
+      allowFrom(ended.logicalId),
     ]);
   });
 });
@@ -456,9 +461,9 @@ describe('the training instance type', () => {
 describe('the Lambda functions', () => {
   const functions = () => [...mloopFunctions(template).values()];
 
-  test('are the nine of the catalog, each marked with its catalog id', () => {
+  test('are the ten of the catalog, each marked with its catalog id', () => {
     expect([...mloopFunctions(template).keys()].sort()).toEqual(CATALOG_IDS);
-    expect(CATALOG_IDS).toEqual(['drift', 'evaluate', 'ingest', 'ingestParts', 'models', 'predict', 'recordFailure', 'register', 'startPipeline']);
+    expect(CATALOG_IDS).toEqual(['drift', 'evaluate', 'executionEnded', 'ingest', 'ingestParts', 'models', 'predict', 'recordFailure', 'register', 'startPipeline']);
   });
 
   test('run Node.js 24 or newer', () => {
@@ -963,6 +968,8 @@ describe('cdk-nag (AwsSolutions)', () => {
       'Training/Evaluate [Resource::<X.Arn>/models/*]',
       'Training/Evaluate [Resource::<X.Arn>/splits/*]',
       'Training/Evaluate [Resource::<X.Arn>/training/*]',
+      'Training/ExecutionEnded [Resource::*]',
+      'Training/ExecutionEnded [Resource::<X.Arn>/index/*]',
       'Training/Ingest [Action::s3:Abort*]',
       'Training/Ingest [Action::s3:GetBucket*]',
       'Training/Ingest [Action::s3:GetObject*]',

@@ -100,10 +100,14 @@ describe('the first cloud: the repository training code', () => {
     expect([...used].sort()).toEqual(['evaluate', 'ingest', 'ingestParts', 'recordFailure', 'register']);
   });
 
-  it('reads the dataset rule and the drift schedule', () => {
+  it('reads the dataset rule, the ended-execution rule and the drift schedule', () => {
     const { template } = first!.cloud;
-    expect(template.rules).toHaveLength(2);
-    const dataset = template.rules.find((r) => r.pattern)!;
+    expect(template.rules).toHaveLength(3);
+    const dataset = template.rules.find((r) => (r.pattern?.source as string[] | undefined)?.[0] === 'aws.s3')!;
+    // Executions that end stopped, timed out or failed reach the cleanup function (the state machine's resolved ARN).
+    const ended = template.rules.find((r) => (r.pattern?.source as string[] | undefined)?.[0] === 'aws.states')!;
+    expect(ended.pattern).toMatchObject({ detail: { stateMachineArn: [template.stateMachines[0].arn], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] } });
+    expect(ended.targetArns).toEqual([template.functions.find((f) => f.functionId === 'executionEnded')!.arn]);
     expect(dataset.pattern).toEqual({
       source: ['aws.s3'],
       'detail-type': ['Object Created'],

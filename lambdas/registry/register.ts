@@ -170,8 +170,10 @@ export async function recordFailure(input: RecordFailureInput, env: RegisterEnv)
       reason,
       updatedAt: new Date().toISOString(),
     });
-    // A failed run trains no more: give the model's training slot back if this execution held it.
+    // A failed run trains no more: give the model's training slot back if this execution held it,
+    // and the bytes it claimed without finishing their ingestion, so they can be dropped again.
     await registry.releaseTrainingLease(model, input.execution);
+    await registry.releaseUnlinkedContent(model, input.execution);
   }
   return { model, stage, error: state.error.Error, reason: `${stage} failed: ${reason}` };
 }

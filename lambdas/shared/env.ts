@@ -132,6 +132,9 @@ export const driftEnv = z.object({
 });
 
 export type StartPipelineEnv = z.infer<typeof startPipelineEnv>;
+/** The cleanup after an execution that ended ABORTED, TIMED_OUT or FAILED (lambdas/pipeline/ended.ts). */
+export const executionEndedEnv = z.object({ ...common });
+
 export type IngestEnv = z.infer<typeof ingestEnv>;
 export type EvaluateEnv = z.infer<typeof evaluateEnv>;
 export type RegisterEnv = z.infer<typeof registerEnv>;

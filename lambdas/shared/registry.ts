@@ -348,6 +348,47 @@ export class Registry {
     }
   }
 
+  /**
+   * Release the content claims of an execution that no dataset version links (its ingestion never
+   * finished), so that the same bytes can be ingested again. Answers how many it released.
+   */
+  async releaseUnlinkedContent(model: string, execution: string): Promise<number> {
+    const claims: { sk: string }[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await dynamoClient().send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          FilterExpression: 'execution = :e AND attribute_not_exists(datasetVersion)',
+          ExpressionAttributeValues: { ':pk': k.pk(model), ':prefix': k.dataHash(''), ':e': execution },
+          ProjectionExpression: 'sk',
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) claims.push(item as { sk: string });
+      start = out.LastEvaluatedKey;
+    } while (start);
+    let released = 0;
+    for (const claim of claims) {
+      try {
+        await dynamoClient().send(
+          new DeleteCommand({
+            TableName: this.table,
+            Key: { pk: k.pk(model), sk: claim.sk },
+            ConditionExpression: 'execution = :e AND attribute_not_exists(datasetVersion)',
+            ExpressionAttributeValues: { ':e': execution },
+          }),
+        );
+        released++;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+      }
+    }
+    return released;
+  }
+
   async linkContent(model: string, sha256: string, datasetVersion: number): Promise<void> {
     await dynamoClient().send(
       new UpdateCommand({

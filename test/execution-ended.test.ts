@@ -1,0 +1,85 @@
+/**
+ * The cleanup after a pipeline execution that ends without its own failure path (stopped, timed
+ * out) or with it (failed): Step Functions' status-change event reaches the cleanup function by
+ * the rule the stack defines, on AWS and locally alike.
+ */
+import { Template } from 'aws-cdk-lib/assertions';
+import { randomUUID } from 'node:crypto';
+import { modelOfExecution } from '../lambdas/pipeline/ended';
+import { buildApp, inProcessApp } from '../lib/app';
+import { executionStatusEvent } from '../local/events';
+import { dropDataset, startCloud, stopCloud, type TestCloud } from './helpers/cloud';
+
+const SHA = (c: string) => c.repeat(64);
+
+describe('the model of an ended execution', () => {
+  test('comes from its input, the dataset event, else from its name', () => {
+    expect(modelOfExecution({ name: 'x', status: 'ABORTED', input: JSON.stringify({ detail: { object: { key: 'datasets/churn/a.csv' } } }) })).toBe('churn');
+    expect(modelOfExecution({ name: `fraud-${'a1'.repeat(16)}`, status: 'TIMED_OUT', input: null })).toBe('fraud');
+    expect(modelOfExecution({ name: `dataset-${'a1'.repeat(16)}`, status: 'TIMED_OUT' })).toBeNull();
+    expect(modelOfExecution({ name: 'some-run', status: 'FAILED', input: '{"not":"a dataset event"}' })).toBeNull();
+  });
+});
+
+describe('locally, through the rule on status changes', () => {
+  let test_: TestCloud;
+  beforeAll(async () => {
+    test_ = await startCloud();
+  }, 120_000);
+  afterAll(async () => stopCloud(test_));
+
+  const publishEnd = async (name: string, status: string, input: unknown) => {
+    const machine = test_.cloud.template.stateMachines[0].arn;
+    return test_.cloud.publish(executionStatusEvent(machine, name, status, input, `${machine.replace(':stateMachine:', ':execution:')}:${name}`));
+  };
+
+  test('a stopped execution gives back its training lease and the bytes it claimed, and is recorded as failed', async () => {
+    const { registry } = test_;
+    const name = `churn-${randomUUID().replace(/-/g, '')}`;
+    const other = `churn-${randomUUID().replace(/-/g, '')}`;
+    expect(await registry.acquireTrainingLease('churn', name, 3600)).toBe(true);
+    expect(await registry.claimContent('churn', SHA('a'), name)).toBeUndefined();
+    expect(await registry.claimContent('churn', SHA('b'), name)).toBeUndefined();
+    await registry.linkContent('churn', SHA('b'), 7); // a dataset version holds these bytes: kept
+    expect(await registry.claimContent('churn', SHA('c'), other)).toBeUndefined(); // another run's: kept
+
+    const deliveries = await publishEnd(name, 'ABORTED', { detail: { object: { key: 'datasets/churn/x.csv' } } });
+    expect(deliveries).toEqual([expect.objectContaining({ status: 'DELIVERED', result: { model: 'churn', execution: name, status: 'ABORTED', releasedClaims: 1 } })]);
+    expect((await registry.getModel('churn'))?.trainingLease).toBeUndefined();
+    expect(await registry.getContent('churn', SHA('a'))).toBeUndefined();
+    expect(await registry.getContent('churn', SHA('b'))).toMatchObject({ execution: name, datasetVersion: 7 });
+    expect(await registry.getContent('churn', SHA('c'))).toMatchObject({ execution: other });
+    expect(await registry.getRun('churn', name)).toMatchObject({ status: 'FAILED', stage: 'execution', error: 'States.Aborted' });
+
+    // The same event again changes nothing; a succeeded execution matches no rule.
+    expect((await publishEnd(name, 'ABORTED', null))[0]).toMatchObject({ result: { releasedClaims: 0 } });
+    expect(await publishEnd(other, 'SUCCEEDED', {})).toEqual([]);
+  });
+
+  test("a failed run's recorded reason is kept; a timed-out one names the timeout", async () => {
+    const { registry } = test_;
+    const result = await dropDataset(test_.cloud, 'tiny', 'tiny.csv', 'x,target\n1,0\n', 'target');
+    expect(result.status).toBe('FAILED');
+    const run = await registry.getRun('tiny', result.execution);
+    expect(run).toMatchObject({ status: 'FAILED', stage: 'Ingest' });
+    const name = `tiny-${randomUUID().replace(/-/g, '')}`;
+    await publishEnd(name, 'TIMED_OUT', null);
+    expect(await registry.getRun('tiny', name)).toMatchObject({ status: 'FAILED', error: 'States.Timeout', reason: "The execution ran past the state machine's timeout." });
+  }, 120_000);
+});
+
+describe('the rule in the template', () => {
+  const template = Template.fromStack(buildApp(inProcessApp()));
+
+  test("matches the pipeline's executions that end stopped, timed out or failed, and targets the cleanup function", () => {
+    const rules = Object.values(template.findResources('AWS::Events::Rule', { Properties: { EventPattern: { source: ['aws.states'] } } })) as {
+      Properties: { EventPattern: { detail: { stateMachineArn: unknown[]; status: string[] } }; Targets: { Arn: { 'Fn::GetAtt': string[] }; DeadLetterConfig?: unknown }[] };
+    }[];
+    expect(rules).toHaveLength(1);
+    const rule = rules[0].Properties;
+    expect(rule.EventPattern.detail.status).toEqual(['ABORTED', 'TIMED_OUT', 'FAILED']);
+    expect(rule.EventPattern.detail.stateMachineArn).toEqual([{ Ref: expect.stringMatching(/^TrainingStateMachine/) }]);
+    expect(rule.Targets[0].Arn['Fn::GetAtt'][0]).toMatch(/^TrainingExecutionEnded/);
+    expect(rule.Targets[0].DeadLetterConfig).toBeDefined();
+  });
+});

@@ -24,7 +24,7 @@ import { resetClients, s3Client } from '../lambdas/shared/clients';
 import { executionArnOf } from '../lambdas/pipeline/start';
 import { startEmulators, type Emulators } from './emulators';
 import { executionStatusEvent, matchesPattern, objectCreatedEvent, type EventBridgeEvent } from './events';
-import { ExecutionLedger, type ExecutionDescription } from './executions';
+import { ExecutionLedger, alive, type ExecutionDescription } from './executions';
 import { startStepFunctionsApi, type StepFunctionsApi } from './stepfunctions-api';
 import { LOCAL_REGION, synthesizeLocal, type LocalFunction, type LocalTemplate } from './template';
 import { localTaskToken, waitForTaskResult, WAIT_FOR_TASK_TOKEN } from './task-tokens';
@@ -119,14 +119,6 @@ function readRuntimeFile(file: string): RuntimeOwner | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Claim `home` for this process, or find the live process that owns it. The claim is an

@@ -62,7 +62,8 @@ export interface ExecutionEnd {
  */
 const VALID_NAME = /^[^\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]{1,80}$/;
 
-function alive(pid: number): boolean {
+/** Whether a process of this machine still runs (a signal 0 reaches it). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

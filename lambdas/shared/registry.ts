@@ -5,7 +5,7 @@
  * atomic on AWS).
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { dynamoClient } from './clients';
 import { registryKeys as k } from './layout';
 import type { DatasetSchema, Task } from './types';
@@ -202,25 +202,27 @@ export class Registry {
     return strip(out.Item as T | undefined);
   }
 
-  private async query<T extends Record<string, unknown>>(model: string, prefix: string, newestFirst = false, limit?: number): Promise<T[]> {
-    const items: T[] = [];
+  /** The items a query answers, page after page (at most `limit` of them when given), as stored. */
+  private async queryAll(input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
     let start: Record<string, unknown> | undefined;
     do {
-      const out = await dynamoClient().send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': k.pk(model), ':prefix': prefix },
-          ScanIndexForward: !newestFirst,
-          ExclusiveStartKey: start,
-          ConsistentRead: true,
-          Limit: limit,
-        }),
-      );
-      for (const item of out.Items ?? []) items.push(strip(item as T)!);
-      start = limit !== undefined && items.length >= limit ? undefined : out.LastEvaluatedKey;
+      const out = await dynamoClient().send(new QueryCommand({ ...input, TableName: this.table, ExclusiveStartKey: start }));
+      items.push(...(out.Items ?? []));
+      start = input.Limit !== undefined && items.length >= input.Limit ? undefined : out.LastEvaluatedKey;
     } while (start);
     return items;
+  }
+
+  private async query<T extends Record<string, unknown>>(model: string, prefix: string, newestFirst = false, limit?: number): Promise<T[]> {
+    const items = await this.queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': k.pk(model), ':prefix': prefix },
+      ScanIndexForward: !newestFirst,
+      ConsistentRead: true,
+      Limit: limit,
+    });
+    return items.map((item) => strip(item as T)!);
   }
 
   async getModel(model: string): Promise<ModelRecord | undefined> {
@@ -229,22 +231,8 @@ export class Registry {
 
   /** Every model known to the registry (the `byKind` index holds one entry per model). */
   async listModels(): Promise<string[]> {
-    const names: string[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await dynamoClient().send(
-        new QueryCommand({
-          TableName: this.table,
-          IndexName: 'byKind',
-          KeyConditionExpression: 'kind = :kind',
-          ExpressionAttributeValues: { ':kind': k.modelsIndexPk },
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) names.push(String(item.model));
-      start = out.LastEvaluatedKey;
-    } while (start);
-    return names.sort();
+    const items = await this.queryAll({ IndexName: 'byKind', KeyConditionExpression: 'kind = :kind', ExpressionAttributeValues: { ':kind': k.modelsIndexPk } });
+    return items.map((item) => String(item.model)).sort();
   }
 
   /**
@@ -353,23 +341,13 @@ export class Registry {
    * finished), so that the same bytes can be ingested again. Answers how many it released.
    */
   async releaseUnlinkedContent(model: string, execution: string): Promise<number> {
-    const claims: { sk: string }[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const out = await dynamoClient().send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          FilterExpression: 'execution = :e AND attribute_not_exists(datasetVersion)',
-          ExpressionAttributeValues: { ':pk': k.pk(model), ':prefix': k.dataHash(''), ':e': execution },
-          ProjectionExpression: 'sk',
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of out.Items ?? []) claims.push(item as { sk: string });
-      start = out.LastEvaluatedKey;
-    } while (start);
+    const claims = (await this.queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      FilterExpression: 'execution = :e AND attribute_not_exists(datasetVersion)',
+      ExpressionAttributeValues: { ':pk': k.pk(model), ':prefix': k.dataHash(''), ':e': execution },
+      ProjectionExpression: 'sk',
+      ConsistentRead: true,
+    })) as { sk: string }[];
     let released = 0;
     for (const claim of claims) {
       try {

@@ -629,6 +629,9 @@ export class TrainingPipeline extends Construct {
     const scanParts = partsMap('Scan parts', { plan }, sfn.JsonPath.DISCARD).itemProcessor(
       partsTask('Scan part', { action: 'scan', plan: sfn.JsonPath.stringAt('$.plan'), part: sfn.JsonPath.objectAt('$.part') }),
     );
+    // CDK grants the role what Distributed Maps need (states:StartExecution on this machine,
+    // Describe/Stop on its executions) for 'Split parts', at the top level; a Distributed Map inside
+    // a Parallel state alone would get no such policy (aws/aws-cdk#29266). A test checks it.
     const scanInParts = new sfn.Parallel(this, 'Scan dataset in parts', {
       resultPath: '$.partsScan',
       // The hash branch's answer; the Map's results are in S3 (one scan per part).

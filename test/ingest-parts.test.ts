@@ -182,6 +182,16 @@ describe('the parts states in the template', () => {
     expect(text).toContain('\\"MaxConcurrency\\":100');
   });
 
+  test('the state machine may start, describe and stop its own executions: the child executions of both Maps', () => {
+    // CDK writes this policy for a Distributed Map at the top level of the definition; one inside a
+    // Parallel state alone would get none (aws/aws-cdk#29266): 'Split parts' is at the top level.
+    const policy = Object.entries(template.findResources('AWS::IAM::Policy')).find(([id]) => id.includes('DistributedMapPolicy'));
+    expect(policy).toBeDefined();
+    const statements = (policy![1] as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } }).Properties.PolicyDocument.Statement;
+    expect(statements[0]).toEqual({ Action: 'states:StartExecution', Effect: 'Allow', Resource: { Ref: expect.stringMatching(/^TrainingStateMachine/) } });
+    expect(statements[1].Action).toEqual(['states:DescribeExecution', 'states:StopExecution']);
+  });
+
   test('the thresholds reach both ingest functions from the context', () => {
     const fns = Object.values(template.findResources('AWS::Lambda::Function')).filter(
       (f) => (f as { Properties: { Environment?: { Variables?: Record<string, string> } } }).Properties.Environment?.Variables?.PARTS_ABOVE_BYTES,

@@ -70,9 +70,21 @@ async function rangeStream(run: IngestRun, start: number, end?: number): Promise
 }
 
 async function rangeBytes(run: IngestRun, start: number, end: number): Promise<Buffer> {
-  const out = await s3Client().send(new GetObjectCommand({ Bucket: run.bucket, Key: run.key, VersionId: run.versionId, Range: `bytes=${start}-${end - 1}` }));
-  return Buffer.from(await out.Body!.transformToByteArray());
+  const bytes = await s3RangeSource(run.bucket, run.key, run.versionId, end).read(start, end);
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
+
+/**
+ * A read started ahead of its turn: marked as handled, so that its failure is not an unhandled
+ * rejection (which ends a Lambda process) while an earlier one is awaited; awaiting it still throws.
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
+/** Parts' scans read ahead of the merge: S3 latency overlaps the merging of the ones before. */
+const SCANS_READ_AHEAD = 8;
 
 /** Parts of `partBytes`, or of size / maxParts when that is more. */
 export function partRanges(size: number, partBytes: number, maxParts: number): { partBytes: number; parts: PartRange[] } {
@@ -155,7 +167,7 @@ export async function hashPlan(planUri: string): Promise<{ sha256: string; bytes
   const schedule = () => {
     while (reads.length < HASH_READS_AHEAD && next < plan.size) {
       const end = Math.min(plan.size, next + HASH_READ_BYTES);
-      reads.push(rangeBytes(plan.run, next, end));
+      reads.push(handled(rangeBytes(plan.run, next, end)));
       next = end;
     }
   };
@@ -205,8 +217,16 @@ export async function mergePlan(planUri: string, hash: { sha256: string; bytes: 
   const merger = new PartMerger(plan.options);
   const ranges: PartRange[] = [];
   let rescanned = 0;
-  for (const part of plan.parts) {
-    const scan = await getJson<PartScan>(plan.run.bucket, scanKey(plan, part.index));
+  const reads = new Map<number, Promise<PartScan>>();
+  const readAhead = (from: number) => {
+    for (let i = from; i < Math.min(plan.parts.length, from + SCANS_READ_AHEAD); i++) {
+      if (!reads.has(i)) reads.set(i, handled(getJson<PartScan>(plan.run.bucket, scanKey(plan, plan.parts[i].index))));
+    }
+  };
+  for (const [i, part] of plan.parts.entries()) {
+    readAhead(i);
+    const scan = await (reads.get(i) as Promise<PartScan>);
+    reads.delete(i);
     let used = scan;
     if (await merger.addOrRescan(scan, async (start) => (used = await scanRange(plan, part, start)))) rescanned++;
     ranges.push({ index: part.index, start: used.start, end: used.end });

@@ -151,7 +151,7 @@ describe('a schema given in the CDK props (mloop:datasetSchemas)', () => {
     const extra = tableCsv({ header: ['x', 'color', 'target', 'region'], rows: sampleTable(30).rows.map((r) => [...r, 'eu']) });
     const uri = s3Uri(SCRATCH, `datasets/${model}/extra.csv`);
     await expect(ingestFile(model, 'extra.csv', extra, 'props-extra')).rejects.toThrow(
-      `Dataset ${uri} was rejected: Column 'region' in ${uri} is not in schema.json; expected only the columns 'x', 'color', 'target'.`,
+      `Dataset ${uri} was rejected: Column 'region' in ${uri} is not in the CDK props' schema (datasetSchemas); expected only the columns 'x', 'color', 'target'.`,
     );
     const [record] = await t.registry.listDatasets(model);
     const report = await getObjectJson<{ schemaSource: string; violations: { check: string; column: string }[] }>(SCRATCH, splitUri(record.reportUri).key);
@@ -163,7 +163,7 @@ describe('a schema given in the CDK props (mloop:datasetSchemas)', () => {
     const model = 'props-declared';
     const uri = s3Uri(SCRATCH, `datasets/${model}/purple.csv`);
     await expect(ingestFile(model, 'purple.csv', withRow10('2,purple,0'), 'props-purple')).rejects.toThrow(
-      `Dataset ${uri} was rejected: Column 'color' in ${uri} has 1 value outside the categories schema.json declares (row 10), such as 'purple'; expected one of 'red', 'green', 'blue'.`,
+      `Dataset ${uri} was rejected: Column 'color' in ${uri} has 1 value outside the categories the CDK props' schema (datasetSchemas) declares (row 10), such as 'purple'; expected one of 'red', 'green', 'blue'.`,
     );
   });
 
@@ -182,7 +182,7 @@ describe('a schema given in the CDK props (mloop:datasetSchemas)', () => {
   test('a schema.json dropped beside the data wins over it: the same bytes, refused before, are accepted after', async () => {
     const model = 'props-override';
     const purple = withRow10('2,purple,0');
-    await expect(ingestFile(model, 'colors.csv', purple, 'override-before')).rejects.toThrow("outside the categories schema.json declares (row 10), such as 'purple'");
+    await expect(ingestFile(model, 'colors.csv', purple, 'override-before')).rejects.toThrow("outside the categories the CDK props' schema (datasetSchemas) declares (row 10), such as 'purple'");
     const dropped = { ...PROPS_SCHEMA, columns: [PROPS_SCHEMA.columns[0], { name: 'color', type: 'categorical', categories: ['red', 'green', 'blue', 'purple'] }, PROPS_SCHEMA.columns[2]] };
     await putObject(SCRATCH, s3Keys.dataset(model, 'schema.json'), JSON.stringify(dropped));
     const out = await ingestFile(model, 'colors.csv', purple, 'override-after');

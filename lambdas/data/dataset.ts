@@ -84,6 +84,8 @@ export interface ScanOptions {
    * and, where it lists them, its `categories` (category_domain).
    */
   strictSchema?: boolean;
+  /** What declared a strict schema, in messages. Default 'schema.json'. */
+  declaredBy?: string;
   /** The file's format; default: by the file name's extension (gzip and Parquet also by their magic bytes). */
   format?: DataFormat;
   /** Force the task. */
@@ -1385,6 +1387,7 @@ function prepareScan(options: ScanOptions): { table: TableScan; delimiter: strin
     bytes,
     given,
     strict: options.strictSchema === true,
+    declaredBy: options.declaredBy ?? 'schema.json',
     targetName,
     task: options.task,
     minRows,
@@ -1701,6 +1704,8 @@ interface EvaluateContext {
   readonly bytes: number;
   readonly given: SchemaInput | undefined;
   readonly strict: boolean;
+  /** What declared a strict schema, in messages (ScanOptions.declaredBy). */
+  readonly declaredBy: string;
   readonly targetName: string;
   readonly task: Task | undefined;
   readonly minRows: number;
@@ -1804,7 +1809,7 @@ function evaluate(table: TableScan, read: Detected & ReadOutcome, ctx: EvaluateC
   if (given !== undefined) {
     const schemaNames = given.columns.map((c) => c.name);
     const schemaTypes = new Set(schemaNames);
-    const source = ctx.strict ? 'schema.json' : "the model's schema";
+    const source = ctx.strict ? ctx.declaredBy : "the model's schema";
     for (const name of schemaNames) {
       if (!firstIndex.has(name) && name !== targetName) {
         violations.push({
@@ -1872,7 +1877,7 @@ function evaluate(table: TableScan, read: Detected & ReadOutcome, ctx: EvaluateC
       });
     }
     if (type === 'numeric') {
-      let why = ctx.strict ? 'as schema.json declares' : "as in the model's schema";
+      let why = ctx.strict ? `as ${ctx.declaredBy} declares` : "as in the model's schema";
       if (column.mode === 'infer') {
         const nonEmpty = column.numbers.count + column.nonFinite.count + column.nonNumeric.count;
         const share = Math.floor((100 * column.numbers.count) / Math.max(1, nonEmpty));
@@ -1910,7 +1915,7 @@ function evaluate(table: TableScan, read: Detected & ReadOutcome, ctx: EvaluateC
         column: name,
         count: e.count,
         exampleRows: e.rows,
-        message: `Column ${quote(name)} in ${file} has ${plural(e.count, 'value')} outside the categories schema.json declares (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected one of ${nameList(domain)}.`,
+        message: `Column ${quote(name)} in ${file} has ${plural(e.count, 'value')} outside the categories ${ctx.declaredBy} declares (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected one of ${nameList(domain)}.`,
       });
     }
     if (isTarget && column.unknownClass.count > 0 && knownClasses !== null) {
@@ -1940,7 +1945,7 @@ function evaluate(table: TableScan, read: Detected & ReadOutcome, ctx: EvaluateC
         column: name,
         count: e.count,
         exampleRows: e.rows,
-        message: `Column ${quote(name)} in ${file} is empty in ${plural(e.count, 'row')} (${rowList(e)}); expected a value in every row, as schema.json declares it not nullable.`,
+        message: `Column ${quote(name)} in ${file} is empty in ${plural(e.count, 'row')} (${rowList(e)}); expected a value in every row, as ${ctx.declaredBy} declares it not nullable.`,
       });
     } else if (parsed && wellFormedRows > 0 && e.count / wellFormedRows > maxNullShare) {
       const share = Math.round((100 * e.count) / wellFormedRows);
@@ -1978,7 +1983,7 @@ function evaluate(table: TableScan, read: Detected & ReadOutcome, ctx: EvaluateC
   const timeColumn = given?.timeColumn;
   if (timeColumn !== undefined && table.time !== null) {
     const time = table.time;
-    const source = ctx.strict ? 'schema.json' : "the model's schema";
+    const source = ctx.strict ? ctx.declaredBy : "the model's schema";
     if (!firstIndex.has(timeColumn)) {
       violations.push({
         check: 'missing_column',

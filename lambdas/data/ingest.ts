@@ -172,6 +172,7 @@ export function scanOptionsFor(run: IngestRun, target: string | undefined, env: 
     target,
     schema: run.schema.schema,
     strictSchema: run.schema.strict,
+    ...(run.schema.source === 'cdk-props' ? { declaredBy: "the CDK props' schema (datasetSchemas)" } : {}),
     minRows: env.MIN_ROWS,
     maxNullShare: env.MAX_NULL_SHARE,
   };

@@ -78,6 +78,10 @@ const CASES: Record<string, Case> = {
     train: { 'train.csv': `${header}\n+1,red,0\n-.5,red,1\n5.,blue,0\n1E3,red,1\n2.5e-2,blue,0\n007, red,1\n" 8 ",red ,0\n\u0661\u0662,red,1\n\u00a09,red,0\n-0,red,1\n1e-400,red,0\n` },
     validation: { 'validation.csv': `${header}\n\uff11,red,1\n3,red,0\n` },
   },
+  'NUL characters in cells (the joined column text keeps offsets then)': {
+    train: { 'train.csv': `${header}\n${rows(30, (i) => `${i}.5,${['a\x00b', '\x00', 'red'][i % 3]},${i % 2}`)}\n1\x00,red,0\n` },
+    validation: { 'validation.csv': `${header}\n1,\x00,1\n2,red,0\n` },
+  },
   'whitespace float() does not strip but strip() does': {
     train: { 'train.csv': `${header}\n\x1c1,red,0\n2\x1f,blue,1\n${numbers}\n` },
     validation: { 'validation.csv': `${header}\n${numbers}\n` },
@@ -210,6 +214,7 @@ describe('the cases test what they are meant to', () => {
       'missing cells, blank cells and a missing target',
       'a text value in a numeric-looking column',
       'text only in a row whose target is missing',
+      'NUL characters in cells (the joined column text keeps offsets then)',
       'float() reads it, NUMBER does not: 1_000',
       'numbers NUMBER reads: signs, exponents, leading dots, whitespace, unicode digits',
       'parts, each with a header, the second with its columns in another order',

@@ -21,11 +21,14 @@ on, and the TorchScript ONNX exporter needs no onnx package.
 """
 
 import argparse
+import bisect
 import copy
 import csv
+import gc
 import glob
 import hashlib
 import inspect
+import itertools
 import json
 import math
 import os
@@ -84,6 +87,10 @@ HYPERPARAMETERS = {
 # A number as it may appear in a CSV cell. Stricter than float(), which also accepts '1_000',
 # 'nan' and 'infinity': the same cell must read as a number here and in the TypeScript side.
 NUMBER = re.compile(r'^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$')
+# The channels are read in chunks of about this many cells (and at least this many rows): only one
+# chunk's cells exist as Python strings at a time, each column keeps them compacted (see Column).
+READ_CHUNK_CELLS = 1 << 15
+READ_CHUNK_MIN_ROWS = 1024
 
 
 class TrainingError(Exception):
@@ -206,24 +213,194 @@ def check_hyperparameters(hp):
 
 
 class Table:
-    """The cells of one channel, column by column, with where each row came from."""
+    """The rows of one channel: its columns as read, and which of their rows this table holds.
 
-    def __init__(self, channel, header, columns, origins):
+    `take` makes a table of some of the rows (dropping rows, holding out a split) without copying
+    the columns; row i of a table is row `rows[i]` of its columns."""
+
+    def __init__(self, channel, header, columns, files, lines, rows=None):
         self.channel = channel
         self.header = header
-        self.columns = columns  # name -> list of cell strings
-        self.origins = origins  # per row: (file name, line number)
+        self.columns = columns  # name -> Column, every row read from the channel
+        self.files = files  # (file name, index of its first row), in reading order
+        self.lines = lines  # per row read: its line number in its file (int64)
+        self.rows = rows  # sorted indices into the columns' rows; None for all of them
 
     def __len__(self):
-        return len(self.origins)
+        return len(self.lines) if self.rows is None else len(self.rows)
 
-    def where(self, row):
-        name, line = self.origins[row]
-        return f'{name} line {line}'
+    def row(self, i):
+        return i if self.rows is None else int(self.rows[i])
+
+    def where(self, i):
+        row = self.row(i)
+        name, _ = self.files[bisect.bisect_right([first for _, first in self.files], row) - 1]
+        return f'{name} line {int(self.lines[row])}'
 
     def take(self, rows, channel=None):
-        return Table(channel or self.channel, self.header, {k: [v[i] for i in rows] for k, v in self.columns.items()},
-                     [self.origins[i] for i in rows])
+        rows = np.asarray(rows, dtype=np.int64)
+        return Table(channel or self.channel, self.header, self.columns, self.files, self.lines,
+                     rows if self.rows is None else self.rows[rows])
+
+    def cell(self, name, i):
+        return self.columns[name].cell(self.row(i))
+
+    def numbers(self, name):
+        """The column's cells as float64 (NaN where missing or not a number) and a mask of the
+        cells that are neither (None when there is none)."""
+        return self.columns[name].numbers(self.rows)
+
+    def first_non_number(self, name, missing_too=False):
+        """The first row whose cell is not a number (and not missing, unless `missing_too`), or None.
+        Chunk by chunk: a text column is told after its first chunk."""
+        offset = 0
+        for chunk, positions in self.columns[name].parts(self.rows):
+            values, bad = chunk.numbers(positions)
+            wrong = np.isnan(values) if missing_too else bad
+            if wrong is not None and wrong.any():
+                return offset + int(np.argmax(wrong))
+            offset += len(values)
+        return None
+
+    def distinct(self, name):
+        """The distinct cells of the column in this table's rows, and each row's index into them."""
+        cells, codes = self.columns[name].encoded()
+        if self.rows is not None:
+            codes = codes[self.rows]
+        present = np.flatnonzero(np.bincount(codes, minlength=len(cells)))
+        if len(present) == len(cells):
+            return cells, codes
+        renumber = np.zeros(len(cells), dtype=np.int64)
+        renumber[present] = np.arange(len(present))
+        return [cells[k] for k in present.tolist()], renumber[codes]
+
+    def lookup(self, name, index):
+        """index(cell) for each row's cell, as int64 (None becomes -1)."""
+        cells, codes = self.distinct(name)
+        found = [index(cell) for cell in cells]
+        return np.array([-1 if k is None else k for k in found], dtype=np.int64)[codes]
+
+
+class CodedChunk:
+    """Rows of one column with few distinct cells: the distinct cells and each row's code."""
+
+    def __init__(self, cells, codes):
+        self.cells = cells
+        self.codes = codes
+        self._numbers = None
+
+    def __len__(self):
+        return len(self.codes)
+
+    def cell(self, i):
+        return self.cells[self.codes[i]]
+
+    def numbers(self, positions):
+        if self._numbers is None:
+            self._numbers = strict_numbers(self.cells)
+        values, bad = self._numbers
+        codes = self.codes if positions is None else self.codes[positions]
+        return values[codes], None if bad is None else bad[codes]
+
+
+class TextChunk:
+    """Rows of one column with many distinct cells: the cells joined into one string, and their
+    numbers, parsed at once when every cell is a plain number or empty."""
+
+    SEPARATOR = '\x00'
+
+    def __init__(self, cells):
+        self.size = len(cells)
+        text = self.SEPARATOR.join(cells)
+        if text.count(self.SEPARATOR) == len(cells) - 1:
+            self.text, self.ends = text, None  # split() gives the cells back
+        else:  # a cell holds the separator: keep where each cell ends
+            self.text = ''.join(cells)
+            self.ends = np.cumsum(np.fromiter(map(len, cells), dtype=np.int64, count=len(cells)))
+        values = quick_numbers(cells, self.text)
+        self._numbers = None if values is None else (values, None)
+
+    def __len__(self):
+        return self.size
+
+    def all_cells(self):
+        if self.ends is None:
+            return self.text.split(self.SEPARATOR)
+        ends = self.ends.tolist()
+        return [self.text[start:end] for start, end in zip([0] + ends[:-1], ends)]
+
+    def cell(self, i):
+        return self.all_cells()[i]  # for a message: the cost does not matter
+
+    def numbers(self, positions):
+        if self._numbers is None:
+            self._numbers = strict_numbers(self.all_cells())
+        values, bad = self._numbers
+        if positions is None:
+            return values, bad
+        return values[positions], None if bad is None else bad[positions]
+
+
+def compact(cells):
+    """A chunk for the column's cells of some rows (a tuple of strings)."""
+    sample = cells[:256]
+    if len(set(sample)) * 10 > len(sample) * 9:  # nearly all distinct: not worth counting
+        return TextChunk(cells)
+    distinct = dict.fromkeys(cells)
+    if len(distinct) * 4 > len(cells):
+        return TextChunk(cells)
+    for code, cell in enumerate(distinct):
+        distinct[cell] = code
+    dtype = np.uint8 if len(distinct) <= 256 else np.uint16 if len(distinct) <= 65536 else np.int32
+    return CodedChunk(list(distinct), np.fromiter(map(distinct.__getitem__, cells), dtype=dtype, count=len(cells)))
+
+
+class Column:
+    """One column of a channel, compacted chunk by chunk as it is read (see compact)."""
+
+    def __init__(self):
+        self.chunks = []
+        self.starts = [0]  # the first row of each chunk, then the number of rows
+        self._encoded = None
+
+    def add(self, cells):
+        self.chunks.append(compact(cells))
+        self.starts.append(self.starts[-1] + len(cells))
+
+    def cell(self, row):
+        k = bisect.bisect_right(self.starts, row) - 1
+        return self.chunks[k].cell(row - self.starts[k])
+
+    def parts(self, rows):
+        """(chunk, positions in it) for the chunks holding `rows` (sorted), in order; None = all."""
+        if rows is None:
+            return [(chunk, None) for chunk in self.chunks]
+        bounds = np.searchsorted(rows, self.starts).tolist()
+        return [(chunk, rows[bounds[k]:bounds[k + 1]] - self.starts[k])
+                for k, chunk in enumerate(self.chunks) if bounds[k + 1] > bounds[k]]
+
+    def numbers(self, rows):
+        parts = [chunk.numbers(positions) for chunk, positions in self.parts(rows)]
+        if not parts:
+            return np.zeros(0), None
+        values = np.concatenate([v for v, _ in parts])
+        if all(bad is None for _, bad in parts):
+            return values, None
+        return values, np.concatenate([np.zeros(len(v), dtype=bool) if bad is None else bad for v, bad in parts])
+
+    def encoded(self):
+        """(distinct cells, each row's index into them), built once."""
+        if self._encoded is None:
+            index, codes = {}, []
+            for chunk in self.chunks:
+                if isinstance(chunk, CodedChunk):
+                    renumber = np.array([index.setdefault(cell, len(index)) for cell in chunk.cells], dtype=np.int64)
+                    codes.append(renumber[chunk.codes])
+                else:
+                    codes.append(np.array([index.setdefault(cell, len(index)) for cell in chunk.all_cells()],
+                                          dtype=np.int64))
+            self._encoded = list(index), np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)
+        return self._encoded
 
 
 def csv_files(directory, preferred):
@@ -236,9 +413,23 @@ def csv_files(directory, preferred):
 
 
 def read_channel(channel, directory, files):
-    header, columns, origins = None, None, []
+    # Reading creates no reference cycles, but it creates containers (the rows of a chunk) faster
+    # than the garbage collector likes: its full collections, over every object torch made, would
+    # cost a third of the reading time.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return read_files(channel, directory, files)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def read_files(channel, directory, files):
+    header, columns, read, lines, count = None, None, [], [], 0
     for path in files:
         name = os.path.basename(path)
+        read.append((name, count))
         with open(path, newline='', encoding='utf-8-sig') as f:  # utf-8-sig drops a BOM
             reader = csv.reader(f)
             try:
@@ -248,29 +439,43 @@ def read_channel(channel, directory, files):
                 check_header(channel, name, file_header)
                 if header is None:
                     header = file_header
-                    columns = {column: [] for column in header}
+                    columns = {column: Column() for column in header}
                 elif set(file_header) != set(header):
                     raise TrainingError(
                         f'{channel} file {name} has columns {file_header}, but {os.path.basename(files[0])} '
                         f'has {header}; every CSV in a channel must have the same columns')
                 targets = [columns[column] for column in file_header]
-                for cells in reader:
-                    if not cells:
-                        continue  # csv yields [] for a blank line
-                    if len(cells) != len(file_header):
-                        raise TrainingError(
-                            f'{channel} file {name} line {reader.line_num} has {len(cells)} cells but the header '
-                            f'has {len(file_header)} columns')
-                    for target, cell in zip(targets, cells):
-                        target.append(cell)
-                    origins.append((name, reader.line_num))
+                width = len(file_header)
+                chunk_rows = max(READ_CHUNK_MIN_ROWS, READ_CHUNK_CELLS // max(1, width))
+                while True:
+                    before = reader.line_num
+                    rows, numbers = [], []
+                    for cells in itertools.islice(reader, chunk_rows):
+                        if not cells:
+                            continue  # csv yields [] for a blank line
+                        if len(cells) != width:
+                            raise TrainingError(
+                                f'{channel} file {name} line {reader.line_num} has {len(cells)} cells but the '
+                                f'header has {width} columns')
+                        rows.append(cells)
+                        numbers.append(reader.line_num)
+                    if rows:
+                        lines.append(np.array(numbers, dtype=np.int64))
+                        count += len(rows)
+                        by_column = list(zip(*rows))
+                        del rows
+                        for k, target in enumerate(targets):
+                            target.add(by_column[k])
+                            by_column[k] = None
+                    if reader.line_num == before:
+                        break
             except csv.Error as error:
                 raise TrainingError(f'{channel} file {name} line {reader.line_num} is not valid CSV: {error}')
             except UnicodeDecodeError as error:
                 raise TrainingError(f'{channel} file {name} is not UTF-8 text: {error}')
     if header is None:
         raise TrainingError(f'{channel} channel {directory} holds no CSV file')
-    return Table(channel, header, columns, origins)
+    return Table(channel, header, columns, read, np.concatenate(lines) if lines else np.zeros(0, dtype=np.int64))
 
 
 def check_header(channel, name, header):
@@ -316,8 +521,43 @@ def parse_number(cell):
     return value if math.isfinite(value) else None
 
 
-def is_numeric_column(cells):
-    return all(is_missing(cell) or parse_number(cell) is not None for cell in cells)
+def strict_numbers(cells):
+    """The cells as float64 (NaN where missing or not a number) and a mask of the cells that are
+    neither missing nor a number (None when there is none), cell by cell."""
+    values, bad = [], []
+    for i, cell in enumerate(cells):
+        value = None if is_missing(cell) else parse_number(cell)
+        if value is None:
+            value = math.nan
+            if not is_missing(cell):
+                bad.append(i)
+        values.append(value)
+    values = np.array(values, dtype=np.float64)
+    if not bad:
+        return values, None
+    mask = np.zeros(len(values), dtype=bool)
+    mask[bad] = True
+    return values, mask
+
+
+def quick_numbers(cells, text):
+    """strict_numbers' values when every cell is '' or a finite number without '_', at C speed; else
+    None (`text` holds all the cells). float() accepts what NUMBER accepts (it strips whitespace as
+    strip() does), and more: '_' between digits and the spellings of nan and infinity. Those are
+    ruled out here, so a cell float() reads here is one parse_number reads as the same number."""
+    if '_' in text:
+        return None
+    try:
+        values = np.fromiter(map(float, [cell or 'nan' for cell in cells] if '' in cells else cells),
+                             dtype=np.float64, count=len(cells))
+    except ValueError:  # text, or a blank cell that is not '': the strict path decides
+        return None
+    if np.isinf(values).any():
+        return None
+    for i in np.flatnonzero(np.isnan(values)).tolist():
+        if cells[i]:  # nan written out, not an empty cell
+            return None
+    return values
 
 
 def canonical_label(cell):
@@ -347,13 +587,21 @@ class Feature:
 
 
 def drop_missing_targets(table, target):
-    keep = [i for i, cell in enumerate(table.columns[target]) if not is_missing(cell)]
-    if len(keep) < len(table):
+    values, bad = table.numbers(target)
+    missing = np.isnan(values) if bad is None else np.isnan(values) & ~bad
+    if missing.any():
+        keep = np.flatnonzero(~missing)
         log(f'{table.channel}: dropping {len(table) - len(keep)} rows with no {target!r} value')
         table = table.take(keep)
     if len(table) == 0:
         raise TrainingError(f'the {table.channel} channel has no rows with a value in the target column {target!r}')
     return table
+
+
+def categories_of(table, name):
+    """The sorted distinct non-missing cells of a column."""
+    cells, _ = table.distinct(name)
+    return sorted(cell for cell in cells if not is_missing(cell))
 
 
 def describe_features(schema, train, validation, target):
@@ -369,8 +617,7 @@ def describe_features(schema, train, validation, target):
                     raise TrainingError(f'schema.json column {name!r} is missing from the {table.channel} CSV')
             categories = None
             if column['type'] == 'categorical':
-                categories = column.get('categories') or sorted(
-                    {cell for cell in train.columns[name] if not is_missing(cell)})
+                categories = column.get('categories') or categories_of(train, name)
                 categories = [str(category) for category in categories]
             features.append(Feature(name, column['type'], categories))
         extra = [name for name in train.header if name != target and name not in {f.name for f in features}]
@@ -386,11 +633,10 @@ def describe_features(schema, train, validation, target):
             raise TrainingError(f'column {name!r} is in the train CSV but missing from the validation CSV')
         # Types are inferred on both splits, so a value that only appears in validation cannot
         # turn out unreadable later; the statistics and categories come from train alone.
-        if is_numeric_column(train.columns[name]) and is_numeric_column(validation.columns[name]):
+        if train.first_non_number(name) is None and validation.first_non_number(name) is None:
             features.append(Feature(name, 'numeric'))
         else:
-            categories = sorted({cell for cell in train.columns[name] if not is_missing(cell)})
-            features.append(Feature(name, 'categorical', categories))
+            features.append(Feature(name, 'categorical', categories_of(train, name)))
     return features
 
 
@@ -399,11 +645,10 @@ def resolve_task(hp, schema, train, validation, target):
         return hp['task']
     if schema is not None and schema.get('task'):
         return schema['task']
-    cells = [c for table in (train, validation) for c in table.columns[target]]
-    values = [parse_number(cell) for cell in cells]
-    if any(value is None for value in values):
+    values = np.concatenate([table.numbers(target)[0] for table in (train, validation)])
+    if np.isnan(values).any():  # a cell that is not a number
         return 'classification'
-    distinct = set(values)
+    distinct = np.unique(values).tolist()
     if len(distinct) <= MAX_INFERRED_CLASSES and all(value.is_integer() for value in distinct):
         return 'classification'
     return 'regression'
@@ -412,7 +657,7 @@ def resolve_task(hp, schema, train, validation, target):
 def resolve_classes(schema, train, validation, target):
     if schema is not None and schema.get('classes'):
         return [str(label) for label in schema['classes']]
-    labels = {canonical_label(cell) for table in (train, validation) for cell in table.columns[target]}
+    labels = {canonical_label(cell) for table in (train, validation) for cell in table.distinct(target)[0]}
     if all(parse_number(label) is not None for label in labels):
         return sorted(labels, key=float)  # 2 before 10
     return sorted(labels)
@@ -424,42 +669,35 @@ def encode_features(table, features):
     categorical = [f for f in features if f.kind == 'categorical']
     x_numeric = np.full((len(table), len(numeric)), np.nan, dtype=np.float32)
     for j, feature in enumerate(numeric):
-        for i, cell in enumerate(table.columns[feature.name]):
-            if is_missing(cell):
-                continue
-            value = parse_number(cell)
-            if value is None:
-                raise TrainingError(
-                    f'column {feature.name!r} is numeric but {table.channel} {table.where(i)} has {cell!r}')
-            x_numeric[i, j] = value
+        i = table.first_non_number(feature.name)
+        if i is not None:
+            raise TrainingError(
+                f'column {feature.name!r} is numeric but {table.channel} {table.where(i)} has '
+                f'{table.cell(feature.name, i)!r}')
+        x_numeric[:, j] = table.numbers(feature.name)[0]
     x_categorical = np.zeros((len(table), len(categorical)), dtype=np.int64)
     for j, feature in enumerate(categorical):
         index = {category: k + 1 for k, category in enumerate(feature.categories)}
-        x_categorical[:, j] = [index.get(cell, 0) for cell in table.columns[feature.name]]
+        x_categorical[:, j] = table.lookup(feature.name, lambda cell: index.get(cell, 0))
     return x_numeric, x_categorical
 
 
 def encode_target(table, target, task, classes):
-    cells = table.columns[target]
     if task == 'regression':
-        values = np.empty(len(cells), dtype=np.float64)
-        for i, cell in enumerate(cells):
-            value = parse_number(cell)
-            if value is None:
-                raise TrainingError(
-                    f'target {target!r} must be numeric for regression, but {table.channel} '
-                    f'{table.where(i)} has {cell!r}')
-            values[i] = value
-        return values
-    index = {label: k for k, label in enumerate(classes)}
-    labels = np.empty(len(cells), dtype=np.int64)
-    for i, cell in enumerate(cells):
-        k = index.get(cell, index.get(canonical_label(cell)))
-        if k is None:
+        i = table.first_non_number(target, missing_too=True)
+        if i is not None:
             raise TrainingError(
-                f'target {target!r} value {cell!r} at {table.channel} {table.where(i)} is not one of the '
-                f'classes {classes} in schema.json')
-        labels[i] = k
+                f'target {target!r} must be numeric for regression, but {table.channel} '
+                f'{table.where(i)} has {table.cell(target, i)!r}')
+        return table.numbers(target)[0]
+    index = {label: k for k, label in enumerate(classes)}
+    labels = table.lookup(target, lambda cell: index.get(cell, index.get(canonical_label(cell))))
+    unknown = np.flatnonzero(labels < 0)
+    if len(unknown):
+        i = int(unknown[0])
+        raise TrainingError(
+            f'target {target!r} value {table.cell(target, i)!r} at {table.channel} {table.where(i)} is not one '
+            f'of the classes {classes} in schema.json')
     return labels
 
 
@@ -528,7 +766,7 @@ def hold_out(train, seed, directory):
     order = np.random.RandomState(seed).permutation(len(train))
     cut = max(1, int(round(len(train) * HOLDOUT_FRACTION)))
     log(f'validation channel {directory} holds no CSV: holding out {cut} of {len(train)} training rows')
-    return train.take(sorted(order[cut:])), train.take(sorted(order[:cut]), channel='validation')
+    return train.take(np.sort(order[cut:])), train.take(np.sort(order[:cut]), channel='validation')
 
 
 # ---------------------------------------------------------------------------------------------

@@ -194,8 +194,9 @@ export interface IngestionPartsOptions {
    */
   readonly partSize?: Size;
   /**
-   * The most parts a file is cut into (each item of the Map states; at most 2,000 so that the
-   * parts' ranges fit in the execution state).
+   * The most parts a file is cut into: each is an item of the Map states, and their ranges and
+   * split counts travel in the execution state (at most MAX_PARTS_LIMIT, 1,000). A bigger file
+   * gets bigger parts.
    * @default 1000
    */
   readonly maxParts?: number;
@@ -794,6 +795,13 @@ class StateS3Location extends tasks.S3Location {
   }
 }
 
+/**
+ * The most parts a file may be cut into: the parts' ranges (about 55 bytes each) and the split
+ * counts the Split parts Map answers (about 50 bytes each) travel in the execution state, whose
+ * limit is 256 KiB. A thousand parts of even 1 GiB each is more than the hash pass reads in time.
+ */
+export const MAX_PARTS_LIMIT = 1000;
+
 /** IngestionPartsOptions with their defaults, checked. */
 export function resolveIngestionParts(options: IngestionPartsOptions = {}): { aboveBytes: number; partBytes: number; maxParts: number; maxConcurrency: number } {
   const aboveBytes = (options.above ?? Size.gibibytes(2)).toBytes();
@@ -801,7 +809,9 @@ export function resolveIngestionParts(options: IngestionPartsOptions = {}): { ab
   const maxParts = options.maxParts ?? 1000;
   const maxConcurrency = options.maxConcurrency ?? 100;
   if (!(partBytes >= 1024)) throw new Error(`ingestionParts.partSize must be at least 1 KiB, got ${partBytes} bytes.`);
-  if (!Number.isInteger(maxParts) || maxParts < 1 || maxParts > 2000) throw new Error(`ingestionParts.maxParts must be an integer from 1 to 2000, got ${maxParts}.`);
+  if (!Number.isInteger(maxParts) || maxParts < 1 || maxParts > MAX_PARTS_LIMIT) {
+    throw new Error(`ingestionParts.maxParts must be an integer from 1 to ${MAX_PARTS_LIMIT}, got ${maxParts}.`);
+  }
   if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 10000) {
     throw new Error(`ingestionParts.maxConcurrency must be an integer from 1 to 10000 (the Distributed Map's limit), got ${maxConcurrency}.`);
   }

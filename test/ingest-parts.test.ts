@@ -207,7 +207,7 @@ describe('the parts states in the template', () => {
   });
 
   test('bad options are refused at synth, naming the option', () => {
-    expect(() => resolveIngestionParts({ maxParts: 5000 })).toThrow(/ingestionParts\.maxParts must be an integer from 1 to 2000, got 5000/);
+    expect(() => resolveIngestionParts({ maxParts: 5000 })).toThrow(/ingestionParts\.maxParts must be an integer from 1 to 1000, got 5000/);
     expect(() => resolveIngestionParts({ partSize: Size.bytes(10) })).toThrow(/ingestionParts\.partSize must be at least 1 KiB/);
     expect(() => buildApp(inProcessApp(undefined, { 'mloop:ingestPartBytes': 'lots' }))).toThrow(/Context mloop:ingestPartBytes must be a whole number of bytes, got 'lots'/);
   });

@@ -42,7 +42,7 @@ export const ingestEnv = z.object({
   /** The size of each part (more when the file would make more than MAX_PARTS). */
   PART_BYTES: z.coerce.number().int().positive().default(256 * 1024 ** 2),
   /** The most parts one file is cut into. */
-  MAX_PARTS: z.coerce.number().int().positive().max(2000).default(1000),
+  MAX_PARTS: z.coerce.number().int().positive().max(1000).default(1000),
   /**
    * Schemas declared in the CDK props (`datasetSchemas`): JSON `{"<model>": <schema.json document>}`.
    * Parsed here, so that a bad one fails at cold start naming the model and the field; absent or

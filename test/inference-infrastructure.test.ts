@@ -6,15 +6,14 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Validations, type CfnElement } from 'aws-cdk-lib';
+import { Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { IConstruct } from 'constructs';
 import { buildApp, inProcessApp } from '../lib/app';
 import type { InferenceApiProps } from '../lib/inference';
 import { MloopStack } from '../lib/mloop-stack';
 import { predictEnv } from '../lambdas/shared/env';
-import { allows, apiMethod, arnText, mloopFunction, renderText, resourcesGranted, resourcesOfType, roleStatements, theResource, type Json } from './helpers/template';
+import { allows, apiMethod, arnText, mloopFunction, renderText, resourcesGranted, resourcesOfType, roleStatements, theResource, type Json, logicalIdOf } from './helpers/template';
 
 jest.setTimeout(120_000);
 
@@ -38,7 +37,7 @@ beforeAll(() => {
   template = Template.fromStack(stack);
 });
 
-const idOf = (s: MloopStack, construct: IConstruct): string => s.getLogicalId(construct.node.defaultChild as CfnElement);
+const idOf = logicalIdOf;
 const predictEnvironment = (t: Template): Record<string, string> => mloopFunction(t, 'predict').resource.Properties.Environment.Variables;
 
 describe('routes', () => {

@@ -36,6 +36,7 @@ import {
   type Definition,
   type Json,
   type State,
+  logicalIdOf
 } from './helpers/template';
 
 jest.setTimeout(120_000);
@@ -47,7 +48,7 @@ let template: Template;
 let definition: Definition;
 
 /** The logical id of a construct's CloudFormation resource, asked of the stack (never written down). */
-const idOf = (construct: IConstruct): string => stack.getLogicalId(construct.node.defaultChild as CfnElement);
+const idOf = (construct: IConstruct): string => logicalIdOf(stack, construct);
 
 let dataBucketId: string;
 let dataBucketArn: string;

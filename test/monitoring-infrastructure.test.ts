@@ -13,11 +13,11 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { buildApp, inProcessApp } from '../lib/app';
 import { MloopStack } from '../lib/mloop-stack';
-import { allows, mloopFunction, resourcesGranted, roleStatements } from './helpers/template';
+import { allows, mloopFunction, resourcesGranted, roleStatements, logicalIdOf } from './helpers/template';
 
 jest.setTimeout(120_000);
 
-const idOf = (stack: MloopStack, construct: IConstruct): string => stack.getLogicalId(construct.node.defaultChild as CfnElement);
+const idOf = logicalIdOf;
 
 let stack: MloopStack;
 let template: Template;

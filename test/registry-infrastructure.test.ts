@@ -6,16 +6,15 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Duration, type CfnElement } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import type { IConstruct } from 'constructs';
 import { buildApp, inProcessApp } from '../lib/app';
 import { MloopStack } from '../lib/mloop-stack';
-import { allIdentityStatements, allows, mloopFunction, reachableStates, roleStatements, stateMachineDefinition, type Definition } from './helpers/template';
+import { allIdentityStatements, allows, mloopFunction, reachableStates, roleStatements, stateMachineDefinition, type Definition, logicalIdOf } from './helpers/template';
 
 jest.setTimeout(120_000);
 
-const idOf = (stack: MloopStack, construct: IConstruct): string => stack.getLogicalId(construct.node.defaultChild as CfnElement);
+const idOf = logicalIdOf;
 
 let stack: MloopStack;
 let template: Template;

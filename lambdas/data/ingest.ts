@@ -256,11 +256,11 @@ export async function versionScan(run: IngestRun, scan: ScanResult, registry: Re
   return { version, report, base };
 }
 
-/** The profile, the schema of the splits, and the report so far, beside the new version. */
+/** The profile and the schema of the splits, beside the new version (the report follows with the split counts). */
 export async function writeScanOutputs(run: IngestRun, scan: ScanResult, created: NewVersion): Promise<void> {
+  // The report is written once, with the split counts, by acceptVersion.
   await Promise.all([
     putJson(run.bucket, s3Keys.profile(run.model, created.version), scan.profile),
-    putJson(run.bucket, s3Keys.validationReport(run.model, created.version), created.report),
     putJson(run.bucket, s3Keys.splitSchema(run.model, created.version), scan.schema),
   ]);
 }

@@ -75,12 +75,22 @@ async function rangeBytes(run: IngestRun, start: number, end: number): Promise<B
 }
 
 /**
- * A read started ahead of its turn: marked as handled, so that its failure is not an unhandled
- * rejection (which ends a Lambda process) while an earlier one is awaited; awaiting it still throws.
+ * The results of `count` reads in order, up to `ahead` of them in flight: S3 latency overlaps the
+ * work on the ones before. A read started ahead of its turn is marked as handled, so that its
+ * failure is not an unhandled rejection (which ends a Lambda process) while an earlier one is
+ * awaited; its turn still throws it.
  */
-function handled<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => undefined);
-  return promise;
+async function* inOrder<T>(count: number, ahead: number, read: (index: number) => Promise<T>): AsyncGenerator<T> {
+  const reads: Promise<T>[] = [];
+  let next = 0;
+  for (let i = 0; i < count; i++) {
+    while (next < count && next < i + ahead) {
+      const promise = read(next++);
+      promise.catch(() => undefined);
+      reads.push(promise);
+    }
+    yield await (reads.shift() as Promise<T>);
+  }
 }
 
 /** Parts' scans read ahead of the merge: S3 latency overlaps the merging of the ones before. */
@@ -126,7 +136,8 @@ export function parquetPartRanges(groups: readonly { rows: number; bytes: number
 export async function planParts(run: IngestRun, options: ScanOptions, size: number, env: IngestEnv): Promise<IngestOutput | undefined> {
   const named = formatFromName(run.key);
   if (named.gzip) return undefined;
-  const head = await rangeBytes(run, 0, Math.min(size, LAYOUT_HEAD_BYTES));
+  // A text file's header and line end come from its first MiB; a Parquet file's magic bytes are 4.
+  const head = await rangeBytes(run, 0, Math.min(size, named.format === 'parquet' ? 4 : LAYOUT_HEAD_BYTES));
   if (isGzip(head)) return undefined;
   let layout: PartLayout | undefined;
   let ranges: { partBytes: number; parts: PartRange[] };
@@ -162,20 +173,10 @@ async function readPlan(uri: string): Promise<PartsPlan> {
 export async function hashPlan(planUri: string): Promise<{ sha256: string; bytes: number }> {
   const plan = await readPlan(planUri);
   const hash = createHash('sha256');
-  const reads: Promise<Buffer>[] = [];
-  let next = 0;
-  const schedule = () => {
-    while (reads.length < HASH_READS_AHEAD && next < plan.size) {
-      const end = Math.min(plan.size, next + HASH_READ_BYTES);
-      reads.push(handled(rangeBytes(plan.run, next, end)));
-      next = end;
-    }
-  };
   let bytes = 0;
-  schedule();
-  while (reads.length > 0) {
-    const buf = await (reads.shift() as Promise<Buffer>);
-    schedule();
+  const count = Math.ceil(plan.size / HASH_READ_BYTES);
+  const range = (i: number) => rangeBytes(plan.run, i * HASH_READ_BYTES, Math.min(plan.size, (i + 1) * HASH_READ_BYTES));
+  for await (const buf of inOrder(count, HASH_READS_AHEAD, range)) {
     hash.update(buf);
     bytes += buf.length;
   }
@@ -217,16 +218,9 @@ export async function mergePlan(planUri: string, hash: { sha256: string; bytes: 
   const merger = new PartMerger(plan.options);
   const ranges: PartRange[] = [];
   let rescanned = 0;
-  const reads = new Map<number, Promise<PartScan>>();
-  const readAhead = (from: number) => {
-    for (let i = from; i < Math.min(plan.parts.length, from + SCANS_READ_AHEAD); i++) {
-      if (!reads.has(i)) reads.set(i, handled(getJson<PartScan>(plan.run.bucket, scanKey(plan, plan.parts[i].index))));
-    }
-  };
-  for (const [i, part] of plan.parts.entries()) {
-    readAhead(i);
-    const scan = await (reads.get(i) as Promise<PartScan>);
-    reads.delete(i);
+  const scans = inOrder(plan.parts.length, SCANS_READ_AHEAD, (i) => getJson<PartScan>(plan.run.bucket, scanKey(plan, plan.parts[i].index)));
+  for (const part of plan.parts) {
+    const scan = (await scans.next()).value as PartScan;
     let used = scan;
     if (await merger.addOrRescan(scan, async (start) => (used = await scanRange(plan, part, start)))) rescanned++;
     ranges.push({ index: part.index, start: used.start, end: used.end });

@@ -4,7 +4,9 @@
  * resources by their path, and CloudFormation intrinsics are rendered to readable text
  * (`${Logical.Arn}`, `${AWS::Region}`) so that ARNs and definitions can be compared as strings.
  */
+import type { CfnElement, Stack } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
 import { FUNCTION_METADATA_KEY, type FunctionId } from '../../lib/function-catalog';
 
 export type Json = any;
@@ -66,6 +68,11 @@ export function renderText(value: Json): string {
 }
 
 /** `${Id.Arn}` as renderText writes the ARN of a resource. */
+/** The logical id of a construct's CloudFormation resource in its stack's template. */
+export function logicalIdOf(stack: Stack, construct: IConstruct): string {
+  return stack.getLogicalId(construct.node.defaultChild as CfnElement);
+}
+
 export const arnText = (logicalId: string): string => `\${${logicalId}.Arn}`;
 
 // ---------------------------------------------------------------------------------------------

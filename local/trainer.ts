@@ -200,7 +200,7 @@ export async function runTrainingJob(request: CreateTrainingJobRequest, options:
     ...Object.fromEntries(Object.entries(channels).map(([c, d]) => [`SM_CHANNEL_${c.toUpperCase()}`, d])),
   };
 
-  const python = await findPython();
+  const python = await findPython(options.onLog);
   const log: string[] = [];
   const maxRuntimeMs = (request.StoppingCondition?.MaxRuntimeInSeconds ?? 86400) * 1000;
   const exitCode = await new Promise<number | null>((resolve, reject) => {

@@ -4,7 +4,9 @@
  * readable text. Progress and logs go to stderr. Exit 0 on success; non-zero with a one-line
  * reason on failure.
  */
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -18,13 +20,16 @@ import type { IngestOutput, RegisterOutput } from '../lambdas/shared/pipeline';
 import { Registry } from '../lambdas/shared/registry';
 import { getJson } from '../lambdas/shared/storage';
 import type { ModelCard } from '../lambdas/shared/types';
-import { TARGET_METADATA_KEY } from '../lambdas/data/ingest';
+import { RETRAIN_METADATA_KEY, TARGET_METADATA_KEY } from '../lambdas/data/ingest';
+import type { TrainRequest } from '../lambdas/shared/pipeline';
+import { trainExecutionName } from '../lambdas/pipeline/start';
 import { apiEvent, startApiServer } from '../local/api-server';
 import { LocalCloud } from '../local/cloud';
 import { churnRows, DEMO_FEATURES, toCsv } from '../local/demo-data';
 import { commandModels, MODELS_USAGE } from './commands/models';
 import { commandDatasets, DATASETS_USAGE } from './commands/datasets';
 import { commandDrift as driftCommand, DRIFT_USAGE } from './commands/drift';
+import { commandDoctor, DOCTOR_USAGE } from './commands/doctor';
 
 /** A failure the CLI reports as one line (and exit code 1), not as a stack trace. */
 export class CliError extends Error {
@@ -43,7 +48,10 @@ interface Io {
 const USAGE = `mloop: the model life cycle as a loop, on AWS or on this machine
 
 Usage:
-  mloop run --model NAME --data FILE [--target COLUMN]   drop FILE as a dataset and run the pipeline
+  mloop run --model NAME --data FILE [--target COLUMN] [--retrain]
+                                                         drop FILE as a dataset and run the pipeline
+  mloop train --model NAME [--dataset-version N] [--reason TEXT]
+                                                         train an existing dataset version again
   mloop predict --model NAME --input FILE|JSON [--version N | --alias A]
   mloop serve [--port N]                                 serve the prediction API on 127.0.0.1
 ${DRIFT_USAGE}
@@ -52,6 +60,7 @@ ${MODELS_USAGE}
   mloop datasets list --model NAME
 ${DATASETS_USAGE}
   mloop demo                                             the whole loop on a generated dataset
+${DOCTOR_USAGE}
 
 Every command accepts --json (one JSON document on stdout). State lives in .mloop/ (MLOOP_HOME).`;
 
@@ -60,10 +69,15 @@ export interface RunReport {
   model: string;
   execution: string;
   datasetVersion: number | null;
+  /** The model version the run registered; for DUPLICATE, the one these bytes already produced (null while a run on them is in progress). */
   modelVersion: number | null;
   promoted: boolean | null;
   metrics: Record<string, number> | null;
   error: string | null;
+  /** DUPLICATE: why nothing was trained. */
+  reason?: string | null;
+  /** When the run trained an existing dataset version again: the run on it before this one. */
+  retryOf?: string | null;
 }
 
 function startCloud(io: Io): Promise<LocalCloud> {
@@ -71,7 +85,7 @@ function startCloud(io: Io): Promise<LocalCloud> {
 }
 
 /** Drop a dataset, wait for the pipeline it starts, and report what happened. */
-export async function runPipeline(cloud: LocalCloud, model: string, file: string, target?: string): Promise<RunReport> {
+export async function runPipeline(cloud: LocalCloud, model: string, file: string, target?: string, options: { retrain?: boolean } = {}): Promise<RunReport> {
   assertModelName(model);
   if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new CliError(`Dataset file ${file} does not exist or is not a file.`);
   if (cloud.attachedTo) {
@@ -88,24 +102,55 @@ export async function runPipeline(cloud: LocalCloud, model: string, file: string
       Bucket: cloud.dataBucket,
       Key: key,
       Body: bytes,
-      Metadata: target ? { [TARGET_METADATA_KEY]: target } : undefined,
+      Metadata: { ...(target ? { [TARGET_METADATA_KEY]: target } : {}), ...(options.retrain ? { [RETRAIN_METADATA_KEY]: 'true' } : {}) },
     }),
   );
-  const execution = await started;
+  return reportExecution(cloud, model, await started);
+}
+
+/**
+ * Train an existing dataset version again, without dropping bytes: the pipeline's state machine
+ * entered with a TrainRequest (lambdas/data/known-data.ts), as `aws stepfunctions start-execution`
+ * would enter it on AWS. Waits for it and reports it as `run` does.
+ */
+export async function trainAgain(cloud: LocalCloud, request: TrainRequest): Promise<RunReport> {
+  assertModelName(request.model);
+  if (cloud.attachedTo) {
+    throw new CliError(
+      `${cloud.home} is in use by another mloop process (pid ${cloud.attachedTo.pid}, since ${cloud.attachedTo.startedAt}), which runs the pipelines; stop it, or set another MLOOP_HOME, to train from here.`,
+    );
+  }
+  const name = trainExecutionName(request.model);
+  cloud.startExecution(cloud.pipelineStateMachineArn, { id: randomUUID(), time: new Date().toISOString(), detail: { retrain: request } }, name);
+  return reportExecution(cloud, request.model, name);
+}
+
+/** Wait for an execution of this process and report it as `mloop run --json` does. */
+async function reportExecution(cloud: LocalCloud, model: string, execution: string): Promise<RunReport> {
   const result = await cloud.execution(execution);
   const report: RunReport = { status: result.status, model, execution, datasetVersion: null, modelVersion: null, promoted: null, metrics: null, error: null };
   if (result.status === 'SUCCEEDED') {
     const ingest = result.output?.ingest as IngestOutput | undefined;
-    if (ingest?.status === 'DUPLICATE') return { ...report, status: 'DUPLICATE', datasetVersion: ingest.datasetVersion };
+    if (ingest?.status === 'DUPLICATE') {
+      return { ...report, status: 'DUPLICATE', datasetVersion: ingest.datasetVersion, modelVersion: ingest.modelVersion ?? null, reason: ingest.reason ?? null };
+    }
     if (ingest?.status === 'CONFIG') return report; // schema.json or hyperparameters.json: checked, nothing trained
     const registration = result.output?.registration as RegisterOutput;
-    return { ...report, datasetVersion: registration.datasetVersion, modelVersion: registration.modelVersion, promoted: registration.promoted, metrics: registration.metrics };
+    return {
+      ...report,
+      datasetVersion: registration.datasetVersion,
+      modelVersion: registration.modelVersion,
+      promoted: registration.promoted,
+      metrics: registration.metrics,
+      ...(ingest?.status === 'ACCEPTED' && ingest.retryOf ? { retryOf: ingest.retryOf } : {}),
+    };
   }
   const failure = (result as { cause?: string }).cause ?? result.error ?? 'the pipeline failed';
-  // A rejected dataset still got a version: the one this execution recorded.
-  const datasets = await new Registry(cloud.registryTable).listDatasets(model);
-  const recorded = datasets.find((d) => d.sourceEvent.execution === execution);
-  return { ...report, datasetVersion: recorded?.version ?? null, error: failure };
+  // A rejected dataset still got a version: the one this execution recorded, or the one it trained.
+  const registry = new Registry(cloud.registryTable);
+  const [datasets, run] = await Promise.all([registry.listDatasets(model), registry.getRun(model, execution)]);
+  const recorded = datasets.find((d) => d.sourceEvent.execution === execution)?.version ?? run?.datasetVersion;
+  return { ...report, datasetVersion: recorded ?? null, error: failure, ...(run?.retryOf ? { retryOf: run.retryOf } : {}) };
 }
 
 /** Turn --input (inline JSON, a .json file or a .csv file) into prediction instances. */
@@ -169,10 +214,14 @@ function formatMetrics(metrics: Record<string, number> | null): string {
 }
 
 function describeRun(r: RunReport): string {
-  if (r.status === 'DUPLICATE') return `DUPLICATE: these bytes are already dataset version ${r.datasetVersion ?? '?'} of ${r.model}; nothing new to train.`;
+  if (r.status === 'DUPLICATE') {
+    const why = r.reason ? `: ${r.reason}` : '';
+    const hint = r.modelVersion !== null ? ` (mloop train --model ${r.model} --dataset-version ${r.datasetVersion} trains it again)` : '';
+    return `DUPLICATE: these bytes are already dataset version ${r.datasetVersion ?? '?'} of ${r.model}${why}; nothing new to train${hint}.`;
+  }
   if (r.status === 'FAILED') return `FAILED: ${r.error}`;
   return [
-    `SUCCEEDED: ${r.model} dataset v${r.datasetVersion} -> model v${r.modelVersion}${r.promoted ? ' (promoted to champion)' : ' (not promoted)'}`,
+    `SUCCEEDED: ${r.model} dataset v${r.datasetVersion} -> model v${r.modelVersion}${r.promoted ? ' (promoted to champion)' : ' (not promoted)'}${r.retryOf ? ` (trained again after run ${r.retryOf})` : ''}`,
     `  test metrics: ${formatMetrics(r.metrics)}`,
   ].join('\n');
 }
@@ -206,7 +255,11 @@ async function commandRun(io: Io, values: Record<string, string | boolean | unde
   const model = requireModel(values.model as string | undefined);
   const data = values.data as string | undefined;
   if (!data) throw new CliError('--data FILE is required.');
-  const report = await withCloud(io, (cloud) => runPipeline(cloud, model, data, values.target as string | undefined));
+  const report = await withCloud(io, (cloud) => runPipeline(cloud, model, data, values.target as string | undefined, { retrain: values.retrain === true }));
+  return printRun(io, report);
+}
+
+function printRun(io: Io, report: RunReport): number {
   if (io.json) io.out(JSON.stringify(report));
   else io.out(describeRun(report));
   if (report.status === 'FAILED') {
@@ -214,6 +267,22 @@ async function commandRun(io: Io, values: Record<string, string | boolean | unde
     return 1;
   }
   return 0;
+}
+
+async function commandTrain(io: Io, values: Record<string, string | boolean | undefined>): Promise<number> {
+  const model = requireModel(values.model as string | undefined);
+  const raw = values['dataset-version'];
+  const datasetVersion = raw === undefined ? undefined : Number(raw);
+  if (datasetVersion !== undefined && !(Number.isInteger(datasetVersion) && datasetVersion > 0)) {
+    throw new CliError(`--dataset-version must be a positive integer, got '${String(raw)}'.`);
+  }
+  const request: TrainRequest = {
+    model,
+    ...(datasetVersion !== undefined ? { datasetVersion } : {}),
+    requestedBy: `user:${os.userInfo().username}`,
+    ...(typeof values.reason === 'string' ? { reason: values.reason } : {}),
+  };
+  return printRun(io, await withCloud(io, (cloud) => trainAgain(cloud, request)));
 }
 
 async function commandPredict(io: Io, values: Record<string, string | boolean | undefined>): Promise<number> {
@@ -355,6 +424,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
       reason: { type: 'string' },
       port: { type: 'string' },
       window: { type: 'string' },
+      retrain: { type: 'boolean', default: false },
+      'dataset-version': { type: 'string' },
       tag: { type: 'string', multiple: true },
       untag: { type: 'string', multiple: true },
       json: { type: 'boolean', default: false },
@@ -372,6 +443,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
   switch (command) {
     case 'run':
       return commandRun(io, values);
+    case 'train':
+      return commandTrain(io, values);
+    case 'doctor':
+      return commandDoctor(io);
     case 'predict':
       return commandPredict(io, values);
     case 'serve':

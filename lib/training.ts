@@ -762,18 +762,20 @@ export class TrainingPipeline extends Construct {
       targets: [new targets.LambdaFunction(this.starter, { retryAttempts: 8, maxEventAge: Duration.hours(2), deadLetterQueue: this.deadLetterQueue })],
     });
 
-    // An execution that is stopped or times out runs no Catch: its training lease and any content
-    // claim it made without finishing the ingestion are given back when Step Functions reports
-    // its end (FAILED ones too, though Record failure gave the lease back already).
+    // Whatever way an execution ends, its training lease and any content claim it made without
+    // finishing the ingestion are given back when Step Functions reports the end: a stopped or
+    // timed-out execution runs no Catch, a FAILED one may have failed where no Catch can take it
+    // (States.DataLimitExceeded), and a SUCCEEDED one gave them back already (the event is then
+    // a no-op), so no path leaves a lease to its TTL.
     this.cleanup = new MloopFunction(this, 'ExecutionEnded', { functionId: 'executionEnded', environment: env });
     props.table.grantReadWriteData(this.cleanup);
     acknowledgeFunctionDefaults(this.cleanup, props.table);
     this.endedRule = new events.Rule(this, 'ExecutionEndedRule', {
-      description: 'mloop: clean up after a pipeline execution that was stopped, timed out or failed',
+      description: 'mloop: give back what a pipeline execution held when it ends, however it ends',
       eventPattern: {
         source: ['aws.states'],
         detailType: ['Step Functions Execution Status Change'],
-        detail: { stateMachineArn: [this.stateMachine.stateMachineArn], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+        detail: { stateMachineArn: [this.stateMachine.stateMachineArn], status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] },
       },
       targets: [new targets.LambdaFunction(this.cleanup, { retryAttempts: 8, maxEventAge: Duration.hours(6), deadLetterQueue: this.deadLetterQueue })],
     });

@@ -24,7 +24,8 @@ import { resetClients, s3Client } from '../lambdas/shared/clients';
 import { executionArnOf } from '../lambdas/pipeline/start';
 import { startEmulators, type Emulators } from './emulators';
 import { executionStatusEvent, matchesPattern, objectCreatedEvent, type EventBridgeEvent } from './events';
-import { ExecutionLedger, alive, type ExecutionDescription } from './executions';
+import { CorruptRecord, ExecutionLedger, alive, type ExecutionDescription, type ExecutionRecord } from './executions';
+import { installFaultHolds, type FaultHolds } from './faults';
 import { startStepFunctionsApi, type StepFunctionsApi } from './stepfunctions-api';
 import { LOCAL_REGION, synthesizeLocal, type LocalFunction, type LocalTemplate } from './template';
 import { localTaskToken, waitForTaskResult, WAIT_FOR_TASK_TOKEN } from './task-tokens';
@@ -113,11 +114,15 @@ const RUNTIME_FILE = 'runtime.json';
 
 function readRuntimeFile(file: string): RuntimeOwner | undefined {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as RuntimeOwner;
+    const owner = JSON.parse(fs.readFileSync(file, 'utf8')) as RuntimeOwner;
+    return owner && typeof owner === 'object' && Number.isInteger(owner.pid) && owner.pid > 0 ? owner : undefined;
   } catch {
     return undefined;
   }
 }
+
+/** How long a runtime.json that names no process may be mid-write before it counts as left over. */
+const UNREADABLE_CLAIM_GRACE_MS = 2_000;
 
 
 /**
@@ -136,6 +141,21 @@ async function claimOrAttach(home: string): Promise<RuntimeOwner | undefined> {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
     const owner = readRuntimeFile(file);
+    if (!owner) {
+      // Not a claim this code writes (empty, truncated or garbage): a process killed while writing
+      // it, or something else. Give a writer a moment, then take the home over, saying so.
+      let age = 0;
+      try {
+        age = Date.now() - fs.statSync(file).mtimeMs;
+      } catch {
+        continue; // gone meanwhile
+      }
+      if (age > UNREADABLE_CLAIM_GRACE_MS) {
+        process.stderr.write(`mloop: ${file} names no process (it is empty or not mloop's JSON); taking the home over.\n`);
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+    }
     if (owner?.pid === process.pid) return undefined; // this process already owns it (tests run several clouds)
     if (owner && !alive(owner.pid)) {
       fs.rmSync(file, { force: true }); // left by a process that is gone
@@ -172,6 +192,10 @@ export class LocalCloud {
   private executionLedger?: ExecutionLedger;
   /** The Step Functions API this process serves, when it owns the home. */
   private stepFunctionsApi?: StepFunctionsApi;
+  /** Executions that waited for their model's training slot, and said so once. */
+  private readonly waitingSaid = new Set<string>();
+  /** Fault points (MLOOP_FAULT_HOLD), for recovery tests. */
+  private faults: FaultHolds = { beforeState: async () => undefined };
 
   private constructor(
     readonly home: string,
@@ -217,6 +241,7 @@ export class LocalCloud {
     // No EventBridge, SNS or task-token service locally: registry events and task results go to files.
     process.env.MLOOP_EVENTS_FILE = path.join(home, 'events.jsonl');
     process.env.MLOOP_TASK_TOKENS_DIR = path.join(home, 'task-tokens');
+    cloud.faults = installFaultHolds(process.env, (line) => cloud.say(line));
     resetClients();
 
     if (!owner) await cloud.provision(); // the owner provisioned the home
@@ -225,7 +250,41 @@ export class LocalCloud {
       // publish never rejects: a target's failure is logged and fails the waiters of the key.
       if (event) void cloud.publish(event);
     });
+    if (!owner) await cloud.recover();
     return cloud;
+  }
+
+  /**
+   * End the executions that a process which owned this home before left running: it died (kill
+   * -9, a crash), so they will never end by themselves. Each is recorded ABORTED and its "Execution
+   * Status Change" event is published, as Step Functions would publish it, so the rule on it runs
+   * the same cleanup as on AWS (lambdas/pipeline/ended.ts): the training lease and the content
+   * claims come back and the run is recorded, at once, without waiting for the lease's TTL.
+   */
+  private async recover(): Promise<ExecutionRecord[]> {
+    let orphans: ExecutionRecord[];
+    try {
+      orphans = this.ledger.orphans();
+    } catch (error) {
+      if (error instanceof CorruptRecord) throw new Error(`Cannot check ${this.home} for executions a stopped process left running: ${error.message}`);
+      throw error;
+    }
+    for (const orphan of orphans) {
+      const cause = `The process that ran it (pid ${orphan.pid}) ended before the execution did; the local runtime that took over ${this.home} stopped it.`;
+      const ended = this.ledger.abort(orphan, cause);
+      this.say(`Recovered execution ${orphan.name}, left running since ${orphan.startDate} by process ${orphan.pid}, which is gone: ended as ABORTED; what it held is given back.`);
+      const deliveries = await this.publish(
+        executionStatusEvent(orphan.stateMachineArn, orphan.name, 'ABORTED', JSON.parse(orphan.input), orphan.executionArn, { error: ended.error, cause }),
+      );
+      const failed = deliveries.find((d) => d.status === 'FAILED');
+      if (failed?.status === 'FAILED') throw new Error(`Execution ${orphan.name} was recorded ABORTED, but its cleanup (${failed.target}) failed: ${failed.error}`);
+    }
+    return orphans;
+  }
+
+  /** The training pipeline's state machine (the one the dataset rule's starter starts). */
+  get pipelineStateMachineArn(): string {
+    return this.fn('startPipeline').environment.STATE_MACHINE_ARN;
   }
 
   /** The training progress display, when `progress` is a TTY. */
@@ -396,13 +455,18 @@ export class LocalCloud {
       const fn = this.template.functions.find((f) => f.arn === resource);
       if (fn) {
         overrides[stateName] = async (taskInput) => {
-          this.say(`[${stateName}]`);
+          // While the run waits for its model's training slot, Ingest runs again and again: say so once.
+          if (!this.waitingSaid.has(name)) this.say(`[${stateName}]`);
+          await this.faults.beforeState(stateName);
+          let output: unknown;
           try {
-            return await (await this.handler(fn))(taskInput);
+            output = await (await this.handler(fn))(taskInput);
           } catch (error) {
             const e = error as Error;
             throw new LambdaFunctionError(e.name || 'Error', e.message);
           }
+          this.reportTrainingSlot(name, output);
+          return output;
         };
       } else if (SAGEMAKER_SYNC.test(resource)) {
         overrides[stateName] = async (taskInput) => {
@@ -410,6 +474,7 @@ export class LocalCloud {
           const job = request.TrainingJobName;
           const progress = this.progress;
           this.say(`[${stateName}] training locally on the CPU`);
+          await this.faults.beforeState(stateName);
           progress?.start(job, Number(request.HyperParameters?.epochs) || undefined);
           try {
             return await runTrainingJob(request, {
@@ -462,12 +527,30 @@ export class LocalCloud {
       .then(async (end: ExecutionResult) => {
         // Step Functions tells EventBridge how each execution ended; the rules on it run before
         // the end is reported here, as they would have run by the time one looks on AWS.
-        await this.publish(executionStatusEvent(stateMachineArn, name, end.status, input, executionArnOf(stateMachineArn, name)));
+        await this.publish(executionStatusEvent(stateMachineArn, name, end.status, input, executionArnOf(stateMachineArn, name), { error: end.error, cause: end.cause }));
         return end;
       });
     this.running.set(name, result);
     void result.then((end) => this.ledger.finish(claim.record.executionArn, end)).catch((error: Error) => this.say(`Execution ${name} ended, but its end was not recorded: ${error.message}`));
     return name;
+  }
+
+  /**
+   * Say once that a run waits for its model's training slot, naming the run that holds it and
+   * since when, and once that it got it: Ingest answers `busy` on every pass of the wait loop.
+   */
+  private reportTrainingSlot(execution: string, output: unknown): void {
+    const ingest = output as { status?: string; model?: string; trainingSlot?: string; heldBy?: string; heldSince?: string } | null;
+    if (ingest?.status !== 'ACCEPTED') return;
+    if (ingest.trainingSlot === 'busy' && !this.waitingSaid.has(execution)) {
+      this.waitingSaid.add(execution);
+      const since = ingest.heldSince ? ` since ${ingest.heldSince}` : '';
+      this.say(
+        `[Wait for training slot] ${ingest.model} trains one run at a time: execution ${ingest.heldBy ?? '(unknown)'} holds its training slot${since}; this run waits and tries again.`,
+      );
+    } else if (ingest.trainingSlot === 'acquired' && this.waitingSaid.delete(execution)) {
+      this.say(`[Wait for training slot] ${ingest.model}'s training slot is free: this run trains now.`);
+    }
   }
 
   private get ledger(): ExecutionLedger {

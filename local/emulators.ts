@@ -3,9 +3,12 @@
  * their state in folders under MLOOP_HOME so that datasets, models and the registry survive
  * across runs. Ports are chosen by the OS; nothing listens beyond 127.0.0.1.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
 
@@ -28,6 +31,89 @@ export interface Emulators {
   stop(): Promise<void>;
 }
 
+/** The parts of s3rver's filesystem store (lib/stores/filesystem.js) that writes go through. */
+interface FilesystemStore {
+  getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+  putObject(object: { bucket: string; key: string; content: Buffer | Readable; metadata: Record<string, string> }): Promise<{ size: number; md5: string }>;
+  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5?: string): Promise<void>;
+  getMetadata(bucket: string, key: string): Promise<Record<string, unknown>>;
+}
+
+/** s3rver's own list of the system metadata it keeps beside the x-amz-meta-* fields. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const ALLOWED_METADATA = (require('s3rver/lib/models/object') as { ALLOWED_METADATA: string[] }).ALLOWED_METADATA;
+
+/** Write `data` beside `file` under a temporary name; the caller renames it into place (or removes it). */
+async function stage(file: string, data: Buffer | string | Readable): Promise<string> {
+  const pending = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}-${randomUUID()}.partial`);
+  try {
+    if (typeof data === 'string' || Buffer.isBuffer(data)) await fs.promises.writeFile(pending, data);
+    else await pipeline(data, fs.createWriteStream(pending));
+    return pending;
+  } catch (error) {
+    await fs.promises.rm(pending, { force: true });
+    throw error;
+  }
+}
+
+async function writeAtomically(file: string, data: Buffer | string): Promise<void> {
+  await fs.promises.rename(await stage(file, data), file);
+}
+
+/**
+ * Make s3rver's object writes durable and whole. As shipped, it answers a PUT before the bytes
+ * are written (it ends the file stream and responds without waiting for it) and writes in place,
+ * so a process killed just after an acknowledged PUT can leave the object empty or cut short (a
+ * capture file with half a line). Here an object and its metadata are each written to a
+ * temporary file and renamed into place before the PUT is answered: an acknowledged object is
+ * on disk, and a reader sees the old object or the new one, never part of one. A metadata file
+ * that is not JSON (damaged outside mloop) is reported naming the file instead of as an
+ * anonymous internal error.
+ */
+function hardenStore(store: FilesystemStore): void {
+  const putMetadata = async (bucket: string, key: string, metadata: Record<string, string>, md5?: string) => {
+    const json = Object.fromEntries(Object.entries(metadata).filter(([name]) => ALLOWED_METADATA.includes(name) || name.startsWith('x-amz-meta-')));
+    if (md5) await writeAtomically(store.getResourcePath(bucket, key, 'object.md5'), md5);
+    await writeAtomically(store.getResourcePath(bucket, key, 'metadata.json'), JSON.stringify(json, null, 2));
+  };
+  store.putMetadata = putMetadata;
+  store.putObject = async (object) => {
+    const file = store.getResourcePath(object.bucket, object.key, 'object');
+    await fs.promises.mkdir(path.dirname(file), { recursive: true });
+    const md5 = createHash('md5');
+    let size = 0;
+    const count = (chunk: Buffer) => {
+      md5.update(chunk);
+      size += chunk.length;
+    };
+    if (Buffer.isBuffer(object.content)) count(object.content);
+    else object.content.on('data', count);
+    const pending = await stage(file, object.content);
+    try {
+      const digest = md5.digest('hex');
+      // Metadata first: the object file is what makes an object exist, so it lands last.
+      await putMetadata(object.bucket, object.key, object.metadata, digest);
+      await fs.promises.rename(pending, file);
+      return { size, md5: digest };
+    } catch (error) {
+      await fs.promises.rm(pending, { force: true });
+      throw error;
+    }
+  };
+  const getMetadata = store.getMetadata.bind(store);
+  store.getMetadata = async (bucket, key) => {
+    try {
+      return await getMetadata(bucket, key);
+    } catch (error) {
+      if (!(error instanceof SyntaxError)) throw error;
+      const file = store.getResourcePath(bucket, key, 'metadata.json');
+      throw Object.assign(new Error(`The local S3 store's ${file} (metadata of s3://${bucket}/${key}) is not JSON (${error.message}): restore it, or remove it to keep the object without its metadata.`), {
+        expose: true,
+      });
+    }
+  };
+}
+
 export async function startEmulators(home: string): Promise<Emulators> {
   const s3Dir = path.join(home, 's3');
   const dynamoDir = path.join(home, 'dynamodb');
@@ -35,6 +121,7 @@ export async function startEmulators(home: string): Promise<Emulators> {
   fs.mkdirSync(dynamoDir, { recursive: true });
 
   const s3 = new S3rver({ address: '127.0.0.1', port: 0, directory: s3Dir, silent: true });
+  hardenStore((s3 as unknown as { store: FilesystemStore }).store);
   const s3Address = await s3.run();
 
   const dynamo = dynalite({ path: dynamoDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });

@@ -100,7 +100,14 @@ export function matchesPattern(pattern: Record<string, unknown>, event: unknown)
  * The event Step Functions sends to EventBridge when an execution's status changes (here: when it
  * ends), with its input as JSON text, as the pipeline's cleanup rule reads it.
  */
-export function executionStatusEvent(stateMachineArn: string, name: string, status: string, input: unknown, executionArn: string): EventBridgeEvent {
+export function executionStatusEvent(
+  stateMachineArn: string,
+  name: string,
+  status: string,
+  input: unknown,
+  executionArn: string,
+  failure: { readonly error?: string; readonly cause?: string } = {},
+): EventBridgeEvent {
   const now = new Date();
   return {
     version: '0',
@@ -111,6 +118,15 @@ export function executionStatusEvent(stateMachineArn: string, name: string, stat
     time: now.toISOString(),
     region: LOCAL_REGION,
     resources: [executionArn],
-    detail: { executionArn, stateMachineArn, name, status, stopDate: now.getTime(), input: JSON.stringify(input ?? {}) },
+    detail: {
+      executionArn,
+      stateMachineArn,
+      name,
+      status,
+      stopDate: now.getTime(),
+      input: JSON.stringify(input ?? {}),
+      error: failure.error ?? null,
+      cause: failure.cause ?? null,
+    },
   };
 }

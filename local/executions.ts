@@ -36,8 +36,10 @@ export interface ExecutionRecord {
   readonly startDate: string;
   /** The process that runs it (local executions live in the process that started them). */
   readonly pid: number;
-  /** Set when the execution ends; absent while it runs. */
-  readonly status?: 'SUCCEEDED' | 'FAILED';
+  /** That process's start time (Linux: /proc/<pid>/stat), so a reused pid is not taken for it. */
+  readonly pidStartTime?: string;
+  /** Set when the execution ends; absent while it runs. ABORTED: its process died (see `orphans`). */
+  readonly status?: 'SUCCEEDED' | 'FAILED' | 'ABORTED';
   readonly stopDate?: string;
   readonly output?: string;
   readonly error?: string;
@@ -49,7 +51,7 @@ export type ExecutionDescription = Omit<ExecutionRecord, 'status'> & { readonly 
 
 /** How an execution ended. */
 export interface ExecutionEnd {
-  readonly status: 'SUCCEEDED' | 'FAILED';
+  readonly status: 'SUCCEEDED' | 'FAILED' | 'ABORTED';
   readonly output?: unknown;
   readonly error?: string;
   readonly cause?: string;
@@ -67,9 +69,60 @@ export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/**
+ * When a process started, as the kernel counts it (clock ticks since boot, /proc/<pid>/stat's
+ * 22nd field), or undefined where /proc is not there. With the pid, it names one process for good:
+ * a pid reused by a later process has another start time.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process that recorded (`pid`, `startTime`) still runs: alive, and not a reused pid. */
+export function sameProcessAlive(pid: number, startTime: string | undefined): boolean {
+  if (!alive(pid)) return false;
+  if (startTime === undefined) return true;
+  const now = processStartTime(pid);
+  return now === undefined || now === startTime;
+}
+
+/** A record file that cannot be read as one: named, with what to do about it. */
+export class CorruptRecord extends Error {
+  constructor(
+    readonly file: string,
+    detail: string,
+  ) {
+    super(`${file} is not a readable execution record (${detail}): it was written by mloop as one JSON object. Restore it from a backup, or move it out of ${path.dirname(file)} to let mloop go on without that execution.`);
+    this.name = 'CorruptRecord';
+  }
+}
+
+function readRecord(file: string): ExecutionRecord {
+  const text = fs.readFileSync(file, 'utf8');
+  let record: unknown;
+  try {
+    record = JSON.parse(text);
+  } catch (error) {
+    throw new CorruptRecord(file, text.length === 0 ? 'it is empty' : (error as Error).message);
+  }
+  const r = record as Partial<ExecutionRecord> | null;
+  if (!r || typeof r !== 'object' || typeof r.executionArn !== 'string' || typeof r.name !== 'string' || typeof r.pid !== 'number' || typeof r.input !== 'string') {
+    throw new CorruptRecord(file, 'it lacks executionArn, name, pid or input');
+  }
+  return r as ExecutionRecord;
 }
 
 export class ExecutionLedger {
@@ -98,7 +151,8 @@ export class ExecutionLedger {
     const arn = executionArnOf(stateMachineArn, name);
     const mine = this.running.get(arn);
     if (mine && mine.input === input) return { record: mine, repeat: true };
-    const record: ExecutionRecord = { executionArn: arn, stateMachineArn, name, input, startDate: new Date().toISOString(), pid: process.pid };
+    const pidStartTime = processStartTime(process.pid);
+    const record: ExecutionRecord = { executionArn: arn, stateMachineArn, name, input, startDate: new Date().toISOString(), pid: process.pid, ...(pidStartTime ? { pidStartTime } : {}) };
     const file = this.file(arn);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const pending = `${file}.${randomUUID()}.tmp`;
@@ -127,11 +181,45 @@ export class ExecutionLedger {
       ...(end.error !== undefined ? { error: end.error } : {}),
       ...(end.cause !== undefined ? { cause: end.cause } : {}),
     };
-    const file = this.file(arn);
+    this.write(record);
+    this.running.delete(arn);
+  }
+
+  /** Write a record over its file, whole or not at all (write, then rename). */
+  private write(record: ExecutionRecord): void {
+    const file = this.file(record.executionArn);
     const pending = `${file}.${randomUUID()}.tmp`;
     fs.writeFileSync(pending, JSON.stringify(record));
     fs.renameSync(pending, file);
-    this.running.delete(arn);
+  }
+
+  /**
+   * The executions that another process started on this home and that never recorded an end,
+   * whose process is gone: a process that runs executions owns the home, so when this process
+   * owns it, those were cut off (kill -9, a crash, a power cut). Oldest first.
+   */
+  orphans(): ExecutionRecord[] {
+    if (!fs.existsSync(this.dir)) return [];
+    const found: ExecutionRecord[] = [];
+    for (const machine of fs.readdirSync(this.dir, { withFileTypes: true })) {
+      if (!machine.isDirectory()) continue;
+      const folder = path.join(this.dir, machine.name);
+      for (const entry of fs.readdirSync(folder)) {
+        if (!entry.endsWith('.json')) continue; // .tmp files of a write that was cut off
+        const record = readRecord(path.join(folder, entry));
+        if (record.status || this.running.has(record.executionArn)) continue;
+        if (record.pid === process.pid && record.pidStartTime === processStartTime(process.pid)) continue; // another cloud of this process
+        if (!sameProcessAlive(record.pid, record.pidStartTime)) found.push(record);
+      }
+    }
+    return found.sort((a, b) => a.startDate.localeCompare(b.startDate));
+  }
+
+  /** Record that an orphaned execution ended ABORTED (see `orphans`). */
+  abort(record: ExecutionRecord, cause: string): ExecutionRecord {
+    const ended: ExecutionRecord = { ...record, status: 'ABORTED', stopDate: new Date().toISOString(), error: 'States.Aborted', cause };
+    this.write(ended);
+    return ended;
   }
 
   /**
@@ -143,12 +231,12 @@ export class ExecutionLedger {
     if (mine) return { ...mine, status: 'RUNNING' };
     let record: ExecutionRecord;
     try {
-      record = JSON.parse(fs.readFileSync(this.file(arn), 'utf8')) as ExecutionRecord;
+      record = readRecord(this.file(arn));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
     if (record.status) return { ...record, status: record.status };
-    return { ...record, status: record.pid !== process.pid && alive(record.pid) ? 'RUNNING' : 'ABORTED' };
+    return { ...record, status: record.pid !== process.pid && sameProcessAlive(record.pid, record.pidStartTime) ? 'RUNNING' : 'ABORTED' };
   }
 }

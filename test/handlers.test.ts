@@ -225,7 +225,7 @@ describe('ingest: rejected datasets', () => {
     expect(record?.splits).toBeUndefined();
     const report = await getObjectJson<{ accepted: boolean; violations: { check: string; column?: string; count: number; exampleRows: number[] }[] }>(
       SCRATCH,
-      splitUri(record!.reportUri).key,
+      splitUri(record!.reportUri!).key,
     );
     expect(report.accepted).toBe(false);
     expect(report.violations).toEqual([expect.objectContaining({ check: 'type_mismatch', column: 'x1', count: 3, exampleRows: [2, 3, 4] })]);
@@ -247,7 +247,7 @@ describe('ingest: rejected datasets', () => {
     expect(await getTags(SCRATCH, key)).toMatchObject({ 'mloop-status': 'quarantined' });
     const [record] = await registry.listDatasets('ingest-t');
     expect(record).toMatchObject({ status: 'rejected', version: 1 });
-    const report = await getObjectJson<{ violations: { check: string }[] }>(SCRATCH, splitUri(record.reportUri).key);
+    const report = await getObjectJson<{ violations: { check: string }[] }>(SCRATCH, splitUri(record.reportUri!).key);
     expect(report.violations.map((v) => v.check)).toContain('missing_target');
     // A rejected dataset fixes no schema.
     expect((await registry.getModel('ingest-t'))?.schema).toBeUndefined();

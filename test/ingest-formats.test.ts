@@ -154,7 +154,7 @@ describe('a schema given in the CDK props (mloop:datasetSchemas)', () => {
       `Dataset ${uri} was rejected: Column 'region' in ${uri} is not in the CDK props' schema (datasetSchemas); expected only the columns 'x', 'color', 'target'.`,
     );
     const [record] = await t.registry.listDatasets(model);
-    const report = await getObjectJson<{ schemaSource: string; violations: { check: string; column: string }[] }>(SCRATCH, splitUri(record.reportUri).key);
+    const report = await getObjectJson<{ schemaSource: string; violations: { check: string; column: string }[] }>(SCRATCH, splitUri(record.reportUri!).key);
     expect(report.schemaSource).toBe('cdk-props');
     expect(report.violations).toEqual([expect.objectContaining({ check: 'extra_column', column: 'region' })]);
   });
@@ -217,7 +217,7 @@ describe('malformed files through the real Ingest handler: kept, tagged quaranti
     expect(await getTags(SCRATCH, key)).toMatchObject({ 'mloop-status': 'quarantined' });
     const [record] = await t.registry.listDatasets(model);
     expect(record).toMatchObject({ status: 'rejected', bytes: bytes.length, reason: expect.stringContaining(s3Uri(SCRATCH, key)) });
-    const report = await getObjectJson<{ violations: { check: string; column?: string; exampleRows: number[] }[] }>(SCRATCH, splitUri(record.reportUri).key);
+    const report = await getObjectJson<{ violations: { check: string; column?: string; exampleRows: number[] }[] }>(SCRATCH, splitUri(record.reportUri!).key);
     expect(report.violations).toContainEqual(expect.objectContaining({ check: c.check, ...(c.column ? { column: c.column } : {}), ...(c.rows ? { exampleRows: c.rows } : {}) }));
   });
 

@@ -106,7 +106,7 @@ describe('the first cloud: the repository training code', () => {
     const dataset = template.rules.find((r) => (r.pattern?.source as string[] | undefined)?.[0] === 'aws.s3')!;
     // Executions that end stopped, timed out or failed reach the cleanup function (the state machine's resolved ARN).
     const ended = template.rules.find((r) => (r.pattern?.source as string[] | undefined)?.[0] === 'aws.states')!;
-    expect(ended.pattern).toMatchObject({ detail: { stateMachineArn: [template.stateMachines[0].arn], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] } });
+    expect(ended.pattern).toMatchObject({ detail: { stateMachineArn: [template.stateMachines[0].arn], status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] } });
     expect(ended.targetArns).toEqual([template.functions.find((f) => f.functionId === 'executionEnded')!.arn]);
     expect(dataset.pattern).toEqual({
       source: ['aws.s3'],

@@ -3,16 +3,30 @@ import { z } from 'zod';
 import { ingestEnv, loadEnv } from '../shared/env';
 import { InvalidInput } from '../shared/errors';
 import { logger } from '../shared/observability';
-import type { IngestInput, IngestOutput } from '../shared/pipeline';
+import { isTrainRequest, type IngestInput, type IngestOutput } from '../shared/pipeline';
 import { ingest } from './ingest';
 
 const env = loadEnv(ingestEnv);
 
+const objectCreated = z.object({
+  bucket: z.object({ name: z.string().min(1) }),
+  object: z.object({ key: z.string().min(1), size: z.number().optional(), 'version-id': z.string().optional(), etag: z.string().optional() }),
+});
+
+/** `mloop train`: an existing dataset version trained again (lambdas/data/known-data.ts). */
+const trainRequest = z.object({
+  retrain: z
+    .object({
+      model: z.string().min(1),
+      datasetVersion: z.number().int().positive().optional(),
+      requestedBy: z.string().max(200).optional(),
+      reason: z.string().max(1000).optional(),
+    })
+    .strict(),
+});
+
 const inputSchema = z.object({
-  detail: z.object({
-    bucket: z.object({ name: z.string().min(1) }),
-    object: z.object({ key: z.string().min(1), size: z.number().optional(), 'version-id': z.string().optional(), etag: z.string().optional() }),
-  }),
+  detail: z.union([trainRequest, objectCreated]),
   eventId: z.string().optional(),
   eventTime: z.string().optional(),
   execution: z.string().min(1),
@@ -21,10 +35,13 @@ const inputSchema = z.object({
 export async function handler(event: unknown): Promise<IngestOutput> {
   const parsed = inputSchema.safeParse(event);
   if (!parsed.success) {
-    throw new InvalidInput(`Ingest input is not an S3 object-created event: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.`);
+    throw new InvalidInput(
+      `Ingest input is neither an S3 object-created event nor a request to train again ({"retrain": {"model", "datasetVersion"?}}): ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.`,
+    );
   }
   const input = parsed.data as IngestInput;
-  logger.info('Ingesting dataset', { key: input.detail.object.key, execution: input.execution });
+  if (isTrainRequest(input.detail)) logger.info('Training an existing dataset version again', { ...input.detail.retrain, execution: input.execution });
+  else logger.info('Ingesting dataset', { key: input.detail.object.key, execution: input.execution });
   const out = await ingest(input, env);
   logger.info('Ingest finished', { status: out.status, model: out.model, datasetVersion: out.datasetVersion });
   return out;

@@ -3,14 +3,13 @@
  * by content and write deterministic train/validation/test splits. A rejected dataset is kept
  * where it was dropped (tagged as quarantined), recorded with its report, and stops the pipeline.
  */
-import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { s3Client } from '../shared/clients';
 import type { IngestEnv } from '../shared/env';
 import { DatasetRejected, InvalidInput } from '../shared/errors';
-import { parseDatasetKey, s3Keys, s3Uri } from '../shared/layout';
-import type { IngestInput, IngestOutput } from '../shared/pipeline';
+import { assertModelName, parseDatasetKey, s3Keys, s3Uri } from '../shared/layout';
+import { isTrainRequest, type IngestInput, type IngestOutput, type ObjectCreatedEvent } from '../shared/pipeline';
 import { Registry } from '../shared/registry';
 import { getBytes, getStream, head, putJson, tag, upload } from '../shared/storage';
 import { scanDataset, schemaHash, writeSplits, type DatasetSource, type RandomAccessSource, type ScanOptions, type ScanResult, type SchemaInput, type SplitName, type Violation } from './dataset';
@@ -20,55 +19,24 @@ import type { DatasetSchema } from '../shared/types';
 import { formatFromName } from './formats';
 import { SCHEMA_FILE_NAME, isSchemaFile, parseSchemaFile } from './schema-file';
 import { HYPERPARAMETERS_FILE, parseHyperparameters, readHyperparameters } from './hyperparameters';
+import { resumeIngest, settleKnownData, trainExisting, trainingJobName, withTrainingSlot } from './known-data';
+
+export { trainingJobName, type Accepted } from './known-data';
 
 /** S3 user metadata key (x-amz-meta-mloop-target) naming the target column of a dropped file. */
 export const TARGET_METADATA_KEY = 'mloop-target';
 
-/** A SageMaker job name (at most 63 characters) unique to this dataset version and execution. */
-export function trainingJobName(model: string, datasetVersion: number, execution: string): string {
-  const suffix = createHash('sha256').update(execution).digest('hex').slice(0, 8);
-  return `mloop-${model}-d${datasetVersion}-${suffix}`.slice(0, 63);
-}
+/**
+ * S3 user metadata key (x-amz-meta-mloop-retrain): `true` trains the dropped file's dataset
+ * version again even when its bytes already produced a model version (`mloop run --retrain`).
+ */
+export const RETRAIN_METADATA_KEY = 'mloop-retrain';
 
 /** One sentence per violation, the first few, for the pipeline's error. */
 export function summarizeViolations(violations: Violation[], max = 3): string {
   const head = violations.slice(0, max).map((v) => v.message);
   const more = violations.length > max ? ` (and ${violations.length - max} more in the report)` : '';
   return head.join(' ') + more;
-}
-
-export type Accepted = Extract<IngestOutput, { status: 'ACCEPTED' }>;
-
-/**
- * One execution trains a model at a time: an accepted dataset takes the model's training lease
- * for this execution (held until Register or Record failure gives it back, or TRAINING_LEASE_SECONDS
- * pass). While another execution holds it the answer is `busy`: the state machine waits and runs
- * Ingest again, which finds its own dataset (the retry path) and tries the lease again.
- */
-export async function withTrainingSlot(registry: Registry, accepted: Accepted, execution: string, env: IngestEnv): Promise<Accepted> {
-  if (await registry.acquireTrainingLease(accepted.model, execution, env.TRAINING_LEASE_SECONDS)) return { ...accepted, trainingSlot: 'acquired' };
-  const holder = (await registry.getModel(accepted.model))?.trainingLease?.execution;
-  return { ...accepted, trainingSlot: 'busy', ...(holder ? { heldBy: holder } : {}) };
-}
-
-/** The output of an ingest that already completed, rebuilt from its dataset record. */
-export async function resumeIngest(registry: Registry, model: string, version: number, execution: string, hyperparameters: Record<string, string>): Promise<Accepted> {
-  const [record, meta] = await Promise.all([registry.getDataset(model, version), registry.getModel(model)]);
-  if (!record?.splits || !meta?.schema) throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
-  const prefix = (uri: string) => uri.slice(0, uri.lastIndexOf('/') + 1);
-  return {
-    status: 'ACCEPTED',
-    model,
-    datasetVersion: version,
-    sha256: record.sha256,
-    s3VersionId: record.s3VersionId,
-    target: meta.schema.target,
-    task: meta.schema.task,
-    trainingJobName: trainingJobName(model, version, execution),
-    channels: { train: prefix(record.splits.train), validation: prefix(record.splits.validation) },
-    testSplit: record.splits.test,
-    hyperparameters,
-  };
 }
 
 /** An S3 object read by byte ranges (ranged GETs of one object version): how Parquet is read. */
@@ -163,6 +131,8 @@ export interface IngestRun {
   /** The model's latest dataset version: the new one's parent. */
   readonly parentVersion?: number;
   readonly hyperparameters: Record<string, string>;
+  /** The drop asked to train again even when its bytes already produced a model version (RETRAIN_METADATA_KEY). */
+  readonly retrain?: boolean;
 }
 
 /** The scan options for a run: its chosen schema; thresholds from the environment. */
@@ -186,32 +156,47 @@ export interface NewVersion {
 }
 
 /**
- * Content addressing, after a scan: the same bytes make one dataset version and one training run.
- * Answers the earlier result for a retry of this execution that already completed, DUPLICATE for
- * bytes another execution claimed, else a new version number. A rejected dataset is recorded with
- * its report, its object tagged as quarantined (never deleted), and DatasetRejected thrown.
+ * Content addressing, after a scan: the same bytes make one dataset version. Answers the earlier
+ * result for a retry of this execution that already completed; for bytes another execution
+ * claimed, DUPLICATE while that one ingests them, else what known-data.ts decides (DUPLICATE when
+ * their version produced a model version or a run on it is in progress, else train it again);
+ * else a new version number. A rejected dataset is recorded with its report, its object tagged as
+ * quarantined (never deleted), and DatasetRejected thrown.
  */
 export async function versionScan(run: IngestRun, scan: ScanResult, registry: Registry, env: IngestEnv, extra: Partial<DatasetRecord> = {}): Promise<{ answer: IngestOutput } | NewVersion> {
   const { model, bucket, execution, source } = run;
-  const claim = await registry.claimContent(model, scan.sha256, execution);
+  const claim = await registry.claimContent(model, scan.sha256, execution, source);
   const ownClaim = claim?.execution === execution;
   if (claim && ownClaim && claim.datasetVersion !== undefined) {
     // A retry of this execution after its ingest completed: answer what it answered then.
     return { answer: await withTrainingSlot(registry, await resumeIngest(registry, model, claim.datasetVersion, execution, run.hyperparameters), execution, env) };
   }
+  if (claim && !ownClaim && claim.datasetVersion !== undefined) {
+    return {
+      answer: await settleKnownData(
+        { model, execution, sha256: scan.sha256, source, hyperparameters: run.hyperparameters, force: run.retrain === true },
+        claim,
+        registry,
+        env,
+      ),
+    };
+  }
   if (claim && !ownClaim) {
+    const reason = `these bytes are being ingested by execution ${claim.execution}`;
     await registry.putRun({
       model,
       execution,
       status: 'DUPLICATE',
-      datasetVersion: claim.datasetVersion,
-      reason: `${source} has the same bytes (sha256 ${scan.sha256}) as dataset version ${claim.datasetVersion ?? '(being ingested)'}; no new version and no training run.`,
+      source,
+      reason: `${source} has the same bytes (sha256 ${scan.sha256}) as a dataset being ingested by execution ${claim.execution}; no new version and no training run.`,
       updatedAt: new Date().toISOString(),
     });
-    return { answer: { status: 'DUPLICATE', model, datasetVersion: claim.datasetVersion ?? null, duplicateOf: claim.execution } };
+    return { answer: { status: 'DUPLICATE', model, datasetVersion: null, duplicateOf: claim.execution, modelVersion: null, reason } };
   }
 
   const version = await registry.nextNumber(model, 'datasetCounter');
+  // Should this ingestion never finish, the cleanup records the number as abandoned (no silent gap).
+  await registry.reserveContentVersion(model, scan.sha256, execution, version);
   const createdAt = new Date().toISOString();
   const report = {
     dataset: source,
@@ -312,25 +297,39 @@ export async function acceptVersion(
 }
 
 export async function ingest(input: IngestInput, env: IngestEnv): Promise<IngestOutput> {
-  const bucket = input.detail.bucket.name;
-  const key = input.detail.object.key;
-  const versionId = input.detail.object['version-id'];
-  const { model, fileName } = parseDatasetKey(key);
   const registry = new Registry(env.REGISTRY_TABLE);
+  if (isTrainRequest(input.detail)) {
+    // Train an existing dataset version again (mloop train): nothing to read but the registry.
+    const request = input.detail.retrain;
+    assertModelName(request.model);
+    const [own, hyperparameters] = await Promise.all([registry.getRun(request.model, input.execution), readHyperparameters(env.DATA_BUCKET, request.model)]);
+    if (own?.status === 'RUNNING' && own.datasetVersion !== undefined) {
+      return withTrainingSlot(registry, await resumeIngest(registry, request.model, own.datasetVersion, input.execution, hyperparameters), input.execution, env);
+    }
+    return trainExisting(request, input.execution, hyperparameters, registry, env);
+  }
+  const detail: ObjectCreatedEvent['detail'] = input.detail;
+  const bucket = detail.bucket.name;
+  const key = detail.object.key;
+  const versionId = detail.object['version-id'];
+  const { model, fileName } = parseDatasetKey(key);
   const source = s3Uri(bucket, key);
   if (isSchemaFile(fileName) || fileName === HYPERPARAMETERS_FILE) return ingestConfigFile(bucket, key, versionId, model, fileName);
 
   // hyperparameters.json beside the datasets is read first: a bad file fails the run before a version is claimed.
-  const [meta, modelRecord, hyperparameters, datasets] = await Promise.all([
+  const [meta, modelRecord, hyperparameters, datasets, own] = await Promise.all([
     head(bucket, key, versionId),
     registry.getModel(model),
     readHyperparameters(bucket, model),
     registry.listDatasets(model),
+    registry.getRun(model, input.execution),
   ]);
-  // This execution already ingested the file (a retry, or another pass of the wait-for-slot loop):
-  // answer from its dataset record without reading the file again.
+  // This execution already ingested the file, or took over the version its bytes hold (a retry,
+  // or another pass of the wait-for-slot loop): answer from the dataset record without reading
+  // the file again.
   const done = datasets.find((d) => d.sourceEvent.execution === input.execution && d.status === 'accepted' && d.splits);
-  if (done) return withTrainingSlot(registry, await resumeIngest(registry, model, done.version, input.execution, hyperparameters), input.execution, env);
+  const resumed = done?.version ?? (own?.status === 'RUNNING' ? own.datasetVersion : undefined);
+  if (resumed !== undefined) return withTrainingSlot(registry, await resumeIngest(registry, model, resumed, input.execution, hyperparameters), input.execution, env);
   const target = meta.Metadata?.[TARGET_METADATA_KEY] || undefined;
   // schema.json beside the data, else the CDK props' schema, else the model's, else inference (chooseSchema).
   const dropped = await declaredSchema(bucket, model);
@@ -350,6 +349,7 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     }),
     parentVersion: modelRecord?.latestDataset,
     hyperparameters,
+    retrain: meta.Metadata?.[RETRAIN_METADATA_KEY]?.toLowerCase() === 'true',
   };
   const options = scanOptionsFor(run, target, env);
 

@@ -218,11 +218,13 @@ async function commitRetrain(table: string, id: string, record: RetrainRecord): 
 }
 
 /**
- * Whether the retraining that holds the lease has finished: its dataset has a record whose
- * pipeline run ended (SUCCEEDED, FAILED, DUPLICATE).
+ * Whether the retraining that holds the lease has finished: a run its dropped file started has
+ * ended (SUCCEEDED, FAILED, or DUPLICATE: its bytes held no new data, so no dataset version names
+ * the file and the run's `source` is what finds it), or the run of the dataset version it made.
  */
 async function leaseFinished(registry: Registry, bucket: string, model: string, key: string): Promise<boolean> {
   const uri = s3Uri(bucket, key);
+  if ((await registry.runsOfSource(model, uri)).some((run) => run.status !== 'RUNNING')) return true;
   const dataset = (await registry.listDatasets(model)).find((d) => d.s3Uri === uri);
   if (!dataset) return false;
   const run = await registry.getRun(model, dataset.sourceEvent.execution);

@@ -1,4 +1,4 @@
-/** Lambda entry of the rule on the pipeline's executions that end ABORTED, TIMED_OUT or FAILED (see ended.ts). */
+/** Lambda entry of the rule on the pipeline's executions that end, however they end (see ended.ts). */
 import { z } from 'zod';
 import { executionEndedEnv, loadEnv } from '../shared/env';
 import { InvalidInput } from '../shared/errors';
@@ -11,8 +11,10 @@ const eventSchema = z.object({
   'detail-type': z.literal('Step Functions Execution Status Change'),
   detail: z.object({
     name: z.string().min(1),
-    status: z.enum(['ABORTED', 'TIMED_OUT', 'FAILED']),
+    status: z.enum(['SUCCEEDED', 'ABORTED', 'TIMED_OUT', 'FAILED']),
     input: z.string().nullish(),
+    error: z.string().nullish(),
+    cause: z.string().nullish(),
   }),
 });
 

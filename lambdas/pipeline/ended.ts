@@ -1,26 +1,34 @@
 /**
- * Cleanup after an execution that ended without reaching its own failure path: Step Functions
- * sends "Step Functions Execution Status Change" for every execution that ends ABORTED, TIMED_OUT
- * or FAILED. A stopped or timed-out execution runs no Catch, so it would keep its model's
- * training lease until the lease's TTL and, had it claimed a file's bytes without finishing the
- * ingestion, the same bytes would be a DUPLICATE of nothing ever after. Here:
- *  - the training lease it holds is given back (a waiting drop of the same model goes on);
+ * Cleanup when a pipeline execution ends, however it ends: Step Functions sends "Step Functions
+ * Execution Status Change" for every execution that ends SUCCEEDED, FAILED, TIMED_OUT or ABORTED
+ * (and the local runtime sends the same, also for the executions a dead process left running).
+ * A stopped or timed-out execution runs no Catch, and a FAILED one may have failed where no Catch
+ * can take it (States.DataLimitExceeded, a Record failure that failed), so without this it would
+ * keep its model's training lease until the lease's TTL and, had it claimed a file's bytes
+ * without finishing the ingestion, the same bytes would be a DUPLICATE of nothing ever after.
+ * Here, for every end:
+ *  - the training lease the execution holds is given back (a waiting drop of the same model goes on);
  *  - the content claims it holds that no dataset version links are released (the same file can be
- *    dropped again);
- *  - ABORTED and TIMED_OUT are recorded as the run's end (FAILED runs were recorded by Record
- *    failure, with the stage and reason: left as they are).
+ *    dropped again), and the dataset version numbers it had taken are recorded as abandoned;
+ *  - a run that did not record its own end is recorded: ABORTED and TIMED_OUT as FAILED at stage
+ *    `execution`, a FAILED one that no Catch recorded likewise. A run recorded as ended (by
+ *    Register or Record failure) is left as it is.
  * Every step is conditional on the execution, so a repeated event changes nothing.
  */
 import { parseDatasetKey } from '../shared/layout';
+import { isTrainRequest, type PipelineDetail } from '../shared/pipeline';
 import { Registry } from '../shared/registry';
 
-export type EndStatus = 'ABORTED' | 'TIMED_OUT' | 'FAILED';
+export type EndStatus = 'SUCCEEDED' | 'ABORTED' | 'TIMED_OUT' | 'FAILED';
 
 export interface ExecutionEnded {
   readonly name: string;
   readonly status: EndStatus;
   /** The execution's input as Step Functions sends it (JSON text), when it was not too large. */
   readonly input?: string | null;
+  /** Why it failed, when Step Functions says (the error name and cause of a FAILED execution). */
+  readonly error?: string | null;
+  readonly cause?: string | null;
 }
 
 export interface EndedResult {
@@ -28,41 +36,69 @@ export interface EndedResult {
   readonly execution: string;
   readonly status: EndStatus;
   readonly releasedClaims: number;
+  /** Whether this event recorded the run's end (it had not recorded it itself). */
+  readonly recordedRun: boolean;
 }
 
-/** The model an execution ran for: from its input (the dataset event), else from its name (`<model>-<hash>`). */
-export function modelOfExecution(event: ExecutionEnded): string | null {
+/** A drop's execution name (`<model>-<32 hex>`) or a TrainRequest's (`<model>-train-<24 hex>`). */
+const MODEL_PREFIX = /^([a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?)-(?:[0-9a-f]{32}|train-[0-9a-f]{24})$/;
+
+/**
+ * The model an execution ran for: from its input (the dataset event, or the request to train
+ * again), else from its name (`<model>-<hash>` or `<model>-train-<hash>`).
+ */
+export function modelOfExecution(event: Pick<ExecutionEnded, 'name' | 'input'> & Partial<ExecutionEnded>): string | null {
   if (event.input) {
     try {
-      const key = (JSON.parse(event.input) as { detail?: { object?: { key?: unknown } } }).detail?.object?.key;
+      const detail = (JSON.parse(event.input) as { detail?: PipelineDetail }).detail;
+      if (isTrainRequest(detail) && typeof detail.retrain.model === 'string') return detail.retrain.model;
+      const key = (detail as { object?: { key?: unknown } } | undefined)?.object?.key;
       if (typeof key === 'string') return parseDatasetKey(key).model;
     } catch {
       // not a dataset event: fall back to the name
     }
   }
-  const match = /^([a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?)-[0-9a-f]{32}$/.exec(event.name);
+  const match = MODEL_PREFIX.exec(event.name);
   return match && match[1] !== 'dataset' ? match[1] : null;
+}
+
+/** The run's end as this event tells it, for a run that did not record its own. */
+function endReason(event: ExecutionEnded): { error: string; reason: string } {
+  switch (event.status) {
+    case 'ABORTED':
+      return { error: 'States.Aborted', reason: event.cause || 'The execution was stopped (StopExecution, or its process died) before it ended.' };
+    case 'TIMED_OUT':
+      return { error: 'States.Timeout', reason: "The execution ran past the state machine's timeout." };
+    default:
+      return {
+        error: event.error || 'States.Runtime',
+        reason: event.cause || 'The execution failed where no Catch could record it (for example States.DataLimitExceeded).',
+      };
+  }
 }
 
 export async function executionEnded(event: ExecutionEnded, registryTable: string): Promise<EndedResult> {
   const model = modelOfExecution(event);
-  if (model === null) return { model, execution: event.name, status: event.status, releasedClaims: 0 };
+  if (model === null) return { model, execution: event.name, status: event.status, releasedClaims: 0, recordedRun: false };
   const registry = new Registry(registryTable);
   await registry.releaseTrainingLease(model, event.name);
-  const releasedClaims = await registry.releaseUnlinkedContent(model, event.name);
-  if (event.status !== 'FAILED') {
-    await registry.putRun({
+  const { error, reason } = endReason(event);
+  const releasedClaims = await registry.abandonUnfinishedIngest(
+    model,
+    event.name,
+    event.status === 'SUCCEEDED' ? `Execution ${event.name} ended before its ingestion finished.` : `Execution ${event.name} ended ${event.status} before its ingestion finished: ${reason}`,
+  );
+  let recordedRun = false;
+  if (event.status !== 'SUCCEEDED') {
+    recordedRun = await registry.putRunIfNotEnded({
       model,
       execution: event.name,
       status: 'FAILED',
       stage: 'execution',
-      error: `States.${event.status === 'ABORTED' ? 'Aborted' : 'Timeout'}`,
-      reason:
-        event.status === 'ABORTED'
-          ? 'The execution was stopped (StopExecution) before it ended.'
-          : "The execution ran past the state machine's timeout.",
+      error,
+      reason,
       updatedAt: new Date().toISOString(),
     });
   }
-  return { model, execution: event.name, status: event.status, releasedClaims };
+  return { model, execution: event.name, status: event.status, releasedClaims, recordedRun };
 }

@@ -10,7 +10,7 @@
  * execution again: Standard workflows make StartExecution idempotent on name and input. Both are
  * duplicate deliveries, reported as such; neither starts a second run.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { ExecutionAlreadyExists, StartExecutionCommand, type StartExecutionCommandOutput } from '@aws-sdk/client-sfn';
 import { InvalidInput } from '../shared/errors';
 import { DATASETS_PREFIX, MODEL_NAME_PATTERN } from '../shared/layout';
@@ -68,6 +68,16 @@ export function objectVersionIdentity(detail: ObjectCreatedDetail): string {
 export function executionName(detail: ObjectCreatedDetail): string {
   const hash = createHash('sha256').update(objectVersionIdentity(detail)).digest('hex').slice(0, HASH_DIGITS);
   return `${modelOf(detail.object.key) ?? UNROUTED_PREFIX}-${hash}`;
+}
+
+/**
+ * The name of an execution that trains an existing dataset version again (a TrainRequest, `mloop
+ * train`): `<model>-train-<24 random hex digits>`, at most 71 characters. Each request is a new
+ * run, so the name is new each time (Step Functions keeps a closed execution's name 90 days). Its
+ * last part is 24 digits where a drop's is 32, so a name alone tells the two apart.
+ */
+export function trainExecutionName(model: string): string {
+  return `${model}-train-${randomBytes(12).toString('hex')}`;
 }
 
 /** The model of `datasets/<model>/<file>`, when the key names a valid one. */

@@ -15,8 +15,8 @@
  */
 import type { RegisterEnv } from '../shared/env';
 import { aliasChangedEvent, publishOrLog, versionRegisteredEvent, type RegistryEvent } from '../shared/events';
-import { parseDatasetKey, parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
-import type { RecordFailureInput, RecordFailureOutput, RegisterInput, RegisterOutput } from '../shared/pipeline';
+import { MODEL_NAME_PATTERN, parseDatasetKey, parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
+import { isTrainRequest, type RecordFailureInput, type RecordFailureOutput, type RegisterInput, type RegisterOutput } from '../shared/pipeline';
 import { historyEntryOf, Registry, type ModelVersionRecord } from '../shared/registry';
 import { copy, putJson } from '../shared/storage';
 import { DEFAULT_ALIAS } from './aliases';
@@ -151,9 +151,13 @@ export async function recordFailure(input: RecordFailureInput, env: RegisterEnv)
   const stage = stageOf(state);
   const reason = reasonFromCause(state.error.Error, state.error.Cause);
   let model: string | null = state.ingest?.model ?? null;
-  if (!model && state.detail) {
+  let source: string | undefined;
+  if (state.detail && isTrainRequest(state.detail)) {
+    model ??= MODEL_NAME_PATTERN.test(state.detail.retrain.model) ? state.detail.retrain.model : null;
+  } else if (state.detail) {
+    source = s3Uri(state.detail.bucket.name, state.detail.object.key);
     try {
-      model = parseDatasetKey(state.detail.object.key).model;
+      model ??= parseDatasetKey(state.detail.object.key).model;
     } catch {
       model = null; // not a dataset key: nothing in the registry to attach the failure to
     }
@@ -168,12 +172,13 @@ export async function recordFailure(input: RecordFailureInput, env: RegisterEnv)
       stage,
       error: state.error.Error,
       reason,
+      ...(source ? { source } : {}),
       updatedAt: new Date().toISOString(),
     });
     // A failed run trains no more: give the model's training slot back if this execution held it,
     // and the bytes it claimed without finishing their ingestion, so they can be dropped again.
     await registry.releaseTrainingLease(model, input.execution);
-    await registry.releaseUnlinkedContent(model, input.execution);
+    await registry.abandonUnfinishedIngest(model, input.execution, `The ingestion of execution ${input.execution} failed before it finished: ${reason}`);
   }
   return { model, stage, error: state.error.Error, reason: `${stage} failed: ${reason}` };
 }

@@ -14,6 +14,35 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 
+/**
+ * A hook every S3 and DynamoDB request of the emulators' clients passes through before it is
+ * sent (the local runtime's fault injection, local/faults.ts, uses it to stop a process at an
+ * exact write). Never set on AWS: only clients with a local endpoint get it.
+ */
+export type ClientRequestHook = (service: 's3' | 'dynamodb', operation: string, input: Record<string, unknown>) => Promise<void>;
+let requestHook: ClientRequestHook | undefined;
+
+/** Set (or clear) the hook for the local clients built from now on (see ClientRequestHook). */
+export function setLocalRequestHook(hook: ClientRequestHook | undefined): void {
+  requestHook = hook;
+}
+
+function withHook<C extends S3Client | DynamoDBClient>(client: C, service: 's3' | 'dynamodb'): C {
+  const hook = requestHook;
+  if (!hook) return client;
+  const stack = client.middlewareStack as unknown as {
+    add(middleware: (next: (args: { input: unknown }) => Promise<unknown>, context: { commandName?: string }) => (args: { input: unknown }) => Promise<unknown>, options: { step: 'initialize'; name: string }): void;
+  };
+  stack.add(
+    (next, context) => async (args) => {
+      await hook(service, String(context.commandName ?? '').replace(/Command$/, ''), args.input as Record<string, unknown>);
+      return next(args);
+    },
+    { step: 'initialize', name: 'mloopLocalRequestHook' },
+  );
+  return client;
+}
+
 let s3: S3Client | undefined;
 let ddb: DynamoDBDocumentClient | undefined;
 let events: EventBridgeClient | undefined;
@@ -32,7 +61,7 @@ export function s3Client(): S3Client {
   if (!s3) {
     const endpoint = process.env.MLOOP_S3_ENDPOINT;
     s3 = endpoint
-      ? new S3Client({
+      ? withHook(new S3Client({
           endpoint,
           region: process.env.AWS_REGION ?? 'us-east-1',
           forcePathStyle: true,
@@ -41,7 +70,7 @@ export function s3Client(): S3Client {
           // trailers to streamed bodies: ask for checksums only where the API requires them.
           requestChecksumCalculation: 'WHEN_REQUIRED',
           responseChecksumValidation: 'WHEN_REQUIRED',
-        })
+        }), 's3')
       : new S3Client({});
   }
   return s3;
@@ -51,7 +80,7 @@ export function dynamoClient(): DynamoDBDocumentClient {
   if (!ddb) {
     const endpoint = process.env.MLOOP_DYNAMODB_ENDPOINT;
     const client = endpoint
-      ? new DynamoDBClient({ endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() })
+      ? withHook(new DynamoDBClient({ endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() }), 'dynamodb')
       : new DynamoDBClient({});
     ddb = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },

@@ -15,8 +15,31 @@ export interface ObjectCreatedEvent {
   };
 }
 
+/**
+ * Training again on a dataset version the registry holds, without dropping bytes (`mloop train`):
+ * the state machine's input is `{"id", "time", "detail": {"retrain": TrainRequest}}`, which Ingest
+ * answers from the dataset record, so the same state machine runs from Train on.
+ */
+export interface TrainRequest {
+  readonly model: string;
+  /** @default the model's latest accepted dataset version */
+  readonly datasetVersion?: number;
+  /** Who asked (`user:<name>`), recorded on the run. */
+  readonly requestedBy?: string;
+  /** Why (new hyperparameters, new training code, a fixed quota...), recorded on the run. */
+  readonly reason?: string;
+}
+
+/** The detail of a pipeline execution's input: a dropped object, or a request to train again. */
+export type PipelineDetail = ObjectCreatedEvent['detail'] | { readonly retrain: TrainRequest };
+
+/** Whether an execution's detail asks to train an existing dataset version again. */
+export function isTrainRequest(detail: PipelineDetail | undefined): detail is { readonly retrain: TrainRequest } {
+  return detail !== undefined && typeof (detail as { retrain?: unknown }).retrain === 'object' && (detail as { retrain?: unknown }).retrain !== null;
+}
+
 export interface IngestInput {
-  readonly detail: ObjectCreatedEvent['detail'];
+  readonly detail: PipelineDetail;
   readonly eventId?: string;
   readonly eventTime?: string;
   readonly execution: string;
@@ -43,8 +66,22 @@ export type IngestOutput =
       readonly trainingSlot?: 'acquired' | 'busy';
       /** The execution that holds the slot, when busy. */
       readonly heldBy?: string;
+      /** Since when it holds it (ISO time), when busy and known. */
+      readonly heldSince?: string;
+      /** When this run trains a dataset version again: the run on it before this one. */
+      readonly retryOf?: string;
     }
-  | { readonly status: 'DUPLICATE'; readonly model: string; readonly datasetVersion: number | null; readonly duplicateOf: string }
+  | {
+      readonly status: 'DUPLICATE';
+      readonly model: string;
+      readonly datasetVersion: number | null;
+      /** The run that holds these bytes: the one that ingested them, or the latest that trains on them. */
+      readonly duplicateOf: string;
+      /** The model version that run produced, when it did (null while it is in progress). */
+      readonly modelVersion?: number | null;
+      /** Why nothing is trained, in a sentence. */
+      readonly reason?: string;
+    }
   /**
    * A configuration file beside the data (datasets/<model>/schema.json or hyperparameters.json):
    * checked, nothing to train; it applies to the datasets dropped after it.
@@ -178,7 +215,7 @@ export interface PromoteApprovedInput {
 export interface RecordFailureInput {
   readonly execution: string;
   readonly state: {
-    readonly detail?: ObjectCreatedEvent['detail'];
+    readonly detail?: PipelineDetail;
     readonly ingest?: IngestOutput;
     readonly training?: TrainingOutput;
     readonly evaluation?: EvaluationOutput;

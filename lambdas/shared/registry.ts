@@ -10,7 +10,12 @@ import { dynamoClient } from './clients';
 import { registryKeys as k } from './layout';
 import type { DatasetSchema, Task } from './types';
 
-export type DatasetStatus = 'accepted' | 'rejected';
+/**
+ * accepted: trainable; rejected: failed its checks (kept, with its report); abandoned: its number
+ * was taken by an ingestion that never finished (the execution was stopped or its process died),
+ * recorded so that the version numbers have no silent gap.
+ */
+export type DatasetStatus = 'accepted' | 'rejected' | 'abandoned';
 
 export interface DatasetRecord {
   readonly model: string;
@@ -23,7 +28,8 @@ export interface DatasetRecord {
   readonly rows: number;
   readonly schemaHash?: string;
   readonly profileUri?: string;
-  readonly reportUri: string;
+  /** The validation report (absent for an abandoned version: it was never checked to the end). */
+  readonly reportUri?: string;
   readonly splits?: { train: string; validation: string; test: string };
   readonly splitRows?: { train: number; validation: number; test: number };
   /** How many byte-range parts the file was ingested in (absent: in one pass). */
@@ -98,6 +104,26 @@ export interface TrainingLease {
   readonly execution: string;
   /** ISO time after which the lease counts as abandoned and another execution may take it. */
   readonly until: string;
+  /** When the holder took it (absent on leases taken before it was recorded). */
+  readonly since?: string;
+}
+
+/**
+ * A content hash's claim (`DATAHASH#<sha256>`): which execution ingested these bytes, and once
+ * ingested, which dataset version holds them. `execution` then names the latest run that trains
+ * on that version: a drop of the same bytes after every run on it failed hands the claim to the
+ * new run (`adoptContent`), which keeps the one-run-at-a-time rule for each dataset version.
+ */
+export interface ContentClaim {
+  readonly execution: string;
+  readonly datasetVersion?: number;
+  /** The dataset version number the ingestion took, before it finished (see `reserveContentVersion`). */
+  readonly reservedVersion?: number;
+  /** The dropped object's s3:// URI. */
+  readonly source?: string;
+  readonly claimedAt?: string;
+  /** Earlier runs on this version, oldest first, each of which ended without a model version. */
+  readonly previousExecutions?: string[];
 }
 
 /** Why an alias moved: a promotion (by the pipeline or a person) or a rollback. */
@@ -166,8 +192,15 @@ export interface RunRecord {
   readonly stage?: string;
   readonly error?: string;
   readonly reason?: string;
+  /** The dropped object (s3:// URI) the run was started by, when a drop started it. */
+  readonly source?: string;
+  /** A run that trains an existing dataset version again: the run before it on that version. */
+  readonly retryOf?: string;
+  /** Why this run trains an existing dataset version (the earlier run's failure, or who asked). */
+  readonly cause?: string;
   readonly updatedAt: string;
 }
+
 
 export interface DriftRecord {
   readonly model: string;
@@ -296,12 +329,12 @@ export class Registry {
    * Claim a content hash for an execution. Returns undefined when the claim is new, else the
    * existing claim: another execution's (a duplicate), or this execution's own (a retry).
    */
-  async claimContent(model: string, sha256: string, execution: string): Promise<{ execution: string; datasetVersion?: number } | undefined> {
+  async claimContent(model: string, sha256: string, execution: string, source?: string): Promise<ContentClaim | undefined> {
     try {
       await dynamoClient().send(
         new PutCommand({
           TableName: this.table,
-          Item: { pk: k.pk(model), sk: k.dataHash(sha256), execution, claimedAt: new Date().toISOString() },
+          Item: { pk: k.pk(model), sk: k.dataHash(sha256), execution, claimedAt: new Date().toISOString(), ...(source ? { source } : {}) },
           ConditionExpression: 'attribute_not_exists(sk)',
         }),
       );
@@ -309,12 +342,57 @@ export class Registry {
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
     }
-    return this.get<{ execution: string; datasetVersion?: number }>(model, k.dataHash(sha256));
+    return this.get<ContentClaim & Record<string, unknown>>(model, k.dataHash(sha256));
   }
 
   /** Which dataset version holds these bytes, if any execution has ingested them. */
-  async getContent(model: string, sha256: string): Promise<{ execution: string; datasetVersion?: number } | undefined> {
-    return this.get<{ execution: string; datasetVersion?: number }>(model, k.dataHash(sha256));
+  async getContent(model: string, sha256: string): Promise<ContentClaim | undefined> {
+    return this.get<ContentClaim & Record<string, unknown>>(model, k.dataHash(sha256));
+  }
+
+  /**
+   * Record on this execution's claim the dataset version number its ingestion took, right after
+   * taking it: should the ingestion never finish, the cleanup records that number as abandoned
+   * instead of leaving a silent gap (see `releaseUnlinkedContent`).
+   */
+  async reserveContentVersion(model: string, sha256: string, execution: string, version: number): Promise<void> {
+    try {
+      await dynamoClient().send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: k.pk(model), sk: k.dataHash(sha256) },
+          UpdateExpression: 'SET reservedVersion = :v',
+          ConditionExpression: 'execution = :e',
+          ExpressionAttributeValues: { ':v': version, ':e': execution },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /**
+   * Hand an ingested version's claim from the run that last trained on it (`from`, which ended
+   * without a model version, or with one when the retraining is asked for) to `to`, in one
+   * conditional write: of two runs adopting at once exactly one wins. Returns false when the
+   * claim no longer names `from`.
+   */
+  async adoptContent(model: string, sha256: string, from: string, to: string): Promise<boolean> {
+    try {
+      await dynamoClient().send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: k.pk(model), sk: k.dataHash(sha256) },
+          UpdateExpression: 'SET execution = :to, adoptedAt = :now, previousExecutions = list_append(if_not_exists(previousExecutions, :none), :from)',
+          ConditionExpression: 'execution = :e AND attribute_exists(datasetVersion)',
+          ExpressionAttributeValues: { ':to': to, ':now': new Date().toISOString(), ':none': [], ':from': [from], ':e': from },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
   }
 
   /**
@@ -338,17 +416,17 @@ export class Registry {
 
   /**
    * Release the content claims of an execution that no dataset version links (its ingestion never
-   * finished), so that the same bytes can be ingested again. Answers how many it released.
+   * finished), so that the same bytes can be ingested again. Answers the claims it released (with
+   * the version number each had reserved, if it got that far).
    */
-  async releaseUnlinkedContent(model: string, execution: string): Promise<number> {
+  async releaseUnlinkedContent(model: string, execution: string): Promise<(ContentClaim & { sha256: string })[]> {
     const claims = (await this.queryAll({
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
       FilterExpression: 'execution = :e AND attribute_not_exists(datasetVersion)',
       ExpressionAttributeValues: { ':pk': k.pk(model), ':prefix': k.dataHash(''), ':e': execution },
-      ProjectionExpression: 'sk',
       ConsistentRead: true,
-    })) as { sk: string }[];
-    let released = 0;
+    })) as unknown as (ContentClaim & { sk: string })[];
+    const released: (ContentClaim & { sha256: string })[] = [];
     for (const claim of claims) {
       try {
         await dynamoClient().send(
@@ -359,12 +437,43 @@ export class Registry {
             ExpressionAttributeValues: { ':e': execution },
           }),
         );
-        released++;
+        const { sk, pk: _pk, ...rest } = claim as ContentClaim & { sk: string; pk?: string };
+        released.push({ ...rest, sha256: sk.slice(k.dataHash('').length) });
       } catch (error) {
         if (!isConditionFailure(error)) throw error;
       }
     }
     return released;
+  }
+
+  /**
+   * What an execution that ends without finishing its ingestion leaves: its unlinked content
+   * claims are released (the same bytes can be dropped again), and each dataset version number it
+   * had taken is recorded as `abandoned` with `reason`, so the numbers have no silent gap. Answers
+   * how many claims it released. Idempotent.
+   */
+  async abandonUnfinishedIngest(model: string, execution: string, reason: string): Promise<number> {
+    const released = await this.releaseUnlinkedContent(model, execution);
+    for (const claim of released) {
+      if (claim.reservedVersion === undefined) continue;
+      try {
+        await this.putDataset({
+          model,
+          version: claim.reservedVersion,
+          status: 'abandoned',
+          sha256: claim.sha256,
+          s3Uri: claim.source ?? '',
+          bytes: 0,
+          rows: 0,
+          sourceEvent: { execution },
+          reason,
+          createdAt: new Date().toISOString(),
+        });
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error; // recorded already (a repeated event)
+      }
+    }
+    return released.length;
   }
 
   async linkContent(model: string, sha256: string, datasetVersion: number): Promise<void> {
@@ -694,7 +803,7 @@ export class Registry {
           ConditionExpression: 'attribute_not_exists(trainingLease) OR trainingLease.#until < :now OR trainingLease.execution = :me',
           ExpressionAttributeNames: { '#until': 'until' },
           ExpressionAttributeValues: {
-            ':lease': { execution, until: new Date(now.getTime() + ttlSeconds * 1000).toISOString() },
+            ':lease': { execution, until: new Date(now.getTime() + ttlSeconds * 1000).toISOString(), since: now.toISOString() },
             ':now': now.toISOString(),
             ':me': execution,
           },
@@ -724,10 +833,61 @@ export class Registry {
     }
   }
 
+  /**
+   * Write a run's record: the given fields are set, the others kept, so that what an earlier step
+   * recorded (why a retraining run exists, its source) survives the record of how it ended.
+   */
   async putRun(record: RunRecord): Promise<void> {
+    await this.updateRun(record);
+  }
+
+  /**
+   * Record how a run ended unless it is recorded as ended already (a run absent or RUNNING is
+   * written; SUCCEEDED, FAILED or DUPLICATE stay). Returns whether it wrote.
+   */
+  async putRunIfNotEnded(record: RunRecord): Promise<boolean> {
+    try {
+      await this.updateRun(record, { ConditionExpression: 'attribute_not_exists(sk) OR #status = :running', values: { ':running': 'RUNNING' } });
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  private async updateRun(record: RunRecord, condition?: { ConditionExpression: string; values: Record<string, unknown> }): Promise<void> {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ...condition?.values };
+    const sets: string[] = [];
+    for (const [field, value] of Object.entries(record)) {
+      if (value === undefined) continue;
+      names[`#${field}`] = field;
+      values[`:${field}`] = value;
+      sets.push(`#${field} = :${field}`);
+    }
+    if (condition) names['#status'] = 'status';
     await dynamoClient().send(
-      new PutCommand({ TableName: this.table, Item: { pk: k.pk(record.model), sk: k.run(record.execution), ...record } }),
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: k.pk(record.model), sk: k.run(record.execution) },
+        UpdateExpression: `SET ${sets.join(', ')}`,
+        ...(condition ? { ConditionExpression: condition.ConditionExpression } : {}),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
     );
+  }
+
+  /** The runs a dropped object (its s3:// URI) started, oldest first. */
+  async runsOfSource(model: string, source: string): Promise<RunRecord[]> {
+    const items = await this.queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      FilterExpression: '#source = :source',
+      ExpressionAttributeNames: { '#source': 'source' },
+      ExpressionAttributeValues: { ':pk': k.pk(model), ':prefix': k.run(''), ':source': source },
+      ConsistentRead: true,
+    });
+    return items.map((item) => strip(item as RunRecord & Record<string, unknown>)!).sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
   }
 
   async getRun(model: string, execution: string): Promise<RunRecord | undefined> {

@@ -1,0 +1,212 @@
+/**
+ * Data the registry already holds: what a run does with a dataset version that exists.
+ *
+ * The same bytes are a DUPLICATE only when their dataset version already produced a model version
+ * (the last run on it SUCCEEDED), or a run on it is in progress. When every run on it ended
+ * without a model version (it failed, was stopped, timed out, or its process died), dropping the
+ * bytes again trains that version again under the new run, whose record says which run it
+ * follows and why (`retryOf`, `cause`). `mloop train` (a TrainRequest) and a drop with the
+ * `mloop-retrain` metadata ask for a new training even when a model version exists; only a run
+ * in progress stops them.
+ *
+ * Which run is "the last run" on a version is kept on the content claim (`DATAHASH#`): its
+ * `execution` moves to each run that trains again, by one conditional write (`adoptContent`), so
+ * of two drops of the same failed bytes exactly one trains.
+ */
+import { createHash } from 'node:crypto';
+import type { IngestEnv } from '../shared/env';
+import { InvalidInput } from '../shared/errors';
+import type { IngestOutput, TrainRequest } from '../shared/pipeline';
+import { Registry, type ContentClaim, type RunRecord } from '../shared/registry';
+
+export type Accepted = Extract<IngestOutput, { status: 'ACCEPTED' }>;
+type Duplicate = Extract<IngestOutput, { status: 'DUPLICATE' }>;
+
+/** A SageMaker job name (at most 63 characters) unique to this dataset version and execution. */
+export function trainingJobName(model: string, datasetVersion: number, execution: string): string {
+  const suffix = createHash('sha256').update(execution).digest('hex').slice(0, 8);
+  return `mloop-${model}-d${datasetVersion}-${suffix}`.slice(0, 63);
+}
+
+/**
+ * One execution trains a model at a time: an accepted dataset takes the model's training lease
+ * for this execution (held until Register or Record failure gives it back, or the execution's end
+ * event does, or TRAINING_LEASE_SECONDS pass). While another execution holds it the answer is
+ * `busy`: the state machine waits and runs Ingest again, which finds its own dataset (the retry
+ * path) and tries the lease again.
+ */
+export async function withTrainingSlot(registry: Registry, accepted: Accepted, execution: string, env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>): Promise<Accepted> {
+  if (await registry.acquireTrainingLease(accepted.model, execution, env.TRAINING_LEASE_SECONDS)) return { ...accepted, trainingSlot: 'acquired' };
+  const lease = (await registry.getModel(accepted.model))?.trainingLease;
+  return { ...accepted, trainingSlot: 'busy', ...(lease ? { heldBy: lease.execution } : {}), ...(lease?.since ? { heldSince: lease.since } : {}) };
+}
+
+/** The output of an ingest that already completed, rebuilt from its dataset record. */
+export async function resumeIngest(registry: Registry, model: string, version: number, execution: string, hyperparameters: Record<string, string>): Promise<Accepted> {
+  const [record, meta] = await Promise.all([registry.getDataset(model, version), registry.getModel(model)]);
+  if (!record?.splits || !meta?.schema) throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
+  const prefix = (uri: string) => uri.slice(0, uri.lastIndexOf('/') + 1);
+  return {
+    status: 'ACCEPTED',
+    model,
+    datasetVersion: version,
+    sha256: record.sha256,
+    s3VersionId: record.s3VersionId,
+    target: meta.schema.target,
+    task: meta.schema.task,
+    trainingJobName: trainingJobName(model, version, execution),
+    channels: { train: prefix(record.splits.train), validation: prefix(record.splits.validation) },
+    testSplit: record.splits.test,
+    hyperparameters,
+  };
+}
+
+/** What to do with an ingested dataset version that a new run meets. */
+export type KnownDataDecision =
+  | { readonly action: 'train'; readonly cause: string }
+  | { readonly action: 'duplicate'; readonly modelVersion: number | null; readonly inProgress: boolean; readonly reason: string };
+
+/**
+ * The rule, from the claim and the record of the last run on the version (see the file comment).
+ * `force`: a new training was asked for (mloop train, the mloop-retrain metadata).
+ */
+export function decideOnKnownData(claim: ContentClaim, lastRun: RunRecord | undefined, force: boolean): KnownDataDecision {
+  const version = claim.datasetVersion;
+  if (!lastRun || lastRun.status === 'RUNNING') {
+    return { action: 'duplicate', modelVersion: null, inProgress: true, reason: `a run on dataset version ${version} is in progress (execution ${claim.execution})` };
+  }
+  if (lastRun.status === 'SUCCEEDED' && !force) {
+    return {
+      action: 'duplicate',
+      modelVersion: lastRun.modelVersion ?? null,
+      inProgress: false,
+      reason: `dataset version ${version} already produced model version ${lastRun.modelVersion ?? '?'} (execution ${claim.execution})`,
+    };
+  }
+  if (lastRun.status === 'SUCCEEDED') return { action: 'train', cause: `training again as asked; the last run on dataset version ${version} (${claim.execution}) produced model version ${lastRun.modelVersion ?? '?'}` };
+  const where = lastRun.stage ? ` at ${lastRun.stage}` : '';
+  return {
+    action: 'train',
+    cause: `the last run on dataset version ${version} (${claim.execution}) ended ${lastRun.status}${where}${lastRun.reason ? `: ${lastRun.reason}` : ''}`,
+  };
+}
+
+/** One run meeting known data: who it is and what it knows. */
+export interface KnownDataRun {
+  readonly model: string;
+  readonly execution: string;
+  readonly sha256: string;
+  /** The dropped object's s3:// URI (absent for a TrainRequest). */
+  readonly source?: string;
+  readonly hyperparameters: Record<string, string>;
+  /** A new training was asked for even if a model version exists. */
+  readonly force: boolean;
+  /** Who asked and why, for a TrainRequest: prefixed to the run's cause. */
+  readonly requested?: string;
+}
+
+function duplicate(run: KnownDataRun, claim: ContentClaim, decision: Extract<KnownDataDecision, { action: 'duplicate' }>): Duplicate {
+  return {
+    status: 'DUPLICATE',
+    model: run.model,
+    datasetVersion: claim.datasetVersion ?? null,
+    duplicateOf: claim.execution,
+    modelVersion: decision.modelVersion,
+    reason: decision.reason,
+  };
+}
+
+/**
+ * Settle a run on an ingested version (`claim.datasetVersion` set, another execution's claim):
+ * answer DUPLICATE, recorded as this run's end, or take the claim over and train the version.
+ */
+export async function settleKnownData(run: KnownDataRun, claim: ContentClaim, registry: Registry, env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>): Promise<IngestOutput> {
+  const version = claim.datasetVersion;
+  if (version === undefined) throw new Error(`settleKnownData needs an ingested version; the claim of ${run.sha256} has none yet.`);
+  let current = claim;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const decision = decideOnKnownData(current, await registry.getRun(run.model, current.execution), run.force);
+    if (decision.action === 'duplicate') {
+      const answer = duplicate(run, current, decision);
+      await registry.putRun({
+        model: run.model,
+        execution: run.execution,
+        status: 'DUPLICATE',
+        datasetVersion: version,
+        ...(decision.modelVersion !== null ? { modelVersion: decision.modelVersion } : {}),
+        ...(run.source ? { source: run.source } : {}),
+        reason: `${run.source ?? 'The request'} has the same bytes (sha256 ${run.sha256}) as dataset version ${version}, and ${decision.reason}; no new version and no training run.`,
+        updatedAt: new Date().toISOString(),
+      });
+      return answer;
+    }
+    if (await registry.adoptContent(run.model, run.sha256, current.execution, run.execution)) {
+      const cause = run.requested ? `${run.requested}; ${decision.cause}` : decision.cause;
+      await registry.putRun({
+        model: run.model,
+        execution: run.execution,
+        status: 'RUNNING',
+        datasetVersion: version,
+        retryOf: current.execution,
+        cause,
+        ...(run.source ? { source: run.source } : {}),
+        updatedAt: new Date().toISOString(),
+      });
+      const accepted = await resumeIngest(registry, run.model, version, run.execution, run.hyperparameters);
+      return withTrainingSlot(registry, { ...accepted, retryOf: current.execution }, run.execution, env);
+    }
+    // Another run took the claim over first: decide again against it (it is in progress now).
+    const latest = await registry.getContent(run.model, run.sha256);
+    if (!latest || latest.datasetVersion === undefined) throw new Error(`The claim of ${run.sha256} on model '${run.model}' vanished while run ${run.execution} was taking it over.`);
+    current = latest;
+  }
+  throw new Error(`Run ${run.execution} could not take over dataset version ${version} of '${run.model}': its claim kept changing.`);
+}
+
+/**
+ * A TrainRequest: train an existing, accepted dataset version again (the latest accepted one by
+ * default). A version that does not exist or was not accepted fails the run, naming it.
+ */
+export async function trainExisting(request: TrainRequest, execution: string, hyperparameters: Record<string, string>, registry: Registry, env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>): Promise<IngestOutput> {
+  const { model } = request;
+  const record =
+    request.datasetVersion !== undefined
+      ? await registry.getDataset(model, request.datasetVersion)
+      : (await registry.listDatasets(model)).filter((d) => d.status === 'accepted' && d.splits).sort((a, b) => b.version - a.version)[0];
+  if (!record) {
+    throw new InvalidInput(
+      request.datasetVersion !== undefined
+        ? `Model '${model}' has no dataset version ${request.datasetVersion} to train on; 'mloop datasets list --model ${model}' lists its versions.`
+        : `Model '${model}' has no accepted dataset version to train on: drop a dataset under datasets/${model}/ first.`,
+    );
+  }
+  if (record.status !== 'accepted' || !record.splits) {
+    throw new InvalidInput(`Dataset version ${record.version} of '${model}' is ${record.status}${record.reason ? ` (${record.reason})` : ''}: only an accepted dataset version can be trained on.`);
+  }
+  let claim = await registry.getContent(model, record.sha256);
+  if (!claim) {
+    // A version whose claim is gone (written before claims were kept): claim it for this run.
+    claim = (await registry.claimContent(model, record.sha256, execution)) ?? undefined;
+    if (!claim) {
+      await registry.linkContent(model, record.sha256, record.version);
+      claim = { execution, datasetVersion: record.version };
+    }
+  }
+  if (claim.execution === execution && claim.datasetVersion === record.version) {
+    return withTrainingSlot(registry, await resumeIngest(registry, model, record.version, execution, hyperparameters), execution, env);
+  }
+  const who = request.requestedBy ?? 'a TrainRequest';
+  return settleKnownData(
+    {
+      model,
+      execution,
+      sha256: record.sha256,
+      hyperparameters,
+      force: true,
+      requested: `training asked for by ${who}${request.reason ? ` (${request.reason})` : ''}`,
+    },
+    claim.datasetVersion === undefined ? { ...claim, datasetVersion: record.version } : claim,
+    registry,
+    env,
+  );
+}

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import dynalite from 'dynalite';
+import { Level } from 'level';
 import S3rver from 's3rver';
 
 /** An S3 notification record as s3rver emits it (the shape S3 sends to SNS/SQS/Lambda). */
@@ -114,11 +115,33 @@ function hardenStore(store: FilesystemStore): void {
   };
 }
 
+/**
+ * Open the local DynamoDB's LevelDB store once before dynalite does: dynalite meets a damaged
+ * store (a garbage CURRENT or MANIFEST file, a truncated table file) with an unhandled error that
+ * ends the process with a stack trace. Here it is an error that names the folder and what to do.
+ */
+async function checkDynamoStore(dir: string): Promise<void> {
+  if (!fs.existsSync(path.join(dir, 'CURRENT'))) return; // a new store
+  const db = new Level(dir);
+  try {
+    await db.open();
+  } catch (error) {
+    const e = error as Error & { cause?: Error };
+    const detail = [e.message, e.cause?.message].filter(Boolean).join(': ');
+    throw new Error(
+      `The local DynamoDB store in ${dir} cannot be opened (${detail}): a file in it is damaged or was changed outside mloop. Restore the folder from a backup, or move it away to start with an empty registry (the data bucket's files are in ${path.join(path.dirname(dir), 's3')}, untouched).`,
+    );
+  } finally {
+    await db.close().catch(() => undefined);
+  }
+}
+
 export async function startEmulators(home: string): Promise<Emulators> {
   const s3Dir = path.join(home, 's3');
   const dynamoDir = path.join(home, 'dynamodb');
   fs.mkdirSync(s3Dir, { recursive: true });
   fs.mkdirSync(dynamoDir, { recursive: true });
+  await checkDynamoStore(dynamoDir);
 
   const s3 = new S3rver({ address: '127.0.0.1', port: 0, directory: s3Dir, silent: true });
   hardenStore((s3 as unknown as { store: FilesystemStore }).store);

@@ -119,11 +119,11 @@ describe('mloop on the local runtime', () => {
     expect(json.error).toMatch(/empty/i);
   });
 
-  test('the same bytes dropped again make no new version and no training run', () => {
+  test('the same bytes dropped again make no new version and no training run, and name the model version they produced', () => {
     const file = write('churn.csv', toCsv(churnRows({ rows: 2000, seed: 1 })));
     const { code, json } = mloop('run', '--model', 'churn', '--data', file);
     expect(code).toBe(0);
-    expect(json).toMatchObject({ status: 'DUPLICATE', datasetVersion: 1, modelVersion: null });
+    expect(json).toMatchObject({ status: 'DUPLICATE', datasetVersion: 1, modelVersion: 1, reason: expect.stringMatching(/already produced model version 1/) });
   });
 
   test('drift flags shifted inputs and not unshifted ones', () => {
@@ -259,5 +259,37 @@ describe('npm start (mloop demo)', () => {
     expect(json.prediction.model).toEqual({ name: 'churn', version: 1 });
     expect(['0', '1']).toContain(json.prediction.first.label);
     expect(json.drift).toMatchObject({ rows: 1000, datasetDrift: false });
+  });
+
+  const demoCli = (...args: string[]) => {
+    const result = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'mloop.js'), ...args, '--json'], {
+      cwd: data,
+      env: { ...process.env, MLOOP_HOME: demoHome },
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
+    return { code: result.status, json: JSON.parse(result.stdout) as Record<string, unknown>, stderr: result.stderr };
+  };
+
+  test('mloop train trains an existing dataset version again, without a drop', () => {
+    const { code, json } = demoCli('train', '--model', 'churn', '--reason', 'a second opinion');
+    expect(code).toBe(0);
+    expect(json).toMatchObject({ status: 'SUCCEEDED', model: 'churn', datasetVersion: 1, modelVersion: 2, error: null, retryOf: expect.stringMatching(/^churn-[0-9a-f]{32}$/) });
+    expect(json.execution).toMatch(/^churn-train-[0-9a-f]{24}$/);
+    const missing = demoCli('train', '--model', 'churn', '--dataset-version', '5');
+    expect(missing.code).toBe(1);
+    expect(missing.json).toMatchObject({ status: 'FAILED', datasetVersion: null, error: expect.stringMatching(/Model 'churn' has no dataset version 5 to train on/) });
+    expect(demoCli('train', '--model', 'churn', '--dataset-version', 'two').json.error).toBe("--dataset-version must be a positive integer, got 'two'.");
+  });
+
+  test('mloop doctor reports the Python it trains with, and the home', () => {
+    const { code, json } = demoCli('doctor');
+    expect(code).toBe(0);
+    expect(json).toMatchObject({
+      node: { version: process.version, ok: true },
+      python: { ok: true, torch: expect.any(String), numpy: expect.any(String), cuda: expect.any(Boolean) },
+      provisioning: { next: 'none', commands: [] },
+      home: { path: demoHome, exists: true, owner: null },
+    });
   });
 });

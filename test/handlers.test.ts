@@ -163,7 +163,15 @@ describe('ingest: an accepted dataset', () => {
 
   it('answers DUPLICATE for the same bytes dropped again by another execution', async () => {
     const again = await ingestFile(MODEL, 'same-bytes-other-name.csv', csv, 'exec-2', 'label');
-    expect(again).toEqual({ status: 'DUPLICATE', model: MODEL, datasetVersion: 1, duplicateOf: 'exec-1' });
+    // exec-1 recorded no end: a run on the version is in progress, so no second run trains it.
+    expect(again).toEqual({
+      status: 'DUPLICATE',
+      model: MODEL,
+      datasetVersion: 1,
+      duplicateOf: 'exec-1',
+      modelVersion: null,
+      reason: 'a run on dataset version 1 is in progress (execution exec-1)',
+    });
     expect(await registry.listDatasets(MODEL)).toHaveLength(1);
     expect(await registry.getRun(MODEL, 'exec-2')).toMatchObject({ status: 'DUPLICATE', datasetVersion: 1, reason: expect.stringContaining('dataset version 1') });
     // Nothing was written for it.
@@ -179,7 +187,7 @@ describe('ingest: an accepted dataset', () => {
     expect(claim).toMatchObject({ execution: 'exec-1', datasetVersion: retry.datasetVersion });
     // Another execution with these bytes is still a duplicate of the claim's version.
     const third = await ingestFile(MODEL, 'yet-another.csv', csv, 'exec-3', 'label');
-    expect(third).toEqual({ status: 'DUPLICATE', model: MODEL, datasetVersion: retry.datasetVersion, duplicateOf: 'exec-1' });
+    expect(third).toMatchObject({ status: 'DUPLICATE', model: MODEL, datasetVersion: retry.datasetVersion, duplicateOf: 'exec-1', modelVersion: null });
   });
 
   it('lets exactly one of two concurrent executions ingest the same new bytes', async () => {

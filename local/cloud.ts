@@ -273,9 +273,13 @@ export class LocalCloud {
       const cause = `The process that ran it (pid ${orphan.pid}) ended before the execution did; the local runtime that took over ${this.home} stopped it.`;
       const ended = this.ledger.abort(orphan, cause);
       this.say(`Recovered execution ${orphan.name}, left running since ${orphan.startDate} by process ${orphan.pid}, which is gone: ended as ABORTED; what it held is given back.`);
-      const deliveries = await this.publish(
-        executionStatusEvent(orphan.stateMachineArn, orphan.name, 'ABORTED', JSON.parse(orphan.input), orphan.executionArn, { error: ended.error, cause }),
-      );
+      let input: unknown = {};
+      try {
+        input = JSON.parse(orphan.input);
+      } catch {
+        input = {}; // the cleanup then finds the model from the execution's name
+      }
+      const deliveries = await this.publish(executionStatusEvent(orphan.stateMachineArn, orphan.name, 'ABORTED', input, orphan.executionArn, { error: ended.error, cause }));
       const failed = deliveries.find((d) => d.status === 'FAILED');
       if (failed?.status === 'FAILED') throw new Error(`Execution ${orphan.name} was recorded ABORTED, but its cleanup (${failed.target}) failed: ${failed.error}`);
     }

@@ -38,6 +38,7 @@ interface FilesystemStore {
   putObject(object: { bucket: string; key: string; content: Buffer | Readable; metadata: Record<string, string> }): Promise<{ size: number; md5: string }>;
   putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5?: string): Promise<void>;
   getMetadata(bucket: string, key: string): Promise<Record<string, unknown>>;
+  copyObject(srcBucket: string, srcKey: string, destBucket: string, destKey: string, replacementMetadata?: Record<string, string>): Promise<Record<string, unknown>>;
 }
 
 /** s3rver's own list of the system metadata it keeps beside the x-amz-meta-* fields. */
@@ -67,7 +68,7 @@ async function writeAtomically(file: string, data: Buffer | string): Promise<voi
  * so a process killed just after an acknowledged PUT can leave the object empty or cut short (a
  * capture file with half a line). Here an object and its metadata are each written to a
  * temporary file and renamed into place before the PUT is answered: an acknowledged object is
- * on disk, and a reader sees the old object or the new one, never part of one. A metadata file
+ * on disk, and a reader sees the old object or the new one, never part of one (a copy too). A metadata file
  * that is not JSON (damaged outside mloop) is reported naming the file instead of as an
  * anonymous internal error.
  */
@@ -100,6 +101,30 @@ function hardenStore(store: FilesystemStore): void {
       await fs.promises.rm(pending, { force: true });
       throw error;
     }
+  };
+  store.copyObject = async (srcBucket, srcKey, destBucket, destKey, replacementMetadata) => {
+    const source = store.getResourcePath(srcBucket, srcKey, 'object');
+    const target = store.getResourcePath(destBucket, destKey, 'object');
+    if (source === target) {
+      if (replacementMetadata) await putMetadata(destBucket, destKey, replacementMetadata);
+      return store.getMetadata(destBucket, destKey);
+    }
+    await fs.promises.mkdir(path.dirname(target), { recursive: true });
+    const pending = await stage(target, fs.createReadStream(source));
+    try {
+      if (replacementMetadata) await putMetadata(destBucket, destKey, replacementMetadata);
+      else {
+        const read = (resource: string) => fs.promises.readFile(store.getResourcePath(srcBucket, srcKey, resource), 'utf8').catch(() => undefined);
+        const [metadata, md5] = await Promise.all([read('metadata.json'), read('object.md5')]);
+        if (md5 !== undefined) await writeAtomically(store.getResourcePath(destBucket, destKey, 'object.md5'), md5);
+        if (metadata !== undefined) await writeAtomically(store.getResourcePath(destBucket, destKey, 'metadata.json'), metadata);
+      }
+      await fs.promises.rename(pending, target);
+    } catch (error) {
+      await fs.promises.rm(pending, { force: true });
+      throw error;
+    }
+    return store.getMetadata(destBucket, destKey);
   };
   const getMetadata = store.getMetadata.bind(store);
   store.getMetadata = async (bucket, key) => {

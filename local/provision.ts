@@ -23,7 +23,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT } from '../lib/function-catalog';
-import { alive } from './executions';
+import { processStartTime, sameProcessAlive } from './executions';
 
 /** What an interpreter says about itself. */
 export interface PythonProbe {
@@ -328,14 +328,34 @@ async function withLock<T>(dir: string, log: (line: string) => void, work: () =>
   let said = false;
   for (;;) {
     try {
-      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      fs.writeFileSync(file, JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid) }), { flag: 'wx' });
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
-    const holder = Number(fs.readFileSync(file, 'utf8').trim());
-    if (!Number.isInteger(holder) || holder <= 0 || !alive(holder)) {
-      fs.rmSync(file, { force: true }); // left by a process that is gone
+    let lock: { pid?: unknown; startTime?: unknown } = {};
+    try {
+      lock = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof lock;
+    } catch {
+      lock = {}; // empty or cut short: its writer died while writing it (or is writing it now)
+    }
+    const holder = Number(lock.pid);
+    const startTime = typeof lock.startTime === 'string' ? lock.startTime : undefined;
+    if (!Number.isInteger(holder) || holder <= 0 || !sameProcessAlive(holder, startTime)) {
+      // Left by a process that is gone (or a pid reused since): take it over. A lock being written
+      // this instant reads as empty too, so give an unreadable one a moment first.
+      const age = (() => {
+        try {
+          return Date.now() - fs.statSync(file).mtimeMs;
+        } catch {
+          return Infinity; // gone meanwhile: try to take it
+        }
+      })();
+      if (!Number.isInteger(holder) && age < 2000) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      fs.rmSync(file, { force: true });
       continue;
     }
     if (!said) log(`Waiting for process ${holder}, which is setting up the training environment in ${dir}...`);

@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { predictThroughApi } from '../bin/cli';
 import { runDriftCommand } from '../bin/commands/drift';
@@ -18,7 +18,7 @@ import { dynamoClient, s3Client } from '../lambdas/shared/clients';
 import { registryKeys } from '../lambdas/shared/layout';
 import { apiEvent } from '../local/api-server';
 import { binaryClassificationCsv, parseCsv } from './helpers/datasets';
-import { getText, startCloud, stopCloud, trainModel, type TestCloud } from './helpers/cloud';
+import { dropDataset, getText, startCloud, stopCloud, trainModel, type TestCloud } from './helpers/cloud';
 
 jest.setTimeout(240_000);
 
@@ -176,6 +176,22 @@ test('two runs racing for the lease: exactly one takes it', async () => {
   // With the cooldown of the policy (24 h) no one could take it, even after release.
   expect(await releaseLease(table, MODEL, holder)).toBe(true);
   expect(await acquireLease(table, MODEL, 'd', now, { ...policy, cooldownSeconds: 86400 })).toBe(false);
+});
+
+test('a retraining whose file holds bytes that already produced a model version (DUPLICATE) is released at the next run, not after the lease expires', async () => {
+  const table = t!.cloud.registryTable;
+  const dupKey = `datasets/${MODEL}/retrain-duplicate.csv`;
+  expect(await acquireLease(table, MODEL, 'dup', new Date(), { enabled: true, cooldownSeconds: 0, leaseSeconds: 6 * 3600, minFeedbackRows: 1 })).toBe(true);
+  await dynamoClient().send(
+    new UpdateCommand({ TableName: table, Key: { pk: registryKeys.pk(MODEL), sk: registryKeys.meta }, UpdateExpression: 'SET retrainLeaseKey = :k', ExpressionAttributeValues: { ':k': dupKey } }),
+  );
+  // The same bytes as the earlier retraining, which trained model version 2.
+  const result = await dropDataset(t!.cloud, MODEL, 'retrain-duplicate.csv', await getText(t!.cloud.dataBucket, retrainKey), 'label');
+  expect(result.output?.ingest).toMatchObject({ status: 'DUPLICATE', modelVersion: 2 });
+  await predict(instances(50, 25));
+  const run = await drift();
+  expect(run.retrain).toMatchObject({ released: dupKey });
+  expect((await readRetrainState(table, MODEL)).lease).toBeUndefined();
 });
 
 test('a window run inspects the last hour: it neither moves the watermark nor retrains, and writes the HTML locally', async () => {

@@ -271,17 +271,19 @@ export class LocalCloud {
     }
     for (const orphan of orphans) {
       const cause = `The process that ran it (pid ${orphan.pid}) ended before the execution did; the local runtime that took over ${this.home} stopped it.`;
-      const ended = this.ledger.abort(orphan, cause);
-      this.say(`Recovered execution ${orphan.name}, left running since ${orphan.startDate} by process ${orphan.pid}, which is gone: ended as ABORTED; what it held is given back.`);
       let input: unknown = {};
       try {
         input = JSON.parse(orphan.input);
       } catch {
         input = {}; // the cleanup then finds the model from the execution's name
       }
-      const deliveries = await this.publish(executionStatusEvent(orphan.stateMachineArn, orphan.name, 'ABORTED', input, orphan.executionArn, { error: ended.error, cause }));
+      // The cleanup first, then the record of the end: should the cleanup fail, the execution is
+      // still an orphan for the next command, which runs the (idempotent) cleanup again.
+      const deliveries = await this.publish(executionStatusEvent(orphan.stateMachineArn, orphan.name, 'ABORTED', input, orphan.executionArn, { error: 'States.Aborted', cause }));
       const failed = deliveries.find((d) => d.status === 'FAILED');
-      if (failed?.status === 'FAILED') throw new Error(`Execution ${orphan.name} was recorded ABORTED, but its cleanup (${failed.target}) failed: ${failed.error}`);
+      if (failed?.status === 'FAILED') throw new Error(`Execution ${orphan.name}, left running by process ${orphan.pid} which is gone, could not be cleaned up (${failed.target}): ${failed.error}`);
+      this.ledger.abort(orphan, cause);
+      this.say(`Recovered execution ${orphan.name}, left running since ${orphan.startDate} by process ${orphan.pid}, which is gone: ended as ABORTED; what it held is given back.`);
     }
     return orphans;
   }

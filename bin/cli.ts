@@ -74,10 +74,10 @@ export interface RunReport {
   promoted: boolean | null;
   metrics: Record<string, number> | null;
   error: string | null;
-  /** DUPLICATE: why nothing was trained. */
-  reason?: string | null;
-  /** When the run trained an existing dataset version again: the run on it before this one. */
-  retryOf?: string | null;
+  /** DUPLICATE: why nothing was trained (else null). */
+  reason: string | null;
+  /** When the run trained an existing dataset version again: the run on it before this one (else null). */
+  retryOf: string | null;
 }
 
 function startCloud(io: Io): Promise<LocalCloud> {
@@ -128,7 +128,7 @@ export async function trainAgain(cloud: LocalCloud, request: TrainRequest): Prom
 /** Wait for an execution of this process and report it as `mloop run --json` does. */
 async function reportExecution(cloud: LocalCloud, model: string, execution: string): Promise<RunReport> {
   const result = await cloud.execution(execution);
-  const report: RunReport = { status: result.status, model, execution, datasetVersion: null, modelVersion: null, promoted: null, metrics: null, error: null };
+  const report: RunReport = { status: result.status, model, execution, datasetVersion: null, modelVersion: null, promoted: null, metrics: null, error: null, reason: null, retryOf: null };
   if (result.status === 'SUCCEEDED') {
     const ingest = result.output?.ingest as IngestOutput | undefined;
     if (ingest?.status === 'DUPLICATE') {

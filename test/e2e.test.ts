@@ -57,7 +57,7 @@ describe('mloop on the local runtime', () => {
     const file = write('churn.csv', toCsv(churnRows({ rows: 2000, seed: 1 })));
     const { code, json } = mloop('run', '--model', 'churn', '--data', file, '--target', 'churned');
     expect(code).toBe(0);
-    expect(json).toMatchObject({ status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 1, promoted: true, error: null });
+    expect(json).toMatchObject({ status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 1, promoted: true, error: null, reason: null, retryOf: null });
     expect((json.metrics as Record<string, number>).accuracy).toBeGreaterThan(0.7);
   });
 

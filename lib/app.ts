@@ -65,8 +65,15 @@ export function cdkJsonContext(): Record<string, unknown> {
 
 /**
  * An app synthesized in-process without bundling Lambda assets (the template is what matters;
- * bundling onnxruntime-node alone takes minutes).
+ * bundling onnxruntime-node alone takes minutes). `cloudFormationValidation: false` skips CDK's
+ * built-in check of the template against CloudFormation's schemas (a WebAssembly engine that
+ * takes about 2.3 s of a synth): the local runtime reads a template that the tests and every
+ * `cdk synth` validate, and only reports what that check finds as warnings anyway.
  */
-export function inProcessApp(outdir?: string, context: Record<string, unknown> = {}): App {
-  return new App({ outdir, context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], ...context } });
+export function inProcessApp(outdir?: string, context: Record<string, unknown> = {}, options: { cloudFormationValidation?: boolean } = {}): App {
+  return new App({
+    outdir,
+    context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], ...context },
+    builtinCloudFormationValidation: options.cloudFormationValidation ?? true,
+  });
 }

@@ -172,7 +172,9 @@ class Resolver {
  */
 export function synthesizeLocal(outdir: string, context: Record<string, unknown> = {}): LocalTemplate {
   fs.rmSync(outdir, { recursive: true, force: true });
-  const app = inProcessApp(outdir, context);
+  // The template is checked against CloudFormation's schemas by the tests and by `cdk synth`;
+  // here that check would only cost every command 2 s.
+  const app = inProcessApp(outdir, context, { cloudFormationValidation: false });
   const stack = buildApp(app);
   const assembly = app.synth();
   const artifact = assembly.getStackByName(stack.stackName);

@@ -27,7 +27,7 @@ import { executionStatusEvent, matchesPattern, objectCreatedEvent, type EventBri
 import { CorruptRecord, ExecutionLedger, alive, type ExecutionDescription, type ExecutionRecord } from './executions';
 import { installFaultHolds, type FaultHolds } from './faults';
 import { startStepFunctionsApi, type StepFunctionsApi } from './stepfunctions-api';
-import { LOCAL_REGION, synthesizeLocal, type LocalFunction, type LocalTemplate } from './template';
+import { LOCAL_REGION, loadLocalTemplate, type LocalFunction, type LocalTemplate } from './template';
 import { localTaskToken, waitForTaskResult, WAIT_FOR_TASK_TOKEN } from './task-tokens';
 import { runTrainingJob, type CreateTrainingJobRequest } from './trainer';
 import { TrainingProgress, type Terminal } from './progress';
@@ -214,7 +214,7 @@ export class LocalCloud {
     // approve` beside a waiting `mloop run`) attaches to the owner's emulators instead.
     const owner = await claimOrAttach(home);
     const outdir = owner ? fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-cdk-')) : path.join(home, 'cdk.out');
-    const template = synthesizeLocal(outdir, {
+    const template = loadLocalTemplate(outdir, {
       ...options.context,
       ...(options.trainingCodeDir ? { 'mloop:trainingCodeDir': path.resolve(options.trainingCodeDir) } : {}),
     });

@@ -6,8 +6,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { buildApp, inProcessApp } from '../lib/app';
 import { FUNCTION_METADATA_KEY, FUNCTIONS, type FunctionId } from '../lib/function-catalog';
+import { readCachedTemplate, templateKey, writeCachedTemplate } from './template-cache';
 
 export const LOCAL_ACCOUNT = '000000000000';
 export const LOCAL_REGION = 'us-east-1';
@@ -172,6 +172,9 @@ class Resolver {
  */
 export function synthesizeLocal(outdir: string, context: Record<string, unknown> = {}): LocalTemplate {
   fs.rmSync(outdir, { recursive: true, force: true });
+  // Loaded here, not at the top: a command whose template is cached never loads aws-cdk-lib.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { buildApp, inProcessApp } = require('../lib/app') as typeof import('../lib/app');
   // The template is checked against CloudFormation's schemas by the tests and by `cdk synth`;
   // here that check would only cost every command 2 s.
   const app = inProcessApp(outdir, context, { cloudFormationValidation: false });
@@ -253,4 +256,13 @@ export function synthesizeLocal(outdir: string, context: Record<string, unknown>
   }
 
   return { functions, stateMachines, rules, buckets, tables, assets };
+}
+
+/**
+ * The local template for `context`: from the template cache when nothing that decides it changed
+ * (local/template-cache.ts), else synthesized into `outdir` and cached.
+ */
+export function loadLocalTemplate(outdir: string, context: Record<string, unknown> = {}): LocalTemplate {
+  const key = templateKey(context);
+  return readCachedTemplate(key) ?? writeCachedTemplate(key, synthesizeLocal(outdir, context));
 }

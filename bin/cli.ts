@@ -84,16 +84,20 @@ function startCloud(io: Io): Promise<LocalCloud> {
   return LocalCloud.start({ log: (line) => io.err(line), progress: process.stderr });
 }
 
+/** Executions run in the process that owns the home: refuse, naming that process, when this one only attached. */
+function requireOwner(cloud: LocalCloud, what: string, toDo: string): void {
+  const owner = cloud.attachedTo;
+  if (owner) {
+    throw new CliError(`${cloud.home} is in use by another mloop process (pid ${owner.pid}, since ${owner.startedAt}), which ${what}; stop it, or set another MLOOP_HOME, ${toDo}.`);
+  }
+}
+
 /** Drop a dataset, wait for the pipeline it starts, and report what happened. */
 export async function runPipeline(cloud: LocalCloud, model: string, file: string, target?: string, options: { retrain?: boolean } = {}): Promise<RunReport> {
   assertModelName(model);
   if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new CliError(`Dataset file ${file} does not exist or is not a file.`);
-  if (cloud.attachedTo) {
-    // Drops reach the pipeline through the process that owns the emulators, not this one.
-    throw new CliError(
-      `${cloud.home} is in use by another mloop process (pid ${cloud.attachedTo.pid}, since ${cloud.attachedTo.startedAt}), which runs the pipelines of its drops; stop it, or set another MLOOP_HOME, to run the pipeline from here.`,
-    );
-  }
+  // Drops reach the pipeline through the process that owns the emulators, not this one.
+  requireOwner(cloud, 'runs the pipelines of its drops', 'to run the pipeline from here');
   const bytes = fs.readFileSync(file);
   const key = s3Keys.dataset(model, path.basename(file));
   const started = cloud.nextExecutionFor(key);
@@ -115,11 +119,7 @@ export async function runPipeline(cloud: LocalCloud, model: string, file: string
  */
 export async function trainAgain(cloud: LocalCloud, request: TrainRequest): Promise<RunReport> {
   assertModelName(request.model);
-  if (cloud.attachedTo) {
-    throw new CliError(
-      `${cloud.home} is in use by another mloop process (pid ${cloud.attachedTo.pid}, since ${cloud.attachedTo.startedAt}), which runs the pipelines; stop it, or set another MLOOP_HOME, to train from here.`,
-    );
-  }
+  requireOwner(cloud, 'runs the pipelines', 'to train from here');
   const name = trainExecutionName(request.model);
   cloud.startExecution(cloud.pipelineStateMachineArn, { id: randomUUID(), time: new Date().toISOString(), detail: { retrain: request } }, name);
   return reportExecution(cloud, request.model, name);

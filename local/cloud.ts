@@ -112,6 +112,11 @@ export type Delivery =
 
 const RUNTIME_FILE = 'runtime.json';
 
+/** The process that claimed `home` (runtime.json), alive or not, or undefined when none did. */
+export function readRuntimeOwner(home: string): RuntimeOwner | undefined {
+  return readRuntimeFile(path.join(home, RUNTIME_FILE));
+}
+
 function readRuntimeFile(file: string): RuntimeOwner | undefined {
   try {
     const owner = JSON.parse(fs.readFileSync(file, 'utf8')) as RuntimeOwner;

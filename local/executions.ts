@@ -201,6 +201,7 @@ export class ExecutionLedger {
   orphans(): ExecutionRecord[] {
     if (!fs.existsSync(this.dir)) return [];
     const found: ExecutionRecord[] = [];
+    const myStart = processStartTime(process.pid);
     for (const machine of fs.readdirSync(this.dir, { withFileTypes: true })) {
       if (!machine.isDirectory()) continue;
       const folder = path.join(this.dir, machine.name);
@@ -208,7 +209,7 @@ export class ExecutionLedger {
         if (!entry.endsWith('.json')) continue; // .tmp files of a write that was cut off
         const record = readRecord(path.join(folder, entry));
         if (record.status || this.running.has(record.executionArn)) continue;
-        if (record.pid === process.pid && record.pidStartTime === processStartTime(process.pid)) continue; // another cloud of this process
+        if (record.pid === process.pid && record.pidStartTime === myStart) continue; // another cloud of this process
         if (!sameProcessAlive(record.pid, record.pidStartTime)) found.push(record);
       }
     }
@@ -216,10 +217,8 @@ export class ExecutionLedger {
   }
 
   /** Record that an orphaned execution ended ABORTED (see `orphans`). */
-  abort(record: ExecutionRecord, cause: string): ExecutionRecord {
-    const ended: ExecutionRecord = { ...record, status: 'ABORTED', stopDate: new Date().toISOString(), error: 'States.Aborted', cause };
-    this.write(ended);
-    return ended;
+  abort(record: ExecutionRecord, cause: string): void {
+    this.write({ ...record, status: 'ABORTED', stopDate: new Date().toISOString(), error: 'States.Aborted', cause });
   }
 
   /**

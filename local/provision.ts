@@ -19,6 +19,7 @@
  * index and a fake apt-get (test/provision.test.ts).
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -276,10 +277,7 @@ export function venvDirectory(host: Pick<ProvisionHost, 'cacheDir' | 'requiremen
   } catch {
     text = '';
   }
-  // FNV-1a, enough to tell two requirement files apart in a folder name.
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
-  return path.join(host.cacheDir, `python-${hash.toString(16).padStart(8, '0')}`);
+  return path.join(host.cacheDir, `python-${createHash('sha256').update(text).digest('hex').slice(0, 8)}`);
 }
 
 function venvPython(dir: string, platform: NodeJS.Platform): string {
@@ -380,20 +378,47 @@ async function firstUsable(host: ProvisionHost, pythons: readonly string[]): Pro
 }
 
 /** The interpreters to look at: the candidates, then a finished provisioned environment. */
-function searchList(host: ProvisionHost): string[] {
+export function searchList(host: ProvisionHost): string[] {
   const provisioned = provisionedPython(host);
   return [...host.candidates, ...(provisioned ? [provisioned] : [])];
 }
 
-async function tryVenv(host: ProvisionHost, probes: readonly PythonProbe[], log: (line: string) => void): Promise<ProvisionStep & { python?: PythonProbe }> {
+/** Whether a virtual environment can be made here: the Python to make it with and the index, or why not. */
+async function venvPlan(host: ProvisionHost, probes: readonly PythonProbe[]): Promise<{ base: PythonProbe; index: string } | { skip: string }> {
   const base = probes.find((p) => p.venv && p.version);
-  if (!base) {
-    return { step: 'venv', outcome: 'skipped', detail: `no Python here can make a virtual environment with pip (tried ${host.candidates.join(', ')}: venv or ensurepip is missing)` };
-  }
-  if (!fs.existsSync(host.requirementsFile)) return { step: 'venv', outcome: 'skipped', detail: `${host.requirementsFile} does not exist` };
+  if (!base) return { skip: `no Python here can make a virtual environment with pip (tried ${host.candidates.join(', ')}: venv or ensurepip is missing)` };
+  if (!fs.existsSync(host.requirementsFile)) return { skip: `${host.requirementsFile} does not exist` };
   const index = host.env.PIP_INDEX_URL || DEFAULT_INDEX;
   const unreachable = await host.probeIndex(index);
-  if (unreachable) return { step: 'venv', outcome: 'skipped', detail: `the package index does not answer: ${unreachable}` };
+  return unreachable ? { skip: `the package index does not answer: ${unreachable}` } : { base, index };
+}
+
+/** Why apt-get is not used here, or undefined when it is (Debian or Ubuntu, apt-get, root). */
+function aptSkipReason(host: ProvisionHost): string | undefined {
+  if (host.platform !== 'linux' || !isDebianLike(host.osRelease)) return 'this is not Debian or Ubuntu';
+  if (!host.aptGet) return 'apt-get is not on PATH';
+  if (!host.isRoot) return 'mloop is not running as root, so it does not install system packages itself';
+  return undefined;
+}
+
+/**
+ * What a first training run would do where none of `probes` is usable, without doing it: the
+ * step it would take, and why each step before it does not apply (`mloop doctor`).
+ */
+export async function provisioningPlan(host: ProvisionHost, probes: readonly PythonProbe[]): Promise<{ next: 'venv' | 'apt' | 'manual'; skipped: ProvisionStep[] }> {
+  if (provisioningOff(host.env)) return { next: 'manual', skipped: [] };
+  const venv = await venvPlan(host, probes);
+  if (!('skip' in venv)) return { next: 'venv', skipped: [] };
+  const skipped: ProvisionStep[] = [{ step: 'venv', outcome: 'skipped', detail: venv.skip }];
+  const apt = aptSkipReason(host);
+  if (apt === undefined) return { next: 'apt', skipped };
+  return { next: 'manual', skipped: [...skipped, { step: 'apt', outcome: 'skipped', detail: apt }] };
+}
+
+async function tryVenv(host: ProvisionHost, probes: readonly PythonProbe[], log: (line: string) => void): Promise<ProvisionStep & { python?: PythonProbe }> {
+  const plan = await venvPlan(host, probes);
+  if ('skip' in plan) return { step: 'venv', outcome: 'skipped', detail: plan.skip };
+  const { base, index } = plan;
 
   const dir = venvDirectory(host);
   // One that a killed run left without its marker is ours and incomplete: make it again.
@@ -416,9 +441,8 @@ async function tryVenv(host: ProvisionHost, probes: readonly PythonProbe[], log:
 }
 
 async function tryApt(host: ProvisionHost, log: (line: string) => void): Promise<ProvisionStep & { python?: PythonProbe }> {
-  if (host.platform !== 'linux' || !isDebianLike(host.osRelease)) return { step: 'apt', outcome: 'skipped', detail: 'this is not Debian or Ubuntu' };
-  if (!host.aptGet) return { step: 'apt', outcome: 'skipped', detail: 'apt-get is not on PATH' };
-  if (!host.isRoot) return { step: 'apt', outcome: 'skipped', detail: 'mloop is not running as root, so it does not install system packages itself' };
+  const skip = aptSkipReason(host);
+  if (skip !== undefined || !host.aptGet) return { step: 'apt', outcome: 'skipped', detail: skip ?? 'apt-get is not on PATH' };
   log(`Setting up the training environment: no Python here can import torch, so mloop installs Debian's ${APT_PACKAGES.join(' and ')} with apt-get (about 1 GB, a minute or two). This happens once.`);
   const progress = throttledProgress(log);
   const env = { DEBIAN_FRONTEND: 'noninteractive' };

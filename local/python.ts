@@ -6,8 +6,7 @@
  * often the only one with torch, while the `python3` first on PATH may be a pyenv or venv Python
  * without it, so /usr/bin/python3 is tried first.
  */
-import { execFile } from 'node:child_process';
-import { defaultHost, resolveTrainingPython, type TrainingPython } from './provision';
+import { defaultHost, probePython, resolveTrainingPython, type TrainingPython } from './provision';
 
 /** Resolved interpreters by MLOOP_PYTHON value ('' when unset), so a search runs once per process. */
 const cache = new Map<string, Promise<TrainingPython>>();
@@ -34,11 +33,8 @@ export function findTrainingPython(log?: (line: string) => void): Promise<Traini
 }
 
 /** torch.__version__ as the given interpreter reports it, e.g. "1.13.0a0" or "2.5.1+cu124". */
-export function torchVersion(python: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(python, ['-c', 'import torch; print(torch.__version__)'], { timeout: 120_000, windowsHide: true }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${python}: ${String(stderr).trim().split('\n').pop() || error.message}`));
-      else resolve(String(stdout).trim());
-    });
-  });
+export async function torchVersion(python: string): Promise<string> {
+  const probe = await probePython(python);
+  if (probe.torch === undefined) throw new Error(`${python}: ${probe.detail ?? 'torch cannot be imported'}`);
+  return probe.torch;
 }

@@ -13,7 +13,9 @@ import {
   defaultHost,
   INDEX_TIMEOUT_MS,
   isDebianLike,
+  probePython,
   provisionedPython,
+  provisioningPlan,
   resolveTrainingPython,
   throttledProgress,
   TrainingEnvironmentError,
@@ -187,6 +189,20 @@ describe('setting it up where none imports torch', () => {
     expect(log[1]).toMatch(/^Setting up the training environment: .*installs Debian's python3-torch and python3-numpy with apt-get/);
     expect(fs.readFileSync(path.join(dir, 'apt.calls'), 'utf8').trim().split('\n')).toEqual(['apt-get update', 'apt-get install -y --no-install-recommends python3-torch python3-numpy']);
     expect(calls('pip')).toBe(0);
+  });
+
+  test('the plan (what mloop doctor reports) names the step a first run takes and why the ones before it do not apply, installing nothing', async () => {
+    const venvCapable = [await probePython(path.join(dir, 'venv-capable-python'))];
+    expect(await provisioningPlan(host(), venvCapable)).toEqual({ next: 'venv', skipped: [] });
+    expect(await provisioningPlan(host({ env: { PIP_INDEX_URL: closedUrl } }), venvCapable)).toEqual({
+      next: 'apt',
+      skipped: [{ step: 'venv', outcome: 'skipped', detail: expect.stringMatching(/^the package index does not answer/) }],
+    });
+    expect(await provisioningPlan(host({ isRoot: false, env: { PIP_INDEX_URL: closedUrl } }), venvCapable)).toMatchObject({
+      next: 'manual',
+      skipped: [{ step: 'venv' }, { step: 'apt', detail: expect.stringMatching(/not running as root/) }],
+    });
+    expect(calls('pip') + calls('apt')).toBe(0);
   });
 
   test('a failed pip install falls through to apt-get, saying why', async () => {

@@ -8,17 +8,18 @@
  * can run (a usable Python, or one mloop can set up), else 1.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { defaultHome } from '../../local/cloud';
+import { defaultHome, readRuntimeOwner, type RuntimeOwner } from '../../local/cloud';
 import { sameProcessAlive } from '../../local/executions';
 import {
   cacheDirectory,
   defaultHost,
-  isDebianLike,
   manualCommands,
   provisionedPython,
+  provisioningPlan,
+  searchList,
   venvDirectory,
   type ProvisionHost,
+  type ProvisionStep,
   type PythonProbe,
 } from '../../local/provision';
 
@@ -37,17 +38,17 @@ export interface DoctorReport {
   readonly provisioning: {
     readonly cacheDir: string;
     readonly venv: { readonly dir: string; readonly ready: boolean };
-    readonly index: { readonly url: string; readonly reachable: boolean; readonly detail?: string };
-    readonly apt: { readonly debian: boolean; readonly aptGet: string | null; readonly root: boolean };
     /** What the first training run would do: nothing, set up a venv, apt-get, or stop with `commands`. */
     readonly next: 'none' | 'venv' | 'apt' | 'manual';
+    /** The steps before `next` that do not apply here, each with why. */
+    readonly skipped: readonly ProvisionStep[];
     readonly commands: readonly string[];
   };
   readonly home: {
     readonly path: string;
     readonly exists: boolean;
     /** The process that owns the home's emulators, when one runs. */
-    readonly owner: { readonly pid: number; readonly startedAt?: string; readonly s3Endpoint?: string; readonly dynamoEndpoint?: string; readonly sfnEndpoint?: string } | null;
+    readonly owner: RuntimeOwner | null;
   };
 }
 
@@ -59,30 +60,16 @@ export async function diagnose(host: ProvisionHost = defaultHost(), home = defau
     ok: major >= 20,
     ...(major < 22 ? { note: 'Lambda runs mloop on Node.js 22; this Node.js runs the CLI and the local runtime, and AWS SDK releases after early 2027 need Node.js 22.' } : {}),
   };
+  // The same search training makes (local/provision.ts), each interpreter probed to say why it is not used.
   const override = host.env.MLOOP_PYTHON?.trim();
   const provisioned = provisionedPython(host);
-  const pythons = override ? [override] : [...host.candidates, ...(provisioned ? [provisioned] : [])];
   const candidates: PythonProbe[] = [];
-  for (const python of pythons) candidates.push(await host.probe(python));
+  for (const python of override ? [override] : searchList(host)) candidates.push(await host.probe(python));
   const usable = candidates.find((c) => c.ok);
   const python = usable ? { ...usable, source: override ? ('MLOOP_PYTHON' as const) : usable.python === provisioned ? ('venv' as const) : ('found' as const) } : null;
+  const plan = usable ? { next: 'none' as const, skipped: [] } : override ? { next: 'manual' as const, skipped: [] } : await provisioningPlan(host, candidates);
 
-  const url = host.env.PIP_INDEX_URL || 'https://pypi.org/simple/';
-  const unreachable = usable ? undefined : await host.probeIndex(url);
-  const index = { url, reachable: usable ? false : unreachable === undefined, ...(usable ? { detail: 'not checked: a usable Python was found' } : unreachable ? { detail: unreachable } : {}) };
-  const debian = host.platform === 'linux' && isDebianLike(host.osRelease);
-  const canVenv = candidates.some((c) => c.venv) && index.reachable;
-  const canApt = debian && host.aptGet !== undefined && host.isRoot;
-  const next = usable ? 'none' : override ? 'manual' : canVenv ? 'venv' : canApt ? 'apt' : 'manual';
-
-  const runtimeFile = path.join(home, 'runtime.json');
-  let owner: DoctorReport['home']['owner'] = null;
-  try {
-    const claimed = JSON.parse(fs.readFileSync(runtimeFile, 'utf8')) as { pid?: number; startedAt?: string; s3Endpoint?: string; dynamoEndpoint?: string; sfnEndpoint?: string };
-    if (typeof claimed.pid === 'number' && sameProcessAlive(claimed.pid, undefined)) owner = { pid: claimed.pid, ...claimed };
-  } catch {
-    owner = null;
-  }
+  const owner = readRuntimeOwner(home);
   return {
     node,
     python,
@@ -90,12 +77,10 @@ export async function diagnose(host: ProvisionHost = defaultHost(), home = defau
     provisioning: {
       cacheDir: cacheDirectory(host.env),
       venv: { dir: venvDirectory(host), ready: provisioned !== undefined },
-      index,
-      apt: { debian, aptGet: host.aptGet ?? null, root: host.isRoot },
-      next,
-      commands: next === 'manual' ? manualCommands(host) : [],
+      ...plan,
+      commands: plan.next === 'manual' ? manualCommands(host) : [],
     },
-    home: { path: home, exists: fs.existsSync(home), owner },
+    home: { path: home, exists: fs.existsSync(home), owner: owner && sameProcessAlive(owner.pid, undefined) ? owner : null },
   };
 }
 
@@ -110,9 +95,10 @@ function describe(report: DoctorReport): string {
   }
   for (const c of report.candidates) if (c !== report.python && !(report.python && c.python === report.python.python)) lines.push(`          ${c.python}: ${c.ok ? 'usable' : c.detail ?? 'no torch'}`);
   const p = report.provisioning;
-  if (p.next === 'venv') lines.push(`Training  the first run sets up ${p.venv.dir} from ${p.index.url}`);
-  else if (p.next === 'apt') lines.push(`Training  the first run installs Debian's python3-torch and python3-numpy with apt-get (the index ${p.index.url}: ${p.index.detail ?? 'unreachable'})`);
+  if (p.next === 'venv') lines.push(`Training  the first run sets up ${p.venv.dir}`);
+  else if (p.next === 'apt') lines.push("Training  the first run installs Debian's python3-torch and python3-numpy with apt-get");
   else if (p.next === 'manual') lines.push(`Training  mloop cannot set it up here; run: ${p.commands.join('   ')}`);
+  for (const step of p.skipped) lines.push(`          (${step.step} does not apply: ${step.detail})`);
   lines.push(`Cache     ${p.cacheDir}`);
   lines.push(`Home      ${report.home.path}${report.home.exists ? '' : ' (not created yet)'}`);
   const o = report.home.owner;

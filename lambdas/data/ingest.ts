@@ -19,7 +19,7 @@ import type { DatasetSchema } from '../shared/types';
 import { formatFromName } from './formats';
 import { SCHEMA_FILE_NAME, isSchemaFile, parseSchemaFile } from './schema-file';
 import { HYPERPARAMETERS_FILE, parseHyperparameters, readHyperparameters } from './hyperparameters';
-import { resumeIngest, settleKnownData, trainExisting, trainingJobName, withTrainingSlot } from './known-data';
+import { resumeWithSlot, settleKnownData, trainExisting, trainingJobName, versionTakenOver, withTrainingSlot } from './known-data';
 
 export { trainingJobName, type Accepted } from './known-data';
 
@@ -169,7 +169,7 @@ export async function versionScan(run: IngestRun, scan: ScanResult, registry: Re
   const ownClaim = claim?.execution === execution;
   if (claim && ownClaim && claim.datasetVersion !== undefined) {
     // A retry of this execution after its ingest completed: answer what it answered then.
-    return { answer: await withTrainingSlot(registry, await resumeIngest(registry, model, claim.datasetVersion, execution, run.hyperparameters), execution, env) };
+    return { answer: await resumeWithSlot(registry, run, claim.datasetVersion, env) };
   }
   if (claim && !ownClaim && claim.datasetVersion !== undefined) {
     return {
@@ -303,9 +303,9 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     const request = input.detail.retrain;
     assertModelName(request.model);
     const [own, hyperparameters] = await Promise.all([registry.getRun(request.model, input.execution), readHyperparameters(env.DATA_BUCKET, request.model)]);
-    if (own?.status === 'RUNNING' && own.datasetVersion !== undefined) {
-      return withTrainingSlot(registry, await resumeIngest(registry, request.model, own.datasetVersion, input.execution, hyperparameters), input.execution, env);
-    }
+    // Another pass of the wait-for-slot loop: the version this run took over, not a newer latest.
+    const taken = versionTakenOver(own);
+    if (taken !== undefined) return resumeWithSlot(registry, { model: request.model, execution: input.execution, hyperparameters }, taken, env);
     return trainExisting(request, input.execution, hyperparameters, registry, env);
   }
   const detail: ObjectCreatedEvent['detail'] = input.detail;
@@ -328,8 +328,8 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   // or another pass of the wait-for-slot loop): answer from the dataset record without reading
   // the file again.
   const done = datasets.find((d) => d.sourceEvent.execution === input.execution && d.status === 'accepted' && d.splits);
-  const resumed = done?.version ?? (own?.status === 'RUNNING' ? own.datasetVersion : undefined);
-  if (resumed !== undefined) return withTrainingSlot(registry, await resumeIngest(registry, model, resumed, input.execution, hyperparameters), input.execution, env);
+  const resumed = done?.version ?? versionTakenOver(own);
+  if (resumed !== undefined) return resumeWithSlot(registry, { model, execution: input.execution, hyperparameters }, resumed, env);
   const target = meta.Metadata?.[TARGET_METADATA_KEY] || undefined;
   // schema.json beside the data, else the CDK props' schema, else the model's, else inference (chooseSchema).
   const dropped = await declaredSchema(bucket, model);

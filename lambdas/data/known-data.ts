@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import type { IngestEnv } from '../shared/env';
 import { InvalidInput } from '../shared/errors';
 import type { IngestOutput, TrainRequest } from '../shared/pipeline';
-import { Registry, type ContentClaim, type RunRecord } from '../shared/registry';
+import { newestAccepted, Registry, type ContentClaim, type RunRecord } from '../shared/registry';
 
 export type Accepted = Extract<IngestOutput, { status: 'ACCEPTED' }>;
 type Duplicate = Extract<IngestOutput, { status: 'DUPLICATE' }>;
@@ -42,7 +42,7 @@ export async function withTrainingSlot(registry: Registry, accepted: Accepted, e
 }
 
 /** The output of an ingest that already completed, rebuilt from its dataset record. */
-export async function resumeIngest(registry: Registry, model: string, version: number, execution: string, hyperparameters: Record<string, string>): Promise<Accepted> {
+async function resumeIngest(registry: Registry, model: string, version: number, execution: string, hyperparameters: Record<string, string>): Promise<Accepted> {
   const [record, meta] = await Promise.all([registry.getDataset(model, version), registry.getModel(model)]);
   if (!record?.splits || !meta?.schema) throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
   const prefix = (uri: string) => uri.slice(0, uri.lastIndexOf('/') + 1);
@@ -59,6 +59,26 @@ export async function resumeIngest(registry: Registry, model: string, version: n
     testSplit: record.splits.test,
     hyperparameters,
   };
+}
+
+/**
+ * An ingested version answered for `execution` (a retry, another pass of the wait-for-slot loop,
+ * or a run that took the version over), with the model's training slot tried.
+ */
+export async function resumeWithSlot(
+  registry: Registry,
+  run: { readonly model: string; readonly execution: string; readonly hyperparameters: Record<string, string> },
+  version: number,
+  env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>,
+  extra: Partial<Accepted> = {},
+): Promise<Accepted> {
+  const accepted = await resumeIngest(registry, run.model, version, run.execution, run.hyperparameters);
+  return withTrainingSlot(registry, { ...accepted, ...extra }, run.execution, env);
+}
+
+/** The dataset version a run took over and trains (its record is RUNNING with one), if any. */
+export function versionTakenOver(own: RunRecord | undefined): number | undefined {
+  return own?.status === 'RUNNING' ? own.datasetVersion : undefined;
 }
 
 /** What to do with an ingested dataset version that a new run meets. */
@@ -152,8 +172,7 @@ export async function settleKnownData(run: KnownDataRun, claim: ContentClaim, re
         ...(run.source ? { source: run.source } : {}),
         updatedAt: new Date().toISOString(),
       });
-      const accepted = await resumeIngest(registry, run.model, version, run.execution, run.hyperparameters);
-      return withTrainingSlot(registry, { ...accepted, retryOf: current.execution }, run.execution, env);
+      return resumeWithSlot(registry, run, version, env, { retryOf: current.execution });
     }
     // Another run took the claim over first: decide again against it (it is in progress now).
     const latest = await registry.getContent(run.model, run.sha256);
@@ -169,10 +188,7 @@ export async function settleKnownData(run: KnownDataRun, claim: ContentClaim, re
  */
 export async function trainExisting(request: TrainRequest, execution: string, hyperparameters: Record<string, string>, registry: Registry, env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>): Promise<IngestOutput> {
   const { model } = request;
-  const record =
-    request.datasetVersion !== undefined
-      ? await registry.getDataset(model, request.datasetVersion)
-      : (await registry.listDatasets(model)).filter((d) => d.status === 'accepted' && d.splits).sort((a, b) => b.version - a.version)[0];
+  const record = request.datasetVersion !== undefined ? await registry.getDataset(model, request.datasetVersion) : newestAccepted(await registry.listDatasets(model));
   if (!record) {
     throw new InvalidInput(
       request.datasetVersion !== undefined
@@ -183,30 +199,23 @@ export async function trainExisting(request: TrainRequest, execution: string, hy
   if (record.status !== 'accepted' || !record.splits) {
     throw new InvalidInput(`Dataset version ${record.version} of '${model}' is ${record.status}${record.reason ? ` (${record.reason})` : ''}: only an accepted dataset version can be trained on.`);
   }
+  const run = { model, execution, sha256: record.sha256, hyperparameters };
   let claim = await registry.getContent(model, record.sha256);
   if (!claim) {
-    // A version whose claim is gone (written before claims were kept): claim it for this run.
-    claim = (await registry.claimContent(model, record.sha256, execution)) ?? undefined;
+    // The version's claim was released: its ingestion was cut off between recording the version
+    // and linking its bytes, and the cleanup took the unlinked claim back. Claim it for this run.
+    claim = await registry.claimContent(model, record.sha256, execution);
     if (!claim) {
       await registry.linkContent(model, record.sha256, record.version);
-      claim = { execution, datasetVersion: record.version };
+      return resumeWithSlot(registry, run, record.version, env);
     }
   }
-  if (claim.execution === execution && claim.datasetVersion === record.version) {
-    return withTrainingSlot(registry, await resumeIngest(registry, model, record.version, execution, hyperparameters), execution, env);
+  if (claim.datasetVersion !== record.version) {
+    throw new InvalidInput(
+      `The bytes of dataset version ${record.version} of '${model}' are being ingested again by execution ${claim.execution}; train it once that run has ended.`,
+    );
   }
+  if (claim.execution === execution) return resumeWithSlot(registry, run, record.version, env);
   const who = request.requestedBy ?? 'a TrainRequest';
-  return settleKnownData(
-    {
-      model,
-      execution,
-      sha256: record.sha256,
-      hyperparameters,
-      force: true,
-      requested: `training asked for by ${who}${request.reason ? ` (${request.reason})` : ''}`,
-    },
-    claim.datasetVersion === undefined ? { ...claim, datasetVersion: record.version } : claim,
-    registry,
-    env,
-  );
+  return settleKnownData({ ...run, force: true, requested: `training asked for by ${who}${request.reason ? ` (${request.reason})` : ''}` }, claim, registry, env);
 }

@@ -30,7 +30,7 @@ import type { CaptureRecord } from '../inference/predict';
 import { dynamoClient, s3Client } from '../shared/clients';
 import type { DriftEnv } from '../shared/env';
 import { parseS3Uri, registryKeys as k, s3Keys, s3Uri } from '../shared/layout';
-import { isConditionFailure, type DatasetRecord, type Registry } from '../shared/registry';
+import { isConditionFailure, newestAccepted, type DatasetRecord, type Registry } from '../shared/registry';
 import { getStream, listKeys, splitObjects } from '../shared/storage';
 import { CaptureIndexer, predictionKey, readLabels } from './quality';
 
@@ -234,11 +234,6 @@ async function leaseFinished(registry: Registry, bucket: string, model: string, 
 // ---------------------------------------------------------------------------------------------
 // The retraining dataset
 // ---------------------------------------------------------------------------------------------
-
-/** The newest accepted dataset version that has splits. */
-export function newestAccepted(datasets: DatasetRecord[]): DatasetRecord | undefined {
-  return datasets.filter((d) => d.status === 'accepted' && d.splits).sort((a, b) => b.version - a.version)[0];
-}
 
 function cell(value: unknown): string {
   if (value === null || value === undefined) return '';

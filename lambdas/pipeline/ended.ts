@@ -16,6 +16,7 @@
  * Every step is conditional on the execution, so a repeated event changes nothing.
  */
 import { parseDatasetKey } from '../shared/layout';
+import { modelOfExecutionName } from './start';
 import { isTrainRequest, type PipelineDetail } from '../shared/pipeline';
 import { Registry } from '../shared/registry';
 
@@ -40,9 +41,6 @@ export interface EndedResult {
   readonly recordedRun: boolean;
 }
 
-/** A drop's execution name (`<model>-<32 hex>`) or a TrainRequest's (`<model>-train-<24 hex>`). */
-const MODEL_PREFIX = /^([a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?)-(?:[0-9a-f]{32}|train-[0-9a-f]{24})$/;
-
 /**
  * The model an execution ran for: from its input (the dataset event, or the request to train
  * again), else from its name (`<model>-<hash>` or `<model>-train-<hash>`).
@@ -58,8 +56,7 @@ export function modelOfExecution(event: Pick<ExecutionEnded, 'name' | 'input'> &
       // not a dataset event: fall back to the name
     }
   }
-  const match = MODEL_PREFIX.exec(event.name);
-  return match && match[1] !== 'dataset' ? match[1] : null;
+  return modelOfExecutionName(event.name);
 }
 
 /** The run's end as this event tells it, for a run that did not record its own. */
@@ -82,23 +79,11 @@ export async function executionEnded(event: ExecutionEnded, registryTable: strin
   if (model === null) return { model, execution: event.name, status: event.status, releasedClaims: 0, recordedRun: false };
   const registry = new Registry(registryTable);
   await registry.releaseTrainingLease(model, event.name);
+  // A SUCCEEDED execution ingested what it claimed (or claimed nothing): only its lease can be
+  // left, so the claims are not scanned on the path every run takes.
+  if (event.status === 'SUCCEEDED') return { model, execution: event.name, status: event.status, releasedClaims: 0, recordedRun: false };
   const { error, reason } = endReason(event);
-  const releasedClaims = await registry.abandonUnfinishedIngest(
-    model,
-    event.name,
-    event.status === 'SUCCEEDED' ? `Execution ${event.name} ended before its ingestion finished.` : `Execution ${event.name} ended ${event.status} before its ingestion finished: ${reason}`,
-  );
-  let recordedRun = false;
-  if (event.status !== 'SUCCEEDED') {
-    recordedRun = await registry.putRunIfNotEnded({
-      model,
-      execution: event.name,
-      status: 'FAILED',
-      stage: 'execution',
-      error,
-      reason,
-      updatedAt: new Date().toISOString(),
-    });
-  }
+  const releasedClaims = await registry.abandonUnfinishedIngest(model, event.name, `Execution ${event.name} ended ${event.status} before its ingestion finished: ${reason}`);
+  const recordedRun = await registry.putRunIfNotEnded({ model, execution: event.name, status: 'FAILED', stage: 'execution', error, reason, updatedAt: new Date().toISOString() });
   return { model, execution: event.name, status: event.status, releasedClaims, recordedRun };
 }

@@ -21,6 +21,8 @@ export const MAX_EXECUTION_NAME_LENGTH = 80;
 const HASH_DIGITS = 32;
 /** The name's prefix when the key names no model (Ingest then rejects the key, as it always did). */
 const UNROUTED_PREFIX = 'dataset';
+/** Random hex digits in the name of a TrainRequest's execution (96 bits). */
+const TRAIN_NAME_DIGITS = 24;
 
 /** The part of S3's "Object Created" event detail that tells object versions apart. */
 export interface ObjectCreatedDetail {
@@ -77,7 +79,17 @@ export function executionName(detail: ObjectCreatedDetail): string {
  * last part is 24 digits where a drop's is 32, so a name alone tells the two apart.
  */
 export function trainExecutionName(model: string): string {
-  return `${model}-train-${randomBytes(12).toString('hex')}`;
+  return `${model}-train-${randomBytes(TRAIN_NAME_DIGITS / 2).toString('hex')}`;
+}
+
+const MODEL = MODEL_NAME_PATTERN.source.replace(/^\^|\$$/g, '');
+/** The two name shapes above: a drop's `<model>-<32 hex>`, a TrainRequest's `<model>-train-<24 hex>`. */
+const EXECUTION_NAME = new RegExp(`^(${MODEL})-(?:[0-9a-f]{${HASH_DIGITS}}|train-[0-9a-f]{${TRAIN_NAME_DIGITS}})$`);
+
+/** The model an execution name of this pipeline names (null for an unrouted drop, or another name). */
+export function modelOfExecutionName(name: string): string | null {
+  const match = EXECUTION_NAME.exec(name);
+  return match && match[1] !== UNROUTED_PREFIX ? match[1] : null;
 }
 
 /** The model of `datasets/<model>/<file>`, when the key names a valid one. */

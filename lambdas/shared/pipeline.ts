@@ -35,7 +35,8 @@ export type PipelineDetail = ObjectCreatedEvent['detail'] | { readonly retrain: 
 
 /** Whether an execution's detail asks to train an existing dataset version again. */
 export function isTrainRequest(detail: PipelineDetail | undefined): detail is { readonly retrain: TrainRequest } {
-  return detail !== undefined && typeof (detail as { retrain?: unknown }).retrain === 'object' && (detail as { retrain?: unknown }).retrain !== null;
+  const retrain = (detail as { retrain?: unknown } | undefined)?.retrain;
+  return typeof retrain === 'object' && retrain !== null;
 }
 
 export interface IngestInput {

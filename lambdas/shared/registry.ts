@@ -201,7 +201,6 @@ export interface RunRecord {
   readonly updatedAt: string;
 }
 
-
 export interface DriftRecord {
   readonly model: string;
   readonly at: string;
@@ -219,6 +218,11 @@ const strip = <T extends Record<string, unknown>>(item: T | undefined): T | unde
   return rest as T;
 };
 
+/** The newest accepted dataset version that has splits: what a retraining trains on by default. */
+export function newestAccepted(datasets: DatasetRecord[]): DatasetRecord | undefined {
+  return datasets.filter((d) => d.status === 'accepted' && d.splits).sort((a, b) => b.version - a.version)[0];
+}
+
 /** Whether an error is DynamoDB's answer to a failed condition. */
 export function isConditionFailure(error: unknown): boolean {
   return (
@@ -229,6 +233,17 @@ export function isConditionFailure(error: unknown): boolean {
 
 export class Registry {
   constructor(private readonly table: string) {}
+
+  /** Send a conditional write: true when it was applied, false when its condition failed. */
+  private async conditionally(command: PutCommand | UpdateCommand | DeleteCommand): Promise<boolean> {
+    try {
+      await dynamoClient().send(command as UpdateCommand);
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
 
   private async get<T extends Record<string, unknown>>(model: string, sk: string): Promise<T | undefined> {
     const out = await dynamoClient().send(new GetCommand({ TableName: this.table, Key: { pk: k.pk(model), sk }, ConsistentRead: true }));
@@ -356,19 +371,15 @@ export class Registry {
    * instead of leaving a silent gap (see `releaseUnlinkedContent`).
    */
   async reserveContentVersion(model: string, sha256: string, execution: string, version: number): Promise<void> {
-    try {
-      await dynamoClient().send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: k.pk(model), sk: k.dataHash(sha256) },
-          UpdateExpression: 'SET reservedVersion = :v',
-          ConditionExpression: 'execution = :e',
-          ExpressionAttributeValues: { ':v': version, ':e': execution },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    await this.conditionally(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: k.pk(model), sk: k.dataHash(sha256) },
+        UpdateExpression: 'SET reservedVersion = :v',
+        ConditionExpression: 'execution = :e',
+        ExpressionAttributeValues: { ':v': version, ':e': execution },
+      }),
+    );
   }
 
   /**
@@ -378,21 +389,15 @@ export class Registry {
    * claim no longer names `from`.
    */
   async adoptContent(model: string, sha256: string, from: string, to: string): Promise<boolean> {
-    try {
-      await dynamoClient().send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: k.pk(model), sk: k.dataHash(sha256) },
-          UpdateExpression: 'SET execution = :to, adoptedAt = :now, previousExecutions = list_append(if_not_exists(previousExecutions, :none), :from)',
-          ConditionExpression: 'execution = :e AND attribute_exists(datasetVersion)',
-          ExpressionAttributeValues: { ':to': to, ':now': new Date().toISOString(), ':none': [], ':from': [from], ':e': from },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.conditionally(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: k.pk(model), sk: k.dataHash(sha256) },
+        UpdateExpression: 'SET execution = :to, adoptedAt = :now, previousExecutions = list_append(if_not_exists(previousExecutions, :none), :from)',
+        ConditionExpression: 'execution = :e AND attribute_exists(datasetVersion)',
+        ExpressionAttributeValues: { ':to': to, ':now': new Date().toISOString(), ':none': [], ':from': [from], ':e': from },
+      }),
+    );
   }
 
   /**
@@ -400,18 +405,14 @@ export class Registry {
    * file can be dropped again once what rejected it changed (a target given, a threshold moved).
    */
   async releaseContent(model: string, sha256: string, execution: string): Promise<void> {
-    try {
-      await dynamoClient().send(
-        new DeleteCommand({
-          TableName: this.table,
-          Key: { pk: k.pk(model), sk: k.dataHash(sha256) },
-          ConditionExpression: 'execution = :e',
-          ExpressionAttributeValues: { ':e': execution },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    await this.conditionally(
+      new DeleteCommand({
+        TableName: this.table,
+        Key: { pk: k.pk(model), sk: k.dataHash(sha256) },
+        ConditionExpression: 'execution = :e',
+        ExpressionAttributeValues: { ':e': execution },
+      }),
+    );
   }
 
   /**
@@ -420,28 +421,26 @@ export class Registry {
    * the version number each had reserved, if it got that far).
    */
   async releaseUnlinkedContent(model: string, execution: string): Promise<(ContentClaim & { sha256: string })[]> {
-    const claims = (await this.queryAll({
+    const claims = await this.queryAll({
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
       FilterExpression: 'execution = :e AND attribute_not_exists(datasetVersion)',
       ExpressionAttributeValues: { ':pk': k.pk(model), ':prefix': k.dataHash(''), ':e': execution },
+      ProjectionExpression: 'sk, execution, reservedVersion, #source',
+      ExpressionAttributeNames: { '#source': 'source' },
       ConsistentRead: true,
-    })) as unknown as (ContentClaim & { sk: string })[];
+    });
     const released: (ContentClaim & { sha256: string })[] = [];
     for (const claim of claims) {
-      try {
-        await dynamoClient().send(
-          new DeleteCommand({
-            TableName: this.table,
-            Key: { pk: k.pk(model), sk: claim.sk },
-            ConditionExpression: 'execution = :e AND attribute_not_exists(datasetVersion)',
-            ExpressionAttributeValues: { ':e': execution },
-          }),
-        );
-        const { sk, pk: _pk, ...rest } = claim as ContentClaim & { sk: string; pk?: string };
-        released.push({ ...rest, sha256: sk.slice(k.dataHash('').length) });
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error;
-      }
+      const sk = String(claim.sk);
+      const deleted = await this.conditionally(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { pk: k.pk(model), sk },
+          ConditionExpression: 'execution = :e AND attribute_not_exists(datasetVersion)',
+          ExpressionAttributeValues: { ':e': execution },
+        }),
+      );
+      if (deleted) released.push({ ...strip(claim as ContentClaim & Record<string, unknown>)!, sha256: sk.slice(k.dataHash('').length) });
     }
     return released;
   }
@@ -456,8 +455,10 @@ export class Registry {
     const released = await this.releaseUnlinkedContent(model, execution);
     for (const claim of released) {
       if (claim.reservedVersion === undefined) continue;
-      try {
-        await this.putDataset({
+      // Conditional on the number having no record yet: an accepted one (a crash between
+      // recording the version and linking its bytes) or this abandonment's own repeat stays.
+      await this.conditionally(
+        this.datasetPut({
           model,
           version: claim.reservedVersion,
           status: 'abandoned',
@@ -468,10 +469,8 @@ export class Registry {
           sourceEvent: { execution },
           reason,
           createdAt: new Date().toISOString(),
-        });
-      } catch (error) {
-        if (!isConditionFailure(error)) throw error; // recorded already (a repeated event)
-      }
+        }),
+      );
     }
     return released.length;
   }
@@ -487,14 +486,17 @@ export class Registry {
     );
   }
 
+  /** Record a dataset version; fails (a condition failure) when the number has a record already. */
   async putDataset(record: DatasetRecord): Promise<void> {
-    await dynamoClient().send(
-      new PutCommand({
-        TableName: this.table,
-        Item: { pk: k.pk(record.model), sk: k.dataset(record.version), ...record },
-        ConditionExpression: 'attribute_not_exists(sk)',
-      }),
-    );
+    await dynamoClient().send(this.datasetPut(record));
+  }
+
+  private datasetPut(record: DatasetRecord): PutCommand {
+    return new PutCommand({
+      TableName: this.table,
+      Item: { pk: k.pk(record.model), sk: k.dataset(record.version), ...record },
+      ConditionExpression: 'attribute_not_exists(sk)',
+    });
   }
 
   async getDataset(model: string, version: number): Promise<DatasetRecord | undefined> {
@@ -794,43 +796,33 @@ export class Registry {
    */
   async acquireTrainingLease(model: string, execution: string, ttlSeconds: number): Promise<boolean> {
     const now = new Date();
-    try {
-      await dynamoClient().send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: k.pk(model), sk: k.meta },
-          UpdateExpression: 'SET trainingLease = :lease',
-          ConditionExpression: 'attribute_not_exists(trainingLease) OR trainingLease.#until < :now OR trainingLease.execution = :me',
-          ExpressionAttributeNames: { '#until': 'until' },
-          ExpressionAttributeValues: {
-            ':lease': { execution, until: new Date(now.getTime() + ttlSeconds * 1000).toISOString(), since: now.toISOString() },
-            ':now': now.toISOString(),
-            ':me': execution,
-          },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-      return false;
-    }
+    return this.conditionally(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: k.pk(model), sk: k.meta },
+        UpdateExpression: 'SET trainingLease = :lease',
+        ConditionExpression: 'attribute_not_exists(trainingLease) OR trainingLease.#until < :now OR trainingLease.execution = :me',
+        ExpressionAttributeNames: { '#until': 'until' },
+        ExpressionAttributeValues: {
+          ':lease': { execution, until: new Date(now.getTime() + ttlSeconds * 1000).toISOString(), since: now.toISOString() },
+          ':now': now.toISOString(),
+          ':me': execution,
+        },
+      }),
+    );
   }
 
   /** Give the model's training slot back, if `execution` holds it (else nothing changes). */
   async releaseTrainingLease(model: string, execution: string): Promise<void> {
-    try {
-      await dynamoClient().send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: k.pk(model), sk: k.meta },
-          UpdateExpression: 'REMOVE trainingLease',
-          ConditionExpression: 'trainingLease.execution = :me',
-          ExpressionAttributeValues: { ':me': execution },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    await this.conditionally(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: k.pk(model), sk: k.meta },
+        UpdateExpression: 'REMOVE trainingLease',
+        ConditionExpression: 'trainingLease.execution = :me',
+        ExpressionAttributeValues: { ':me': execution },
+      }),
+    );
   }
 
   /**
@@ -838,7 +830,7 @@ export class Registry {
    * recorded (why a retraining run exists, its source) survives the record of how it ended.
    */
   async putRun(record: RunRecord): Promise<void> {
-    await this.updateRun(record);
+    await dynamoClient().send(this.runUpdate(record));
   }
 
   /**
@@ -846,16 +838,11 @@ export class Registry {
    * written; SUCCEEDED, FAILED or DUPLICATE stay). Returns whether it wrote.
    */
   async putRunIfNotEnded(record: RunRecord): Promise<boolean> {
-    try {
-      await this.updateRun(record, { ConditionExpression: 'attribute_not_exists(sk) OR #status = :running', values: { ':running': 'RUNNING' } });
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.conditionally(this.runUpdate(record, { expression: 'attribute_not_exists(sk) OR #status = :running', values: { ':running': 'RUNNING' } }));
   }
 
-  private async updateRun(record: RunRecord, condition?: { ConditionExpression: string; values: Record<string, unknown> }): Promise<void> {
+  /** The UpdateItem that sets every defined field of `record` on its RUN# item (and keeps the others). */
+  private runUpdate(record: RunRecord, condition?: { expression: string; values: Record<string, unknown> }): UpdateCommand {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ...condition?.values };
     const sets: string[] = [];
@@ -865,17 +852,14 @@ export class Registry {
       values[`:${field}`] = value;
       sets.push(`#${field} = :${field}`);
     }
-    if (condition) names['#status'] = 'status';
-    await dynamoClient().send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { pk: k.pk(record.model), sk: k.run(record.execution) },
-        UpdateExpression: `SET ${sets.join(', ')}`,
-        ...(condition ? { ConditionExpression: condition.ConditionExpression } : {}),
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      }),
-    );
+    return new UpdateCommand({
+      TableName: this.table,
+      Key: { pk: k.pk(record.model), sk: k.run(record.execution) },
+      UpdateExpression: `SET ${sets.join(', ')}`,
+      ...(condition ? { ConditionExpression: condition.expression } : {}),
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    });
   }
 
   /** The runs a dropped object (its s3:// URI) started, oldest first. */

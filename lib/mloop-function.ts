@@ -4,7 +4,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Construct } from 'constructs';
+import { type Construct } from 'constructs';
 import { entryPath, FUNCTION_METADATA_KEY, FUNCTIONS, REPO_ROOT, type FunctionEnvironment, type FunctionId } from './function-catalog';
 
 export interface MloopFunctionProps<Id extends FunctionId> {

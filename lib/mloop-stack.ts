@@ -1,6 +1,6 @@
-import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import { Construct } from 'constructs';
+import { type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import { type Construct } from 'constructs';
 import { DataLake } from './data';
 import { InferenceApi, type InferenceApiProps } from './inference';
 import { DriftMonitor, type DriftMonitorProps } from './monitoring';

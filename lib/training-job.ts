@@ -85,6 +85,7 @@ export class TrainingJobTask extends tasks.SageMakerCreateTrainingJob {
   }
 
   /** @internal CDK's rendering, then the extras on its Parameters. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the signature of the CDK method it overrides
   protected _renderTask(topLevelQueryLanguage?: sfn.QueryLanguage): any {
     const rendered = super._renderTask(topLevelQueryLanguage) as Record<string, unknown>;
     const parameters = rendered.Parameters as Record<string, unknown> | undefined;

@@ -12,7 +12,7 @@ import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { s3Client } from '../lambdas/shared/clients';
 import { s3Keys, s3Uri } from '../lambdas/shared/layout';
 import type { IngestInput, IngestOutput, RecordFailureInput } from '../lambdas/shared/pipeline';
-import { Registry } from '../lambdas/shared/registry';
+import { type Registry } from '../lambdas/shared/registry';
 import type { DatasetProfile, DatasetSchema } from '../lambdas/shared/types';
 import { TARGET_METADATA_KEY, trainingJobName } from '../lambdas/data/ingest';
 import { reasonFromCause, recordFailure } from '../lambdas/registry/register';

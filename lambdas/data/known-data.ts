@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import type { IngestEnv } from '../shared/env';
 import { InvalidInput } from '../shared/errors';
 import type { IngestOutput, TrainRequest } from '../shared/pipeline';
-import { newestAccepted, Registry, type ContentClaim, type RunRecord } from '../shared/registry';
+import { newestAccepted, type Registry, type ContentClaim, type RunRecord } from '../shared/registry';
 
 export type Accepted = Extract<IngestOutput, { status: 'ACCEPTED' }>;
 type Duplicate = Extract<IngestOutput, { status: 'DUPLICATE' }>;

@@ -2,7 +2,7 @@
  * Reads SageMaker's model.tar.gz: the training script's SM_MODEL_DIR, packed by SageMaker (or by
  * the local runner, the same way). mloop needs model.onnx and model-card.json from it.
  */
-import { Readable } from 'node:stream';
+import { type Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { ModelArtifactInvalid } from '../shared/errors';
 

@@ -9,6 +9,7 @@ import type { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { FUNCTION_METADATA_KEY, type FunctionId } from '../../lib/function-catalog';
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- template JSON is walked by tests whose assertions check its shape
 export type Json = any;
 
 export interface CfnResource {

@@ -22,21 +22,24 @@ module.exports = {
     {
       name: 'loop-order-data',
       severity: 'error',
-      comment: 'A stage uses only the stages before it in the loop (data, registry, inference, monitoring): what two stages share lives in lambdas/shared.',
+      comment:
+        'A stage uses only the stages before it in the loop (data, registry, inference, monitoring): what two stages share lives in lambdas/shared.',
       from: { path: '^lambdas/data/' },
       to: { path: '^lambdas/(registry|inference|monitoring|pipeline)/' },
     },
     {
       name: 'loop-order-registry',
       severity: 'error',
-      comment: 'A stage uses only the stages before it in the loop (data, registry, inference, monitoring): what two stages share lives in lambdas/shared.',
+      comment:
+        'A stage uses only the stages before it in the loop (data, registry, inference, monitoring): what two stages share lives in lambdas/shared.',
       from: { path: '^lambdas/registry/' },
       to: { path: '^lambdas/(inference|monitoring|pipeline)/' },
     },
     {
       name: 'loop-order-inference',
       severity: 'error',
-      comment: 'A stage uses only the stages before it in the loop (data, registry, inference, monitoring): what two stages share lives in lambdas/shared.',
+      comment:
+        'A stage uses only the stages before it in the loop (data, registry, inference, monitoring): what two stages share lives in lambdas/shared.',
       from: { path: '^lambdas/inference/' },
       to: { path: '^lambdas/(monitoring|pipeline)/' },
     },

@@ -29,7 +29,6 @@ const FEATURES: { name: string; type: FeatureType }[] = [
 ];
 const CARD = { task: 'classification' as const, classes: ['0', '1'] };
 
-
 /** One row of features: numeric columns of various shapes (some integer, some skewed), categories of 4 to 40 values, 2% missing. */
 function row(random: () => number, shift: number): Record<string, number | string | null> {
   const out: Record<string, number | string | null> = {};
@@ -39,7 +38,12 @@ function row(random: () => number, shift: number): Record<string, number | strin
       continue;
     }
     const z = Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random()) + (i < 3 ? shift : 0);
-    out[`n${i}`] = i % 5 === 0 ? Math.max(0, Math.round(3 + 2 * z)) : i % 5 === 1 ? Number(Math.exp(z / 2).toFixed(4)) : Number((50 + 10 * i * z).toFixed(3));
+    out[`n${i}`] =
+      i % 5 === 0
+        ? Math.max(0, Math.round(3 + 2 * z))
+        : i % 5 === 1
+          ? Number(Math.exp(z / 2).toFixed(4))
+          : Number((50 + 10 * i * z).toFixed(3));
   }
   for (let i = 0; i < CATEGORICAL; i++) {
     const k = 4 + i * 9;
@@ -151,7 +155,11 @@ async function phase(name: 'parse' | 'drift', file: string, profileFile: string)
 }
 
 function runChild(name: 'parse' | 'drift', file: string, profileFile: string): PhaseResult {
-  const child = spawnSync(process.execPath, [...process.execArgv, '--expose-gc', __filename, '--drift-bench-phase', name, file, profileFile], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const child = spawnSync(
+    process.execPath,
+    [...process.execArgv, '--expose-gc', __filename, '--drift-bench-phase', name, file, profileFile],
+    { encoding: 'utf8', maxBuffer: 1 << 24 },
+  );
   if (child.status !== 0) throw new Error(`bench phase ${name} failed: ${child.stderr}`);
   return JSON.parse(child.stdout.trim().split('\n').pop()!) as PhaseResult;
 }
@@ -165,7 +173,13 @@ export async function run(): Promise<unknown> {
     const random = prng(3);
     const testPredictions = Array.from({ length: 500 }, () => prediction(random));
     fs.writeFileSync(profileFile, JSON.stringify({ features: referenceProfile(20000), outputs: predictionProfile(CARD, testPredictions) }));
-    const result: Record<string, unknown> = { features: FEATURES.length, numeric: NUMERIC, categorical: CATEGORICAL, cpus: os.cpus().length, node: process.version };
+    const result: Record<string, unknown> = {
+      features: FEATURES.length,
+      numeric: NUMERIC,
+      categorical: CATEGORICAL,
+      cpus: os.cpus().length,
+      node: process.version,
+    };
     for (const rows of [small, large]) {
       const file = path.join(dir, `captures-${rows}.jsonl`);
       process.stderr.write(`  writing ${rows} capture lines...\n`);
@@ -176,7 +190,13 @@ export async function run(): Promise<unknown> {
       process.stderr.write(`  ${rows} rows: drift...\n`);
       const drift = runChild('drift', file, profileFile);
       fs.rmSync(file);
-      result[`rows_${rows}`] = { megabytes: Math.round(bytes / 2 ** 20), parse, drift, timeRatio: Number((drift.seconds / parse.seconds).toFixed(2)), rssRatio: Number((drift.peakRssMb / parse.peakRssMb).toFixed(2)) };
+      result[`rows_${rows}`] = {
+        megabytes: Math.round(bytes / 2 ** 20),
+        parse,
+        drift,
+        timeRatio: Number((drift.seconds / parse.seconds).toFixed(2)),
+        rssRatio: Number((drift.peakRssMb / parse.peakRssMb).toFixed(2)),
+      };
     }
     const a = result[`rows_${small}`] as { drift: PhaseResult };
     const b = result[`rows_${large}`] as { drift: PhaseResult; timeRatio: number };

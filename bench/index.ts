@@ -18,7 +18,8 @@ async function main(): Promise<void> {
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && f !== 'index.ts')
     .sort();
   const unknown = only.filter((name) => !files.includes(`${name}.ts`));
-  if (unknown.length > 0) throw new Error(`No benchmark ${unknown.join(', ')} in bench/ (there are: ${files.map((f) => f.replace(/\.ts$/, '')).join(', ')}).`);
+  if (unknown.length > 0)
+    throw new Error(`No benchmark ${unknown.join(', ')} in bench/ (there are: ${files.map((f) => f.replace(/\.ts$/, '')).join(', ')}).`);
   for (const file of files) {
     const name = file.replace(/\.ts$/, '');
     if (only.length > 0 && !only.includes(name)) continue;

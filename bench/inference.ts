@@ -54,7 +54,12 @@ function quantile(sorted: number[], q: number): number {
 
 function summary(samples: number[]) {
   const sorted = [...samples].sort((a, b) => a - b);
-  return { p50Ms: round3(quantile(sorted, 0.5)), p90Ms: round3(quantile(sorted, 0.9)), p99Ms: round3(quantile(sorted, 0.99)), n: samples.length };
+  return {
+    p50Ms: round3(quantile(sorted, 0.5)),
+    p90Ms: round3(quantile(sorted, 0.9)),
+    p99Ms: round3(quantile(sorted, 0.99)),
+    n: samples.length,
+  };
 }
 
 function predictEvent(instances: Record<string, unknown>[]): APIGatewayProxyEvent {
@@ -69,13 +74,19 @@ function feeds(card: ModelCard, instances: Record<string, unknown>[]): Record<st
   const out: Record<string, ort.Tensor> = {};
   if (numeric.length) {
     const data = new Float32Array(instances.length * numeric.length);
-    instances.forEach((row, r) => numeric.forEach((f, c) => (data[r * numeric.length + c] = row[f.name] === null ? NaN : Number(row[f.name]))));
+    instances.forEach((row, r) =>
+      numeric.forEach((f, c) => (data[r * numeric.length + c] = row[f.name] === null ? NaN : Number(row[f.name]))),
+    );
     out.numeric = new ort.Tensor('float32', data, [instances.length, numeric.length]);
   }
   if (categorical.length && card.formatVersion === 2) {
     // One string input per categorical feature, the raw value; the graph does the lookup.
     for (const f of categorical) {
-      out[f.name] = new ort.Tensor('string', instances.map((row) => (row[f.name] === null || row[f.name] === undefined ? '' : String(row[f.name]))), [instances.length, 1]);
+      out[f.name] = new ort.Tensor(
+        'string',
+        instances.map((row) => (row[f.name] === null || row[f.name] === undefined ? '' : String(row[f.name]))),
+        [instances.length, 1],
+      );
     }
   } else if (categorical.length) {
     const data = new BigInt64Array(instances.length * categorical.length);
@@ -100,7 +111,10 @@ async function handlerLatency(cloud: LocalCloud) {
   const onnxAt = parseS3Uri(record.artifact.onnxUri);
   const cardAt = parseS3Uri(record.artifact.cardUri);
   const card = JSON.parse((await getBytes(cardAt.bucket, cardAt.key)).toString('utf8')) as ModelCard;
-  const session = await ort.InferenceSession.create(await getBytes(onnxAt.bucket, onnxAt.key), { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(await getBytes(onnxAt.bucket, onnxAt.key), {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+  });
 
   const deployed = (event: APIGatewayProxyEvent) => cloud.invoke('predict', event) as Promise<APIGatewayProxyResult>;
   const environment = cloud.template.functions.find((f) => f.functionId === 'predict')!.environment;
@@ -135,7 +149,9 @@ async function handlerLatency(cloud: LocalCloud) {
       handlerMinusBare: { p50Ms: round3(handler.p50Ms - bare.p50Ms), p99Ms: round3(handler.p99Ms - bare.p99Ms) },
       handlerOverBare: { p50: round3(handler.p50Ms / bare.p50Ms), p99: round3(handler.p99Ms / bare.p99Ms) },
     };
-    log(`batch ${batch}: handler p50 ${handler.p50Ms} ms p99 ${handler.p99Ms} ms; bare session.run p50 ${bare.p50Ms} ms p99 ${bare.p99Ms} ms`);
+    log(
+      `batch ${batch}: handler p50 ${handler.p50Ms} ms p99 ${handler.p99Ms} ms; bare session.run p50 ${bare.p50Ms} ms p99 ${bare.p99Ms} ms`,
+    );
   }
   await session.release();
   return results;
@@ -176,7 +192,10 @@ async function bundleColdStartEntry(dir: string): Promise<string> {
 async function coldStart(cloud: LocalCloud, dir: string) {
   const bundle = await bundleColdStartEntry(dir);
   const eventFile = path.join(dir, 'event.json');
-  fs.writeFileSync(eventFile, JSON.stringify(predictEvent(churnRows({ rows: 1, seed: 5 }).map((r) => Object.fromEntries(DEMO_FEATURES.map((f) => [f, r[f]]))))));
+  fs.writeFileSync(
+    eventFile,
+    JSON.stringify(predictEvent(churnRows({ rows: 1, seed: 5 }).map((r) => Object.fromEntries(DEMO_FEATURES.map((f) => [f, r[f]]))))),
+  );
   const environment = cloud.template.functions.find((f) => f.functionId === 'predict')!.environment;
   const env = {
     PATH: process.env.PATH ?? '',
@@ -200,22 +219,42 @@ async function coldStart(cloud: LocalCloud, dir: string) {
         if (out.includes('\n')) resolve(out.split('\n')[0]);
       });
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      child.on('exit', (code) => (code === 0 ? resolve(out.split('\n')[0]) : reject(new Error(`cold-start child exited ${code}: ${err.slice(0, 500)}`))));
+      child.on('exit', (code) =>
+        code === 0 ? resolve(out.split('\n')[0]) : reject(new Error(`cold-start child exited ${code}: ${err.slice(0, 500)}`)),
+      );
     });
     const spawnToAnswerMs = performance.now() - started;
     const child = JSON.parse(line) as { status: number; moduleLoadMs: number; firstAnswerMs: number; warmAnswerMs: number };
     if (child.status !== 200) throw new Error(`The cold handler answered ${child.status}.`);
-    runs.push({ spawnToAnswerMs: round3(spawnToAnswerMs), moduleLoadMs: round3(child.moduleLoadMs), firstAnswerMs: round3(child.firstAnswerMs), warmAnswerMs: round3(child.warmAnswerMs) });
+    runs.push({
+      spawnToAnswerMs: round3(spawnToAnswerMs),
+      moduleLoadMs: round3(child.moduleLoadMs),
+      firstAnswerMs: round3(child.firstAnswerMs),
+      warmAnswerMs: round3(child.warmAnswerMs),
+    });
   }
-  const median = (key: keyof (typeof runs)[number]) => round3(quantile(runs.map((r) => r[key]).sort((a, b) => a - b), 0.5));
+  const median = (key: keyof (typeof runs)[number]) =>
+    round3(
+      quantile(
+        runs.map((r) => r[key]).sort((a, b) => a - b),
+        0.5,
+      ),
+    );
   const result = {
     runs: COLD_STARTS,
-    median: { spawnToAnswerMs: median('spawnToAnswerMs'), moduleLoadMs: median('moduleLoadMs'), processStartToFirstAnswerMs: median('firstAnswerMs'), warmAnswerMs: median('warmAnswerMs') },
+    median: {
+      spawnToAnswerMs: median('spawnToAnswerMs'),
+      moduleLoadMs: median('moduleLoadMs'),
+      processStartToFirstAnswerMs: median('firstAnswerMs'),
+      warmAnswerMs: median('warmAnswerMs'),
+    },
     each: runs,
     bundleKb: Math.round(fs.statSync(bundle).size / 1024),
     note: 'firstAnswerMs is measured from process start (performance.timeOrigin) in the child; spawnToAnswerMs from the parent, including Node.js start-up',
   };
-  log(`cold start: ${result.median.spawnToAnswerMs} ms from spawn to first answer (median of ${COLD_STARTS}); module load ${result.median.moduleLoadMs} ms`);
+  log(
+    `cold start: ${result.median.spawnToAnswerMs} ms from spawn to first answer (median of ${COLD_STARTS}); module load ${result.median.moduleLoadMs} ms`,
+  );
   return result;
 }
 
@@ -251,7 +290,9 @@ async function loadTest(home: string) {
       });
       void exited.then((code) => reject(new Error(`mloop serve exited ${code}: ${stderr.slice(-500)}`)));
     });
-    const body = JSON.stringify({ instances: churnRows({ rows: 1, seed: 9 }).map((r) => Object.fromEntries(DEMO_FEATURES.map((f) => [f, r[f]]))) });
+    const body = JSON.stringify({
+      instances: churnRows({ rows: 1, seed: 9 }).map((r) => Object.fromEntries(DEMO_FEATURES.map((f) => [f, r[f]]))),
+    });
     const target = `${url}/v1/models/${MODEL}/predict`;
     for (let i = 0; i < 20; i++) {
       const res = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
@@ -311,7 +352,15 @@ export async function run(): Promise<unknown> {
     }
     const load = await loadTest(home);
     // The machine's load when the run started: tails (p99) on a shared machine mostly measure its other tenants.
-    return { model: { name: MODEL, version: modelVersion, features: DEMO_FEATURES.length }, node: process.version, cpus: os.cpus().length, loadAverage, latency, coldStart: cold, load };
+    return {
+      model: { name: MODEL, version: modelVersion, features: DEMO_FEATURES.length },
+      node: process.version,
+      cpus: os.cpus().length,
+      loadAverage,
+      latency,
+      coldStart: cold,
+      load,
+    };
   } finally {
     fs.rmSync(home, { recursive: true, force: true });
     fs.rmSync(work, { recursive: true, force: true });

@@ -48,7 +48,6 @@ interface Measure {
   mergeSeconds?: number;
 }
 
-
 /** Write a CSV of at least `bytes` bytes; returns its row count. */
 async function generate(file: string, bytes: number): Promise<number> {
   const random = prng(7);
@@ -111,7 +110,9 @@ async function worker(mode: Mode, file: string): Promise<void> {
     }
     const t = performance.now();
     for (let index = 0; index < PARTS; index++) {
-      await merger.addOrRescan(JSON.parse(scans[index]), (from) => scanPart(open(from), options, { ...nominal(index), from, aligned: true, layout }));
+      await merger.addOrRescan(JSON.parse(scans[index]), (from) =>
+        scanPart(open(from), options, { ...nominal(index), from, aligned: true, layout }),
+      );
     }
     const result = merger.result('0'.repeat(64), size);
     if (!result.accepted) throw new Error(`the generated file was rejected in parts: ${result.violations.map((v) => v.message).join(' ')}`);
@@ -142,14 +143,23 @@ function measure(mode: Mode, file: string, sizeMB: number): Measure {
     cwd: path.resolve(__dirname, '..'),
   });
   if (child.status !== 0) throw new Error(`bench ingest ${mode} failed: ${child.stderr.slice(-2000)}`);
-  const out = JSON.parse(child.stdout.trim().split('\n').pop() as string) as { seconds: number; cpuSeconds: number; peakRssMB: number; rows: number; slowestPartSeconds?: number; mergeSeconds?: number };
+  const out = JSON.parse(child.stdout.trim().split('\n').pop() as string) as {
+    seconds: number;
+    cpuSeconds: number;
+    peakRssMB: number;
+    rows: number;
+    slowestPartSeconds?: number;
+    mergeSeconds?: number;
+  };
   return {
     seconds: Number(out.seconds.toFixed(2)),
     cpuSeconds: Number(out.cpuSeconds.toFixed(2)),
     mbPerSecond: Number((sizeMB / out.seconds).toFixed(1)),
     peakRssMB: Math.round(out.peakRssMB),
     ...(mode === 'idle' ? {} : { rows: out.rows }),
-    ...(out.slowestPartSeconds !== undefined ? { slowestPartSeconds: Number(out.slowestPartSeconds.toFixed(2)), mergeSeconds: Number((out.mergeSeconds ?? 0).toFixed(2)) } : {}),
+    ...(out.slowestPartSeconds !== undefined
+      ? { slowestPartSeconds: Number(out.slowestPartSeconds.toFixed(2)), mergeSeconds: Number((out.mergeSeconds ?? 0).toFixed(2)) }
+      : {}),
   };
 }
 
@@ -187,7 +197,9 @@ export async function run(): Promise<unknown> {
       const scan = median(runs.scan);
       const scanGz = median(runs.scanGz);
       if (parse.rows !== rows || scan.rows !== rows || scanGz.rows !== rows || parts.rows !== rows) {
-        throw new Error(`row counts differ: generated ${rows}, parse ${parse.rows}, scan ${scan.rows}, scan-gz ${scanGz.rows}, parts ${parts.rows}`);
+        throw new Error(
+          `row counts differ: generated ${rows}, parse ${parse.rows}, scan ${scan.rows}, scan-gz ${scanGz.rows}, parts ${parts.rows}`,
+        );
       }
       const result = {
         sizeMB: Number(actualMB.toFixed(1)),

@@ -23,7 +23,6 @@ const HELPER = path.join(__dirname, 'training_helper.py');
 const TRAIN_PY = path.join(REPO_ROOT, 'training', 'train.py');
 const EPOCHS = 10;
 
-
 /** Write `rows` rows as train.csv (80%) and validation.csv (10%) channels, as ingest splits them. */
 function writeChannels(dir: string, rows: number, seed: number): void {
   const random = prng(seed);
@@ -94,7 +93,11 @@ async function trainingRun(python: string, rows: number): Promise<TrainingRun & 
     };
     delete env.SM_HPS;
     for (const dir of [env.SM_MODEL_DIR!, env.SM_OUTPUT_DIR!]) fs.mkdirSync(dir, { recursive: true });
-    const result = await runJson<TrainingRun>(python, [HELPER, 'measure', '--', python, TRAIN_PY, '--target', 'label', '--epochs', String(EPOCHS), '--patience', '0'], env);
+    const result = await runJson<TrainingRun>(
+      python,
+      [HELPER, 'measure', '--', python, TRAIN_PY, '--target', 'label', '--epochs', String(EPOCHS), '--patience', '0'],
+      env,
+    );
     if (result.exit_code !== 0) throw new Error(`train.py failed on ${rows} rows: ${result.tail.join(' | ')}`);
     return { rows, ...result };
   } finally {
@@ -114,7 +117,9 @@ export async function run(): Promise<unknown> {
   const overhead = [];
   for (const rows of large ? [100_000, 1_000_000] : [100_000]) {
     process.stderr.write(`  one epoch of fit() against a bare loop, ${rows} rows...\n`);
-    overhead.push(await runJson<Record<string, unknown>>(python, [HELPER, 'epoch', '--rows', String(rows), '--features', '10', '--repeats', '3']));
+    overhead.push(
+      await runJson<Record<string, unknown>>(python, [HELPER, 'epoch', '--rows', String(rows), '--features', '10', '--repeats', '3']),
+    );
   }
   return {
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, python, torch: await torchVersion(python) },

@@ -33,7 +33,10 @@ import { commandDoctor, DOCTOR_USAGE } from './commands/doctor';
 
 /** A failure the CLI reports as one line (and exit code 1), not as a stack trace. */
 export class CliError extends Error {
-  constructor(message: string, readonly result?: unknown) {
+  constructor(
+    message: string,
+    readonly result?: unknown,
+  ) {
     super(message);
     this.name = 'CliError';
   }
@@ -88,12 +91,20 @@ function startCloud(io: Io): Promise<LocalCloud> {
 function requireOwner(cloud: LocalCloud, what: string, toDo: string): void {
   const owner = cloud.attachedTo;
   if (owner) {
-    throw new CliError(`${cloud.home} is in use by another mloop process (pid ${owner.pid}, since ${owner.startedAt}), which ${what}; stop it, or set another MLOOP_HOME, ${toDo}.`);
+    throw new CliError(
+      `${cloud.home} is in use by another mloop process (pid ${owner.pid}, since ${owner.startedAt}), which ${what}; stop it, or set another MLOOP_HOME, ${toDo}.`,
+    );
   }
 }
 
 /** Drop a dataset, wait for the pipeline it starts, and report what happened. */
-export async function runPipeline(cloud: LocalCloud, model: string, file: string, target?: string, options: { retrain?: boolean } = {}): Promise<RunReport> {
+export async function runPipeline(
+  cloud: LocalCloud,
+  model: string,
+  file: string,
+  target?: string,
+  options: { retrain?: boolean } = {},
+): Promise<RunReport> {
   assertModelName(model);
   if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new CliError(`Dataset file ${file} does not exist or is not a file.`);
   // Drops reach the pipeline through the process that owns the emulators, not this one.
@@ -121,18 +132,39 @@ export async function trainAgain(cloud: LocalCloud, request: TrainRequest): Prom
   assertModelName(request.model);
   requireOwner(cloud, 'runs the pipelines', 'to train from here');
   const name = trainExecutionName(request.model);
-  cloud.startExecution(cloud.pipelineStateMachineArn, { id: randomUUID(), time: new Date().toISOString(), detail: { retrain: request } }, name);
+  cloud.startExecution(
+    cloud.pipelineStateMachineArn,
+    { id: randomUUID(), time: new Date().toISOString(), detail: { retrain: request } },
+    name,
+  );
   return reportExecution(cloud, request.model, name);
 }
 
 /** Wait for an execution of this process and report it as `mloop run --json` does. */
 async function reportExecution(cloud: LocalCloud, model: string, execution: string): Promise<RunReport> {
   const result = await cloud.execution(execution);
-  const report: RunReport = { status: result.status, model, execution, datasetVersion: null, modelVersion: null, promoted: null, metrics: null, error: null, reason: null, retryOf: null };
+  const report: RunReport = {
+    status: result.status,
+    model,
+    execution,
+    datasetVersion: null,
+    modelVersion: null,
+    promoted: null,
+    metrics: null,
+    error: null,
+    reason: null,
+    retryOf: null,
+  };
   if (result.status === 'SUCCEEDED') {
     const ingest = result.output?.ingest as IngestOutput | undefined;
     if (ingest?.status === 'DUPLICATE') {
-      return { ...report, status: 'DUPLICATE', datasetVersion: ingest.datasetVersion, modelVersion: ingest.modelVersion ?? null, reason: ingest.reason ?? null };
+      return {
+        ...report,
+        status: 'DUPLICATE',
+        datasetVersion: ingest.datasetVersion,
+        modelVersion: ingest.modelVersion ?? null,
+        reason: ingest.reason ?? null,
+      };
     }
     if (ingest?.status === 'CONFIG') return report; // schema.json or hyperparameters.json: checked, nothing trained
     const registration = result.output?.registration as RegisterOutput;
@@ -199,7 +231,12 @@ async function servingCard(cloud: LocalCloud, model: string): Promise<ModelCard 
 }
 
 /** A prediction through the API's handler, as API Gateway would deliver the request. */
-export async function predictThroughApi(cloud: LocalCloud, model: string, body: unknown, query: Record<string, string> = {}): Promise<APIGatewayProxyResult> {
+export async function predictThroughApi(
+  cloud: LocalCloud,
+  model: string,
+  body: unknown,
+  query: Record<string, string> = {},
+): Promise<APIGatewayProxyResult> {
   const url = new URL(`http://127.0.0.1/v1/models/${encodeURIComponent(model)}/predict`);
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
   const event = apiEvent('POST', url, JSON.stringify(body));
@@ -231,7 +268,9 @@ function describeDrift(run: DriftRun): string {
     `Drift for ${run.model} v${run.modelVersion} over ${run.rows} captured rows: ${run.datasetDrift ? 'DRIFT' : 'no drift'} (share ${run.driftShare.toFixed(2)} of features, threshold ${run.driftShareThreshold})`,
   ];
   for (const f of run.features) {
-    lines.push(`  ${f.name.padEnd(20)} ${f.test} ${f.statistic === null ? 'n/a' : f.statistic.toFixed(4)} ${f.drifted ? 'DRIFTED' : 'ok'}${f.warning ? `  (${f.warning})` : ''}`);
+    lines.push(
+      `  ${f.name.padEnd(20)} ${f.test} ${f.statistic === null ? 'n/a' : f.statistic.toFixed(4)} ${f.drifted ? 'DRIFTED' : 'ok'}${f.warning ? `  (${f.warning})` : ''}`,
+    );
   }
   lines.push(`  report: ${run.report.json}`);
   return lines.join('\n');
@@ -255,7 +294,9 @@ async function commandRun(io: Io, values: Record<string, string | boolean | unde
   const model = requireModel(values.model as string | undefined);
   const data = values.data as string | undefined;
   if (!data) throw new CliError('--data FILE is required.');
-  const report = await withCloud(io, (cloud) => runPipeline(cloud, model, data, values.target as string | undefined, { retrain: values.retrain === true }));
+  const report = await withCloud(io, (cloud) =>
+    runPipeline(cloud, model, data, values.target as string | undefined, { retrain: values.retrain === true }),
+  );
   return printRun(io, report);
 }
 
@@ -334,13 +375,21 @@ async function commandList(io: Io, what: string | undefined, values: Record<stri
       }));
       if (io.json) io.out(JSON.stringify({ model, champion: champion?.version ?? null, versions: rows }));
       else if (rows.length === 0) io.out(`${model} has no model versions yet.`);
-      else for (const r of rows) io.out(`v${r.version}${r.aliases.length ? ` [${r.aliases.join(',')}]` : ''}  dataset v${r.datasetVersion}  ${formatMetrics(r.metrics)}  ${r.createdAt}`);
+      else
+        for (const r of rows)
+          io.out(
+            `v${r.version}${r.aliases.length ? ` [${r.aliases.join(',')}]` : ''}  dataset v${r.datasetVersion}  ${formatMetrics(r.metrics)}  ${r.createdAt}`,
+          );
       return 0;
     }
     const datasets = await registry.listDatasets(model);
     if (io.json) io.out(JSON.stringify({ model, datasets }));
     else if (datasets.length === 0) io.out(`${model} has no datasets yet.`);
-    else for (const d of datasets) io.out(`v${d.version}  ${d.status.padEnd(8)}  ${d.rows} rows  sha256 ${d.sha256.slice(0, 12)}  ${d.s3Uri}${d.reason ? `\n    ${d.reason}` : ''}`);
+    else
+      for (const d of datasets)
+        io.out(
+          `v${d.version}  ${d.status.padEnd(8)}  ${d.rows} rows  sha256 ${d.sha256.slice(0, 12)}  ${d.s3Uri}${d.reason ? `\n    ${d.reason}` : ''}`,
+        );
     return 0;
   });
 }
@@ -349,7 +398,10 @@ async function commandServe(io: Io, values: Record<string, string | boolean | un
   const port = values.port === undefined ? 8080 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got ${String(values.port)}.`);
   const cloud = await startCloud(io);
-  const server = await startApiServer((event: APIGatewayProxyEvent) => cloud.invoke('predict', event) as Promise<APIGatewayProxyResult>, port);
+  const server = await startApiServer(
+    (event: APIGatewayProxyEvent) => cloud.invoke('predict', event) as Promise<APIGatewayProxyResult>,
+    port,
+  );
   // The drift schedule of the template, on a timer (rate(N unit) expressions).
   const timers: NodeJS.Timeout[] = [];
   for (const rule of cloud.template.rules) {
@@ -368,7 +420,10 @@ async function commandServe(io: Io, values: Record<string, string | boolean | un
     );
   }
   if (io.json) io.out(JSON.stringify({ url: server.url }));
-  else io.out(`mloop API on ${server.url} (POST /v1/models/{name}/predict, GET /v1/models/{name}, POST /v1/models/{name}/feedback, GET /v1/health); Ctrl-C to stop.`);
+  else
+    io.out(
+      `mloop API on ${server.url} (POST /v1/models/{name}/predict, GET /v1/models/{name}, POST /v1/models/{name}/feedback, GET /v1/health); Ctrl-C to stop.`,
+    );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -397,13 +452,22 @@ async function commandDemo(io: Io): Promise<number> {
     if (response.statusCode !== 200) throw new CliError(`prediction failed: ${response.body}`);
     const predictions = JSON.parse(response.body) as PredictResponse;
     const first = predictions.predictions[0];
-    say(`   model v${predictions.model.version} answered ${predictions.predictions.length} predictions; the first: ${JSON.stringify(first)}`);
+    say(
+      `   model v${predictions.model.version} answered ${predictions.predictions.length} predictions; the first: ${JSON.stringify(first)}`,
+    );
 
     say(`3. Running the drift monitor over the captured requests...`);
     await cloud.flush(); // the capture buffer is written in batches: write it before reading it back
     const drift = ((await cloud.invoke('drift', { model: 'churn', settleSeconds: 0 })) as DriftRun[])[0];
     say(describeDrift(drift));
-    if (io.json) io.out(JSON.stringify({ run, prediction: { model: predictions.model, first }, drift: { datasetDrift: drift.datasetDrift, driftShare: drift.driftShare, rows: drift.rows } }));
+    if (io.json)
+      io.out(
+        JSON.stringify({
+          run,
+          prediction: { model: predictions.model, first },
+          drift: { datasetDrift: drift.datasetDrift, driftShare: drift.driftShare, rows: drift.rows },
+        }),
+      );
     else say(`Done. State is in ${cloud.home}; try: mloop predict --model churn --input '{"instances":[${JSON.stringify(live[0])}]}'`);
     return 0;
   });
@@ -468,7 +532,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
 
 export function main(argv: string[]): void {
   // Only the command's own output goes to stdout; handler logs and progress go to stderr.
-  const stderr = (...args: unknown[]) => process.stderr.write(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ') + '\n');
+  const stderr = (...args: unknown[]) =>
+    process.stderr.write(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ') + '\n');
   console.log = stderr;
   console.info = stderr;
   console.debug = stderr;

@@ -70,7 +70,11 @@ export function cdkJsonContext(): Record<string, unknown> {
  * takes about 2.3 s of a synth): the local runtime reads a template that the tests and every
  * `cdk synth` validate, and only reports what that check finds as warnings anyway.
  */
-export function inProcessApp(outdir?: string, context: Record<string, unknown> = {}, options: { cloudFormationValidation?: boolean } = {}): App {
+export function inProcessApp(
+  outdir?: string,
+  context: Record<string, unknown> = {},
+  options: { cloudFormationValidation?: boolean } = {},
+): App {
   return new App({
     outdir,
     context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], ...context },

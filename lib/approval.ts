@@ -75,6 +75,7 @@ export function approvalSteps(scope: Construct, props: ApprovalStepsProps): { st
     resultPath: '$.registration',
   });
   wait.addCatch(new sfn.Succeed(scope, 'Rejected by reviewer'), { errors: [MODEL_REJECTED], resultPath: '$.rejection' });
-  for (const task of [registerPending, wait, promoteApproved]) task.addCatch(props.onFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+  for (const task of [registerPending, wait, promoteApproved])
+    task.addCatch(props.onFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
   return { start: registerPending.next(wait).next(promoteApproved).next(props.done), tasks: [registerPending, wait, promoteApproved] };
 }

@@ -71,7 +71,9 @@ function parseJson(text: string, where: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new Error(`${where} is not valid JSON (${(error as Error).message.replace(/[.\s]+$/, '')}); expected an object of model names to schemas.`);
+    throw new Error(
+      `${where} is not valid JSON (${(error as Error).message.replace(/[.\s]+$/, '')}); expected an object of model names to schemas.`,
+    );
   }
 }
 
@@ -84,7 +86,9 @@ function parseJson(text: string, where: string): unknown {
  * as DEPLOY_TIME_VALUE_BYTES.
  */
 export function environmentBytes(variables: Record<string, unknown>): number {
-  const measured = Object.fromEntries(Object.entries(variables).map(([key, value]) => [key, typeof value === 'string' ? value : 'x'.repeat(DEPLOY_TIME_VALUE_BYTES)]));
+  const measured = Object.fromEntries(
+    Object.entries(variables).map(([key, value]) => [key, typeof value === 'string' ? value : 'x'.repeat(DEPLOY_TIME_VALUE_BYTES)]),
+  );
   return Buffer.byteLength(JSON.stringify(measured), 'utf8');
 }
 
@@ -98,7 +102,8 @@ export function ingestEnvironmentFits(fn: lambda.Function): IValidation {
   return {
     validate: () => {
       const cfn = fn.node.defaultChild as lambda.CfnFunction;
-      const variables = ((Stack.of(fn).resolve(cfn.environment) as { variables?: Record<string, unknown> } | undefined)?.variables ?? {}) as Record<string, unknown>;
+      const variables = ((Stack.of(fn).resolve(cfn.environment) as { variables?: Record<string, unknown> } | undefined)?.variables ??
+        {}) as Record<string, unknown>;
       const bytes = environmentBytes(variables);
       if (bytes <= LAMBDA_ENVIRONMENT_LIMIT_BYTES) return [];
       const n = (x: number) => x.toLocaleString('en-US');

@@ -108,13 +108,16 @@ export class InferenceApi extends Construct {
     const captureSampleRate = share('captureSampleRate', props.captureSampleRate, 1);
     const shadowShare = share('shadowShare', props.shadowShare, 0);
     const captureBatchRecords = props.captureBatchRecords ?? 1000;
-    if (!Number.isInteger(captureBatchRecords) || captureBatchRecords < 1) throw new Error(`captureBatchRecords must be a positive integer, got ${captureBatchRecords}.`);
+    if (!Number.isInteger(captureBatchRecords) || captureBatchRecords < 1)
+      throw new Error(`captureBatchRecords must be a positive integer, got ${captureBatchRecords}.`);
     const captureFlushSeconds = props.captureFlushSeconds ?? 10;
     if (!(captureFlushSeconds >= 0)) throw new Error(`captureFlushSeconds must be 0 or more, got ${captureFlushSeconds}.`);
     const apiKeyRequired = props.apiKeyRequired ?? false;
     const iamAuthorization = props.iamAuthorization ?? true;
     if (!iamAuthorization && !apiKeyRequired) {
-      throw new Error('The API must require IAM authorization, an API key, or both: iamAuthorization is false and apiKeyRequired is not set.');
+      throw new Error(
+        'The API must require IAM authorization, an API key, or both: iamAuthorization is false and apiKeyRequired is not set.',
+      );
     }
     const throttle = { rateLimit: props.throttlingRateLimit ?? 100, burstLimit: props.throttlingBurstLimit ?? 200 };
 

@@ -55,7 +55,12 @@ export class MloopStack extends Stack {
     if (this.pipeline.requireApproval) this.registry.allowApprovals(this.pipeline.stateMachine);
     this.inference = new InferenceApi(this, 'Inference', { ...props.inference, ...shared });
     // Drift alarms notify the registry's topic (people subscribe once), unless the props name another.
-    this.monitor = new DriftMonitor(this, 'Monitoring', { alarmTopic: this.registry.topic, alarmTopicKey: this.registry.topicKey, ...props.monitoring, ...shared });
+    this.monitor = new DriftMonitor(this, 'Monitoring', {
+      alarmTopic: this.registry.topic,
+      alarmTopicKey: this.registry.topicKey,
+      ...props.monitoring,
+      ...shared,
+    });
     // CDK's singleton that turns on the bucket's EventBridge notifications at deploy time.
     const notifications = this.node.tryFindChild('BucketNotificationsHandler050a0587b7544547bf325f094a3db834');
     if (notifications) {

@@ -107,7 +107,8 @@ export class DriftMonitor extends Construct {
     if (!(share > 0 && share <= 1)) throw new Error(`driftShareThreshold must be in (0, 1], got ${share}.`);
     if (props.driftConfig) parseDriftConfig(props.driftConfig);
     const minRows = props.retrainMinFeedbackRows;
-    if (minRows !== undefined && !(Number.isInteger(minRows) && minRows >= 0)) throw new Error(`retrainMinFeedbackRows must be an integer >= 0, got ${minRows}.`);
+    if (minRows !== undefined && !(Number.isInteger(minRows) && minRows >= 0))
+      throw new Error(`retrainMinFeedbackRows must be an integer >= 0, got ${minRows}.`);
     const namespace = props.metricsNamespace ?? 'mloop';
 
     // Settings left unset here are left out of the environment: the handler's defaults apply (and,
@@ -166,7 +167,13 @@ export class DriftMonitor extends Construct {
       }),
     );
     const acrossModels = (metricName: string) =>
-      new cloudwatch.Metric({ namespace, metricName, dimensionsMap: { service: 'mloop-drift' }, statistic: cloudwatch.Stats.MAXIMUM, period: Duration.hours(1) });
+      new cloudwatch.Metric({
+        namespace,
+        metricName,
+        dimensionsMap: { service: 'mloop-drift' },
+        statistic: cloudwatch.Stats.MAXIMUM,
+        period: Duration.hours(1),
+      });
     const alarm = (alarmId: string, metricName: string, at: number, description: string) => {
       const created = new cloudwatch.Alarm(this, alarmId, {
         metric: acrossModels(metricName),
@@ -180,8 +187,18 @@ export class DriftMonitor extends Construct {
       return created;
     };
     this.datasetDriftAlarm = alarm('DatasetDriftAlarm', 'DriftShare', share, `a model's share of drifted features reached ${share}.`);
-    this.qualityDropAlarm = alarm('QualityDropAlarm', 'QualityDrop', 1, "a model's quality on labelled predictions dropped beyond its margin.");
-    this.predictionDriftAlarm = alarm('PredictionDriftAlarm', 'PredictionDrift', 1, "a model's outputs drifted from its outputs on the test split.");
+    this.qualityDropAlarm = alarm(
+      'QualityDropAlarm',
+      'QualityDrop',
+      1,
+      "a model's quality on labelled predictions dropped beyond its margin.",
+    );
+    this.predictionDriftAlarm = alarm(
+      'PredictionDriftAlarm',
+      'PredictionDrift',
+      1,
+      "a model's outputs drifted from its outputs on the test split.",
+    );
   }
 }
 

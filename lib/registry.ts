@@ -96,7 +96,9 @@ export class ModelRegistry extends Construct {
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['events:PutEvents'],
-        resources: [stack.formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default', arnFormat: ArnFormat.SLASH_RESOURCE_NAME })],
+        resources: [
+          stack.formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default', arnFormat: ArnFormat.SLASH_RESOURCE_NAME }),
+        ],
       }),
     );
     this.topic.grantPublish(fn);

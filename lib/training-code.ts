@@ -29,7 +29,11 @@ export function listCodeFiles(dir: string): string[] {
 export function codeVersion(dir: string): string {
   const hash = createHash('sha256');
   for (const file of listCodeFiles(dir)) {
-    hash.update(file).update('\0').update(fs.readFileSync(path.join(dir, file))).update('\0');
+    hash
+      .update(file)
+      .update('\0')
+      .update(fs.readFileSync(path.join(dir, file)))
+      .update('\0');
   }
   return hash.digest('hex');
 }
@@ -37,7 +41,9 @@ export function codeVersion(dir: string): string {
 /** Write `dir` as a tar.gz (portable headers, fixed mtimes) and return its path and version. */
 export function packTrainingCode(dir: string, entryPoint: string): { archive: string; version: string } {
   if (!fs.existsSync(path.join(dir, entryPoint))) {
-    throw new Error(`Training code directory ${dir} has no entry point '${entryPoint}': set trainingEntryPoint to the script SageMaker should run.`);
+    throw new Error(
+      `Training code directory ${dir} has no entry point '${entryPoint}': set trainingEntryPoint to the script SageMaker should run.`,
+    );
   }
   const version = codeVersion(dir);
   const outDir = path.join(os.tmpdir(), 'mloop-training-code', version);

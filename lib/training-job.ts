@@ -59,7 +59,8 @@ export function renderTrainingJobExtras(parameters: Record<string, unknown>, ext
     };
   }
   if (extras.checkpointS3Uri) {
-    out.CheckpointConfig = 'expression' in extras.checkpointS3Uri ? { 'S3Uri.$': extras.checkpointS3Uri.expression } : { S3Uri: extras.checkpointS3Uri.uri };
+    out.CheckpointConfig =
+      'expression' in extras.checkpointS3Uri ? { 'S3Uri.$': extras.checkpointS3Uri.expression } : { S3Uri: extras.checkpointS3Uri.uri };
   }
   if (extras.keepAlive) {
     out.ResourceConfig = {

@@ -237,7 +237,9 @@ export function resolveTrainingJobSettings(props: Omit<TrainingPipelineProps, 'd
     const parsed = gateConfigSchema.safeParse({ [model]: gate });
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new Error(`gateByModel.${issue.path.join('.')}: ${issue.message} (model names are lower-case letters, digits and hyphens; minImprovement >= 0).`);
+      throw new Error(
+        `gateByModel.${issue.path.join('.')}: ${issue.message} (model names are lower-case letters, digits and hyphens; minImprovement >= 0).`,
+      );
     }
   }
   const maxRuntime = props.maxRuntime ?? Duration.hours(2);
@@ -264,7 +266,9 @@ export function resolveTrainingJobSettings(props: Omit<TrainingPipelineProps, 'd
   const keepAlive = props.warmPoolKeepAlive;
   if (keepAlive !== undefined) {
     if (spot) {
-      throw new Error('warmPoolKeepAlive cannot be combined with useSpotInstances: SageMaker managed warm pools do not support spot instances.');
+      throw new Error(
+        'warmPoolKeepAlive cannot be combined with useSpotInstances: SageMaker managed warm pools do not support spot instances.',
+      );
     }
     if (seconds(keepAlive) < 1 || seconds(keepAlive) > seconds(MAX_WARM_POOL_KEEP_ALIVE)) {
       throw new Error(`warmPoolKeepAlive must be between 1 second and 1 hour, got ${keepAlive.toHumanString()}.`);
@@ -377,8 +381,18 @@ export class TrainingPipeline extends Construct {
 
     const READ = ['s3:GetObject*', 's3:GetBucket*', 's3:List*'];
     const PUT = ['s3:Abort*'];
-    acknowledgeBucketGrants(ingest, bucket, ['datasets/*', 'splits/*', 'profiles/*', 'reports/*', `${INGEST_PARTS_PREFIX}*`], [...READ, ...PUT]);
-    acknowledgeBucketGrants(ingestParts, bucket, ['datasets/*', 'splits/*', 'profiles/*', 'reports/*', `${INGEST_PARTS_PREFIX}*`], [...READ, ...PUT]);
+    acknowledgeBucketGrants(
+      ingest,
+      bucket,
+      ['datasets/*', 'splits/*', 'profiles/*', 'reports/*', `${INGEST_PARTS_PREFIX}*`],
+      [...READ, ...PUT],
+    );
+    acknowledgeBucketGrants(
+      ingestParts,
+      bucket,
+      ['datasets/*', 'splits/*', 'profiles/*', 'reports/*', `${INGEST_PARTS_PREFIX}*`],
+      [...READ, ...PUT],
+    );
     acknowledgeBucketGrants(evaluate, bucket, ['training/*', 'splits/*', 'models/*', 'candidates/*'], [...READ, ...PUT]);
     acknowledgeBucketGrants(register, bucket, ['candidates/*', 'models/*'], [...READ, ...PUT]);
     for (const fn of [ingest, ingestParts, evaluate, register, recordFailure]) acknowledgeFunctionDefaults(fn, props.table);
@@ -408,7 +422,14 @@ export class TrainingPipeline extends Construct {
     this.trainingRole.addToPolicy(
       new iam.PolicyStatement({
         actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
-        resources: [stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '/aws/sagemaker/TrainingJobs*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+        resources: [
+          stack.formatArn({
+            service: 'logs',
+            resource: 'log-group',
+            resourceName: '/aws/sagemaker/TrainingJobs*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
       }),
     );
     this.trainingRole.addToPolicy(
@@ -418,7 +439,9 @@ export class TrainingPipeline extends Construct {
         conditions: { StringEquals: { 'cloudwatch:namespace': '/aws/sagemaker/TrainingJobs' } },
       }),
     );
-    const image = props.trainingImage ?? `${DLC_ACCOUNT}.dkr.ecr.${stack.region}.${stack.urlSuffix}/${DEFAULT_TRAINING_IMAGE_REPOSITORY}:${DEFAULT_TRAINING_IMAGE_TAG}`;
+    const image =
+      props.trainingImage ??
+      `${DLC_ACCOUNT}.dkr.ecr.${stack.region}.${stack.urlSuffix}/${DEFAULT_TRAINING_IMAGE_REPOSITORY}:${DEFAULT_TRAINING_IMAGE_TAG}`;
     this.trainingRole.addToPolicy(new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }));
     this.trainingRole.addToPolicy(
       new iam.PolicyStatement({
@@ -483,7 +506,9 @@ export class TrainingPipeline extends Construct {
       this.trainingRole,
       'AwsSolutions-IAM5[Resource::*]',
       'ecr:GetAuthorizationToken has no resource-level permissions, and cloudwatch:PutMetricData has none either: it is conditioned on the /aws/sagemaker/TrainingJobs namespace.' +
-        (props.vpc ? ' The EC2 network-interface actions SageMaker needs in a VPC (Create/Delete/Describe) take no resource ARNs either.' : ''),
+        (props.vpc
+          ? ' The EC2 network-interface actions SageMaker needs in a VPC (Create/Delete/Describe) take no resource ARNs either.'
+          : ''),
     );
 
     const execution = sfn.JsonPath.stringAt('$$.Execution.Name');
@@ -548,7 +573,12 @@ export class TrainingPipeline extends Construct {
         spot: job.maxWaitTime ? { maxWaitTime: job.maxWaitTime } : undefined,
         // One prefix per job: a restarted (spot-interrupted) job finds its own checkpoints.
         checkpointS3Uri: job.checkpoints
-          ? { expression: sfn.JsonPath.format(`s3://${bucket.bucketName}/${CHECKPOINTS_PREFIX}{}/`, sfn.JsonPath.stringAt('$.ingest.trainingJobName')) }
+          ? {
+              expression: sfn.JsonPath.format(
+                `s3://${bucket.bucketName}/${CHECKPOINTS_PREFIX}{}/`,
+                sfn.JsonPath.stringAt('$.ingest.trainingJobName'),
+              ),
+            }
           : undefined,
         keepAlive: job.keepAlive,
         // datasets/<model>/hyperparameters.json (read by ingest) over the stack's hyperparameters.
@@ -641,7 +671,11 @@ export class TrainingPipeline extends Construct {
       .branch(partsTask('Hash dataset', { action: 'hash', plan }))
       .branch(scanParts);
     const mergeParts = partsTask('Merge parts', { action: 'merge', plan, hash: sfn.JsonPath.objectAt('$.partsScan.hash') }, '$.ingest');
-    const splitParts = partsMap('Split parts', { plan, datasetVersion: sfn.JsonPath.numberAt('$.ingest.datasetVersion') }, '$.splitCounts').itemProcessor(
+    const splitParts = partsMap(
+      'Split parts',
+      { plan, datasetVersion: sfn.JsonPath.numberAt('$.ingest.datasetVersion') },
+      '$.splitCounts',
+    ).itemProcessor(
       partsTask('Split part', {
         action: 'split',
         plan: sfn.JsonPath.stringAt('$.plan'),
@@ -651,12 +685,27 @@ export class TrainingPipeline extends Construct {
     );
     const finishIngest = partsTask(
       'Finish ingest',
-      { action: 'finish', plan, datasetVersion: sfn.JsonPath.numberAt('$.ingest.datasetVersion'), splitCounts: sfn.JsonPath.listAt('$.splitCounts') },
+      {
+        action: 'finish',
+        plan,
+        datasetVersion: sfn.JsonPath.numberAt('$.ingest.datasetVersion'),
+        splitCounts: sfn.JsonPath.listAt('$.splitCounts'),
+      },
       '$.ingest',
     );
 
     // With approval, a better candidate takes the approval branch: 'Register and promote' is left out of the graph.
-    for (const task of [scanInParts, mergeParts, splitParts, finishIngest, ingestTask, trainTask, evaluateTask, ...(props.requireApproval ? [] : [promoteTask]), keepTask]) {
+    for (const task of [
+      scanInParts,
+      mergeParts,
+      splitParts,
+      finishIngest,
+      ingestTask,
+      trainTask,
+      evaluateTask,
+      ...(props.requireApproval ? [] : [promoteTask]),
+      keepTask,
+    ]) {
       task.addCatch(recordFailureTask, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
     }
 
@@ -678,15 +727,23 @@ export class TrainingPipeline extends Construct {
         // wait and run Ingest again (its retry path keeps this dataset version and retries the
         // slot). The execution's timeout bounds the loop.
         .when(
-          sfn.Condition.and(sfn.Condition.stringEquals('$.ingest.status', 'ACCEPTED'), sfn.Condition.stringEquals('$.ingest.trainingSlot', 'busy')),
-          new sfn.Wait(this, 'Wait for training slot', { time: sfn.WaitTime.duration(Duration.seconds(TRAINING_SLOT_POLL_SECONDS)) }).next(ingestTask),
+          sfn.Condition.and(
+            sfn.Condition.stringEquals('$.ingest.status', 'ACCEPTED'),
+            sfn.Condition.stringEquals('$.ingest.trainingSlot', 'busy'),
+          ),
+          new sfn.Wait(this, 'Wait for training slot', { time: sfn.WaitTime.duration(Duration.seconds(TRAINING_SLOT_POLL_SECONDS)) }).next(
+            ingestTask,
+          ),
         )
         .otherwise(
-          hyperparameterDefaults.next(trainTask).next(evaluateTask).next(
-            new sfn.Choice(this, 'Better than champion?')
-              .when(sfn.Condition.booleanEquals('$.evaluation.decision.better', true), approval ? approval.start : promoteTask.next(done))
-              .otherwise(keepTask.next(done)),
-          ),
+          hyperparameterDefaults
+            .next(trainTask)
+            .next(evaluateTask)
+            .next(
+              new sfn.Choice(this, 'Better than champion?')
+                .when(sfn.Condition.booleanEquals('$.evaluation.decision.better', true), approval ? approval.start : promoteTask.next(done))
+                .otherwise(keepTask.next(done)),
+            ),
         ),
     );
 
@@ -759,7 +816,13 @@ export class TrainingPipeline extends Construct {
         },
       },
       // EventBridge retries a delivery that Lambda refuses (throttling), then dead-letters it.
-      targets: [new targets.LambdaFunction(this.starter, { retryAttempts: 8, maxEventAge: Duration.hours(2), deadLetterQueue: this.deadLetterQueue })],
+      targets: [
+        new targets.LambdaFunction(this.starter, {
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(2),
+          deadLetterQueue: this.deadLetterQueue,
+        }),
+      ],
     });
 
     // Whatever way an execution ends, its training lease and any content claim it made without
@@ -777,7 +840,13 @@ export class TrainingPipeline extends Construct {
         detailType: ['Step Functions Execution Status Change'],
         detail: { stateMachineArn: [this.stateMachine.stateMachineArn], status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] },
       },
-      targets: [new targets.LambdaFunction(this.cleanup, { retryAttempts: 8, maxEventAge: Duration.hours(6), deadLetterQueue: this.deadLetterQueue })],
+      targets: [
+        new targets.LambdaFunction(this.cleanup, {
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(6),
+          deadLetterQueue: this.deadLetterQueue,
+        }),
+      ],
     });
   }
 }
@@ -805,7 +874,12 @@ class StateS3Location extends tasks.S3Location {
 export const MAX_PARTS_LIMIT = 1000;
 
 /** IngestionPartsOptions with their defaults, checked. */
-export function resolveIngestionParts(options: IngestionPartsOptions = {}): { aboveBytes: number; partBytes: number; maxParts: number; maxConcurrency: number } {
+export function resolveIngestionParts(options: IngestionPartsOptions = {}): {
+  aboveBytes: number;
+  partBytes: number;
+  maxParts: number;
+  maxConcurrency: number;
+} {
   const aboveBytes = (options.above ?? Size.gibibytes(2)).toBytes();
   const partBytes = (options.partSize ?? Size.mebibytes(256)).toBytes();
   const maxParts = options.maxParts ?? 1000;
@@ -815,7 +889,9 @@ export function resolveIngestionParts(options: IngestionPartsOptions = {}): { ab
     throw new Error(`ingestionParts.maxParts must be an integer from 1 to ${MAX_PARTS_LIMIT}, got ${maxParts}.`);
   }
   if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 10000) {
-    throw new Error(`ingestionParts.maxConcurrency must be an integer from 1 to 10000 (the Distributed Map's limit), got ${maxConcurrency}.`);
+    throw new Error(
+      `ingestionParts.maxConcurrency must be an integer from 1 to 10000 (the Distributed Map's limit), got ${maxConcurrency}.`,
+    );
   }
   return { aboveBytes, partBytes, maxParts, maxConcurrency };
 }
@@ -829,7 +905,9 @@ function stageTimeout(fn: MloopFunction<FunctionId>): sfn.Timeout {
 export function repositoryArn(stack: Stack, image: string): string {
   const match = /^(\d{12})\.dkr\.ecr\.([^.]+)\.[^/]+\/([^:@]+)/.exec(image);
   if (!match) {
-    throw new Error(`trainingImage '${image}' is not an ECR image URI: expected <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>.`);
+    throw new Error(
+      `trainingImage '${image}' is not an ECR image URI: expected <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>.`,
+    );
   }
   return `arn:${stack.partition}:ecr:${match[2]}:${match[1]}:repository/${match[3]}`;
 }

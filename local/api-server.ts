@@ -40,16 +40,31 @@ export function routeFor(method: string, pathname: string): { route: Route; matc
 }
 
 /** The API Gateway proxy event for a request to one of the API's routes (the CLI and tests call handlers with it). */
-export function apiEvent(method: string, url: URL, body: string | null, headers: http.IncomingHttpHeaders = { 'content-type': 'application/json' }): APIGatewayProxyEvent {
+export function apiEvent(
+  method: string,
+  url: URL,
+  body: string | null,
+  headers: http.IncomingHttpHeaders = { 'content-type': 'application/json' },
+): APIGatewayProxyEvent {
   const found = routeFor(method, url.pathname);
   if (!found) throw new Error(`The API has no route for ${method} ${url.pathname}.`);
   return toProxyEvent(method, url, headers, body, found.route, found.match);
 }
 
-export function toProxyEvent(method: string, url: URL, headers: http.IncomingHttpHeaders, body: string | null, route: Route, match: RegExpExecArray): APIGatewayProxyEvent {
+export function toProxyEvent(
+  method: string,
+  url: URL,
+  headers: http.IncomingHttpHeaders,
+  body: string | null,
+  route: Route,
+  match: RegExpExecArray,
+): APIGatewayProxyEvent {
   const requestId = randomUUID();
   const query = url.searchParams.size > 0 ? Object.fromEntries(url.searchParams.entries()) : null;
-  const multiQuery = url.searchParams.size > 0 ? Object.fromEntries([...new Set(url.searchParams.keys())].map((k) => [k, url.searchParams.getAll(k)])) : null;
+  const multiQuery =
+    url.searchParams.size > 0
+      ? Object.fromEntries([...new Set(url.searchParams.keys())].map((k) => [k, url.searchParams.getAll(k)]))
+      : null;
   return {
     resource: route.resource,
     path: url.pathname,
@@ -84,7 +99,10 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-export async function startApiServer(handler: (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>, port = 0): Promise<ApiServer> {
+export async function startApiServer(
+  handler: (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>,
+  port = 0,
+): Promise<ApiServer> {
   const send = (res: http.ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
@@ -100,7 +118,8 @@ export async function startApiServer(handler: (event: APIGatewayProxyEvent) => P
     const candidates = ROUTES.map((route) => ({ route, match: route.pattern.exec(url.pathname) })).filter((c) => c.match);
     const found = candidates.find((c) => c.route.method === method);
     if (!found) {
-      if (candidates.length > 0) return send(res, 405, { error: 'MethodNotAllowed', message: `${method} is not allowed on ${url.pathname}.` });
+      if (candidates.length > 0)
+        return send(res, 405, { error: 'MethodNotAllowed', message: `${method} is not allowed on ${url.pathname}.` });
       return send(res, 404, { error: 'NotFound', message: `No route for ${method} ${url.pathname}.` });
     }
     const chunks: Buffer[] = [];
@@ -119,7 +138,11 @@ export async function startApiServer(handler: (event: APIGatewayProxyEvent) => P
         event = toProxyEvent(method, url, req.headers, body, found.route, found.match!);
       } catch {
         // A path parameter that is not valid percent-encoding (decodeURIComponent throws).
-        return send(res, 400, { error: 'RequestInvalid', message: `The path ${url.pathname} is not valid percent-encoding.`, problems: [] });
+        return send(res, 400, {
+          error: 'RequestInvalid',
+          message: `The path ${url.pathname} is not valid percent-encoding.`,
+          problems: [],
+        });
       }
       handler(event)
         .then((result) => {

@@ -71,7 +71,10 @@ type Handler = (event: unknown) => Promise<unknown>;
 
 /** A scope of states: the machine, a Parallel state's branch, a Map state's item processor. */
 interface StatesScope {
-  States: Record<string, { Type: string; Resource?: string; Branches?: StatesScope[]; ItemProcessor?: StatesScope; Iterator?: StatesScope }>;
+  States: Record<
+    string,
+    { Type: string; Resource?: string; Branches?: StatesScope[]; ItemProcessor?: StatesScope; Iterator?: StatesScope }
+  >;
 }
 
 /**
@@ -82,7 +85,7 @@ function allStates(scope: StatesScope): [string, StatesScope['States'][string]][
   return Object.entries(scope.States).flatMap(([name, state]) => [
     [name, state] as [string, StatesScope['States'][string]],
     ...(state.Branches ?? []).flatMap(allStates),
-    ...(state.ItemProcessor ?? state.Iterator ? allStates((state.ItemProcessor ?? state.Iterator) as StatesScope) : []),
+    ...((state.ItemProcessor ?? state.Iterator) ? allStates((state.ItemProcessor ?? state.Iterator) as StatesScope) : []),
   ]);
 }
 
@@ -128,7 +131,6 @@ function readRuntimeFile(file: string): RuntimeOwner | undefined {
 
 /** How long a runtime.json that names no process may be mid-write before it counts as left over. */
 const UNREADABLE_CLAIM_GRACE_MS = 2_000;
-
 
 /**
  * Claim `home` for this process, or find the live process that owns it. The claim is an
@@ -224,7 +226,12 @@ export class LocalCloud {
       ...(options.trainingCodeDir ? { 'mloop:trainingCodeDir': path.resolve(options.trainingCodeDir) } : {}),
     });
     const emulators: Emulators = owner
-      ? { s3Endpoint: owner.s3Endpoint!, dynamoEndpoint: owner.dynamoEndpoint!, onObjectEvent: () => undefined, stop: async () => undefined }
+      ? {
+          s3Endpoint: owner.s3Endpoint!,
+          dynamoEndpoint: owner.dynamoEndpoint!,
+          onObjectEvent: () => undefined,
+          stop: async () => undefined,
+        }
       : await startEmulators(home);
     if (owner) fs.rmSync(outdir, { recursive: true, force: true }); // an attached process only needed the template
     const cloud = new LocalCloud(home, template, emulators, options, owner);
@@ -232,7 +239,13 @@ export class LocalCloud {
     if (!owner) cloud.stepFunctionsApi = await startStepFunctionsApi(cloud, (line) => cloud.say(line));
     const sfnEndpoint = owner ? owner.sfnEndpoint! : cloud.stepFunctionsApi!.endpoint;
     if (!owner) {
-      const runtime: RuntimeOwner = { pid: process.pid, s3Endpoint: emulators.s3Endpoint, dynamoEndpoint: emulators.dynamoEndpoint, sfnEndpoint, startedAt: new Date().toISOString() };
+      const runtime: RuntimeOwner = {
+        pid: process.pid,
+        s3Endpoint: emulators.s3Endpoint,
+        dynamoEndpoint: emulators.dynamoEndpoint,
+        sfnEndpoint,
+        startedAt: new Date().toISOString(),
+      };
       fs.writeFileSync(path.join(home, RUNTIME_FILE), JSON.stringify(runtime));
     }
 
@@ -271,7 +284,8 @@ export class LocalCloud {
     try {
       orphans = this.ledger.orphans();
     } catch (error) {
-      if (error instanceof CorruptRecord) throw new Error(`Cannot check ${this.home} for executions a stopped process left running: ${error.message}`);
+      if (error instanceof CorruptRecord)
+        throw new Error(`Cannot check ${this.home} for executions a stopped process left running: ${error.message}`);
       throw error;
     }
     for (const orphan of orphans) {
@@ -284,11 +298,21 @@ export class LocalCloud {
       }
       // The cleanup first, then the record of the end: should the cleanup fail, the execution is
       // still an orphan for the next command, which runs the (idempotent) cleanup again.
-      const deliveries = await this.publish(executionStatusEvent(orphan.stateMachineArn, orphan.name, 'ABORTED', input, orphan.executionArn, { error: 'States.Aborted', cause }));
+      const deliveries = await this.publish(
+        executionStatusEvent(orphan.stateMachineArn, orphan.name, 'ABORTED', input, orphan.executionArn, {
+          error: 'States.Aborted',
+          cause,
+        }),
+      );
       const failed = deliveries.find((d) => d.status === 'FAILED');
-      if (failed?.status === 'FAILED') throw new Error(`Execution ${orphan.name}, left running by process ${orphan.pid} which is gone, could not be cleaned up (${failed.target}): ${failed.error}`);
+      if (failed?.status === 'FAILED')
+        throw new Error(
+          `Execution ${orphan.name}, left running by process ${orphan.pid} which is gone, could not be cleaned up (${failed.target}): ${failed.error}`,
+        );
       this.ledger.abort(orphan, cause);
-      this.say(`Recovered execution ${orphan.name}, left running since ${orphan.startDate} by process ${orphan.pid}, which is gone: ended as ABORTED; what it held is given back.`);
+      this.say(
+        `Recovered execution ${orphan.name}, left running since ${orphan.startDate} by process ${orphan.pid}, which is gone: ended as ABORTED; what it held is given back.`,
+      );
     }
     return orphans;
   }
@@ -324,7 +348,11 @@ export class LocalCloud {
         if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw error;
       }
     }
-    const ddb = new DynamoDBClient({ endpoint: this.emulators.dynamoEndpoint, region: LOCAL_REGION, credentials: { accessKeyId: 'mloop-local', secretAccessKey: 'mloop-local' } });
+    const ddb = new DynamoDBClient({
+      endpoint: this.emulators.dynamoEndpoint,
+      region: LOCAL_REGION,
+      credentials: { accessKeyId: 'mloop-local', secretAccessKey: 'mloop-local' },
+    });
     for (const table of this.template.tables) {
       try {
         await ddb.send(new DescribeTableCommand({ TableName: table.name }));
@@ -378,7 +406,8 @@ export class LocalCloud {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const mod = require(entryPath(fn.functionId)) as { handler?: Handler };
         if (typeof mod.handler !== 'function') throw new Error(`${entryPath(fn.functionId)} exports no handler.`);
-        if (typeof (mod as { flush?: unknown }).flush === 'function') this.flushers.set(fn.logicalId, (mod as { flush: () => Promise<void> }).flush);
+        if (typeof (mod as { flush?: unknown }).flush === 'function')
+          this.flushers.set(fn.logicalId, (mod as { flush: () => Promise<void> }).flush);
         return mod.handler;
       })();
       this.handlers.set(fn.logicalId, pending);
@@ -413,7 +442,12 @@ export class LocalCloud {
       const failed = deliveries.find((d) => d.status === 'FAILED');
       for (const waiter of waiting) {
         if (execution) waiter.resolve(execution);
-        else if (failed?.status === 'FAILED') waiter.reject(new Error(`The event for ${key} started no execution: rule ${failed.rule} could not deliver it to ${failed.target}: ${failed.error}`));
+        else if (failed?.status === 'FAILED')
+          waiter.reject(
+            new Error(
+              `The event for ${key} started no execution: rule ${failed.rule} could not deliver it to ${failed.target}: ${failed.error}`,
+            ),
+          );
         else this.waiters.push(waiter); // nothing answered for this key: keep waiting for the next event
       }
       return deliveries;
@@ -497,11 +531,15 @@ export class LocalCloud {
           }
         };
       } else if (WAIT_FOR_TASK_TOKEN.test(resource)) {
-        const target = this.template.functions.find((f) => f.arn === (state as { Parameters?: { FunctionName?: string } }).Parameters?.FunctionName);
+        const target = this.template.functions.find(
+          (f) => f.arn === (state as { Parameters?: { FunctionName?: string } }).Parameters?.FunctionName,
+        );
         if (!target) throw new Error(`State '${stateName}' waits on a function the template does not define.`);
         overrides[stateName] = async (taskInput) => {
           this.options.log?.(`[${stateName}] waiting for its task token`);
-          await (await this.handler(target))((taskInput as { Payload?: unknown }).Payload);
+          await (
+            await this.handler(target)
+          )((taskInput as { Payload?: unknown }).Payload);
           return waitForTaskResult(process.env.MLOOP_TASK_TOKENS_DIR ?? path.join(this.home, 'task-tokens'), localTaskToken(name));
         };
       } else {
@@ -523,7 +561,10 @@ export class LocalCloud {
         // slot; locally another run's training is seconds long, so try again after 200 ms.
         waitTimeOverrides: { 'Wait for training slot': 200 },
       },
-      context: { Execution: { Id: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`, Name: name }, Task: { Token: localTaskToken(name) } },
+      context: {
+        Execution: { Id: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`, Name: name },
+        Task: { Token: localTaskToken(name) },
+      },
     });
     const result = run.result
       .then(
@@ -538,11 +579,18 @@ export class LocalCloud {
       .then(async (end: ExecutionResult) => {
         // Step Functions tells EventBridge how each execution ended; the rules on it run before
         // the end is reported here, as they would have run by the time one looks on AWS.
-        await this.publish(executionStatusEvent(stateMachineArn, name, end.status, input, executionArnOf(stateMachineArn, name), { error: end.error, cause: end.cause }));
+        await this.publish(
+          executionStatusEvent(stateMachineArn, name, end.status, input, executionArnOf(stateMachineArn, name), {
+            error: end.error,
+            cause: end.cause,
+          }),
+        );
         return end;
       });
     this.running.set(name, result);
-    void result.then((end) => this.ledger.finish(claim.record.executionArn, end)).catch((error: Error) => this.say(`Execution ${name} ended, but its end was not recorded: ${error.message}`));
+    void result
+      .then((end) => this.ledger.finish(claim.record.executionArn, end))
+      .catch((error: Error) => this.say(`Execution ${name} ended, but its end was not recorded: ${error.message}`));
     return name;
   }
 

@@ -50,8 +50,12 @@ export function churnRows({ rows, seed, shift = 0 }: ChurnOptions): ChurnRow[] {
     const charges = Math.round((65 + 25 * (normal(rand) + shift)) * 100) / 100;
     const calls = Math.max(0, Math.round(2 + 1.5 * (normal(rand) + shift)));
     const logit =
-      -0.5 - 0.06 * (tenure - 24) + 0.03 * (charges - 65) + 0.55 * (calls - 2) +
-      (contract === 'month-to-month' ? 1.2 : contract === 'one-year' ? -0.3 : -1.4) + (payment === 'invoice' ? 0.4 : 0);
+      -0.5 -
+      0.06 * (tenure - 24) +
+      0.03 * (charges - 65) +
+      0.55 * (calls - 2) +
+      (contract === 'month-to-month' ? 1.2 : contract === 'one-year' ? -0.3 : -1.4) +
+      (payment === 'invoice' ? 0.4 : 0);
     const churned = rand() < 1 / (1 + Math.exp(-logit)) ? 1 : 0;
     out.push({ tenure_months: tenure, monthly_charges: charges, support_calls: calls, contract, payment, churned });
   }

@@ -20,7 +20,13 @@ export interface S3NotificationRecord {
   readonly awsRegion: string;
   readonly s3: {
     readonly bucket: { readonly name: string };
-    readonly object: { readonly key: string; readonly size?: number; readonly eTag?: string; readonly versionId?: string; readonly sequencer?: string };
+    readonly object: {
+      readonly key: string;
+      readonly size?: number;
+      readonly eTag?: string;
+      readonly versionId?: string;
+      readonly sequencer?: string;
+    };
   };
 }
 
@@ -35,10 +41,21 @@ export interface Emulators {
 /** The parts of s3rver's filesystem store (lib/stores/filesystem.js) that writes go through. */
 interface FilesystemStore {
   getResourcePath(bucket: string, key: string | undefined, resource: string): string;
-  putObject(object: { bucket: string; key: string; content: Buffer | Readable; metadata: Record<string, string> }): Promise<{ size: number; md5: string }>;
+  putObject(object: {
+    bucket: string;
+    key: string;
+    content: Buffer | Readable;
+    metadata: Record<string, string>;
+  }): Promise<{ size: number; md5: string }>;
   putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5?: string): Promise<void>;
   getMetadata(bucket: string, key: string): Promise<Record<string, unknown>>;
-  copyObject(srcBucket: string, srcKey: string, destBucket: string, destKey: string, replacementMetadata?: Record<string, string>): Promise<Record<string, unknown>>;
+  copyObject(
+    srcBucket: string,
+    srcKey: string,
+    destBucket: string,
+    destKey: string,
+    replacementMetadata?: Record<string, string>,
+  ): Promise<Record<string, unknown>>;
 }
 
 /** s3rver's own list of the system metadata it keeps beside the x-amz-meta-* fields. */
@@ -74,7 +91,9 @@ async function writeAtomically(file: string, data: Buffer | string): Promise<voi
  */
 function hardenStore(store: FilesystemStore): void {
   const putMetadata = async (bucket: string, key: string, metadata: Record<string, string>, md5?: string) => {
-    const json = Object.fromEntries(Object.entries(metadata).filter(([name]) => ALLOWED_METADATA.includes(name) || name.startsWith('x-amz-meta-')));
+    const json = Object.fromEntries(
+      Object.entries(metadata).filter(([name]) => ALLOWED_METADATA.includes(name) || name.startsWith('x-amz-meta-')),
+    );
     if (md5) await writeAtomically(store.getResourcePath(bucket, key, 'object.md5'), md5);
     await writeAtomically(store.getResourcePath(bucket, key, 'metadata.json'), JSON.stringify(json, null, 2));
   };
@@ -114,7 +133,8 @@ function hardenStore(store: FilesystemStore): void {
     try {
       if (replacementMetadata) await putMetadata(destBucket, destKey, replacementMetadata);
       else {
-        const read = (resource: string) => fs.promises.readFile(store.getResourcePath(srcBucket, srcKey, resource), 'utf8').catch(() => undefined);
+        const read = (resource: string) =>
+          fs.promises.readFile(store.getResourcePath(srcBucket, srcKey, resource), 'utf8').catch(() => undefined);
         const [metadata, md5] = await Promise.all([read('metadata.json'), read('object.md5')]);
         if (md5 !== undefined) await writeAtomically(store.getResourcePath(destBucket, destKey, 'object.md5'), md5);
         if (metadata !== undefined) await writeAtomically(store.getResourcePath(destBucket, destKey, 'metadata.json'), metadata);
@@ -133,9 +153,14 @@ function hardenStore(store: FilesystemStore): void {
     } catch (error) {
       if (!(error instanceof SyntaxError)) throw error;
       const file = store.getResourcePath(bucket, key, 'metadata.json');
-      throw Object.assign(new Error(`The local S3 store's ${file} (metadata of s3://${bucket}/${key}) is not JSON (${error.message}): restore it, or remove it to keep the object without its metadata.`), {
-        expose: true,
-      });
+      throw Object.assign(
+        new Error(
+          `The local S3 store's ${file} (metadata of s3://${bucket}/${key}) is not JSON (${error.message}): restore it, or remove it to keep the object without its metadata.`,
+        ),
+        {
+          expose: true,
+        },
+      );
     }
   };
 }

@@ -76,7 +76,8 @@ function matchValue(rule: unknown, value: unknown): boolean {
       if (but !== null && typeof but === 'object') return value !== undefined && !matchValue(but, value);
       return value !== undefined && value !== but;
     }
-    if ('equals-ignore-case' in r) return typeof value === 'string' && value.toLowerCase() === String(r['equals-ignore-case']).toLowerCase();
+    if ('equals-ignore-case' in r)
+      return typeof value === 'string' && value.toLowerCase() === String(r['equals-ignore-case']).toLowerCase();
     throw new Error(`The local event bus does not support the pattern operator ${Object.keys(r).join(', ')}.`);
   }
   return value === rule;

@@ -105,7 +105,9 @@ export class CorruptRecord extends Error {
     readonly file: string,
     detail: string,
   ) {
-    super(`${file} is not a readable execution record (${detail}): it was written by mloop as one JSON object. Restore it from a backup, or move it out of ${path.dirname(file)} to let mloop go on without that execution.`);
+    super(
+      `${file} is not a readable execution record (${detail}): it was written by mloop as one JSON object. Restore it from a backup, or move it out of ${path.dirname(file)} to let mloop go on without that execution.`,
+    );
     this.name = 'CorruptRecord';
   }
 }
@@ -119,7 +121,14 @@ function readRecord(file: string): ExecutionRecord {
     throw new CorruptRecord(file, text.length === 0 ? 'it is empty' : (error as Error).message);
   }
   const r = record as Partial<ExecutionRecord> | null;
-  if (!r || typeof r !== 'object' || typeof r.executionArn !== 'string' || typeof r.name !== 'string' || typeof r.pid !== 'number' || typeof r.input !== 'string') {
+  if (
+    !r ||
+    typeof r !== 'object' ||
+    typeof r.executionArn !== 'string' ||
+    typeof r.name !== 'string' ||
+    typeof r.pid !== 'number' ||
+    typeof r.input !== 'string'
+  ) {
     throw new CorruptRecord(file, 'it lacks executionArn, name, pid or input');
   }
   return r as ExecutionRecord;
@@ -146,13 +155,24 @@ export class ExecutionLedger {
    */
   claim(stateMachineArn: string, name: string, input: string): { record: ExecutionRecord; repeat: boolean } {
     if (!VALID_NAME.test(name)) {
-      throw new StatesApiError('InvalidName', `Invalid Name: '${name}' (1 to 80 characters, without whitespace, brackets, wildcards or " # % \\ ^ | ~ \` $ & , ; : /).`);
+      throw new StatesApiError(
+        'InvalidName',
+        `Invalid Name: '${name}' (1 to 80 characters, without whitespace, brackets, wildcards or " # % \\ ^ | ~ \` $ & , ; : /).`,
+      );
     }
     const arn = executionArnOf(stateMachineArn, name);
     const mine = this.running.get(arn);
     if (mine && mine.input === input) return { record: mine, repeat: true };
     const pidStartTime = processStartTime(process.pid);
-    const record: ExecutionRecord = { executionArn: arn, stateMachineArn, name, input, startDate: new Date().toISOString(), pid: process.pid, ...(pidStartTime ? { pidStartTime } : {}) };
+    const record: ExecutionRecord = {
+      executionArn: arn,
+      stateMachineArn,
+      name,
+      input,
+      startDate: new Date().toISOString(),
+      pid: process.pid,
+      ...(pidStartTime ? { pidStartTime } : {}),
+    };
     const file = this.file(arn);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const pending = `${file}.${randomUUID()}.tmp`;
@@ -160,7 +180,8 @@ export class ExecutionLedger {
     try {
       fs.linkSync(pending, file);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new StatesApiError('ExecutionAlreadyExists', `Execution Already Exists: '${arn}'`);
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new StatesApiError('ExecutionAlreadyExists', `Execution Already Exists: '${arn}'`);
       throw error;
     } finally {
       fs.rmSync(pending, { force: true });

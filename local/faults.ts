@@ -29,8 +29,11 @@ export function parseFaultPoints(value: string | undefined): FaultPoint[] {
     const spec = raw.trim();
     const [kind, ...rest] = spec.split(':');
     if (kind === 'state' && rest.length >= 1 && rest.join(':') !== '') return { spec, kind, text: rest.join(':') };
-    if ((kind === 's3' || kind === 'dynamodb') && rest.length >= 2 && rest[0] !== '') return { spec, kind, operation: rest[0], text: rest.slice(1).join(':') };
-    throw new Error(`${FAULT_VARIABLE} point '${spec}' is not one of state:<state name>, s3:<Operation>:<key text>, dynamodb:<Operation>:<key text>.`);
+    if ((kind === 's3' || kind === 'dynamodb') && rest.length >= 2 && rest[0] !== '')
+      return { spec, kind, operation: rest[0], text: rest.slice(1).join(':') };
+    throw new Error(
+      `${FAULT_VARIABLE} point '${spec}' is not one of state:<state name>, s3:<Operation>:<key text>, dynamodb:<Operation>:<key text>.`,
+    );
   });
 }
 

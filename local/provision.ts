@@ -91,7 +91,11 @@ export interface ProvisionHost {
   /** Undefined when the index answers (any HTTP status below 500), else why not. */
   readonly probeIndex: (url: string) => Promise<string | undefined>;
   /** Run a command, each output line to `onLine`; resolves with its exit code. */
-  readonly run: (command: string, args: readonly string[], options: { env?: Record<string, string>; onLine: (line: string) => void }) => Promise<number>;
+  readonly run: (
+    command: string,
+    args: readonly string[],
+    options: { env?: Record<string, string>; onLine: (line: string) => void },
+  ) => Promise<number>;
 }
 
 /** How long an interpreter may take to import torch (cold, on a slow disk). */
@@ -167,7 +171,11 @@ async function probeIndex(url: string): Promise<string | undefined> {
   }
 }
 
-function runCommand(command: string, args: readonly string[], options: { env?: Record<string, string>; onLine: (line: string) => void }): Promise<number> {
+function runCommand(
+  command: string,
+  args: readonly string[],
+  options: { env?: Record<string, string>; onLine: (line: string) => void },
+): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let pending = '';
@@ -194,7 +202,11 @@ function runCommand(command: string, args: readonly string[], options: { env?: R
  * line always, and otherwise at most one line every `everyMs`, so a thousand lines of apt-get
  * read as a moving status instead of a wall of text.
  */
-export function throttledProgress(log: (line: string) => void, everyMs = 2000, now: () => number = Date.now): { line: (text: string) => void; end: () => void } {
+export function throttledProgress(
+  log: (line: string) => void,
+  everyMs = 2000,
+  now: () => number = Date.now,
+): { line: (text: string) => void; end: () => void } {
   let last = -Infinity;
   let held: string | undefined;
   return {
@@ -306,7 +318,11 @@ export function manualCommands(host: ProvisionHost): string[] {
     ];
   }
   if (host.platform === 'win32') {
-    return [`py -3 -m venv ${venv}`, `${venvPython(venv, host.platform)} -m pip install -r ${requirements}`, `set MLOOP_PYTHON=${venvPython(venv, host.platform)}`];
+    return [
+      `py -3 -m venv ${venv}`,
+      `${venvPython(venv, host.platform)} -m pip install -r ${requirements}`,
+      `set MLOOP_PYTHON=${venvPython(venv, host.platform)}`,
+    ];
   }
   return [
     `python3 -m venv ${venv}`,
@@ -384,9 +400,15 @@ export function searchList(host: ProvisionHost): string[] {
 }
 
 /** Whether a virtual environment can be made here: the Python to make it with and the index, or why not. */
-async function venvPlan(host: ProvisionHost, probes: readonly PythonProbe[]): Promise<{ base: PythonProbe; index: string } | { skip: string }> {
+async function venvPlan(
+  host: ProvisionHost,
+  probes: readonly PythonProbe[],
+): Promise<{ base: PythonProbe; index: string } | { skip: string }> {
   const base = probes.find((p) => p.venv && p.version);
-  if (!base) return { skip: `no Python here can make a virtual environment with pip (tried ${host.candidates.join(', ')}: venv or ensurepip is missing)` };
+  if (!base)
+    return {
+      skip: `no Python here can make a virtual environment with pip (tried ${host.candidates.join(', ')}: venv or ensurepip is missing)`,
+    };
   if (!fs.existsSync(host.requirementsFile)) return { skip: `${host.requirementsFile} does not exist` };
   const index = host.env.PIP_INDEX_URL || DEFAULT_INDEX;
   const unreachable = await host.probeIndex(index);
@@ -405,7 +427,10 @@ function aptSkipReason(host: ProvisionHost): string | undefined {
  * What a first training run would do where none of `probes` is usable, without doing it: the
  * step it would take, and why each step before it does not apply (`mloop doctor`).
  */
-export async function provisioningPlan(host: ProvisionHost, probes: readonly PythonProbe[]): Promise<{ next: 'venv' | 'apt' | 'manual'; skipped: ProvisionStep[] }> {
+export async function provisioningPlan(
+  host: ProvisionHost,
+  probes: readonly PythonProbe[],
+): Promise<{ next: 'venv' | 'apt' | 'manual'; skipped: ProvisionStep[] }> {
   if (provisioningOff(host.env)) return { next: 'manual', skipped: [] };
   const venv = await venvPlan(host, probes);
   if (!('skip' in venv)) return { next: 'venv', skipped: [] };
@@ -415,7 +440,11 @@ export async function provisioningPlan(host: ProvisionHost, probes: readonly Pyt
   return { next: 'manual', skipped: [...skipped, { step: 'apt', outcome: 'skipped', detail: apt }] };
 }
 
-async function tryVenv(host: ProvisionHost, probes: readonly PythonProbe[], log: (line: string) => void): Promise<ProvisionStep & { python?: PythonProbe }> {
+async function tryVenv(
+  host: ProvisionHost,
+  probes: readonly PythonProbe[],
+  log: (line: string) => void,
+): Promise<ProvisionStep & { python?: PythonProbe }> {
   const plan = await venvPlan(host, probes);
   if ('skip' in plan) return { step: 'venv', outcome: 'skipped', detail: plan.skip };
   const { base, index } = plan;
@@ -423,19 +452,31 @@ async function tryVenv(host: ProvisionHost, probes: readonly PythonProbe[], log:
   const dir = venvDirectory(host);
   // One that a killed run left without its marker is ours and incomplete: make it again.
   if (fs.existsSync(dir)) fs.rmSync(dir, { recursive: true, force: true });
-  log(`Setting up the training environment: no Python here can import torch, so mloop creates one in ${dir} (${base.python}, Python ${base.version}) and installs ${host.requirementsFile} from ${index}. This happens once.`);
+  log(
+    `Setting up the training environment: no Python here can import torch, so mloop creates one in ${dir} (${base.python}, Python ${base.version}) and installs ${host.requirementsFile} from ${index}. This happens once.`,
+  );
   const progress = throttledProgress(log);
   let code = await host.run(base.python, ['-m', 'venv', dir], { onLine: progress.line });
   if (code !== 0) return { step: 'venv', outcome: 'failed', detail: `${base.python} -m venv ${dir} exited with ${code}` };
   const python = venvPython(dir, host.platform);
-  code = await host.run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--progress-bar', 'off', '-r', host.requirementsFile], {
-    env: { PIP_DEFAULT_TIMEOUT: '30' },
-    onLine: progress.line,
-  });
+  code = await host.run(
+    python,
+    ['-m', 'pip', 'install', '--disable-pip-version-check', '--progress-bar', 'off', '-r', host.requirementsFile],
+    {
+      env: { PIP_DEFAULT_TIMEOUT: '30' },
+      onLine: progress.line,
+    },
+  );
   progress.end();
-  if (code !== 0) return { step: 'venv', outcome: 'failed', detail: `pip install -r ${host.requirementsFile} exited with ${code} (its output is above)` };
+  if (code !== 0)
+    return { step: 'venv', outcome: 'failed', detail: `pip install -r ${host.requirementsFile} exited with ${code} (its output is above)` };
   const probe = await host.probe(python);
-  if (!probe.ok) return { step: 'venv', outcome: 'failed', detail: `${python} still cannot import torch and numpy after the install: ${probe.detail ?? 'unknown reason'}` };
+  if (!probe.ok)
+    return {
+      step: 'venv',
+      outcome: 'failed',
+      detail: `${python} still cannot import torch and numpy after the install: ${probe.detail ?? 'unknown reason'}`,
+    };
   fs.writeFileSync(path.join(dir, READY_MARKER), JSON.stringify({ torch: probe.torch, numpy: probe.numpy, at: new Date().toISOString() }));
   return { step: 'venv', outcome: 'done', detail: `${python}: torch ${probe.torch}`, python: probe };
 }
@@ -443,7 +484,9 @@ async function tryVenv(host: ProvisionHost, probes: readonly PythonProbe[], log:
 async function tryApt(host: ProvisionHost, log: (line: string) => void): Promise<ProvisionStep & { python?: PythonProbe }> {
   const skip = aptSkipReason(host);
   if (skip !== undefined || !host.aptGet) return { step: 'apt', outcome: 'skipped', detail: skip ?? 'apt-get is not on PATH' };
-  log(`Setting up the training environment: no Python here can import torch, so mloop installs Debian's ${APT_PACKAGES.join(' and ')} with apt-get (about 1 GB, a minute or two). This happens once.`);
+  log(
+    `Setting up the training environment: no Python here can import torch, so mloop installs Debian's ${APT_PACKAGES.join(' and ')} with apt-get (about 1 GB, a minute or two). This happens once.`,
+  );
   const progress = throttledProgress(log);
   const env = { DEBIAN_FRONTEND: 'noninteractive' };
   let code = await host.run(host.aptGet, ['update'], { env, onLine: progress.line });
@@ -451,9 +494,19 @@ async function tryApt(host: ProvisionHost, log: (line: string) => void): Promise
   if (code !== 0) return { step: 'apt', outcome: 'failed', detail: `apt-get update exited with ${code} (its output is above)` };
   code = await host.run(host.aptGet, ['install', '-y', '--no-install-recommends', ...APT_PACKAGES], { env, onLine: progress.line });
   progress.end();
-  if (code !== 0) return { step: 'apt', outcome: 'failed', detail: `apt-get install ${APT_PACKAGES.join(' ')} exited with ${code} (its output is above)` };
+  if (code !== 0)
+    return {
+      step: 'apt',
+      outcome: 'failed',
+      detail: `apt-get install ${APT_PACKAGES.join(' ')} exited with ${code} (its output is above)`,
+    };
   const probe = await host.probe(host.systemPython);
-  if (!probe.ok) return { step: 'apt', outcome: 'failed', detail: `${host.systemPython} still cannot import torch and numpy after the install: ${probe.detail ?? 'unknown reason'}` };
+  if (!probe.ok)
+    return {
+      step: 'apt',
+      outcome: 'failed',
+      detail: `${host.systemPython} still cannot import torch and numpy after the install: ${probe.detail ?? 'unknown reason'}`,
+    };
   return { step: 'apt', outcome: 'done', detail: `${host.systemPython}: torch ${probe.torch}`, python: probe };
 }
 
@@ -473,14 +526,20 @@ export async function resolveTrainingPython(host: ProvisionHost, log: (line: str
     );
   }
   const first = await firstUsable(host, searchList(host));
-  if (first.found) return { python: first.found.python, source: first.found.python === provisionedPython(host) ? 'venv' : 'found', probe: first.found };
+  if (first.found)
+    return { python: first.found.python, source: first.found.python === provisionedPython(host) ? 'venv' : 'found', probe: first.found };
 
   const steps: ProvisionStep[] = [];
   if (!provisioningOff(host.env)) {
     const provisioned = await withLock(host.cacheDir, log, async (): Promise<TrainingPython | undefined> => {
       // Another process may have finished while this one waited for the lock.
       const again = await firstUsable(host, searchList(host));
-      if (again.found) return { python: again.found.python, source: again.found.python === provisionedPython(host) ? 'venv' : 'found', probe: again.found };
+      if (again.found)
+        return {
+          python: again.found.python,
+          source: again.found.python === provisionedPython(host) ? 'venv' : 'found',
+          probe: again.found,
+        };
       for (const attempt of [() => tryVenv(host, again.probes, log), () => tryApt(host, log)]) {
         const { python, ...step } = await attempt();
         steps.push(step);

@@ -34,7 +34,11 @@ const epochSeconds = (iso: string): number => Date.parse(iso) / 1000;
 function field(body: Record<string, unknown>, name: string, required: boolean): string | undefined {
   const value = body[name];
   if (value === undefined || value === null) {
-    if (required) throw new StatesApiError('ValidationException', `1 validation error detected: Value null at '${name}' failed to satisfy constraint: Member must not be null`);
+    if (required)
+      throw new StatesApiError(
+        'ValidationException',
+        `1 validation error detected: Value null at '${name}' failed to satisfy constraint: Member must not be null`,
+      );
     return undefined;
   }
   if (typeof value !== 'string') throw new StatesApiError('SerializationException', `'${name}' must be a string.`);
@@ -43,7 +47,8 @@ function field(body: Record<string, unknown>, name: string, required: boolean): 
 
 function startExecution(backend: StepFunctionsBackend, body: Record<string, unknown>): Record<string, unknown> {
   const stateMachineArn = field(body, 'stateMachineArn', true)!;
-  if (!backend.hasStateMachine(stateMachineArn)) throw new StatesApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
+  if (!backend.hasStateMachine(stateMachineArn))
+    throw new StatesApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
   const inputText = field(body, 'input', false) ?? '{}';
   let input: unknown;
   try {
@@ -100,13 +105,22 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
-async function answer(backend: StepFunctionsBackend, req: http.IncomingMessage): Promise<{ status: number; body: Record<string, unknown> }> {
+async function answer(
+  backend: StepFunctionsBackend,
+  req: http.IncomingMessage,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const target = req.headers['x-amz-target'];
   const operation = typeof target === 'string' && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
   const run = operation ? OPERATIONS[operation] : undefined;
   if (req.method !== 'POST' || !run) {
     const what = operation ? `the operation ${operation}` : `a request without an X-Amz-Target of ${TARGET_PREFIX}<Operation>`;
-    return { status: 400, body: { __type: 'UnknownOperationException', message: `The local Step Functions API does not serve ${what} (it serves ${Object.keys(OPERATIONS).join(', ')}).` } };
+    return {
+      status: 400,
+      body: {
+        __type: 'UnknownOperationException',
+        message: `The local Step Functions API does not serve ${what} (it serves ${Object.keys(OPERATIONS).join(', ')}).`,
+      },
+    };
   }
   try {
     const text = await readBody(req);
@@ -116,7 +130,8 @@ async function answer(backend: StepFunctionsBackend, req: http.IncomingMessage):
     } catch {
       throw new StatesApiError('SerializationException', `The ${operation} request body is not JSON.`);
     }
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new StatesApiError('SerializationException', `The ${operation} request body is not a JSON object.`);
+    if (body === null || typeof body !== 'object' || Array.isArray(body))
+      throw new StatesApiError('SerializationException', `The ${operation} request body is not a JSON object.`);
     return { status: 200, body: run(backend, body as Record<string, unknown>) };
   } catch (error) {
     if (error instanceof StatesApiError) return { status: 400, body: { __type: error.type, message: error.message } };
@@ -125,11 +140,18 @@ async function answer(backend: StepFunctionsBackend, req: http.IncomingMessage):
 }
 
 /** Start the API on 127.0.0.1 (a port the OS picks). `log` receives server-side failures. */
-export async function startStepFunctionsApi(backend: StepFunctionsBackend, log: (line: string) => void = () => undefined): Promise<StepFunctionsApi> {
+export async function startStepFunctionsApi(
+  backend: StepFunctionsBackend,
+  log: (line: string) => void = () => undefined,
+): Promise<StepFunctionsApi> {
   const server = http.createServer((req, res) => {
     const respond = (status: number, body: Record<string, unknown>) => {
       const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0', 'content-length': Buffer.byteLength(text), 'x-amzn-requestid': randomUUID() });
+      res.writeHead(status, {
+        'content-type': 'application/x-amz-json-1.0',
+        'content-length': Buffer.byteLength(text),
+        'x-amzn-requestid': randomUUID(),
+      });
       res.end(text);
     };
     answer(backend, req).then(

@@ -84,7 +84,11 @@ export function templateKey(context: Record<string, unknown>, env: NodeJS.Proces
   hash.update(JSON.stringify({ context, envContext }));
   const sources = [path.join(REPO_ROOT, 'lib'), path.join(REPO_ROOT, 'lambdas'), path.join(REPO_ROOT, 'training')];
   const files = [path.join(REPO_ROOT, 'local', 'template.ts'), path.join(REPO_ROOT, 'package-lock.json'), path.join(REPO_ROOT, 'cdk.json')];
-  const named = pathsInContext({ ...((JSON.parse(cdkJson) as { context?: Record<string, unknown> }).context ?? {}), ...envContext, ...context });
+  const named = pathsInContext({
+    ...((JSON.parse(cdkJson) as { context?: Record<string, unknown> }).context ?? {}),
+    ...envContext,
+    ...context,
+  });
   for (const root of [...sources, ...named]) {
     if (fs.statSync(root).isFile()) files.push(root);
     else {
@@ -110,7 +114,8 @@ export function readCachedTemplate(key: string | undefined, env: NodeJS.ProcessE
   } catch {
     return undefined; // none (a damaged entry is written again by the next synthesis)
   }
-  if (!Array.isArray(template.functions) || !Array.isArray(template.assets) || !template.assets.every((a) => fs.existsSync(a.file))) return undefined;
+  if (!Array.isArray(template.functions) || !Array.isArray(template.assets) || !template.assets.every((a) => fs.existsSync(a.file)))
+    return undefined;
   return template;
 }
 
@@ -156,7 +161,8 @@ function prune(root: string, keep: string): void {
     .filter((e) => !e.name.startsWith('.'))
     .map((e) => ({ name: e.name, at: fs.statSync(path.join(root, e.name)).mtimeMs }))
     .sort((a, b) => b.at - a.at);
-  for (const entry of whole.slice(KEEP_ENTRIES)) if (entry.name !== keep) fs.rmSync(path.join(root, entry.name), { recursive: true, force: true });
+  for (const entry of whole.slice(KEEP_ENTRIES))
+    if (entry.name !== keep) fs.rmSync(path.join(root, entry.name), { recursive: true, force: true });
   for (const entry of entries.filter((e) => e.name.startsWith('.') && e.name.endsWith('.partial'))) {
     if (fs.statSync(path.join(root, entry.name)).mtimeMs < stale) fs.rmSync(path.join(root, entry.name), { recursive: true, force: true });
   }

@@ -36,7 +36,11 @@ export interface LocalTable {
   readonly name: string;
   readonly keySchema: { AttributeName: string; KeyType: string }[];
   readonly attributeDefinitions: { AttributeName: string; AttributeType: string }[];
-  readonly globalSecondaryIndexes: { IndexName: string; KeySchema: { AttributeName: string; KeyType: string }[]; Projection: Record<string, unknown> }[];
+  readonly globalSecondaryIndexes: {
+    IndexName: string;
+    KeySchema: { AttributeName: string; KeyType: string }[];
+    Projection: Record<string, unknown>;
+  }[];
 }
 
 export interface LocalFileAsset {
@@ -198,7 +202,10 @@ export function synthesizeLocal(outdir: string, context: Record<string, unknown>
         const functionId = resource.Metadata?.[FUNCTION_METADATA_KEY] as FunctionId | undefined;
         if (!functionId) continue; // CDK's own helpers (custom resources) have no local counterpart
         if (!(functionId in FUNCTIONS)) throw new Error(`Function ${logicalId} names unknown catalog id '${functionId}'.`);
-        const variables = (resolver.resolve((props.Environment as { Variables?: unknown } | undefined)?.Variables ?? {}) ?? {}) as Record<string, unknown>;
+        const variables = (resolver.resolve((props.Environment as { Variables?: unknown } | undefined)?.Variables ?? {}) ?? {}) as Record<
+          string,
+          unknown
+        >;
         functions.push({
           logicalId,
           functionId,
@@ -243,7 +250,10 @@ export function synthesizeLocal(outdir: string, context: Record<string, unknown>
   const manifestFile = path.join(outdir, `${artifact.id}.assets.json`);
   if (fs.existsSync(manifestFile)) {
     const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as {
-      files?: Record<string, { source: { path: string; packaging?: string }; destinations: Record<string, { bucketName: string; objectKey: string }> }>;
+      files?: Record<
+        string,
+        { source: { path: string; packaging?: string }; destinations: Record<string, { bucketName: string; objectKey: string }> }
+      >;
     };
     for (const file of Object.values(manifest.files ?? {})) {
       if (file.source.packaging && file.source.packaging !== 'file') continue;

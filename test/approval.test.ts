@@ -38,7 +38,12 @@ async function drop(model: string, seed: number): Promise<{ execution: string; r
   const key = s3Keys.dataset(model, `${model}.csv`);
   const started = t.cloud.nextExecutionFor(key);
   await s3Client().send(
-    new PutObjectCommand({ Bucket: t.cloud.dataBucket, Key: key, Body: toCsv(churnRows({ rows: 800, seed })), Metadata: { [TARGET_METADATA_KEY]: 'churned' } }),
+    new PutObjectCommand({
+      Bucket: t.cloud.dataBucket,
+      Key: key,
+      Body: toCsv(churnRows({ rows: 800, seed })),
+      Metadata: { [TARGET_METADATA_KEY]: 'churned' },
+    }),
   );
   const execution = await started;
   return { execution, result: t.cloud.execution(execution) };
@@ -65,7 +70,11 @@ describe('a pipeline that requires approval', () => {
     const model = 'approve-me';
     const { execution, result } = await drop(model, 11);
     const pending = await waitingVersion(model, result);
-    expect(pending).toMatchObject({ status: 'pending-approval', promoted: false, approval: { execution, requestedAt: expect.any(String) } });
+    expect(pending).toMatchObject({
+      status: 'pending-approval',
+      promoted: false,
+      approval: { execution, requestedAt: expect.any(String) },
+    });
     expect(await t.registry.getAlias(model, 'champion')).toBeUndefined();
     expect(t.logs).toContain('[Wait for approval] waiting for its task token');
 
@@ -76,12 +85,22 @@ describe('a pipeline that requires approval', () => {
     expect(done.status).toBe('SUCCEEDED');
     expect(done.output?.approval).toMatchObject({ decision: 'approved', by: 'user:reviewer', reason: 'metrics reviewed' });
     expect(done.output?.registration as RegisterOutput).toMatchObject({ modelVersion: 1, promoted: true });
-    expect(await t.registry.getAlias(model, 'champion')).toMatchObject({ version: 1, updatedBy: `pipeline:${execution}`, reason: expect.stringMatching(/Approved by user:reviewer: metrics reviewed$/) });
-    expect(await t.registry.getVersion(model, 1)).toMatchObject({ status: 'approved', promoted: true, approval: { decision: 'approved', decidedBy: 'user:reviewer' } });
+    expect(await t.registry.getAlias(model, 'champion')).toMatchObject({
+      version: 1,
+      updatedBy: `pipeline:${execution}`,
+      reason: expect.stringMatching(/Approved by user:reviewer: metrics reviewed$/),
+    });
+    expect(await t.registry.getVersion(model, 1)).toMatchObject({
+      status: 'approved',
+      promoted: true,
+      approval: { decision: 'approved', decidedBy: 'user:reviewer' },
+    });
     expect(await t.registry.getRun(model, execution)).toMatchObject({ status: 'SUCCEEDED', promoted: true, modelVersion: 1 });
 
     const events = readLocalEvents(process.env.MLOOP_EVENTS_FILE!).flatMap((l) =>
-      l.kind === 'eventbridge' && (l.event.detail as { model: string }).model === model ? [[l.event['detail-type'], (l.event.detail as { status?: string }).status ?? null]] : [],
+      l.kind === 'eventbridge' && (l.event.detail as { model: string }).model === model
+        ? [[l.event['detail-type'], (l.event.detail as { status?: string }).status ?? null]]
+        : [],
     );
     expect(events).toEqual([
       ['Model Version Registered', 'pending-approval'],
@@ -99,12 +118,21 @@ describe('a pipeline that requires approval', () => {
 
     const done = await result;
     expect(done.status).toBe('SUCCEEDED');
-    expect(done.output?.rejection).toEqual({ Error: 'ModelRejected', Cause: 'Version 1 of reject-me was rejected by user:reviewer: fails the fairness review' });
+    expect(done.output?.rejection).toEqual({
+      Error: 'ModelRejected',
+      Cause: 'Version 1 of reject-me was rejected by user:reviewer: fails the fairness review',
+    });
     expect(done.output?.registration as RegisterOutput).toMatchObject({ modelVersion: 1, promoted: false });
     expect(await t.registry.getAlias(model, 'champion')).toBeUndefined();
     expect(await t.registry.getVersion(model, 1)).toMatchObject({ status: 'rejected', promoted: false });
-    expect(await t.registry.getRun(model, execution)).toMatchObject({ status: 'SUCCEEDED', promoted: false, reason: 'Rejected by user:reviewer: fails the fairness review' });
+    expect(await t.registry.getRun(model, execution)).toMatchObject({
+      status: 'SUCCEEDED',
+      promoted: false,
+      reason: 'Rejected by user:reviewer: fails the fairness review',
+    });
     // Decided once: a second decision is refused.
-    await expect(decide('approve', model, 'changed my mind')).rejects.toThrow("Version 1 of model 'reject-me' is not waiting for approval: it is rejected.");
+    await expect(decide('approve', model, 'changed my mind')).rejects.toThrow(
+      "Version 1 of model 'reject-me' is not waiting for approval: it is rejected.",
+    );
   });
 });

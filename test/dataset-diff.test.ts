@@ -65,8 +65,14 @@ describe('diffDatasets', () => {
   });
 
   test('schema changes: added and removed columns, a type change, missing shares', async () => {
-    const a = await scanRows(rows(100, (i) => [i, 'red', i % 2, i % 7]), ['x', 'color', 'target', 'old']);
-    const b = await scanRows(rows(100, (i) => [i % 4 === 0 ? null : `c${i % 5}`, 'red', i % 2, 1]), ['x', 'color', 'target', 'new']);
+    const a = await scanRows(
+      rows(100, (i) => [i, 'red', i % 2, i % 7]),
+      ['x', 'color', 'target', 'old'],
+    );
+    const b = await scanRows(
+      rows(100, (i) => [i % 4 === 0 ? null : `c${i % 5}`, 'red', i % 2, 1]),
+      ['x', 'color', 'target', 'new'],
+    );
     const diff = diffDatasets(side(1, a), side(2, b));
     expect(diff.schemaChanges).toEqual([
       { column: 'old', change: 'removed', type: 'numeric' },

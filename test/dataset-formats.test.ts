@@ -28,7 +28,6 @@ function content(result: ScanResult): unknown {
   return { rows: result.rows, header: result.header, schema: result.schema, profile: result.profile, accepted: result.accepted };
 }
 
-
 describe('formatFromName', () => {
   test.each([
     ['datasets/m/a.csv', 'csv', false],
@@ -107,10 +106,21 @@ describe('every format gives what CSV gives', () => {
   });
 
   test('Parquet integer, boolean, timestamp and null values become cells', async () => {
-    const rows = Array.from({ length: 12 }, (_, i) => [BigInt(i) * 10n ** 12n, i % 3 === 0, new Date(Date.UTC(2024, 0, 1 + (i % 2))), i % 4 === 0 ? null : i % 2]);
-    const bytes = tableParquet({ header: ['big', 'flag', 'day', 'target'], rows: rows as never }, { types: { big: 'INT64', day: 'TIMESTAMP', target: 'INT32' } });
+    const rows = Array.from({ length: 12 }, (_, i) => [
+      BigInt(i) * 10n ** 12n,
+      i % 3 === 0,
+      new Date(Date.UTC(2024, 0, 1 + (i % 2))),
+      i % 4 === 0 ? null : i % 2,
+    ]);
+    const bytes = tableParquet(
+      { header: ['big', 'flag', 'day', 'target'], rows: rows as never },
+      { types: { big: 'INT64', day: 'TIMESTAMP', target: 'INT32' } },
+    );
     const result = await scan('t.parquet', bytes);
-    expect(result.profile.columns.day).toMatchObject({ kind: 'categorical', frequencies: { '2024-01-01T00:00:00.000Z': 6, '2024-01-02T00:00:00.000Z': 6 } });
+    expect(result.profile.columns.day).toMatchObject({
+      kind: 'categorical',
+      frequencies: { '2024-01-01T00:00:00.000Z': 6, '2024-01-02T00:00:00.000Z': 6 },
+    });
     expect(result.violations).toEqual([expect.objectContaining({ check: 'completeness', column: 'target', exampleRows: [1, 5, 9] })]);
     expect(result.schema.columns.map((c) => [c.name, c.type])).toEqual([
       ['big', 'numeric'],
@@ -144,7 +154,9 @@ describe('JSON Lines records', () => {
     const v = one(result, 'completeness');
     expect(v.column).toBe('late');
     expect(v.exampleRows).toEqual([1, 2, 3, 4, 5]);
-    expect(v.message).toBe("Column 'late' in d.jsonl is empty in 8 of 12 rows (67%; rows 1, 2, 3, 4, 5 and 3 more); expected at most 50% empty cells.");
+    expect(v.message).toBe(
+      "Column 'late' in d.jsonl is empty in 8 of 12 rows (67%; rows 1, 2, 3, 4, 5 and 3 more); expected at most 50% empty cells.",
+    );
   });
 
   test('an invalid JSON line is named with its line number and the parser reason; the rest is still read', async () => {
@@ -157,8 +169,12 @@ describe('JSON Lines records', () => {
     const [invalid, notObject] = result.violations;
     expect(invalid.check).toBe('malformed_row');
     expect(invalid.exampleRows).toEqual([4]);
-    expect(invalid.message).toMatch(/^datasets\/m\/d\.jsonl has 1 line that is not valid JSON \(line 4\); line 4: .+; expected one JSON object per line\.$/);
-    expect(notObject.message).toBe("datasets/m/d.jsonl has 1 line that is JSON but not an object (line 9), such as '[1, 2, 3]'; expected one JSON object per line, with the columns as keys.");
+    expect(invalid.message).toMatch(
+      /^datasets\/m\/d\.jsonl has 1 line that is not valid JSON \(line 4\); line 4: .+; expected one JSON object per line\.$/,
+    );
+    expect(notObject.message).toBe(
+      "datasets/m/d.jsonl has 1 line that is JSON but not an object (line 9), such as '[1, 2, 3]'; expected one JSON object per line, with the columns as keys.",
+    );
     expect(result.profile.columns.x.count).toBe(12);
   });
 
@@ -167,11 +183,17 @@ describe('JSON Lines records', () => {
     lines[6] = JSON.stringify({ x: { a: 1 }, color: 'red', target: 0 });
     const v = one(await scan('d.jsonl', lines.join('\n')), 'type_mismatch');
     expect(v).toMatchObject({ column: 'x', exampleRows: [7], count: 1 });
-    expect(v.message).toBe("Column 'x' in d.jsonl has 1 nested or binary value (row 7), such as an object, an array or raw bytes; expected a number, a string, a boolean or null in every row.");
+    expect(v.message).toBe(
+      "Column 'x' in d.jsonl has 1 nested or binary value (row 7), such as an object, an array or raw bytes; expected a number, a string, a boolean or null in every row.",
+    );
   });
 
   test('invalid UTF-8 names its line', async () => {
-    const text = Buffer.concat([Buffer.from(tableJsonl(sampleTable(12)).split('\n').slice(0, 5).join('\n') + '\n{"x": 1, "color": "'), Buffer.from([0xc3, 0x28]), Buffer.from('", "target": 1}\n')]);
+    const text = Buffer.concat([
+      Buffer.from(tableJsonl(sampleTable(12)).split('\n').slice(0, 5).join('\n') + '\n{"x": 1, "color": "'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('", "target": 1}\n'),
+    ]);
     const v = one(await scan('d.jsonl', text, {}, 3), 'encoding');
     expect(v.exampleRows).toEqual([6]);
     expect(v.message).toMatch(/^d\.jsonl is not valid UTF-8: the byte sequence at byte offset \d+ \(line 6\) is invalid/);
@@ -198,7 +220,9 @@ describe('gzip problems', () => {
     expect(result.accepted).toBe(false);
     expect(result.sha256).toBe(sha(cut));
     const v = one(result, 'corrupt_file');
-    expect(v.message).toBe('datasets/m/big.csv.gz is not a complete gzip stream (unexpected end of file); expected a whole gzip file (was it cut short while uploading?).');
+    expect(v.message).toBe(
+      'datasets/m/big.csv.gz is not a complete gzip stream (unexpected end of file); expected a whole gzip file (was it cut short while uploading?).',
+    );
     // Nothing is judged on a part of the data.
     expect(result.violations.map((x) => x.check)).toEqual(['corrupt_file']);
   });
@@ -242,7 +266,9 @@ describe('Parquet problems', () => {
     const result = await scanDataset(bufferSource(tableParquet({ header: table.header, rows })), { fileName: 'v3.parquet', schema });
     const v = one(result, 'type_mismatch');
     expect(v).toMatchObject({ column: 'x', exampleRows: [5] });
-    expect(v.message).toBe("Column 'x' in v3.parquet has 1 non-numeric value (row 5), such as 'n/a'; expected numbers as in the model's schema.");
+    expect(v.message).toBe(
+      "Column 'x' in v3.parquet has 1 non-numeric value (row 5), such as 'n/a'; expected numbers as in the model's schema.",
+    );
   });
 
   test('NaN and Infinity in a DOUBLE column are non_finite', async () => {
@@ -250,7 +276,9 @@ describe('Parquet problems', () => {
     const rows = table.rows.map((r, i) => [i === 2 ? NaN : i === 9 ? Infinity : r[0], r[1], r[2]]);
     const v = one(await scan('n.parquet', tableParquet({ header: table.header, rows })), 'non_finite');
     expect(v).toMatchObject({ column: 'x', exampleRows: [3, 10], count: 2 });
-    expect(v.message).toBe("Column 'x' in n.parquet has 2 non-finite values (rows 3, 10), such as 'NaN'; expected finite numbers, with an empty cell for a missing value.");
+    expect(v.message).toBe(
+      "Column 'x' in n.parquet has 2 non-finite values (rows 3, 10), such as 'NaN'; expected finite numbers, with an empty cell for a missing value.",
+    );
   });
 
   test('a .parquet file that is not Parquet, and a truncated one, are corrupt_file', async () => {
@@ -261,7 +289,9 @@ describe('Parquet problems', () => {
     const bytes = tableParquet(sampleTable(50));
     const truncated = await scanDataset(bufferSource(bytes.subarray(0, bytes.length - 10)), { fileName: 'datasets/m/t.parquet' });
     expect(truncated.accepted).toBe(false);
-    expect(one(truncated, 'corrupt_file').message).toMatch(/^datasets\/m\/t\.parquet is not a readable Parquet file \(.+\); expected a Parquet file written whole/);
+    expect(one(truncated, 'corrupt_file').message).toMatch(
+      /^datasets\/m\/t\.parquet is not a readable Parquet file \(.+\); expected a Parquet file written whole/,
+    );
   });
 
   test('an empty .parquet file is empty_file', async () => {
@@ -313,6 +343,8 @@ describe('splits are CSV whatever the format', () => {
 
   test('a truncated gzip stream rejects', async () => {
     const whole = gzip(tableCsv(table));
-    await expect(splitsOf(chunks(whole.subarray(0, 100)), { fileName: 'd.csv.gz' })).rejects.toThrow(/Not a complete gzip stream: unexpected end of file/);
+    await expect(splitsOf(chunks(whole.subarray(0, 100)), { fileName: 'd.csv.gz' })).rejects.toThrow(
+      /Not a complete gzip stream: unexpected end of file/,
+    );
   });
 });

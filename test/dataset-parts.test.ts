@@ -3,7 +3,16 @@
  * the whole file gives (scanDataset): the same rows, checks, messages and line numbers, and the
  * same profile, exactly where the sketches are exact and within their stated error elsewhere.
  */
-import { PartMerger, partLayout, scanDataset, scanParquetPart, scanPart, type PartScan, type ScanOptions, type ScanResult } from '../lambdas/data/dataset';
+import {
+  PartMerger,
+  partLayout,
+  scanDataset,
+  scanParquetPart,
+  scanPart,
+  type PartScan,
+  type ScanOptions,
+  type ScanResult,
+} from '../lambdas/data/dataset';
 import { bufferSource } from '../lambdas/data/formats';
 import { parquetPartRanges } from '../lambdas/data/parts';
 import type { NumericColumnProfile } from '../lambdas/shared/types';
@@ -34,7 +43,14 @@ async function scanInParts(bytes: Buffer, options: ScanOptions, partBytes: numbe
   let rescanned = 0;
   for (const part of parts) {
     const again = await merger.addOrRescan(part, (from) =>
-      scanPart(chunks(bytes.subarray(from), 997), options, { index: part.index, ...nominal(part.index), size, from, aligned: true, layout }),
+      scanPart(chunks(bytes.subarray(from), 997), options, {
+        index: part.index,
+        ...nominal(part.index),
+        size,
+        from,
+        aligned: true,
+        layout,
+      }),
     );
     if (again) rescanned++;
   }
@@ -57,7 +73,13 @@ function expectSameScan(parted: ScanResult, single: ScanResult, exactHistograms:
       continue;
     }
     const m = merged as NumericColumnProfile;
-    expect({ kind: m.kind, count: m.count, missing: m.missing, min: m.min, max: m.max }).toEqual({ kind: column.kind, count: column.count, missing: column.missing, min: column.min, max: column.max });
+    expect({ kind: m.kind, count: m.count, missing: m.missing, min: m.min, max: m.max }).toEqual({
+      kind: column.kind,
+      count: column.count,
+      missing: column.missing,
+      min: column.min,
+      max: column.max,
+    });
     expect(m.mean).toBeCloseTo(column.mean, 9);
     expect(m.std).toBeCloseTo(column.std, 9);
     expect(m.histogram.edges).toEqual(column.histogram.edges);
@@ -212,15 +234,35 @@ describe('scanning a file in parts', () => {
     const options: ScanOptions = { fileName: 'data.parquet', target: 'label', maxNullShare: 0.1 };
     const single = await scanDataset(bufferSource(bytes), options);
     expect(single.accepted).toBe(true);
-    const { parts } = parquetPartRanges(Array.from({ length: 8 }, (_, i) => ({ rows: i < 7 ? 700 : 100, bytes: 1_000 })), 2_000, 1000);
-    expect(parts.map((p) => [p.start, p.end])).toEqual([[0, 1_400], [1_400, 2_800], [2_800, 4_200], [4_200, 5_000]]);
+    const { parts } = parquetPartRanges(
+      Array.from({ length: 8 }, (_, i) => ({ rows: i < 7 ? 700 : 100, bytes: 1_000 })),
+      2_000,
+      1000,
+    );
+    expect(parts.map((p) => [p.start, p.end])).toEqual([
+      [0, 1_400],
+      [1_400, 2_800],
+      [2_800, 4_200],
+      [4_200, 5_000],
+    ]);
     const merger = new PartMerger(options);
     for (const part of parts) merger.add(await scanParquetPart(bufferSource(bytes), options, part));
     const merged = merger.result(single.sha256, single.bytes);
     expectSameScan(merged, single, false);
     expect(merged.profile.columns.x).toMatchObject({ missing: 1 });
     // A bad value's row is its position in the file, whichever part read it.
-    const strict = { ...options, schema: { target: 'label', columns: [{ name: 'x', type: 'numeric' as const, nullable: false }, { name: 'color', type: 'categorical' as const, nullable: true }, { name: 'label', type: 'categorical' as const, nullable: false }] }, strictSchema: true };
+    const strict = {
+      ...options,
+      schema: {
+        target: 'label',
+        columns: [
+          { name: 'x', type: 'numeric' as const, nullable: false },
+          { name: 'color', type: 'categorical' as const, nullable: true },
+          { name: 'label', type: 'categorical' as const, nullable: false },
+        ],
+      },
+      strictSchema: true,
+    };
     const strictMerger = new PartMerger(strict);
     for (const part of parts) strictMerger.add(await scanParquetPart(bufferSource(bytes), strict, part));
     const rejected = strictMerger.result(single.sha256, single.bytes);
@@ -231,6 +273,11 @@ describe('scanning a file in parts', () => {
   test('a file whose lines end with CR alone, or with no line after the header, is not cut', async () => {
     expect(await partLayout(Buffer.from('a,b\rl,2\r'), 'csv')).toBeUndefined();
     expect(await partLayout(Buffer.from('a,b,label'), 'csv')).toBeUndefined();
-    expect(await partLayout(Buffer.from('\ufeffa;b\r\n1;2\r\n'), 'csv', ';')).toEqual({ format: 'csv', header: ['a', 'b'], recordDelimiter: '\r\n', delimiter: ';' });
+    expect(await partLayout(Buffer.from('\ufeffa;b\r\n1;2\r\n'), 'csv', ';')).toEqual({
+      format: 'csv',
+      header: ['a', 'b'],
+      recordDelimiter: '\r\n',
+      delimiter: ';',
+    });
   });
 });

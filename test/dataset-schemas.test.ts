@@ -14,7 +14,12 @@ import { chooseSchema } from '../lambdas/data/ingest';
 import type { SchemaFile } from '../lambdas/data/schema-file';
 import { ingestEnv, loadEnv } from '../lambdas/shared/env';
 import { buildApp, inProcessApp } from '../lib/app';
-import { DATASET_SCHEMAS_CONTEXT_KEY, datasetSchemasFromContext, environmentBytes, LAMBDA_ENVIRONMENT_LIMIT_BYTES } from '../lib/dataset-schemas';
+import {
+  DATASET_SCHEMAS_CONTEXT_KEY,
+  datasetSchemasFromContext,
+  environmentBytes,
+  LAMBDA_ENVIRONMENT_LIMIT_BYTES,
+} from '../lib/dataset-schemas';
 import { MloopStack } from '../lib/mloop-stack';
 import { mloopFunction } from './helpers/template';
 
@@ -82,7 +87,9 @@ describe('the datasetSchemas prop', () => {
 
   test('with an invalid schema fails at synth, naming the model and the field', () => {
     const bad = { ...churn, columns: [churn.columns[0], { name: 'contract', type: 'text' }] } as unknown as SchemaFile;
-    expect(() => synth({ churn, fraud: bad })).toThrow("datasetSchemas.fraud is not a valid schema: columns[1].type: expected 'numeric' or 'categorical'.");
+    expect(() => synth({ churn, fraud: bad })).toThrow(
+      "datasetSchemas.fraud is not a valid schema: columns[1].type: expected 'numeric' or 'categorical'.",
+    );
   });
 
   test('with an unknown key in a column fails at synth, naming the model and the column', () => {
@@ -173,7 +180,9 @@ describe('the mloop:datasetSchemas context key', () => {
   test('an invalid schema in a file is reported with the file, the model and the field', () => {
     const file = path.join(tempDir('schemas'), 'schemas.json');
     fs.writeFileSync(file, JSON.stringify({ churn: { ...churn, task: 'ranking' } }));
-    expect(() => datasetSchemasFromContext(file, '/')).toThrow(`${file}.churn is not a valid schema: task: expected 'classification' or 'regression'.`);
+    expect(() => datasetSchemasFromContext(file, '/')).toThrow(
+      `${file}.churn is not a valid schema: task: expected 'classification' or 'regression'.`,
+    );
   });
 
   test('an invalid schema given as an object is reported with the context key, the model and the field', () => {
@@ -206,7 +215,11 @@ describe('which schema a dataset is checked against (chooseSchema)', () => {
   const uri = 's3://bucket/datasets/churn/schema.json';
 
   test('a schema.json beside the data wins over the CDK props and the model', () => {
-    expect(chooseSchema({ dropped: { schema: schema('a'), uri }, props: schema('b'), model: schema('c') })).toEqual({ schema: schema('a'), strict: true, source: uri });
+    expect(chooseSchema({ dropped: { schema: schema('a'), uri }, props: schema('b'), model: schema('c') })).toEqual({
+      schema: schema('a'),
+      strict: true,
+      source: uri,
+    });
   });
 
   test("the CDK props' schema wins over the model's, and is enforced as declared", () => {

@@ -252,7 +252,9 @@ describe('scanDataset: violations and their messages', () => {
     const v = one(result, 'malformed_row');
     expect(v.exampleRows).toEqual([12]);
     expect(v.message).toMatch(
-      new RegExp(`^${FILE} cannot be parsed as CSV from the row starting on line 12 \\(Invalid Opening Quote: a quote is found on field 1, value is "bl"\\); expected RFC 4180 quoting`),
+      new RegExp(
+        `^${FILE} cannot be parsed as CSV from the row starting on line 12 \\(Invalid Opening Quote: a quote is found on field 1, value is "bl"\\); expected RFC 4180 quoting`,
+      ),
     );
   });
 
@@ -285,7 +287,9 @@ describe('scanDataset: violations and their messages', () => {
     expect(only(await scan(Buffer.concat([Buffer.from(csv(10)), Buffer.from([0xc0, 0xaf])])), 'encoding')).toHaveLength(1);
     expect(only(await scan(Buffer.concat([Buffer.from(csv(10)), Buffer.from([0xed, 0xa0, 0x80])])), 'encoding')).toHaveLength(1);
     // Valid 4-byte characters are fine.
-    expect(only(await scan('x,e,target\n' + Array.from({ length: 10 }, (_, i) => `${i},🦊,${i % 2}`).join('\n'), {}, 1), 'encoding')).toEqual([]);
+    expect(
+      only(await scan('x,e,target\n' + Array.from({ length: 10 }, (_, i) => `${i},🦊,${i % 2}`).join('\n'), {}, 1), 'encoding'),
+    ).toEqual([]);
   });
 
   test('type_mismatch against the schema, with at most 5 example rows', async () => {
@@ -330,10 +334,21 @@ describe('scanDataset: violations and their messages', () => {
       task: 'classification',
       classes: ['0', '1'],
     };
-    const rows = (label: (i: number) => string): string => 'x,target\n' + Array.from({ length: 12 }, (_, i) => `${i},${label(i)}`).join('\n');
+    const rows = (label: (i: number) => string): string =>
+      'x,target\n' + Array.from({ length: 12 }, (_, i) => `${i},${label(i)}`).join('\n');
     // '1.0' is class '1', as the trainer reads it.
-    expect((await scan(rows((i) => (i % 2 ? '1.0' : '0')), { schema })).accepted).toBe(true);
-    const result = await scan(rows((i) => String(i % 3)), { schema });
+    expect(
+      (
+        await scan(
+          rows((i) => (i % 2 ? '1.0' : '0')),
+          { schema },
+        )
+      ).accepted,
+    ).toBe(true);
+    const result = await scan(
+      rows((i) => String(i % 3)),
+      { schema },
+    );
     expect(result.violations).toEqual([
       {
         check: 'unknown_class',
@@ -344,7 +359,14 @@ describe('scanDataset: violations and their messages', () => {
       },
     ]);
     // A regression schema has no classes to keep to.
-    expect((await scan(rows((i) => String(i % 3)), { schema: { ...schema, task: 'regression', classes: undefined } })).accepted).toBe(true);
+    expect(
+      (
+        await scan(
+          rows((i) => String(i % 3)),
+          { schema: { ...schema, task: 'regression', classes: undefined } },
+        )
+      ).accepted,
+    ).toBe(true);
   });
 
   test('missing_column and extra_column against the schema', async () => {
@@ -522,9 +544,15 @@ describe('scanDataset: schema inference', () => {
     expect('classes' in many.schema).toBe(false);
     const real = await scan(rows((i) => String(i / 4)));
     expect(real.schema.task).toBe('regression');
-    const forced = await scan(rows((i) => String(i % 2)), { task: 'regression' });
+    const forced = await scan(
+      rows((i) => String(i % 2)),
+      { task: 'regression' },
+    );
     expect(forced.schema.task).toBe('regression');
-    const forcedClassification = await scan(rows((i) => String(i / 2)), { task: 'classification' });
+    const forcedClassification = await scan(
+      rows((i) => String(i / 2)),
+      { task: 'classification' },
+    );
     expect(forcedClassification.schema.classes?.slice(0, 4)).toEqual(['0', '0.5', '1', '1.5']);
   });
 
@@ -656,7 +684,8 @@ describe('splits', () => {
   test('writeSplits round-trips quoted fields to the split of each row', async () => {
     const header = ['id', 'text', 'target'];
     const records: string[][] = [];
-    for (let i = 0; i < 300; i++) records.push([String(i), ['plain', 'a, b', 'say "hi"', 'two\nlines', 'crlf\r\ninside', 'ünï ✓'][i % 6], String(i % 2)]);
+    for (let i = 0; i < 300; i++)
+      records.push([String(i), ['plain', 'a, b', 'say "hi"', 'two\nlines', 'crlf\r\ninside', 'ünï ✓'][i % 6], String(i % 2)]);
     const source = '\ufeff' + [header, ...records].map((r) => r.map((f) => `"${f.replace(/"/g, '""')}"`).join(';')).join('\r\n') + '\r\n';
     const outputs: Record<SplitName, string[]> = { train: [], validation: [], test: [] };
     const sinks = Object.fromEntries(
@@ -685,7 +714,11 @@ describe('splits', () => {
 
   test('writeSplits honours backpressure through PassThrough sinks read slowly', async () => {
     const text = csv(50000);
-    const sinks = { train: new PassThrough({ highWaterMark: 1024 }), validation: new PassThrough({ highWaterMark: 1024 }), test: new PassThrough({ highWaterMark: 1024 }) };
+    const sinks = {
+      train: new PassThrough({ highWaterMark: 1024 }),
+      validation: new PassThrough({ highWaterMark: 1024 }),
+      test: new PassThrough({ highWaterMark: 1024 }),
+    };
     const read = (s: PassThrough): Promise<string> =>
       new Promise((resolve, reject) => {
         const parts: Buffer[] = [];
@@ -697,7 +730,12 @@ describe('splits', () => {
         s.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
         s.on('error', reject);
       });
-    const [counts, train, validation, test] = await Promise.all([writeSplits(chunks(text, 4096), {}, sinks), read(sinks.train), read(sinks.validation), read(sinks.test)]);
+    const [counts, train, validation, test] = await Promise.all([
+      writeSplits(chunks(text, 4096), {}, sinks),
+      read(sinks.train),
+      read(sinks.validation),
+      read(sinks.test),
+    ]);
     const lines = (s: string): number => s.split('\n').filter(Boolean).length - 1;
     expect({ train: lines(train), validation: lines(validation), test: lines(test) }).toEqual(counts);
     expect(counts.train + counts.validation + counts.test).toBe(50000);
@@ -736,13 +774,19 @@ describe('schemaHash', () => {
   });
 
   test('ignores key order, nullability, categories and classes; not types, names, order, target or task', () => {
-    const reordered = { task: schema.task, target: schema.target, columns: schema.columns.map((c) => ({ type: c.type, name: c.name, nullable: !c.nullable })) } as DatasetSchema;
+    const reordered = {
+      task: schema.task,
+      target: schema.target,
+      columns: schema.columns.map((c) => ({ type: c.type, name: c.name, nullable: !c.nullable })),
+    } as DatasetSchema;
     expect(schemaHash(reordered)).toBe(schemaHash(schema));
     expect(schemaHash({ ...schema, classes: ['x'] })).toBe(schemaHash(schema));
     expect(schemaHash({ ...schema, task: 'regression' })).not.toBe(schemaHash(schema));
     expect(schemaHash({ ...schema, target: 'c' })).not.toBe(schemaHash(schema));
     expect(schemaHash({ ...schema, columns: [...schema.columns].reverse() })).not.toBe(schemaHash(schema));
-    expect(schemaHash({ ...schema, columns: schema.columns.map((c) => ({ ...c, type: 'numeric' as const })) })).not.toBe(schemaHash(schema));
+    expect(schemaHash({ ...schema, columns: schema.columns.map((c) => ({ ...c, type: 'numeric' as const })) })).not.toBe(
+      schemaHash(schema),
+    );
   });
 
   test('a dataset scanned twice gets the same schema hash', async () => {

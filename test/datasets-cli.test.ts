@@ -32,7 +32,11 @@ beforeAll(async () => {
   };
   const header = ['x', 'color', 'target'];
   await ingest('v1.csv', tableCsv({ header, rows: rows(300, (i) => [i % 100, ['red', 'green', 'blue'][i % 3], i % 2]) }), 'e1');
-  await ingest('v2.jsonl.gz', gzip(tableJsonl({ header, rows: rows(200, (i) => [60 + (i % 100), i % 10 === 0 ? 'blue' : 'red', i % 2]) })), 'e2');
+  await ingest(
+    'v2.jsonl.gz',
+    gzip(tableJsonl({ header, rows: rows(200, (i) => [60 + (i % 100), i % 10 === 0 ? 'blue' : 'red', i % 2]) })),
+    'e2',
+  );
   await ingest('v3.csv', 'x,color,target\n1,red,0\n', 'e3');
   await stopCloud(t, true);
   t = undefined;
@@ -68,7 +72,14 @@ test('datasets show --version N: the record, schema and a profile summary', asyn
   expect(doc.dataset).toMatchObject({ version: 2, status: 'accepted', rows: 200 });
   expect(doc.schema).toMatchObject({ target: 'target', task: 'classification' });
   const color = doc.profile.columns.find((c: { name: string }) => c.name === 'color');
-  expect(color).toMatchObject({ kind: 'categorical', count: 200, top: [['red', 180], ['blue', 20]] });
+  expect(color).toMatchObject({
+    kind: 'categorical',
+    count: 200,
+    top: [
+      ['red', 180],
+      ['blue', 20],
+    ],
+  });
   const text = await mloop('datasets', 'show', '--model', MODEL, '--version', 'v2');
   expect(text.stdout.join('\n')).toMatch(/^cli-data dataset v2: accepted, 200 rows/);
 });
@@ -87,7 +98,9 @@ test('datasets diff A B --json: row, column and distribution changes', async () 
 });
 
 test('datasets diff with a rejected version, or the wrong arguments, fails with one line', async () => {
-  await expect(mloop('datasets', 'diff', '--model', MODEL, '1', '3')).rejects.toThrow(/cli-data dataset v3 was rejected and has no profile to compare/);
+  await expect(mloop('datasets', 'diff', '--model', MODEL, '1', '3')).rejects.toThrow(
+    /cli-data dataset v3 was rejected and has no profile to compare/,
+  );
   await expect(mloop('datasets', 'diff', '--model', MODEL, '1')).rejects.toThrow('datasets diff needs two dataset versions');
   await expect(mloop('datasets', 'show', '--model', MODEL, '--version', '9')).rejects.toThrow('cli-data has no dataset version 9.');
 });

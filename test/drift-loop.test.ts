@@ -66,7 +66,11 @@ async function predict(items: Instance[]): Promise<PredictResponse[]> {
 /** Labels for every prediction: the other class than the one predicted (the world changed its mind). */
 async function sendWrongLabels(responses: PredictResponse[]): Promise<void> {
   for (const response of responses) {
-    const feedback = response.predictions.map((p, index) => ({ requestId: response.requestId, index, label: 'label' in p && p.label === '1' ? '0' : '1' }));
+    const feedback = response.predictions.map((p, index) => ({
+      requestId: response.requestId,
+      index,
+      label: 'label' in p && p.label === '1' ? '0' : '1',
+    }));
     const url = new URL(`http://127.0.0.1/v1/models/${MODEL}/feedback`);
     const event = apiEvent('POST', url, JSON.stringify({ feedback }));
     const answer = (await t!.cloud.invoke('predict', event)) as APIGatewayProxyResult;
@@ -150,7 +154,9 @@ test('shifted inputs with contradicting labels: data drift, prediction drift, a 
   const items = await retrainItems();
   expect(items).toHaveLength(1);
   expect(items[0]).toMatchObject({ datasetKey: retrainKey, baseDatasetVersion: 1, feedbackRows: 300, baseRows: 400, modelVersion: 1 });
-  expect(String(items[0].cause)).toMatch(/^data drift \(share 0\.\d\d of features\) and quality drop \(accuracy 0\.0000 against 0\.\d+ at evaluation\)$/);
+  expect(String(items[0].cause)).toMatch(
+    /^data drift \(share 0\.\d\d of features\) and quality drop \(accuracy 0\.0000 against 0\.\d+ at evaluation\)$/,
+  );
 });
 
 test('the next run releases the finished retraining and the cooldown holds the next one back', async () => {
@@ -181,9 +187,16 @@ test('two runs racing for the lease: exactly one takes it', async () => {
 test('a retraining whose file holds bytes that already produced a model version (DUPLICATE) is released at the next run, not after the lease expires', async () => {
   const table = t!.cloud.registryTable;
   const dupKey = `datasets/${MODEL}/retrain-duplicate.csv`;
-  expect(await acquireLease(table, MODEL, 'dup', new Date(), { enabled: true, cooldownSeconds: 0, leaseSeconds: 6 * 3600, minFeedbackRows: 1 })).toBe(true);
+  expect(
+    await acquireLease(table, MODEL, 'dup', new Date(), { enabled: true, cooldownSeconds: 0, leaseSeconds: 6 * 3600, minFeedbackRows: 1 }),
+  ).toBe(true);
   await dynamoClient().send(
-    new UpdateCommand({ TableName: table, Key: { pk: registryKeys.pk(MODEL), sk: registryKeys.meta }, UpdateExpression: 'SET retrainLeaseKey = :k', ExpressionAttributeValues: { ':k': dupKey } }),
+    new UpdateCommand({
+      TableName: table,
+      Key: { pk: registryKeys.pk(MODEL), sk: registryKeys.meta },
+      UpdateExpression: 'SET retrainLeaseKey = :k',
+      ExpressionAttributeValues: { ':k': dupKey },
+    }),
   );
   // The same bytes as the earlier retraining, which trained model version 2.
   const result = await dropDataset(t!.cloud, MODEL, 'retrain-duplicate.csv', await getText(t!.cloud.dataBucket, retrainKey), 'label');

@@ -38,7 +38,16 @@ describe('configuration', () => {
   test('defaults: Evidently selection, thresholds by test, share 0.5, null-share rise 0.1, quality margin 5%', () => {
     const c = resolveDriftConfig({}, 'churn');
     expect(c.test).toBe('auto');
-    expect(c.thresholds).toEqual({ ks: 0.05, chisquare: 0.05, z: 0.05, wasserstein: 0.1, jensenshannon: 0.1, psi: 0.2, kl_div: 0.1, hellinger: 0.1 });
+    expect(c.thresholds).toEqual({
+      ks: 0.05,
+      chisquare: 0.05,
+      z: 0.05,
+      wasserstein: 0.1,
+      jensenshannon: 0.1,
+      psi: 0.2,
+      kl_div: 0.1,
+      hellinger: 0.1,
+    });
     expect(c).toMatchObject({ driftShare: 0.5, nullShareThreshold: 0.1, quality: { margin: 0.05, minRows: 30 } });
   });
 
@@ -48,7 +57,15 @@ describe('configuration', () => {
         thresholds: { ks: 0.01, wasserstein: 0.2 },
         driftShare: 0.4,
         features: { age: { test: 'psi', threshold: 0.25 }, id: { enabled: false } },
-        models: { churn: { test: 'jensenshannon', threshold: 0.05, driftShare: 0.3, features: { age: { threshold: 0.3 } }, quality: { margin: 0.1 } } },
+        models: {
+          churn: {
+            test: 'jensenshannon',
+            threshold: 0.05,
+            driftShare: 0.3,
+            features: { age: { threshold: 0.3 } },
+            quality: { margin: 0.1 },
+          },
+        },
       }),
     );
     const churn = resolveDriftConfig(config, 'churn', { psiThreshold: 0.15, driftShare: 0.6 });
@@ -130,7 +147,10 @@ describe('the dataset-drift share', () => {
   test('counts drifted features among the tested ones, drift at the threshold or more', () => {
     const reference = normals(3, 2000);
     const profile = numericProfile({ a: reference, b: reference, c: reference, d: reference });
-    const acc = new DriftAccumulator(['a', 'b', 'c', 'd'].map((name) => ({ name, type: 'numeric' as const })), profile);
+    const acc = new DriftAccumulator(
+      ['a', 'b', 'c', 'd'].map((name) => ({ name, type: 'numeric' as const })),
+      profile,
+    );
     const shifted = normals(4, 800, 1);
     const same = normals(5, 800);
     for (let i = 0; i < 800; i++) acc.add({ a: shifted[i], b: shifted[799 - i], c: same[i], d: same[799 - i] });
@@ -190,7 +210,12 @@ describe('prediction drift', () => {
       { name: 'label', type: 'categorical' },
       { name: 'probability:1', type: 'numeric' },
     ]);
-    expect(predictionColumns({ task: 'classification', classes: ['a', 'b', 'c'] }).map((c) => c.name)).toEqual(['label', 'probability:a', 'probability:b', 'probability:c']);
+    expect(predictionColumns({ task: 'classification', classes: ['a', 'b', 'c'] }).map((c) => c.name)).toEqual([
+      'label',
+      'probability:a',
+      'probability:b',
+      'probability:c',
+    ]);
     expect(predictionColumns({ task: 'regression' })).toEqual([{ name: 'value', type: 'numeric' }]);
     expect(predictionRow(predictionColumns(card), predict(0.8))).toEqual({ label: '1', 'probability:1': 0.8 });
     expect(predictionRow([{ name: 'value', type: 'numeric' }], { value: 3.5 })).toEqual({ value: 3.5 });
@@ -230,7 +255,10 @@ describe('model quality', () => {
     expect(report.metrics.accuracy).toBe(0.75);
     // Within the margin, or too few rows: no drop.
     expect(q.report({ accuracy: 0.78 }, { margin: 0.05, minRows: 30 }).dropped).toBe(false);
-    expect(q.report({ accuracy: 0.9 }, { margin: 0.05, minRows: 41 })).toMatchObject({ dropped: false, warning: expect.stringMatching(/Only 40/) });
+    expect(q.report({ accuracy: 0.9 }, { margin: 0.05, minRows: 41 })).toMatchObject({
+      dropped: false,
+      warning: expect.stringMatching(/Only 40/),
+    });
   });
 
   test('regression: rmse, where lower is better', () => {
@@ -263,15 +291,31 @@ describe('the retraining policy', () => {
   const hoursAgo = (h: number) => new Date(now.getTime() - h * 3600_000).toISOString();
 
   test('retrains on data drift or on a quality drop, with the cause', () => {
-    expect(decideRetrain({ policy, signals: drift, state: {}, now })).toEqual({ action: 'retrain', cause: 'data drift (share 0.60 of features)' });
+    expect(decideRetrain({ policy, signals: drift, state: {}, now })).toEqual({
+      action: 'retrain',
+      cause: 'data drift (share 0.60 of features)',
+    });
     const quality = { dataDrift: false, qualityDrop: true, driftShare: 0, quality: { metric: 'accuracy', value: 0.71, reference: 0.9 } };
-    expect(decideRetrain({ policy, signals: quality, state: {}, now })).toEqual({ action: 'retrain', cause: 'quality drop (accuracy 0.7100 against 0.9000 at evaluation)' });
+    expect(decideRetrain({ policy, signals: quality, state: {}, now })).toEqual({
+      action: 'retrain',
+      cause: 'quality drop (accuracy 0.7100 against 0.9000 at evaluation)',
+    });
   });
 
   test('does nothing without a signal, when off, or for an inspection window', () => {
-    expect(decideRetrain({ policy, signals: { ...drift, dataDrift: false }, state: {}, now })).toMatchObject({ action: 'skip', blockedBy: 'no-signal' });
-    expect(decideRetrain({ policy: { ...policy, enabled: false }, signals: drift, state: {}, now })).toMatchObject({ action: 'skip', blockedBy: 'off', reason: expect.stringMatching(/retrainOnDrift/) });
-    expect(decideRetrain({ policy, signals: drift, state: {}, now, windowed: true })).toMatchObject({ action: 'skip', blockedBy: 'window' });
+    expect(decideRetrain({ policy, signals: { ...drift, dataDrift: false }, state: {}, now })).toMatchObject({
+      action: 'skip',
+      blockedBy: 'no-signal',
+    });
+    expect(decideRetrain({ policy: { ...policy, enabled: false }, signals: drift, state: {}, now })).toMatchObject({
+      action: 'skip',
+      blockedBy: 'off',
+      reason: expect.stringMatching(/retrainOnDrift/),
+    });
+    expect(decideRetrain({ policy, signals: drift, state: {}, now, windowed: true })).toMatchObject({
+      action: 'skip',
+      blockedBy: 'window',
+    });
   });
 
   test('storm guard: one retraining in flight per model, until its lease expires', () => {
@@ -293,7 +337,9 @@ describe('the retraining policy', () => {
       reason: expect.stringMatching(/next may start at 2025-03-01T12:06:00.000Z/),
     });
     expect(decideRetrain({ policy, signals: drift, state: { lastRetrainAt: hoursAgo(24) }, now }).action).toBe('retrain');
-    expect(decideRetrain({ policy: { ...policy, cooldownSeconds: 0 }, signals: drift, state: { lastRetrainAt: hoursAgo(0) }, now }).action).toBe('retrain');
+    expect(
+      decideRetrain({ policy: { ...policy, cooldownSeconds: 0 }, signals: drift, state: { lastRetrainAt: hoursAgo(0) }, now }).action,
+    ).toBe('retrain');
   });
 
   test('a drifting model every hour for three days retrains at most once a day', () => {

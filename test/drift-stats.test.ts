@@ -272,7 +272,12 @@ describe("Evidently's default test selection", () => {
       columns: { color: { kind: 'categorical', count: 100, missing: 0, distinct: 3, frequencies: { red: 50, blue: 30, green: 20 } } },
     };
     const acc = new DriftAccumulator([{ name: 'color', type: 'categorical' }], profile);
-    for (const [color, n] of [['red', 45], ['blue', 35], ['green', 20]] as const) for (let i = 0; i < n; i++) acc.add({ color });
+    for (const [color, n] of [
+      ['red', 45],
+      ['blue', 35],
+      ['green', 20],
+    ] as const)
+      for (let i = 0; i < n; i++) acc.add({ color });
     const f = acc.report().features[0];
     expect(f.test).toBe('chisquare');
     close(f.statistic!, c.chisquare!.statistic, 1e-12);

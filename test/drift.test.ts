@@ -84,7 +84,12 @@ describe('psi', () => {
       fc.property(fc.array(fc.tuple(fc.nat(100), fc.nat(100)), { minLength: 1, maxLength: 10 }), (pairs) => {
         const rt = pairs.reduce((s, [r]) => s + r, 0) || 1;
         const ct = pairs.reduce((s, [, c]) => s + c, 0) || 1;
-        expect(psi(pairs.map(([r]) => r / rt), pairs.map(([, c]) => c / ct))).toBeGreaterThanOrEqual(0);
+        expect(
+          psi(
+            pairs.map(([r]) => r / rt),
+            pairs.map(([, c]) => c / ct),
+          ),
+        ).toBeGreaterThanOrEqual(0);
       }),
     );
   });
@@ -156,7 +161,16 @@ describe('DriftAccumulator', () => {
     const profile: DatasetProfile = {
       rows: 4,
       columns: {
-        x: { kind: 'numeric', count: 4, missing: 0, min: 0, max: 3, mean: 1.5, std: 1, histogram: { edges: [0, 1, 2, 3], counts: [1, 2, 1] } },
+        x: {
+          kind: 'numeric',
+          count: 4,
+          missing: 0,
+          min: 0,
+          max: 3,
+          mean: 1.5,
+          std: 1,
+          histogram: { edges: [0, 1, 2, 3], counts: [1, 2, 1] },
+        },
       },
     };
     const acc = new DriftAccumulator(features, profile);
@@ -253,7 +267,9 @@ describe('DriftAccumulator', () => {
   it('rejects features the profile does not describe', () => {
     const profile = profileOf({ x: reference });
     expect(() => new DriftAccumulator([{ name: 'y', type: 'numeric' }], profile)).toThrow(/'y' is not in the training profile/);
-    expect(() => new DriftAccumulator([{ name: 'x', type: 'categorical' }], profile)).toThrow(/categorical but the training profile has it as numeric/);
+    expect(() => new DriftAccumulator([{ name: 'x', type: 'categorical' }], profile)).toThrow(
+      /categorical but the training profile has it as numeric/,
+    );
     const acc = new DriftAccumulator(features, profile);
     expect(() => acc.report({ test: 'psi', threshold: 0 })).toThrow(/psi threshold/);
     expect(() => acc.report({ threshold: 0.1 })).toThrow(/needs a test/);

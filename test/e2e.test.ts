@@ -32,7 +32,9 @@ function mloop(...args: string[]): CliResult {
     json = JSON.parse(stdout) as Record<string, unknown>;
   } catch {
     const shown = args.map((a) => (a.length > 80 ? `${a.slice(0, 80)}...` : a)).join(' ');
-    throw new Error(`mloop ${shown} did not print one JSON document on stdout:\n${stdout.slice(0, 2000)}\n--- stderr ---\n${result.stderr.slice(-2000)}`);
+    throw new Error(
+      `mloop ${shown} did not print one JSON document on stdout:\n${stdout.slice(0, 2000)}\n--- stderr ---\n${result.stderr.slice(-2000)}`,
+    );
   }
   return { code: result.status, json, stdout, stderr: result.stderr };
 }
@@ -57,7 +59,15 @@ describe('mloop on the local runtime', () => {
     const file = write('churn.csv', toCsv(churnRows({ rows: 2000, seed: 1 })));
     const { code, json } = mloop('run', '--model', 'churn', '--data', file, '--target', 'churned');
     expect(code).toBe(0);
-    expect(json).toMatchObject({ status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 1, promoted: true, error: null, reason: null, retryOf: null });
+    expect(json).toMatchObject({
+      status: 'SUCCEEDED',
+      datasetVersion: 1,
+      modelVersion: 1,
+      promoted: true,
+      error: null,
+      reason: null,
+      retryOf: null,
+    });
     expect((json.metrics as Record<string, number>).accuracy).toBeGreaterThan(0.7);
   });
 
@@ -95,7 +105,10 @@ describe('mloop on the local runtime', () => {
     ]);
     const models = mloop('models', 'list', '--model', 'churn').json;
     expect(models.champion).toBe(1);
-    expect(mloop('predict', '--model', 'churn', '--input', JSON.stringify([features(rows)[0]])).json.model).toEqual({ name: 'churn', version: 1 });
+    expect(mloop('predict', '--model', 'churn', '--input', JSON.stringify([features(rows)[0]])).json.model).toEqual({
+      name: 'churn',
+      version: 1,
+    });
   });
 
   test('a dataset without the target column fails with a reason naming the file and the column', () => {
@@ -123,7 +136,12 @@ describe('mloop on the local runtime', () => {
     const file = write('churn.csv', toCsv(churnRows({ rows: 2000, seed: 1 })));
     const { code, json } = mloop('run', '--model', 'churn', '--data', file);
     expect(code).toBe(0);
-    expect(json).toMatchObject({ status: 'DUPLICATE', datasetVersion: 1, modelVersion: 1, reason: expect.stringMatching(/already produced model version 1/) });
+    expect(json).toMatchObject({
+      status: 'DUPLICATE',
+      datasetVersion: 1,
+      modelVersion: 1,
+      reason: expect.stringMatching(/already produced model version 1/),
+    });
   });
 
   test('drift flags shifted inputs and not unshifted ones', () => {
@@ -203,11 +221,15 @@ describe('manual approval across two terminals', () => {
 
   test('a run waiting for approval is resumed by `models approve` from another process', async () => {
     const file = write('approve-me.csv', toCsv(churnRows({ rows: 1500, seed: 12 })));
-    const run = spawn(process.execPath, [path.join(ROOT, 'bin', 'mloop.js'), 'run', '--model', 'gated', '--data', file, '--target', 'churned', '--json'], {
-      cwd: data,
-      env: { ...process.env, MLOOP_HOME: approvalHome, CDK_CONTEXT_JSON: JSON.stringify({ 'mloop:requireApproval': true }) },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    const run = spawn(
+      process.execPath,
+      [path.join(ROOT, 'bin', 'mloop.js'), 'run', '--model', 'gated', '--data', file, '--target', 'churned', '--json'],
+      {
+        cwd: data,
+        env: { ...process.env, MLOOP_HOME: approvalHome, CDK_CONTEXT_JSON: JSON.stringify({ 'mloop:requireApproval': true }) },
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
     let stdout = '';
     run.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
     const exited = new Promise<number | null>((resolve) => run.on('exit', (code) => resolve(code)));
@@ -215,7 +237,9 @@ describe('manual approval across two terminals', () => {
     // The run owns the home once its emulators are up; commands after that attach to them.
     const runtime = path.join(approvalHome, 'runtime.json');
     for (let i = 0; i < 300; i++) {
-      const owner = fs.existsSync(runtime) ? (JSON.parse(fs.readFileSync(runtime, 'utf8')) as { pid: number; s3Endpoint?: string }) : undefined;
+      const owner = fs.existsSync(runtime)
+        ? (JSON.parse(fs.readFileSync(runtime, 'utf8')) as { pid: number; s3Endpoint?: string })
+        : undefined;
       if (owner?.pid === run.pid && owner?.s3Endpoint) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
@@ -274,12 +298,25 @@ describe('npm start (mloop demo)', () => {
   test('mloop train trains an existing dataset version again, without a drop', () => {
     const { code, json } = demoCli('train', '--model', 'churn', '--reason', 'a second opinion');
     expect(code).toBe(0);
-    expect(json).toMatchObject({ status: 'SUCCEEDED', model: 'churn', datasetVersion: 1, modelVersion: 2, error: null, retryOf: expect.stringMatching(/^churn-[0-9a-f]{32}$/) });
+    expect(json).toMatchObject({
+      status: 'SUCCEEDED',
+      model: 'churn',
+      datasetVersion: 1,
+      modelVersion: 2,
+      error: null,
+      retryOf: expect.stringMatching(/^churn-[0-9a-f]{32}$/),
+    });
     expect(json.execution).toMatch(/^churn-train-[0-9a-f]{24}$/);
     const missing = demoCli('train', '--model', 'churn', '--dataset-version', '5');
     expect(missing.code).toBe(1);
-    expect(missing.json).toMatchObject({ status: 'FAILED', datasetVersion: null, error: expect.stringMatching(/Model 'churn' has no dataset version 5 to train on/) });
-    expect(demoCli('train', '--model', 'churn', '--dataset-version', 'two').json.error).toBe("--dataset-version must be a positive integer, got 'two'.");
+    expect(missing.json).toMatchObject({
+      status: 'FAILED',
+      datasetVersion: null,
+      error: expect.stringMatching(/Model 'churn' has no dataset version 5 to train on/),
+    });
+    expect(demoCli('train', '--model', 'churn', '--dataset-version', 'two').json.error).toBe(
+      "--dataset-version must be a positive integer, got 'two'.",
+    );
   });
 
   test('mloop doctor reports the Python it trains with, and the home', () => {

@@ -14,10 +14,14 @@ const SHA = (c: string) => c.repeat(64);
 
 describe('the model of an ended execution', () => {
   test('comes from its input, the dataset event or the request to train again, else from its name', () => {
-    expect(modelOfExecution({ name: 'x', input: JSON.stringify({ detail: { retrain: { model: 'fraud', datasetVersion: 2 } } }) })).toBe('fraud');
+    expect(modelOfExecution({ name: 'x', input: JSON.stringify({ detail: { retrain: { model: 'fraud', datasetVersion: 2 } } }) })).toBe(
+      'fraud',
+    );
     expect(modelOfExecution({ name: `churn-train-${'b2'.repeat(12)}`, input: null })).toBe('churn');
     expect(modelOfExecution({ name: `churn-train-${'b2'.repeat(16)}`, input: null })).toBe('churn-train'); // a drop for the model churn-train
-    expect(modelOfExecution({ name: 'x', status: 'ABORTED', input: JSON.stringify({ detail: { object: { key: 'datasets/churn/a.csv' } } }) })).toBe('churn');
+    expect(
+      modelOfExecution({ name: 'x', status: 'ABORTED', input: JSON.stringify({ detail: { object: { key: 'datasets/churn/a.csv' } } }) }),
+    ).toBe('churn');
     expect(modelOfExecution({ name: `fraud-${'a1'.repeat(16)}`, status: 'TIMED_OUT', input: null })).toBe('fraud');
     expect(modelOfExecution({ name: `dataset-${'a1'.repeat(16)}`, status: 'TIMED_OUT' })).toBeNull();
     expect(modelOfExecution({ name: 'some-run', status: 'FAILED', input: '{"not":"a dataset event"}' })).toBeNull();
@@ -33,7 +37,9 @@ describe('locally, through the rule on status changes', () => {
 
   const publishEnd = async (name: string, status: string, input: unknown) => {
     const machine = test_.cloud.template.stateMachines[0].arn;
-    return test_.cloud.publish(executionStatusEvent(machine, name, status, input, `${machine.replace(':stateMachine:', ':execution:')}:${name}`));
+    return test_.cloud.publish(
+      executionStatusEvent(machine, name, status, input, `${machine.replace(':stateMachine:', ':execution:')}:${name}`),
+    );
   };
 
   test('a stopped execution gives back its training lease and the bytes it claimed, and is recorded as failed', async () => {
@@ -47,7 +53,12 @@ describe('locally, through the rule on status changes', () => {
     expect(await registry.claimContent('churn', SHA('c'), other)).toBeUndefined(); // another run's: kept
 
     const deliveries = await publishEnd(name, 'ABORTED', { detail: { object: { key: 'datasets/churn/x.csv' } } });
-    expect(deliveries).toEqual([expect.objectContaining({ status: 'DELIVERED', result: { model: 'churn', execution: name, status: 'ABORTED', releasedClaims: 1, recordedRun: true } })]);
+    expect(deliveries).toEqual([
+      expect.objectContaining({
+        status: 'DELIVERED',
+        result: { model: 'churn', execution: name, status: 'ABORTED', releasedClaims: 1, recordedRun: true },
+      }),
+    ]);
     expect((await registry.getModel('churn'))?.trainingLease).toBeUndefined();
     expect(await registry.getContent('churn', SHA('a'))).toBeUndefined();
     expect(await registry.getContent('churn', SHA('b'))).toMatchObject({ execution: name, datasetVersion: 7 });
@@ -75,14 +86,26 @@ describe('locally, through the rule on status changes', () => {
     const name = `churn-${randomUUID().replace(/-/g, '')}`;
     expect(await registry.acquireTrainingLease('churn', name, 3600)).toBe(true);
     const machine = test_.cloud.template.stateMachines[0].arn;
-    const event = executionStatusEvent(machine, name, 'FAILED', { detail: { object: { key: 'datasets/churn/y.csv' } } }, `${machine.replace(':stateMachine:', ':execution:')}:${name}`, {
-      error: 'States.DataLimitExceeded',
-      cause: 'The state/task returned a result with a size exceeding the maximum number of bytes service limit.',
-    });
+    const event = executionStatusEvent(
+      machine,
+      name,
+      'FAILED',
+      { detail: { object: { key: 'datasets/churn/y.csv' } } },
+      `${machine.replace(':stateMachine:', ':execution:')}:${name}`,
+      {
+        error: 'States.DataLimitExceeded',
+        cause: 'The state/task returned a result with a size exceeding the maximum number of bytes service limit.',
+      },
+    );
     const [delivery] = await test_.cloud.publish(event);
     expect(delivery).toMatchObject({ status: 'DELIVERED', result: { status: 'FAILED', recordedRun: true } });
     expect((await registry.getModel('churn'))?.trainingLease).toBeUndefined();
-    expect(await registry.getRun('churn', name)).toMatchObject({ status: 'FAILED', stage: 'execution', error: 'States.DataLimitExceeded', reason: expect.stringMatching(/maximum number of bytes/) });
+    expect(await registry.getRun('churn', name)).toMatchObject({
+      status: 'FAILED',
+      stage: 'execution',
+      error: 'States.DataLimitExceeded',
+      reason: expect.stringMatching(/maximum number of bytes/),
+    });
   });
 
   test('an ingestion cut off after it took a dataset version number records that number as abandoned', async () => {
@@ -94,7 +117,12 @@ describe('locally, through the rule on status changes', () => {
     const [delivery] = await publishEnd(name, 'ABORTED', { detail: { object: { key: 'datasets/gaps/d.csv' } } });
     expect(delivery).toMatchObject({ result: { releasedClaims: 1 } });
     expect(await registry.getContent('gaps', SHA('d'))).toBeUndefined();
-    expect(await registry.getDataset('gaps', version)).toMatchObject({ status: 'abandoned', sha256: SHA('d'), s3Uri: 's3://bucket/datasets/gaps/d.csv', sourceEvent: { execution: name } });
+    expect(await registry.getDataset('gaps', version)).toMatchObject({
+      status: 'abandoned',
+      sha256: SHA('d'),
+      s3Uri: 's3://bucket/datasets/gaps/d.csv',
+      sourceEvent: { execution: name },
+    });
     // Again: nothing more.
     expect((await publishEnd(name, 'ABORTED', null))[0]).toMatchObject({ result: { releasedClaims: 0 } });
   });
@@ -107,7 +135,11 @@ describe('locally, through the rule on status changes', () => {
     expect(run).toMatchObject({ status: 'FAILED', stage: 'Ingest' });
     const name = `tiny-${randomUUID().replace(/-/g, '')}`;
     await publishEnd(name, 'TIMED_OUT', null);
-    expect(await registry.getRun('tiny', name)).toMatchObject({ status: 'FAILED', error: 'States.Timeout', reason: "The execution ran past the state machine's timeout." });
+    expect(await registry.getRun('tiny', name)).toMatchObject({
+      status: 'FAILED',
+      error: 'States.Timeout',
+      reason: "The execution ran past the state machine's timeout.",
+    });
   }, 120_000);
 });
 
@@ -115,8 +147,13 @@ describe('the rule in the template', () => {
   const template = Template.fromStack(buildApp(inProcessApp()));
 
   test("matches the pipeline's executions however they end, and targets the cleanup function", () => {
-    const rules = Object.values(template.findResources('AWS::Events::Rule', { Properties: { EventPattern: { source: ['aws.states'] } } })) as {
-      Properties: { EventPattern: { detail: { stateMachineArn: unknown[]; status: string[] } }; Targets: { Arn: { 'Fn::GetAtt': string[] }; DeadLetterConfig?: unknown }[] };
+    const rules = Object.values(
+      template.findResources('AWS::Events::Rule', { Properties: { EventPattern: { source: ['aws.states'] } } }),
+    ) as {
+      Properties: {
+        EventPattern: { detail: { stateMachineArn: unknown[]; status: string[] } };
+        Targets: { Arn: { 'Fn::GetAtt': string[] }; DeadLetterConfig?: unknown }[];
+      };
     }[];
     expect(rules).toHaveLength(1);
     const rule = rules[0].Properties;

@@ -66,7 +66,11 @@ function mloop(home: string, args: string[], env: Record<string, string> = {}): 
 }
 
 /** An mloop command in its own process group, its stderr collected as it comes. */
-function start(home: string, args: string[], env: Record<string, string> = {}): { child: ChildProcess; stderr: () => string; stdout: () => string } {
+function start(
+  home: string,
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; stderr: () => string; stdout: () => string } {
   const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'mloop.js'), ...args, '--json'], {
     env: { ...process.env, MLOOP_HOME: home, ...env },
     detached: true, // its own process group: the kill reaches the trainer it spawns too
@@ -101,7 +105,13 @@ async function items(table: string, model: string): Promise<Map<string, Record<s
   let start: Record<string, unknown> | undefined;
   do {
     const page = await dynamoClient().send(
-      new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': registryKeys.pk(model) }, ExclusiveStartKey: start, ConsistentRead: true }),
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': registryKeys.pk(model) },
+        ExclusiveStartKey: start,
+        ConsistentRead: true,
+      }),
     );
     for (const item of page.Items ?? []) out.set(String(item.sk), item);
     start = page.LastEvaluatedKey;
@@ -126,12 +136,17 @@ async function expectConsistent(home: string, model: string): Promise<Map<string
     }
     const versionClaims = [...all.values()].filter((i) => String(i.sk).startsWith('VERSIONOF#')).map((i) => Number(i.version));
     for (let n = 1; n <= Number(meta.versionCounter ?? 0); n++) {
-      expect({ version: n, recorded: all.has(registryKeys.version(n)) || versionClaims.includes(n) }).toEqual({ version: n, recorded: true });
+      expect({ version: n, recorded: all.has(registryKeys.version(n)) || versionClaims.includes(n) }).toEqual({
+        version: n,
+        recorded: true,
+      });
     }
     const champion = all.get(registryKeys.alias('champion'));
     expect(champion).toBeDefined();
     expect(['registered', 'approved']).toContain(all.get(registryKeys.version(Number(champion!.version)))?.status);
-    const history = [...all.values()].filter((i) => String(i.sk).startsWith('ALIASHIST#champion#')).sort((a, b) => Number(a.revision) - Number(b.revision));
+    const history = [...all.values()]
+      .filter((i) => String(i.sk).startsWith('ALIASHIST#champion#'))
+      .sort((a, b) => Number(a.revision) - Number(b.revision));
     expect(history.map((h) => h.revision)).toEqual(Array.from({ length: Number(champion!.revision) }, (_, i) => i + 1));
     expect(history[history.length - 1]).toMatchObject({ toVersion: champion!.version });
     for (const claim of [...all.values()].filter((i) => String(i.sk).startsWith('DATAHASH#'))) {
@@ -168,7 +183,9 @@ describe('a mloop run killed in each stage', () => {
     // The same bytes again: trained and promoted (a retry of the version, or a new version where
     // the kill came before the ingestion finished).
     const again = mloop(home, ['run', '--model', 'churn', '--data', file, '--target', 'churned']);
-    expect(again.stderr).toMatch(/Recovered execution churn-[0-9a-f]{32}, left running since .* by process \d+, which is gone: ended as ABORTED/);
+    expect(again.stderr).toMatch(
+      /Recovered execution churn-[0-9a-f]{32}, left running since .* by process \d+, which is gone: ended as ABORTED/,
+    );
     expect(again.json).toMatchObject({ status: 'SUCCEEDED', promoted: true, error: null });
     expect(again.json.datasetVersion).toBe(stage === 'Ingest' ? 2 : 1);
     expect(again.json.modelVersion).toBe(modelVersionSurvives ? 2 : 1);
@@ -185,7 +202,8 @@ describe('a mloop run killed in each stage', () => {
     if (stage === 'Ingest') {
       expect(all.get(registryKeys.dataset(1))).toMatchObject({ status: 'abandoned', sourceEvent: { execution: killedRun!.execution } });
     }
-    if (modelVersionSurvives) expect(all.get(registryKeys.version(1))).toMatchObject({ status: 'registered', lineage: { execution: killedRun!.execution } });
+    if (modelVersionSurvives)
+      expect(all.get(registryKeys.version(1))).toMatchObject({ status: 'registered', lineage: { execution: killedRun!.execution } });
   });
 });
 
@@ -197,7 +215,10 @@ describe('the first run on a machine without torch, then with it', () => {
     expect(noTorch.json.error).toMatch(/MLOOP_PYTHON=.*no-python-here cannot be used for training/);
     const again = mloop(home, ['demo']);
     expect(again.code).toBe(0);
-    expect(again.json).toMatchObject({ run: { status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 1, promoted: true }, prediction: { model: { name: 'churn', version: 1 } } });
+    expect(again.json).toMatchObject({
+      run: { status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 1, promoted: true },
+      prediction: { model: { name: 'churn', version: 1 } },
+    });
     // And the CLI shows no multi-line AWS SDK notice.
     expect(again.stderr).not.toMatch(/NodeVersionSupportWarning|versions published after/);
   });
@@ -211,7 +232,11 @@ describe('mloop serve killed under load', () => {
     const worker = async () => {
       while (!until()) {
         try {
-          const res = await fetch(`${url}/v1/models/churn/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances }) });
+          const res = await fetch(`${url}/v1/models/churn/predict`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ instances }),
+          });
           if (res.status === 200) answered += instances.length;
           await res.arrayBuffer();
         } catch {
@@ -243,7 +268,9 @@ describe('mloop serve killed under load', () => {
 
   test('SIGTERM flushes every captured line; SIGKILL leaves only whole capture objects and a home the next command uses', async () => {
     const { home, data } = newHome();
-    expect(mloop(home, ['run', '--model', 'churn', '--data', writeCsv(data, 'train.csv', 3, 600), '--target', 'churned']).json.status).toBe('SUCCEEDED');
+    expect(mloop(home, ['run', '--model', 'churn', '--data', writeCsv(data, 'train.csv', 3, 600), '--target', 'churned']).json.status).toBe(
+      'SUCCEEDED',
+    );
 
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
       const before = await capturedLines(home);
@@ -282,7 +309,9 @@ describe('damaged files in the home', () => {
   let data: string;
   beforeAll(() => {
     ({ home, data } = newHome());
-    expect(mloop(home, ['run', '--model', 'churn', '--data', writeCsv(data, 'train.csv', 5), '--target', 'churned']).json.status).toBe('SUCCEEDED');
+    expect(mloop(home, ['run', '--model', 'churn', '--data', writeCsv(data, 'train.csv', 5), '--target', 'churned']).json.status).toBe(
+      'SUCCEEDED',
+    );
   });
 
   test('a runtime.json that is empty or garbage is taken over, saying so', () => {
@@ -301,19 +330,27 @@ describe('damaged files in the home', () => {
     fs.writeFileSync(file, '{"executionArn": "arn:aws:states:us-east-1:0');
     const listed = mloop(home, ['models', 'list', '--model', 'churn']);
     expect(listed.code).toBe(1);
-    expect(listed.stderr).toMatch(new RegExp(`mloop: Cannot check .* for executions a stopped process left running: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not a readable execution record`));
+    expect(listed.stderr).toMatch(
+      new RegExp(
+        `mloop: Cannot check .* for executions a stopped process left running: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not a readable execution record`,
+      ),
+    );
     expect(listed.stderr).not.toMatch(/\n\s+at /); // one line, no stack trace
     fs.rmSync(file);
   });
 
   test("an object's metadata file that is not JSON is named in the error", () => {
     const s3 = path.join(home, 's3');
-    const card = spawnSync('find', [s3, '-path', '*models/churn/v1/model-card.json._S3rver_metadata.json'], { encoding: 'utf8' }).stdout.trim();
+    const card = spawnSync('find', [s3, '-path', '*models/churn/v1/model-card.json._S3rver_metadata.json'], {
+      encoding: 'utf8',
+    }).stdout.trim();
     expect(card).not.toBe('');
     fs.writeFileSync(card, '{"content-type": "appl');
     const predicted = mloop(home, ['predict', '--model', 'churn', '--input', JSON.stringify({ instances: [{ tenure_months: 3 }] })]);
     expect(predicted.code).toBe(1);
-    expect(predicted.stderr).toMatch(/mloop: .*model-card\.json\._S3rver_metadata\.json \(metadata of s3:\/\/.*models\/churn\/v1\/model-card\.json\) is not JSON/);
+    expect(predicted.stderr).toMatch(
+      /mloop: .*model-card\.json\._S3rver_metadata\.json \(metadata of s3:\/\/.*models\/churn\/v1\/model-card\.json\) is not JSON/,
+    );
   });
 
   test('a registry database file that is garbage is named in the error', () => {
@@ -322,7 +359,9 @@ describe('damaged files in the home', () => {
     fs.writeFileSync(current, 'garbage\n');
     const listed = mloop(home, ['models', 'list', '--model', 'churn']);
     expect(listed.code).toBe(1);
-    expect(listed.stderr).toMatch(new RegExp(`mloop: The local DynamoDB store in ${dynamo.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} cannot be opened`));
+    expect(listed.stderr).toMatch(
+      new RegExp(`mloop: The local DynamoDB store in ${dynamo.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} cannot be opened`),
+    );
     expect(listed.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -50,7 +50,9 @@ describe('the gateByModel prop', () => {
     const app = inProcessApp();
     const stack = new MloopStack(app, 'Gate', { training: { minImprovement: 0.001, gateByModel: { churn: { minImprovement: 0.02 } } } });
     const template = Template.fromStack(stack);
-    const evaluate = Object.values(template.findResources('AWS::Lambda::Function')).find((r) => r.Metadata?.[FUNCTION_METADATA_KEY] === 'evaluate');
+    const evaluate = Object.values(template.findResources('AWS::Lambda::Function')).find(
+      (r) => r.Metadata?.[FUNCTION_METADATA_KEY] === 'evaluate',
+    );
     expect(evaluate?.Properties.Environment.Variables).toMatchObject({
       MIN_IMPROVEMENT: '0.001',
       GATE_CONFIG: JSON.stringify({ churn: { minImprovement: 0.02 } }),
@@ -67,11 +69,15 @@ describe('the gateByModel prop', () => {
 
   test('with a negative margin fails at synth, naming the field', () => {
     const app = inProcessApp();
-    expect(() => new MloopStack(app, 'BadGate', { training: { gateByModel: { churn: { minImprovement: -0.1 } } } })).toThrow(/^gateByModel\.churn\.minImprovement: /);
+    expect(() => new MloopStack(app, 'BadGate', { training: { gateByModel: { churn: { minImprovement: -0.1 } } } })).toThrow(
+      /^gateByModel\.churn\.minImprovement: /,
+    );
   });
 
   test('with a name that is not a model name fails at synth', () => {
     const app = inProcessApp();
-    expect(() => new MloopStack(app, 'BadName', { training: { gateByModel: { 'Churn!': { minImprovement: 0 } } } })).toThrow(/^gateByModel\.Churn!: /);
+    expect(() => new MloopStack(app, 'BadName', { training: { gateByModel: { 'Churn!': { minImprovement: 0 } } } })).toThrow(
+      /^gateByModel\.Churn!: /,
+    );
   });
 });

@@ -95,7 +95,7 @@ test('compares ONNX with PyTorch when onnxruntime imports, and says why when it 
   }
 });
 
-test("exports a graph whose outputs in onnxruntime-node match the PyTorch outputs it saved (unknown categories and gaps included)", async () => {
+test('exports a graph whose outputs in onnxruntime-node match the PyTorch outputs it saved (unknown categories and gaps included)', async () => {
   const check = JSON.parse(fs.readFileSync(path.join(saveDir, 'check.json'), 'utf8')) as {
     numeric: (number | null)[][];
     categorical_features: string[];
@@ -112,7 +112,11 @@ test("exports a graph whose outputs in onnxruntime-node match the PyTorch output
   expect(check.categorical.some((row) => row[row.length - 1] === 'v12')).toBe(true); // unseen
   const feeds: Record<string, ort.Tensor> = { numeric: new ort.Tensor('float32', numeric, [rows, check.numeric[0].length]) };
   check.categorical_features.forEach((name, j) => {
-    feeds[name] = new ort.Tensor('string', check.categorical.map((row) => row[j]), [rows, 1]);
+    feeds[name] = new ort.Tensor(
+      'string',
+      check.categorical.map((row) => row[j]),
+      [rows, 1],
+    );
   });
   const out = await session.run(feeds);
   const got = out.probabilities.data as Float32Array;

@@ -19,7 +19,18 @@ import { reasonFromCause, recordFailure } from '../lambdas/registry/register';
 import { matchesPattern, objectCreatedEvent } from '../local/events';
 import type { S3NotificationRecord } from '../local/emulators';
 import { binaryClassificationCsv, parseCsv } from './helpers/datasets';
-import { csvRowCount, dropDataset, getObjectJson, getTags, getText, putObject, splitUri, startCloud, stopCloud, type TestCloud } from './helpers/cloud';
+import {
+  csvRowCount,
+  dropDataset,
+  getObjectJson,
+  getTags,
+  getText,
+  putObject,
+  splitUri,
+  startCloud,
+  stopCloud,
+  type TestCloud,
+} from './helpers/cloud';
 
 jest.setTimeout(60_000);
 
@@ -48,7 +59,12 @@ async function ingestFile(model: string, fileName: string, csv: string, executio
 }
 
 function ingestKey(key: string, execution: string): Promise<IngestOutput> {
-  const input: IngestInput = { detail: { bucket: { name: SCRATCH }, object: { key } }, execution, eventId: `event-${execution}`, eventTime: '2024-05-01T12:00:00Z' };
+  const input: IngestInput = {
+    detail: { bucket: { name: SCRATCH }, object: { key } },
+    execution,
+    eventId: `event-${execution}`,
+    eventTime: '2024-05-01T12:00:00Z',
+  };
   return t.cloud.invoke('ingest', input) as Promise<IngestOutput>;
 }
 
@@ -56,7 +72,19 @@ function ingestKey(key: string, execution: string): Promise<IngestOutput> {
 function corrupt(csv: string, column: string, value: string, n: number): string {
   const [header, ...rows] = csv.trimEnd().split('\n');
   const index = header.split(',').indexOf(column);
-  return [header, ...rows.map((row, i) => (i < n ? row.split(',').map((cell, j) => (j === index ? value : cell)).join(',') : row))].join('\n') + '\n';
+  return (
+    [
+      header,
+      ...rows.map((row, i) =>
+        i < n
+          ? row
+              .split(',')
+              .map((cell, j) => (j === index ? value : cell))
+              .join(',')
+          : row,
+      ),
+    ].join('\n') + '\n'
+  );
 }
 
 describe('ingest: an accepted dataset', () => {
@@ -173,7 +201,11 @@ describe('ingest: an accepted dataset', () => {
       reason: 'a run on dataset version 1 is in progress (execution exec-1)',
     });
     expect(await registry.listDatasets(MODEL)).toHaveLength(1);
-    expect(await registry.getRun(MODEL, 'exec-2')).toMatchObject({ status: 'DUPLICATE', datasetVersion: 1, reason: expect.stringContaining('dataset version 1') });
+    expect(await registry.getRun(MODEL, 'exec-2')).toMatchObject({
+      status: 'DUPLICATE',
+      datasetVersion: 1,
+      reason: expect.stringContaining('dataset version 1'),
+    });
     // Nothing was written for it.
     expect((await registry.getModel(MODEL))?.datasetCounter).toBe(1);
   });
@@ -187,14 +219,23 @@ describe('ingest: an accepted dataset', () => {
     expect(claim).toMatchObject({ execution: 'exec-1', datasetVersion: retry.datasetVersion });
     // Another execution with these bytes is still a duplicate of the claim's version.
     const third = await ingestFile(MODEL, 'yet-another.csv', csv, 'exec-3', 'label');
-    expect(third).toMatchObject({ status: 'DUPLICATE', model: MODEL, datasetVersion: retry.datasetVersion, duplicateOf: 'exec-1', modelVersion: null });
+    expect(third).toMatchObject({
+      status: 'DUPLICATE',
+      model: MODEL,
+      datasetVersion: retry.datasetVersion,
+      duplicateOf: 'exec-1',
+      modelVersion: null,
+    });
   });
 
   it('lets exactly one of two concurrent executions ingest the same new bytes', async () => {
     const fresh = binaryClassificationCsv(120, 99);
     await putObject(SCRATCH, s3Keys.dataset('ingest-race', 'a.csv'), fresh, { [TARGET_METADATA_KEY]: 'label' });
     await putObject(SCRATCH, s3Keys.dataset('ingest-race', 'b.csv'), fresh, { [TARGET_METADATA_KEY]: 'label' });
-    const outs = await Promise.all([ingestKey(s3Keys.dataset('ingest-race', 'a.csv'), 'race-a'), ingestKey(s3Keys.dataset('ingest-race', 'b.csv'), 'race-b')]);
+    const outs = await Promise.all([
+      ingestKey(s3Keys.dataset('ingest-race', 'a.csv'), 'race-a'),
+      ingestKey(s3Keys.dataset('ingest-race', 'b.csv'), 'race-b'),
+    ]);
     expect(outs.map((o) => o.status).sort()).toEqual(['ACCEPTED', 'DUPLICATE']);
     expect(await registry.listDatasets('ingest-race')).toHaveLength(1);
   });
@@ -219,7 +260,7 @@ describe('ingest: rejected datasets', () => {
     expect(error?.name).toBe('DatasetRejected');
     expect(error?.message).toContain(`Dataset ${s3Uri(SCRATCH, key)} was rejected:`);
     expect(error?.message).toContain("Column 'x1'");
-    expect(error?.message).toContain("3 non-numeric values");
+    expect(error?.message).toContain('3 non-numeric values');
     expect(error?.message).toContain("'lots'");
 
     // Kept where it was dropped, tagged as quarantined.
@@ -231,12 +272,14 @@ describe('ingest: rejected datasets', () => {
     const record = await registry.getDataset(MODEL, 2);
     expect(record).toMatchObject({ status: 'rejected', sha256: sha256(bad), rows: 100, reason: error?.message, parentVersion: 1 });
     expect(record?.splits).toBeUndefined();
-    const report = await getObjectJson<{ accepted: boolean; violations: { check: string; column?: string; count: number; exampleRows: number[] }[] }>(
-      SCRATCH,
-      splitUri(record!.reportUri!).key,
-    );
+    const report = await getObjectJson<{
+      accepted: boolean;
+      violations: { check: string; column?: string; count: number; exampleRows: number[] }[];
+    }>(SCRATCH, splitUri(record!.reportUri!).key);
     expect(report.accepted).toBe(false);
-    expect(report.violations).toEqual([expect.objectContaining({ check: 'type_mismatch', column: 'x1', count: 3, exampleRows: [2, 3, 4] })]);
+    expect(report.violations).toEqual([
+      expect.objectContaining({ check: 'type_mismatch', column: 'x1', count: 3, exampleRows: [2, 3, 4] }),
+    ]);
     // No splits, and the schema stayed as the first dataset fixed it.
     expect((await registry.getModel(MODEL))?.latestDataset).toBe(1);
   });
@@ -280,7 +323,9 @@ describe('rejected bytes', () => {
   it('can be dropped again once what rejected them changed: the rejection releases the claim', async () => {
     const bytes = binaryClassificationCsv(80, 35);
     await putObject(SCRATCH, s3Keys.dataset('ingest-again', 'f.csv'), bytes);
-    await expect(ingestKey(s3Keys.dataset('ingest-again', 'f.csv'), 'again-1')).rejects.toThrow(/Target column 'target' is not in the header/);
+    await expect(ingestKey(s3Keys.dataset('ingest-again', 'f.csv'), 'again-1')).rejects.toThrow(
+      /Target column 'target' is not in the header/,
+    );
     await putObject(SCRATCH, s3Keys.dataset('ingest-again', 'f.csv'), bytes, { [TARGET_METADATA_KEY]: 'label' });
     const second = await ingestKey(s3Keys.dataset('ingest-again', 'f.csv'), 'again-2');
     expect(second).toMatchObject({ status: 'ACCEPTED', datasetVersion: 2 });
@@ -290,12 +335,20 @@ describe('rejected bytes', () => {
 
 describe('reasonFromCause', () => {
   it("reads a Lambda error's JSON", () => {
-    const cause = JSON.stringify({ errorType: 'DatasetRejected', errorMessage: 'Dataset s3://b/k was rejected: too few rows.', trace: ['at x'] });
+    const cause = JSON.stringify({
+      errorType: 'DatasetRejected',
+      errorMessage: 'Dataset s3://b/k was rejected: too few rows.',
+      trace: ['at x'],
+    });
     expect(reasonFromCause('DatasetRejected', cause)).toBe('Dataset s3://b/k was rejected: too few rows.');
   });
 
   it("reads SageMaker's job description with FailureReason", () => {
-    const cause = JSON.stringify({ TrainingJobName: 'mloop-m-d1-abcdef12', TrainingJobStatus: 'Failed', FailureReason: 'AlgorithmError: out of memory' });
+    const cause = JSON.stringify({
+      TrainingJobName: 'mloop-m-d1-abcdef12',
+      TrainingJobStatus: 'Failed',
+      FailureReason: 'AlgorithmError: out of memory',
+    });
     expect(reasonFromCause('States.TaskFailed', cause)).toBe('Training job mloop-m-d1-abcdef12 failed: AlgorithmError: out of memory');
     const unnamed = JSON.stringify({ TrainingJobStatus: 'Failed', FailureReason: 'ClientError: no data' });
     expect(reasonFromCause('States.TaskFailed', unnamed)).toBe('Training job failed: ClientError: no data');
@@ -331,16 +384,34 @@ describe('recordFailure', () => {
   const lambdaCause = (message: string) => JSON.stringify({ errorType: 'Boom', errorMessage: message });
 
   it('records an Ingest failure against the model named by the dropped key', async () => {
-    const input: RecordFailureInput = { execution: 'f-ingest', state: { detail, error: { Error: 'DatasetRejected', Cause: lambdaCause('bad data') } } };
-    expect(await recordFailure(input, env())).toEqual({ model: MODEL, stage: 'Ingest', error: 'DatasetRejected', reason: 'Ingest failed: bad data' });
+    const input: RecordFailureInput = {
+      execution: 'f-ingest',
+      state: { detail, error: { Error: 'DatasetRejected', Cause: lambdaCause('bad data') } },
+    };
+    expect(await recordFailure(input, env())).toEqual({
+      model: MODEL,
+      stage: 'Ingest',
+      error: 'DatasetRejected',
+      reason: 'Ingest failed: bad data',
+    });
     const run = await registry.getRun(MODEL, 'f-ingest');
-    expect(run).toMatchObject({ model: MODEL, execution: 'f-ingest', status: 'FAILED', stage: 'Ingest', error: 'DatasetRejected', reason: 'bad data' });
+    expect(run).toMatchObject({
+      model: MODEL,
+      execution: 'f-ingest',
+      status: 'FAILED',
+      stage: 'Ingest',
+      error: 'DatasetRejected',
+      reason: 'bad data',
+    });
     expect(run?.datasetVersion).toBeUndefined();
   });
 
   it('records a Train failure with the dataset version and the job failure reason', async () => {
     const cause = JSON.stringify({ TrainingJobName: ingest.trainingJobName, FailureReason: 'AlgorithmError: the GPU caught fire' });
-    const input: RecordFailureInput = { execution: 'f-train', state: { detail, ingest, error: { Error: 'States.TaskFailed', Cause: cause } } };
+    const input: RecordFailureInput = {
+      execution: 'f-train',
+      state: { detail, ingest, error: { Error: 'States.TaskFailed', Cause: cause } },
+    };
     const out = await recordFailure(input, env());
     expect(out).toEqual({
       model: MODEL,
@@ -348,14 +419,25 @@ describe('recordFailure', () => {
       error: 'States.TaskFailed',
       reason: `Train failed: Training job ${ingest.trainingJobName} failed: AlgorithmError: the GPU caught fire`,
     });
-    expect(await registry.getRun(MODEL, 'f-train')).toMatchObject({ status: 'FAILED', stage: 'Train', datasetVersion: 7, reason: expect.stringContaining('the GPU caught fire') });
+    expect(await registry.getRun(MODEL, 'f-train')).toMatchObject({
+      status: 'FAILED',
+      stage: 'Train',
+      datasetVersion: 7,
+      reason: expect.stringContaining('the GPU caught fire'),
+    });
   });
 
   it('derives Evaluate and Register from what the state already holds', async () => {
     const evaluation = { candidate: {}, champion: null, baseline: {}, decision: { better: true, reason: 'r', metric: 'rmse' } } as never;
-    const evaluateFailure = await recordFailure({ execution: 'f-eval', state: { detail, ingest, training, error: { Error: 'ModelArtifactInvalid', Cause: lambdaCause('no onnx') } } }, env());
+    const evaluateFailure = await recordFailure(
+      { execution: 'f-eval', state: { detail, ingest, training, error: { Error: 'ModelArtifactInvalid', Cause: lambdaCause('no onnx') } } },
+      env(),
+    );
     expect(evaluateFailure.stage).toBe('Evaluate');
-    const registerFailure = await recordFailure({ execution: 'f-reg', state: { detail, ingest, training, evaluation, error: { Error: 'States.Timeout' } } }, env());
+    const registerFailure = await recordFailure(
+      { execution: 'f-reg', state: { detail, ingest, training, evaluation, error: { Error: 'States.Timeout' } } },
+      env(),
+    );
     expect(registerFailure).toMatchObject({ stage: 'Register', reason: 'Register failed: States.Timeout' });
     expect(await registry.getRun(MODEL, 'f-eval')).toMatchObject({ stage: 'Evaluate', reason: 'no onnx' });
     expect(await registry.getRun(MODEL, 'f-reg')).toMatchObject({ stage: 'Register', error: 'States.Timeout' });
@@ -364,9 +446,17 @@ describe('recordFailure', () => {
   it('records nothing when the event is not a dataset key, and says so', async () => {
     const input: RecordFailureInput = {
       execution: 'f-none',
-      state: { detail: { bucket: { name: 'b' }, object: { key: 'elsewhere/file.csv' } }, error: { Error: 'InvalidInput', Cause: lambdaCause('not a dataset') } },
+      state: {
+        detail: { bucket: { name: 'b' }, object: { key: 'elsewhere/file.csv' } },
+        error: { Error: 'InvalidInput', Cause: lambdaCause('not a dataset') },
+      },
     };
-    expect(await recordFailure(input, env())).toEqual({ model: null, stage: 'Ingest', error: 'InvalidInput', reason: 'Ingest failed: not a dataset' });
+    expect(await recordFailure(input, env())).toEqual({
+      model: null,
+      stage: 'Ingest',
+      error: 'InvalidInput',
+      reason: 'Ingest failed: not a dataset',
+    });
   });
 
   it('is what the recordFailure function runs', async () => {
@@ -377,7 +467,14 @@ describe('recordFailure', () => {
 });
 
 describe('registry store under concurrency', () => {
-  const alias = (model: string, version: number, by: string) => ({ model, alias: 'champion', version, updatedAt: new Date().toISOString(), updatedBy: by, reason: 'test' });
+  const alias = (model: string, version: number, by: string) => ({
+    model,
+    alias: 'champion',
+    version,
+    updatedAt: new Date().toISOString(),
+    updatedBy: by,
+    reason: 'test',
+  });
 
   it('moveAlias: the first holder is set once; a second "no holder yet" move fails', async () => {
     expect(await registry.moveAlias(alias('alias-a', 1, 'a'), undefined)).toBe(true);
@@ -400,7 +497,9 @@ describe('registry store under concurrency', () => {
   });
 
   it('moveAlias: of many concurrent first moves, exactly one wins', async () => {
-    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => registry.moveAlias(alias('alias-many', i + 1, `w${i + 1}`), undefined)));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => registry.moveAlias(alias('alias-many', i + 1, `w${i + 1}`), undefined)),
+    );
     expect(results.filter(Boolean)).toHaveLength(1);
     const winner = results.indexOf(true) + 1;
     expect(await registry.getAlias('alias-many', 'champion')).toMatchObject({ version: winner, updatedBy: `w${winner}` });
@@ -473,7 +572,9 @@ describe('the local event bus', () => {
   });
 
   it('refuses an operator it does not implement instead of matching wrongly', () => {
-    expect(() => matchesPattern({ detail: { object: { size: [{ numeric: ['>', 5] }] } } }, event)).toThrow(/does not support the pattern operator numeric/);
+    expect(() => matchesPattern({ detail: { object: { size: [{ numeric: ['>', 5] }] } } }, event)).toThrow(
+      /does not support the pattern operator numeric/,
+    );
   });
 
   const record = (eventName: string, key: string, versionId?: string): S3NotificationRecord => ({
@@ -495,7 +596,10 @@ describe('the local event bus', () => {
     });
     expect(e.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(e.detail.object).not.toHaveProperty('version-id');
-    expect(objectCreatedEvent(record('ObjectCreated:Copy', 'k', 'v1'))!.detail).toMatchObject({ reason: 'CopyObject', object: { 'version-id': 'v1' } });
+    expect(objectCreatedEvent(record('ObjectCreated:Copy', 'k', 'v1'))!.detail).toMatchObject({
+      reason: 'CopyObject',
+      object: { 'version-id': 'v1' },
+    });
     expect(objectCreatedEvent(record('ObjectRemoved:Delete', 'k'))).toBeUndefined();
   });
 
@@ -510,7 +614,10 @@ describe('the local event bus', () => {
 
   it("is matched by the template's dataset rule only for datasets/ keys in the data bucket", () => {
     const rule = t.cloud.template.rules.find((r) => r.pattern)!;
-    const inData = (key: string) => ({ ...objectCreatedEvent(record('ObjectCreated:Put', key))!, detail: { ...objectCreatedEvent(record('ObjectCreated:Put', key))!.detail, bucket: { name: t.cloud.dataBucket } } });
+    const inData = (key: string) => ({
+      ...objectCreatedEvent(record('ObjectCreated:Put', key))!,
+      detail: { ...objectCreatedEvent(record('ObjectCreated:Put', key))!.detail, bucket: { name: t.cloud.dataBucket } },
+    });
     expect(matchesPattern(rule.pattern!, inData('datasets/churn/a.csv'))).toBe(true);
     expect(matchesPattern(rule.pattern!, inData('capture/churn/x.jsonl'))).toBe(false);
     expect(matchesPattern(rule.pattern!, objectCreatedEvent(record('ObjectCreated:Put', 'datasets/churn/a.csv')))).toBe(false); // other bucket

@@ -32,8 +32,6 @@ let maxBatch: number;
 let clsV1: ModelVersionRecord;
 let regV1: ModelVersionRecord;
 
-
-
 /** An API Gateway proxy event for a path of the API, as the local server would build it. */
 function event(method: string, path: string, body: string | null = null, query: Record<string, string> = {}): APIGatewayProxyEvent {
   const url = new URL(`http://127.0.0.1${path}`);
@@ -42,11 +40,15 @@ function event(method: string, path: string, body: string | null = null, query: 
 }
 
 /** Through the predict function as the local runtime runs it (the module the template names). */
-async function call(method: string, path: string, body: unknown = null, query: Record<string, string> = {}): Promise<APIGatewayProxyResult> {
+async function call(
+  method: string,
+  path: string,
+  body: unknown = null,
+  query: Record<string, string> = {},
+): Promise<APIGatewayProxyResult> {
   const text = body === null ? null : typeof body === 'string' ? body : JSON.stringify(body);
   return (await test_.cloud.invoke('predict', event(method, path, text, query))) as APIGatewayProxyResult;
 }
-
 
 /** The predict function's environment from the template, with overrides. */
 function envWith(overrides: Partial<Record<keyof PredictEnv, string>> = {}): PredictEnv {
@@ -64,7 +66,13 @@ function memoryCapture(options: { maxRecords?: number; maxAgeMs?: number; timers
     timers: options.timers ?? false,
     now: options.now,
     write: async (key, body) => {
-      objects.push({ key, lines: body.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) });
+      objects.push({
+        key,
+        lines: body
+          .trimEnd()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+      });
     },
   });
   return { buffer, objects, lines: () => objects.flatMap((o) => o.lines) };
@@ -75,7 +83,8 @@ async function registerCopy(of: ModelVersionRecord, model: string, version: numb
   await test_.registry.putVersion({ ...of, model, version, promoted: false, createdAt: new Date().toISOString() });
 }
 
-const predictBody = (res: APIGatewayProxyResult) => JSON.parse(res.body) as { predictions: unknown[]; model: { name: string; version: number }; requestId: string };
+const predictBody = (res: APIGatewayProxyResult) =>
+  JSON.parse(res.body) as { predictions: unknown[]; model: { name: string; version: number }; requestId: string };
 
 beforeAll(async () => {
   test_ = await startCloud();
@@ -99,7 +108,16 @@ describe('GET /v1/models/{name}', () => {
     const res = await call('GET', `/v1/models/${CLS}`);
     expect(res.statusCode).toBe(200);
     const body = JSON.parse(res.body);
-    expect(Object.keys(body).sort()).toEqual(['alias', 'datasetVersion', 'metrics', 'model', 'registeredAt', 'requestId', 'schema', 'validationMetrics']);
+    expect(Object.keys(body).sort()).toEqual([
+      'alias',
+      'datasetVersion',
+      'metrics',
+      'model',
+      'registeredAt',
+      'requestId',
+      'schema',
+      'validationMetrics',
+    ]);
     expect(body.model).toEqual({ name: CLS, version: 1 });
     expect(body.alias).toBe('champion');
     expect(body.schema).toEqual({
@@ -125,7 +143,11 @@ describe('GET /v1/models/{name}', () => {
     const body = JSON.parse((await call('GET', `/v1/models/${REG}`)).body);
     const cardAt = splitUri(regV1.artifact.cardUri);
     const card = await getObjectJson<ModelCard>(cardAt.bucket, cardAt.key);
-    expect(body.schema.features).toEqual(card.features.map((f) => (f.type === 'categorical' ? { name: f.name, type: f.type, categories: f.categories } : { name: f.name, type: f.type })));
+    expect(body.schema.features).toEqual(
+      card.features.map((f) =>
+        f.type === 'categorical' ? { name: f.name, type: f.type, categories: f.categories } : { name: f.name, type: f.type },
+      ),
+    );
   });
 
   it('describes a regression model without classes', async () => {
@@ -133,7 +155,11 @@ describe('GET /v1/models/{name}', () => {
     expect(body.schema.task).toBe('regression');
     expect(body.schema.target).toBe('price');
     expect('classes' in body.schema).toBe(false);
-    expect(body.schema.features.find((f: { name: string }) => f.name === 'city')).toEqual({ name: 'city', type: 'categorical', categories: ['lille', 'lyon', 'paris'] });
+    expect(body.schema.features.find((f: { name: string }) => f.name === 'city')).toEqual({
+      name: 'city',
+      type: 'categorical',
+      categories: ['lille', 'lyon', 'paris'],
+    });
     expect(Object.keys(body.metrics)).toContain('rmse');
   });
 
@@ -147,10 +173,25 @@ describe('GET /v1/models/{name}', () => {
   it('answers 404 for an unknown model, version or alias and 400 for a bad name or query', async () => {
     await expectError(call('GET', '/v1/models/no-such-model'), 404, 'ModelNotFound', "Model 'no-such-model' is not in the registry.");
     await expectError(call('GET', `/v1/models/${CLS}`, null, { version: '99' }), 404, 'ModelNotFound', `Model '${CLS}' has no version 99.`);
-    await expectError(call('GET', `/v1/models/${CLS}`, null, { alias: 'nobody' }), 404, 'ModelNotFound', `Model '${CLS}' has no version with alias 'nobody' yet.`);
+    await expectError(
+      call('GET', `/v1/models/${CLS}`, null, { alias: 'nobody' }),
+      404,
+      'ModelNotFound',
+      `Model '${CLS}' has no version with alias 'nobody' yet.`,
+    );
     await expectError(call('GET', '/v1/models/Bad_Name'), 400, 'RequestInvalid', /^Model name 'Bad_Name' is not valid/);
-    await expectError(call('GET', `/v1/models/${CLS}`, null, { version: 'x' }), 400, 'RequestInvalid', "?version must be a positive integer, got 'x'.");
-    await expectError(call('GET', `/v1/models/${CLS}`, null, { version: '1', alias: 'champion' }), 400, 'RequestInvalid', 'Give either ?version or ?alias, not both.');
+    await expectError(
+      call('GET', `/v1/models/${CLS}`, null, { version: 'x' }),
+      400,
+      'RequestInvalid',
+      "?version must be a positive integer, got 'x'.",
+    );
+    await expectError(
+      call('GET', `/v1/models/${CLS}`, null, { version: '1', alias: 'champion' }),
+      400,
+      'RequestInvalid',
+      'Give either ?version or ?alias, not both.',
+    );
   });
 
   it('is served by the local HTTP server (and POST on it is 405)', async () => {
@@ -175,7 +216,10 @@ describe('POST /v1/models/{name}/feedback', () => {
   /** Every feedback line stored for a model. */
   const stored = async (model: string) => {
     const keys = await listKeys(test_.cloud.dataBucket, s3Keys.feedbackModelPrefix(model));
-    const lines = (await Promise.all(keys.map((k) => getText(test_.cloud.dataBucket, k)))).join('').split('\n').filter((l) => l !== '');
+    const lines = (await Promise.all(keys.map((k) => getText(test_.cloud.dataBucket, k))))
+      .join('')
+      .split('\n')
+      .filter((l) => l !== '');
     return { keys, lines: lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
   };
 
@@ -198,7 +242,10 @@ describe('POST /v1/models/{name}/feedback', () => {
     expect(mine[0]).toMatch(new RegExp(`^feedback/${CLS}/\\d{4}/\\d{2}/\\d{2}/\\d{2}/\\d{15}-${body.requestId}\\.jsonl$`));
     const text = await getText(test_.cloud.dataBucket, mine[0]);
     expect(text.endsWith('\n')).toBe(true);
-    const records = text.trimEnd().split('\n').map((l) => JSON.parse(l));
+    const records = text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(records).toEqual([
       { requestId: prediction.requestId, index: 0, label: '1', model: CLS, at: expect.any(String), feedbackRequestId: body.requestId },
       { requestId: prediction.requestId, index: 1, label: '0', model: CLS, at: expect.any(String), feedbackRequestId: body.requestId },
@@ -211,11 +258,16 @@ describe('POST /v1/models/{name}/feedback', () => {
     const res = await feedback(REG, { feedback: [{ requestId: 'req-1', label: 123456.5 }] });
     expect(res.statusCode).toBe(200);
     const { lines } = await stored(REG);
-    expect(lines.find((l) => l.feedbackRequestId === JSON.parse(res.body).requestId)).toEqual(expect.objectContaining({ requestId: 'req-1', index: 0, label: 123456.5 }));
+    expect(lines.find((l) => l.feedbackRequestId === JSON.parse(res.body).requestId)).toEqual(
+      expect.objectContaining({ requestId: 'req-1', index: 0, label: 123456.5 }),
+    );
   });
 
   it('over the local HTTP server', async () => {
-    const res = await fetch(`${server.url}/v1/models/${CLS}/feedback`, { method: 'POST', body: JSON.stringify({ feedback: [{ requestId: 'abc', label: '0' }] }) });
+    const res = await fetch(`${server.url}/v1/models/${CLS}/feedback`, {
+      method: 'POST',
+      body: JSON.stringify({ feedback: [{ requestId: 'abc', label: '0' }] }),
+    });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { accepted: number }).accepted).toBe(1);
   });
@@ -227,10 +279,20 @@ describe('POST /v1/models/{name}/feedback', () => {
     await expectError(feedback(CLS, '{"feedback": ['), 400, 'RequestInvalid', /^The request body is not valid JSON: .+\.$/);
     const shape = 'The request body must be a JSON object with a "feedback" array.';
     for (const body of [[], 'x', 3, { labels: [] }]) await expectError(feedback(CLS, JSON.stringify(body)), 400, 'RequestInvalid', shape);
-    await expectError(feedback(CLS, { feedback: { requestId: 'a', label: '1' } }), 400, 'RequestInvalid', '"feedback" must be an array of objects.');
+    await expectError(
+      feedback(CLS, { feedback: { requestId: 'a', label: '1' } }),
+      400,
+      'RequestInvalid',
+      '"feedback" must be an array of objects.',
+    );
     await expectError(feedback(CLS, { feedback: [] }), 400, 'RequestInvalid', '"feedback" is empty: send at least one entry.');
     const many = Array.from({ length: maxBatch + 1 }, (_, i) => ({ requestId: `r${i}`, label: '1' }));
-    await expectError(feedback(CLS, { feedback: many }), 400, 'RequestInvalid', `"feedback" has ${maxBatch + 1} items; at most ${maxBatch} are accepted per request.`);
+    await expectError(
+      feedback(CLS, { feedback: many }),
+      400,
+      'RequestInvalid',
+      `"feedback" has ${maxBatch + 1} items; at most ${maxBatch} are accepted per request.`,
+    );
   });
 
   it('lists every problem by entry index and field, with its message', async () => {
@@ -260,10 +322,26 @@ describe('POST /v1/models/{name}/feedback', () => {
       { index: 2, field: 'requestId', message: 'feedback[2] is missing "requestId" (the id a prediction answered with).' },
       { index: 3, field: 'requestId', message: 'feedback[3].requestId must be a string, got number.' },
       { index: 4, field: 'requestId', message: 'feedback[4].requestId must be 1 to 128 letters, digits or . _ : -.' },
-      { index: 5, field: 'index', message: `feedback[5].index must be an integer from 0 to ${maxBatch - 1} (the instance's position in its request), got -1.` },
-      { index: 6, field: 'index', message: `feedback[6].index must be an integer from 0 to ${maxBatch - 1} (the instance's position in its request), got 1.5.` },
-      { index: 7, field: 'index', message: `feedback[7].index must be an integer from 0 to ${maxBatch - 1} (the instance's position in its request), got "0".` },
-      { index: 8, field: 'index', message: `feedback[8].index must be an integer from 0 to ${maxBatch - 1} (the instance's position in its request), got ${maxBatch}.` },
+      {
+        index: 5,
+        field: 'index',
+        message: `feedback[5].index must be an integer from 0 to ${maxBatch - 1} (the instance's position in its request), got -1.`,
+      },
+      {
+        index: 6,
+        field: 'index',
+        message: `feedback[6].index must be an integer from 0 to ${maxBatch - 1} (the instance's position in its request), got 1.5.`,
+      },
+      {
+        index: 7,
+        field: 'index',
+        message: `feedback[7].index must be an integer from 0 to ${maxBatch - 1} (the instance's position in its request), got "0".`,
+      },
+      {
+        index: 8,
+        field: 'index',
+        message: `feedback[8].index must be an integer from 0 to ${maxBatch - 1} (the instance's position in its request), got ${maxBatch}.`,
+      },
       { index: 9, field: 'label', message: 'feedback[9] is missing "label" (the true class).' },
       { index: 10, field: 'label', message: "feedback[10].label '2' is not a class of this model: expected one of '0', '1'." },
       { index: 11, field: 'label', message: 'feedback[11].label must be a class (a string), got array.' },
@@ -274,7 +352,10 @@ describe('POST /v1/models/{name}/feedback', () => {
   });
 
   it('checks regression labels as finite numbers', async () => {
-    const problems = await problemsOf({ feedback: [{ requestId: 'a', label: '12' }, { requestId: 'b', label: true }, { requestId: 'c' }] }, REG);
+    const problems = await problemsOf(
+      { feedback: [{ requestId: 'a', label: '12' }, { requestId: 'b', label: true }, { requestId: 'c' }] },
+      REG,
+    );
     expect(problems).toEqual([
       { index: 0, field: 'label', message: 'feedback[0].label must be a number, got string.' },
       { index: 1, field: 'label', message: 'feedback[1].label must be a number, got boolean.' },
@@ -287,19 +368,38 @@ describe('POST /v1/models/{name}/feedback', () => {
 
   it('stores nothing for a rejected request', async () => {
     const before = (await stored(CLS)).lines.length;
-    const res = await feedback(CLS, { feedback: [{ requestId: 'good', label: '1' }, { requestId: 'bad', label: 'nope' }] });
+    const res = await feedback(CLS, {
+      feedback: [
+        { requestId: 'good', label: '1' },
+        { requestId: 'bad', label: 'nope' },
+      ],
+    });
     expect(res.statusCode).toBe(400);
     expect((await stored(CLS)).lines.length).toBe(before);
   });
 
   it('answers 404 for an unknown model and 400 for a bad model name', async () => {
-    await expectError(feedback('no-such-model', { feedback: [{ requestId: 'a', label: '1' }] }), 404, 'ModelNotFound', "Model 'no-such-model' is not in the registry.");
-    await expectError(feedback('Bad_Name', { feedback: [{ requestId: 'a', label: '1' }] }), 400, 'RequestInvalid', /^Model name 'Bad_Name' is not valid/);
+    await expectError(
+      feedback('no-such-model', { feedback: [{ requestId: 'a', label: '1' }] }),
+      404,
+      'ModelNotFound',
+      "Model 'no-such-model' is not in the registry.",
+    );
+    await expectError(
+      feedback('Bad_Name', { feedback: [{ requestId: 'a', label: '1' }] }),
+      400,
+      'RequestInvalid',
+      /^Model name 'Bad_Name' is not valid/,
+    );
   });
 
   it('answers an opaque 500 when the feedback cannot be stored', async () => {
-    const api = new PredictApi(new ModelServer(test_.registry, 10_000), envWith({ DATA_BUCKET: 'no-such-bucket' }), { capture: memoryCapture().buffer });
-    const res = await api.handle(event('POST', `/v1/models/${CLS}/feedback`, JSON.stringify({ feedback: [{ requestId: 'a', label: '1' }] })));
+    const api = new PredictApi(new ModelServer(test_.registry, 10_000), envWith({ DATA_BUCKET: 'no-such-bucket' }), {
+      capture: memoryCapture().buffer,
+    });
+    const res = await api.handle(
+      event('POST', `/v1/models/${CLS}/feedback`, JSON.stringify({ feedback: [{ requestId: 'a', label: '1' }] })),
+    );
     expect(res.statusCode).toBe(500);
     const body = JSON.parse(res.body);
     expect(Object.keys(body).sort()).toEqual(['error', 'message', 'requestId']);
@@ -332,7 +432,8 @@ describe('capture batching and sampling', () => {
     // Every request once, in order; keys time-ordered under the model's hour partition.
     expect(capture.lines().map((l) => l.requestId)).toEqual(ids);
     const keys = capture.objects.map((o) => o.key);
-    for (const key of keys) expect(key).toMatch(new RegExp(`^capture/${CLS}/\\d{4}/\\d{2}/\\d{2}/\\d{2}/\\d{15}-[0-9a-f]{12}-\\d{6}\\.jsonl$`));
+    for (const key of keys)
+      expect(key).toMatch(new RegExp(`^capture/${CLS}/\\d{4}/\\d{2}/\\d{2}/\\d{2}/\\d{15}-[0-9a-f]{12}-\\d{6}\\.jsonl$`));
     expect([...keys].sort()).toEqual(keys);
     expect(new Set(keys).size).toBe(3);
     expect(capture.buffer.written).toEqual({ objects: 3, lines: 25, dropped: 0 });
@@ -347,7 +448,15 @@ describe('capture batching and sampling', () => {
     expect(capture.lines()).toHaveLength(2);
     capture.lines().forEach((line, i) => {
       expect(Object.keys(line).sort()).toEqual(['at', 'instance', 'latencyMs', 'model', 'prediction', 'requestId', 'version']);
-      expect(line).toEqual({ requestId: res.requestId, at: expect.any(String), model: CLS, version: 1, instance: instances[i], prediction: res.predictions[i], latencyMs: expect.any(Number) });
+      expect(line).toEqual({
+        requestId: res.requestId,
+        at: expect.any(String),
+        model: CLS,
+        version: 1,
+        instance: instances[i],
+        prediction: res.predictions[i],
+        latencyMs: expect.any(Number),
+      });
     });
   });
 
@@ -399,17 +508,31 @@ describe('capture batching and sampling', () => {
     clock += 700; // the oldest line is now 1.1 s old
     await api.handle(predictEvent(2));
     returned = true;
-    expect(writes).toEqual([{ key: expect.stringMatching(new RegExp(`^${s3Keys.captureModelPrefix(CLS)}`)), lines: 3, finishedBeforeReturn: true }]);
+    expect(writes).toEqual([
+      { key: expect.stringMatching(new RegExp(`^${s3Keys.captureModelPrefix(CLS)}`)), lines: 3, finishedBeforeReturn: true },
+    ]);
     // The key carries the flush time (keys order by write time, so the monitor's watermark never skips one).
     expect(Number(/\/(\d{15})-[0-9a-f]{12}-\d{6}\.jsonl$/.exec(writes[0].key)![1])).toBe(clock);
   });
 
   it('never waits for S3 outside Lambda, and never fails a prediction when a write fails or hangs', async () => {
-    const hanging = new CaptureBuffer({ bucket: 'unused', maxRecords: 1, maxAgeMs: 0, timers: false, write: () => new Promise<void>(() => {}) });
+    const hanging = new CaptureBuffer({
+      bucket: 'unused',
+      maxRecords: 1,
+      maxAgeMs: 0,
+      timers: false,
+      write: () => new Promise<void>(() => {}),
+    });
     const api = new PredictApi(new ModelServer(test_.registry, 10_000), envWith(), { capture: hanging, awaitCapture: false });
     for (let i = 0; i < 3; i++) expect((await api.handle(predictEvent(i))).statusCode).toBe(200);
 
-    const failing = new CaptureBuffer({ bucket: 'unused', maxRecords: 1, maxAgeMs: 0, timers: false, write: () => Promise.reject(new Error('SlowDown')) });
+    const failing = new CaptureBuffer({
+      bucket: 'unused',
+      maxRecords: 1,
+      maxAgeMs: 0,
+      timers: false,
+      write: () => Promise.reject(new Error('SlowDown')),
+    });
     const lambdaApi = new PredictApi(new ModelServer(test_.registry, 10_000), envWith(), { capture: failing, awaitCapture: true });
     for (let i = 0; i < 3; i++) expect((await lambdaApi.handle(predictEvent(i))).statusCode).toBe(200);
     expect(failing.written).toEqual({ objects: 0, lines: 0, dropped: 3 });
@@ -419,11 +542,18 @@ describe('capture batching and sampling', () => {
     const draws = [0.1, 0.9, 0.49, 0.5, 0.01, 0.99]; // captured when < 0.5: requests 0, 2 and 4
     let n = 0;
     const capture = memoryCapture();
-    const api = new PredictApi(new ModelServer(test_.registry, 10_000), envWith({ CAPTURE_SAMPLE_RATE: '0.5' }), { capture: capture.buffer, random: () => draws[n++] });
+    const api = new PredictApi(new ModelServer(test_.registry, 10_000), envWith({ CAPTURE_SAMPLE_RATE: '0.5' }), {
+      capture: capture.buffer,
+      random: () => draws[n++],
+    });
     const ids: string[] = [];
     for (let i = 0; i < draws.length; i++) {
       // Two instances per request: a sampled request is captured whole.
-      ids.push(predictBody(await api.handle(event('POST', `/v1/models/${CLS}/predict`, JSON.stringify({ instances: [clsInstance(i), clsInstance(i + 1)] })))).requestId);
+      ids.push(
+        predictBody(
+          await api.handle(event('POST', `/v1/models/${CLS}/predict`, JSON.stringify({ instances: [clsInstance(i), clsInstance(i + 1)] }))),
+        ).requestId,
+      );
     }
     await api.flush();
     expect(capture.lines().map((l) => l.requestId)).toEqual([ids[0], ids[0], ids[2], ids[2], ids[4], ids[4]]);
@@ -435,7 +565,9 @@ describe('capture batching and sampling', () => {
       ['1', 5],
     ] as const) {
       const capture = memoryCapture();
-      const api = new PredictApi(new ModelServer(test_.registry, 10_000), envWith({ CAPTURE_SAMPLE_RATE: rate }), { capture: capture.buffer });
+      const api = new PredictApi(new ModelServer(test_.registry, 10_000), envWith({ CAPTURE_SAMPLE_RATE: rate }), {
+        capture: capture.buffer,
+      });
       for (let i = 0; i < 5; i++) await api.handle(predictEvent(i));
       await api.flush();
       expect([rate, capture.lines().length]).toEqual([rate, expected]);
@@ -449,12 +581,16 @@ describe('capture batching and sampling', () => {
     await test_.cloud.flush(); // start from an empty buffer
     const before = (await listKeys(test_.cloud.dataBucket, s3Keys.captureModelPrefix(REG))).length;
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push(predictBody(await call('POST', `/v1/models/${REG}/predict`, { instances: [regInstance(i), regInstance(i + 1)] })).requestId);
+    for (let i = 0; i < 5; i++)
+      ids.push(predictBody(await call('POST', `/v1/models/${REG}/predict`, { instances: [regInstance(i), regInstance(i + 1)] })).requestId);
     // Five requests, one flush: one new object with their ten lines.
     await test_.cloud.flush();
     const keys = await listKeys(test_.cloud.dataBucket, s3Keys.captureModelPrefix(REG));
     expect(keys.length - before).toBe(1);
-    const lines = (await getText(test_.cloud.dataBucket, keys[keys.length - 1])).trimEnd().split('\n').map((l) => JSON.parse(l));
+    const lines = (await getText(test_.cloud.dataBucket, keys[keys.length - 1]))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((l) => l.requestId)).toEqual(ids.flatMap((id) => [id, id]));
     // What the drift monitor reads of each line: the instance, keyed by feature name.
     for (const line of lines) expect(Object.keys(line.instance).sort()).toEqual(['age', 'area', 'city', 'rooms']);
@@ -468,7 +604,19 @@ describe('shadow scoring', () => {
 
   beforeAll(async () => {
     await registerCopy(clsV1, CLS, SHADOW_VERSION);
-    expect(await test_.registry.moveAlias({ model: CLS, alias: 'shadow', version: SHADOW_VERSION, updatedAt: new Date().toISOString(), updatedBy: 'test', reason: 'shadow test' }, undefined)).toBe(true);
+    expect(
+      await test_.registry.moveAlias(
+        {
+          model: CLS,
+          alias: 'shadow',
+          version: SHADOW_VERSION,
+          updatedAt: new Date().toISOString(),
+          updatedBy: 'test',
+          reason: 'shadow test',
+        },
+        undefined,
+      ),
+    ).toBe(true);
   });
 
   /** An API whose shadow model is loaded: the first shadowed request only starts its load. */
@@ -508,7 +656,9 @@ describe('shadow scoring', () => {
     const modelServer = new ModelServer(test_.registry, 10_000);
     await modelServer.get(CLS); // the champion is loaded; the shadow is not
     const api = new PredictApi(modelServer, envWith({ SHADOW_SHARE: '1' }), { capture: capture.buffer });
-    expect((await api.handle(event('POST', `/v1/models/${CLS}/predict`, JSON.stringify({ instances: [clsInstance()] })))).statusCode).toBe(200);
+    expect((await api.handle(event('POST', `/v1/models/${CLS}/predict`, JSON.stringify({ instances: [clsInstance()] })))).statusCode).toBe(
+      200,
+    );
     await api.flush();
     expect(capture.lines().map((l) => 'shadow' in l)).toEqual([false]);
     expect(modelServer.peek(CLS, 'shadow')).toBe('loading');
@@ -521,7 +671,11 @@ describe('shadow scoring', () => {
     const { api, capture } = await warmShadowApi({ SHADOW_SHARE: '0.5', CAPTURE_SAMPLE_RATE: '0.3' }, () => draws[n++ % draws.length]);
     n = 0;
     const ids: string[] = [];
-    for (let i = 0; i < 4; i++) ids.push(predictBody(await api.handle(event('POST', `/v1/models/${CLS}/predict`, JSON.stringify({ instances: [clsInstance(i)] })))).requestId);
+    for (let i = 0; i < 4; i++)
+      ids.push(
+        predictBody(await api.handle(event('POST', `/v1/models/${CLS}/predict`, JSON.stringify({ instances: [clsInstance(i)] }))))
+          .requestId,
+      );
     await api.flush();
     // Request 0: shadowed (0.2). 1: not shadowed (0.7), not sampled (0.9). 2: not shadowed (0.6), sampled (0.1). 3: shadowed (0.4).
     expect(capture.lines().map((l) => [l.requestId, 'shadow' in l])).toEqual([
@@ -544,7 +698,12 @@ describe('shadow scoring', () => {
 
   it('uses the challenger alias when there is no shadow alias', async () => {
     await registerCopy(regV1, REG, 2);
-    expect(await test_.registry.moveAlias({ model: REG, alias: 'challenger', version: 2, updatedAt: new Date().toISOString(), updatedBy: 'test', reason: 'challenger test' }, undefined)).toBe(true);
+    expect(
+      await test_.registry.moveAlias(
+        { model: REG, alias: 'challenger', version: 2, updatedAt: new Date().toISOString(), updatedBy: 'test', reason: 'challenger test' },
+        undefined,
+      ),
+    ).toBe(true);
     const capture = memoryCapture();
     const modelServer = new ModelServer(test_.registry, 10_000);
     const api = new PredictApi(modelServer, envWith({ SHADOW_SHARE: '1' }), { capture: capture.buffer });
@@ -563,9 +722,19 @@ describe('shadow scoring', () => {
     // A shadow version whose artifact is not an ONNX model: it never loads.
     await putObject(test_.cloud.dataBucket, s3Keys.modelOnnx(SWAP, 9), 'not a model');
     await registerCopy(clsV1, SWAP, 1);
-    await registerCopy({ ...clsV1, artifact: { ...clsV1.artifact, onnxUri: s3Uri(test_.cloud.dataBucket, s3Keys.modelOnnx(SWAP, 9)) } }, SWAP, 9);
-    await test_.registry.moveAlias({ model: SWAP, alias: 'champion', version: 1, updatedAt: new Date().toISOString(), updatedBy: 'test', reason: 'failing shadow' }, undefined);
-    await test_.registry.moveAlias({ model: SWAP, alias: 'shadow', version: 9, updatedAt: new Date().toISOString(), updatedBy: 'test', reason: 'failing shadow' }, undefined);
+    await registerCopy(
+      { ...clsV1, artifact: { ...clsV1.artifact, onnxUri: s3Uri(test_.cloud.dataBucket, s3Keys.modelOnnx(SWAP, 9)) } },
+      SWAP,
+      9,
+    );
+    await test_.registry.moveAlias(
+      { model: SWAP, alias: 'champion', version: 1, updatedAt: new Date().toISOString(), updatedBy: 'test', reason: 'failing shadow' },
+      undefined,
+    );
+    await test_.registry.moveAlias(
+      { model: SWAP, alias: 'shadow', version: 9, updatedAt: new Date().toISOString(), updatedBy: 'test', reason: 'failing shadow' },
+      undefined,
+    );
     const capture = memoryCapture();
     const api = new PredictApi(new ModelServer(test_.registry, 10_000), envWith({ SHADOW_SHARE: '1' }), { capture: capture.buffer });
     for (let i = 0; i < 5; i++) {
@@ -579,7 +748,11 @@ describe('shadow scoring', () => {
     // A shadow model that throws when it scores.
     const real = new ModelServer(test_.registry, 10_000);
     const champion = await real.get(CLS);
-    const failingShadow = { ...champion, version: 7, runtime: { card: champion.runtime.card, predict: () => Promise.reject(new Error('shadow exploded')) } };
+    const failingShadow = {
+      ...champion,
+      version: 7,
+      runtime: { card: champion.runtime.card, predict: () => Promise.reject(new Error('shadow exploded')) },
+    };
     const fake = { get: (name: string, target?: object) => real.get(name, target), peek: () => failingShadow } as unknown as ModelServer;
     const capture2 = memoryCapture();
     const api2 = new PredictApi(fake, envWith({ SHADOW_SHARE: '1' }), { capture: capture2.buffer });
@@ -601,11 +774,20 @@ describe('hot swap under concurrent load', () => {
   it('answers every request while the champion moves from v1 to v2, and names v2 once the alias cache has expired', async () => {
     await registerCopy(clsV1, MODEL, 1);
     await registerCopy(clsV1, MODEL, 2);
-    const alias = (version: number) => ({ model: MODEL, alias: 'champion', version, updatedAt: new Date().toISOString(), updatedBy: 'test', reason: 'hot swap test' });
+    const alias = (version: number) => ({
+      model: MODEL,
+      alias: 'champion',
+      version,
+      updatedAt: new Date().toISOString(),
+      updatedBy: 'test',
+      reason: 'hot swap test',
+    });
     expect(await test_.registry.moveAlias(alias(1), undefined)).toBe(true);
 
     // The real local HTTP server in front of a handler whose alias cache lives 300 ms.
-    const api = new PredictApi(new ModelServer(test_.registry, TTL_MS), envWith({ ALIAS_CACHE_SECONDS: String(TTL_MS / 1000) }), { capture: memoryCapture().buffer });
+    const api = new PredictApi(new ModelServer(test_.registry, TTL_MS), envWith({ ALIAS_CACHE_SECONDS: String(TTL_MS / 1000) }), {
+      capture: memoryCapture().buffer,
+    });
     const swapServer = await startApiServer((e) => api.handle(e));
     const results: { started: number; ended: number; status: number; version?: number; error?: string }[] = [];
     const predictOnce = async () => {
@@ -623,7 +805,10 @@ describe('hot swap under concurrent load', () => {
       }
     };
     try {
-      expect((await fetch(`${swapServer.url}/v1/models/${MODEL}`).then((r) => r.json()) as { model: unknown }).model).toEqual({ name: MODEL, version: 1 });
+      expect(((await fetch(`${swapServer.url}/v1/models/${MODEL}`).then((r) => r.json())) as { model: unknown }).model).toEqual({
+        name: MODEL,
+        version: 1,
+      });
       let stop = false;
       // 200 requests in flight at all times until `stop`.
       const workers = Array.from({ length: IN_FLIGHT }, async () => {
@@ -647,7 +832,12 @@ describe('hot swap under concurrent load', () => {
       expect([...versions].sort()).toEqual([1, 2]);
       // Once v2 has answered, it answers every request that starts afterwards: no flapping back.
       const firstV2 = Math.min(...results.filter((r) => r.version === 2).map((r) => r.ended));
-      expect(results.filter((r) => r.started > firstV2).map((r) => r.version).filter((v) => v !== 2)).toEqual([]);
+      expect(
+        results
+          .filter((r) => r.started > firstV2)
+          .map((r) => r.version)
+          .filter((v) => v !== 2),
+      ).toEqual([]);
 
       // After the alias cache TTL, every answer names v2.
       await new Promise((r) => setTimeout(r, TTL_MS + 50));
@@ -672,14 +862,37 @@ describe('property-based: malformed requests never produce a 5xx', () => {
       if (Array.isArray(instancesSent)) expect(body.predictions).toHaveLength(instancesSent.length);
       return;
     }
-    expect([res.statusCode, body.error, Array.isArray(body.problems), typeof body.message]).toEqual([400, 'RequestInvalid', true, 'string']);
+    expect([res.statusCode, body.error, Array.isArray(body.problems), typeof body.message]).toEqual([
+      400,
+      'RequestInvalid',
+      true,
+      'string',
+    ]);
   }
 
   const hugeNumber = fc.constantFrom(1e308, -1e308, Number.MAX_VALUE, Number.MIN_VALUE, 3.5e38, -3.5e38, 1e-320, 2 ** 53 + 1, -0);
   const nested: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-    value: fc.oneof({ depthSize: 'small' }, fc.constant(null), fc.boolean(), fc.double(), hugeNumber, fc.string(), fc.array(tie('value'), { maxLength: 3 })),
+    value: fc.oneof(
+      { depthSize: 'small' },
+      fc.constant(null),
+      fc.boolean(),
+      fc.double(),
+      hugeNumber,
+      fc.string(),
+      fc.array(tie('value'), { maxLength: 3 }),
+    ),
   })).value;
-  const featureValue = fc.oneof(fc.double(), hugeNumber, fc.integer(), fc.string(), fc.constantFrom('red', 'green', 'blue', ''), fc.boolean(), fc.constant(null), nested, fc.object());
+  const featureValue = fc.oneof(
+    fc.double(),
+    hugeNumber,
+    fc.integer(),
+    fc.string(),
+    fc.constantFrom('red', 'green', 'blue', ''),
+    fc.boolean(),
+    fc.constant(null),
+    nested,
+    fc.object(),
+  );
   const featureName = fc.oneof(fc.constantFrom(...FEATURES, '__proto__', 'constructor', 'toString', 'label'), fc.string());
   const instance = fc.oneof(
     fc.dictionary(featureName, featureValue, { maxKeys: 8 }),
@@ -687,16 +900,18 @@ describe('property-based: malformed requests never produce a 5xx', () => {
     fc.record({ x1: featureValue, x2: featureValue, x3: featureValue, color: featureValue }),
     fc.jsonValue(),
   );
-  const instancesBody = fc.record({ instances: fc.oneof(fc.array(instance, { maxLength: 6 }), fc.jsonValue()) }).map((b) => JSON.stringify(b));
+  const instancesBody = fc
+    .record({ instances: fc.oneof(fc.array(instance, { maxLength: 6 }), fc.jsonValue()) })
+    .map((b) => JSON.stringify(b));
   const rawBody = fc.oneof(
     fc.string(),
     fc.string({ unit: 'binary' }),
     fc.json(),
     instancesBody,
     // Number literals JSON can hold but doubles cannot, and deep nesting.
-    fc.tuple(fc.constantFrom('1e999', '-1e999', '1e400', '123456789012345678901234567890'), fc.constantFrom(...FEATURES)).map(
-      ([n, f]) => `{"instances": [{"x1": 0, "x2": 0, "x3": 0, "color": "red", "${f}": ${n}}]}`,
-    ),
+    fc
+      .tuple(fc.constantFrom('1e999', '-1e999', '1e400', '123456789012345678901234567890'), fc.constantFrom(...FEATURES))
+      .map(([n, f]) => `{"instances": [{"x1": 0, "x2": 0, "x3": 0, "color": "red", "${f}": ${n}}]}`),
     fc.integer({ min: 1, max: 5000 }).map((depth) => `{"instances": ${'['.repeat(depth)}${']'.repeat(depth)}}`),
     instancesBody.map((s) => s.slice(0, Math.max(0, s.length - 2))), // truncated JSON
   );
@@ -720,10 +935,20 @@ describe('property-based: malformed requests never produce a 5xx', () => {
   it('random bodies to feedback: 200 or 400 with problems', async () => {
     const entry = fc.oneof(
       fc.dictionary(fc.oneof(fc.constantFrom('requestId', 'index', 'label'), fc.string()), featureValue, { maxKeys: 5 }),
-      fc.record({ requestId: fc.oneof(fc.string(), fc.uuid(), featureValue), index: fc.oneof(fc.integer(), featureValue), label: fc.oneof(fc.constantFrom('0', '1', 0, 1), featureValue) }, { requiredKeys: [] }),
+      fc.record(
+        {
+          requestId: fc.oneof(fc.string(), fc.uuid(), featureValue),
+          index: fc.oneof(fc.integer(), featureValue),
+          label: fc.oneof(fc.constantFrom('0', '1', 0, 1), featureValue),
+        },
+        { requiredKeys: [] },
+      ),
       fc.jsonValue(),
     );
-    const body = fc.oneof(rawBody, fc.record({ feedback: fc.oneof(fc.array(entry, { maxLength: 6 }), fc.jsonValue()) }).map((b) => JSON.stringify(b)));
+    const body = fc.oneof(
+      rawBody,
+      fc.record({ feedback: fc.oneof(fc.array(entry, { maxLength: 6 }), fc.jsonValue()) }).map((b) => JSON.stringify(b)),
+    );
     await fc.assert(
       fc.asyncProperty(body, async (text) => expectClientOutcome(await call('POST', `/v1/models/${CLS}/feedback`, text))),
       { numRuns: 200 },
@@ -731,7 +956,11 @@ describe('property-based: malformed requests never produce a 5xx', () => {
   });
 
   it('random query strings: never a 5xx', async () => {
-    const query = fc.dictionary(fc.constantFrom('version', 'alias', 'other'), fc.oneof(fc.string(), fc.nat().map(String), fc.constantFrom('99999999999999999999', '1e3', '0x1')), { maxKeys: 3 });
+    const query = fc.dictionary(
+      fc.constantFrom('version', 'alias', 'other'),
+      fc.oneof(fc.string(), fc.nat().map(String), fc.constantFrom('99999999999999999999', '1e3', '0x1')),
+      { maxKeys: 3 },
+    );
     await fc.assert(
       fc.asyncProperty(query, fc.constantFrom('GET', 'POST'), async (q, method) => {
         const res =

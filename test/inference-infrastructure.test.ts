@@ -13,7 +13,19 @@ import { buildApp, inProcessApp } from '../lib/app';
 import type { InferenceApiProps } from '../lib/inference';
 import { MloopStack } from '../lib/mloop-stack';
 import { predictEnv } from '../lambdas/shared/env';
-import { allows, apiMethod, arnText, mloopFunction, renderText, resourcesGranted, resourcesOfType, roleStatements, theResource, type Json, logicalIdOf } from './helpers/template';
+import {
+  allows,
+  apiMethod,
+  arnText,
+  mloopFunction,
+  renderText,
+  resourcesGranted,
+  resourcesOfType,
+  roleStatements,
+  theResource,
+  type Json,
+  logicalIdOf,
+} from './helpers/template';
 
 jest.setTimeout(120_000);
 
@@ -61,7 +73,10 @@ describe('routes', () => {
 
   test('the model routes require the name path parameter', () => {
     for (const [verb, route] of ROUTES.slice(1)) {
-      expect([route, apiMethod(template, verb, route).resource.Properties.RequestParameters]).toEqual([route, { 'method.request.path.name': true }]);
+      expect([route, apiMethod(template, verb, route).resource.Properties.RequestParameters]).toEqual([
+        route,
+        { 'method.request.path.name': true },
+      ]);
     }
   });
 
@@ -102,15 +117,32 @@ describe('the predict function', () => {
 
   test('gets the capture and shadow defaults: every request sampled, batches of 1000 lines or 10 s, no shadow traffic', () => {
     expect(predictEnvironment(template)).toEqual(
-      expect.objectContaining({ CAPTURE_ENABLED: 'true', CAPTURE_SAMPLE_RATE: '1', CAPTURE_BATCH_RECORDS: '1000', CAPTURE_FLUSH_SECONDS: '10', SHADOW_SHARE: '0' }),
+      expect.objectContaining({
+        CAPTURE_ENABLED: 'true',
+        CAPTURE_SAMPLE_RATE: '1',
+        CAPTURE_BATCH_RECORDS: '1000',
+        CAPTURE_FLUSH_SECONDS: '10',
+        SHADOW_SHARE: '0',
+      }),
     );
   });
 
   test('gets the capture and shadow props as its environment, which its contract accepts', () => {
-    const variables = predictEnvironment(synth({ captureSampleRate: 0.25, captureBatchRecords: 200, captureFlushSeconds: 2.5, shadowShare: 0.1 }).template);
-    expect(variables).toEqual(expect.objectContaining({ CAPTURE_SAMPLE_RATE: '0.25', CAPTURE_BATCH_RECORDS: '200', CAPTURE_FLUSH_SECONDS: '2.5', SHADOW_SHARE: '0.1' }));
+    const variables = predictEnvironment(
+      synth({ captureSampleRate: 0.25, captureBatchRecords: 200, captureFlushSeconds: 2.5, shadowShare: 0.1 }).template,
+    );
+    expect(variables).toEqual(
+      expect.objectContaining({
+        CAPTURE_SAMPLE_RATE: '0.25',
+        CAPTURE_BATCH_RECORDS: '200',
+        CAPTURE_FLUSH_SECONDS: '2.5',
+        SHADOW_SHARE: '0.1',
+      }),
+    );
     const parsed = predictEnv.parse({ ...variables, DATA_BUCKET: 'b', REGISTRY_TABLE: 't' });
-    expect([parsed.CAPTURE_SAMPLE_RATE, parsed.CAPTURE_BATCH_RECORDS, parsed.CAPTURE_FLUSH_SECONDS, parsed.SHADOW_SHARE]).toEqual([0.25, 200, 2.5, 0.1]);
+    expect([parsed.CAPTURE_SAMPLE_RATE, parsed.CAPTURE_BATCH_RECORDS, parsed.CAPTURE_FLUSH_SECONDS, parsed.SHADOW_SHARE]).toEqual([
+      0.25, 200, 2.5, 0.1,
+    ]);
   });
 
   test.each<[Omit<InferenceApiProps, 'bucket' | 'table'>, string]>([
@@ -140,11 +172,15 @@ describe('API key option', () => {
     expect(key.resource.Properties.Enabled).toBe(true);
     const plan = theResource(t, 'AWS::ApiGateway::UsagePlan').resource.Properties;
     expect(plan.Throttle).toEqual({ RateLimit: 20, BurstLimit: 40 });
-    expect(plan.ApiStages).toEqual([expect.objectContaining({ ApiId: { Ref: idOf(s, s.inference.api) }, Stage: { Ref: expect.any(String) } })]);
+    expect(plan.ApiStages).toEqual([
+      expect.objectContaining({ ApiId: { Ref: idOf(s, s.inference.api) }, Stage: { Ref: expect.any(String) } }),
+    ]);
     const stageId = plan.ApiStages[0].Stage.Ref;
     expect((t.toJSON().Resources as Record<string, Json>)[stageId].Properties.StageName).toBe('v1');
     const planKey = theResource(t, 'AWS::ApiGateway::UsagePlanKey').resource.Properties;
-    expect(planKey).toEqual(expect.objectContaining({ KeyId: { Ref: key.logicalId }, KeyType: 'API_KEY', UsagePlanId: { Ref: expect.any(String) } }));
+    expect(planKey).toEqual(
+      expect.objectContaining({ KeyId: { Ref: key.logicalId }, KeyType: 'API_KEY', UsagePlanId: { Ref: expect.any(String) } }),
+    );
     // The key's id is an output: its value is read with `aws apigateway get-api-key --include-value`.
     expect(Object.values(t.toJSON().Outputs as Record<string, Json>).some((o) => o.Value?.Ref === key.logicalId)).toBe(true);
   });

@@ -36,7 +36,7 @@ import {
   type Definition,
   type Json,
   type State,
-  logicalIdOf
+  logicalIdOf,
 } from './helpers/template';
 
 jest.setTimeout(120_000);
@@ -170,7 +170,9 @@ describe('the data bucket with a customer-managed key', () => {
   test('is encrypted with aws:kms under that key, with a bucket key', () => {
     kmsTemplate.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: {
-        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: KEY_ARN }, BucketKeyEnabled: true }],
+        ServerSideEncryptionConfiguration: [
+          { ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: KEY_ARN }, BucketKeyEnabled: true },
+        ],
       },
     });
   });
@@ -185,20 +187,23 @@ describe('the data bucket with a customer-managed key', () => {
   test('lets every role that reads the bucket decrypt with the key', () => {
     const readers = rolesThatCan('s3:GetObject');
     expect(readers).toHaveLength(7); // six functions (not recordFailure) and the training role
-    for (const { logicalId, statements } of readers) expect([logicalId, allows(statements, 'kms:Decrypt', KEY_ARN)]).toEqual([logicalId, true]);
+    for (const { logicalId, statements } of readers)
+      expect([logicalId, allows(statements, 'kms:Decrypt', KEY_ARN)]).toEqual([logicalId, true]);
   });
 
   test('lets every role that writes the bucket generate data keys with the key', () => {
     const writers = rolesThatCan('s3:PutObject');
     expect(writers).toHaveLength(7); // six functions (not recordFailure) and the training role
-    for (const { logicalId, statements } of writers) expect([logicalId, allows(statements, 'kms:GenerateDataKey', KEY_ARN)]).toEqual([logicalId, true]);
+    for (const { logicalId, statements } of writers)
+      expect([logicalId, allows(statements, 'kms:GenerateDataKey', KEY_ARN)]).toEqual([logicalId, true]);
   });
 });
 
 // -------------------------------------------------------------------------------------------------
 
 describe('the rule that starts the pipeline', () => {
-  const rule = () => theResource(template, 'AWS::Events::Rule', ({ resource }) => resource.Properties.EventPattern?.source?.[0] === 'aws.s3');
+  const rule = () =>
+    theResource(template, 'AWS::Events::Rule', ({ resource }) => resource.Properties.EventPattern?.source?.[0] === 'aws.s3');
 
   test('matches S3 "Object Created" events of the data bucket under datasets/', () => {
     expect(rule().resource.Properties.EventPattern).toEqual({
@@ -236,7 +241,12 @@ describe('the rule that starts the pipeline', () => {
       ({ resource }) => JSON.stringify(resource.Properties.FunctionName) === JSON.stringify({ 'Fn::GetAtt': [starter().logicalId, 'Arn'] }),
     );
     expect(permissions.map(({ resource }) => resource.Properties)).toEqual([
-      { Action: 'lambda:InvokeFunction', FunctionName: { 'Fn::GetAtt': [starter().logicalId, 'Arn'] }, Principal: 'events.amazonaws.com', SourceArn: { 'Fn::GetAtt': [rule().logicalId, 'Arn'] } },
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: { 'Fn::GetAtt': [starter().logicalId, 'Arn'] },
+        Principal: 'events.amazonaws.com',
+        SourceArn: { 'Fn::GetAtt': [rule().logicalId, 'Arn'] },
+      },
     ]);
   });
 });
@@ -280,7 +290,11 @@ describe('the pipeline starter', () => {
     expect(policy.Queues).toEqual([{ Ref: queue.logicalId }]);
     const rule = theResource(template, 'AWS::Events::Rule', ({ resource }) => resource.Properties.EventPattern?.source?.[0] === 'aws.s3');
     // The cleanup rule (executions that ended stopped, timed out or failed) dead-letters here too.
-    const ended = theResource(template, 'AWS::Events::Rule', ({ resource }) => resource.Properties.EventPattern?.source?.[0] === 'aws.states');
+    const ended = theResource(
+      template,
+      'AWS::Events::Rule',
+      ({ resource }) => resource.Properties.EventPattern?.source?.[0] === 'aws.states',
+    );
     const allowFrom = (logicalId: string) =>
       expect.objectContaining({
         Effect: 'Allow',
@@ -290,7 +304,12 @@ describe('the pipeline starter', () => {
         Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [logicalId, 'Arn'] } } },
       });
     expect(policy.PolicyDocument.Statement).toEqual([
-      expect.objectContaining({ Effect: 'Deny', Action: 'sqs:*', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      expect.objectContaining({
+        Effect: 'Deny',
+        Action: 'sqs:*',
+        Principal: { AWS: '*' },
+        Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+      }),
       allowFrom(rule.logicalId),
       allowFrom(ended.logicalId),
     ]);
@@ -367,7 +386,15 @@ describe('the training state machine', () => {
   test("catches every error of every task but 'Record failure', keeping the input and the error at $.error", () => {
     const tasks = statesOfType('Task').filter(([name]) => name !== 'Record failure');
     expect(tasks.map(([name]) => name).sort()).toEqual(
-      ['Evaluate candidate', 'Finish ingest', 'Ingest dataset', 'Merge parts', 'Register and promote', 'Register without promotion', 'Train model'].sort(),
+      [
+        'Evaluate candidate',
+        'Finish ingest',
+        'Ingest dataset',
+        'Merge parts',
+        'Register and promote',
+        'Register without promotion',
+        'Train model',
+      ].sort(),
     );
     for (const [name, s] of tasks) {
       expect([name, s.Catch]).toEqual([name, [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Record failure' }]]);
@@ -423,7 +450,10 @@ describe('the training state machine', () => {
 
   test('retries the Lambda tasks on transient Lambda errors', () => {
     for (const [name, s] of statesOfType('Task').filter(([n]) => n !== 'Train model')) {
-      expect([name, s.Retry?.[0]?.ErrorEquals]).toEqual([name, expect.arrayContaining(['Lambda.ServiceException', 'Lambda.SdkClientException'])]);
+      expect([name, s.Retry?.[0]?.ErrorEquals]).toEqual([
+        name,
+        expect.arrayContaining(['Lambda.ServiceException', 'Lambda.SdkClientException']),
+      ]);
     }
   });
 
@@ -464,7 +494,18 @@ describe('the Lambda functions', () => {
 
   test('are the ten of the catalog, each marked with its catalog id', () => {
     expect([...mloopFunctions(template).keys()].sort()).toEqual(CATALOG_IDS);
-    expect(CATALOG_IDS).toEqual(['drift', 'evaluate', 'executionEnded', 'ingest', 'ingestParts', 'models', 'predict', 'recordFailure', 'register', 'startPipeline']);
+    expect(CATALOG_IDS).toEqual([
+      'drift',
+      'evaluate',
+      'executionEnded',
+      'ingest',
+      'ingestParts',
+      'models',
+      'predict',
+      'recordFailure',
+      'register',
+      'startPipeline',
+    ]);
   });
 
   test('run Node.js 24 or newer', () => {
@@ -479,7 +520,8 @@ describe('the Lambda functions', () => {
   });
 
   test('have active X-Ray tracing', () => {
-    for (const fn of functions()) expect([fn.functionId, fn.resource.Properties.TracingConfig]).toEqual([fn.functionId, { Mode: 'Active' }]);
+    for (const fn of functions())
+      expect([fn.functionId, fn.resource.Properties.TracingConfig]).toEqual([fn.functionId, { Mode: 'Active' }]);
   });
 
   test('log JSON to a log group of their own with a retention', () => {
@@ -498,7 +540,11 @@ describe('the Lambda functions', () => {
   test('take memory and timeout from the catalog', () => {
     for (const fn of functions()) {
       const spec = FUNCTIONS[fn.functionId];
-      expect([fn.functionId, fn.resource.Properties.MemorySize, fn.resource.Properties.Timeout]).toEqual([fn.functionId, spec.memoryMb, spec.timeoutSeconds]);
+      expect([fn.functionId, fn.resource.Properties.MemorySize, fn.resource.Properties.Timeout]).toEqual([
+        fn.functionId,
+        spec.memoryMb,
+        spec.timeoutSeconds,
+      ]);
     }
   });
 
@@ -515,7 +561,9 @@ describe('the Lambda functions', () => {
   test('get only variables their environment contract declares, and satisfy it', () => {
     const runtimeKeys = ['POWERTOOLS_SERVICE_NAME', 'NODE_OPTIONS'];
     for (const fn of functions()) {
-      const variables = Object.fromEntries(Object.entries(fn.resource.Properties.Environment.Variables as Record<string, Json>).map(([k, v]) => [k, renderText(v)]));
+      const variables = Object.fromEntries(
+        Object.entries(fn.resource.Properties.Environment.Variables as Record<string, Json>).map(([k, v]) => [k, renderText(v)]),
+      );
       const contract = FUNCTIONS[fn.functionId].env;
       const unknown = Object.keys(variables).filter((k) => !(k in contract.shape) && !runtimeKeys.includes(k));
       expect([fn.functionId, unknown]).toEqual([fn.functionId, []]);
@@ -570,7 +618,8 @@ describe('least privilege', () => {
     const statements = statementsOfFunction('predict');
     const tableArn = arnText(idOf(stack.registry.table));
     expect(allows(statements, 'dynamodb:GetItem', tableArn)).toBe(true);
-    for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem']) expect([action, allows(statements, action, tableArn)]).toEqual([action, false]);
+    for (const action of ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'])
+      expect([action, allows(statements, action, tableArn)]).toEqual([action, false]);
   });
 
   test('ingest can tag dropped datasets (it quarantines rejected ones by tag)', () => {
@@ -611,7 +660,10 @@ describe('least privilege', () => {
     for (const fn of mloopFunctions(template).values()) {
       const role = template.toJSON().Resources[fn.roleId];
       const managed = (role.Properties.ManagedPolicyArns as Json[]).map(renderText);
-      expect([fn.functionId, managed]).toEqual([fn.functionId, ['arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole']]);
+      expect([fn.functionId, managed]).toEqual([
+        fn.functionId,
+        ['arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole'],
+      ]);
     }
   });
 
@@ -630,7 +682,9 @@ describe('least privilege', () => {
     for (const action of ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability']) {
       expect([action, resourcesGranted(statements, action)]).toEqual([action, [repository]]);
     }
-    expect(allows(statements, 'ecr:BatchGetImage', `arn:\${AWS::Partition}:ecr:\${AWS::Region}:${DLC_ACCOUNT}:repository/other`)).toBe(false);
+    expect(allows(statements, 'ecr:BatchGetImage', `arn:\${AWS::Partition}:ecr:\${AWS::Region}:${DLC_ACCOUNT}:repository/other`)).toBe(
+      false,
+    );
   });
 
   test('the image the training job runs is in the repository the training role may pull from', () => {
@@ -668,7 +722,9 @@ describe('least privilege', () => {
     const { properties } = stateMachineDefinition(template);
     const statements = roleStatements(template, properties.RoleArn['Fn::GetAtt'][0]);
     const invoked = new Set(resourcesGranted(statements, 'lambda:InvokeFunction').map((r) => /^\$\{(\w+)\.Arn\}/.exec(r)?.[1] ?? r));
-    const expected = (['ingest', 'ingestParts', 'evaluate', 'register', 'recordFailure'] as const).map((id) => mloopFunction(template, id).logicalId);
+    const expected = (['ingest', 'ingestParts', 'evaluate', 'register', 'recordFailure'] as const).map(
+      (id) => mloopFunction(template, id).logicalId,
+    );
     expect([...invoked].sort()).toEqual(expected.sort());
   });
 });
@@ -835,7 +891,10 @@ describe('the training code', () => {
 
   test('is readable by the training role, that one archive and not the whole assets bucket', () => {
     const objectArnOfArchive = `arn:\${AWS::Partition}:s3:::${submitDirectory().replace(/^s3:\/\//, '')}`;
-    const granted = resourcesGranted(roleStatements(template, roleAssumedBy(template, 'sagemaker.amazonaws.com').logicalId), 's3:GetObject');
+    const granted = resourcesGranted(
+      roleStatements(template, roleAssumedBy(template, 'sagemaker.amazonaws.com').logicalId),
+      's3:GetObject',
+    );
     expect(granted).toContain(objectArnOfArchive);
     expect(granted.filter((r) => r.includes('cdk-hnb659fds-assets'))).toEqual([objectArnOfArchive]);
   });
@@ -859,15 +918,27 @@ describe('cdk-nag (AwsSolutions)', () => {
 
   /** Every acknowledgement in a construct tree: where, which rule (without the 'Annotation::' namespace), why. */
   const acknowledgements = (root: IConstruct) =>
-    root.node.findAll().flatMap((c) =>
-      c.node.metadata
-        .filter((m) => m.type === ACKNOWLEDGED && m.data)
-        .flatMap((m) => Object.entries(m.data as Record<string, string>).map(([id, reason]) => ({ path: c.node.path, rule: id.replace(/^annotation::/i, ''), reason }))),
-    );
+    root.node
+      .findAll()
+      .flatMap((c) =>
+        c.node.metadata
+          .filter((m) => m.type === ACKNOWLEDGED && m.data)
+          .flatMap((m) =>
+            Object.entries(m.data as Record<string, string>).map(([id, reason]) => ({
+              path: c.node.path,
+              rule: id.replace(/^annotation::/i, ''),
+              reason,
+            })),
+          ),
+      );
 
   /** Silence CDK's printing of validation failures while `fn` runs. */
   const quietly = <T>(fn: () => T): T => {
-    const spies = [jest.spyOn(console, 'error').mockImplementation(() => {}), jest.spyOn(console, 'log').mockImplementation(() => {}), jest.spyOn(console, 'warn').mockImplementation(() => {})];
+    const spies = [
+      jest.spyOn(console, 'error').mockImplementation(() => {}),
+      jest.spyOn(console, 'log').mockImplementation(() => {}),
+      jest.spyOn(console, 'warn').mockImplementation(() => {}),
+    ];
     try {
       return fn();
     } finally {
@@ -917,9 +988,9 @@ describe('cdk-nag (AwsSolutions)', () => {
     } finally {
       spy.mockRestore();
     }
-    const findings = new AwsSolutionsChecks().validateScope(unfiltered).violations.flatMap((v) =>
-      v.violatingResources.map((r) => ({ rule: v.ruleName, path: r.constructPath ?? '' })),
-    );
+    const findings = new AwsSolutionsChecks()
+      .validateScope(unfiltered)
+      .violations.flatMap((v) => v.violatingResources.map((r) => ({ rule: v.ruleName, path: r.constructPath ?? '' })));
     const stale = acknowledgements(stack).filter(
       (ack) => !findings.some((f) => f.rule === ack.rule && (f.path === ack.path || f.path.startsWith(`${ack.path}/`))),
     );
@@ -930,7 +1001,13 @@ describe('cdk-nag (AwsSolutions)', () => {
     const prefix = `${stack.node.path}/`;
     const iam5 = acknowledgements(stack)
       .filter((a) => a.rule.startsWith('AwsSolutions-IAM5'))
-      .map((a) => `${a.path.slice(prefix.length)} ${a.rule.replace('AwsSolutions-IAM5', '').replace(/<[A-Za-z0-9]+\.Arn>/g, '<X.Arn>').replace(/"Ref":"[A-Za-z0-9]+"/g, '"Ref":"X"')}`)
+      .map(
+        (a) =>
+          `${a.path.slice(prefix.length)} ${a.rule
+            .replace('AwsSolutions-IAM5', '')
+            .replace(/<[A-Za-z0-9]+\.Arn>/g, '<X.Arn>')
+            .replace(/"Ref":"[A-Za-z0-9]+"/g, '"Ref":"X"')}`,
+      )
       .sort();
     // A new wildcard grant must be reviewed: add it here with the acknowledgement's reason in lib/.
     expect(iam5).toEqual([

@@ -50,7 +50,12 @@ afterAll(async () => {
 async function ingestFile(model: string, fileName: string, body: string | Buffer, execution: string): Promise<IngestOutput> {
   const key = s3Keys.dataset(model, fileName);
   await putObject(SCRATCH, key, body);
-  const input: IngestInput = { detail: { bucket: { name: SCRATCH }, object: { key } }, execution, eventId: `event-${execution}`, eventTime: '2024-05-01T12:00:00Z' };
+  const input: IngestInput = {
+    detail: { bucket: { name: SCRATCH }, object: { key } },
+    execution,
+    eventId: `event-${execution}`,
+    eventTime: '2024-05-01T12:00:00Z',
+  };
   return t.cloud.invoke('ingest', input) as Promise<IngestOutput>;
 }
 
@@ -77,7 +82,13 @@ describe('each format is accepted and split as CSV', () => {
     }
     expect(rows.sort()).toEqual(expectedRows.slice(1).sort());
     const report = await getObjectJson<Record<string, unknown>>(SCRATCH, s3Keys.validationReport(`fmt-${model}`, out.datasetVersion));
-    expect(report).toMatchObject({ format: model.startsWith('parquet') ? 'parquet' : model.replace('-gz', ''), gzip: gzipped, accepted: true, rows: 200, schemaSource: 'inferred' });
+    expect(report).toMatchObject({
+      format: model.startsWith('parquet') ? 'parquet' : model.replace('-gz', ''),
+      gzip: gzipped,
+      accepted: true,
+      rows: 200,
+      schemaSource: 'inferred',
+    });
   });
 });
 
@@ -94,7 +105,13 @@ describe('schema.json beside the data', () => {
 
   test('ingesting schema.json itself checks it and answers CONFIG (nothing to train)', async () => {
     const out = await ingestFile(MODEL, 'schema.json', JSON.stringify(schemaJson), 'schema-1');
-    expect(out).toEqual({ status: 'CONFIG', model: MODEL, datasetVersion: null, file: 'schema.json', uri: s3Uri(SCRATCH, `datasets/${MODEL}/schema.json`) });
+    expect(out).toEqual({
+      status: 'CONFIG',
+      model: MODEL,
+      datasetVersion: null,
+      file: 'schema.json',
+      uri: s3Uri(SCRATCH, `datasets/${MODEL}/schema.json`),
+    });
   });
 
   test('a dataset is checked against it: categories outside the declared ones are rejected', async () => {
@@ -105,7 +122,10 @@ describe('schema.json beside the data', () => {
     const out = await ingestFile(MODEL, 'good.csv', tableCsv(sampleTable(30)), 'declared-good');
     if (out.status !== 'ACCEPTED') throw new Error(JSON.stringify(out));
     // The declared types win over inference: the 0/1 target is categorical, as schema.json says.
-    const schema = await getObjectJson<{ columns: { name: string; type: string }[]; task: string; classes: string[] }>(SCRATCH, s3Keys.splitSchema(MODEL, out.datasetVersion));
+    const schema = await getObjectJson<{ columns: { name: string; type: string }[]; task: string; classes: string[] }>(
+      SCRATCH,
+      s3Keys.splitSchema(MODEL, out.datasetVersion),
+    );
     expect(schema.columns.find((c) => c.name === 'target')?.type).toBe('categorical');
     expect(schema).toMatchObject({ task: 'classification', classes: ['0', '1'] });
     const report = await getObjectJson<Record<string, unknown>>(SCRATCH, s3Keys.validationReport(MODEL, out.datasetVersion));
@@ -118,11 +138,15 @@ describe('schema.json beside the data', () => {
       `${s3Uri(SCRATCH, 'datasets/declared-bad/schema.json')} is not a valid schema: columns[0].type: expected 'numeric' or 'categorical'.`,
     );
     // ...and stops the datasets of the model until it is fixed.
-    await expect(ingestFile('declared-bad', 'data.csv', tableCsv(sampleTable(30)), 'schema-bad-data')).rejects.toThrow(/columns\[0\]\.type: expected 'numeric' or 'categorical'/);
+    await expect(ingestFile('declared-bad', 'data.csv', tableCsv(sampleTable(30)), 'schema-bad-data')).rejects.toThrow(
+      /columns\[0\]\.type: expected 'numeric' or 'categorical'/,
+    );
   });
 
   test("the state machine ends a CONFIG ingest in success without training (the synthesized 'New dataset?' choice)", () => {
-    const machine = t.cloud.template.stateMachines[0].definition as { States: Record<string, { Type: string; Choices?: { Variable: string; StringEquals: string; Next: string }[] }> };
+    const machine = t.cloud.template.stateMachines[0].definition as {
+      States: Record<string, { Type: string; Choices?: { Variable: string; StringEquals: string; Next: string }[] }>;
+    };
     const choice = machine.States['New dataset?'];
     const config = choice.Choices?.find((c) => c.Variable === '$.ingest.status' && c.StringEquals === 'CONFIG');
     expect(config).toBeDefined();
@@ -154,7 +178,10 @@ describe('a schema given in the CDK props (mloop:datasetSchemas)', () => {
       `Dataset ${uri} was rejected: Column 'region' in ${uri} is not in the CDK props' schema (datasetSchemas); expected only the columns 'x', 'color', 'target'.`,
     );
     const [record] = await t.registry.listDatasets(model);
-    const report = await getObjectJson<{ schemaSource: string; violations: { check: string; column: string }[] }>(SCRATCH, splitUri(record.reportUri!).key);
+    const report = await getObjectJson<{ schemaSource: string; violations: { check: string; column: string }[] }>(
+      SCRATCH,
+      splitUri(record.reportUri!).key,
+    );
     expect(report.schemaSource).toBe('cdk-props');
     expect(report.violations).toEqual([expect.objectContaining({ check: 'extra_column', column: 'region' })]);
   });
@@ -172,7 +199,10 @@ describe('a schema given in the CDK props (mloop:datasetSchemas)', () => {
     const out = await ingestFile(model, 'good.csv', tableCsv(sampleTable(30)), 'props-good');
     if (out.status !== 'ACCEPTED') throw new Error(JSON.stringify(out));
     // Inference would make the 0/1 target numeric (a regression); the props declare it categorical.
-    const schema = await getObjectJson<{ columns: { name: string; type: string }[]; task: string }>(SCRATCH, s3Keys.splitSchema(model, out.datasetVersion));
+    const schema = await getObjectJson<{ columns: { name: string; type: string }[]; task: string }>(
+      SCRATCH,
+      s3Keys.splitSchema(model, out.datasetVersion),
+    );
     expect(schema.columns.find((c) => c.name === 'target')?.type).toBe('categorical');
     expect(schema.task).toBe('classification');
     const report = await getObjectJson<Record<string, unknown>>(SCRATCH, s3Keys.validationReport(model, out.datasetVersion));
@@ -182,8 +212,17 @@ describe('a schema given in the CDK props (mloop:datasetSchemas)', () => {
   test('a schema.json dropped beside the data wins over it: the same bytes, refused before, are accepted after', async () => {
     const model = 'props-override';
     const purple = withRow10('2,purple,0');
-    await expect(ingestFile(model, 'colors.csv', purple, 'override-before')).rejects.toThrow("outside the categories the CDK props' schema (datasetSchemas) declares (row 10), such as 'purple'");
-    const dropped = { ...PROPS_SCHEMA, columns: [PROPS_SCHEMA.columns[0], { name: 'color', type: 'categorical', categories: ['red', 'green', 'blue', 'purple'] }, PROPS_SCHEMA.columns[2]] };
+    await expect(ingestFile(model, 'colors.csv', purple, 'override-before')).rejects.toThrow(
+      "outside the categories the CDK props' schema (datasetSchemas) declares (row 10), such as 'purple'",
+    );
+    const dropped = {
+      ...PROPS_SCHEMA,
+      columns: [
+        PROPS_SCHEMA.columns[0],
+        { name: 'color', type: 'categorical', categories: ['red', 'green', 'blue', 'purple'] },
+        PROPS_SCHEMA.columns[2],
+      ],
+    };
     await putObject(SCRATCH, s3Keys.dataset(model, 'schema.json'), JSON.stringify(dropped));
     const out = await ingestFile(model, 'colors.csv', purple, 'override-after');
     if (out.status !== 'ACCEPTED') throw new Error(JSON.stringify(out));
@@ -195,7 +234,9 @@ describe('a schema given in the CDK props (mloop:datasetSchemas)', () => {
     const model = 'props-pipeline';
     const result = await dropDataset(t.cloud, model, 'purple.csv', withRow10('2,purple,0'));
     expect(result.status).toBe('FAILED');
-    expect(result.cause).toContain(`Column 'color' in ${s3Uri(t.cloud.dataBucket, `datasets/${model}/purple.csv`)} has 1 value outside the categories`);
+    expect(result.cause).toContain(
+      `Column 'color' in ${s3Uri(t.cloud.dataBucket, `datasets/${model}/purple.csv`)} has 1 value outside the categories`,
+    );
     const [record] = await t.registry.listDatasets(model);
     expect(record.status).toBe('rejected');
   });
@@ -203,7 +244,15 @@ describe('a schema given in the CDK props (mloop:datasetSchemas)', () => {
 
 describe('malformed files through the real Ingest handler: kept, tagged quarantined, recorded rejected', () => {
   const cases = MALFORMED.filter((c) =>
-    ['truncated.csv.gz', 'invalid-json.jsonl', 'not-parquet.parquet', 'nan.parquet', 'non-utf8.csv', 'crlf-mixed.csv', 'all-null-column.csv'].includes(c.fileName),
+    [
+      'truncated.csv.gz',
+      'invalid-json.jsonl',
+      'not-parquet.parquet',
+      'nan.parquet',
+      'non-utf8.csv',
+      'crlf-mixed.csv',
+      'all-null-column.csv',
+    ].includes(c.fileName),
   );
 
   test.each(cases.map((c) => [c.fileName, c] as const))('%s', async (fileName, c) => {
@@ -217,8 +266,13 @@ describe('malformed files through the real Ingest handler: kept, tagged quaranti
     expect(await getTags(SCRATCH, key)).toMatchObject({ 'mloop-status': 'quarantined' });
     const [record] = await t.registry.listDatasets(model);
     expect(record).toMatchObject({ status: 'rejected', bytes: bytes.length, reason: expect.stringContaining(s3Uri(SCRATCH, key)) });
-    const report = await getObjectJson<{ violations: { check: string; column?: string; exampleRows: number[] }[] }>(SCRATCH, splitUri(record.reportUri!).key);
-    expect(report.violations).toContainEqual(expect.objectContaining({ check: c.check, ...(c.column ? { column: c.column } : {}), ...(c.rows ? { exampleRows: c.rows } : {}) }));
+    const report = await getObjectJson<{ violations: { check: string; column?: string; exampleRows: number[] }[] }>(
+      SCRATCH,
+      splitUri(record.reportUri!).key,
+    );
+    expect(report.violations).toContainEqual(
+      expect.objectContaining({ check: c.check, ...(c.column ? { column: c.column } : {}), ...(c.rows ? { exampleRows: c.rows } : {}) }),
+    );
   });
 
   test('a corrupt Parquet file dropped in the data bucket ends the pipeline FAILED, kept and quarantined', async () => {

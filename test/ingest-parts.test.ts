@@ -46,7 +46,10 @@ describe('a dataset bigger than the parts threshold', () => {
     // The parts' states ran: the Map items are the parts.
     const expectedParts = Math.ceil(Buffer.byteLength(csv) / PART_BYTES);
     for (const state of ['[Hash dataset]', '[Scan part]', '[Merge parts]', '[Split part]', '[Finish ingest]']) {
-      expect([state, test_.logs.filter((l) => l.startsWith(state)).length]).toEqual([state, state === '[Scan part]' || state === '[Split part]' ? expectedParts : 1]);
+      expect([state, test_.logs.filter((l) => l.startsWith(state)).length]).toEqual([
+        state,
+        state === '[Scan part]' || state === '[Split part]' ? expectedParts : 1,
+      ]);
     }
 
     const record = (await registry.listDatasets('big'))[0];
@@ -88,7 +91,10 @@ describe('a dataset bigger than the parts threshold', () => {
         expect(moved / column.count).toBeLessThan(0.02);
       }
     }
-    const report = await getObjectJson<{ parts: number; rescannedParts: number; accepted: boolean }>(bucket, s3Keys.validationReport('big', 1));
+    const report = await getObjectJson<{ parts: number; rescannedParts: number; accepted: boolean }>(
+      bucket,
+      s3Keys.validationReport('big', 1),
+    );
     expect(report).toMatchObject({ parts: expectedParts, rescannedParts: 0, accepted: true });
 
     // Trained on the parts and evaluated on the test parts: a registered champion.
@@ -167,9 +173,13 @@ describe('a dataset bigger than the parts threshold', () => {
 });
 
 describe('the parts states in the template', () => {
-  const template = Template.fromStack(buildApp(inProcessApp(undefined, { 'mloop:ingestPartsAbove': 1_000_000, 'mloop:ingestPartBytes': 65_536 })));
+  const template = Template.fromStack(
+    buildApp(inProcessApp(undefined, { 'mloop:ingestPartsAbove': 1_000_000, 'mloop:ingestPartBytes': 65_536 })),
+  );
   const definition = () => {
-    const machine = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0] as { Properties: { DefinitionString: unknown } };
+    const machine = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0] as {
+      Properties: { DefinitionString: unknown };
+    };
     const text = JSON.stringify(machine.Properties.DefinitionString);
     return text;
   };
@@ -187,28 +197,40 @@ describe('the parts states in the template', () => {
     // Parallel state alone would get none (aws/aws-cdk#29266): 'Split parts' is at the top level.
     const policy = Object.entries(template.findResources('AWS::IAM::Policy')).find(([id]) => id.includes('DistributedMapPolicy'));
     expect(policy).toBeDefined();
-    const statements = (policy![1] as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } }).Properties.PolicyDocument.Statement;
-    expect(statements[0]).toEqual({ Action: 'states:StartExecution', Effect: 'Allow', Resource: { Ref: expect.stringMatching(/^TrainingStateMachine/) } });
+    const statements = (policy![1] as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } })
+      .Properties.PolicyDocument.Statement;
+    expect(statements[0]).toEqual({
+      Action: 'states:StartExecution',
+      Effect: 'Allow',
+      Resource: { Ref: expect.stringMatching(/^TrainingStateMachine/) },
+    });
     expect(statements[1].Action).toEqual(['states:DescribeExecution', 'states:StopExecution']);
   });
 
   test('the thresholds reach both ingest functions from the context', () => {
     const fns = Object.values(template.findResources('AWS::Lambda::Function')).filter(
-      (f) => (f as { Properties: { Environment?: { Variables?: Record<string, string> } } }).Properties.Environment?.Variables?.PARTS_ABOVE_BYTES,
+      (f) =>
+        (f as { Properties: { Environment?: { Variables?: Record<string, string> } } }).Properties.Environment?.Variables
+          ?.PARTS_ABOVE_BYTES,
     ) as { Properties: { Environment: { Variables: Record<string, string> } } }[];
     expect(fns).toHaveLength(2);
-    for (const f of fns) expect(f.Properties.Environment.Variables).toMatchObject({ PARTS_ABOVE_BYTES: '1000000', PART_BYTES: '65536', MAX_PARTS: '1000' });
+    for (const f of fns)
+      expect(f.Properties.Environment.Variables).toMatchObject({ PARTS_ABOVE_BYTES: '1000000', PART_BYTES: '65536', MAX_PARTS: '1000' });
   });
 
   test('the working files expire after 14 days', () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
-      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'ingest-parts/', ExpirationInDays: 14, Status: 'Enabled' })]) },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Prefix: 'ingest-parts/', ExpirationInDays: 14, Status: 'Enabled' })]),
+      },
     });
   });
 
   test('bad options are refused at synth, naming the option', () => {
     expect(() => resolveIngestionParts({ maxParts: 5000 })).toThrow(/ingestionParts\.maxParts must be an integer from 1 to 1000, got 5000/);
     expect(() => resolveIngestionParts({ partSize: Size.bytes(10) })).toThrow(/ingestionParts\.partSize must be at least 1 KiB/);
-    expect(() => buildApp(inProcessApp(undefined, { 'mloop:ingestPartBytes': 'lots' }))).toThrow(/Context mloop:ingestPartBytes must be a whole number of bytes, got 'lots'/);
+    expect(() => buildApp(inProcessApp(undefined, { 'mloop:ingestPartBytes': 'lots' }))).toThrow(
+      /Context mloop:ingestPartBytes must be a whole number of bytes, got 'lots'/,
+    );
   });
 });

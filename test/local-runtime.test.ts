@@ -106,7 +106,9 @@ describe('the first cloud: the repository training code', () => {
     const dataset = template.rules.find((r) => (r.pattern?.source as string[] | undefined)?.[0] === 'aws.s3')!;
     // Executions that end stopped, timed out or failed reach the cleanup function (the state machine's resolved ARN).
     const ended = template.rules.find((r) => (r.pattern?.source as string[] | undefined)?.[0] === 'aws.states')!;
-    expect(ended.pattern).toMatchObject({ detail: { stateMachineArn: [template.stateMachines[0].arn], status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] } });
+    expect(ended.pattern).toMatchObject({
+      detail: { stateMachineArn: [template.stateMachines[0].arn], status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] },
+    });
     expect(ended.targetArns).toEqual([template.functions.find((f) => f.functionId === 'executionEnded')!.arn]);
     expect(dataset.pattern).toEqual({
       source: ['aws.s3'],
@@ -127,7 +129,9 @@ describe('the first cloud: the repository training code', () => {
     const again = synthesizeLocal(path.join(dir, 'cdk.out'));
     fs.rmSync(dir, { recursive: true, force: true });
     const { template } = first!.cloud;
-    expect(again.functions.map((f) => [f.functionId, f.arn, f.environment]).sort()).toEqual(template.functions.map((f) => [f.functionId, f.arn, f.environment]).sort());
+    expect(again.functions.map((f) => [f.functionId, f.arn, f.environment]).sort()).toEqual(
+      template.functions.map((f) => [f.functionId, f.arn, f.environment]).sort(),
+    );
     expect(again.buckets).toEqual(template.buckets);
     expect(again.tables.map((t) => t.name)).toEqual(template.tables.map((t) => t.name));
     expect(again.stateMachines[0].arn).toBe(template.stateMachines[0].arn);
@@ -181,7 +185,9 @@ describe('the second cloud on the same home: training code that fails', () => {
     const head = await s3Client().send(new HeadObjectCommand({ Bucket: onnx.bucket, Key: onnx.key }));
     expect(head.ContentLength).toBeGreaterThan(0);
     // The restarted API serves the champion trained before the restart.
-    const res = (await predictThroughApi(second!.cloud, CHAMPION, { instances: [{ x1: 1, x2: 10, x3: 5, color: 'red' }] })) as APIGatewayProxyResult;
+    const res = (await predictThroughApi(second!.cloud, CHAMPION, {
+      instances: [{ x1: 1, x2: 10, x3: 5, color: 'red' }],
+    })) as APIGatewayProxyResult;
     expect(res.statusCode).toBe(200);
     expect(JSON.parse(res.body).model).toEqual({ name: CHAMPION, version: 1 });
   });
@@ -219,7 +225,11 @@ describe('the second cloud on the same home: training code that fails', () => {
     expect(result.cause).toContain(`Train failed: Training job mloop-${FRESH}-d1-`);
     expect(result.cause).toContain(REASON);
     const registry = second!.registry;
-    expect(await registry.getRun(FRESH, result.execution)).toMatchObject({ status: 'FAILED', stage: 'Train', reason: expect.stringContaining(REASON) });
+    expect(await registry.getRun(FRESH, result.execution)).toMatchObject({
+      status: 'FAILED',
+      stage: 'Train',
+      reason: expect.stringContaining(REASON),
+    });
     expect(await registry.getAlias(FRESH, 'champion')).toBeUndefined();
     expect(await registry.listVersions(FRESH)).toEqual([]);
     // Nothing was registered, so nothing is served.

@@ -23,7 +23,8 @@ describe.each(MALFORMED.map((c) => [c.fileName, c] as const))('%s', (_name, c) =
     const result = await scanDataset(chunks(c.bytes(), 5), options);
     expect(result.accepted).toBe(false);
     const found = result.violations.filter((v) => v.check === c.check && (c.column === undefined || v.column === c.column));
-    if (found.length !== 1) throw new Error(`expected one ${c.check} violation, got:\n${result.violations.map((v) => `${v.check}: ${v.message}`).join('\n')}`);
+    if (found.length !== 1)
+      throw new Error(`expected one ${c.check} violation, got:\n${result.violations.map((v) => `${v.check}: ${v.message}`).join('\n')}`);
     const [v] = found;
     expect(v.message).toContain(fileName);
     if (c.column !== undefined) expect(v.message).toContain(`'${c.column}'`);

@@ -64,26 +64,27 @@ describe('classificationMetrics', () => {
 
   it('matches a pairwise count of the AUC on random data', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 10 })), { minLength: 2, maxLength: 40 }),
-        (rows) => {
-          const truthLabels = rows.map(([positive]) => (positive ? 'y' : 'n'));
-          const scores = rows.map(([, s]) => s / 10);
-          const m = classificationMetrics(truthLabels, scores.map((s) => [1 - s, s]), ['n', 'y']);
-          let pairs = 0;
-          let wins = 0;
-          rows.forEach(([pi], i) =>
-            rows.forEach(([pj], j) => {
-              if (pi && !pj) {
-                pairs++;
-                wins += scores[i] > scores[j] ? 1 : scores[i] === scores[j] ? 0.5 : 0;
-              }
-            }),
-          );
-          if (pairs === 0) expect(m.roc_auc).toBeUndefined();
-          else expect(m.roc_auc).toBeCloseTo(wins / pairs, 12);
-        },
-      ),
+      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 10 })), { minLength: 2, maxLength: 40 }), (rows) => {
+        const truthLabels = rows.map(([positive]) => (positive ? 'y' : 'n'));
+        const scores = rows.map(([, s]) => s / 10);
+        const m = classificationMetrics(
+          truthLabels,
+          scores.map((s) => [1 - s, s]),
+          ['n', 'y'],
+        );
+        let pairs = 0;
+        let wins = 0;
+        rows.forEach(([pi], i) =>
+          rows.forEach(([pj], j) => {
+            if (pi && !pj) {
+              pairs++;
+              wins += scores[i] > scores[j] ? 1 : scores[i] === scores[j] ? 0.5 : 0;
+            }
+          }),
+        );
+        if (pairs === 0) expect(m.roc_auc).toBeUndefined();
+        else expect(m.roc_auc).toBeCloseTo(wins / pairs, 12);
+      }),
     );
   });
 
@@ -107,14 +108,28 @@ describe('classificationMetrics', () => {
   });
 
   it('clips probabilities for the log loss', () => {
-    const m = classificationMetrics(['a', 'b'], [[1, 0], [1, 0]], ['a', 'b']);
+    const m = classificationMetrics(
+      ['a', 'b'],
+      [
+        [1, 0],
+        [1, 0],
+      ],
+      ['a', 'b'],
+    );
     // -(ln(1 - 1e-15) + ln(1e-15)) / 2
     expect(m.log_loss).toBeCloseTo(-Math.log(1e-15) / 2, 9);
     expect(Number.isFinite(m.log_loss)).toBe(true);
   });
 
   it('leaves the AUC out when the truth holds a single class', () => {
-    const m = classificationMetrics(['a', 'a'], [[0.9, 0.1], [0.4, 0.6]], ['a', 'b']);
+    const m = classificationMetrics(
+      ['a', 'a'],
+      [
+        [0.9, 0.1],
+        [0.4, 0.6],
+      ],
+      ['a', 'b'],
+    );
     expect(m.roc_auc).toBeUndefined();
     expect(m.accuracy).toBe(0.5);
   });
@@ -188,7 +203,16 @@ describe('classificationDetails', () => {
     const c = classificationDetails(t, p, ['a', 'b', 'c']).perClass[2];
     expect(c).toEqual({ label: 'c', precision: 0, recall: 0, f1: 0, support: 0, predicted: 0 });
     // Only one class in the truth: no class has an AUC, and the key is absent.
-    expect(classificationMetrics(['a', 'a'], [[0.5, 0.3, 0.2], [0.2, 0.3, 0.5]], ['a', 'b', 'c']).roc_auc).toBeUndefined();
+    expect(
+      classificationMetrics(
+        ['a', 'a'],
+        [
+          [0.5, 0.3, 0.2],
+          [0.2, 0.3, 0.5],
+        ],
+        ['a', 'b', 'c'],
+      ).roc_auc,
+    ).toBeUndefined();
   });
 
   it('agrees with the metric map, and the one-vs-rest AUC with a pairwise count, on random data', () => {

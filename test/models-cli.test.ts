@@ -114,13 +114,30 @@ describe('promote, history and rollback', () => {
   it('promote moves the champion, history records it with who and why, rollback returns to the previous holder', async () => {
     const eventsBefore = readLocalEvents(path.join(t!.home, 'events.jsonl')).length;
     const other = championAfterTraining === 1 ? 2 : 1;
-    const promoted = JSON.parse(await models('promote', { model: 'churn', version: String(other), reason: 'canary looked fine' })) as AliasChange;
-    expect(promoted).toMatchObject({ changed: true, alias: 'champion', fromVersion: championAfterTraining, toVersion: other, by: USER, reason: 'canary looked fine', eventsPublished: true });
+    const promoted = JSON.parse(
+      await models('promote', { model: 'churn', version: String(other), reason: 'canary looked fine' }),
+    ) as AliasChange;
+    expect(promoted).toMatchObject({
+      changed: true,
+      alias: 'champion',
+      fromVersion: championAfterTraining,
+      toVersion: other,
+      by: USER,
+      reason: 'canary looked fine',
+      eventsPublished: true,
+    });
 
     const history = JSON.parse(await models('history', { model: 'churn' })) as AliasHistory;
     expect(history.aliases).toEqual([expect.objectContaining({ alias: 'champion', version: other, updatedBy: USER })]);
     const last = history.history[history.history.length - 1];
-    expect(last).toMatchObject({ alias: 'champion', fromVersion: championAfterTraining, toVersion: other, by: USER, reason: 'canary looked fine', action: 'promote' });
+    expect(last).toMatchObject({
+      alias: 'champion',
+      fromVersion: championAfterTraining,
+      toVersion: other,
+      by: USER,
+      reason: 'canary looked fine',
+      action: 'promote',
+    });
     expect(history.history[0]).toMatchObject({ revision: 1, fromVersion: null, toVersion: 1, by: expect.stringMatching(/^pipeline:/) });
 
     const rolledBack = JSON.parse(await models('rollback', { model: 'churn' })) as AliasChange;
@@ -130,7 +147,11 @@ describe('promote, history and rollback', () => {
     // Each move went out as a "Model Alias Changed" event.
     const changes = readLocalEvents(path.join(t!.home, 'events.jsonl'))
       .slice(eventsBefore)
-      .flatMap((l) => (l.kind === 'eventbridge' && l.event['detail-type'] === 'Model Alias Changed' ? [l.event.detail as { fromVersion: number; toVersion: number; action: string }] : []));
+      .flatMap((l) =>
+        l.kind === 'eventbridge' && l.event['detail-type'] === 'Model Alias Changed'
+          ? [l.event.detail as { fromVersion: number; toVersion: number; action: string }]
+          : [],
+      );
     expect(changes.map((c) => [c.fromVersion, c.toVersion, c.action])).toEqual([
       [championAfterTraining, other, 'promote'],
       [other, championAfterTraining, 'rollback'],
@@ -149,15 +170,22 @@ describe('promote, history and rollback', () => {
   });
 
   it('answers unknown models, versions and aliases, and bad arguments, with one clear line', async () => {
-    const fails = (sub: string, values: Record<string, string>) => runModelsCommand(t!.cloud, { json: true, out: () => undefined, err: () => undefined }, sub, values);
+    const fails = (sub: string, values: Record<string, string>) =>
+      runModelsCommand(t!.cloud, { json: true, out: () => undefined, err: () => undefined }, sub, values);
     await expect(fails('promote', { model: 'ghost', version: '1' })).rejects.toThrow("Model 'ghost' is not in the registry.");
     await expect(fails('lineage', { model: 'churn', version: '9' })).rejects.toThrow("Model 'churn' has no version 9 (its versions: 1-2).");
-    await expect(fails('rollback', { model: 'churn', alias: 'shadow' })).rejects.toThrow("Model 'churn' has no alias 'shadow' (its aliases: challenger, champion).");
-    await expect(fails('history', { model: 'churn', alias: 'shadow' })).rejects.toThrow("Model 'churn' has no alias 'shadow' (its aliases: challenger, champion).");
+    await expect(fails('rollback', { model: 'churn', alias: 'shadow' })).rejects.toThrow(
+      "Model 'churn' has no alias 'shadow' (its aliases: challenger, champion).",
+    );
+    await expect(fails('history', { model: 'churn', alias: 'shadow' })).rejects.toThrow(
+      "Model 'churn' has no alias 'shadow' (its aliases: challenger, champion).",
+    );
     await expect(fails('promote', { model: 'churn' })).rejects.toThrow('--version N is required.');
     await expect(fails('promote', { model: 'churn', version: 'abc' })).rejects.toThrow("--version must be a positive integer, got 'abc'.");
     await expect(fails('approve', { model: 'churn', version: '1' })).rejects.toThrow('--reason TEXT is required to approve a version.');
-    await expect(fails('approve', { model: 'churn', version: '1', reason: 'ok' })).rejects.toThrow("Version 1 of model 'churn' is not waiting for approval: it is registered.");
+    await expect(fails('approve', { model: 'churn', version: '1', reason: 'ok' })).rejects.toThrow(
+      "Version 1 of model 'churn' is not waiting for approval: it is registered.",
+    );
     await expect(fails('frobnicate', { model: 'churn' })).rejects.toThrow(
       "Unknown command 'models frobnicate': expected one of 'models list', 'models promote', 'models rollback', 'models history', 'models lineage', 'models approve', 'models reject', 'models tag', 'models archive'.",
     );
@@ -208,9 +236,9 @@ describe('the mloop CLI (separate processes on the same home)', () => {
 
   it('a bad argument fails before anything starts', async () => {
     const out: string[] = [];
-    await expect(run(['models', 'rollback', '--model', 'churn', '--version', '0'], { json: false, out: (l) => out.push(l), err: () => undefined })).rejects.toThrow(
-      "--version must be a positive integer, got '0'.",
-    );
+    await expect(
+      run(['models', 'rollback', '--model', 'churn', '--version', '0'], { json: false, out: (l) => out.push(l), err: () => undefined }),
+    ).rejects.toThrow("--version must be a positive integer, got '0'.");
     expect(fs.existsSync(t!.home)).toBe(true);
   });
 });

@@ -33,7 +33,8 @@ describe('the drift function, by default', () => {
   test('leaves the retraining and drift-config variables to the handler defaults', () => {
     const variables = mloopFunction(template, 'drift').resource.Properties.Environment.Variables as Record<string, unknown>;
     expect(variables).toMatchObject({ DRIFT_THRESHOLD: '0.2', DRIFT_SHARE_THRESHOLD: '0.5', METRICS_NAMESPACE: 'mloop' });
-    for (const name of ['DRIFT_CONFIG', 'RETRAIN_ON_DRIFT', 'RETRAIN_COOLDOWN_SECONDS', 'RETRAIN_MIN_FEEDBACK_ROWS']) expect(variables[name]).toBeUndefined();
+    for (const name of ['DRIFT_CONFIG', 'RETRAIN_ON_DRIFT', 'RETRAIN_COOLDOWN_SECONDS', 'RETRAIN_MIN_FEEDBACK_ROWS'])
+      expect(variables[name]).toBeUndefined();
   });
 
   test('reads feedback labels and prediction profiles, and cannot drop datasets', () => {
@@ -82,7 +83,13 @@ describe('the alarms', () => {
     });
     const key = template.toJSON().Resources[idOf(stack, stack.registry.topicKey)];
     expect(key.Properties.KeyPolicy.Statement).toEqual(
-      expect.arrayContaining([expect.objectContaining({ Effect: 'Allow', Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] })]),
+      expect.arrayContaining([
+        expect.objectContaining({
+          Effect: 'Allow',
+          Principal: { Service: 'cloudwatch.amazonaws.com' },
+          Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        }),
+      ]),
     );
   });
 });
@@ -90,11 +97,21 @@ describe('the alarms', () => {
 describe('with retraining, a drift configuration and no topic given', () => {
   let custom: MloopStack;
   let customTemplate: Template;
-  const config = { thresholds: { ks: 0.01 }, features: { support_calls: { test: 'psi' as const, threshold: 0.3 } }, models: { churn: { driftShare: 0.3 } } };
+  const config = {
+    thresholds: { ks: 0.01 },
+    features: { support_calls: { test: 'psi' as const, threshold: 0.3 } },
+    models: { churn: { driftShare: 0.3 } },
+  };
 
   beforeAll(() => {
     custom = new MloopStack(inProcessApp(), 'Custom', {
-      monitoring: { retrainOnDrift: true, retrainCooldown: Duration.hours(6), retrainMinFeedbackRows: 50, driftConfig: config, alarmTopic: undefined },
+      monitoring: {
+        retrainOnDrift: true,
+        retrainCooldown: Duration.hours(6),
+        retrainMinFeedbackRows: 50,
+        driftConfig: config,
+        alarmTopic: undefined,
+      },
     });
     customTemplate = Template.fromStack(custom);
   });
@@ -110,13 +127,17 @@ describe('with retraining, a drift configuration and no topic given', () => {
 
   test('the function may drop retraining datasets and read splits, and still put nothing else', () => {
     const statements = roleStatements(customTemplate, mloopFunction(customTemplate, 'drift').roleId);
-    expect(resourcesGranted(statements, 's3:PutObject')).toEqual([objectArn('datasets/*', custom), objectArn('monitoring/*', custom)].sort());
+    expect(resourcesGranted(statements, 's3:PutObject')).toEqual(
+      [objectArn('datasets/*', custom), objectArn('monitoring/*', custom)].sort(),
+    );
     expect(allows(statements, 's3:GetObject', objectArn('splits/churn/v3/test/test.csv', custom))).toBe(true);
     expect(allows(statements, 's3:DeleteObject', objectArn('datasets/churn/retrain-x.csv', custom))).toBe(false);
   });
 
   test('a bad drift configuration fails at synth, naming the problem', () => {
-    expect(() => new MloopStack(inProcessApp(), 'Bad', { monitoring: { driftConfig: { thresholds: { ks: -1 } } } })).toThrow(/thresholds\.ks/);
+    expect(() => new MloopStack(inProcessApp(), 'Bad', { monitoring: { driftConfig: { thresholds: { ks: -1 } } } })).toThrow(
+      /thresholds\.ks/,
+    );
     expect(() => new MloopStack(inProcessApp(), 'Bad2', { monitoring: { driftConfig: { threshold: 0.1 } } })).toThrow(/without a test/);
   });
 
@@ -149,7 +170,9 @@ describe('a drift monitor without a topic', () => {
     expect(t.toJSON().Resources[keyId].Properties.EnableKeyRotation).toBe(true);
     t.hasResourceProperties('AWS::SNS::TopicPolicy', {
       Topics: [{ Ref: topicId }],
-      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]),
+      },
     });
   });
 });

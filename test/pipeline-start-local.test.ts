@@ -48,14 +48,21 @@ async function drop(model: string, fileName: string, seed: number): Promise<stri
   const key = s3Keys.dataset(model, fileName);
   const started = t.cloud.nextExecutionFor(key);
   await s3Client().send(
-    new PutObjectCommand({ Bucket: t.cloud.dataBucket, Key: key, Body: binaryClassificationCsv(200, seed), Metadata: { [TARGET_METADATA_KEY]: 'label' } }),
+    new PutObjectCommand({
+      Bucket: t.cloud.dataBucket,
+      Key: key,
+      Body: binaryClassificationCsv(200, seed),
+      Metadata: { [TARGET_METADATA_KEY]: 'label' },
+    }),
   );
   return started;
 }
 
 /** The one target result of an event delivered to the dataset rule. */
 function starterResult(deliveries: Delivery[]): StartResult {
-  expect(deliveries.map((d) => [d.status, d.target])).toEqual([['DELIVERED', t.cloud.template.functions.find((f) => f.functionId === 'startPipeline')!.arn]]);
+  expect(deliveries.map((d) => [d.status, d.target])).toEqual([
+    ['DELIVERED', t.cloud.template.functions.find((f) => f.functionId === 'startPipeline')!.arn],
+  ]);
   return (deliveries[0] as Extract<Delivery, { status: 'DELIVERED' }>).result as StartResult;
 }
 
@@ -70,7 +77,11 @@ describe('a dropped dataset', () => {
   test('starts one execution named after its object version, with the S3 event as its input', async () => {
     const execution = await describeExecution(executionArnOf(stateMachineArn, name));
     const event = JSON.parse(execution.input!) as ObjectCreatedEvent;
-    expect(event).toMatchObject({ source: 'aws.s3', 'detail-type': 'Object Created', detail: { bucket: { name: t.cloud.dataBucket }, object: { key: `datasets/${MODEL}/data.csv` } } });
+    expect(event).toMatchObject({
+      source: 'aws.s3',
+      'detail-type': 'Object Created',
+      detail: { bucket: { name: t.cloud.dataBucket }, object: { key: `datasets/${MODEL}/data.csv` } },
+    });
     expect(name).toBe(executionName(event.detail));
     expect(name).toMatch(new RegExp(`^${MODEL}-[0-9a-f]{32}$`));
   });
@@ -122,7 +133,12 @@ describe('one object version delivered more than once', () => {
     while (Date.now() <= startDate) await new Promise((resolve) => setTimeout(resolve, 1));
 
     const result = starterResult(await t.cloud.publish(event));
-    expect(result).toMatchObject({ status: 'DUPLICATE_EVENT', executionName: name, answer: 'SameExecutionReturned', executionArn: executionArnOf(stateMachineArn, name) });
+    expect(result).toMatchObject({
+      status: 'DUPLICATE_EVENT',
+      executionName: name,
+      answer: 'SameExecutionReturned',
+      executionArn: executionArnOf(stateMachineArn, name),
+    });
   });
 
   test('is logged at info with the execution name and counted as DuplicateEvents', () => {
@@ -157,7 +173,15 @@ describe('one object version delivered more than once', () => {
 
 describe('the starter on a bad event', () => {
   test('refuses an event that is not an S3 Object Created event, naming the field', async () => {
-    await expect(t.cloud.invoke('startPipeline', { id: 'x', time: '2025-01-01T00:00:00Z', source: 'aws.s3', 'detail-type': 'Object Deleted', detail: {} })).rejects.toThrow(
+    await expect(
+      t.cloud.invoke('startPipeline', {
+        id: 'x',
+        time: '2025-01-01T00:00:00Z',
+        source: 'aws.s3',
+        'detail-type': 'Object Deleted',
+        detail: {},
+      }),
+    ).rejects.toThrow(
       'The pipeline starter takes S3 "Object Created" events from EventBridge: detail-type: Invalid input: expected "Object Created"; detail.bucket: Invalid input: expected object, received undefined; detail.object: Invalid input: expected object, received undefined.',
     );
   });
@@ -207,7 +231,10 @@ describe('the local Step Functions API', () => {
 
     const second = await call('StartExecution', { stateMachineArn, name, input: '{"another":"input"}' });
     expect(second.status).toBe(400);
-    expect(await second.json()).toEqual({ __type: 'ExecutionAlreadyExists', message: `Execution Already Exists: '${executionArnOf(stateMachineArn, name)}'` });
+    expect(await second.json()).toEqual({
+      __type: 'ExecutionAlreadyExists',
+      message: `Execution Already Exists: '${executionArnOf(stateMachineArn, name)}'`,
+    });
     // (That execution fails at Ingest: its input is no S3 event. Wait for it, so that it ends here.)
     expect((await t.cloud.execution(name)).status).toBe('FAILED');
   });
@@ -215,9 +242,13 @@ describe('the local Step Functions API', () => {
   test('answers through the SDK: ExecutionAlreadyExists and StateMachineDoesNotExist are the SDK errors', async () => {
     const name = `sdk-${randomUUID()}`;
     await sfnClient().send(new StartExecutionCommand({ stateMachineArn, name, input: '{}' }));
-    await expect(sfnClient().send(new StartExecutionCommand({ stateMachineArn, name, input: '{"x":1}' }))).rejects.toBeInstanceOf(ExecutionAlreadyExists);
+    await expect(sfnClient().send(new StartExecutionCommand({ stateMachineArn, name, input: '{"x":1}' }))).rejects.toBeInstanceOf(
+      ExecutionAlreadyExists,
+    );
     const missing = stateMachineArn.replace(/[^:]+$/, 'NoSuchMachine');
-    await expect(sfnClient().send(new StartExecutionCommand({ stateMachineArn: missing, input: '{}' }))).rejects.toBeInstanceOf(StateMachineDoesNotExist);
+    await expect(sfnClient().send(new StartExecutionCommand({ stateMachineArn: missing, input: '{}' }))).rejects.toBeInstanceOf(
+      StateMachineDoesNotExist,
+    );
     expect((await t.cloud.execution(name)).status).toBe('FAILED');
   });
 
@@ -225,7 +256,10 @@ describe('the local Step Functions API', () => {
     const bad = await call('StartExecution', { stateMachineArn, name: `bad-${randomUUID()}`, input: '{oops' });
     expect([bad.status, ((await bad.json()) as { __type: string }).__type]).toEqual([400, 'InvalidExecutionInput']);
     const unknown = await call('DescribeExecution', { executionArn: executionArnOf(stateMachineArn, 'never-started') });
-    expect([unknown.status, await unknown.json()]).toEqual([400, { __type: 'ExecutionDoesNotExist', message: `Execution Does Not Exist: '${executionArnOf(stateMachineArn, 'never-started')}'` }]);
+    expect([unknown.status, await unknown.json()]).toEqual([
+      400,
+      { __type: 'ExecutionDoesNotExist', message: `Execution Does Not Exist: '${executionArnOf(stateMachineArn, 'never-started')}'` },
+    ]);
     const other = await call('StopExecution', { executionArn: executionArnOf(stateMachineArn, 'never-started') });
     expect([other.status, ((await other.json()) as { __type: string }).__type]).toEqual([400, 'UnknownOperationException']);
   });
@@ -254,7 +288,9 @@ describe('execution names on a home shared by processes', () => {
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out) as number[]) : reject(new Error(`claimer exited ${code}: ${err}`))));
+      child.on('close', (code) =>
+        code === 0 ? resolve(JSON.parse(out) as number[]) : reject(new Error(`claimer exited ${code}: ${err}`)),
+      );
     });
   }
 

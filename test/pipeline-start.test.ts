@@ -99,14 +99,23 @@ describe('the execution name of an object version', () => {
 
   test('is a valid name for any bucket, key and version id, and distinct version ids give distinct names (property)', () => {
     fc.assert(
-      fc.property(fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), (bucket, key, v1, v2) => {
-        const detail = (versionId: string): ObjectCreatedDetail => ({ bucket: { name: bucket }, object: { key: `datasets/${key}`, 'version-id': versionId, sequencer: '01' } });
-        const name = executionName(detail(v1));
-        expect(name.length).toBeLessThanOrEqual(MAX_EXECUTION_NAME_LENGTH);
-        expect(name).toMatch(NAME_PATTERN);
-        // 'null' is no version id: both would fall back to the same sequencer.
-        if (v1 !== v2 && v1 !== 'null' && v2 !== 'null') expect(executionName(detail(v2))).not.toBe(name);
-      }),
+      fc.property(
+        fc.string({ minLength: 1 }),
+        fc.string({ minLength: 1 }),
+        fc.string({ minLength: 1 }),
+        fc.string({ minLength: 1 }),
+        (bucket, key, v1, v2) => {
+          const detail = (versionId: string): ObjectCreatedDetail => ({
+            bucket: { name: bucket },
+            object: { key: `datasets/${key}`, 'version-id': versionId, sequencer: '01' },
+          });
+          const name = executionName(detail(v1));
+          expect(name.length).toBeLessThanOrEqual(MAX_EXECUTION_NAME_LENGTH);
+          expect(name).toMatch(NAME_PATTERN);
+          // 'null' is no version id: both would fall back to the same sequencer.
+          if (v1 !== v2 && v1 !== 'null' && v2 !== 'null') expect(executionName(detail(v2))).not.toBe(name);
+        },
+      ),
     );
   });
 });

@@ -22,15 +22,12 @@ let test_: TestCloud;
 let server: ApiServer;
 let maxBatch: number;
 
-
-
 /** A request whose body is sent as is (not JSON-encoded by the helper): malformed or absent bodies. */
 async function rawPredict(model: string, body: string | null, query: Record<string, string> = {}): Promise<APIGatewayProxyResult> {
   const url = new URL(`http://127.0.0.1/v1/models/${encodeURIComponent(model)}/predict`);
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
   return (await test_.cloud.invoke('predict', apiEvent('POST', url, body))) as APIGatewayProxyResult;
 }
-
 
 beforeAll(async () => {
   test_ = await startCloud();
@@ -134,12 +131,27 @@ describe('request validation (400)', () => {
   });
 
   it('rejects instances that are not an array', async () => {
-    await expectError(predictThroughApi(test_.cloud, CLS, { instances: clsInstance() }), 400, 'RequestInvalid', '"instances" must be an array of objects.');
-    await expectError(predictThroughApi(test_.cloud, CLS, { instances: 'x' }), 400, 'RequestInvalid', '"instances" must be an array of objects.');
+    await expectError(
+      predictThroughApi(test_.cloud, CLS, { instances: clsInstance() }),
+      400,
+      'RequestInvalid',
+      '"instances" must be an array of objects.',
+    );
+    await expectError(
+      predictThroughApi(test_.cloud, CLS, { instances: 'x' }),
+      400,
+      'RequestInvalid',
+      '"instances" must be an array of objects.',
+    );
   });
 
   it('rejects empty instances', async () => {
-    await expectError(predictThroughApi(test_.cloud, CLS, { instances: [] }), 400, 'RequestInvalid', '"instances" is empty: send at least one instance.');
+    await expectError(
+      predictThroughApi(test_.cloud, CLS, { instances: [] }),
+      400,
+      'RequestInvalid',
+      '"instances" is empty: send at least one instance.',
+    );
   });
 
   it('rejects more than MAX_BATCH instances', async () => {
@@ -153,7 +165,12 @@ describe('request validation (400)', () => {
   });
 
   it('rejects an instance that is not an object', async () => {
-    const body = await expectError(predictThroughApi(test_.cloud, CLS, { instances: [clsInstance(), 42, null, [1, 2]] }), 400, 'RequestInvalid', 'The request has 3 invalid value(s).');
+    const body = await expectError(
+      predictThroughApi(test_.cloud, CLS, { instances: [clsInstance(), 42, null, [1, 2]] }),
+      400,
+      'RequestInvalid',
+      'The request has 3 invalid value(s).',
+    );
     expect(body.problems).toEqual([
       { index: 1, message: 'instances[1] must be an object of feature values.' },
       { index: 2, message: 'instances[2] must be an object of feature values.' },
@@ -162,23 +179,45 @@ describe('request validation (400)', () => {
   });
 
   it('rejects an unknown feature', async () => {
-    const body = await expectError(predictThroughApi(test_.cloud, CLS, { instances: [{ ...clsInstance(), x4: 1 }] }), 400, 'RequestInvalid', 'The request has 1 invalid value(s).');
+    const body = await expectError(
+      predictThroughApi(test_.cloud, CLS, { instances: [{ ...clsInstance(), x4: 1 }] }),
+      400,
+      'RequestInvalid',
+      'The request has 1 invalid value(s).',
+    );
     expect(body.problems).toEqual([{ index: 0, field: 'x4', message: "instances[0] has unknown feature 'x4'." }]);
   });
 
   it('rejects the target as a feature (it is not one)', async () => {
-    const body = await expectError(predictThroughApi(test_.cloud, CLS, { instances: [{ ...clsInstance(), label: '1' }] }), 400, 'RequestInvalid', 'The request has 1 invalid value(s).');
+    const body = await expectError(
+      predictThroughApi(test_.cloud, CLS, { instances: [{ ...clsInstance(), label: '1' }] }),
+      400,
+      'RequestInvalid',
+      'The request has 1 invalid value(s).',
+    );
     expect(body.problems).toEqual([{ index: 0, field: 'label', message: "instances[0] has unknown feature 'label'." }]);
   });
 
   it('rejects a missing feature and says how to send a missing value', async () => {
     const { x3: _x3, ...instance } = clsInstance();
-    const body = await expectError(predictThroughApi(test_.cloud, CLS, { instances: [instance] }), 400, 'RequestInvalid', 'The request has 1 invalid value(s).');
-    expect(body.problems).toEqual([{ index: 0, field: 'x3', message: "instances[0] is missing feature 'x3' (send null for a missing value)." }]);
+    const body = await expectError(
+      predictThroughApi(test_.cloud, CLS, { instances: [instance] }),
+      400,
+      'RequestInvalid',
+      'The request has 1 invalid value(s).',
+    );
+    expect(body.problems).toEqual([
+      { index: 0, field: 'x3', message: "instances[0] is missing feature 'x3' (send null for a missing value)." },
+    ]);
   });
 
   it('rejects a string for a numeric feature', async () => {
-    const body = await expectError(predictThroughApi(test_.cloud, CLS, { instances: [{ ...clsInstance(), x1: '0.5' }] }), 400, 'RequestInvalid', 'The request has 1 invalid value(s).');
+    const body = await expectError(
+      predictThroughApi(test_.cloud, CLS, { instances: [{ ...clsInstance(), x1: '0.5' }] }),
+      400,
+      'RequestInvalid',
+      'The request has 1 invalid value(s).',
+    );
     expect(body.problems).toEqual([{ index: 0, field: 'x1', message: 'instances[0].x1 must be a number or null, got string.' }]);
   });
 
@@ -196,12 +235,24 @@ describe('request validation (400)', () => {
       { index: 0, field: 'x2', message: 'instances[0].x2 must be a number or null, got string.' },
     ]);
     // A literal NaN token is not JSON at all.
-    await expectError(rawPredict(CLS, '{"instances":[{"x1":NaN,"x2":1,"x3":1,"color":"red"}]}'), 400, 'RequestInvalid', /^The request body is not valid JSON/);
+    await expectError(
+      rawPredict(CLS, '{"instances":[{"x1":NaN,"x2":1,"x3":1,"color":"red"}]}'),
+      400,
+      'RequestInvalid',
+      /^The request body is not valid JSON/,
+    );
   });
 
   it('rejects a non-scalar for a categorical feature', async () => {
-    const body = await expectError(predictThroughApi(test_.cloud, CLS, { instances: [{ ...clsInstance(), color: ['red'] }] }), 400, 'RequestInvalid', 'The request has 1 invalid value(s).');
-    expect(body.problems).toEqual([{ index: 0, field: 'color', message: 'instances[0].color must be a string (a category) or null, got array.' }]);
+    const body = await expectError(
+      predictThroughApi(test_.cloud, CLS, { instances: [{ ...clsInstance(), color: ['red'] }] }),
+      400,
+      'RequestInvalid',
+      'The request has 1 invalid value(s).',
+    );
+    expect(body.problems).toEqual([
+      { index: 0, field: 'color', message: 'instances[0].color must be a string (a category) or null, got array.' },
+    ]);
   });
 
   it('lists every problem of a batch, by instance index and field', async () => {
@@ -213,7 +264,12 @@ describe('request validation (400)', () => {
       'not an object',
       { ...clsInstance(), color: { name: 'red' }, x3: false }, // two wrong types
     ];
-    const body = await expectError(predictThroughApi(test_.cloud, CLS, { instances }), 400, 'RequestInvalid', 'The request has 6 invalid value(s).');
+    const body = await expectError(
+      predictThroughApi(test_.cloud, CLS, { instances }),
+      400,
+      'RequestInvalid',
+      'The request has 6 invalid value(s).',
+    );
     expect(body.problems!.map((p) => [p.index, p.field ?? null])).toEqual([
       [1, 'extra'],
       [1, 'x1'],
@@ -226,19 +282,39 @@ describe('request validation (400)', () => {
   });
 
   it('validates against the model asked for (a regression feature set)', async () => {
-    const body = await expectError(predictThroughApi(test_.cloud, REG, { instances: [clsInstance()] }), 400, 'RequestInvalid', 'The request has 8 invalid value(s).');
+    const body = await expectError(
+      predictThroughApi(test_.cloud, REG, { instances: [clsInstance()] }),
+      400,
+      'RequestInvalid',
+      'The request has 8 invalid value(s).',
+    );
     expect(body.problems!.filter((p) => p.message.includes('unknown')).map((p) => p.field)).toEqual(['x1', 'x2', 'x3', 'color']);
-    expect(body.problems!.filter((p) => p.message.includes('missing')).map((p) => p.field).sort()).toEqual(['age', 'area', 'city', 'rooms']);
+    expect(
+      body
+        .problems!.filter((p) => p.message.includes('missing'))
+        .map((p) => p.field)
+        .sort(),
+    ).toEqual(['age', 'area', 'city', 'rooms']);
   });
 
   it('rejects a model name that is not valid', async () => {
-    await expectError(predictThroughApi(test_.cloud, 'Not_A_Model', { instances: [clsInstance()] }), 400, 'RequestInvalid', /^Model name 'Not_A_Model' is not valid/);
+    await expectError(
+      predictThroughApi(test_.cloud, 'Not_A_Model', { instances: [clsInstance()] }),
+      400,
+      'RequestInvalid',
+      /^Model name 'Not_A_Model' is not valid/,
+    );
   });
 });
 
 describe('model and version routing', () => {
   it('answers 404 ModelNotFound for an unknown model', async () => {
-    await expectError(predictThroughApi(test_.cloud, 'no-such-model', { instances: [clsInstance()] }), 404, 'ModelNotFound', "Model 'no-such-model' is not in the registry.");
+    await expectError(
+      predictThroughApi(test_.cloud, 'no-such-model', { instances: [clsInstance()] }),
+      404,
+      'ModelNotFound',
+      "Model 'no-such-model' is not in the registry.",
+    );
   });
 
   it('serves an explicit ?version', async () => {
@@ -248,7 +324,12 @@ describe('model and version routing', () => {
   });
 
   it('answers 404 for a version that does not exist', async () => {
-    await expectError(predictThroughApi(test_.cloud, CLS, { instances: [clsInstance()] }, { version: '99' }), 404, 'ModelNotFound', `Model '${CLS}' has no version 99.`);
+    await expectError(
+      predictThroughApi(test_.cloud, CLS, { instances: [clsInstance()] }, { version: '99' }),
+      404,
+      'ModelNotFound',
+      `Model '${CLS}' has no version 99.`,
+    );
   });
 
   it('answers 400 for a version that is not a positive integer', async () => {
@@ -271,7 +352,12 @@ describe('model and version routing', () => {
       'ModelNotFound',
       `Model '${CLS}' has no version with alias 'challenger' yet.`,
     );
-    await expectError(predictThroughApi(test_.cloud, CLS, { instances: [clsInstance()] }, { alias: 'Bad Alias' }), 400, 'RequestInvalid', "?alias 'Bad Alias' is not a valid alias name.");
+    await expectError(
+      predictThroughApi(test_.cloud, CLS, { instances: [clsInstance()] }, { alias: 'Bad Alias' }),
+      400,
+      'RequestInvalid',
+      "?alias 'Bad Alias' is not a valid alias name.",
+    );
     await expectError(
       predictThroughApi(test_.cloud, CLS, { instances: [clsInstance()] }, { alias: 'champion', version: '1' }),
       400,
@@ -377,13 +463,20 @@ describe('data capture', () => {
     // Capture is written in batches (see test/inference-api.test.ts): write the buffer now.
     await test_.cloud.flush();
     const keys = await listKeys(test_.cloud.dataBucket, s3Keys.captureModelPrefix(REG));
-    for (const key of keys) expect(key).toMatch(new RegExp(`^capture/${REG}/\\d{4}/\\d{2}/\\d{2}/\\d{2}/\\d{15}-[0-9a-f]{12}-\\d{6}\\.jsonl$`));
+    for (const key of keys)
+      expect(key).toMatch(new RegExp(`^capture/${REG}/\\d{4}/\\d{2}/\\d{2}/\\d{2}/\\d{15}-[0-9a-f]{12}-\\d{6}\\.jsonl$`));
     const all = (await Promise.all(keys.map((k) => getText(test_.cloud.dataBucket, k)))).join('');
     const lines = all.split('\n').filter((l) => l !== '' && JSON.parse(l).requestId === body.requestId);
     expect(lines).toHaveLength(instances.length);
     lines.forEach((line, i) => {
       const record = JSON.parse(line);
-      expect(record).toMatchObject({ requestId: body.requestId, model: REG, version: 1, instance: instances[i], prediction: body.predictions[i] });
+      expect(record).toMatchObject({
+        requestId: body.requestId,
+        model: REG,
+        version: 1,
+        instance: instances[i],
+        prediction: body.predictions[i],
+      });
       expect(new Date(record.at).toISOString()).toBe(record.at);
       expect(typeof record.latencyMs).toBe('number');
     });
@@ -399,7 +492,7 @@ describe('data capture', () => {
     expect(all).not.toContain(requestId);
   });
 
-  it('keeps each model\'s captures under its own prefix', async () => {
+  it("keeps each model's captures under its own prefix", async () => {
     const keys = await listKeys(test_.cloud.dataBucket, 'capture/');
     expect(keys.length).toBeGreaterThan(0);
     for (const key of keys) expect(key).toMatch(new RegExp(`^capture/(${CLS}|${REG})/`));

@@ -44,7 +44,13 @@ function script(name: string, body: string): string {
 }
 
 /** Count the times a fake tool ran: each run appends a line to <name>.calls. */
-const calls = (name: string) => (fs.existsSync(path.join(dir, `${name}.calls`)) ? fs.readFileSync(path.join(dir, `${name}.calls`), 'utf8').trim().split('\n').length : 0);
+const calls = (name: string) =>
+  fs.existsSync(path.join(dir, `${name}.calls`))
+    ? fs
+        .readFileSync(path.join(dir, `${name}.calls`), 'utf8')
+        .trim()
+        .split('\n').length
+    : 0;
 
 beforeAll(async () => {
   dir = tempDir('provision');
@@ -79,7 +85,10 @@ beforeAll(async () => {
     ].join('\n'),
   );
   // The system Python that apt-get installs torch into, and apt-get itself.
-  script('system-python', `[ "$1" = "-c" ] || exit 2\nif [ -f "${dir}/apt-installed" ]; then echo '${OK}'; else echo '${NO_TORCH(false)}'; fi`);
+  script(
+    'system-python',
+    `[ "$1" = "-c" ] || exit 2\nif [ -f "${dir}/apt-installed" ]; then echo '${OK}'; else echo '${NO_TORCH(false)}'; fi`,
+  );
   script(
     'apt-get',
     [
@@ -132,11 +141,17 @@ async function resolveLogged(h: ProvisionHost) {
 describe('finding the Python to train with', () => {
   test('MLOOP_PYTHON wins when it imports torch, and is never replaced when it does not', async () => {
     const chosen = await resolveTrainingPython(host({ env: { MLOOP_PYTHON: path.join(dir, 'torch-python') } }));
-    expect(chosen).toMatchObject({ python: path.join(dir, 'torch-python'), source: 'MLOOP_PYTHON', probe: { torch: '1.13.0a0', numpy: '1.24.2', cuda: false } });
+    expect(chosen).toMatchObject({
+      python: path.join(dir, 'torch-python'),
+      source: 'MLOOP_PYTHON',
+      probe: { torch: '1.13.0a0', numpy: '1.24.2', cuda: false },
+    });
 
     const bad = resolveTrainingPython(host({ env: { MLOOP_PYTHON: path.join(dir, 'bare-python') } }));
     await expect(bad).rejects.toThrow(TrainingEnvironmentError);
-    await expect(bad).rejects.toThrow(/MLOOP_PYTHON=.*bare-python cannot be used for training: torch: No module named torch\. Point MLOOP_PYTHON at an interpreter/);
+    await expect(bad).rejects.toThrow(
+      /MLOOP_PYTHON=.*bare-python cannot be used for training: torch: No module named torch\. Point MLOOP_PYTHON at an interpreter/,
+    );
     expect(calls('apt')).toBe(0);
     expect(calls('pip')).toBe(0);
   });
@@ -156,7 +171,11 @@ describe('setting it up where none imports torch', () => {
     const { result, log } = await resolveLogged(h);
     const venv = venvDirectory(h);
     expect(result).toMatchObject({ python: path.join(venv, 'bin', 'python'), source: 'venv', probe: { torch: '1.13.0a0' } });
-    expect(log[0]).toMatch(new RegExp(`^Setting up the training environment: no Python here can import torch, so mloop creates one in ${venv} .* and installs .*requirements\\.txt from ${indexUrl}`));
+    expect(log[0]).toMatch(
+      new RegExp(
+        `^Setting up the training environment: no Python here can import torch, so mloop creates one in ${venv} .* and installs .*requirements\\.txt from ${indexUrl}`,
+      ),
+    );
     expect(log.some((l) => /Collecting torch==2\.6\.0/.test(l))).toBe(true);
     expect(log[log.length - 1]).toMatch(/^Training environment ready: .*bin\/python \(torch 1\.13\.0a0\)\.$/);
     expect(calls('pip')).toBe(1);
@@ -185,9 +204,16 @@ describe('setting it up where none imports torch', () => {
     const { result, log } = await resolveLogged(h);
     expect(Date.now() - started).toBeLessThan(INDEX_TIMEOUT_MS + 3000);
     expect(result).toMatchObject({ python: path.join(dir, 'system-python'), source: 'apt' });
-    expect(log[0]).toMatch(new RegExp(`^Training environment: venv skipped: the package index does not answer: ${closedUrl}pip/ cannot be reached \\(ECONNREFUSED\\)`));
+    expect(log[0]).toMatch(
+      new RegExp(
+        `^Training environment: venv skipped: the package index does not answer: ${closedUrl}pip/ cannot be reached \\(ECONNREFUSED\\)`,
+      ),
+    );
     expect(log[1]).toMatch(/^Setting up the training environment: .*installs Debian's python3-torch and python3-numpy with apt-get/);
-    expect(fs.readFileSync(path.join(dir, 'apt.calls'), 'utf8').trim().split('\n')).toEqual(['apt-get update', 'apt-get install -y --no-install-recommends python3-torch python3-numpy']);
+    expect(fs.readFileSync(path.join(dir, 'apt.calls'), 'utf8').trim().split('\n')).toEqual([
+      'apt-get update',
+      'apt-get install -y --no-install-recommends python3-torch python3-numpy',
+    ]);
     expect(calls('pip')).toBe(0);
   });
 
@@ -209,15 +235,23 @@ describe('setting it up where none imports torch', () => {
     process.env.FAIL_PIP = '1';
     const { result, log } = await resolveLogged(host({ candidates: [path.join(dir, 'venv-capable-python')], osRelease: UBUNTU }));
     expect(result.source).toBe('apt');
-    expect(log).toContainEqual(expect.stringMatching(/^Training environment: venv failed: pip install -r .*requirements\.txt exited with 1 \(its output is above\)\.$/));
+    expect(log).toContainEqual(
+      expect.stringMatching(
+        /^Training environment: venv failed: pip install -r .*requirements\.txt exited with 1 \(its output is above\)\.$/,
+      ),
+    );
   });
 
   test('elsewhere it stops with the exact commands for the platform', async () => {
     const notRoot = resolveTrainingPython(host({ isRoot: false, env: { PIP_INDEX_URL: closedUrl } }));
-    await expect(notRoot).rejects.toThrow(/apt skipped: mloop is not running as root.*run: sudo apt-get update && sudo apt-get install -y --no-install-recommends python3-torch python3-numpy/);
+    await expect(notRoot).rejects.toThrow(
+      /apt skipped: mloop is not running as root.*run: sudo apt-get update && sudo apt-get install -y --no-install-recommends python3-torch python3-numpy/,
+    );
 
     const fedora = resolveTrainingPython(host({ osRelease: FEDORA, env: { PIP_INDEX_URL: closedUrl } }));
-    await expect(fedora).rejects.toThrow(/apt skipped: this is not Debian or Ubuntu.*run: python3 -m venv .*cache\/python-[0-9a-f]{8} .*bin\/python -m pip install -r .*requirements\.txt .*export MLOOP_PYTHON=/);
+    await expect(fedora).rejects.toThrow(
+      /apt skipped: this is not Debian or Ubuntu.*run: python3 -m venv .*cache\/python-[0-9a-f]{8} .*bin\/python -m pip install -r .*requirements\.txt .*export MLOOP_PYTHON=/,
+    );
 
     process.env.FAIL_APT = '1';
     const aptFails = resolveTrainingPython(host({ env: { PIP_INDEX_URL: closedUrl } }));
@@ -248,7 +282,11 @@ describe('helpers', () => {
   test("an installer's output becomes progress: the first line, problems and the last line always, else one line per interval", () => {
     let now = 0;
     const shown: string[] = [];
-    const progress = throttledProgress((line) => shown.push(line.trim()), 1000, () => now);
+    const progress = throttledProgress(
+      (line) => shown.push(line.trim()),
+      1000,
+      () => now,
+    );
     for (let i = 1; i <= 10; i++) {
       now = i * 300;
       progress.line(`Unpacking ${i}`);

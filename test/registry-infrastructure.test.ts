@@ -10,7 +10,16 @@ import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { buildApp, inProcessApp } from '../lib/app';
 import { MloopStack } from '../lib/mloop-stack';
-import { allIdentityStatements, allows, mloopFunction, reachableStates, roleStatements, stateMachineDefinition, type Definition, logicalIdOf } from './helpers/template';
+import {
+  allIdentityStatements,
+  allows,
+  mloopFunction,
+  reachableStates,
+  roleStatements,
+  stateMachineDefinition,
+  type Definition,
+  logicalIdOf,
+} from './helpers/template';
 
 jest.setTimeout(120_000);
 
@@ -49,27 +58,36 @@ describe('who publishes registry events', () => {
   const topicArn = () => `\${${idOf(stack, stack.registry.topic)}}`;
   const keyArn = () => `\${${idOf(stack, stack.registry.topicKey)}.Arn}`;
 
-  test.each(['register', 'models'] as const)('%s names the default bus and the topic in its environment, and may put events and publish there', (id) => {
-    const fn = mloopFunction(template, id);
-    expect(fn.resource.Properties.Environment.Variables).toMatchObject({
-      EVENT_BUS_NAME: 'default',
-      TOPIC_ARN: { Ref: idOf(stack, stack.registry.topic) },
-    });
-    const statements = roleStatements(template, fn.roleId);
-    expect(allows(statements, 'events:PutEvents', DEFAULT_BUS)).toBe(true);
-    expect(allows(statements, 'events:PutEvents', DEFAULT_BUS.replace('/default', '/other'))).toBe(false);
-    expect(allows(statements, 'sns:Publish', topicArn())).toBe(true);
-    expect(allows(statements, 'kms:GenerateDataKey', keyArn())).toBe(true);
-    expect(allows(statements, 'kms:Decrypt', keyArn())).toBe(true);
-  });
+  test.each(['register', 'models'] as const)(
+    '%s names the default bus and the topic in its environment, and may put events and publish there',
+    (id) => {
+      const fn = mloopFunction(template, id);
+      expect(fn.resource.Properties.Environment.Variables).toMatchObject({
+        EVENT_BUS_NAME: 'default',
+        TOPIC_ARN: { Ref: idOf(stack, stack.registry.topic) },
+      });
+      const statements = roleStatements(template, fn.roleId);
+      expect(allows(statements, 'events:PutEvents', DEFAULT_BUS)).toBe(true);
+      expect(allows(statements, 'events:PutEvents', DEFAULT_BUS.replace('/default', '/other'))).toBe(false);
+      expect(allows(statements, 'sns:Publish', topicArn())).toBe(true);
+      expect(allows(statements, 'kms:GenerateDataKey', keyArn())).toBe(true);
+      expect(allows(statements, 'kms:Decrypt', keyArn())).toBe(true);
+    },
+  );
 
   test('no other role may put events on the bus or publish to the topic', () => {
     const publishers = new Set((['register', 'models'] as const).map((id) => mloopFunction(template, id).roleId));
     const policies = template.findResources('AWS::IAM::Policy') as Record<string, { Properties: { Roles: { Ref: string }[] } }>;
-    const others = allIdentityStatements(template).filter((s) => !(policies[s.source]?.Properties.Roles.map((r) => r.Ref) ?? [s.source]).some((r) => publishers.has(r)));
+    const others = allIdentityStatements(template).filter(
+      (s) => !(policies[s.source]?.Properties.Roles.map((r) => r.Ref) ?? [s.source]).some((r) => publishers.has(r)),
+    );
     expect(others.length).toBeGreaterThan(0);
     for (const s of others) {
-      expect([s.source, allows([s], 'events:PutEvents', DEFAULT_BUS), allows([s], 'sns:Publish', topicArn())]).toEqual([s.source, false, false]);
+      expect([s.source, allows([s], 'events:PutEvents', DEFAULT_BUS), allows([s], 'sns:Publish', topicArn())]).toEqual([
+        s.source,
+        false,
+        false,
+      ]);
     }
   });
 });
@@ -82,13 +100,16 @@ describe('the admin function (models)', () => {
     expect(allows(statements, 'dynamodb:UpdateItem', table)).toBe(true);
     expect(allows(statements, 'dynamodb:Query', table)).toBe(true);
     const bucket = `\${${idOf(stack, stack.dataLake.bucket)}.Arn}`;
-    for (const action of ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']) expect([action, allows(statements, action, `${bucket}/models/m/v1/model.onnx`)]).toEqual([action, false]);
+    for (const action of ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'])
+      expect([action, allows(statements, action, `${bucket}/models/m/v1/model.onnx`)]).toEqual([action, false]);
   });
 
   test('cannot resume executions unless approvals are configured', () => {
     const statements = roleStatements(template, mloopFunction(template, 'models').roleId);
     expect(statements.some((s) => s.actions.some((a) => a.startsWith('states:')))).toBe(false);
-    expect(Object.values(stateMachineDefinition(template).definition.States).some((s) => s.Resource?.includes('waitForTaskToken'))).toBe(false);
+    expect(Object.values(stateMachineDefinition(template).definition.States).some((s) => s.Resource?.includes('waitForTaskToken'))).toBe(
+      false,
+    );
   });
 });
 
@@ -127,7 +148,10 @@ describe('with requireApproval', () => {
     expect(wait.Catch?.[0]).toEqual({ ErrorEquals: ['ModelRejected'], ResultPath: '$.rejection', Next: 'Rejected by reviewer' });
     expect(definition.States['Rejected by reviewer'].Type).toBe('Succeed');
     expect(wait.Next).toBe('Promote approved version');
-    expect(definition.States['Promote approved version'].Parameters).toMatchObject({ stage: 'promote-approved', 'approval.$': '$.approval' });
+    expect(definition.States['Promote approved version'].Parameters).toMatchObject({
+      stage: 'promote-approved',
+      'approval.$': '$.approval',
+    });
     expect(definition.States['Promote approved version'].Next).toBe('Model registered');
   });
 
@@ -135,7 +159,10 @@ describe('with requireApproval', () => {
     expect(definition.States['Register and promote']).toBeUndefined();
     expect([...reachableStates(definition)].sort()).toEqual(Object.keys(definition.States).sort());
     for (const name of ['Register (awaiting approval)', 'Wait for approval', 'Promote approved version']) {
-      expect([name, definition.States[name].Catch?.some((c) => c.ErrorEquals.includes('States.ALL') && c.Next === 'Record failure')]).toEqual([name, true]);
+      expect([
+        name,
+        definition.States[name].Catch?.some((c) => c.ErrorEquals.includes('States.ALL') && c.Next === 'Record failure'),
+      ]).toEqual([name, true]);
     }
   });
 

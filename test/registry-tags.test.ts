@@ -55,7 +55,9 @@ async function models<T>(sub: string, values: Record<string, string | string[] |
 const archivedEvents = (from: number) =>
   readLocalEvents(eventsFile)
     .slice(from)
-    .filter((l): l is Extract<LocalEventLine, { kind: 'eventbridge' }> => l.kind === 'eventbridge' && l.event['detail-type'] === VERSION_ARCHIVED);
+    .filter(
+      (l): l is Extract<LocalEventLine, { kind: 'eventbridge' }> => l.kind === 'eventbridge' && l.event['detail-type'] === VERSION_ARCHIVED,
+    );
 
 describe('version tags', () => {
   const model = 'tagged';
@@ -66,7 +68,13 @@ describe('version tags', () => {
 
   it('sets and removes tags on the version item, and shows them in lineage', async () => {
     const first = await tagVersion(registry, { model, version: 2, tags: { owner: 'team-a', 'cost:center': 'ml/42' } });
-    expect(first).toEqual({ model, version: 2, tags: { 'cost:center': 'ml/42', owner: 'team-a' }, set: ['owner', 'cost:center'], removed: [] });
+    expect(first).toEqual({
+      model,
+      version: 2,
+      tags: { 'cost:center': 'ml/42', owner: 'team-a' },
+      set: ['owner', 'cost:center'],
+      removed: [],
+    });
     const second = await tagVersion(registry, { model, version: 2, tags: { owner: 'team-b', stage: 'canary' }, untag: ['cost:center'] });
     expect(second.tags).toEqual({ owner: 'team-b', stage: 'canary' });
     expect((await registry.getVersion(model, 2))!.tags).toEqual({ owner: 'team-b', stage: 'canary' });
@@ -77,8 +85,10 @@ describe('version tags', () => {
     expect((await lineage(registry, model, 2)).tags).toEqual({ owner: 'team-b' });
   });
 
-  it('concurrent taggers of different keys keep each other\'s tags', async () => {
-    await Promise.all(['a', 'b', 'c', 'd', 'e'].map((key) => tagVersion(registry, { model, version: 1, tags: { [key]: key.toUpperCase() } })));
+  it("concurrent taggers of different keys keep each other's tags", async () => {
+    await Promise.all(
+      ['a', 'b', 'c', 'd', 'e'].map((key) => tagVersion(registry, { model, version: 1, tags: { [key]: key.toUpperCase() } })),
+    );
     expect((await registry.getVersion(model, 1))!.tags).toEqual({ a: 'A', b: 'B', c: 'C', d: 'D', e: 'E' });
   });
 
@@ -87,26 +97,40 @@ describe('version tags', () => {
     await expect(tagVersion(registry, { model, version: 2, tags: { 'bad key': 'x' } })).rejects.toThrow(
       "Tag key 'bad key' is not valid: expected 1-128 characters of letters, digits and _.:/=+-@.",
     );
-    await expect(tagVersion(registry, { model, version: 2, tags: { ['k'.repeat(129)]: 'x' } })).rejects.toThrow(`Tag key '${'k'.repeat(129)}' is not valid`);
+    await expect(tagVersion(registry, { model, version: 2, tags: { ['k'.repeat(129)]: 'x' } })).rejects.toThrow(
+      `Tag key '${'k'.repeat(129)}' is not valid`,
+    );
     await expect(tagVersion(registry, { model, version: 2, tags: { owner: '' } })).rejects.toThrow(
       "Tag 'owner' has an invalid value '': expected 1-128 characters, no control characters.",
     );
-    await expect(tagVersion(registry, { model, version: 2, tags: { note: 'v'.repeat(129) } })).rejects.toThrow("Tag 'note' has an invalid value");
+    await expect(tagVersion(registry, { model, version: 2, tags: { note: 'v'.repeat(129) } })).rejects.toThrow(
+      "Tag 'note' has an invalid value",
+    );
     await expect(tagVersion(registry, { model, version: 2, untag: ['no spaces'] })).rejects.toThrow("Tag key 'no spaces' is not valid");
-    await expect(tagVersion(registry, { model, version: 2, tags: { owner: 'x' }, untag: ['owner'] })).rejects.toThrow("Tag 'owner' is both set and removed: give it once.");
-    await expect(tagVersion(registry, { model, version: 2 })).rejects.toThrow('Nothing to do: give at least one --tag KEY=VALUE or --untag KEY.');
-    await expect(models('tag', { model, version: '2', tag: ['novalue'] })).rejects.toThrow("--tag 'novalue' is not valid: expected KEY=VALUE.");
+    await expect(tagVersion(registry, { model, version: 2, tags: { owner: 'x' }, untag: ['owner'] })).rejects.toThrow(
+      "Tag 'owner' is both set and removed: give it once.",
+    );
+    await expect(tagVersion(registry, { model, version: 2 })).rejects.toThrow(
+      'Nothing to do: give at least one --tag KEY=VALUE or --untag KEY.',
+    );
+    await expect(models('tag', { model, version: '2', tag: ['novalue'] })).rejects.toThrow(
+      "--tag 'novalue' is not valid: expected KEY=VALUE.",
+    );
     expect((await registry.getVersion(model, 2))!.tags).toEqual(before);
   });
 
   it('refuses an unknown version or model', async () => {
-    await expect(tagVersion(registry, { model, version: 9, tags: { owner: 'x' } })).rejects.toThrow("Model 'tagged' has no version 9 (its versions: 1-2).");
-    await expect(tagVersion(registry, { model: 'ghost', version: 1, tags: { owner: 'x' } })).rejects.toThrow("Model 'ghost' is not in the registry.");
+    await expect(tagVersion(registry, { model, version: 9, tags: { owner: 'x' } })).rejects.toThrow(
+      "Model 'tagged' has no version 9 (its versions: 1-2).",
+    );
+    await expect(tagVersion(registry, { model: 'ghost', version: 1, tags: { owner: 'x' } })).rejects.toThrow(
+      "Model 'ghost' is not in the registry.",
+    );
     // The failed tag did not create a version item.
     expect(await registry.getVersion(model, 9)).toBeUndefined();
   });
 
-  it('through the admin function (the CLI\'s path): tags in the answer and in lineage', async () => {
+  it("through the admin function (the CLI's path): tags in the answer and in lineage", async () => {
     const out = await models<VersionTags>('tag', { model, version: '1', tag: ['owner=team-c', 'url=https://x.io/a=b'], untag: ['e'] });
     expect(out.tags).toEqual({ a: 'A', b: 'B', c: 'C', d: 'D', owner: 'team-c', url: 'https://x.io/a=b' });
     const l = await models<Lineage>('lineage', { model, version: '1' });
@@ -135,14 +159,25 @@ describe('archiving', () => {
 
   it('refuses to archive any alias holder, naming the alias', async () => {
     await promote(registry, TARGETS, { model, version: third, alias: 'challenger', by: 'user:alice' });
-    await expect(models('archive', { model, version: String(third) })).rejects.toThrow(`Version ${third} of model 'archival' holds alias 'challenger'`);
+    await expect(models('archive', { model, version: String(third) })).rejects.toThrow(
+      `Version ${third} of model 'archival' holds alias 'challenger'`,
+    );
     expect((await registry.getVersion(model, third))!.status).toBe('registered');
   });
 
   it('archives a version, publishes "Model Version Archived" with its payload, and shows it in list and lineage', async () => {
     const from = readLocalEvents(eventsFile).length;
     const out = await archiveVersion(registry, TARGETS, { model, version: other, reason: 'superseded', by: 'user:alice' });
-    expect(out).toMatchObject({ model, version: other, changed: true, status: 'archived', fromStatus: 'registered', by: 'user:alice', reason: 'superseded', eventsPublished: true });
+    expect(out).toMatchObject({
+      model,
+      version: other,
+      changed: true,
+      status: 'archived',
+      fromStatus: 'registered',
+      by: 'user:alice',
+      reason: 'superseded',
+      eventsPublished: true,
+    });
     const record = (await registry.getVersion(model, other))!;
     expect(record.status).toBe('archived');
     expect(record.archived).toEqual({ at: out.at, by: 'user:alice', reason: 'superseded', fromStatus: 'registered' });
@@ -150,12 +185,23 @@ describe('archiving', () => {
     const events = archivedEvents(from);
     expect(events).toHaveLength(1);
     expect(events[0].event.source).toBe(REGISTRY_EVENT_SOURCE);
-    expect(events[0].event.detail).toEqual({ model, version: other, fromStatus: 'registered', at: out.at, by: 'user:alice', reason: 'superseded' });
+    expect(events[0].event.detail).toEqual({
+      model,
+      version: other,
+      fromStatus: 'registered',
+      at: out.at,
+      by: 'user:alice',
+      reason: 'superseded',
+    });
     const sns = readLocalEvents(eventsFile)
       .slice(from)
       .filter((l) => l.kind === 'sns');
     expect(sns).toEqual([
-      expect.objectContaining({ topicArn: TARGETS.topicArn, subject: `mloop: archival v${other} archived`, message: expect.stringContaining('Reason: superseded') }),
+      expect.objectContaining({
+        topicArn: TARGETS.topicArn,
+        subject: `mloop: archival v${other} archived`,
+        message: expect.stringContaining('Reason: superseded'),
+      }),
     ]);
 
     const l = await models<Lineage>('lineage', { model, version: String(other) });
@@ -181,7 +227,9 @@ describe('archiving', () => {
   });
 
   it('refuses an unknown version', async () => {
-    await expect(archiveVersion(registry, TARGETS, { model, version: 42, by: 'user:x' })).rejects.toThrow("Model 'archival' has no version 42 (its versions: 1-3).");
+    await expect(archiveVersion(registry, TARGETS, { model, version: 42, by: 'user:x' })).rejects.toThrow(
+      "Model 'archival' has no version 42 (its versions: 1-3).",
+    );
   });
 });
 
@@ -201,10 +249,30 @@ describe('the mloop CLI (a separate process on the same home)', () => {
   };
 
   it('models tag --json prints exactly one JSON document; models list shows the tags', () => {
-    const tagged = mloop('models', 'tag', '--model', 'tagged', '--version', '2', '--tag', 'owner=cli', '--tag', 'ticket=ML-7', '--untag', 'stage', '--json');
+    const tagged = mloop(
+      'models',
+      'tag',
+      '--model',
+      'tagged',
+      '--version',
+      '2',
+      '--tag',
+      'owner=cli',
+      '--tag',
+      'ticket=ML-7',
+      '--untag',
+      'stage',
+      '--json',
+    );
     expect(tagged.code).toBe(0);
     expect(tagged.stdout.trim().split('\n')).toHaveLength(1);
-    expect(JSON.parse(tagged.stdout)).toEqual({ model: 'tagged', version: 2, tags: { owner: 'cli', ticket: 'ML-7' }, set: ['owner', 'ticket'], removed: ['stage'] });
+    expect(JSON.parse(tagged.stdout)).toEqual({
+      model: 'tagged',
+      version: 2,
+      tags: { owner: 'cli', ticket: 'ML-7' },
+      set: ['owner', 'ticket'],
+      removed: ['stage'],
+    });
 
     const listed = mloop('models', 'list', '--model', 'tagged', '--json');
     expect(listed.code).toBe(0);
@@ -215,7 +283,12 @@ describe('the mloop CLI (a separate process on the same home)', () => {
   it('an invalid tag fails with exit 1, a FAILED document and one line naming the tag', () => {
     const { code, stdout, stderr } = mloop('models', 'tag', '--model', 'tagged', '--version', '2', '--tag', 'bad key=x', '--json');
     expect(code).toBe(1);
-    expect(JSON.parse(stdout)).toEqual({ status: 'FAILED', error: "Tag key 'bad key' is not valid: expected 1-128 characters of letters, digits and _.:/=+-@." });
-    expect(stderr.trim().split('\n').pop()).toBe("mloop: Tag key 'bad key' is not valid: expected 1-128 characters of letters, digits and _.:/=+-@.");
+    expect(JSON.parse(stdout)).toEqual({
+      status: 'FAILED',
+      error: "Tag key 'bad key' is not valid: expected 1-128 characters of letters, digits and _.:/=+-@.",
+    });
+    expect(stderr.trim().split('\n').pop()).toBe(
+      "mloop: Tag key 'bad key' is not valid: expected 1-128 characters of letters, digits and _.:/=+-@.",
+    );
   });
 });

@@ -58,7 +58,8 @@ const eventCount = () => readLocalEvents(eventsFile).length;
 const busEvents = (lines: LocalEventLine[], model: string) =>
   lines.flatMap((l) => (l.kind === 'eventbridge' && (l.event.detail as { model?: string }).model === model ? [l.event] : []));
 
-const fixture = (model: string, execution: string, opts: Parameters<typeof registerFixture>[3] = {}) => registerFixture(t, model, execution, opts);
+const fixture = (model: string, execution: string, opts: Parameters<typeof registerFixture>[3] = {}) =>
+  registerFixture(t, model, execution, opts);
 
 /** Register a version (promotion as `promote` says) and return its number. */
 async function registerVersion(model: string, execution: string, promote = false, champion: number | null = null): Promise<number> {
@@ -81,7 +82,10 @@ describe('version numbers under concurrency', () => {
     // Each version holds the candidate of the execution that got its number.
     for (const o of outputs) {
       const record = versions.find((v) => v.version === o.modelVersion)!;
-      const report = await getObjectJson<{ version: number; execution: string }>(t.cloud.dataBucket, s3Keys.evaluation(model, o.modelVersion));
+      const report = await getObjectJson<{ version: number; execution: string }>(
+        t.cloud.dataBucket,
+        s3Keys.evaluation(model, o.modelVersion),
+      );
       expect([report.version, report.execution]).toEqual([o.modelVersion, record.lineage.execution]);
       expect(record.artifact.sha256).toBe(`sha-of-${record.lineage.execution}`);
     }
@@ -94,13 +98,19 @@ describe('version numbers under concurrency', () => {
     const outputs = await Promise.all(inputs.map((input) => register(input, env())));
     const promoted = outputs.filter((o) => o.promoted);
     expect(promoted).toHaveLength(1);
-    expect(await registry.getAlias(model, 'champion')).toMatchObject({ version: promoted[0].modelVersion, revision: 1, updatedBy: expect.stringMatching(/^pipeline:race-/) });
+    expect(await registry.getAlias(model, 'champion')).toMatchObject({
+      version: promoted[0].modelVersion,
+      revision: 1,
+      updatedBy: expect.stringMatching(/^pipeline:race-/),
+    });
     for (const loser of outputs.filter((o) => !o.promoted)) {
       expect(loser.reason).toMatch(/Not promoted: the champion moved while this version was being evaluated; it stays registered\.$/);
       expect(await registry.getVersion(model, loser.modelVersion)).toMatchObject({ promoted: false, status: 'registered' });
     }
     expect(await registry.getVersion(model, promoted[0].modelVersion)).toMatchObject({ promoted: true });
-    expect(await registry.listAliasHistory(model)).toEqual([expect.objectContaining({ revision: 1, fromVersion: null, toVersion: promoted[0].modelVersion })]);
+    expect(await registry.listAliasHistory(model)).toEqual([
+      expect.objectContaining({ revision: 1, fromVersion: null, toVersion: promoted[0].modelVersion }),
+    ]);
   });
 });
 
@@ -127,7 +137,11 @@ describe('a retried Register (Step Functions retries Lambda service errors)', ()
     expect(await registry.getAlias(model, 'champion')).toMatchObject({ version: 1 });
     expect(await registry.getVersion(model, 1)).toMatchObject({ promoted: false });
     const retried = await register(input, env());
-    expect(retried).toMatchObject({ modelVersion: 1, promoted: true, reason: 'Candidate accuracy 0.900 beats champion accuracy 0.500 (margin 0).' });
+    expect(retried).toMatchObject({
+      modelVersion: 1,
+      promoted: true,
+      reason: 'Candidate accuracy 0.900 beats champion accuracy 0.500 (margin 0).',
+    });
     expect(await registry.getVersion(model, 1)).toMatchObject({ promoted: true });
     expect(await registry.listAliasHistory(model)).toEqual([expect.objectContaining({ revision: 1, toVersion: 1, by: 'pipeline:crashy' })]);
   });
@@ -144,18 +158,31 @@ describe('alias moves', () => {
 
   it('promotes, keeps an append-only history, and rolls back through it', async () => {
     const by = user('alice');
-    expect(await promote(registry, TARGETS, { model, version: 1, by })).toMatchObject({ changed: true, fromVersion: null, toVersion: 1, revision: 1 });
+    expect(await promote(registry, TARGETS, { model, version: 1, by })).toMatchObject({
+      changed: true,
+      fromVersion: null,
+      toVersion: 1,
+      revision: 1,
+    });
     await promote(registry, TARGETS, { model, version: 2, by, reason: 'better recall' });
     await promote(registry, TARGETS, { model, version: 3, by: user('bob') });
 
     // Rollback without a version goes to the previous holder, and again to the one before.
-    expect(await rollback(registry, TARGETS, { model, by })).toMatchObject({ action: 'rollback', fromVersion: 3, toVersion: 2, revision: 4 });
+    expect(await rollback(registry, TARGETS, { model, by })).toMatchObject({
+      action: 'rollback',
+      fromVersion: 3,
+      toVersion: 2,
+      revision: 4,
+    });
     expect(await rollback(registry, TARGETS, { model, by })).toMatchObject({ fromVersion: 2, toVersion: 1, revision: 5 });
     await expect(rollback(registry, TARGETS, { model, by })).rejects.toThrow(
       "Alias 'champion' of model 'aliases' has no earlier holder to roll back to: version 1 is the first in its history.",
     );
     // ... or to a given version.
-    expect(await rollback(registry, TARGETS, { model, version: 3, by, reason: 'v1 misbehaves' })).toMatchObject({ fromVersion: 1, toVersion: 3 });
+    expect(await rollback(registry, TARGETS, { model, version: 3, by, reason: 'v1 misbehaves' })).toMatchObject({
+      fromVersion: 1,
+      toVersion: 3,
+    });
 
     const history = await registry.listAliasHistory(model, 'champion');
     expect(history.map((e) => [e.revision, e.fromVersion, e.toVersion, e.action, e.by])).toEqual([
@@ -178,7 +205,9 @@ describe('alias moves', () => {
         ExpressionAttributeValues: { ':pk': registryKeys.pk(model), ':p': 'ALIASHIST#champion#' },
       }),
     );
-    expect((keys.Items ?? []).map((i) => i.sk).sort()).toEqual(history.map((e) => `ALIASHIST#champion#${e.at}#${String(e.revision).padStart(6, '0')}`).sort());
+    expect((keys.Items ?? []).map((i) => i.sk).sort()).toEqual(
+      history.map((e) => `ALIASHIST#champion#${e.at}#${String(e.revision).padStart(6, '0')}`).sort(),
+    );
     expect(await registry.getAlias(model, 'champion')).toMatchObject({ version: 3, previousVersion: 1, revision: 6 });
   });
 
@@ -211,7 +240,15 @@ describe('alias moves', () => {
     const results = await Promise.all(
       [1, 2, 4, 1, 2, 4, 1, 2].map((version, i) =>
         registry.moveAliasWithHistory(
-          { model, alias: 'champion', version, updatedAt: new Date().toISOString(), updatedBy: `user:racer-${i}`, reason: 'race', action: 'promote' },
+          {
+            model,
+            alias: 'champion',
+            version,
+            updatedAt: new Date().toISOString(),
+            updatedBy: `user:racer-${i}`,
+            reason: 'race',
+            action: 'promote',
+          },
           before!.version,
         ),
       ),
@@ -221,7 +258,11 @@ describe('alias moves', () => {
     const after = await registry.getAlias(model, 'champion');
     expect(after!.revision).toBe(before!.revision! + 1);
     const history = await registry.listAliasHistory(model, 'champion');
-    expect(history[history.length - 1]).toMatchObject({ revision: after!.revision, fromVersion: before!.version, toVersion: after!.version });
+    expect(history[history.length - 1]).toMatchObject({
+      revision: after!.revision,
+      fromVersion: before!.version,
+      toVersion: after!.version,
+    });
     expect(history.filter((e) => e.reason === 'race')).toHaveLength(1);
   });
 
@@ -294,7 +335,8 @@ describe('alias moves', () => {
   });
 
   it('previousHolder: each rollback cancels the move before it', () => {
-    const e = (fromVersion: number | null, toVersion: number, action: 'promote' | 'rollback') => ({ fromVersion, toVersion, action }) as AliasHistoryRecord;
+    const e = (fromVersion: number | null, toVersion: number, action: 'promote' | 'rollback') =>
+      ({ fromVersion, toVersion, action }) as AliasHistoryRecord;
     expect(previousHolder([])).toBeNull();
     expect(previousHolder([e(null, 1, 'promote')])).toBeNull();
     expect(previousHolder([e(null, 1, 'promote'), e(1, 2, 'promote')])).toBe(1);
@@ -329,7 +371,9 @@ describe('clear errors', () => {
       name: 'VersionNotFound',
       message: "Model 'errors' has no version 99 (its versions: 1-3).",
     });
-    await expect(rollback(registry, TARGETS, { model, version: 7, by: 'user:x' })).rejects.toThrow("Model 'errors' has no version 7 (its versions: 1-3).");
+    await expect(rollback(registry, TARGETS, { model, version: 7, by: 'user:x' })).rejects.toThrow(
+      "Model 'errors' has no version 7 (its versions: 1-3).",
+    );
     await expect(lineage(registry, model, 0)).rejects.toThrow("Version '0' is not valid: expected a positive integer.");
   });
 
@@ -338,7 +382,9 @@ describe('clear errors', () => {
       name: 'AliasNotFound',
       message: "Model 'errors' has no alias 'shadow' (its aliases: champion).",
     });
-    await expect(aliasHistory(registry, TARGETS, model, 'shadow')).rejects.toThrow("Model 'errors' has no alias 'shadow' (its aliases: champion).");
+    await expect(aliasHistory(registry, TARGETS, model, 'shadow')).rejects.toThrow(
+      "Model 'errors' has no alias 'shadow' (its aliases: champion).",
+    );
     await expect(promote(registry, TARGETS, { model, version: 2, alias: 'Not#Valid', by: 'user:x' })).rejects.toThrow(
       "Alias name 'Not#Valid' is not valid: expected 1 to 40 lower-case letters, digits or hyphens, starting with a letter.",
     );
@@ -413,7 +459,9 @@ describe('registry events', () => {
   it('a registration without promotion publishes only "Model Version Registered"', async () => {
     const before = eventCount();
     await registerVersion('events', 'ev-2', false);
-    expect(busEvents(eventsSince(before), 'events').map((e) => [e['detail-type'], (e.detail as { promoted: boolean }).promoted])).toEqual([[VERSION_REGISTERED, false]]);
+    expect(busEvents(eventsSince(before), 'events').map((e) => [e['detail-type'], (e.detail as { promoted: boolean }).promoted])).toEqual([
+      [VERSION_REGISTERED, false],
+    ]);
   });
 
   describe('on AWS (no MLOOP_EVENTS_FILE)', () => {
@@ -442,22 +490,33 @@ describe('registry events', () => {
     it('puts each event on the bus with source mloop.registry and publishes a message to the topic', async () => {
       const put = jest.spyOn(eventsClient(), 'send').mockResolvedValue({ FailedEntryCount: 0, Entries: [{ EventId: '1' }] } as never);
       const publish = jest.spyOn(snsClient(), 'send').mockResolvedValue({ MessageId: 'm' } as never);
-      await publishRegistryEvents([aliasChangedEvent(entry)], { eventBusName: 'default', topicArn: 'arn:aws:sns:eu-west-1:123456789012:t' });
+      await publishRegistryEvents([aliasChangedEvent(entry)], {
+        eventBusName: 'default',
+        topicArn: 'arn:aws:sns:eu-west-1:123456789012:t',
+      });
       const putInput = (put.mock.calls[0][0] as PutEventsCommand).input;
       expect(put.mock.calls[0][0]).toBeInstanceOf(PutEventsCommand);
       expect(putInput.Entries).toEqual([
-        { Source: 'mloop.registry', DetailType: 'Model Alias Changed', EventBusName: 'default', Detail: JSON.stringify({ ...entry, recovered: false }) },
+        {
+          Source: 'mloop.registry',
+          DetailType: 'Model Alias Changed',
+          EventBusName: 'default',
+          Detail: JSON.stringify({ ...entry, recovered: false }),
+        },
       ]);
       expect(publish.mock.calls[0][0]).toBeInstanceOf(PublishCommand);
       expect((publish.mock.calls[0][0] as PublishCommand).input).toEqual({
         TopicArn: 'arn:aws:sns:eu-west-1:123456789012:t',
         Subject: 'mloop: m champion is now v5 (rollback)',
-        Message: 'Alias champion of model m moved from version 2 to version 5 (rollback) at 2024-05-01T12:00:00.000Z by user:zoe.\nReason: r',
+        Message:
+          'Alias champion of model m moved from version 2 to version 5 (rollback) at 2024-05-01T12:00:00.000Z by user:zoe.\nReason: r',
       });
     });
 
     it('reports entries EventBridge rejects, and a publish that fails never throws through publishOrLog', async () => {
-      jest.spyOn(eventsClient(), 'send').mockResolvedValue({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'AccessDenied', ErrorMessage: 'no' }] } as never);
+      jest
+        .spyOn(eventsClient(), 'send')
+        .mockResolvedValue({ FailedEntryCount: 1, Entries: [{ ErrorCode: 'AccessDenied', ErrorMessage: 'no' }] } as never);
       jest.spyOn(snsClient(), 'send').mockRejectedValue(new Error('topic is gone') as never);
       const events = [aliasChangedEvent(entry)];
       await expect(publishRegistryEvents(events, { topicArn: 'arn:t' })).rejects.toThrow(
@@ -474,7 +533,10 @@ describe('registry events', () => {
     it('sends no SNS message without a topic, and at most 10 entries per PutEvents call', async () => {
       const put = jest.spyOn(eventsClient(), 'send').mockResolvedValue({ FailedEntryCount: 0 } as never);
       const publish = jest.spyOn(snsClient(), 'send');
-      await publishRegistryEvents(Array.from({ length: 12 }, () => aliasChangedEvent(entry)), {});
+      await publishRegistryEvents(
+        Array.from({ length: 12 }, () => aliasChangedEvent(entry)),
+        {},
+      );
       expect(put.mock.calls.map((c) => (c[0] as PutEventsCommand).input.Entries!.length)).toEqual([10, 2]);
       expect((put.mock.calls[0][0] as PutEventsCommand).input.Entries![0].EventBusName).toBeUndefined(); // the default bus
       expect(publish).not.toHaveBeenCalled();
@@ -482,7 +544,16 @@ describe('registry events', () => {
   });
 
   it('SNS subjects stay within 100 printable characters', () => {
-    const record = { model: 'a'.repeat(40), version: 123456, status: 'registered', promoted: true, metrics: {}, decision: 'd', lineage: {}, artifact: {} };
+    const record = {
+      model: 'a'.repeat(40),
+      version: 123456,
+      status: 'registered',
+      promoted: true,
+      metrics: {},
+      decision: 'd',
+      lineage: {},
+      artifact: {},
+    };
     const subject = versionRegisteredEvent(record as never).subject;
     expect(subject.length).toBeLessThanOrEqual(100);
     expect(subject).toMatch(/^[\x20-\x7e]+$/);
@@ -547,13 +618,21 @@ describe('manual approval (the steps, in-process)', () => {
       `Version ${version} of model 'approval' is pending, but its pipeline has not reached the approval step yet; try again in a moment.`,
     );
     await requestApproval(registry, { stage: 'await-approval', taskToken: 'token-approve', execution: 'p-1', model, version });
-    await expect(decideApproval(registry, TARGETS, { ...request, reason: ' ' })).rejects.toThrow('A reason is required to approve a version (--reason TEXT).');
+    await expect(decideApproval(registry, TARGETS, { ...request, reason: ' ' })).rejects.toThrow(
+      'A reason is required to approve a version (--reason TEXT).',
+    );
 
     const decided = await decideApproval(registry, TARGETS, request);
     expect(decided).toMatchObject({ decision: 'approved', by: 'user:hal', reason: 'looks good', execution: 'p-1', resumed: true });
-    expect(readResult('token-approve')).toEqual({ status: 'success', output: { decision: 'approved', by: 'user:hal', reason: 'looks good', decidedAt: decided.decidedAt } });
+    expect(readResult('token-approve')).toEqual({
+      status: 'success',
+      output: { decision: 'approved', by: 'user:hal', reason: 'looks good', decidedAt: decided.decidedAt },
+    });
     const record = await registry.getVersion(model, version);
-    expect(record).toMatchObject({ status: 'approved', approval: { decision: 'approved', decidedBy: 'user:hal', reason: 'looks good', execution: 'p-1' } });
+    expect(record).toMatchObject({
+      status: 'approved',
+      approval: { decision: 'approved', decidedBy: 'user:hal', reason: 'looks good', execution: 'p-1' },
+    });
     expect(record!.approval!.taskToken).toBeUndefined();
     // A second decision finds nothing pending.
     await expect(decideApproval(registry, TARGETS, { ...request, decision: 'rejected' })).rejects.toThrow(
@@ -569,7 +648,12 @@ describe('manual approval (the steps, in-process)', () => {
       approval: readResult('token-approve').output,
     });
     expect(out).toMatchObject({ modelVersion: version, promoted: true });
-    expect(await registry.getAlias(model, 'champion')).toMatchObject({ version, previousVersion: 1, updatedBy: 'pipeline:p-1', reason: expect.stringMatching(/Approved by user:hal: looks good$/) });
+    expect(await registry.getAlias(model, 'champion')).toMatchObject({
+      version,
+      previousVersion: 1,
+      updatedBy: 'pipeline:p-1',
+      reason: expect.stringMatching(/Approved by user:hal: looks good$/),
+    });
     expect(await registry.getRun(model, 'p-1')).toMatchObject({ status: 'SUCCEEDED', promoted: true });
   });
 
@@ -579,7 +663,13 @@ describe('manual approval (the steps, in-process)', () => {
     const input = await fixture(model, 'r-1', { champion: 1 });
     const { modelVersion: version } = await register({ ...input, awaitApproval: true }, env());
     await requestApproval(registry, { stage: 'await-approval', taskToken: 'token-reject', execution: 'r-1', model, version });
-    const decided = await decideApproval(registry, TARGETS, { model, version, reason: 'recall dropped on segment B', by: user('ivy'), decision: 'rejected' });
+    const decided = await decideApproval(registry, TARGETS, {
+      model,
+      version,
+      reason: 'recall dropped on segment B',
+      by: user('ivy'),
+      decision: 'rejected',
+    });
     expect(decided).toMatchObject({ decision: 'rejected', resumed: true });
     expect(readResult('token-reject')).toEqual({
       status: 'failure',
@@ -588,15 +678,18 @@ describe('manual approval (the steps, in-process)', () => {
     });
     expect(await registry.getVersion(model, version)).toMatchObject({ status: 'rejected', promoted: false });
     expect(await registry.getAlias(model, 'champion')).toMatchObject({ version: 1 });
-    expect(await registry.getRun(model, 'r-1')).toMatchObject({ promoted: false, reason: 'Rejected by user:ivy: recall dropped on segment B' });
+    expect(await registry.getRun(model, 'r-1')).toMatchObject({
+      promoted: false,
+      reason: 'Rejected by user:ivy: recall dropped on segment B',
+    });
     await expect(promote(registry, TARGETS, { model, version, by: 'user:x' })).rejects.toThrow(
       `Version ${version} of model 'rejection' is rejected: only a registered or approved version can hold an alias.`,
     );
   });
 
   it('a waiting version cannot be asked for approval twice once decided', async () => {
-    await expect(requestApproval(registry, { stage: 'await-approval', taskToken: 't', execution: 'x', model: 'rejection', version: 2 })).rejects.toThrow(
-      "Version 2 of model 'rejection' cannot wait for approval: it is rejected.",
-    );
+    await expect(
+      requestApproval(registry, { stage: 'await-approval', taskToken: 't', execution: 'x', model: 'rejection', version: 2 }),
+    ).rejects.toThrow("Version 2 of model 'rejection' cannot wait for approval: it is rejected.");
   });
 });

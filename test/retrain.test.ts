@@ -18,7 +18,13 @@ import { startCloud, stopCloud, type TestCloud } from './helpers/cloud';
 
 jest.setTimeout(180_000);
 
-const run = (status: RunRecord['status'], extra: Partial<RunRecord> = {}): RunRecord => ({ model: 'm', execution: 'e1', status, updatedAt: '2026-01-01T00:00:00Z', ...extra });
+const run = (status: RunRecord['status'], extra: Partial<RunRecord> = {}): RunRecord => ({
+  model: 'm',
+  execution: 'e1',
+  status,
+  updatedAt: '2026-01-01T00:00:00Z',
+  ...extra,
+});
 
 describe('the rule for bytes the registry holds', () => {
   const claim = { execution: 'e1', datasetVersion: 4 };
@@ -45,11 +51,16 @@ describe('the rule for bytes the registry holds', () => {
       action: 'train',
       cause: 'the last run on dataset version 4 (e1) ended FAILED at Train: PyTorch (torch) was not found',
     });
-    expect(decideOnKnownData(claim, run('FAILED', { stage: 'execution', error: 'States.Aborted' }), false)).toMatchObject({ action: 'train' });
+    expect(decideOnKnownData(claim, run('FAILED', { stage: 'execution', error: 'States.Aborted' }), false)).toMatchObject({
+      action: 'train',
+    });
   });
 
   test('asked for, a version that produced a model version trains again', () => {
-    expect(decideOnKnownData(claim, run('SUCCEEDED', { modelVersion: 7 }), true)).toMatchObject({ action: 'train', cause: expect.stringMatching(/produced model version 7/) });
+    expect(decideOnKnownData(claim, run('SUCCEEDED', { modelVersion: 7 }), true)).toMatchObject({
+      action: 'train',
+      cause: expect.stringMatching(/produced model version 7/),
+    });
   });
 });
 
@@ -85,8 +96,16 @@ describe('on the local runtime', () => {
     expect(retried).toMatchObject({ status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 1, promoted: true, retryOf: failed.execution });
     expect(retried.execution).not.toBe(failed.execution);
     const record = await t.registry.getRun(MODEL, retried.execution);
-    expect(record).toMatchObject({ status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 1, retryOf: failed.execution, source: expect.stringMatching(/again\.csv$/) });
-    expect(record?.cause).toMatch(new RegExp(`the last run on dataset version 1 \\(${failed.execution}\\) ended FAILED at Train: MLOOP_PYTHON=`));
+    expect(record).toMatchObject({
+      status: 'SUCCEEDED',
+      datasetVersion: 1,
+      modelVersion: 1,
+      retryOf: failed.execution,
+      source: expect.stringMatching(/again\.csv$/),
+    });
+    expect(record?.cause).toMatch(
+      new RegExp(`the last run on dataset version 1 \\(${failed.execution}\\) ended FAILED at Train: MLOOP_PYTHON=`),
+    );
     // One dataset version, its claim now held by the run that trained it.
     expect((await t.registry.listDatasets(MODEL)).map((d) => d.version)).toEqual([1]);
     const version = (await t.registry.listVersions(MODEL))[0];
@@ -97,7 +116,11 @@ describe('on the local runtime', () => {
     const dup = await runPipeline(t.cloud, MODEL, file, 'label');
     expect(dup).toMatchObject({ status: 'DUPLICATE', datasetVersion: 1, modelVersion: 1, error: null });
     expect(dup.reason).toMatch(/dataset version 1 already produced model version 1/);
-    expect(await t.registry.getRun(MODEL, dup.execution)).toMatchObject({ status: 'DUPLICATE', modelVersion: 1, source: expect.stringMatching(/again\.csv$/) });
+    expect(await t.registry.getRun(MODEL, dup.execution)).toMatchObject({
+      status: 'DUPLICATE',
+      modelVersion: 1,
+      source: expect.stringMatching(/again\.csv$/),
+    });
   });
 
   test('run --retrain trains the known bytes again; mloop train trains a version without a drop', async () => {
@@ -107,7 +130,9 @@ describe('on the local runtime', () => {
     const trained = await trainAgain(t.cloud, { model: MODEL, requestedBy: 'user:test', reason: 'new hyperparameters' });
     expect(trained).toMatchObject({ status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 3, retryOf: retrained.execution });
     expect(trained.execution).toMatch(/^again-train-[0-9a-f]{24}$/);
-    expect((await t.registry.getRun(MODEL, trained.execution))?.cause).toMatch(/^training asked for by user:test \(new hyperparameters\); training again as asked/);
+    expect((await t.registry.getRun(MODEL, trained.execution))?.cause).toMatch(
+      /^training asked for by user:test \(new hyperparameters\); training again as asked/,
+    );
     expect((await t.registry.listVersions(MODEL)).map((v) => v.lineage.datasetVersion)).toEqual([1, 1, 1]);
   });
 
@@ -119,7 +144,9 @@ describe('on the local runtime', () => {
     const bad = await runPipeline(t.cloud, MODEL, writeFile('bad.csv', 'x,label\n1,0\n'), 'label');
     expect(bad.status).toBe('FAILED');
     const rejected = await trainAgain(t.cloud, { model: MODEL, datasetVersion: bad.datasetVersion! });
-    expect(rejected.error).toMatch(new RegExp(`Dataset version ${bad.datasetVersion} of 'again' is rejected .*only an accepted dataset version can be trained on`));
+    expect(rejected.error).toMatch(
+      new RegExp(`Dataset version ${bad.datasetVersion} of 'again' is rejected .*only an accepted dataset version can be trained on`),
+    );
 
     const none = await trainAgain(t.cloud, { model: 'never-seen' });
     expect(none.error).toMatch(/Model 'never-seen' has no accepted dataset version to train on/);
@@ -138,7 +165,13 @@ describe('on the local runtime', () => {
     }
     const keys = [s3Keys.dataset(model, 'a.csv'), s3Keys.dataset(model, 'b.csv')];
     const started = keys.map((key) => t.cloud.nextExecutionFor(key));
-    await Promise.all(keys.map((Key) => s3Client().send(new PutObjectCommand({ Bucket: t.cloud.dataBucket, Key, Body: body, Metadata: { [TARGET_METADATA_KEY]: 'label' } }))));
+    await Promise.all(
+      keys.map((Key) =>
+        s3Client().send(
+          new PutObjectCommand({ Bucket: t.cloud.dataBucket, Key, Body: body, Metadata: { [TARGET_METADATA_KEY]: 'label' } }),
+        ),
+      ),
+    );
     const results = await Promise.all((await Promise.all(started)).map((name) => t.cloud.execution(name)));
     const ingests = results.map((r) => (r.output?.ingest as { status: string; duplicateOf?: string } | undefined)?.status);
     expect([...ingests].sort()).toEqual(['ACCEPTED', 'DUPLICATE']);

@@ -37,16 +37,36 @@ test('a valid schema: nullable defaults to true, task and classes left to infere
 
 test.each([
   ['not JSON', '{"target": ', /^s3:\/\/b\/datasets\/m\/schema\.json is not valid JSON \(.+\); expected a schema/],
-  ['a wrong type', { ...valid, columns: [{ name: 'x', type: 'float' }] }, "is not a valid schema: columns[0].type: expected 'numeric' or 'categorical'."],
+  [
+    'a wrong type',
+    { ...valid, columns: [{ name: 'x', type: 'float' }] },
+    "is not a valid schema: columns[0].type: expected 'numeric' or 'categorical'.",
+  ],
   ['no target', { columns: valid.columns }, 'is not a valid schema: target: expected the name of the target column.'],
   ['an unknown key', { ...valid, colums: [] }, 'is not a valid schema: (the document): Unrecognized key: "colums".'],
-  ['an unknown column key', { ...valid, columns: [{ name: 'x', type: 'numeric', nulable: true }] }, 'columns[0]: Unrecognized key: "nulable"'],
-  ['a duplicate name', { ...valid, columns: [...valid.columns, { name: 'x', type: 'numeric' }] }, "columns[3].name: 'x' is already the name of columns[0]"],
-  ['categories of a numeric column', { ...valid, columns: [{ name: 'x', type: 'numeric', categories: ['a'] }] }, 'columns[0].categories: only a categorical column has categories'],
+  [
+    'an unknown column key',
+    { ...valid, columns: [{ name: 'x', type: 'numeric', nulable: true }] },
+    'columns[0]: Unrecognized key: "nulable"',
+  ],
+  [
+    'a duplicate name',
+    { ...valid, columns: [...valid.columns, { name: 'x', type: 'numeric' }] },
+    "columns[3].name: 'x' is already the name of columns[0]",
+  ],
+  [
+    'categories of a numeric column',
+    { ...valid, columns: [{ name: 'x', type: 'numeric', categories: ['a'] }] },
+    'columns[0].categories: only a categorical column has categories',
+  ],
   ['classes of a regression', { ...valid, task: 'regression', classes: ['a', 'b'] }, 'classes: a regression task has no classes'],
   ['a bad task', { ...valid, task: 'ranking' }, "task: expected 'classification' or 'regression'"],
   ['no columns', { ...valid, columns: [] }, 'columns: expected at least one column'],
-  ['nullable not a boolean', { ...valid, columns: [{ name: 'x', type: 'numeric', nullable: 'no' }] }, 'columns[0].nullable: expected true or false'],
+  [
+    'nullable not a boolean',
+    { ...valid, columns: [{ name: 'x', type: 'numeric', nullable: 'no' }] },
+    'columns[0].nullable: expected true or false',
+  ],
 ])('%s', (_what, doc, expected) => {
   const message = problem(doc);
   expect(message.startsWith(FILE)).toBe(true);
@@ -56,7 +76,10 @@ test.each([
 
 describe('schemas keyed by model name (datasetSchemas, DATASET_SCHEMAS)', () => {
   test('each is parsed as schema.json is, defaults filled in', () => {
-    const result = parseDatasetSchemas({ churn: valid, 'fraud-2': { target: 'y', columns: [{ name: 'y', type: 'numeric' }] } }, 'datasetSchemas');
+    const result = parseDatasetSchemas(
+      { churn: valid, 'fraud-2': { target: 'y', columns: [{ name: 'y', type: 'numeric' }] } },
+      'datasetSchemas',
+    );
     expect(result).toEqual({
       ok: true,
       schemas: {
@@ -77,11 +100,16 @@ describe('schemas keyed by model name (datasetSchemas, DATASET_SCHEMAS)', () => 
   test('a key that is not a model name is refused', () => {
     expect(parseDatasetSchemas({ 'Churn Model': valid }, 'datasetSchemas')).toEqual({
       ok: false,
-      message: "datasetSchemas: 'Churn Model' is not a model name: expected 1 to 40 lower-case letters, digits or hyphens, starting and ending with a letter or digit.",
+      message:
+        "datasetSchemas: 'Churn Model' is not a model name: expected 1 to 40 lower-case letters, digits or hyphens, starting and ending with a letter or digit.",
     });
   });
 
-  test.each([['a list', [valid]], ['a string', 'schema.json'], ['null', null]])('%s is not an object of schemas', (_what, value) => {
+  test.each([
+    ['a list', [valid]],
+    ['a string', 'schema.json'],
+    ['null', null],
+  ])('%s is not an object of schemas', (_what, value) => {
     const result = parseDatasetSchemas(value, 'datasetSchemas');
     expect(result).toEqual({ ok: false, message: expect.stringMatching(/^datasetSchemas is not an object of model names to schemas: /) });
   });

@@ -75,7 +75,10 @@ async function loadFunction(dir: string, api: Api, out: string) {
       'setInterval(() => undefined, 1000);',
     ].join('\n'),
   );
-  const child = spawn(process.execPath, ['--import', 'tsx', module], { env: { ...process.env, AWS_LAMBDA_RUNTIME_API: api.address }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', module], {
+    env: { ...process.env, AWS_LAMBDA_RUNTIME_API: api.address },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
   for (let i = 0; i < 200 && !stdout.includes('\n'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -87,7 +90,10 @@ test('a refused registration is answered, not thrown', async () => {
   const dir = tempDir('shutdown');
   const { child, hook } = await loadFunction(dir, api, path.join(dir, 'flushed'));
   try {
-    expect(hook).toEqual({ status: 'failed', reason: expect.stringMatching(/^the Extensions API answered 403: .*Extension registration closed/) });
+    expect(hook).toEqual({
+      status: 'failed',
+      reason: expect.stringMatching(/^the Extensions API answered 403: .*Extension registration closed/),
+    });
   } finally {
     child.kill('SIGKILL');
     await api.close();
@@ -106,8 +112,12 @@ test('on Lambda: registered during the module load, ready, and on SIGTERM the bu
     const register = api.requests.find((r) => r.url === '/2020-01-01/extension/register');
     expect(register).toMatchObject({ method: 'POST', headers: { 'lambda-extension-name': 'mloop-flush' } });
     expect(JSON.parse(register!.body)).toEqual({ events: [] });
-    for (let i = 0; i < 100 && !api.requests.some((r) => r.url === '/2020-01-01/extension/event/next'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(api.requests.find((r) => r.url === '/2020-01-01/extension/event/next')).toMatchObject({ method: 'GET', headers: { 'lambda-extension-identifier': 'ext-1234' } });
+    for (let i = 0; i < 100 && !api.requests.some((r) => r.url === '/2020-01-01/extension/event/next'); i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(api.requests.find((r) => r.url === '/2020-01-01/extension/event/next')).toMatchObject({
+      method: 'GET',
+      headers: { 'lambda-extension-identifier': 'ext-1234' },
+    });
 
     expect(fs.existsSync(out)).toBe(false);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));

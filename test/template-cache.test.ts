@@ -22,7 +22,11 @@ beforeAll(() => {
 });
 
 afterAll(() => {
-  for (const [name, value] of [['MLOOP_CACHE_DIR', saved.cache], ['CDK_CONTEXT_JSON', saved.context], ['MLOOP_TEMPLATE_CACHE', saved.off]] as const) {
+  for (const [name, value] of [
+    ['MLOOP_CACHE_DIR', saved.cache],
+    ['CDK_CONTEXT_JSON', saved.context],
+    ['MLOOP_TEMPLATE_CACHE', saved.off],
+  ] as const) {
     if (value === undefined) delete process.env[name];
     else process.env[name] = value;
   }
@@ -73,9 +77,13 @@ test('the first load synthesizes and caches the template with its assets; the ne
   // And it is the template a synthesis gives (the archive's bytes included).
   const fresh = synthesizeLocal(path.join(dir, 'out-3'), {});
   expect({ ...second, assets: [] }).toEqual({ ...fresh, assets: [] });
-  expect(second.assets.map((a) => [a.bucket, a.key, fs.readFileSync(a.file).equals(fs.readFileSync(fresh.assets.find((f) => f.key === a.key)!.file))])).toEqual(
-    fresh.assets.map((a) => [a.bucket, a.key, true]),
-  );
+  expect(
+    second.assets.map((a) => [
+      a.bucket,
+      a.key,
+      fs.readFileSync(a.file).equals(fs.readFileSync(fresh.assets.find((f) => f.key === a.key)!.file)),
+    ]),
+  ).toEqual(fresh.assets.map((a) => [a.bucket, a.key, true]));
 });
 
 test('an entry whose asset is gone is not used; MLOOP_TEMPLATE_CACHE=off neither reads nor writes', () => {

@@ -5,7 +5,17 @@
  * the sketch is exact.
  */
 import { PassThrough } from 'node:stream';
-import { PartMerger, partLayout, readTime, scanDataset, scanPart, writeSplits, type ScanOptions, type SchemaInput, type SplitName } from '../lambdas/data/dataset';
+import {
+  PartMerger,
+  partLayout,
+  readTime,
+  scanDataset,
+  scanPart,
+  writeSplits,
+  type ScanOptions,
+  type SchemaInput,
+  type SplitName,
+} from '../lambdas/data/dataset';
 import { parseSchemaFile } from '../lambdas/data/schema-file';
 import { chunks } from './helpers/dataset-files';
 import { mulberry32 } from './helpers/datasets';
@@ -50,14 +60,18 @@ describe('reading a time', () => {
     expect(readTime('2024-05-01 12:30:00.5')).toBe(Date.UTC(2024, 4, 1, 12, 30, 0, 500));
     expect(readTime('2024-05-01T12:30:00+02:00')).toBe(Date.UTC(2024, 4, 1, 10, 30));
     expect(readTime(' 1714564800 ')).toBe(1714564800);
-    for (const bad of ['May 1, 2024', '01/05/2024', '2024-13-45', 'yesterday', 'NaN']) expect([bad, readTime(bad)]).toEqual([bad, undefined]);
+    for (const bad of ['May 1, 2024', '01/05/2024', '2024-13-45', 'yesterday', 'NaN'])
+      expect([bad, readTime(bad)]).toEqual([bad, undefined]);
   });
 
   test('schema.json takes a timeColumn, but not the target', () => {
     const ok = parseSchemaFile(JSON.stringify({ ...schema }), 'schema.json');
     expect(ok).toMatchObject({ ok: true, schema: { timeColumn: 'day' } });
     const bad = parseSchemaFile(JSON.stringify({ ...schema, timeColumn: 'label' }), 'datasets/m/schema.json');
-    expect(bad).toMatchObject({ ok: false, message: 'datasets/m/schema.json is not a valid schema: timeColumn: the target cannot be the time column the rows are split by.' });
+    expect(bad).toMatchObject({
+      ok: false,
+      message: 'datasets/m/schema.json is not a valid schema: timeColumn: the target cannot be the time column the rows are split by.',
+    });
   });
 });
 
@@ -122,7 +136,14 @@ describe('splitting by time', () => {
     const merger = new PartMerger(options);
     for (let index = 0, start = 0; start < bytes.length; index++, start += 3_000) {
       const from = start > 0 ? start - 1 : 0;
-      const part = await scanPart(chunks(bytes.subarray(from), 500), options, { index, start, end: Math.min(bytes.length, start + 3_000), size: bytes.length, from, layout });
+      const part = await scanPart(chunks(bytes.subarray(from), 500), options, {
+        index,
+        start,
+        end: Math.min(bytes.length, start + 3_000),
+        size: bytes.length,
+        from,
+        layout,
+      });
       merger.add(part);
     }
     expect(merger.result(single.sha256, single.bytes).timeSplit).toEqual(single.timeSplit);

@@ -120,12 +120,14 @@ describe('defaults', () => {
     const p = built.train.Parameters!;
     expect(p.ResourceConfig).toEqual({ InstanceCount: 1, InstanceType: 'ml.g5.xlarge', VolumeSizeInGB: 30 });
     expect(p.StoppingCondition).toEqual({ MaxRuntimeInSeconds: 7200 });
-    for (const field of ['EnableManagedSpotTraining', 'CheckpointConfig', 'VpcConfig']) expect([field, p[field]]).toEqual([field, undefined]);
+    for (const field of ['EnableManagedSpotTraining', 'CheckpointConfig', 'VpcConfig'])
+      expect([field, p[field]]).toEqual([field, undefined]);
     expect(p.OutputDataConfig.KmsKeyId).toBeUndefined();
   });
 
   test('give the training role nothing under checkpoints/', () => {
-    for (const action of ['s3:GetObject', 's3:PutObject']) expect(allows(built.trainingRole, action, `${built.bucketArn}/checkpoints/job/checkpoint.pt`)).toBe(false);
+    for (const action of ['s3:GetObject', 's3:PutObject'])
+      expect(allows(built.trainingRole, action, `${built.bucketArn}/checkpoints/job/checkpoint.pt`)).toBe(false);
   });
 
   test('give the training role no EC2 or KMS permissions', () => {
@@ -134,12 +136,21 @@ describe('defaults', () => {
   });
 
   test('hold a training slot that nobody gives back for the job limit plus an hour (TRAINING_LEASE_SECONDS)', () => {
-    expect(mloopFunction(built.template, 'ingest').resource.Properties.Environment.Variables.TRAINING_LEASE_SECONDS).toBe(String(7200 + 3600));
+    expect(mloopFunction(built.template, 'ingest').resource.Properties.Environment.Variables.TRAINING_LEASE_SECONDS).toBe(
+      String(7200 + 3600),
+    );
   });
 
   test('resolve to the documented values', () => {
     const settings = resolveTrainingJobSettings({});
-    expect(settings).toMatchObject({ instanceType: 'ml.g5.xlarge', instanceCount: 1, spot: false, checkpoints: false, maxWaitTime: undefined, keepAlive: undefined });
+    expect(settings).toMatchObject({
+      instanceType: 'ml.g5.xlarge',
+      instanceCount: 1,
+      spot: false,
+      checkpoints: false,
+      maxWaitTime: undefined,
+      keepAlive: undefined,
+    });
     expect(settings.maxRuntime.toSeconds()).toBe(7200);
   });
 });
@@ -167,7 +178,9 @@ describe('managed spot training', () => {
   });
 
   test('holds the training slot for MaxWaitTime plus an hour when nobody gives it back', () => {
-    expect(mloopFunction(built.template, 'ingest').resource.Properties.Environment.Variables.TRAINING_LEASE_SECONDS).toBe(String(10800 + 3600));
+    expect(mloopFunction(built.template, 'ingest').resource.Properties.Environment.Variables.TRAINING_LEASE_SECONDS).toBe(
+      String(10800 + 3600),
+    );
   });
 
   test('lets the training role read and write checkpoints/, and not delete them', () => {
@@ -223,7 +236,8 @@ describe('KMS keys for the volume and the output', () => {
   });
 
   test('the training role may encrypt with the output key, and not decrypt without checkpoints', () => {
-    for (const action of ['kms:Encrypt', 'kms:GenerateDataKey']) expect([action, allows(built.trainingRole, action, OUTPUT_KEY_ARN)]).toEqual([action, true]);
+    for (const action of ['kms:Encrypt', 'kms:GenerateDataKey'])
+      expect([action, allows(built.trainingRole, action, OUTPUT_KEY_ARN)]).toEqual([action, true]);
     expect(allows(built.trainingRole, 'kms:Decrypt', OUTPUT_KEY_ARN)).toBe(false);
   });
 
@@ -244,7 +258,12 @@ describe('KMS keys for the volume and the output', () => {
 describe('warm pools', () => {
   test('keep the instances alive for the given time (ResourceConfig.KeepAlivePeriodInSeconds)', () => {
     const built = build(() => ({ warmPoolKeepAlive: Duration.minutes(30) }));
-    expect(built.train.Parameters?.ResourceConfig).toEqual({ InstanceCount: 1, InstanceType: 'ml.g5.xlarge', VolumeSizeInGB: 30, KeepAlivePeriodInSeconds: 1800 });
+    expect(built.train.Parameters?.ResourceConfig).toEqual({
+      InstanceCount: 1,
+      InstanceType: 'ml.g5.xlarge',
+      VolumeSizeInGB: 30,
+      KeepAlivePeriodInSeconds: 1800,
+    });
     expect(built.train.Parameters?.EnableManagedSpotTraining).toBeUndefined();
   });
 });
@@ -270,7 +289,14 @@ describe('a VPC', () => {
   });
 
   test('gives the training role the network-interface permissions SageMaker needs there', () => {
-    for (const action of ['ec2:CreateNetworkInterface', 'ec2:DeleteNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeVpcs', 'ec2:DescribeSubnets', 'ec2:DescribeSecurityGroups']) {
+    for (const action of [
+      'ec2:CreateNetworkInterface',
+      'ec2:DeleteNetworkInterface',
+      'ec2:DescribeNetworkInterfaces',
+      'ec2:DescribeVpcs',
+      'ec2:DescribeSubnets',
+      'ec2:DescribeSecurityGroups',
+    ]) {
       expect([action, allows(built.trainingRole, action, '*')]).toEqual([action, true]);
     }
   });
@@ -291,11 +317,19 @@ describe('hyperparameters', () => {
     expect(resolve.Next).toBe('Train model');
     expect((resolve as Json).ResultPath).toBe('$.hyperparameterDefaults');
     expect(resolve.Parameters).toEqual(
-      expect.objectContaining({ sagemaker_program: 'train.py', epochs: '50', hidden: '128', 'target.$': '$.ingest.target', 'task.$': '$.ingest.task' }),
+      expect.objectContaining({
+        sagemaker_program: 'train.py',
+        epochs: '50',
+        hidden: '128',
+        'target.$': '$.ingest.target',
+        'task.$': '$.ingest.task',
+      }),
     );
     expect(built.train.Parameters?.HyperParameters).toBeUndefined();
     // JsonMerge(a, b): b's keys win, so the file overrides the props.
-    expect(built.train.Parameters?.['HyperParameters.$']).toBe('States.JsonMerge($.hyperparameterDefaults, $.ingest.hyperparameters, false)');
+    expect(built.train.Parameters?.['HyperParameters.$']).toBe(
+      'States.JsonMerge($.hyperparameterDefaults, $.ingest.hyperparameters, false)',
+    );
   });
 });
 
@@ -303,13 +337,37 @@ describe('validation of the props', () => {
   const invalid = (props: (ext: Externals) => TrainingProps) => () => build(props);
 
   test.each<[string, (ext: Externals) => TrainingProps, RegExp]>([
-    ['maxWaitTime shorter than maxRuntime', () => ({ useSpotInstances: true, maxRuntime: Duration.hours(4), maxWaitTime: Duration.hours(2) }), /maxWaitTime \(2 hours\) must be at least maxRuntime \(4 hours\)/],
-    ['maxWaitTime without spot', () => ({ maxWaitTime: Duration.hours(4) }), /maxWaitTime applies to managed spot training only: set useSpotInstances: true/],
-    ['maxWaitTime over 28 days', () => ({ useSpotInstances: true, maxWaitTime: Duration.days(29) }), /maxWaitTime must be at most 28 days, got 29 days/],
+    [
+      'maxWaitTime shorter than maxRuntime',
+      () => ({ useSpotInstances: true, maxRuntime: Duration.hours(4), maxWaitTime: Duration.hours(2) }),
+      /maxWaitTime \(2 hours\) must be at least maxRuntime \(4 hours\)/,
+    ],
+    [
+      'maxWaitTime without spot',
+      () => ({ maxWaitTime: Duration.hours(4) }),
+      /maxWaitTime applies to managed spot training only: set useSpotInstances: true/,
+    ],
+    [
+      'maxWaitTime over 28 days',
+      () => ({ useSpotInstances: true, maxWaitTime: Duration.days(29) }),
+      /maxWaitTime must be at most 28 days, got 29 days/,
+    ],
     ['maxRuntime over 28 days', () => ({ maxRuntime: Duration.days(30) }), /maxRuntime must be between 1 second and 28 days, got 30 days/],
-    ['a warm pool with spot', () => ({ useSpotInstances: true, warmPoolKeepAlive: Duration.minutes(10) }), /warmPoolKeepAlive cannot be combined with useSpotInstances/],
-    ['a warm pool over an hour', () => ({ warmPoolKeepAlive: Duration.minutes(61) }), /warmPoolKeepAlive must be between 1 second and 1 hour, got 1 hour 1 minute/],
-    ['a warm pool of 0 seconds', () => ({ warmPoolKeepAlive: Duration.seconds(0) }), /warmPoolKeepAlive must be between 1 second and 1 hour/],
+    [
+      'a warm pool with spot',
+      () => ({ useSpotInstances: true, warmPoolKeepAlive: Duration.minutes(10) }),
+      /warmPoolKeepAlive cannot be combined with useSpotInstances/,
+    ],
+    [
+      'a warm pool over an hour',
+      () => ({ warmPoolKeepAlive: Duration.minutes(61) }),
+      /warmPoolKeepAlive must be between 1 second and 1 hour, got 1 hour 1 minute/,
+    ],
+    [
+      'a warm pool of 0 seconds',
+      () => ({ warmPoolKeepAlive: Duration.seconds(0) }),
+      /warmPoolKeepAlive must be between 1 second and 1 hour/,
+    ],
     ['zero instances', () => ({ instanceCount: 0 }), /instanceCount must be a positive integer, got 0/],
     ['a fractional instance count', () => ({ instanceCount: 1.5 }), /instanceCount must be a positive integer, got 1.5/],
     ['an instance type without ml.', () => ({ instanceType: 'g5.xlarge' }), /instanceType 'g5.xlarge' is not a SageMaker instance type/],
@@ -322,16 +380,28 @@ describe('validation of the props', () => {
 describe('cdk-nag (AwsSolutions)', () => {
   test.each<[string, (ext: Externals) => TrainingProps]>([
     ['spot, checkpoints, both keys and a VPC', FULL],
-    ['a warm pool, an output key and selected subnets', (ext) => ({ warmPoolKeepAlive: Duration.minutes(5), outputEncryptionKey: ext.outputKey, vpc: ext.vpc, subnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED } })],
+    [
+      'a warm pool, an output key and selected subnets',
+      (ext) => ({
+        warmPoolKeepAlive: Duration.minutes(5),
+        outputEncryptionKey: ext.outputKey,
+        vpc: ext.vpc,
+        subnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
+      }),
+    ],
   ])('finds nothing unacknowledged with %s', (_name, props) => {
     expect(unacknowledgedFindings(build(props).stack)).toEqual([]);
   });
 
   test('every acknowledgement the options add names a finding that cdk-nag raises there', () => {
     const ACKNOWLEDGED = 'aws:cdk:acknowledged-rules';
-    const acknowledged = build(FULL).stack.node
-      .findAll()
-      .flatMap((c) => c.node.metadata.filter((m) => m.type === ACKNOWLEDGED && m.data).flatMap((m) => Object.keys(m.data as object).map((rule) => ({ path: c.node.path, rule: rule.replace(/^annotation::/i, '') }))));
+    const acknowledged = build(FULL)
+      .stack.node.findAll()
+      .flatMap((c) =>
+        c.node.metadata
+          .filter((m) => m.type === ACKNOWLEDGED && m.data)
+          .flatMap((m) => Object.keys(m.data as object).map((rule) => ({ path: c.node.path, rule: rule.replace(/^annotation::/i, '') }))),
+      );
     const spy = jest.spyOn(Validations.prototype, 'acknowledge').mockImplementation(() => {});
     let unfiltered: MloopStack;
     try {
@@ -339,12 +409,22 @@ describe('cdk-nag (AwsSolutions)', () => {
     } finally {
       spy.mockRestore();
     }
-    const findings = new AwsSolutionsChecks().validateScope(unfiltered).violations.flatMap((v) => v.violatingResources.map((r) => ({ rule: v.ruleName, path: r.constructPath ?? '' })));
-    const stale = acknowledged.filter((ack) => !findings.some((f) => f.rule === ack.rule && (f.path === ack.path || f.path.startsWith(`${ack.path}/`))));
+    const findings = new AwsSolutionsChecks()
+      .validateScope(unfiltered)
+      .violations.flatMap((v) => v.violatingResources.map((r) => ({ rule: v.ruleName, path: r.constructPath ?? '' })));
+    const stale = acknowledged.filter(
+      (ack) => !findings.some((f) => f.rule === ack.rule && (f.path === ack.path || f.path.startsWith(`${ack.path}/`))),
+    );
     expect(stale).toEqual([]);
     // The ones these options need: KMS encrypt grants and the VPC's EC2 actions on the training role.
-    expect(findings.filter((f) => f.path.endsWith('/TrainingRole/DefaultPolicy/Resource') || f.path.includes('TrainingRole')).map((f) => f.rule)).toEqual(
-      expect.arrayContaining(['AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]', 'AwsSolutions-IAM5[Resource::*]']),
+    expect(
+      findings.filter((f) => f.path.endsWith('/TrainingRole/DefaultPolicy/Resource') || f.path.includes('TrainingRole')).map((f) => f.rule),
+    ).toEqual(
+      expect.arrayContaining([
+        'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        'AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
+        'AwsSolutions-IAM5[Resource::*]',
+      ]),
     );
   });
 });

@@ -78,7 +78,12 @@ describe('two datasets dropped for the same model at once', () => {
     await Promise.all(
       keys.map((key, i) =>
         s3Client().send(
-          new PutObjectCommand({ Bucket: t.cloud.dataBucket, Key: key, Body: binaryClassificationCsv(300, 31 + i), Metadata: { [TARGET_METADATA_KEY]: 'label' } }),
+          new PutObjectCommand({
+            Bucket: t.cloud.dataBucket,
+            Key: key,
+            Body: binaryClassificationCsv(300, 31 + i),
+            Metadata: { [TARGET_METADATA_KEY]: 'label' },
+          }),
         ),
       ),
     );
@@ -103,7 +108,9 @@ describe('two datasets dropped for the same model at once', () => {
     // that it got the slot; its repeated Ingest passes are not printed one by one.
     const waits = lines.filter((l) => l.line.startsWith('[Wait for training slot]'));
     expect(waits).toHaveLength(2);
-    expect(waits[0].line).toMatch(new RegExp(`twice trains one run at a time: execution (${executions.join('|')}) holds its training slot since \\d{4}-\\d\\d-\\d\\dT`));
+    expect(waits[0].line).toMatch(
+      new RegExp(`twice trains one run at a time: execution (${executions.join('|')}) holds its training slot since \\d{4}-\\d\\d-\\d\\dT`),
+    );
     expect(waits[1].line).toMatch(/training slot is free: this run trains now/);
     expect(lines.filter((l) => l.line.startsWith('[Ingest dataset]'))).toHaveLength(2);
 

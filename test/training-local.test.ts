@@ -15,7 +15,17 @@ import type { ModelCard } from '../lambdas/shared/types';
 import { predictThroughApi } from '../bin/cli';
 import { runTrainingJob, type CreateTrainingJobRequest, type TrainingJobDescription } from '../local/trainer';
 import { binaryClassificationCsv, mulberry32 } from './helpers/datasets';
-import { dropDataset, getObjectJson, listKeys, putObject, startCloud, stopCloud, tempDir, trainModel, type TestCloud } from './helpers/cloud';
+import {
+  dropDataset,
+  getObjectJson,
+  listKeys,
+  putObject,
+  startCloud,
+  stopCloud,
+  tempDir,
+  trainModel,
+  type TestCloud,
+} from './helpers/cloud';
 
 jest.setTimeout(180_000);
 
@@ -48,7 +58,12 @@ describe("a user's own training directory", () => {
 
   test('runs end to end through the pipeline: trained by the custom script, registered with its code version, served', async () => {
     // hyperparameters.json beside the datasets: validated when dropped, then merged into every job.
-    const config = await dropDataset(t().cloud, MODEL, 'hyperparameters.json', JSON.stringify({ steps: 150, learning_rate: 0.2, note: 'from the file', verbose: true }));
+    const config = await dropDataset(
+      t().cloud,
+      MODEL,
+      'hyperparameters.json',
+      JSON.stringify({ steps: 150, learning_rate: 0.2, note: 'from the file', verbose: true }),
+    );
     expect(config.status).toBe('SUCCEEDED');
     expect((config.output?.ingest as { status: string }).status).toBe('CONFIG');
 
@@ -63,12 +78,24 @@ describe("a user's own training directory", () => {
     expect(version.lineage.codeVersion).not.toBe(codeVersion(path.join(REPO_ROOT, 'training')));
     // The card records what the script received: the file's values (as SageMaker strings) beside
     // the target and task that ingest fixed; script mode's own sagemaker_* never reach the script.
-    expect(version.lineage.hyperparameters).toEqual({ steps: '150', learning_rate: '0.2', note: 'from the file', verbose: 'true', target: 'label', task: 'classification' });
+    expect(version.lineage.hyperparameters).toEqual({
+      steps: '150',
+      learning_rate: '0.2',
+      note: 'from the file',
+      verbose: 'true',
+      target: 'label',
+      task: 'classification',
+    });
     const card = await getObjectJson<ModelCard>(t().cloud.dataBucket, s3Keys.modelCard(MODEL, 1));
     expect(card.framework).toBe('custom-logistic-regression');
     expect(card.epochs).toBe(150);
 
-    const res = await predictThroughApi(t().cloud, MODEL, { instances: [{ x1: 1.5, x2: 1, x3: 0 }, { x1: -1.5, x2: -1, x3: 0 }] });
+    const res = await predictThroughApi(t().cloud, MODEL, {
+      instances: [
+        { x1: 1.5, x2: 1, x3: 0 },
+        { x1: -1.5, x2: -1, x3: 0 },
+      ],
+    });
     expect(res.statusCode).toBe(200);
     const body = JSON.parse(res.body) as { predictions: { label: string }[] };
     expect(body.predictions.map((p) => p.label)).toEqual(['1', '0']);
@@ -136,7 +163,9 @@ describe('the local SageMaker runner and CheckpointConfig', () => {
     InputDataConfig: [{ ChannelName: 'train', DataSource: { S3DataSource: { S3Uri: `s3://${t().cloud.dataBucket}/${PREFIX}train/` } } }],
     OutputDataConfig: { S3OutputPath: `s3://${t().cloud.dataBucket}/training/` },
     StoppingCondition: { MaxRuntimeInSeconds: 600, ...(checkpoints ? { MaxWaitTimeInSeconds: 1200 } : {}) },
-    ...(checkpoints ? { EnableManagedSpotTraining: true, CheckpointConfig: { S3Uri: `s3://${t().cloud.dataBucket}/checkpoints/${name}/` } } : {}),
+    ...(checkpoints
+      ? { EnableManagedSpotTraining: true, CheckpointConfig: { S3Uri: `s3://${t().cloud.dataBucket}/checkpoints/${name}/` } }
+      : {}),
   });
   const run = (req: CreateTrainingJobRequest): Promise<TrainingJobDescription> => {
     logs = [];
@@ -148,8 +177,12 @@ describe('the local SageMaker runner and CheckpointConfig', () => {
     const first = await run(request('mloop-ck-d1-00000001', 2, true));
     expect(first.TrainingJobStatus).toBe('Completed');
     expect(logs).toContain(`checkpoints: none yet from s3://${t().cloud.dataBucket}/checkpoints/mloop-ck-d1-00000001/`);
-    expect(logs.filter((l) => l.startsWith("local training ignores"))).toEqual([expect.stringMatching(/^local training ignores EnableManagedSpotTraining, MaxWaitTimeInSeconds: /)]);
-    expect(await listKeys(t().cloud.dataBucket, 'checkpoints/mloop-ck-d1-00000001/')).toEqual(['checkpoints/mloop-ck-d1-00000001/checkpoint.pt']);
+    expect(logs.filter((l) => l.startsWith('local training ignores'))).toEqual([
+      expect.stringMatching(/^local training ignores EnableManagedSpotTraining, MaxWaitTimeInSeconds: /),
+    ]);
+    expect(await listKeys(t().cloud.dataBucket, 'checkpoints/mloop-ck-d1-00000001/')).toEqual([
+      'checkpoints/mloop-ck-d1-00000001/checkpoint.pt',
+    ]);
 
     // As after a spot interruption: the same job again (here allowed two more epochs).
     const resumed = await run(request('mloop-ck-d1-00000001', 4, true));

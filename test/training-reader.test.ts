@@ -48,7 +48,12 @@ const CASES: Record<string, Case> = {
     validation: { 'validation.csv': `${header}\n1,"a,b",1\n2,"multi\nline\ncell",0\n` },
   },
   'BOM, CRLF and blank lines': {
-    train: { 'train.csv': Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${header}\r\n\r\n${numbers.replace(/\n/g, '\r\n\r\n')}\r\n\r\n`)]) },
+    train: {
+      'train.csv': Buffer.concat([
+        Buffer.from([0xef, 0xbb, 0xbf]),
+        Buffer.from(`${header}\r\n\r\n${numbers.replace(/\n/g, '\r\n\r\n')}\r\n\r\n`),
+      ]),
+    },
     validation: { 'validation.csv': `\ufeff${header}\r\n${numbers.replace(/\n/g, '\r\n')}` },
   },
   'missing cells, blank cells and a missing target': {
@@ -75,7 +80,9 @@ const CASES: Record<string, Case> = {
     ]),
   ),
   'numbers NUMBER reads: signs, exponents, leading dots, whitespace, unicode digits': {
-    train: { 'train.csv': `${header}\n+1,red,0\n-.5,red,1\n5.,blue,0\n1E3,red,1\n2.5e-2,blue,0\n007, red,1\n" 8 ",red ,0\n\u0661\u0662,red,1\n\u00a09,red,0\n-0,red,1\n1e-400,red,0\n` },
+    train: {
+      'train.csv': `${header}\n+1,red,0\n-.5,red,1\n5.,blue,0\n1E3,red,1\n2.5e-2,blue,0\n007, red,1\n" 8 ",red ,0\n\u0661\u0662,red,1\n\u00a09,red,0\n-0,red,1\n1e-400,red,0\n`,
+    },
     validation: { 'validation.csv': `${header}\n\uff11,red,1\n3,red,0\n` },
   },
   'NUL characters in cells (the joined column text keeps offsets then)': {
@@ -136,7 +143,11 @@ const CASES: Record<string, Case> = {
     train: {
       'train.csv': `${header},extra\n${rows(30, (i) => `${i},${['red', 'green', ''][i % 3]},${['a', 'b', '1.0', '01'][i % 4]},zz`)}\n`,
       'schema.json': JSON.stringify({
-        columns: [{ name: 'color', type: 'categorical', categories: ['green', 'red', ''] }, { name: 'x', type: 'categorical' }, { name: 'label', type: 'categorical' }],
+        columns: [
+          { name: 'color', type: 'categorical', categories: ['green', 'red', ''] },
+          { name: 'x', type: 'categorical' },
+          { name: 'label', type: 'categorical' },
+        ],
         classes: ['b', 'a', '1', '01'], // '1.0' is class '1', '01' its own
         task: 'classification',
       }),
@@ -144,11 +155,23 @@ const CASES: Record<string, Case> = {
     validation: { 'validation.csv': `${header},extra\n1,red,a,q\n2,blue,1,q\n3,blue,01,q\n` },
   },
   'schema.json: a numeric column with text': {
-    train: { 'train.csv': `${header}\n${numbers}\n`, 'schema.json': JSON.stringify({ columns: [{ name: 'color', type: 'numeric' }, { name: 'x', type: 'numeric' }, { name: 'label', type: 'categorical' }] }) },
+    train: {
+      'train.csv': `${header}\n${numbers}\n`,
+      'schema.json': JSON.stringify({
+        columns: [
+          { name: 'color', type: 'numeric' },
+          { name: 'x', type: 'numeric' },
+          { name: 'label', type: 'categorical' },
+        ],
+      }),
+    },
     validation: { 'validation.csv': `${header}\n${numbers}\n` },
   },
   'schema.json: a label outside its classes': {
-    train: { 'train.csv': `${header}\n${numbers}\n`, 'schema.json': JSON.stringify({ columns: [{ name: 'x', type: 'numeric' }], classes: ['0'] }) },
+    train: {
+      'train.csv': `${header}\n${numbers}\n`,
+      'schema.json': JSON.stringify({ columns: [{ name: 'x', type: 'numeric' }], classes: ['0'] }),
+    },
     validation: { 'validation.csv': `${header}\n${numbers}\n` },
   },
 };
@@ -173,7 +196,10 @@ beforeAll(async () => {
   const cases = path.join(work, 'cases');
   Object.entries(CASES).forEach(([, c], k) => {
     const dir = path.join(cases, `case-${String(k).padStart(2, '0')}`);
-    for (const [channel, files] of [['train', c.train], ['validation', c.validation]] as const) {
+    for (const [channel, files] of [
+      ['train', c.train],
+      ['validation', c.validation],
+    ] as const) {
       if (!files) continue;
       fs.mkdirSync(path.join(dir, channel), { recursive: true });
       for (const [name, content] of Object.entries(files)) fs.writeFileSync(path.join(dir, channel, name), content);
@@ -193,7 +219,8 @@ describe('the new reader gives exactly what the old one gave', () => {
   it.each(Object.keys(CASES))('%s', (name) => {
     const result = report[name];
     expect(result).toBeDefined();
-    if (!result.same) throw new Error(`readers differ (chunking ${JSON.stringify(result.chunking)}): ${JSON.stringify(result.difference, null, 2)}`);
+    if (!result.same)
+      throw new Error(`readers differ (chunking ${JSON.stringify(result.chunking)}): ${JSON.stringify(result.difference, null, 2)}`);
   });
 
   it('on 600 random channels of tricky cells and files (seeded)', () => {
@@ -228,16 +255,32 @@ describe('the cases test what they are meant to', () => {
   });
 
   it('names the file and line of bad input', () => {
-    expect(report['quoted commas and newlines, a wrong width after them'].outcome).toBe('error: train file train.csv line 7 has 2 cells but the header has 3 columns');
-    expect(report['a wrong width in the second part, after a multi-line cell'].outcome).toBe('error: train file part-000001.csv line 5 has 4 cells but the header has 3 columns');
-    expect(report['a regression target with text'].outcome).toBe("error: target 'label' must be numeric for regression, but validation validation.csv line 3 has 'n/a'");
-    expect(report['schema.json: a numeric column with text'].outcome).toBe("error: column 'color' is numeric but train train.csv line 2 has 'red'");
-    expect(report['a second file with other columns'].outcome).toMatch(/^error: train file part-000001\.csv has columns \['x', 'colour', 'label'\]/);
+    expect(report['quoted commas and newlines, a wrong width after them'].outcome).toBe(
+      'error: train file train.csv line 7 has 2 cells but the header has 3 columns',
+    );
+    expect(report['a wrong width in the second part, after a multi-line cell'].outcome).toBe(
+      'error: train file part-000001.csv line 5 has 4 cells but the header has 3 columns',
+    );
+    expect(report['a regression target with text'].outcome).toBe(
+      "error: target 'label' must be numeric for regression, but validation validation.csv line 3 has 'n/a'",
+    );
+    expect(report['schema.json: a numeric column with text'].outcome).toBe(
+      "error: column 'color' is numeric but train train.csv line 2 has 'red'",
+    );
+    expect(report['a second file with other columns'].outcome).toMatch(
+      /^error: train file part-000001\.csv has columns \['x', 'colour', 'label'\]/,
+    );
     expect(report['not UTF-8'].outcome).toMatch(/^error: train file train\.csv is not UTF-8 text/);
-    expect(report['an unterminated quote (it takes the rest of the file)'].outcome).toBe('error: train file train.csv line 33 has 2 cells but the header has 3 columns');
-    expect(report["a cell over the csv module's field size limit"].outcome).toBe('error: train file train.csv line 32 is not valid CSV: field larger than field limit (131072)');
+    expect(report['an unterminated quote (it takes the rest of the file)'].outcome).toBe(
+      'error: train file train.csv line 33 has 2 cells but the header has 3 columns',
+    );
+    expect(report["a cell over the csv module's field size limit"].outcome).toBe(
+      'error: train file train.csv line 32 is not valid CSV: field larger than field limit (131072)',
+    );
     expect(report['a header naming a column twice'].outcome).toBe("error: train file train.csv has the column 'x' twice in its header");
-    expect(report['schema.json: a label outside its classes'].outcome).toMatch(/^error: target 'label' value '1' at train train\.csv line 3 is not one of the classes/);
+    expect(report['schema.json: a label outside its classes'].outcome).toMatch(
+      /^error: target 'label' value '1' at train train\.csv line 3 is not one of the classes/,
+    );
     expect(report['a text value only in the validation channel'].outcome).toBe('ok');
   });
 });

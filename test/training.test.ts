@@ -119,7 +119,11 @@ function feeds(card: ModelCard, rows: Row[]): Record<string, ort.Tensor> {
   // looks the category up ('' and unseen values are its unknown bucket). No vocabulary here.
   expect(card.formatVersion).toBe(2);
   for (const f of categorical) {
-    result[f.name] = new ort.Tensor('string', rows.map((row) => row[f.name] ?? ''), [rows.length, 1]);
+    result[f.name] = new ort.Tensor(
+      'string',
+      rows.map((row) => row[f.name] ?? ''),
+      [rows.length, 1],
+    );
   }
   return result;
 }
@@ -340,7 +344,11 @@ describe('multiclass classification', () => {
     const rows = parseCsv(validationCsv);
     const probabilities = await score(session, card, rows);
     expect(probabilities[0]).toHaveLength(3);
-    const metrics = classificationMetrics(probabilities, rows.map((row) => row.species), card.classes!);
+    const metrics = classificationMetrics(
+      probabilities,
+      rows.map((row) => row.species),
+      card.classes!,
+    );
     expect(Math.abs(metrics.accuracy - card.validationMetrics.accuracy)).toBeLessThanOrEqual(1e-4);
     expect(Math.abs(metrics.log_loss - card.validationMetrics.log_loss)).toBeLessThanOrEqual(1e-4);
     expect(card.validationMetrics.accuracy).toBeGreaterThan(0.9);
@@ -415,7 +423,11 @@ describe('schema.json in the train channel', () => {
     ]);
     const session = await openModel(run);
     const rows = parseCsv(validationCsv);
-    const metrics = classificationMetrics(await score(session, card, rows), rows.map((r) => r.label), card.classes!);
+    const metrics = classificationMetrics(
+      await score(session, card, rows),
+      rows.map((r) => r.label),
+      card.classes!,
+    );
     expect(Math.abs(metrics.accuracy - card.validationMetrics.accuracy)).toBeLessThanOrEqual(1e-4);
     expect(card.validationMetrics.accuracy).toBeGreaterThan(0.8);
   });
@@ -423,7 +435,10 @@ describe('schema.json in the train channel', () => {
 
 describe('categorical features only, no validation channel', () => {
   it('exports only the categorical input and holds out part of the train split', async () => {
-    const run = await train({ train: selectColumns(binaryClassificationCsv(400, 9), ['color', 'label']), args: ['--target', 'label', '--epochs', '5'] });
+    const run = await train({
+      train: selectColumns(binaryClassificationCsv(400, 9), ['color', 'label']),
+      args: ['--target', 'label', '--epochs', '5'],
+    });
     expectSuccess(run);
     expect(run.stdout).toMatch(/holding out 80 of 400 training rows/);
     const card = readCard(run);
@@ -441,7 +456,11 @@ describe('a categorical feature whose name the graph already uses', () => {
     // falls back to the int64 `categorical` input and says so in the card.
     const rename = (csv: string) => csv.replace(/^x1,x2,x3,color,label$/m, 'x1,x2,x3,numeric,label');
     const validationCsv = rename(binaryClassificationCsv(300, 12));
-    const run = await train({ train: rename(binaryClassificationCsv(1000, 11)), validation: validationCsv, args: ['--target', 'label', '--epochs', '10'] });
+    const run = await train({
+      train: rename(binaryClassificationCsv(1000, 11)),
+      validation: validationCsv,
+      args: ['--target', 'label', '--epochs', '10'],
+    });
     expectSuccess(run);
     expect(run.stdout).toMatch(/category lookup stays outside the graph \(model card formatVersion 1\)/);
     const card = readCard(run);
@@ -453,8 +472,14 @@ describe('a categorical feature whose name the graph already uses', () => {
     const rows = parseCsv(validationCsv);
     const instances = rows.map((row) => ({ x1: row.x1, x2: row.x2, x3: row.x3, numeric: row.numeric }));
     const predictions = await runtime.predict(instances);
-    const probabilities = predictions.map((prediction) => card.classes!.map((c) => ('probabilities' in prediction ? prediction.probabilities[c] : NaN)));
-    const metrics = classificationMetrics(probabilities, rows.map((row) => row.label), card.classes!);
+    const probabilities = predictions.map((prediction) =>
+      card.classes!.map((c) => ('probabilities' in prediction ? prediction.probabilities[c] : NaN)),
+    );
+    const metrics = classificationMetrics(
+      probabilities,
+      rows.map((row) => row.label),
+      card.classes!,
+    );
     expect(Math.abs(metrics.accuracy - card.validationMetrics.accuracy)).toBeLessThanOrEqual(1e-4);
     expect(Math.abs(metrics.log_loss - card.validationMetrics.log_loss)).toBeLessThanOrEqual(1e-4);
     // Unknown and missing categories are index 0 under this contract.

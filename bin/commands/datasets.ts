@@ -57,7 +57,8 @@ export interface ColumnSummary {
 
 export function summarizeProfile(profile: DatasetProfile): { rows: number; columns: ColumnSummary[] } {
   const columns = Object.entries(profile.columns).map(([name, p]): ColumnSummary => {
-    if (p.kind === 'numeric') return { name, kind: p.kind, count: p.count, missing: p.missing, min: p.min, max: p.max, mean: p.mean, std: p.std };
+    if (p.kind === 'numeric')
+      return { name, kind: p.kind, count: p.count, missing: p.missing, min: p.min, max: p.max, mean: p.mean, std: p.std };
     const top = Object.entries(p.frequencies)
       .sort((a, b) => b[1] - a[1])
       .slice(0, TOP_CATEGORIES);
@@ -83,7 +84,10 @@ async function load(registry: Registry, model: string, version: number | undefin
   let record: DatasetRecord | undefined;
   if (version === undefined) {
     const all = await registry.listDatasets(model);
-    record = all.reduce<DatasetRecord | undefined>((latest, d) => (latest === undefined || d.version > latest.version ? d : latest), undefined);
+    record = all.reduce<DatasetRecord | undefined>(
+      (latest, d) => (latest === undefined || d.version > latest.version ? d : latest),
+      undefined,
+    );
     if (!record) throw new InvalidInput(`${model} has no dataset versions yet.`);
   } else {
     record = await registry.getDataset(model, version);
@@ -93,7 +97,9 @@ async function load(registry: Registry, model: string, version: number | undefin
     readJson<DatasetProfile>(record.profileUri),
     readJson<{ violations?: Violation[] }>(record.reportUri),
     // The schema the version was trained with, beside its train split (in the bucket of its splits).
-    record.splits ? getJson<DatasetSchema>(parseS3Uri(record.splits.train).bucket, s3Keys.splitSchema(model, record.version)).catch(() => null) : Promise.resolve(null),
+    record.splits
+      ? getJson<DatasetSchema>(parseS3Uri(record.splits.train).bucket, s3Keys.splitSchema(model, record.version)).catch(() => null)
+      : Promise.resolve(null),
   ]);
   return { record, schema, profile, violations: report?.violations ?? [] };
 }
@@ -109,7 +115,10 @@ function describeShow(model: string, d: Loaded): string {
     `  source: ${r.s3Uri}${r.s3VersionId ? ` (version ${r.s3VersionId})` : ''}; created ${r.createdAt}${r.parentVersion ? `; parent v${r.parentVersion}` : ''}`,
   ];
   if (r.reason) lines.push(`  reason: ${r.reason}`);
-  if (d.schema) lines.push(`  schema: target '${d.schema.target}', ${d.schema.task}${d.schema.classes ? ` (classes ${d.schema.classes.join(', ')})` : ''}`);
+  if (d.schema)
+    lines.push(
+      `  schema: target '${d.schema.target}', ${d.schema.task}${d.schema.classes ? ` (classes ${d.schema.classes.join(', ')})` : ''}`,
+    );
   if (d.profile) {
     lines.push('  columns:');
     for (const c of summarizeProfile(d.profile).columns) {
@@ -173,13 +182,25 @@ export async function commandDatasets(io: DatasetsIo, sub: string, args: string[
     const registry = new Registry(cloud.registryTable);
     if (sub === 'show') {
       const d = await load(registry, model, version);
-      if (io.json) io.out(JSON.stringify({ model, dataset: d.record, schema: d.schema, profile: d.profile ? summarizeProfile(d.profile) : null, violations: d.violations }));
+      if (io.json)
+        io.out(
+          JSON.stringify({
+            model,
+            dataset: d.record,
+            schema: d.schema,
+            profile: d.profile ? summarizeProfile(d.profile) : null,
+            violations: d.violations,
+          }),
+        );
       else io.out(describeShow(model, d));
       return 0;
     }
     const [da, db] = await Promise.all([load(registry, model, a), load(registry, model, b)]);
     for (const d of [da, db]) {
-      if (!d.profile) throw new InvalidInput(`${model} dataset v${d.record.version} was ${d.record.status} and has no profile to compare: ${d.record.reason ?? ''}`.trim());
+      if (!d.profile)
+        throw new InvalidInput(
+          `${model} dataset v${d.record.version} was ${d.record.status} and has no profile to compare: ${d.record.reason ?? ''}`.trim(),
+        );
     }
     const diff = diffDatasets(
       { version: da.record.version, schema: da.schema ?? undefined, profile: da.profile ?? undefined },

@@ -58,7 +58,11 @@ export async function diagnose(host: ProvisionHost = defaultHost(), home = defau
   const node = {
     version: process.version,
     ok: major >= 20,
-    ...(major < 22 ? { note: 'Lambda runs mloop on Node.js 22; this Node.js runs the CLI and the local runtime, and AWS SDK releases after early 2027 need Node.js 22.' } : {}),
+    ...(major < 22
+      ? {
+          note: 'Lambda runs mloop on Node.js 22; this Node.js runs the CLI and the local runtime, and AWS SDK releases after early 2027 need Node.js 22.',
+        }
+      : {}),
   };
   // The same search training makes (local/provision.ts), each interpreter probed to say why it is not used.
   const override = host.env.MLOOP_PYTHON?.trim();
@@ -66,8 +70,14 @@ export async function diagnose(host: ProvisionHost = defaultHost(), home = defau
   const candidates: PythonProbe[] = [];
   for (const python of override ? [override] : searchList(host)) candidates.push(await host.probe(python));
   const usable = candidates.find((c) => c.ok);
-  const python = usable ? { ...usable, source: override ? ('MLOOP_PYTHON' as const) : usable.python === provisioned ? ('venv' as const) : ('found' as const) } : null;
-  const plan = usable ? { next: 'none' as const, skipped: [] } : override ? { next: 'manual' as const, skipped: [] } : await provisioningPlan(host, candidates);
+  const python = usable
+    ? { ...usable, source: override ? ('MLOOP_PYTHON' as const) : usable.python === provisioned ? ('venv' as const) : ('found' as const) }
+    : null;
+  const plan = usable
+    ? { next: 'none' as const, skipped: [] }
+    : override
+      ? { next: 'manual' as const, skipped: [] }
+      : await provisioningPlan(host, candidates);
 
   const owner = readRuntimeOwner(home);
   return {
@@ -85,15 +95,21 @@ export async function diagnose(host: ProvisionHost = defaultHost(), home = defau
 }
 
 function describe(report: DoctorReport): string {
-  const lines = [`Node.js   ${report.node.version}${report.node.ok ? '' : ' (mloop needs 20 or newer)'}${report.node.note ? `\n          ${report.node.note}` : ''}`];
+  const lines = [
+    `Node.js   ${report.node.version}${report.node.ok ? '' : ' (mloop needs 20 or newer)'}${report.node.note ? `\n          ${report.node.note}` : ''}`,
+  ];
   if (report.python) {
     const p = report.python;
-    lines.push(`Python    ${p.python} (Python ${p.version}, ${p.source === 'MLOOP_PYTHON' ? 'from MLOOP_PYTHON' : p.source === 'venv' ? 'set up by mloop' : 'found'})`);
+    lines.push(
+      `Python    ${p.python} (Python ${p.version}, ${p.source === 'MLOOP_PYTHON' ? 'from MLOOP_PYTHON' : p.source === 'venv' ? 'set up by mloop' : 'found'})`,
+    );
     lines.push(`torch     ${p.torch}, numpy ${p.numpy}; CUDA ${p.cuda ? 'available' : 'not available (training runs on the CPU)'}`);
   } else {
     lines.push('Python    none can import torch and numpy:');
   }
-  for (const c of report.candidates) if (c !== report.python && !(report.python && c.python === report.python.python)) lines.push(`          ${c.python}: ${c.ok ? 'usable' : c.detail ?? 'no torch'}`);
+  for (const c of report.candidates)
+    if (c !== report.python && !(report.python && c.python === report.python.python))
+      lines.push(`          ${c.python}: ${c.ok ? 'usable' : (c.detail ?? 'no torch')}`);
   const p = report.provisioning;
   if (p.next === 'venv') lines.push(`Training  the first run sets up ${p.venv.dir}`);
   else if (p.next === 'apt') lines.push("Training  the first run installs Debian's python3-torch and python3-numpy with apt-get");
@@ -102,7 +118,11 @@ function describe(report: DoctorReport): string {
   lines.push(`Cache     ${p.cacheDir}`);
   lines.push(`Home      ${report.home.path}${report.home.exists ? '' : ' (not created yet)'}`);
   const o = report.home.owner;
-  lines.push(o ? `Emulators served by process ${o.pid} since ${o.startedAt ?? '?'}: S3 ${o.s3Endpoint ?? '-'}, DynamoDB ${o.dynamoEndpoint ?? '-'}, Step Functions ${o.sfnEndpoint ?? '-'}` : 'Emulators not running (each mloop command starts them on free loopback ports)');
+  lines.push(
+    o
+      ? `Emulators served by process ${o.pid} since ${o.startedAt ?? '?'}: S3 ${o.s3Endpoint ?? '-'}, DynamoDB ${o.dynamoEndpoint ?? '-'}, Step Functions ${o.sfnEndpoint ?? '-'}`
+      : 'Emulators not running (each mloop command starts them on free loopback ports)',
+  );
   return lines.join('\n');
 }
 

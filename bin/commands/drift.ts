@@ -43,8 +43,12 @@ function fmt(value: number | null): string {
 
 function featureLine(f: FeatureDrift): string {
   const score =
-    DRIFT_TESTS[f.test].kind === 'p_value' ? `${fmt(f.statistic)} p=${fmt(f.pValue)} (< ${f.threshold} drifts)` : `${fmt(f.statistic)} (>= ${f.threshold} drifts)`;
-  const nulls = f.nullShare.drifted ? `  NULLS ${(f.nullShare.reference * 100).toFixed(1)}% -> ${(f.nullShare.current * 100).toFixed(1)}%` : '';
+    DRIFT_TESTS[f.test].kind === 'p_value'
+      ? `${fmt(f.statistic)} p=${fmt(f.pValue)} (< ${f.threshold} drifts)`
+      : `${fmt(f.statistic)} (>= ${f.threshold} drifts)`;
+  const nulls = f.nullShare.drifted
+    ? `  NULLS ${(f.nullShare.reference * 100).toFixed(1)}% -> ${(f.nullShare.current * 100).toFixed(1)}%`
+    : '';
   return `  ${f.name.padEnd(22)} ${f.test.padEnd(13)} ${score.padEnd(34)} ${f.statistic === null ? 'untested' : f.drifted ? 'DRIFTED' : 'ok'}${nulls}${f.warning ? `  (${f.warning})` : ''}`;
 }
 
@@ -55,7 +59,9 @@ export function describeDriftRun(run: DriftCommandResult): string {
     ...run.features.map(featureLine),
   ];
   if (run.predictionDrift) {
-    lines.push(`Prediction drift: ${run.predictionDrift.detected ? 'DRIFTED' : 'no drift'} (share ${run.predictionDrift.driftShare.toFixed(2)})`);
+    lines.push(
+      `Prediction drift: ${run.predictionDrift.detected ? 'DRIFTED' : 'no drift'} (share ${run.predictionDrift.driftShare.toFixed(2)})`,
+    );
     lines.push(...run.predictionDrift.features.map(featureLine));
   } else if (run.predictionDriftWarning) lines.push(`Prediction drift: ${run.predictionDriftWarning}`);
   if (run.quality) {
@@ -66,7 +72,10 @@ export function describeDriftRun(run: DriftCommandResult): string {
         : `Quality: ${q.metric} ${q.value.toFixed(4)} over ${q.rows} labelled predictions, ${q.reference === null ? 'no reference' : `${q.reference.toFixed(4)} at evaluation`}: ${q.dropped ? 'QUALITY DROP' : 'ok'}${q.drop === null ? '' : ` (${(q.drop * 100).toFixed(1)}% worse, alarm above ${(q.margin * 100).toFixed(1)}%)`}`,
     );
   }
-  if (run.retrain) lines.push(`Retraining: ${run.retrain.action === 'retrain' ? `started (${run.retrain.reason}): ${run.retrain.datasetUri}` : run.retrain.reason}`);
+  if (run.retrain)
+    lines.push(
+      `Retraining: ${run.retrain.action === 'retrain' ? `started (${run.retrain.reason}): ${run.retrain.datasetUri}` : run.retrain.reason}`,
+    );
   lines.push(`  report: ${run.report.json}`, `  html:   ${run.report.file}`);
   return lines.join('\n');
 }

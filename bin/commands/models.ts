@@ -92,9 +92,23 @@ function tags(values: Values): Record<string, string> {
 export function modelsRequest(sub: string, values: Values, by: string = cliUser()): ModelsRequest {
   switch (sub) {
     case 'promote':
-      return { action: 'promote', model: model(values), version: version(values, true), alias: text(values, 'alias'), reason: text(values, 'reason'), by };
+      return {
+        action: 'promote',
+        model: model(values),
+        version: version(values, true),
+        alias: text(values, 'alias'),
+        reason: text(values, 'reason'),
+        by,
+      };
     case 'rollback':
-      return { action: 'rollback', model: model(values), version: version(values, false), alias: text(values, 'alias'), reason: text(values, 'reason'), by };
+      return {
+        action: 'rollback',
+        model: model(values),
+        version: version(values, false),
+        alias: text(values, 'alias'),
+        reason: text(values, 'reason'),
+        by,
+      };
     case 'history':
       return { action: 'history', model: model(values), alias: text(values, 'alias') };
     case 'lineage':
@@ -108,13 +122,16 @@ export function modelsRequest(sub: string, values: Values, by: string = cliUser(
     }
     case 'tag': {
       const request = { model: model(values), version: version(values, true), tags: tags(values), untag: list(values, 'untag') };
-      if (Object.keys(request.tags).length === 0 && request.untag.length === 0) throw new InvalidInput('Nothing to do: give at least one --tag KEY=VALUE or --untag KEY.');
+      if (Object.keys(request.tags).length === 0 && request.untag.length === 0)
+        throw new InvalidInput('Nothing to do: give at least one --tag KEY=VALUE or --untag KEY.');
       return { action: 'tag', ...request, by };
     }
     case 'archive':
       return { action: 'archive', model: model(values), version: version(values, true), reason: text(values, 'reason'), by };
     default:
-      throw new InvalidInput(`Unknown command 'models ${sub}': expected one of ${MODELS_SUBCOMMANDS.map((s) => `'models ${s}'`).join(', ')}.`);
+      throw new InvalidInput(
+        `Unknown command 'models ${sub}': expected one of ${MODELS_SUBCOMMANDS.map((s) => `'models ${s}'`).join(', ')}.`,
+      );
   }
 }
 
@@ -122,7 +139,10 @@ const v = (n: number | null) => (n === null ? 'none' : `v${n}`);
 
 function describeChange(c: AliasChange): string {
   if (!c.changed) return `${c.model}: ${c.reason}`;
-  const lines = [`${c.model}: ${c.alias} ${v(c.fromVersion)} -> v${c.toVersion} (${c.action} by ${c.by}, revision ${c.revision})`, `  reason: ${c.reason}`];
+  const lines = [
+    `${c.model}: ${c.alias} ${v(c.fromVersion)} -> v${c.toVersion} (${c.action} by ${c.by}, revision ${c.revision})`,
+    `  reason: ${c.reason}`,
+  ];
   if (!c.eventsPublished) lines.push('  warning: the change is recorded, but its events were not all published (see the logs).');
   return lines.join('\n');
 }
@@ -154,7 +174,11 @@ function describeLineage(l: Lineage): string {
     `  evaluation:  ${l.evaluation.reportUri}`,
     `  decision:    ${l.evaluation.decision}`,
     `  model:       ${l.artifact.onnxUri} (sha256 ${l.artifact.sha256})`,
-    ...(l.approval ? [`  approval:    ${l.approval.decision ?? 'pending'}${l.approval.decidedBy ? ` by ${l.approval.decidedBy}` : ''}${l.approval.reason ? `: ${l.approval.reason}` : ''}`] : []),
+    ...(l.approval
+      ? [
+          `  approval:    ${l.approval.decision ?? 'pending'}${l.approval.decidedBy ? ` by ${l.approval.decidedBy}` : ''}${l.approval.reason ? `: ${l.approval.reason}` : ''}`,
+        ]
+      : []),
   ].join('\n');
 }
 

@@ -372,7 +372,9 @@ class Examples {
   }
 
   toJSON(): ExamplesState {
-    return this.sample === undefined ? { count: this.count, rows: [...this.rows] } : { count: this.count, rows: [...this.rows], sample: this.sample };
+    return this.sample === undefined
+      ? { count: this.count, rows: [...this.rows] }
+      : { count: this.count, rows: [...this.rows], sample: this.sample };
   }
 
   /** Add a later part's examples, its line numbers shifted by the lines before the part. */
@@ -747,7 +749,13 @@ class TableScan {
     const s = this.settings;
     const mode: ReadMode = s.givenTypes.get(name) ?? 'infer';
     const isTarget = name === s.targetName;
-    return new ColumnScan(name, mode, s.inferTask && isTarget && mode === 'infer', isTarget ? s.knownClasses : null, s.domains.get(name) ?? null);
+    return new ColumnScan(
+      name,
+      mode,
+      s.inferTask && isTarget && mode === 'infer',
+      isTarget ? s.knownClasses : null,
+      s.domains.get(name) ?? null,
+    );
   }
 
   setHeader(names: string[], line: number): void {
@@ -1180,7 +1188,12 @@ function jsonLinesOutcome(file: string, state: JsonLinesSinkState, gzip: boolean
 }
 
 /** Parquet rows into the table, one row group at a time. A failed read of the source throws. */
-async function readParquet(table: TableScan, source: RandomAccessSource, file: string, range?: { rowStart: number; rowEnd: number }): Promise<ReadOutcome> {
+async function readParquet(
+  table: TableScan,
+  source: RandomAccessSource,
+  file: string,
+  range?: { rowStart: number; rowEnd: number },
+): Promise<ReadOutcome> {
   let sourceError: unknown;
   const guarded: RandomAccessSource = {
     byteLength: source.byteLength,
@@ -1215,7 +1228,10 @@ async function readParquet(table: TableScan, source: RandomAccessSource, file: s
     if (sourceError !== undefined) throw sourceError;
     const reason = jsonReason(error);
     const before = (range?.rowStart ?? 0) + table.rows;
-    return { violations: [corrupt(file, `has a Parquet row group that cannot be read after ${plural(before, 'row')}`, reason, expected)], complete: false };
+    return {
+      violations: [corrupt(file, `has a Parquet row group that cannot be read after ${plural(before, 'row')}`, reason, expected)],
+      complete: false,
+    };
   }
   return { violations: [], complete: true };
 }
@@ -1268,7 +1284,19 @@ async function readStream(
   if (format === 'parquet') {
     if (gzip) {
       await drain();
-      return { format, gzip, violations: [corrupt(file, 'is a gzip-compressed Parquet file', 'not supported', 'a Parquet file as written, since Parquet compresses its own pages')], complete: false };
+      return {
+        format,
+        gzip,
+        violations: [
+          corrupt(
+            file,
+            'is a gzip-compressed Parquet file',
+            'not supported',
+            'a Parquet file as written, since Parquet compresses its own pages',
+          ),
+        ],
+        complete: false,
+      };
     }
     if (headLength === 0) return { format, gzip, violations: [], complete: true };
     // Parquet needs random access (its footer comes first): held in memory, up to a limit.
@@ -1282,7 +1310,14 @@ async function readStream(
         return {
           format,
           gzip,
-          violations: [corrupt(file, `is a Parquet file of more than ${MAX_STREAMED_PARQUET_BYTES / (1024 * 1024)} MiB read as a stream`, 'too large to hold in memory', 'a name ending in .parquet, so that it is read by byte ranges')],
+          violations: [
+            corrupt(
+              file,
+              `is a Parquet file of more than ${MAX_STREAMED_PARQUET_BYTES / (1024 * 1024)} MiB read as a stream`,
+              'too large to hold in memory',
+              'a name ending in .parquet, so that it is read by byte ranges',
+            ),
+          ],
           complete: false,
         };
       }
@@ -1314,7 +1349,12 @@ async function readStream(
   }
   const outcome = sink.outcome(gzip);
   if (gzipError !== undefined) {
-    const violation = corrupt(file, 'is not a complete gzip stream', gzipReason(gzipError), 'a whole gzip file (was it cut short while uploading?)');
+    const violation = corrupt(
+      file,
+      'is not a complete gzip stream',
+      gzipReason(gzipError),
+      'a whole gzip file (was it cut short while uploading?)',
+    );
     return { format, gzip, violations: [...outcome.violations, violation], complete: false };
   }
   return { format, gzip, ...outcome };
@@ -1345,7 +1385,11 @@ export async function scanDataset(source: DatasetSource, options: ScanOptions): 
     const named = options.format ?? formatFromName(file).format;
     const head = source.byteLength >= 4 ? await source.read(0, 4) : new Uint8Array(0);
     if (named === 'parquet' || isParquet(head)) {
-      read = { format: 'parquet', gzip: false, ...(source.byteLength === 0 ? { violations: [], complete: true } : await readParquet(table, source, file)) };
+      read = {
+        format: 'parquet',
+        gzip: false,
+        ...(source.byteLength === 0 ? { violations: [], complete: true } : await readParquet(table, source, file)),
+      };
     } else {
       read = await readStream(rangeChunks(source), table, { file, format: options.format, delimiter }, () => undefined);
     }
@@ -1357,7 +1401,11 @@ export async function scanDataset(source: DatasetSource, options: ScanOptions): 
 }
 
 /** The table a scan fills, and the settings its checks need, from the scan's options. */
-function prepareScan(options: ScanOptions): { table: TableScan; delimiter: string; context: (sha256: string, bytes: number) => EvaluateContext } {
+function prepareScan(options: ScanOptions): {
+  table: TableScan;
+  delimiter: string;
+  context: (sha256: string, bytes: number) => EvaluateContext;
+} {
   const file = options.fileName;
   const given = options.schema;
   const targetName = options.target ?? given?.target ?? SCAN_DEFAULTS.target;
@@ -1372,15 +1420,24 @@ function prepareScan(options: ScanOptions): { table: TableScan; delimiter: strin
   const declaredTask = options.task ?? given?.task;
   const inferTask = declaredTask === undefined;
   // A later dataset of a classification model must keep to the classes its schema fixed.
-  const knownClasses = given !== undefined && declaredTask === 'classification' && given.classes && given.classes.length > 0 ? new Set(given.classes) : null;
+  const knownClasses =
+    given !== undefined && declaredTask === 'classification' && given.classes && given.classes.length > 0 ? new Set(given.classes) : null;
   const domains = new Map<string, ReadonlySet<string>>();
   if (options.strictSchema && given !== undefined) {
     for (const c of given.columns) {
-      if (c.type === 'categorical' && c.categories && c.categories.length > 0 && c.name !== targetName) domains.set(c.name, new Set(c.categories));
+      if (c.type === 'categorical' && c.categories && c.categories.length > 0 && c.name !== targetName)
+        domains.set(c.name, new Set(c.categories));
     }
   }
   const timeColumn = given?.timeColumn;
-  const table = new TableScan({ targetName, givenTypes, inferTask, knownClasses, domains, ...(timeColumn !== undefined ? { timeColumn } : {}) });
+  const table = new TableScan({
+    targetName,
+    givenTypes,
+    inferTask,
+    knownClasses,
+    domains,
+    ...(timeColumn !== undefined ? { timeColumn } : {}),
+  });
   const context = (sha256: string, bytes: number): EvaluateContext => ({
     file,
     sha256,
@@ -1457,7 +1514,11 @@ export interface PartOptions {
  * CSV header and line end, or undefined when the file cannot be cut (CR-only line ends, a header
  * longer than `head`, no line after the header).
  */
-export async function partLayout(head: Buffer, format: 'csv' | 'jsonl', delimiter = SCAN_DEFAULTS.delimiter as string): Promise<PartLayout | undefined> {
+export async function partLayout(
+  head: Buffer,
+  format: 'csv' | 'jsonl',
+  delimiter = SCAN_DEFAULTS.delimiter as string,
+): Promise<PartLayout | undefined> {
   if (format === 'jsonl') return head.includes(10) ? { format } : undefined;
   let header: string[] | undefined;
   let end = 0;
@@ -1526,8 +1587,19 @@ export async function scanPart(source: StreamSource, options: ScanOptions, part:
     if (layout.format === 'csv' && part.index > 0) table.setHeader([...(layout.header ?? [])], 1);
     if (start >= part.end) {
       // No record starts in the range: an empty part where the next one starts.
-      const sink = layout.format === 'csv' ? new CsvSink(table, options.fileName, delimiter, { base: start }) : new JsonLinesSink(table, options.fileName, start);
-      return { index: part.index, format: layout.format, start, end: start, lines: 0, table: table.toJSON(), sink: sink instanceof CsvSink ? sink.state(0) : sink.state() };
+      const sink =
+        layout.format === 'csv'
+          ? new CsvSink(table, options.fileName, delimiter, { base: start })
+          : new JsonLinesSink(table, options.fileName, start);
+      return {
+        index: part.index,
+        format: layout.format,
+        start,
+        end: start,
+        lines: 0,
+        table: table.toJSON(),
+        sink: sink instanceof CsvSink ? sink.state(0) : sink.state(),
+      };
     }
 
     if (layout.format === 'jsonl') {
@@ -1552,7 +1624,11 @@ export async function scanPart(source: StreamSource, options: ScanOptions, part:
       return { index: part.index, format: 'jsonl', start, end, lines: sink.newlines, table: table.toJSON(), sink: sink.state() };
     }
 
-    const sink = new CsvSink(table, options.fileName, layout.delimiter ?? delimiter, { base: start, stopAt: part.end - start, recordDelimiter: layout.recordDelimiter });
+    const sink = new CsvSink(table, options.fileName, layout.delimiter ?? delimiter, {
+      base: start,
+      stopAt: part.end - start,
+      recordDelimiter: layout.recordDelimiter,
+    });
     let eof = true;
     for (let buf = await next(); buf !== null; buf = await next()) {
       await sink.push(buf);
@@ -1576,7 +1652,11 @@ export async function scanPart(source: StreamSource, options: ScanOptions, part:
  * Scan the row groups of a Parquet file that start in the rows [part.start, part.end) (a part's
  * nominal range: whole row groups, see lambdas/data/parts.ts). Row numbers are the file's.
  */
-export async function scanParquetPart(source: RandomAccessSource, options: ScanOptions, part: { index: number; start: number; end: number }): Promise<PartScan> {
+export async function scanParquetPart(
+  source: RandomAccessSource,
+  options: ScanOptions,
+  part: { index: number; start: number; end: number },
+): Promise<PartScan> {
   const { table } = prepareScan(options);
   const read = await readParquet(table, source, options.fileName, { rowStart: part.start, rowEnd: part.end });
   return {
@@ -1632,7 +1712,9 @@ export class PartMerger {
   /** Add the next part; it must start where the parts before it end (expectedStart). */
   add(part: PartScan): void {
     if (part.start !== this.expectedStart) {
-      throw new Error(`Part ${part.index} starts at byte ${part.start}, not at byte ${this.expectedStart} where the parts before it end; it must be scanned again from there.`);
+      throw new Error(
+        `Part ${part.index} starts at byte ${part.start}, not at byte ${this.expectedStart} where the parts before it end; it must be scanned again from there.`,
+      );
     }
     this.format ??= part.format;
     const offset = this.lineOffset;
@@ -1723,7 +1805,8 @@ function evaluate(table: TableScan, read: Detected & ReadOutcome, ctx: EvaluateC
   const headerNames: string[] = header ?? [];
   const parsed = read.complete;
   // Where column names come from, for messages; only CSV has a header line to point at.
-  const names = format === 'csv' ? `the header of ${file}` : format === 'jsonl' ? `the keys of the objects in ${file}` : `the columns of ${file}`;
+  const names =
+    format === 'csv' ? `the header of ${file}` : format === 'jsonl' ? `the keys of the objects in ${file}` : `the columns of ${file}`;
   const headerRows = format === 'csv' ? [headerLine] : [];
   const atHeader = format === 'csv' ? ` (line ${headerLine})` : '';
 
@@ -1839,7 +1922,10 @@ function evaluate(table: TableScan, read: Detected & ReadOutcome, ctx: EvaluateC
       check: 'too_few_rows',
       count: rows,
       exampleRows: [],
-      message: format === 'csv' ? `${file} has ${plural(rows, 'data row')} after its header; expected at least ${minRows}.` : `${file} has ${plural(rows, 'row')}; expected at least ${minRows}.`,
+      message:
+        format === 'csv'
+          ? `${file} has ${plural(rows, 'data row')} after its header; expected at least ${minRows}.`
+          : `${file} has ${plural(rows, 'row')}; expected at least ${minRows}.`,
     });
   }
 
@@ -2029,7 +2115,8 @@ function evaluate(table: TableScan, read: Detected & ReadOutcome, ctx: EvaluateC
   } else if (given !== undefined) {
     // A declared schema that leaves the task (and the classes) to the data.
     const classes =
-      given.classes ?? (task === 'classification' && target !== undefined ? target.classLabels(types.get(target) as FeatureType) : undefined);
+      given.classes ??
+      (task === 'classification' && target !== undefined ? target.classLabels(types.get(target) as FeatureType) : undefined);
     schema = classes !== undefined && task === 'classification' ? { ...given, task, classes } : { ...given, task };
   } else {
     const schemaColumns: ColumnSchema[] = [...firstIndex.values()].map((index) => {
@@ -2092,9 +2179,7 @@ export function splitOf(record: string[]): SplitName {
 /** One RFC 4180 line: fields holding a comma, quote, CR or LF are quoted, quotes doubled; LF-terminated. */
 export function csvLine(record: readonly string[]): string {
   if (record.length === 1 && record[0] === '') return '""\n'; // not a blank line, which readers skip
-  return (
-    record.map((field) => (/[",\r\n]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field)).join(',') + '\n'
-  );
+  return record.map((field) => (/[",\r\n]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field)).join(',') + '\n';
 }
 
 /** Bytes buffered per split before a write to its sink. */
@@ -2152,7 +2237,8 @@ export async function writeSplits(
   const splitByTime = (record: string[]): SplitName => {
     const time = readTime(record[timeIndex] ?? '');
     // The scan rejects a dataset with a missing or unreadable time; this is a different file.
-    if (time === undefined) throw new Error(`A row has ${quote(record[timeIndex] ?? '')} in the time column ${quote(timeSplit!.column)}: not a time.`);
+    if (time === undefined)
+      throw new Error(`A row has ${quote(record[timeIndex] ?? '')} in the time column ${quote(timeSplit!.column)}: not a time.`);
     return time < timeSplit!.cutoffs[0] ? 'train' : time < timeSplit!.cutoffs[1] ? 'validation' : 'test';
   };
   const emit = (record: string[]): void => {
@@ -2283,7 +2369,7 @@ export async function writeSplits(
 /** A JSON or Parquet value as a split's cell (nested values, rejected by the scan, as JSON). */
 function cellText(value: unknown): string {
   const cell = cellOf(value);
-  return cell === NESTED ? JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) ?? '' : cell;
+  return cell === NESTED ? (JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) ?? '') : cell;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,14 @@
  * between the two histograms or category shares, and the categories whose share moved most.
  * Pure code: the caller reads the records, schemas and profiles (`mloop datasets diff`).
  */
-import type { CategoricalColumnProfile, ColumnProfile, DatasetProfile, DatasetSchema, Histogram, NumericColumnProfile } from '../shared/types';
+import type {
+  CategoricalColumnProfile,
+  ColumnProfile,
+  DatasetProfile,
+  DatasetSchema,
+  Histogram,
+  NumericColumnProfile,
+} from '../shared/types';
 import { OTHER_CATEGORY } from '../shared/types';
 import { psi } from '../monitoring/drift';
 
@@ -153,7 +160,10 @@ function shares(p: CategoricalColumnProfile): Map<string, number> {
   return new Map(Object.entries(p.frequencies).map(([k, v]) => [k, total > 0 ? v / total : 0]));
 }
 
-function categoricalChanges(a: CategoricalColumnProfile, b: CategoricalColumnProfile): { psi: number | null; categories: CategoryChange[] } {
+function categoricalChanges(
+  a: CategoricalColumnProfile,
+  b: CategoricalColumnProfile,
+): { psi: number | null; categories: CategoryChange[] } {
   const sa = shares(a);
   const sb = shares(b);
   const values = [...new Set([...sa.keys(), ...sb.keys()])];
@@ -222,12 +232,16 @@ export function diffDatasets(a: DatasetSide, b: DatasetSide): DatasetDiff {
   for (const [name, x] of ca) {
     const y = cb.get(name);
     if (!y) continue;
-    if (x.type !== undefined && y.type !== undefined && x.type !== y.type) schemaChanges.push({ column: name, change: 'type', from: x.type, to: y.type });
-    if (x.nullable !== undefined && y.nullable !== undefined && x.nullable !== y.nullable) schemaChanges.push({ column: name, change: 'nullable', from: x.nullable, to: y.nullable });
+    if (x.type !== undefined && y.type !== undefined && x.type !== y.type)
+      schemaChanges.push({ column: name, change: 'type', from: x.type, to: y.type });
+    if (x.nullable !== undefined && y.nullable !== undefined && x.nullable !== y.nullable)
+      schemaChanges.push({ column: name, change: 'nullable', from: x.nullable, to: y.nullable });
   }
   if (a.schema && b.schema) {
-    if (a.schema.target !== b.schema.target) schemaChanges.push({ column: b.schema.target, change: 'target', from: a.schema.target, to: b.schema.target });
-    if (a.schema.task !== b.schema.task) schemaChanges.push({ column: b.schema.target, change: 'task', from: a.schema.task, to: b.schema.task });
+    if (a.schema.target !== b.schema.target)
+      schemaChanges.push({ column: b.schema.target, change: 'target', from: a.schema.target, to: b.schema.target });
+    if (a.schema.task !== b.schema.task)
+      schemaChanges.push({ column: b.schema.target, change: 'task', from: a.schema.task, to: b.schema.task });
   }
 
   const pa = a.profile?.columns ?? {};

@@ -319,7 +319,8 @@ export interface ParquetLayout {
 
 /** Read a Parquet file's footer: its columns and row groups. Throws on a file that is not Parquet. */
 export async function parquetLayout(source: RandomAccessSource): Promise<ParquetLayout> {
-  if (source.byteLength < 12) throw new Error(`${source.byteLength} bytes is too short for a Parquet file (magic, footer length and footer)`);
+  if (source.byteLength < 12)
+    throw new Error(`${source.byteLength} bytes is too short for a Parquet file (magic, footer length and footer)`);
   const head = await source.read(0, 4);
   if (!isParquet(head)) throw new Error('it does not start with the Parquet magic bytes PAR1');
   const file = asyncBuffer(source);

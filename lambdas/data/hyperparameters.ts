@@ -57,13 +57,19 @@ export function parseHyperparameters(text: string, source: string): Record<strin
   }
   for (const name of names) {
     if (name.trim() === '' || name.length > MAX_NAME) {
-      throw new InvalidInput(`${source}: hyperparameter name '${name.slice(0, 40)}' must be 1 to ${MAX_NAME} characters long and not blank.`);
+      throw new InvalidInput(
+        `${source}: hyperparameter name '${name.slice(0, 40)}' must be 1 to ${MAX_NAME} characters long and not blank.`,
+      );
     }
     if (name in PIPELINE_OWNED) {
-      throw new InvalidInput(`${source}: hyperparameter '${name}' is set by the pipeline (${PIPELINE_OWNED[name]}); remove it from the file.`);
+      throw new InvalidInput(
+        `${source}: hyperparameter '${name}' is set by the pipeline (${PIPELINE_OWNED[name]}); remove it from the file.`,
+      );
     }
     if (name.startsWith('sagemaker_')) {
-      throw new InvalidInput(`${source}: hyperparameter '${name}' is reserved: names starting with sagemaker_ belong to SageMaker's script mode.`);
+      throw new InvalidInput(
+        `${source}: hyperparameter '${name}' is reserved: names starting with sagemaker_ belong to SageMaker's script mode.`,
+      );
     }
   }
   const parsed = fileSchema.safeParse(raw);
@@ -71,7 +77,9 @@ export function parseHyperparameters(text: string, source: string): Record<strin
     const issue = parsed.error.issues[0];
     throw new InvalidInput(`${source}: hyperparameter '${String(issue.path[0])}' ${issue.message}.`);
   }
-  return Object.fromEntries(Object.entries(parsed.data).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]));
+  return Object.fromEntries(
+    Object.entries(parsed.data).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]),
+  );
 }
 
 /** The model's hyperparameters.json, parsed; {} when there is none. */

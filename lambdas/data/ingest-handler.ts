@@ -10,7 +10,12 @@ const env = loadEnv(ingestEnv);
 
 const objectCreated = z.object({
   bucket: z.object({ name: z.string().min(1) }),
-  object: z.object({ key: z.string().min(1), size: z.number().optional(), 'version-id': z.string().optional(), etag: z.string().optional() }),
+  object: z.object({
+    key: z.string().min(1),
+    size: z.number().optional(),
+    'version-id': z.string().optional(),
+    etag: z.string().optional(),
+  }),
 });
 
 /** `mloop train`: an existing dataset version trained again (lambdas/data/known-data.ts). */
@@ -40,7 +45,8 @@ export async function handler(event: unknown): Promise<IngestOutput> {
     );
   }
   const input = parsed.data as IngestInput;
-  if (isTrainRequest(input.detail)) logger.info('Training an existing dataset version again', { ...input.detail.retrain, execution: input.execution });
+  if (isTrainRequest(input.detail))
+    logger.info('Training an existing dataset version again', { ...input.detail.retrain, execution: input.execution });
   else logger.info('Ingesting dataset', { key: input.detail.object.key, execution: input.execution });
   const out = await ingest(input, env);
   logger.info('Ingest finished', { status: out.status, model: out.model, datasetVersion: out.datasetVersion });

@@ -12,7 +12,18 @@ import { assertModelName, parseDatasetKey, s3Keys, s3Uri } from '../shared/layou
 import { isTrainRequest, type IngestInput, type IngestOutput, type ObjectCreatedEvent } from '../shared/pipeline';
 import { Registry } from '../shared/registry';
 import { getBytes, getStream, head, putJson, tag, upload } from '../shared/storage';
-import { scanDataset, schemaHash, writeSplits, type DatasetSource, type RandomAccessSource, type ScanOptions, type ScanResult, type SchemaInput, type SplitName, type Violation } from './dataset';
+import {
+  scanDataset,
+  schemaHash,
+  writeSplits,
+  type DatasetSource,
+  type RandomAccessSource,
+  type ScanOptions,
+  type ScanResult,
+  type SchemaInput,
+  type SplitName,
+  type Violation,
+} from './dataset';
 import { planParts } from './parts';
 import type { DatasetRecord } from '../shared/registry';
 import type { DatasetSchema } from '../shared/types';
@@ -45,7 +56,9 @@ export function s3RangeSource(bucket: string, key: string, versionId: string | u
     byteLength,
     read: async (start, end) => {
       if (end <= start) return new Uint8Array(0);
-      const out = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId, Range: `bytes=${start}-${end - 1}` }));
+      const out = await s3Client().send(
+        new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId, Range: `bytes=${start}-${end - 1}` }),
+      );
       return out.Body!.transformToByteArray();
     },
   };
@@ -61,7 +74,8 @@ export async function declaredSchema(bucket: string, model: string): Promise<Sch
   try {
     bytes = await getBytes(bucket, key);
   } catch (error) {
-    if ((error as Error).name === 'NoSuchKey' || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+    if ((error as Error).name === 'NoSuchKey' || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
+      return undefined;
     throw error;
   }
   const parsed = parseSchemaFile(bytes.toString('utf8'), s3Uri(bucket, key));
@@ -103,7 +117,13 @@ export function chooseSchema(candidates: {
  * dataset: it is checked (a bad one fails the run with a message naming the field) and applies to
  * the datasets dropped after it; the state machine ends the run there (status CONFIG).
  */
-async function ingestConfigFile(bucket: string, key: string, versionId: string | undefined, model: string, fileName: string): Promise<IngestOutput> {
+async function ingestConfigFile(
+  bucket: string,
+  key: string,
+  versionId: string | undefined,
+  model: string,
+  fileName: string,
+): Promise<IngestOutput> {
   const uri = s3Uri(bucket, key);
   const text = (await getBytes(bucket, key, versionId)).toString('utf8');
   if (isSchemaFile(fileName)) {
@@ -163,7 +183,13 @@ export interface NewVersion {
  * else a new version number. A rejected dataset is recorded with its report, its object tagged as
  * quarantined (never deleted), and DatasetRejected thrown.
  */
-export async function versionScan(run: IngestRun, scan: ScanResult, registry: Registry, env: IngestEnv, extra: Partial<DatasetRecord> = {}): Promise<{ answer: IngestOutput } | NewVersion> {
+export async function versionScan(
+  run: IngestRun,
+  scan: ScanResult,
+  registry: Registry,
+  env: IngestEnv,
+  extra: Partial<DatasetRecord> = {},
+): Promise<{ answer: IngestOutput } | NewVersion> {
   const { model, bucket, execution, source } = run;
   const claim = await registry.claimContent(model, scan.sha256, execution, source);
   const ownClaim = claim?.execution === execution;
@@ -281,19 +307,24 @@ export async function acceptVersion(
   });
   await registry.linkContent(model, base.sha256, version);
 
-  return withTrainingSlot(registry, {
-    status: 'ACCEPTED',
-    model,
-    datasetVersion: version,
-    sha256: base.sha256,
-    s3VersionId: run.versionId,
-    target: schema.target,
-    task: schema.task,
-    trainingJobName: trainingJobName(model, version, execution),
-    channels,
-    testSplit: splits.test,
-    hyperparameters: run.hyperparameters,
-  }, execution, env);
+  return withTrainingSlot(
+    registry,
+    {
+      status: 'ACCEPTED',
+      model,
+      datasetVersion: version,
+      sha256: base.sha256,
+      s3VersionId: run.versionId,
+      target: schema.target,
+      task: schema.task,
+      trainingJobName: trainingJobName(model, version, execution),
+      channels,
+      testSplit: splits.test,
+      hyperparameters: run.hyperparameters,
+    },
+    execution,
+    env,
+  );
 }
 
 export async function ingest(input: IngestInput, env: IngestEnv): Promise<IngestOutput> {
@@ -302,10 +333,14 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     // Train an existing dataset version again (mloop train): nothing to read but the registry.
     const request = input.detail.retrain;
     assertModelName(request.model);
-    const [own, hyperparameters] = await Promise.all([registry.getRun(request.model, input.execution), readHyperparameters(env.DATA_BUCKET, request.model)]);
+    const [own, hyperparameters] = await Promise.all([
+      registry.getRun(request.model, input.execution),
+      readHyperparameters(env.DATA_BUCKET, request.model),
+    ]);
     // Another pass of the wait-for-slot loop: the version this run took over, not a newer latest.
     const taken = versionTakenOver(own);
-    if (taken !== undefined) return resumeWithSlot(registry, { model: request.model, execution: input.execution, hyperparameters }, taken, env);
+    if (taken !== undefined)
+      return resumeWithSlot(registry, { model: request.model, execution: input.execution, hyperparameters }, taken, env);
     return trainExisting(request, input.execution, hyperparameters, registry, env);
   }
   const detail: ObjectCreatedEvent['detail'] = input.detail;
@@ -379,7 +414,10 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   };
   const sinks = { train: new PassThrough(), validation: new PassThrough(), test: new PassThrough() };
   const uploads = (Object.keys(sinks) as SplitName[]).map((s) => upload(bucket, splitKeys[s], sinks[s], 'text/csv'));
-  const [splitRows] = await Promise.all([writeSplits(await open(), { format: scan.format, header: scan.header, timeSplit: scan.timeSplit }, sinks), ...uploads]);
+  const [splitRows] = await Promise.all([
+    writeSplits(await open(), { format: scan.format, header: scan.header, timeSplit: scan.timeSplit }, sinks),
+    ...uploads,
+  ]);
 
   await writeScanOutputs(run, scan, settled);
   return acceptVersion(
@@ -387,7 +425,10 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     settled,
     scan.schema,
     { train: s3Uri(bucket, splitKeys.train), validation: s3Uri(bucket, splitKeys.validation), test: s3Uri(bucket, splitKeys.test) },
-    { train: s3Uri(bucket, s3Keys.splitPrefix(model, version, 'train')), validation: s3Uri(bucket, s3Keys.splitPrefix(model, version, 'validation')) },
+    {
+      train: s3Uri(bucket, s3Keys.splitPrefix(model, version, 'train')),
+      validation: s3Uri(bucket, s3Keys.splitPrefix(model, version, 'validation')),
+    },
     splitRows,
     registry,
     env,

@@ -35,16 +35,34 @@ export function trainingJobName(model: string, datasetVersion: number, execution
  * `busy`: the state machine waits and runs Ingest again, which finds its own dataset (the retry
  * path) and tries the lease again.
  */
-export async function withTrainingSlot(registry: Registry, accepted: Accepted, execution: string, env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>): Promise<Accepted> {
-  if (await registry.acquireTrainingLease(accepted.model, execution, env.TRAINING_LEASE_SECONDS)) return { ...accepted, trainingSlot: 'acquired' };
+export async function withTrainingSlot(
+  registry: Registry,
+  accepted: Accepted,
+  execution: string,
+  env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>,
+): Promise<Accepted> {
+  if (await registry.acquireTrainingLease(accepted.model, execution, env.TRAINING_LEASE_SECONDS))
+    return { ...accepted, trainingSlot: 'acquired' };
   const lease = (await registry.getModel(accepted.model))?.trainingLease;
-  return { ...accepted, trainingSlot: 'busy', ...(lease ? { heldBy: lease.execution } : {}), ...(lease?.since ? { heldSince: lease.since } : {}) };
+  return {
+    ...accepted,
+    trainingSlot: 'busy',
+    ...(lease ? { heldBy: lease.execution } : {}),
+    ...(lease?.since ? { heldSince: lease.since } : {}),
+  };
 }
 
 /** The output of an ingest that already completed, rebuilt from its dataset record. */
-async function resumeIngest(registry: Registry, model: string, version: number, execution: string, hyperparameters: Record<string, string>): Promise<Accepted> {
+async function resumeIngest(
+  registry: Registry,
+  model: string,
+  version: number,
+  execution: string,
+  hyperparameters: Record<string, string>,
+): Promise<Accepted> {
   const [record, meta] = await Promise.all([registry.getDataset(model, version), registry.getModel(model)]);
-  if (!record?.splits || !meta?.schema) throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
+  if (!record?.splits || !meta?.schema)
+    throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
   const prefix = (uri: string) => uri.slice(0, uri.lastIndexOf('/') + 1);
   return {
     status: 'ACCEPTED',
@@ -93,7 +111,12 @@ export type KnownDataDecision =
 export function decideOnKnownData(claim: ContentClaim, lastRun: RunRecord | undefined, force: boolean): KnownDataDecision {
   const version = claim.datasetVersion;
   if (!lastRun || lastRun.status === 'RUNNING') {
-    return { action: 'duplicate', modelVersion: null, inProgress: true, reason: `a run on dataset version ${version} is in progress (execution ${claim.execution})` };
+    return {
+      action: 'duplicate',
+      modelVersion: null,
+      inProgress: true,
+      reason: `a run on dataset version ${version} is in progress (execution ${claim.execution})`,
+    };
   }
   if (lastRun.status === 'SUCCEEDED' && !force) {
     return {
@@ -103,7 +126,11 @@ export function decideOnKnownData(claim: ContentClaim, lastRun: RunRecord | unde
       reason: `dataset version ${version} already produced model version ${lastRun.modelVersion ?? '?'} (execution ${claim.execution})`,
     };
   }
-  if (lastRun.status === 'SUCCEEDED') return { action: 'train', cause: `training again as asked; the last run on dataset version ${version} (${claim.execution}) produced model version ${lastRun.modelVersion ?? '?'}` };
+  if (lastRun.status === 'SUCCEEDED')
+    return {
+      action: 'train',
+      cause: `training again as asked; the last run on dataset version ${version} (${claim.execution}) produced model version ${lastRun.modelVersion ?? '?'}`,
+    };
   const where = lastRun.stage ? ` at ${lastRun.stage}` : '';
   return {
     action: 'train',
@@ -140,7 +167,12 @@ function duplicate(run: KnownDataRun, claim: ContentClaim, decision: Extract<Kno
  * Settle a run on an ingested version (`claim.datasetVersion` set, another execution's claim):
  * answer DUPLICATE, recorded as this run's end, or take the claim over and train the version.
  */
-export async function settleKnownData(run: KnownDataRun, claim: ContentClaim, registry: Registry, env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>): Promise<IngestOutput> {
+export async function settleKnownData(
+  run: KnownDataRun,
+  claim: ContentClaim,
+  registry: Registry,
+  env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>,
+): Promise<IngestOutput> {
   const version = claim.datasetVersion;
   if (version === undefined) throw new Error(`settleKnownData needs an ingested version; the claim of ${run.sha256} has none yet.`);
   let current = claim;
@@ -176,7 +208,8 @@ export async function settleKnownData(run: KnownDataRun, claim: ContentClaim, re
     }
     // Another run took the claim over first: decide again against it (it is in progress now).
     const latest = await registry.getContent(run.model, run.sha256);
-    if (!latest || latest.datasetVersion === undefined) throw new Error(`The claim of ${run.sha256} on model '${run.model}' vanished while run ${run.execution} was taking it over.`);
+    if (!latest || latest.datasetVersion === undefined)
+      throw new Error(`The claim of ${run.sha256} on model '${run.model}' vanished while run ${run.execution} was taking it over.`);
     current = latest;
   }
   throw new Error(`Run ${run.execution} could not take over dataset version ${version} of '${run.model}': its claim kept changing.`);
@@ -186,9 +219,18 @@ export async function settleKnownData(run: KnownDataRun, claim: ContentClaim, re
  * A TrainRequest: train an existing, accepted dataset version again (the latest accepted one by
  * default). A version that does not exist or was not accepted fails the run, naming it.
  */
-export async function trainExisting(request: TrainRequest, execution: string, hyperparameters: Record<string, string>, registry: Registry, env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>): Promise<IngestOutput> {
+export async function trainExisting(
+  request: TrainRequest,
+  execution: string,
+  hyperparameters: Record<string, string>,
+  registry: Registry,
+  env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>,
+): Promise<IngestOutput> {
   const { model } = request;
-  const record = request.datasetVersion !== undefined ? await registry.getDataset(model, request.datasetVersion) : newestAccepted(await registry.listDatasets(model));
+  const record =
+    request.datasetVersion !== undefined
+      ? await registry.getDataset(model, request.datasetVersion)
+      : newestAccepted(await registry.listDatasets(model));
   if (!record) {
     throw new InvalidInput(
       request.datasetVersion !== undefined
@@ -197,7 +239,9 @@ export async function trainExisting(request: TrainRequest, execution: string, hy
     );
   }
   if (record.status !== 'accepted' || !record.splits) {
-    throw new InvalidInput(`Dataset version ${record.version} of '${model}' is ${record.status}${record.reason ? ` (${record.reason})` : ''}: only an accepted dataset version can be trained on.`);
+    throw new InvalidInput(
+      `Dataset version ${record.version} of '${model}' is ${record.status}${record.reason ? ` (${record.reason})` : ''}: only an accepted dataset version can be trained on.`,
+    );
   }
   const run = { model, execution, sha256: record.sha256, hyperparameters };
   let claim = await registry.getContent(model, record.sha256);
@@ -217,5 +261,10 @@ export async function trainExisting(request: TrainRequest, execution: string, hy
   }
   if (claim.execution === execution) return resumeWithSlot(registry, run, record.version, env);
   const who = request.requestedBy ?? 'a TrainRequest';
-  return settleKnownData({ ...run, force: true, requested: `training asked for by ${who}${request.reason ? ` (${request.reason})` : ''}` }, claim, registry, env);
+  return settleKnownData(
+    { ...run, force: true, requested: `training asked for by ${who}${request.reason ? ` (${request.reason})` : ''}` },
+    claim,
+    registry,
+    env,
+  );
 }

@@ -11,14 +11,26 @@ import { finishPlan, hashPlan, mergePlan, scanPlanPart, splitPlanPart } from './
 
 const env = loadEnv(ingestEnv);
 
-const range = z.object({ index: z.number().int().nonnegative(), start: z.number().int().nonnegative(), end: z.number().int().nonnegative() });
-const counts = z.object({ train: z.number().int().nonnegative(), validation: z.number().int().nonnegative(), test: z.number().int().nonnegative() });
+const range = z.object({
+  index: z.number().int().nonnegative(),
+  start: z.number().int().nonnegative(),
+  end: z.number().int().nonnegative(),
+});
+const counts = z.object({
+  train: z.number().int().nonnegative(),
+  validation: z.number().int().nonnegative(),
+  test: z.number().int().nonnegative(),
+});
 const plan = z.string().startsWith('s3://');
 
 export const partsInput = z.discriminatedUnion('action', [
   z.object({ action: z.literal('hash'), plan }),
   z.object({ action: z.literal('scan'), plan, part: range }),
-  z.object({ action: z.literal('merge'), plan, hash: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() }) }),
+  z.object({
+    action: z.literal('merge'),
+    plan,
+    hash: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() }),
+  }),
   z.object({ action: z.literal('split'), plan, datasetVersion: z.number().int().positive(), part: range }),
   z.object({ action: z.literal('finish'), plan, datasetVersion: z.number().int().positive(), splitCounts: z.array(counts) }),
 ]);
@@ -26,7 +38,9 @@ export const partsInput = z.discriminatedUnion('action', [
 export async function handler(event: unknown): Promise<unknown> {
   const parsed = partsInput.safeParse(event);
   if (!parsed.success) {
-    throw new InvalidInput(`Ingest-parts input is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ')}.`);
+    throw new InvalidInput(
+      `Ingest-parts input is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ')}.`,
+    );
   }
   const input = parsed.data;
   logger.info('Ingest in parts', { action: input.action, plan: input.plan, ...('part' in input ? { part: input.part.index } : {}) });

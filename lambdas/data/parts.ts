@@ -28,7 +28,20 @@ import type { IngestOutput, PartRange } from '../shared/pipeline';
 import { Registry } from '../shared/registry';
 import type { DatasetSchema } from '../shared/types';
 import { getJson, putJson, upload } from '../shared/storage';
-import { PartMerger, partLayout, scanParquetPart, scanPart, writeSplits, SPLITS, type DataFormat, type PartLayout, type PartScan, type ScanOptions, type SplitName, type TimeSplit } from './dataset';
+import {
+  PartMerger,
+  partLayout,
+  scanParquetPart,
+  scanPart,
+  writeSplits,
+  SPLITS,
+  type DataFormat,
+  type PartLayout,
+  type PartScan,
+  type ScanOptions,
+  type SplitName,
+  type TimeSplit,
+} from './dataset';
 import { formatFromName, isGzip, isParquet, parquetLayout } from './formats';
 import { acceptVersion, s3RangeSource, versionScan, writeScanOutputs, type IngestRun, type NewVersion } from './ingest';
 
@@ -58,7 +71,8 @@ interface AcceptedParts {
 }
 
 const planKey = (run: IngestRun): string => `${s3Keys.partsPrefix(run.model, run.execution)}plan.json`;
-const scanKey = (plan: PartsPlan, index: number): string => `${s3Keys.partsPrefix(plan.run.model, plan.run.execution)}scan-${String(index).padStart(6, '0')}.json`;
+const scanKey = (plan: PartsPlan, index: number): string =>
+  `${s3Keys.partsPrefix(plan.run.model, plan.run.execution)}scan-${String(index).padStart(6, '0')}.json`;
 const acceptedKey = (plan: PartsPlan): string => `${s3Keys.partsPrefix(plan.run.model, plan.run.execution)}accepted.json`;
 
 /** The bytes of one object version from `start` to `end` (exclusive; default: its end), as a stream. */
@@ -108,7 +122,11 @@ export function partRanges(size: number, partBytes: number, maxParts: number): {
  * Parts of a Parquet file: runs of whole row groups of about `partBytes` (compressed) each, at most
  * `maxParts`, as ranges of rows. A file of one row group is one part.
  */
-export function parquetPartRanges(groups: readonly { rows: number; bytes: number }[], partBytes: number, maxParts: number): { partBytes: number; parts: PartRange[] } {
+export function parquetPartRanges(
+  groups: readonly { rows: number; bytes: number }[],
+  partBytes: number,
+  maxParts: number,
+): { partBytes: number; parts: PartRange[] } {
   const total = groups.reduce((sum, g) => sum + g.bytes, 0);
   const bytes = Math.max(partBytes, Math.ceil(total / maxParts));
   const parts: PartRange[] = [];
@@ -180,13 +198,17 @@ export async function hashPlan(planUri: string): Promise<{ sha256: string; bytes
     hash.update(buf);
     bytes += buf.length;
   }
-  if (bytes !== plan.size) throw new Error(`${plan.run.source} read as ${bytes} bytes, not the ${plan.size} it had when planned: was it overwritten without versioning?`);
+  if (bytes !== plan.size)
+    throw new Error(
+      `${plan.run.source} read as ${bytes} bytes, not the ${plan.size} it had when planned: was it overwritten without versioning?`,
+    );
   return { sha256: hash.digest('hex'), bytes };
 }
 
 async function scanRange(plan: PartsPlan, part: PartRange, aligned: number | undefined): Promise<PartScan> {
   const { run } = plan;
-  if (plan.layout.format === 'parquet') return scanParquetPart(s3RangeSource(run.bucket, run.key, run.versionId, plan.size), plan.options, part);
+  if (plan.layout.format === 'parquet')
+    return scanParquetPart(s3RangeSource(run.bucket, run.key, run.versionId, plan.size), plan.options, part);
   const from = aligned ?? (part.start > 0 ? part.start - 1 : 0);
   return scanPart(await rangeStream(plan.run, from), plan.options, {
     index: part.index,
@@ -231,7 +253,13 @@ export async function mergePlan(planUri: string, hash: { sha256: string; bytes: 
   if ('answer' in settled) return settled.answer;
   const created: NewVersion = { ...settled, report: { ...settled.report, rescannedParts: rescanned } };
   await writeScanOutputs(plan.run, scan, created);
-  const accepted: AcceptedParts = { created, schema: scan.schema, header: scan.header, format: scan.format, ...(scan.timeSplit ? { timeSplit: scan.timeSplit } : {}) };
+  const accepted: AcceptedParts = {
+    created,
+    schema: scan.schema,
+    header: scan.header,
+    format: scan.format,
+    ...(scan.timeSplit ? { timeSplit: scan.timeSplit } : {}),
+  };
   await putJson(plan.run.bucket, acceptedKey(plan), accepted);
   return { status: 'SPLITS', model: plan.run.model, datasetVersion: settled.version, plan: planUri, parts: ranges };
 }
@@ -266,14 +294,29 @@ export async function splitPlanPart(planUri: string, datasetVersion: number, par
 }
 
 /** 'Finish ingest': record the accepted version with its splits (prefixes of parts) and take the training slot. */
-export async function finishPlan(planUri: string, datasetVersion: number, splitCounts: readonly Record<SplitName, number>[], env: IngestEnv): Promise<IngestOutput> {
+export async function finishPlan(
+  planUri: string,
+  datasetVersion: number,
+  splitCounts: readonly Record<SplitName, number>[],
+  env: IngestEnv,
+): Promise<IngestOutput> {
   const plan = await readPlan(planUri);
   const accepted = await getJson<AcceptedParts>(plan.run.bucket, acceptedKey(plan));
-  if (accepted.created.version !== datasetVersion) throw new Error(`Merge parts accepted dataset version ${accepted.created.version}, not ${datasetVersion}.`);
+  if (accepted.created.version !== datasetVersion)
+    throw new Error(`Merge parts accepted dataset version ${accepted.created.version}, not ${datasetVersion}.`);
   const { bucket, model } = plan.run;
   const splitRows: Record<SplitName, number> = { train: 0, validation: 0, test: 0 };
   for (const counts of splitCounts) for (const s of SPLITS) splitRows[s] += counts[s];
   const prefix = (s: SplitName) => s3Uri(bucket, s3Keys.splitPrefix(model, datasetVersion, s));
   const splits = { train: prefix('train'), validation: prefix('validation'), test: prefix('test') };
-  return acceptVersion(plan.run, accepted.created, accepted.schema, splits, { train: splits.train, validation: splits.validation }, splitRows, new Registry(env.REGISTRY_TABLE), env);
+  return acceptVersion(
+    plan.run,
+    accepted.created,
+    accepted.schema,
+    splits,
+    { train: splits.train, validation: splits.validation },
+    splitRows,
+    new Registry(env.REGISTRY_TABLE),
+    env,
+  );
 }

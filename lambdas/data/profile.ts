@@ -570,7 +570,8 @@ export class CategoryCounter {
       kept += count;
     }
     const rest = this.total - kept;
-    if (rest > 0) setOwn(frequencies, OTHER_CATEGORY, (Object.hasOwn(frequencies, OTHER_CATEGORY) ? frequencies[OTHER_CATEGORY] : 0) + rest);
+    if (rest > 0)
+      setOwn(frequencies, OTHER_CATEGORY, (Object.hasOwn(frequencies, OTHER_CATEGORY) ? frequencies[OTHER_CATEGORY] : 0) + rest);
     return { kind: 'categorical', count: this.total, missing, distinct: this.distinct, frequencies };
   }
 }

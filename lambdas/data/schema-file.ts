@@ -72,7 +72,10 @@ const columnSchema = z
     name: z.string().min(1, 'expected a non-empty column name'),
     type: z.enum(['numeric', 'categorical'], { error: "expected 'numeric' or 'categorical'" }),
     nullable: z.boolean({ error: 'expected true or false' }).optional(),
-    categories: z.array(z.string({ error: 'expected a string' }), { error: 'expected a list of strings' }).min(1, 'expected at least one category').optional(),
+    categories: z
+      .array(z.string({ error: 'expected a string' }), { error: 'expected a list of strings' })
+      .min(1, 'expected at least one category')
+      .optional(),
   })
   .strict();
 
@@ -80,7 +83,10 @@ const schemaFileSchema = z
   .object({
     target: z.string({ error: 'expected the name of the target column' }).min(1, 'expected the name of the target column'),
     task: z.enum(['classification', 'regression'], { error: "expected 'classification' or 'regression'" }).optional(),
-    classes: z.array(z.string({ error: 'expected a string' }), { error: 'expected a list of strings' }).min(2, 'expected at least two classes').optional(),
+    classes: z
+      .array(z.string({ error: 'expected a string' }), { error: 'expected a list of strings' })
+      .min(2, 'expected at least two classes')
+      .optional(),
     columns: z.array(columnSchema, { error: 'expected a list of columns' }).min(1, 'expected at least one column'),
     timeColumn: z.string({ error: 'expected the name of a column of times' }).min(1, 'expected the name of a column of times').optional(),
   })
@@ -89,7 +95,12 @@ const schemaFileSchema = z
     const seen = new Map<string, number>();
     value.columns.forEach((column, i) => {
       const first = seen.get(column.name);
-      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['columns', i, 'name'], message: `'${column.name}' is already the name of columns[${first}]` });
+      if (first !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['columns', i, 'name'],
+          message: `'${column.name}' is already the name of columns[${first}]`,
+        });
       else seen.set(column.name, i);
       if (column.categories !== undefined && column.type !== 'categorical') {
         ctx.addIssue({ code: 'custom', path: ['columns', i, 'categories'], message: 'only a categorical column has categories' });
@@ -110,7 +121,8 @@ function pathText(path: readonly PropertyKey[]): string {
   return out === '' ? '(the document)' : out;
 }
 
-export type SchemaFileResult = { ok: true; schema: SchemaInput } | { ok: false; message: string; problems: { field: string; message: string }[] };
+export type SchemaFileResult =
+  { ok: true; schema: SchemaInput } | { ok: false; message: string; problems: { field: string; message: string }[] };
 
 /**
  * Parse and validate the text of a schema.json. A problem is reported with the field it concerns:
@@ -122,7 +134,11 @@ export function parseSchemaFile(text: string, file: string): SchemaFileResult {
     json = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (error) {
     const reason = (error as Error).message.replace(/[.\s]+$/, '');
-    return { ok: false, message: `${file} is not valid JSON (${reason}); expected a schema: {"target", "columns": [{"name", "type"}]}.`, problems: [{ field: '(the document)', message: reason }] };
+    return {
+      ok: false,
+      message: `${file} is not valid JSON (${reason}); expected a schema: {"target", "columns": [{"name", "type"}]}.`,
+      problems: [{ field: '(the document)', message: reason }],
+    };
   }
   return parseSchemaValue(json, file);
 }
@@ -132,7 +148,11 @@ export function parseSchemaValue(json: unknown, where: string): SchemaFileResult
   const parsed = schemaFileSchema.safeParse(json);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => ({ field: pathText(issue.path), message: issue.message }));
-    return { ok: false, message: `${where} is not a valid schema: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}.`, problems };
+    return {
+      ok: false,
+      message: `${where} is not a valid schema: ${problems.map((p) => `${p.field}: ${p.message}`).join('; ')}.`,
+      problems,
+    };
   }
   const value = parsed.data;
   const schema: SchemaInput = {
@@ -160,7 +180,10 @@ export type DatasetSchemasResult = { ok: true; schemas: Record<string, SchemaInp
  */
 export function parseDatasetSchemas(json: unknown, where: string): DatasetSchemasResult {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
-    return { ok: false, message: `${where} is not an object of model names to schemas: expected {"<model>": {"target", "columns": [{"name", "type"}]}}.` };
+    return {
+      ok: false,
+      message: `${where} is not an object of model names to schemas: expected {"<model>": {"target", "columns": [{"name", "type"}]}}.`,
+    };
   }
   const schemas: Record<string, SchemaInput> = {};
   for (const [model, value] of Object.entries(json)) {

@@ -79,7 +79,10 @@ export function validateFeedback(payload: unknown, card: Pick<ModelCard, 'task' 
 
     const rawIndex = Object.hasOwn(values, 'index') ? values.index : 0;
     if (typeof rawIndex !== 'number' || !Number.isInteger(rawIndex) || rawIndex < 0 || rawIndex >= maxEntries) {
-      fail('index', `${at}.index must be an integer from 0 to ${maxEntries - 1} (the instance's position in its request), got ${JSON.stringify(rawIndex) ?? describe(rawIndex)}.`);
+      fail(
+        'index',
+        `${at}.index must be an integer from 0 to ${maxEntries - 1} (the instance's position in its request), got ${JSON.stringify(rawIndex) ?? describe(rawIndex)}.`,
+      );
     }
 
     let label: string | number | undefined;
@@ -87,11 +90,21 @@ export function validateFeedback(payload: unknown, card: Pick<ModelCard, 'task' 
     if (!Object.hasOwn(values, 'label')) {
       fail('label', `${at} is missing "label" (the true ${card.task === 'classification' ? 'class' : 'value'}).`);
     } else if (card.task === 'classification') {
-      const text = typeof rawLabel === 'string' || typeof rawLabel === 'number' || typeof rawLabel === 'boolean' ? String(rawLabel) : undefined;
+      const text =
+        typeof rawLabel === 'string' || typeof rawLabel === 'number' || typeof rawLabel === 'boolean' ? String(rawLabel) : undefined;
       if (text === undefined) fail('label', `${at}.label must be a class (a string), got ${describe(rawLabel)}.`);
       else if (!classes.includes(text)) {
-        const shown = classes.length > 20 ? `${classes.slice(0, 20).map((c) => `'${c}'`).join(', ')}, ...` : classes.map((c) => `'${c}'`).join(', ');
-        fail('label', `${at}.label '${text.length > 60 ? `${text.slice(0, 60)}...` : text}' is not a class of this model: expected one of ${shown}.`);
+        const shown =
+          classes.length > 20
+            ? `${classes
+                .slice(0, 20)
+                .map((c) => `'${c}'`)
+                .join(', ')}, ...`
+            : classes.map((c) => `'${c}'`).join(', ');
+        fail(
+          'label',
+          `${at}.label '${text.length > 60 ? `${text.slice(0, 60)}...` : text}' is not a class of this model: expected one of ${shown}.`,
+        );
       } else label = text;
     } else if (typeof rawLabel !== 'number') {
       fail('label', `${at}.label must be a number, got ${describe(rawLabel)}.`);

@@ -12,7 +12,8 @@ const env = loadEnv(predictEnv);
 const api = new PredictApi(new ModelServer(new Registry(env.REGISTRY_TABLE), env.ALIAS_CACHE_SECONDS * 1000), env);
 // Captured lines still buffered when Lambda retires the container are written on its SIGTERM.
 const shutdown = flushOnShutdown(() => api.flush(), 'mloop-capture-flush');
-if (shutdown.status === 'failed') logger.warn('Capture lines buffered at shutdown may be lost: the shutdown hook was not registered', { reason: shutdown.reason });
+if (shutdown.status === 'failed')
+  logger.warn('Capture lines buffered at shutdown may be lost: the shutdown hook was not registered', { reason: shutdown.reason });
 
 export async function handler(event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> {
   return api.handle(event);

@@ -104,7 +104,8 @@ function parseTarget(query: APIGatewayProxyEvent['queryStringParameters']): { ve
     if (!/^[1-9][0-9]*$/.test(version)) throw new RequestInvalid(`?version must be a positive integer, got '${version}'.`);
     return { version: Number(version) };
   }
-  if (alias !== undefined && !/^[a-z][a-z0-9-]{0,39}$/.test(alias)) throw new RequestInvalid(`?alias '${alias}' is not a valid alias name.`);
+  if (alias !== undefined && !/^[a-z][a-z0-9-]{0,39}$/.test(alias))
+    throw new RequestInvalid(`?alias '${alias}' is not a valid alias name.`);
   return alias ? { alias } : {};
 }
 
@@ -122,7 +123,11 @@ export class PredictApi {
       env.CAPTURE_ENABLED !== 'true'
         ? undefined
         : (options.capture ??
-          new CaptureBuffer({ bucket: env.DATA_BUCKET, maxRecords: env.CAPTURE_BATCH_RECORDS, maxAgeMs: env.CAPTURE_FLUSH_SECONDS * 1000 }));
+          new CaptureBuffer({
+            bucket: env.DATA_BUCKET,
+            maxRecords: env.CAPTURE_BATCH_RECORDS,
+            maxAgeMs: env.CAPTURE_FLUSH_SECONDS * 1000,
+          }));
     this.awaitCapture = options.awaitCapture ?? Boolean(process.env.AWS_LAMBDA_FUNCTION_NAME);
     this.random = options.random ?? Math.random;
   }
@@ -139,7 +144,11 @@ export class PredictApi {
         target: card.target,
         task: card.task,
         ...(card.task === 'classification' ? { classes: card.classes ?? [] } : {}),
-        features: card.features.map((f) => ({ name: f.name, type: f.type, ...(f.type === 'categorical' ? { categories: f.categories ?? [] } : {}) })),
+        features: card.features.map((f) => ({
+          name: f.name,
+          type: f.type,
+          ...(f.type === 'categorical' ? { categories: f.categories ?? [] } : {}),
+        })),
       },
       metrics: served.record.metrics,
       validationMetrics: served.record.validationMetrics ?? card.validationMetrics ?? {},
@@ -149,7 +158,12 @@ export class PredictApi {
     };
   }
 
-  async predict(name: string, body: string | null | undefined, query: APIGatewayProxyEvent['queryStringParameters'], requestId: string): Promise<PredictResponse> {
+  async predict(
+    name: string,
+    body: string | null | undefined,
+    query: APIGatewayProxyEvent['queryStringParameters'],
+    requestId: string,
+  ): Promise<PredictResponse> {
     assertModelName(name);
     const payload = parseBody(body);
     const target = parseTarget(query);
@@ -158,7 +172,11 @@ export class PredictApi {
     const instances = validateInstances(payload, served.runtime.card, this.env.MAX_BATCH);
     // Shadow traffic: only requests the champion answers by default, only a model already loaded.
     const shadow =
-      this.capture && this.env.SHADOW_SHARE > 0 && target.version === undefined && target.alias === undefined && this.random() < this.env.SHADOW_SHARE
+      this.capture &&
+      this.env.SHADOW_SHARE > 0 &&
+      target.version === undefined &&
+      target.alias === undefined &&
+      this.random() < this.env.SHADOW_SHARE
         ? this.shadowModel(name, served.version)
         : undefined;
     const predictions = await served.runtime.predict(instances);
@@ -166,7 +184,15 @@ export class PredictApi {
     const shadowPredictions = shadow ? await this.scoreShadow(shadow.model, instances, requestId) : undefined;
     // A shadowed request is always captured: the comparison is what it was scored for.
     if (this.capture && (shadowPredictions || this.random() < this.env.CAPTURE_SAMPLE_RATE)) {
-      this.record(name, served.version, requestId, instances, predictions, latencyMs, shadowPredictions && { alias: shadow!.alias, version: shadow!.model.version, predictions: shadowPredictions });
+      this.record(
+        name,
+        served.version,
+        requestId,
+        instances,
+        predictions,
+        latencyMs,
+        shadowPredictions && { alias: shadow!.alias, version: shadow!.model.version, predictions: shadowPredictions },
+      );
     }
     return { predictions, model: { name, version: served.version }, requestId };
   }
@@ -183,11 +209,20 @@ export class PredictApi {
   }
 
   /** A shadow failure is logged and costs the answer nothing. */
-  private async scoreShadow(model: ServedModel, instances: Record<string, unknown>[], requestId: string): Promise<Prediction[] | undefined> {
+  private async scoreShadow(
+    model: ServedModel,
+    instances: Record<string, unknown>[],
+    requestId: string,
+  ): Promise<Prediction[] | undefined> {
     try {
       return await model.runtime.predict(instances);
     } catch (error) {
-      logger.error('Shadow scoring failed; the answer is unaffected', { model: model.name, version: model.version, requestId, error: error as Error });
+      logger.error('Shadow scoring failed; the answer is unaffected', {
+        model: model.name,
+        version: model.version,
+        requestId,
+        error: error as Error,
+      });
       return undefined;
     }
   }
@@ -259,7 +294,8 @@ export class PredictApi {
           return json(404, { error: 'NotFound', message: `No route for ${event.httpMethod} ${event.path}.` });
       }
     } catch (error) {
-      if (error instanceof RequestInvalid) return json(400, { error: error.name, message: error.message, problems: error.problems, requestId });
+      if (error instanceof RequestInvalid)
+        return json(400, { error: error.name, message: error.message, problems: error.problems, requestId });
       if (error instanceof InvalidInput) return json(400, { error: 'RequestInvalid', message: error.message, problems: [], requestId });
       if (error instanceof ModelNotFound) return json(404, { error: error.name, message: error.message, requestId });
       logger.error('Request failed', { route, requestId, error: error as Error, named: error instanceof MloopError });

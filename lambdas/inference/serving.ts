@@ -89,7 +89,13 @@ export class ModelServer {
               const latest = this.aliases.get(key);
               if (latest?.next === next) this.aliases.set(key, { version: next, expires: latest.expires });
             },
-            (error: Error) => logger.error('Loading the new version of an alias failed; the previous one keeps serving', { model: name, alias, version: next, error }),
+            (error: Error) =>
+              logger.error('Loading the new version of an alias failed; the previous one keeps serving', {
+                model: name,
+                alias,
+                version: next,
+                error,
+              }),
           );
         }
         this.aliases.set(key, entry);
@@ -162,10 +168,12 @@ export class ModelServer {
   peek(name: string, alias: string): ServedModel | 'loading' | undefined {
     const entry = this.aliases.get(`${name}@${alias}`);
     if (!entry || entry.expires <= this.now()) {
-      this.refresh(name, alias).then(
-        (fresh) => (fresh.version === undefined ? undefined : this.load(name, fresh.version)),
-        () => undefined,
-      ).catch((error: Error) => logger.warn('Loading a shadow model failed', { model: name, alias, error }));
+      this.refresh(name, alias)
+        .then(
+          (fresh) => (fresh.version === undefined ? undefined : this.load(name, fresh.version)),
+          () => undefined,
+        )
+        .catch((error: Error) => logger.warn('Loading a shadow model failed', { model: name, alias, error }));
     }
     if (!entry) return 'loading';
     if (entry.version === undefined) return undefined;

@@ -53,26 +53,45 @@ export function validateInstances(payload: unknown, card: ModelCard, maxBatch: n
     }
     for (const feature of card.features) {
       if (!Object.hasOwn(values, feature.name)) {
-        add({ index, field: feature.name, message: `instances[${index}] is missing feature '${feature.name}' (send null for a missing value).` });
+        add({
+          index,
+          field: feature.name,
+          message: `instances[${index}] is missing feature '${feature.name}' (send null for a missing value).`,
+        });
         continue;
       }
       const value = values[feature.name];
       if (value === null) continue;
       if (feature.type === 'numeric') {
         if (typeof value !== 'number') {
-          add({ index, field: feature.name, message: `instances[${index}].${feature.name} must be a number or null, got ${typeof value}.` });
+          add({
+            index,
+            field: feature.name,
+            message: `instances[${index}].${feature.name} must be a number or null, got ${typeof value}.`,
+          });
         } else if (!Number.isFinite(value)) {
           add({ index, field: feature.name, message: `instances[${index}].${feature.name} must be a finite number.` });
         } else if (Math.abs(value) > FLOAT32_MAX) {
-          add({ index, field: feature.name, message: `instances[${index}].${feature.name} is out of range: the model computes in 32-bit floats (at most ±3.4e38).` });
+          add({
+            index,
+            field: feature.name,
+            message: `instances[${index}].${feature.name} is out of range: the model computes in 32-bit floats (at most ±3.4e38).`,
+          });
         }
       } else if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
-        add({ index, field: feature.name, message: `instances[${index}].${feature.name} must be a string (a category) or null, got ${Array.isArray(value) ? 'array' : typeof value}.` });
+        add({
+          index,
+          field: feature.name,
+          message: `instances[${index}].${feature.name} must be a string (a category) or null, got ${Array.isArray(value) ? 'array' : typeof value}.`,
+        });
       }
     }
   });
   if (problems.length > 0) {
-    throw new RequestInvalid(`The request has ${problems.length}${problems.length === MAX_PROBLEMS ? '+' : ''} invalid value(s).`, problems);
+    throw new RequestInvalid(
+      `The request has ${problems.length}${problems.length === MAX_PROBLEMS ? '+' : ''} invalid value(s).`,
+      problems,
+    );
   }
   return instances as Record<string, unknown>[];
 }

@@ -123,7 +123,9 @@ export function parseDriftConfig(source: string | unknown | undefined): DriftCon
 
 function checkThreshold(config: ModelDriftConfig, where: string): void {
   if (config.threshold !== undefined && (config.test === undefined || config.test === 'auto')) {
-    throw new InvalidInput(`The drift configuration sets a threshold at ${where} without a test: set "test" too, or use "thresholds" by test.`);
+    throw new InvalidInput(
+      `The drift configuration sets a threshold at ${where} without a test: set "test" too, or use "thresholds" by test.`,
+    );
   }
 }
 

@@ -265,7 +265,9 @@ function validSketch(name: string, sketch: NumericSketch | undefined, column: Nu
   let ascending = true;
   for (let i = 1; i < edges.length; i++) if (!(edges[i] >= edges[i - 1])) ascending = false;
   if (!lengthOk || !ascending || edges.length === 0) {
-    throw new Error(`The training profile's sketch of '${name}' is invalid: ${edges.length} edges for ${counts.length} counts, ${ascending ? '' : 'not '}ascending.`);
+    throw new Error(
+      `The training profile's sketch of '${name}' is invalid: ${edges.length} edges for ${counts.length} counts, ${ascending ? '' : 'not '}ascending.`,
+    );
   }
   const sum = counts.reduce((s, c) => s + c, 0);
   return sum === column.count ? sketch : undefined;
@@ -293,7 +295,9 @@ export class DriftAccumulator {
       if (column.kind === 'numeric') {
         const { edges, counts } = column.histogram;
         if (counts.length === 0 || edges.length !== counts.length + 1) {
-          throw new Error(`The training profile of '${feature.name}' has an invalid histogram: ${edges.length} edges for ${counts.length} bins.`);
+          throw new Error(
+            `The training profile of '${feature.name}' has an invalid histogram: ${edges.length} edges for ${counts.length} bins.`,
+          );
         }
         for (let i = 1; i < edges.length; i++) {
           if (!(edges[i] >= edges[i - 1])) {
@@ -377,9 +381,13 @@ export class DriftAccumulator {
     if (options.threshold !== undefined && (options.test === undefined || options.test === 'auto')) {
       throw new Error('A threshold for every feature needs a test for every feature (p-values and distances differ): give `test` too.');
     }
-    const thresholds = Object.fromEntries(DRIFT_TEST_NAMES.map((t) => [t, DRIFT_TESTS[t].defaultThreshold])) as Record<DriftTestName, number>;
+    const thresholds = Object.fromEntries(DRIFT_TEST_NAMES.map((t) => [t, DRIFT_TESTS[t].defaultThreshold])) as Record<
+      DriftTestName,
+      number
+    >;
     Object.assign(thresholds, options.thresholds ?? {});
-    if (options.threshold !== undefined && options.test !== undefined && options.test !== 'auto') thresholds[options.test] = options.threshold;
+    if (options.threshold !== undefined && options.test !== undefined && options.test !== 'auto')
+      thresholds[options.test] = options.threshold;
     for (const [test, value] of Object.entries(thresholds)) {
       if (!Number.isFinite(value) || value <= 0) throw new Error(`The ${test} threshold must be a finite number > 0, got ${value}.`);
     }
@@ -477,7 +485,9 @@ export function selectTest(type: FeatureType, referenceRows: number, distinct: n
   }
   const kind = type === 'numeric' ? 'numeric' : 'categorical';
   if (!small) return { test: 'jensenshannon', reason: `${kind}, ${values}, ${rows}` };
-  return distinct !== null && distinct <= 2 ? { test: 'z', reason: `${kind}, ${values}, ${rows}` } : { test: 'chisquare', reason: `${kind}, ${values}, ${rows}` };
+  return distinct !== null && distinct <= 2
+    ? { test: 'z', reason: `${kind}, ${values}, ${rows}` }
+    : { test: 'chisquare', reason: `${kind}, ${values}, ${rows}` };
 }
 
 /** Buckets of a bucket test: keys with the reference's and the window's counts. */
@@ -549,7 +559,13 @@ function evaluate(state: FeatureState, rows: number, settings: FeatureSettings):
     reference,
     current,
   };
-  const untested = (why: string): FeatureDrift => ({ ...base, statistic: null, pValue: null, drifted: false, warning: warning ? `${warning} ${why}` : why });
+  const untested = (why: string): FeatureDrift => ({
+    ...base,
+    statistic: null,
+    pValue: null,
+    drifted: false,
+    warning: warning ? `${warning} ${why}` : why,
+  });
   if (reference.count === 0) return untested(`Column '${state.name}' has no values in the training profile: no drift test was run.`);
   if (current.count === 0) return untested(`Column '${state.name}' is empty in the window: no drift test was run.`);
 
@@ -565,7 +581,8 @@ function evaluate(state: FeatureState, rows: number, settings: FeatureSettings):
 
 function unsuitable(test: DriftTestName, kind: FeatureType, distinct: number | null): string | null {
   if ((test === 'ks' || test === 'wasserstein') && kind === 'categorical') return 'the column is categorical';
-  if (test === 'z' && (distinct === null || distinct > 2)) return `the column has ${distinct === null ? 'more than 20' : distinct} distinct values (the z-test needs at most 2)`;
+  if (test === 'z' && (distinct === null || distinct > 2))
+    return `the column has ${distinct === null ? 'more than 20' : distinct} distinct values (the z-test needs at most 2)`;
   return null;
 }
 
@@ -588,13 +605,18 @@ function run(test: DriftTestName, state: FeatureState, distinct: number | null):
   if (test === 'ks' || test === 'wasserstein') {
     const numeric = state as NumericState;
     // With every distinct value of both sides known, both statistics are exact on their union.
-    const grid: Grid = numeric.referenceValues !== null && numeric.values !== null ? valueGrid(numeric.referenceValues, numeric.values) : numeric.grid;
+    const grid: Grid =
+      numeric.referenceValues !== null && numeric.values !== null ? valueGrid(numeric.referenceValues, numeric.values) : numeric.grid;
     if (test === 'ks') {
-      const bounded = grid.kind === 'points' ? ksFromPoints(grid.points, grid.reference, grid) : ksFromBins(grid.points, grid.reference, grid);
+      const bounded =
+        grid.kind === 'points' ? ksFromPoints(grid.points, grid.reference, grid) : ksFromBins(grid.points, grid.reference, grid);
       const n = numeric.profile.count;
       return { statistic: bounded.statistic, pValue: ksTwoSampleP(bounded.statistic, n, numeric.n), bounds: bounded };
     }
-    const bounded = grid.kind === 'points' ? wassersteinFromPoints(grid.points, grid.reference, grid) : wassersteinFromBins(grid.points, grid.reference, grid, grid.means);
+    const bounded =
+      grid.kind === 'points'
+        ? wassersteinFromPoints(grid.points, grid.reference, grid)
+        : wassersteinFromBins(grid.points, grid.reference, grid, grid.means);
     const norm = Math.max(numeric.profile.std, 0.001);
     return {
       statistic: bounded.statistic / norm,
@@ -693,7 +715,8 @@ function summaryOfCurrent(state: FeatureState, rows: number): ColumnSummary {
       distribution: record(state.labels, shares(state.counts)),
       distinct: state.values === null ? null : state.values.size,
     };
-    if (state.n > 0) Object.assign(summary, { mean: state.mean, std: Math.sqrt(Math.max(0, state.m2 / state.n)), min: state.min, max: state.max });
+    if (state.n > 0)
+      Object.assign(summary, { mean: state.mean, std: Math.sqrt(Math.max(0, state.m2 / state.n)), min: state.min, max: state.max });
     return summary;
   }
   const count = state.counts.reduce((s, c) => s + c, 0);

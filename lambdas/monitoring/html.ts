@@ -33,7 +33,9 @@ export function histogramSvg(reference: Record<string, number>, current: Record<
   let hidden = 0;
   if (keys.length > MAX_BARS) {
     const kept = new Set(
-      [...keys].sort((a, b) => Math.max(reference[b] ?? 0, current[b] ?? 0) - Math.max(reference[a] ?? 0, current[a] ?? 0)).slice(0, MAX_BARS),
+      [...keys]
+        .sort((a, b) => Math.max(reference[b] ?? 0, current[b] ?? 0) - Math.max(reference[a] ?? 0, current[a] ?? 0))
+        .slice(0, MAX_BARS),
     );
     hidden = keys.length - MAX_BARS;
     keys = keys.filter((k) => kept.has(k));
@@ -61,12 +63,21 @@ export function histogramSvg(reference: Record<string, number>, current: Record<
     const c = current[key] ?? 0;
     const rh = (r / max) * plotH;
     const ch = (c / max) * plotH;
-    parts.push(`<rect x="${(x - bar - 1).toFixed(1)}" y="${(top + plotH - rh).toFixed(1)}" width="${bar.toFixed(1)}" height="${rh.toFixed(1)}" fill="${REFERENCE_COLOR}"><title>${escapeHtml(key)} reference ${pct(r)}</title></rect>`);
-    parts.push(`<rect x="${(x + 1).toFixed(1)}" y="${(top + plotH - ch).toFixed(1)}" width="${bar.toFixed(1)}" height="${ch.toFixed(1)}" fill="${drifted ? DRIFT_COLOR : CURRENT_COLOR}"><title>${escapeHtml(key)} window ${pct(c)}</title></rect>`);
+    parts.push(
+      `<rect x="${(x - bar - 1).toFixed(1)}" y="${(top + plotH - rh).toFixed(1)}" width="${bar.toFixed(1)}" height="${rh.toFixed(1)}" fill="${REFERENCE_COLOR}"><title>${escapeHtml(key)} reference ${pct(r)}</title></rect>`,
+    );
+    parts.push(
+      `<rect x="${(x + 1).toFixed(1)}" y="${(top + plotH - ch).toFixed(1)}" width="${bar.toFixed(1)}" height="${ch.toFixed(1)}" fill="${drifted ? DRIFT_COLOR : CURRENT_COLOR}"><title>${escapeHtml(key)} window ${pct(c)}</title></rect>`,
+    );
     const label = key.length > 14 ? `${key.slice(0, 13)}…` : key;
-    parts.push(`<text x="${x.toFixed(1)}" y="${top + plotH + 12}" font-size="9" text-anchor="end" fill="#333" transform="rotate(-35 ${x.toFixed(1)} ${top + plotH + 12})">${escapeHtml(label)}</text>`);
+    parts.push(
+      `<text x="${x.toFixed(1)}" y="${top + plotH + 12}" font-size="9" text-anchor="end" fill="#333" transform="rotate(-35 ${x.toFixed(1)} ${top + plotH + 12})">${escapeHtml(label)}</text>`,
+    );
   });
-  if (hidden > 0) parts.push(`<text x="${width - 5}" y="${height - 4}" font-size="10" text-anchor="end" fill="#555">${hidden} smaller buckets not drawn</text>`);
+  if (hidden > 0)
+    parts.push(
+      `<text x="${width - 5}" y="${height - 4}" font-size="10" text-anchor="end" fill="#555">${hidden} smaller buckets not drawn</text>`,
+    );
   parts.push('</svg>');
   return parts.join('');
 }
@@ -87,12 +98,21 @@ function summaryRow(label: string, side: ColumnSummary): string {
 }
 
 function featureSection(f: FeatureDrift): string {
-  const verdict = f.statistic === null ? '<span class="badge muted">not tested</span>' : f.drifted ? '<span class="badge bad">drifted</span>' : '<span class="badge ok">no drift</span>';
+  const verdict =
+    f.statistic === null
+      ? '<span class="badge muted">not tested</span>'
+      : f.drifted
+        ? '<span class="badge bad">drifted</span>'
+        : '<span class="badge ok">no drift</span>';
   const pValue = f.pValue === null ? '' : ` · p-value <b>${fmt(f.pValue, 6)}</b> (drift below ${f.threshold})`;
   const distance = f.pValue === null && f.statistic !== null ? ` (drift at ${f.threshold} or more)` : '';
   const bounds = f.bounds ? ` · bounds [${fmt(f.bounds.lower)}, ${fmt(f.bounds.upper)}]` : '';
-  const nulls = f.nullShare.drifted ? ` <span class="badge bad">null share rose ${pct(f.nullShare.reference)} → ${pct(f.nullShare.current)}</span>` : '';
-  const unseen = f.current.unseen?.length ? `<p class="note">Values the reference does not list: ${f.current.unseen.map((u) => `<code>${escapeHtml(u)}</code>`).join(', ')}</p>` : '';
+  const nulls = f.nullShare.drifted
+    ? ` <span class="badge bad">null share rose ${pct(f.nullShare.reference)} → ${pct(f.nullShare.current)}</span>`
+    : '';
+  const unseen = f.current.unseen?.length
+    ? `<p class="note">Values the reference does not list: ${f.current.unseen.map((u) => `<code>${escapeHtml(u)}</code>`).join(', ')}</p>`
+    : '';
   return `<section class="feature${f.drifted ? ' drifted' : ''}">
 <h3>${escapeHtml(f.name)} <small>${f.type}</small> ${verdict}${nulls}${f.enabled ? '' : ' <span class="badge muted">not counted</span>'}</h3>
 <p><b>${escapeHtml(f.test)}</b> (${escapeHtml(f.selection === 'auto' ? 'default' : 'configured')}: ${escapeHtml(f.reason)}) · statistic <b>${fmt(f.statistic)}</b>${distance}${pValue}${bounds}</p>
@@ -119,7 +139,15 @@ ${run.predictionDrift.features.map(featureSection).join('\n')}`
   const quality = q
     ? `<h2>Model quality ${q.dropped ? '<span class="badge bad">quality drop</span>' : q.value === null ? '<span class="badge muted">no labels</span>' : '<span class="badge ok">ok</span>'}</h2>
 <p>${q.rows} labelled predictions · ${escapeHtml(q.metric)} ${fmt(q.value)} against ${fmt(q.reference)} at evaluation · drop ${q.drop === null ? '–' : pct(q.drop)} (alarm above ${pct(q.margin)}, from ${q.minRows} rows)</p>
-${Object.keys(q.metrics).length ? `<table><tr>${Object.keys(q.metrics).map((m) => `<th>${escapeHtml(m)}</th>`).join('')}</tr><tr>${Object.values(q.metrics).map((v) => `<td>${fmt(v)}</td>`).join('')}</tr></table>` : ''}
+${
+  Object.keys(q.metrics).length
+    ? `<table><tr>${Object.keys(q.metrics)
+        .map((m) => `<th>${escapeHtml(m)}</th>`)
+        .join('')}</tr><tr>${Object.values(q.metrics)
+        .map((v) => `<td>${fmt(v)}</td>`)
+        .join('')}</tr></table>`
+    : ''
+}
 ${q.warning ? `<p class="note">${escapeHtml(q.warning)}</p>` : ''}`
     : '';
   const retrain = run.retrain

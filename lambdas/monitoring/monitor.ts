@@ -56,7 +56,13 @@ export interface DriftRun extends DriftReport {
   readonly datasetVersion: number;
   readonly captureObjects: number;
   /** Which captures: since the watermark, or a window of the last `seconds`. */
-  readonly window: { readonly mode: 'watermark' | 'window'; readonly seconds?: number; readonly label?: string; readonly from: string | null; readonly to: string };
+  readonly window: {
+    readonly mode: 'watermark' | 'window';
+    readonly seconds?: number;
+    readonly label?: string;
+    readonly from: string | null;
+    readonly to: string;
+  };
   readonly config: { readonly test: string; readonly nullShareThreshold: number };
   /** The model's outputs against its outputs on the test split; null without a prediction profile. */
   readonly predictionDrift: PredictionDrift | null;
@@ -82,7 +88,10 @@ function captureTime(key: string): Date | undefined {
 }
 
 function configOf(env: DriftEnv, model: string): ResolvedDriftConfig {
-  return resolveDriftConfig(parseDriftConfig(env.DRIFT_CONFIG), model, { psiThreshold: env.DRIFT_THRESHOLD, driftShare: env.DRIFT_SHARE_THRESHOLD });
+  return resolveDriftConfig(parseDriftConfig(env.DRIFT_CONFIG), model, {
+    psiThreshold: env.DRIFT_THRESHOLD,
+    driftShare: env.DRIFT_SHARE_THRESHOLD,
+  });
 }
 
 export async function monitorModel(model: string, env: DriftEnv, options: MonitorOptions): Promise<DriftRun> {
@@ -103,7 +112,10 @@ export async function monitorModel(model: string, env: DriftEnv, options: Monito
     getJson<DatasetProfile>(profileAt.bucket, profileAt.key),
     getJson<ModelCard>(cardAt.bucket, cardAt.key),
   ]);
-  const accumulator = new DriftAccumulator(card.features.map((f) => ({ name: f.name, type: f.type })), profile);
+  const accumulator = new DriftAccumulator(
+    card.features.map((f) => ({ name: f.name, type: f.type })),
+    profile,
+  );
 
   // The prediction-drift baseline Evaluate stored beside the candidate (absent for older versions).
   const outputs = predictionColumns(card);
@@ -152,7 +164,12 @@ export async function monitorModel(model: string, env: DriftEnv, options: Monito
   });
   let predictionDrift: PredictionDrift | null = null;
   if (predictions) {
-    const outputReport = predictions.report({ thresholds: config.thresholds, driftShareThreshold: config.driftShare, nullShareThreshold: config.nullShareThreshold, now });
+    const outputReport = predictions.report({
+      thresholds: config.thresholds,
+      driftShareThreshold: config.driftShare,
+      nullShareThreshold: config.nullShareThreshold,
+      now,
+    });
     predictionDrift = {
       detected: outputReport.datasetDrift,
       driftShare: outputReport.driftShare,
@@ -193,7 +210,7 @@ export async function monitorModel(model: string, env: DriftEnv, options: Monito
     window: {
       mode: windowed ? 'window' : 'watermark',
       ...(windowed ? { seconds: options.windowSeconds, label: options.windowLabel } : {}),
-      from: from ? from.toISOString() : (meta.driftWatermark ? captureTime(meta.driftWatermark)?.toISOString() ?? null : null),
+      from: from ? from.toISOString() : meta.driftWatermark ? (captureTime(meta.driftWatermark)?.toISOString() ?? null) : null,
       to: new Date(now.getTime() - options.settleSeconds * 1000).toISOString(),
     },
     config: { test: config.test, nullShareThreshold: config.nullShareThreshold },
@@ -251,7 +268,8 @@ function publishMetrics(namespace: string, run: DriftRun): void {
     perModel.addMetric('LabelledRows', MetricUnit.Count, run.quality.rows);
     if (run.quality.value !== null) {
       perModel.addMetric('QualityDrop', MetricUnit.Count, run.quality.dropped ? 1 : 0);
-      for (const [name, value] of Object.entries(run.quality.metrics)) if (Number.isFinite(value)) perModel.addMetric(`Quality_${name}`, MetricUnit.NoUnit, value);
+      for (const [name, value] of Object.entries(run.quality.metrics))
+        if (Number.isFinite(value)) perModel.addMetric(`Quality_${name}`, MetricUnit.NoUnit, value);
     }
   }
   perModel.addMetric('RetrainStarted', MetricUnit.Count, run.retrain?.action === 'retrain' ? 1 : 0);
@@ -270,7 +288,8 @@ function publishMetrics(namespace: string, run: DriftRun): void {
   const aggregate = metricsFor(namespace);
   aggregate.addMetric('DatasetDrift', MetricUnit.Count, run.datasetDrift ? 1 : 0);
   aggregate.addMetric('DriftShare', MetricUnit.Count, run.driftShare);
-  if (run.quality?.value !== null && run.quality !== null) aggregate.addMetric('QualityDrop', MetricUnit.Count, run.quality.dropped ? 1 : 0);
+  if (run.quality?.value !== null && run.quality !== null)
+    aggregate.addMetric('QualityDrop', MetricUnit.Count, run.quality.dropped ? 1 : 0);
   if (run.predictionDrift) aggregate.addMetric('PredictionDrift', MetricUnit.Count, run.predictionDrift.detected ? 1 : 0);
   aggregate.publishStoredMetrics();
 }

@@ -141,7 +141,15 @@ export class QualityAccumulator {
     const base = { rows, metric: name, higherIsBetter, margin: options.margin, minRows: options.minRows };
     const referenceValue = typeof reference[name] === 'number' && Number.isFinite(reference[name]) ? reference[name] : null;
     if (rows === 0) {
-      return { ...base, value: null, reference: referenceValue, drop: null, dropped: false, metrics: {}, warning: 'No captured prediction in the window has a feedback label yet.' };
+      return {
+        ...base,
+        value: null,
+        reference: referenceValue,
+        drop: null,
+        dropped: false,
+        metrics: {},
+        warning: 'No captured prediction in the window has a feedback label yet.',
+      };
     }
     const metrics =
       this.card.task === 'regression'
@@ -157,7 +165,8 @@ export class QualityAccumulator {
       dropped: rows >= options.minRows && drop !== null && drop > options.margin,
       metrics,
     };
-    if (rows < options.minRows) report.warning = `Only ${rows} labelled predictions in the window (quality is judged from ${options.minRows}).`;
+    if (rows < options.minRows)
+      report.warning = `Only ${rows} labelled predictions in the window (quality is judged from ${options.minRows}).`;
     return report;
   }
 }

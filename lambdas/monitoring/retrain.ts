@@ -45,7 +45,9 @@ export interface RetrainPolicy {
   readonly minFeedbackRows: number;
 }
 
-export function retrainPolicy(env: Pick<DriftEnv, 'RETRAIN_ON_DRIFT' | 'RETRAIN_COOLDOWN_SECONDS' | 'RETRAIN_LEASE_SECONDS' | 'RETRAIN_MIN_FEEDBACK_ROWS'>): RetrainPolicy {
+export function retrainPolicy(
+  env: Pick<DriftEnv, 'RETRAIN_ON_DRIFT' | 'RETRAIN_COOLDOWN_SECONDS' | 'RETRAIN_LEASE_SECONDS' | 'RETRAIN_MIN_FEEDBACK_ROWS'>,
+): RetrainPolicy {
   return {
     enabled: env.RETRAIN_ON_DRIFT === 'true',
     cooldownSeconds: env.RETRAIN_COOLDOWN_SECONDS,
@@ -76,7 +78,9 @@ function causeOf(signals: RetrainSignals): string {
   if (signals.dataDrift) parts.push(`data drift (share ${signals.driftShare.toFixed(2)} of features)`);
   if (signals.qualityDrop && signals.quality) {
     const q = signals.quality;
-    parts.push(`quality drop (${q.metric} ${q.value === null ? '?' : q.value.toFixed(4)} against ${q.reference === null ? '?' : q.reference.toFixed(4)} at evaluation)`);
+    parts.push(
+      `quality drop (${q.metric} ${q.value === null ? '?' : q.value.toFixed(4)} against ${q.reference === null ? '?' : q.reference.toFixed(4)} at evaluation)`,
+    );
   } else if (signals.qualityDrop) parts.push('quality drop');
   return parts.join(' and ');
 }
@@ -94,10 +98,13 @@ export function decideRetrain(input: {
   windowed?: boolean;
 }): RetrainDecision {
   const { policy, signals, state, now } = input;
-  if (!signals.dataDrift && !signals.qualityDrop) return { action: 'skip', reason: 'No data drift and no quality drop.', blockedBy: 'no-signal' };
+  if (!signals.dataDrift && !signals.qualityDrop)
+    return { action: 'skip', reason: 'No data drift and no quality drop.', blockedBy: 'no-signal' };
   const cause = causeOf(signals);
-  if (!policy.enabled) return { action: 'skip', reason: `${capitalize(cause)}, but retraining on drift is off (retrainOnDrift).`, blockedBy: 'off' };
-  if (input.windowed) return { action: 'skip', reason: `${capitalize(cause)}; runs over a --window inspect and never retrain.`, blockedBy: 'window' };
+  if (!policy.enabled)
+    return { action: 'skip', reason: `${capitalize(cause)}, but retraining on drift is off (retrainOnDrift).`, blockedBy: 'off' };
+  if (input.windowed)
+    return { action: 'skip', reason: `${capitalize(cause)}; runs over a --window inspect and never retrain.`, blockedBy: 'window' };
   if (state.lease && Date.parse(state.lease.expiresAt) > now.getTime()) {
     return {
       action: 'skip',
@@ -214,7 +221,9 @@ async function commitRetrain(table: string, id: string, record: RetrainRecord): 
       ExpressionAttributeValues: { ':at': record.at, ':key': record.datasetKey, ':id': id },
     }),
   );
-  await dynamoClient().send(new PutCommand({ TableName: table, Item: { pk: k.pk(record.model), sk: k.retrain(new Date(record.at)), ...record } }));
+  await dynamoClient().send(
+    new PutCommand({ TableName: table, Item: { pk: k.pk(record.model), sk: k.retrain(new Date(record.at)), ...record } }),
+  );
 }
 
 /**
@@ -336,7 +345,11 @@ export async function applyRetrainPolicy(ctx: RetrainContext): Promise<RetrainOu
   const policy = retrainPolicy(env);
   let state = await readRetrainState(table, model);
   let released: string | undefined;
-  if (state.lease?.key && Date.parse(state.lease.expiresAt) > now.getTime() && (await leaseFinished(registry, env.DATA_BUCKET, model, state.lease.key))) {
+  if (
+    state.lease?.key &&
+    Date.parse(state.lease.expiresAt) > now.getTime() &&
+    (await leaseFinished(registry, env.DATA_BUCKET, model, state.lease.key))
+  ) {
     if (await releaseLease(table, model, state.lease.id)) released = state.lease.key;
     state = { lastRetrainAt: state.lastRetrainAt };
   }
@@ -344,10 +357,21 @@ export async function applyRetrainPolicy(ctx: RetrainContext): Promise<RetrainOu
   if (decision.action === 'skip') return { action: 'skip', reason: decision.reason, blockedBy: decision.blockedBy, released };
 
   const dataset = newestAccepted(await registry.listDatasets(model));
-  if (!dataset) return { action: 'skip', reason: `${decision.cause}, but the model has no accepted dataset with splits to retrain on.`, blockedBy: 'no-dataset', released };
+  if (!dataset)
+    return {
+      action: 'skip',
+      reason: `${decision.cause}, but the model has no accepted dataset with splits to retrain on.`,
+      blockedBy: 'no-dataset',
+      released,
+    };
   const id = randomUUID();
   if (!(await acquireLease(table, model, id, now, policy))) {
-    return { action: 'skip', reason: 'Another monitor run took the retraining lease first (or the cooldown has not passed).', blockedBy: 'in-flight', released };
+    return {
+      action: 'skip',
+      reason: 'Another monitor run took the retraining lease first (or the cooldown has not passed).',
+      blockedBy: 'in-flight',
+      released,
+    };
   }
   try {
     const header = await splitHeader(dataset.splits!.train);
@@ -372,7 +396,9 @@ export async function applyRetrainPolicy(ctx: RetrainContext): Promise<RetrainOu
         ContentType: 'text/csv',
         Metadata: {
           [TARGET_METADATA_KEY]: ctx.target,
-          [RETRAIN_CAUSE_METADATA_KEY]: [ctx.signals.dataDrift ? 'data-drift' : '', ctx.signals.qualityDrop ? 'quality-drop' : ''].filter(Boolean).join(','),
+          [RETRAIN_CAUSE_METADATA_KEY]: [ctx.signals.dataDrift ? 'data-drift' : '', ctx.signals.qualityDrop ? 'quality-drop' : '']
+            .filter(Boolean)
+            .join(','),
           [RETRAIN_REPORT_METADATA_KEY]: parseS3Uri(ctx.driftReportUri).key,
         },
       },

@@ -162,7 +162,8 @@ export function smirnovSf(n: number, x: number): number {
   for (let j = 0; j <= jmax; j++) {
     const u = 1 - x - j / n;
     if (u <= 0 && n - j > 0) continue;
-    const term = lnFactorial(n) - lnFactorial(j) - lnFactorial(n - j) + (n - j) * Math.log(Math.max(u, TINY)) + (j - 1) * Math.log(x + j / n);
+    const term =
+      lnFactorial(n) - lnFactorial(j) - lnFactorial(n - j) + (n - j) * Math.log(Math.max(u, TINY)) + (j - 1) * Math.log(x + j / n);
     logs.push(term);
     if (term > max) max = term;
   }
@@ -498,7 +499,12 @@ export function wassersteinFromPoints(points: ArrayLike<number>, counts: ArrayLi
  * the reference spread evenly) and |∫F_ref - ∫F_cur| as the bin's part where the two CDFs do not
  * cross at the bin's ends: exact when the means are and nothing crosses inside a bin.
  */
-export function wassersteinFromBins(edges: ArrayLike<number>, counts: ArrayLike<number>, current: GridCounts, means?: ArrayLike<number>): Bounded {
+export function wassersteinFromBins(
+  edges: ArrayLike<number>,
+  counts: ArrayLike<number>,
+  current: GridCounts,
+  means?: ArrayLike<number>,
+): Bounded {
   const B = counts.length;
   if (edges.length !== B + 1) throw new Error(`A histogram of ${B} bins needs ${B + 1} edges, got ${edges.length}.`);
   const n = total(counts);

@@ -21,7 +21,9 @@ const eventSchema = z.object({
 export async function handler(event: unknown): Promise<EndedResult> {
   const parsed = eventSchema.safeParse(event);
   if (!parsed.success) {
-    throw new InvalidInput(`Not an ended execution's status change: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.`);
+    throw new InvalidInput(
+      `Not an ended execution's status change: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.`,
+    );
   }
   const out = await executionEnded(parsed.data.detail, env.REGISTRY_TABLE);
   logger.info('Execution ended: cleaned up', { ...out });

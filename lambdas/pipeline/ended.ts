@@ -63,7 +63,10 @@ export function modelOfExecution(event: Pick<ExecutionEnded, 'name' | 'input'> &
 function endReason(event: ExecutionEnded): { error: string; reason: string } {
   switch (event.status) {
     case 'ABORTED':
-      return { error: 'States.Aborted', reason: event.cause || 'The execution was stopped (StopExecution, or its process died) before it ended.' };
+      return {
+        error: 'States.Aborted',
+        reason: event.cause || 'The execution was stopped (StopExecution, or its process died) before it ended.',
+      };
     case 'TIMED_OUT':
       return { error: 'States.Timeout', reason: "The execution ran past the state machine's timeout." };
     default:
@@ -83,7 +86,19 @@ export async function executionEnded(event: ExecutionEnded, registryTable: strin
   // left, so the claims are not scanned on the path every run takes.
   if (event.status === 'SUCCEEDED') return { model, execution: event.name, status: event.status, releasedClaims: 0, recordedRun: false };
   const { error, reason } = endReason(event);
-  const releasedClaims = await registry.abandonUnfinishedIngest(model, event.name, `Execution ${event.name} ended ${event.status} before its ingestion finished: ${reason}`);
-  const recordedRun = await registry.putRunIfNotEnded({ model, execution: event.name, status: 'FAILED', stage: 'execution', error, reason, updatedAt: new Date().toISOString() });
+  const releasedClaims = await registry.abandonUnfinishedIngest(
+    model,
+    event.name,
+    `Execution ${event.name} ended ${event.status} before its ingestion finished: ${reason}`,
+  );
+  const recordedRun = await registry.putRunIfNotEnded({
+    model,
+    execution: event.name,
+    status: 'FAILED',
+    stage: 'execution',
+    error,
+    reason,
+    updatedAt: new Date().toISOString(),
+  });
   return { model, execution: event.name, status: event.status, releasedClaims, recordedRun };
 }

@@ -102,7 +102,10 @@ function modelOf(key: string): string | undefined {
 /** An execution's ARN: the state machine's, with `execution` for `stateMachine` and the name after it. */
 export function executionArnOf(stateMachineArn: string, name: string): string {
   const match = /^(arn:[^:]+:states:[^:]*:[^:]*):stateMachine:([^:]+)$/.exec(stateMachineArn);
-  if (!match) throw new InvalidInput(`'${stateMachineArn}' is not a state machine ARN: expected arn:<partition>:states:<region>:<account>:stateMachine:<name>.`);
+  if (!match)
+    throw new InvalidInput(
+      `'${stateMachineArn}' is not a state machine ARN: expected arn:<partition>:states:<region>:<account>:stateMachine:<name>.`,
+    );
   return `${match[1]}:execution:${match[2]}:${name}`;
 }
 
@@ -144,7 +147,9 @@ export async function startPipeline(event: ObjectCreatedEvent, options: StartOpt
   const sentAt = (options.now ?? Date.now)();
   let started: StartExecutionCommandOutput;
   try {
-    started = await options.client.send(new StartExecutionCommand({ stateMachineArn: options.stateMachineArn, name, input: JSON.stringify(event) }));
+    started = await options.client.send(
+      new StartExecutionCommand({ stateMachineArn: options.stateMachineArn, name, input: JSON.stringify(event) }),
+    );
   } catch (error) {
     if (!(error instanceof ExecutionAlreadyExists)) throw error;
     return {

@@ -134,7 +134,7 @@ export async function requireVersion(registry: Registry, model: string, version:
 function describeNumbers(numbers: number[]): string {
   const sorted = [...numbers].sort((a, b) => a - b);
   const parts: string[] = [];
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
     parts.push(i === j ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);
@@ -180,7 +180,15 @@ export async function moveAlias(
   expected: number | undefined,
 ): Promise<{ move: AliasMove; eventsPublished: boolean }> {
   const move = await registry.moveAliasWithHistory(
-    { model: change.model, alias: change.alias, version: change.version, updatedAt: new Date().toISOString(), updatedBy: change.by, reason: change.reason, action: change.action },
+    {
+      model: change.model,
+      alias: change.alias,
+      version: change.version,
+      updatedAt: new Date().toISOString(),
+      updatedBy: change.by,
+      reason: change.reason,
+      action: change.action,
+    },
     expected,
   );
   const events: RegistryEvent[] = move.recovered.map((entry) => aliasChangedEvent(entry, true));
@@ -208,7 +216,9 @@ function changeOf(move: AliasMove & { moved: true }, eventsPublished: boolean): 
 
 function conflict(model: string, alias: string, current: AliasRecord | undefined, what: string): AliasConflict {
   const now = current ? `it now points at version ${current.version}, moved by ${current.updatedBy}` : 'it has no holder now';
-  return new AliasConflict(`Alias '${alias}' of model '${model}' was moved by someone else during this ${what} (${now}); nothing was changed.`);
+  return new AliasConflict(
+    `Alias '${alias}' of model '${model}' was moved by someone else during this ${what} (${now}); nothing was changed.`,
+  );
 }
 
 /** Point `alias` (champion by default) at `version`. */
@@ -316,13 +326,23 @@ export async function aliasHistory(registry: Registry, targets: EventTargets, mo
     const entry = await registry.repairAliasHistory(model, a.alias);
     if (entry) repaired.push(entry);
   }
-  if (repaired.length > 0) await publishOrLog(repaired.map((e) => aliasChangedEvent(e, true)), targets);
+  if (repaired.length > 0)
+    await publishOrLog(
+      repaired.map((e) => aliasChangedEvent(e, true)),
+      targets,
+    );
   const history = await registry.listAliasHistory(model, alias);
   if (alias !== undefined && current.length === 0 && history.length === 0) throw await aliasNotFound(registry, model, alias);
   return {
     model,
     alias: alias ?? null,
-    aliases: current.map((a) => ({ alias: a.alias, version: a.version, updatedAt: a.updatedAt, updatedBy: a.updatedBy, revision: a.revision ?? null })),
+    aliases: current.map((a) => ({
+      alias: a.alias,
+      version: a.version,
+      updatedAt: a.updatedAt,
+      updatedBy: a.updatedBy,
+      revision: a.revision ?? null,
+    })),
     history,
   };
 }

@@ -12,7 +12,13 @@
  */
 import { aliasChangedEvent, publishOrLog, versionRegisteredEvent, type EventTargets, type RegistryEvent } from '../shared/events';
 import { InvalidInput } from '../shared/errors';
-import { MODEL_REJECTED, type ApprovalOutput, type AwaitApprovalInput, type PromoteApprovedInput, type RegisterOutput } from '../shared/pipeline';
+import {
+  MODEL_REJECTED,
+  type ApprovalOutput,
+  type AwaitApprovalInput,
+  type PromoteApprovedInput,
+  type RegisterOutput,
+} from '../shared/pipeline';
 import { isConditionFailure, type Registry } from '../shared/registry';
 import { sendTaskFailure, sendTaskSuccess } from '../shared/task-tokens';
 import { DEFAULT_ALIAS, requireModel, requireVersion, VersionStateInvalid } from './aliases';
@@ -33,7 +39,10 @@ export interface ApprovalDecision {
 }
 
 /** Step 2: remember the task token of the pipeline that waits for this version's approval. */
-export async function requestApproval(registry: Registry, input: AwaitApprovalInput): Promise<{ model: string; version: number; requestedAt: string }> {
+export async function requestApproval(
+  registry: Registry,
+  input: AwaitApprovalInput,
+): Promise<{ model: string; version: number; requestedAt: string }> {
   const requestedAt = new Date().toISOString();
   try {
     await registry.requestApproval(input.model, input.version, { taskToken: input.taskToken, execution: input.execution, requestedAt });
@@ -54,13 +63,16 @@ export async function decideApproval(
   request: { model: string; version: number; reason: string; by: string; decision: 'approved' | 'rejected' },
 ): Promise<ApprovalDecision> {
   const verb = request.decision === 'approved' ? 'approve' : 'reject';
-  if (typeof request.reason !== 'string' || request.reason.trim() === '') throw new InvalidInput(`A reason is required to ${verb} a version (--reason TEXT).`);
+  if (typeof request.reason !== 'string' || request.reason.trim() === '')
+    throw new InvalidInput(`A reason is required to ${verb} a version (--reason TEXT).`);
   if (typeof request.by !== 'string' || request.by.trim() === '') throw new InvalidInput(`Who decides is required to ${verb} a version.`);
   await requireModel(registry, request.model);
   const record = await requireVersion(registry, request.model, request.version);
   const token = record.approval?.taskToken;
   if (record.status !== 'pending-approval') {
-    throw new VersionStateInvalid(`Version ${request.version} of model '${request.model}' is not waiting for approval: it is ${record.status}.`);
+    throw new VersionStateInvalid(
+      `Version ${request.version} of model '${request.model}' is not waiting for approval: it is ${record.status}.`,
+    );
   }
   if (!token) {
     throw new VersionStateInvalid(
@@ -69,7 +81,12 @@ export async function decideApproval(
   }
   const decidedAt = new Date().toISOString();
   const reason = request.reason.trim();
-  const recorded = await registry.decideApproval(request.model, request.version, token, { decision: request.decision, decidedBy: request.by, decidedAt, reason });
+  const recorded = await registry.decideApproval(request.model, request.version, token, {
+    decision: request.decision,
+    decidedBy: request.by,
+    decidedAt,
+    reason,
+  });
   if (!recorded) {
     const now = await registry.getVersion(request.model, request.version);
     throw new VersionStateInvalid(
@@ -85,14 +102,20 @@ export async function decideApproval(
       await sendTaskSuccess(token, output);
       message = `Version ${request.version} of ${request.model} approved; pipeline ${execution} goes on to promote it.`;
     } else {
-      await sendTaskFailure(token, MODEL_REJECTED, `Version ${request.version} of ${request.model} was rejected by ${request.by}: ${reason}`);
+      await sendTaskFailure(
+        token,
+        MODEL_REJECTED,
+        `Version ${request.version} of ${request.model} was rejected by ${request.by}: ${reason}`,
+      );
       message = `Version ${request.version} of ${request.model} rejected; pipeline ${execution} ends without promoting it.`;
     }
   } catch (error) {
     // The execution is gone (timed out, stopped): the decision stands, nothing waits for it.
     resumed = false;
     message = `The decision is recorded, but pipeline ${execution} could not be resumed: ${(error as Error).message}${
-      request.decision === 'approved' ? ` Promote it by hand: mloop models promote --model ${request.model} --version ${request.version}.` : ''
+      request.decision === 'approved'
+        ? ` Promote it by hand: mloop models promote --model ${request.model} --version ${request.version}.`
+        : ''
     }`;
   }
   if (request.decision === 'rejected') {
@@ -102,7 +125,17 @@ export async function decideApproval(
     // frees the slot should a run ever reach a rejection still holding it.
     await registry.releaseTrainingLease(request.model, execution);
   }
-  return { model: request.model, version: request.version, decision: request.decision, by: request.by, reason, decidedAt, execution, resumed, message };
+  return {
+    model: request.model,
+    version: request.version,
+    decision: request.decision,
+    by: request.by,
+    reason,
+    decidedAt,
+    execution,
+    resumed,
+    message,
+  };
 }
 
 /** Step 4: after an approval, move the champion as the gate would have. */
@@ -111,7 +144,15 @@ export async function promoteApproved(registry: Registry, targets: EventTargets,
   const by = `pipeline:${input.execution}`;
   const reason = `${input.evaluation.decision.reason} Approved by ${input.approval.by}: ${input.approval.reason}`;
   const move = await registry.moveAliasWithHistory(
-    { model: input.model, alias: DEFAULT_ALIAS, version: input.version, updatedAt: new Date().toISOString(), updatedBy: by, reason, action: 'promote' },
+    {
+      model: input.model,
+      alias: DEFAULT_ALIAS,
+      version: input.version,
+      updatedAt: new Date().toISOString(),
+      updatedBy: by,
+      reason,
+      action: 'promote',
+    },
     input.evaluation.champion?.version,
   );
   const events: RegistryEvent[] = move.recovered.map((entry) => aliasChangedEvent(entry, true));
@@ -131,5 +172,12 @@ export async function promoteApproved(registry: Registry, targets: EventTargets,
   });
   // The version's status changed (approved): announce its final state as well.
   await publishOrLog([versionRegisteredEvent({ ...record, promoted: move.moved, decision }), ...events], targets);
-  return { model: input.model, modelVersion: input.version, datasetVersion: record.lineage.datasetVersion, promoted: move.moved, metrics: record.metrics, reason: decision };
+  return {
+    model: input.model,
+    modelVersion: input.version,
+    datasetVersion: record.lineage.datasetVersion,
+    promoted: move.moved,
+    metrics: record.metrics,
+    reason: decision,
+  };
 }

@@ -58,7 +58,11 @@ export async function scoreModelWithDetails(
   for (let i = 0; i < split.instances.length; i += batch) {
     predictions.push(...(await runtime.predict(split.instances.slice(i, i + batch))));
   }
-  return { metrics: metricsOf(runtime.card, predictions, split.truth), details: detailsOf(runtime.card, predictions, split.truth), predictions };
+  return {
+    metrics: metricsOf(runtime.card, predictions, split.truth),
+    details: detailsOf(runtime.card, predictions, split.truth),
+    predictions,
+  };
 }
 
 /** Confusion matrix and per-class scores (classification), null for regression. */
@@ -74,7 +78,10 @@ export function detailsOf(card: ModelCard, predictions: Prediction[], truth: str
 
 export function metricsOf(card: ModelCard, predictions: Prediction[], truth: string[]): Metrics {
   if (card.task === 'regression') {
-    return regressionMetrics(truth.map(Number), predictions.map((p) => ('value' in p ? p.value : NaN)));
+    return regressionMetrics(
+      truth.map(Number),
+      predictions.map((p) => ('value' in p ? p.value : NaN)),
+    );
   }
   const classes = card.classes ?? [];
   return classificationMetrics(
@@ -89,12 +96,19 @@ export function baselineMetrics(task: Task, truth: string[], classes: string[]):
   if (task === 'regression') {
     const values = truth.map(Number);
     const mean = values.reduce((a, b) => a + b, 0) / values.length;
-    return regressionMetrics(values, values.map(() => mean));
+    return regressionMetrics(
+      values,
+      values.map(() => mean),
+    );
   }
   const counts = new Map<string, number>();
   for (const t of truth) counts.set(t, (counts.get(t) ?? 0) + 1);
   const shares = classes.map((c) => (counts.get(c) ?? 0) / truth.length);
-  return classificationMetrics(truth, truth.map(() => shares), classes);
+  return classificationMetrics(
+    truth,
+    truth.map(() => shares),
+    classes,
+  );
 }
 
 function parseCard(bytes: Buffer, source: string): ModelCard {

@@ -126,7 +126,12 @@ function analyzeClassification(truth: string[], probabilities: number[][], class
     log_loss: logLossSum / n,
   };
   if (classes.length === 2) {
-    const binary = rocAuc(truth, probabilities.map((row) => row[1]), classes[1], classes[0]);
+    const binary = rocAuc(
+      truth,
+      probabilities.map((row) => row[1]),
+      classes[1],
+      classes[0],
+    );
     if (binary !== null) metrics.roc_auc = binary;
   } else if (auc.size > 0) {
     metrics.roc_auc = [...auc.values()].reduce((a, b) => a + b, 0) / auc.size;
@@ -151,7 +156,7 @@ function mannWhitney(input: { score: number; positive: boolean }[]): number | nu
   if (nPos === 0 || nNeg === 0) return null;
   rows.sort((a, b) => a.score - b.score);
   let positiveRankSum = 0;
-  for (let start = 0; start < rows.length; ) {
+  for (let start = 0; start < rows.length;) {
     let end = start;
     while (end + 1 < rows.length && rows[end + 1].score === rows[start].score) end++;
     const averageRank = (start + end) / 2 + 1; // ranks are 1-based
@@ -174,7 +179,9 @@ export function regressionMetrics(truth: number[], predicted: number[]): Metrics
   let mean = 0;
   for (let i = 0; i < n; i++) {
     if (!Number.isFinite(truth[i]) || !Number.isFinite(predicted[i])) {
-      throw new Error(`Cannot compute regression metrics: row ${i} has a value that is not a finite number (truth ${truth[i]}, prediction ${predicted[i]}).`);
+      throw new Error(
+        `Cannot compute regression metrics: row ${i} has a value that is not a finite number (truth ${truth[i]}, prediction ${predicted[i]}).`,
+      );
     }
     mean += truth[i];
   }

@@ -15,12 +15,39 @@ import { archiveVersion, tagVersion, type VersionArchive, type VersionTags } fro
 const env = loadEnv(modelsEnv);
 
 export type ModelsRequest =
-  | { readonly action: 'promote'; readonly model: string; readonly version: number; readonly alias?: string; readonly reason?: string; readonly by: string }
-  | { readonly action: 'rollback'; readonly model: string; readonly version?: number; readonly alias?: string; readonly reason?: string; readonly by: string }
+  | {
+      readonly action: 'promote';
+      readonly model: string;
+      readonly version: number;
+      readonly alias?: string;
+      readonly reason?: string;
+      readonly by: string;
+    }
+  | {
+      readonly action: 'rollback';
+      readonly model: string;
+      readonly version?: number;
+      readonly alias?: string;
+      readonly reason?: string;
+      readonly by: string;
+    }
   | { readonly action: 'history'; readonly model: string; readonly alias?: string }
   | { readonly action: 'lineage'; readonly model: string; readonly version: number }
-  | { readonly action: 'approve' | 'reject'; readonly model: string; readonly version: number; readonly reason: string; readonly by: string }
-  | { readonly action: 'tag'; readonly model: string; readonly version: number; readonly tags?: Record<string, string>; readonly untag?: string[]; readonly by: string }
+  | {
+      readonly action: 'approve' | 'reject';
+      readonly model: string;
+      readonly version: number;
+      readonly reason: string;
+      readonly by: string;
+    }
+  | {
+      readonly action: 'tag';
+      readonly model: string;
+      readonly version: number;
+      readonly tags?: Record<string, string>;
+      readonly untag?: string[];
+      readonly by: string;
+    }
   | { readonly action: 'archive'; readonly model: string; readonly version: number; readonly reason?: string; readonly by: string };
 
 export type ModelsResponse = AliasChange | AliasHistory | Lineage | ApprovalDecision | VersionTags | VersionArchive;

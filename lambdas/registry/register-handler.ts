@@ -12,14 +12,20 @@ import { register } from './register';
 
 const env = loadEnv(registerEnv);
 
-export async function handler(event: RegisterInput | AwaitApprovalInput | PromoteApprovedInput): Promise<RegisterOutput | { model: string; version: number; requestedAt: string }> {
+export async function handler(
+  event: RegisterInput | AwaitApprovalInput | PromoteApprovedInput,
+): Promise<RegisterOutput | { model: string; version: number; requestedAt: string }> {
   if ('stage' in event && event.stage === 'await-approval') {
     const out = await requestApproval(new Registry(env.REGISTRY_TABLE), event);
     logger.info('Waiting for approval', { model: out.model, version: out.version });
     return out;
   }
   if ('stage' in event && event.stage === 'promote-approved') {
-    const out = await promoteApproved(new Registry(env.REGISTRY_TABLE), { eventBusName: env.EVENT_BUS_NAME, topicArn: env.TOPIC_ARN }, event);
+    const out = await promoteApproved(
+      new Registry(env.REGISTRY_TABLE),
+      { eventBusName: env.EVENT_BUS_NAME, topicArn: env.TOPIC_ARN },
+      event,
+    );
     logger.info('Promoted approved model version', { model: out.model, version: out.modelVersion, promoted: out.promoted });
     return out;
   }

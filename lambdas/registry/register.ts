@@ -16,7 +16,13 @@
 import type { RegisterEnv } from '../shared/env';
 import { aliasChangedEvent, publishOrLog, versionRegisteredEvent, type RegistryEvent } from '../shared/events';
 import { MODEL_NAME_PATTERN, parseDatasetKey, parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
-import { isTrainRequest, type RecordFailureInput, type RecordFailureOutput, type RegisterInput, type RegisterOutput } from '../shared/pipeline';
+import {
+  isTrainRequest,
+  type RecordFailureInput,
+  type RecordFailureOutput,
+  type RegisterInput,
+  type RegisterOutput,
+} from '../shared/pipeline';
 import { historyEntryOf, Registry, type ModelVersionRecord } from '../shared/registry';
 import { copy, putJson } from '../shared/storage';
 import { DEFAULT_ALIAS } from './aliases';
@@ -120,7 +126,14 @@ export async function register(input: RegisterInput, env: RegisterEnv): Promise<
   // Training is over: the next execution waiting for this model's training slot may take it.
   await registry.releaseTrainingLease(model, input.execution);
   await publishOrLog([versionRegisteredEvent(record), ...aliasEvents], { eventBusName: env.EVENT_BUS_NAME, topicArn: env.TOPIC_ARN });
-  return { model, modelVersion: version, datasetVersion: ingest.datasetVersion, promoted: record.promoted, metrics: evaluation.candidate.metrics, reason: record.decision };
+  return {
+    model,
+    modelVersion: version,
+    datasetVersion: ingest.datasetVersion,
+    promoted: record.promoted,
+    metrics: evaluation.candidate.metrics,
+    reason: record.decision,
+  };
 }
 
 /** The reason inside a Catch's `Cause`: a Lambda error's JSON, SageMaker's job description, or text. */
@@ -178,7 +191,11 @@ export async function recordFailure(input: RecordFailureInput, env: RegisterEnv)
     // A failed run trains no more: give the model's training slot back if this execution held it,
     // and the bytes it claimed without finishing their ingestion, so they can be dropped again.
     await registry.releaseTrainingLease(model, input.execution);
-    await registry.abandonUnfinishedIngest(model, input.execution, `The ingestion of execution ${input.execution} failed before it finished: ${reason}`);
+    await registry.abandonUnfinishedIngest(
+      model,
+      input.execution,
+      `The ingestion of execution ${input.execution} failed before it finished: ${reason}`,
+    );
   }
   return { model, stage, error: state.error.Error, reason: `${stage} failed: ${reason}` };
 }

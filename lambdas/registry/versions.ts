@@ -52,7 +52,8 @@ export async function tagVersion(
   const removed = [...new Set((request.untag ?? []).map(assertTagKey))];
   const keys = Object.keys(set);
   if (keys.length === 0 && removed.length === 0) throw new InvalidInput('Nothing to do: give at least one --tag KEY=VALUE or --untag KEY.');
-  if (keys.length + removed.length > MAX_TAGS_PER_REQUEST) throw new InvalidInput(`At most ${MAX_TAGS_PER_REQUEST} tags may be set or removed at once.`);
+  if (keys.length + removed.length > MAX_TAGS_PER_REQUEST)
+    throw new InvalidInput(`At most ${MAX_TAGS_PER_REQUEST} tags may be set or removed at once.`);
   const both = keys.find((key) => removed.includes(key));
   if (both !== undefined) throw new InvalidInput(`Tag '${both}' is both set and removed: give it once.`);
   await requireModel(registry, request.model);

@@ -31,7 +31,13 @@ function withHook<C extends S3Client | DynamoDBClient>(client: C, service: 's3' 
   const hook = requestHook;
   if (!hook) return client;
   const stack = client.middlewareStack as unknown as {
-    add(middleware: (next: (args: { input: unknown }) => Promise<unknown>, context: { commandName?: string }) => (args: { input: unknown }) => Promise<unknown>, options: { step: 'initialize'; name: string }): void;
+    add(
+      middleware: (
+        next: (args: { input: unknown }) => Promise<unknown>,
+        context: { commandName?: string },
+      ) => (args: { input: unknown }) => Promise<unknown>,
+      options: { step: 'initialize'; name: string },
+    ): void;
   };
   stack.add(
     (next, context) => async (args) => {
@@ -61,16 +67,19 @@ export function s3Client(): S3Client {
   if (!s3) {
     const endpoint = process.env.MLOOP_S3_ENDPOINT;
     s3 = endpoint
-      ? withHook(new S3Client({
-          endpoint,
-          region: process.env.AWS_REGION ?? 'us-east-1',
-          forcePathStyle: true,
-          credentials: localCredentials(),
-          // s3rver stores aws-chunked framing bytes as object content when the SDK adds CRC32
-          // trailers to streamed bodies: ask for checksums only where the API requires them.
-          requestChecksumCalculation: 'WHEN_REQUIRED',
-          responseChecksumValidation: 'WHEN_REQUIRED',
-        }), 's3')
+      ? withHook(
+          new S3Client({
+            endpoint,
+            region: process.env.AWS_REGION ?? 'us-east-1',
+            forcePathStyle: true,
+            credentials: localCredentials(),
+            // s3rver stores aws-chunked framing bytes as object content when the SDK adds CRC32
+            // trailers to streamed bodies: ask for checksums only where the API requires them.
+            requestChecksumCalculation: 'WHEN_REQUIRED',
+            responseChecksumValidation: 'WHEN_REQUIRED',
+          }),
+          's3',
+        )
       : new S3Client({});
   }
   return s3;
@@ -80,7 +89,10 @@ export function dynamoClient(): DynamoDBDocumentClient {
   if (!ddb) {
     const endpoint = process.env.MLOOP_DYNAMODB_ENDPOINT;
     const client = endpoint
-      ? withHook(new DynamoDBClient({ endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() }), 'dynamodb')
+      ? withHook(
+          new DynamoDBClient({ endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() }),
+          'dynamodb',
+        )
       : new DynamoDBClient({});
     ddb = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
@@ -112,7 +124,9 @@ export function snsClient(): SNSClient {
 export function sfnClient(): SFNClient {
   if (!sfn) {
     const endpoint = process.env.MLOOP_SFN_ENDPOINT;
-    sfn = endpoint ? new SFNClient({ endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() }) : new SFNClient({});
+    sfn = endpoint
+      ? new SFNClient({ endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() })
+      : new SFNClient({});
   }
   return sfn;
 }

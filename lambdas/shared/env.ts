@@ -33,14 +33,25 @@ export const ingestEnv = z.object({
    * Seconds an execution holds its model's training slot when it never gives it back (it died);
    * the CDK construct sets the training job's limit plus an hour.
    */
-  TRAINING_LEASE_SECONDS: z.coerce.number().positive().default(4 * 3600),
+  TRAINING_LEASE_SECONDS: z.coerce
+    .number()
+    .positive()
+    .default(4 * 3600),
   /**
    * A CSV, JSON Lines or Parquet file larger than this is ingested in parts (lambdas/data/parts.ts) by the
    * state machine's Map states instead of in one pass of this function.
    */
-  PARTS_ABOVE_BYTES: z.coerce.number().int().nonnegative().default(2 * 1024 ** 3),
+  PARTS_ABOVE_BYTES: z.coerce
+    .number()
+    .int()
+    .nonnegative()
+    .default(2 * 1024 ** 3),
   /** The size of each part (more when the file would make more than MAX_PARTS). */
-  PART_BYTES: z.coerce.number().int().positive().default(256 * 1024 ** 2),
+  PART_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(256 * 1024 ** 2),
   /** The most parts one file is cut into. */
   MAX_PARTS: z.coerce.number().int().positive().max(1000).default(1000),
   /**

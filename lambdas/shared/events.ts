@@ -170,7 +170,13 @@ export async function publishRegistryEvents(events: RegistryEvent[], targets: Ev
       lines.push({
         kind: 'eventbridge',
         eventBusName: targets.eventBusName ?? 'default',
-        event: { id: randomUUID(), source: REGISTRY_EVENT_SOURCE, 'detail-type': e.detailType, time: new Date().toISOString(), detail: e.detail },
+        event: {
+          id: randomUUID(),
+          source: REGISTRY_EVENT_SOURCE,
+          'detail-type': e.detailType,
+          time: new Date().toISOString(),
+          detail: e.detail,
+        },
       });
       if (targets.topicArn) lines.push({ kind: 'sns', topicArn: targets.topicArn, subject: e.subject, message: e.message });
     }

@@ -71,10 +71,8 @@ const pad = (n: number): string => String(n).padStart(6, '0');
 
 export const s3Keys = {
   dataset: (model: string, fileName: string) => `${DATASETS_PREFIX}${model}/${fileName}`,
-  splitPrefix: (model: string, dataset: number, split: 'train' | 'validation' | 'test') =>
-    `splits/${model}/v${dataset}/${split}/`,
-  split: (model: string, dataset: number, split: 'train' | 'validation' | 'test') =>
-    `splits/${model}/v${dataset}/${split}/${split}.csv`,
+  splitPrefix: (model: string, dataset: number, split: 'train' | 'validation' | 'test') => `splits/${model}/v${dataset}/${split}/`,
+  split: (model: string, dataset: number, split: 'train' | 'validation' | 'test') => `splits/${model}/v${dataset}/${split}/${split}.csv`,
   splitSchema: (model: string, dataset: number) => `splits/${model}/v${dataset}/train/schema.json`,
   /** One part's rows of a split, for a dataset ingested in parts (lambdas/data/parts.ts). */
   splitPart: (model: string, dataset: number, split: 'train' | 'validation' | 'test', part: number) =>

@@ -36,7 +36,9 @@ export class ModelRuntime {
 
   static async load(onnx: Uint8Array, card: ModelCard, source = 'model.onnx'): Promise<ModelRuntime> {
     if (card.formatVersion !== 1 && card.formatVersion !== 2) {
-      throw new ModelArtifactInvalid(`The model card of ${source} has formatVersion ${String(card.formatVersion)}; this mloop reads versions 1 and 2.`);
+      throw new ModelArtifactInvalid(
+        `The model card of ${source} has formatVersion ${String(card.formatVersion)}; this mloop reads versions 1 and 2.`,
+      );
     }
     let session: ort.InferenceSession;
     try {
@@ -46,7 +48,9 @@ export class ModelRuntime {
     }
     const expected = card.task === 'classification' ? 'probabilities' : 'value';
     if (!session.outputNames.includes(expected)) {
-      throw new ModelArtifactInvalid(`${source} has outputs [${session.outputNames.join(', ')}]; a ${card.task} model must output '${expected}'.`);
+      throw new ModelArtifactInvalid(
+        `${source} has outputs [${session.outputNames.join(', ')}]; a ${card.task} model must output '${expected}'.`,
+      );
     }
     return new ModelRuntime(card, session);
   }

@@ -92,9 +92,21 @@ export type IngestOutput =
    * A file too big for one pass (lambdas/data/parts.ts): the state machine scans its parts in a
    * Map state, then merges them ('Merge parts' answers SPLITS, DUPLICATE or fails as rejected).
    */
-  | { readonly status: 'PARTS'; readonly model: string; readonly datasetVersion: null; readonly plan: string; readonly parts: readonly PartRange[] }
+  | {
+      readonly status: 'PARTS';
+      readonly model: string;
+      readonly datasetVersion: null;
+      readonly plan: string;
+      readonly parts: readonly PartRange[];
+    }
   /** Accepted as a new version: the Map state writes each part's splits, then 'Finish ingest' records it. */
-  | { readonly status: 'SPLITS'; readonly model: string; readonly datasetVersion: number; readonly plan: string; readonly parts: readonly PartRange[] };
+  | {
+      readonly status: 'SPLITS';
+      readonly model: string;
+      readonly datasetVersion: number;
+      readonly plan: string;
+      readonly parts: readonly PartRange[];
+    };
 
 /** A byte range [start, end) of a dropped file: a part of it (lambdas/data/parts.ts). */
 export interface PartRange {

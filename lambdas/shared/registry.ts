@@ -226,8 +226,7 @@ export function newestAccepted(datasets: DatasetRecord[]): DatasetRecord | undef
 /** Whether an error is DynamoDB's answer to a failed condition. */
 export function isConditionFailure(error: unknown): boolean {
   return (
-    error instanceof ConditionalCheckFailedException ||
-    (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException'
+    error instanceof ConditionalCheckFailedException || (error as { name?: string } | undefined)?.name === 'ConditionalCheckFailedException'
   );
 }
 
@@ -279,7 +278,11 @@ export class Registry {
 
   /** Every model known to the registry (the `byKind` index holds one entry per model). */
   async listModels(): Promise<string[]> {
-    const items = await this.queryAll({ IndexName: 'byKind', KeyConditionExpression: 'kind = :kind', ExpressionAttributeValues: { ':kind': k.modelsIndexPk } });
+    const items = await this.queryAll({
+      IndexName: 'byKind',
+      KeyConditionExpression: 'kind = :kind',
+      ExpressionAttributeValues: { ':kind': k.modelsIndexPk },
+    });
     return items.map((item) => String(item.model)).sort();
   }
 
@@ -393,7 +396,8 @@ export class Registry {
       new UpdateCommand({
         TableName: this.table,
         Key: { pk: k.pk(model), sk: k.dataHash(sha256) },
-        UpdateExpression: 'SET execution = :to, adoptedAt = :now, previousExecutions = list_append(if_not_exists(previousExecutions, :none), :from)',
+        UpdateExpression:
+          'SET execution = :to, adoptedAt = :now, previousExecutions = list_append(if_not_exists(previousExecutions, :none), :from)',
         ConditionExpression: 'execution = :e AND attribute_exists(datasetVersion)',
         ExpressionAttributeValues: { ':to': to, ':now': new Date().toISOString(), ':none': [], ':from': [from], ':e': from },
       }),
@@ -570,7 +574,10 @@ export class Registry {
     let condition: { ConditionExpression: string; ExpressionAttributeValues?: Record<string, unknown> };
     if (!current) condition = { ConditionExpression: 'attribute_not_exists(sk)' };
     else if (current.revision === undefined) {
-      condition = { ConditionExpression: 'attribute_not_exists(revision) AND version = :expected', ExpressionAttributeValues: { ':expected': expected } };
+      condition = {
+        ConditionExpression: 'attribute_not_exists(revision) AND version = :expected',
+        ExpressionAttributeValues: { ':expected': expected },
+      };
     } else condition = { ConditionExpression: 'revision = :revision', ExpressionAttributeValues: { ':revision': current.revision } };
     try {
       await dynamoClient().send(
@@ -620,7 +627,9 @@ export class Registry {
   /** The moves of one alias (or of every alias), oldest first: by alias, then by revision. */
   async listAliasHistory(model: string, alias?: string): Promise<AliasHistoryRecord[]> {
     const items = await this.query<AliasHistoryRecord & Record<string, unknown>>(model, k.aliasHistoryPrefix(alias));
-    return items.sort((a, b) => (a.alias === b.alias ? a.revision - b.revision || a.at.localeCompare(b.at) : a.alias.localeCompare(b.alias)));
+    return items.sort((a, b) =>
+      a.alias === b.alias ? a.revision - b.revision || a.at.localeCompare(b.at) : a.alias.localeCompare(b.alias),
+    );
   }
 
   /**
@@ -656,7 +665,8 @@ export class Registry {
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: k.pk(model), sk: k.version(version) },
-          UpdateExpression: 'SET #s = :decision, approval.decision = :decision, approval.decidedBy = :by, approval.decidedAt = :at, approval.reason = :reason REMOVE approval.taskToken',
+          UpdateExpression:
+            'SET #s = :decision, approval.decision = :decision, approval.decidedBy = :by, approval.decidedAt = :at, approval.reason = :reason REMOVE approval.taskToken',
           ConditionExpression: '#s = :pending AND approval.taskToken = :token',
           ExpressionAttributeNames: { '#s': 'status' },
           ExpressionAttributeValues: {
@@ -683,7 +693,12 @@ export class Registry {
    * the map conditional on its absence (then the update is retried). Returns the tags after the
    * write, or undefined when the version does not exist.
    */
-  async updateVersionTags(model: string, version: number, set: Record<string, string>, remove: string[]): Promise<Record<string, string> | undefined> {
+  async updateVersionTags(
+    model: string,
+    version: number,
+    set: Record<string, string>,
+    remove: string[],
+  ): Promise<Record<string, string> | undefined> {
     const key = { pk: k.pk(model), sk: k.version(version) };
     for (let attempt = 0; attempt < 3; attempt++) {
       const names: Record<string, string> = { '#t': 'tags' };
@@ -697,7 +712,9 @@ export class Registry {
         names[`#r${i}`] = tag;
         return `#t.#r${i}`;
       });
-      const expression = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : ''].filter(Boolean).join(' ');
+      const expression = [sets.length ? `SET ${sets.join(', ')}` : '', removes.length ? `REMOVE ${removes.join(', ')}` : '']
+        .filter(Boolean)
+        .join(' ');
       try {
         if (expression === '') {
           const current = await this.getVersion(model, version);
@@ -742,7 +759,11 @@ export class Registry {
    * Archive a version in one conditional write: it must exist and be in `fromStatus` still (what
    * the caller checked). Returns false when the condition failed (the version changed first).
    */
-  async archiveVersion(model: string, version: number, archived: { at: string; by: string; reason: string; fromStatus: ModelVersionStatus }): Promise<boolean> {
+  async archiveVersion(
+    model: string,
+    version: number,
+    archived: { at: string; by: string; reason: string; fromStatus: ModelVersionStatus },
+  ): Promise<boolean> {
     try {
       await dynamoClient().send(
         new UpdateCommand({
@@ -838,7 +859,9 @@ export class Registry {
    * written; SUCCEEDED, FAILED or DUPLICATE stay). Returns whether it wrote.
    */
   async putRunIfNotEnded(record: RunRecord): Promise<boolean> {
-    return this.conditionally(this.runUpdate(record, { expression: 'attribute_not_exists(sk) OR #status = :running', values: { ':running': 'RUNNING' } }));
+    return this.conditionally(
+      this.runUpdate(record, { expression: 'attribute_not_exists(sk) OR #status = :running', values: { ':running': 'RUNNING' } }),
+    );
   }
 
   /** The UpdateItem that sets every defined field of `record` on its RUN# item (and keeps the others). */

@@ -21,7 +21,10 @@ const REGISTER_TIMEOUT_MS = 2000;
 /** What is left of Lambda's 500 ms for the runtime once the flush is running. */
 const FLUSH_BUDGET_MS = 450;
 
-export type ShutdownHook = { readonly status: 'registered'; readonly extensionId: string } | { readonly status: 'not-lambda' } | { readonly status: 'failed'; readonly reason: string };
+export type ShutdownHook =
+  | { readonly status: 'registered'; readonly extensionId: string }
+  | { readonly status: 'not-lambda' }
+  | { readonly status: 'failed'; readonly reason: string };
 
 // The worker's script: register, then hand the answer (HTTP status and the extension id) back
 // through shared memory and wake the waiting module.
@@ -77,7 +80,9 @@ export function flushOnShutdown(flush: () => Promise<void>, name = 'mloop-flush'
   }
   const extensionId = registered.answer;
   // Ready: ask for the next event. No event is subscribed, so it stays open until shutdown.
-  void fetch(`http://${api}/2020-01-01/extension/event/next`, { headers: { 'Lambda-Extension-Identifier': extensionId } }).catch(() => undefined);
+  void fetch(`http://${api}/2020-01-01/extension/event/next`, { headers: { 'Lambda-Extension-Identifier': extensionId } }).catch(
+    () => undefined,
+  );
   process.once('SIGTERM', () => {
     const budget = new Promise<void>((resolve) => setTimeout(resolve, FLUSH_BUDGET_MS).unref());
     void Promise.race([flush().catch(() => undefined), budget]).finally(() => process.exit(0));

@@ -1,5 +1,12 @@
 /** Small helpers over S3 that every handler uses; errors name the object they concern. */
-import { CopyObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, PutObjectTaggingCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import {
+  CopyObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
+  HeadObjectCommand,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
 import { s3Client } from './clients';
@@ -79,6 +86,10 @@ export async function splitObjects(uri: string): Promise<{ bucket: string; key: 
 
 export async function copy(sourceUri: { bucket: string; key: string }, bucket: string, key: string): Promise<void> {
   await s3Client().send(
-    new CopyObjectCommand({ Bucket: bucket, Key: key, CopySource: `${sourceUri.bucket}/${encodeURIComponent(sourceUri.key).replace(/%2F/g, '/')}` }),
+    new CopyObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      CopySource: `${sourceUri.bucket}/${encodeURIComponent(sourceUri.key).replace(/%2F/g, '/')}`,
+    }),
   );
 }

@@ -12,8 +12,7 @@ import { SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-
 import { sfnClient } from './clients';
 
 export type TaskResult =
-  | { readonly status: 'success'; readonly output: unknown }
-  | { readonly status: 'failure'; readonly error: string; readonly cause: string };
+  { readonly status: 'success'; readonly output: unknown } | { readonly status: 'failure'; readonly error: string; readonly cause: string };
 
 /** The file a local task result is written to. */
 export function taskTokenFile(dir: string, token: string): string {
@@ -34,7 +33,9 @@ async function send(token: string, result: TaskResult): Promise<void> {
     await sfnClient().send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(result.output) }));
   } else {
     // Step Functions limits: error 256 characters, cause 32,768.
-    await sfnClient().send(new SendTaskFailureCommand({ taskToken: token, error: result.error.slice(0, 256), cause: result.cause.slice(0, 32_768) }));
+    await sfnClient().send(
+      new SendTaskFailureCommand({ taskToken: token, error: result.error.slice(0, 256), cause: result.cause.slice(0, 32_768) }),
+    );
   }
 }
 

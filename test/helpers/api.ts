@@ -16,7 +16,12 @@ export interface ErrorBody {
   problems?: { index?: number; field?: string; message: string }[];
 }
 
-export async function expectError(response: Promise<APIGatewayProxyResult>, status: number, error: string, message: string | RegExp): Promise<ErrorBody> {
+export async function expectError(
+  response: Promise<APIGatewayProxyResult>,
+  status: number,
+  error: string,
+  message: string | RegExp,
+): Promise<ErrorBody> {
   const res = await response;
   const body = JSON.parse(res.body) as ErrorBody;
   expect({ status: res.statusCode, error: body.error }).toEqual({ status, error });

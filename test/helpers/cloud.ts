@@ -51,11 +51,22 @@ export async function stopCloud(test: TestCloud | undefined, keepHome = false): 
  * Put `body` at datasets/<model>/<fileName> and wait for the execution it starts, as S3 and
  * EventBridge would start it on AWS.
  */
-export async function dropDataset(cloud: LocalCloud, model: string, fileName: string, body: string | Buffer, target?: string): Promise<ExecutionResult> {
+export async function dropDataset(
+  cloud: LocalCloud,
+  model: string,
+  fileName: string,
+  body: string | Buffer,
+  target?: string,
+): Promise<ExecutionResult> {
   const key = s3Keys.dataset(model, fileName);
   const started = cloud.nextExecutionFor(key);
   await s3Client().send(
-    new PutObjectCommand({ Bucket: cloud.dataBucket, Key: key, Body: body, Metadata: target ? { [TARGET_METADATA_KEY]: target } : undefined }),
+    new PutObjectCommand({
+      Bucket: cloud.dataBucket,
+      Key: key,
+      Body: body,
+      Metadata: target ? { [TARGET_METADATA_KEY]: target } : undefined,
+    }),
   );
   return cloud.execution(await started);
 }
@@ -66,7 +77,13 @@ export async function putObject(bucket: string, key: string, body: string | Buff
 }
 
 /** Train a model through the whole pipeline (the CLI's `run`) from CSV text; fails the test unless it succeeded. */
-export async function trainModel(test: TestCloud, model: string, csv: string, target: string, fileName = `${model}.csv`): Promise<RunReport> {
+export async function trainModel(
+  test: TestCloud,
+  model: string,
+  csv: string,
+  target: string,
+  fileName = `${model}.csv`,
+): Promise<RunReport> {
   const dir = path.join(test.home, 'inputs');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, fileName);

@@ -61,7 +61,10 @@ export async function* chunks(data: string | Buffer, size = 7): AsyncGenerator<B
 }
 
 /** Run writeSplits into memory and return each split's text. */
-export async function splitsOf(source: AsyncIterable<Buffer> | RandomAccessSource, options: Parameters<typeof writeSplits>[1]): Promise<Record<SplitName, string>> {
+export async function splitsOf(
+  source: AsyncIterable<Buffer> | RandomAccessSource,
+  options: Parameters<typeof writeSplits>[1],
+): Promise<Record<SplitName, string>> {
   const out: Record<SplitName, string[]> = { train: [], validation: [], test: [] };
   const sinks = Object.fromEntries(
     (['train', 'validation', 'test'] as SplitName[]).map((n) => [

@@ -64,7 +64,13 @@ export const MALFORMED: readonly MalformedCase[] = [
   { fileName: 'empty.csv', what: 'an empty file', bytes: () => buf(''), check: 'empty_file' },
   { fileName: 'bom-only.csv', what: 'a byte-order mark and nothing else', bytes: () => buf('\ufeff'), check: 'empty_file' },
   { fileName: 'blank-lines.csv', what: 'blank lines only', bytes: () => buf('\n  \n\r\n'), check: 'empty_file' },
-  { fileName: 'header-only.csv', what: 'a header and no rows', bytes: () => buf('x,color,target\n'), check: 'too_few_rows', mentions: ['0 data rows'] },
+  {
+    fileName: 'header-only.csv',
+    what: 'a header and no rows',
+    bytes: () => buf('x,color,target\n'),
+    check: 'too_few_rows',
+    mentions: ['0 data rows'],
+  },
   {
     fileName: 'ragged.csv',
     what: 'rows with too few and too many fields',
@@ -103,7 +109,15 @@ export const MALFORMED: readonly MalformedCase[] = [
     rows: [7],
     mentions: ["'twelve'"],
   },
-  { fileName: 'nan.csv', what: 'NaN in a numeric column', bytes: () => buf(withCell(3, 0, 'NaN')), check: 'non_finite', column: 'x', rows: [3], mentions: ["'NaN'"] },
+  {
+    fileName: 'nan.csv',
+    what: 'NaN in a numeric column',
+    bytes: () => buf(withCell(3, 0, 'NaN')),
+    check: 'non_finite',
+    column: 'x',
+    rows: [3],
+    mentions: ["'NaN'"],
+  },
   {
     fileName: 'infinity.csv',
     what: 'infinities in a numeric column',

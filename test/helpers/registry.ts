@@ -92,8 +92,10 @@ export async function registerFixture(
       testSplit: 's3://b/test/test.csv',
       hyperparameters: {},
     },
-    training: { trainingJobName: `mloop-${model}-${execution}`, modelArtifacts: `s3://${bucket}/training/${execution}/output/model.tar.gz` },
+    training: {
+      trainingJobName: `mloop-${model}-${execution}`,
+      modelArtifacts: `s3://${bucket}/training/${execution}/output/model.tar.gz`,
+    },
     evaluation,
   } as RegisterInput;
 }
-

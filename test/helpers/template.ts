@@ -167,7 +167,10 @@ export function roleAssumedBy(template: Template, service: string): Found {
 
 /** IAM's wildcard matching (`*` any run of characters, `?` one character), whole string. */
 export function iamMatches(pattern: string, value: string): boolean {
-  const regex = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const regex = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${regex}$`, 'i').test(value);
 }
 
@@ -217,7 +220,11 @@ export interface Definition {
 }
 
 /** The state machine's definition, parsed, with intrinsics rendered as `${...}` text. */
-export function stateMachineDefinition(template: Template): { logicalId: string; definition: Definition; properties: Record<string, Json> } {
+export function stateMachineDefinition(template: Template): {
+  logicalId: string;
+  definition: Definition;
+  properties: Record<string, Json>;
+} {
   const { logicalId, resource } = theResource(template, 'AWS::StepFunctions::StateMachine');
   const text = renderText(resource.Properties.DefinitionString);
   return { logicalId, definition: JSON.parse(text) as Definition, properties: resource.Properties };
@@ -259,6 +266,7 @@ export function apiMethod(template: Template, httpMethod: string, path: string):
   return theResource(
     template,
     'AWS::ApiGateway::Method',
-    ({ resource }) => resource.Properties.HttpMethod === httpMethod && apiResourcePath(template, resource.Properties.ResourceId?.Ref) === path,
+    ({ resource }) =>
+      resource.Properties.HttpMethod === httpMethod && apiResourcePath(template, resource.Properties.ResourceId?.Ref) === path,
   );
 }

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { Stack } from 'aws-cdk-lib';
 import type { IValidation } from 'constructs';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import { parseDatasetSchemas, SCHEMA_FILE_NAME, type SchemaFile } from '../lambdas/data/schema-file';
+import { parseDatasetSchemas, SCHEMA_FILE_NAME, type SchemaFile } from '../lambdas/shared/schema-file';
 
 /** The context key (cdk.json or `-c`) that declares dataset schemas. */
 export const DATASET_SCHEMAS_CONTEXT_KEY = 'mloop:datasetSchemas';

@@ -12,7 +12,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import type { SchemaFile } from '../lambdas/data/schema-file';
+import type { SchemaFile } from '../lambdas/shared/schema-file';
 import { gateConfigSchema } from '../lambdas/registry/gate';
 import { DATASETS_PREFIX, INGEST_PARTS_PREFIX, s3Keys } from '../lambdas/shared/layout';
 import { type DataLake } from './data';
@@ -91,7 +91,7 @@ export interface TrainingPipelineProps {
   readonly minRows?: number;
   /**
    * Schemas declared per model, each in exactly the format of `datasets/<model>/schema.json`
-   * (`SchemaFile`, lambdas/data/schema-file.ts), e.g.
+   * (`SchemaFile`, lambdas/shared/schema-file.ts), e.g.
    * `{ churn: { target: 'churned', columns: [{ name: 'tenure_months', type: 'numeric' }, ...] } }`.
    * Every dataset of a model named here is checked against its schema, including each column's
    * `nullable: false` and listed `categories`. Precedence: a schema.json dropped beside the data

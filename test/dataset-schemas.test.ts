@@ -9,9 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
-import type { SchemaInput } from '../lambdas/data/dataset';
 import { chooseSchema } from '../lambdas/data/ingest';
-import type { SchemaFile } from '../lambdas/data/schema-file';
+import type { SchemaFile, SchemaInput } from '../lambdas/shared/schema-file';
 import { ingestEnv, loadEnv } from '../lambdas/shared/env';
 import { buildApp, inProcessApp } from '../lib/app';
 import {

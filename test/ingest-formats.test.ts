@@ -13,7 +13,7 @@ import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { parse } from 'csv-parse/sync';
 import { s3Client } from '../lambdas/shared/clients';
 import { s3Keys, s3Uri } from '../lambdas/shared/layout';
-import type { SchemaFile } from '../lambdas/data/schema-file';
+import type { SchemaFile } from '../lambdas/shared/schema-file';
 import { DATASET_SCHEMAS_CONTEXT_KEY } from '../lib/dataset-schemas';
 import type { IngestInput, IngestOutput } from '../lambdas/shared/pipeline';
 import { splitOf } from '../lambdas/data/dataset';

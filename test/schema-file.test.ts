@@ -2,7 +2,7 @@
  * schema.json: parsed with zod, every problem reported with the field it concerns; schemas keyed by
  * model name (the `datasetSchemas` prop, DATASET_SCHEMAS) with the same parser, naming the model.
  */
-import { parseDatasetSchemas, parseSchemaFile } from '../lambdas/data/schema-file';
+import { parseDatasetSchemas, parseSchemaFile } from '../lambdas/shared/schema-file';
 
 const FILE = 's3://b/datasets/m/schema.json';
 

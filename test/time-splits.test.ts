@@ -13,10 +13,9 @@ import {
   scanPart,
   writeSplits,
   type ScanOptions,
-  type SchemaInput,
   type SplitName,
 } from '../lambdas/data/dataset';
-import { parseSchemaFile } from '../lambdas/data/schema-file';
+import { parseSchemaFile, type SchemaInput } from '../lambdas/shared/schema-file';
 import { chunks } from './helpers/dataset-files';
 import { mulberry32 } from './helpers/datasets';
 import { dropDataset, getObjectJson, getText, listKeys, putObject, splitUri, startCloud, stopCloud, type TestCloud } from './helpers/cloud';

@@ -36,6 +36,7 @@ import {
   type StreamSource,
 } from './formats';
 import { CategoryCounter, NumericStats, compareStrings, type CategoryCounterState, type NumericStatsState } from './profile';
+import type { SchemaInput } from '../shared/schema-file';
 
 export type { DataFormat, DatasetSource, RandomAccessSource, StreamSource } from './formats';
 
@@ -101,9 +102,6 @@ export interface ScanOptions {
   /** Default 10. */
   histogramBins?: number;
 }
-
-/** A dataset schema whose task (and classes) may be left to inference. */
-export type SchemaInput = Omit<DatasetSchema, 'task'> & { readonly task?: Task };
 
 export interface ScanResult {
   /** Of the file's bytes as stored (compressed ones for a gzip file). */

@@ -20,7 +20,6 @@ import {
   type RandomAccessSource,
   type ScanOptions,
   type ScanResult,
-  type SchemaInput,
   type SplitName,
   type Violation,
 } from './dataset';
@@ -28,7 +27,7 @@ import { planParts } from './parts';
 import type { DatasetRecord } from '../shared/registry';
 import type { DatasetSchema } from '../shared/types';
 import { formatFromName } from './formats';
-import { SCHEMA_FILE_NAME, isSchemaFile, parseSchemaFile } from './schema-file';
+import { SCHEMA_FILE_NAME, isSchemaFile, parseSchemaFile, type SchemaInput } from '../shared/schema-file';
 import { HYPERPARAMETERS_FILE, parseHyperparameters, readHyperparameters } from './hyperparameters';
 import { resumeWithSlot, settleKnownData, trainExisting, trainingJobName, versionTakenOver, withTrainingSlot } from './known-data';
 

@@ -4,7 +4,7 @@
  * at cold start, so a missing variable fails loudly with its name instead of becoming ''.
  */
 import { z } from 'zod';
-import { parseDatasetSchemas } from '../data/schema-file';
+import { parseDatasetSchemas } from './schema-file';
 import { EnvironmentInvalid } from './errors';
 
 const common = {

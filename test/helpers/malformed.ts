@@ -4,7 +4,7 @@
  * stored), so that every byte is visible here. Used by test/malformed-corpus.test.ts through the
  * pure scan, and in part through the real Ingest handler on the local emulators.
  */
-import type { SchemaInput } from '../../lambdas/data/dataset';
+import type { SchemaInput } from '../../lambdas/shared/schema-file';
 import type { ViolationCheck } from '../../lambdas/data/dataset';
 import { gzip, sampleTable, tableCsv, tableJsonl, tableParquet, type Cell, type Table } from './dataset-files';
 

@@ -22,8 +22,11 @@
  * DATASET_SCHEMAS variable, at the Ingest function's cold start.
  */
 import { z } from 'zod';
-import { MODEL_NAME_PATTERN } from '../shared/layout';
-import type { SchemaInput } from './dataset';
+import { MODEL_NAME_PATTERN } from './layout';
+import type { DatasetSchema, Task } from './types';
+
+/** A dataset schema whose task (and classes) may be left to inference. */
+export type SchemaInput = Omit<DatasetSchema, 'task'> & { readonly task?: Task };
 
 /** One column of a schema.json. */
 export interface SchemaFileColumn {

@@ -24,7 +24,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT } from '../lib/function-catalog';
-import { processStartTime, sameProcessAlive } from './executions';
+import { acquireClaim, releaseClaim, thisProcess, type ClaimHolder } from './process-claim';
 
 /** What an interpreter says about itself. */
 export interface PythonProbe {
@@ -337,49 +337,20 @@ export function manualCommands(host: ProvisionHost): string[] {
  * process that is gone is taken over.
  */
 async function withLock<T>(dir: string, log: (line: string) => void, work: () => Promise<T>): Promise<T> {
-  fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'provision.lock');
   let said = false;
-  for (;;) {
-    try {
-      fs.writeFileSync(file, JSON.stringify({ pid: process.pid, startTime: processStartTime(process.pid) }), { flag: 'wx' });
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    let lock: { pid?: unknown; startTime?: unknown } = {};
-    try {
-      lock = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof lock;
-    } catch {
-      lock = {}; // empty or cut short: its writer died while writing it (or is writing it now)
-    }
-    const holder = Number(lock.pid);
-    const startTime = typeof lock.startTime === 'string' ? lock.startTime : undefined;
-    if (!Number.isInteger(holder) || holder <= 0 || !sameProcessAlive(holder, startTime)) {
-      // Left by a process that is gone (or a pid reused since): take it over. A lock being written
-      // this instant reads as empty too, so give an unreadable one a moment first.
-      const age = (() => {
-        try {
-          return Date.now() - fs.statSync(file).mtimeMs;
-        } catch {
-          return Infinity; // gone meanwhile: try to take it
-        }
-      })();
-      if (!Number.isInteger(holder) && age < 2000) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
-      fs.rmSync(file, { force: true });
-      continue;
-    }
-    if (!said) log(`Waiting for process ${holder}, which is setting up the training environment in ${dir}...`);
-    said = true;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+  await acquireClaim<ClaimHolder, never>(file, thisProcess(), {
+    pollMs: 500,
+    decide: (holder) => {
+      if (!said) log(`Waiting for process ${holder.pid}, which is setting up the training environment in ${dir}...`);
+      said = true;
+      return { wait: true };
+    },
+  });
   try {
     return await work();
   } finally {
-    fs.rmSync(file, { force: true });
+    releaseClaim(file);
   }
 }
 

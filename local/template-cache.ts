@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO_ROOT } from '../lib/function-catalog';
 import { cacheDirectory } from './provision';
-import type { LocalTemplate } from './template';
+import type { LocalTemplate } from './template-types';
 
 /** Entries kept; older ones are removed when a new one is written. */
 const KEEP_ENTRIES = 20;

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FUNCTION_METADATA_KEY, FUNCTIONS, type FunctionId } from '../lib/function-catalog';
 import { readCachedTemplate, templateKey, writeCachedTemplate } from './template-cache';
+import type { LocalFileAsset, LocalFunction, LocalRule, LocalTable, LocalTemplate } from './template-types';
 
 export const LOCAL_ACCOUNT = '000000000000';
 export const LOCAL_REGION = 'us-east-1';
@@ -16,46 +17,6 @@ interface CfnResource {
   readonly Type: string;
   readonly Properties?: Record<string, unknown>;
   readonly Metadata?: Record<string, unknown>;
-}
-
-export interface LocalFunction {
-  readonly logicalId: string;
-  readonly functionId: FunctionId;
-  readonly arn: string;
-  readonly environment: Record<string, string>;
-}
-
-export interface LocalRule {
-  readonly logicalId: string;
-  readonly pattern?: Record<string, unknown>;
-  readonly schedule?: string;
-  readonly targetArns: string[];
-}
-
-export interface LocalTable {
-  readonly name: string;
-  readonly keySchema: { AttributeName: string; KeyType: string }[];
-  readonly attributeDefinitions: { AttributeName: string; AttributeType: string }[];
-  readonly globalSecondaryIndexes: {
-    IndexName: string;
-    KeySchema: { AttributeName: string; KeyType: string }[];
-    Projection: Record<string, unknown>;
-  }[];
-}
-
-export interface LocalFileAsset {
-  readonly bucket: string;
-  readonly key: string;
-  readonly file: string;
-}
-
-export interface LocalTemplate {
-  readonly functions: LocalFunction[];
-  readonly stateMachines: { logicalId: string; arn: string; definition: Record<string, unknown> }[];
-  readonly rules: LocalRule[];
-  readonly buckets: string[];
-  readonly tables: LocalTable[];
-  readonly assets: LocalFileAsset[];
 }
 
 /** CloudFormation's resolution of Ref and Fn::GetAtt, with the names resources get locally. */

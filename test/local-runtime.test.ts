@@ -14,7 +14,8 @@ import { s3Client } from '../lambdas/shared/clients';
 import { loadEnv } from '../lambdas/shared/env';
 import { parseS3Uri, s3Keys } from '../lambdas/shared/layout';
 import type { AliasRecord, ModelVersionRecord } from '../lambdas/shared/registry';
-import { synthesizeLocal, type LocalTemplate } from '../local/template';
+import { synthesizeLocal } from '../local/template';
+import type { LocalTemplate } from '../local/template-types';
 import { binaryClassificationCsv } from './helpers/datasets';
 import { dropDataset, listKeys, startCloud, stopCloud, tempDir, trainModel, type TestCloud } from './helpers/cloud';
 

@@ -8,7 +8,7 @@
  * can run (a usable Python, or one mloop can set up), else 1.
  */
 import * as fs from 'node:fs';
-import { defaultHome, readRuntimeOwner, type RuntimeOwner } from '../../local/cloud';
+import { defaultHome, readRuntimeOwner, type RuntimeOwner } from '../../local/runtime-claim';
 import { sameProcessAlive } from '../../local/executions';
 import {
   cacheDirectory,

@@ -12,10 +12,10 @@ import { CreateBucketCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { s3Client } from '../lambdas/shared/clients';
 import { s3Keys, s3Uri } from '../lambdas/shared/layout';
 import type { IngestInput, IngestOutput, RecordFailureInput } from '../lambdas/shared/pipeline';
-import { type Registry } from '../lambdas/shared/registry';
+import type { Registry } from '../lambdas/shared/registry/registry';
 import type { DatasetProfile, DatasetSchema } from '../lambdas/shared/types';
 import { TARGET_METADATA_KEY, trainingJobName } from '../lambdas/data/ingest';
-import { reasonFromCause, recordFailure } from '../lambdas/registry/register';
+import { reasonFromCause, recordFailure } from '../lambdas/registry/record-failure';
 import { matchesPattern, objectCreatedEvent } from '../local/events';
 import type { S3NotificationRecord } from '../local/emulators';
 import { binaryClassificationCsv, parseCsv } from './helpers/datasets';
@@ -135,7 +135,7 @@ describe('ingest: an accepted dataset', () => {
     const key = (r: Record<string, string>) => JSON.stringify(r);
     expect(seen.map(key).sort()).toEqual(source.map(key).sort());
 
-    const record = await registry.getDataset(MODEL, 1);
+    const record = await registry.datasets.get(MODEL, 1);
     expect(record?.splitRows).toEqual(counts);
   });
 
@@ -159,13 +159,13 @@ describe('ingest: an accepted dataset', () => {
     expect(schema.columns.find((c) => c.name === 'x1')!.type).toBe('numeric');
     expect(schema.columns.find((c) => c.name === 'color')).toMatchObject({ type: 'categorical', categories: ['blue', 'green', 'red'] });
     // The model's schema is fixed by this first dataset.
-    const meta = await registry.getModel(MODEL);
+    const meta = await registry.models.get(MODEL);
     expect(meta?.schema).toEqual(schema);
     expect(meta?.latestDataset).toBe(1);
   });
 
   it('records the dataset as accepted with its hash, splits and lineage', async () => {
-    const record = await registry.getDataset(MODEL, 1);
+    const record = await registry.datasets.get(MODEL, 1);
     expect(record).toMatchObject({
       model: MODEL,
       version: 1,
@@ -200,22 +200,22 @@ describe('ingest: an accepted dataset', () => {
       modelVersion: null,
       reason: 'a run on dataset version 1 is in progress (execution exec-1)',
     });
-    expect(await registry.listDatasets(MODEL)).toHaveLength(1);
-    expect(await registry.getRun(MODEL, 'exec-2')).toMatchObject({
+    expect(await registry.datasets.list(MODEL)).toHaveLength(1);
+    expect(await registry.runs.get(MODEL, 'exec-2')).toMatchObject({
       status: 'DUPLICATE',
       datasetVersion: 1,
       reason: expect.stringContaining('dataset version 1'),
     });
     // Nothing was written for it.
-    expect((await registry.getModel(MODEL))?.datasetCounter).toBe(1);
+    expect((await registry.models.get(MODEL))?.datasetCounter).toBe(1);
   });
 
   it('does not count a retry of the same execution as a duplicate: it keeps its claim', async () => {
     const retry = await ingestKey(s3Keys.dataset(MODEL, 'first.csv'), 'exec-1');
     // A retry after the ingest completed answers what the first attempt answered: no new version.
     expect(retry).toMatchObject({ status: 'ACCEPTED', datasetVersion: 1 });
-    expect(await registry.listDatasets(MODEL)).toHaveLength(1);
-    const claim = await registry.getContent(MODEL, sha256(csv));
+    expect(await registry.datasets.list(MODEL)).toHaveLength(1);
+    const claim = await registry.content.get(MODEL, sha256(csv));
     expect(claim).toMatchObject({ execution: 'exec-1', datasetVersion: retry.datasetVersion });
     // Another execution with these bytes is still a duplicate of the claim's version.
     const third = await ingestFile(MODEL, 'yet-another.csv', csv, 'exec-3', 'label');
@@ -237,7 +237,7 @@ describe('ingest: an accepted dataset', () => {
       ingestKey(s3Keys.dataset('ingest-race', 'b.csv'), 'race-b'),
     ]);
     expect(outs.map((o) => o.status).sort()).toEqual(['ACCEPTED', 'DUPLICATE']);
-    expect(await registry.listDatasets('ingest-race')).toHaveLength(1);
+    expect(await registry.datasets.list('ingest-race')).toHaveLength(1);
   });
 });
 
@@ -269,7 +269,7 @@ describe('ingest: rejected datasets', () => {
     expect(await getTags(SCRATCH, key)).toEqual({ 'mloop-status': 'quarantined', 'mloop-dataset-version': '2' });
 
     // Recorded as rejected, with its report in S3.
-    const record = await registry.getDataset(MODEL, 2);
+    const record = await registry.datasets.get(MODEL, 2);
     expect(record).toMatchObject({ status: 'rejected', sha256: sha256(bad), rows: 100, reason: error?.message, parentVersion: 1 });
     expect(record?.splits).toBeUndefined();
     const report = await getObjectJson<{
@@ -281,7 +281,7 @@ describe('ingest: rejected datasets', () => {
       expect.objectContaining({ check: 'type_mismatch', column: 'x1', count: 3, exampleRows: [2, 3, 4] }),
     ]);
     // No splits, and the schema stayed as the first dataset fixed it.
-    expect((await registry.getModel(MODEL))?.latestDataset).toBe(1);
+    expect((await registry.models.get(MODEL))?.latestDataset).toBe(1);
   });
 
   it('rejects a dataset whose target column is missing', async () => {
@@ -296,12 +296,12 @@ describe('ingest: rejected datasets', () => {
       message: expect.stringContaining(`Target column 'label' is not in the header of ${s3Uri(SCRATCH, key)}; found the columns`),
     });
     expect(await getTags(SCRATCH, key)).toMatchObject({ 'mloop-status': 'quarantined' });
-    const [record] = await registry.listDatasets('ingest-t');
+    const [record] = await registry.datasets.list('ingest-t');
     expect(record).toMatchObject({ status: 'rejected', version: 1 });
     const report = await getObjectJson<{ violations: { check: string }[] }>(SCRATCH, splitUri(record.reportUri!).key);
     expect(report.violations.map((v) => v.check)).toContain('missing_target');
     // A rejected dataset fixes no schema.
-    expect((await registry.getModel('ingest-t'))?.schema).toBeUndefined();
+    expect((await registry.models.get('ingest-t'))?.schema).toBeUndefined();
   });
 
   it('fails the pipeline at Ingest and records the run, when dropped in the data bucket', async () => {
@@ -313,7 +313,7 @@ describe('ingest: rejected datasets', () => {
     expect(result.error).toBe('DatasetRejected');
     expect(result.cause).toMatch(/^Ingest failed: /);
     expect(result.cause).toContain(`Ingest failed: Dataset ${file} was rejected: Target column 'outcome' is not in the header`);
-    const run = await registry.getRun('ingest-p', result.execution);
+    const run = await registry.runs.get('ingest-p', result.execution);
     expect(run).toMatchObject({ status: 'FAILED', stage: 'Ingest', error: 'DatasetRejected', reason: expect.stringContaining(file) });
     expect(await getTags(t.cloud.dataBucket, 'datasets/ingest-p/bad.csv')).toMatchObject({ 'mloop-status': 'quarantined' });
   });
@@ -329,7 +329,7 @@ describe('rejected bytes', () => {
     await putObject(SCRATCH, s3Keys.dataset('ingest-again', 'f.csv'), bytes, { [TARGET_METADATA_KEY]: 'label' });
     const second = await ingestKey(s3Keys.dataset('ingest-again', 'f.csv'), 'again-2');
     expect(second).toMatchObject({ status: 'ACCEPTED', datasetVersion: 2 });
-    expect((await registry.listDatasets('ingest-again')).map((d) => d.status)).toEqual(['rejected', 'accepted']);
+    expect((await registry.datasets.list('ingest-again')).map((d) => d.status)).toEqual(['rejected', 'accepted']);
   });
 });
 
@@ -394,7 +394,7 @@ describe('recordFailure', () => {
       error: 'DatasetRejected',
       reason: 'Ingest failed: bad data',
     });
-    const run = await registry.getRun(MODEL, 'f-ingest');
+    const run = await registry.runs.get(MODEL, 'f-ingest');
     expect(run).toMatchObject({
       model: MODEL,
       execution: 'f-ingest',
@@ -419,7 +419,7 @@ describe('recordFailure', () => {
       error: 'States.TaskFailed',
       reason: `Train failed: Training job ${ingest.trainingJobName} failed: AlgorithmError: the GPU caught fire`,
     });
-    expect(await registry.getRun(MODEL, 'f-train')).toMatchObject({
+    expect(await registry.runs.get(MODEL, 'f-train')).toMatchObject({
       status: 'FAILED',
       stage: 'Train',
       datasetVersion: 7,
@@ -439,8 +439,8 @@ describe('recordFailure', () => {
       env(),
     );
     expect(registerFailure).toMatchObject({ stage: 'Register', reason: 'Register failed: States.Timeout' });
-    expect(await registry.getRun(MODEL, 'f-eval')).toMatchObject({ stage: 'Evaluate', reason: 'no onnx' });
-    expect(await registry.getRun(MODEL, 'f-reg')).toMatchObject({ stage: 'Register', error: 'States.Timeout' });
+    expect(await registry.runs.get(MODEL, 'f-eval')).toMatchObject({ stage: 'Evaluate', reason: 'no onnx' });
+    expect(await registry.runs.get(MODEL, 'f-reg')).toMatchObject({ stage: 'Register', error: 'States.Timeout' });
   });
 
   it('records nothing when the event is not a dataset key, and says so', async () => {
@@ -462,7 +462,94 @@ describe('recordFailure', () => {
   it('is what the recordFailure function runs', async () => {
     const out = await t.cloud.invoke('recordFailure', { execution: 'f-handler', state: { detail, error: { Error: 'E', Cause: 'plain' } } });
     expect(out).toEqual({ model: MODEL, stage: 'Ingest', error: 'E', reason: 'Ingest failed: plain' });
-    expect(await registry.getRun(MODEL, 'f-handler')).toMatchObject({ status: 'FAILED' });
+    expect(await registry.runs.get(MODEL, 'f-handler')).toMatchObject({ status: 'FAILED' });
+  });
+});
+
+describe('the registry handlers refuse a malformed event, naming the field and what was expected', () => {
+  const ingest = {
+    status: 'ACCEPTED',
+    model: 'malformed',
+    datasetVersion: 1,
+    sha256: 'b'.repeat(64),
+    target: 'y',
+    task: 'regression',
+    trainingJobName: 'mloop-malformed-d1-00000000',
+    channels: { train: 's3://b/splits/malformed/v1/train/', validation: 's3://b/splits/malformed/v1/validation/' },
+    testSplit: 's3://b/splits/malformed/v1/test/test.csv',
+    hyperparameters: {},
+  };
+  const invalid = (message: string) => expect.objectContaining({ name: 'InvalidInput', message });
+
+  it('Evaluate: a training output without its model artifacts', async () => {
+    await expect(t.cloud.invoke('evaluate', { execution: 'm-1', ingest, training: { trainingJobName: 'j' } })).rejects.toEqual(
+      invalid('Evaluate input is invalid: training.modelArtifacts: expected string, received undefined.'),
+    );
+  });
+
+  it('Evaluate: a dataset that was not accepted', async () => {
+    await expect(
+      t.cloud.invoke('evaluate', {
+        execution: 'm-1',
+        ingest: { ...ingest, status: 'DUPLICATE' },
+        training: { trainingJobName: 'j', modelArtifacts: 's3://b/m.tar.gz' },
+      }),
+    ).rejects.toEqual(invalid('Evaluate input is invalid: ingest.status: expected "ACCEPTED".'));
+  });
+
+  it('Register: an unknown stage, and an event that is not an object', async () => {
+    await expect(t.cloud.invoke('register', { stage: 'approve-later', execution: 'm-1' })).rejects.toEqual(
+      invalid("Register input is invalid: stage: expected 'await-approval', 'promote-approved', or no stage (Register)."),
+    );
+    await expect(t.cloud.invoke('register', 'promote')).rejects.toEqual(
+      invalid('Register input is invalid: (event): expected object, received string.'),
+    );
+  });
+
+  it('Register: the approval wait with a version that is not a number', async () => {
+    await expect(
+      t.cloud.invoke('register', { stage: 'await-approval', taskToken: 'token', execution: 'm-1', model: 'malformed', version: '3' }),
+    ).rejects.toEqual(invalid('Register input is invalid: version: expected number, received string.'));
+  });
+
+  it('Register: an empty event lists the first five problems and counts the rest', async () => {
+    await expect(t.cloud.invoke('register', {})).rejects.toEqual(
+      invalid(
+        'Register input is invalid: execution: expected string, received undefined; promote: expected boolean, received undefined; ' +
+          'codeVersion: expected string, received undefined; ingest: expected object, received undefined; ' +
+          'training: expected object, received undefined; and 1 more.',
+      ),
+    );
+  });
+
+  it('Record failure: a state without the error the Catch puts there', async () => {
+    await expect(
+      t.cloud.invoke('recordFailure', {
+        execution: 'm-1',
+        state: { detail: { bucket: { name: 'b' }, object: { key: 'datasets/malformed/d.csv' } } },
+      }),
+    ).rejects.toEqual(invalid('Record-failure input is invalid: state.error: expected object, received undefined.'));
+  });
+
+  it('Record failure: a detail that is neither a dropped object nor a train request names the closest one', async () => {
+    await expect(
+      t.cloud.invoke('recordFailure', {
+        execution: 'm-1',
+        state: { detail: { bucket: { name: 'b' }, object: {} }, error: { Error: 'E' } },
+      }),
+    ).rejects.toEqual(invalid('Record-failure input is invalid: state.detail.object.key: expected string, received undefined.'));
+  });
+
+  it('Models: an unknown action, a version given as text, and no request at all', async () => {
+    await expect(t.cloud.invoke('models', { action: 'frobnicate', model: 'malformed' })).rejects.toEqual(
+      invalid('Models request is invalid: action: expected promote, rollback, history, lineage, approve, reject, tag or archive.'),
+    );
+    await expect(t.cloud.invoke('models', { action: 'lineage', model: 'malformed', version: '1' })).rejects.toEqual(
+      invalid('Models request is invalid: version: expected number, received string.'),
+    );
+    await expect(t.cloud.invoke('models', null)).rejects.toEqual(
+      invalid('Models request is invalid: (event): expected object, received null.'),
+    );
   });
 });
 
@@ -477,42 +564,49 @@ describe('registry store under concurrency', () => {
   });
 
   it('moveAlias: the first holder is set once; a second "no holder yet" move fails', async () => {
-    expect(await registry.moveAlias(alias('alias-a', 1, 'a'), undefined)).toBe(true);
-    expect(await registry.moveAlias(alias('alias-a', 9, 'b'), undefined)).toBe(false);
-    expect(await registry.getAlias('alias-a', 'champion')).toMatchObject({ version: 1, updatedBy: 'a' });
+    expect(await registry.aliases.move(alias('alias-a', 1, 'a'), undefined)).toBe(true);
+    expect(await registry.aliases.move(alias('alias-a', 9, 'b'), undefined)).toBe(false);
+    expect(await registry.aliases.get('alias-a', 'champion')).toMatchObject({ version: 1, updatedBy: 'a' });
   });
 
   it('moveAlias: of two concurrent moves from the same expected version, exactly one wins', async () => {
     for (let round = 0; round < 5; round++) {
       const model = `alias-race-${round}`;
-      expect(await registry.moveAlias(alias(model, 1, 'setup'), undefined)).toBe(true);
-      const results = await Promise.all([registry.moveAlias(alias(model, 2, 'run-2'), 1), registry.moveAlias(alias(model, 3, 'run-3'), 1)]);
+      expect(await registry.aliases.move(alias(model, 1, 'setup'), undefined)).toBe(true);
+      const results = await Promise.all([
+        registry.aliases.move(alias(model, 2, 'run-2'), 1),
+        registry.aliases.move(alias(model, 3, 'run-3'), 1),
+      ]);
       expect(results.filter(Boolean)).toHaveLength(1);
       const winner = results[0] ? 2 : 3;
-      expect(await registry.getAlias(model, 'champion')).toMatchObject({ version: winner, previousVersion: 1, updatedBy: `run-${winner}` });
+      expect(await registry.aliases.get(model, 'champion')).toMatchObject({
+        version: winner,
+        previousVersion: 1,
+        updatedBy: `run-${winner}`,
+      });
       // The loser's view is stale: moving from 1 fails now, moving from the winner works.
-      expect(await registry.moveAlias(alias(model, 4, 'late'), 1)).toBe(false);
-      expect(await registry.moveAlias(alias(model, 4, 'late'), winner)).toBe(true);
+      expect(await registry.aliases.move(alias(model, 4, 'late'), 1)).toBe(false);
+      expect(await registry.aliases.move(alias(model, 4, 'late'), winner)).toBe(true);
     }
   });
 
   it('moveAlias: of many concurrent first moves, exactly one wins', async () => {
     const results = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => registry.moveAlias(alias('alias-many', i + 1, `w${i + 1}`), undefined)),
+      Array.from({ length: 10 }, (_, i) => registry.aliases.move(alias('alias-many', i + 1, `w${i + 1}`), undefined)),
     );
     expect(results.filter(Boolean)).toHaveLength(1);
     const winner = results.indexOf(true) + 1;
-    expect(await registry.getAlias('alias-many', 'champion')).toMatchObject({ version: winner, updatedBy: `w${winner}` });
+    expect(await registry.aliases.get('alias-many', 'champion')).toMatchObject({ version: winner, updatedBy: `w${winner}` });
   });
 
   it('nextNumber: 20 concurrent calls give 1..20 without gaps or duplicates', async () => {
-    const numbers = await Promise.all(Array.from({ length: 20 }, () => registry.nextNumber('counter-model', 'versionCounter')));
+    const numbers = await Promise.all(Array.from({ length: 20 }, () => registry.models.nextNumber('counter-model', 'versionCounter')));
     expect([...numbers].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     // Counters are independent, per model and per kind.
-    expect(await registry.nextNumber('counter-model', 'datasetCounter')).toBe(1);
-    expect(await registry.nextNumber('counter-other', 'versionCounter')).toBe(1);
-    expect(await registry.nextNumber('counter-model', 'versionCounter')).toBe(21);
-    expect(await registry.listModels()).toEqual(expect.arrayContaining(['counter-model', 'counter-other']));
+    expect(await registry.models.nextNumber('counter-model', 'datasetCounter')).toBe(1);
+    expect(await registry.models.nextNumber('counter-other', 'versionCounter')).toBe(1);
+    expect(await registry.models.nextNumber('counter-model', 'versionCounter')).toBe(21);
+    expect(await registry.models.list()).toEqual(expect.arrayContaining(['counter-model', 'counter-other']));
   });
 });
 

@@ -13,7 +13,8 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { s3Client } from '../lambdas/shared/clients';
 import { readLocalEvents } from '../lambdas/shared/events';
 import type { EvaluationOutput } from '../lambdas/shared/pipeline';
-import type { AliasChange, AliasHistory, Lineage } from '../lambdas/registry/aliases';
+import type { AliasChange, AliasHistory } from '../lambdas/registry/aliases';
+import type { Lineage } from '../lambdas/registry/lineage';
 import { runModelsCommand } from '../bin/commands/models';
 import { run } from '../bin/cli';
 import { REPO_ROOT } from '../lib/function-catalog';
@@ -32,7 +33,7 @@ beforeAll(async () => {
   t = await startCloud();
   await trainModel(t, 'churn', csv1, 'churned', 'churn-1.csv');
   await trainModel(t, 'churn', csv2, 'churned', 'churn-2.csv');
-  championAfterTraining = (await t.registry.getAlias('churn', 'champion'))!.version;
+  championAfterTraining = (await t.registry.aliases.get('churn', 'champion'))!.version;
 }, 600_000);
 
 afterAll(async () => {
@@ -54,7 +55,7 @@ const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).di
 describe('lineage of a version trained end to end', () => {
   it('is complete: dataset bytes and S3 version, training job, code version, hyperparameters, metrics, evaluation report', async () => {
     const l = JSON.parse(await models('lineage', { model: 'churn', version: '1' })) as Lineage;
-    const dataset = (await t!.registry.getDataset('churn', 1))!;
+    const dataset = (await t!.registry.datasets.get('churn', 1))!;
     expect(l.dataset).toEqual({
       version: 1,
       sha256: sha256(csv1),
@@ -142,7 +143,7 @@ describe('promote, history and rollback', () => {
 
     const rolledBack = JSON.parse(await models('rollback', { model: 'churn' })) as AliasChange;
     expect(rolledBack).toMatchObject({ changed: true, action: 'rollback', fromVersion: other, toVersion: championAfterTraining, by: USER });
-    expect((await t!.registry.getAlias('churn', 'champion'))!.version).toBe(championAfterTraining);
+    expect((await t!.registry.aliases.get('churn', 'champion'))!.version).toBe(championAfterTraining);
 
     // Each move went out as a "Model Alias Changed" event.
     const changes = readLocalEvents(path.join(t!.home, 'events.jsonl'))

@@ -9,8 +9,9 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { readLocalEvents, REGISTRY_EVENT_SOURCE, VERSION_ARCHIVED, type LocalEventLine } from '../lambdas/shared/events';
-import type { Registry } from '../lambdas/shared/registry';
-import { lineage, promote, rollback, type Lineage } from '../lambdas/registry/aliases';
+import type { Registry } from '../lambdas/shared/registry/registry';
+import { promote, rollback } from '../lambdas/registry/aliases';
+import { lineage, type Lineage } from '../lambdas/registry/lineage';
 import { register } from '../lambdas/registry/register';
 import { archiveVersion, tagVersion, type VersionTags } from '../lambdas/registry/versions';
 import { runModelsCommand } from '../bin/commands/models';
@@ -39,7 +40,7 @@ const env = () => registryEnv(t);
 
 /** Register a version from placeholder candidate files (promoted to champion when `promote`). */
 async function registerVersion(model: string, execution: string, promote = false): Promise<number> {
-  const champion = (await registry.getAlias(model, 'champion'))?.version ?? null;
+  const champion = (await registry.aliases.get(model, 'champion'))?.version ?? null;
   const input = await registerFixture(t, model, execution, { champion });
   return (await register({ ...input, promote }, env())).modelVersion;
 }
@@ -77,7 +78,7 @@ describe('version tags', () => {
     });
     const second = await tagVersion(registry, { model, version: 2, tags: { owner: 'team-b', stage: 'canary' }, untag: ['cost:center'] });
     expect(second.tags).toEqual({ owner: 'team-b', stage: 'canary' });
-    expect((await registry.getVersion(model, 2))!.tags).toEqual({ owner: 'team-b', stage: 'canary' });
+    expect((await registry.versions.get(model, 2))!.tags).toEqual({ owner: 'team-b', stage: 'canary' });
     // Removing a key that is not there changes nothing else.
     expect((await tagVersion(registry, { model, version: 2, untag: ['stage', 'absent'] })).tags).toEqual({ owner: 'team-b' });
     // Another version's tags are its own.
@@ -89,11 +90,11 @@ describe('version tags', () => {
     await Promise.all(
       ['a', 'b', 'c', 'd', 'e'].map((key) => tagVersion(registry, { model, version: 1, tags: { [key]: key.toUpperCase() } })),
     );
-    expect((await registry.getVersion(model, 1))!.tags).toEqual({ a: 'A', b: 'B', c: 'C', d: 'D', e: 'E' });
+    expect((await registry.versions.get(model, 1))!.tags).toEqual({ a: 'A', b: 'B', c: 'C', d: 'D', e: 'E' });
   });
 
   it('refuses invalid tags with a message naming the tag, and writes nothing', async () => {
-    const before = (await registry.getVersion(model, 2))!.tags;
+    const before = (await registry.versions.get(model, 2))!.tags;
     await expect(tagVersion(registry, { model, version: 2, tags: { 'bad key': 'x' } })).rejects.toThrow(
       "Tag key 'bad key' is not valid: expected 1-128 characters of letters, digits and _.:/=+-@.",
     );
@@ -116,7 +117,7 @@ describe('version tags', () => {
     await expect(models('tag', { model, version: '2', tag: ['novalue'] })).rejects.toThrow(
       "--tag 'novalue' is not valid: expected KEY=VALUE.",
     );
-    expect((await registry.getVersion(model, 2))!.tags).toEqual(before);
+    expect((await registry.versions.get(model, 2))!.tags).toEqual(before);
   });
 
   it('refuses an unknown version or model', async () => {
@@ -127,7 +128,7 @@ describe('version tags', () => {
       "Model 'ghost' is not in the registry.",
     );
     // The failed tag did not create a version item.
-    expect(await registry.getVersion(model, 9)).toBeUndefined();
+    expect(await registry.versions.get(model, 9)).toBeUndefined();
   });
 
   it("through the admin function (the CLI's path): tags in the answer and in lineage", async () => {
@@ -154,7 +155,7 @@ describe('archiving', () => {
     await expect(archiveVersion(registry, TARGETS, { model, version: champion, by: 'user:alice' })).rejects.toThrow(
       `Version ${champion} of model 'archival' holds alias 'champion': move it to another version first (mloop models promote or rollback), then archive it.`,
     );
-    expect((await registry.getVersion(model, champion))!.status).toBe('registered');
+    expect((await registry.versions.get(model, champion))!.status).toBe('registered');
   });
 
   it('refuses to archive any alias holder, naming the alias', async () => {
@@ -162,7 +163,7 @@ describe('archiving', () => {
     await expect(models('archive', { model, version: String(third) })).rejects.toThrow(
       `Version ${third} of model 'archival' holds alias 'challenger'`,
     );
-    expect((await registry.getVersion(model, third))!.status).toBe('registered');
+    expect((await registry.versions.get(model, third))!.status).toBe('registered');
   });
 
   it('archives a version, publishes "Model Version Archived" with its payload, and shows it in list and lineage', async () => {
@@ -178,7 +179,7 @@ describe('archiving', () => {
       reason: 'superseded',
       eventsPublished: true,
     });
-    const record = (await registry.getVersion(model, other))!;
+    const record = (await registry.versions.get(model, other))!;
     expect(record.status).toBe('archived');
     expect(record.archived).toEqual({ at: out.at, by: 'user:alice', reason: 'superseded', fromStatus: 'registered' });
 
@@ -222,8 +223,8 @@ describe('archiving', () => {
     );
     await expect(rollback(registry, TARGETS, { model, version: other, by: 'user:bob' })).rejects.toThrow(message);
     await expect(models('promote', { model, version: String(other) })).rejects.toThrow(message);
-    expect((await registry.getAlias(model, 'champion'))!.version).toBe(champion);
-    expect(await registry.getAlias(model, 'shadow')).toBeUndefined();
+    expect((await registry.aliases.get(model, 'champion'))!.version).toBe(champion);
+    expect(await registry.aliases.get(model, 'shadow')).toBeUndefined();
   });
 
   it('refuses an unknown version', async () => {

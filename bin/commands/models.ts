@@ -8,7 +8,8 @@
  */
 import * as os from 'node:os';
 import { InvalidInput } from '../../lambdas/shared/errors';
-import type { AliasChange, AliasHistory, Lineage } from '../../lambdas/registry/aliases';
+import type { AliasChange, AliasHistory } from '../../lambdas/registry/aliases';
+import type { Lineage } from '../../lambdas/registry/lineage';
 import type { ApprovalDecision } from '../../lambdas/registry/approval';
 import type { VersionArchive, VersionTags } from '../../lambdas/registry/versions';
 import type { ModelsRequest } from '../../lambdas/registry/models-handler';

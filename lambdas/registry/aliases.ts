@@ -1,52 +1,21 @@
 /**
- * Promotion, rollback, alias history and lineage over the registry store. Every alias move is one
- * conditional write (lambdas/shared/registry.ts, moveAliasWithHistory) followed by its history
+ * Alias moves over the registry store: promotion, rollback and the alias history. Every alias move is one
+ * conditional write (lambdas/shared/registry/aliases.ts, moveWithHistory) followed by its history
  * item and its events; two concurrent moves of the same alias can never both win.
  *
  * Who moved an alias: `pipeline:<execution>` for the training pipeline, `user:<name>` for a
  * person (the CLI sends the operating-system user; on AWS, whoever may invoke the function).
  */
-import { InvalidInput, ModelNotFound, MloopError } from '../shared/errors';
+import { InvalidInput } from '../shared/errors';
 import { aliasChangedEvent, publishOrLog, type EventTargets, type RegistryEvent } from '../shared/events';
-import { assertAliasName, assertModelName } from '../shared/layout';
-import {
-  type AliasAction,
-  type AliasHistoryRecord,
-  type AliasMove,
-  type AliasRecord,
-  type DatasetRecord,
-  type ModelRecord,
-  type ModelVersionRecord,
-  type Registry,
-} from '../shared/registry';
+import { assertAliasName } from '../shared/layout';
+import type { AliasAction, AliasHistoryRecord, AliasMove, AliasRecord } from '../shared/registry/aliases';
+import type { Registry } from '../shared/registry/registry';
+import type { ModelVersionRecord } from '../shared/registry/versions';
+import { AliasConflict, AliasNotFound, VersionNotFound, VersionStateInvalid } from './errors';
+import { assertActor, requireModel, requireVersion } from './preconditions';
 
 export const DEFAULT_ALIAS = 'champion';
-
-export class VersionNotFound extends MloopError {
-  constructor(message: string) {
-    super('VersionNotFound', message);
-  }
-}
-
-export class AliasNotFound extends MloopError {
-  constructor(message: string) {
-    super('AliasNotFound', message);
-  }
-}
-
-/** Another writer moved the alias between our read and our conditional write. */
-export class AliasConflict extends MloopError {
-  constructor(message: string) {
-    super('AliasConflict', message);
-  }
-}
-
-/** The version is not in a state that allows the operation (promote a rejected version...). */
-export class VersionStateInvalid extends MloopError {
-  constructor(message: string) {
-    super('VersionStateInvalid', message);
-  }
-}
 
 /** What a promotion or a rollback did. */
 export interface AliasChange {
@@ -65,44 +34,6 @@ export interface AliasChange {
   readonly eventsPublished: boolean;
 }
 
-export interface Lineage {
-  readonly model: string;
-  readonly version: number;
-  readonly status: string;
-  readonly task: string;
-  readonly createdAt: string;
-  /** Aliases that point at this version now. */
-  readonly aliases: string[];
-  readonly dataset: {
-    readonly version: number;
-    readonly sha256: string;
-    readonly s3Uri: string | null;
-    readonly s3VersionId: string | null;
-    readonly rows: number | null;
-    readonly bytes: number | null;
-    readonly schemaHash: string | null;
-    readonly splits: DatasetRecord['splits'] | null;
-    readonly profileUri: string | null;
-    readonly validationReportUri: string | null;
-  };
-  readonly training: {
-    readonly job: string;
-    readonly artifact: string;
-    readonly codeVersion: string;
-    readonly hyperparameters: Record<string, unknown>;
-    readonly execution: string;
-  };
-  readonly metrics: Record<string, number>;
-  readonly validationMetrics: Record<string, number> | null;
-  readonly evaluation: { readonly reportUri: string; readonly decision: string; readonly promoted: boolean };
-  readonly artifact: { readonly onnxUri: string; readonly sha256: string; readonly cardUri: string };
-  readonly approval: ModelVersionRecord['approval'] | null;
-  /** The version's tags (`mloop models tag`); {} when it has none. */
-  readonly tags: Record<string, string>;
-  /** When, by whom and why the version was archived; null unless it is. */
-  readonly archived: ModelVersionRecord['archived'] | null;
-}
-
 export interface AliasHistory {
   readonly model: string;
   readonly alias: string | null;
@@ -112,39 +43,8 @@ export interface AliasHistory {
   readonly history: AliasHistoryRecord[];
 }
 
-export async function requireModel(registry: Registry, model: string): Promise<ModelRecord> {
-  assertModelName(model);
-  const record = await registry.getModel(model);
-  if (!record) throw new ModelNotFound(`Model '${model}' is not in the registry.`);
-  return record;
-}
-
-export async function requireVersion(registry: Registry, model: string, version: number): Promise<ModelVersionRecord> {
-  if (!Number.isInteger(version) || version < 1) throw new InvalidInput(`Version '${version}' is not valid: expected a positive integer.`);
-  const record = await registry.getVersion(model, version);
-  if (!record) {
-    const versions = (await registry.listVersions(model)).map((v) => v.version);
-    const known = versions.length === 0 ? 'it has no versions yet' : `its versions: ${describeNumbers(versions)}`;
-    throw new VersionNotFound(`Model '${model}' has no version ${version} (${known}).`);
-  }
-  return record;
-}
-
-/** 1-3, 5, 7-9 */
-function describeNumbers(numbers: number[]): string {
-  const sorted = [...numbers].sort((a, b) => a - b);
-  const parts: string[] = [];
-  for (let i = 0; i < sorted.length;) {
-    let j = i;
-    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
-    parts.push(i === j ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);
-    i = j + 1;
-  }
-  return parts.join(', ');
-}
-
 async function aliasNotFound(registry: Registry, model: string, alias: string): Promise<AliasNotFound> {
-  const names = (await registry.listAliases(model)).map((a) => a.alias);
+  const names = (await registry.aliases.list(model)).map((a) => a.alias);
   const known = names.length === 0 ? 'it has no aliases yet' : `its aliases: ${names.join(', ')}`;
   return new AliasNotFound(`Model '${model}' has no alias '${alias}' (${known}).`);
 }
@@ -165,10 +65,6 @@ function assertPromotable(record: ModelVersionRecord): void {
   }
 }
 
-export function assertActor(by: string, what = 'moves the alias'): void {
-  if (typeof by !== 'string' || by.trim() === '') throw new InvalidInput(`Who ${what} is required (pipeline:<execution> or user:<name>).`);
-}
-
 /**
  * Move `alias` from `expected` to `version`: one conditional write, its history item, and the
  * events (including the late events of a move whose history a crash had left unwritten).
@@ -179,7 +75,7 @@ export async function moveAlias(
   change: { model: string; alias: string; version: number; by: string; reason: string; action: AliasAction },
   expected: number | undefined,
 ): Promise<{ move: AliasMove; eventsPublished: boolean }> {
-  const move = await registry.moveAliasWithHistory(
+  const move = await registry.aliases.moveWithHistory(
     {
       model: change.model,
       alias: change.alias,
@@ -232,7 +128,7 @@ export async function promote(
   await requireModel(registry, request.model);
   const record = await requireVersion(registry, request.model, request.version);
   assertPromotable(record);
-  const current = await registry.getAlias(request.model, alias);
+  const current = await registry.aliases.get(request.model, alias);
   const reason = request.reason?.trim() || `Promoted to ${alias} by ${request.by}.`;
   if (current?.version === request.version) {
     return {
@@ -284,12 +180,12 @@ export async function rollback(
   const alias = assertAliasName(request.alias ?? DEFAULT_ALIAS);
   assertActor(request.by);
   await requireModel(registry, request.model);
-  const current = await registry.getAlias(request.model, alias);
+  const current = await registry.aliases.get(request.model, alias);
   if (!current) throw await aliasNotFound(registry, request.model, alias);
   // A history item left unwritten by a crash is written (and announced) before it is read.
-  const repaired = await registry.repairAliasHistory(request.model, alias);
+  const repaired = await registry.aliases.repairHistory(request.model, alias);
   const lateSent = !repaired || (await publishOrLog([aliasChangedEvent(repaired, true)], targets));
-  const history = await registry.listAliasHistory(request.model, alias);
+  const history = await registry.aliases.history(request.model, alias);
   let target = request.version;
   if (target === undefined) {
     const previous = previousHolder(history);
@@ -320,10 +216,10 @@ export async function rollback(
 export async function aliasHistory(registry: Registry, targets: EventTargets, model: string, alias?: string): Promise<AliasHistory> {
   await requireModel(registry, model);
   if (alias !== undefined) assertAliasName(alias);
-  const current = (await registry.listAliases(model)).filter((a) => alias === undefined || a.alias === alias);
+  const current = (await registry.aliases.list(model)).filter((a) => alias === undefined || a.alias === alias);
   const repaired: AliasHistoryRecord[] = [];
   for (const a of current) {
-    const entry = await registry.repairAliasHistory(model, a.alias);
+    const entry = await registry.aliases.repairHistory(model, a.alias);
     if (entry) repaired.push(entry);
   }
   if (repaired.length > 0)
@@ -331,7 +227,7 @@ export async function aliasHistory(registry: Registry, targets: EventTargets, mo
       repaired.map((e) => aliasChangedEvent(e, true)),
       targets,
     );
-  const history = await registry.listAliasHistory(model, alias);
+  const history = await registry.aliases.history(model, alias);
   if (alias !== undefined && current.length === 0 && history.length === 0) throw await aliasNotFound(registry, model, alias);
   return {
     model,
@@ -344,46 +240,5 @@ export async function aliasHistory(registry: Registry, targets: EventTargets, mo
       revision: a.revision ?? null,
     })),
     history,
-  };
-}
-
-/** Everything that made a version: data bytes, training job, code, hyperparameters, metrics, report. */
-export async function lineage(registry: Registry, model: string, version: number): Promise<Lineage> {
-  await requireModel(registry, model);
-  const record = await requireVersion(registry, model, version);
-  const [dataset, aliases] = await Promise.all([registry.getDataset(model, record.lineage.datasetVersion), registry.listAliases(model)]);
-  return {
-    model,
-    version,
-    status: record.status,
-    task: record.task,
-    createdAt: record.createdAt,
-    aliases: aliases.filter((a) => a.version === version).map((a) => a.alias),
-    dataset: {
-      version: record.lineage.datasetVersion,
-      sha256: record.lineage.datasetSha256,
-      s3Uri: dataset?.s3Uri ?? null,
-      s3VersionId: record.lineage.datasetS3VersionId ?? dataset?.s3VersionId ?? null,
-      rows: dataset?.rows ?? null,
-      bytes: dataset?.bytes ?? null,
-      schemaHash: dataset?.schemaHash ?? null,
-      splits: dataset?.splits ?? null,
-      profileUri: dataset?.profileUri ?? null,
-      validationReportUri: dataset?.reportUri ?? null,
-    },
-    training: {
-      job: record.lineage.trainingJob,
-      artifact: record.lineage.trainingArtifact,
-      codeVersion: record.lineage.codeVersion,
-      hyperparameters: record.lineage.hyperparameters,
-      execution: record.lineage.execution,
-    },
-    metrics: record.metrics,
-    validationMetrics: record.validationMetrics ?? null,
-    evaluation: { reportUri: record.artifact.evaluationUri, decision: record.decision, promoted: record.promoted },
-    artifact: { onnxUri: record.artifact.onnxUri, sha256: record.artifact.sha256, cardUri: record.artifact.cardUri },
-    approval: record.approval ?? null,
-    tags: record.tags ?? {},
-    archived: record.archived ?? null,
   };
 }

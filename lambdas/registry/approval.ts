@@ -19,11 +19,12 @@ import {
   type PromoteApprovedInput,
   type RegisterOutput,
 } from '../shared/pipeline';
-import { isConditionFailure, type Registry } from '../shared/registry';
+import type { Registry } from '../shared/registry/registry';
+import { isConditionFailure } from '../shared/registry/table';
 import { sendTaskFailure, sendTaskSuccess } from '../shared/task-tokens';
-import { DEFAULT_ALIAS, requireModel, requireVersion, VersionStateInvalid } from './aliases';
-
-export { MODEL_REJECTED };
+import { DEFAULT_ALIAS } from './aliases';
+import { VersionStateInvalid } from './errors';
+import { requireModel, requireVersion } from './preconditions';
 
 export interface ApprovalDecision {
   readonly model: string;
@@ -45,10 +46,10 @@ export async function requestApproval(
 ): Promise<{ model: string; version: number; requestedAt: string }> {
   const requestedAt = new Date().toISOString();
   try {
-    await registry.requestApproval(input.model, input.version, { taskToken: input.taskToken, execution: input.execution, requestedAt });
+    await registry.approvals.request(input.model, input.version, { taskToken: input.taskToken, execution: input.execution, requestedAt });
   } catch (error) {
     if (!isConditionFailure(error)) throw error;
-    const record = await registry.getVersion(input.model, input.version);
+    const record = await registry.versions.get(input.model, input.version);
     throw new VersionStateInvalid(
       `Version ${input.version} of model '${input.model}' cannot wait for approval: it is ${record?.status ?? 'not in the registry'}.`,
     );
@@ -81,14 +82,14 @@ export async function decideApproval(
   }
   const decidedAt = new Date().toISOString();
   const reason = request.reason.trim();
-  const recorded = await registry.decideApproval(request.model, request.version, token, {
+  const recorded = await registry.approvals.decide(request.model, request.version, token, {
     decision: request.decision,
     decidedBy: request.by,
     decidedAt,
     reason,
   });
   if (!recorded) {
-    const now = await registry.getVersion(request.model, request.version);
+    const now = await registry.versions.get(request.model, request.version);
     throw new VersionStateInvalid(
       `Version ${request.version} of model '${request.model}' was decided by someone else meanwhile: it is ${now?.status ?? 'gone'}${now?.approval?.decidedBy ? ` (by ${now.approval.decidedBy})` : ''}.`,
     );
@@ -119,11 +120,11 @@ export async function decideApproval(
     }`;
   }
   if (request.decision === 'rejected') {
-    const run = await registry.getRun(request.model, execution);
-    if (run) await registry.putRun({ ...run, promoted: false, reason: `Rejected by ${request.by}: ${reason}`, updatedAt: decidedAt });
+    const run = await registry.runs.get(request.model, execution);
+    if (run) await registry.runs.put({ ...run, promoted: false, reason: `Rejected by ${request.by}: ${reason}`, updatedAt: decidedAt });
     // Register gave the training slot back before the approval step; this is a no-op then, and
     // frees the slot should a run ever reach a rejection still holding it.
-    await registry.releaseTrainingLease(request.model, execution);
+    await registry.leases.releaseTraining(request.model, execution);
   }
   return {
     model: request.model,
@@ -143,7 +144,7 @@ export async function promoteApproved(registry: Registry, targets: EventTargets,
   const record = await requireVersion(registry, input.model, input.version);
   const by = `pipeline:${input.execution}`;
   const reason = `${input.evaluation.decision.reason} Approved by ${input.approval.by}: ${input.approval.reason}`;
-  const move = await registry.moveAliasWithHistory(
+  const move = await registry.aliases.moveWithHistory(
     {
       model: input.model,
       alias: DEFAULT_ALIAS,
@@ -159,8 +160,8 @@ export async function promoteApproved(registry: Registry, targets: EventTargets,
   let decision = reason;
   if (move.moved) events.push(aliasChangedEvent(move.entry));
   else decision = `${reason} Not promoted: the champion moved while this version waited for approval; it stays approved.`;
-  await registry.setVersionDecision(input.model, input.version, move.moved, decision);
-  await registry.putRun({
+  await registry.versions.setDecision(input.model, input.version, move.moved, decision);
+  await registry.runs.put({
     model: input.model,
     execution: input.execution,
     status: 'SUCCEEDED',

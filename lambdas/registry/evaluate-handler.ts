@@ -1,16 +1,27 @@
-/** Lambda entry of the pipeline's Evaluate state. */
+/** Lambda entry of the pipeline's Evaluate state: the candidate challenges the champion (champion-challenge.ts). */
+import { z } from 'zod';
 import { evaluateEnv, loadEnv } from '../shared/env';
 import { logger } from '../shared/observability';
-import type { EvaluationOutput } from '../shared/pipeline';
-import { evaluate, type EvaluateInput } from './evaluate';
+import { parseEvent } from '../shared/parse-event';
+import type { EvaluateInput, EvaluationOutput } from '../shared/pipeline';
+import { challengeChampion } from './champion-challenge';
 import { parseGateConfig } from './gate';
+import { acceptedIngest, trainingOutput } from './stage-inputs';
 
 const env = loadEnv(evaluateEnv);
 // A bad per-model gate setting fails at cold start, naming the field, not mid-pipeline.
 parseGateConfig(env.GATE_CONFIG);
 
-export async function handler(event: EvaluateInput): Promise<EvaluationOutput> {
-  const out = await evaluate(event, env);
-  logger.info('Evaluated candidate', { model: event.ingest.model, decision: out.decision, metrics: out.candidate.metrics });
+/** What the state machine sends (lib/training.ts, "Evaluate candidate"). */
+export const evaluateInput = z.looseObject({
+  execution: z.string().min(1),
+  ingest: acceptedIngest,
+  training: trainingOutput,
+}) satisfies z.ZodType<EvaluateInput>;
+
+export async function handler(event: unknown): Promise<EvaluationOutput> {
+  const input = parseEvent(evaluateInput, event, 'Evaluate input');
+  const out = await challengeChampion(input, env);
+  logger.info('Evaluated candidate', { model: input.ingest.model, decision: out.decision, metrics: out.candidate.metrics });
   return out;
 }

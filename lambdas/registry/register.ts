@@ -15,15 +15,11 @@
  */
 import type { RegisterEnv } from '../shared/env';
 import { aliasChangedEvent, publishOrLog, versionRegisteredEvent, type RegistryEvent } from '../shared/events';
-import { MODEL_NAME_PATTERN, parseDatasetKey, parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
-import {
-  isTrainRequest,
-  type RecordFailureInput,
-  type RecordFailureOutput,
-  type RegisterInput,
-  type RegisterOutput,
-} from '../shared/pipeline';
-import { historyEntryOf, Registry, type ModelVersionRecord } from '../shared/registry';
+import { parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
+import type { RegisterInput, RegisterOutput } from '../shared/pipeline';
+import { historyEntryOf } from '../shared/registry/aliases';
+import { Registry } from '../shared/registry/registry';
+import type { ModelVersionRecord } from '../shared/registry/versions';
 import { copy, putJson } from '../shared/storage';
 import { DEFAULT_ALIAS } from './aliases';
 
@@ -31,7 +27,7 @@ export async function register(input: RegisterInput, env: RegisterEnv): Promise<
   const { ingest, training, evaluation } = input;
   const model = ingest.model;
   const registry = new Registry(env.REGISTRY_TABLE);
-  const version = await registry.versionNumberFor(model, input.execution);
+  const version = await registry.versions.numberFor(model, input.execution);
   const bucket = env.DATA_BUCKET;
 
   const onnxKey = s3Keys.modelOnnx(model, version);
@@ -72,17 +68,17 @@ export async function register(input: RegisterInput, env: RegisterEnv): Promise<
     createdAt: new Date().toISOString(),
   };
   // A retry of this execution's Register finds its version already written: carry on from it.
-  const earlier = await registry.getVersion(model, version);
+  const earlier = await registry.versions.get(model, version);
   if (earlier) {
     if (earlier.lineage.execution !== input.execution) {
       throw new Error(`Version ${version} of model '${model}' belongs to execution ${earlier.lineage.execution}, not ${input.execution}.`);
     }
     record = earlier;
-  } else await registry.putVersion(record);
+  } else await registry.versions.put(record);
 
   const aliasEvents: RegistryEvent[] = [];
   if (input.promote && !awaitingApproval && !record.promoted) {
-    const move = await registry.moveAliasWithHistory(
+    const move = await registry.aliases.moveWithHistory(
       {
         model,
         alias: DEFAULT_ALIAS,
@@ -101,7 +97,7 @@ export async function register(input: RegisterInput, env: RegisterEnv): Promise<
       record = { ...record, promoted: true };
     } else if (movedEarlier) {
       // An earlier attempt of this Register moved the alias and stopped before recording it.
-      const repaired = await registry.repairAliasHistory(model, DEFAULT_ALIAS);
+      const repaired = await registry.aliases.repairHistory(model, DEFAULT_ALIAS);
       aliasEvents.push(aliasChangedEvent(repaired ?? historyEntryOf(move.current!), repaired !== undefined));
       record = { ...record, promoted: true };
     } else {
@@ -110,10 +106,10 @@ export async function register(input: RegisterInput, env: RegisterEnv): Promise<
         decision: `${evaluation.decision.reason} Not promoted: the champion moved while this version was being evaluated; it stays registered.`,
       };
     }
-    await registry.setVersionDecision(model, version, record.promoted, record.decision);
+    await registry.versions.setDecision(model, version, record.promoted, record.decision);
   }
 
-  await registry.putRun({
+  await registry.runs.put({
     model,
     execution: input.execution,
     status: 'SUCCEEDED',
@@ -124,7 +120,7 @@ export async function register(input: RegisterInput, env: RegisterEnv): Promise<
     updatedAt: new Date().toISOString(),
   });
   // Training is over: the next execution waiting for this model's training slot may take it.
-  await registry.releaseTrainingLease(model, input.execution);
+  await registry.leases.releaseTraining(model, input.execution);
   await publishOrLog([versionRegisteredEvent(record), ...aliasEvents], { eventBusName: env.EVENT_BUS_NAME, topicArn: env.TOPIC_ARN });
   return {
     model,
@@ -134,68 +130,4 @@ export async function register(input: RegisterInput, env: RegisterEnv): Promise<
     metrics: evaluation.candidate.metrics,
     reason: record.decision,
   };
-}
-
-/** The reason inside a Catch's `Cause`: a Lambda error's JSON, SageMaker's job description, or text. */
-export function reasonFromCause(error: string, cause: string | undefined): string {
-  if (!cause) return error;
-  try {
-    const parsed = JSON.parse(cause) as Record<string, unknown>;
-    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
-    if (typeof parsed.FailureReason === 'string') {
-      return `Training job ${String(parsed.TrainingJobName ?? '')} failed: ${parsed.FailureReason}`.replace('job  failed', 'job failed');
-    }
-  } catch {
-    // Not JSON: the cause is the message itself.
-  }
-  return cause;
-}
-
-function stageOf(state: RecordFailureInput['state']): string {
-  if (!state.ingest) return 'Ingest';
-  if (!state.training) return 'Train';
-  if (!state.evaluation) return 'Evaluate';
-  return 'Register';
-}
-
-/** Record a failed run with its reason. The champion is never touched on this path. */
-export async function recordFailure(input: RecordFailureInput, env: RegisterEnv): Promise<RecordFailureOutput> {
-  const { state } = input;
-  const stage = stageOf(state);
-  const reason = reasonFromCause(state.error.Error, state.error.Cause);
-  let model: string | null = state.ingest?.model ?? null;
-  let source: string | undefined;
-  if (state.detail && isTrainRequest(state.detail)) {
-    model ??= MODEL_NAME_PATTERN.test(state.detail.retrain.model) ? state.detail.retrain.model : null;
-  } else if (state.detail) {
-    source = s3Uri(state.detail.bucket.name, state.detail.object.key);
-    try {
-      model ??= parseDatasetKey(state.detail.object.key).model;
-    } catch {
-      model = null; // not a dataset key: nothing in the registry to attach the failure to
-    }
-  }
-  if (model) {
-    const registry = new Registry(env.REGISTRY_TABLE);
-    await registry.putRun({
-      model,
-      execution: input.execution,
-      status: 'FAILED',
-      datasetVersion: state.ingest?.status === 'ACCEPTED' ? state.ingest.datasetVersion : undefined,
-      stage,
-      error: state.error.Error,
-      reason,
-      ...(source ? { source } : {}),
-      updatedAt: new Date().toISOString(),
-    });
-    // A failed run trains no more: give the model's training slot back if this execution held it,
-    // and the bytes it claimed without finishing their ingestion, so they can be dropped again.
-    await registry.releaseTrainingLease(model, input.execution);
-    await registry.abandonUnfinishedIngest(
-      model,
-      input.execution,
-      `The ingestion of execution ${input.execution} failed before it finished: ${reason}`,
-    );
-  }
-  return { model, stage, error: state.error.Error, reason: `${stage} failed: ${reason}` };
 }

@@ -9,8 +9,10 @@
  */
 import { InvalidInput } from '../shared/errors';
 import { publishOrLog, versionArchivedEvent, type EventTargets } from '../shared/events';
-import type { ModelVersionStatus, Registry } from '../shared/registry';
-import { assertActor, requireModel, requireVersion, VersionNotFound, VersionStateInvalid } from './aliases';
+import type { Registry } from '../shared/registry/registry';
+import type { ModelVersionStatus } from '../shared/registry/versions';
+import { VersionNotFound, VersionStateInvalid } from './errors';
+import { assertActor, requireModel, requireVersion } from './preconditions';
 
 /** Tag keys: 1-128 characters of letters, digits and `_.:/=+-@` (as AWS resource tags). */
 const TAG_KEY = /^[A-Za-z0-9_.:/=+\-@]{1,128}$/;
@@ -60,7 +62,7 @@ export async function tagVersion(
   if (!Number.isInteger(request.version) || request.version < 1) {
     throw new InvalidInput(`Version '${request.version}' is not valid: expected a positive integer.`);
   }
-  const tags = await registry.updateVersionTags(request.model, request.version, set, removed);
+  const tags = await registry.versions.updateTags(request.model, request.version, set, removed);
   if (tags === undefined) {
     await requireVersion(registry, request.model, request.version); // throws VersionNotFound, naming the known versions
     throw new VersionNotFound(`Model '${request.model}' has no version ${request.version}.`);
@@ -87,7 +89,7 @@ export interface VersionArchive {
 }
 
 async function aliasesOf(registry: Registry, model: string, version: number): Promise<string[]> {
-  return (await registry.listAliases(model)).filter((a) => a.version === version).map((a) => a.alias);
+  return (await registry.aliases.list(model)).filter((a) => a.version === version).map((a) => a.alias);
 }
 
 function heldBy(model: string, version: number, aliases: string[]): VersionStateInvalid {
@@ -135,8 +137,8 @@ export async function archiveVersion(
   const at = new Date().toISOString();
   const reason = request.reason?.trim() || `Archived by ${request.by}.`;
   const archived = { at, by: request.by, reason, fromStatus: record.status };
-  if (!(await registry.archiveVersion(request.model, request.version, archived))) {
-    const now = await registry.getVersion(request.model, request.version);
+  if (!(await registry.versions.archive(request.model, request.version, archived))) {
+    const now = await registry.versions.get(request.model, request.version);
     throw new VersionStateInvalid(
       `Version ${request.version} of model '${request.model}' changed during the archive (it is now ${now?.status ?? 'gone'}); nothing was changed.`,
     );
@@ -144,7 +146,7 @@ export async function archiveVersion(
   // An alias moved onto the version between the check and the write: undo, refuse.
   const late = await aliasesOf(registry, request.model, request.version);
   if (late.length > 0) {
-    await registry.unarchiveVersion(request.model, request.version, record.status, at);
+    await registry.versions.unarchive(request.model, request.version, record.status, at);
     throw heldBy(request.model, request.version, late);
   }
   const detail = { model: request.model, version: request.version, fromStatus: record.status, at, by: request.by, reason };

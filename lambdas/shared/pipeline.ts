@@ -121,6 +121,13 @@ export interface TrainingOutput {
   readonly modelArtifacts: string;
 }
 
+/** What the Evaluate state receives: the accepted dataset and the training job's model. */
+export interface EvaluateInput {
+  readonly execution: string;
+  readonly ingest: Extract<IngestOutput, { status: 'ACCEPTED' }>;
+  readonly training: TrainingOutput;
+}
+
 export interface CandidateSummary {
   readonly onnxUri: string;
   readonly cardUri: string;

@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { CategoryCounter, NumericStats } from '../lambdas/data/profile';
 import { DriftAccumulator } from '../lambdas/monitoring/drift';
-import { predictionColumns, predictionProfile, predictionRow } from '../lambdas/monitoring/prediction';
+import { predictionColumns, predictionProfile, predictionRow } from '../lambdas/registry/prediction-profile';
 import type { Prediction } from '../lambdas/shared/model-runtime';
 import type { ColumnProfile, DatasetProfile, FeatureType, NumericSketch } from '../lambdas/shared/types';
 import { prng } from '../local/demo-data';

@@ -14,7 +14,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { s3Client } from '../lambdas/shared/clients';
 import { assertModelName, s3Keys } from '../lambdas/shared/layout';
-import type { DriftRun } from '../lambdas/monitoring/monitor';
+import type { DriftRun } from '../lambdas/monitoring/drift-run';
 import type { PredictResponse } from '../lambdas/inference/predict';
 import type { IngestOutput, RegisterOutput } from '../lambdas/shared/pipeline';
 import { Registry } from '../lambdas/shared/registry';
@@ -28,7 +28,7 @@ import { LocalCloud } from '../local/cloud';
 import { churnRows, DEMO_FEATURES, toCsv } from '../local/demo-data';
 import { commandModels, MODELS_USAGE } from './commands/models';
 import { commandDatasets, DATASETS_USAGE } from './commands/datasets';
-import { commandDrift as driftCommand, DRIFT_USAGE } from './commands/drift';
+import { commandDrift as driftCommand, describeDriftRun, DRIFT_USAGE } from './commands/drift';
 import { commandDoctor, DOCTOR_USAGE } from './commands/doctor';
 
 /** A failure the CLI reports as one line (and exit code 1), not as a stack trace. */
@@ -263,19 +263,6 @@ function describeRun(r: RunReport): string {
   ].join('\n');
 }
 
-function describeDrift(run: DriftRun): string {
-  const lines = [
-    `Drift for ${run.model} v${run.modelVersion} over ${run.rows} captured rows: ${run.datasetDrift ? 'DRIFT' : 'no drift'} (share ${run.driftShare.toFixed(2)} of features, threshold ${run.driftShareThreshold})`,
-  ];
-  for (const f of run.features) {
-    lines.push(
-      `  ${f.name.padEnd(20)} ${f.test} ${f.statistic === null ? 'n/a' : f.statistic.toFixed(4)} ${f.drifted ? 'DRIFTED' : 'ok'}${f.warning ? `  (${f.warning})` : ''}`,
-    );
-  }
-  lines.push(`  report: ${run.report.json}`);
-  return lines.join('\n');
-}
-
 function requireModel(value: string | undefined): string {
   if (!value) throw new CliError('--model NAME is required.');
   return assertModelName(value);
@@ -459,7 +446,7 @@ async function commandDemo(io: Io): Promise<number> {
     say(`3. Running the drift monitor over the captured requests...`);
     await cloud.flush(); // the capture buffer is written in batches: write it before reading it back
     const drift = ((await cloud.invoke('drift', { model: 'churn', settleSeconds: 0 })) as DriftRun[])[0];
-    say(describeDrift(drift));
+    say(describeDriftRun(drift));
     if (io.json)
       io.out(
         JSON.stringify({

@@ -12,7 +12,7 @@ import type { APIGatewayProxyResult } from 'aws-lambda';
 import { predictThroughApi } from '../bin/cli';
 import { runDriftCommand } from '../bin/commands/drift';
 import type { PredictResponse } from '../lambdas/inference/predict';
-import type { DriftRun } from '../lambdas/monitoring/monitor';
+import type { DriftRun } from '../lambdas/monitoring/drift-run';
 import { acquireLease, readRetrainState, releaseLease } from '../lambdas/monitoring/retrain';
 import { dynamoClient, s3Client } from '../lambdas/shared/clients';
 import { registryKeys } from '../lambdas/shared/layout';

@@ -4,23 +4,13 @@
  * versions that produced it), and Evidently's default test selection.
  */
 import { NumericStats } from '../lambdas/data/profile';
-import { DriftAccumulator, psi, selectTest } from '../lambdas/monitoring/drift';
-import {
-  chi2Sf,
-  chiSquared,
-  hellinger,
-  jensenShannon,
-  klDivergence,
-  kolmogorovSf,
-  ksFromBins,
-  ksFromPoints,
-  ksTwoSampleP,
-  normalTwoSidedP,
-  smirnovSf,
-  twoProportionZ,
-  wassersteinFromBins,
-  type GridCounts,
-} from '../lambdas/monitoring/stats';
+import { DriftAccumulator } from '../lambdas/monitoring/drift';
+import { selectTest } from '../lambdas/monitoring/feature-drift';
+import { hellinger, jensenShannon, klDivergence, psi } from '../lambdas/shared/stats/divergence';
+import { ksFromBins, ksFromPoints, wassersteinFromBins, type GridCounts } from '../lambdas/shared/stats/grid';
+import { chiSquared, twoProportionZ } from '../lambdas/shared/stats/hypothesis';
+import { kolmogorovSf, ksTwoSampleP, smirnovSf } from '../lambdas/shared/stats/kolmogorov';
+import { chi2Sf, normalTwoSidedP } from '../lambdas/shared/stats/special';
 import type { DatasetProfile } from '../lambdas/shared/types';
 import counts from './fixtures/drift/counts.json';
 import samples from './fixtures/drift/samples.json';

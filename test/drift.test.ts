@@ -1,5 +1,7 @@
 import fc from 'fast-check';
-import { binIndex, binLabels, DriftAccumulator, psi } from '../lambdas/monitoring/drift';
+import { DriftAccumulator } from '../lambdas/monitoring/drift';
+import { psi } from '../lambdas/shared/stats/divergence';
+import { binIndex, binLabels } from '../lambdas/shared/stats/histogram';
 import { OTHER_CATEGORY, type DatasetProfile } from '../lambdas/shared/types';
 import { prng as uniform } from '../local/demo-data';
 

@@ -13,9 +13,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { InvalidInput } from '../../lambdas/shared/errors';
 import { DRIFT_TESTS, parseWindow } from '../../lambdas/monitoring/config';
-import type { FeatureDrift } from '../../lambdas/monitoring/drift';
+import type { FeatureDrift } from '../../lambdas/monitoring/drift-report';
 import { renderDriftHtml } from '../../lambdas/monitoring/html';
-import type { DriftRun } from '../../lambdas/monitoring/monitor';
+import type { DriftRun } from '../../lambdas/monitoring/drift-run';
 import type { LocalCloud } from '../../local/cloud';
 
 export const DRIFT_USAGE = `  mloop drift --model NAME [--window 24h]                run the drift monitor now (since its last run, or the last window)`;
@@ -52,7 +52,12 @@ function featureLine(f: FeatureDrift): string {
   return `  ${f.name.padEnd(22)} ${f.test.padEnd(13)} ${score.padEnd(34)} ${f.statistic === null ? 'untested' : f.drifted ? 'DRIFTED' : 'ok'}${nulls}${f.warning ? `  (${f.warning})` : ''}`;
 }
 
-export function describeDriftRun(run: DriftCommandResult): string {
+/**
+ * A run in words: the verdict per feature, prediction drift, quality and retraining, and where the
+ * report is (the local HTML file when the command wrote one, else the S3 one). `mloop drift` and
+ * `mloop demo` print it.
+ */
+export function describeDriftRun(run: DriftRun | DriftCommandResult): string {
   const over = run.window.mode === 'window' ? `the last ${run.window.label ?? `${run.window.seconds}s`}` : 'captures since the last run';
   const lines = [
     `Drift for ${run.model} v${run.modelVersion} over ${run.rows} rows (${over}): ${run.datasetDrift ? 'DATASET DRIFT' : 'no dataset drift'} (${run.drifted} of ${run.tested} features, share ${run.driftShare.toFixed(2)}, threshold ${run.driftShareThreshold})`,
@@ -76,7 +81,7 @@ export function describeDriftRun(run: DriftCommandResult): string {
     lines.push(
       `Retraining: ${run.retrain.action === 'retrain' ? `started (${run.retrain.reason}): ${run.retrain.datasetUri}` : run.retrain.reason}`,
     );
-  lines.push(`  report: ${run.report.json}`, `  html:   ${run.report.file}`);
+  lines.push(`  report: ${run.report.json}`, `  html:   ${'file' in run.report ? run.report.file : run.report.html}`);
   return lines.join('\n');
 }
 

@@ -2136,7 +2136,7 @@ function evaluate(table: TableScan, read: Detected & ReadOutcome, ctx: EvaluateC
     const column = columns[index];
     const value = column.profile(types.get(column) as FeatureType, column.missing.count, ctx.profileOptions);
     Object.defineProperty(profileColumns, name, { value, enumerable: true, writable: true, configurable: true });
-    // The drift tests' sketch of a numeric column (lambdas/monitoring/stats.ts).
+    // The drift tests' sketch of a numeric column (lambdas/shared/stats/grid.ts).
     const sketch = value.kind === 'numeric' ? column.numbers.driftSketch() : undefined;
     if (sketch) Object.defineProperty((sketches ??= {}), name, { value: sketch, enumerable: true, writable: true, configurable: true });
   }

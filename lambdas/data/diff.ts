@@ -14,7 +14,7 @@ import type {
   NumericColumnProfile,
 } from '../shared/types';
 import { OTHER_CATEGORY } from '../shared/types';
-import { psi } from '../monitoring/drift';
+import { psi } from '../shared/stats/divergence';
 
 /** PSI at or above this is reported as a shift (the drift monitor's threshold). */
 export const PSI_SHIFT = 0.2;

@@ -1,10 +1,12 @@
 /**
  * Streaming statistics for dataset profiles, in bounded memory per column however long the file:
- * numeric moments (Welford), a histogram sketch, and category counts with a distinct-count sketch.
+ * numeric moments (Welford: lambdas/shared/stats/moments.ts), a histogram sketch, and category
+ * counts with a distinct-count sketch.
  * Pure code: no I/O.
  */
 import type { CategoricalColumnProfile, Histogram, NumericColumnProfile, NumericSketch } from '../shared/types';
 import { OTHER_CATEGORY } from '../shared/types';
+import { Moments } from '../shared/stats/moments';
 
 /** A HistogramSketch as JSON: its exact values, or its fine bins. */
 export interface HistogramSketchState {
@@ -230,7 +232,7 @@ export class HistogramSketch {
   }
 
   /**
-   * The drift tests' sketch (lambdas/monitoring/stats.ts): with at most EXACT_VALUES values, every
+   * The drift tests' sketch (lambdas/shared/stats/grid.ts): with at most EXACT_VALUES values, every
    * distinct value and its count ('points'); past that, about `bins` bins of about equal counts
    * whose inner edges are fine-bin boundaries, so each count is exactly the sum of whole fine bins
    * ('bins'), over [min, max].
@@ -281,13 +283,10 @@ export class HistogramSketch {
   }
 }
 
-/** Count, mean, population standard deviation (Welford), min, max and a histogram sketch. */
-export class NumericStats {
-  count = 0;
-  mean = 0;
+/** Count, mean, population standard deviation (Welford: Moments), min, max and a histogram sketch. */
+export class NumericStats extends Moments {
   min = Infinity;
   max = -Infinity;
-  private m2 = 0;
   private readonly sketch = new HistogramSketch();
   /** Each distinct value's count while there are at most MAX_SKETCH_VALUES of them (then null). */
   private valueCounts: Map<number, number> | null = new Map();
@@ -299,10 +298,7 @@ export class NumericStats {
       else if (this.valueCounts.size < MAX_SKETCH_VALUES) this.valueCounts.set(x, 1);
       else this.valueCounts = null;
     }
-    this.count++;
-    const delta = x - this.mean;
-    this.mean += delta / this.count;
-    this.m2 += delta * (x - this.mean);
+    super.add(x);
     if (x < this.min) this.min = x;
     if (x > this.max) this.max = x;
     this.sketch.add(x);
@@ -339,11 +335,7 @@ export class NumericStats {
    */
   merge(other: NumericStats): void {
     if (other.count === 0) return;
-    const n = this.count + other.count;
-    const delta = other.mean - this.mean;
-    this.m2 += other.m2 + (delta * delta * this.count * other.count) / n;
-    this.mean += (delta * other.count) / n;
-    this.count = n;
+    super.merge(other);
     if (other.min < this.min) this.min = other.min;
     if (other.max > this.max) this.max = other.max;
     this.sketch.merge(other.sketch);
@@ -359,11 +351,6 @@ export class NumericStats {
   /** See HistogramSketch.quantile; clamped to [min, max]. */
   quantile(q: number): number {
     return Math.min(this.max, Math.max(this.min, this.sketch.quantile(q)));
-  }
-
-  /** Population standard deviation (divides by n), 0 for fewer than two values. */
-  get std(): number {
-    return this.count > 1 ? Math.sqrt(Math.max(0, this.m2 / this.count)) : 0;
   }
 
   /** The drift tests' sketch of the column (see HistogramSketch.driftSketch), with `values` when few. */

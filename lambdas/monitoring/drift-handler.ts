@@ -4,7 +4,8 @@ import { driftEnv, loadEnv } from '../shared/env';
 import { InvalidInput } from '../shared/errors';
 import { logger } from '../shared/observability';
 import { parseDriftConfig } from './config';
-import { runDriftMonitor, type DriftRun } from './monitor';
+import type { DriftRun } from './drift-run';
+import { runDriftMonitor } from './monitor';
 
 const env = loadEnv(driftEnv);
 // A bad DRIFT_CONFIG fails at cold start, naming what is wrong, not at the first scheduled run.

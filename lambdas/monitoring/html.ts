@@ -3,8 +3,8 @@
  * feature its test, statistic, threshold and a histogram of the reference against the window
  * (inline SVG, no script, no external resource), then prediction drift, quality and retraining.
  */
-import type { ColumnSummary, FeatureDrift } from './drift';
-import type { DriftRun } from './monitor';
+import type { ColumnSummary, FeatureDrift } from './drift-report';
+import type { DriftRun } from './drift-run';
 
 const REFERENCE_COLOR = '#9aa5b1';
 const CURRENT_COLOR = '#2f6fde';

@@ -2,9 +2,10 @@
  * The drift monitor's run: for each model with a champion, read the inputs captured since the
  * last run (a watermark on the time-ordered capture keys) or in a given window, and compare them
  * with the champion's training profile feature by feature (drift.ts); compare its outputs with its
- * outputs on the test split (prediction.ts); join them with feedback labels and score them
- * (quality.ts); apply the retraining policy (retrain.ts); and write the report (S3, JSON and
- * HTML), a record (DynamoDB) and metrics (CloudWatch, through Embedded Metric Format).
+ * outputs on the test split (the prediction profile, lambdas/registry/prediction-profile.ts); join
+ * them with feedback labels and score them (quality.ts); apply the retraining policy (retrain.ts);
+ * and write the report (S3, JSON and HTML: drift-run.ts, html.ts), a record (DynamoDB) and metrics
+ * (CloudWatch, through Embedded Metric Format).
  *
  * Captures stream through once; the memory of a run is the per-bin counts of each feature plus the
  * labels of the window's feedback, independent of the number of captured rows.
@@ -19,12 +20,13 @@ import { Registry } from '../shared/registry';
 import { getJson, getStream, listKeys, putBytes, putJson } from '../shared/storage';
 import type { DatasetProfile, ModelCard } from '../shared/types';
 import type { CaptureRecord } from '../inference/predict';
+import { predictionColumns, predictionProfileKey, predictionRow } from '../registry/prediction-profile';
 import { parseDriftConfig, parseWindow, resolveDriftConfig, type ResolvedDriftConfig } from './config';
-import { DriftAccumulator, type DriftReport, type FeatureDrift } from './drift';
+import { DriftAccumulator } from './drift';
+import type { DriftRun, PredictionDrift } from './drift-run';
 import { renderDriftHtml } from './html';
-import { predictionColumns, predictionProfileKey, predictionRow } from './prediction';
-import { CaptureIndexer, QualityAccumulator, readLabels, type QualityReport } from './quality';
-import { applyRetrainPolicy, type RetrainOutcome } from './retrain';
+import { CaptureIndexer, QualityAccumulator, readLabels } from './quality';
+import { applyRetrainPolicy } from './retrain';
 
 export interface DriftInput {
   /** One model; all models with a champion when absent (the schedule's case). */
@@ -39,39 +41,6 @@ export interface DriftInput {
    * the watermark: an inspection, which neither moves the watermark nor starts a retraining.
    */
   readonly window?: string | number;
-}
-
-export interface PredictionDrift {
-  /** The share rule over the output columns (label, probabilities or value). */
-  readonly detected: boolean;
-  readonly driftShare: number;
-  readonly driftShareThreshold: number;
-  readonly rows: number;
-  readonly features: FeatureDrift[];
-}
-
-export interface DriftRun extends DriftReport {
-  readonly model: string;
-  readonly modelVersion: number;
-  readonly datasetVersion: number;
-  readonly captureObjects: number;
-  /** Which captures: since the watermark, or a window of the last `seconds`. */
-  readonly window: {
-    readonly mode: 'watermark' | 'window';
-    readonly seconds?: number;
-    readonly label?: string;
-    readonly from: string | null;
-    readonly to: string;
-  };
-  readonly config: { readonly test: string; readonly nullShareThreshold: number };
-  /** The model's outputs against its outputs on the test split; null without a prediction profile. */
-  readonly predictionDrift: PredictionDrift | null;
-  readonly predictionDriftWarning?: string;
-  /** Feedback labels joined with the window's predictions; null when the model has no feedback at all. */
-  readonly quality: QualityReport | null;
-  /** What the retraining policy did. */
-  readonly retrain: RetrainOutcome | null;
-  readonly report: { readonly json: string; readonly html: string };
 }
 
 export interface MonitorOptions {

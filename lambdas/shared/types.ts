@@ -62,7 +62,7 @@ export interface CategoricalColumnProfile {
 export type ColumnProfile = NumericColumnProfile | CategoricalColumnProfile;
 
 /**
- * What the drift tests need of a numeric column beyond its histogram (lambdas/monitoring/stats.ts).
+ * What the drift tests need of a numeric column beyond its histogram (lambdas/shared/stats/grid.ts).
  * 'points': every distinct value (`edges`) with its count, for columns of at most 1,024 values (the
  * KS statistic is then exact); 'bins': about 100 bins holding about equal shares of the values,
  * counts[i] in [edges[i], edges[i+1]), the last bin closed.

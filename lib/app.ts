@@ -1,3 +1,8 @@
+/**
+ * The CDK app's assembly: `buildApp` builds mloop's stack from the context keys (and applies
+ * cdk-nag's AwsSolutions pack unless told not to); `inProcessApp` and `cdkJsonContext` let the
+ * tests and the local runtime synthesize in-process the template `cdk synth` writes.
+ */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { App, Size, Validations } from 'aws-cdk-lib';
@@ -6,9 +11,21 @@ import { DATASET_SCHEMAS_CONTEXT_KEY, datasetSchemasFromContext } from './datase
 import { REPO_ROOT } from './function-catalog';
 import { MloopStack } from './mloop-stack';
 
+/** How buildApp builds. */
+export interface BuildAppOptions {
+  /**
+   * Apply cdk-nag's AwsSolutions pack, so that synthesis fails on a finding no acknowledgement
+   * covers. The local runtime turns it off: it reads a template that `cdk synth` and the tests
+   * check, and the checks do not change the template.
+   * @default true
+   */
+  readonly nag?: boolean;
+}
+
 /**
- * Build mloop's stack into an app, with cdk-nag's AwsSolutions pack applied. Shared by the CDK
- * app (bin/app.ts), the tests and the local runtime, so all three see the same template.
+ * Build mloop's stack into an app, with cdk-nag's AwsSolutions pack applied (unless
+ * `options.nag` is false). Shared by the CDK app (bin/app.ts), the tests and the local runtime,
+ * so all three see the same template.
  *
  * Context keys: `mloop:stackName` (default "Mloop"), `mloop:trainingInstanceType`
  * (default ml.g5.xlarge), `mloop:trainingCodeDir` (a training source directory of your own,
@@ -20,7 +37,7 @@ import { MloopStack } from './mloop-stack';
  * documents, the path of a JSON file holding one, relative to the directory of cdk.json, or its
  * JSON text).
  */
-export function buildApp(app: App): MloopStack {
+export function buildApp(app: App, options: BuildAppOptions = {}): MloopStack {
   const stackName = (app.node.tryGetContext('mloop:stackName') as string | undefined) ?? 'Mloop';
   const instanceType = app.node.tryGetContext('mloop:trainingInstanceType') as string | undefined;
   const trainingCodeDir = app.node.tryGetContext('mloop:trainingCodeDir') as string | undefined;
@@ -40,7 +57,7 @@ export function buildApp(app: App): MloopStack {
       },
     },
   });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return stack;
 }
 

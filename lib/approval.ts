@@ -1,3 +1,8 @@
+/**
+ * The manual-approval branch of the training pipeline (`requireApproval`): its options and the
+ * states that register a better candidate as pending-approval, wait on a task token for
+ * `mloop models approve|reject`, and promote the approved version.
+ */
 import { Duration } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
@@ -8,6 +13,21 @@ import type { MloopFunction } from './mloop-function';
 
 /** How long a pipeline waits for a person by default. */
 export const DEFAULT_APPROVAL_TIMEOUT = Duration.days(7);
+
+/** Whether promotions wait for a person: the approval part of `MloopStackProps.training`. */
+export interface ApprovalOptions {
+  /**
+   * Wait for a person before promoting: a better candidate is registered as pending-approval and
+   * the pipeline waits on a task token until `mloop models approve|reject` (lib/approval.ts).
+   * @default false (the gate promotes on its own)
+   */
+  readonly requireApproval?: boolean;
+  /**
+   * How long the pipeline waits for an approval before it fails.
+   * @default Duration.days(7)
+   */
+  readonly approvalTimeout?: Duration;
+}
 
 export interface ApprovalStepsProps {
   readonly register: MloopFunction<'register'>;
@@ -20,7 +40,7 @@ export interface ApprovalStepsProps {
 }
 
 /**
- * The manual-approval branch of the training pipeline (TrainingPipelineProps.requireApproval),
+ * The manual-approval branch of the training pipeline (ApprovalOptions.requireApproval),
  * taken when the gate says the candidate is better:
  *
  *   Register (awaiting approval) λ ─► Wait for approval (λ .waitForTaskToken) ─► Promote approved version λ

@@ -1,9 +1,20 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+/**
+ * The data concern: the data lake (the bucket where datasets land, and everything derived from
+ * them) and the ingestion of a dropped dataset, the pipeline's first stage: the Ingest and
+ * IngestParts functions, whose handlers are lambdas/data/ingest-handler.ts and
+ * lambdas/data/parts-handler.ts, with their environment and their grants.
+ */
+import { Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { DATASETS_PREFIX, INGEST_PARTS_PREFIX } from '../lambdas/shared/layout';
+import type { SchemaFile } from '../lambdas/shared/schema-file';
+import { datasetSchemasEnvironment, ingestEnvironmentFits } from './dataset-schemas';
+import { MloopFunction } from './mloop-function';
+import { acknowledgeBucketGrants, acknowledgeFunctionDefaults } from './nag';
 
 export interface DataLakeProps {
   /**
@@ -79,5 +90,164 @@ export class DataLake extends Construct {
       actions: ['s3:PutObjectTagging', 's3:PutObjectVersionTagging'],
       resourceArns: [this.bucket.arnForObjects(`${DATASETS_PREFIX}*`)],
     });
+  }
+}
+
+/** How datasets are checked and cut: the ingestion part of `MloopStackProps.training`. */
+export interface DatasetIngestionOptions {
+  /**
+   * Rows a dataset needs to be accepted.
+   * @default 10
+   */
+  readonly minRows?: number;
+  /**
+   * Schemas declared per model, each in exactly the format of `datasets/<model>/schema.json`
+   * (`SchemaFile`, lambdas/shared/schema-file.ts), e.g.
+   * `{ churn: { target: 'churned', columns: [{ name: 'tenure_months', type: 'numeric' }, ...] } }`.
+   * Every dataset of a model named here is checked against its schema, including each column's
+   * `nullable: false` and listed `categories`. Precedence: a schema.json dropped beside the data
+   * wins over this (it is the more recent, more specific statement), which wins over the schema
+   * the model's first dataset fixed, which wins over inference.
+   *
+   * Checked at synth (model names, and each schema with the field named). The schemas reach the
+   * Ingest function as its DATASET_SCHEMAS variable (JSON), so together with its other variables
+   * they must fit Lambda's 4 KB environment limit (synth fails, saying by how much); a big
+   * schema belongs in schema.json beside the data instead.
+   * @default - none: a model's schema comes from schema.json or its first dataset
+   */
+  readonly datasetSchemas?: Record<string, SchemaFile>;
+  /**
+   * Ingestion of files too big for one function's 15 minutes: cut into byte-range parts that
+   * Distributed Map states scan and split in parallel (lambdas/data/parts.ts).
+   * @default - see IngestionPartsOptions
+   */
+  readonly ingestionParts?: IngestionPartsOptions;
+}
+
+/** When and how a dataset file is ingested in parts. */
+export interface IngestionPartsOptions {
+  /**
+   * A CSV, JSON Lines or Parquet file larger than this is ingested in parts (Parquet: runs of
+   * whole row groups; gzip files are always read in one pass). One function streams about 30-60 MB/s, so 2 GiB takes about a minute.
+   * @default Size.gibibytes(2)
+   */
+  readonly above?: Size;
+  /**
+   * The size of each part (larger when the file would make more than `maxParts`).
+   * @default Size.mebibytes(256)
+   */
+  readonly partSize?: Size;
+  /**
+   * The most parts a file is cut into: each is an item of the Map states, and their ranges and
+   * split counts travel in the execution state (at most MAX_PARTS_LIMIT, 1,000). A bigger file
+   * gets bigger parts.
+   * @default 1000
+   */
+  readonly maxParts?: number;
+  /**
+   * How many parts are scanned (and split) at once: the Distributed Map's MaxConcurrency, so
+   * also the functions' concurrency the ingestion takes.
+   * @default 100
+   */
+  readonly maxConcurrency?: number;
+}
+
+/**
+ * The most parts a file may be cut into: the parts' ranges (about 55 bytes each) and the split
+ * counts the Split parts Map answers (about 50 bytes each) travel in the execution state, whose
+ * limit is 256 KiB. A thousand parts of even 1 GiB each is more than the hash pass reads in time.
+ */
+export const MAX_PARTS_LIMIT = 1000;
+
+/** IngestionPartsOptions with their defaults, checked. */
+export function resolveIngestionParts(options: IngestionPartsOptions = {}): {
+  aboveBytes: number;
+  partBytes: number;
+  maxParts: number;
+  maxConcurrency: number;
+} {
+  const aboveBytes = (options.above ?? Size.gibibytes(2)).toBytes();
+  const partBytes = (options.partSize ?? Size.mebibytes(256)).toBytes();
+  const maxParts = options.maxParts ?? 1000;
+  const maxConcurrency = options.maxConcurrency ?? 100;
+  if (!(partBytes >= 1024)) throw new Error(`ingestionParts.partSize must be at least 1 KiB, got ${partBytes} bytes.`);
+  if (!Number.isInteger(maxParts) || maxParts < 1 || maxParts > MAX_PARTS_LIMIT) {
+    throw new Error(`ingestionParts.maxParts must be an integer from 1 to ${MAX_PARTS_LIMIT}, got ${maxParts}.`);
+  }
+  if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1 || maxConcurrency > 10000) {
+    throw new Error(
+      `ingestionParts.maxConcurrency must be an integer from 1 to 10000 (the Distributed Map's limit), got ${maxConcurrency}.`,
+    );
+  }
+  return { aboveBytes, partBytes, maxParts, maxConcurrency };
+}
+
+export interface DatasetIngestionProps extends DatasetIngestionOptions {
+  readonly dataLake: DataLake;
+  /** The registry table: dataset versions, content claims and the models' training slots. */
+  readonly table: dynamodb.ITableV2;
+  /**
+   * The longest a training job may take (ModelTraining.jobLimit): a run that died keeps its
+   * model's training slot for this plus an hour (TRAINING_LEASE_SECONDS).
+   */
+  readonly jobLimit: Duration;
+}
+
+/**
+ * The ingestion of a dropped dataset: validate, profile, version and split it (Ingest), or, for a
+ * file too big for one pass, hash, scan, merge and split it in parts (IngestParts, run by the
+ * pipeline's Distributed Map states). Each function reads `datasets/`, writes `splits/`,
+ * `profiles/`, `reports/` and `ingest-parts/`, tags rejected datasets, and reads and writes the
+ * registry table. The states that invoke them are the pipeline's (lib/pipeline.ts).
+ */
+export class DatasetIngestion extends Construct {
+  readonly ingest: MloopFunction<'ingest'>;
+  readonly ingestParts: MloopFunction<'ingestParts'>;
+  /** The parts' settings, resolved: the pipeline's Distributed Maps run `maxConcurrency` parts at once. */
+  readonly parts: ReturnType<typeof resolveIngestionParts>;
+
+  constructor(scope: Construct, id: string, props: DatasetIngestionProps) {
+    super(scope, id);
+    const bucket = props.dataLake.bucket;
+    const parts = resolveIngestionParts(props.ingestionParts);
+    this.parts = parts;
+    const environment = {
+      DATA_BUCKET: bucket.bucketName,
+      REGISTRY_TABLE: props.table.tableName,
+      ...(props.minRows !== undefined ? { MIN_ROWS: String(props.minRows) } : {}),
+      ...datasetSchemasEnvironment(props.datasetSchemas),
+      // How long a run that died keeps its model's training slot: the job's limit, plus an hour.
+      TRAINING_LEASE_SECONDS: String(props.jobLimit.plus(Duration.hours(1)).toSeconds()),
+      PARTS_ABOVE_BYTES: String(parts.aboveBytes),
+      PART_BYTES: String(parts.partBytes),
+      MAX_PARTS: String(parts.maxParts),
+    };
+    this.ingest = new MloopFunction(this, 'Ingest', { functionId: 'ingest', environment });
+    this.ingestParts = new MloopFunction(this, 'IngestParts', { functionId: 'ingestParts', environment });
+
+    for (const fn of [this.ingest, this.ingestParts]) {
+      // Lambda refuses an environment over 4 KB only at deploy time; the schemas make that reachable.
+      fn.node.addValidation(ingestEnvironmentFits(fn));
+      // Least privilege: the prefixes ingestion reads and writes, nothing else of the bucket.
+      bucket.grantRead(fn, `${DATASETS_PREFIX}*`);
+      bucket.grantPut(fn, 'splits/*');
+      bucket.grantPut(fn, 'profiles/*');
+      bucket.grantPut(fn, 'reports/*');
+      bucket.grantPut(fn, `${INGEST_PARTS_PREFIX}*`);
+      props.dataLake.grantTagDatasets(fn);
+      props.table.grantReadWriteData(fn);
+    }
+    // The parts' functions read the plan and the scans Ingest and Scan part wrote.
+    bucket.grantRead(this.ingestParts, `${INGEST_PARTS_PREFIX}*`);
+
+    for (const fn of [this.ingest, this.ingestParts]) {
+      acknowledgeBucketGrants(
+        fn,
+        bucket,
+        ['datasets/*', 'splits/*', 'profiles/*', 'reports/*', `${INGEST_PARTS_PREFIX}*`],
+        ['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:Abort*'],
+      );
+      acknowledgeFunctionDefaults(fn, props.table);
+    }
   }
 }

@@ -1,3 +1,7 @@
+/**
+ * MloopFunction, the one Lambda base construct of mloop: every function of the catalog
+ * (lib/function-catalog.ts) is built through it, with the shared defaults set once.
+ */
 import * as path from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -26,8 +30,16 @@ export interface MloopFunctionProps<Id extends FunctionId> {
 }
 
 /**
+ * The Lambda runtime of every function (the project's rule: Node.js 22 or newer), and the
+ * esbuild target its bundles are built for, which follows it.
+ */
+export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
+const BUNDLING_TARGET = LAMBDA_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, 'node$1');
+
+/**
  * The one Lambda base of mloop. Shared defaults, set once:
- * - Node.js 24 on ARM64 (Graviton: cheaper per GB-second; onnxruntime-node ships linux/arm64);
+ * - Node.js 24 (LAMBDA_RUNTIME) on ARM64 (Graviton: cheaper per GB-second; onnxruntime-node ships
+ *   linux/arm64), bundled for that same version;
  * - memory and timeout from the function catalog;
  * - JSON logs to a log group with a retention (default three months), X-Ray tracing active;
  * - bundled by esbuild (no Docker), minified, with source maps;
@@ -47,7 +59,7 @@ export class MloopFunction<Id extends FunctionId> extends nodejs.NodejsFunction 
       entry: entryPath(props.functionId),
       handler: 'handler',
       description: spec.description,
-      runtime: lambda.Runtime.NODEJS_24_X,
+      runtime: LAMBDA_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
       memorySize: spec.memoryMb,
       timeout: Duration.seconds(spec.timeoutSeconds),
@@ -65,7 +77,7 @@ export class MloopFunction<Id extends FunctionId> extends nodejs.NodejsFunction 
       bundling: {
         minify: true,
         sourceMap: true,
-        target: 'node22',
+        target: BUNDLING_TARGET,
         format: nodejs.OutputFormat.CJS,
         externalModules: ['@aws-sdk/*'],
         ...(spec.onnx

@@ -1,12 +1,26 @@
+/**
+ * The mloop stack: composes the constructs of the loop (data lake and ingestion, registry,
+ * training, the training pipeline, inference API, drift monitor) and hands each its settings.
+ */
 import { type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { type Construct } from 'constructs';
-import { DataLake } from './data';
+import type { ApprovalOptions } from './approval';
+import { DataLake, DatasetIngestion, type DatasetIngestionOptions } from './data';
 import { InferenceApi, type InferenceApiProps } from './inference';
 import { DriftMonitor, type DriftMonitorProps } from './monitoring';
 import { acknowledge } from './nag';
-import { ModelRegistry } from './registry';
-import { TrainingPipeline, type TrainingPipelineProps } from './training';
+import { TrainingPipeline } from './pipeline';
+import { ModelRegistry, type ModelGateOptions } from './registry';
+import { ModelTraining, type ModelTrainingOptions } from './training';
+
+/**
+ * The settings of the training loop, in one object (`MloopStackProps.training`); each construct
+ * takes its part: the training job's (ModelTrainingOptions, lib/training.ts), the ingestion's
+ * (DatasetIngestionOptions, lib/data.ts), the gate's (ModelGateOptions, lib/registry.ts) and the
+ * approval's (ApprovalOptions, lib/approval.ts).
+ */
+export interface TrainingSettings extends ModelTrainingOptions, DatasetIngestionOptions, ModelGateOptions, ApprovalOptions {}
 
 export interface MloopStackProps extends StackProps {
   /**
@@ -21,9 +35,9 @@ export interface MloopStackProps extends StackProps {
   readonly removalPolicy?: RemovalPolicy;
   /**
    * Training settings (instance type, runtime, code, hyperparameters, gate margin, dataset schemas).
-   * @default - see TrainingPipelineProps
+   * @default - see TrainingSettings
    */
-  readonly training?: Omit<TrainingPipelineProps, 'dataLake' | 'table'>;
+  readonly training?: TrainingSettings;
   /**
    * API settings (throttling, batch size, alias cache, capture).
    * @default - see InferenceApiProps
@@ -40,6 +54,8 @@ export interface MloopStackProps extends StackProps {
 export class MloopStack extends Stack {
   readonly dataLake: DataLake;
   readonly registry: ModelRegistry;
+  readonly training: ModelTraining;
+  readonly ingestion: DatasetIngestion;
   readonly pipeline: TrainingPipeline;
   readonly inference: InferenceApi;
   readonly monitor: DriftMonitor;
@@ -49,9 +65,32 @@ export class MloopStack extends Stack {
     this.dataLake = new DataLake(this, 'Data', { encryptionKey: props.encryptionKey, removalPolicy: props.removalPolicy });
     this.registry = new ModelRegistry(this, 'Registry', { removalPolicy: props.removalPolicy, dataBucket: this.dataLake.bucket });
     const shared = { bucket: this.dataLake.bucket, table: this.registry.table };
-    this.pipeline = new TrainingPipeline(this, 'Training', { ...props.training, dataLake: this.dataLake, table: this.registry.table });
-    // Registrations and alias moves are published as registry events; approvals resume the pipeline.
-    this.registry.publishEventsFrom(this.pipeline.functions.register);
+    const training = props.training ?? {};
+    this.training = new ModelTraining(this, 'ModelTraining', { ...training, bucket: this.dataLake.bucket });
+    const stages = this.registry.addPipelineStages({
+      bucket: this.dataLake.bucket,
+      minImprovement: training.minImprovement,
+      gateByModel: training.gateByModel,
+      artifactsKey: training.outputEncryptionKey,
+    });
+    this.ingestion = new DatasetIngestion(this, 'Ingestion', {
+      minRows: training.minRows,
+      datasetSchemas: training.datasetSchemas,
+      ingestionParts: training.ingestionParts,
+      dataLake: this.dataLake,
+      table: this.registry.table,
+      jobLimit: this.training.jobLimit,
+    });
+    this.pipeline = new TrainingPipeline(this, 'Training', {
+      dataLake: this.dataLake,
+      table: this.registry.table,
+      ingestion: this.ingestion,
+      training: this.training,
+      stages,
+      requireApproval: training.requireApproval,
+      approvalTimeout: training.approvalTimeout,
+    });
+    // Approvals resume the pipeline.
     if (this.pipeline.requireApproval) this.registry.allowApprovals(this.pipeline.stateMachine);
     this.inference = new InferenceApi(this, 'Inference', { ...props.inference, ...shared });
     // Drift alarms notify the registry's topic (people subscribe once), unless the props name another.

@@ -1,3 +1,9 @@
+/**
+ * The registry concern: the model registry (the DynamoDB table, the events topic, the admin
+ * function the CLI's `models` commands invoke) and the pipeline's registry stages, Evaluate (the
+ * champion/challenger gate), Register and RecordFailure. Their handlers are in lambdas/registry/
+ * (models-handler.ts, evaluate-handler.ts, register-handler.ts, record-failure-handler.ts).
+ */
 import { ArnFormat, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -6,8 +12,10 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { gateConfigSchema } from '../lambdas/registry/gate';
+import { s3Keys } from '../lambdas/shared/layout';
 import { MloopFunction } from './mloop-function';
-import { acknowledge, acknowledgeFunctionDefaults } from './nag';
+import { acknowledge, acknowledgeBucketGrants, acknowledgeFunctionDefaults } from './nag';
 
 export interface ModelRegistryProps {
   /**
@@ -23,6 +31,58 @@ export interface ModelRegistryProps {
   readonly dataBucket?: s3.IBucket;
 }
 
+/** The gate between a candidate and the champion: the registry part of `MloopStackProps.training`. */
+export interface ModelGateOptions {
+  /**
+   * How much better than the champion a candidate must score on the primary metric to replace it.
+   * @default 0 (strictly better)
+   */
+  readonly minImprovement?: number;
+  /**
+   * Per-model gate margins that replace `minImprovement` for the models named, e.g.
+   * `{ churn: { minImprovement: 0.01 } }`.
+   * @default - every model uses minImprovement
+   */
+  readonly gateByModel?: Record<string, { readonly minImprovement: number }>;
+}
+
+export interface PipelineStagesProps extends ModelGateOptions {
+  /** The data bucket: Evaluate reads the artifacts, splits and champions, Register the candidates. */
+  readonly bucket: s3.IBucket;
+  /**
+   * The key SageMaker encrypts the model artifacts with (ModelTrainingOptions.outputEncryptionKey):
+   * Evaluate, which reads them, may decrypt with it.
+   * @default - the data bucket's default encryption
+   */
+  readonly artifactsKey?: kms.IKey;
+}
+
+/** The registry's stages of the training pipeline, the functions its states invoke. */
+export interface PipelineStages {
+  /** Scores the candidate and the champion on the test split and applies the gate. */
+  readonly evaluate: MloopFunction<'evaluate'>;
+  /** Registers the version and moves the champion alias (or waits for an approval); publishes registry events. */
+  readonly register: MloopFunction<'register'>;
+  /** Records a failed run with its reason; the champion is never touched on that path. */
+  readonly recordFailure: MloopFunction<'recordFailure'>;
+}
+
+/** Check the gate options at synth, with a sentence that names the field. */
+export function checkGateOptions(options: ModelGateOptions): void {
+  if (options.minImprovement !== undefined && !(options.minImprovement >= 0)) {
+    throw new Error(`minImprovement must be a number >= 0, got ${options.minImprovement}.`);
+  }
+  for (const [model, gate] of Object.entries(options.gateByModel ?? {})) {
+    const parsed = gateConfigSchema.safeParse({ [model]: gate });
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(
+        `gateByModel.${issue.path.join('.')}: ${issue.message} (model names are lower-case letters, digits and hyphens; minImprovement >= 0).`,
+      );
+    }
+  }
+}
+
 /**
  * The model registry: one DynamoDB table holding, per model, its dataset versions, model
  * versions, aliases and their history, pipeline runs and drift records (item shapes in
@@ -32,7 +92,8 @@ export interface ModelRegistryProps {
  * Registry events (lambdas/shared/events.ts) go to the account's default EventBridge bus (source
  * `mloop.registry`) and to `topic`, an SNS topic for people (KMS-encrypted, TLS only): subscribe an
  * e-mail address or a chat integration to it. `models` is the admin function the CLI's `models`
- * commands invoke.
+ * commands invoke. `addPipelineStages` adds the training pipeline's registry stages (Evaluate,
+ * Register, RecordFailure), which lib/pipeline.ts invokes.
  */
 export class ModelRegistry extends Construct {
   readonly table: dynamodb.TableV2;
@@ -83,6 +144,49 @@ export class ModelRegistry extends Construct {
       this.publishEventsFrom(this.models);
       acknowledgeFunctionDefaults(this.models, this.table);
     }
+  }
+
+  /**
+   * Add the training pipeline's registry stages: Evaluate (the gate: MIN_IMPROVEMENT, GATE_CONFIG),
+   * Register (publishes registry events) and RecordFailure. Each reaches only the prefixes its
+   * stage reads and writes.
+   */
+  addPipelineStages(props: PipelineStagesProps): PipelineStages {
+    checkGateOptions(props);
+    const bucket = props.bucket;
+    const env = { DATA_BUCKET: bucket.bucketName, REGISTRY_TABLE: this.table.tableName };
+    const evaluate = new MloopFunction(this, 'Evaluate', {
+      functionId: 'evaluate',
+      environment: {
+        ...env,
+        MIN_IMPROVEMENT: String(props.minImprovement ?? 0),
+        ...(props.gateByModel ? { GATE_CONFIG: JSON.stringify(props.gateByModel) } : {}),
+      },
+    });
+    const register = new MloopFunction(this, 'Register', { functionId: 'register', environment: env });
+    const recordFailure = new MloopFunction(this, 'RecordFailure', { functionId: 'recordFailure', environment: env });
+
+    bucket.grantRead(evaluate, `${s3Keys.trainingOutput}*`);
+    props.artifactsKey?.grantDecrypt(evaluate);
+    bucket.grantRead(evaluate, 'splits/*');
+    bucket.grantRead(evaluate, 'models/*');
+    bucket.grantPut(evaluate, 'candidates/*');
+    this.table.grantReadData(evaluate);
+
+    bucket.grantRead(register, 'candidates/*');
+    bucket.grantPut(register, 'models/*');
+    this.table.grantReadWriteData(register);
+
+    this.table.grantWriteData(recordFailure);
+
+    const actions = ['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:Abort*'];
+    acknowledgeBucketGrants(evaluate, bucket, ['training/*', 'splits/*', 'models/*', 'candidates/*'], actions);
+    acknowledgeBucketGrants(register, bucket, ['candidates/*', 'models/*'], actions);
+    for (const fn of [evaluate, register, recordFailure]) acknowledgeFunctionDefaults(fn, this.table);
+    // Registrations and alias moves are published as registry events.
+    this.publishEventsFrom(register);
+
+    return { evaluate, register, recordFailure };
   }
 
   /**

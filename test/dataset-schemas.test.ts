@@ -130,7 +130,7 @@ describe("Lambda's 4 KB limit on environment variables", () => {
     const match = /environment variables take ([\d,]+) bytes, over Lambda's limit of 4 KB \(4,096 bytes/.exec(message);
     expect(match).not.toBeNull();
     expect(Number(match![1].replace(/,/g, ''))).toBeGreaterThan(LAMBDA_ENVIRONMENT_LIMIT_BYTES);
-    expect(message).toContain('[TooBig/Training/Ingest]');
+    expect(message).toContain('[TooBig/Ingestion/Ingest]');
     expect(message).toContain(
       `DATASET_SCHEMAS (the datasetSchemas prop) takes ${n(counted(schemas) + '"DATASET_SCHEMAS":"",'.length)} of them (sensors: ${n(counted(schemas.sensors))}, churn: ${n(counted(churn))}).`,
     );

@@ -13,6 +13,7 @@ import { buildApp, inProcessApp } from '../lib/app';
 import type { InferenceApiProps } from '../lib/inference';
 import { MloopStack } from '../lib/mloop-stack';
 import { predictEnv } from '../lambdas/shared/env';
+import { acknowledgementsWithoutReason, synthWithNag } from './helpers/nag';
 import {
   allows,
   apiMethod,
@@ -205,9 +206,10 @@ describe('API key option', () => {
       const errors = jest.spyOn(console, 'error').mockImplementation(() => {});
       try {
         const app = inProcessApp(outdir);
-        new MloopStack(app, 'Mloop', { inference });
+        const built = new MloopStack(app, 'Mloop', { inference });
         Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-        expect(() => app.synth()).not.toThrow();
+        expect([inference, synthWithNag(app)]).toEqual([inference, { runs: 1, errors: [], warnings: [] }]);
+        expect([inference, acknowledgementsWithoutReason(built)]).toEqual([inference, []]);
       } finally {
         errors.mockRestore();
         fs.rmSync(outdir, { recursive: true, force: true });

@@ -13,6 +13,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { buildApp, inProcessApp } from '../lib/app';
 import { MloopStack } from '../lib/mloop-stack';
+import { acknowledgementsWithoutReason, synthWithNag } from './helpers/nag';
 import { allows, mloopFunction, resourcesGranted, roleStatements, logicalIdOf } from './helpers/template';
 
 jest.setTimeout(120_000);
@@ -146,9 +147,10 @@ describe('with retraining, a drift configuration and no topic given', () => {
     const spies = [jest.spyOn(console, 'error').mockImplementation(() => {}), jest.spyOn(console, 'warn').mockImplementation(() => {})];
     try {
       const app = inProcessApp(outdir);
-      new MloopStack(app, 'Retraining', { monitoring: { retrainOnDrift: true } });
+      const built = new MloopStack(app, 'Retraining', { monitoring: { retrainOnDrift: true } });
       Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-      expect(() => app.synth()).not.toThrow();
+      expect(synthWithNag(app)).toEqual({ runs: 1, errors: [], warnings: [] });
+      expect(acknowledgementsWithoutReason(built)).toEqual([]);
     } finally {
       for (const spy of spies) spy.mockRestore();
       fs.rmSync(outdir, { recursive: true, force: true });

@@ -10,6 +10,7 @@ import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { buildApp, inProcessApp } from '../lib/app';
 import { MloopStack } from '../lib/mloop-stack';
+import { acknowledgementsWithoutReason, synthWithNag } from './helpers/nag';
 import {
   allIdentityStatements,
   allows,
@@ -184,8 +185,9 @@ describe('with requireApproval', () => {
     const spies = [jest.spyOn(console, 'error').mockImplementation(() => {}), jest.spyOn(console, 'warn').mockImplementation(() => {})];
     try {
       const app = inProcessApp(outdir, { 'mloop:requireApproval': true });
-      buildApp(app);
-      expect(() => app.synth()).not.toThrow();
+      const built = buildApp(app);
+      expect(synthWithNag(app)).toEqual({ runs: 1, errors: [], warnings: [] });
+      expect(acknowledgementsWithoutReason(built)).toEqual([]);
     } finally {
       for (const spy of spies) spy.mockRestore();
       fs.rmSync(outdir, { recursive: true, force: true });

@@ -13,8 +13,8 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { inProcessApp } from '../lib/app';
-import { MloopStack, type MloopStackProps } from '../lib/mloop-stack';
-import { resolveTrainingJobSettings, type TrainingPipelineProps } from '../lib/training';
+import { MloopStack, type MloopStackProps, type TrainingSettings } from '../lib/mloop-stack';
+import { resolveTrainingJobSettings } from '../lib/training';
 import { renderTrainingJobExtras, TrainingJobTask } from '../lib/training-job';
 import {
   allows,
@@ -38,7 +38,7 @@ const VPC_ID = 'vpc-0123456789abcdef0';
 const PRIVATE_SUBNETS = ['subnet-private-a', 'subnet-private-b'];
 const ISOLATED_SUBNETS = ['subnet-isolated-a', 'subnet-isolated-b'];
 
-type TrainingProps = Omit<TrainingPipelineProps, 'dataLake' | 'table'>;
+type TrainingProps = TrainingSettings;
 
 interface Built {
   readonly stack: MloopStack;
@@ -432,7 +432,7 @@ describe('cdk-nag (AwsSolutions)', () => {
 describe('the escape hatch (TrainingJobTask)', () => {
   test("is CDK's SageMakerCreateTrainingJob, so CDK's grants, VPC and KMS handling still apply", () => {
     const built = build(FULL);
-    const task = built.stack.pipeline.node.findAll().find((c) => c instanceof TrainingJobTask);
+    const task = built.stack.training.node.findAll().find((c) => c instanceof TrainingJobTask);
     expect(task).toBeInstanceOf(tasks.SageMakerCreateTrainingJob);
   });
 

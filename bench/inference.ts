@@ -30,7 +30,7 @@ import { ModelServer } from '../lambdas/inference/serving';
 import { loadEnv, predictEnv } from '../lambdas/shared/env';
 import { logger } from '../lambdas/shared/observability';
 import { parseS3Uri } from '../lambdas/shared/layout';
-import { Registry } from '../lambdas/shared/registry';
+import { Registry } from '../lambdas/shared/registry/registry';
 import { getBytes } from '../lambdas/shared/storage';
 import type { ModelCard } from '../lambdas/shared/types';
 import { REPO_ROOT } from '../lib/function-catalog';
@@ -106,8 +106,8 @@ async function time(fn: () => Promise<unknown>): Promise<number> {
 
 async function handlerLatency(cloud: LocalCloud) {
   const registry = new Registry(cloud.registryTable);
-  const alias = (await registry.getAlias(MODEL, 'champion'))!;
-  const record = (await registry.getVersion(MODEL, alias.version))!;
+  const alias = (await registry.aliases.get(MODEL, 'champion'))!;
+  const record = (await registry.versions.get(MODEL, alias.version))!;
   const onnxAt = parseS3Uri(record.artifact.onnxUri);
   const cardAt = parseS3Uri(record.artifact.cardUri);
   const card = JSON.parse((await getBytes(cardAt.bucket, cardAt.key)).toString('utf8')) as ModelCard;

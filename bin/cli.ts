@@ -17,7 +17,7 @@ import { assertModelName, s3Keys } from '../lambdas/shared/layout';
 import type { DriftRun } from '../lambdas/monitoring/drift-run';
 import type { PredictResponse } from '../lambdas/inference/predict';
 import type { IngestOutput, RegisterOutput } from '../lambdas/shared/pipeline';
-import { Registry } from '../lambdas/shared/registry';
+import { Registry } from '../lambdas/shared/registry/registry';
 import { getJson } from '../lambdas/shared/storage';
 import type { ModelCard } from '../lambdas/shared/types';
 import { RETRAIN_METADATA_KEY, TARGET_METADATA_KEY } from '../lambdas/data/ingest';
@@ -180,7 +180,7 @@ async function reportExecution(cloud: LocalCloud, model: string, execution: stri
   const failure = (result as { cause?: string }).cause ?? result.error ?? 'the pipeline failed';
   // A rejected dataset still got a version: the one this execution recorded, or the one it trained.
   const registry = new Registry(cloud.registryTable);
-  const [datasets, run] = await Promise.all([registry.listDatasets(model), registry.getRun(model, execution)]);
+  const [datasets, run] = await Promise.all([registry.datasets.list(model), registry.runs.get(model, execution)]);
   const recorded = datasets.find((d) => d.sourceEvent.execution === execution)?.version ?? run?.datasetVersion;
   return { ...report, datasetVersion: recorded ?? null, error: failure, ...(run?.retryOf ? { retryOf: run.retryOf } : {}) };
 }
@@ -222,9 +222,9 @@ export async function readInstances(input: string, card: ModelCard | undefined):
 
 async function servingCard(cloud: LocalCloud, model: string): Promise<ModelCard | undefined> {
   const registry = new Registry(cloud.registryTable);
-  const alias = await registry.getAlias(model, 'champion');
+  const alias = await registry.aliases.get(model, 'champion');
   if (!alias) return undefined;
-  const version = await registry.getVersion(model, alias.version);
+  const version = await registry.versions.get(model, alias.version);
   if (!version) return undefined;
   const uri = new URL(version.artifact.cardUri);
   return getJson<ModelCard>(uri.host, uri.pathname.slice(1));
@@ -348,7 +348,7 @@ async function commandList(io: Io, what: string | undefined, values: Record<stri
   return withCloud(io, async (cloud) => {
     const registry = new Registry(cloud.registryTable);
     if (what === 'models') {
-      const [versions, aliases] = await Promise.all([registry.listVersions(model), registry.listAliases(model)]);
+      const [versions, aliases] = await Promise.all([registry.versions.list(model), registry.aliases.list(model)]);
       const champion = aliases.find((a) => a.alias === 'champion');
       const rows = versions.map((v) => ({
         version: v.version,
@@ -369,7 +369,7 @@ async function commandList(io: Io, what: string | undefined, values: Record<stri
           );
       return 0;
     }
-    const datasets = await registry.listDatasets(model);
+    const datasets = await registry.datasets.list(model);
     if (io.json) io.out(JSON.stringify({ model, datasets }));
     else if (datasets.length === 0) io.out(`${model} has no datasets yet.`);
     else

@@ -9,7 +9,7 @@ import { s3Client } from '../lambdas/shared/clients';
 import { readLocalEvents } from '../lambdas/shared/events';
 import { s3Keys } from '../lambdas/shared/layout';
 import type { RegisterOutput } from '../lambdas/shared/pipeline';
-import type { ModelVersionRecord } from '../lambdas/shared/registry';
+import type { ModelVersionRecord } from '../lambdas/shared/registry/versions';
 import type { ApprovalDecision } from '../lambdas/registry/approval';
 import { TARGET_METADATA_KEY } from '../lambdas/data/ingest';
 import type { ExecutionResult } from '../local/cloud';
@@ -54,7 +54,7 @@ async function waitingVersion(model: string, result: Promise<ExecutionResult>): 
   let settled: ExecutionResult | undefined;
   void result.then((r) => (settled = r));
   for (let i = 0; i < 2400; i++) {
-    const record = await t.registry.getVersion(model, 1);
+    const record = await t.registry.versions.get(model, 1);
     if (record?.approval?.taskToken) return record;
     if (settled) throw new Error(`The pipeline ended instead of waiting: ${JSON.stringify(settled)}\n${t.logs.slice(-20).join('\n')}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -75,7 +75,7 @@ describe('a pipeline that requires approval', () => {
       promoted: false,
       approval: { execution, requestedAt: expect.any(String) },
     });
-    expect(await t.registry.getAlias(model, 'champion')).toBeUndefined();
+    expect(await t.registry.aliases.get(model, 'champion')).toBeUndefined();
     expect(t.logs).toContain('[Wait for approval] waiting for its task token');
 
     const decision = await decide('approve', model, 'metrics reviewed');
@@ -85,17 +85,17 @@ describe('a pipeline that requires approval', () => {
     expect(done.status).toBe('SUCCEEDED');
     expect(done.output?.approval).toMatchObject({ decision: 'approved', by: 'user:reviewer', reason: 'metrics reviewed' });
     expect(done.output?.registration as RegisterOutput).toMatchObject({ modelVersion: 1, promoted: true });
-    expect(await t.registry.getAlias(model, 'champion')).toMatchObject({
+    expect(await t.registry.aliases.get(model, 'champion')).toMatchObject({
       version: 1,
       updatedBy: `pipeline:${execution}`,
       reason: expect.stringMatching(/Approved by user:reviewer: metrics reviewed$/),
     });
-    expect(await t.registry.getVersion(model, 1)).toMatchObject({
+    expect(await t.registry.versions.get(model, 1)).toMatchObject({
       status: 'approved',
       promoted: true,
       approval: { decision: 'approved', decidedBy: 'user:reviewer' },
     });
-    expect(await t.registry.getRun(model, execution)).toMatchObject({ status: 'SUCCEEDED', promoted: true, modelVersion: 1 });
+    expect(await t.registry.runs.get(model, execution)).toMatchObject({ status: 'SUCCEEDED', promoted: true, modelVersion: 1 });
 
     const events = readLocalEvents(process.env.MLOOP_EVENTS_FILE!).flatMap((l) =>
       l.kind === 'eventbridge' && (l.event.detail as { model: string }).model === model
@@ -123,9 +123,9 @@ describe('a pipeline that requires approval', () => {
       Cause: 'Version 1 of reject-me was rejected by user:reviewer: fails the fairness review',
     });
     expect(done.output?.registration as RegisterOutput).toMatchObject({ modelVersion: 1, promoted: false });
-    expect(await t.registry.getAlias(model, 'champion')).toBeUndefined();
-    expect(await t.registry.getVersion(model, 1)).toMatchObject({ status: 'rejected', promoted: false });
-    expect(await t.registry.getRun(model, execution)).toMatchObject({
+    expect(await t.registry.aliases.get(model, 'champion')).toBeUndefined();
+    expect(await t.registry.versions.get(model, 1)).toMatchObject({ status: 'rejected', promoted: false });
+    expect(await t.registry.runs.get(model, execution)).toMatchObject({
       status: 'SUCCEEDED',
       promoted: false,
       reason: 'Rejected by user:reviewer: fails the fairness review',

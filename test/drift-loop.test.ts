@@ -13,7 +13,6 @@ import { predictThroughApi } from '../bin/cli';
 import { runDriftCommand } from '../bin/commands/drift';
 import type { PredictResponse } from '../lambdas/inference/predict';
 import type { DriftRun } from '../lambdas/monitoring/drift-run';
-import { acquireLease, readRetrainState, releaseLease } from '../lambdas/monitoring/retrain';
 import { dynamoClient, s3Client } from '../lambdas/shared/clients';
 import { registryKeys } from '../lambdas/shared/layout';
 import { apiEvent } from '../local/api-server';
@@ -136,11 +135,11 @@ test('shifted inputs with contradicting labels: data drift, prediction drift, a 
   // The dropped file started the pipeline through its rule: wait for it, as S3 and EventBridge would.
   const results = await t!.cloud.settle();
   expect(results.at(-1)!.status).toBe('SUCCEEDED');
-  const datasets = await t!.registry.listDatasets(MODEL);
+  const datasets = await t!.registry.datasets.list(MODEL);
   const retrained = datasets.find((d) => d.s3Uri.endsWith(retrainKey))!;
   expect(retrained).toMatchObject({ version: 2, status: 'accepted', rows: 700 });
-  expect((await t!.registry.getRun(MODEL, retrained.sourceEvent.execution))?.status).toBe('SUCCEEDED');
-  expect((await t!.registry.listVersions(MODEL)).map((v) => v.lineage.datasetVersion)).toEqual([1, 2]);
+  expect((await t!.registry.runs.get(MODEL, retrained.sourceEvent.execution))?.status).toBe('SUCCEEDED');
+  expect((await t!.registry.versions.list(MODEL)).map((v) => v.lineage.datasetVersion)).toEqual([1, 2]);
 
   // The file: the first dataset's 400 rows (from its splits) and the 300 labelled predictions.
   const csv = await getText(t!.cloud.dataBucket, retrainKey);
@@ -165,31 +164,28 @@ test('the next run releases the finished retraining and the cooldown holds the n
   const run = await drift();
   expect(run.quality?.dropped).toBe(true);
   expect(run.retrain).toMatchObject({ action: 'skip', blockedBy: 'cooldown', released: retrainKey });
-  const state = await readRetrainState(t!.cloud.registryTable, MODEL);
+  const state = await t!.registry.leases.retrainingState(MODEL);
   expect(state.lease).toBeUndefined();
   expect(state.lastRetrainAt).toBeDefined();
   expect(await retrainItems()).toHaveLength(1);
 });
 
 test('two runs racing for the lease: exactly one takes it', async () => {
-  const table = t!.cloud.registryTable;
   const policy = { enabled: true, cooldownSeconds: 0, leaseSeconds: 3600, minFeedbackRows: 1 };
   const now = new Date();
-  const won = await Promise.all(['a', 'b', 'c'].map((id) => acquireLease(table, MODEL, id, now, policy)));
+  const won = await Promise.all(['a', 'b', 'c'].map((id) => t!.registry.leases.acquireRetraining(MODEL, id, now, policy)));
   expect(won.filter(Boolean)).toHaveLength(1);
   const holder = ['a', 'b', 'c'][won.indexOf(true)];
-  expect((await readRetrainState(table, MODEL)).lease?.id).toBe(holder);
+  expect((await t!.registry.leases.retrainingState(MODEL)).lease?.id).toBe(holder);
   // With the cooldown of the policy (24 h) no one could take it, even after release.
-  expect(await releaseLease(table, MODEL, holder)).toBe(true);
-  expect(await acquireLease(table, MODEL, 'd', now, { ...policy, cooldownSeconds: 86400 })).toBe(false);
+  expect(await t!.registry.leases.releaseRetraining(MODEL, holder)).toBe(true);
+  expect(await t!.registry.leases.acquireRetraining(MODEL, 'd', now, { ...policy, cooldownSeconds: 86400 })).toBe(false);
 });
 
 test('a retraining whose file holds bytes that already produced a model version (DUPLICATE) is released at the next run, not after the lease expires', async () => {
   const table = t!.cloud.registryTable;
   const dupKey = `datasets/${MODEL}/retrain-duplicate.csv`;
-  expect(
-    await acquireLease(table, MODEL, 'dup', new Date(), { enabled: true, cooldownSeconds: 0, leaseSeconds: 6 * 3600, minFeedbackRows: 1 }),
-  ).toBe(true);
+  expect(await t!.registry.leases.acquireRetraining(MODEL, 'dup', new Date(), { cooldownSeconds: 0, leaseSeconds: 6 * 3600 })).toBe(true);
   await dynamoClient().send(
     new UpdateCommand({
       TableName: table,
@@ -204,16 +200,16 @@ test('a retraining whose file holds bytes that already produced a model version 
   await predict(instances(50, 25));
   const run = await drift();
   expect(run.retrain).toMatchObject({ released: dupKey });
-  expect((await readRetrainState(table, MODEL)).lease).toBeUndefined();
+  expect((await t!.registry.leases.retrainingState(MODEL)).lease).toBeUndefined();
 });
 
 test('a window run inspects the last hour: it neither moves the watermark nor retrains, and writes the HTML locally', async () => {
-  const before = (await t!.registry.getModel(MODEL))?.driftWatermark;
+  const before = (await t!.registry.models.get(MODEL))?.driftWatermark;
   const result = await runDriftCommand(t!.cloud, MODEL, '1h');
   expect(result.window).toMatchObject({ mode: 'window', seconds: 3600, label: '1h' });
   expect(result.rows).toBeGreaterThanOrEqual(700);
   expect(result.retrain).toMatchObject({ action: 'skip' });
-  expect((await t!.registry.getModel(MODEL))?.driftWatermark).toBe(before);
+  expect((await t!.registry.models.get(MODEL))?.driftWatermark).toBe(before);
   expect(result.report.file.startsWith(`${t!.home}/reports/${MODEL}/drift-`)).toBe(true);
   const html = fs.readFileSync(result.report.file, 'utf8');
   expect(html).toContain('<svg ');

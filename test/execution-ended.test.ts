@@ -46,11 +46,11 @@ describe('locally, through the rule on status changes', () => {
     const { registry } = test_;
     const name = `churn-${randomUUID().replace(/-/g, '')}`;
     const other = `churn-${randomUUID().replace(/-/g, '')}`;
-    expect(await registry.acquireTrainingLease('churn', name, 3600)).toBe(true);
-    expect(await registry.claimContent('churn', SHA('a'), name)).toBeUndefined();
-    expect(await registry.claimContent('churn', SHA('b'), name)).toBeUndefined();
-    await registry.linkContent('churn', SHA('b'), 7); // a dataset version holds these bytes: kept
-    expect(await registry.claimContent('churn', SHA('c'), other)).toBeUndefined(); // another run's: kept
+    expect(await registry.leases.acquireTraining('churn', name, 3600)).toBe(true);
+    expect(await registry.content.claim('churn', SHA('a'), name)).toBeUndefined();
+    expect(await registry.content.claim('churn', SHA('b'), name)).toBeUndefined();
+    await registry.content.link('churn', SHA('b'), 7); // a dataset version holds these bytes: kept
+    expect(await registry.content.claim('churn', SHA('c'), other)).toBeUndefined(); // another run's: kept
 
     const deliveries = await publishEnd(name, 'ABORTED', { detail: { object: { key: 'datasets/churn/x.csv' } } });
     expect(deliveries).toEqual([
@@ -59,32 +59,32 @@ describe('locally, through the rule on status changes', () => {
         result: { model: 'churn', execution: name, status: 'ABORTED', releasedClaims: 1, recordedRun: true },
       }),
     ]);
-    expect((await registry.getModel('churn'))?.trainingLease).toBeUndefined();
-    expect(await registry.getContent('churn', SHA('a'))).toBeUndefined();
-    expect(await registry.getContent('churn', SHA('b'))).toMatchObject({ execution: name, datasetVersion: 7 });
-    expect(await registry.getContent('churn', SHA('c'))).toMatchObject({ execution: other });
-    expect(await registry.getRun('churn', name)).toMatchObject({ status: 'FAILED', stage: 'execution', error: 'States.Aborted' });
+    expect((await registry.models.get('churn'))?.trainingLease).toBeUndefined();
+    expect(await registry.content.get('churn', SHA('a'))).toBeUndefined();
+    expect(await registry.content.get('churn', SHA('b'))).toMatchObject({ execution: name, datasetVersion: 7 });
+    expect(await registry.content.get('churn', SHA('c'))).toMatchObject({ execution: other });
+    expect(await registry.runs.get('churn', name)).toMatchObject({ status: 'FAILED', stage: 'execution', error: 'States.Aborted' });
 
     // The same event again changes nothing.
     expect((await publishEnd(name, 'ABORTED', null))[0]).toMatchObject({ result: { releasedClaims: 0, recordedRun: false } });
-    expect(await registry.getRun('churn', name)).toMatchObject({ status: 'FAILED', error: 'States.Aborted' });
+    expect(await registry.runs.get('churn', name)).toMatchObject({ status: 'FAILED', error: 'States.Aborted' });
   });
 
   test('a succeeded execution gives back what it still holds and records nothing over its own record', async () => {
     const { registry } = test_;
     const name = `churn-${randomUUID().replace(/-/g, '')}`;
-    expect(await registry.acquireTrainingLease('churn', name, 3600)).toBe(true);
-    await registry.putRun({ model: 'churn', execution: name, status: 'SUCCEEDED', modelVersion: 3, updatedAt: new Date().toISOString() });
+    expect(await registry.leases.acquireTraining('churn', name, 3600)).toBe(true);
+    await registry.runs.put({ model: 'churn', execution: name, status: 'SUCCEEDED', modelVersion: 3, updatedAt: new Date().toISOString() });
     const [delivery] = await publishEnd(name, 'SUCCEEDED', { detail: { object: { key: 'datasets/churn/x.csv' } } });
     expect(delivery).toMatchObject({ status: 'DELIVERED', result: { status: 'SUCCEEDED', releasedClaims: 0, recordedRun: false } });
-    expect((await registry.getModel('churn'))?.trainingLease).toBeUndefined();
-    expect(await registry.getRun('churn', name)).toMatchObject({ status: 'SUCCEEDED', modelVersion: 3 });
+    expect((await registry.models.get('churn'))?.trainingLease).toBeUndefined();
+    expect(await registry.runs.get('churn', name)).toMatchObject({ status: 'SUCCEEDED', modelVersion: 3 });
   });
 
   test('a failed execution that no Catch recorded (States.DataLimitExceeded) is recorded with its error and cause', async () => {
     const { registry } = test_;
     const name = `churn-${randomUUID().replace(/-/g, '')}`;
-    expect(await registry.acquireTrainingLease('churn', name, 3600)).toBe(true);
+    expect(await registry.leases.acquireTraining('churn', name, 3600)).toBe(true);
     const machine = test_.cloud.template.stateMachines[0].arn;
     const event = executionStatusEvent(
       machine,
@@ -99,8 +99,8 @@ describe('locally, through the rule on status changes', () => {
     );
     const [delivery] = await test_.cloud.publish(event);
     expect(delivery).toMatchObject({ status: 'DELIVERED', result: { status: 'FAILED', recordedRun: true } });
-    expect((await registry.getModel('churn'))?.trainingLease).toBeUndefined();
-    expect(await registry.getRun('churn', name)).toMatchObject({
+    expect((await registry.models.get('churn'))?.trainingLease).toBeUndefined();
+    expect(await registry.runs.get('churn', name)).toMatchObject({
       status: 'FAILED',
       stage: 'execution',
       error: 'States.DataLimitExceeded',
@@ -111,13 +111,13 @@ describe('locally, through the rule on status changes', () => {
   test('an ingestion cut off after it took a dataset version number records that number as abandoned', async () => {
     const { registry } = test_;
     const name = `gaps-${randomUUID().replace(/-/g, '')}`;
-    expect(await registry.claimContent('gaps', SHA('d'), name, 's3://bucket/datasets/gaps/d.csv')).toBeUndefined();
-    const version = await registry.nextNumber('gaps', 'datasetCounter');
-    await registry.reserveContentVersion('gaps', SHA('d'), name, version);
+    expect(await registry.content.claim('gaps', SHA('d'), name, 's3://bucket/datasets/gaps/d.csv')).toBeUndefined();
+    const version = await registry.models.nextNumber('gaps', 'datasetCounter');
+    await registry.content.reserveVersion('gaps', SHA('d'), name, version);
     const [delivery] = await publishEnd(name, 'ABORTED', { detail: { object: { key: 'datasets/gaps/d.csv' } } });
     expect(delivery).toMatchObject({ result: { releasedClaims: 1 } });
-    expect(await registry.getContent('gaps', SHA('d'))).toBeUndefined();
-    expect(await registry.getDataset('gaps', version)).toMatchObject({
+    expect(await registry.content.get('gaps', SHA('d'))).toBeUndefined();
+    expect(await registry.datasets.get('gaps', version)).toMatchObject({
       status: 'abandoned',
       sha256: SHA('d'),
       s3Uri: 's3://bucket/datasets/gaps/d.csv',
@@ -131,11 +131,11 @@ describe('locally, through the rule on status changes', () => {
     const { registry } = test_;
     const result = await dropDataset(test_.cloud, 'tiny', 'tiny.csv', 'x,target\n1,0\n', 'target');
     expect(result.status).toBe('FAILED');
-    const run = await registry.getRun('tiny', result.execution);
+    const run = await registry.runs.get('tiny', result.execution);
     expect(run).toMatchObject({ status: 'FAILED', stage: 'Ingest' });
     const name = `tiny-${randomUUID().replace(/-/g, '')}`;
     await publishEnd(name, 'TIMED_OUT', null);
-    expect(await registry.getRun('tiny', name)).toMatchObject({
+    expect(await registry.runs.get('tiny', name)).toMatchObject({
       status: 'FAILED',
       error: 'States.Timeout',
       reason: "The execution ran past the state machine's timeout.",

@@ -13,7 +13,7 @@ import { PredictApi } from '../lambdas/inference/predict';
 import { ModelServer } from '../lambdas/inference/serving';
 import { loadEnv, predictEnv, type PredictEnv } from '../lambdas/shared/env';
 import { s3Keys, s3Uri } from '../lambdas/shared/layout';
-import type { ModelVersionRecord } from '../lambdas/shared/registry';
+import type { ModelVersionRecord } from '../lambdas/shared/registry/versions';
 import type { ModelCard } from '../lambdas/shared/types';
 import { apiEvent, startApiServer, type ApiServer } from '../local/api-server';
 import { binaryClassificationCsv, regressionCsv } from './helpers/datasets';
@@ -80,7 +80,7 @@ function memoryCapture(options: { maxRecords?: number; maxAgeMs?: number; timers
 
 /** Register a copy of a version's artifacts as another version (of the same or another model). */
 async function registerCopy(of: ModelVersionRecord, model: string, version: number): Promise<void> {
-  await test_.registry.putVersion({ ...of, model, version, promoted: false, createdAt: new Date().toISOString() });
+  await test_.registry.versions.put({ ...of, model, version, promoted: false, createdAt: new Date().toISOString() });
 }
 
 const predictBody = (res: APIGatewayProxyResult) =>
@@ -91,8 +91,8 @@ beforeAll(async () => {
   maxBatch = Number(test_.cloud.template.functions.find((f) => f.functionId === 'predict')!.environment.MAX_BATCH);
   await trainModel(test_, CLS, binaryClassificationCsv(400, 21), 'label');
   await trainModel(test_, REG, regressionCsv(400, 22), 'price');
-  clsV1 = (await test_.registry.getVersion(CLS, 1))!;
-  regV1 = (await test_.registry.getVersion(REG, 1))!;
+  clsV1 = (await test_.registry.versions.get(CLS, 1))!;
+  regV1 = (await test_.registry.versions.get(REG, 1))!;
   server = await startApiServer((e) => test_.cloud.invoke('predict', e) as Promise<APIGatewayProxyResult>);
 }, 240_000);
 
@@ -605,7 +605,7 @@ describe('shadow scoring', () => {
   beforeAll(async () => {
     await registerCopy(clsV1, CLS, SHADOW_VERSION);
     expect(
-      await test_.registry.moveAlias(
+      await test_.registry.aliases.move(
         {
           model: CLS,
           alias: 'shadow',
@@ -699,7 +699,7 @@ describe('shadow scoring', () => {
   it('uses the challenger alias when there is no shadow alias', async () => {
     await registerCopy(regV1, REG, 2);
     expect(
-      await test_.registry.moveAlias(
+      await test_.registry.aliases.move(
         { model: REG, alias: 'challenger', version: 2, updatedAt: new Date().toISOString(), updatedBy: 'test', reason: 'challenger test' },
         undefined,
       ),
@@ -727,11 +727,11 @@ describe('shadow scoring', () => {
       SWAP,
       9,
     );
-    await test_.registry.moveAlias(
+    await test_.registry.aliases.move(
       { model: SWAP, alias: 'champion', version: 1, updatedAt: new Date().toISOString(), updatedBy: 'test', reason: 'failing shadow' },
       undefined,
     );
-    await test_.registry.moveAlias(
+    await test_.registry.aliases.move(
       { model: SWAP, alias: 'shadow', version: 9, updatedAt: new Date().toISOString(), updatedBy: 'test', reason: 'failing shadow' },
       undefined,
     );
@@ -782,7 +782,7 @@ describe('hot swap under concurrent load', () => {
       updatedBy: 'test',
       reason: 'hot swap test',
     });
-    expect(await test_.registry.moveAlias(alias(1), undefined)).toBe(true);
+    expect(await test_.registry.aliases.move(alias(1), undefined)).toBe(true);
 
     // The real local HTTP server in front of a handler whose alias cache lives 300 ms.
     const api = new PredictApi(new ModelServer(test_.registry, TTL_MS), envWith({ ALIAS_CACHE_SECONDS: String(TTL_MS / 1000) }), {
@@ -816,7 +816,7 @@ describe('hot swap under concurrent load', () => {
       });
       await new Promise((r) => setTimeout(r, 500));
       const movedAt = performance.now();
-      expect(await test_.registry.moveAlias(alias(2), 1)).toBe(true);
+      expect(await test_.registry.aliases.move(alias(2), 1)).toBe(true);
       // Keep the load on until v2 has answered for a while (bounded).
       const deadline = movedAt + 20_000;
       while (performance.now() < deadline && !results.some((r) => r.version === 2 && r.started > movedAt + TTL_MS + 500)) {

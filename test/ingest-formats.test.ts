@@ -157,7 +157,7 @@ describe('schema.json beside the data', () => {
     const result = await dropDataset(t.cloud, 'declared-drop', 'schema.json', JSON.stringify(schemaJson));
     expect(result.status).toBe('SUCCEEDED');
     expect(result.output?.ingest).toMatchObject({ status: 'CONFIG', file: 'schema.json' });
-    expect(await t.registry.listDatasets('declared-drop')).toEqual([]);
+    expect(await t.registry.datasets.list('declared-drop')).toEqual([]);
   });
 });
 
@@ -177,7 +177,7 @@ describe('a schema given in the CDK props (mloop:datasetSchemas)', () => {
     await expect(ingestFile(model, 'extra.csv', extra, 'props-extra')).rejects.toThrow(
       `Dataset ${uri} was rejected: Column 'region' in ${uri} is not in the CDK props' schema (datasetSchemas); expected only the columns 'x', 'color', 'target'.`,
     );
-    const [record] = await t.registry.listDatasets(model);
+    const [record] = await t.registry.datasets.list(model);
     const report = await getObjectJson<{ schemaSource: string; violations: { check: string; column: string }[] }>(
       SCRATCH,
       splitUri(record.reportUri!).key,
@@ -237,7 +237,7 @@ describe('a schema given in the CDK props (mloop:datasetSchemas)', () => {
     expect(result.cause).toContain(
       `Column 'color' in ${s3Uri(t.cloud.dataBucket, `datasets/${model}/purple.csv`)} has 1 value outside the categories`,
     );
-    const [record] = await t.registry.listDatasets(model);
+    const [record] = await t.registry.datasets.list(model);
     expect(record.status).toBe('rejected');
   });
 });
@@ -264,7 +264,7 @@ describe('malformed files through the real Ingest handler: kept, tagged quaranti
     const head = await s3Client().send(new HeadObjectCommand({ Bucket: SCRATCH, Key: key }));
     expect(head.ContentLength).toBe(bytes.length);
     expect(await getTags(SCRATCH, key)).toMatchObject({ 'mloop-status': 'quarantined' });
-    const [record] = await t.registry.listDatasets(model);
+    const [record] = await t.registry.datasets.list(model);
     expect(record).toMatchObject({ status: 'rejected', bytes: bytes.length, reason: expect.stringContaining(s3Uri(SCRATCH, key)) });
     const report = await getObjectJson<{ violations: { check: string; column?: string; exampleRows: number[] }[] }>(
       SCRATCH,
@@ -281,7 +281,7 @@ describe('malformed files through the real Ingest handler: kept, tagged quaranti
     expect(result.status).toBe('FAILED');
     expect(result.cause).toContain(`${s3Uri(t.cloud.dataBucket, 'datasets/bad-drop/cut.parquet')} is not a readable Parquet file`);
     expect(await getTags(t.cloud.dataBucket, 'datasets/bad-drop/cut.parquet')).toMatchObject({ 'mloop-status': 'quarantined' });
-    const [record] = await t.registry.listDatasets('bad-drop');
+    const [record] = await t.registry.datasets.list('bad-drop');
     expect(record.status).toBe('rejected');
   });
 });

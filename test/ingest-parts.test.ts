@@ -52,7 +52,7 @@ describe('a dataset bigger than the parts threshold', () => {
       ]);
     }
 
-    const record = (await registry.listDatasets('big'))[0];
+    const record = (await registry.datasets.list('big'))[0];
     expect(record).toMatchObject({ status: 'accepted', version: 1, rows: 4_000, parts: expectedParts, bytes: Buffer.byteLength(csv) });
     const single = await scanDataset(chunks(csv, 4096), { fileName: record.s3Uri, target: 'label' });
     expect(record.sha256).toBe(single.sha256);
@@ -98,16 +98,16 @@ describe('a dataset bigger than the parts threshold', () => {
     expect(report).toMatchObject({ parts: expectedParts, rescannedParts: 0, accepted: true });
 
     // Trained on the parts and evaluated on the test parts: a registered champion.
-    const model = await registry.getModel('big');
+    const model = await registry.models.get('big');
     expect(model?.schema?.target).toBe('label');
-    expect(await registry.getAlias('big', 'champion')).toMatchObject({ version: 1 });
+    expect(await registry.aliases.get('big', 'champion')).toMatchObject({ version: 1 });
   }, 240_000);
 
   test('the same bytes again are a DUPLICATE with the existing version, found by the hash of the whole file', async () => {
     const result = await dropDataset(test_.cloud, 'big', 'again.csv', csv, 'label');
     expect(result.status).toBe('SUCCEEDED');
     expect(result.output?.ingest).toMatchObject({ status: 'DUPLICATE', datasetVersion: 1 });
-    expect((await test_.registry.listDatasets('big')).map((d) => d.version)).toEqual([1]);
+    expect((await test_.registry.datasets.list('big')).map((d) => d.version)).toEqual([1]);
   }, 120_000);
 
   test('a bad value deep in the file rejects it with the line a single pass names; the file stays, quarantined', async () => {
@@ -120,7 +120,7 @@ describe('a dataset bigger than the parts threshold', () => {
     expect(result.cause).toContain("Column 'x1' in s3://");
     expect(result.cause).toContain('1 non-finite value (row 3211)');
     expect(single.violations[0].exampleRows).toEqual([3211]);
-    const record = (await test_.registry.listDatasets('bigbad'))[0];
+    const record = (await test_.registry.datasets.list('bigbad'))[0];
     expect(record).toMatchObject({ status: 'rejected', parts: Math.ceil(Buffer.byteLength(bad) / PART_BYTES) });
     const { bucket, key } = splitUri(record.s3Uri);
     expect(await getTags(bucket, key)).toMatchObject({ 'mloop-status': 'quarantined' });
@@ -137,7 +137,7 @@ describe('a dataset bigger than the parts threshold', () => {
     expect(bytes.length).toBeGreaterThan(PARTS_ABOVE);
     const result = await dropDataset(test_.cloud, 'pq', 'data.parquet', bytes, 'label');
     expect(result.status).toBe('SUCCEEDED');
-    const record = (await test_.registry.listDatasets('pq'))[0];
+    const record = (await test_.registry.datasets.list('pq'))[0];
     expect(record.status).toBe('accepted');
     expect(record.parts).toBeGreaterThan(1);
     expect(record.rows).toBe(6_000);
@@ -166,7 +166,7 @@ describe('a dataset bigger than the parts threshold', () => {
     const result = await dropDataset(test_.cloud, 'gz', 'gz.csv.gz', body, 'label');
     expect(result.output?.ingest ?? result.cause).toBeDefined();
     expect(test_.logs.filter((l) => l.startsWith('[Scan part]')).length).toBe(before);
-    const record = (await test_.registry.listDatasets('gz'))[0];
+    const record = (await test_.registry.datasets.list('gz'))[0];
     expect(record.parts).toBeUndefined();
     expect(record.status).toBe('accepted');
   }, 240_000);

@@ -13,7 +13,8 @@ import { FUNCTIONS, type FunctionId } from '../lib/function-catalog';
 import { s3Client } from '../lambdas/shared/clients';
 import { loadEnv } from '../lambdas/shared/env';
 import { parseS3Uri, s3Keys } from '../lambdas/shared/layout';
-import type { AliasRecord, ModelVersionRecord } from '../lambdas/shared/registry';
+import type { AliasRecord } from '../lambdas/shared/registry/aliases';
+import type { ModelVersionRecord } from '../lambdas/shared/registry/versions';
 import { synthesizeLocal } from '../local/template';
 import type { LocalTemplate } from '../local/template-types';
 import { binaryClassificationCsv } from './helpers/datasets';
@@ -68,7 +69,7 @@ describe('the first cloud: the repository training code', () => {
   beforeAll(async () => {
     first = await startCloud({ home });
     await trainModel(first, CHAMPION, binaryClassificationCsv(300, 41), 'label');
-    champion = (await first.registry.getAlias(CHAMPION, 'champion'))!;
+    champion = (await first.registry.aliases.get(CHAMPION, 'champion'))!;
   }, 180_000);
 
   it('reads the catalog functions with resolved environments that satisfy their contracts', () => {
@@ -172,9 +173,9 @@ describe('the second cloud on the same home: training code that fails', () => {
     second = await startCloud({ home, trainingCodeDir: codeDir });
     const registry = second.registry;
     before = {
-      alias: (await registry.getAlias(CHAMPION, 'champion'))!,
-      version: (await registry.getVersion(CHAMPION, 1))!,
-      versionCounter: (await registry.getModel(CHAMPION))?.versionCounter,
+      alias: (await registry.aliases.get(CHAMPION, 'champion'))!,
+      version: (await registry.versions.get(CHAMPION, 1))!,
+      versionCounter: (await registry.models.get(CHAMPION))?.versionCounter,
     };
   }, 120_000);
 
@@ -202,7 +203,7 @@ describe('the second cloud on the same home: training code that fails', () => {
     expect(second!.logs.some((line) => line.includes('starting a training run that will fail'))).toBe(true);
 
     const registry = second!.registry;
-    expect(await registry.getRun(CHAMPION, result.execution)).toMatchObject({
+    expect(await registry.runs.get(CHAMPION, result.execution)).toMatchObject({
       status: 'FAILED',
       stage: 'Train',
       error: 'States.TaskFailed',
@@ -210,12 +211,12 @@ describe('the second cloud on the same home: training code that fails', () => {
       reason: expect.stringContaining(REASON),
     });
     // The champion, its version and the version counter are untouched.
-    expect(await registry.getAlias(CHAMPION, 'champion')).toEqual(before.alias);
-    expect(await registry.getVersion(CHAMPION, 1)).toEqual(before.version);
-    expect(await registry.listVersions(CHAMPION)).toHaveLength(1);
-    expect((await registry.getModel(CHAMPION))?.versionCounter).toBe(before.versionCounter);
+    expect(await registry.aliases.get(CHAMPION, 'champion')).toEqual(before.alias);
+    expect(await registry.versions.get(CHAMPION, 1)).toEqual(before.version);
+    expect(await registry.versions.list(CHAMPION)).toHaveLength(1);
+    expect((await registry.models.get(CHAMPION))?.versionCounter).toBe(before.versionCounter);
     // The dataset itself was fine: it stays accepted as version 2.
-    expect(await registry.getDataset(CHAMPION, 2)).toMatchObject({ status: 'accepted' });
+    expect(await registry.datasets.get(CHAMPION, 2)).toMatchObject({ status: 'accepted' });
     const res = await predictThroughApi(second!.cloud, CHAMPION, { instances: [{ x1: 1, x2: 10, x3: 5, color: 'red' }] });
     expect(JSON.parse(res.body).model).toEqual({ name: CHAMPION, version: 1 });
   });
@@ -226,13 +227,13 @@ describe('the second cloud on the same home: training code that fails', () => {
     expect(result.cause).toContain(`Train failed: Training job mloop-${FRESH}-d1-`);
     expect(result.cause).toContain(REASON);
     const registry = second!.registry;
-    expect(await registry.getRun(FRESH, result.execution)).toMatchObject({
+    expect(await registry.runs.get(FRESH, result.execution)).toMatchObject({
       status: 'FAILED',
       stage: 'Train',
       reason: expect.stringContaining(REASON),
     });
-    expect(await registry.getAlias(FRESH, 'champion')).toBeUndefined();
-    expect(await registry.listVersions(FRESH)).toEqual([]);
+    expect(await registry.aliases.get(FRESH, 'champion')).toBeUndefined();
+    expect(await registry.versions.list(FRESH)).toEqual([]);
     // Nothing was registered, so nothing is served.
     const res = await predictThroughApi(second!.cloud, FRESH, { instances: [{ x1: 1, x2: 10, x3: 5, color: 'red' }] });
     expect(res.statusCode).toBe(404);

@@ -89,7 +89,7 @@ describe('a dropped dataset', () => {
   test('runs the pipeline as before: the execution trains and registers the model', async () => {
     const result = await t.cloud.execution(name);
     expect(result.status).toBe('SUCCEEDED');
-    expect((await t.registry.getRun(MODEL, name))?.status).toBe('SUCCEEDED');
+    expect((await t.registry.runs.get(MODEL, name))?.status).toBe('SUCCEEDED');
     expect((await describeExecution(executionArnOf(stateMachineArn, name))).status).toBe('SUCCEEDED');
   });
 
@@ -113,7 +113,7 @@ describe('one object version delivered more than once', () => {
   beforeAll(async () => {
     // The execution waits in 'Wait for training slot' until the slot is given back: it is
     // RUNNING for as long as the redeliveries below need, however fast the machine.
-    expect(await t.registry.acquireTrainingLease(MODEL, HOLDER, 3600)).toBe(true);
+    expect(await t.registry.leases.acquireTraining(MODEL, HOLDER, 3600)).toBe(true);
     name = await drop(MODEL, 'data.csv', 8);
     event = JSON.parse((await describeExecution(executionArnOf(stateMachineArn, name))).input!) as EventBridgeEvent;
     infoSpy = jest.spyOn(logger, 'info');
@@ -156,7 +156,7 @@ describe('one object version delivered more than once', () => {
   });
 
   test('the same event after its execution ended answers DUPLICATE_EVENT with ExecutionAlreadyExists', async () => {
-    await t.registry.releaseTrainingLease(MODEL, HOLDER);
+    await t.registry.leases.releaseTraining(MODEL, HOLDER);
     expect((await t.cloud.execution(name)).status).toBe('SUCCEEDED');
     const result = starterResult(await t.cloud.publish(event));
     expect(result).toMatchObject({ status: 'DUPLICATE_EVENT', executionName: name, answer: 'ExecutionAlreadyExists' });
@@ -165,9 +165,9 @@ describe('one object version delivered more than once', () => {
   test('and all of it made one execution: one run, one dataset version, one model version', async () => {
     const executions = (await t.cloud.settle()).filter((r) => r.execution.startsWith(`${MODEL}-`));
     expect(executions.map((r) => [r.execution, r.status])).toEqual([[name, 'SUCCEEDED']]);
-    expect((await t.registry.listDatasets(MODEL)).map((d) => d.version)).toEqual([1]);
-    expect((await t.registry.listVersions(MODEL)).map((v) => v.version)).toEqual([1]);
-    expect(await t.registry.getRun(MODEL, name)).toMatchObject({ status: 'SUCCEEDED', modelVersion: 1 });
+    expect((await t.registry.datasets.list(MODEL)).map((d) => d.version)).toEqual([1]);
+    expect((await t.registry.versions.list(MODEL)).map((v) => v.version)).toEqual([1]);
+    expect(await t.registry.runs.get(MODEL, name)).toMatchObject({ status: 'SUCCEEDED', modelVersion: 1 });
   });
 });
 

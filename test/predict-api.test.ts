@@ -382,8 +382,8 @@ describe('server errors (5xx)', () => {
   /** A version record whose artifact is not what the registry says. */
   async function putBrokenVersion(version: number, onnxKey: string): Promise<void> {
     const bucket = test_.cloud.dataBucket;
-    const good = (await test_.registry.getVersion(CLS, 1))!;
-    await test_.registry.putVersion({
+    const good = (await test_.registry.versions.get(CLS, 1))!;
+    await test_.registry.versions.put({
       ...good,
       version,
       promoted: false,

@@ -25,7 +25,9 @@ import {
 import { registryKeys, s3Keys, s3Uri } from '../lambdas/shared/layout';
 import { logger } from '../lambdas/shared/observability';
 import type { EvaluationOutput } from '../lambdas/shared/pipeline';
-import { Registry as RegistryClass, type AliasHistoryRecord, type Registry } from '../lambdas/shared/registry';
+import type { AliasHistoryRecord } from '../lambdas/shared/registry/aliases';
+import type { Registry } from '../lambdas/shared/registry/registry';
+import { VersionStore } from '../lambdas/shared/registry/versions';
 import { taskTokenFile } from '../lambdas/shared/task-tokens';
 import { aliasHistory, lineage, previousHolder, promote, rollback } from '../lambdas/registry/aliases';
 import { decideApproval, promoteApproved, requestApproval } from '../lambdas/registry/approval';
@@ -77,7 +79,7 @@ describe('version numbers under concurrency', () => {
     const inputs = await Promise.all(Array.from({ length: 20 }, (_, i) => fixture(model, `run-${i}`)));
     const outputs = await Promise.all(inputs.map((input) => register({ ...input, promote: false }, env())));
     expect(outputs.map((o) => o.modelVersion).sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
-    const versions = await registry.listVersions(model);
+    const versions = await registry.versions.list(model);
     expect(versions.map((v) => v.version)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     // Each version holds the candidate of the execution that got its number.
     for (const o of outputs) {
@@ -89,7 +91,7 @@ describe('version numbers under concurrency', () => {
       expect([report.version, report.execution]).toEqual([o.modelVersion, record.lineage.execution]);
       expect(record.artifact.sha256).toBe(`sha-of-${record.lineage.execution}`);
     }
-    expect(await registry.getAlias(model, 'champion')).toBeUndefined();
+    expect(await registry.aliases.get(model, 'champion')).toBeUndefined();
   });
 
   it('of 20 concurrent registrations that all want to be the first champion, exactly one is promoted', async () => {
@@ -98,17 +100,17 @@ describe('version numbers under concurrency', () => {
     const outputs = await Promise.all(inputs.map((input) => register(input, env())));
     const promoted = outputs.filter((o) => o.promoted);
     expect(promoted).toHaveLength(1);
-    expect(await registry.getAlias(model, 'champion')).toMatchObject({
+    expect(await registry.aliases.get(model, 'champion')).toMatchObject({
       version: promoted[0].modelVersion,
       revision: 1,
       updatedBy: expect.stringMatching(/^pipeline:race-/),
     });
     for (const loser of outputs.filter((o) => !o.promoted)) {
       expect(loser.reason).toMatch(/Not promoted: the champion moved while this version was being evaluated; it stays registered\.$/);
-      expect(await registry.getVersion(model, loser.modelVersion)).toMatchObject({ promoted: false, status: 'registered' });
+      expect(await registry.versions.get(model, loser.modelVersion)).toMatchObject({ promoted: false, status: 'registered' });
     }
-    expect(await registry.getVersion(model, promoted[0].modelVersion)).toMatchObject({ promoted: true });
-    expect(await registry.listAliasHistory(model)).toEqual([
+    expect(await registry.versions.get(model, promoted[0].modelVersion)).toMatchObject({ promoted: true });
+    expect(await registry.aliases.history(model)).toEqual([
       expect.objectContaining({ revision: 1, fromVersion: null, toVersion: promoted[0].modelVersion }),
     ]);
   });
@@ -122,8 +124,8 @@ describe('a retried Register (Step Functions retries Lambda service errors)', ()
     const again = await register(input, env());
     expect([first.modelVersion, again.modelVersion]).toEqual([1, 1]);
     expect(again).toMatchObject({ promoted: true });
-    expect((await registry.listVersions(model)).map((v) => v.version)).toEqual([1]);
-    expect(await registry.listAliasHistory(model)).toHaveLength(1);
+    expect((await registry.versions.list(model)).map((v) => v.version)).toEqual([1]);
+    expect(await registry.aliases.history(model)).toHaveLength(1);
     // The next execution takes the next number.
     expect(await registerVersion(model, 'next')).toBe(2);
   });
@@ -131,19 +133,19 @@ describe('a retried Register (Step Functions retries Lambda service errors)', ()
   it('finishes a promotion that an earlier attempt applied but did not record', async () => {
     const model = 'retried-crash';
     const input = await fixture(model, 'crashy');
-    const spy = jest.spyOn(RegistryClass.prototype, 'setVersionDecision').mockRejectedValueOnce(new Error('Lambda timed out'));
+    const spy = jest.spyOn(VersionStore.prototype, 'setDecision').mockRejectedValueOnce(new Error('Lambda timed out'));
     await expect(register(input, env())).rejects.toThrow('Lambda timed out');
     spy.mockRestore();
-    expect(await registry.getAlias(model, 'champion')).toMatchObject({ version: 1 });
-    expect(await registry.getVersion(model, 1)).toMatchObject({ promoted: false });
+    expect(await registry.aliases.get(model, 'champion')).toMatchObject({ version: 1 });
+    expect(await registry.versions.get(model, 1)).toMatchObject({ promoted: false });
     const retried = await register(input, env());
     expect(retried).toMatchObject({
       modelVersion: 1,
       promoted: true,
       reason: 'Candidate accuracy 0.900 beats champion accuracy 0.500 (margin 0).',
     });
-    expect(await registry.getVersion(model, 1)).toMatchObject({ promoted: true });
-    expect(await registry.listAliasHistory(model)).toEqual([expect.objectContaining({ revision: 1, toVersion: 1, by: 'pipeline:crashy' })]);
+    expect(await registry.versions.get(model, 1)).toMatchObject({ promoted: true });
+    expect(await registry.aliases.history(model)).toEqual([expect.objectContaining({ revision: 1, toVersion: 1, by: 'pipeline:crashy' })]);
   });
 });
 
@@ -184,7 +186,7 @@ describe('alias moves', () => {
       toVersion: 3,
     });
 
-    const history = await registry.listAliasHistory(model, 'champion');
+    const history = await registry.aliases.history(model, 'champion');
     expect(history.map((e) => [e.revision, e.fromVersion, e.toVersion, e.action, e.by])).toEqual([
       [1, null, 1, 'promote', 'user:alice'],
       [2, 1, 2, 'promote', 'user:alice'],
@@ -208,15 +210,15 @@ describe('alias moves', () => {
     expect((keys.Items ?? []).map((i) => i.sk).sort()).toEqual(
       history.map((e) => `ALIASHIST#champion#${e.at}#${String(e.revision).padStart(6, '0')}`).sort(),
     );
-    expect(await registry.getAlias(model, 'champion')).toMatchObject({ version: 3, previousVersion: 1, revision: 6 });
+    expect(await registry.aliases.get(model, 'champion')).toMatchObject({ version: 3, previousVersion: 1, revision: 6 });
   });
 
   it('moves any alias by name, independently of the champion', async () => {
     const by = user('carol');
     await promote(registry, TARGETS, { model, version: 4, alias: 'challenger', by });
     await promote(registry, TARGETS, { model, version: 2, alias: 'shadow', by });
-    const champion = await registry.getAlias(model, 'champion');
-    expect(await registry.getAlias(model, 'challenger')).toMatchObject({ version: 4, revision: 1 });
+    const champion = await registry.aliases.get(model, 'champion');
+    expect(await registry.aliases.get(model, 'challenger')).toMatchObject({ version: 4, revision: 1 });
     const all = await aliasHistory(registry, TARGETS, model);
     expect(all.aliases.map((a) => [a.alias, a.version])).toEqual([
       ['challenger', 4],
@@ -229,17 +231,17 @@ describe('alias moves', () => {
   });
 
   it('promoting the version an alias already holds changes nothing', async () => {
-    const before = await registry.listAliasHistory(model, 'challenger');
+    const before = await registry.aliases.history(model, 'challenger');
     const out = await promote(registry, TARGETS, { model, version: 4, alias: 'challenger', by: user('dan') });
     expect(out).toMatchObject({ changed: false, reason: "Alias 'challenger' already points at version 4; nothing to do." });
-    expect(await registry.listAliasHistory(model, 'challenger')).toEqual(before);
+    expect(await registry.aliases.history(model, 'challenger')).toEqual(before);
   });
 
   it('of concurrent moves from the same holder exactly one wins, and the history gains exactly one entry', async () => {
-    const before = await registry.getAlias(model, 'champion');
+    const before = await registry.aliases.get(model, 'champion');
     const results = await Promise.all(
       [1, 2, 4, 1, 2, 4, 1, 2].map((version, i) =>
-        registry.moveAliasWithHistory(
+        registry.aliases.moveWithHistory(
           {
             model,
             alias: 'champion',
@@ -255,9 +257,9 @@ describe('alias moves', () => {
     );
     const winners = results.filter((r) => r.moved);
     expect(winners).toHaveLength(1);
-    const after = await registry.getAlias(model, 'champion');
+    const after = await registry.aliases.get(model, 'champion');
     expect(after!.revision).toBe(before!.revision! + 1);
-    const history = await registry.listAliasHistory(model, 'champion');
+    const history = await registry.aliases.history(model, 'champion');
     expect(history[history.length - 1]).toMatchObject({
       revision: after!.revision,
       fromVersion: before!.version,
@@ -268,13 +270,13 @@ describe('alias moves', () => {
 
   it('two concurrent promotions: one wins, the other fails with a clear error and writes nothing', async () => {
     const by = user('erin');
-    const start = (await registry.getAlias(model, 'champion'))!;
+    const start = (await registry.aliases.get(model, 'champion'))!;
     const [a, b] = [1, 2, 4].filter((v) => v !== start.version);
     // Make the race deterministic: the second promotion reads the holder, then the first one
     // completes before the second one's conditional write.
-    const original = registry.moveAliasWithHistory.bind(registry);
+    const original = registry.aliases.moveWithHistory.bind(registry.aliases);
     let first: Promise<unknown> | undefined;
-    const spy = jest.spyOn(registry, 'moveAliasWithHistory').mockImplementationOnce(async (record, expected) => {
+    const spy = jest.spyOn(registry.aliases, 'moveWithHistory').mockImplementationOnce(async (record, expected) => {
       spy.mockRestore();
       first = promote(registry, TARGETS, { model, version: a, by });
       await first;
@@ -285,7 +287,7 @@ describe('alias moves', () => {
       `Alias 'champion' of model 'aliases' was moved by someone else during this promotion (it now points at version ${a}, moved by user:erin); nothing was changed.`,
     );
     expect(await first).toMatchObject({ changed: true, fromVersion: start.version, toVersion: a });
-    expect(await registry.getAlias(model, 'champion')).toMatchObject({ version: a, revision: start.revision! + 1 });
+    expect(await registry.aliases.get(model, 'champion')).toMatchObject({ version: a, revision: start.revision! + 1 });
     // One move, one event.
     const changed = busEvents(eventsSince(eventsBefore), model).filter((e) => e['detail-type'] === ALIAS_CHANGED);
     expect(changed.map((e) => (e.detail as AliasHistoryRecord).toVersion)).toEqual([a]);
@@ -316,11 +318,11 @@ describe('alias moves', () => {
         },
       }),
     );
-    expect((await registry.listAliasHistory(crashModel)).map((e) => e.revision)).toEqual([1]);
+    expect((await registry.aliases.history(crashModel)).map((e) => e.revision)).toEqual([1]);
     const before = eventCount();
     // The next move writes the missing entry first, then its own.
     await rollback(registry, TARGETS, { model: crashModel, by: user('fay') });
-    const history = await registry.listAliasHistory(crashModel, 'champion');
+    const history = await registry.aliases.history(crashModel, 'champion');
     expect(history.map((e) => [e.revision, e.fromVersion, e.toVersion, e.by])).toEqual([
       [1, null, 1, 'user:fay'],
       [2, 1, 2, 'user:crashed'],
@@ -610,8 +612,8 @@ describe('manual approval (the steps, in-process)', () => {
     expect(registered).toMatchObject({ promoted: false });
     expect(registered.reason).toMatch(/Waiting for a manual approval\.$/);
     const version = registered.modelVersion;
-    expect(await registry.getVersion(model, version)).toMatchObject({ status: 'pending-approval', promoted: false });
-    expect(await registry.getAlias(model, 'champion')).toMatchObject({ version: 1 });
+    expect(await registry.versions.get(model, version)).toMatchObject({ status: 'pending-approval', promoted: false });
+    expect(await registry.aliases.get(model, 'champion')).toMatchObject({ version: 1 });
 
     const request = { model, version, reason: 'looks good', by: user('hal'), decision: 'approved' as const };
     await expect(decideApproval(registry, TARGETS, request)).rejects.toThrow(
@@ -628,7 +630,7 @@ describe('manual approval (the steps, in-process)', () => {
       status: 'success',
       output: { decision: 'approved', by: 'user:hal', reason: 'looks good', decidedAt: decided.decidedAt },
     });
-    const record = await registry.getVersion(model, version);
+    const record = await registry.versions.get(model, version);
     expect(record).toMatchObject({
       status: 'approved',
       approval: { decision: 'approved', decidedBy: 'user:hal', reason: 'looks good', execution: 'p-1' },
@@ -648,13 +650,13 @@ describe('manual approval (the steps, in-process)', () => {
       approval: readResult('token-approve').output,
     });
     expect(out).toMatchObject({ modelVersion: version, promoted: true });
-    expect(await registry.getAlias(model, 'champion')).toMatchObject({
+    expect(await registry.aliases.get(model, 'champion')).toMatchObject({
       version,
       previousVersion: 1,
       updatedBy: 'pipeline:p-1',
       reason: expect.stringMatching(/Approved by user:hal: looks good$/),
     });
-    expect(await registry.getRun(model, 'p-1')).toMatchObject({ status: 'SUCCEEDED', promoted: true });
+    expect(await registry.runs.get(model, 'p-1')).toMatchObject({ status: 'SUCCEEDED', promoted: true });
   });
 
   it('reject: the waiting task fails with ModelRejected and the champion stays', async () => {
@@ -676,9 +678,9 @@ describe('manual approval (the steps, in-process)', () => {
       error: 'ModelRejected',
       cause: `Version ${version} of rejection was rejected by user:ivy: recall dropped on segment B`,
     });
-    expect(await registry.getVersion(model, version)).toMatchObject({ status: 'rejected', promoted: false });
-    expect(await registry.getAlias(model, 'champion')).toMatchObject({ version: 1 });
-    expect(await registry.getRun(model, 'r-1')).toMatchObject({
+    expect(await registry.versions.get(model, version)).toMatchObject({ status: 'rejected', promoted: false });
+    expect(await registry.aliases.get(model, 'champion')).toMatchObject({ version: 1 });
+    expect(await registry.runs.get(model, 'r-1')).toMatchObject({
       promoted: false,
       reason: 'Rejected by user:ivy: recall dropped on segment B',
     });

@@ -10,7 +10,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { decideOnKnownData } from '../lambdas/data/known-data';
 import { s3Client } from '../lambdas/shared/clients';
 import { s3Keys } from '../lambdas/shared/layout';
-import type { RunRecord } from '../lambdas/shared/registry';
+import type { RunRecord } from '../lambdas/shared/registry/runs';
 import { TARGET_METADATA_KEY } from '../lambdas/data/ingest';
 import { runPipeline, trainAgain } from '../bin/cli';
 import { binaryClassificationCsv } from './helpers/datasets';
@@ -89,13 +89,13 @@ describe('on the local runtime', () => {
     }
     expect(failed).toMatchObject({ status: 'FAILED', datasetVersion: 1, modelVersion: null });
     expect(failed.error).toMatch(/MLOOP_PYTHON=.*no-such-python cannot be used for training/);
-    expect(await t.registry.getRun(MODEL, failed.execution)).toMatchObject({ status: 'FAILED', stage: 'Train' });
-    expect((await t.registry.getModel(MODEL))?.trainingLease).toBeUndefined();
+    expect(await t.registry.runs.get(MODEL, failed.execution)).toMatchObject({ status: 'FAILED', stage: 'Train' });
+    expect((await t.registry.models.get(MODEL))?.trainingLease).toBeUndefined();
 
     const retried = await runPipeline(t.cloud, MODEL, file, 'label');
     expect(retried).toMatchObject({ status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 1, promoted: true, retryOf: failed.execution });
     expect(retried.execution).not.toBe(failed.execution);
-    const record = await t.registry.getRun(MODEL, retried.execution);
+    const record = await t.registry.runs.get(MODEL, retried.execution);
     expect(record).toMatchObject({
       status: 'SUCCEEDED',
       datasetVersion: 1,
@@ -107,8 +107,8 @@ describe('on the local runtime', () => {
       new RegExp(`the last run on dataset version 1 \\(${failed.execution}\\) ended FAILED at Train: MLOOP_PYTHON=`),
     );
     // One dataset version, its claim now held by the run that trained it.
-    expect((await t.registry.listDatasets(MODEL)).map((d) => d.version)).toEqual([1]);
-    const version = (await t.registry.listVersions(MODEL))[0];
+    expect((await t.registry.datasets.list(MODEL)).map((d) => d.version)).toEqual([1]);
+    const version = (await t.registry.versions.list(MODEL))[0];
     expect(version.lineage).toMatchObject({ datasetVersion: 1, execution: retried.execution });
   });
 
@@ -116,7 +116,7 @@ describe('on the local runtime', () => {
     const dup = await runPipeline(t.cloud, MODEL, file, 'label');
     expect(dup).toMatchObject({ status: 'DUPLICATE', datasetVersion: 1, modelVersion: 1, error: null });
     expect(dup.reason).toMatch(/dataset version 1 already produced model version 1/);
-    expect(await t.registry.getRun(MODEL, dup.execution)).toMatchObject({
+    expect(await t.registry.runs.get(MODEL, dup.execution)).toMatchObject({
       status: 'DUPLICATE',
       modelVersion: 1,
       source: expect.stringMatching(/again\.csv$/),
@@ -130,10 +130,10 @@ describe('on the local runtime', () => {
     const trained = await trainAgain(t.cloud, { model: MODEL, requestedBy: 'user:test', reason: 'new hyperparameters' });
     expect(trained).toMatchObject({ status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 3, retryOf: retrained.execution });
     expect(trained.execution).toMatch(/^again-train-[0-9a-f]{24}$/);
-    expect((await t.registry.getRun(MODEL, trained.execution))?.cause).toMatch(
+    expect((await t.registry.runs.get(MODEL, trained.execution))?.cause).toMatch(
       /^training asked for by user:test \(new hyperparameters\); training again as asked/,
     );
-    expect((await t.registry.listVersions(MODEL)).map((v) => v.lineage.datasetVersion)).toEqual([1, 1, 1]);
+    expect((await t.registry.versions.list(MODEL)).map((v) => v.lineage.datasetVersion)).toEqual([1, 1, 1]);
   });
 
   test('mloop train on a version that does not exist, or was rejected, fails naming it', async () => {
@@ -179,8 +179,8 @@ describe('on the local runtime', () => {
     const loser = results[ingests.indexOf('DUPLICATE')];
     expect(winner.status).toBe('SUCCEEDED');
     expect((loser.output?.ingest as { duplicateOf: string }).duplicateOf).toBe(winner.execution);
-    expect((await t.registry.listVersions(model)).map((v) => v.lineage.datasetVersion)).toEqual([1]);
-    expect((await t.registry.getModel(model))?.trainingLease).toBeUndefined();
+    expect((await t.registry.versions.list(model)).map((v) => v.lineage.datasetVersion)).toEqual([1]);
+    expect((await t.registry.models.get(model))?.trainingLease).toBeUndefined();
   });
 
   function writeFile(name: string, text: string): string {

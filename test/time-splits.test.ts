@@ -160,7 +160,7 @@ describe('through the local pipeline', () => {
     await putObject(cloud.cloud.dataBucket, s3Keys.dataset('daily', 'schema.json'), JSON.stringify(schema));
     const result = await dropDataset(cloud.cloud, 'daily', 'daily.csv', dailyCsv(2_000, 7));
     expect(result.status).toBe('SUCCEEDED');
-    const record = (await cloud.registry.listDatasets('daily'))[0];
+    const record = (await cloud.registry.datasets.list('daily'))[0];
     const { bucket } = splitUri(record.splits!.train);
     const text = async (s: SplitName) => (await getText(bucket, s3Keys.split('daily', 1, s))).trim().split('\n').slice(1);
     const [train, test] = [await text('train'), await text('test')];
@@ -169,9 +169,9 @@ describe('through the local pipeline', () => {
     expect(report.splitBy.timeColumn).toBe('day');
     expect(report.splitBy.cutoffs).toHaveLength(2);
     // The time orders the rows; it is not a feature of the model.
-    const model = await cloud.registry.getModel('daily');
+    const model = await cloud.registry.models.get('daily');
     expect(model?.schema?.timeColumn).toBe('day');
-    const version = await cloud.registry.getVersion('daily', 1);
+    const version = await cloud.registry.versions.get('daily', 1);
     expect(version).toBeDefined();
     const card = await getObjectJson<{ features: { name: string }[] }>(bucket, `models/daily/v1/model-card.json`);
     expect(card.features.map((f) => f.name)).toEqual(['x']);

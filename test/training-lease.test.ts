@@ -34,37 +34,37 @@ describe('the training lease', () => {
 
   test('is taken by one execution at a time, renewed by its holder, and given back only by its holder', async () => {
     const { registry } = t;
-    expect(await registry.acquireTrainingLease(MODEL, 'exec-a', 3600)).toBe(true);
-    expect((await registry.getModel(MODEL))?.trainingLease?.execution).toBe('exec-a');
+    expect(await registry.leases.acquireTraining(MODEL, 'exec-a', 3600)).toBe(true);
+    expect((await registry.models.get(MODEL))?.trainingLease?.execution).toBe('exec-a');
 
     // Another execution finds it busy; the holder (a retried Ingest) takes it again.
-    expect(await registry.acquireTrainingLease(MODEL, 'exec-b', 3600)).toBe(false);
-    expect(await registry.acquireTrainingLease(MODEL, 'exec-a', 3600)).toBe(true);
+    expect(await registry.leases.acquireTraining(MODEL, 'exec-b', 3600)).toBe(false);
+    expect(await registry.leases.acquireTraining(MODEL, 'exec-a', 3600)).toBe(true);
 
     // Only the holder gives it back.
-    await registry.releaseTrainingLease(MODEL, 'exec-b');
-    expect((await registry.getModel(MODEL))?.trainingLease?.execution).toBe('exec-a');
-    expect(await registry.acquireTrainingLease(MODEL, 'exec-b', 3600)).toBe(false);
-    await registry.releaseTrainingLease(MODEL, 'exec-a');
-    expect((await registry.getModel(MODEL))?.trainingLease).toBeUndefined();
+    await registry.leases.releaseTraining(MODEL, 'exec-b');
+    expect((await registry.models.get(MODEL))?.trainingLease?.execution).toBe('exec-a');
+    expect(await registry.leases.acquireTraining(MODEL, 'exec-b', 3600)).toBe(false);
+    await registry.leases.releaseTraining(MODEL, 'exec-a');
+    expect((await registry.models.get(MODEL))?.trainingLease).toBeUndefined();
 
     // Free again: the next execution takes it.
-    expect(await registry.acquireTrainingLease(MODEL, 'exec-b', 3600)).toBe(true);
-    await registry.releaseTrainingLease(MODEL, 'exec-b');
+    expect(await registry.leases.acquireTraining(MODEL, 'exec-b', 3600)).toBe(true);
+    await registry.leases.releaseTraining(MODEL, 'exec-b');
   });
 
   test('that ran out (its execution died) is taken over by another execution', async () => {
     const { registry } = t;
     // A lease whose time ended a minute ago.
-    expect(await registry.acquireTrainingLease(MODEL, 'exec-dead', -60)).toBe(true);
-    expect(await registry.acquireTrainingLease(MODEL, 'exec-c', 3600)).toBe(true);
-    const lease = (await registry.getModel(MODEL))?.trainingLease;
+    expect(await registry.leases.acquireTraining(MODEL, 'exec-dead', -60)).toBe(true);
+    expect(await registry.leases.acquireTraining(MODEL, 'exec-c', 3600)).toBe(true);
+    const lease = (await registry.models.get(MODEL))?.trainingLease;
     expect(lease?.execution).toBe('exec-c');
     expect(Date.parse(lease!.until)).toBeGreaterThan(Date.now() + 3500 * 1000);
     // The dead execution's late release changes nothing.
-    await registry.releaseTrainingLease(MODEL, 'exec-dead');
-    expect((await registry.getModel(MODEL))?.trainingLease?.execution).toBe('exec-c');
-    await registry.releaseTrainingLease(MODEL, 'exec-c');
+    await registry.leases.releaseTraining(MODEL, 'exec-dead');
+    expect((await registry.models.get(MODEL))?.trainingLease?.execution).toBe('exec-c');
+    await registry.leases.releaseTraining(MODEL, 'exec-c');
   });
 });
 
@@ -91,7 +91,7 @@ describe('two datasets dropped for the same model at once', () => {
     const results = await Promise.all(executions.map((name) => t.cloud.execution(name)));
     expect(results.map((r) => r.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
 
-    const versions = await t.registry.listVersions(MODEL);
+    const versions = await t.registry.versions.list(MODEL);
     expect(versions.map((v) => v.version).sort()).toEqual([1, 2]);
     expect(new Set(versions.map((v) => v.lineage.execution))).toEqual(new Set(executions));
 
@@ -115,13 +115,13 @@ describe('two datasets dropped for the same model at once', () => {
     expect(lines.filter((l) => l.line.startsWith('[Ingest dataset]'))).toHaveLength(2);
 
     // The registry agrees: the version trained second belongs to the run that finished second.
-    const runs = await Promise.all(executions.map((name) => t.registry.getRun(MODEL, name)));
+    const runs = await Promise.all(executions.map((name) => t.registry.runs.get(MODEL, name)));
     expect(runs.map((r) => r?.status)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
     const [earlier, later] = [...runs].sort((a, b) => a!.modelVersion! - b!.modelVersion!);
     expect(Date.parse(later!.updatedAt)).toBeGreaterThan(Date.parse(earlier!.updatedAt));
     expect(new Set(runs.map((r) => r!.datasetVersion))).toEqual(new Set([1, 2]));
 
     // Nobody holds the slot once both are done.
-    expect((await t.registry.getModel(MODEL))?.trainingLease).toBeUndefined();
+    expect((await t.registry.models.get(MODEL))?.trainingLease).toBeUndefined();
   });
 });

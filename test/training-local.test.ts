@@ -72,7 +72,7 @@ describe("a user's own training directory", () => {
     expect(report.metrics!.accuracy).toBeGreaterThan(0.85);
     expect(t().logs.some((line) => line.includes('custom trainer: hyperparameters'))).toBe(true);
 
-    const version = (await t().registry.getVersion(MODEL, 1))!;
+    const version = (await t().registry.versions.get(MODEL, 1))!;
     // The code version is the hash of the user's folder: the code the job ran is the code recorded.
     expect(version.lineage.codeVersion).toBe(codeVersion(CUSTOM_CODE));
     expect(version.lineage.codeVersion).not.toBe(codeVersion(path.join(REPO_ROOT, 'training')));
@@ -110,8 +110,8 @@ describe("a user's own training directory", () => {
     const result = await dropDataset(t().cloud, model, 'data.csv', numericCsv(200, 8), 'label');
     expect(result.status).toBe('FAILED');
     expect(result.cause).toContain(`s3://${t().cloud.dataBucket}/datasets/${model}/hyperparameters.json: hyperparameter 'steps'`);
-    expect(await t().registry.getRun(model, result.execution)).toMatchObject({ status: 'FAILED', stage: 'Ingest' });
-    expect(await t().registry.getDataset(model, 1)).toBeUndefined();
+    expect(await t().registry.runs.get(model, result.execution)).toMatchObject({ status: 'FAILED', stage: 'Ingest' });
+    expect(await t().registry.datasets.get(model, 1)).toBeUndefined();
   });
 });
 

@@ -5,7 +5,8 @@
  */
 import { InvalidInput } from '../../lambdas/shared/errors';
 import { assertModelName, parseS3Uri, s3Keys } from '../../lambdas/shared/layout';
-import { Registry, type DatasetRecord } from '../../lambdas/shared/registry';
+import type { DatasetRecord } from '../../lambdas/shared/registry/datasets';
+import { Registry } from '../../lambdas/shared/registry/registry';
 import { getJson } from '../../lambdas/shared/storage';
 import type { ColumnProfile, DatasetProfile, DatasetSchema } from '../../lambdas/shared/types';
 import type { Violation } from '../../lambdas/data/dataset';
@@ -83,14 +84,14 @@ interface Loaded {
 async function load(registry: Registry, model: string, version: number | undefined): Promise<Loaded> {
   let record: DatasetRecord | undefined;
   if (version === undefined) {
-    const all = await registry.listDatasets(model);
+    const all = await registry.datasets.list(model);
     record = all.reduce<DatasetRecord | undefined>(
       (latest, d) => (latest === undefined || d.version > latest.version ? d : latest),
       undefined,
     );
     if (!record) throw new InvalidInput(`${model} has no dataset versions yet.`);
   } else {
-    record = await registry.getDataset(model, version);
+    record = await registry.datasets.get(model, version);
     if (!record) throw new InvalidInput(`${model} has no dataset version ${version}.`);
   }
   const [profile, report, schema] = await Promise.all([

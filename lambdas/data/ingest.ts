@@ -10,7 +10,7 @@ import type { IngestEnv } from '../shared/env';
 import { DatasetRejected, InvalidInput } from '../shared/errors';
 import { assertModelName, parseDatasetKey, s3Keys, s3Uri } from '../shared/layout';
 import { isTrainRequest, type IngestInput, type IngestOutput, type ObjectCreatedEvent } from '../shared/pipeline';
-import { Registry } from '../shared/registry';
+import { Registry } from '../shared/registry/registry';
 import { getBytes, getStream, head, putJson, tag, upload } from '../shared/storage';
 import {
   scanDataset,
@@ -24,7 +24,7 @@ import {
   type Violation,
 } from './dataset';
 import { planParts } from './parts';
-import type { DatasetRecord } from '../shared/registry';
+import type { DatasetRecord } from '../shared/registry/datasets';
 import type { DatasetSchema } from '../shared/types';
 import { formatFromName } from './formats';
 import { SCHEMA_FILE_NAME, isSchemaFile, parseSchemaFile, type SchemaInput } from '../shared/schema-file';
@@ -190,7 +190,7 @@ export async function versionScan(
   extra: Partial<DatasetRecord> = {},
 ): Promise<{ answer: IngestOutput } | NewVersion> {
   const { model, bucket, execution, source } = run;
-  const claim = await registry.claimContent(model, scan.sha256, execution, source);
+  const claim = await registry.content.claim(model, scan.sha256, execution, source);
   const ownClaim = claim?.execution === execution;
   if (claim && ownClaim && claim.datasetVersion !== undefined) {
     // A retry of this execution after its ingest completed: answer what it answered then.
@@ -208,7 +208,7 @@ export async function versionScan(
   }
   if (claim && !ownClaim) {
     const reason = `these bytes are being ingested by execution ${claim.execution}`;
-    await registry.putRun({
+    await registry.runs.put({
       model,
       execution,
       status: 'DUPLICATE',
@@ -219,9 +219,9 @@ export async function versionScan(
     return { answer: { status: 'DUPLICATE', model, datasetVersion: null, duplicateOf: claim.execution, modelVersion: null, reason } };
   }
 
-  const version = await registry.nextNumber(model, 'datasetCounter');
+  const version = await registry.models.nextNumber(model, 'datasetCounter');
   // Should this ingestion never finish, the cleanup records the number as abandoned (no silent gap).
-  await registry.reserveContentVersion(model, scan.sha256, execution, version);
+  await registry.content.reserveVersion(model, scan.sha256, execution, version);
   const createdAt = new Date().toISOString();
   const report = {
     dataset: source,
@@ -259,8 +259,8 @@ export async function versionScan(
     // The raw bytes stay where they were dropped; the tag marks them so that nothing trains on
     // them and lifecycle rules can tell them apart. Nothing is deleted.
     await tag(bucket, run.key, { 'mloop-status': 'quarantined', 'mloop-dataset-version': String(version) }, run.versionId);
-    await registry.putDataset({ ...base, status: 'rejected', reportUri: s3Uri(bucket, reportKey), reason });
-    await registry.releaseContent(model, scan.sha256, execution);
+    await registry.datasets.put({ ...base, status: 'rejected', reportUri: s3Uri(bucket, reportKey), reason });
+    await registry.content.release(model, scan.sha256, execution);
     throw new DatasetRejected(reason);
   }
   return { version, report, base };
@@ -294,8 +294,8 @@ export async function acceptVersion(
   const { version, base } = created;
   const reportKey = s3Keys.validationReport(model, version);
   await putJson(bucket, reportKey, { ...created.report, splitRows });
-  await registry.fixSchema(model, schema, version);
-  await registry.putDataset({
+  await registry.models.fixSchema(model, schema, version);
+  await registry.datasets.put({
     ...base,
     status: 'accepted',
     schemaHash: schemaHash(schema),
@@ -304,7 +304,7 @@ export async function acceptVersion(
     splits,
     splitRows,
   });
-  await registry.linkContent(model, base.sha256, version);
+  await registry.content.link(model, base.sha256, version);
 
   return withTrainingSlot(
     registry,
@@ -333,7 +333,7 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     const request = input.detail.retrain;
     assertModelName(request.model);
     const [own, hyperparameters] = await Promise.all([
-      registry.getRun(request.model, input.execution),
+      registry.runs.get(request.model, input.execution),
       readHyperparameters(env.DATA_BUCKET, request.model),
     ]);
     // Another pass of the wait-for-slot loop: the version this run took over, not a newer latest.
@@ -353,10 +353,10 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   // hyperparameters.json beside the datasets is read first: a bad file fails the run before a version is claimed.
   const [meta, modelRecord, hyperparameters, datasets, own] = await Promise.all([
     head(bucket, key, versionId),
-    registry.getModel(model),
+    registry.models.get(model),
     readHyperparameters(bucket, model),
-    registry.listDatasets(model),
-    registry.getRun(model, input.execution),
+    registry.datasets.list(model),
+    registry.runs.get(model, input.execution),
   ]);
   // This execution already ingested the file, or took over the version its bytes hold (a retry,
   // or another pass of the wait-for-slot loop): answer from the dataset record without reading

@@ -10,14 +10,17 @@
  * in progress stops them.
  *
  * Which run is "the last run" on a version is kept on the content claim (`DATAHASH#`): its
- * `execution` moves to each run that trains again, by one conditional write (`adoptContent`), so
+ * `execution` moves to each run that trains again, by one conditional write (`registry.content.adopt`), so
  * of two drops of the same failed bytes exactly one trains.
  */
 import { createHash } from 'node:crypto';
 import type { IngestEnv } from '../shared/env';
 import { InvalidInput } from '../shared/errors';
 import type { IngestOutput, TrainRequest } from '../shared/pipeline';
-import { newestAccepted, type Registry, type ContentClaim, type RunRecord } from '../shared/registry';
+import type { ContentClaim } from '../shared/registry/content-claims';
+import { newestAccepted } from '../shared/registry/datasets';
+import type { Registry } from '../shared/registry/registry';
+import type { RunRecord } from '../shared/registry/runs';
 
 export type Accepted = Extract<IngestOutput, { status: 'ACCEPTED' }>;
 type Duplicate = Extract<IngestOutput, { status: 'DUPLICATE' }>;
@@ -41,9 +44,9 @@ export async function withTrainingSlot(
   execution: string,
   env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>,
 ): Promise<Accepted> {
-  if (await registry.acquireTrainingLease(accepted.model, execution, env.TRAINING_LEASE_SECONDS))
+  if (await registry.leases.acquireTraining(accepted.model, execution, env.TRAINING_LEASE_SECONDS))
     return { ...accepted, trainingSlot: 'acquired' };
-  const lease = (await registry.getModel(accepted.model))?.trainingLease;
+  const lease = (await registry.models.get(accepted.model))?.trainingLease;
   return {
     ...accepted,
     trainingSlot: 'busy',
@@ -60,7 +63,7 @@ async function resumeIngest(
   execution: string,
   hyperparameters: Record<string, string>,
 ): Promise<Accepted> {
-  const [record, meta] = await Promise.all([registry.getDataset(model, version), registry.getModel(model)]);
+  const [record, meta] = await Promise.all([registry.datasets.get(model, version), registry.models.get(model)]);
   if (!record?.splits || !meta?.schema)
     throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
   const prefix = (uri: string) => uri.slice(0, uri.lastIndexOf('/') + 1);
@@ -177,10 +180,10 @@ export async function settleKnownData(
   if (version === undefined) throw new Error(`settleKnownData needs an ingested version; the claim of ${run.sha256} has none yet.`);
   let current = claim;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const decision = decideOnKnownData(current, await registry.getRun(run.model, current.execution), run.force);
+    const decision = decideOnKnownData(current, await registry.runs.get(run.model, current.execution), run.force);
     if (decision.action === 'duplicate') {
       const answer = duplicate(run, current, decision);
-      await registry.putRun({
+      await registry.runs.put({
         model: run.model,
         execution: run.execution,
         status: 'DUPLICATE',
@@ -192,9 +195,9 @@ export async function settleKnownData(
       });
       return answer;
     }
-    if (await registry.adoptContent(run.model, run.sha256, current.execution, run.execution)) {
+    if (await registry.content.adopt(run.model, run.sha256, current.execution, run.execution)) {
       const cause = run.requested ? `${run.requested}; ${decision.cause}` : decision.cause;
-      await registry.putRun({
+      await registry.runs.put({
         model: run.model,
         execution: run.execution,
         status: 'RUNNING',
@@ -207,7 +210,7 @@ export async function settleKnownData(
       return resumeWithSlot(registry, run, version, env, { retryOf: current.execution });
     }
     // Another run took the claim over first: decide again against it (it is in progress now).
-    const latest = await registry.getContent(run.model, run.sha256);
+    const latest = await registry.content.get(run.model, run.sha256);
     if (!latest || latest.datasetVersion === undefined)
       throw new Error(`The claim of ${run.sha256} on model '${run.model}' vanished while run ${run.execution} was taking it over.`);
     current = latest;
@@ -229,8 +232,8 @@ export async function trainExisting(
   const { model } = request;
   const record =
     request.datasetVersion !== undefined
-      ? await registry.getDataset(model, request.datasetVersion)
-      : newestAccepted(await registry.listDatasets(model));
+      ? await registry.datasets.get(model, request.datasetVersion)
+      : newestAccepted(await registry.datasets.list(model));
   if (!record) {
     throw new InvalidInput(
       request.datasetVersion !== undefined
@@ -244,13 +247,13 @@ export async function trainExisting(
     );
   }
   const run = { model, execution, sha256: record.sha256, hyperparameters };
-  let claim = await registry.getContent(model, record.sha256);
+  let claim = await registry.content.get(model, record.sha256);
   if (!claim) {
     // The version's claim was released: its ingestion was cut off between recording the version
     // and linking its bytes, and the cleanup took the unlinked claim back. Claim it for this run.
-    claim = await registry.claimContent(model, record.sha256, execution);
+    claim = await registry.content.claim(model, record.sha256, execution);
     if (!claim) {
-      await registry.linkContent(model, record.sha256, record.version);
+      await registry.content.link(model, record.sha256, record.version);
       return resumeWithSlot(registry, run, record.version, env);
     }
   }

@@ -25,7 +25,7 @@ import { s3Client } from '../shared/clients';
 import type { IngestEnv } from '../shared/env';
 import { parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
 import type { IngestOutput, PartRange } from '../shared/pipeline';
-import { Registry } from '../shared/registry';
+import { Registry } from '../shared/registry/registry';
 import type { DatasetSchema } from '../shared/types';
 import { getJson, putJson, upload } from '../shared/storage';
 import {

@@ -2,7 +2,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { loadEnv, predictEnv } from '../shared/env';
 import { logger } from '../shared/observability';
-import { Registry } from '../shared/registry';
+import { Registry } from '../shared/registry/registry';
 import { flushOnShutdown } from '../shared/shutdown';
 import { PredictApi } from './predict';
 import { ModelServer } from './serving';

@@ -13,7 +13,8 @@ import { ModelArtifactInvalid, ModelNotFound } from '../shared/errors';
 import { parseS3Uri } from '../shared/layout';
 import { ModelRuntime } from '../shared/model-runtime';
 import { logger } from '../shared/observability';
-import type { ModelVersionRecord, Registry } from '../shared/registry';
+import type { Registry } from '../shared/registry/registry';
+import type { ModelVersionRecord } from '../shared/registry/versions';
 import { getBytes } from '../shared/storage';
 import type { ModelCard } from '../shared/types';
 
@@ -64,7 +65,7 @@ export class ModelServer {
         const current = this.aliases.get(key);
         let record;
         try {
-          record = await this.registry.getAlias(name, alias);
+          record = await this.registry.aliases.get(name, alias);
         } catch (error) {
           // The registry is unreachable: keep serving what served (checked again next time).
           if (current?.version !== undefined) {
@@ -75,7 +76,7 @@ export class ModelServer {
         }
         let entry: AliasEntry;
         if (!record) {
-          const known = await this.registry.getModel(name);
+          const known = await this.registry.models.get(name);
           const missing = known ? `Model '${name}' has no version with alias '${alias}' yet.` : `Model '${name}' is not in the registry.`;
           entry = { version: undefined, missing, expires: this.now() + this.aliasTtlMs };
         } else if (current?.version === undefined || current.version === record.version || this.ready.has(`${name}#${record.version}`)) {
@@ -122,7 +123,7 @@ export class ModelServer {
     const pending = this.loading.get(key);
     if (pending && this.now() - pending.started < STALE_LOAD_MS) return pending.promise;
     const promise = (async (): Promise<Loaded> => {
-      const record = await this.registry.getVersion(name, version);
+      const record = await this.registry.versions.get(name, version);
       if (!record) throw new ModelNotFound(`Model '${name}' has no version ${version}.`);
       const onnx = parseS3Uri(record.artifact.onnxUri);
       const card = parseS3Uri(record.artifact.cardUri);

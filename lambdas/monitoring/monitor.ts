@@ -16,7 +16,7 @@ import type { DriftEnv } from '../shared/env';
 import { ModelNotFound } from '../shared/errors';
 import { parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
 import { metricsFor } from '../shared/observability';
-import { Registry } from '../shared/registry';
+import { Registry } from '../shared/registry/registry';
 import { getJson, getStream, listKeys, putBytes, putJson } from '../shared/storage';
 import type { DatasetProfile, ModelCard } from '../shared/types';
 import type { CaptureRecord } from '../inference/predict';
@@ -66,12 +66,12 @@ function configOf(env: DriftEnv, model: string): ResolvedDriftConfig {
 export async function monitorModel(model: string, env: DriftEnv, options: MonitorOptions): Promise<DriftRun> {
   const now = options.now ?? new Date();
   const registry = new Registry(env.REGISTRY_TABLE);
-  const [meta, alias] = await Promise.all([registry.getModel(model), registry.getAlias(model, 'champion')]);
+  const [meta, alias] = await Promise.all([registry.models.get(model), registry.aliases.get(model, 'champion')]);
   if (!meta) throw new ModelNotFound(`Model '${model}' is not in the registry.`);
   if (!alias) throw new ModelNotFound(`Model '${model}' has no champion yet: there is nothing serving to monitor.`);
-  const version = await registry.getVersion(model, alias.version);
+  const version = await registry.versions.get(model, alias.version);
   if (!version) throw new ModelNotFound(`Model '${model}' has no version ${alias.version}.`);
-  const dataset = await registry.getDataset(model, version.lineage.datasetVersion);
+  const dataset = await registry.datasets.get(model, version.lineage.datasetVersion);
   if (!dataset?.profileUri) throw new ModelNotFound(`Dataset version ${version.lineage.datasetVersion} of '${model}' has no profile.`);
   const config = configOf(env, model);
 
@@ -209,7 +209,7 @@ export async function monitorModel(model: string, env: DriftEnv, options: Monito
     retrain: retrain.action,
   };
   // A window is an inspection: it leaves the watermark where the scheduled runs put it.
-  await registry.putDrift(record, !windowed && keys.length > 0 ? keys[keys.length - 1] : undefined);
+  await registry.drift.put(record, !windowed && keys.length > 0 ? keys[keys.length - 1] : undefined);
 
   publishMetrics(env.METRICS_NAMESPACE, run);
   return run;
@@ -273,8 +273,8 @@ export async function runDriftMonitor(input: DriftInput, env: DriftEnv, now?: Da
   if (input.model) return [await monitorModel(input.model, env, options)];
   const registry = new Registry(env.REGISTRY_TABLE);
   const runs: DriftRun[] = [];
-  for (const model of await registry.listModels()) {
-    if (!(await registry.getAlias(model, 'champion'))) continue;
+  for (const model of await registry.models.list()) {
+    if (!(await registry.aliases.get(model, 'champion'))) continue;
     runs.push(await monitorModel(model, env, options));
   }
   return runs;

@@ -22,15 +22,16 @@
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { Upload } from '@aws-sdk/lib-storage';
 import { csvLine } from '../data/dataset';
 import { TARGET_METADATA_KEY } from '../data/ingest';
 import type { CaptureRecord } from '../inference/predict';
-import { dynamoClient, s3Client } from '../shared/clients';
+import { s3Client } from '../shared/clients';
 import type { DriftEnv } from '../shared/env';
-import { parseS3Uri, registryKeys as k, s3Keys, s3Uri } from '../shared/layout';
-import { isConditionFailure, newestAccepted, type DatasetRecord, type Registry } from '../shared/registry';
+import { parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
+import { newestAccepted, type DatasetRecord } from '../shared/registry/datasets';
+import type { RetrainState } from '../shared/registry/leases';
+import type { Registry } from '../shared/registry/registry';
 import { getStream, listKeys, splitObjects } from '../shared/storage';
 import { CaptureIndexer, predictionKey, readLabels } from './quality';
 
@@ -54,12 +55,6 @@ export function retrainPolicy(
     leaseSeconds: env.RETRAIN_LEASE_SECONDS,
     minFeedbackRows: env.RETRAIN_MIN_FEEDBACK_ROWS,
   };
-}
-
-/** What the META item says about retraining. */
-export interface RetrainState {
-  readonly lease?: { readonly id: string; readonly key?: string; readonly startedAt: string; readonly expiresAt: string };
-  readonly lastRetrainAt?: string;
 }
 
 export interface RetrainSignals {
@@ -130,72 +125,8 @@ function capitalize(text: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The lease and the record, on the registry table
+// The lease and the record, on the registry table (through `registry.leases`)
 // ---------------------------------------------------------------------------------------------
-
-export async function readRetrainState(table: string, model: string): Promise<RetrainState> {
-  const out = await dynamoClient().send(new GetCommand({ TableName: table, Key: { pk: k.pk(model), sk: k.meta }, ConsistentRead: true }));
-  const item = out.Item ?? {};
-  const state: { lease?: RetrainState['lease']; lastRetrainAt?: string } = {};
-  if (typeof item.retrainLeaseId === 'string') {
-    state.lease = {
-      id: item.retrainLeaseId,
-      key: typeof item.retrainLeaseKey === 'string' ? item.retrainLeaseKey : undefined,
-      startedAt: String(item.retrainLeaseStartedAt),
-      expiresAt: String(item.retrainLeaseExpiresAt),
-    };
-  }
-  if (typeof item.lastRetrainAt === 'string') state.lastRetrainAt = item.lastRetrainAt;
-  return state;
-}
-
-/**
- * Take the model's retraining lease in one conditional write: only when no unexpired lease is held
- * and the last retraining started at least `cooldownSeconds` ago. Returns false when another run
- * holds it or the cooldown has not passed.
- */
-export async function acquireLease(table: string, model: string, id: string, now: Date, policy: RetrainPolicy): Promise<boolean> {
-  try {
-    await dynamoClient().send(
-      new UpdateCommand({
-        TableName: table,
-        Key: { pk: k.pk(model), sk: k.meta },
-        UpdateExpression: 'SET retrainLeaseId = :id, retrainLeaseStartedAt = :now, retrainLeaseExpiresAt = :expires REMOVE retrainLeaseKey',
-        ConditionExpression:
-          'attribute_exists(pk) AND (attribute_not_exists(retrainLeaseId) OR retrainLeaseExpiresAt <= :now) AND (attribute_not_exists(lastRetrainAt) OR lastRetrainAt <= :edge)',
-        ExpressionAttributeValues: {
-          ':id': id,
-          ':now': now.toISOString(),
-          ':expires': new Date(now.getTime() + policy.leaseSeconds * 1000).toISOString(),
-          ':edge': new Date(now.getTime() - policy.cooldownSeconds * 1000).toISOString(),
-        },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
-}
-
-/** Give the lease back (only if `id` still holds it). */
-export async function releaseLease(table: string, model: string, id: string): Promise<boolean> {
-  try {
-    await dynamoClient().send(
-      new UpdateCommand({
-        TableName: table,
-        Key: { pk: k.pk(model), sk: k.meta },
-        UpdateExpression: 'REMOVE retrainLeaseId, retrainLeaseKey, retrainLeaseStartedAt, retrainLeaseExpiresAt',
-        ConditionExpression: 'retrainLeaseId = :id',
-        ExpressionAttributeValues: { ':id': id },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
-}
 
 export interface RetrainRecord {
   readonly model: string;
@@ -210,22 +141,6 @@ export interface RetrainRecord {
   readonly modelVersion: number;
 }
 
-/** The retraining started: the cooldown starts now, the lease names its dataset, the record says why. */
-async function commitRetrain(table: string, id: string, record: RetrainRecord): Promise<void> {
-  await dynamoClient().send(
-    new UpdateCommand({
-      TableName: table,
-      Key: { pk: k.pk(record.model), sk: k.meta },
-      UpdateExpression: 'SET lastRetrainAt = :at, retrainLeaseKey = :key',
-      ConditionExpression: 'retrainLeaseId = :id',
-      ExpressionAttributeValues: { ':at': record.at, ':key': record.datasetKey, ':id': id },
-    }),
-  );
-  await dynamoClient().send(
-    new PutCommand({ TableName: table, Item: { pk: k.pk(record.model), sk: k.retrain(new Date(record.at)), ...record } }),
-  );
-}
-
 /**
  * Whether the retraining that holds the lease has finished: a run its dropped file started has
  * ended (SUCCEEDED, FAILED, or DUPLICATE: its bytes held no new data, so no dataset version names
@@ -233,10 +148,10 @@ async function commitRetrain(table: string, id: string, record: RetrainRecord): 
  */
 async function leaseFinished(registry: Registry, bucket: string, model: string, key: string): Promise<boolean> {
   const uri = s3Uri(bucket, key);
-  if ((await registry.runsOfSource(model, uri)).some((run) => run.status !== 'RUNNING')) return true;
-  const dataset = (await registry.listDatasets(model)).find((d) => d.s3Uri === uri);
+  if ((await registry.runs.ofSource(model, uri)).some((run) => run.status !== 'RUNNING')) return true;
+  const dataset = (await registry.datasets.list(model)).find((d) => d.s3Uri === uri);
   if (!dataset) return false;
-  const run = await registry.getRun(model, dataset.sourceEvent.execution);
+  const run = await registry.runs.get(model, dataset.sourceEvent.execution);
   return run !== undefined && run.status !== 'RUNNING';
 }
 
@@ -341,22 +256,21 @@ export interface RetrainContext {
 /** Apply the policy after a monitor run: release a finished lease, decide, and maybe retrain. */
 export async function applyRetrainPolicy(ctx: RetrainContext): Promise<RetrainOutcome> {
   const { env, registry, model, now } = ctx;
-  const table = env.REGISTRY_TABLE;
   const policy = retrainPolicy(env);
-  let state = await readRetrainState(table, model);
+  let state = await registry.leases.retrainingState(model);
   let released: string | undefined;
   if (
     state.lease?.key &&
     Date.parse(state.lease.expiresAt) > now.getTime() &&
     (await leaseFinished(registry, env.DATA_BUCKET, model, state.lease.key))
   ) {
-    if (await releaseLease(table, model, state.lease.id)) released = state.lease.key;
+    if (await registry.leases.releaseRetraining(model, state.lease.id)) released = state.lease.key;
     state = { lastRetrainAt: state.lastRetrainAt };
   }
   const decision = decideRetrain({ policy, signals: ctx.signals, state, now, windowed: ctx.windowed });
   if (decision.action === 'skip') return { action: 'skip', reason: decision.reason, blockedBy: decision.blockedBy, released };
 
-  const dataset = newestAccepted(await registry.listDatasets(model));
+  const dataset = newestAccepted(await registry.datasets.list(model));
   if (!dataset)
     return {
       action: 'skip',
@@ -365,7 +279,7 @@ export async function applyRetrainPolicy(ctx: RetrainContext): Promise<RetrainOu
       released,
     };
   const id = randomUUID();
-  if (!(await acquireLease(table, model, id, now, policy))) {
+  if (!(await registry.leases.acquireRetraining(model, id, now, policy))) {
     return {
       action: 'skip',
       reason: 'Another monitor run took the retraining lease first (or the cooldown has not passed).',
@@ -377,7 +291,7 @@ export async function applyRetrainPolicy(ctx: RetrainContext): Promise<RetrainOu
     const header = await splitHeader(dataset.splits!.train);
     const extra = await labelledRows(env.DATA_BUCKET, model, header, ctx.target, new Date(dataset.createdAt));
     if (extra.length < policy.minFeedbackRows) {
-      await releaseLease(table, model, id);
+      await registry.leases.releaseRetraining(model, id);
       return {
         action: 'skip',
         reason: `${capitalize(decision.cause)}, but only ${extra.length} new labelled row${extra.length === 1 ? '' : 's'} since dataset version ${dataset.version} (a retraining needs ${policy.minFeedbackRows}: send feedback to POST /v1/models/${model}/feedback).`,
@@ -403,7 +317,7 @@ export async function applyRetrainPolicy(ctx: RetrainContext): Promise<RetrainOu
         },
       },
     }).done();
-    await commitRetrain(table, id, {
+    await registry.leases.recordRetraining(id, {
       model,
       at: now.toISOString(),
       cause: decision.cause,
@@ -425,7 +339,7 @@ export async function applyRetrainPolicy(ctx: RetrainContext): Promise<RetrainOu
       released,
     };
   } catch (error) {
-    await releaseLease(table, model, id).catch(() => false);
+    await registry.leases.releaseRetraining(model, id).catch(() => false);
     throw error;
   }
 }

@@ -18,7 +18,7 @@
 import { parseDatasetKey } from '../shared/layout';
 import { modelOfExecutionName } from './start';
 import { isTrainRequest, type PipelineDetail } from '../shared/pipeline';
-import { Registry } from '../shared/registry';
+import { Registry } from '../shared/registry/registry';
 
 export type EndStatus = 'SUCCEEDED' | 'ABORTED' | 'TIMED_OUT' | 'FAILED';
 
@@ -81,17 +81,17 @@ export async function executionEnded(event: ExecutionEnded, registryTable: strin
   const model = modelOfExecution(event);
   if (model === null) return { model, execution: event.name, status: event.status, releasedClaims: 0, recordedRun: false };
   const registry = new Registry(registryTable);
-  await registry.releaseTrainingLease(model, event.name);
+  await registry.leases.releaseTraining(model, event.name);
   // A SUCCEEDED execution ingested what it claimed (or claimed nothing): only its lease can be
   // left, so the claims are not scanned on the path every run takes.
   if (event.status === 'SUCCEEDED') return { model, execution: event.name, status: event.status, releasedClaims: 0, recordedRun: false };
   const { error, reason } = endReason(event);
-  const releasedClaims = await registry.abandonUnfinishedIngest(
+  const releasedClaims = await registry.content.abandonUnfinishedIngest(
     model,
     event.name,
     `Execution ${event.name} ended ${event.status} before its ingestion finished: ${reason}`,
   );
-  const recordedRun = await registry.putRunIfNotEnded({
+  const recordedRun = await registry.runs.putIfNotEnded({
     model,
     execution: event.name,
     status: 'FAILED',

@@ -21,7 +21,8 @@ import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { eventsClient, snsClient } from './clients';
 import { logger } from './observability';
-import type { AliasHistoryRecord, ModelVersionRecord } from './registry';
+import type { AliasHistoryRecord } from './registry/aliases';
+import type { ModelVersionRecord } from './registry/versions';
 
 export const REGISTRY_EVENT_SOURCE = 'mloop.registry';
 export const VERSION_REGISTERED = 'Model Version Registered';
@@ -51,7 +52,7 @@ export interface VersionRegisteredDetail {
 
 /** `detail` of a `Model Alias Changed` event: one alias-history entry. */
 export interface AliasChangedDetail extends AliasHistoryRecord {
-  /** True when the move happened earlier and its event is sent late (see Registry.moveAliasWithHistory). */
+  /** True when the move happened earlier and its event is sent late (see AliasStore.moveWithHistory). */
   readonly recovered: boolean;
 }
 

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { GetObjectCommand, GetObjectTaggingCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { s3Client } from '../../lambdas/shared/clients';
 import { s3Keys } from '../../lambdas/shared/layout';
-import { Registry } from '../../lambdas/shared/registry';
+import { Registry } from '../../lambdas/shared/registry/registry';
 import { listKeys } from '../../lambdas/shared/storage';
 import { TARGET_METADATA_KEY } from '../../lambdas/data/ingest';
 import { runPipeline, type RunReport } from '../../bin/cli';

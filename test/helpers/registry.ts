@@ -30,10 +30,10 @@ export async function registerFixture(
   await putObject(bucket, `${prefix}model.onnx`, `onnx of ${execution}`);
   await putObject(bucket, `${prefix}model-card.json`, JSON.stringify({ task: 'classification', classes: ['0', '1'] }));
   const datasetVersion = opts.datasetVersion ?? 1;
-  if (!(await registry.getDataset(model, datasetVersion))) {
-    await registry.nextNumber(model, 'datasetCounter');
-    await registry
-      .putDataset({
+  if (!(await registry.datasets.get(model, datasetVersion))) {
+    await registry.models.nextNumber(model, 'datasetCounter');
+    await registry.datasets
+      .put({
         model,
         version: datasetVersion,
         status: 'accepted',

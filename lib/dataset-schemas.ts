@@ -1,5 +1,5 @@
 /**
- * Dataset schemas declared in the CDK app (the `datasetSchemas` prop of the training pipeline, or
+ * Dataset schemas declared in the CDK app (the `datasetSchemas` setting of DatasetIngestion, lib/data.ts, or
  * the `mloop:datasetSchemas` context key): checked at synth with schema.json's own parser, and
  * handed to the Ingest function as its DATASET_SCHEMAS variable, within Lambda's 4 KB limit on
  * environment variables.

@@ -1,3 +1,7 @@
+/**
+ * The inference concern: the prediction API (API Gateway REST, request models, access logs,
+ * throttling) and its Predict function, whose handler is lambdas/inference/predict-handler.ts.
+ */
 import { CfnOutput } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';

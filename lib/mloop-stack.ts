@@ -65,6 +65,7 @@ export class MloopStack extends Stack {
     this.dataLake = new DataLake(this, 'Data', { encryptionKey: props.encryptionKey, removalPolicy: props.removalPolicy });
     this.registry = new ModelRegistry(this, 'Registry', { removalPolicy: props.removalPolicy, dataBucket: this.dataLake.bucket });
     const shared = { bucket: this.dataLake.bucket, table: this.registry.table };
+    // The training settings, each part to the construct of its concern (TrainingSettings).
     const training = props.training ?? {};
     this.training = new ModelTraining(this, 'ModelTraining', { ...training, bucket: this.dataLake.bucket });
     const stages = this.registry.addPipelineStages({
@@ -81,6 +82,8 @@ export class MloopStack extends Stack {
       table: this.registry.table,
       jobLimit: this.training.jobLimit,
     });
+    // The id 'Training' is the one the whole pipeline had before its stages moved to their own
+    // constructs: the state machine, its triggers and the dead-letter queue keep their logical ids.
     this.pipeline = new TrainingPipeline(this, 'Training', {
       dataLake: this.dataLake,
       table: this.registry.table,

@@ -1,3 +1,7 @@
+/**
+ * The monitoring concern: the drift monitor (its scheduled Drift function, whose handler is
+ * lambdas/monitoring/drift-handler.ts, its metrics and alarms, and retraining on drift).
+ */
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';

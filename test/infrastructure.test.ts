@@ -701,10 +701,9 @@ describe('least privilege', () => {
     expect(allows(statements, 's3:PutObject', objectArn('models/iris/v1/model.onnx'))).toBe(false);
   });
 
-  // Known gap (see the report): the channels are JSONPath expressions, so CDK's
-  // S3Location.fromJsonExpression grants s3:GetObject and s3:ListBucket on '*' to the training role:
-  // a training job could read any object the account can reach. The nag acknowledgement of
-  // IAM5[Resource::*] on the role does not mention it. Flip to `test` once lib/training.ts scopes it.
+  // The channels are JSONPath expressions, for which CDK's S3Location.fromJsonExpression would grant
+  // s3:GetObject and s3:ListBucket on '*' to the training role; lib/training.ts's StateS3Location
+  // grants nothing by itself, so the role reads only splits/ (and the code asset).
   test('the training role cannot read objects outside the data bucket and the code asset', () => {
     const statements = roleStatements(template, trainingRoleId());
     expect(allows(statements, 's3:GetObject', 'arn:aws:s3:::some-other-bucket/secret.csv')).toBe(false);

@@ -1,5 +1,5 @@
 /**
- * The TrainingPipeline construct's SageMaker settings, asserted on the synthesized template:
+ * The ModelTraining construct's SageMaker settings (lib/training.ts), asserted on the synthesized template:
  * the instance type default, managed spot training with MaxWaitTime and checkpoints in S3, warm
  * pools, KMS keys for the volume and the output (with their grants), a VPC, the hyperparameters
  * merge, and the validation of the props (errors asserted by message). The stack is built with

@@ -25,7 +25,7 @@ import * as path from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import * as ort from 'onnxruntime-node';
 import { runPipeline } from '../bin/cli';
-import { PredictApi } from '../lambdas/inference/predict';
+import { PredictApi } from '../lambdas/inference/http';
 import { ModelServer } from '../lambdas/inference/serving';
 import { loadEnv, predictEnv } from '../lambdas/shared/env';
 import { logger } from '../lambdas/shared/observability';
@@ -36,7 +36,7 @@ import type { ModelCard } from '../lambdas/shared/types';
 import { REPO_ROOT } from '../lib/function-catalog';
 import { LocalCloud } from '../local/cloud';
 import { churnRows, DEMO_FEATURES, DEMO_TARGET, toCsv } from '../local/demo-data';
-import { apiEvent } from '../local/api-server';
+import { apiEvent, apiRoutes } from '../local/api-server';
 
 const MODEL = 'bench-churn';
 const ROUNDS = { 1: 40, 100: 10 } as const;
@@ -62,9 +62,12 @@ function summary(samples: number[]) {
   };
 }
 
+/** The one route the bench sends to (the events are made before a cloud starts). */
+const PREDICT_ROUTE = apiRoutes([{ method: 'POST', resource: '/v1/models/{name}/predict', functionArn: 'predict', requestModels: {} }]);
+
 function predictEvent(instances: Record<string, unknown>[]): APIGatewayProxyEvent {
   const url = new URL(`http://127.0.0.1/v1/models/${MODEL}/predict`);
-  return apiEvent('POST', url, JSON.stringify({ instances }));
+  return apiEvent(PREDICT_ROUTE, 'POST', url, JSON.stringify({ instances }));
 }
 
 /** The graph's inputs for instances, as the model card's contract says (the bare baseline's tensors). */

@@ -9,7 +9,7 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import fc from 'fast-check';
 import { CaptureBuffer } from '../lambdas/inference/capture';
-import { PredictApi } from '../lambdas/inference/predict';
+import { PredictApi } from '../lambdas/inference/http';
 import { ModelServer } from '../lambdas/inference/serving';
 import { loadEnv, predictEnv, type PredictEnv } from '../lambdas/shared/env';
 import { s3Keys, s3Uri } from '../lambdas/shared/layout';
@@ -36,7 +36,7 @@ let regV1: ModelVersionRecord;
 function event(method: string, path: string, body: string | null = null, query: Record<string, string> = {}): APIGatewayProxyEvent {
   const url = new URL(`http://127.0.0.1${path}`);
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  return apiEvent(method, url, body);
+  return apiEvent(test_.cloud.apiRoutes, method, url, body);
 }
 
 /** Through the predict function as the local runtime runs it (the module the template names). */
@@ -93,7 +93,7 @@ beforeAll(async () => {
   await trainModel(test_, REG, regressionCsv(400, 22), 'price');
   clsV1 = (await test_.registry.versions.get(CLS, 1))!;
   regV1 = (await test_.registry.versions.get(REG, 1))!;
-  server = await startApiServer((e) => test_.cloud.invoke('predict', e) as Promise<APIGatewayProxyResult>);
+  server = await startApiServer(test_.cloud.apiRoutes, (e) => test_.cloud.invoke('predict', e) as Promise<APIGatewayProxyResult>);
 }, 240_000);
 
 afterAll(async () => {
@@ -788,7 +788,7 @@ describe('hot swap under concurrent load', () => {
     const api = new PredictApi(new ModelServer(test_.registry, TTL_MS), envWith({ ALIAS_CACHE_SECONDS: String(TTL_MS / 1000) }), {
       capture: memoryCapture().buffer,
     });
-    const swapServer = await startApiServer((e) => api.handle(e));
+    const swapServer = await startApiServer(test_.cloud.apiRoutes, (e) => api.handle(e));
     const results: { started: number; ended: number; status: number; version?: number; error?: string }[] = [];
     const predictOnce = async () => {
       const started = performance.now();

@@ -11,25 +11,14 @@
  * written as one JSON Lines object per request under feedback/<model>/<yyyy>/<mm>/<dd>/<hh>/, one
  * line per entry, to be joined with the captured predictions on (requestId, index).
  */
+import type { PredictEnv } from '../shared/env';
 import { RequestInvalid } from '../shared/errors';
+import type { FeedbackEntry, FeedbackRecord } from '../shared/feedback-record';
+import { s3Keys } from '../shared/layout';
+import { putBytes } from '../shared/storage';
 import type { ModelCard } from '../shared/types';
+import type { ModelServer } from './serving';
 import type { Problem } from './validate';
-
-export interface FeedbackEntry {
-  readonly requestId: string;
-  readonly index: number;
-  /** A class label (classification) or a number (regression). */
-  readonly label: string | number;
-}
-
-/** One stored line per entry. */
-export interface FeedbackRecord extends FeedbackEntry {
-  readonly model: string;
-  /** When the feedback arrived. */
-  readonly at: string;
-  /** The id of the feedback request itself. */
-  readonly feedbackRequestId: string;
-}
 
 const FIELDS = new Set(['requestId', 'index', 'label']);
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -126,4 +115,29 @@ export function validateFeedback(payload: unknown, card: Pick<ModelCard, 'task' 
     throw new RequestInvalid(`The feedback has ${problems.length}${problems.length === MAX_PROBLEMS ? '+' : ''} problem(s).`, problems);
   }
   return out;
+}
+
+export interface FeedbackResponse {
+  readonly accepted: number;
+  readonly model: string;
+  readonly requestId: string;
+}
+
+/** Check the entries of `payload` against the champion of `name` and store them, one line each. */
+export async function acceptFeedback(
+  server: ModelServer,
+  env: Pick<PredictEnv, 'DATA_BUCKET' | 'MAX_BATCH'>,
+  name: string,
+  payload: unknown,
+  requestId: string,
+): Promise<FeedbackResponse> {
+  // Labels are checked against the champion's task and classes (fixed by the model's schema).
+  const served = await server.get(name);
+  const entries = validateFeedback(payload, served.runtime.card, env.MAX_BATCH);
+  const at = new Date();
+  const lines = entries.map((entry) =>
+    JSON.stringify({ ...entry, model: name, at: at.toISOString(), feedbackRequestId: requestId } satisfies FeedbackRecord),
+  );
+  await putBytes(env.DATA_BUCKET, s3Keys.feedback(name, at, requestId), lines.join('\n') + '\n', 'application/x-ndjson');
+  return { accepted: entries.length, model: name, requestId };
 }

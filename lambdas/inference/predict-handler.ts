@@ -1,10 +1,10 @@
-/** Lambda entry of the inference API (API Gateway REST, proxy integration). */
+/** Lambda entry of the inference API (API Gateway REST, proxy integration): the HTTP layer (http.ts), kept per container. */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { loadEnv, predictEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { Registry } from '../shared/registry/registry';
 import { flushOnShutdown } from '../shared/shutdown';
-import { PredictApi } from './predict';
+import { PredictApi } from './http';
 import { ModelServer } from './serving';
 
 const env = loadEnv(predictEnv);

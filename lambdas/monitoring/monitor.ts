@@ -19,7 +19,7 @@ import { metricsFor } from '../shared/observability';
 import { Registry } from '../shared/registry/registry';
 import { getJson, getStream, listKeys, putBytes, putJson } from '../shared/storage';
 import type { DatasetProfile, ModelCard } from '../shared/types';
-import type { CaptureRecord } from '../inference/predict';
+import type { CaptureRecord } from '../shared/capture-record';
 import { predictionColumns, predictionProfileKey, predictionRow } from '../registry/prediction-profile';
 import { parseDriftConfig, parseWindow, resolveDriftConfig, type ResolvedDriftConfig } from './config';
 import { DriftAccumulator } from './drift';

@@ -12,7 +12,7 @@
  * that has arrived since.
  */
 import { createInterface } from 'node:readline';
-import type { FeedbackRecord } from '../inference/feedback';
+import type { FeedbackRecord } from '../shared/feedback-record';
 import { s3Keys } from '../shared/layout';
 import type { Prediction } from '../shared/model-runtime';
 import { getStream, listKeys } from '../shared/storage';

@@ -25,7 +25,7 @@ import { Readable } from 'node:stream';
 import { Upload } from '@aws-sdk/lib-storage';
 import { csvLine } from '../data/dataset';
 import { TARGET_METADATA_KEY } from '../data/ingest';
-import type { CaptureRecord } from '../inference/predict';
+import type { CaptureRecord } from '../shared/capture-record';
 import { s3Client } from '../shared/clients';
 import type { DriftEnv } from '../shared/env';
 import { parseS3Uri, s3Keys, s3Uri } from '../shared/layout';

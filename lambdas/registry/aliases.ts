@@ -1,7 +1,7 @@
 /**
- * Alias moves over the registry store: promotion, rollback and the alias history. Every alias move is one
- * conditional write (lambdas/shared/registry/aliases.ts, moveWithHistory) followed by its history
- * item and its events; two concurrent moves of the same alias can never both win.
+ * Alias moves over the registry store: promotion, rollback and the alias history. Every alias
+ * move is one conditional write (lambdas/shared/registry/aliases.ts, moveWithHistory) followed by
+ * its history item and its events; two concurrent moves of the same alias can never both win.
  *
  * Who moved an alias: `pipeline:<execution>` for the training pipeline, `user:<name>` for a
  * person (the CLI sends the operating-system user; on AWS, whoever may invoke the function).

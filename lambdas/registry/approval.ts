@@ -39,11 +39,15 @@ export interface ApprovalDecision {
   readonly message: string;
 }
 
+/** What "Wait for approval" answers once the task token is stored (the task then waits for it). */
+export interface ApprovalRequested {
+  readonly model: string;
+  readonly version: number;
+  readonly requestedAt: string;
+}
+
 /** Step 2: remember the task token of the pipeline that waits for this version's approval. */
-export async function requestApproval(
-  registry: Registry,
-  input: AwaitApprovalInput,
-): Promise<{ model: string; version: number; requestedAt: string }> {
+export async function requestApproval(registry: Registry, input: AwaitApprovalInput): Promise<ApprovalRequested> {
   const requestedAt = new Date().toISOString();
   try {
     await registry.approvals.request(input.model, input.version, { taskToken: input.taskToken, execution: input.execution, requestedAt });

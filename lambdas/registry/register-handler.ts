@@ -9,7 +9,7 @@ import { logger } from '../shared/observability';
 import { parseEvent } from '../shared/parse-event';
 import type { AwaitApprovalInput, PromoteApprovedInput, RegisterInput, RegisterOutput } from '../shared/pipeline';
 import { Registry } from '../shared/registry/registry';
-import { promoteApproved, requestApproval } from './approval';
+import { promoteApproved, requestApproval, type ApprovalRequested } from './approval';
 import { register } from './register';
 import { acceptedIngest, approvalOutput, evaluationOutput, modelName, positiveInteger, trainingOutput } from './stage-inputs';
 
@@ -50,7 +50,7 @@ export const registerEvent = z.discriminatedUnion('stage', [registerInput, await
   error: (issue) => (issue.code === 'invalid_union' ? "expected 'await-approval', 'promote-approved', or no stage (Register)" : undefined),
 });
 
-export async function handler(event: unknown): Promise<RegisterOutput | { model: string; version: number; requestedAt: string }> {
+export async function handler(event: unknown): Promise<RegisterOutput | ApprovalRequested> {
   const input = parseEvent(registerEvent, event, 'Register input');
   switch (input.stage) {
     case 'await-approval': {

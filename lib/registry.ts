@@ -86,7 +86,7 @@ export function checkGateOptions(options: ModelGateOptions): void {
 /**
  * The model registry: one DynamoDB table holding, per model, its dataset versions, model
  * versions, aliases and their history, pipeline runs and drift records (item shapes in
- * lambdas/shared/registry.ts, keys in lambdas/shared/layout.ts). On-demand, point-in-time
+ * lambdas/shared/registry/, one file per kind; keys in lambdas/shared/layout.ts). On-demand, point-in-time
  * recovery, deletion protection.
  *
  * Registry events (lambdas/shared/events.ts) go to the account's default EventBridge bus (source

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { APIGatewayProxyResult } from 'aws-lambda';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { s3Client } from '../lambdas/shared/clients';
 import { assertModelName, s3Keys } from '../lambdas/shared/layout';
@@ -239,7 +239,7 @@ export async function predictThroughApi(
 ): Promise<APIGatewayProxyResult> {
   const url = new URL(`http://127.0.0.1/v1/models/${encodeURIComponent(model)}/predict`);
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  const event = apiEvent('POST', url, JSON.stringify(body));
+  const event = apiEvent(cloud.apiRoutes, 'POST', url, JSON.stringify(body));
   return (await cloud.invoke('predict', event)) as APIGatewayProxyResult;
 }
 
@@ -385,27 +385,14 @@ async function commandServe(io: Io, values: Record<string, string | boolean | un
   const port = values.port === undefined ? 8080 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got ${String(values.port)}.`);
   const cloud = await startCloud(io);
+  // Each route invokes the function of its integration, as the template's API Gateway methods say.
   const server = await startApiServer(
-    (event: APIGatewayProxyEvent) => cloud.invoke('predict', event) as Promise<APIGatewayProxyResult>,
+    cloud.apiRoutes,
+    (event, route) => cloud.invokeArn(route.functionArn, event) as Promise<APIGatewayProxyResult>,
     port,
   );
-  // The drift schedule of the template, on a timer (rate(N unit) expressions).
-  const timers: NodeJS.Timeout[] = [];
-  for (const rule of cloud.template.rules) {
-    const m = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(rule.schedule ?? '');
-    if (!m) continue;
-    const ms = Number(m[1]) * (m[2].startsWith('minute') ? 60_000 : m[2].startsWith('hour') ? 3_600_000 : 86_400_000);
-    timers.push(
-      setInterval(
-        () =>
-          void cloud
-            .flush()
-            .then(() => cloud.invoke('drift', { 'detail-type': 'Scheduled Event' }))
-            .catch((e: Error) => io.err(`drift monitor: ${e.message}`)),
-        ms,
-      ),
-    );
-  }
+  // The template's scheduled rules (the drift monitor's), on timers: rate(...) and cron(...).
+  const stopSchedules = cloud.startSchedules((line) => io.err(`schedule: ${line}`));
   if (io.json) io.out(JSON.stringify({ url: server.url }));
   else
     io.out(
@@ -415,7 +402,7 @@ async function commandServe(io: Io, values: Record<string, string | boolean | un
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  for (const t of timers) clearInterval(t);
+  stopSchedules();
   await server.close();
   await cloud.stop();
   return 0;

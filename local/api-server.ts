@@ -1,12 +1,14 @@
 /**
  * The prediction API on 127.0.0.1: HTTP requests become API Gateway (REST, proxy integration)
- * events for the same predict handler that runs behind API Gateway on AWS, with the same routes.
+ * events for the same predict handler that runs behind API Gateway on AWS, with the routes the
+ * synthesized template gives the API (its AWS::ApiGateway::Resource and Method resources).
  * Authentication is API Gateway's job on AWS (IAM); locally the server listens on loopback only.
  */
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { LocalApiRoute } from './template-types';
 
 /**
  * The largest request body that reaches the function on AWS: API Gateway accepts 10 MB, but a
@@ -16,23 +18,35 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
  */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 
-export interface Route {
-  readonly method: string;
-  readonly resource: string;
+/** A route of the API: a method of the template (local/template-types.ts) and how its path matches. */
+export interface Route extends LocalApiRoute {
   readonly pattern: RegExp;
   readonly params: string[];
 }
 
-const ROUTES: Route[] = [
-  { method: 'GET', resource: '/v1/health', pattern: /^\/v1\/health$/, params: [] },
-  { method: 'POST', resource: '/v1/models/{name}/predict', pattern: /^\/v1\/models\/([^/]+)\/predict$/, params: ['name'] },
-  { method: 'GET', resource: '/v1/models/{name}', pattern: /^\/v1\/models\/([^/]+)$/, params: ['name'] },
-  { method: 'POST', resource: '/v1/models/{name}/feedback', pattern: /^\/v1\/models\/([^/]+)\/feedback$/, params: ['name'] },
-];
+/**
+ * The API's routes, from the template's methods: `{name}` matches one path segment, `{name+}`
+ * (a greedy proxy resource) the rest of the path, as API Gateway matches them.
+ */
+export function apiRoutes(methods: readonly LocalApiRoute[]): Route[] {
+  return methods.map((method) => {
+    const params: string[] = [];
+    const source = method.resource
+      .split('/')
+      .map((part) => {
+        const param = /^\{([^}+]+)(\+?)\}$/.exec(part);
+        if (!param) return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        params.push(param[1]);
+        return param[2] ? '(.+)' : '([^/]+)';
+      })
+      .join('/');
+    return { ...method, pattern: new RegExp(`^${source === '' ? '/' : source}$`), params };
+  });
+}
 
 /** The route of a request path and method, as API Gateway matches its resources. */
-export function routeFor(method: string, pathname: string): { route: Route; match: RegExpExecArray } | undefined {
-  for (const route of ROUTES) {
+export function routeFor(routes: readonly Route[], method: string, pathname: string): { route: Route; match: RegExpExecArray } | undefined {
+  for (const route of routes) {
     const match = route.pattern.exec(pathname);
     if (match && route.method === method) return { route, match };
   }
@@ -41,12 +55,13 @@ export function routeFor(method: string, pathname: string): { route: Route; matc
 
 /** The API Gateway proxy event for a request to one of the API's routes (the CLI and tests call handlers with it). */
 export function apiEvent(
+  routes: readonly Route[],
   method: string,
   url: URL,
   body: string | null,
   headers: http.IncomingHttpHeaders = { 'content-type': 'application/json' },
 ): APIGatewayProxyEvent {
-  const found = routeFor(method, url.pathname);
+  const found = routeFor(routes, method, url.pathname);
   if (!found) throw new Error(`The API has no route for ${method} ${url.pathname}.`);
   return toProxyEvent(method, url, headers, body, found.route, found.match);
 }
@@ -100,7 +115,9 @@ export interface ApiServer {
 }
 
 export async function startApiServer(
-  handler: (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>,
+  routes: readonly Route[],
+  /** Invokes the route's function (`route.functionArn`) with the proxy event. */
+  handler: (event: APIGatewayProxyEvent, route: Route) => Promise<APIGatewayProxyResult>,
   port = 0,
 ): Promise<ApiServer> {
   const send = (res: http.ServerResponse, status: number, body: unknown) => {
@@ -115,7 +132,7 @@ export async function startApiServer(
       return send(res, 400, { error: 'RequestInvalid', message: 'The request target is not a valid URL.', problems: [] });
     }
     const method = req.method ?? 'GET';
-    const candidates = ROUTES.map((route) => ({ route, match: route.pattern.exec(url.pathname) })).filter((c) => c.match);
+    const candidates = routes.map((route) => ({ route, match: route.pattern.exec(url.pathname) })).filter((c) => c.match);
     const found = candidates.find((c) => c.route.method === method);
     if (!found) {
       if (candidates.length > 0)
@@ -144,7 +161,7 @@ export async function startApiServer(
           problems: [],
         });
       }
-      handler(event)
+      handler(event, found.route)
         .then((result) => {
           res.writeHead(result.statusCode, result.headers as http.OutgoingHttpHeaders);
           res.end(result.body);

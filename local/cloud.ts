@@ -17,21 +17,26 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import './polyfills';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { FunctionId } from '../lib/function-catalog';
 import { resetClients, s3Client } from '../lambdas/shared/clients';
 import { executionArnOf } from '../lambdas/pipeline/start';
 import { deployLocally } from './deploy';
 import { startEmulators, type Emulators } from './emulators';
 import { LocalEventBus, type Delivery } from './event-bus';
-import { objectCreatedEvent, type EventBridgeEvent } from './events';
+import { objectCreatedEvent, scheduledEvent, type EventBridgeEvent } from './events';
+import { startSchedule } from './schedules';
+import { apiEvent, apiRoutes, type Route } from './api-server';
 import type { ExecutionDescription } from './executions';
 import { installFaultHolds, type FaultHolds } from './faults';
 import { LocalFunctions } from './functions';
+import { startAwsApi, type AwsApi } from './aws-api';
+import { appendEvents, eventsJournal, type LocalEventLine } from './events-journal';
+import { taskTokensDir, writeTaskResult, type TaskResult } from './task-tokens';
 import { TrainingProgress, type Terminal } from './progress';
 import { claimOrAttach, defaultHome, publishRuntimeOwner, releaseRuntimeClaim, type RuntimeOwner } from './runtime-claim';
 import { LocalStateMachines, type ExecutionResult } from './state-machines';
-import { startStepFunctionsApi, type StepFunctionsApi } from './stepfunctions-api';
-import { LOCAL_REGION, loadLocalTemplate } from './template';
+import { LOCAL_ACCOUNT, LOCAL_REGION, loadLocalTemplate } from './template';
 import type { LocalTemplate } from './template-types';
 
 export type { Delivery } from './event-bus';
@@ -68,8 +73,9 @@ export class LocalCloud {
   readonly bus: LocalEventBus;
   readonly stateMachines: LocalStateMachines;
   private progressDisplay?: TrainingProgress | null;
-  /** The Step Functions API this process serves, when it owns the home. */
-  private stepFunctionsApi?: StepFunctionsApi;
+  private routes?: Route[];
+  /** The AWS APIs this process serves (Step Functions, EventBridge, SNS), when it owns the home. */
+  private awsApi?: AwsApi;
   /** Fault points (MLOOP_FAULT_HOLD), for recovery tests. */
   private faults: FaultHolds = { beforeState: async () => undefined };
 
@@ -119,9 +125,10 @@ export class LocalCloud {
       : await startEmulators(home);
     if (owner) fs.rmSync(outdir, { recursive: true, force: true }); // an attached process only needed the template
     const cloud = new LocalCloud(home, template, emulators, options, owner);
-    // Executions run in the owner: an attached process's StartExecution goes to the owner's API.
-    if (!owner) cloud.stepFunctionsApi = await startStepFunctionsApi(cloud, (line) => cloud.say(line));
-    const sfnEndpoint = owner ? owner.sfnEndpoint! : cloud.stepFunctionsApi!.endpoint;
+    // Executions run in the owner: an attached process's StartExecution, PutEvents and task
+    // results go to the owner's API.
+    if (!owner) cloud.awsApi = await startAwsApi(cloud, (line) => cloud.say(line));
+    const sfnEndpoint = owner ? owner.sfnEndpoint! : cloud.awsApi!.endpoint;
     if (!owner) {
       publishRuntimeOwner(home, {
         pid: process.pid,
@@ -136,12 +143,11 @@ export class LocalCloud {
     process.env.MLOOP_S3_ENDPOINT = emulators.s3Endpoint;
     process.env.MLOOP_DYNAMODB_ENDPOINT = emulators.dynamoEndpoint;
     process.env.MLOOP_SFN_ENDPOINT = sfnEndpoint;
+    process.env.MLOOP_EVENTS_ENDPOINT = sfnEndpoint;
+    process.env.MLOOP_SNS_ENDPOINT = sfnEndpoint;
     process.env.AWS_REGION = LOCAL_REGION;
     process.env.POWERTOOLS_DEV ??= 'true';
     process.env.POWERTOOLS_LOG_LEVEL ??= process.env.MLOOP_LOG_LEVEL ?? 'WARN';
-    // No EventBridge, SNS or task-token service locally: registry events and task results go to files.
-    process.env.MLOOP_EVENTS_FILE = path.join(home, 'events.jsonl');
-    process.env.MLOOP_TASK_TOKENS_DIR = path.join(home, 'task-tokens');
     cloud.faults = installFaultHolds(process.env, (line) => cloud.say(line));
     resetClients();
 
@@ -156,7 +162,7 @@ export class LocalCloud {
   }
 
   /** A rule target: a function is invoked with the event, a state machine starts an execution with it. */
-  private async deliverTo(arn: string, event: EventBridgeEvent): Promise<unknown> {
+  private async deliverTo(arn: string, event: unknown): Promise<unknown> {
     const fn = this.functions.byArn(arn);
     if (fn) return this.functions.invoke(fn, event);
     if (this.stateMachines.has(arn)) {
@@ -197,6 +203,61 @@ export class LocalCloud {
   /** Invoke a function of the template, as Lambda would with this event. */
   invoke(id: FunctionId, event: unknown): Promise<unknown> {
     return this.functions.invoke(this.functions.byId(id), event);
+  }
+
+  /** Invoke the function of an ARN (an API route's integration), as Lambda would with this event. */
+  invokeArn(functionArn: string, event: unknown): Promise<unknown> {
+    const fn = this.functions.byArn(functionArn);
+    if (!fn) throw new Error(`The template has no function ${functionArn}.`);
+    return this.functions.invoke(fn, event);
+  }
+
+  /** The API's routes, from the template's API Gateway resources and methods. */
+  get apiRoutes(): Route[] {
+    this.routes ??= apiRoutes(this.template.apiRoutes);
+    return this.routes;
+  }
+
+  /** The API Gateway proxy event for a request to one of the API's routes. */
+  apiEvent(method: string, url: URL, body: string | null): APIGatewayProxyEvent {
+    return apiEvent(this.apiRoutes, method, url, body);
+  }
+
+  /**
+   * Run the template's scheduled rules on timers (rate and cron expressions, local/schedules.ts):
+   * each run writes what functions buffer (captures the drift monitor reads), then delivers the
+   * Scheduled Event to the rule's targets. A target's failure goes to `onError`. Returns the stop.
+   */
+  startSchedules(onError: (line: string) => void): () => void {
+    const stops = this.template.rules
+      .filter((rule) => rule.schedule)
+      .map((rule) =>
+        startSchedule(rule.schedule!, (at) => {
+          const ruleArn = `arn:aws:events:${LOCAL_REGION}:${LOCAL_ACCOUNT}:rule/${rule.logicalId}`;
+          void this.flush()
+            .then(() => this.bus.deliverToRule(rule, scheduledEvent(ruleArn, at)))
+            .then((deliveries) => {
+              for (const d of deliveries) if (d.status === 'FAILED') onError(`${rule.logicalId} -> ${d.target}: ${d.error}`);
+            })
+            .catch((error: Error) => onError(`${rule.logicalId}: ${error.message}`));
+        }),
+      );
+    return () => stops.forEach((stop) => stop());
+  }
+
+  /** The journal of the events and messages the local EventBridge and SNS received (local/events-journal.ts). */
+  get eventsJournal(): string {
+    return eventsJournal(this.home);
+  }
+
+  /** Record events and messages in the journal (the local EventBridge and SNS APIs). */
+  journal(lines: LocalEventLine[]): void {
+    appendEvents(this.eventsJournal, lines);
+  }
+
+  /** A task token's result (SendTaskSuccess, SendTaskFailure), for the execution that waits for it, in any process on the home. */
+  sendTaskResult(token: string, result: TaskResult): void {
+    writeTaskResult(taskTokensDir(this.home), token, result);
   }
 
   /** Put an event on the local bus (see LocalEventBus.publish). */
@@ -240,7 +301,7 @@ export class LocalCloud {
   async stop(): Promise<void> {
     await this.settle();
     await this.functions.stop();
-    await this.stepFunctionsApi?.stop();
+    await this.awsApi?.stop();
     await this.emulators.stop();
     if (!this.attachedTo) releaseRuntimeClaim(this.home);
     resetClients();

@@ -11,8 +11,8 @@ export type Delivery =
   | { readonly rule: string; readonly target: string; readonly status: 'DELIVERED'; readonly result: unknown }
   | { readonly rule: string; readonly target: string; readonly status: 'FAILED'; readonly error: string };
 
-/** Deliver an event to one target ARN (a function or a state machine); resolves with its answer. */
-export type DeliverTo = (targetArn: string, event: EventBridgeEvent) => Promise<unknown>;
+/** Deliver an event (or a target's constant input) to one target ARN (a function or a state machine); resolves with its answer. */
+export type DeliverTo = (targetArn: string, event: unknown) => Promise<unknown>;
 
 export class LocalEventBus {
   private readonly waiters: { key: string; resolve: (execution: string) => void; reject: (error: Error) => void }[] = [];
@@ -64,9 +64,11 @@ export class LocalEventBus {
   /** Deliver `event` to the targets of one rule (a schedule's tick, which matches no pattern). */
   async deliverToRule(rule: LocalRule, event: EventBridgeEvent): Promise<Delivery[]> {
     const deliveries: Delivery[] = [];
-    for (const target of rule.targetArns) {
+    for (const { arn: target, input } of rule.targets) {
       try {
-        deliveries.push({ rule: rule.logicalId, target, status: 'DELIVERED', result: await this.deliverTo(target, event) });
+        // A target with a constant Input gets that JSON instead of the event, as EventBridge gives it.
+        const delivered: unknown = input !== undefined ? JSON.parse(input) : event;
+        deliveries.push({ rule: rule.logicalId, target, status: 'DELIVERED', result: await this.deliverTo(target, delivered) });
       } catch (error) {
         const message = (error as Error).message;
         this.say(`[${rule.logicalId}] event ${event.id} was not delivered to ${target}: ${message}`);

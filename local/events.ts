@@ -1,7 +1,8 @@
 /**
  * EventBridge, locally: S3 notification records become the "Object Created" events that a bucket
  * with EventBridge enabled sends, and rules' event patterns are matched as EventBridge matches
- * them (exact values, prefix, suffix, anything-but, exists, nested fields).
+ * them (exact values, prefix, suffix, anything-but, exists, nested fields). Also the events AWS
+ * services send: Step Functions' execution status changes and EventBridge's scheduled events.
  */
 import { randomUUID } from 'node:crypto';
 import type { S3NotificationRecord } from './emulators';
@@ -129,5 +130,20 @@ export function executionStatusEvent(
       error: failure.error ?? null,
       cause: failure.cause ?? null,
     },
+  };
+}
+
+/** The event EventBridge delivers to a scheduled rule's targets when its schedule fires. */
+export function scheduledEvent(ruleArn: string, at: Date): EventBridgeEvent {
+  return {
+    version: '0',
+    id: randomUUID(),
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: LOCAL_ACCOUNT,
+    time: at.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    region: LOCAL_REGION,
+    resources: [ruleArn],
+    detail: {},
   };
 }

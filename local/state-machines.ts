@@ -16,7 +16,7 @@ import { CorruptRecord, ExecutionLedger, type ExecutionDescription, type Executi
 import type { FaultHolds } from './faults';
 import type { LocalFunctions } from './functions';
 import type { TrainingProgress } from './progress';
-import { localTaskToken, waitForTaskResult, WAIT_FOR_TASK_TOKEN } from './task-tokens';
+import { localTaskToken, taskTokensDir, waitForTaskResult, WAIT_FOR_TASK_TOKEN } from './task-tokens';
 import type { LocalTemplate } from './template-types';
 import { runTrainingJob, type CreateTrainingJobRequest } from './trainer';
 
@@ -50,6 +50,41 @@ function allStates(scope: StatesScope): [string, StatesScope['States'][string]][
   ]);
 }
 
+/** A Choice state's rules: the variable each tests and the state it leads to. */
+interface ChoiceRule {
+  Variable?: string;
+  Next?: string;
+  And?: ChoiceRule[];
+  Or?: ChoiceRule[];
+  Not?: ChoiceRule;
+}
+
+/** The output field the ingest function answers its model's training slot in (`busy` or `acquired`). */
+const TRAINING_SLOT_FIELD = 'trainingSlot';
+/** How long the training-slot wait lasts locally: another run's training is seconds long here. */
+const LOCAL_SLOT_WAIT_MS = 200;
+
+/**
+ * The Wait states a Choice on the ingest output's training slot leads to: the pipeline's loop that
+ * tries its model's training slot again after a while (60 s on AWS). Found by what the Choice
+ * tests, not by the state's name, so that a renamed state is still shortened.
+ */
+function trainingSlotWaits(definition: StatesScope): string[] {
+  const states = Object.fromEntries(allStates(definition));
+  const tests = (rule: ChoiceRule): boolean =>
+    (rule.Variable ?? '').split('.').pop() === TRAINING_SLOT_FIELD ||
+    [...(rule.And ?? []), ...(rule.Or ?? [])].some(tests) ||
+    (rule.Not ? tests(rule.Not) : false);
+  const waits = new Set<string>();
+  for (const state of Object.values(states)) {
+    if (state.Type !== 'Choice') continue;
+    for (const rule of (state as { Choices?: ChoiceRule[] }).Choices ?? []) {
+      if (rule.Next && tests(rule) && states[rule.Next]?.Type === 'Wait') waits.add(rule.Next);
+    }
+  }
+  return [...waits];
+}
+
 /** Lambda's answer when a function throws: the Cause a Catch receives on AWS is this JSON. */
 class LambdaFunctionError extends Error {
   constructor(name: string, message: string) {
@@ -79,6 +114,8 @@ export class LocalStateMachines {
   private readonly running = new Map<string, Promise<ExecutionResult>>();
   /** Names of executions, unique per state machine across the processes on this home. */
   private executionLedger?: ExecutionLedger;
+  /** The training-slot Wait state of each state machine (by ARN), named in what the runtime says. */
+  private readonly slotWaits = new Map<string, string[]>();
   /** Executions that waited for their model's training slot, and said so once. */
   private readonly waitingSaid = new Set<string>();
 
@@ -93,8 +130,18 @@ export class LocalStateMachines {
     return this.context.template.stateMachines.some((m) => m.arn === stateMachineArn);
   }
 
+  /** The training-slot Wait states of a machine (see trainingSlotWaits). */
+  private slotWaitsOf(machine: { arn: string; definition: Record<string, unknown> }): string[] {
+    let waits = this.slotWaits.get(machine.arn);
+    if (!waits) {
+      waits = trainingSlotWaits(machine.definition as unknown as StatesScope);
+      this.slotWaits.set(machine.arn, waits);
+    }
+    return waits;
+  }
+
   /** The local handler of every Task state of a machine, by state name (see the file comment). */
-  private taskHandlers(definition: StatesScope, name: string): Record<string, (input: unknown) => Promise<unknown>> {
+  private taskHandlers(definition: StatesScope, name: string, slotWait: string): Record<string, (input: unknown) => Promise<unknown>> {
     const { functions, say, log, faults, home } = this.context;
     const overrides: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const [stateName, state] of allStates(definition)) {
@@ -113,7 +160,7 @@ export class LocalStateMachines {
             const e = error as Error;
             throw new LambdaFunctionError(e.name || 'Error', e.message);
           }
-          this.reportTrainingSlot(name, output);
+          this.reportTrainingSlot(name, output, slotWait);
           return output;
         };
       } else if (SAGEMAKER_SYNC.test(resource)) {
@@ -139,7 +186,7 @@ export class LocalStateMachines {
         overrides[stateName] = async (taskInput) => {
           log(`[${stateName}] waiting for its task token`);
           await functions.invoke(target, (taskInput as { Payload?: unknown }).Payload);
-          return waitForTaskResult(process.env.MLOOP_TASK_TOKENS_DIR ?? path.join(home, 'task-tokens'), localTaskToken(name));
+          return waitForTaskResult(taskTokensDir(home), localTaskToken(name));
         };
       } else {
         // A Task with no local handler would be sent to real AWS: refuse instead.
@@ -153,7 +200,7 @@ export class LocalStateMachines {
   start(stateMachineArn: string, input: unknown, name: string = randomUUID()): string {
     const machine = this.context.template.stateMachines.find((m) => m.arn === stateMachineArn);
     if (!machine) throw new Error(`No state machine ${stateMachineArn} in the template.`);
-    const overrides = this.taskHandlers(machine.definition as unknown as StatesScope, name);
+    const overrides = this.taskHandlers(machine.definition as unknown as StatesScope, name, this.slotWaitsOf(machine)[0] ?? 'Wait');
 
     // Names are unique per state machine, across the processes on this home, as on AWS: a name
     // taken before is ExecutionAlreadyExists; the same name and input as a running execution of
@@ -164,9 +211,9 @@ export class LocalStateMachines {
     const run = sm.run(input as never, {
       overrides: {
         taskResourceLocalHandlers: overrides as never,
-        // 'Wait for training slot' waits 60 s on AWS between two tries of the model's training
+        // The training-slot wait lasts 60 s on AWS between two tries of the model's training
         // slot; locally another run's training is seconds long, so try again after 200 ms.
-        waitTimeOverrides: { 'Wait for training slot': 200 },
+        waitTimeOverrides: Object.fromEntries(this.slotWaitsOf(machine).map((state) => [state, LOCAL_SLOT_WAIT_MS])),
       },
       context: {
         Execution: { Id: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`, Name: name },
@@ -205,17 +252,17 @@ export class LocalStateMachines {
    * Say once that a run waits for its model's training slot, naming the run that holds it and
    * since when, and once that it got it: Ingest answers `busy` on every pass of the wait loop.
    */
-  private reportTrainingSlot(execution: string, output: unknown): void {
+  private reportTrainingSlot(execution: string, output: unknown, waitState: string): void {
     const ingest = output as { status?: string; model?: string; trainingSlot?: string; heldBy?: string; heldSince?: string } | null;
     if (ingest?.status !== 'ACCEPTED') return;
     if (ingest.trainingSlot === 'busy' && !this.waitingSaid.has(execution)) {
       this.waitingSaid.add(execution);
       const since = ingest.heldSince ? ` since ${ingest.heldSince}` : '';
       this.context.say(
-        `[Wait for training slot] ${ingest.model} trains one run at a time: execution ${ingest.heldBy ?? '(unknown)'} holds its training slot${since}; this run waits and tries again.`,
+        `[${waitState}] ${ingest.model} trains one run at a time: execution ${ingest.heldBy ?? '(unknown)'} holds its training slot${since}; this run waits and tries again.`,
       );
     } else if (ingest.trainingSlot === 'acquired' && this.waitingSaid.delete(execution)) {
-      this.context.say(`[Wait for training slot] ${ingest.model}'s training slot is free: this run trains now.`);
+      this.context.say(`[${waitState}] ${ingest.model}'s training slot is free: this run trains now.`);
     }
   }
 

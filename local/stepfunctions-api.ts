@@ -1,32 +1,25 @@
 /**
- * A small Step Functions API on loopback, so that a handler's SFN client (the pipeline's starter)
- * reaches the local runtime the same way it reaches Step Functions on AWS: the AWS JSON 1.0
- * protocol (POST /, `X-Amz-Target: AWSStepFunctions.<Operation>`, JSON bodies, errors as HTTP 400
- * with `__type`). It serves StartExecution and DescribeExecution; anything else is answered
- * UnknownOperationException rather than pretended. Nothing listens beyond 127.0.0.1.
+ * The Step Functions operations the local runtime serves (on the loopback AWS API, local/aws-api.ts,
+ * AWS JSON 1.0: `X-Amz-Target: AWSStepFunctions.<Operation>`), so that handlers' SFN clients reach
+ * it as they reach Step Functions on AWS: StartExecution and DescribeExecution (the pipeline's
+ * starter), SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat (the approval's task token).
  */
-import { randomUUID } from 'node:crypto';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { executionArnOf } from '../lambdas/pipeline/start';
 import { StatesApiError, type ExecutionDescription } from './executions';
+import type { TaskResult } from './task-tokens';
 
 /** What the API runs on: LocalCloud. */
 export interface StepFunctionsBackend {
+  /** Hand a task token's result to the execution that waits for it (local/task-tokens.ts). */
+  sendTaskResult(token: string, result: TaskResult): void;
   hasStateMachine(stateMachineArn: string): boolean;
   /** Start (or, for a running execution with the same name and input, answer again) an execution; its name. */
   startExecution(stateMachineArn: string, input: unknown, name?: string): string;
   describeExecution(executionArn: string): ExecutionDescription | undefined;
 }
 
-export interface StepFunctionsApi {
-  readonly endpoint: string;
-  stop(): Promise<void>;
-}
-
-const TARGET_PREFIX = 'AWSStepFunctions.';
-/** Step Functions' limit on an execution's input (256 KiB), plus room for the request around it. */
-const MAX_BODY_BYTES = 300 * 1024;
+/** The JSON 1.0 target prefix of Step Functions' operations. */
+export const STATES_TARGET_PREFIX = 'AWSStepFunctions.';
 
 /** Epoch seconds with milliseconds, as the JSON protocol carries timestamps. */
 const epochSeconds = (iso: string): number => Date.parse(iso) / 1000;
@@ -82,97 +75,43 @@ function describeExecution(backend: StepFunctionsBackend, body: Record<string, u
   };
 }
 
-const OPERATIONS: Record<string, (backend: StepFunctionsBackend, body: Record<string, unknown>) => Record<string, unknown>> = {
-  StartExecution: startExecution,
-  DescribeExecution: describeExecution,
-};
-
-function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new StatesApiError('ValidationException', `The request is larger than ${MAX_BODY_BYTES} bytes.`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
+function taskToken(body: Record<string, unknown>): string {
+  const token = field(body, 'taskToken', true)!;
+  if (token === '') throw new StatesApiError('InvalidToken', 'Invalid Token: the token is empty.');
+  return token;
 }
 
-async function answer(
-  backend: StepFunctionsBackend,
-  req: http.IncomingMessage,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const target = req.headers['x-amz-target'];
-  const operation = typeof target === 'string' && target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : undefined;
-  const run = operation ? OPERATIONS[operation] : undefined;
-  if (req.method !== 'POST' || !run) {
-    const what = operation ? `the operation ${operation}` : `a request without an X-Amz-Target of ${TARGET_PREFIX}<Operation>`;
-    return {
-      status: 400,
-      body: {
-        __type: 'UnknownOperationException',
-        message: `The local Step Functions API does not serve ${what} (it serves ${Object.keys(OPERATIONS).join(', ')}).`,
-      },
-    };
-  }
+function sendTaskSuccess(backend: StepFunctionsBackend, body: Record<string, unknown>): Record<string, unknown> {
+  const token = taskToken(body);
+  const text = field(body, 'output', true)!;
+  let output: unknown;
   try {
-    const text = await readBody(req);
-    let body: unknown;
-    try {
-      body = text.trim() === '' ? {} : JSON.parse(text);
-    } catch {
-      throw new StatesApiError('SerializationException', `The ${operation} request body is not JSON.`);
-    }
-    if (body === null || typeof body !== 'object' || Array.isArray(body))
-      throw new StatesApiError('SerializationException', `The ${operation} request body is not a JSON object.`);
-    return { status: 200, body: run(backend, body as Record<string, unknown>) };
+    output = JSON.parse(text);
   } catch (error) {
-    if (error instanceof StatesApiError) return { status: 400, body: { __type: error.type, message: error.message } };
-    throw error;
+    throw new StatesApiError('InvalidOutput', `Invalid Output: '${(error as Error).message}'`);
   }
+  backend.sendTaskResult(token, { status: 'success', output });
+  return {};
 }
 
-/** Start the API on 127.0.0.1 (a port the OS picks). `log` receives server-side failures. */
-export async function startStepFunctionsApi(
-  backend: StepFunctionsBackend,
-  log: (line: string) => void = () => undefined,
-): Promise<StepFunctionsApi> {
-  const server = http.createServer((req, res) => {
-    const respond = (status: number, body: Record<string, unknown>) => {
-      const text = JSON.stringify(body);
-      res.writeHead(status, {
-        'content-type': 'application/x-amz-json-1.0',
-        'content-length': Buffer.byteLength(text),
-        'x-amzn-requestid': randomUUID(),
-      });
-      res.end(text);
-    };
-    answer(backend, req).then(
-      ({ status, body }) => respond(status, body),
-      (error: Error) => {
-        log(`local Step Functions API: ${error.message}`);
-        respond(500, { __type: 'InternalFailure', message: error.message });
-      },
-    );
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
+function sendTaskFailure(backend: StepFunctionsBackend, body: Record<string, unknown>): Record<string, unknown> {
+  const token = taskToken(body);
+  backend.sendTaskResult(token, { status: 'failure', error: field(body, 'error', false) ?? '', cause: field(body, 'cause', false) ?? '' });
+  return {};
 }
+
+/** A heartbeat: the local runtime's waits have no HeartbeatSeconds to reset; the token is checked. */
+function sendTaskHeartbeat(_backend: StepFunctionsBackend, body: Record<string, unknown>): Record<string, unknown> {
+  taskToken(body);
+  return {};
+}
+
+/** Step Functions' operations, by X-Amz-Target name. */
+export const STATES_OPERATIONS: Record<string, (backend: StepFunctionsBackend, body: Record<string, unknown>) => Record<string, unknown>> =
+  {
+    StartExecution: startExecution,
+    DescribeExecution: describeExecution,
+    SendTaskSuccess: sendTaskSuccess,
+    SendTaskFailure: sendTaskFailure,
+    SendTaskHeartbeat: sendTaskHeartbeat,
+  };

@@ -114,7 +114,12 @@ export function readCachedTemplate(key: string | undefined, env: NodeJS.ProcessE
   } catch {
     return undefined; // none (a damaged entry is written again by the next synthesis)
   }
-  if (!Array.isArray(template.functions) || !Array.isArray(template.assets) || !template.assets.every((a) => fs.existsSync(a.file)))
+  if (
+    !Array.isArray(template.functions) ||
+    !Array.isArray(template.apiRoutes) ||
+    !Array.isArray(template.assets) ||
+    !template.assets.every((a) => fs.existsSync(a.file))
+  )
     return undefined;
   return template;
 }

@@ -18,6 +18,29 @@ export interface LocalRule {
   readonly pattern?: Record<string, unknown>;
   readonly schedule?: string;
   readonly targetArns: string[];
+  /** The targets with what each is given: the event, or the target's constant `Input` (JSON text). */
+  readonly targets: LocalRuleTarget[];
+}
+
+export interface LocalRuleTarget {
+  readonly arn: string;
+  /** The target's `Input`: this JSON text is delivered instead of the event. */
+  readonly input?: string;
+}
+
+/**
+ * One method of the REST API (AWS::ApiGateway::Method on its resource path): which function its
+ * proxy integration invokes, and the request models (JSON schemas by content type) that its
+ * validator applies to the body.
+ */
+export interface LocalApiRoute {
+  readonly method: string;
+  /** The resource path, as API Gateway names it: `/v1/models/{name}/predict`. */
+  readonly resource: string;
+  /** The function of the Lambda proxy integration. */
+  readonly functionArn: string;
+  /** JSON schemas by content type, when the method's validator checks the body. */
+  readonly requestModels: Record<string, Record<string, unknown>>;
 }
 
 export interface LocalTable {
@@ -44,4 +67,6 @@ export interface LocalTemplate {
   readonly buckets: string[];
   readonly tables: LocalTable[];
   readonly assets: LocalFileAsset[];
+  /** The REST API's methods (empty when the app has no API). */
+  readonly apiRoutes: LocalApiRoute[];
 }

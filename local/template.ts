@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FUNCTION_METADATA_KEY, FUNCTIONS, type FunctionId } from '../lib/function-catalog';
 import { readCachedTemplate, templateKey, writeCachedTemplate } from './template-cache';
-import type { LocalFileAsset, LocalFunction, LocalRule, LocalTable, LocalTemplate } from './template-types';
+import type { LocalApiRoute, LocalFileAsset, LocalFunction, LocalRule, LocalTable, LocalTemplate } from './template-types';
 
 export const LOCAL_ACCOUNT = '000000000000';
 export const LOCAL_REGION = 'us-east-1';
@@ -131,6 +131,58 @@ class Resolver {
   }
 }
 
+/** The logical id a `Ref` or `Fn::GetAtt` names (unresolved template values). */
+function referenced(value: unknown): string | undefined {
+  const v = value as { Ref?: unknown; 'Fn::GetAtt'?: unknown } | undefined;
+  if (typeof v?.Ref === 'string') return v.Ref;
+  const att = v?.['Fn::GetAtt'];
+  if (Array.isArray(att)) return String(att[0]);
+  if (typeof att === 'string') return att.split('.')[0];
+  return undefined;
+}
+
+/**
+ * The REST API's routes, as API Gateway builds them: each AWS::ApiGateway::Method on the path of
+ * its AWS::ApiGateway::Resource (PathPart under ParentId, up to the API's root), with the function
+ * of its Lambda proxy integration and, when its validator checks bodies, its request models.
+ */
+function apiRoutes(resources: Record<string, CfnResource>, resolver: Resolver): LocalApiRoute[] {
+  const pathOf = (id: string | undefined): string => {
+    const resource = id ? resources[id] : undefined;
+    if (resource?.Type !== 'AWS::ApiGateway::Resource') return ''; // the API's root (RootResourceId)
+    return `${pathOf(referenced(resource.Properties?.ParentId))}/${String(resource.Properties?.PathPart)}`;
+  };
+  const routes: LocalApiRoute[] = [];
+  for (const resource of Object.values(resources)) {
+    if (resource.Type !== 'AWS::ApiGateway::Method') continue;
+    const props = resource.Properties ?? {};
+    const integration = props.Integration as { Type?: string; Uri?: unknown } | undefined;
+    if (integration?.Type !== 'AWS_PROXY') continue; // a mock integration (CORS) has no function behind it
+    const uri = String(resolver.resolve(integration.Uri));
+    const functionArn = /:lambda:path\/[^/]+\/functions\/(.+)\/invocations$/.exec(uri)?.[1];
+    if (!functionArn) throw new Error(`The local runtime cannot run the API integration ${uri}.`);
+    const validator = resources[referenced(props.RequestValidatorId) ?? ''];
+    const validatesBody = validator?.Properties?.ValidateRequestBody === true;
+    const models = (props.RequestModels as Record<string, unknown> | undefined) ?? {};
+    routes.push({
+      method: String(props.HttpMethod),
+      resource: pathOf(referenced(props.ResourceId)) || '/',
+      functionArn,
+      requestModels: validatesBody
+        ? Object.fromEntries(
+            Object.entries(models).map(([contentType, ref]) => {
+              const model = resources[referenced(ref) ?? ''];
+              if (model?.Type !== 'AWS::ApiGateway::Model')
+                throw new Error(`The API's request model ${JSON.stringify(ref)} is not in the template.`);
+              return [contentType, resolver.resolve(model.Properties?.Schema) as Record<string, unknown>];
+            }),
+          )
+        : {},
+    });
+  }
+  return routes;
+}
+
 /**
  * Synthesize the app into `outdir` and read what the local runtime needs from the template.
  * `context` adds CDK context (e.g. `mloop:trainingCodeDir`), as `cdk synth -c` would.
@@ -182,14 +234,20 @@ export function synthesizeLocal(outdir: string, context: Record<string, unknown>
           definition: JSON.parse(String(resolver.resolve(props.DefinitionString))) as Record<string, unknown>,
         });
         break;
-      case 'AWS::Events::Rule':
+      case 'AWS::Events::Rule': {
+        const targets = ((props.Targets as { Arn: unknown; Input?: unknown }[] | undefined) ?? []).map((t) => ({
+          arn: String(resolver.resolve(t.Arn)),
+          ...(t.Input !== undefined ? { input: String(resolver.resolve(t.Input)) } : {}),
+        }));
         rules.push({
           logicalId,
           pattern: resolver.resolve(props.EventPattern) as Record<string, unknown> | undefined,
           schedule: props.ScheduleExpression as string | undefined,
-          targetArns: ((props.Targets as { Arn: unknown }[] | undefined) ?? []).map((t) => String(resolver.resolve(t.Arn))),
+          targetArns: targets.map((t) => t.arn),
+          targets,
         });
         break;
+      }
       case 'AWS::S3::Bucket':
         buckets.push(resolver.physicalName(logicalId));
         break;
@@ -226,7 +284,7 @@ export function synthesizeLocal(outdir: string, context: Record<string, unknown>
     }
   }
 
-  return { functions, stateMachines, rules, buckets, tables, assets };
+  return { functions, stateMachines, rules, buckets, tables, assets, apiRoutes: apiRoutes(template.Resources, resolver) };
 }
 
 /**

@@ -6,13 +6,13 @@
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { s3Client } from '../lambdas/shared/clients';
-import { readLocalEvents } from '../lambdas/shared/events';
 import { s3Keys } from '../lambdas/shared/layout';
 import type { RegisterOutput } from '../lambdas/shared/pipeline';
 import type { ModelVersionRecord } from '../lambdas/shared/registry/versions';
 import type { ApprovalDecision } from '../lambdas/registry/approval';
 import { TARGET_METADATA_KEY } from '../lambdas/data/ingest';
 import type { ExecutionResult } from '../local/cloud';
+import { readLocalEvents } from '../local/events-journal';
 import { churnRows, toCsv } from '../local/demo-data';
 import { startCloud, stopCloud, type TestCloud } from './helpers/cloud';
 
@@ -97,7 +97,7 @@ describe('a pipeline that requires approval', () => {
     });
     expect(await t.registry.runs.get(model, execution)).toMatchObject({ status: 'SUCCEEDED', promoted: true, modelVersion: 1 });
 
-    const events = readLocalEvents(process.env.MLOOP_EVENTS_FILE!).flatMap((l) =>
+    const events = readLocalEvents(t.cloud.eventsJournal).flatMap((l) =>
       l.kind === 'eventbridge' && (l.event.detail as { model: string }).model === model
         ? [[l.event['detail-type'], (l.event.detail as { status?: string }).status ?? null]]
         : [],

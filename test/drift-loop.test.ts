@@ -71,7 +71,7 @@ async function sendWrongLabels(responses: PredictResponse[]): Promise<void> {
       label: 'label' in p && p.label === '1' ? '0' : '1',
     }));
     const url = new URL(`http://127.0.0.1/v1/models/${MODEL}/feedback`);
-    const event = apiEvent('POST', url, JSON.stringify({ feedback }));
+    const event = apiEvent(t!.cloud.apiRoutes, 'POST', url, JSON.stringify({ feedback }));
     const answer = (await t!.cloud.invoke('predict', event)) as APIGatewayProxyResult;
     expect([answer.statusCode, answer.body]).toEqual([200, expect.any(String)]);
   }

@@ -26,7 +26,7 @@ let maxBatch: number;
 async function rawPredict(model: string, body: string | null, query: Record<string, string> = {}): Promise<APIGatewayProxyResult> {
   const url = new URL(`http://127.0.0.1/v1/models/${encodeURIComponent(model)}/predict`);
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  return (await test_.cloud.invoke('predict', apiEvent('POST', url, body))) as APIGatewayProxyResult;
+  return (await test_.cloud.invoke('predict', apiEvent(test_.cloud.apiRoutes, 'POST', url, body))) as APIGatewayProxyResult;
 }
 
 beforeAll(async () => {
@@ -34,7 +34,7 @@ beforeAll(async () => {
   maxBatch = Number(test_.cloud.template.functions.find((f) => f.functionId === 'predict')!.environment.MAX_BATCH);
   await trainModel(test_, CLS, binaryClassificationCsv(400, 11), 'label');
   await trainModel(test_, REG, regressionCsv(400, 12), 'price');
-  server = await startApiServer((event) => test_.cloud.invoke('predict', event) as Promise<APIGatewayProxyResult>);
+  server = await startApiServer(test_.cloud.apiRoutes, (event) => test_.cloud.invoke('predict', event) as Promise<APIGatewayProxyResult>);
 }, 240_000);
 
 afterAll(async () => {

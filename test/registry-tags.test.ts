@@ -8,7 +8,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { readLocalEvents, REGISTRY_EVENT_SOURCE, VERSION_ARCHIVED, type LocalEventLine } from '../lambdas/shared/events';
+import { REGISTRY_EVENT_SOURCE, VERSION_ARCHIVED } from '../lambdas/shared/events';
+import { readLocalEvents, type LocalEventLine } from '../local/events-journal';
 import type { Registry } from '../lambdas/shared/registry/registry';
 import { promote, rollback } from '../lambdas/registry/aliases';
 import { lineage, type Lineage } from '../lambdas/registry/lineage';
@@ -29,7 +30,7 @@ const TARGETS = REGISTRY_TARGETS;
 beforeAll(async () => {
   t = await startCloud();
   registry = t.registry;
-  eventsFile = process.env.MLOOP_EVENTS_FILE!;
+  eventsFile = t.cloud.eventsJournal;
 }, 120_000);
 
 afterAll(async () => {

@@ -16,11 +16,9 @@ import {
   aliasChangedEvent,
   publishOrLog,
   publishRegistryEvents,
-  readLocalEvents,
   REGISTRY_EVENT_SOURCE,
   VERSION_REGISTERED,
   versionRegisteredEvent,
-  type LocalEventLine,
 } from '../lambdas/shared/events';
 import { registryKeys, s3Keys, s3Uri } from '../lambdas/shared/layout';
 import { logger } from '../lambdas/shared/observability';
@@ -28,7 +26,8 @@ import type { EvaluationOutput } from '../lambdas/shared/pipeline';
 import type { AliasHistoryRecord } from '../lambdas/shared/registry/aliases';
 import type { Registry } from '../lambdas/shared/registry/registry';
 import { VersionStore } from '../lambdas/shared/registry/versions';
-import { taskTokenFile } from '../lambdas/shared/task-tokens';
+import { readLocalEvents, type LocalEventLine } from '../local/events-journal';
+import { taskTokenFile, taskTokensDir } from '../local/task-tokens';
 import { aliasHistory, previousHolder, promote, rollback } from '../lambdas/registry/aliases';
 import { lineage } from '../lambdas/registry/lineage';
 import { decideApproval, promoteApproved, requestApproval } from '../lambdas/registry/approval';
@@ -46,7 +45,7 @@ const TARGETS = REGISTRY_TARGETS;
 beforeAll(async () => {
   t = await startCloud();
   registry = t.registry;
-  eventsFile = process.env.MLOOP_EVENTS_FILE!;
+  eventsFile = t.cloud.eventsJournal;
 }, 120_000);
 
 afterAll(async () => {
@@ -467,14 +466,8 @@ describe('registry events', () => {
     ]);
   });
 
-  describe('on AWS (no MLOOP_EVENTS_FILE)', () => {
-    let saved: string | undefined;
-    beforeEach(() => {
-      saved = process.env.MLOOP_EVENTS_FILE;
-      delete process.env.MLOOP_EVENTS_FILE;
-    });
+  describe('what EventBridge and SNS answer (their clients spied)', () => {
     afterEach(() => {
-      process.env.MLOOP_EVENTS_FILE = saved;
       jest.restoreAllMocks();
     });
 
@@ -602,7 +595,7 @@ describe('lineage', () => {
 // -------------------------------------------------------------------------------------------------
 
 describe('manual approval (the steps, in-process)', () => {
-  const tokensDir = () => process.env.MLOOP_TASK_TOKENS_DIR!;
+  const tokensDir = () => taskTokensDir(t.home);
   const readResult = (token: string) => JSON.parse(fs.readFileSync(taskTokenFile(tokensDir(), token), 'utf8'));
 
   it('approve: registered as pending without touching the champion, approved once, then promoted by the pipeline', async () => {

@@ -1,8 +1,8 @@
 /**
  * One AWS client factory for every handler. On AWS the SDK's defaults apply (region and
  * credentials from the Lambda environment). Locally the runtime sets MLOOP_S3_ENDPOINT,
- * MLOOP_DYNAMODB_ENDPOINT and MLOOP_SFN_ENDPOINT to the emulators on loopback; only endpoints
- * change, never code paths.
+ * MLOOP_DYNAMODB_ENDPOINT, MLOOP_SFN_ENDPOINT, MLOOP_EVENTS_ENDPOINT and MLOOP_SNS_ENDPOINT to its
+ * emulators and APIs on loopback; only endpoints change, never code paths.
  *
  * Clients are created once per process (module scope, reused across invocations) and can be
  * reset when the local runtime points the process at other emulators (tests start several).
@@ -101,33 +101,30 @@ export function dynamoClient(): DynamoDBDocumentClient {
   return ddb;
 }
 
-/**
- * EventBridge and SNS: AWS's defaults only. The local runtime has no emulator for them: registry
- * events go to MLOOP_EVENTS_FILE instead (lambdas/shared/events.ts), so these clients are never
- * built there.
- */
+/** A client's settings for an endpoint of the local runtime, or AWS's defaults when there is none. */
+function localSettings(endpoint: string | undefined) {
+  return endpoint ? { endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() } : {};
+}
+
+/** EventBridge. Locally MLOOP_EVENTS_ENDPOINT is the local runtime's PutEvents (local/eventbridge-api.ts). */
 export function eventsClient(): EventBridgeClient {
-  events ??= new EventBridgeClient({});
+  events ??= new EventBridgeClient(localSettings(process.env.MLOOP_EVENTS_ENDPOINT));
   return events;
 }
 
+/** SNS. Locally MLOOP_SNS_ENDPOINT is the local runtime's Publish (local/sns-api.ts). */
 export function snsClient(): SNSClient {
-  sns ??= new SNSClient({});
+  sns ??= new SNSClient(localSettings(process.env.MLOOP_SNS_ENDPOINT));
   return sns;
 }
 
 /**
  * Step Functions. Locally MLOOP_SFN_ENDPOINT is the local runtime's Step Functions API
- * (local/stepfunctions-api.ts: StartExecution, DescribeExecution). Task tokens never reach it:
- * locally they go to MLOOP_TASK_TOKENS_DIR (lambdas/shared/task-tokens.ts).
+ * (local/stepfunctions-api.ts: StartExecution, DescribeExecution, SendTaskSuccess, SendTaskFailure,
+ * SendTaskHeartbeat).
  */
 export function sfnClient(): SFNClient {
-  if (!sfn) {
-    const endpoint = process.env.MLOOP_SFN_ENDPOINT;
-    sfn = endpoint
-      ? new SFNClient({ endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() })
-      : new SFNClient({});
-  }
+  sfn ??= new SFNClient(localSettings(process.env.MLOOP_SFN_ENDPOINT));
   return sfn;
 }
 

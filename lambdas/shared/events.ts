@@ -4,19 +4,14 @@
  * Changed`) and to an SNS topic (for people: a subject and a readable message), so that nobody
  * has to poll the registry. Archiving a version publishes `Model Version Archived`.
  *
- * On AWS the clients come from the one factory (lambdas/shared/clients.ts). The local runtime has
- * no EventBridge or SNS emulator: when MLOOP_EVENTS_FILE is set (LocalCloud sets it to
- * `<home>/events.jsonl`), each event is appended to that file as one JSON line instead, in the
- * shape a subscriber would receive: the EventBridge event as a rule delivers it, and the SNS
- * message with its subject.
+ * The clients come from the one factory (lambdas/shared/clients.ts): on AWS, EventBridge and SNS;
+ * locally, the local runtime's PutEvents and Publish on loopback (local/eventbridge-api.ts,
+ * local/sns-api.ts), which answer as AWS does (FailedEntryCount included) and keep a journal.
  *
  * Events are sent after the registry write they describe, at most once: the registry is the
  * record, events are notifications. A publish that fails is logged and reported to the caller,
  * never turned into a failed registration or promotion (which already happened).
  */
-import { randomUUID } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { eventsClient, snsClient } from './clients';
@@ -81,15 +76,6 @@ export interface EventTargets {
   readonly eventBusName?: string;
   readonly topicArn?: string;
 }
-
-/** One line of MLOOP_EVENTS_FILE. */
-export type LocalEventLine =
-  | {
-      readonly kind: 'eventbridge';
-      readonly eventBusName: string;
-      readonly event: { id: string; source: string; 'detail-type': string; time: string; detail: unknown };
-    }
-  | { readonly kind: 'sns'; readonly topicArn: string; readonly subject: string; readonly message: string };
 
 const formatMetrics = (metrics: Record<string, number>): string =>
   Object.entries(metrics)
@@ -161,31 +147,9 @@ export function versionArchivedEvent(detail: VersionArchivedDetail): RegistryEve
   };
 }
 
-/** Publish events to EventBridge and SNS (or to MLOOP_EVENTS_FILE locally). Throws on failure. */
+/** Publish events to EventBridge and SNS. Throws on failure. */
 export async function publishRegistryEvents(events: RegistryEvent[], targets: EventTargets): Promise<void> {
   if (events.length === 0) return;
-  const file = process.env.MLOOP_EVENTS_FILE;
-  if (file) {
-    const lines: LocalEventLine[] = [];
-    for (const e of events) {
-      lines.push({
-        kind: 'eventbridge',
-        eventBusName: targets.eventBusName ?? 'default',
-        event: {
-          id: randomUUID(),
-          source: REGISTRY_EVENT_SOURCE,
-          'detail-type': e.detailType,
-          time: new Date().toISOString(),
-          detail: e.detail,
-        },
-      });
-      if (targets.topicArn) lines.push({ kind: 'sns', topicArn: targets.topicArn, subject: e.subject, message: e.message });
-    }
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.appendFileSync(file, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
-    return;
-  }
-
   const problems: string[] = [];
   const sends: Promise<void>[] = [];
   // PutEvents takes at most 10 entries per call.
@@ -238,14 +202,4 @@ export async function publishOrLog(events: RegistryEvent[], targets: EventTarget
     });
     return false;
   }
-}
-
-/** Read MLOOP_EVENTS_FILE (tests, the CLI): every line, parsed. */
-export function readLocalEvents(file: string): LocalEventLine[] {
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as LocalEventLine);
 }

@@ -6,7 +6,7 @@ import { s3Keys, s3Uri } from '../../lambdas/shared/layout';
 import type { EvaluationOutput, RegisterInput } from '../../lambdas/shared/pipeline';
 import { putObject, type TestCloud } from './cloud';
 
-/** The registry event targets the tests configure (local events go to MLOOP_EVENTS_FILE). */
+/** The registry event targets the tests configure (the local EventBridge and SNS journal what they receive). */
 export const REGISTRY_TARGETS = { eventBusName: 'default', topicArn: 'arn:aws:sns:us-east-1:000000000000:registry-events' };
 
 /** The register/models function environment for a test cloud. */

@@ -195,7 +195,7 @@ export function synthesizeLocal(outdir: string, context: Record<string, unknown>
   // The template is checked against CloudFormation's schemas by the tests and by `cdk synth`;
   // here that check would only cost every command 2 s.
   const app = inProcessApp(outdir, context, { cloudFormationValidation: false });
-  const stack = buildApp(app);
+  const stack = buildApp(app, { nag: false });
   const assembly = app.synth();
   const artifact = assembly.getStackByName(stack.stackName);
   const template = artifact.template as { Resources: Record<string, CfnResource> };

@@ -1,10 +1,12 @@
 /**
  * The template's Lambda functions, run locally: each function's handler module is loaded on its
- * first invocation, with the environment the template gives it, and invoked with an event as
- * Lambda would invoke it. A thrown error reaches the caller with its name, so that Step Functions'
+ * first invocation and invoked with an event as Lambda would invoke it, both with the function's
+ * own environment (the template's variables for it: local/function-env.ts), so that no function
+ * sees another's variables and each logs with its own service name. A thrown error reaches the caller with its name, so that Step Functions'
  * Retry and Catch match it as on AWS.
  */
 import { entryPath, type FunctionId } from '../lib/function-catalog';
+import { functionEnvironment, withFunctionEnvironment } from './function-env';
 import type { LocalFunction, LocalTemplate } from './template-types';
 
 type Handler = (event: unknown) => Promise<unknown>;
@@ -13,6 +15,8 @@ export class LocalFunctions {
   private readonly handlers = new Map<string, Promise<Handler>>();
   /** Handler modules that buffer work (data capture) export `flush`; see flush(). */
   private readonly flushers = new Map<string, () => Promise<void>>();
+  /** Each function's own variables, by logical id. */
+  private readonly environments = new Map<string, Record<string, string | undefined>>();
 
   constructor(private readonly template: LocalTemplate) {}
 
@@ -32,10 +36,7 @@ export class LocalFunctions {
   private handler(fn: LocalFunction): Promise<Handler> {
     let pending = this.handlers.get(fn.logicalId);
     if (!pending) {
-      pending = (async () => {
-        for (const [key, value] of Object.entries(fn.environment)) {
-          if (key !== 'NODE_OPTIONS') process.env[key] = value;
-        }
+      pending = withFunctionEnvironment(this.environment(fn), async () => {
         // require, not import(): the module is TypeScript, loaded through the same hook as the CLI.
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const mod = require(entryPath(fn.functionId)) as { handler?: Handler };
@@ -43,15 +44,22 @@ export class LocalFunctions {
         if (typeof (mod as { flush?: unknown }).flush === 'function')
           this.flushers.set(fn.logicalId, (mod as { flush: () => Promise<void> }).flush);
         return mod.handler;
-      })();
+      });
       this.handlers.set(fn.logicalId, pending);
     }
     return pending;
   }
 
+  private environment(fn: LocalFunction): Record<string, string | undefined> {
+    let env = this.environments.get(fn.logicalId);
+    if (!env) this.environments.set(fn.logicalId, (env = functionEnvironment(fn.environment)));
+    return env;
+  }
+
   /** Invoke a function with `event`, as Lambda would. */
   async invoke(fn: LocalFunction, event: unknown): Promise<unknown> {
-    return (await this.handler(fn))(event);
+    const handler = await this.handler(fn);
+    return withFunctionEnvironment(this.environment(fn), () => handler(event));
   }
 
   /**
@@ -59,7 +67,9 @@ export class LocalFunctions {
    * does on a flush: before the drift monitor reads captures in the same process, and on stop.
    */
   async flush(): Promise<void> {
-    await Promise.all([...this.flushers.values()].map((flush) => flush()));
+    await Promise.all(
+      [...this.flushers].map(([logicalId, flush]) => withFunctionEnvironment(this.environments.get(logicalId) ?? {}, flush)),
+    );
   }
 
   async stop(): Promise<void> {

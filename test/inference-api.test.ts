@@ -827,7 +827,10 @@ describe('hot swap under concurrent load', () => {
 
       const failed = results.filter((r) => r.status !== 200);
       expect(failed).toEqual([]);
-      expect(results.length).toBeGreaterThan(IN_FLIGHT * 2);
+      // The load was on across the move (a fact of the order of events, not of the machine's speed):
+      // every worker had a request out before it, and some were in flight while it happened.
+      expect(results.filter((r) => r.started < movedAt).length).toBeGreaterThanOrEqual(IN_FLIGHT);
+      expect(results.some((r) => r.started < movedAt && r.ended > movedAt)).toBe(true);
       const versions = new Set(results.map((r) => r.version));
       expect([...versions].sort()).toEqual([1, 2]);
       // Once v2 has answered, it answers every request that starts afterwards: no flapping back.

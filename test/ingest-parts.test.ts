@@ -10,7 +10,7 @@ import { scanDataset, writeSplits, type SplitName } from '../lambdas/data/datase
 import { s3Keys } from '../lambdas/shared/layout';
 import type { DatasetProfile, NumericColumnProfile } from '../lambdas/shared/types';
 import { buildApp, inProcessApp } from '../lib/app';
-import { resolveIngestionParts } from '../lib/training';
+import { resolveIngestionParts } from '../lib/data';
 import { Size } from 'aws-cdk-lib';
 import { binaryClassificationCsv, mulberry32 } from './helpers/datasets';
 import { chunks, tableParquet, type Cell } from './helpers/dataset-files';
@@ -164,7 +164,8 @@ describe('a dataset bigger than the parts threshold', () => {
     expect(body.length).toBeGreaterThan(PARTS_ABOVE);
     const before = test_.logs.filter((l) => l.startsWith('[Scan part]')).length;
     const result = await dropDataset(test_.cloud, 'gz', 'gz.csv.gz', body, 'label');
-    expect(result.output?.ingest ?? result.cause).toBeDefined();
+    expect([result.status, result.cause]).toEqual(['SUCCEEDED', undefined]);
+    expect(result.output?.ingest).toMatchObject({ status: 'ACCEPTED', datasetVersion: 1 });
     expect(test_.logs.filter((l) => l.startsWith('[Scan part]')).length).toBe(before);
     const record = (await test_.registry.datasets.list('gz'))[0];
     expect(record.parts).toBeUndefined();

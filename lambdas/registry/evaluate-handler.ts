@@ -12,7 +12,7 @@ const env = loadEnv(evaluateEnv);
 // A bad per-model gate setting fails at cold start, naming the field, not mid-pipeline.
 parseGateConfig(env.GATE_CONFIG);
 
-/** What the state machine sends (lib/training.ts, "Evaluate candidate"). */
+/** What the state machine sends (lib/pipeline.ts, "Evaluate candidate"). */
 export const evaluateInput = z.looseObject({
   execution: z.string().min(1),
   ingest: acceptedIngest,

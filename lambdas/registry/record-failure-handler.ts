@@ -40,7 +40,7 @@ const ingest = z.looseObject({
 const answered = z.looseObject({});
 
 /**
- * What the "Record failure" state sends (lib/training.ts): the whole state at the point of
+ * What the "Record failure" state sends (lib/pipeline.ts): the whole state at the point of
  * failure, with the Catch's `{Error, Cause}` under `error`.
  */
 export const recordFailureInput = z.looseObject({

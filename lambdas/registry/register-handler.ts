@@ -15,7 +15,7 @@ import { acceptedIngest, approvalOutput, evaluationOutput, modelName, positiveIn
 
 const env = loadEnv(registerEnv);
 
-/** "Register and promote", "Register without promotion", "Register (awaiting approval)" (lib/training.ts, lib/approval.ts). */
+/** "Register and promote", "Register without promotion", "Register (awaiting approval)" (lib/pipeline.ts, lib/approval.ts). */
 const registerInput = z.looseObject({
   stage: z.undefined(),
   execution: z.string().min(1),

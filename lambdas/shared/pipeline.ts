@@ -1,7 +1,7 @@
 /**
  * The shapes that travel through the training pipeline's state: what each stage returns under its
  * result path ($.ingest, $.training, $.evaluation, $.registration). The state-machine definition
- * in lib/training.ts refers to these fields by JSONPath, so they change together.
+ * in lib/pipeline.ts refers to these fields by JSONPath, so they change together.
  */
 import type { Task } from './types';
 
@@ -196,7 +196,7 @@ export interface RegisterOutput {
 }
 
 /**
- * Manual approval (TrainingPipelineProps.requireApproval): after "Register (awaiting approval)",
+ * Manual approval (ApprovalOptions.requireApproval): after "Register (awaiting approval)",
  * the "Wait for approval" task (.waitForTaskToken) hands the register function its task token;
  * `mloop models approve` resumes it with an ApprovalOutput under $.approval, `reject` fails it
  * with the error `ModelRejected`.

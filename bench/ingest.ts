@@ -6,7 +6,7 @@
  * child process so that its peak resident memory is its own:
  * - parse: csv-parse alone over a file stream (the records counted, nothing else);
  * - scan: scanDataset over the same stream: SHA-256, UTF-8 and line tracking, parsing, schema
- *   inference, every check and the profile (lambdas/data/dataset.ts);
+ *   inference, every check and the profile (lambdas/data/scan.ts);
  * - scan-gz: scanDataset over the gzip-compressed file (gunzip as a stream);
  * - parts: the file cut into PARTS byte ranges, each scanned by scanPart (one after another in one
  *   process, each part's state through JSON as the Map's Scan part writes it to S3), then merged by
@@ -80,7 +80,8 @@ async function worker(mode: Mode, file: string): Promise<void> {
   // Loaded first, so that `idle` is the floor of the others.
   /* eslint-disable @typescript-eslint/no-require-imports */
   const { Parser } = require('csv-parse') as typeof import('csv-parse');
-  const { scanDataset, scanPart, partLayout, PartMerger } = require('../lambdas/data/dataset') as typeof import('../lambdas/data/dataset');
+  const { scanDataset } = require('../lambdas/data/scan') as typeof import('../lambdas/data/scan');
+  const { scanPart, partLayout, PartMerger } = require('../lambdas/data/part-scan') as typeof import('../lambdas/data/part-scan');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const started = performance.now();
   const cpuStart = process.cpuUsage();

@@ -1,5 +1,6 @@
 /** diffDatasets: schema changes and per-column distribution changes between two dataset versions. */
-import { scanDataset, type ScanResult } from '../lambdas/data/dataset';
+import { scanDataset } from '../lambdas/data/scan';
+import type { ScanResult } from '../lambdas/data/scan-types';
 import { PSI_SHIFT, diffDatasets, rebin } from '../lambdas/data/diff';
 import { chunks, tableCsv, type Cell } from './helpers/dataset-files';
 

@@ -6,7 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { parse } from 'csv-parse/sync';
-import { scanDataset, splitOf, type ScanOptions, type ScanResult, type SplitName, type Violation } from '../lambdas/data/dataset';
+import { scanDataset } from '../lambdas/data/scan';
+import { splitOf, type SplitName } from '../lambdas/data/splits';
+import type { ScanOptions, ScanResult, Violation } from '../lambdas/data/scan-types';
 import { bufferSource, formatFromName, LineReader, type RandomAccessSource } from '../lambdas/data/formats';
 import type { DatasetSchema } from '../lambdas/shared/types';
 import { chunks, gzip, sampleTable, splitsOf, tableCsv, tableJsonl, tableParquet, type Table } from './helpers/dataset-files';

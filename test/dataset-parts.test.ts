@@ -3,16 +3,9 @@
  * the whole file gives (scanDataset): the same rows, checks, messages and line numbers, and the
  * same profile, exactly where the sketches are exact and within their stated error elsewhere.
  */
-import {
-  PartMerger,
-  partLayout,
-  scanDataset,
-  scanParquetPart,
-  scanPart,
-  type PartScan,
-  type ScanOptions,
-  type ScanResult,
-} from '../lambdas/data/dataset';
+import { PartMerger, partLayout, scanParquetPart, scanPart, type PartScan } from '../lambdas/data/part-scan';
+import { scanDataset } from '../lambdas/data/scan';
+import type { ScanOptions, ScanResult } from '../lambdas/data/scan-types';
 import { bufferSource } from '../lambdas/data/formats';
 import { parquetPartRanges } from '../lambdas/data/parts';
 import type { NumericColumnProfile } from '../lambdas/shared/types';

@@ -1,17 +1,10 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
-import {
-  csvLine,
-  scanDataset,
-  schemaHash,
-  splitOf,
-  writeSplits,
-  type ScanOptions,
-  type ScanResult,
-  type SplitName,
-  type Violation,
-} from '../lambdas/data/dataset';
+import { csvLine, splitOf, writeSplits, type SplitName } from '../lambdas/data/splits';
+import { scanDataset } from '../lambdas/data/scan';
+import { schemaHash } from '../lambdas/data/schema-hash';
+import type { ScanOptions, ScanResult, Violation } from '../lambdas/data/scan-types';
 import { HistogramSketch } from '../lambdas/data/profile';
 import { OTHER_CATEGORY, type DatasetSchema, type NumericColumnProfile, type CategoricalColumnProfile } from '../lambdas/shared/types';
 import { prng } from '../local/demo-data';

@@ -16,7 +16,7 @@ import { s3Keys, s3Uri } from '../lambdas/shared/layout';
 import type { SchemaFile } from '../lambdas/shared/schema-file';
 import { DATASET_SCHEMAS_CONTEXT_KEY } from '../lib/dataset-schemas';
 import type { IngestInput, IngestOutput } from '../lambdas/shared/pipeline';
-import { splitOf } from '../lambdas/data/dataset';
+import { splitOf } from '../lambdas/data/splits';
 import { MALFORMED } from './helpers/malformed';
 import { gzip, sampleTable, tableCsv, tableJsonl, tableParquet } from './helpers/dataset-files';
 import { dropDataset, getObjectJson, getTags, getText, putObject, splitUri, startCloud, stopCloud, type TestCloud } from './helpers/cloud';

@@ -6,7 +6,8 @@
  */
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { PassThrough } from 'node:stream';
-import { scanDataset, writeSplits, type SplitName } from '../lambdas/data/dataset';
+import { scanDataset } from '../lambdas/data/scan';
+import { writeSplits, type SplitName } from '../lambdas/data/splits';
 import { s3Keys } from '../lambdas/shared/layout';
 import type { DatasetProfile, NumericColumnProfile } from '../lambdas/shared/types';
 import { buildApp, inProcessApp } from '../lib/app';

@@ -3,7 +3,7 @@
  * rejection with the expected check, and its message names the file, the column and the lines or
  * rows concerned. The same files through the real Ingest handler: test/ingest-formats.test.ts.
  */
-import { scanDataset } from '../lambdas/data/dataset';
+import { scanDataset } from '../lambdas/data/scan';
 import { bufferSource } from '../lambdas/data/formats';
 import { chunks } from './helpers/dataset-files';
 import { MALFORMED } from './helpers/malformed';

@@ -5,16 +5,11 @@
  * the sketch is exact.
  */
 import { PassThrough } from 'node:stream';
-import {
-  PartMerger,
-  partLayout,
-  readTime,
-  scanDataset,
-  scanPart,
-  writeSplits,
-  type ScanOptions,
-  type SplitName,
-} from '../lambdas/data/dataset';
+import { PartMerger, partLayout, scanPart } from '../lambdas/data/part-scan';
+import { readTime } from '../lambdas/data/cells';
+import { scanDataset } from '../lambdas/data/scan';
+import { writeSplits, type SplitName } from '../lambdas/data/splits';
+import type { ScanOptions } from '../lambdas/data/scan-types';
 import { parseSchemaFile, type SchemaInput } from '../lambdas/shared/schema-file';
 import { chunks } from './helpers/dataset-files';
 import { mulberry32 } from './helpers/datasets';

@@ -9,7 +9,7 @@ import type { DatasetRecord } from '../../lambdas/shared/registry/datasets';
 import { Registry } from '../../lambdas/shared/registry/registry';
 import { getJson } from '../../lambdas/shared/storage';
 import type { ColumnProfile, DatasetProfile, DatasetSchema } from '../../lambdas/shared/types';
-import type { Violation } from '../../lambdas/data/dataset';
+import type { Violation } from '../../lambdas/data/scan-types';
 import { diffDatasets, type ColumnDiff, type DatasetDiff } from '../../lambdas/data/diff';
 import { LocalCloud } from '../../local/cloud';
 

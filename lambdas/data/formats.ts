@@ -2,7 +2,7 @@
  * File formats of dropped datasets: which format a file is (by its name, and gzip and Parquet by
  * their magic bytes), gzip decompression as a stream, JSON Lines records, and Parquet rows read
  * one row group at a time through ranged reads. Each reader turns records into string cells, so
- * that every format feeds the same checks and profiles (./dataset.ts).
+ * that every format feeds the same checks and profiles (./scan.ts).
  *
  * Pure code apart from zlib: the callers hand in bytes (a stream, or a random-access source for
  * Parquet).
@@ -138,7 +138,8 @@ export class GzipDecoder {
   }
 }
 
-function toBuffer(chunk: Buffer | Uint8Array | string): Buffer {
+/** A stream's chunk as a Buffer (a view of a Uint8Array's bytes, not a copy). */
+export function toBuffer(chunk: Buffer | Uint8Array | string): Buffer {
   if (typeof chunk === 'string') return Buffer.from(chunk, 'utf8');
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }

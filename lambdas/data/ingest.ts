@@ -12,17 +12,11 @@ import { assertModelName, parseDatasetKey, s3Keys, s3Uri } from '../shared/layou
 import { isTrainRequest, type IngestInput, type IngestOutput, type ObjectCreatedEvent } from '../shared/pipeline';
 import { Registry } from '../shared/registry/registry';
 import { getBytes, getStream, head, putJson, tag, upload } from '../shared/storage';
-import {
-  scanDataset,
-  schemaHash,
-  writeSplits,
-  type DatasetSource,
-  type RandomAccessSource,
-  type ScanOptions,
-  type ScanResult,
-  type SplitName,
-  type Violation,
-} from './dataset';
+import { scanDataset } from './scan';
+import { schemaHash } from './schema-hash';
+import { writeSplits, type SplitName } from './splits';
+import type { DatasetSource, RandomAccessSource } from './formats';
+import type { ScanOptions, ScanResult, Violation } from './scan-types';
 import { planParts } from './parts';
 import type { DatasetRecord } from '../shared/registry/datasets';
 import type { DatasetSchema } from '../shared/types';

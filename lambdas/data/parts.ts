@@ -28,21 +28,10 @@ import type { IngestOutput, PartRange } from '../shared/pipeline';
 import { Registry } from '../shared/registry/registry';
 import type { DatasetSchema } from '../shared/types';
 import { getJson, putJson, upload } from '../shared/storage';
-import {
-  PartMerger,
-  partLayout,
-  scanParquetPart,
-  scanPart,
-  writeSplits,
-  SPLITS,
-  type DataFormat,
-  type PartLayout,
-  type PartScan,
-  type ScanOptions,
-  type SplitName,
-  type TimeSplit,
-} from './dataset';
-import { formatFromName, isGzip, isParquet, parquetLayout } from './formats';
+import { PartMerger, partLayout, scanParquetPart, scanPart, type PartLayout, type PartScan } from './part-scan';
+import type { ScanOptions, TimeSplit } from './scan-types';
+import { SPLITS, writeSplits, type SplitName } from './splits';
+import { formatFromName, isGzip, isParquet, parquetLayout, type DataFormat } from './formats';
 import { acceptVersion, s3RangeSource, versionScan, writeScanOutputs, type IngestRun, type NewVersion } from './ingest';
 
 /** Bytes read from the start of a file to find its header and line end. */

@@ -23,7 +23,7 @@ import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { Upload } from '@aws-sdk/lib-storage';
-import { csvLine } from '../data/dataset';
+import { csvLine } from '../data/splits';
 import { TARGET_METADATA_KEY } from '../data/ingest';
 import type { CaptureRecord } from '../shared/capture-record';
 import { s3Client } from '../shared/clients';

@@ -5,7 +5,8 @@
 import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
-import { writeSplits, type RandomAccessSource, type SplitName } from '../../lambdas/data/dataset';
+import { writeSplits, type SplitName } from '../../lambdas/data/splits';
+import type { RandomAccessSource } from '../../lambdas/data/formats';
 
 export type Cell = string | number | boolean | null;
 

@@ -5,7 +5,7 @@
  * pure scan, and in part through the real Ingest handler on the local emulators.
  */
 import type { SchemaInput } from '../../lambdas/shared/schema-file';
-import type { ViolationCheck } from '../../lambdas/data/dataset';
+import type { ViolationCheck } from '../../lambdas/data/scan-types';
 import { gzip, sampleTable, tableCsv, tableJsonl, tableParquet, type Cell, type Table } from './dataset-files';
 
 export interface MalformedCase {

@@ -1,0 +1,57 @@
+/** One cell of a table, as text: blank or not, a number, a class label, a time. */
+
+/** The same grammar as the trainer's: ints, decimals, exponents; no hex, no NaN, no inf. */
+const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const NON_FINITE = /^[+-]?(?:nan|inf|infinity)$/i;
+/** Letters of the radix prefixes Number() accepts and the number grammar does not. */
+const RADIX = /[xXbBoO]/;
+
+export function isBlank(cell: string): boolean {
+  if (cell.length === 0) return true;
+  // Fast path: a printable ASCII first character.
+  const c = cell.charCodeAt(0);
+  if (c > 0x20 && c < 0x7f) return false;
+  return cell.trim().length === 0;
+}
+
+/** The cell as a number: finite, Infinity for a non-finite spelling (NaN, inf, 1e999), NaN for text. */
+export function readNumber(cell: string): number {
+  // Fast path: Number() reads the same grammar (surrounding whitespace allowed), except that it
+  // also takes hex, binary and octal literals (0x1f, 0b1, 0o7), which the trainer does not.
+  const fast = Number(cell);
+  // (Only a cell starting with 0 or whitespace can be one.)
+  if (Number.isFinite(fast)) {
+    const c = cell.charCodeAt(0);
+    if ((c > 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || !RADIX.test(cell)) return fast;
+  }
+  const text = cell.trim();
+  if (NUMBER.test(text)) {
+    const value = Number(text);
+    return Number.isFinite(value) ? value : Infinity;
+  }
+  return NON_FINITE.test(text) ? Infinity : NaN;
+}
+
+/** A class label for a number: integers without a decimal point ('1', not '1.0'). */
+export function numberLabel(value: number): string {
+  return Number.isInteger(value) && Math.abs(value) < 1e21 ? value.toFixed(0) : String(value);
+}
+
+/** ISO 8601 dates and date-times: 2024-05-01, 2024-05-01T12:30, 2024-05-01 12:30:00.5+02:00. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+/**
+ * A time cell as a number: a number as it is (epoch seconds or milliseconds, a day index...), an
+ * ISO 8601 date or date-time as epoch milliseconds, in UTC when it names no zone (so that a time
+ * means the same on every machine). Undefined for anything else.
+ */
+export function readTime(cell: string): number | undefined {
+  const text = cell.trim();
+  const number = readNumber(text);
+  if (Number.isFinite(number)) return number;
+  const match = ISO_TIME.exec(text);
+  if (!match) return undefined;
+  const zoned = match[1] !== undefined || text.length === 10 ? text : `${text}Z`;
+  const ms = Date.parse(zoned.replace(' ', 'T'));
+  return Number.isFinite(ms) ? ms : undefined;
+}

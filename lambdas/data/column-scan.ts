@@ -1,0 +1,238 @@
+/**
+ * A column's accumulators during a scan (ColumnScan), the time column's (TimeScan), and the rows
+ * they note as examples for the messages (Examples). Each can be written as JSON (a part's share of
+ * the scan) and merged back in order.
+ */
+import type { ColumnProfile, FeatureType } from '../shared/types';
+import { isBlank, numberLabel, readNumber, readTime } from './cells';
+import { NESTED } from './formats';
+import { CategoryCounter, NumericStats, compareStrings, type CategoryCounterState, type NumericStatsState } from './profile';
+import { MAX_EXAMPLE_ROWS, MAX_INFERRED_CLASSES, MAX_SCHEMA_CATEGORIES, NUMERIC_SHARE, type ScanOptions } from './scan-types';
+
+/** A count of rows with up to MAX_EXAMPLE_ROWS of their line numbers and the first value. */
+export class Examples {
+  count = 0;
+  readonly rows: number[] = [];
+  sample: string | undefined;
+
+  note(row: number, sample?: string): void {
+    this.count++;
+    if (this.rows.length < MAX_EXAMPLE_ROWS) this.rows.push(row);
+    if (this.sample === undefined && sample !== undefined) this.sample = sample;
+  }
+
+  toJSON(): ExamplesState {
+    return this.sample === undefined
+      ? { count: this.count, rows: [...this.rows] }
+      : { count: this.count, rows: [...this.rows], sample: this.sample };
+  }
+
+  /** Add a later part's examples, its line numbers shifted by the lines before the part. */
+  merge(other: ExamplesState, lineOffset: number): void {
+    this.count += other.count;
+    for (const row of other.rows) if (this.rows.length < MAX_EXAMPLE_ROWS) this.rows.push(row + lineOffset);
+    if (this.sample === undefined && other.sample !== undefined) this.sample = other.sample;
+  }
+}
+
+export interface ExamplesState {
+  count: number;
+  rows: number[];
+  sample?: string;
+}
+
+/** A column's accumulators as JSON: a part's share of the scan (see PartScan). */
+export interface ColumnScanState {
+  name: string;
+  missing: ExamplesState;
+  nonNumeric: ExamplesState;
+  nonFinite: ExamplesState;
+  unknownClass: ExamplesState;
+  outOfDomain: ExamplesState;
+  nested: ExamplesState;
+  numbers: NumericStatsState;
+  categories: CategoryCounterState | null;
+  distinctNumbers: number[] | null;
+  integersOnly: boolean;
+  numbersAsOther: boolean;
+}
+
+/** The time column's values (DatasetSchema.timeColumn), for the checks and the split's cut points. */
+export class TimeScan {
+  readonly stats = new NumericStats();
+  readonly bad = new Examples();
+  readonly missing = new Examples();
+
+  add(cell: string | typeof NESTED, row: number): void {
+    if (cell === NESTED) {
+      this.bad.note(row, '(a nested value)');
+      return;
+    }
+    if (isBlank(cell)) {
+      this.missing.note(row);
+      return;
+    }
+    const time = readTime(cell);
+    if (time === undefined) this.bad.note(row, cell);
+    else this.stats.add(time);
+  }
+
+  toJSON(): TimeScanState {
+    return { stats: this.stats.toJSON(), bad: this.bad.toJSON(), missing: this.missing.toJSON() };
+  }
+
+  merge(other: TimeScanState, lineOffset: number): void {
+    this.stats.merge(NumericStats.fromJSON(other.stats));
+    this.bad.merge(other.bad, lineOffset);
+    this.missing.merge(other.missing, lineOffset);
+  }
+}
+
+export interface TimeScanState {
+  stats: NumericStatsState;
+  bad: ExamplesState;
+  missing: ExamplesState;
+}
+
+/** How a column is read: as the given schema says, or both ways until the type is inferred. */
+export type ReadMode = FeatureType | 'infer';
+
+export class ColumnScan {
+  readonly missing = new Examples();
+  readonly nonNumeric = new Examples();
+  readonly nonFinite = new Examples();
+  /** Target values outside the model's classes (a classification schema's target only). */
+  readonly unknownClass = new Examples();
+  /** Values outside a declared categorical domain. */
+  readonly outOfDomain = new Examples();
+  /** Values with no cell: a JSON object or array, Parquet bytes or a nested group. */
+  readonly nested = new Examples();
+  readonly numbers = new NumericStats();
+  readonly categories: CategoryCounter | null;
+  /** Distinct numbers of an inferred target, up to MAX_INFERRED_CLASSES + 1, for the task. */
+  readonly distinctNumbers: Set<number> | null;
+  integersOnly = true;
+  /** Numbers are tallied as "other" categories from now on (see add). */
+  private numbersAsOther = false;
+
+  constructor(
+    readonly name: string,
+    readonly mode: ReadMode,
+    inferTask: boolean,
+    private readonly classes: ReadonlySet<string> | null = null,
+    private readonly domain: ReadonlySet<string> | null = null,
+  ) {
+    this.categories = mode === 'numeric' ? null : new CategoryCounter();
+    this.distinctNumbers = inferTask ? new Set<number>() : null;
+  }
+
+  add(cell: string, row: number): void {
+    if (isBlank(cell)) {
+      this.missing.note(row);
+      return;
+    }
+    if (this.domain !== null && !this.domain.has(cell)) this.outOfDomain.note(row, cell);
+    if (this.classes !== null && !this.classes.has(cell)) {
+      // The trainer matches a label as it is, or as a canonical number ('1.0' is class '1').
+      const number = readNumber(cell);
+      if (!Number.isFinite(number) || !this.classes.has(numberLabel(number))) this.unknownClass.note(row, cell);
+    }
+    const categories = this.categories;
+    if (this.mode === 'categorical') {
+      (categories as CategoryCounter).add(cell);
+      return;
+    }
+    const value = readNumber(cell);
+    if (categories !== null) {
+      // A column being inferred is counted both ways. Once its distinct values overflow the exact
+      // map while it is mostly numbers, its numbers are no longer counted as categories (only
+      // tallied under "other"): the costliest part of the scan for a high-cardinality numeric
+      // column, and only needed if the column turned out categorical after all, in which case its
+      // categories are those of its text values and of the numbers seen until then.
+      if (this.numbersAsOther && Number.isFinite(value)) categories.addOther();
+      else {
+        categories.add(cell);
+        if (!categories.exact && !this.numbersAsOther && this.inferType() === 'numeric') this.numbersAsOther = true;
+      }
+    }
+    if (Number.isFinite(value)) {
+      this.numbers.add(value);
+      if (!Number.isInteger(value)) this.integersOnly = false;
+      const distinct = this.distinctNumbers;
+      if (distinct !== null && distinct.size <= MAX_INFERRED_CLASSES) distinct.add(value);
+    } else if (value === Infinity) {
+      this.nonFinite.note(row, cell);
+    } else {
+      this.nonNumeric.note(row, cell);
+    }
+  }
+
+  toJSON(): ColumnScanState {
+    return {
+      name: this.name,
+      missing: this.missing.toJSON(),
+      nonNumeric: this.nonNumeric.toJSON(),
+      nonFinite: this.nonFinite.toJSON(),
+      unknownClass: this.unknownClass.toJSON(),
+      outOfDomain: this.outOfDomain.toJSON(),
+      nested: this.nested.toJSON(),
+      numbers: this.numbers.toJSON(),
+      categories: this.categories === null ? null : this.categories.toJSON(),
+      distinctNumbers: this.distinctNumbers === null ? null : [...this.distinctNumbers],
+      integersOnly: this.integersOnly,
+      numbersAsOther: this.numbersAsOther,
+    };
+  }
+
+  /** Add the same column's accumulators from a later part of the file. */
+  merge(other: ColumnScanState, lineOffset: number): void {
+    this.missing.merge(other.missing, lineOffset);
+    this.nonNumeric.merge(other.nonNumeric, lineOffset);
+    this.nonFinite.merge(other.nonFinite, lineOffset);
+    this.unknownClass.merge(other.unknownClass, lineOffset);
+    this.outOfDomain.merge(other.outOfDomain, lineOffset);
+    this.nested.merge(other.nested, lineOffset);
+    this.numbers.merge(NumericStats.fromJSON(other.numbers));
+    if (this.categories !== null && other.categories !== null) this.categories.merge(CategoryCounter.fromJSON(other.categories));
+    const distinct = this.distinctNumbers;
+    if (distinct !== null && other.distinctNumbers !== null) {
+      for (const value of other.distinctNumbers) if (distinct.size <= MAX_INFERRED_CLASSES) distinct.add(value);
+    }
+    this.integersOnly &&= other.integersOnly;
+    this.numbersAsOther ||= other.numbersAsOther;
+  }
+
+  /** The type by the inference rule: numeric when at least 90% of the non-empty values are numbers. */
+  inferType(): FeatureType {
+    const numeric = this.numbers.count + this.nonFinite.count;
+    const nonEmpty = numeric + this.nonNumeric.count;
+    return this.numbers.count > 0 && numeric >= NUMERIC_SHARE * nonEmpty ? 'numeric' : 'categorical';
+  }
+
+  /** The most frequent values (up to MAX_SCHEMA_CATEGORIES), sorted. */
+  schemaCategories(): string[] {
+    if (this.categories === null) return [];
+    return this.categories
+      .top(MAX_SCHEMA_CATEGORIES)
+      .map(([value]) => value)
+      .sort(compareStrings);
+  }
+
+  /** Class labels: numbers in canonical form sorted by value (2 before 10), else text sorted. */
+  classLabels(type: FeatureType): string[] {
+    if (this.categories === null) return [];
+    const values = this.categories.top(MAX_SCHEMA_CATEGORIES).map(([value]) => value);
+    if (type === 'categorical') return values.sort(compareStrings);
+    const numbers = new Map<string, number>();
+    for (const value of values) {
+      const number = readNumber(value);
+      if (Number.isFinite(number)) numbers.set(numberLabel(number), number);
+    }
+    return [...numbers.entries()].sort((a, b) => a[1] - b[1]).map(([label]) => label);
+  }
+
+  profile(type: FeatureType, missing: number, options: Required<Pick<ScanOptions, 'maxCategories' | 'histogramBins'>>): ColumnProfile {
+    if (type === 'numeric') return this.numbers.profile(missing, options.histogramBins);
+    return (this.categories ?? new CategoryCounter()).profile(missing, options.maxCategories);
+  }
+}

@@ -1,0 +1,239 @@
+/**
+ * The splits of an accepted dataset: each row to train, validation or test (by a stable hash of
+ * the row, or by time), written again as RFC 4180 CSV whatever the format read.
+ */
+import { hash } from 'node:crypto';
+import { once } from 'node:events';
+import { readTime } from './cells';
+import {
+  LineReader,
+  NESTED,
+  bufferSource,
+  cellOf,
+  decodedChunks,
+  formatFromName,
+  isRandomAccess,
+  jsonReason,
+  parquetLayout,
+  rangeChunks,
+  readParquetRows,
+  toBuffer,
+  type DataFormat,
+  type DatasetSource,
+  type RandomAccessSource,
+} from './formats';
+import { nameList, quote } from './messages';
+import { RecordParser, csvOptions, endParser, writeChunk } from './readers/csv';
+import { MAX_RECORD_BYTES, SCAN_DEFAULTS, type TimeSplit } from './scan-types';
+
+export type SplitName = 'train' | 'validation' | 'test';
+export const SPLITS: readonly SplitName[] = ['train', 'validation', 'test'];
+
+/** Shares of the rows in train and validation (test takes the rest), by hash or by time. */
+export const SPLIT_SHARES = { train: 0.8, validation: 0.1 } as const;
+
+/**
+ * The split of a record, 80/10/10, by a stable hash of its cells (sha1 of their JSON array, which
+ * no two different records share), so the same row always lands in the same split.
+ */
+export function splitOf(record: string[]): SplitName {
+  const digest = hash('sha1', JSON.stringify(record), 'buffer');
+  const u = digest.readUInt32BE(0) / 0x1_0000_0000;
+  return u < SPLIT_SHARES.train ? 'train' : u < SPLIT_SHARES.train + SPLIT_SHARES.validation ? 'validation' : 'test';
+}
+
+/** One RFC 4180 line: fields holding a comma, quote, CR or LF are quoted, quotes doubled; LF-terminated. */
+export function csvLine(record: readonly string[]): string {
+  if (record.length === 1 && record[0] === '') return '""\n'; // not a blank line, which readers skip
+  return record.map((field) => (/[",\r\n]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field)).join(',') + '\n';
+}
+
+/** Bytes buffered per split before a write to its sink. */
+const SINK_BATCH = 64 * 1024;
+
+export interface SplitOptions {
+  /** CSV's delimiter, default ','. */
+  delimiter?: string;
+  /** The format, as the scan found it (ScanResult.format); default: by `fileName`, else CSV. */
+  format?: DataFormat;
+  /** For the default format. */
+  fileName?: string;
+  /**
+   * The columns, in order (ScanResult.header): JSON Lines objects are written in this order,
+   * with an empty cell for a missing key. Default: the keys of the first object.
+   */
+  header?: string[];
+  /**
+   * CSV: the source is a part of a file after its header line (PartScan): these fields are
+   * written as the header, and every record of the source is data.
+   */
+  partHeader?: string[];
+  /** CSV: the file's line end (PartLayout.recordDelimiter), for a part. */
+  recordDelimiter?: string;
+  /** Split by time (ScanResult.timeSplit) instead of by a hash of each row. */
+  timeSplit?: TimeSplit;
+  /** Parquet: only the row groups that start in these rows (a part, see scanParquetPart). */
+  rowRange?: { rowStart: number; rowEnd: number };
+}
+
+/**
+ * Re-read a file (CSV, JSON Lines or Parquet; gzip-compressed text is gunzipped) and write its
+ * header and each record, as comma-separated RFC 4180 CSV with LF line ends, to the sink of the
+ * record's split: the trainer reads CSV whatever the format dropped. Honours backpressure (each
+ * source chunk's rows are written before the next chunk is read, waiting for 'drain' where a sink
+ * asks), ends the sinks (waiting for them to finish) and returns the rows written per split. On
+ * an error (a parse error, a sink's error) it rejects and destroys the sinks.
+ */
+export async function writeSplits(
+  source: DatasetSource,
+  options: SplitOptions,
+  sinks: Record<SplitName, NodeJS.WritableStream>,
+): Promise<Record<SplitName, number>> {
+  const counts: Record<SplitName, number> = { train: 0, validation: 0, test: 0 };
+  const pending: Record<SplitName, string> = { train: '', validation: '', test: '' };
+  let header = true;
+  let sinkError: unknown;
+  const onSinkError = (error: unknown): void => {
+    sinkError ??= error;
+  };
+  for (const name of SPLITS) sinks[name].on('error', onSinkError);
+
+  const timeSplit = options.timeSplit;
+  let timeIndex = -1;
+  const splitByTime = (record: string[]): SplitName => {
+    const time = readTime(record[timeIndex] ?? '');
+    // The scan rejects a dataset with a missing or unreadable time; this is a different file.
+    if (time === undefined)
+      throw new Error(`A row has ${quote(record[timeIndex] ?? '')} in the time column ${quote(timeSplit!.column)}: not a time.`);
+    return time < timeSplit!.cutoffs[0] ? 'train' : time < timeSplit!.cutoffs[1] ? 'validation' : 'test';
+  };
+  const emit = (record: string[]): void => {
+    const line = csvLine(record);
+    if (header) {
+      header = false;
+      if (timeSplit !== undefined) {
+        timeIndex = record.indexOf(timeSplit.column);
+        if (timeIndex < 0) throw new Error(`The time column ${quote(timeSplit.column)} is not among the columns ${nameList(record)}.`);
+      }
+      for (const name of SPLITS) pending[name] += line;
+      return;
+    }
+    const name = timeSplit !== undefined ? splitByTime(record) : splitOf(record);
+    counts[name]++;
+    pending[name] += line;
+  };
+
+  const flush = async (name: SplitName): Promise<void> => {
+    const data = pending[name];
+    pending[name] = '';
+    if (data.length > 0 && !sinks[name].write(data)) await once(sinks[name], 'drain');
+    if (sinkError !== undefined) throw sinkError;
+  };
+  const flushFull = async (): Promise<void> => {
+    for (const name of SPLITS) if (pending[name].length >= SINK_BATCH) await flush(name);
+  };
+
+  const format: DataFormat = options.format ?? (options.fileName !== undefined ? formatFromName(options.fileName).format : 'csv');
+  const parser =
+    format === 'csv'
+      ? new RecordParser(csvOptions(options.delimiter ?? SCAN_DEFAULTS.delimiter, options.recordDelimiter), (record) => emit(record))
+      : null;
+  if (parser !== null && options.partHeader !== undefined) emit(options.partHeader);
+  if (parser !== null) {
+    parser.on('error', () => undefined); // reported through the write and end callbacks
+    parser.resume();
+  }
+
+  try {
+    if (format === 'parquet') {
+      let file: RandomAccessSource;
+      if (isRandomAccess(source)) file = source;
+      else {
+        const chunks: Buffer[] = [];
+        for await (const chunk of source) chunks.push(toBuffer(chunk));
+        file = bufferSource(Buffer.concat(chunks));
+      }
+      const layout = await parquetLayout(file);
+      emit(layout.columns);
+      await readParquetRows(
+        file,
+        layout,
+        async (rows) => {
+          for (const row of rows) emit(row.map((value) => cellText(value)));
+          await flushFull();
+        },
+        options.rowRange,
+      );
+    } else {
+      const stream = isRandomAccess(source) ? rangeChunks(source) : source;
+      let lineError: Error | undefined;
+      let columns = options.header;
+      const lines =
+        format === 'jsonl'
+          ? new LineReader((text, line) => {
+              if (lineError !== undefined) return;
+              let value: unknown;
+              try {
+                value = JSON.parse(text);
+              } catch (error) {
+                lineError = new Error(`Line ${line} is not valid JSON: ${jsonReason(error)}.`);
+                return;
+              }
+              if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+                lineError = new Error(`Line ${line} is not a JSON object.`);
+                return;
+              }
+              const object = value as Record<string, unknown>;
+              if (columns === undefined) columns = Object.keys(object);
+              if (header) emit(columns);
+              emit(columns.map((key) => (Object.hasOwn(object, key) ? cellText(object[key]) : '')));
+            }, MAX_RECORD_BYTES)
+          : null;
+      for await (const buf of decodedChunks(stream)) {
+        if (parser !== null) {
+          const error = await writeChunk(parser, buf);
+          if (error !== undefined) throw error;
+        } else if (lines !== null) {
+          lines.push(buf);
+          if (lineError !== undefined) throw lineError;
+          if (lines.tooLong !== undefined) throw new Error(`Line ${lines.tooLong} is longer than ${MAX_RECORD_BYTES} bytes.`);
+        }
+        await flushFull();
+      }
+      if (parser !== null) {
+        const error = await endParser(parser);
+        if (error !== undefined) throw error;
+      } else if (lines !== null) {
+        lines.end();
+        if (lineError !== undefined) throw lineError;
+        if (header && columns !== undefined) emit(columns);
+      }
+    }
+    for (const name of SPLITS) await flush(name);
+    await Promise.all(
+      SPLITS.map(
+        (name) =>
+          new Promise<void>((resolve, reject) => {
+            const sink = sinks[name];
+            sink.once('error', reject);
+            sink.end(() => resolve());
+          }),
+      ),
+    );
+  } catch (error) {
+    // Destroyed without an error, so that no 'error' event can go unhandled; a reader of a sink
+    // (an upload) sees a premature close and fails too.
+    for (const name of SPLITS) (sinks[name] as NodeJS.WritableStream & { destroy?: () => void }).destroy?.();
+    throw error;
+  } finally {
+    parser?.destroy();
+    for (const name of SPLITS) sinks[name].removeListener('error', onSinkError);
+  }
+  return counts;
+}
+
+/** A JSON or Parquet value as a split's cell (nested values, rejected by the scan, as JSON). */
+function cellText(value: unknown): string {
+  const cell = cellOf(value);
+  return cell === NESTED ? (JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) ?? '') : cell;
+}

@@ -3,12 +3,13 @@
  * (given or inferred), each column's values, the target and the time column; then the dataset's
  * schema and profile. Violations come in the order of the checks here, after the reader's own.
  */
-import type { ColumnProfile, ColumnSchema, DatasetSchema, FeatureType, NumericSketch, Task } from '../shared/types';
+import type { ColumnProfile, ColumnSchema, DatasetProfile, DatasetSchema, FeatureType, NumericSketch, Task } from '../shared/types';
+import type { SchemaInput } from '../shared/schema-file';
 import { isBlank, numberLabel } from './cells';
 import type { ColumnScan } from './column-scan';
+import type { DataFormat } from './formats';
 import { capitalize, nameList, plural, quote, rowList } from './messages';
 import type { Detected, ReadOutcome } from './readers/outcome';
-import type { SchemaInput } from '../shared/schema-file';
 import { MAX_INFERRED_CLASSES, type ScanOptions, type ScanResult, type TimeSplit, type Violation } from './scan-types';
 import { SPLIT_SHARES } from './splits';
 import type { TableScan } from './table-scan';
@@ -30,38 +31,102 @@ export interface CheckContext {
   readonly profileOptions: Required<Pick<ScanOptions, 'maxCategories' | 'histogramBins'>>;
 }
 
+/** How messages point at a file's columns. */
+interface Where {
+  readonly file: string;
+  readonly format: DataFormat;
+  /** Where column names come from; only CSV has a header line to point at. */
+  readonly names: string;
+  readonly headerRows: number[];
+  readonly atHeader: string;
+}
+
+/** The header's columns, the first occurrence of each name (duplicates are reported and otherwise ignored). */
+interface Columns {
+  readonly headerNames: string[];
+  readonly firstIndex: ReadonlyMap<string, number>;
+  readonly target: ColumnScan | undefined;
+}
+
 /** The checks on what was read, the schema (given or inferred) and the profile. */
 export function checkTable(table: TableScan, read: Detected & ReadOutcome, ctx: CheckContext): ScanResult {
-  const { file, sha256, bytes, given, targetName, minRows, maxNullShare, knownClasses } = ctx;
+  const { sha256, bytes, given, minRows } = ctx;
   const { format, gzip } = read;
   const violations: Violation[] = [...read.violations];
-  const { header, headerLine, columns, rows, wellFormedRows, ragged } = table;
-  const headerNames: string[] = header ?? [];
   const parsed = read.complete;
-  // Where column names come from, for messages; only CSV has a header line to point at.
-  const names =
-    format === 'csv' ? `the header of ${file}` : format === 'jsonl' ? `the keys of the objects in ${file}` : `the columns of ${file}`;
-  const headerRows = format === 'csv' ? [headerLine] : [];
-  const atHeader = format === 'csv' ? ` (line ${headerLine})` : '';
+  const where = whereOf(ctx.file, format, table.headerLine);
 
   // Blank lines only (or whitespace): nothing but a blank header.
-  const blank = header === null || table.blank;
-  if (blank) {
-    if (parsed && (rows === 0 || table.blank)) {
-      const expected =
-        format === 'csv'
-          ? `a header line and at least ${plural(minRows, 'data row')}`
-          : format === 'jsonl'
-            ? `at least ${plural(minRows, 'line')}, each a JSON object`
-            : `at least ${plural(minRows, 'row')}`;
-      violations.push({ check: 'empty_file', count: 0, exampleRows: [], message: `${file} is empty; expected ${expected}.` });
-    }
+  if (table.header === null || table.blank) {
+    if (parsed && (table.rows === 0 || table.blank)) violations.push(emptyFile(where, minRows));
     const schema: DatasetSchema = given
       ? { ...given, task: ctx.task ?? given.task ?? 'classification' }
-      : { columns: [], target: targetName, task: ctx.task ?? 'classification' };
+      : { columns: [], target: ctx.targetName, task: ctx.task ?? 'classification' };
     return { sha256, bytes, format, gzip, rows: 0, header: [], schema, profile: { rows: 0, columns: {} }, violations, accepted: false };
   }
 
+  violations.push(...recordChecks(table, where));
+  const columns = columnsOf(table, ctx.targetName, where, violations);
+  if (given !== undefined) violations.push(...schemaColumnChecks(columns, given, ctx, where));
+  if (parsed && table.rows < minRows) violations.push(tooFewRows(where, table.rows, minRows));
+
+  const { types, task } = typesAndTask(table, columns.target, ctx);
+  const declared = new Map((given?.columns ?? []).map((c) => [c.name, c]));
+  for (const [name, index] of columns.firstIndex) {
+    const column = table.columns[index];
+    const type = types.get(column) as FeatureType;
+    const facts = { name, column, type, isTarget: column === columns.target, declared: declared.get(name) };
+    violations.push(...columnChecks(facts, { wellFormedRows: table.wellFormedRows, parsed }, ctx));
+  }
+  if (columns.target !== undefined && parsed) {
+    const constant = constantTarget(columns.target, types.get(columns.target) as FeatureType, table.rows, ctx);
+    if (constant !== undefined) violations.push(constant);
+  }
+  const timeSplit = timeColumnChecks(table, columns, ctx, where, violations);
+
+  const schema = schemaOf(columns, table.columns, types, task, ctx);
+  const profile = profileOf(columns, table.columns, table.rows, types, ctx);
+  return {
+    sha256,
+    bytes,
+    format,
+    gzip,
+    rows: table.rows,
+    header: columns.headerNames,
+    schema,
+    profile,
+    violations,
+    accepted: violations.length === 0,
+    ...(timeSplit !== undefined ? { timeSplit } : {}),
+  };
+}
+
+function whereOf(file: string, format: DataFormat, headerLine: number): Where {
+  return {
+    file,
+    format,
+    names:
+      format === 'csv' ? `the header of ${file}` : format === 'jsonl' ? `the keys of the objects in ${file}` : `the columns of ${file}`,
+    headerRows: format === 'csv' ? [headerLine] : [],
+    atHeader: format === 'csv' ? ` (line ${headerLine})` : '',
+  };
+}
+
+function emptyFile({ file, format }: Where, minRows: number): Violation {
+  const expected =
+    format === 'csv'
+      ? `a header line and at least ${plural(minRows, 'data row')}`
+      : format === 'jsonl'
+        ? `at least ${plural(minRows, 'line')}, each a JSON object`
+        : `at least ${plural(minRows, 'row')}`;
+  return { check: 'empty_file', count: 0, exampleRows: [], message: `${file} is empty; expected ${expected}.` };
+}
+
+/** The records' shape: ragged rows, mixed line ends, empty column names. */
+function recordChecks(table: TableScan, { file, format, names, headerRows, atHeader }: Where): Violation[] {
+  const violations: Violation[] = [];
+  const headerNames = table.header ?? [];
+  const ragged = table.ragged;
   if (ragged.count > 0) {
     violations.push({
       check: 'malformed_row',
@@ -92,7 +157,12 @@ export function checkTable(table: TableScan, read: Detected & ReadOutcome, ctx: 
       message: `${capitalize(names)}${atHeader} ${format === 'csv' ? 'has' : 'have'} ${plural(empties.length, 'empty column name')} (${empties.length === 1 ? 'column' : 'columns'} ${empties.map((c) => c.i + 1).join(', ')}); expected a name for every column.`,
     });
   }
+  return violations;
+}
 
+/** The header's columns by name; reports duplicate names and a missing target. */
+function columnsOf(table: TableScan, targetName: string, { names, headerRows, atHeader }: Where, violations: Violation[]): Columns {
+  const headerNames = table.header ?? [];
   // First occurrence of each name; duplicates are reported and otherwise ignored.
   const firstIndex = new Map<string, number>();
   const positions = new Map<string, number[]>();
@@ -112,7 +182,7 @@ export function checkTable(table: TableScan, read: Detected & ReadOutcome, ctx: 
     }
   }
 
-  const target = firstIndex.has(targetName) ? columns[firstIndex.get(targetName) as number] : undefined;
+  const target = firstIndex.has(targetName) ? table.columns[firstIndex.get(targetName) as number] : undefined;
   if (target === undefined) {
     violations.push({
       check: 'missing_target',
@@ -122,53 +192,64 @@ export function checkTable(table: TableScan, read: Detected & ReadOutcome, ctx: 
       message: `Target column ${quote(targetName)} is not in ${names}; found the columns ${nameList(headerNames)}.`,
     });
   }
+  return { headerNames, firstIndex, target };
+}
 
-  if (given !== undefined) {
-    const schemaNames = given.columns.map((c) => c.name);
-    const schemaTypes = new Set(schemaNames);
-    const source = ctx.strict ? ctx.declaredBy : "the model's schema";
-    for (const name of schemaNames) {
-      if (!firstIndex.has(name) && name !== targetName) {
-        violations.push({
-          check: 'missing_column',
-          column: name,
-          count: 1,
-          exampleRows: headerRows,
-          message: `Column ${quote(name)} of ${source} is missing from ${file}; expected the columns ${nameList(schemaNames)}.`,
-        });
-      }
-    }
-    for (const name of firstIndex.keys()) {
-      if (!schemaTypes.has(name) && name !== given.target && name !== targetName && name !== given.timeColumn) {
-        violations.push({
-          check: 'extra_column',
-          column: name,
-          count: 1,
-          exampleRows: headerRows,
-          message: `Column ${quote(name)} in ${file} is not in ${source}; expected only the columns ${nameList(schemaNames)}.`,
-        });
-      }
+/** The columns against the given schema's: missing ones, and ones it does not have. */
+function schemaColumnChecks({ firstIndex }: Columns, given: SchemaInput, ctx: CheckContext, { file, headerRows }: Where): Violation[] {
+  const violations: Violation[] = [];
+  const { targetName } = ctx;
+  const schemaNames = given.columns.map((c) => c.name);
+  const schemaTypes = new Set(schemaNames);
+  const source = ctx.strict ? ctx.declaredBy : "the model's schema";
+  for (const name of schemaNames) {
+    if (!firstIndex.has(name) && name !== targetName) {
+      violations.push({
+        check: 'missing_column',
+        column: name,
+        count: 1,
+        exampleRows: headerRows,
+        message: `Column ${quote(name)} of ${source} is missing from ${file}; expected the columns ${nameList(schemaNames)}.`,
+      });
     }
   }
-
-  if (parsed && rows < minRows) {
-    violations.push({
-      check: 'too_few_rows',
-      count: rows,
-      exampleRows: [],
-      message:
-        format === 'csv'
-          ? `${file} has ${plural(rows, 'data row')} after its header; expected at least ${minRows}.`
-          : `${file} has ${plural(rows, 'row')}; expected at least ${minRows}.`,
-    });
+  for (const name of firstIndex.keys()) {
+    if (!schemaTypes.has(name) && name !== given.target && name !== targetName && name !== given.timeColumn) {
+      violations.push({
+        check: 'extra_column',
+        column: name,
+        count: 1,
+        exampleRows: headerRows,
+        message: `Column ${quote(name)} in ${file} is not in ${source}; expected only the columns ${nameList(schemaNames)}.`,
+      });
+    }
   }
+  return violations;
+}
 
-  // ---- Types and task -----------------------------------------------------------------------
+function tooFewRows({ file, format }: Where, rows: number, minRows: number): Violation {
+  return {
+    check: 'too_few_rows',
+    count: rows,
+    exampleRows: [],
+    message:
+      format === 'csv'
+        ? `${file} has ${plural(rows, 'data row')} after its header; expected at least ${minRows}.`
+        : `${file} has ${plural(rows, 'row')}; expected at least ${minRows}.`,
+  };
+}
+
+/** Each column's type (given, else inferred) and the task (given, else by the target's values). */
+function typesAndTask(
+  table: TableScan,
+  target: ColumnScan | undefined,
+  ctx: CheckContext,
+): { types: Map<ColumnScan, FeatureType>; task: Task } {
   const types = new Map<ColumnScan, FeatureType>();
-  for (const column of columns) types.set(column, column.mode === 'infer' ? column.inferType() : column.mode);
+  for (const column of table.columns) types.set(column, column.mode === 'infer' ? column.inferType() : column.mode);
 
   let task: Task;
-  const declaredTask = ctx.task ?? given?.task;
+  const declaredTask = ctx.task ?? ctx.given?.task;
   if (declaredTask !== undefined) task = declaredTask;
   else if (target === undefined) task = 'classification';
   else if (types.get(target) === 'categorical') task = 'classification';
@@ -178,216 +259,231 @@ export function checkTable(table: TableScan, read: Detected & ReadOutcome, ctx: 
   }
   // A regression target must be numbers: read as numeric, so that text in it is reported.
   if (task === 'regression' && target !== undefined && target.mode === 'infer') types.set(target, 'numeric');
+  return { types, task };
+}
 
-  // ---- Column checks ------------------------------------------------------------------------
-  const declared = new Map((given?.columns ?? []).map((c) => [c.name, c]));
-  for (const [name, index] of firstIndex) {
-    const column = columns[index];
-    const type = types.get(column) as FeatureType;
-    const isTarget = column === target;
-    const label = isTarget ? 'Target column' : 'Column';
-    if (column.nested.count > 0) {
-      const e = column.nested;
+/** A column of the header (its first occurrence), as the checks see it. */
+interface ColumnFacts {
+  readonly name: string;
+  readonly column: ColumnScan;
+  readonly type: FeatureType;
+  readonly isTarget: boolean;
+  /** Its column in the given schema, if any. */
+  readonly declared: ColumnSchema | undefined;
+}
+
+/** One column's values: nested ones, non-numbers and non-finite numbers, domain, classes, completeness. */
+function columnChecks(
+  { name, column, type, isTarget, declared }: ColumnFacts,
+  { wellFormedRows, parsed }: { wellFormedRows: number; parsed: boolean },
+  ctx: CheckContext,
+): Violation[] {
+  const violations: Violation[] = [];
+  const { file, knownClasses, maxNullShare } = ctx;
+  const label = isTarget ? 'Target column' : 'Column';
+  if (column.nested.count > 0) {
+    const e = column.nested;
+    violations.push({
+      check: 'type_mismatch',
+      column: name,
+      count: e.count,
+      exampleRows: e.rows,
+      message: `${label} ${quote(name)} in ${file} has ${plural(e.count, 'nested or binary value')} (${rowList(e)}), such as an object, an array or raw bytes; expected a number, a string, a boolean or null in every row.`,
+    });
+  }
+  if (type === 'numeric') {
+    let why = ctx.strict ? `as ${ctx.declaredBy} declares` : "as in the model's schema";
+    if (column.mode === 'infer') {
+      const nonEmpty = column.numbers.count + column.nonFinite.count + column.nonNumeric.count;
+      const share = Math.floor((100 * column.numbers.count) / Math.max(1, nonEmpty));
+      why =
+        column.inferType() === 'numeric' ? `as in the rest of the column (${share}% of its values are numbers)` : 'for a regression target';
+    }
+    if (column.nonNumeric.count > 0) {
+      const e = column.nonNumeric;
       violations.push({
         check: 'type_mismatch',
         column: name,
         count: e.count,
         exampleRows: e.rows,
-        message: `${label} ${quote(name)} in ${file} has ${plural(e.count, 'nested or binary value')} (${rowList(e)}), such as an object, an array or raw bytes; expected a number, a string, a boolean or null in every row.`,
+        message: `${label} ${quote(name)} in ${file} has ${plural(e.count, 'non-numeric value')} (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected numbers ${why}.`,
       });
     }
-    if (type === 'numeric') {
-      let why = ctx.strict ? `as ${ctx.declaredBy} declares` : "as in the model's schema";
-      if (column.mode === 'infer') {
-        const nonEmpty = column.numbers.count + column.nonFinite.count + column.nonNumeric.count;
-        const share = Math.floor((100 * column.numbers.count) / Math.max(1, nonEmpty));
-        why =
-          column.inferType() === 'numeric'
-            ? `as in the rest of the column (${share}% of its values are numbers)`
-            : 'for a regression target';
-      }
-      if (column.nonNumeric.count > 0) {
-        const e = column.nonNumeric;
-        violations.push({
-          check: 'type_mismatch',
-          column: name,
-          count: e.count,
-          exampleRows: e.rows,
-          message: `${label} ${quote(name)} in ${file} has ${plural(e.count, 'non-numeric value')} (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected numbers ${why}.`,
-        });
-      }
-      if (column.nonFinite.count > 0) {
-        const e = column.nonFinite;
-        violations.push({
-          check: 'non_finite',
-          column: name,
-          count: e.count,
-          exampleRows: e.rows,
-          message: `${label} ${quote(name)} in ${file} has ${plural(e.count, 'non-finite value')} (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected finite numbers, with an empty cell for a missing value.`,
-        });
-      }
-    }
-    if (column.outOfDomain.count > 0) {
-      const e = column.outOfDomain;
-      const domain = declared.get(name)?.categories ?? [];
+    if (column.nonFinite.count > 0) {
+      const e = column.nonFinite;
       violations.push({
-        check: 'category_domain',
+        check: 'non_finite',
         column: name,
         count: e.count,
         exampleRows: e.rows,
-        message: `Column ${quote(name)} in ${file} has ${plural(e.count, 'value')} outside the categories ${ctx.declaredBy} declares (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected one of ${nameList(domain)}.`,
+        message: `${label} ${quote(name)} in ${file} has ${plural(e.count, 'non-finite value')} (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected finite numbers, with an empty cell for a missing value.`,
       });
     }
-    if (isTarget && column.unknownClass.count > 0 && knownClasses !== null) {
-      const e = column.unknownClass;
-      violations.push({
-        check: 'unknown_class',
-        column: name,
-        count: e.count,
-        exampleRows: e.rows,
-        message: `Target column ${quote(name)} in ${file} has ${plural(e.count, 'value')} that ${e.count === 1 ? 'is' : 'are'} not a class of the model (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected one of the classes in the model's schema: ${nameList([...knownClasses])}.`,
-      });
-    }
-    const e = column.missing;
-    if (isTarget) {
-      if (e.count > 0) {
-        violations.push({
-          check: 'completeness',
-          column: name,
-          count: e.count,
-          exampleRows: e.rows,
-          message: `Target column ${quote(name)} in ${file} is empty in ${plural(e.count, 'row')} (${rowList(e)}); expected a value in every row, since a row without a target cannot be trained on.`,
-        });
-      }
-    } else if (ctx.strict && declared.get(name)?.nullable === false && e.count > 0) {
+  }
+  if (column.outOfDomain.count > 0) {
+    const e = column.outOfDomain;
+    const domain = declared?.categories ?? [];
+    violations.push({
+      check: 'category_domain',
+      column: name,
+      count: e.count,
+      exampleRows: e.rows,
+      message: `Column ${quote(name)} in ${file} has ${plural(e.count, 'value')} outside the categories ${ctx.declaredBy} declares (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected one of ${nameList(domain)}.`,
+    });
+  }
+  if (isTarget && column.unknownClass.count > 0 && knownClasses !== null) {
+    const e = column.unknownClass;
+    violations.push({
+      check: 'unknown_class',
+      column: name,
+      count: e.count,
+      exampleRows: e.rows,
+      message: `Target column ${quote(name)} in ${file} has ${plural(e.count, 'value')} that ${e.count === 1 ? 'is' : 'are'} not a class of the model (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected one of the classes in the model's schema: ${nameList([...knownClasses])}.`,
+    });
+  }
+  const e = column.missing;
+  if (isTarget) {
+    if (e.count > 0) {
       violations.push({
         check: 'completeness',
         column: name,
         count: e.count,
         exampleRows: e.rows,
-        message: `Column ${quote(name)} in ${file} is empty in ${plural(e.count, 'row')} (${rowList(e)}); expected a value in every row, as ${ctx.declaredBy} declares it not nullable.`,
-      });
-    } else if (parsed && wellFormedRows > 0 && e.count / wellFormedRows > maxNullShare) {
-      const share = Math.round((100 * e.count) / wellFormedRows);
-      violations.push({
-        check: 'completeness',
-        column: name,
-        count: e.count,
-        exampleRows: e.rows,
-        message: `Column ${quote(name)} in ${file} is empty in ${e.count} of ${plural(wellFormedRows, 'row')} (${share}%; ${rowList(e)}); expected at most ${Math.round(100 * maxNullShare)}% empty cells.`,
+        message: `Target column ${quote(name)} in ${file} is empty in ${plural(e.count, 'row')} (${rowList(e)}); expected a value in every row, since a row without a target cannot be trained on.`,
       });
     }
+  } else if (ctx.strict && declared?.nullable === false && e.count > 0) {
+    violations.push({
+      check: 'completeness',
+      column: name,
+      count: e.count,
+      exampleRows: e.rows,
+      message: `Column ${quote(name)} in ${file} is empty in ${plural(e.count, 'row')} (${rowList(e)}); expected a value in every row, as ${ctx.declaredBy} declares it not nullable.`,
+    });
+  } else if (parsed && wellFormedRows > 0 && e.count / wellFormedRows > maxNullShare) {
+    const share = Math.round((100 * e.count) / wellFormedRows);
+    violations.push({
+      check: 'completeness',
+      column: name,
+      count: e.count,
+      exampleRows: e.rows,
+      message: `Column ${quote(name)} in ${file} is empty in ${e.count} of ${plural(wellFormedRows, 'row')} (${share}%; ${rowList(e)}); expected at most ${Math.round(100 * maxNullShare)}% empty cells.`,
+    });
   }
+  return violations;
+}
 
-  if (target !== undefined && parsed) {
-    const type = types.get(target) as FeatureType;
-    let single: string | undefined;
-    if (type === 'numeric') {
-      if (target.numbers.count > 0 && target.numbers.min === target.numbers.max) single = numberLabel(target.numbers.min);
-    } else if (target.categories !== null && target.categories.distinct === 1) {
-      single = target.categories.top(1)[0][0];
-    }
-    if (single !== undefined) {
-      violations.push({
-        check: 'constant_target',
-        column: targetName,
-        count: rows,
-        exampleRows: [],
-        message: `Target column ${quote(targetName)} in ${file} has the single value ${quote(single)} in every row; expected at least two distinct values to learn from.`,
-      });
-    }
+/** A target with one value in every row: nothing to learn. */
+function constantTarget(target: ColumnScan, type: FeatureType, rows: number, { file, targetName }: CheckContext): Violation | undefined {
+  let single: string | undefined;
+  if (type === 'numeric') {
+    if (target.numbers.count > 0 && target.numbers.min === target.numbers.max) single = numberLabel(target.numbers.min);
+  } else if (target.categories !== null && target.categories.distinct === 1) {
+    single = target.categories.top(1)[0][0];
   }
+  if (single === undefined) return undefined;
+  return {
+    check: 'constant_target',
+    column: targetName,
+    count: rows,
+    exampleRows: [],
+    message: `Target column ${quote(targetName)} in ${file} has the single value ${quote(single)} in every row; expected at least two distinct values to learn from.`,
+  };
+}
 
-  // ---- The time column the splits go by ----------------------------------------------------
-  let timeSplit: TimeSplit | undefined;
-  const timeColumn = given?.timeColumn;
-  if (timeColumn !== undefined && table.time !== null) {
-    const time = table.time;
-    const source = ctx.strict ? ctx.declaredBy : "the model's schema";
-    if (!firstIndex.has(timeColumn)) {
-      violations.push({
-        check: 'missing_column',
-        column: timeColumn,
-        count: 1,
-        exampleRows: headerRows,
-        message: `Time column ${quote(timeColumn)} of ${source} is missing from ${file}; expected a column of times, which the rows are split by; found the columns ${nameList(headerNames)}.`,
-      });
-    } else {
-      if (time.bad.count > 0) {
-        const e = time.bad;
-        violations.push({
-          check: 'type_mismatch',
-          column: timeColumn,
-          count: e.count,
-          exampleRows: e.rows,
-          message: `Time column ${quote(timeColumn)} in ${file} has ${plural(e.count, 'value')} that ${e.count === 1 ? 'is' : 'are'} not a time (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected an ISO 8601 date or date-time (2024-05-01, 2024-05-01T12:30:00Z; UTC when no zone is given) or a number.`,
-        });
-      }
-      if (time.missing.count > 0) {
-        const e = time.missing;
-        violations.push({
-          check: 'completeness',
-          column: timeColumn,
-          count: e.count,
-          exampleRows: e.rows,
-          message: `Time column ${quote(timeColumn)} in ${file} is empty in ${plural(e.count, 'row')} (${rowList(e)}); expected a time in every row, since the rows are split by it.`,
-        });
-      }
-      if (time.stats.count > 0) {
-        timeSplit = {
-          column: timeColumn,
-          cutoffs: [time.stats.quantile(SPLIT_SHARES.train), time.stats.quantile(SPLIT_SHARES.train + SPLIT_SHARES.validation)],
-        };
-      }
-    }
+/** The time column the splits go by: present, a time in every row; answers the split's cut points. */
+function timeColumnChecks(
+  table: TableScan,
+  { headerNames, firstIndex }: Columns,
+  ctx: CheckContext,
+  { file, headerRows }: Where,
+  violations: Violation[],
+): TimeSplit | undefined {
+  const timeColumn = ctx.given?.timeColumn;
+  if (timeColumn === undefined || table.time === null) return undefined;
+  const time = table.time;
+  const source = ctx.strict ? ctx.declaredBy : "the model's schema";
+  if (!firstIndex.has(timeColumn)) {
+    violations.push({
+      check: 'missing_column',
+      column: timeColumn,
+      count: 1,
+      exampleRows: headerRows,
+      message: `Time column ${quote(timeColumn)} of ${source} is missing from ${file}; expected a column of times, which the rows are split by; found the columns ${nameList(headerNames)}.`,
+    });
+    return undefined;
   }
+  if (time.bad.count > 0) {
+    const e = time.bad;
+    violations.push({
+      check: 'type_mismatch',
+      column: timeColumn,
+      count: e.count,
+      exampleRows: e.rows,
+      message: `Time column ${quote(timeColumn)} in ${file} has ${plural(e.count, 'value')} that ${e.count === 1 ? 'is' : 'are'} not a time (${rowList(e)}), such as ${quote(e.sample ?? '')}; expected an ISO 8601 date or date-time (2024-05-01, 2024-05-01T12:30:00Z; UTC when no zone is given) or a number.`,
+    });
+  }
+  if (time.missing.count > 0) {
+    const e = time.missing;
+    violations.push({
+      check: 'completeness',
+      column: timeColumn,
+      count: e.count,
+      exampleRows: e.rows,
+      message: `Time column ${quote(timeColumn)} in ${file} is empty in ${plural(e.count, 'row')} (${rowList(e)}); expected a time in every row, since the rows are split by it.`,
+    });
+  }
+  if (time.stats.count === 0) return undefined;
+  return {
+    column: timeColumn,
+    cutoffs: [time.stats.quantile(SPLIT_SHARES.train), time.stats.quantile(SPLIT_SHARES.train + SPLIT_SHARES.validation)],
+  };
+}
 
-  // ---- Schema and profile -------------------------------------------------------------------
-  let schema: DatasetSchema;
-  if (given !== undefined && given.task !== undefined) {
-    schema = given as DatasetSchema;
-  } else if (given !== undefined) {
+/** The dataset's schema: the given one (its task and classes inferred where it leaves them out), else the one inferred. */
+function schemaOf(
+  { firstIndex, target }: Columns,
+  columns: readonly ColumnScan[],
+  types: ReadonlyMap<ColumnScan, FeatureType>,
+  task: Task,
+  ctx: CheckContext,
+): DatasetSchema {
+  const { given, targetName } = ctx;
+  if (given !== undefined && given.task !== undefined) return given as DatasetSchema;
+  if (given !== undefined) {
     // A declared schema that leaves the task (and the classes) to the data.
     const classes =
       given.classes ??
       (task === 'classification' && target !== undefined ? target.classLabels(types.get(target) as FeatureType) : undefined);
-    schema = classes !== undefined && task === 'classification' ? { ...given, task, classes } : { ...given, task };
-  } else {
-    const schemaColumns: ColumnSchema[] = [...firstIndex.values()].map((index) => {
-      const column = columns[index];
-      const type = types.get(column) as FeatureType;
-      const base = { name: column.name, type, nullable: column.missing.count > 0 };
-      return type === 'categorical' ? { ...base, categories: column.schemaCategories() } : base;
-    });
-    const taskOf: Task = task;
-    schema =
-      taskOf === 'classification' && target !== undefined
-        ? { columns: schemaColumns, target: targetName, task: taskOf, classes: target.classLabels(types.get(target) as FeatureType) }
-        : { columns: schemaColumns, target: targetName, task: taskOf };
+    return classes !== undefined && task === 'classification' ? { ...given, task, classes } : { ...given, task };
   }
+  const schemaColumns: ColumnSchema[] = [...firstIndex.values()].map((index) => {
+    const column = columns[index];
+    const type = types.get(column) as FeatureType;
+    const base = { name: column.name, type, nullable: column.missing.count > 0 };
+    return type === 'categorical' ? { ...base, categories: column.schemaCategories() } : base;
+  });
+  return task === 'classification' && target !== undefined
+    ? { columns: schemaColumns, target: targetName, task, classes: target.classLabels(types.get(target) as FeatureType) }
+    : { columns: schemaColumns, target: targetName, task };
+}
 
+/** Each column's profile, and the drift tests' sketch of each numeric column (lambdas/shared/stats/grid.ts). */
+function profileOf(
+  { firstIndex }: Columns,
+  columns: readonly ColumnScan[],
+  rows: number,
+  types: ReadonlyMap<ColumnScan, FeatureType>,
+  ctx: CheckContext,
+): DatasetProfile {
   const profileColumns: Record<string, ColumnProfile> = {};
   let sketches: Record<string, NumericSketch> | undefined;
   for (const [name, index] of firstIndex) {
     const column = columns[index];
     const value = column.profile(types.get(column) as FeatureType, column.missing.count, ctx.profileOptions);
     Object.defineProperty(profileColumns, name, { value, enumerable: true, writable: true, configurable: true });
-    // The drift tests' sketch of a numeric column (lambdas/shared/stats/grid.ts).
     const sketch = value.kind === 'numeric' ? column.numbers.driftSketch() : undefined;
     if (sketch) Object.defineProperty((sketches ??= {}), name, { value: sketch, enumerable: true, writable: true, configurable: true });
   }
-
-  return {
-    sha256,
-    bytes,
-    format,
-    gzip,
-    rows,
-    header: headerNames,
-    schema,
-    profile: sketches ? { rows, columns: profileColumns, sketches } : { rows, columns: profileColumns },
-    violations,
-    accepted: violations.length === 0,
-    ...(timeSplit !== undefined ? { timeSplit } : {}),
-  };
+  return sketches ? { rows, columns: profileColumns, sketches } : { rows, columns: profileColumns };
 }

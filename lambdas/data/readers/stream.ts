@@ -24,6 +24,54 @@ import { readParquet } from './parquet';
 /** A Parquet file read from a stream (not by ranges) is held in memory: at most this many bytes. */
 export const MAX_STREAMED_PARQUET_BYTES = 512 * 1024 * 1024;
 
+/** A stream's non-empty chunks, in order, each handed to `onBytes` as it is read. */
+interface Chunks {
+  /** The next chunk, or null at the end. */
+  next(): Promise<Buffer | null>;
+  /** Read (and count) the rest. */
+  drain(): Promise<void>;
+}
+
+function chunksOf(source: StreamSource, onBytes: (buf: Buffer) => void): Chunks {
+  const iterator = source[Symbol.asyncIterator]();
+  const next = async (): Promise<Buffer | null> => {
+    for (;;) {
+      const item = await iterator.next();
+      if (item.done) return null;
+      const buf = toBuffer(item.value);
+      if (buf.length === 0) continue;
+      onBytes(buf);
+      return buf;
+    }
+  };
+  return {
+    next,
+    drain: async () => {
+      while ((await next()) !== null);
+    },
+  };
+}
+
+/** The first chunks of a stream, at least 4 bytes however the source cuts them (unless it is shorter): the magic bytes. */
+async function readHead(chunks: Chunks): Promise<{ head: Buffer[]; length: number }> {
+  const head: Buffer[] = [];
+  let length = 0;
+  while (length < 4) {
+    const buf = await chunks.next();
+    if (buf === null) break;
+    head.push(buf);
+    length += buf.length;
+  }
+  return { head, length };
+}
+
+/** The format a file is read as: Parquet by its magic bytes, else the one given, else by the name; gzip by its magic bytes. */
+function detect(first: Buffer, file: string, given: DataFormat | undefined): Detected {
+  const named = given !== undefined ? { format: given, gzip: false } : formatFromName(file);
+  const gzip = isGzip(first);
+  return { format: !gzip && isParquet(first) ? 'parquet' : named.format, gzip };
+}
+
 /**
  * Read a byte stream: hash every byte as stored, sniff gzip and Parquet by their magic bytes,
  * gunzip as a stream, and hand the text to the format's sink. After a problem in the data the rest
@@ -36,79 +84,64 @@ export async function readStream(
   onBytes: (buf: Buffer) => void,
 ): Promise<Detected & ReadOutcome> {
   const file = options.file;
-  const iterator = source[Symbol.asyncIterator]();
-  const next = async (): Promise<Buffer | null> => {
-    for (;;) {
-      const item = await iterator.next();
-      if (item.done) return null;
-      const buf = toBuffer(item.value);
-      if (buf.length === 0) continue;
-      onBytes(buf);
-      return buf;
-    }
-  };
-  const drain = async (): Promise<void> => {
-    while ((await next()) !== null);
-  };
+  const chunks = chunksOf(source, onBytes);
+  const { head, length } = await readHead(chunks);
+  const { format, gzip } = detect(Buffer.concat(head), file, options.format);
+  if (format === 'parquet') return { format, gzip, ...(await readParquetStream(chunks, head, length, gzip, table, file)) };
+  const sink: TextSink = format === 'jsonl' ? new JsonLinesSink(table, file) : new CsvSink(table, file, options.delimiter);
+  return { format, gzip, ...(await readText(chunks, head, gzip, sink, file)) };
+}
 
-  // The magic bytes: the first 4 bytes, however the source cuts its chunks.
-  const head: Buffer[] = [];
-  let headLength = 0;
-  for (let buf = headLength < 4 ? await next() : null; buf !== null; buf = headLength < 4 ? await next() : null) {
-    head.push(buf);
-    headLength += buf.length;
+/** A Parquet file in a stream: held in memory (its footer comes first), up to MAX_STREAMED_PARQUET_BYTES. */
+async function readParquetStream(
+  chunks: Chunks,
+  head: Buffer[],
+  headLength: number,
+  gzip: boolean,
+  table: TableScan,
+  file: string,
+): Promise<ReadOutcome> {
+  if (gzip) {
+    await chunks.drain();
+    return {
+      violations: [
+        corrupt(
+          file,
+          'is a gzip-compressed Parquet file',
+          'not supported',
+          'a Parquet file as written, since Parquet compresses its own pages',
+        ),
+      ],
+      complete: false,
+    };
   }
-  const first = Buffer.concat(head);
-  const named = options.format !== undefined ? { format: options.format, gzip: false } : formatFromName(file);
-  const gzip = isGzip(first);
-  const format: DataFormat = !gzip && isParquet(first) ? 'parquet' : named.format;
-
-  if (format === 'parquet') {
-    if (gzip) {
-      await drain();
+  if (headLength === 0) return { violations: [], complete: true };
+  const held = head;
+  let size = headLength;
+  for (let buf = await chunks.next(); buf !== null; buf = await chunks.next()) {
+    size += buf.length;
+    if (size > MAX_STREAMED_PARQUET_BYTES) {
+      held.length = 0;
+      await chunks.drain();
       return {
-        format,
-        gzip,
         violations: [
           corrupt(
             file,
-            'is a gzip-compressed Parquet file',
-            'not supported',
-            'a Parquet file as written, since Parquet compresses its own pages',
+            `is a Parquet file of more than ${MAX_STREAMED_PARQUET_BYTES / (1024 * 1024)} MiB read as a stream`,
+            'too large to hold in memory',
+            'a name ending in .parquet, so that it is read by byte ranges',
           ),
         ],
         complete: false,
       };
     }
-    if (headLength === 0) return { format, gzip, violations: [], complete: true };
-    // Parquet needs random access (its footer comes first): held in memory, up to a limit.
-    const chunks = head;
-    let size = headLength;
-    for (let buf = await next(); buf !== null; buf = await next()) {
-      size += buf.length;
-      if (size > MAX_STREAMED_PARQUET_BYTES) {
-        chunks.length = 0;
-        await drain();
-        return {
-          format,
-          gzip,
-          violations: [
-            corrupt(
-              file,
-              `is a Parquet file of more than ${MAX_STREAMED_PARQUET_BYTES / (1024 * 1024)} MiB read as a stream`,
-              'too large to hold in memory',
-              'a name ending in .parquet, so that it is read by byte ranges',
-            ),
-          ],
-          complete: false,
-        };
-      }
-      chunks.push(buf);
-    }
-    return { format, gzip, ...(await readParquet(table, bufferSource(Buffer.concat(chunks, size)), file)) };
+    held.push(buf);
   }
+  return readParquet(table, bufferSource(Buffer.concat(held, size)), file);
+}
 
-  const sink: TextSink = format === 'jsonl' ? new JsonLinesSink(table, file) : new CsvSink(table, file, options.delimiter);
+/** Text (gunzipped as a stream when it is gzip) into its format's sink; a corrupt gzip stream ends it. */
+async function readText(chunks: Chunks, head: Buffer[], gzip: boolean, sink: TextSink, file: string): Promise<ReadOutcome> {
   const decoder = gzip ? new GzipDecoder() : null;
   let gzipError: Error | undefined;
   try {
@@ -119,7 +152,7 @@ export async function readStream(
       gzipError = decoder.error;
     };
     for (const buf of head) await feed(buf);
-    for (let buf = await next(); buf !== null; buf = await next()) await feed(buf);
+    for (let buf = await chunks.next(); buf !== null; buf = await chunks.next()) await feed(buf);
     if (decoder !== null && gzipError === undefined) {
       for (const out of await decoder.end()) await sink.push(out);
       gzipError = decoder.error;
@@ -137,7 +170,7 @@ export async function readStream(
       gzipReason(gzipError),
       'a whole gzip file (was it cut short while uploading?)',
     );
-    return { format, gzip, violations: [...outcome.violations, violation], complete: false };
+    return { violations: [...outcome.violations, violation], complete: false };
   }
-  return { format, gzip, ...outcome };
+  return outcome;
 }

@@ -1,4 +1,4 @@
-/** The wording shared by the scan's messages: counts, row lists, quoted values and names. */
+/** The wording shared by the scan's messages (counts, row lists, quoted values and names), and a summary of its violations. */
 import type { Violation } from './scan-types';
 
 export function plural(n: number, word: string, words = `${word}s`): string {
@@ -21,10 +21,14 @@ export function nameList(names: readonly string[], max = 20): string {
   return names.length > max ? `${shown.join(', ')} and ${names.length - max} more` : shown.join(', ');
 }
 
-/** One message for all violations, for an error: the first few sentences. */
-export function describeViolations(violations: readonly Violation[], max = 3): string {
+/**
+ * One message for all violations, for an error: the first few sentences, then how many more (and
+ * where they are listed, when `moreIn` names it: "(and 2 more in the report)").
+ */
+export function describeViolations(violations: readonly Violation[], max = 3, moreIn?: string): string {
   const head = violations.slice(0, max).map((v) => v.message);
-  return head.join(' ') + (violations.length > max ? ` (and ${violations.length - max} more)` : '');
+  const more = violations.length > max ? ` (and ${violations.length - max} more${moreIn !== undefined ? ` in ${moreIn}` : ''})` : '';
+  return head.join(' ') + more;
 }
 
 export function capitalize(text: string): string {

@@ -28,11 +28,12 @@ import type { IngestOutput, PartRange } from '../shared/pipeline';
 import { Registry } from '../shared/registry/registry';
 import type { DatasetSchema } from '../shared/types';
 import { getJson, putJson, upload } from '../shared/storage';
+import { formatFromName, isGzip, isParquet, parquetLayout, type DataFormat } from './formats';
 import { PartMerger, partLayout, scanParquetPart, scanPart, type PartLayout, type PartScan } from './part-scan';
+import { s3RangeSource } from './s3-source';
 import type { ScanOptions, TimeSplit } from './scan-types';
 import { SPLITS, writeSplits, type SplitName } from './splits';
-import { formatFromName, isGzip, isParquet, parquetLayout, type DataFormat } from './formats';
-import { acceptVersion, s3RangeSource, versionScan, writeScanOutputs, type IngestRun, type NewVersion } from './ingest';
+import { acceptVersion, versionScan, writeScanOutputs, type IngestRun, type NewVersion } from './versioning';
 
 /** Bytes read from the start of a file to find its header and line end. */
 export const LAYOUT_HEAD_BYTES = 1024 * 1024;

@@ -25,23 +25,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { REPO_ROOT } from '../lib/function-catalog';
 import { acquireClaim, releaseClaim, thisProcess, type ClaimHolder } from './process-claim';
+import { rememberedProbe } from './probe-cache';
+import type { PythonProbe } from './python-probe';
 
-/** What an interpreter says about itself. */
-export interface PythonProbe {
-  readonly python: string;
-  /** It runs, and imports torch and numpy. */
-  readonly ok: boolean;
-  /** sys.version's first word, e.g. "3.11.2". */
-  readonly version?: string;
-  readonly torch?: string;
-  readonly numpy?: string;
-  /** torch.cuda.is_available(). */
-  readonly cuda?: boolean;
-  /** It can make a virtual environment with pip in it (venv and ensurepip import). */
-  readonly venv?: boolean;
-  /** Why it is not usable (it does not run, or what failed to import). */
-  readonly detail?: string;
-}
+export { probePython, type PythonProbe } from './python-probe';
 
 /** How the interpreter was found. */
 export type PythonSource = 'MLOOP_PYTHON' | 'found' | 'venv' | 'apt';
@@ -98,66 +85,12 @@ export interface ProvisionHost {
   ) => Promise<number>;
 }
 
-/** How long an interpreter may take to import torch (cold, on a slow disk). */
-const PROBE_TIMEOUT_MS = 120_000;
 /** How long the package index has to answer before provisioning moves on. */
 export const INDEX_TIMEOUT_MS = 5_000;
 const DEFAULT_INDEX = 'https://pypi.org/simple/';
 /** Written last into a provisioned environment: one without it was cut off and is made again. */
 const READY_MARKER = '.mloop-ready';
 const APT_PACKAGES = ['python3-torch', 'python3-numpy'];
-
-const PROBE_CODE = `
-import json, sys
-out = {"version": sys.version.split()[0]}
-problems = []
-try:
-    import venv, ensurepip
-    out["venv"] = True
-except Exception:
-    out["venv"] = False
-try:
-    import numpy
-    out["numpy"] = numpy.__version__
-except Exception as e:
-    problems.append("numpy: %s" % e)
-try:
-    import torch
-    out["torch"] = torch.__version__
-    out["cuda"] = bool(torch.cuda.is_available())
-except Exception as e:
-    problems.append("torch: %s" % e)
-if problems:
-    out["detail"] = "; ".join(problems)
-print(json.dumps(out))
-`;
-
-/** Run `python` on the probe script: what it is and whether it imports torch and numpy. */
-export function probePython(python: string): Promise<PythonProbe> {
-  return new Promise((resolve) => {
-    const child = spawn(python, ['-c', PROBE_CODE], { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), PROBE_TIMEOUT_MS);
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      resolve({ python, ok: false, detail: (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : error.message });
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const line = stdout.trim().split('\n').pop() ?? '';
-      try {
-        const parsed = JSON.parse(line) as Omit<PythonProbe, 'python' | 'ok'>;
-        resolve({ python, ok: parsed.torch !== undefined && parsed.numpy !== undefined, ...parsed });
-      } catch {
-        const last = stderr.trim().split('\n').pop();
-        resolve({ python, ok: false, detail: last || `exited with ${code ?? 'a signal'} without answering` });
-      }
-    });
-  });
-}
 
 async function probeIndex(url: string): Promise<string | undefined> {
   const target = `${url.replace(/\/?$/, '/')}pip/`;
@@ -267,7 +200,7 @@ export function defaultHost(env: Readonly<Record<string, string | undefined>> = 
     isRoot: process.getuid?.() === 0,
     osRelease,
     aptGet: onPath('apt-get', env),
-    probe: probePython,
+    probe: rememberedProbe(cacheDirectory(env), (python) => (path.isAbsolute(python) ? python : onPath(python, env))),
     probeIndex,
     run: runCommand,
   };

@@ -60,7 +60,7 @@ export async function diagnose(host: ProvisionHost = defaultHost(), home = defau
     ok: major >= 20,
     ...(major < 22
       ? {
-          note: 'Lambda runs mloop on Node.js 22; this Node.js runs the CLI and the local runtime, and AWS SDK releases after early 2027 need Node.js 22.',
+          note: 'Lambda runs mloop on Node.js 24; this Node.js runs the CLI and the local runtime, and AWS SDK releases after early 2027 need Node.js 22.',
         }
       : {}),
   };

@@ -6,8 +6,13 @@
 import { functionEnvironment, withFunctionEnvironment } from '../local/function-env';
 import { logger } from '../lambdas/shared/observability';
 
-const A = functionEnvironment({ POWERTOOLS_SERVICE_NAME: 'mloop-a', ONLY_A: 'a', NODE_OPTIONS: '--enable-source-maps' });
-const B = functionEnvironment({ POWERTOOLS_SERVICE_NAME: 'mloop-b' });
+// Fresh for every test: a function's writes stay in its environment, which no other test may see.
+let A: ReturnType<typeof functionEnvironment>;
+let B: ReturnType<typeof functionEnvironment>;
+beforeEach(() => {
+  A = functionEnvironment({ POWERTOOLS_SERVICE_NAME: 'mloop-a', ONLY_A: 'a', NODE_OPTIONS: '--enable-source-maps' });
+  B = functionEnvironment({ POWERTOOLS_SERVICE_NAME: 'mloop-b' });
+});
 
 describe('a local function environment', () => {
   afterEach(() => {

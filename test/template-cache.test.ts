@@ -16,7 +16,12 @@ const saved = { cache: process.env.MLOOP_CACHE_DIR, context: process.env.CDK_CON
 
 beforeAll(() => {
   dir = tempDir('template-cache');
-  process.env.MLOOP_CACHE_DIR = path.join(dir, 'cache');
+});
+
+// Each test starts with an empty cache of its own and neither CDK_CONTEXT_JSON nor
+// MLOOP_TEMPLATE_CACHE set, whichever tests ran before it.
+beforeEach(() => {
+  process.env.MLOOP_CACHE_DIR = fs.mkdtempSync(path.join(dir, 'cache-'));
   delete process.env.CDK_CONTEXT_JSON;
   delete process.env.MLOOP_TEMPLATE_CACHE;
 });
@@ -40,8 +45,11 @@ test('the key is the same while nothing changes, and changes with the context, C
   expect(templateKey({ 'mloop:requireApproval': true })).not.toBe(key);
 
   process.env.CDK_CONTEXT_JSON = JSON.stringify({ 'mloop:requireApproval': true });
-  expect(templateKey({})).not.toBe(key);
-  delete process.env.CDK_CONTEXT_JSON;
+  try {
+    expect(templateKey({})).not.toBe(key);
+  } finally {
+    delete process.env.CDK_CONTEXT_JSON;
+  }
 
   const schemas = path.join(dir, 'schemas.json');
   fs.writeFileSync(schemas, JSON.stringify({ churn: { target: 'churned', columns: [{ name: 'a', type: 'numeric' }] } }));
@@ -87,8 +95,11 @@ test('the first load synthesizes and caches the template with its assets; the ne
 });
 
 test('an entry whose asset is gone is not used; MLOOP_TEMPLATE_CACHE=off neither reads nor writes', () => {
+  // The entry this test damages is its own: the first load into this test's empty cache writes it.
   const key = templateKey({})!;
+  loadLocalTemplate(path.join(dir, 'out-entry'), {});
   const cached = readCachedTemplate(key)!;
+  expect(cached.assets.length).toBeGreaterThan(0);
   fs.rmSync(cached.assets[0].file);
   expect(readCachedTemplate(key)).toBeUndefined();
 

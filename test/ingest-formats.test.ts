@@ -59,6 +59,12 @@ async function ingestFile(model: string, fileName: string, body: string | Buffer
   return t.cloud.invoke('ingest', input) as Promise<IngestOutput>;
 }
 
+/** Runs a function once, on first use, and answers its first result to every caller. */
+function once<T>(run: () => T): () => T {
+  let result: { value: T } | undefined;
+  return () => (result ??= { value: run() }).value;
+}
+
 const table = sampleTable(200);
 const expectedRows = parse(tableCsv(table)) as string[][];
 
@@ -103,8 +109,12 @@ describe('schema.json beside the data', () => {
     ],
   };
 
+  /** schema.json put beside the model's data and ingested, whichever test asks first. */
+  const schemaIngested = once(() => ingestFile(MODEL, 'schema.json', JSON.stringify(schemaJson), 'schema-1'));
+
   test('ingesting schema.json itself checks it and answers CONFIG (nothing to train)', async () => {
-    const out = await ingestFile(MODEL, 'schema.json', JSON.stringify(schemaJson), 'schema-1');
+    // Fixture: schemaIngested.
+    const out = await schemaIngested();
     expect(out).toEqual({
       status: 'CONFIG',
       model: MODEL,
@@ -115,6 +125,8 @@ describe('schema.json beside the data', () => {
   });
 
   test('a dataset is checked against it: categories outside the declared ones are rejected', async () => {
+    // Fixture: schemaIngested (the schema.json this dataset is checked against).
+    expect(await schemaIngested()).toMatchObject({ status: 'CONFIG' });
     const rows = tableCsv(sampleTable(30)).replace('\n2,blue,0\n', '\n2,purple,0\n');
     await expect(ingestFile(MODEL, 'bad.csv', rows, 'declared-bad')).rejects.toThrow(
       `Column 'color' in ${s3Uri(SCRATCH, `datasets/${MODEL}/bad.csv`)} has 1 value outside the categories schema.json declares (row 10), such as 'purple'; expected one of 'red', 'green', 'blue'.`,
@@ -174,10 +186,15 @@ describe('a schema given in the CDK props (mloop:datasetSchemas)', () => {
     const model = 'props-declared';
     const extra = tableCsv({ header: ['x', 'color', 'target', 'region'], rows: sampleTable(30).rows.map((r) => [...r, 'eu']) });
     const uri = s3Uri(SCRATCH, `datasets/${model}/extra.csv`);
+    // The model's other tests record versions too: the record is the one this ingest added.
+    const before = (await t.registry.datasets.list(model)).map((r) => r.version);
     await expect(ingestFile(model, 'extra.csv', extra, 'props-extra')).rejects.toThrow(
       `Dataset ${uri} was rejected: Column 'region' in ${uri} is not in the CDK props' schema (datasetSchemas); expected only the columns 'x', 'color', 'target'.`,
     );
-    const [record] = await t.registry.datasets.list(model);
+    const after = await t.registry.datasets.list(model);
+    expect(after.map((r) => r.version)).toEqual([...before, Math.max(0, ...before) + 1]);
+    const record = after[after.length - 1];
+    expect(record.s3Uri).toBe(uri);
     const report = await getObjectJson<{ schemaSource: string; violations: { check: string; column: string }[] }>(
       SCRATCH,
       splitUri(record.reportUri!).key,

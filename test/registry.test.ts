@@ -71,6 +71,18 @@ async function registerVersion(model: string, execution: string, promote = false
 
 const user = (name: string) => `user:${name}`;
 
+/** Runs a function once, on first use, and answers its first result to every caller. */
+function once<T>(run: () => T): () => T {
+  let result: { value: T } | undefined;
+  return () => (result ??= { value: run() }).value;
+}
+
+/** A model of its own for one test: versions 1-4 registered, and the aliases given moved by user:alice. */
+async function fourVersions(model: string, aliases: Record<string, number> = {}): Promise<void> {
+  for (let i = 1; i <= 4; i++) await registerVersion(model, `a-${i}`, false);
+  for (const [alias, version] of Object.entries(aliases)) await promote(registry, TARGETS, { model, version, alias, by: user('alice') });
+}
+
 // -------------------------------------------------------------------------------------------------
 
 describe('version numbers under concurrency', () => {
@@ -214,6 +226,9 @@ describe('alias moves', () => {
   });
 
   it('moves any alias by name, independently of the champion', async () => {
+    // Its own model, whose champion is version 3.
+    const model = 'aliases-named';
+    await fourVersions(model, { champion: 3 });
     const by = user('carol');
     await promote(registry, TARGETS, { model, version: 4, alias: 'challenger', by });
     await promote(registry, TARGETS, { model, version: 2, alias: 'shadow', by });
@@ -231,6 +246,9 @@ describe('alias moves', () => {
   });
 
   it('promoting the version an alias already holds changes nothing', async () => {
+    // Its own model, whose challenger is version 4.
+    const model = 'aliases-noop';
+    await fourVersions(model, { champion: 3, challenger: 4 });
     const before = await registry.aliases.history(model, 'challenger');
     const out = await promote(registry, TARGETS, { model, version: 4, alias: 'challenger', by: user('dan') });
     expect(out).toMatchObject({ changed: false, reason: "Alias 'challenger' already points at version 4; nothing to do." });
@@ -238,6 +256,9 @@ describe('alias moves', () => {
   });
 
   it('of concurrent moves from the same holder exactly one wins, and the history gains exactly one entry', async () => {
+    // Its own model, whose champion is version 3 (each racer moves it to another version).
+    const model = 'aliases-race';
+    await fourVersions(model, { champion: 3 });
     const before = await registry.aliases.get(model, 'champion');
     const results = await Promise.all(
       [1, 2, 4, 1, 2, 4, 1, 2].map((version, i) =>
@@ -269,6 +290,9 @@ describe('alias moves', () => {
   });
 
   it('two concurrent promotions: one wins, the other fails with a clear error and writes nothing', async () => {
+    // Its own model, whose champion is version 3.
+    const model = 'aliases-duel';
+    await fourVersions(model, { champion: 3 });
     const by = user('erin');
     const start = (await registry.aliases.get(model, 'champion'))!;
     const [a, b] = [1, 2, 4].filter((v) => v !== start.version);
@@ -284,7 +308,7 @@ describe('alias moves', () => {
     });
     const eventsBefore = eventCount();
     await expect(promote(registry, TARGETS, { model, version: b, by })).rejects.toThrow(
-      `Alias 'champion' of model 'aliases' was moved by someone else during this promotion (it now points at version ${a}, moved by user:erin); nothing was changed.`,
+      `Alias 'champion' of model 'aliases-duel' was moved by someone else during this promotion (it now points at version ${a}, moved by user:erin); nothing was changed.`,
     );
     expect(await first).toMatchObject({ changed: true, fromVersion: start.version, toVersion: a });
     expect(await registry.aliases.get(model, 'champion')).toMatchObject({ version: a, revision: start.revision! + 1 });
@@ -396,10 +420,11 @@ describe('clear errors', () => {
     await expect(rollback(registry, TARGETS, { model, version: 1, by: 'user:x' })).rejects.toThrow(
       "Alias 'champion' of model 'errors' already points at version 1: nothing to roll back.",
     );
-    const input = await fixture(model, 'e-pending');
+    // The pending version goes to a model of its own: the versions of 'errors' stay 1-3 for the other tests.
+    const input = await fixture('errors-pending', 'e-pending');
     const pending = (await register({ ...input, awaitApproval: true }, env())).modelVersion;
-    await expect(promote(registry, TARGETS, { model, version: pending, by: 'user:x' })).rejects.toThrow(
-      `Version ${pending} of model 'errors' is pending-approval: only a registered or approved version can hold an alias.`,
+    await expect(promote(registry, TARGETS, { model: 'errors-pending', version: pending, by: 'user:x' })).rejects.toThrow(
+      `Version ${pending} of model 'errors-pending' is pending-approval: only a registered or approved version can hold an alias.`,
     );
   });
 });
@@ -653,7 +678,8 @@ describe('manual approval (the steps, in-process)', () => {
     expect(await registry.runs.get(model, 'p-1')).toMatchObject({ status: 'SUCCEEDED', promoted: true });
   });
 
-  it('reject: the waiting task fails with ModelRejected and the champion stays', async () => {
+  /** Model 'rejection': version 1 the champion, version 2 registered for approval, asked for it and rejected by user:ivy. */
+  const rejected = once(async () => {
     const model = 'rejection';
     await registerVersion(model, 'r-0', true);
     const input = await fixture(model, 'r-1', { champion: 1 });
@@ -666,6 +692,11 @@ describe('manual approval (the steps, in-process)', () => {
       by: user('ivy'),
       decision: 'rejected',
     });
+    return { model, version, decided };
+  });
+
+  it('reject: the waiting task fails with ModelRejected and the champion stays', async () => {
+    const { model, version, decided } = await rejected(); // registers, asks and rejects (once per file)
     expect(decided).toMatchObject({ decision: 'rejected', resumed: true });
     expect(readResult('token-reject')).toEqual({
       status: 'failure',
@@ -684,6 +715,8 @@ describe('manual approval (the steps, in-process)', () => {
   });
 
   it('a waiting version cannot be asked for approval twice once decided', async () => {
+    const { version } = await rejected(); // version 2 of 'rejection', rejected
+    expect(version).toBe(2);
     await expect(
       requestApproval(registry, { stage: 'await-approval', taskToken: 't', execution: 'x', model: 'rejection', version: 2 }),
     ).rejects.toThrow("Version 2 of model 'rejection' cannot wait for approval: it is rejected.");

@@ -26,6 +26,12 @@ const run = (status: RunRecord['status'], extra: Partial<RunRecord> = {}): RunRe
   ...extra,
 });
 
+/** Runs a function once, on first use, and answers its first result to every caller. */
+function once<T>(run: () => T): () => T {
+  let result: { value: T } | undefined;
+  return () => (result ??= { value: run() }).value;
+}
+
 describe('the rule for bytes the registry holds', () => {
   const claim = { execution: 'e1', datasetVersion: 4 };
 
@@ -77,7 +83,12 @@ describe('on the local runtime', () => {
   });
   afterAll(async () => stopCloud(t), 60_000);
 
-  test('a failed training leaves the bytes trainable: dropping them again trains the same dataset version and promotes it', async () => {
+  /**
+   * The first drops of `again.csv` on MODEL, run once per file by whichever test asks first: a
+   * training that fails (no usable Python), then the same bytes dropped again, which train. What
+   * the registry held right after is read here, so that later tests' runs on MODEL do not show in it.
+   */
+  const failedThenRetried = once(async () => {
     const saved = process.env.MLOOP_PYTHON;
     process.env.MLOOP_PYTHON = path.join(t.home, 'no-such-python');
     let failed;
@@ -87,15 +98,33 @@ describe('on the local runtime', () => {
       if (saved === undefined) delete process.env.MLOOP_PYTHON;
       else process.env.MLOOP_PYTHON = saved;
     }
-    expect(failed).toMatchObject({ status: 'FAILED', datasetVersion: 1, modelVersion: null });
-    expect(failed.error).toMatch(/MLOOP_PYTHON=.*no-such-python cannot be used for training/);
-    expect(await t.registry.runs.get(MODEL, failed.execution)).toMatchObject({ status: 'FAILED', stage: 'Train' });
-    expect((await t.registry.models.get(MODEL))?.trainingLease).toBeUndefined();
+    const failedRecord = await t.registry.runs.get(MODEL, failed.execution);
+    const leaseAfterFailure = (await t.registry.models.get(MODEL))?.trainingLease;
 
     const retried = await runPipeline(t.cloud, MODEL, file, 'label');
+    const retriedRecord = await t.registry.runs.get(MODEL, retried.execution);
+    const datasetVersions = (await t.registry.datasets.list(MODEL)).map((d) => d.version);
+    const versions = await t.registry.versions.list(MODEL);
+    return { failed, failedRecord, leaseAfterFailure, retried, retriedRecord, datasetVersions, versions };
+  });
+
+  test('a failed training leaves the bytes trainable: dropping them again trains the same dataset version and promotes it', async () => {
+    const {
+      failed,
+      failedRecord,
+      leaseAfterFailure,
+      retried,
+      retriedRecord: record,
+      datasetVersions,
+      versions,
+    } = await failedThenRetried();
+    expect(failed).toMatchObject({ status: 'FAILED', datasetVersion: 1, modelVersion: null });
+    expect(failed.error).toMatch(/MLOOP_PYTHON=.*no-such-python cannot be used for training/);
+    expect(failedRecord).toMatchObject({ status: 'FAILED', stage: 'Train' });
+    expect(leaseAfterFailure).toBeUndefined();
+
     expect(retried).toMatchObject({ status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 1, promoted: true, retryOf: failed.execution });
     expect(retried.execution).not.toBe(failed.execution);
-    const record = await t.registry.runs.get(MODEL, retried.execution);
     expect(record).toMatchObject({
       status: 'SUCCEEDED',
       datasetVersion: 1,
@@ -107,12 +136,13 @@ describe('on the local runtime', () => {
       new RegExp(`the last run on dataset version 1 \\(${failed.execution}\\) ended FAILED at Train: MLOOP_PYTHON=`),
     );
     // One dataset version, its claim now held by the run that trained it.
-    expect((await t.registry.datasets.list(MODEL)).map((d) => d.version)).toEqual([1]);
-    const version = (await t.registry.versions.list(MODEL))[0];
+    expect(datasetVersions).toEqual([1]);
+    const version = versions[0];
     expect(version.lineage).toMatchObject({ datasetVersion: 1, execution: retried.execution });
   });
 
   test('the same bytes again are a duplicate that names the model version they produced', async () => {
+    await failedThenRetried(); // the bytes produced model version 1
     const dup = await runPipeline(t.cloud, MODEL, file, 'label');
     expect(dup).toMatchObject({ status: 'DUPLICATE', datasetVersion: 1, modelVersion: 1, error: null });
     expect(dup.reason).toMatch(/dataset version 1 already produced model version 1/);
@@ -124,19 +154,25 @@ describe('on the local runtime', () => {
   });
 
   test('run --retrain trains the known bytes again; mloop train trains a version without a drop', async () => {
-    const retrained = await runPipeline(t.cloud, MODEL, file, 'label', { retrain: true });
+    // A model of its own (its versions would otherwise change what MODEL's bytes produced), whose
+    // bytes are known: their first drop trains model version 1.
+    const model = 'again-retrain';
+    expect(await runPipeline(t.cloud, model, file, 'label')).toMatchObject({ status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 1 });
+
+    const retrained = await runPipeline(t.cloud, model, file, 'label', { retrain: true });
     expect(retrained).toMatchObject({ status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 2 });
 
-    const trained = await trainAgain(t.cloud, { model: MODEL, requestedBy: 'user:test', reason: 'new hyperparameters' });
+    const trained = await trainAgain(t.cloud, { model, requestedBy: 'user:test', reason: 'new hyperparameters' });
     expect(trained).toMatchObject({ status: 'SUCCEEDED', datasetVersion: 1, modelVersion: 3, retryOf: retrained.execution });
-    expect(trained.execution).toMatch(/^again-train-[0-9a-f]{24}$/);
-    expect((await t.registry.runs.get(MODEL, trained.execution))?.cause).toMatch(
+    expect(trained.execution).toMatch(/^again-retrain-train-[0-9a-f]{24}$/);
+    expect((await t.registry.runs.get(model, trained.execution))?.cause).toMatch(
       /^training asked for by user:test \(new hyperparameters\); training again as asked/,
     );
-    expect((await t.registry.versions.list(MODEL)).map((v) => v.lineage.datasetVersion)).toEqual([1, 1, 1]);
+    expect((await t.registry.versions.list(model)).map((v) => v.lineage.datasetVersion)).toEqual([1, 1, 1]);
   });
 
   test('mloop train on a version that does not exist, or was rejected, fails naming it', async () => {
+    await failedThenRetried(); // MODEL holds dataset version 1 (accepted), not 9
     const missing = await trainAgain(t.cloud, { model: MODEL, datasetVersion: 9 });
     expect(missing).toMatchObject({ status: 'FAILED', modelVersion: null });
     expect(missing.error).toMatch(/Model 'again' has no dataset version 9 to train on/);

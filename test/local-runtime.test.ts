@@ -3,6 +3,8 @@
  * publishes, state that survives a restart on the same home, and the pipeline's failure path
  * with training code that fails. One home serves two clouds in turn: the first (the repository's
  * training code) trains a champion; the second (a train.py that fails) must leave it untouched.
+ * Each describe stops its cloud when its tests are done, so one cloud at a time owns the home, and
+ * the champion comes from a fixture that trains it once, whichever describe (or test) runs first.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -31,6 +33,25 @@ let home: string;
 let codeDir: string;
 let first: TestCloud | undefined;
 let second: TestCloud | undefined;
+let championTraining: Promise<AliasRecord> | undefined;
+
+/**
+ * The champion of CHAMPION, trained once on the shared home with the repository's training code:
+ * on `cloud` (the first cloud) when it is given, else on a cloud of the repository code started
+ * for it and stopped after (keeping the home), so that the second cloud finds it after a restart
+ * whichever describe runs first.
+ */
+function trainedChampion(cloud?: TestCloud): Promise<AliasRecord> {
+  return (championTraining ??= (async () => {
+    const on = cloud ?? (await startCloud({ home }));
+    try {
+      await trainModel(on, CHAMPION, binaryClassificationCsv(300, 41), 'label');
+      return (await on.registry.aliases.get(CHAMPION, 'champion'))!;
+    } finally {
+      if (on !== cloud) await stopCloud(on, true);
+    }
+  })());
+}
 
 beforeAll(() => {
   home = tempDir('runtime-home');
@@ -68,8 +89,7 @@ describe('the first cloud: the repository training code', () => {
 
   beforeAll(async () => {
     first = await startCloud({ home });
-    await trainModel(first, CHAMPION, binaryClassificationCsv(300, 41), 'label');
-    champion = (await first.registry.aliases.get(CHAMPION, 'champion'))!;
+    champion = await trainedChampion(first);
   }, 180_000);
 
   it('reads the catalog functions with resolved environments that satisfy their contracts', () => {
@@ -170,6 +190,8 @@ describe('the second cloud on the same home: training code that fails', () => {
   let before: { alias: AliasRecord; version: ModelVersionRecord; versionCounter: number | undefined };
 
   beforeAll(async () => {
+    // The champion of the repository code is in the home before the second cloud starts on it.
+    await trainedChampion();
     second = await startCloud({ home, trainingCodeDir: codeDir });
     const registry = second.registry;
     before = {
@@ -177,7 +199,7 @@ describe('the second cloud on the same home: training code that fails', () => {
       version: (await registry.versions.get(CHAMPION, 1))!,
       versionCounter: (await registry.models.get(CHAMPION))?.versionCounter,
     };
-  }, 120_000);
+  }, 300_000);
 
   it('finds the registry and the artifacts of the first cloud: state survives a restart', async () => {
     expect(before.alias).toMatchObject({ model: CHAMPION, version: 1 });
@@ -241,4 +263,9 @@ describe('the second cloud on the same home: training code that fails', () => {
     // No model artifact was written either.
     expect(await listKeys(second!.cloud.dataBucket, s3Keys.modelPrefix(FRESH, 1))).toEqual([]);
   });
+
+  afterAll(async () => {
+    await stopCloud(second, true);
+    second = undefined;
+  }, 60_000);
 });

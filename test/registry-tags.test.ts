@@ -54,6 +54,18 @@ async function models<T>(sub: string, values: Record<string, string | string[] |
   return JSON.parse(out[0]) as T;
 }
 
+/** Runs a function once, on first use, and answers its first result to every caller. */
+function once<T>(run: () => T): () => T {
+  let result: { value: T } | undefined;
+  return () => (result ??= { value: run() }).value;
+}
+
+/** A model of its own for one test: version 1 (the champion) and version 2. */
+async function twoVersions(model: string): Promise<void> {
+  await registerVersion(model, 'exec-1', true);
+  await registerVersion(model, 'exec-2');
+}
+
 const archivedEvents = (from: number) =>
   readLocalEvents(eventsFile)
     .slice(from)
@@ -88,6 +100,9 @@ describe('version tags', () => {
   });
 
   it("concurrent taggers of different keys keep each other's tags", async () => {
+    // Its own model: version 1 of 'tagged' keeps no tags for the first test.
+    const model = 'tagged-concurrent';
+    await twoVersions(model);
     await Promise.all(
       ['a', 'b', 'c', 'd', 'e'].map((key) => tagVersion(registry, { model, version: 1, tags: { [key]: key.toUpperCase() } })),
     );
@@ -133,6 +148,10 @@ describe('version tags', () => {
   });
 
   it("through the admin function (the CLI's path): tags in the answer and in lineage", async () => {
+    // Its own model, whose version 1 has the tags a-e (as concurrent taggers leave them).
+    const model = 'tagged-admin';
+    await twoVersions(model);
+    await tagVersion(registry, { model, version: 1, tags: { a: 'A', b: 'B', c: 'C', d: 'D', e: 'E' } });
     const out = await models<VersionTags>('tag', { model, version: '1', tag: ['owner=team-c', 'url=https://x.io/a=b'], untag: ['e'] });
     expect(out.tags).toEqual({ a: 'A', b: 'B', c: 'C', d: 'D', owner: 'team-c', url: 'https://x.io/a=b' });
     const l = await models<Lineage>('lineage', { model, version: '1' });
@@ -167,9 +186,15 @@ describe('archiving', () => {
     expect((await registry.versions.get(model, third))!.status).toBe('registered');
   });
 
-  it('archives a version, publishes "Model Version Archived" with its payload, and shows it in list and lineage', async () => {
+  /** Version `other` archived by user:alice, and the events journal's length before and after. */
+  const archivedOther = once(async () => {
     const from = readLocalEvents(eventsFile).length;
     const out = await archiveVersion(registry, TARGETS, { model, version: other, reason: 'superseded', by: 'user:alice' });
+    return { from, to: readLocalEvents(eventsFile).length, out };
+  });
+
+  it('archives a version, publishes "Model Version Archived" with its payload, and shows it in list and lineage', async () => {
+    const { from, to, out } = await archivedOther(); // archives version `other` (once per file)
     expect(out).toMatchObject({
       model,
       version: other,
@@ -196,7 +221,7 @@ describe('archiving', () => {
       reason: 'superseded',
     });
     const sns = readLocalEvents(eventsFile)
-      .slice(from)
+      .slice(from, to) // what the archive published (other tests may have published since)
       .filter((l) => l.kind === 'sns');
     expect(sns).toEqual([
       expect.objectContaining({
@@ -217,6 +242,7 @@ describe('archiving', () => {
   });
 
   it('an archived version cannot be promoted or rolled back to', async () => {
+    await archivedOther(); // version `other` archived by user:alice
     const message = `Version ${other} of model 'archival' is archived (by user:alice at `;
     await expect(promote(registry, TARGETS, { model, version: other, by: 'user:bob' })).rejects.toThrow(message);
     await expect(promote(registry, TARGETS, { model, version: other, alias: 'shadow', by: 'user:bob' })).rejects.toThrow(
@@ -236,10 +262,21 @@ describe('archiving', () => {
 });
 
 describe('the mloop CLI (a separate process on the same home)', () => {
+  const model = 'tagged-cli';
   beforeAll(async () => {
+    // Its own model (version 2 tagged owner=team-b, stage=canary), registered while the cloud runs.
+    await twoVersions(model);
+    await tagVersion(registry, { model, version: 2, tags: { owner: 'team-b', stage: 'canary' } });
     await stopCloud(t, true);
     t = { ...t, cloud: { stop: async () => undefined } as never };
   }, 60_000);
+
+  // The describes that run after this one (in any order) find the cloud running again, on the same home.
+  afterAll(async () => {
+    t = await startCloud({ home: t.home });
+    registry = t.registry;
+    eventsFile = t.cloud.eventsJournal;
+  }, 120_000);
 
   const mloop = (...args: string[]) => {
     const result = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'mloop.js'), ...args], {
@@ -255,7 +292,7 @@ describe('the mloop CLI (a separate process on the same home)', () => {
       'models',
       'tag',
       '--model',
-      'tagged',
+      model,
       '--version',
       '2',
       '--tag',
@@ -269,21 +306,21 @@ describe('the mloop CLI (a separate process on the same home)', () => {
     expect(tagged.code).toBe(0);
     expect(tagged.stdout.trim().split('\n')).toHaveLength(1);
     expect(JSON.parse(tagged.stdout)).toEqual({
-      model: 'tagged',
+      model: 'tagged-cli',
       version: 2,
       tags: { owner: 'cli', ticket: 'ML-7' },
       set: ['owner', 'ticket'],
       removed: ['stage'],
     });
 
-    const listed = mloop('models', 'list', '--model', 'tagged', '--json');
+    const listed = mloop('models', 'list', '--model', model, '--json');
     expect(listed.code).toBe(0);
     const list = JSON.parse(listed.stdout) as { versions: { version: number; tags: Record<string, string> }[] };
     expect(list.versions.find((v) => v.version === 2)!.tags).toEqual({ owner: 'cli', ticket: 'ML-7' });
   });
 
   it('an invalid tag fails with exit 1, a FAILED document and one line naming the tag', () => {
-    const { code, stdout, stderr } = mloop('models', 'tag', '--model', 'tagged', '--version', '2', '--tag', 'bad key=x', '--json');
+    const { code, stdout, stderr } = mloop('models', 'tag', '--model', model, '--version', '2', '--tag', 'bad key=x', '--json');
     expect(code).toBe(1);
     expect(JSON.parse(stdout)).toEqual({
       status: 'FAILED',

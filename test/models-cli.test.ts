@@ -27,13 +27,11 @@ jest.setTimeout(300_000);
 let t: TestCloud | undefined;
 const csv1 = toCsv(churnRows({ rows: 1500, seed: 1 }));
 const csv2 = toCsv(churnRows({ rows: 1500, seed: 5 }));
-let championAfterTraining: number;
 
 beforeAll(async () => {
   t = await startCloud();
   await trainModel(t, 'churn', csv1, 'churned', 'churn-1.csv');
   await trainModel(t, 'churn', csv2, 'churned', 'churn-2.csv');
-  championAfterTraining = (await t.registry.aliases.get('churn', 'champion'))!.version;
 }, 600_000);
 
 afterAll(async () => {
@@ -49,6 +47,18 @@ async function models(sub: string, values: Record<string, string | boolean | und
   expect(await runModelsCommand(t!.cloud, io, sub, values)).toBe(0);
   return out.join('\n');
 }
+
+/** Runs a function once, on first use, and answers its first result to every caller. */
+function once<T>(run: () => T): () => T {
+  let result: { value: T } | undefined;
+  return () => (result ??= { value: run() }).value;
+}
+
+/** The champion's version now. */
+const championNow = async () => (await t!.registry.aliases.get('churn', 'champion'))!.version;
+
+/** Version 2 promoted to 'challenger' (the alias's first move), as text: needs the test's cloud running. */
+const challenger = once(() => models('promote', { model: 'churn', version: '2', alias: 'challenger', reason: 'shadow test' }, false));
 
 const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest('hex');
 
@@ -113,15 +123,18 @@ describe('lineage of a version trained end to end', () => {
 
 describe('promote, history and rollback', () => {
   it('promote moves the champion, history records it with who and why, rollback returns to the previous holder', async () => {
+    // The champion and the aliases as this test finds them (other tests move aliases too).
+    const champion = await championNow();
+    const before = JSON.parse(await models('history', { model: 'churn' })) as AliasHistory;
     const eventsBefore = readLocalEvents(path.join(t!.home, 'events.jsonl')).length;
-    const other = championAfterTraining === 1 ? 2 : 1;
+    const other = champion === 1 ? 2 : 1;
     const promoted = JSON.parse(
       await models('promote', { model: 'churn', version: String(other), reason: 'canary looked fine' }),
     ) as AliasChange;
     expect(promoted).toMatchObject({
       changed: true,
       alias: 'champion',
-      fromVersion: championAfterTraining,
+      fromVersion: champion,
       toVersion: other,
       by: USER,
       reason: 'canary looked fine',
@@ -129,21 +142,34 @@ describe('promote, history and rollback', () => {
     });
 
     const history = JSON.parse(await models('history', { model: 'churn' })) as AliasHistory;
-    expect(history.aliases).toEqual([expect.objectContaining({ alias: 'champion', version: other, updatedBy: USER })]);
+    // The champion moved; any other alias is as it was.
+    expect(history.aliases).toEqual(
+      before.aliases.map((a) =>
+        a.alias === 'champion' ? expect.objectContaining({ alias: 'champion', version: other, updatedBy: USER }) : a,
+      ),
+    );
     const last = history.history[history.history.length - 1];
     expect(last).toMatchObject({
       alias: 'champion',
-      fromVersion: championAfterTraining,
+      fromVersion: champion,
       toVersion: other,
       by: USER,
       reason: 'canary looked fine',
       action: 'promote',
     });
-    expect(history.history[0]).toMatchObject({ revision: 1, fromVersion: null, toVersion: 1, by: expect.stringMatching(/^pipeline:/) });
+    // The history lists each alias's moves in turn (by alias name): the champion's begins with the
+    // pipeline's first promotion, and the other aliases' moves are as they were.
+    expect(history.history.find((e) => e.alias === 'champion')).toMatchObject({
+      revision: 1,
+      fromVersion: null,
+      toVersion: 1,
+      by: expect.stringMatching(/^pipeline:/),
+    });
+    expect(history.history.filter((e) => e.alias !== 'champion')).toEqual(before.history.filter((e) => e.alias !== 'champion'));
 
     const rolledBack = JSON.parse(await models('rollback', { model: 'churn' })) as AliasChange;
-    expect(rolledBack).toMatchObject({ changed: true, action: 'rollback', fromVersion: other, toVersion: championAfterTraining, by: USER });
-    expect((await t!.registry.aliases.get('churn', 'champion'))!.version).toBe(championAfterTraining);
+    expect(rolledBack).toMatchObject({ changed: true, action: 'rollback', fromVersion: other, toVersion: champion, by: USER });
+    expect((await t!.registry.aliases.get('churn', 'champion'))!.version).toBe(champion);
 
     // Each move went out as a "Model Alias Changed" event.
     const changes = readLocalEvents(path.join(t!.home, 'events.jsonl'))
@@ -154,13 +180,13 @@ describe('promote, history and rollback', () => {
           : [],
       );
     expect(changes.map((c) => [c.fromVersion, c.toVersion, c.action])).toEqual([
-      [championAfterTraining, other, 'promote'],
-      [other, championAfterTraining, 'rollback'],
+      [champion, other, 'promote'],
+      [other, champion, 'rollback'],
     ]);
   });
 
   it('prints readable text', async () => {
-    const text = await models('promote', { model: 'churn', version: '2', alias: 'challenger', reason: 'shadow test' }, false);
+    const text = await challenger(); // promotes version 2 to challenger (once per file)
     expect(text).toBe(`churn: challenger none -> v2 (promote by ${USER}, revision 1)\n  reason: shadow test`);
     const history = await models('history', { model: 'churn', alias: 'challenger' }, false);
     expect(history.split('\n')).toEqual([
@@ -171,6 +197,7 @@ describe('promote, history and rollback', () => {
   });
 
   it('answers unknown models, versions and aliases, and bad arguments, with one clear line', async () => {
+    await challenger(); // version 2 holds 'challenger'
     const fails = (sub: string, values: Record<string, string>) =>
       runModelsCommand(t!.cloud, { json: true, out: () => undefined, err: () => undefined }, sub, values);
     await expect(fails('promote', { model: 'ghost', version: '1' })).rejects.toThrow("Model 'ghost' is not in the registry.");
@@ -194,10 +221,19 @@ describe('promote, history and rollback', () => {
 });
 
 describe('the mloop CLI (separate processes on the same home)', () => {
+  let championBefore: number;
   beforeAll(async () => {
+    // While the cloud still runs: version 2 holds 'challenger'; the champion as these tests find it.
+    await challenger();
+    championBefore = await championNow();
     await stopCloud(t, true);
     t = { ...t!, cloud: { stop: async () => undefined } as never };
   }, 60_000);
+
+  // The describes that run after this one (in any order) find the cloud running again, on the same home.
+  afterAll(async () => {
+    t = await startCloud({ home: t!.home });
+  }, 120_000);
 
   const mloop = (...args: string[]) => {
     const result = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bin', 'mloop.js'), ...args], {
@@ -224,7 +260,7 @@ describe('the mloop CLI (separate processes on the same home)', () => {
   });
 
   it('promote, then the models list shows the new champion', () => {
-    const other = championAfterTraining === 1 ? 2 : 1;
+    const other = championBefore === 1 ? 2 : 1;
     const promoted = mloop('models', 'promote', '--model', 'churn', '--version', String(other), '--reason', 'from the CLI', '--json');
     expect(promoted.code).toBe(0);
     expect(JSON.parse(promoted.stdout)).toMatchObject({ changed: true, toVersion: other, reason: 'from the CLI' });

@@ -58,6 +58,12 @@ async function drop(model: string, fileName: string, seed: number): Promise<stri
   return started;
 }
 
+/** Runs a function once, on first use, and answers its first result to every caller. */
+function once<T>(run: () => T): () => T {
+  let result: { value: T } | undefined;
+  return () => (result ??= { value: run() }).value;
+}
+
 /** The one target result of an event delivered to the dataset rule. */
 function starterResult(deliveries: Delivery[]): StartResult {
   expect(deliveries.map((d) => [d.status, d.target])).toEqual([
@@ -94,6 +100,7 @@ describe('a dropped dataset', () => {
   });
 
   test('dropped again with the same bytes starts a second execution (a new write is a new object version)', async () => {
+    await t.cloud.execution(name); // the first write's execution has ended: its dataset version is 1
     const again = await drop(MODEL, 'data.csv', 7);
     expect(again).not.toBe(name);
     // The content hash then answers DUPLICATE: no second dataset version and no training.
@@ -120,19 +127,40 @@ describe('one object version delivered more than once', () => {
     metricSpy = jest.spyOn(Metrics.prototype, 'addMetric');
   });
 
-  afterAll(() => {
+  afterAll(async () => {
     infoSpy.mockRestore();
     metricSpy.mockRestore();
-  });
+    // When the test that gives the slot back did not run (another run alone), give it back here and
+    // let the execution end, so that the cloud can stop (it waits for running executions).
+    await t.registry.leases.releaseTraining(MODEL, HOLDER);
+    if (name) await t.cloud.execution(name);
+  }, 60_000);
 
-  test('the same event while its execution runs answers DUPLICATE_EVENT (Step Functions returns that execution again)', async () => {
-    expect((await describeExecution(executionArnOf(stateMachineArn, name))).status).toBe('RUNNING');
+  /**
+   * The deliveries of the describe, each made once by whichever test asks first. The one while the
+   * execution runs must come before the one that ends it (the slot given back), so the latter asks
+   * for the former first.
+   */
+  const sameEventWhileRunning = once(async () => {
+    const statusBefore = (await describeExecution(executionArnOf(stateMachineArn, name))).status;
     // The starter tells a returned execution from a new one by its start date, at millisecond
     // precision: let the clock pass the start first (a real redelivery comes later than that).
     const startDate = (await describeExecution(executionArnOf(stateMachineArn, name))).startDate!.getTime();
     while (Date.now() <= startDate) await new Promise((resolve) => setTimeout(resolve, 1));
+    return { statusBefore, deliveries: await t.cloud.publish(event) };
+  });
+  const resentEvent = once(async () => t.cloud.publish({ ...event, id: randomUUID() }));
+  const sameEventAfterEnd = once(async () => {
+    await sameEventWhileRunning();
+    await t.registry.leases.releaseTraining(MODEL, HOLDER);
+    const ended = await t.cloud.execution(name);
+    return { ended, deliveries: await t.cloud.publish(event) };
+  });
 
-    const result = starterResult(await t.cloud.publish(event));
+  test('the same event while its execution runs answers DUPLICATE_EVENT (Step Functions returns that execution again)', async () => {
+    const { statusBefore, deliveries } = await sameEventWhileRunning();
+    expect(statusBefore).toBe('RUNNING');
+    const result = starterResult(deliveries);
     expect(result).toMatchObject({
       status: 'DUPLICATE_EVENT',
       executionName: name,
@@ -141,7 +169,8 @@ describe('one object version delivered more than once', () => {
     });
   });
 
-  test('is logged at info with the execution name and counted as DuplicateEvents', () => {
+  test('is logged at info with the execution name and counted as DuplicateEvents', async () => {
+    await sameEventWhileRunning(); // the delivery logged and counted
     expect(infoSpy).toHaveBeenCalledWith(
       'Duplicate delivery of a dataset event: its object version already has an execution',
       expect.objectContaining({ executionName: name, key: `datasets/${MODEL}/data.csv`, eventId: event.id }),
@@ -150,19 +179,22 @@ describe('one object version delivered more than once', () => {
   });
 
   test('the event sent again by S3 (another event id) answers DUPLICATE_EVENT with ExecutionAlreadyExists', async () => {
-    const resent = { ...event, id: randomUUID() };
-    const result = starterResult(await t.cloud.publish(resent));
+    const result = starterResult(await resentEvent());
     expect(result).toMatchObject({ status: 'DUPLICATE_EVENT', executionName: name, answer: 'ExecutionAlreadyExists' });
   });
 
   test('the same event after its execution ended answers DUPLICATE_EVENT with ExecutionAlreadyExists', async () => {
-    await t.registry.leases.releaseTraining(MODEL, HOLDER);
-    expect((await t.cloud.execution(name)).status).toBe('SUCCEEDED');
-    const result = starterResult(await t.cloud.publish(event));
+    const { ended, deliveries } = await sameEventAfterEnd();
+    expect(ended.status).toBe('SUCCEEDED');
+    const result = starterResult(deliveries);
     expect(result).toMatchObject({ status: 'DUPLICATE_EVENT', executionName: name, answer: 'ExecutionAlreadyExists' });
   });
 
   test('and all of it made one execution: one run, one dataset version, one model version', async () => {
+    // All of it: the three deliveries of the tests above, whichever ran.
+    await sameEventWhileRunning();
+    await resentEvent();
+    await sameEventAfterEnd();
     const executions = (await t.cloud.settle()).filter((r) => r.execution.startsWith(`${MODEL}-`));
     expect(executions.map((r) => [r.execution, r.status])).toEqual([[name, 'SUCCEEDED']]);
     expect((await t.registry.datasets.list(MODEL)).map((d) => d.version)).toEqual([1]);

@@ -94,11 +94,76 @@ async function retrainItems(): Promise<Record<string, unknown>[]> {
   return out.Items ?? [];
 }
 
-let retrainKey: string;
+/** Runs a function once, on first use, and answers its first result to every caller. */
+function once<T>(run: () => T): () => T {
+  let result: { value: T } | undefined;
+  return () => (result ??= { value: run() }).value;
+}
+
+/*
+ * The loop's steps on MODEL, each run once by whichever test asks first, each after the step
+ * before it (a test asks for the step it looks at, which makes the ones before it happen first).
+ * What the registry held right after a step is read in the step, so that later steps do not show
+ * in what its test checks.
+ */
+
+/** 300 unshifted requests and the first drift run on MODEL (no feedback yet). */
+const unshifted = once(async () => {
+  await predict(instances(300, 22));
+  return drift();
+});
+
+/** 300 shifted requests with contradicting labels, the drift run that starts a retraining, and its pipeline run. */
+const shifted = once(async () => {
+  await unshifted();
+  const responses = await predict(instances(300, 23, 1.5));
+  await sendWrongLabels(responses);
+  const run = await drift();
+  // The dropped file started the pipeline through its rule: wait for it, as S3 and EventBridge would.
+  const results = await t!.cloud.settle();
+  const datasets = await t!.registry.datasets.list(MODEL);
+  const versions = await t!.registry.versions.list(MODEL);
+  const items = await retrainItems();
+  return { run, retrainKey: run.retrain?.datasetKey as string, results, datasets, versions, items };
+});
+
+/** 100 more shifted requests with contradicting labels and the drift run after the retraining finished. */
+const releasedAfterRetraining = once(async () => {
+  await shifted();
+  const responses = await predict(instances(100, 24, 1.5));
+  await sendWrongLabels(responses);
+  const run = await drift();
+  const state = await t!.registry.leases.retrainingState(MODEL);
+  const items = await retrainItems();
+  return { run, state, items };
+});
+
+/** A retraining lease whose file is a DUPLICATE of the retraining's bytes, and the drift run after 50 requests. */
+const duplicateReleased = once(async () => {
+  // After the retraining's lease was released (else 'dup' could not take it).
+  await releasedAfterRetraining();
+  const { retrainKey } = await shifted();
+  const table = t!.cloud.registryTable;
+  const dupKey = `datasets/${MODEL}/retrain-duplicate.csv`;
+  const acquired = await t!.registry.leases.acquireRetraining(MODEL, 'dup', new Date(), { cooldownSeconds: 0, leaseSeconds: 6 * 3600 });
+  await dynamoClient().send(
+    new UpdateCommand({
+      TableName: table,
+      Key: { pk: registryKeys.pk(MODEL), sk: registryKeys.meta },
+      UpdateExpression: 'SET retrainLeaseKey = :k',
+      ExpressionAttributeValues: { ':k': dupKey },
+    }),
+  );
+  // The same bytes as the earlier retraining, which trained model version 2.
+  const result = await dropDataset(t!.cloud, MODEL, 'retrain-duplicate.csv', await getText(t!.cloud.dataBucket, retrainKey), 'label');
+  await predict(instances(50, 25));
+  const run = await drift();
+  const state = await t!.registry.leases.retrainingState(MODEL);
+  return { dupKey, acquired, result, run, state };
+});
 
 test('unshifted inputs are not flagged; outputs like those on the test split are not either', async () => {
-  await predict(instances(300, 22));
-  const run = await drift();
+  const run = await unshifted();
   expect(run.rows).toBe(300);
   expect(run.datasetDrift).toBe(false);
   expect(run.features.map((f) => [f.name, f.test])).toEqual([
@@ -119,9 +184,7 @@ test('unshifted inputs are not flagged; outputs like those on the test split are
 });
 
 test('shifted inputs with contradicting labels: data drift, prediction drift, a quality drop, and a retraining through the pipeline', async () => {
-  const responses = await predict(instances(300, 23, 1.5));
-  await sendWrongLabels(responses);
-  const run = await drift();
+  const { run, retrainKey, results, datasets, versions, items } = await shifted();
   expect(run.rows).toBe(300);
   expect(run.datasetDrift).toBe(true);
   const byName = Object.fromEntries(run.features.map((f) => [f.name, f.drifted]));
@@ -129,17 +192,14 @@ test('shifted inputs with contradicting labels: data drift, prediction drift, a 
   expect(run.predictionDrift!.detected).toBe(true);
   expect(run.quality).toMatchObject({ rows: 300, metric: 'accuracy', value: 0, dropped: true });
   expect(run.retrain).toMatchObject({ action: 'retrain', baseDatasetVersion: 1, feedbackRows: 300 });
-  retrainKey = run.retrain!.datasetKey!;
   expect(retrainKey).toMatch(/^datasets\/loop\/retrain-.+\.csv$/);
 
-  // The dropped file started the pipeline through its rule: wait for it, as S3 and EventBridge would.
-  const results = await t!.cloud.settle();
+  // The dropped file started the pipeline through its rule (the step waited for it).
   expect(results.at(-1)!.status).toBe('SUCCEEDED');
-  const datasets = await t!.registry.datasets.list(MODEL);
   const retrained = datasets.find((d) => d.s3Uri.endsWith(retrainKey))!;
   expect(retrained).toMatchObject({ version: 2, status: 'accepted', rows: 700 });
   expect((await t!.registry.runs.get(MODEL, retrained.sourceEvent.execution))?.status).toBe('SUCCEEDED');
-  expect((await t!.registry.versions.list(MODEL)).map((v) => v.lineage.datasetVersion)).toEqual([1, 2]);
+  expect(versions.map((v) => v.lineage.datasetVersion)).toEqual([1, 2]);
 
   // The file: the first dataset's 400 rows (from its splits) and the 300 labelled predictions.
   const csv = await getText(t!.cloud.dataBucket, retrainKey);
@@ -150,7 +210,6 @@ test('shifted inputs with contradicting labels: data drift, prediction drift, a 
   expect(head.Metadata).toMatchObject({ 'mloop-target': 'label', 'mloop-retrain-cause': 'data-drift,quality-drop' });
 
   // The cause is in the registry's history.
-  const items = await retrainItems();
   expect(items).toHaveLength(1);
   expect(items[0]).toMatchObject({ datasetKey: retrainKey, baseDatasetVersion: 1, feedbackRows: 300, baseRows: 400, modelVersion: 1 });
   expect(String(items[0].cause)).toMatch(
@@ -159,18 +218,18 @@ test('shifted inputs with contradicting labels: data drift, prediction drift, a 
 });
 
 test('the next run releases the finished retraining and the cooldown holds the next one back', async () => {
-  const responses = await predict(instances(100, 24, 1.5));
-  await sendWrongLabels(responses);
-  const run = await drift();
+  const { retrainKey } = await shifted();
+  const { run, state, items } = await releasedAfterRetraining();
   expect(run.quality?.dropped).toBe(true);
   expect(run.retrain).toMatchObject({ action: 'skip', blockedBy: 'cooldown', released: retrainKey });
-  const state = await t!.registry.leases.retrainingState(MODEL);
   expect(state.lease).toBeUndefined();
   expect(state.lastRetrainAt).toBeDefined();
-  expect(await retrainItems()).toHaveLength(1);
+  expect(items).toHaveLength(1);
 });
 
 test('two runs racing for the lease: exactly one takes it', async () => {
+  // A retraining started within the policy's cooldown, and its lease was given back.
+  await releasedAfterRetraining();
   const policy = { enabled: true, cooldownSeconds: 0, leaseSeconds: 3600, minFeedbackRows: 1 };
   const now = new Date();
   const won = await Promise.all(['a', 'b', 'c'].map((id) => t!.registry.leases.acquireRetraining(MODEL, id, now, policy)));
@@ -183,27 +242,16 @@ test('two runs racing for the lease: exactly one takes it', async () => {
 });
 
 test('a retraining whose file holds bytes that already produced a model version (DUPLICATE) is released at the next run, not after the lease expires', async () => {
-  const table = t!.cloud.registryTable;
-  const dupKey = `datasets/${MODEL}/retrain-duplicate.csv`;
-  expect(await t!.registry.leases.acquireRetraining(MODEL, 'dup', new Date(), { cooldownSeconds: 0, leaseSeconds: 6 * 3600 })).toBe(true);
-  await dynamoClient().send(
-    new UpdateCommand({
-      TableName: table,
-      Key: { pk: registryKeys.pk(MODEL), sk: registryKeys.meta },
-      UpdateExpression: 'SET retrainLeaseKey = :k',
-      ExpressionAttributeValues: { ':k': dupKey },
-    }),
-  );
-  // The same bytes as the earlier retraining, which trained model version 2.
-  const result = await dropDataset(t!.cloud, MODEL, 'retrain-duplicate.csv', await getText(t!.cloud.dataBucket, retrainKey), 'label');
+  const { dupKey, acquired, result, run, state } = await duplicateReleased();
+  expect(acquired).toBe(true);
   expect(result.output?.ingest).toMatchObject({ status: 'DUPLICATE', modelVersion: 2 });
-  await predict(instances(50, 25));
-  const run = await drift();
   expect(run.retrain).toMatchObject({ released: dupKey });
-  expect((await t!.registry.leases.retrainingState(MODEL)).lease).toBeUndefined();
+  expect(state.lease).toBeUndefined();
 });
 
 test('a window run inspects the last hour: it neither moves the watermark nor retrains, and writes the HTML locally', async () => {
+  // The requests of all the steps above (750 rows), all within the last hour.
+  await duplicateReleased();
   const before = (await t!.registry.models.get(MODEL))?.driftWatermark;
   const result = await runDriftCommand(t!.cloud, MODEL, '1h');
   expect(result.window).toMatchObject({ mode: 'window', seconds: 3600, label: '1h' });

@@ -305,16 +305,25 @@ describe('mloop serve killed under load', () => {
 });
 
 describe('damaged files in the home', () => {
-  let home: string;
-  let data: string;
+  /** A home with a trained champion, never damaged itself. */
+  let trained: string;
   beforeAll(() => {
-    ({ home, data } = newHome());
+    const { home, data } = newHome();
     expect(mloop(home, ['run', '--model', 'churn', '--data', writeCsv(data, 'train.csv', 5), '--target', 'churned']).json.status).toBe(
       'SUCCEEDED',
     );
+    trained = home;
   });
 
+  /** A copy of the trained home for one test to damage: no test sees another's damage, in any order. */
+  function homeToDamage(): string {
+    const { home } = newHome();
+    fs.cpSync(trained, home, { recursive: true });
+    return home;
+  }
+
   test('a runtime.json that is empty or garbage is taken over, saying so', () => {
+    const home = homeToDamage();
     fs.writeFileSync(path.join(home, 'runtime.json'), '{"pid": 12');
     const past = new Date(Date.now() - 60_000);
     fs.utimesSync(path.join(home, 'runtime.json'), past, past);
@@ -324,6 +333,7 @@ describe('damaged files in the home', () => {
   });
 
   test('an execution record that is not JSON is named, with what to do', () => {
+    const home = homeToDamage();
     const dir = path.join(home, 'executions');
     const machine = fs.readdirSync(dir)[0];
     const file = path.join(dir, machine, 'churn-00000000000000000000000000000000.json');
@@ -340,6 +350,7 @@ describe('damaged files in the home', () => {
   });
 
   test("an object's metadata file that is not JSON is named in the error", () => {
+    const home = homeToDamage();
     const s3 = path.join(home, 's3');
     const card = spawnSync('find', [s3, '-path', '*models/churn/v1/model-card.json._S3rver_metadata.json'], {
       encoding: 'utf8',
@@ -354,6 +365,7 @@ describe('damaged files in the home', () => {
   });
 
   test('a registry database file that is garbage is named in the error', () => {
+    const home = homeToDamage();
     const dynamo = path.join(home, 'dynamodb');
     const current = path.join(dynamo, 'CURRENT');
     fs.writeFileSync(current, 'garbage\n');

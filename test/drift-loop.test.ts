@@ -18,6 +18,7 @@ import { registryKeys } from '../lambdas/shared/layout';
 import { apiEvent } from '../local/api-server';
 import { binaryClassificationCsv, parseCsv } from './helpers/datasets';
 import { dropDataset, getText, startCloud, stopCloud, trainModel, type TestCloud } from './helpers/cloud';
+import { once } from './helpers/once';
 
 jest.setTimeout(240_000);
 
@@ -92,12 +93,6 @@ async function retrainItems(): Promise<Record<string, unknown>[]> {
     }),
   );
   return out.Items ?? [];
-}
-
-/** Runs a function once, on first use, and answers its first result to every caller. */
-function once<T>(run: () => T): () => T {
-  let result: { value: T } | undefined;
-  return () => (result ??= { value: run() }).value;
 }
 
 /*

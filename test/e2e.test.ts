@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { churnRows, DEMO_FEATURES, toCsv } from '../local/demo-data';
+import { once } from './helpers/once';
 
 const ROOT = path.resolve(__dirname, '..');
 const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-e2e-'));
@@ -47,12 +48,6 @@ function write(name: string, text: string): string {
   const file = path.join(data, name);
   fs.writeFileSync(file, text);
   return file;
-}
-
-/** Runs a function once, on first use, and answers its first result to every caller. */
-function once<T>(run: () => T): () => T {
-  let result: { value: T } | undefined;
-  return () => (result ??= { value: run() }).value;
 }
 
 /** The first run of the churn model on the shared home: the champion the other tests use. */

@@ -20,6 +20,7 @@ import { splitOf } from '../lambdas/data/splits';
 import { MALFORMED } from './helpers/malformed';
 import { gzip, sampleTable, tableCsv, tableJsonl, tableParquet } from './helpers/dataset-files';
 import { dropDataset, getObjectJson, getTags, getText, putObject, splitUri, startCloud, stopCloud, type TestCloud } from './helpers/cloud';
+import { once } from './helpers/once';
 
 jest.setTimeout(60_000);
 
@@ -57,12 +58,6 @@ async function ingestFile(model: string, fileName: string, body: string | Buffer
     eventTime: '2024-05-01T12:00:00Z',
   };
   return t.cloud.invoke('ingest', input) as Promise<IngestOutput>;
-}
-
-/** Runs a function once, on first use, and answers its first result to every caller. */
-function once<T>(run: () => T): () => T {
-  let result: { value: T } | undefined;
-  return () => (result ??= { value: run() }).value;
 }
 
 const table = sampleTable(200);

@@ -17,6 +17,7 @@ import { binaryClassificationCsv, mulberry32 } from './helpers/datasets';
 import { chunks, tableParquet, type Cell } from './helpers/dataset-files';
 import { bufferSource } from '../lambdas/data/formats';
 import { dropDataset, getObjectJson, getTags, getText, listKeys, splitUri, startCloud, stopCloud, type TestCloud } from './helpers/cloud';
+import { once } from './helpers/once';
 
 const PARTS_ABOVE = 50_000;
 const PART_BYTES = 16_384;
@@ -34,12 +35,6 @@ async function singlePassSplits(csv: string): Promise<Record<SplitName, string[]
   for (const s of ['train', 'validation', 'test'] as SplitName[]) sinks[s].on('data', (d: Buffer) => texts[s].push(d.toString('utf8')));
   await writeSplits(chunks(csv, 4096), { format: 'csv' }, sinks);
   return Object.fromEntries(Object.entries(texts).map(([s, t]) => [s, t.join('').split('\n').slice(1, -1)])) as Record<SplitName, string[]>;
-}
-
-/** Runs a function once, on first use, and answers its first result to every caller. */
-function once<T>(run: () => T): () => T {
-  let result: { value: T } | undefined;
-  return () => (result ??= { value: run() }).value;
 }
 
 describe('a dataset bigger than the parts threshold', () => {

@@ -21,6 +21,7 @@ import { readLocalEvents } from '../local/events-journal';
 import { codeVersion } from '../lib/training-code';
 import { churnRows, toCsv } from '../local/demo-data';
 import { getObjectJson, splitUri, startCloud, stopCloud, trainModel, type TestCloud } from './helpers/cloud';
+import { once } from './helpers/once';
 
 jest.setTimeout(300_000);
 
@@ -46,12 +47,6 @@ async function models(sub: string, values: Record<string, string | boolean | und
   const io = { json, out: (line: string) => out.push(line), err: () => undefined };
   expect(await runModelsCommand(t!.cloud, io, sub, values)).toBe(0);
   return out.join('\n');
-}
-
-/** Runs a function once, on first use, and answers its first result to every caller. */
-function once<T>(run: () => T): () => T {
-  let result: { value: T } | undefined;
-  return () => (result ??= { value: run() }).value;
 }
 
 /** The champion's version now. */

@@ -22,6 +22,7 @@ import type { EventBridgeEvent } from '../local/events';
 import { ExecutionLedger } from '../local/executions';
 import { binaryClassificationCsv } from './helpers/datasets';
 import { startCloud, stopCloud, tempDir, type TestCloud } from './helpers/cloud';
+import { once } from './helpers/once';
 
 jest.setTimeout(120_000);
 
@@ -56,12 +57,6 @@ async function drop(model: string, fileName: string, seed: number): Promise<stri
     }),
   );
   return started;
-}
-
-/** Runs a function once, on first use, and answers its first result to every caller. */
-function once<T>(run: () => T): () => T {
-  let result: { value: T } | undefined;
-  return () => (result ??= { value: run() }).value;
 }
 
 /** The one target result of an event delivered to the dataset rule. */

@@ -19,6 +19,7 @@ import { runModelsCommand } from '../bin/commands/models';
 import { REPO_ROOT } from '../lib/function-catalog';
 import { startCloud, stopCloud, type TestCloud } from './helpers/cloud';
 import { registerFixture, registryEnv, REGISTRY_TARGETS } from './helpers/registry';
+import { once } from './helpers/once';
 
 jest.setTimeout(60_000);
 
@@ -52,12 +53,6 @@ async function models<T>(sub: string, values: Record<string, string | string[] |
   expect(await runModelsCommand(t.cloud, { json: true, out: (line) => out.push(line), err: () => undefined }, sub, values)).toBe(0);
   expect(out).toHaveLength(1);
   return JSON.parse(out[0]) as T;
-}
-
-/** Runs a function once, on first use, and answers its first result to every caller. */
-function once<T>(run: () => T): () => T {
-  let result: { value: T } | undefined;
-  return () => (result ??= { value: run() }).value;
 }
 
 /** A model of its own for one test: version 1 (the champion) and version 2. */

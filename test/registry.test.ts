@@ -34,6 +34,7 @@ import { decideApproval, promoteApproved, requestApproval } from '../lambdas/reg
 import { register } from '../lambdas/registry/register';
 import { getObjectJson, splitUri, startCloud, stopCloud, type TestCloud } from './helpers/cloud';
 import { registerFixture, registryEnv, REGISTRY_TARGETS } from './helpers/registry';
+import { once } from './helpers/once';
 
 jest.setTimeout(60_000);
 
@@ -70,12 +71,6 @@ async function registerVersion(model: string, execution: string, promote = false
 }
 
 const user = (name: string) => `user:${name}`;
-
-/** Runs a function once, on first use, and answers its first result to every caller. */
-function once<T>(run: () => T): () => T {
-  let result: { value: T } | undefined;
-  return () => (result ??= { value: run() }).value;
-}
 
 /** A model of its own for one test: versions 1-4 registered, and the aliases given moved by user:alice. */
 async function fourVersions(model: string, aliases: Record<string, number> = {}): Promise<void> {

@@ -15,6 +15,7 @@ import { TARGET_METADATA_KEY } from '../lambdas/data/ingest';
 import { runPipeline, trainAgain } from '../bin/cli';
 import { binaryClassificationCsv } from './helpers/datasets';
 import { startCloud, stopCloud, type TestCloud } from './helpers/cloud';
+import { once } from './helpers/once';
 
 jest.setTimeout(180_000);
 
@@ -25,12 +26,6 @@ const run = (status: RunRecord['status'], extra: Partial<RunRecord> = {}): RunRe
   updatedAt: '2026-01-01T00:00:00Z',
   ...extra,
 });
-
-/** Runs a function once, on first use, and answers its first result to every caller. */
-function once<T>(run: () => T): () => T {
-  let result: { value: T } | undefined;
-  return () => (result ??= { value: run() }).value;
-}
 
 describe('the rule for bytes the registry holds', () => {
   const claim = { execution: 'e1', datasetVersion: 4 };

@@ -209,7 +209,7 @@ describe('the starter on a bad event', () => {
         detail: {},
       }),
     ).rejects.toThrow(
-      'The pipeline starter takes S3 "Object Created" events from EventBridge: detail-type: Invalid input: expected "Object Created"; detail.bucket: Invalid input: expected object, received undefined; detail.object: Invalid input: expected object, received undefined.',
+      'The pipeline starter takes S3 "Object Created" events from EventBridge: detail-type: expected "Object Created"; detail.bucket: expected object, received undefined; detail.object: expected object, received undefined.',
     );
   });
 

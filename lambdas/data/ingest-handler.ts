@@ -1,7 +1,7 @@
 /** Lambda entry of the pipeline's Ingest state: checks its input and environment, then ingests. */
 import { z } from 'zod';
 import { ingestEnv, loadEnv } from '../shared/env';
-import { InvalidInput } from '../shared/errors';
+import { parseEvent } from '../shared/parse-event';
 import { logger } from '../shared/observability';
 import { isTrainRequest, type IngestInput, type IngestOutput } from '../shared/pipeline';
 import { ingest } from './ingest';
@@ -38,13 +38,11 @@ const inputSchema = z.object({
 });
 
 export async function handler(event: unknown): Promise<IngestOutput> {
-  const parsed = inputSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new InvalidInput(
-      `Ingest input is neither an S3 object-created event nor a request to train again ({"retrain": {"model", "datasetVersion"?}}): ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.`,
-    );
-  }
-  const input = parsed.data as IngestInput;
+  const input = parseEvent(
+    inputSchema,
+    event,
+    'Ingest input is neither an S3 object-created event nor a request to train again ({"retrain": {"model", "datasetVersion"?}})',
+  ) as IngestInput;
   if (isTrainRequest(input.detail))
     logger.info('Training an existing dataset version again', { ...input.detail.retrain, execution: input.execution });
   else logger.info('Ingesting dataset', { key: input.detail.object.key, execution: input.execution });

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { ingestEnv, loadEnv } from '../shared/env';
-import { InvalidInput } from '../shared/errors';
+import { parseEvent } from '../shared/parse-event';
 import { logger } from '../shared/observability';
 import { finishPlan, hashPlan, mergePlan, scanPlanPart, splitPlanPart } from './parts';
 
@@ -36,13 +36,7 @@ export const partsInput = z.discriminatedUnion('action', [
 ]);
 
 export async function handler(event: unknown): Promise<unknown> {
-  const parsed = partsInput.safeParse(event);
-  if (!parsed.success) {
-    throw new InvalidInput(
-      `Ingest-parts input is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`).join('; ')}.`,
-    );
-  }
-  const input = parsed.data;
+  const input = parseEvent(partsInput, event, 'Ingest-parts input is invalid');
   logger.info('Ingest in parts', { action: input.action, plan: input.plan, ...('part' in input ? { part: input.part.index } : {}) });
   switch (input.action) {
     case 'hash':

@@ -1,7 +1,7 @@
 /** Lambda entry of the rule on the pipeline's executions that end, however they end (see ended.ts). */
 import { z } from 'zod';
 import { executionEndedEnv, loadEnv } from '../shared/env';
-import { InvalidInput } from '../shared/errors';
+import { parseEvent } from '../shared/parse-event';
 import { logger } from '../shared/observability';
 import { executionEnded, type EndedResult } from './ended';
 
@@ -19,13 +19,8 @@ const eventSchema = z.object({
 });
 
 export async function handler(event: unknown): Promise<EndedResult> {
-  const parsed = eventSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new InvalidInput(
-      `Not an ended execution's status change: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}.`,
-    );
-  }
-  const out = await executionEnded(parsed.data.detail, env.REGISTRY_TABLE);
+  const { detail } = parseEvent(eventSchema, event, "Not an ended execution's status change");
+  const out = await executionEnded(detail, env.REGISTRY_TABLE);
   logger.info('Execution ended: cleaned up', { ...out });
   return out;
 }

@@ -9,7 +9,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
 import { sfnClient } from '../shared/clients';
 import { loadEnv, startPipelineEnv } from '../shared/env';
-import { InvalidInput } from '../shared/errors';
+import { parseEvent } from '../shared/parse-event';
 import { logger, metricsFor } from '../shared/observability';
 import { startPipeline, type ObjectCreatedEvent, type StartResult } from './start';
 
@@ -33,25 +33,20 @@ const eventSchema = z.looseObject({
 });
 
 export async function handler(event: unknown): Promise<StartResult> {
-  const parsed = eventSchema.safeParse(event);
-  if (!parsed.success) {
-    throw new InvalidInput(
-      `The pipeline starter takes S3 "Object Created" events from EventBridge: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ')}.`,
-    );
-  }
+  const parsed = parseEvent(eventSchema, event, 'The pipeline starter takes S3 "Object Created" events from EventBridge');
   // The event goes to the state machine as it came: its input contract is the event itself.
   const result = await startPipeline(event as ObjectCreatedEvent, { stateMachineArn: env.STATE_MACHINE_ARN, client: sfnClient() });
-  const { key } = parsed.data.detail.object;
+  const { key } = parsed.detail.object;
   if (result.status === 'DUPLICATE_EVENT') {
     logger.info('Duplicate delivery of a dataset event: its object version already has an execution', {
       executionName: result.executionName,
       answer: result.answer,
       key,
-      eventId: parsed.data.id,
+      eventId: parsed.id,
     });
     metrics.addMetric('DuplicateEvents', MetricUnit.Count, 1);
   } else {
-    logger.info('Training pipeline started', { executionName: result.executionName, key, eventId: parsed.data.id });
+    logger.info('Training pipeline started', { executionName: result.executionName, key, eventId: parsed.id });
     metrics.addMetric('PipelineStarts', MetricUnit.Count, 1);
   }
   metrics.publishStoredMetrics();

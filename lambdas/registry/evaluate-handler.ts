@@ -20,7 +20,7 @@ export const evaluateInput = z.looseObject({
 }) satisfies z.ZodType<EvaluateInput>;
 
 export async function handler(event: unknown): Promise<EvaluationOutput> {
-  const input = parseEvent(evaluateInput, event, 'Evaluate input');
+  const input = parseEvent(evaluateInput, event, 'Evaluate input is invalid');
   const out = await challengeChampion(input, env);
   logger.info('Evaluated candidate', { model: input.ingest.model, decision: out.decision, metrics: out.candidate.metrics });
   return out;

@@ -56,7 +56,7 @@ export type ModelsRequest = z.input<typeof modelsRequest>;
 export type ModelsResponse = AliasChange | AliasHistory | Lineage | ApprovalDecision | VersionTags | VersionArchive;
 
 export async function handler(event: unknown): Promise<ModelsResponse> {
-  const request = parseEvent(modelsRequest, event, 'Models request');
+  const request = parseEvent(modelsRequest, event, 'Models request is invalid');
   const registry = new Registry(env.REGISTRY_TABLE);
   const targets = { eventBusName: env.EVENT_BUS_NAME, topicArn: env.TOPIC_ARN };
   switch (request.action) {

@@ -55,7 +55,7 @@ export const recordFailureInput = z.looseObject({
 }) satisfies z.ZodType<FailureInput>;
 
 export async function handler(event: unknown): Promise<RecordFailureOutput> {
-  const out = await recordFailure(parseEvent(recordFailureInput, event, 'Record-failure input'), env);
+  const out = await recordFailure(parseEvent(recordFailureInput, event, 'Record-failure input is invalid'), env);
   logger.warn('Pipeline run failed', { ...out });
   return out;
 }

@@ -51,7 +51,7 @@ export const registerEvent = z.discriminatedUnion('stage', [registerInput, await
 });
 
 export async function handler(event: unknown): Promise<RegisterOutput | ApprovalRequested> {
-  const input = parseEvent(registerEvent, event, 'Register input');
+  const input = parseEvent(registerEvent, event, 'Register input is invalid');
   switch (input.stage) {
     case 'await-approval': {
       const out = await requestApproval(new Registry(env.REGISTRY_TABLE), input);

@@ -10,11 +10,14 @@ import { InvalidInput } from './errors';
 /** At most this many problems are listed: the first ones say what is wrong with the event. */
 const MAX_PROBLEMS = 5;
 
-/** Parse `event` against `schema`, or throw InvalidInput: "<what> is invalid: <field>: <expected>; ...". */
-export function parseEvent<S extends z.ZodType>(schema: S, event: unknown, what: string): z.output<S> {
+/**
+ * Parse `event` against `schema`, or throw InvalidInput: "<problem>: <field>: <expected>; ...",
+ * where `problem` says what the event should have been (e.g. "Register input is invalid").
+ */
+export function parseEvent<S extends z.ZodType>(schema: S, event: unknown, problem: string): z.output<S> {
   const parsed = schema.safeParse(event);
   if (parsed.success) return parsed.data;
-  throw new InvalidInput(`${what} is invalid: ${describeIssues(parsed.error.issues)}.`);
+  throw new InvalidInput(`${problem}: ${describeIssues(parsed.error.issues)}.`);
 }
 
 type Issue = z.core.$ZodIssue;

@@ -14,6 +14,7 @@ import type { APIGatewayProxyResult } from 'aws-lambda';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { s3Client } from '../lambdas/shared/clients';
 import { assertModelName, s3Keys } from '../lambdas/shared/layout';
+import { inputFields } from '../lambdas/shared/model-inputs';
 import type { DriftRun } from '../lambdas/monitoring/drift-run';
 import type { PredictResponse } from '../lambdas/inference/predict';
 import type { IngestOutput, RegisterOutput } from '../lambdas/shared/pipeline';
@@ -200,8 +201,10 @@ export async function readInstances(input: string, card: ModelCard | undefined):
     const text = fs.readFileSync(input, 'utf8');
     if (input.toLowerCase().endsWith('.csv')) {
       const records = parseCsv(text, { columns: true, bom: true, skip_empty_lines: true }) as Record<string, string>[];
-      const numeric = new Set((card?.features ?? []).filter((f) => f.type === 'numeric').map((f) => f.name));
-      const known = new Set((card?.features ?? []).map((f) => f.name));
+      // A request's fields: features, a date-time column sent raw (its derived features are the model's).
+      const fields = card ? inputFields(card) : [];
+      const numeric = new Set(fields.filter((f) => f.type === 'numeric').map((f) => f.name));
+      const known = new Set(fields.map((f) => f.name));
       payload = records.map((r) =>
         Object.fromEntries(
           Object.entries(r)

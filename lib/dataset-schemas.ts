@@ -27,7 +27,7 @@ const DEPLOY_TIME_VALUE_BYTES = 255;
 /**
  * The DATASET_SCHEMAS variable for `schemas`, after checking them as Ingest will: model names as
  * elsewhere, each value a valid schema.json document. A problem throws, naming the model and the
- * field: "datasetSchemas.churn is not a valid schema: columns[1].type: expected 'numeric' or 'categorical'."
+ * field: "datasetSchemas.churn is not a valid schema: columns[1].type: expected 'numeric', 'categorical' or 'datetime'."
  */
 export function datasetSchemasEnvironment(schemas: Record<string, SchemaFile> | undefined): { DATASET_SCHEMAS?: string } {
   if (schemas === undefined) return {};

@@ -119,17 +119,22 @@ describe('every format gives what CSV gives', () => {
       { types: { big: 'INT64', day: 'TIMESTAMP', target: 'INT32' } },
     );
     const result = await scan('t.parquet', bytes);
-    expect(result.profile.columns.day).toMatchObject({
-      kind: 'categorical',
-      frequencies: { '2024-01-01T00:00:00.000Z': 6, '2024-01-02T00:00:00.000Z': 6 },
-    });
+    // A timestamp is a datetime column: profiled as its time (days since 1970-01-01), and its
+    // derived features each as a numeric column.
+    const jan1 = Date.UTC(2024, 0, 1) / 86_400_000;
+    expect(result.profile.columns.day).toMatchObject({ kind: 'numeric', count: 12, min: jan1, max: jan1 + 1 });
+    expect(result.profile.columns['day.dom']).toMatchObject({ kind: 'numeric', count: 12, min: 1, max: 2 });
+    expect(result.profile.columns['day.dow']).toMatchObject({ kind: 'numeric', min: 0, max: 1 }); // Monday, Tuesday
     expect(result.violations).toEqual([expect.objectContaining({ check: 'completeness', column: 'target', exampleRows: [1, 5, 9] })]);
     expect(result.schema.columns.map((c) => [c.name, c.type])).toEqual([
       ['big', 'numeric'],
       ['flag', 'categorical'],
-      ['day', 'categorical'],
+      ['day', 'datetime'],
       ['target', 'numeric'],
     ]);
+    // Midnight every time: whole days, so only the calendar's parts (no hour, minute).
+    expect(result.schema.columns[2].parts).toEqual(['dow', 'dom', 'month', 'doy', 'time', 'doy_sin', 'doy_cos']);
+    expect(result.schema.columns[1].boolean).toEqual(['false', 'true']);
     expect(result.profile.columns.big).toMatchObject({ kind: 'numeric', count: 12, max: 11e12 });
     expect(result.profile.columns.flag).toMatchObject({ kind: 'categorical', frequencies: { true: 4, false: 8 } });
   });

@@ -87,7 +87,7 @@ describe('the datasetSchemas prop', () => {
   test('with an invalid schema fails at synth, naming the model and the field', () => {
     const bad = { ...churn, columns: [churn.columns[0], { name: 'contract', type: 'text' }] } as unknown as SchemaFile;
     expect(() => synth({ churn, fraud: bad })).toThrow(
-      "datasetSchemas.fraud is not a valid schema: columns[1].type: expected 'numeric' or 'categorical'.",
+      "datasetSchemas.fraud is not a valid schema: columns[1].type: expected 'numeric', 'categorical' or 'datetime'.",
     );
   });
 

@@ -142,11 +142,11 @@ describe('schema.json beside the data', () => {
   test('an invalid schema.json is reported with the field it concerns', async () => {
     const bad = { ...schemaJson, columns: [{ name: 'x', type: 'number' }] };
     await expect(ingestFile('declared-bad', 'schema.json', JSON.stringify(bad), 'schema-bad')).rejects.toThrow(
-      `${s3Uri(SCRATCH, 'datasets/declared-bad/schema.json')} is not a valid schema: columns[0].type: expected 'numeric' or 'categorical'.`,
+      `${s3Uri(SCRATCH, 'datasets/declared-bad/schema.json')} is not a valid schema: columns[0].type: expected 'numeric', 'categorical' or 'datetime'.`,
     );
     // ...and stops the datasets of the model until it is fixed.
     await expect(ingestFile('declared-bad', 'data.csv', tableCsv(sampleTable(30)), 'schema-bad-data')).rejects.toThrow(
-      /columns\[0\]\.type: expected 'numeric' or 'categorical'/,
+      /columns\[0\]\.type: expected 'numeric', 'categorical' or 'datetime'/,
     );
   });
 

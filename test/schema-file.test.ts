@@ -40,7 +40,7 @@ test.each([
   [
     'a wrong type',
     { ...valid, columns: [{ name: 'x', type: 'float' }] },
-    "is not a valid schema: columns[0].type: expected 'numeric' or 'categorical'.",
+    "is not a valid schema: columns[0].type: expected 'numeric', 'categorical' or 'datetime'.",
   ],
   ['no target', { columns: valid.columns }, 'is not a valid schema: target: expected the name of the target column.'],
   ['an unknown key', { ...valid, colums: [] }, 'is not a valid schema: (the document): Unrecognized key: "colums".'],
@@ -93,7 +93,7 @@ describe('schemas keyed by model name (datasetSchemas, DATASET_SCHEMAS)', () => 
     const bad = { ...valid, columns: [valid.columns[0], { name: 'color', type: 'text' }] };
     expect(parseDatasetSchemas({ churn: valid, fraud: bad }, 'datasetSchemas')).toEqual({
       ok: false,
-      message: "datasetSchemas.fraud is not a valid schema: columns[1].type: expected 'numeric' or 'categorical'.",
+      message: "datasetSchemas.fraud is not a valid schema: columns[1].type: expected 'numeric', 'categorical' or 'datetime'.",
     });
   });
 

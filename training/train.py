@@ -501,8 +501,8 @@ def read_schema(directory):
         raise TrainingError('schema.json in the train channel has no "columns" list (expected a DatasetSchema)')
     for column in schema['columns']:
         if not isinstance(column, dict) or not isinstance(column.get('name'), str) \
-                or column.get('type') not in ('numeric', 'categorical'):
-            raise TrainingError(f'schema.json column {column!r} needs a name and a type numeric or categorical')
+                or column.get('type') not in ('numeric', 'categorical', 'datetime'):
+            raise TrainingError(f'schema.json column {column!r} needs a name and a type numeric, categorical or datetime')
     if schema.get('task') not in (None, 'classification', 'regression'):
         raise TrainingError(f"schema.json task must be classification or regression, got {schema.get('task')!r}")
     return schema
@@ -574,16 +574,31 @@ def canonical_label(cell):
 
 
 class Feature:
-    def __init__(self, name, kind, categories=None):
+    def __init__(self, name, kind, categories=None, extra=None):
         self.name = name
         self.kind = kind  # 'numeric' or 'categorical'
         self.categories = categories
+        # What the card passes on to inference: derivedFrom (a feature ingestion derived from a
+        # date-time column, which a request sends raw) and boolean (its [false, true] spellings).
+        self.extra = extra or {}
 
     def card(self):
         entry = {'name': self.name, 'type': self.kind}
         if self.kind == 'categorical':
             entry['categories'] = self.categories
+        entry.update(self.extra)
         return entry
+
+
+# Keys of a schema.json column that the model card carries over to its feature.
+CARD_KEYS = ('derivedFrom', 'boolean')
+
+
+def ignored_columns(schema):
+    """The columns schema.json keeps out of the features (identifiers, free text), for the card."""
+    if schema is None:
+        return []
+    return [{'name': c['name'], 'reason': c['excluded']} for c in schema['columns'] if c.get('excluded')]
 
 
 def drop_missing_targets(table, target):
@@ -610,19 +625,27 @@ def describe_features(schema, train, validation, target):
         features = []
         for column in schema['columns']:
             name = column['name']
-            if name == target:
+            # A date-time column is the source of its derived numeric columns (listed after it),
+            # not a feature itself; an excluded one (an identifier, free text) is no feature.
+            if name == target or column['type'] == 'datetime' or column.get('excluded'):
                 continue
             for table in (train, validation):
                 if name not in table.columns:
                     raise TrainingError(f'schema.json column {name!r} is missing from the {table.channel} CSV')
             categories = None
             if column['type'] == 'categorical':
-                categories = column.get('categories') or categories_of(train, name)
+                categories = column['categories'] if 'categories' in column else categories_of(train, name)
                 categories = [str(category) for category in categories]
-            features.append(Feature(name, column['type'], categories))
-        extra = [name for name in train.header if name != target and name not in {f.name for f in features}]
+            features.append(Feature(name, column['type'], categories,
+                                    {key: column[key] for key in CARD_KEYS if key in column}))
+        listed = {c['name'] for c in schema['columns']}
+        extra = [name for name in train.header if name != target and name not in listed]
         if extra:
             log(f'ignoring columns not in schema.json: {", ".join(extra)}')
+        left_out = [c['name'] for c in schema['columns'] if c['name'] != target and (c['type'] == 'datetime' or c.get('excluded'))]
+        if left_out:
+            log(f'not features (date-times are read through their derived columns; identifiers and free text are left out): '
+                f'{", ".join(left_out)}')
         return features
 
     features = []
@@ -732,6 +755,7 @@ class Dataset:
 
         self.target = target
         self.features = describe_features(schema, train, validation, target)
+        self.ignored_columns = ignored_columns(schema)
         if not self.features:
             raise TrainingError(f'the train CSV has no feature columns besides the target {target!r}')
         self.task = resolve_task(hp, schema, train, validation, target)
@@ -1200,6 +1224,7 @@ def train_model(hp, paths, started):
         'torchVersion': torch.__version__,
         'device': device.type,
         'framework': 'pytorch',
+        **({'ignoredColumns': dataset.ignored_columns} if dataset.ignored_columns else {}),
     }
     with open(os.path.join(paths.model, 'model-card.json'), 'w', encoding='utf-8') as f:
         json.dump(card, f, indent=2, allow_nan=False)

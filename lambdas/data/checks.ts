@@ -3,14 +3,15 @@
  * (given or inferred), each column's values, the target and the time column; then the dataset's
  * schema and profile. Violations come in the order of the checks here, after the reader's own.
  */
-import type { ColumnProfile, ColumnSchema, DatasetProfile, DatasetSchema, FeatureType, NumericSketch, Task } from '../shared/types';
+import type { ColumnProfile, ColumnSchema, ColumnType, DatasetProfile, DatasetSchema, FeatureType, NumericSketch, Task } from '../shared/types';
 import type { SchemaInput } from '../shared/schema-file';
 import { isBlank, numberLabel } from './cells';
 import type { ColumnScan } from './column-scan';
+import { addDatetimeProfiles, booleanOf, exclusionMessage, exclusionOf } from './column-roles';
 import type { DataFormat } from './formats';
 import { capitalize, nameList, plural, quote, rowList } from './messages';
 import type { Detected, ReadOutcome } from './readers/outcome';
-import { MAX_INFERRED_CLASSES, type ScanOptions, type ScanResult, type TimeSplit, type Violation } from './scan-types';
+import { MAX_INFERRED_CLASSES, type ScanNote, type ScanOptions, type ScanResult, type TimeSplit, type Violation } from './scan-types';
 import { SPLIT_SHARES } from './splits';
 import type { TableScan } from './table-scan';
 
@@ -74,7 +75,7 @@ export function checkTable(table: TableScan, read: Detected & ReadOutcome, ctx: 
   const declared = new Map((given?.columns ?? []).map((c) => [c.name, c]));
   for (const [name, index] of columns.firstIndex) {
     const column = table.columns[index];
-    const type = types.get(column) as FeatureType;
+    const type = types.get(column) as ColumnType;
     const facts = { name, column, type, isTarget: column === columns.target, declared: declared.get(name) };
     violations.push(...columnChecks(facts, { wellFormedRows: table.wellFormedRows, parsed }, ctx));
   }
@@ -84,8 +85,9 @@ export function checkTable(table: TableScan, read: Detected & ReadOutcome, ctx: 
   }
   const timeSplit = timeColumnChecks(table, columns, ctx, where, violations);
 
-  const schema = schemaOf(columns, table.columns, types, task, ctx);
-  const profile = profileOf(columns, table.columns, table.rows, types, ctx);
+  const notes: ScanNote[] = [];
+  const schema = schemaOf(columns, table.columns, types, task, ctx, notes);
+  const profile = profileOf(columns, table.columns, table.rows, types, schema, ctx);
   return {
     sha256,
     bytes,
@@ -98,6 +100,7 @@ export function checkTable(table: TableScan, read: Detected & ReadOutcome, ctx: 
     violations,
     accepted: violations.length === 0,
     ...(timeSplit !== undefined ? { timeSplit } : {}),
+    ...(notes.length > 0 ? { notes } : {}),
   };
 }
 
@@ -244,9 +247,11 @@ function typesAndTask(
   table: TableScan,
   target: ColumnScan | undefined,
   ctx: CheckContext,
-): { types: Map<ColumnScan, FeatureType>; task: Task } {
-  const types = new Map<ColumnScan, FeatureType>();
+): { types: Map<ColumnScan, ColumnType>; task: Task } {
+  const types = new Map<ColumnScan, ColumnType>();
   for (const column of table.columns) types.set(column, column.mode === 'infer' ? column.inferType() : column.mode);
+  // A target of dates is a category to the task (its column tries no dates; see ColumnScan).
+  if (target !== undefined && types.get(target) === 'datetime') types.set(target, 'categorical');
 
   let task: Task;
   const declaredTask = ctx.task ?? ctx.given?.task;
@@ -266,7 +271,7 @@ function typesAndTask(
 interface ColumnFacts {
   readonly name: string;
   readonly column: ColumnScan;
-  readonly type: FeatureType;
+  readonly type: ColumnType;
   readonly isTarget: boolean;
   /** Its column in the given schema, if any. */
   readonly declared: ColumnSchema | undefined;
@@ -291,6 +296,8 @@ function columnChecks(
       message: `${label} ${quote(name)} in ${file} has ${plural(e.count, 'nested or binary value')} (${rowList(e)}), such as an object, an array or raw bytes; expected a number, a string, a boolean or null in every row.`,
     });
   }
+  // The time column the rows are split by has its own checks (timeColumnChecks).
+  if (type === 'datetime' && name !== ctx.given?.timeColumn) violations.push(...dateChecks(name, column, label, declared, ctx));
   if (type === 'numeric') {
     let why = ctx.strict ? `as ${ctx.declaredBy} declares` : "as in the model's schema";
     if (column.mode === 'infer') {
@@ -373,6 +380,37 @@ function columnChecks(
   return violations;
 }
 
+/** A datetime column's values that are not dates. */
+function dateChecks(name: string, column: ColumnScan, label: string, declared: ColumnSchema | undefined, ctx: CheckContext): Violation[] {
+  const dates = column.dates;
+  if (dates === null) return [];
+  const e = column.nonDate;
+  const nonEmpty = column.numbers.count + column.nonFinite.count + column.nonNumeric.count;
+  // Read as dates, every non-empty cell is a date or not; inferred, numbers are not dates either.
+  const count = column.mode === 'datetime' ? e.count : nonEmpty - dates.count;
+  if (count === 0) return [];
+  const format = declared?.format;
+  const source = ctx.strict ? ctx.declaredBy : "the model's schema";
+  const why =
+    column.mode === 'infer'
+      ? `as in the rest of the column (${Math.floor((100 * dates.count) / Math.max(1, nonEmpty))}% of its values are dates)`
+      : `as ${source} declares`;
+  const expected =
+    format !== undefined
+      ? `dates in the format ${quote(format)}`
+      : 'ISO 8601 dates or date-times (2024-05-01, 2024-05-01T12:30, 2024-05-01 12:30:00+02:00; UTC when no zone is given)';
+  const examples = e.rows.length > 0 ? ` (${rowList(e)}), such as ${quote(e.sample ?? '')}` : '';
+  return [
+    {
+      check: 'type_mismatch',
+      column: name,
+      count,
+      exampleRows: e.rows,
+      message: `${label} ${quote(name)} in ${ctx.file} has ${plural(count, 'value')} that ${count === 1 ? 'is' : 'are'} not a date${examples}; expected ${expected} ${why}.`,
+    },
+  ];
+}
+
 /** A target with one value in every row: nothing to learn. */
 function constantTarget(target: ColumnScan, type: FeatureType, rows: number, { file, targetName }: CheckContext): Violation | undefined {
   let single: string | undefined;
@@ -444,11 +482,23 @@ function timeColumnChecks(
 function schemaOf(
   { firstIndex, target }: Columns,
   columns: readonly ColumnScan[],
-  types: ReadonlyMap<ColumnScan, FeatureType>,
+  types: ReadonlyMap<ColumnScan, ColumnType>,
   task: Task,
   ctx: CheckContext,
+  notes: ScanNote[],
 ): DatasetSchema {
-  const { given, targetName } = ctx;
+  const { targetName } = ctx;
+  let given = ctx.given;
+  if (given !== undefined) {
+    // A declared datetime column derives the parts its values have (a time of day or not).
+    const declared = given;
+    const withParts = declared.columns.map((c) => {
+      if (c.type !== 'datetime' || c.parts !== undefined || !firstIndex.has(c.name)) return c;
+      const dates = columns[firstIndex.get(c.name) as number].dates;
+      return dates === null ? c : { ...c, parts: dates.defaultParts() };
+    });
+    if (withParts.some((c, i) => c !== declared.columns[i])) given = { ...declared, columns: withParts };
+  }
   if (given !== undefined && given.task !== undefined) return given as DatasetSchema;
   if (given !== undefined) {
     // A declared schema that leaves the task (and the classes) to the data.
@@ -459,9 +509,18 @@ function schemaOf(
   }
   const schemaColumns: ColumnSchema[] = [...firstIndex.values()].map((index) => {
     const column = columns[index];
-    const type = types.get(column) as FeatureType;
+    const type = types.get(column) as ColumnType;
     const base = { name: column.name, type, nullable: column.missing.count > 0 };
-    return type === 'categorical' ? { ...base, categories: column.schemaCategories() } : base;
+    if (type === 'datetime') return { ...base, parts: (column.dates as NonNullable<ColumnScan['dates']>).defaultParts() };
+    const isTarget = column === target;
+    const excluded = isTarget || type !== 'categorical' ? undefined : exclusionOf(column);
+    if (excluded !== undefined) {
+      notes.push({ check: 'excluded_column', column: column.name, reason: excluded, message: exclusionMessage(column.name, ctx.file, excluded, column) });
+      return { ...base, excluded };
+    }
+    const boolean = isTarget ? undefined : booleanOf(column, type);
+    const withBoolean = boolean !== undefined ? { ...base, boolean } : base;
+    return type === 'categorical' ? { ...withBoolean, categories: column.schemaCategories() } : withBoolean;
   });
   return task === 'classification' && target !== undefined
     ? { columns: schemaColumns, target: targetName, task, classes: target.classLabels(types.get(target) as FeatureType) }
@@ -473,13 +532,20 @@ function profileOf(
   { firstIndex }: Columns,
   columns: readonly ColumnScan[],
   rows: number,
-  types: ReadonlyMap<ColumnScan, FeatureType>,
+  types: ReadonlyMap<ColumnScan, ColumnType>,
+  schema: DatasetSchema,
   ctx: CheckContext,
 ): DatasetProfile {
   const profileColumns: Record<string, ColumnProfile> = {};
   let sketches: Record<string, NumericSketch> | undefined;
+  const schemaColumns = new Map(schema.columns.map((c) => [c.name, c]));
   for (const [name, index] of firstIndex) {
     const column = columns[index];
+    const declared = schemaColumns.get(name);
+    if (types.get(column) === 'datetime' && declared !== undefined) {
+      addDatetimeProfiles(declared, column, ctx.profileOptions.histogramBins, profileColumns, (sketches ??= {}));
+      continue;
+    }
     const value = column.profile(types.get(column) as FeatureType, column.missing.count, ctx.profileOptions);
     Object.defineProperty(profileColumns, name, { value, enumerable: true, writable: true, configurable: true });
     const sketch = value.kind === 'numeric' ? column.numbers.driftSketch() : undefined;

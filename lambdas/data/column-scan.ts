@@ -3,8 +3,9 @@
  * they note as examples for the messages (Examples). Each can be written as JSON (a part's share of
  * the scan) and merged back in order.
  */
-import type { ColumnProfile, FeatureType } from '../shared/types';
+import type { ColumnProfile, ColumnType, FeatureType } from '../shared/types';
 import { isBlank, numberLabel, readNumber, readTime } from './cells';
+import { DateScan, type DateScanState } from './date-scan';
 import { NESTED } from './formats';
 import { CategoryCounter, NumericStats, compareStrings, type CategoryCounterState, type NumericStatsState } from './profile';
 import { MAX_EXAMPLE_ROWS, MAX_INFERRED_CLASSES, MAX_SCHEMA_CATEGORIES, NUMERIC_SHARE, type ScanOptions } from './scan-types';
@@ -55,6 +56,9 @@ export interface ColumnScanState {
   distinctNumbers: number[] | null;
   integersOnly: boolean;
   numbersAsOther: boolean;
+  dates: DateScanState | null;
+  nonDate: ExamplesState;
+  textChars: number;
 }
 
 /** The time column's values (DatasetSchema.timeColumn), for the checks and the split's cut points. */
@@ -94,8 +98,8 @@ export interface TimeScanState {
   missing: ExamplesState;
 }
 
-/** How a column is read: as the given schema says, or both ways until the type is inferred. */
-export type ReadMode = FeatureType | 'infer';
+/** How a column is read: as the given schema says, or every way until the type is inferred. */
+export type ReadMode = ColumnType | 'infer';
 
 export class ColumnScan {
   readonly missing = new Examples();
@@ -112,6 +116,12 @@ export class ColumnScan {
   /** Distinct numbers of an inferred target, up to MAX_INFERRED_CLASSES + 1, for the task. */
   readonly distinctNumbers: Set<number> | null;
   integersOnly = true;
+  /** Dates and times: read in a datetime column, and tried in a column being inferred. */
+  readonly dates: DateScan | null;
+  /** Values of a datetime column that are not dates. */
+  readonly nonDate = new Examples();
+  /** Characters of the values that are not numbers (a column being inferred): free text is long. */
+  textChars = 0;
   /** Numbers are tallied as "other" categories from now on (see add). */
   private numbersAsOther = false;
 
@@ -121,9 +131,12 @@ export class ColumnScan {
     inferTask: boolean,
     private readonly classes: ReadonlySet<string> | null = null,
     private readonly domain: ReadonlySet<string> | null = null,
+    /** A datetime column's declared format (ISO 8601 when absent). */
+    dateFormat?: string,
   ) {
-    this.categories = mode === 'numeric' ? null : new CategoryCounter();
+    this.categories = mode === 'numeric' || mode === 'datetime' ? null : new CategoryCounter();
     this.distinctNumbers = inferTask ? new Set<number>() : null;
+    this.dates = mode === 'datetime' ? new DateScan(dateFormat) : mode === 'infer' && !inferTask ? new DateScan() : null;
   }
 
   add(cell: string, row: number): void {
@@ -136,6 +149,10 @@ export class ColumnScan {
       // The trainer matches a label as it is, or as a canonical number ('1.0' is class '1').
       const number = readNumber(cell);
       if (!Number.isFinite(number) || !this.classes.has(numberLabel(number))) this.unknownClass.note(row, cell);
+    }
+    if (this.mode === 'datetime') {
+      if (!(this.dates as DateScan).add(cell)) this.nonDate.note(row, cell);
+      return;
     }
     const categories = this.categories;
     if (this.mode === 'categorical') {
@@ -164,6 +181,8 @@ export class ColumnScan {
       this.nonFinite.note(row, cell);
     } else {
       this.nonNumeric.note(row, cell);
+      this.textChars += cell.length;
+      if (this.dates !== null && !this.dates.add(cell)) this.nonDate.note(row, cell);
     }
   }
 
@@ -181,6 +200,9 @@ export class ColumnScan {
       distinctNumbers: this.distinctNumbers === null ? null : [...this.distinctNumbers],
       integersOnly: this.integersOnly,
       numbersAsOther: this.numbersAsOther,
+      dates: this.dates === null ? null : this.dates.toJSON(),
+      nonDate: this.nonDate.toJSON(),
+      textChars: this.textChars,
     };
   }
 
@@ -200,13 +222,22 @@ export class ColumnScan {
     }
     this.integersOnly &&= other.integersOnly;
     this.numbersAsOther ||= other.numbersAsOther;
+    if (this.dates !== null && other.dates !== null) this.dates.merge(other.dates);
+    this.nonDate.merge(other.nonDate, lineOffset);
+    this.textChars += other.textChars;
   }
 
-  /** The type by the inference rule: numeric when at least 90% of the non-empty values are numbers. */
-  inferType(): FeatureType {
+  /**
+   * The type by the inference rule: numeric when at least 90% of the non-empty values are numbers,
+   * datetime when at least 90% are ISO 8601 dates or date-times (never for the target, whose
+   * column tries no dates), else categorical.
+   */
+  inferType(): ColumnType {
     const numeric = this.numbers.count + this.nonFinite.count;
     const nonEmpty = numeric + this.nonNumeric.count;
-    return this.numbers.count > 0 && numeric >= NUMERIC_SHARE * nonEmpty ? 'numeric' : 'categorical';
+    if (this.numbers.count > 0 && numeric >= NUMERIC_SHARE * nonEmpty) return 'numeric';
+    if (this.dates !== null && this.dates.count > 0 && this.dates.count >= NUMERIC_SHARE * nonEmpty) return 'datetime';
+    return 'categorical';
   }
 
   /** The most frequent values (up to MAX_SCHEMA_CATEGORIES), sorted. */

@@ -19,7 +19,8 @@ import { s3RangeSource } from './s3-source';
 import { scanDataset } from './scan';
 import type { ScanOptions } from './scan-types';
 import { writeSplits, type SplitName } from './splits';
-import { acceptVersion, versionScan, writeScanOutputs, type ChosenSchema, type IngestRun } from './versioning';
+import { SplitFeatures } from './split-features';
+import { acceptVersion, versionScan, writeScanOutputs, writeTrainingSchema, type ChosenSchema, type IngestRun } from './versioning';
 
 export { trainingJobName, type Accepted } from './known-data';
 
@@ -193,12 +194,14 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   };
   const sinks = { train: new PassThrough(), validation: new PassThrough(), test: new PassThrough() };
   const uploads = (Object.keys(sinks) as SplitName[]).map((s) => upload(bucket, splitKeys[s], sinks[s], 'text/csv'));
+  const features = new SplitFeatures(scan.schema, run.schema.strict);
   const [splitRows] = await Promise.all([
-    writeSplits(await open(), { format: scan.format, header: scan.header, timeSplit: scan.timeSplit }, sinks),
+    writeSplits(await open(), { format: scan.format, header: scan.header, timeSplit: scan.timeSplit, features }, sinks),
     ...uploads,
   ]);
 
   await writeScanOutputs(run, scan, settled);
+  await writeTrainingSchema(run, version, features);
   return acceptVersion(
     run,
     settled,

@@ -33,7 +33,8 @@ import { PartMerger, partLayout, scanParquetPart, scanPart, type PartLayout, typ
 import { s3RangeSource } from './s3-source';
 import type { ScanOptions, TimeSplit } from './scan-types';
 import { SPLITS, writeSplits, type SplitName } from './splits';
-import { acceptVersion, versionScan, writeScanOutputs, type IngestRun, type NewVersion } from './versioning';
+import { SplitFeatures, type VocabularyState } from './split-features';
+import { acceptVersion, versionScan, writeScanOutputs, writeTrainingSchema, type IngestRun, type NewVersion } from './versioning';
 
 /** Bytes read from the start of a file to find its header and line end. */
 export const LAYOUT_HEAD_BYTES = 1024 * 1024;
@@ -64,6 +65,9 @@ const planKey = (run: IngestRun): string => `${s3Keys.partsPrefix(run.model, run
 const scanKey = (plan: PartsPlan, index: number): string =>
   `${s3Keys.partsPrefix(plan.run.model, plan.run.execution)}scan-${String(index).padStart(6, '0')}.json`;
 const acceptedKey = (plan: PartsPlan): string => `${s3Keys.partsPrefix(plan.run.model, plan.run.execution)}accepted.json`;
+/** A part's share of the train split's category counts (SplitFeatures), for the vocabularies. */
+const vocabularyKey = (plan: PartsPlan, index: number): string =>
+  `${s3Keys.partsPrefix(plan.run.model, plan.run.execution)}vocabulary-${String(index).padStart(5, '0')}.json`;
 
 /** The bytes of one object version from `start` to `end` (exclusive; default: its end), as a stream. */
 async function rangeStream(run: IngestRun, start: number, end?: number): Promise<Readable> {
@@ -263,6 +267,7 @@ export async function splitPlanPart(planUri: string, datasetVersion: number, par
   const uploads = SPLITS.map((s) => upload(bucket, s3Keys.splitPart(model, datasetVersion, s, part.index), sinks[s], 'text/csv'));
   const layout = plan.layout;
   const parquet = layout.format === 'parquet';
+  const features = new SplitFeatures(accepted.schema, plan.run.schema.strict);
   const [counts] = await Promise.all([
     writeSplits(
       parquet ? s3RangeSource(bucket, plan.run.key, plan.run.versionId, plan.size) : await rangeStream(plan.run, part.start, part.end),
@@ -272,6 +277,7 @@ export async function splitPlanPart(planUri: string, datasetVersion: number, par
         delimiter: layout.delimiter,
         recordDelimiter: layout.recordDelimiter,
         timeSplit: accepted.timeSplit,
+        features,
         ...(parquet ? { rowRange: { rowStart: part.start, rowEnd: part.end } } : {}),
         // The parts after the first hold no header line: each split file gets one.
         ...(layout.format === 'csv' && part.index > 0 ? { partHeader: layout.header } : {}),
@@ -280,6 +286,7 @@ export async function splitPlanPart(planUri: string, datasetVersion: number, par
     ),
     ...uploads,
   ]);
+  await putJson(bucket, vocabularyKey(plan, part.index), features.vocabularyState());
   return counts;
 }
 
@@ -297,6 +304,9 @@ export async function finishPlan(
   const { bucket, model } = plan.run;
   const splitRows: Record<SplitName, number> = { train: 0, validation: 0, test: 0 };
   for (const counts of splitCounts) for (const s of SPLITS) splitRows[s] += counts[s];
+  const features = new SplitFeatures(accepted.schema, plan.run.schema.strict);
+  for (const part of plan.parts) features.mergeVocabulary(await getJson<VocabularyState>(bucket, vocabularyKey(plan, part.index)));
+  await writeTrainingSchema(plan.run, datasetVersion, features);
   const prefix = (s: SplitName) => s3Uri(bucket, s3Keys.splitPrefix(model, datasetVersion, s));
   const splits = { train: prefix('train'), validation: prefix('validation'), test: prefix('test') };
   return acceptVersion(

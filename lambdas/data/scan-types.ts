@@ -3,7 +3,7 @@
  * the defaults and limits it keeps to. Every part of the scan (lambdas/data/scan.ts) and its callers
  * share these.
  */
-import type { DatasetProfile, DatasetSchema, Task } from '../shared/types';
+import type { DatasetProfile, DatasetSchema, ExclusionReason, Task } from '../shared/types';
 import type { SchemaInput } from '../shared/schema-file';
 import type { DataFormat } from './formats';
 
@@ -88,6 +88,17 @@ export interface ScanResult {
   accepted: boolean;
   /** The cut points of a split by time (the schema's timeColumn), for writeSplits. */
   timeSplit?: TimeSplit;
+  /** What the scan decided that is not a violation: columns kept out of the features, and why. */
+  notes?: ScanNote[];
+}
+
+/** A column the inferred schema keeps in the data but out of the model's features. */
+export interface ScanNote {
+  readonly check: 'excluded_column';
+  readonly column: string;
+  readonly reason: ExclusionReason;
+  /** One full sentence naming the file and the column, and how to use the column after all. */
+  readonly message: string;
 }
 
 /** How a time-split dataset's rows go to splits: by their time against two cut points. */

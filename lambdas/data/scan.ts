@@ -12,7 +12,7 @@
  * row group).
  */
 import { createHash } from 'node:crypto';
-import type { FeatureType } from '../shared/types';
+import type { ColumnType } from '../shared/types';
 import { checkTable, type CheckContext } from './checks';
 import { formatFromName, isParquet, isRandomAccess, rangeChunks, type DatasetSource } from './formats';
 import type { Detected, ReadOutcome } from './readers/outcome';
@@ -77,7 +77,9 @@ export function prepareScan(options: ScanOptions): {
     maxCategories: options.maxCategories ?? SCAN_DEFAULTS.maxCategories,
     histogramBins: options.histogramBins ?? SCAN_DEFAULTS.histogramBins,
   };
-  const givenTypes = new Map<string, FeatureType>((given?.columns ?? []).map((c) => [c.name, c.type]));
+  const givenTypes = new Map<string, ColumnType>((given?.columns ?? []).map((c) => [c.name, c.type]));
+  const dateFormats = new Map<string, string>();
+  for (const c of given?.columns ?? []) if (c.type === 'datetime' && c.format !== undefined) dateFormats.set(c.name, c.format);
   const declaredTask = options.task ?? given?.task;
   const inferTask = declaredTask === undefined;
   // A later dataset of a classification model must keep to the classes its schema fixed.
@@ -94,6 +96,7 @@ export function prepareScan(options: ScanOptions): {
   const table = new TableScan({
     targetName,
     givenTypes,
+    dateFormats,
     inferTask,
     knownClasses,
     domains,

@@ -74,6 +74,14 @@ export interface SplitOptions {
   timeSplit?: TimeSplit;
   /** Parquet: only the row groups that start in these rows (a part, see scanParquetPart). */
   rowRange?: { rowStart: number; rowEnd: number };
+  /** Columns added to each row, and counts kept of the train rows (SplitFeatures in ./split-features.ts). */
+  features?: RowFeatures;
+}
+
+/** What the splits add to the rows: the header as written, and each row as written given its split. */
+export interface RowFeatures {
+  header(header: readonly string[]): string[];
+  row(record: string[], split: SplitName): string[];
 }
 
 /**
@@ -107,20 +115,22 @@ export async function writeSplits(
       throw new Error(`A row has ${quote(record[timeIndex] ?? '')} in the time column ${quote(timeSplit!.column)}: not a time.`);
     return time < timeSplit!.cutoffs[0] ? 'train' : time < timeSplit!.cutoffs[1] ? 'validation' : 'test';
   };
+  const features = options.features;
   const emit = (record: string[]): void => {
-    const line = csvLine(record);
     if (header) {
       header = false;
       if (timeSplit !== undefined) {
         timeIndex = record.indexOf(timeSplit.column);
         if (timeIndex < 0) throw new Error(`The time column ${quote(timeSplit.column)} is not among the columns ${nameList(record)}.`);
       }
+      const line = csvLine(features ? features.header(record) : record);
       for (const name of SPLITS) pending[name] += line;
       return;
     }
+    // The split goes by the row as read, so that derived columns never move a row.
     const name = timeSplit !== undefined ? splitByTime(record) : splitOf(record);
     counts[name]++;
-    pending[name] += line;
+    pending[name] += csvLine(features ? features.row(record, name) : record);
   };
 
   const flush = async (name: SplitName): Promise<void> => {

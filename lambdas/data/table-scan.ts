@@ -2,7 +2,7 @@
  * The table being read, whatever the format (TableScan): its header, one accumulator per column
  * (./column-scan.ts) and the row counts; as JSON, a part's share of the scan, merged back in order.
  */
-import type { FeatureType } from '../shared/types';
+import type { ColumnType } from '../shared/types';
 import { isBlank } from './cells';
 import { ColumnScan, Examples, TimeScan, type ColumnScanState, type ExamplesState, type ReadMode, type TimeScanState } from './column-scan';
 import { NESTED, cellOf } from './formats';
@@ -25,7 +25,9 @@ export interface TableScanState {
 
 export interface TableSettings {
   readonly targetName: string;
-  readonly givenTypes: ReadonlyMap<string, FeatureType>;
+  readonly givenTypes: ReadonlyMap<string, ColumnType>;
+  /** Declared formats of datetime columns whose values are not ISO 8601. */
+  readonly dateFormats?: ReadonlyMap<string, string>;
   readonly inferTask: boolean;
   readonly knownClasses: ReadonlySet<string> | null;
   /** Categorical domains enforced per column (a declared schema's categories). */
@@ -75,6 +77,7 @@ export class TableScan {
       s.inferTask && isTarget && mode === 'infer',
       isTarget ? s.knownClasses : null,
       s.domains.get(name) ?? null,
+      s.dateFormats?.get(name),
     );
   }
 

@@ -17,6 +17,7 @@ import { resumeWithSlot, settleKnownData, trainingJobName, withTrainingSlot } fr
 import { describeViolations } from './messages';
 import type { ScanResult } from './scan-types';
 import { schemaHash } from './schema-hash';
+import type { SplitFeatures } from './split-features';
 import type { SplitName } from './splits';
 
 /** What a dataset is checked against, and where that schema came from (the report's `schemaSource`). */
@@ -118,6 +119,8 @@ export async function versionScan(
     // How the rows were split: by a hash of each row, or by time with its two cut points.
     splitBy: scan.timeSplit === undefined ? 'hash' : { timeColumn: scan.timeSplit.column, cutoffs: scan.timeSplit.cutoffs },
     violations: scan.violations,
+    // Columns kept in the data but out of the features (identifiers, free text), and why.
+    ...(scan.notes !== undefined ? { notes: scan.notes } : {}),
     checkedAt: createdAt,
   };
   const base = {
@@ -148,13 +151,18 @@ export async function versionScan(
   return { version, report, base };
 }
 
-/** The profile and the schema of the splits, beside the new version (the report follows with the split counts). */
+/** The profile beside the new version (the report follows with the split counts, the splits' schema with the splits). */
 export async function writeScanOutputs(run: IngestRun, scan: ScanResult, created: NewVersion): Promise<void> {
   // The report is written once, with the split counts, by acceptVersion.
-  await Promise.all([
-    putJson(run.bucket, s3Keys.profile(run.model, created.version), scan.profile),
-    putJson(run.bucket, s3Keys.splitSchema(run.model, created.version), scan.schema),
-  ]);
+  await putJson(run.bucket, s3Keys.profile(run.model, created.version), scan.profile);
+}
+
+/**
+ * The schema the trainer reads beside the train split (splits/<model>/v<N>/train/schema.json): the
+ * dataset's, with the derived date-time columns and the train split's vocabularies (SplitFeatures).
+ */
+export async function writeTrainingSchema(run: IngestRun, version: number, features: SplitFeatures): Promise<void> {
+  await putJson(run.bucket, s3Keys.splitSchema(run.model, version), features.trainingSchema());
 }
 
 /**

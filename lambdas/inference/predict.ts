@@ -9,7 +9,8 @@ import type { PredictEnv } from '../shared/env';
 import type { CaptureRecord } from '../shared/capture-record';
 import type { Prediction } from '../shared/model-runtime';
 import { logger } from '../shared/observability';
-import type { FeatureType, Task } from '../shared/types';
+import { inputFields, type InputField } from '../shared/model-inputs';
+import type { Task } from '../shared/types';
 import { CaptureBuffer } from './capture';
 import type { ModelServer, ServedModel } from './serving';
 import { validateInstances } from './validate';
@@ -30,7 +31,7 @@ export interface ModelDescription {
     readonly task: Task;
     /** Class labels in output order (classification only). */
     readonly classes?: string[];
-    readonly features: { readonly name: string; readonly type: FeatureType; readonly categories?: string[] }[];
+    readonly features: InputField[];
   };
   /** Metrics on the held-out test split (the registry's record of the version). */
   readonly metrics: Record<string, number>;
@@ -89,11 +90,8 @@ export class Predictor {
         target: card.target,
         task: card.task,
         ...(card.task === 'classification' ? { classes: card.classes ?? [] } : {}),
-        features: card.features.map((f) => ({
-          name: f.name,
-          type: f.type,
-          ...(f.type === 'categorical' ? { categories: f.categories ?? [] } : {}),
-        })),
+        // What a request sends: a date-time column raw, not the features derived from it.
+        features: inputFields(card),
       },
       metrics: served.record.metrics,
       validationMetrics: served.record.validationMetrics ?? card.validationMetrics ?? {},

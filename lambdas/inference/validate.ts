@@ -2,7 +2,9 @@
  * Request validation against the serving model's schema. Every problem is reported, by instance
  * index and field, so a client fixes a bad batch in one round trip.
  */
+import { parseDateTime } from '../shared/datetime';
 import { RequestInvalid } from '../shared/errors';
+import { inputFields } from '../shared/model-inputs';
 import type { ModelCard } from '../shared/types';
 
 export interface Problem {
@@ -37,7 +39,10 @@ export function validateInstances(payload: unknown, card: ModelCard, maxBatch: n
   if (instances.length > maxBatch) {
     throw new RequestInvalid(`"instances" has ${instances.length} items; at most ${maxBatch} are accepted per request.`);
   }
-  const features = new Map(card.features.map((f) => [f.name, f]));
+  // A date-time feature is sent raw (its derived features are computed from it); columns the
+  // model ignores (identifiers, free text) may be sent and are ignored.
+  const fields = inputFields(card);
+  const known = new Set([...fields.map((f) => f.name), ...(card.ignoredColumns ?? []).map((c) => c.name)]);
   const problems: Problem[] = [];
   const add = (p: Problem) => {
     if (problems.length < MAX_PROBLEMS) problems.push(p);
@@ -49,9 +54,9 @@ export function validateInstances(payload: unknown, card: ModelCard, maxBatch: n
     }
     const values = instance as Record<string, unknown>;
     for (const name of Object.keys(values)) {
-      if (!features.has(name)) add({ index, field: name, message: `instances[${index}] has unknown feature '${name}'.` });
+      if (!known.has(name)) add({ index, field: name, message: `instances[${index}] has unknown feature '${name}'.` });
     }
-    for (const feature of card.features) {
+    for (const feature of fields) {
       if (!Object.hasOwn(values, feature.name)) {
         add({
           index,
@@ -62,7 +67,17 @@ export function validateInstances(payload: unknown, card: ModelCard, maxBatch: n
       }
       const value = values[feature.name];
       if (value === null) continue;
-      if (feature.type === 'numeric') {
+      if (feature.type === 'datetime') {
+        if (typeof value !== 'string' || (value.trim() !== '' && parseDateTime(value, feature.format) === undefined)) {
+          const got = typeof value === 'string' ? `'${value.slice(0, 40)}'` : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+          const expected =
+            feature.format !== undefined
+              ? `a date in the format '${feature.format}'`
+              : "an ISO 8601 date or date-time such as '2024-05-01' or '2024-05-01T12:30:00Z' (UTC unless it names a zone)";
+          add({ index, field: feature.name, message: `instances[${index}].${feature.name} must be ${expected} or null, got ${got}.` });
+        }
+      } else if (feature.type === 'numeric') {
+        if (feature.boolean !== undefined && typeof value === 'boolean') continue;
         if (typeof value !== 'number') {
           add({
             index,

@@ -18,6 +18,7 @@ import { parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
 import { metricsFor } from '../shared/observability';
 import { Registry } from '../shared/registry/registry';
 import { getJson, getStream, listKeys, putBytes, putJson } from '../shared/storage';
+import { withDerivedFeatures } from '../shared/model-inputs';
 import type { DatasetProfile, ModelCard } from '../shared/types';
 import type { CaptureRecord } from '../shared/capture-record';
 import { predictionColumns, predictionProfileKey, predictionRow } from '../registry/prediction-profile';
@@ -117,7 +118,8 @@ export async function monitorModel(model: string, env: DriftEnv, options: Monito
     for await (const line of lines) {
       if (line.trim() === '') continue;
       const record = JSON.parse(line) as CaptureRecord;
-      accumulator.add(record.instance ?? {});
+      // The features the model saw: a date-time's derived ones computed as serving computed them.
+      accumulator.add(withDerivedFeatures(card, record.instance ?? {}));
       if (predictions) predictions.add(predictionRow(outputs, record.prediction));
       quality.add(record.requestId, indexer.next(record), record.prediction);
     }

@@ -9,7 +9,8 @@
  */
 import * as ort from 'onnxruntime-node';
 import { ModelArtifactInvalid } from './errors';
-import type { ModelCard } from './types';
+import { NumericReader, categoryOf } from './model-inputs';
+import type { ModelCard, ModelFeature } from './types';
 
 export type Prediction = { label: string; probabilities: Record<string, number> } | { value: number };
 
@@ -21,17 +22,21 @@ export function isMissing(value: RawValue): boolean {
 }
 
 export class ModelRuntime {
-  private readonly numeric: string[];
-  private readonly categorical: { name: string; index: Map<string, number> }[];
+  private readonly numericCount: number;
+  /** Numeric features from raw values: plain ones, and those derived from a date-time (model-inputs.ts). */
+  private readonly numeric: NumericReader;
+  private readonly categorical: { feature: ModelFeature; index: Map<string, number> }[];
 
   private constructor(
     readonly card: ModelCard,
     private readonly session: ort.InferenceSession,
   ) {
-    this.numeric = card.features.filter((f) => f.type === 'numeric').map((f) => f.name);
+    const numeric = card.features.filter((f) => f.type === 'numeric');
+    this.numericCount = numeric.length;
+    this.numeric = new NumericReader(numeric);
     this.categorical = card.features
       .filter((f) => f.type === 'categorical')
-      .map((f) => ({ name: f.name, index: new Map((f.categories ?? []).map((c, i) => [c, i + 1])) }));
+      .map((f) => ({ feature: f, index: new Map((f.categories ?? []).map((c, i) => [c, i + 1])) }));
   }
 
   static async load(onnx: Uint8Array, card: ModelCard, source = 'model.onnx'): Promise<ModelRuntime> {
@@ -59,32 +64,23 @@ export class ModelRuntime {
   private feeds(instances: Record<string, RawValue>[]): Record<string, ort.Tensor> {
     const n = instances.length;
     const feeds: Record<string, ort.Tensor> = {};
-    if (this.numeric.length > 0) {
-      const data = new Float32Array(n * this.numeric.length);
-      instances.forEach((instance, row) => {
-        this.numeric.forEach((name, col) => {
-          const raw = instance[name];
-          const value = isMissing(raw) ? NaN : typeof raw === 'number' ? raw : Number(raw);
-          data[row * this.numeric.length + col] = Number.isFinite(value) ? value : NaN;
-        });
-      });
-      feeds.numeric = new ort.Tensor('float32', data, [n, this.numeric.length]);
+    if (this.numericCount > 0) {
+      const data = new Float32Array(n * this.numericCount);
+      instances.forEach((instance, row) => this.numeric.read(instance, data, row * this.numericCount));
+      feeds.numeric = new ort.Tensor('float32', data, [n, this.numericCount]);
     }
     if (this.categorical.length > 0 && this.card.formatVersion === 2) {
       // One string input per feature; the graph maps "" and unknown values to its unknown bucket.
-      for (const { name } of this.categorical) {
-        const data = instances.map((instance) => {
-          const raw = instance[name];
-          return isMissing(raw) ? '' : String(raw);
-        });
-        feeds[name] = new ort.Tensor('string', data, [n, 1]);
+      for (const { feature } of this.categorical) {
+        const data = instances.map((instance) => categoryOf(feature, instance[feature.name]));
+        feeds[feature.name] = new ort.Tensor('string', data, [n, 1]);
       }
     } else if (this.categorical.length > 0) {
       const data = new BigInt64Array(n * this.categorical.length);
       instances.forEach((instance, row) => {
-        this.categorical.forEach(({ name, index }, col) => {
-          const raw = instance[name];
-          data[row * this.categorical.length + col] = BigInt(isMissing(raw) ? 0 : (index.get(String(raw)) ?? 0));
+        this.categorical.forEach(({ feature, index }, col) => {
+          const category = categoryOf(feature, instance[feature.name]);
+          data[row * this.categorical.length + col] = BigInt(category === '' ? 0 : (index.get(category) ?? 0));
         });
       });
       feeds.categorical = new ort.Tensor('int64', data, [n, this.categorical.length]);

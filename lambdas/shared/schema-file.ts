@@ -10,7 +10,8 @@
  *   "columns": [
  *     { "name": "tenure_months", "type": "numeric", "nullable": false },
  *     { "name": "contract", "type": "categorical", "categories": ["month-to-month", "one-year"] },
- *     { "name": "churned", "type": "categorical" }
+ *     { "name": "churned", "type": "categorical" },
+ *     { "name": "signed_at", "type": "datetime", "format": "DD/MM/YYYY HH:mm" }   (format optional: ISO 8601 by default)
  *   ],
  *   "timeColumn": "signup_date"                (optional: split by time, see DatasetSchema.timeColumn)
  * }
@@ -22,6 +23,7 @@
  * DATASET_SCHEMAS variable, at the Ingest function's cold start.
  */
 import { z } from 'zod';
+import { DATE_PARTS, DateFormatInvalid, compileDateFormat, type DatePart } from './datetime';
 import { MODEL_NAME_PATTERN } from './layout';
 import type { DatasetSchema, Task } from './types';
 
@@ -31,7 +33,7 @@ export type SchemaInput = Omit<DatasetSchema, 'task'> & { readonly task?: Task }
 /** One column of a schema.json. */
 export interface SchemaFileColumn {
   readonly name: string;
-  readonly type: 'numeric' | 'categorical';
+  readonly type: 'numeric' | 'categorical' | 'datetime';
   /**
    * Whether the column may be empty.
    * @default true
@@ -42,6 +44,18 @@ export interface SchemaFileColumn {
    * @default - any value
    */
   readonly categories?: string[];
+  /**
+   * A datetime column's format, for values that are not ISO 8601: tokens YYYY, MM, DD, HH, mm,
+   * ss, SSS and Z, anything else literal (`DD/MM/YYYY HH:mm`).
+   * @default - ISO 8601 (2024-05-01, 2024-05-01T12:30, 2024-05-01 12:30:00+02:00)
+   */
+  readonly format?: string;
+  /**
+   * A datetime column's derived features (hour, minute, dow, dom, month, doy, time, hour_sin,
+   * hour_cos, doy_sin, doy_cos).
+   * @default - all of them, or the calendar ones when the values have no time of day
+   */
+  readonly parts?: DatePart[];
 }
 
 /** A model's schema, as schema.json and the `datasetSchemas` prop declare it. */
@@ -73,11 +87,16 @@ export function isSchemaFile(fileName: string): boolean {
 const columnSchema = z
   .object({
     name: z.string().min(1, 'expected a non-empty column name'),
-    type: z.enum(['numeric', 'categorical'], { error: "expected 'numeric' or 'categorical'" }),
+    type: z.enum(['numeric', 'categorical', 'datetime'], { error: "expected 'numeric', 'categorical' or 'datetime'" }),
     nullable: z.boolean({ error: 'expected true or false' }).optional(),
     categories: z
       .array(z.string({ error: 'expected a string' }), { error: 'expected a list of strings' })
       .min(1, 'expected at least one category')
+      .optional(),
+    format: z.string({ error: 'expected a date format such as "DD/MM/YYYY HH:mm"' }).optional(),
+    parts: z
+      .array(z.enum(DATE_PARTS, { error: `expected one of ${DATE_PARTS.join(', ')}` }), { error: 'expected a list of date parts' })
+      .min(1, 'expected at least one part')
       .optional(),
   })
   .strict();
@@ -108,6 +127,18 @@ const schemaFileSchema = z
       if (column.categories !== undefined && column.type !== 'categorical') {
         ctx.addIssue({ code: 'custom', path: ['columns', i, 'categories'], message: 'only a categorical column has categories' });
       }
+      for (const key of ['format', 'parts'] as const) {
+        if (column[key] !== undefined && column.type !== 'datetime')
+          ctx.addIssue({ code: 'custom', path: ['columns', i, key], message: `only a datetime column has a ${key}` });
+      }
+      if (column.format !== undefined) {
+        try {
+          compileDateFormat(column.format);
+        } catch (error) {
+          if (!(error instanceof DateFormatInvalid)) throw error;
+          ctx.addIssue({ code: 'custom', path: ['columns', i, 'format'], message: error.message.replace(/\.$/, '') });
+        }
+      }
     });
     if (value.timeColumn !== undefined && value.timeColumn === value.target) {
       ctx.addIssue({ code: 'custom', path: ['timeColumn'], message: 'the target cannot be the time column the rows are split by' });
@@ -129,7 +160,7 @@ export type SchemaFileResult =
 
 /**
  * Parse and validate the text of a schema.json. A problem is reported with the field it concerns:
- * "datasets/churn/schema.json is not a valid schema: columns[1].type: expected 'numeric' or 'categorical'."
+ * "datasets/churn/schema.json is not a valid schema: columns[1].type: expected 'numeric', 'categorical' or 'datetime'."
  */
 export function parseSchemaFile(text: string, file: string): SchemaFileResult {
   let json: unknown;
@@ -168,6 +199,8 @@ export function parseSchemaValue(json: unknown, where: string): SchemaFileResult
       type: c.type,
       nullable: c.nullable ?? true,
       ...(c.categories !== undefined ? { categories: c.categories } : {}),
+      ...(c.format !== undefined ? { format: c.format } : {}),
+      ...(c.parts !== undefined ? { parts: c.parts } : {}),
     })),
   };
   return { ok: true, schema };
@@ -179,7 +212,7 @@ export type DatasetSchemasResult = { ok: true; schemas: Record<string, SchemaInp
  * Validate schemas keyed by model name (the `datasetSchemas` prop, the DATASET_SCHEMAS variable):
  * each key must be a model name and each value a valid schema.json document. The first problem is
  * reported with the model and the field, `where` naming the whole:
- * "datasetSchemas.churn is not a valid schema: columns[1].type: expected 'numeric' or 'categorical'."
+ * "datasetSchemas.churn is not a valid schema: columns[1].type: expected 'numeric', 'categorical' or 'datetime'."
  */
 export function parseDatasetSchemas(json: unknown, where: string): DatasetSchemasResult {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {

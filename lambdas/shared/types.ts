@@ -3,19 +3,52 @@
  * They are stored as JSON (in S3 and DynamoDB), so they are plain data with no methods.
  */
 
-/** How a column is treated: numbers are standardized, everything else is a category. */
+import type { DatePart } from './datetime';
+
+/** How a model feature is treated: numbers are standardized, everything else is a category. */
 export type FeatureType = 'numeric' | 'categorical';
+
+/**
+ * How a dataset's column is read: a feature type, or dates and times, which are not features
+ * themselves but the source of numeric features derived from them (lambdas/shared/datetime.ts).
+ */
+export type ColumnType = FeatureType | 'datetime';
+
+/** Why a column is not a feature: a value unique to each row, or free text (long, mostly distinct strings). */
+export type ExclusionReason = 'identifier' | 'free_text';
+
+/** A numeric feature computed from a date-time column's raw value (lambdas/shared/datetime.ts). */
+export interface DerivedFrom {
+  readonly column: string;
+  readonly part: DatePart;
+  /** The source column's declared format, when its values are not ISO 8601. */
+  readonly format?: string;
+}
 
 /** The learning task, inferred from the target column or given explicitly. */
 export type Task = 'classification' | 'regression';
 
 export interface ColumnSchema {
   readonly name: string;
-  readonly type: FeatureType;
+  readonly type: ColumnType;
   /** Whether the column had empty cells in the dataset that fixed the schema. */
   readonly nullable: boolean;
-  /** The categories seen in the dataset that fixed the schema (categorical columns only), sorted. */
+  /**
+   * Categorical columns: the categories seen in the dataset that fixed the schema, sorted. In the
+   * splits' schema.json (what the trainer reads): the train split's vocabulary, the most frequent
+   * values of the train rows only, so that a value the model never trained on is its unknown bucket.
+   */
   readonly categories?: string[];
+  /** Datetime columns: the format of values that are not ISO 8601, e.g. `DD/MM/YYYY HH:mm` (tokens in lambdas/shared/datetime.ts). */
+  readonly format?: string;
+  /** Datetime columns: the features derived from the column. Default: every part, or the calendar ones when the values have no time of day. */
+  readonly parts?: DatePart[];
+  /** Not a feature of the model (a categorical column unique to each row, or free text): kept in the data, noted in the report and the model card. */
+  readonly excluded?: ExclusionReason;
+  /** A two-valued column that spells a boolean (true/false, yes/no, 0/1...): its [false, true] spellings. */
+  readonly boolean?: [string, string];
+  /** The splits' schema.json only: a numeric column ingestion derived from a date-time column. */
+  readonly derivedFrom?: DerivedFrom;
 }
 
 /** The schema of a model's datasets: fixed by the first accepted dataset, checked for later ones. */
@@ -97,6 +130,16 @@ export interface ModelFeature {
    * Format version 1 only: the runtime feeds index i+1 for categories[i], 0 for unknown.
    */
   readonly categories?: string[];
+  /** A numeric feature derived from a date-time input: requests send the raw date-time, the runtime derives the value. */
+  readonly derivedFrom?: DerivedFrom;
+  /** A boolean categorical feature: its [false, true] categories, which JSON false and true map to. */
+  readonly boolean?: [string, string];
+}
+
+/** A column of the training data that the model does not use, and why. */
+export interface IgnoredColumn {
+  readonly name: string;
+  readonly reason: ExclusionReason;
 }
 
 /**
@@ -133,4 +176,6 @@ export interface ModelCard {
   readonly torchVersion: string;
   readonly device: string;
   readonly framework: string;
+  /** Columns the model does not use (identifiers, free text): a request may send them; they are ignored. */
+  readonly ignoredColumns?: IgnoredColumn[];
 }

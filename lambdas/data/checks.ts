@@ -3,7 +3,16 @@
  * (given or inferred), each column's values, the target and the time column; then the dataset's
  * schema and profile. Violations come in the order of the checks here, after the reader's own.
  */
-import type { ColumnProfile, ColumnSchema, ColumnType, DatasetProfile, DatasetSchema, FeatureType, NumericSketch, Task } from '../shared/types';
+import type {
+  ColumnProfile,
+  ColumnSchema,
+  ColumnType,
+  DatasetProfile,
+  DatasetSchema,
+  FeatureType,
+  NumericSketch,
+  Task,
+} from '../shared/types';
 import type { SchemaInput } from '../shared/schema-file';
 import { isBlank, numberLabel } from './cells';
 import type { ColumnScan } from './column-scan';
@@ -515,7 +524,12 @@ function schemaOf(
     const isTarget = column === target;
     const excluded = isTarget || type !== 'categorical' ? undefined : exclusionOf(column);
     if (excluded !== undefined) {
-      notes.push({ check: 'excluded_column', column: column.name, reason: excluded, message: exclusionMessage(column.name, ctx.file, excluded, column) });
+      notes.push({
+        check: 'excluded_column',
+        column: column.name,
+        reason: excluded,
+        message: exclusionMessage(column.name, ctx.file, excluded, column),
+      });
       return { ...base, excluded };
     }
     const boolean = isTarget ? undefined : booleanOf(column, type);

@@ -49,7 +49,8 @@ export class SplitFeatures implements RowFeatures {
     private readonly schema: DatasetSchema,
     private readonly declaredDomain = false,
   ) {
-    for (const column of schema.columns) if (isCategoricalFeature(column, schema.target)) this.counters.set(column.name, new CategoryCounter());
+    for (const column of schema.columns)
+      if (isCategoricalFeature(column, schema.target)) this.counters.set(column.name, new CategoryCounter());
   }
 
   /** Whether the splits need this (a date-time column or a categorical feature): else rows pass as they are. */

@@ -169,7 +169,7 @@ export function compileDateFormat(format: string): CompiledFormat {
   if (known) return known;
   let pattern = '^';
   const groups: string[] = [];
-  for (let at = 0; at < format.length; ) {
+  for (let at = 0; at < format.length;) {
     const token = FORMAT_TOKENS.find(([t]) => format.startsWith(t, at));
     if (token) {
       if (groups.includes(token[0])) throw new DateFormatInvalid(`The date format '${format}' has ${token[0]} twice.`);

@@ -218,3 +218,58 @@ describe('requests send the raw date-time', () => {
     ]);
   });
 });
+
+describe('datetime columns in the scan', () => {
+  const scanText = (text: string, schema?: DatasetSchema) =>
+    scanDataset(Readable.from([Buffer.from(text)]), {
+      fileName: 'days.csv',
+      target: 'y',
+      ...(schema ? { schema, strictSchema: true } : {}),
+    });
+  const rows = (cells: (i: number) => string, n = 30) =>
+    ['day,x,y', ...Array.from({ length: n }, (_, i) => `${cells(i)},${i},${i % 2}`)].join('\n') + '\n';
+
+  test('dates alone derive the calendar parts; one date that is not is a type_mismatch naming the row', async () => {
+    const dates = await scanText(rows((i) => `2024-02-${String(1 + (i % 28)).padStart(2, '0')}`));
+    expect(dates.schema.columns[0]).toEqual({ name: 'day', type: 'datetime', nullable: false, parts: datePartsFor(false) });
+    expect(dates.profile.columns['day.month']).toMatchObject({ kind: 'numeric', min: 2, max: 2 });
+    const bad = await scanText(rows((i) => (i === 6 ? '2024-02-30' : `2024-02-${String(1 + (i % 28)).padStart(2, '0')}`)));
+    expect(bad.violations.map((v) => v.message)).toEqual([
+      "Column 'day' in days.csv has 1 value that is not a date (row 8), such as '2024-02-30'; expected ISO 8601 dates or date-times (2024-05-01, 2024-05-01T12:30, 2024-05-01 12:30:00+02:00; UTC when no zone is given) as in the rest of the column (96% of its values are dates).",
+    ]);
+  });
+
+  test('a declared format reads its own spelling and names it when a value does not fit', async () => {
+    const schema: DatasetSchema = {
+      target: 'y',
+      task: 'classification',
+      columns: [
+        { name: 'day', type: 'datetime', nullable: true, format: 'DD/MM/YYYY HH:mm' },
+        { name: 'x', type: 'numeric', nullable: true },
+        { name: 'y', type: 'categorical', nullable: false },
+      ],
+    };
+    const ok = await scanText(
+      rows((i) => `${String(1 + (i % 28)).padStart(2, '0')}/03/2024 ${String(i % 24).padStart(2, '0')}:30`),
+      schema,
+    );
+    expect(ok.violations).toEqual([]);
+    expect(ok.schema.columns[0].parts).toEqual(DATE_PARTS);
+    const bad = await scanText(
+      rows((i) => (i === 2 ? '2024-03-01T10:30' : `01/03/2024 10:30`)),
+      schema,
+    );
+    expect(bad.violations.map((v) => v.message)).toEqual([
+      "Column 'day' in days.csv has 1 value that is not a date (row 4), such as '2024-03-01T10:30'; expected dates in the format 'DD/MM/YYYY HH:mm' as schema.json declares.",
+    ]);
+  });
+
+  test('a column named like a derived feature is a duplicate_column', async () => {
+    const text = ['day,day.dow,y', ...Array.from({ length: 20 }, (_, i) => `2024-01-${10 + (i % 9)},${i % 7},${i % 2}`)].join('\n') + '\n';
+    const result = await scanText(text);
+    expect(result.violations.map((v) => [v.check, v.column])).toEqual([['duplicate_column', 'day.dow']]);
+    expect(result.violations[0].message).toBe(
+      "Column 'day.dow' in days.csv has the name of the dow feature derived from the datetime column 'day'; expected no column named 'day.<part>' beside a datetime column (rename it).",
+    );
+  });
+});

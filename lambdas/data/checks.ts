@@ -17,6 +17,7 @@ import type { SchemaInput } from '../shared/schema-file';
 import { isBlank, numberLabel } from './cells';
 import type { ColumnScan } from './column-scan';
 import { addDatetimeProfiles, booleanOf, exclusionMessage, exclusionOf } from './column-roles';
+import { derivedName } from '../shared/datetime';
 import type { DataFormat } from './formats';
 import { capitalize, nameList, plural, quote, rowList } from './messages';
 import type { Detected, ReadOutcome } from './readers/outcome';
@@ -96,6 +97,7 @@ export function checkTable(table: TableScan, read: Detected & ReadOutcome, ctx: 
 
   const notes: ScanNote[] = [];
   const schema = schemaOf(columns, table.columns, types, task, ctx, notes);
+  violations.push(...derivedNameChecks(schema, columns, where));
   const profile = profileOf(columns, table.columns, table.rows, types, schema, ctx);
   return {
     sha256,
@@ -385,6 +387,26 @@ function columnChecks(
       exampleRows: e.rows,
       message: `Column ${quote(name)} in ${file} is empty in ${e.count} of ${plural(wellFormedRows, 'row')} (${share}%; ${rowList(e)}); expected at most ${Math.round(100 * maxNullShare)}% empty cells.`,
     });
+  }
+  return violations;
+}
+
+/** A column named like a feature derived from a datetime column (`date.hour` beside `date`). */
+function derivedNameChecks(schema: DatasetSchema, { firstIndex }: Columns, { file, headerRows }: Where): Violation[] {
+  const violations: Violation[] = [];
+  for (const column of schema.columns) {
+    if (column.type !== 'datetime') continue;
+    for (const part of column.parts ?? []) {
+      const name = derivedName(column.name, part);
+      if (!firstIndex.has(name)) continue;
+      violations.push({
+        check: 'duplicate_column',
+        column: name,
+        count: 1,
+        exampleRows: headerRows,
+        message: `Column ${quote(name)} in ${file} has the name of the ${part} feature derived from the datetime column ${quote(column.name)}; expected no column named ${quote(`${column.name}.<part>`)} beside a datetime column (rename it).`,
+      });
+    }
   }
   return violations;
 }

@@ -22,6 +22,7 @@ import { NumericReader, inputFields, withDerivedFeatures } from '../lambdas/shar
 import { validateInstances } from '../lambdas/inference/validate';
 import { RequestInvalid } from '../lambdas/shared/errors';
 import type { DatasetSchema, ModelCard, ModelFeature } from '../lambdas/shared/types';
+import { DriftAccumulator } from '../lambdas/monitoring/drift';
 import { findPython } from '../local/python';
 
 const parts = (text: string, format?: string): Record<DatePart, number> | undefined => {
@@ -271,5 +272,35 @@ describe('datetime columns in the scan', () => {
     expect(result.violations[0].message).toBe(
       "Column 'day.dow' in days.csv has the name of the dow feature derived from the datetime column 'day'; expected no column named 'day.<part>' beside a datetime column (rename it).",
     );
+  });
+});
+
+describe('the drift monitor compares the derived features', () => {
+  test('a window of later hours drifts on the hour, not on the day of the week', async () => {
+    // Training: hours spread over the day, every day of two weeks.
+    const lines = ['when,x,y'];
+    for (let i = 0; i < 2000; i++)
+      lines.push(
+        `2024-03-${String(1 + (i % 14)).padStart(2, '0')}T${String(i % 24).padStart(2, '0')}:${String(i % 60).padStart(2, '0')},${i % 5},${i % 2}`,
+      );
+    const scan = await scanDataset(Readable.from([Buffer.from(lines.join('\n') + '\n')]), { fileName: 'times.csv', target: 'y' });
+    const features = new SplitFeatures(scan.schema).trainingSchema().columns.filter((c) => c.derivedFrom !== undefined);
+    const card = { features: features.map((c) => ({ name: c.name, type: 'numeric', derivedFrom: c.derivedFrom })) } as unknown as ModelCard;
+    // As monitor.ts does: each captured instance's derived features, against the profile's.
+    const accumulator = new DriftAccumulator(card.features, scan.profile);
+    for (let i = 0; i < 1000; i++) {
+      const instance = {
+        when: `2024-04-${String(1 + (i % 14)).padStart(2, '0')}T${String(18 + (i % 6)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`,
+        x: 1,
+      };
+      accumulator.add(withDerivedFeatures(card, instance));
+    }
+    const report = accumulator.report();
+    const drifted = new Map(report.features.map((f) => [f.name, f.drifted]));
+    expect(drifted.get('when.hour')).toBe(true);
+    expect(drifted.get('when.hour_sin')).toBe(true);
+    expect(drifted.get('when.dow')).toBe(false);
+    expect(drifted.get('when.minute')).toBe(false);
+    expect(drifted.has('when')).toBe(false);
   });
 });

@@ -11,9 +11,11 @@
  *   BOOLEAN                        true / false
  *   INT32, INT64 (signed)          the integer in full (an INT64 beyond 2^53 too: a bigint)
  *   UINT_8..UINT_64, INTEGER(unsigned)  the unsigned integer in full
- *   FLOAT                          the shortest decimal that reads back as the same 32-bit float (0.1)
+ *   FLOAT                          the shortest decimal that reads back as the same 32-bit float (0.1,
+ *                                  3.4e+38), as numpy prints it
  *   DOUBLE                         JavaScript's shortest round-trip form; NaN and Infinity spelled so
- *   FLOAT16                        the shortest decimal that reads back as the same 16-bit float
+ *   FLOAT16                        the shortest decimal that reads back as the same 16-bit float (65500
+ *                                  for the largest, 65504)
  *   DECIMAL (INT32, INT64, FIXED_LEN_BYTE_ARRAY, BYTE_ARRAY)  the exact decimal, with `scale` digits
  *                                  after the point (1.50 for 150 at scale 2)
  *   DATE                           YYYY-MM-DD
@@ -22,7 +24,9 @@
  *                                  (.000000Z for MICROS, .000000000Z for NANOS and INT96). A timestamp
  *                                  not adjusted to UTC (a wall-clock time) is written as if it were UTC.
  *   TIME (MILLIS, MICROS, NANOS)   HH:MM:SS with the unit's digits
- *   STRING/UTF8, ENUM, JSON, unannotated BYTE_ARRAY  the text (JSON as written, not parsed)
+ *   STRING/UTF8, ENUM, JSON, unannotated BYTE_ARRAY  the text (JSON as written, not parsed); an
+ *                                  empty string is an empty cell (missing), as in CSV; bytes that
+ *                                  are not UTF-8 are raw bytes (below)
  *   UUID                           8-4-4-4-12 lower-case hex
  *   null (any type)                an empty cell: missing
  *   anything else (BSON, GEOMETRY, GEOGRAPHY, INTERVAL, unannotated FIXED_LEN_BYTE_ARRAY)
@@ -50,12 +54,25 @@ export function physicalElement(element: SchemaElement): SchemaElement {
   return isText(element) ? { ...physical, converted_type: 'UTF8' } : physical;
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
- * The parsers hyparquet calls even on unannotated columns: INT96 always goes through
+ * The parsers hyparquet calls on physicalElement's columns. INT96 always goes through
  * timestampFromNanoseconds (with the nanoseconds since the epoch), which here hands them on as they
- * are, for timestampText.
+ * are, for timestampText. Text is decoded strictly: bytes that are not UTF-8 (a binary column with
+ * no annotation) stay bytes, which are reported, rather than becoming text with U+FFFD in it.
  */
-export const PHYSICAL_PARSERS: Partial<ParquetParsers> = { timestampFromNanoseconds: (nanos: bigint) => nanos };
+export const PHYSICAL_PARSERS: Partial<ParquetParsers> = {
+  timestampFromNanoseconds: (nanos: bigint) => nanos,
+  stringFromBytes: (bytes: Uint8Array | undefined) => {
+    if (bytes === undefined) return undefined;
+    try {
+      return UTF8.decode(bytes);
+    } catch {
+      return bytes;
+    }
+  },
+};
 
 function isText({ type, converted_type: ctype, logical_type: ltype }: SchemaElement): boolean {
   if (type !== 'BYTE_ARRAY') return false;
@@ -174,8 +191,9 @@ export function signedBigEndian(bytes: Uint8Array): bigint {
  * are ever needed), in JavaScript's number form: 0.1 for the 32-bit float nearest 0.1, which as a
  * float64 prints 0.10000000149011612.
  */
-function shortestText(value: number, round: (x: number) => number, maxDigits: number): string {
-  if (!Number.isFinite(value) || Number.isInteger(value)) return String(value);
+function shortestText(value: number, round: (x: number) => number, maxDigits: number, exactIntegers: number): string {
+  // Below 2^(fraction bits + 1) every integer is exact, and its own shortest decimal.
+  if (!Number.isFinite(value) || (Number.isInteger(value) && Math.abs(value) <= exactIntegers)) return String(value);
   for (let digits = 1; digits < maxDigits; digits++) {
     const candidate = Number(value.toPrecision(digits));
     if (round(candidate) === value) return String(candidate);
@@ -185,12 +203,12 @@ function shortestText(value: number, round: (x: number) => number, maxDigits: nu
 
 /** A 32-bit float (decoded as a float64 holding the same value) as its shortest decimal. */
 export function float32Text(value: number): string {
-  return shortestText(value, Math.fround, 9);
+  return shortestText(value, Math.fround, 9, 2 ** 24);
 }
 
 /** A 16-bit float as its shortest decimal. */
 export function float16Text(value: number): string {
-  return shortestText(value, roundToFloat16, 5);
+  return shortestText(value, roundToFloat16, 5, 2 ** 11);
 }
 
 /** IEEE 754 half precision, little-endian (Parquet's FLOAT16), as a number. */

@@ -78,32 +78,34 @@ export function int96(julianDay: number, nanosOfDay: bigint): Uint8Array {
 }
 
 /**
- * A file with one optional INT96 column `name` (values from int96(), null allowed): written as
- * FIXED_LEN_BYTE_ARRAY(12) by hyparquet-writer, uncompressed and without statistics, whose footer
- * then says INT96 instead. INT96 values are stored exactly as 12 fixed bytes, so only the type's
- * label differs. In Thrift's compact encoding the label is field 1 (i32) of the schema element and
- * of the column chunk's metadata: the bytes 0x15 0x0e (FIXED_LEN_BYTE_ARRAY, 7, zigzagged) become
- * 0x15 0x06 (INT96, 3). Checked by reading the footer back.
+ * A file of `id` (INT32, 0..n-1) and an optional INT96 column `v` (values from int96(), null
+ * allowed): written with `v` as FIXED_LEN_BYTE_ARRAY(12) by hyparquet-writer, uncompressed and
+ * without statistics, whose footer then says INT96 instead. INT96 values are stored as exactly 12
+ * fixed bytes, so only the type's label differs. In Thrift's compact encoding the label is field 1
+ * (i32) of the schema element and of the column chunk's metadata: the bytes 0x15 0x0e
+ * (FIXED_LEN_BYTE_ARRAY, 7, zigzagged) become 0x15 0x06 (INT96, 3). Checked by reading the footer.
  */
-export function int96Parquet(name: string, values: (Uint8Array | null)[]): Buffer {
+export function int96Parquet(values: (Uint8Array | null)[]): Buffer {
   const schema: WriterElement[] = [
-    { name: 'root', num_children: 1 },
-    { name, type: 'FIXED_LEN_BYTE_ARRAY', type_length: 12, repetition_type: 'OPTIONAL' },
+    { name: 'root', num_children: 2 },
+    { name: 'id', type: 'INT32', repetition_type: 'REQUIRED' },
+    { name: 'v', type: 'FIXED_LEN_BYTE_ARRAY', type_length: 12, repetition_type: 'OPTIONAL' },
   ];
-  const bytes = Buffer.from(
-    parquetWriteBuffer({ schema, columnData: [{ name, data: values, statistics: false }], codec: 'UNCOMPRESSED', statistics: false }),
-  );
+  const columnData: ColumnSource[] = [
+    { name: 'id', data: Int32Array.from(values, (_, i) => i) },
+    { name: 'v', data: values },
+  ];
+  const bytes = Buffer.from(parquetWriteBuffer({ schema, columnData, codec: 'UNCOMPRESSED', statistics: false }));
   const footerLength = bytes.readUInt32LE(bytes.length - 8);
-  const start = bytes.length - 8 - footerLength;
   let relabelled = 0;
-  for (let i = start; i < bytes.length - 9; i++) {
+  for (let i = bytes.length - 8 - footerLength; i < bytes.length - 9; i++) {
     if (bytes[i] === 0x15 && bytes[i + 1] === 0x0e) {
       bytes[i + 1] = 0x06;
       relabelled++;
     }
   }
   const meta = footer(bytes);
-  if (relabelled !== 2 || meta.schema[1].type !== 'INT96' || meta.row_groups[0].columns[0].meta_data?.type !== 'INT96')
+  if (relabelled !== 2 || meta.schema[2].type !== 'INT96' || meta.row_groups[0].columns[1].meta_data?.type !== 'INT96')
     throw new Error(`int96Parquet: relabelled ${relabelled} type fields, expected the schema element's and the column chunk's`);
   return bytes;
 }

@@ -21,9 +21,12 @@ import * as parquetWasm from 'parquet-wasm';
 export type Codec = Exclude<CompressionCodec, 'LZO'>;
 export const CODECS: readonly Codec[] = ['UNCOMPRESSED', 'SNAPPY', 'GZIP', 'BROTLI', 'LZ4', 'ZSTD', 'LZ4_RAW'];
 
-/** An Arrow vector over raw storage (a typed array of the type's values), null where `valid` is false. */
+/**
+ * An Arrow vector over raw storage (a typed array of the type's values; a Decimal's are 32-bit
+ * words, bitWidth / 32 of them a value), null where `valid` is false.
+ */
 export function arrowVector<T extends arrow.DataType>(type: T, data: ArrayLike<unknown>, valid?: readonly boolean[]): arrow.Vector<T> {
-  const length = valid?.length ?? data.length;
+  const length = valid?.length ?? (type instanceof arrow.Decimal ? data.length / (type.bitWidth / 32) : data.length);
   let nullBitmap: Uint8Array | undefined;
   let nullCount = 0;
   if (valid !== undefined) {

@@ -7,10 +7,11 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
-    // Parquet reader and writer: ES modules only, rewritten as CommonJS for jest.
-    '/node_modules/hyparquet(-writer)?/.+\\.js$': '<rootDir>/test/esm-transform.js',
+    // Parquet reader, its decompressors (and their snappy) and writer: ES modules only, rewritten
+    // as CommonJS for jest. (fzstd, the ZSTD decompressor, ships CommonJS.)
+    '/node_modules/(hyparquet|hyparquet-writer|hyparquet-compressors|hysnappy)/.+\\.js$': '<rootDir>/test/esm-transform.js',
   },
-  transformIgnorePatterns: ['/node_modules/(?!(hyparquet|hyparquet-writer)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(hyparquet|hyparquet-writer|hyparquet-compressors|hysnappy)/)'],
   setupFiles: ['<rootDir>/local/polyfills.ts', '<rootDir>/test/setup-env.ts'],
   testTimeout: 60000,
   maxWorkers: 2,

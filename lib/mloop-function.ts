@@ -34,7 +34,7 @@ export interface MloopFunctionProps<Id extends FunctionId> {
  * esbuild target its bundles are built for, which follows it.
  */
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
-const BUNDLING_TARGET = LAMBDA_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, 'node$1');
+export const BUNDLING_TARGET = LAMBDA_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, 'node$1');
 
 /**
  * The one Lambda base of mloop. Shared defaults, set once:

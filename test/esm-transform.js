@@ -1,6 +1,6 @@
 /**
- * A jest transform for the few dependencies published only as ES modules (hyparquet and
- * hyparquet-writer): esbuild rewrites them as CommonJS, as the Lambda bundle (esbuild) and tsx do
+ * A jest transform for the few dependencies published only as ES modules (hyparquet,
+ * hyparquet-compressors, hysnappy and hyparquet-writer): esbuild rewrites them as CommonJS, as the Lambda bundle (esbuild) and tsx do
  * at run time. jest's module loader cannot load ES modules without --experimental-vm-modules.
  */
 const { transformSync } = require('esbuild');

@@ -87,7 +87,7 @@ export function checkTable(table: TableScan, read: Detected & ReadOutcome, ctx: 
     const column = table.columns[index];
     const type = types.get(column) as ColumnType;
     const facts = { name, column, type, isTarget: column === columns.target, declared: declared.get(name) };
-    violations.push(...columnChecks(facts, { wellFormedRows: table.wellFormedRows, parsed }, ctx));
+    violations.push(...columnChecks(facts, { wellFormedRows: table.wellFormedRows, parsed, format }, ctx));
   }
   if (columns.target !== undefined && parsed) {
     const constant = constantTarget(columns.target, types.get(columns.target) as FeatureType, table.rows, ctx);
@@ -291,7 +291,7 @@ interface ColumnFacts {
 /** One column's values: nested ones, non-numbers and non-finite numbers, domain, classes, completeness. */
 function columnChecks(
   { name, column, type, isTarget, declared }: ColumnFacts,
-  { wellFormedRows, parsed }: { wellFormedRows: number; parsed: boolean },
+  { wellFormedRows, parsed, format }: { wellFormedRows: number; parsed: boolean; format: DataFormat },
   ctx: CheckContext,
 ): Violation[] {
   const violations: Violation[] = [];
@@ -299,13 +299,12 @@ function columnChecks(
   const label = isTarget ? 'Target column' : 'Column';
   if (column.nested.count > 0) {
     const e = column.nested;
-    violations.push({
-      check: 'type_mismatch',
-      column: name,
-      count: e.count,
-      exampleRows: e.rows,
-      message: `${label} ${quote(name)} in ${file} has ${plural(e.count, 'nested or binary value')} (${rowList(e)}), such as an object, an array or raw bytes; expected a number, a string, a boolean or null in every row.`,
-    });
+    // Parquet says what a nested column is in its schema, and the rule is the README's.
+    const message =
+      format === 'parquet'
+        ? `${label} ${quote(name)} in ${file} is a nested or binary Parquet column (${plural(e.count, 'value')} without a cell, ${rowList(e)}): nested Parquet columns (LIST, MAP, STRUCT, repeated fields) and raw bytes are not features; expected one number, string, boolean, date or time per row (drop the column, or flatten it into columns of their own, before ingesting).`
+        : `${label} ${quote(name)} in ${file} has ${plural(e.count, 'nested or binary value')} (${rowList(e)}), such as an object, an array or raw bytes; expected a number, a string, a boolean or null in every row.`;
+    violations.push({ check: 'type_mismatch', column: name, count: e.count, exampleRows: e.rows, message });
   }
   // The time column the rows are split by has its own checks (timeColumnChecks).
   if (type === 'datetime' && name !== ctx.given?.timeColumn) violations.push(...dateChecks(name, column, label, declared, ctx));

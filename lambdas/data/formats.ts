@@ -1,15 +1,14 @@
 /**
  * File formats of dropped datasets: which format a file is (by its name, and gzip and Parquet by
- * their magic bytes), gzip decompression as a stream, JSON Lines records, and Parquet rows read
- * one row group at a time through ranged reads. Each reader turns records into string cells, so
- * that every format feeds the same checks and profiles (./scan.ts).
+ * their magic bytes), gzip decompression as a stream, and JSON Lines records (Parquet files are
+ * read in ./parquet-file.ts). Each reader turns records into string cells, so that every format
+ * feeds the same checks and profiles (./scan.ts).
  *
  * Pure code apart from zlib: the callers hand in bytes (a stream, or a random-access source for
  * Parquet).
  */
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip, type Gunzip } from 'node:zlib';
-import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 
 export type DataFormat = 'csv' | 'jsonl' | 'parquet';
 
@@ -200,10 +199,10 @@ export function gzipReason(error: Error): string {
 export const NESTED = Symbol('nested');
 
 /**
- * A JSON or Parquet value as a CSV cell: null and undefined are empty (missing), numbers in
- * JavaScript's shortest round-trip form (NaN and Infinity spelled so, which the checks report as
- * non-finite), bigints in full, booleans as true/false, dates in ISO 8601. Objects, arrays and
- * binary values have no cell: NESTED.
+ * A JSON value as a CSV cell: null and undefined are empty (missing), numbers in JavaScript's
+ * shortest round-trip form (NaN and Infinity spelled so, which the checks report as non-finite),
+ * bigints in full, booleans as true/false, dates in ISO 8601. Objects, arrays and binary values
+ * have no cell: NESTED. (Parquet values have rules of their own: ./parquet-cells.ts.)
  */
 export function cellOf(value: unknown): string | typeof NESTED {
   switch (typeof value) {
@@ -292,77 +291,4 @@ export class LineReader {
 export function jsonReason(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return message.replace(/[.\s]+$/, '').slice(0, 200);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Parquet
-// ---------------------------------------------------------------------------------------------
-
-/** hyparquet's file: ranged reads of a random-access source. */
-function asyncBuffer(source: RandomAccessSource): AsyncBuffer {
-  return {
-    byteLength: source.byteLength,
-    slice: async (start, end) => {
-      const bytes = await source.read(start, end ?? source.byteLength);
-      return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-    },
-  };
-}
-
-export interface ParquetLayout {
-  readonly metadata: FileMetaData;
-  /** Top-level column names, in schema order. */
-  readonly columns: string[];
-  readonly rows: number;
-  /** Rows per row group, in order. */
-  readonly rowGroups: number[];
-}
-
-/** Read a Parquet file's footer: its columns and row groups. Throws on a file that is not Parquet. */
-export async function parquetLayout(source: RandomAccessSource): Promise<ParquetLayout> {
-  if (source.byteLength < 12)
-    throw new Error(`${source.byteLength} bytes is too short for a Parquet file (magic, footer length and footer)`);
-  const head = await source.read(0, 4);
-  if (!isParquet(head)) throw new Error('it does not start with the Parquet magic bytes PAR1');
-  const file = asyncBuffer(source);
-  const metadata = await parquetMetadataAsync(file);
-  const columns = (parquetSchema(metadata).children ?? []).map((c) => c.element.name);
-  const rowGroups = metadata.row_groups.map((g) => Number(g.num_rows));
-  return { metadata, columns, rows: Number(metadata.num_rows), rowGroups };
-}
-
-/**
- * Read a Parquet file one row group at a time: `onRows` gets each group's rows (values in the
- * order of `layout.columns`) and the 0-based index of the group's first row. Memory holds one row
- * group. Throws on a corrupt file (the caller reports it).
- */
-export async function readParquetRows(
-  source: RandomAccessSource,
-  layout: ParquetLayout,
-  onRows: (rows: unknown[][], firstRow: number) => void | Promise<void>,
-  /** Only the row groups that start in [rowStart, rowEnd) (a part of the file, see lambdas/data/parts.ts). */
-  range?: { readonly rowStart: number; readonly rowEnd: number },
-): Promise<void> {
-  const file = asyncBuffer(source);
-  let rowStart = 0;
-  for (const groupRows of layout.rowGroups) {
-    if (range !== undefined && (rowStart < range.rowStart || rowStart >= range.rowEnd)) {
-      rowStart += groupRows;
-      continue;
-    }
-    let rows: unknown[][] = [];
-    await parquetRead({
-      file,
-      metadata: layout.metadata,
-      columns: layout.columns,
-      rowStart,
-      rowEnd: rowStart + groupRows,
-      rowFormat: 'array',
-      onComplete: (data) => {
-        rows = data;
-      },
-    });
-    await onRows(rows, rowStart);
-    rowStart += groupRows;
-  }
 }

@@ -14,15 +14,14 @@ import {
   formatFromName,
   isRandomAccess,
   jsonReason,
-  parquetLayout,
   rangeChunks,
-  readParquetRows,
   toBuffer,
   type DataFormat,
   type DatasetSource,
   type RandomAccessSource,
 } from './formats';
 import { nameList, quote } from './messages';
+import { parquetLayout, readParquetRows } from './parquet-file';
 import { RecordParser, csvOptions, endParser, writeChunk } from './readers/csv';
 import { MAX_RECORD_BYTES, SCAN_DEFAULTS, type TimeSplit } from './scan-types';
 
@@ -169,7 +168,8 @@ export async function writeSplits(
         file,
         layout,
         async (rows) => {
-          for (const row of rows) emit(row.map((value) => cellText(value)));
+          // A nested column's cells (NESTED) are rejected by the scan; the split has them empty.
+          for (const row of rows) emit(row.map((cell) => (cell === NESTED ? '' : cell)));
           await flushFull();
         },
         options.rowRange,
@@ -242,7 +242,7 @@ export async function writeSplits(
   return counts;
 }
 
-/** A JSON or Parquet value as a split's cell (nested values, rejected by the scan, as JSON). */
+/** A JSON value as a split's cell (nested values, rejected by the scan, as JSON). */
 function cellText(value: unknown): string {
   const cell = cellOf(value);
   return cell === NESTED ? (JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)) ?? '') : cell;

@@ -1,6 +1,7 @@
 /** Parquet rows into a table, one row group at a time, from a random-access source. */
-import { cellOf, jsonReason, parquetLayout, readParquetRows, type ParquetLayout, type RandomAccessSource } from '../formats';
-import { plural } from '../messages';
+import { jsonReason, type RandomAccessSource } from '../formats';
+import { plural, quote } from '../messages';
+import { PARQUET_CODECS, parquetLayout, readParquetRows, type ParquetLayout } from '../parquet-file';
 import type { TableScan } from '../table-scan';
 import { corrupt, type ReadOutcome } from './outcome';
 
@@ -31,13 +32,20 @@ export async function readParquet(
     if (sourceError !== undefined) throw sourceError;
     return { violations: [corrupt(file, 'is not a readable Parquet file', jsonReason(error), expected)], complete: false };
   }
+  if (layout.unreadableCodec !== undefined) {
+    const { codec, column } = layout.unreadableCodec;
+    // LZO: named as what it is, not as a row group that cannot be read.
+    const codecs = `a Parquet file compressed with ${PARQUET_CODECS.slice(0, -1).join(', ')} or ${PARQUET_CODECS.at(-1)} (write it again with ZSTD or SNAPPY)`;
+    const reason = `${codec}, in column ${quote(column)}`;
+    return { violations: [corrupt(file, 'is compressed with a Parquet codec that cannot be read', reason, codecs)], complete: false };
+  }
   table.setHeader(layout.columns, 0);
   try {
     await readParquetRows(
       guarded,
       layout,
       (rows, first) => {
-        for (let i = 0; i < rows.length; i++) table.cells(rows[i].map(cellOf), first + i + 1);
+        for (let i = 0; i < rows.length; i++) table.cells(rows[i], first + i + 1);
       },
       range,
     );

@@ -5,7 +5,9 @@
  */
 import type { ColumnProfile, FeatureType } from '../shared/types';
 import { isBlank, numberLabel, readNumber, readTime } from './cells';
+import { CellInterner } from './cell-interner';
 import { NESTED } from './formats';
+import type { CsvRecord } from './readers/csv-tokenizer';
 import { CategoryCounter, NumericStats, compareStrings, type CategoryCounterState, type NumericStatsState } from './profile';
 import { MAX_EXAMPLE_ROWS, MAX_INFERRED_CLASSES, MAX_SCHEMA_CATEGORIES, NUMERIC_SHARE, type ScanOptions } from './scan-types';
 
@@ -166,6 +168,36 @@ export class ColumnScan {
       this.nonNumeric.note(row, cell);
     }
   }
+
+  /**
+   * Field i of a CSV record: what add() does with its string, without making one where a number
+   * is all that is kept (a numeric column, or one being inferred once its numbers are only
+   * tallied), and with the same string for a repeated cell where its text is counted.
+   */
+  addCsvField(record: CsvRecord, i: number, row: number): void {
+    if (this.numbersOnly) {
+      const value = record.number(i);
+      if (value === value) {
+        // A plain decimal: finite, and what readNumber reads.
+        if (this.categories !== null) this.categories.addOther();
+        this.numbers.add(value);
+        if (this.integersOnly && !Number.isInteger(value)) this.integersOnly = false;
+        const distinct = this.distinctNumbers;
+        if (distinct !== null && distinct.size <= MAX_INFERRED_CLASSES) distinct.add(value);
+        return;
+      }
+    }
+    this.add(record.isPlain(i) ? this.interner.get(record.text, record.starts[i], record.ends[i]) : record.field(i), row);
+  }
+
+  /** Whether a number is all add() keeps of a numeric cell: no text counted, no domain or classes to check. */
+  private get numbersOnly(): boolean {
+    return (
+      this.mode !== 'categorical' && this.domain === null && this.classes === null && (this.categories === null || this.numbersAsOther)
+    );
+  }
+
+  private readonly interner = new CellInterner();
 
   toJSON(): ColumnScanState {
     return {

@@ -23,7 +23,7 @@ import {
   type RandomAccessSource,
 } from './formats';
 import { nameList, quote } from './messages';
-import { RecordParser, csvOptions, endParser, writeChunk } from './readers/csv';
+import { csvTokenizer } from './readers/csv';
 import { MAX_RECORD_BYTES, SCAN_DEFAULTS, type TimeSplit } from './scan-types';
 
 export type SplitName = 'train' | 'validation' | 'test';
@@ -134,15 +134,24 @@ export async function writeSplits(
   };
 
   const format: DataFormat = options.format ?? (options.fileName !== undefined ? formatFromName(options.fileName).format : 'csv');
+  let emitError: unknown;
   const parser =
     format === 'csv'
-      ? new RecordParser(csvOptions(options.delimiter ?? SCAN_DEFAULTS.delimiter, options.recordDelimiter), (record) => emit(record))
+      ? csvTokenizer(options.delimiter ?? SCAN_DEFAULTS.delimiter, options.recordDelimiter, (record) => {
+          try {
+            emit(record.fields());
+          } catch (error) {
+            emitError ??= error;
+            parser?.stop();
+          }
+        })
       : null;
+  const parsed = (): void => {
+    if (emitError !== undefined) throw emitError;
+    const error = parser?.error;
+    if (error !== undefined) throw new Error(`${error.reason}, in the row starting on line ${error.line}.`);
+  };
   if (parser !== null && options.partHeader !== undefined) emit(options.partHeader);
-  if (parser !== null) {
-    parser.on('error', () => undefined); // reported through the write and end callbacks
-    parser.resume();
-  }
 
   try {
     if (format === 'parquet') {
@@ -191,8 +200,8 @@ export async function writeSplits(
           : null;
       for await (const buf of decodedChunks(stream)) {
         if (parser !== null) {
-          const error = await writeChunk(parser, buf);
-          if (error !== undefined) throw error;
+          parser.push(buf);
+          parsed();
         } else if (lines !== null) {
           lines.push(buf);
           if (lineError !== undefined) throw lineError;
@@ -201,8 +210,8 @@ export async function writeSplits(
         await flushFull();
       }
       if (parser !== null) {
-        const error = await endParser(parser);
-        if (error !== undefined) throw error;
+        parser.end();
+        parsed();
       } else if (lines !== null) {
         lines.end();
         if (lineError !== undefined) throw lineError;
@@ -226,7 +235,7 @@ export async function writeSplits(
     for (const name of SPLITS) (sinks[name] as NodeJS.WritableStream & { destroy?: () => void }).destroy?.();
     throw error;
   } finally {
-    parser?.destroy();
+    parser?.stop();
     for (const name of SPLITS) sinks[name].removeListener('error', onSinkError);
   }
   return counts;

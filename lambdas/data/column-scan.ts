@@ -126,6 +126,7 @@ export class ColumnScan {
   ) {
     this.categories = mode === 'numeric' ? null : new CategoryCounter();
     this.distinctNumbers = inferTask ? new Set<number>() : null;
+    this.updateNumbersOnly();
   }
 
   add(cell: string, row: number): void {
@@ -154,7 +155,10 @@ export class ColumnScan {
       if (this.numbersAsOther && Number.isFinite(value)) categories.addOther();
       else {
         categories.add(cell);
-        if (!categories.exact && !this.numbersAsOther && this.inferType() === 'numeric') this.numbersAsOther = true;
+        if (!categories.exact && !this.numbersAsOther && this.inferType() === 'numeric') {
+          this.numbersAsOther = true;
+          this.updateNumbersOnly();
+        }
       }
     }
     if (Number.isFinite(value)) {
@@ -191,10 +195,11 @@ export class ColumnScan {
   }
 
   /** Whether a number is all add() keeps of a numeric cell: no text counted, no domain or classes to check. */
-  private get numbersOnly(): boolean {
-    return (
-      this.mode !== 'categorical' && this.domain === null && this.classes === null && (this.categories === null || this.numbersAsOther)
-    );
+  private numbersOnly = false;
+
+  private updateNumbersOnly(): void {
+    this.numbersOnly =
+      this.mode !== 'categorical' && this.domain === null && this.classes === null && (this.categories === null || this.numbersAsOther);
   }
 
   private readonly interner = new CellInterner();
@@ -232,6 +237,7 @@ export class ColumnScan {
     }
     this.integersOnly &&= other.integersOnly;
     this.numbersAsOther ||= other.numbersAsOther;
+    this.updateNumbersOnly();
   }
 
   /** The type by the inference rule: numeric when at least 90% of the non-empty values are numbers. */

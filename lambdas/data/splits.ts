@@ -2,7 +2,6 @@
  * The splits of an accepted dataset: each row to train, validation or test (by a stable hash of
  * the row, or by time), written again as RFC 4180 CSV whatever the format read.
  */
-import { hash } from 'node:crypto';
 import { once } from 'node:events';
 import { readTime } from './cells';
 import {
@@ -24,6 +23,8 @@ import {
 } from './formats';
 import { nameList, quote } from './messages';
 import { csvTokenizer } from './readers/csv';
+import type { CsvRecord } from './readers/csv-tokenizer';
+import { plainLineHash, rowHash } from './split-hash';
 import { MAX_RECORD_BYTES, SCAN_DEFAULTS, type TimeSplit } from './scan-types';
 
 export type SplitName = 'train' | 'validation' | 'test';
@@ -37,8 +38,12 @@ export const SPLIT_SHARES = { train: 0.8, validation: 0.1 } as const;
  * no two different records share), so the same row always lands in the same split.
  */
 export function splitOf(record: string[]): SplitName {
-  const digest = hash('sha1', JSON.stringify(record), 'buffer');
-  const u = digest.readUInt32BE(0) / 0x1_0000_0000;
+  return splitOfHash(rowHash(record));
+}
+
+/** The split of a row by the first 32 bits of its hash (./split-hash.ts). */
+function splitOfHash(prefix: number): SplitName {
+  const u = prefix / 0x1_0000_0000;
   return u < SPLIT_SHARES.train ? 'train' : u < SPLIT_SHARES.train + SPLIT_SHARES.validation ? 'validation' : 'test';
 }
 
@@ -134,12 +139,28 @@ export async function writeSplits(
   };
 
   const format: DataFormat = options.format ?? (options.fileName !== undefined ? formatFromName(options.fileName).format : 'csv');
+  /**
+   * A CSV record as it was written, when that is its line in the split too (comma-separated, no
+   * quotes, no line break in a cell): the line is copied and hashed as it stands, with no string
+   * per cell. False when the record needs emit().
+   */
+  const commas = (options.delimiter ?? SCAN_DEFAULTS.delimiter) === ',';
+  const emitPlain = (record: CsvRecord): boolean => {
+    if (!commas || !record.plain || header || timeSplit !== undefined) return false;
+    const { text, textStart, textEnd } = record;
+    const prefix = record.wide ? -1 : plainLineHash(text, textStart, textEnd);
+    if (prefix < 0) return false;
+    const name = splitOfHash(prefix);
+    counts[name]++;
+    pending[name] += text.slice(textStart, textEnd) + '\n';
+    return true;
+  };
   let emitError: unknown;
   const parser =
     format === 'csv'
       ? csvTokenizer(options.delimiter ?? SCAN_DEFAULTS.delimiter, options.recordDelimiter, (record) => {
           try {
-            emit(record.fields());
+            if (!emitPlain(record)) emit(record.fields());
           } catch (error) {
             emitError ??= error;
             parser?.stop();

@@ -18,6 +18,7 @@
  * as csv-parse decodes, so that an invalid sequence reads the same). A record cut by a chunk's end
  * is carried into the next chunk and its scan resumes where it stopped.
  */
+import { isAscii } from 'node:buffer';
 
 const QUOTE = 34;
 const CR = 13;
@@ -308,6 +309,10 @@ export class CsvTokenizer {
     record.utf16 = utf16;
     const n = text.length;
     const d = this.delimiter;
+    // Characters above `top` are never special; a chunk of ASCII needs no check for UTF-8 per field
+    // (nor does UTF-16 text, whose fields are slices of the text whatever they hold).
+    const top = d > QUOTE ? d : QUOTE;
+    const ascii = utf16 || isAscii(data);
     let pos = this.pos;
     let state = this.state;
     let fieldStart = this.fieldStart;
@@ -336,14 +341,25 @@ export class CsvTokenizer {
       }
       if (state === UNQUOTED || state === CLOSED) {
         let c = 0;
-        let high = 0;
+        const from = pos;
         while (pos < n) {
           c = text.charCodeAt(pos);
+          // Most characters are above every special one: one comparison.
+          if (c > top) {
+            pos++;
+            continue;
+          }
           if (c === d || c === LF || c === CR || c === QUOTE) break;
-          high |= c;
           pos++;
         }
-        if (high >= 0x80) wide = WIDE;
+        if (!ascii && wide === 0) {
+          for (let p = from; p < pos; p++) {
+            if (text.charCodeAt(p) >= 0x80) {
+              wide = WIDE;
+              break;
+            }
+          }
+        }
         if (pos >= n) break;
         const kind = state === CLOSED ? QUOTED | wide : wide;
         if (c === d) {

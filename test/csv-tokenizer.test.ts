@@ -10,13 +10,17 @@ import { MAX_RECORD_BYTES } from '../lambdas/data/scan-types';
 import { referenceRead, type ReadOutcome } from './helpers/csv-reference';
 import { MALFORMED } from './helpers/malformed';
 
-function read(chunks: Buffer[], options: { delimiter?: string; recordDelimiter?: string; maxRecordBytes?: number } = {}): ReadOutcome {
+function read(
+  chunks: Buffer[],
+  options: { delimiter?: string; recordDelimiter?: string; maxRecordBytes?: number; linesFirst?: boolean } = {},
+): ReadOutcome {
   const records: ReadOutcome['records'] = [];
   const tokenizer = new CsvTokenizer(
     {
       delimiter: options.delimiter ?? ',',
       recordDelimiter: options.recordDelimiter,
       maxRecordBytes: options.maxRecordBytes ?? MAX_RECORD_BYTES,
+      linesFirst: options.linesFirst,
     },
     (record) => records.push({ fields: record.fields(), line: record.line, end: record.end }),
   );
@@ -210,7 +214,10 @@ describe('lines and offsets', () => {
     const bytes = bytesOf(data);
     const whole = read([bytes]);
     expect(whole).toEqual(await referenceRead([bytes]));
-    for (const chunks of cuts(bytes)) expect(read(chunks)).toEqual(whole);
+    for (const chunks of cuts(bytes)) {
+      expect(read(chunks)).toEqual(whole);
+      expect(read(chunks, { linesFirst: true })).toEqual(whole);
+    }
   });
 });
 
@@ -225,6 +232,7 @@ describe('parity with the csv-parse reading of old', () => {
       for (let at = 0; at < bytes.length; at += 5) fives.push(bytes.subarray(at, at + 5));
       expect({ file: c.fileName, ...read([bytes]) }).toEqual({ file: c.fileName, ...expected });
       expect({ file: c.fileName, ...read(fives) }).toEqual({ file: c.fileName, ...expected });
+      expect({ file: c.fileName, ...read([bytes], { linesFirst: true }) }).toEqual({ file: c.fileName, ...expected });
     }
   });
 
@@ -250,6 +258,8 @@ describe('parity with the csv-parse reading of old', () => {
       // seen so far, so it is the oracle read whole; the tokenizer must match it in any chunks.
       const expected = await referenceRead(bytes.length > 0 ? [bytes] : []);
       expect({ text, ...read(chunks) }).toEqual({ text, ...expected });
+      // Lines handed over whole, their fields split on demand: the same.
+      expect({ text, ...read(chunks, { linesFirst: true }) }).toEqual({ text, ...expected });
     }
   });
 });

@@ -158,14 +158,19 @@ export async function writeSplits(
   let emitError: unknown;
   const parser =
     format === 'csv'
-      ? csvTokenizer(options.delimiter ?? SCAN_DEFAULTS.delimiter, options.recordDelimiter, (record) => {
-          try {
-            if (!emitPlain(record)) emit(record.fields());
-          } catch (error) {
-            emitError ??= error;
-            parser?.stop();
-          }
-        })
+      ? csvTokenizer(
+          options.delimiter ?? SCAN_DEFAULTS.delimiter,
+          options.recordDelimiter,
+          (record) => {
+            try {
+              if (!emitPlain(record)) emit(record.fields());
+            } catch (error) {
+              emitError ??= error;
+              parser?.stop();
+            }
+          },
+          true,
+        )
       : null;
   const parsed = (): void => {
     if (emitError !== undefined) throw emitError;

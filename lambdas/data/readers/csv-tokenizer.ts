@@ -53,6 +53,11 @@ export interface CsvTokenizerOptions {
   recordDelimiter?: string;
   /** A record whose fields hold more bytes is an error (csv-parse's max_record_size); 0: no limit. */
   maxRecordBytes?: number;
+  /**
+   * Hand over a line of an ASCII chunk with no quote and no CR as it is, its fields found only
+   * when asked for (CsvRecord.fields...): for a reader that copies such lines whole (the splits).
+   */
+  linesFirst?: boolean;
 }
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
@@ -112,9 +117,43 @@ export class CsvRecord {
   wide = false;
   /** Fields already made strings (a record held back until its line was known). */
   values: string[] | null = null;
+  /** A line handed over whole (CsvTokenizerOptions.linesFirst): its fields not split yet. */
+  lazy = false;
+  /** The delimiter, to split a lazy line. */
+  delimiter = 44;
+
+  /** Split a lazy line (unquoted, ASCII, no line break) at its delimiters. */
+  private split(): void {
+    this.lazy = false;
+    const text = this.text;
+    const d = this.delimiter;
+    let count = 0;
+    let start = this.textStart;
+    for (let p = start; ; p++) {
+      if (p === this.textEnd || text.charCodeAt(p) === d) {
+        if (count === this.starts.length) {
+          const starts = new Int32Array(count * 2);
+          starts.set(this.starts);
+          this.starts = starts;
+          const ends = new Int32Array(count * 2);
+          ends.set(this.ends);
+          this.ends = ends;
+          this.kinds = new Uint8Array(count * 2);
+        }
+        this.starts[count] = start;
+        this.ends[count] = p;
+        this.kinds[count] = 0;
+        count++;
+        start = p + 1;
+        if (p === this.textEnd) break;
+      }
+    }
+    this.count = count;
+  }
 
   /** Field i as a string (quotes removed and doubled quotes undone, UTF-8 decoded). */
   field(i: number): string {
+    if (this.lazy) this.split();
     if (this.values !== null) return this.values[i];
     const start = this.starts[i];
     const end = this.ends[i];
@@ -132,6 +171,7 @@ export class CsvRecord {
   }
 
   fields(): string[] {
+    if (this.lazy) this.split();
     if (this.values !== null) return this.values;
     const out = new Array<string>(this.count);
     for (let i = 0; i < this.count; i++) out[i] = this.field(i);
@@ -140,11 +180,13 @@ export class CsvRecord {
 
   /** Whether field i is unquoted ASCII: its string is the text's slice. */
   isPlain(i: number): boolean {
+    if (this.lazy) this.split();
     return this.values === null && this.kinds[i] === 0;
   }
 
   /** Field i's number when it is a plain decimal (see plainDecimal), else NaN (blank, text, or another spelling). */
   number(i: number): number {
+    if (this.lazy) this.split();
     if (this.values !== null || this.kinds[i] !== 0) return NaN;
     const start = this.starts[i];
     const end = this.ends[i];
@@ -153,6 +195,7 @@ export class CsvRecord {
 
   /** The last code unit of the last field (NaN when it is empty). */
   lastCharCode(): number {
+    if (this.lazy) this.split();
     const i = this.count - 1;
     if (this.isPlain(i)) return this.ends[i] > this.starts[i] ? this.text.charCodeAt(this.ends[i] - 1) : NaN;
     const last = this.field(i);
@@ -180,6 +223,7 @@ export class CsvTokenizer {
   error: CsvTokenError | undefined;
   private readonly delimiter: number;
   private readonly maxRecordBytes: number;
+  private readonly linesFirst: boolean;
   private rd: number;
   private readonly record = new CsvRecord();
   private bomChecked = false;
@@ -223,6 +267,8 @@ export class CsvTokenizer {
       );
     this.delimiter = code;
     this.maxRecordBytes = options.maxRecordBytes ?? 0;
+    this.linesFirst = options.linesFirst === true;
+    this.record.delimiter = code;
     const given = options.recordDelimiter;
     this.rd = given === undefined ? RD_UNKNOWN : given === '\n' ? RD_LF : given === '\r\n' ? RD_CRLF : given === '\r' ? RD_CR : -1;
     if (this.rd < 0) throw new Error(`The CSV record delimiter must be a line end, not ${JSON.stringify(given)}.`);
@@ -319,7 +365,42 @@ export class CsvTokenizer {
     let wide = this.fieldWide;
     let lines = this.lines;
 
+    const linesFirst = this.linesFirst && ascii && !utf16;
+    // The next quote and CR at or after `pos` (-1: none in the chunk; -2: not looked for yet).
+    let nextQuote = -2;
+    let nextCR = -2;
+
     for (;;) {
+      if (linesFirst && state === FIELD_START && record.count === 0 && this.rd === RD_LF) {
+        // A whole line, when it holds no quote and no CR (see CsvTokenizerOptions.linesFirst).
+        const lf = text.indexOf('\n', pos);
+        if (nextQuote !== -1 && nextQuote < pos) nextQuote = text.indexOf('"', pos);
+        if (nextCR !== -1 && nextCR < pos) nextCR = text.indexOf('\r', pos);
+        if (
+          lf >= 0 &&
+          (nextQuote === -1 || nextQuote > lf) &&
+          (nextCR === -1 || nextCR > lf) &&
+          (this.maxRecordBytes === 0 || lf - pos <= this.maxRecordBytes)
+        ) {
+          lines++;
+          if (lf === pos) {
+            this.afterRecord = false;
+            pos++;
+            continue;
+          }
+          this.recordStart = pos;
+          this.recordLines = lines - 1;
+          record.plain = true;
+          record.wide = false;
+          record.lazy = true;
+          this.lines = lines;
+          this.endRecord(lf, lf + 1);
+          record.lazy = false;
+          if (this.finished) return;
+          pos = lf + 1;
+          continue;
+        }
+      }
       if (state === FIELD_START) {
         if (pos >= n) break;
         if (record.count === 0) {
@@ -542,6 +623,7 @@ export class CsvTokenizer {
   /** The record's content ends at `contentEnd`, its line end at `end` (text offsets): hand it over. */
   private endRecord(contentEnd: number, end: number): void {
     const record = this.record;
+    if (record.lazy) record.count = 0;
     record.textStart = this.recordStart;
     record.textEnd = contentEnd;
     record.end = this.base + end * this.unit;

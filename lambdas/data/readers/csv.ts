@@ -9,8 +9,13 @@ import { CsvTokenizer, type CsvRecord } from './csv-tokenizer';
 import { encodingViolation, type ReadOutcome, type TextSink } from './outcome';
 
 /** The tokenizer with the scan's options: a record over MAX_RECORD_BYTES is an error, not a reason to buffer the file. */
-export function csvTokenizer(delimiter: string, recordDelimiter: string | undefined, onRecord: (record: CsvRecord) => void): CsvTokenizer {
-  return new CsvTokenizer({ delimiter, recordDelimiter, maxRecordBytes: MAX_RECORD_BYTES }, onRecord);
+export function csvTokenizer(
+  delimiter: string,
+  recordDelimiter: string | undefined,
+  onRecord: (record: CsvRecord) => void,
+  linesFirst = false,
+): CsvTokenizer {
+  return new CsvTokenizer({ delimiter, recordDelimiter, maxRecordBytes: MAX_RECORD_BYTES, linesFirst }, onRecord);
 }
 
 /** What a CSV sink found besides the table, as JSON (see PartScan); offsets absolute, lines the part's own. */

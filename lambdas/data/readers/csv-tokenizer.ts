@@ -246,8 +246,6 @@ export class CsvTokenizer {
   private recordLines = 0;
   /** The byte before the carry is a CR (an LF first in the carry ends a CRLF line break). */
   private crBefore = false;
-  /** Bytes in the record's completed fields (for maxRecordBytes). */
-  private recordBytes = 0;
   /** A byte-order mark was skipped and no record read yet. */
   private bomFirst = false;
   /** No blank line was skipped since the last record. */
@@ -406,7 +404,6 @@ export class CsvTokenizer {
         if (record.count === 0) {
           this.recordStart = pos;
           this.recordLines = lines;
-          this.recordBytes = 0;
           record.plain = true;
           record.wide = false;
         }
@@ -444,9 +441,19 @@ export class CsvTokenizer {
         if (pos >= n) break;
         const kind = state === CLOSED ? QUOTED | wide : wide;
         if (c === d) {
-          this.fieldWide = wide;
-          this.endField(fieldStart, pos, kind);
-          if (this.error !== undefined) return;
+          const i = record.count;
+          if (i < record.starts.length) {
+            // The common case inline: room for the field, no size to keep.
+            record.starts[i] = fieldStart;
+            record.ends[i] = pos;
+            record.kinds[i] = kind;
+            record.count = i + 1;
+            if (kind & WIDE) record.wide = true;
+          } else {
+            this.fieldWide = wide;
+            this.endField(fieldStart, pos, kind);
+            if (this.error !== undefined) return;
+          }
           pos++;
           state = FIELD_START;
           continue;
@@ -542,10 +549,7 @@ export class CsvTokenizer {
     if (final) return;
     // The record in progress is carried (from its start), and its scan resumes at `pos`.
     const keep = state === FIELD_START && record.count === 0 ? Math.min(pos, n) : this.recordStart;
-    if (this.maxRecordBytes > 0 && (pos - keep) * this.unit > this.maxRecordBytes) {
-      this.fail(`Max Record Size: record exceed the maximum number of tolerated bytes of ${this.maxRecordBytes}`);
-      return;
-    }
+    if (this.tooLarge(keep, pos)) return;
     this.rebase(keep);
   }
 
@@ -613,16 +617,19 @@ export class CsvTokenizer {
     record.kinds[i] = kind;
     record.count = i + 1;
     if (kind & WIDE) record.wide = true;
-    if (this.maxRecordBytes > 0) {
-      this.recordBytes += (end - start) * this.unit;
-      if (this.recordBytes > this.maxRecordBytes)
-        this.fail(`Max Record Size: record exceed the maximum number of tolerated bytes of ${this.maxRecordBytes}`);
-    }
+  }
+
+  /** A record (or the part of it read so far) over maxRecordBytes: an error, as csv-parse's max_record_size. */
+  private tooLarge(start: number, end: number): boolean {
+    if (this.maxRecordBytes === 0 || (end - start) * this.unit <= this.maxRecordBytes) return false;
+    this.fail(`Max Record Size: record exceed the maximum number of tolerated bytes of ${this.maxRecordBytes}`);
+    return true;
   }
 
   /** The record's content ends at `contentEnd`, its line end at `end` (text offsets): hand it over. */
   private endRecord(contentEnd: number, end: number): void {
     const record = this.record;
+    if (this.tooLarge(this.recordStart, contentEnd)) return;
     if (record.lazy) record.count = 0;
     record.textStart = this.recordStart;
     record.textEnd = contentEnd;

@@ -306,3 +306,15 @@ test('CellInterner gives back the same string for the same characters', () => {
   const long = 'x'.repeat(100);
   expect(interner.get(long, 0, 100)).toBe(long);
 });
+
+test('memory stays bounded: a long run of records that are nothing but line breaks is not all held', () => {
+  const records: number[] = [];
+  const tokenizer = new CsvTokenizer({ delimiter: ',', maxRecordBytes: MAX_RECORD_BYTES }, (record) => records.push(record.line));
+  tokenizer.push(Buffer.from('a\n'));
+  for (let i = 0; i < 10; i++) tokenizer.push(Buffer.from('\r\n'.repeat(1000)));
+  // Handed over while the input goes on (a CR before an LF is a character in a file of LF lines).
+  expect(records.length).toBeGreaterThan(4000);
+  tokenizer.end();
+  expect(records.length).toBe(10_001);
+  expect(records[0]).toBe(1);
+});

@@ -34,6 +34,9 @@ const RD_LF = 1;
 const RD_CRLF = 2;
 const RD_CR = 3;
 
+/** Records held back for their line (see CsvTokenizer.lineOf), at most. */
+const MAX_HELD = 4096;
+
 /** Scanning states: at a field's start, in an unquoted field, in a quoted one, after its closing quote. */
 const FIELD_START = 0;
 const UNQUOTED = 1;
@@ -641,6 +644,9 @@ export class CsvTokenizer {
       // Nothing but line breaks in it (a CR alone where records end with LF): its line is that
       // of the next character that is not a line break, not known yet.
       this.held.push(record.detach());
+      // A file of such records alone would hold them all: past MAX_HELD, they take the line the
+      // breaks read so far give (what the tracking of old gave them in chunks that ended there).
+      if (this.held.length > MAX_HELD) this.release(this.lines + 1);
     } else {
       this.release(line);
       if (this.stopped) return;

@@ -25,7 +25,7 @@
  * CPU seconds (MB/s per core: the CPU figure, less sensitive to other load on the machine); the
  * ratios are against the fastest raw parse of the run. Peak memory should not grow with the file.
  *
- * Data: 8 numeric columns (1% missing), 2 categorical ones, a 0/1 target; about 90 bytes a row.
+ * Data: 8 numeric columns (1% missing), 2 categorical ones, a 0/1 target; about 72 bytes a row.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';

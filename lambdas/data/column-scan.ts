@@ -6,7 +6,9 @@
 import type { ColumnProfile, ColumnType, FeatureType } from '../shared/types';
 import { isBlank, numberLabel, readNumber, readTime } from './cells';
 import { DateScan, type DateScanState } from './date-scan';
+import { CellInterner } from './cell-interner';
 import { NESTED } from './formats';
+import type { CsvRecord } from './readers/csv-tokenizer';
 import { CategoryCounter, NumericStats, compareStrings, type CategoryCounterState, type NumericStatsState } from './profile';
 import { MAX_EXAMPLE_ROWS, MAX_INFERRED_CLASSES, MAX_SCHEMA_CATEGORIES, NUMERIC_SHARE, type ScanOptions } from './scan-types';
 
@@ -137,6 +139,7 @@ export class ColumnScan {
     this.categories = mode === 'numeric' || mode === 'datetime' ? null : new CategoryCounter();
     this.distinctNumbers = inferTask ? new Set<number>() : null;
     this.dates = mode === 'datetime' ? new DateScan(dateFormat) : mode === 'infer' && !inferTask ? new DateScan() : null;
+    this.updateNumbersOnly();
   }
 
   add(cell: string, row: number): void {
@@ -169,7 +172,10 @@ export class ColumnScan {
       if (this.numbersAsOther && Number.isFinite(value)) categories.addOther();
       else {
         categories.add(cell);
-        if (!categories.exact && !this.numbersAsOther && this.inferType() === 'numeric') this.numbersAsOther = true;
+        if (!categories.exact && !this.numbersAsOther && this.inferType() === 'numeric') {
+          this.numbersAsOther = true;
+          this.updateNumbersOnly();
+        }
       }
     }
     if (Number.isFinite(value)) {
@@ -185,6 +191,41 @@ export class ColumnScan {
       if (this.dates !== null && !this.dates.add(cell)) this.nonDate.note(row, cell);
     }
   }
+
+  /**
+   * Field i of a CSV record: what add() does with its string, without making one where a number
+   * is all that is kept (a numeric column, or one being inferred once its numbers are only
+   * tallied), and with the same string for a repeated cell where its text is counted.
+   */
+  addCsvField(record: CsvRecord, i: number, row: number): void {
+    if (this.numbersOnly) {
+      const value = record.number(i);
+      if (value === value) {
+        // A plain decimal: finite, and what readNumber reads.
+        if (this.categories !== null) this.categories.addOther();
+        this.numbers.add(value);
+        if (this.integersOnly && !Number.isInteger(value)) this.integersOnly = false;
+        const distinct = this.distinctNumbers;
+        if (distinct !== null && distinct.size <= MAX_INFERRED_CLASSES) distinct.add(value);
+        return;
+      }
+    }
+    this.add(record.isPlain(i) ? this.interner.get(record.text, record.starts[i], record.ends[i]) : record.field(i), row);
+  }
+
+  /** Whether a number is all add() keeps of a numeric cell: no text counted, no domain or classes to check. */
+  private numbersOnly = false;
+
+  private updateNumbersOnly(): void {
+    this.numbersOnly =
+      this.mode !== 'categorical' &&
+      this.mode !== 'datetime' &&
+      this.domain === null &&
+      this.classes === null &&
+      (this.categories === null || this.numbersAsOther);
+  }
+
+  private readonly interner = new CellInterner();
 
   toJSON(): ColumnScanState {
     return {
@@ -225,6 +266,7 @@ export class ColumnScan {
     if (this.dates !== null && other.dates !== null) this.dates.merge(other.dates);
     this.nonDate.merge(other.nonDate, lineOffset);
     this.textChars += other.textChars;
+    this.updateNumbersOnly();
   }
 
   /**

@@ -7,7 +7,7 @@
 import { checkTable, type CheckContext } from './checks';
 import { Examples } from './column-scan';
 import { toBuffer, type RandomAccessSource, type StreamSource } from './formats';
-import { CsvSink, RecordParser, csvOptions, csvOutcome, writeChunk, type CsvSinkState } from './readers/csv';
+import { CsvSink, csvOutcome, csvTokenizer, type CsvSinkState } from './readers/csv';
 import { JsonLinesSink, jsonLinesOutcome, type JsonLinesSinkState } from './readers/jsonl';
 import { readParquet } from './readers/parquet';
 import { prepareScan } from './scan';
@@ -86,18 +86,14 @@ export async function partLayout(
   if (format === 'jsonl') return head.includes(10) ? { format } : undefined;
   let header: string[] | undefined;
   let end = 0;
-  const parser = new RecordParser(csvOptions(delimiter), (record, at) => {
-    if (header === undefined) {
-      header = record;
-      end = at;
-    }
+  const tokenizer = csvTokenizer(delimiter, undefined, (record) => {
+    header = record.fields();
+    end = record.end;
+    tokenizer.stop();
   });
-  parser.on('error', () => undefined);
-  parser.resume();
-  await writeChunk(parser, head);
-  parser.destroy();
+  tokenizer.push(head);
   if (header === undefined || end >= head.length) return undefined;
-  // csv-parse's offset counts the BOM it drops; the line end is just before `end` either way.
+  // The offset counts a byte-order mark; the line end is just before `end` either way.
   if (head[end - 1] !== 10) return undefined;
   return { format, header, recordDelimiter: head[end - 2] === 13 ? '\r\n' : '\n', delimiter };
 }

@@ -88,20 +88,38 @@ export class SplitFeatures implements RowFeatures {
 
   /** A data row as written (its derived cells appended), counting the train split's categories. */
   row(record: string[], split: SplitName): string[] {
-    if (split === 'train') {
-      for (const { index, counter } of this.categorical) {
-        const cell = record[index];
-        if (cell !== undefined && cell.trim() !== '') counter.add(cell);
-      }
-    }
+    const field = (i: number): string => record[i] ?? '';
+    if (split === 'train') this.countTrain(field);
     if (this.dates.length === 0) return record;
     const out = record.slice();
-    for (const { index, format, parts } of this.dates) {
-      const cell = record[index];
-      const time = cell === undefined || cell.trim() === '' ? undefined : parseDateTime(cell, format);
-      for (const part of parts) out.push(derivedCell(time === undefined ? undefined : datePart(time, part)));
-    }
+    this.derive(field, (cell) => out.push(cell));
     return out;
+  }
+
+  /** The same for a CSV line the splits copy as it stands: the derived cells, each after a comma. */
+  lineSuffix(record: { field(i: number): string }, split: SplitName): string {
+    const field = (i: number): string => record.field(i);
+    if (split === 'train') this.countTrain(field);
+    if (this.dates.length === 0) return '';
+    let suffix = '';
+    // Derived cells are numbers or empty: nothing to quote.
+    this.derive(field, (cell) => (suffix += `,${cell}`));
+    return suffix;
+  }
+
+  private countTrain(field: (i: number) => string): void {
+    for (const { index, counter } of this.categorical) {
+      const cell = field(index);
+      if (cell.trim() !== '') counter.add(cell);
+    }
+  }
+
+  private derive(field: (i: number) => string, emit: (cell: string) => void): void {
+    for (const { index, format, parts } of this.dates) {
+      const cell = field(index);
+      const time = cell.trim() === '' ? undefined : parseDateTime(cell, format);
+      for (const part of parts) emit(derivedCell(time === undefined ? undefined : datePart(time, part)));
+    }
   }
 
   /** The train split's counts, for a part's JSON. */

@@ -2,7 +2,6 @@
  * The splits of an accepted dataset: each row to train, validation or test (by a stable hash of
  * the row, or by time), written again as RFC 4180 CSV whatever the format read.
  */
-import { hash } from 'node:crypto';
 import { once } from 'node:events';
 import { readTime } from './cells';
 import {
@@ -22,7 +21,9 @@ import {
 } from './formats';
 import { nameList, quote } from './messages';
 import { parquetLayout, readParquetRows } from './parquet-file';
-import { RecordParser, csvOptions, endParser, writeChunk } from './readers/csv';
+import { csvTokenizer } from './readers/csv';
+import type { CsvRecord } from './readers/csv-tokenizer';
+import { plainLineHash, rowHash } from './split-hash';
 import { MAX_RECORD_BYTES, SCAN_DEFAULTS, type TimeSplit } from './scan-types';
 
 export type SplitName = 'train' | 'validation' | 'test';
@@ -36,8 +37,12 @@ export const SPLIT_SHARES = { train: 0.8, validation: 0.1 } as const;
  * no two different records share), so the same row always lands in the same split.
  */
 export function splitOf(record: string[]): SplitName {
-  const digest = hash('sha1', JSON.stringify(record), 'buffer');
-  const u = digest.readUInt32BE(0) / 0x1_0000_0000;
+  return splitOfHash(rowHash(record));
+}
+
+/** The split of a row by the first 32 bits of its hash (./split-hash.ts). */
+function splitOfHash(prefix: number): SplitName {
+  const u = prefix / 0x1_0000_0000;
   return u < SPLIT_SHARES.train ? 'train' : u < SPLIT_SHARES.train + SPLIT_SHARES.validation ? 'validation' : 'test';
 }
 
@@ -81,6 +86,8 @@ export interface SplitOptions {
 export interface RowFeatures {
   header(header: readonly string[]): string[];
   row(record: string[], split: SplitName): string[];
+  /** For a CSV line copied as it stands: what to append to it (each added cell after a comma; '' for none). */
+  lineSuffix(record: { field(i: number): string }, split: SplitName): string;
 }
 
 /**
@@ -143,15 +150,45 @@ export async function writeSplits(
   };
 
   const format: DataFormat = options.format ?? (options.fileName !== undefined ? formatFromName(options.fileName).format : 'csv');
+  /**
+   * A CSV record as it was written, when that is its line in the split too (comma-separated, no
+   * quotes, no line break in a cell): the line is copied and hashed as it stands, with no string
+   * per cell. False when the record needs emit().
+   */
+  const commas = (options.delimiter ?? SCAN_DEFAULTS.delimiter) === ',';
+  const emitPlain = (record: CsvRecord): boolean => {
+    if (!commas || !record.plain || header || timeSplit !== undefined) return false;
+    const { text, textStart, textEnd } = record;
+    const prefix = record.wide ? -1 : plainLineHash(text, textStart, textEnd);
+    if (prefix < 0) return false;
+    const name = splitOfHash(prefix);
+    counts[name]++;
+    pending[name] += text.slice(textStart, textEnd) + (features ? features.lineSuffix(record, name) : '') + '\n';
+    return true;
+  };
+  let emitError: unknown;
   const parser =
     format === 'csv'
-      ? new RecordParser(csvOptions(options.delimiter ?? SCAN_DEFAULTS.delimiter, options.recordDelimiter), (record) => emit(record))
+      ? csvTokenizer(
+          options.delimiter ?? SCAN_DEFAULTS.delimiter,
+          options.recordDelimiter,
+          (record) => {
+            try {
+              if (!emitPlain(record)) emit(record.fields());
+            } catch (error) {
+              emitError ??= error;
+              parser?.stop();
+            }
+          },
+          true,
+        )
       : null;
+  const parsed = (): void => {
+    if (emitError !== undefined) throw emitError;
+    const error = parser?.error;
+    if (error !== undefined) throw new Error(`${error.reason}, in the row starting on line ${error.line}.`);
+  };
   if (parser !== null && options.partHeader !== undefined) emit(options.partHeader);
-  if (parser !== null) {
-    parser.on('error', () => undefined); // reported through the write and end callbacks
-    parser.resume();
-  }
 
   try {
     if (format === 'parquet') {
@@ -201,8 +238,8 @@ export async function writeSplits(
           : null;
       for await (const buf of decodedChunks(stream)) {
         if (parser !== null) {
-          const error = await writeChunk(parser, buf);
-          if (error !== undefined) throw error;
+          parser.push(buf);
+          parsed();
         } else if (lines !== null) {
           lines.push(buf);
           if (lineError !== undefined) throw lineError;
@@ -211,8 +248,8 @@ export async function writeSplits(
         await flushFull();
       }
       if (parser !== null) {
-        const error = await endParser(parser);
-        if (error !== undefined) throw error;
+        parser.end();
+        parsed();
       } else if (lines !== null) {
         lines.end();
         if (lineError !== undefined) throw lineError;
@@ -236,7 +273,7 @@ export async function writeSplits(
     for (const name of SPLITS) (sinks[name] as NodeJS.WritableStream & { destroy?: () => void }).destroy?.();
     throw error;
   } finally {
-    parser?.destroy();
+    parser?.stop();
     for (const name of SPLITS) sinks[name].removeListener('error', onSinkError);
   }
   return counts;

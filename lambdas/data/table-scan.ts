@@ -6,6 +6,7 @@ import type { ColumnType } from '../shared/types';
 import { isBlank } from './cells';
 import { ColumnScan, Examples, TimeScan, type ColumnScanState, type ExamplesState, type ReadMode, type TimeScanState } from './column-scan';
 import { NESTED, cellOf } from './formats';
+import type { CsvRecord } from './readers/csv-tokenizer';
 import { MAX_EXAMPLE_ROWS } from './scan-types';
 
 /** A table's accumulators as JSON (see PartScan). */
@@ -104,6 +105,25 @@ export class TableScan {
     if (last.charCodeAt(last.length - 1) === 13) this.carriageReturns.note(line);
     for (let i = 0; i < columns.length; i++) columns[i].add(record[i], line);
     if (this.timeIndex >= 0) (this.time as TimeScan).add(record[this.timeIndex], line);
+  }
+
+  /**
+   * A CSV record as the tokenizer hands it over: what record() does with its fields, reading each
+   * cell from the record's text (a string only where one is kept; see ColumnScan.addCsvField).
+   */
+  csvRecord(record: CsvRecord): void {
+    const columns = this.columns;
+    // Blank rows so far, or a ragged record: the general path (rare).
+    if (this.blank || record.count !== columns.length) {
+      this.record(record.fields(), record.line);
+      return;
+    }
+    const line = record.line;
+    this.rows++;
+    this.wellFormedRows++;
+    if (record.lastCharCode() === 13) this.carriageReturns.note(line);
+    for (let i = 0; i < columns.length; i++) columns[i].addCsvField(record, i, line);
+    if (this.timeIndex >= 0) (this.time as TimeScan).add(record.field(this.timeIndex), line);
   }
 
   /** A row of cells in header order (Parquet, JSON Lines); NESTED marks a value with no cell. */

@@ -5,10 +5,10 @@
 import { isAscii } from 'node:buffer';
 
 /**
- * Maps byte offsets to physical line numbers. csv-parse reports each record's end offset; the
- * tracker keeps the line breaks (CRLF, LF or CR) not yet passed by a record, so its memory is
- * bounded by one record and one chunk. (csv-parse's own `lines` counts a CRLF inside a quoted
- * field twice, hence this.)
+ * Maps byte offsets to physical line numbers (CRLF, LF or CR each one line break). It keeps the
+ * line breaks not yet passed by a record (recordLine), so its memory is bounded by one record and
+ * one chunk; released (release()), only the latest chunk's, which is how the CSV sink uses it (the
+ * tokenizer numbers the records itself, by the same rule: ./readers/csv-tokenizer.ts).
  */
 export class LineTracker {
   private starts: number[] = [];

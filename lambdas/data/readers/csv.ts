@@ -1,65 +1,21 @@
 /**
- * CSV through csv-parse: the record parser and its options (shared with the splits), and the sink
- * that feeds a table with physical line numbers and UTF-8 validation.
+ * CSV into a table (CsvSink): records from the tokenizer (./csv-tokenizer.ts) with their physical
+ * line numbers, UTF-8 validation, and a part of a file's stop after its last record.
  */
-import { Parser, type Options as CsvOptions } from 'csv-parse';
 import { MAX_RECORD_BYTES, type Violation } from '../scan-types';
 import type { TableScan } from '../table-scan';
 import { LineTracker, Utf8Validator } from '../text-tracking';
+import { CsvTokenizer, type CsvRecord } from './csv-tokenizer';
 import { encodingViolation, type ReadOutcome, type TextSink } from './outcome';
 
-/** csv-parse's reason without its own line number (which can be off; ours is the record's start). */
-function csvReason(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message.replace(/\s+(?:at|on) line \d+/g, '').replace(/[.\s]+$/, '');
-}
-
-/**
- * csv-parse's streaming parser with each record handed to a callback synchronously, with the byte
- * offset where it ends (`info.bytes` while the record is pushed), instead of being queued on the
- * readable side. (csv-parse's `on_record` and `info` options would give the same, but build a
- * context object per record that costs a fifth of the scan.)
- */
-export class RecordParser extends Parser {
-  constructor(
-    options: CsvOptions,
-    private readonly handle: (record: string[], end: number) => void,
-  ) {
-    super(options);
-  }
-
-  override push(chunk: unknown, encoding?: BufferEncoding): boolean {
-    if (chunk === null) return super.push(null, encoding);
-    this.handle(chunk as string[], this.info.bytes);
-    return true;
-  }
-}
-
-/** Write a chunk; resolves with the parse error it caused, if any (the parser stops after one). */
-export function writeChunk(parser: Parser, buf: Buffer): Promise<unknown> {
-  return new Promise((resolve) => parser.write(buf, (error) => resolve(error ?? undefined)));
-}
-
-/** End the input; resolves once the last record is handled, with the parse error if any. */
-export function endParser(parser: Parser): Promise<unknown> {
-  return new Promise((resolve) => {
-    parser.once('error', resolve);
-    parser.once('finish', () => resolve(undefined));
-    parser.end();
-  });
-}
-
-export function csvOptions(delimiter: string, recordDelimiter?: string): CsvOptions {
-  return {
-    bom: true,
-    delimiter,
-    // A part of a file (see scanPart) ends its records as the file's header line does, where a
-    // whole file lets csv-parse find out from its first line.
-    ...(recordDelimiter !== undefined ? { record_delimiter: recordDelimiter } : {}),
-    relax_column_count: true,
-    skip_empty_lines: true,
-    max_record_size: MAX_RECORD_BYTES,
-  };
+/** The tokenizer with the scan's options: a record over MAX_RECORD_BYTES is an error, not a reason to buffer the file. */
+export function csvTokenizer(
+  delimiter: string,
+  recordDelimiter: string | undefined,
+  onRecord: (record: CsvRecord) => void,
+  linesFirst = false,
+): CsvTokenizer {
+  return new CsvTokenizer({ delimiter, recordDelimiter, maxRecordBytes: MAX_RECORD_BYTES, linesFirst }, onRecord);
 }
 
 /** What a CSV sink found besides the table, as JSON (see PartScan); offsets absolute, lines the part's own. */
@@ -79,16 +35,15 @@ export interface CsvSinkLimits {
   recordDelimiter?: string;
 }
 
-/** CSV through csv-parse, with physical line numbers and UTF-8 validation. */
+/** CSV into a table, with physical line numbers and UTF-8 validation. */
 export class CsvSink implements TextSink {
+  /** Line breaks of the latest chunk only (the tokenizer numbers the records): the line of an invalid byte, and of a part's end. */
   private readonly lines = new LineTracker();
   private readonly utf8 = new Utf8Validator();
-  private readonly parser: RecordParser;
+  private readonly tokenizer: CsvTokenizer;
   private offset = 0;
-  private recordStart = 0;
+  private recordEnd = 0;
   private internalError: unknown;
-  private parseError: unknown;
-  private errorLine = 1;
   private invalidLine: number | undefined;
   /** A part's last record was read (see CsvSinkLimits.stopAt): later records are not this part's. */
   done = false;
@@ -99,40 +54,32 @@ export class CsvSink implements TextSink {
     delimiter: string,
     private readonly limits: CsvSinkLimits = { base: 0 },
   ) {
+    this.lines.release();
     const stopAt = limits.stopAt ?? Infinity;
-    this.parser = new RecordParser(csvOptions(delimiter, limits.recordDelimiter), (record, end) => {
-      if (this.done) return;
+    this.tokenizer = csvTokenizer(delimiter, limits.recordDelimiter, (record) => {
       try {
-        const line = this.lines.recordLine(this.recordStart);
-        this.recordStart = end;
-        if (end >= stopAt) this.done = true;
-        if (table.header === null) table.setHeader(record, line);
-        else table.record(record, line);
+        this.recordEnd = record.end;
+        if (record.end >= stopAt) {
+          this.done = true;
+          this.tokenizer.stop();
+        }
+        if (table.header === null) table.setHeader(record.fields(), record.line);
+        else table.csvRecord(record);
       } catch (error) {
         this.internalError ??= error;
+        this.tokenizer.stop();
       }
     });
-    this.parser.on('error', () => undefined); // reported through the write and end callbacks
-    this.parser.resume();
   }
 
   async push(buf: Buffer): Promise<void> {
     const { lines, utf8 } = this;
     lines.push(buf, this.offset);
     utf8.push(buf, this.offset);
-    // The line now: the tracker forgets the breaks before the records the parser has passed.
     if (utf8.invalidAt !== null && this.invalidLine === undefined) this.invalidLine = lines.lineOf(utf8.invalidAt);
     this.offset += buf.length;
-    // After a parse error the parser stops; the rest is still hashed and checked for UTF-8.
-    if (this.parseError === undefined && !this.done) {
-      const error = await writeChunk(this.parser, buf);
-      // An error after a part's last record is in the next part's bytes: not this part's.
-      if (error !== undefined && !this.done) {
-        this.parseError = error;
-        this.errorLine = lines.recordLine(this.recordStart);
-        lines.release();
-      }
-    }
+    // After a parse error the tokenizer stops; the rest is still hashed and checked for UTF-8.
+    this.tokenizer.push(buf);
     if (this.internalError !== undefined) throw this.internalError;
   }
 
@@ -143,43 +90,41 @@ export class CsvSink implements TextSink {
 
   /** Where the last record read ends, relative to the first byte pushed. */
   get lastRecordEnd(): number {
-    return this.recordStart;
+    return this.recordEnd;
   }
 
-  /** Line breaks before `offset` (relative), for an offset at or after the last record's start. */
+  /** Line breaks before `offset` (relative), for an offset in the latest chunk pushed. */
   lineBreaksBefore(offset: number): number {
     return this.lines.lineOf(offset) - 1;
   }
 
-  /** Whether the parser has stopped at an error. */
+  /** Whether the tokenizer has stopped at an error. */
   get failed(): boolean {
-    return this.parseError !== undefined;
+    return this.tokenizer.error !== undefined;
   }
 
   state(end: number): CsvSinkState {
     const { invalidAt } = this.utf8;
     // A byte past the part's end was only pushed to finish its last record: the next part checks it.
     const own = invalidAt !== null && invalidAt < end;
+    const error = this.tokenizer.error;
     return {
       kind: 'csv',
       invalidAt: own ? this.limits.base + (invalidAt as number) : null,
       ...(own && this.invalidLine !== undefined ? { invalidLine: this.invalidLine } : {}),
-      ...(this.parseError !== undefined ? { parseError: { line: this.errorLine, reason: csvReason(this.parseError) } } : {}),
+      ...(error !== undefined ? { parseError: { line: error.line, reason: error.reason } } : {}),
     };
   }
 
   async end(): Promise<void> {
     this.utf8.end();
     if (this.utf8.invalidAt !== null && this.invalidLine === undefined) this.invalidLine = this.lines.lineOf(this.utf8.invalidAt);
-    if (this.parseError === undefined) {
-      this.parseError = await endParser(this.parser);
-      if (this.parseError !== undefined) this.errorLine = this.lines.recordLine(this.recordStart);
-    }
+    this.tokenizer.end();
     if (this.internalError !== undefined) throw this.internalError;
   }
 
   destroy(): void {
-    this.parser.destroy();
+    this.tokenizer.stop();
   }
 
   outcome(gzip: boolean): ReadOutcome {

@@ -265,6 +265,23 @@ describe('datetime columns in the scan', () => {
     ]);
   });
 
+  test('a number in a declared datetime column is not a date', async () => {
+    const schema: DatasetSchema = {
+      target: 'y',
+      task: 'classification',
+      columns: [
+        { name: 'day', type: 'datetime', nullable: true },
+        { name: 'x', type: 'numeric', nullable: true },
+        { name: 'y', type: 'categorical', nullable: false },
+      ],
+    };
+    const result = await scanText(
+      rows((i) => (i === 4 ? '20240301' : `2024-03-0${1 + (i % 9)}`)),
+      schema,
+    );
+    expect(result.violations.map((v) => [v.check, v.column, v.exampleRows])).toEqual([['type_mismatch', 'day', [6]]]);
+  });
+
   test('a column named like a derived feature is a duplicate_column', async () => {
     const text = ['day,day.dow,y', ...Array.from({ length: 20 }, (_, i) => `2024-01-${10 + (i % 9)},${i % 7},${i % 2}`)].join('\n') + '\n';
     const result = await scanText(text);

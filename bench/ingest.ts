@@ -11,7 +11,8 @@
  *   schema), the candidates the scan's parser was chosen from;
  * - scan: scanDataset over the same stream: SHA-256, UTF-8 and line tracking, parsing, schema
  *   inference, every check and the profile (lambdas/data/scan.ts);
- * - splits: writeSplits alone (re-reading the file, hashing each row, writing the three CSVs to
+ * - splits: writeSplits alone, as ingestion runs it (re-reading the file, hashing each row, counting
+ *   the train split's categories, writing the three CSVs to
  *   sinks that drop the bytes);
  * - full: scan then splits in one process, what ingesting a file costs (target: at least 50 MB/s
  *   per core, and at most twice the time of the fastest raw parse);
@@ -37,6 +38,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { createGzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { prng } from '../local/demo-data';
+import type { DatasetSchema } from '../lambdas/shared/types';
 
 const MB = 1024 * 1024;
 /** An S3 body arrives in chunks of about this size: every pass gets its bytes in chunks of this size. */
@@ -164,19 +166,34 @@ async function worker(mode: Mode, file: string): Promise<void> {
   require('udsv');
   const { scanDataset } = require('../lambdas/data/scan') as typeof import('../lambdas/data/scan');
   const { writeSplits } = require('../lambdas/data/splits') as typeof import('../lambdas/data/splits');
+  const { SplitFeatures } = require('../lambdas/data/split-features') as typeof import('../lambdas/data/split-features');
   const { scanPart, partLayout, PartMerger } = require('../lambdas/data/part-scan') as typeof import('../lambdas/data/part-scan');
   /* eslint-enable @typescript-eslint/no-require-imports */
   const started = performance.now();
   const cpuStart = process.cpuUsage();
   let rows = 0;
   const extra: Record<string, number> = {};
+  // The generated file's schema, as the scan infers it: what the splits count the train split's categories of.
+  let schema: DatasetSchema = {
+    target: 'target',
+    task: 'classification',
+    classes: ['0', '1'],
+    columns: [
+      ...Array.from({ length: 8 }, (_, i) => ({ name: `n${i}`, type: 'numeric' as const, nullable: true })),
+      { name: 'color', type: 'categorical', nullable: false },
+      { name: 'plan', type: 'categorical', nullable: false },
+      { name: 'target', type: 'numeric', nullable: false },
+    ],
+  };
   const scan = async (input: AsyncIterable<Buffer>): Promise<number> => {
     const result = await scanDataset(input, { fileName: file });
     if (!result.accepted) throw new Error(`the generated file was rejected: ${result.violations.map((v) => v.message).join(' ')}`);
+    schema = result.schema;
     return result.rows;
   };
+  // As ingestion writes them: with the train split's vocabularies counted (SplitFeatures).
   const splits = async (): Promise<number> => {
-    const counts = await writeSplits(source(file), { fileName: file }, nullSinks());
+    const counts = await writeSplits(source(file), { fileName: file, features: new SplitFeatures(schema) }, nullSinks());
     return counts.train + counts.validation + counts.test;
   };
   if (mode === 'parts') {

@@ -8,6 +8,8 @@
  */
 import { datePart, datePartsFor, derivedCell, derivedName, parseDateTime, type DatePart } from '../shared/datetime';
 import type { ColumnSchema, DatasetSchema } from '../shared/types';
+import { isBlank } from './cells';
+import { CellInterner } from './cell-interner';
 import { nameList, quote } from './messages';
 import { CategoryCounter, compareStrings, type CategoryCounterState } from './profile';
 import type { RowFeatures, SplitName } from './splits';
@@ -17,6 +19,14 @@ export const MAX_VOCABULARY = 1000;
 
 /** The train split's category counts per categorical feature, as JSON (a part's share, see parts.ts). */
 export type VocabularyState = Record<string, CategoryCounterState>;
+
+/** A CSV line as the tokenizer hands it over whole: its text between two offsets. */
+export interface PlainLine {
+  readonly text: string;
+  readonly textStart: number;
+  /** The end of its content (before the line end). */
+  readonly textEnd: number;
+}
 
 /** A date-time column's place in the header and the parts derived from it. */
 interface DateColumn {
@@ -83,6 +93,9 @@ export class SplitFeatures implements RowFeatures {
       const index = header.indexOf(name);
       if (index >= 0) this.categorical.push({ index, counter });
     }
+    this.dateFields = [...new Set(this.dates.map((d) => d.index))].sort((a, b) => a - b);
+    this.interners = new Map(this.categorical.map((c) => [c.index, new CellInterner()]));
+    this.lineFields = [...new Set([...this.dateFields, ...this.categorical.map((c) => c.index)])].sort((a, b) => a - b);
     return derived.length === 0 ? [...header] : [...header, ...derived];
   }
 
@@ -96,16 +109,60 @@ export class SplitFeatures implements RowFeatures {
     return out;
   }
 
-  /** The same for a CSV line the splits copy as it stands: the derived cells, each after a comma. */
-  lineSuffix(record: { field(i: number): string }, split: SplitName): string {
-    const field = (i: number): string => record.field(i);
-    if (split === 'train') this.countTrain(field);
+  /**
+   * The same for a CSV line the splits copy as it stands (comma-separated, no quotes, ASCII): the
+   * derived cells, each after a comma. Only the fields needed are cut out of the line.
+   */
+  lineSuffix(line: PlainLine, split: SplitName): string {
+    const wanted = split === 'train' ? this.lineFields : this.dateFields;
+    if (wanted.length === 0) return '';
+    const { text, textStart, textEnd } = line;
+    const cells = this.lineCells;
+    // One walk over the line's characters, up to the end of the last field wanted (a short line:
+    // a loop of charCodeAt is cheaper here than a native indexOf per field).
+    let start = textStart;
+    let index = 0;
+    let at = textStart;
+    for (const target of wanted) {
+      for (; index < target && at <= textEnd; at++) {
+        if (at === textEnd || text.charCodeAt(at) === 0x2c) {
+          index++;
+          start = at + 1;
+        }
+      }
+      if (index < target || start > textEnd) {
+        cells[target] = '';
+        continue;
+      }
+      let end = start;
+      while (end < textEnd && text.charCodeAt(end) !== 0x2c) end++;
+      const interner = this.interners.get(target);
+      // A category repeats: its interned string, whose hash the counting map has seen before.
+      cells[target] = interner !== undefined ? interner.get(text, start, end) : text.slice(start, end);
+    }
+    // No closures here: this runs for every row of the file.
+    if (split === 'train') {
+      for (const { index, counter } of this.categorical) {
+        const cell = cells[index];
+        if (cell !== '' && !isBlank(cell)) counter.add(cell);
+      }
+    }
     if (this.dates.length === 0) return '';
     let suffix = '';
     // Derived cells are numbers or empty: nothing to quote.
-    this.derive(field, (cell) => (suffix += `,${cell}`));
+    for (const { index, format, parts } of this.dates) {
+      const cell = cells[index];
+      const time = isBlank(cell) ? undefined : parseDateTime(cell, format);
+      for (const part of parts) suffix += `,${derivedCell(time === undefined ? undefined : datePart(time, part))}`;
+    }
     return suffix;
   }
+
+  /** Field indices a plain line is cut at: for a train row (categories and dates), for any other (dates). */
+  private lineFields: number[] = [];
+  private dateFields: number[] = [];
+  private readonly lineCells: string[] = [];
+  private interners = new Map<number, CellInterner>();
 
   private countTrain(field: (i: number) => string): void {
     for (const { index, counter } of this.categorical) {

@@ -86,8 +86,8 @@ export interface SplitOptions {
 export interface RowFeatures {
   header(header: readonly string[]): string[];
   row(record: string[], split: SplitName): string[];
-  /** For a CSV line copied as it stands: what to append to it (each added cell after a comma; '' for none). */
-  lineSuffix(record: { field(i: number): string }, split: SplitName): string;
+  /** For a comma-separated CSV line copied as it stands (no quotes, ASCII): what to append to it (each added cell after a comma; '' for none). */
+  lineSuffix(line: { readonly text: string; readonly textStart: number; readonly textEnd: number }, split: SplitName): string;
 }
 
 /**

@@ -193,3 +193,41 @@ describe('from ingestion to a prediction', () => {
     expect('probabilities' in later[0] && later[0].probabilities['1']).not.toBe(p[1]);
   });
 });
+
+describe('a plain CSV line and its fields give the same split row', () => {
+  test('derived cells and train counts from a line cut by its commas equal those from its cells', () => {
+    const schema: DatasetSchema = {
+      target: 'y',
+      task: 'classification',
+      columns: [
+        { name: 'a', type: 'categorical', nullable: true },
+        { name: 'when', type: 'datetime', nullable: true, parts: ['hour', 'dow', 'time'] },
+        { name: 'x', type: 'numeric', nullable: true },
+        { name: 'b', type: 'categorical', nullable: true },
+        { name: 'y', type: 'categorical', nullable: false },
+      ],
+    };
+    const lines = [
+      'p,2024-03-04T05:06,1.5,q,1',
+      ',2024-03-05 07:00,,,0',
+      'p,,2,r,1',
+      'long value here,2024-03-06,3,q,0',
+      'p,2024-03-07T23:59:59Z,4,,1',
+    ];
+    const byCells = new SplitFeatures(schema);
+    const byLine = new SplitFeatures(schema);
+    const header = ['a', 'when', 'x', 'b', 'y'];
+    expect(byLine.header(header)).toEqual(byCells.header(header));
+    // Each line as the tokenizer hands it over: inside a longer text, with a line after it.
+    const text = lines.join('\n') + '\n';
+    let at = 0;
+    for (const line of lines) {
+      const asCells = byCells.row(line.split(','), 'train').join(',');
+      const asLine = line + byLine.lineSuffix({ text, textStart: at, textEnd: at + line.length }, 'train');
+      expect(asLine).toBe(asCells);
+      at += line.length + 1;
+    }
+    expect(byLine.vocabularyState()).toEqual(byCells.vocabularyState());
+    expect(byLine.trainingSchema().columns.find((c) => c.name === 'a')?.categories).toEqual(['long value here', 'p']);
+  });
+});

@@ -7,9 +7,10 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { PassThrough } from 'node:stream';
 import { scanDataset } from '../lambdas/data/scan';
+import { SplitFeatures } from '../lambdas/data/split-features';
 import { writeSplits, type SplitName } from '../lambdas/data/splits';
 import { s3Keys } from '../lambdas/shared/layout';
-import type { DatasetProfile, NumericColumnProfile } from '../lambdas/shared/types';
+import type { DatasetProfile, DatasetSchema, NumericColumnProfile } from '../lambdas/shared/types';
 import { buildApp, inProcessApp } from '../lib/app';
 import { resolveIngestionParts } from '../lib/data';
 import { Size } from 'aws-cdk-lib';
@@ -90,6 +91,15 @@ describe('a dataset bigger than the parts threshold', () => {
       expect([s, lines]).toEqual([s, expected[s]]);
       expect(record.splitRows![s]).toBe(expected[s].length);
     }
+
+    // The splits' schema.json: each part's train counts, merged, give the vocabularies one pass counts.
+    const onePass = new SplitFeatures(single.schema);
+    const drains = { train: new PassThrough(), validation: new PassThrough(), test: new PassThrough() };
+    for (const sink of Object.values(drains)) sink.resume();
+    await writeSplits(chunks(csv, 4096), { format: 'csv', features: onePass }, drains);
+    const trainingSchema = await getObjectJson<DatasetSchema>(bucket, s3Keys.splitSchema('big', 1));
+    expect(trainingSchema).toEqual(onePass.trainingSchema());
+    expect(trainingSchema.columns.find((c) => c.name === 'color')?.categories?.length).toBeGreaterThan(1);
 
     // The profile: counts, bounds and categories exact; moments to rounding; histograms within the sketch's error.
     const profile = await getObjectJson<DatasetProfile>(bucket, s3Keys.profile('big', 1));

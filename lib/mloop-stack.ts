@@ -2,7 +2,7 @@
  * The mloop stack: composes the constructs of the loop (data lake and ingestion, registry,
  * training, the training pipeline, inference API, drift monitor) and hands each its settings.
  */
-import { type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { type Construct } from 'constructs';
 import type { ApprovalOptions } from './approval';
@@ -103,6 +103,7 @@ export class MloopStack extends Stack {
       ...props.monitoring,
       ...shared,
     });
+    this.addOperatorOutputs();
     // CDK's singleton that turns on the bucket's EventBridge notifications at deploy time.
     const notifications = this.node.tryFindChild('BucketNotificationsHandler050a0587b7544547bf325f094a3db834');
     if (notifications) {
@@ -113,4 +114,47 @@ export class MloopStack extends Stack {
       );
     }
   }
+
+  /**
+   * What an operator needs after `cdk deploy`, printed by it and read by tools through
+   * DescribeStacks. The output keys (STACK_OUTPUTS) are a contract: renaming one breaks them.
+   */
+  private addOperatorOutputs(): void {
+    const outputs: Partial<Record<StackOutput, { value: string; description: string }>> = {
+      DataBucketName: {
+        value: this.dataLake.bucket.bucketName,
+        description: 'The data bucket: drop datasets under datasets/<model>/ (metadata mloop-target=<column>) to train',
+      },
+      RegistryTableName: {
+        value: this.registry.table.tableName,
+        description: 'The model registry (DynamoDB): models, versions, datasets, runs',
+      },
+      StateMachineArn: {
+        value: this.pipeline.stateMachine.stateMachineArn,
+        description: 'The training pipeline; each drop starts an execution named after the object version',
+      },
+      ApiUrl: { value: this.inference.api.url, description: 'The prediction API: POST <url>models/<model>/predict' },
+      DriftFunctionName: { value: this.monitor.function.functionName, description: 'The drift monitor: invoke it to run a check now' },
+      EventsTopicArn: { value: this.registry.topic.topicArn, description: 'Registry and pipeline events for people: subscribe to be told' },
+      EventBusName: { value: 'default', description: "The EventBridge bus mloop's events (source mloop) go to" },
+    };
+    if (this.registry.models) {
+      const models = this.registry.models.functionName;
+      outputs.ModelsFunctionName = { value: models, description: 'The registry admin function: promote, roll back, approve, list' };
+    }
+    for (const [key, output] of Object.entries(outputs)) new CfnOutput(this, key, output);
+  }
 }
+
+/** The keys of the stack's outputs (MloopStack.addOperatorOutputs): what `mloop --stack` and operators read. */
+export const STACK_OUTPUTS = [
+  'DataBucketName',
+  'RegistryTableName',
+  'StateMachineArn',
+  'ApiUrl',
+  'ModelsFunctionName',
+  'DriftFunctionName',
+  'EventsTopicArn',
+  'EventBusName',
+] as const;
+export type StackOutput = (typeof STACK_OUTPUTS)[number];

@@ -15,7 +15,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { buildApp, inProcessApp } from '../lib/app';
 import { FUNCTIONS, REPO_ROOT, type FunctionId } from '../lib/function-catalog';
-import { MloopStack } from '../lib/mloop-stack';
+import { MloopStack, STACK_OUTPUTS } from '../lib/mloop-stack';
 import { codeVersion } from '../lib/training-code';
 import { DLC_ACCOUNT } from '../lib/training';
 import { acknowledgements, acknowledgementsWithoutReason, synthWithNag } from './helpers/nag';
@@ -1102,5 +1102,23 @@ describe('cdk-nag (AwsSolutions)', () => {
       'Training/StateMachine [Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"X"}]}]}/*:*]',
       'Training/StateMachine [Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"X"}]}]}:*]',
     ]);
+  });
+});
+
+describe('the outputs operators read after cdk deploy', () => {
+  test('name each resource a tool needs, with a description, under stable keys', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown; Description?: string }>;
+    for (const key of STACK_OUTPUTS) {
+      expect([key, typeof outputs[key]?.Description]).toEqual([key, 'string']);
+      expect(outputs[key].Description!.length).toBeGreaterThan(20);
+    }
+    expect(outputs.DataBucketName.Value).toEqual({ Ref: idOf(stack.dataLake.bucket) });
+    expect(outputs.RegistryTableName.Value).toEqual({ Ref: idOf(stack.registry.table) });
+    expect(outputs.StateMachineArn.Value).toEqual({ Ref: idOf(stack.pipeline.stateMachine) });
+    expect(outputs.ModelsFunctionName.Value).toEqual({ Ref: idOf(stack.registry.models!) });
+    expect(outputs.DriftFunctionName.Value).toEqual({ Ref: idOf(stack.monitor.function) });
+    expect(outputs.EventsTopicArn.Value).toEqual({ Ref: idOf(stack.registry.topic) });
+    expect(outputs.EventBusName.Value).toBe('default');
+    expect(JSON.stringify(outputs.ApiUrl.Value)).toContain(idOf(stack.inference.api));
   });
 });

@@ -35,7 +35,8 @@ export interface BuildAppOptions {
  * is ingested in parts of the second; defaults 2 GiB and 256 MiB, see IngestionPartsOptions),
  * `mloop:datasetSchemas` (the `datasetSchemas` prop: an object of model names to schema.json
  * documents, the path of a JSON file holding one, relative to the directory of cdk.json, or its
- * JSON text).
+ * JSON text), `mloop:apiCloudWatchRole` (true: the stack sets API Gateway's account-wide
+ * CloudWatch Logs role; default false, see InferenceApiProps.cloudWatchRole).
  */
 export function buildApp(app: App, options: BuildAppOptions = {}): MloopStack {
   const stackName = (app.node.tryGetContext('mloop:stackName') as string | undefined) ?? 'Mloop';
@@ -55,6 +56,9 @@ export function buildApp(app: App, options: BuildAppOptions = {}): MloopStack {
         above: bytesContext(app, 'mloop:ingestPartsAbove'),
         partSize: bytesContext(app, 'mloop:ingestPartBytes'),
       },
+    },
+    inference: {
+      cloudWatchRole: [true, 'true'].includes(app.node.tryGetContext('mloop:apiCloudWatchRole') as boolean | string),
     },
   });
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

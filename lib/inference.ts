@@ -74,6 +74,15 @@ export interface InferenceApiProps {
    * @default true
    */
   readonly iamAuthorization?: boolean;
+  /**
+   * Whether the stack sets API Gateway's CloudWatch Logs role for the account and region (an
+   * `AWS::ApiGateway::Account` resource and its role). That setting is account-wide: it replaces
+   * whatever role another stack or a person set, so it is opt-in. The stage's execution and access
+   * logging need some role to be set: turn this on in an account and region where none is (API
+   * Gateway's settings show it), or set one there once.
+   * @default false
+   */
+  readonly cloudWatchRole?: boolean;
 }
 
 /** A share between 0 and 1, or throw naming the prop. */
@@ -155,7 +164,8 @@ export class InferenceApi extends Construct {
     this.api = new apigw.RestApi(this, 'Api', {
       description: 'mloop prediction API',
       endpointTypes: [apigw.EndpointType.REGIONAL],
-      cloudWatchRole: true,
+      // Account-wide, so only on request (see InferenceApiProps.cloudWatchRole).
+      cloudWatchRole: props.cloudWatchRole ?? false,
       deployOptions: {
         stageName: 'v1',
         accessLogDestination: new apigw.LogGroupLogDestination(accessLogs),
@@ -221,11 +231,13 @@ export class InferenceApi extends Construct {
     });
     const validator = this.api.addRequestValidator('BodyValidator', { validateRequestBody: true, validateRequestParameters: true });
 
-    acknowledge(
-      this.api,
-      'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
-      "API Gateway's account-level logging role must carry this AWS-managed policy; it only writes API Gateway's own logs.",
-    );
+    if (props.cloudWatchRole) {
+      acknowledge(
+        this.api,
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        "API Gateway's account-level logging role must carry this AWS-managed policy; it only writes API Gateway's own logs.",
+      );
+    }
     acknowledge(
       this.api,
       'AwsSolutions-COG4',

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Validations } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { buildApp, inProcessApp } from '../lib/app';
 import type { InferenceApiProps } from '../lib/inference';
@@ -215,5 +215,22 @@ describe('API key option', () => {
         fs.rmSync(outdir, { recursive: true, force: true });
       }
     }
+  });
+});
+
+describe("API Gateway's account-wide CloudWatch role", () => {
+  test('is left alone by default: no AWS::ApiGateway::Account overwrites the role another stack set', () => {
+    template.resourceCountIs('AWS::ApiGateway::Account', 0);
+  });
+
+  test('is set when asked, by the prop or the context key', () => {
+    synth({ cloudWatchRole: true }).template.resourceCountIs('AWS::ApiGateway::Account', 1);
+    const app = inProcessApp();
+    app.node.setContext('mloop:apiCloudWatchRole', 'true');
+    const withContext = Template.fromStack(buildApp(app));
+    withContext.resourceCountIs('AWS::ApiGateway::Account', 1);
+    withContext.hasResourceProperties('AWS::ApiGateway::Account', {
+      CloudWatchRoleArn: Match.objectLike({ 'Fn::GetAtt': Match.anyValue() }),
+    });
   });
 });

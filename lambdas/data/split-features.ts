@@ -63,11 +63,6 @@ export class SplitFeatures implements RowFeatures {
       if (isCategoricalFeature(column, schema.target)) this.counters.set(column.name, new CategoryCounter());
   }
 
-  /** Whether the splits need this (a date-time column or a categorical feature): else rows pass as they are. */
-  get needed(): boolean {
-    return this.counters.size > 0 || this.schema.columns.some((c) => c.type === 'datetime');
-  }
-
   /** The header as written: the file's, then the derived columns. Throws when a derived name is taken. */
   header(header: readonly string[]): string[] {
     const names = new Set(header);

@@ -17,10 +17,6 @@ export type Prediction = { label: string; probabilities: Record<string, number> 
 /** A raw feature value as it arrives from a CSV cell or a JSON request. */
 export type RawValue = unknown;
 
-export function isMissing(value: RawValue): boolean {
-  return value === null || value === undefined || value === '';
-}
-
 export class ModelRuntime {
   private readonly numericCount: number;
   /** Numeric features from raw values: plain ones, and those derived from a date-time (model-inputs.ts). */

@@ -18,14 +18,14 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { s3Keys } from '../lambdas/shared/layout';
 import { REPO_ROOT } from './function-catalog';
+import { dlcAccount } from './dlc-accounts';
 import { acknowledge, acknowledgeBucketGrants } from './nag';
 import { packTrainingCode } from './training-code';
 import { TrainingJobTask } from './training-job';
 
-/** The AWS Deep Learning Containers' PyTorch training image (account 763104351884 serves most regions). */
+/** The AWS Deep Learning Containers' PyTorch training image (its account by region: ./dlc-accounts.ts). */
 export const DEFAULT_TRAINING_IMAGE_REPOSITORY = 'pytorch-training';
 export const DEFAULT_TRAINING_IMAGE_TAG = '2.6.0-gpu-py312-cu126-ubuntu22.04-sagemaker';
-export const DLC_ACCOUNT = '763104351884';
 
 /** The longest MaxRuntimeInSeconds and MaxWaitTimeInSeconds SageMaker accepts (28 days). */
 export const MAX_TRAINING_TIME = Duration.days(28);
@@ -264,9 +264,11 @@ export class ModelTraining extends Construct {
         conditions: { StringEquals: { 'cloudwatch:namespace': '/aws/sagemaker/TrainingJobs' } },
       }),
     );
+    // The DLC account differs by region (opt-in, China, GovCloud regions): looked up, not assumed.
+    const dlc = props.trainingImage ? undefined : dlcAccount(stack);
     const image =
       props.trainingImage ??
-      `${DLC_ACCOUNT}.dkr.ecr.${stack.region}.${stack.urlSuffix}/${DEFAULT_TRAINING_IMAGE_REPOSITORY}:${DEFAULT_TRAINING_IMAGE_TAG}`;
+      `${dlc}.dkr.ecr.${stack.region}.${stack.urlSuffix}/${DEFAULT_TRAINING_IMAGE_REPOSITORY}:${DEFAULT_TRAINING_IMAGE_TAG}`;
     this.trainingRole.addToPolicy(new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }));
     this.trainingRole.addToPolicy(
       new iam.PolicyStatement({
@@ -274,7 +276,7 @@ export class ModelTraining extends Construct {
         resources: [
           props.trainingImage
             ? repositoryArn(stack, props.trainingImage)
-            : `arn:${stack.partition}:ecr:${stack.region}:${DLC_ACCOUNT}:repository/${DEFAULT_TRAINING_IMAGE_REPOSITORY}`,
+            : `arn:${stack.partition}:ecr:${stack.region}:${dlc}:repository/${DEFAULT_TRAINING_IMAGE_REPOSITORY}`,
         ],
       }),
     );

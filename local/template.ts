@@ -24,6 +24,8 @@ class Resolver {
   constructor(
     private readonly resources: Record<string, CfnResource>,
     private readonly stackName: string,
+    /** The template's Mappings, for Fn::FindInMap (the training image's account by region). */
+    private readonly mappings: Record<string, Record<string, Record<string, unknown>>> = {},
   ) {}
 
   physicalName(logicalId: string): string {
@@ -103,6 +105,12 @@ class Resolver {
         case 'Fn::Join': {
           const [sep, parts] = arg as [string, unknown[]];
           return (this.resolve(parts) as unknown[]).join(sep);
+        }
+        case 'Fn::FindInMap': {
+          const [map, top, second] = (arg as unknown[]).map((v) => String(this.resolve(v)));
+          const value = this.mappings[map]?.[top]?.[second];
+          if (value === undefined) throw new Error(`The template's mapping ${map} has no ${top}.${second}.`);
+          return value;
         }
         case 'Fn::Select': {
           const [index, list] = arg as [number, unknown];
@@ -198,8 +206,11 @@ export function synthesizeLocal(outdir: string, context: Record<string, unknown>
   const stack = buildApp(app, { nag: false });
   const assembly = app.synth();
   const artifact = assembly.getStackByName(stack.stackName);
-  const template = artifact.template as { Resources: Record<string, CfnResource> };
-  const resolver = new Resolver(template.Resources, stack.stackName);
+  const template = artifact.template as {
+    Resources: Record<string, CfnResource>;
+    Mappings?: Record<string, Record<string, Record<string, unknown>>>;
+  };
+  const resolver = new Resolver(template.Resources, stack.stackName, template.Mappings);
   const entries = Object.entries(template.Resources);
 
   const functions: LocalFunction[] = [];

@@ -17,7 +17,7 @@ import { buildApp, inProcessApp } from '../lib/app';
 import { FUNCTIONS, REPO_ROOT, type FunctionId } from '../lib/function-catalog';
 import { MloopStack, STACK_OUTPUTS } from '../lib/mloop-stack';
 import { codeVersion } from '../lib/training-code';
-import { DLC_ACCOUNT } from '../lib/training';
+import { DLC_ACCOUNT } from '../lib/dlc-accounts';
 import { acknowledgements, acknowledgementsWithoutReason, synthWithNag } from './helpers/nag';
 import {
   allIdentityStatements,
@@ -678,19 +678,21 @@ describe('least privilege', () => {
 
   test('the training role pulls images only from the pytorch-training repository of the AWS DLC account', () => {
     const statements = roleStatements(template, trainingRoleId());
-    const repository = `arn:\${AWS::Partition}:ecr:\${AWS::Region}:${DLC_ACCOUNT}:repository/pytorch-training`;
-    expect(DLC_ACCOUNT).toBe('763104351884');
+    // An environment-agnostic stack looks the DLC account up by region in the template's mapping.
+    const dlc = '${DlcAccounts[${AWS::Region}].account}';
+    const repository = `arn:\${AWS::Partition}:ecr:\${AWS::Region}:${dlc}:repository/pytorch-training`;
+    expect(template.toJSON().Mappings.DlcAccounts['us-east-1']).toEqual({ account: DLC_ACCOUNT });
     for (const action of ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchCheckLayerAvailability']) {
       expect([action, resourcesGranted(statements, action)]).toEqual([action, [repository]]);
     }
-    expect(allows(statements, 'ecr:BatchGetImage', `arn:\${AWS::Partition}:ecr:\${AWS::Region}:${DLC_ACCOUNT}:repository/other`)).toBe(
-      false,
-    );
+    expect(allows(statements, 'ecr:BatchGetImage', `arn:\${AWS::Partition}:ecr:\${AWS::Region}:${dlc}:repository/other`)).toBe(false);
   });
 
   test('the image the training job runs is in the repository the training role may pull from', () => {
     const image = state('Train model').Parameters?.AlgorithmSpecification.TrainingImage as string;
-    expect(image).toMatch(new RegExp(`^${DLC_ACCOUNT}\\.dkr\\.ecr\\.\\$\\{AWS::Region\\}\\.\\$\\{AWS::URLSuffix\\}/pytorch-training:`));
+    expect(image.startsWith('${DlcAccounts[${AWS::Region}].account}.dkr.ecr.${AWS::Region}.${AWS::URLSuffix}/pytorch-training:')).toBe(
+      true,
+    );
   });
 
   test('the training role reads splits/ and writes training/, and nothing else of the data bucket', () => {
@@ -1120,5 +1122,48 @@ describe('the outputs operators read after cdk deploy', () => {
     expect(outputs.EventsTopicArn.Value).toEqual({ Ref: idOf(stack.registry.topic) });
     expect(outputs.EventBusName.Value).toBe('default');
     expect(JSON.stringify(outputs.ApiUrl.Value)).toContain(idOf(stack.inference.api));
+  });
+});
+
+describe('the training image in each region', () => {
+  const imageIn = (region: string): string => {
+    const app = inProcessApp();
+    const regional = new MloopStack(app, 'Mloop', { env: { region } });
+    const definition = stateMachineDefinition(Template.fromStack(regional)).definition;
+    return definition.States['Train model'].Parameters?.AlgorithmSpecification.TrainingImage as string;
+  };
+
+  test("comes from the region's own DLC account, where it is not 763104351884", () => {
+    // The domain is CloudFormation's AWS::URLSuffix: amazonaws.com, amazonaws.com.cn in China.
+    expect(imageIn('us-west-2')).toMatch(/^763104351884\.dkr\.ecr\.us-west-2\.\$\{AWS::URLSuffix\}\/pytorch-training:/);
+    expect(imageIn('ap-east-1')).toMatch(/^871362719292\.dkr\.ecr\.ap-east-1\./);
+    expect(imageIn('me-south-1')).toMatch(/^217643126080\./);
+    expect(imageIn('eu-south-1')).toMatch(/^692866216735\./);
+    expect(imageIn('ap-southeast-3')).toMatch(/^907027046896\./);
+    // Regions CDK's facts lack.
+    expect(imageIn('af-south-1')).toMatch(/^626614931356\.dkr\.ecr\.af-south-1\./);
+    expect(imageIn('il-central-1')).toMatch(/^780543022126\./);
+    expect(imageIn('us-gov-west-1')).toMatch(/^442386744353\./);
+    // China: its own account.
+    expect(imageIn('cn-north-1')).toMatch(/^727897471807\.dkr\.ecr\.cn-north-1\./);
+  });
+
+  test('an environment-agnostic stack maps every known region, the opt-in ones included', () => {
+    const mapping = template.toJSON().Mappings.DlcAccounts as Record<string, { account: string }>;
+    expect(mapping['af-south-1']).toEqual({ account: '626614931356' });
+    expect(mapping['cn-northwest-1']).toEqual({ account: '727897471807' });
+    expect(Object.keys(mapping).length).toBeGreaterThan(35);
+  });
+
+  test('a region with no known DLC account fails at synth naming the region and the prop, unless an image is given', () => {
+    expect(() => imageIn('xx-nowhere-1')).toThrow(
+      'No AWS Deep Learning Containers account is known for region xx-nowhere-1: give training.trainingImage (an ECR image URI the region can pull).',
+    );
+    const app = inProcessApp();
+    const own = new MloopStack(app, 'Mloop', {
+      env: { region: 'xx-nowhere-1' },
+      training: { trainingImage: '123456789012.dkr.ecr.xx-nowhere-1.amazonaws.com/mine:1' },
+    });
+    expect(JSON.stringify(Template.fromStack(own).toJSON())).toContain('123456789012.dkr.ecr.xx-nowhere-1.amazonaws.com/mine:1');
   });
 });

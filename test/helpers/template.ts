@@ -45,7 +45,8 @@ export function theResource(template: Template, type: string, predicate: (found:
 
 /**
  * A CloudFormation value as text: Ref -> `${Id}`, Fn::GetAtt -> `${Id.Attr}`, Fn::Join joined,
- * Fn::Sub -> its template. Anything else becomes its JSON.
+ * Fn::Sub -> its template, Fn::FindInMap -> `${Map[Top].Second}` (keys rendered). Anything else
+ * becomes its JSON.
  */
 export function renderText(value: Json): string {
   if (typeof value === 'string') return value;
@@ -63,6 +64,10 @@ export function renderText(value: Json): string {
     if ('Fn::Sub' in value) {
       const sub = value['Fn::Sub'];
       return Array.isArray(sub) ? sub[0] : sub;
+    }
+    if ('Fn::FindInMap' in value) {
+      const [map, top, second] = (value['Fn::FindInMap'] as Json[]).map(renderText);
+      return `\${${map}[${top}].${second}}`;
     }
   }
   return JSON.stringify(value);

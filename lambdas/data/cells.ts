@@ -1,4 +1,5 @@
 /** One cell of a table, as text: blank or not, a number, a class label, a time. */
+import { parseIsoDateTime } from '../shared/datetime';
 import { plainDecimal } from './readers/csv-tokenizer';
 
 /** The same grammar as the trainer's: ints, decimals, exponents; no hex, no NaN, no inf. */
@@ -44,9 +45,6 @@ export function numberLabel(value: number): string {
   return Number.isInteger(value) && Math.abs(value) < 1e21 ? value.toFixed(0) : String(value);
 }
 
-/** ISO 8601 dates and date-times: 2024-05-01, 2024-05-01T12:30, 2024-05-01 12:30:00.5+02:00. */
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
-
 /**
  * A time cell as a number: a number as it is (epoch seconds or milliseconds, a day index...), an
  * ISO 8601 date or date-time as epoch milliseconds, in UTC when it names no zone (so that a time
@@ -56,9 +54,6 @@ export function readTime(cell: string): number | undefined {
   const text = cell.trim();
   const number = readNumber(text);
   if (Number.isFinite(number)) return number;
-  const match = ISO_TIME.exec(text);
-  if (!match) return undefined;
-  const zoned = match[1] !== undefined || text.length === 10 ? text : `${text}Z`;
-  const ms = Date.parse(zoned.replace(' ', 'T'));
-  return Number.isFinite(ms) ? ms : undefined;
+  // The one reader of ISO 8601 the features use too (lambdas/shared/datetime.ts).
+  return parseIsoDateTime(text)?.instant;
 }

@@ -4,7 +4,7 @@
  * which become the derived columns' profiles and drift sketches. Written as JSON for a part of the
  * file and merged back in order, like every accumulator of the scan.
  */
-import { DATE_PARTS, datePart, datePartsFor, looksLikeDate, parseDateTime, type DatePart } from '../shared/datetime';
+import { DATE_PARTS, datePart, datePartsFor, parseDateTime, type DatePart } from '../shared/datetime';
 import type { NumericColumnProfile, NumericSketch } from '../shared/types';
 import { NumericStats, type NumericStatsState } from './profile';
 
@@ -27,7 +27,7 @@ export class DateScan {
 
   /** Read a non-blank cell as a date: false when it is not one. */
   add(cell: string): boolean {
-    if (this.format === undefined && !looksLikeDate(cell)) return false;
+    // parseDateTime turns a cell that cannot be a date away at its first characters.
     const time = parseDateTime(cell, this.format);
     if (time === undefined) return false;
     this.count++;

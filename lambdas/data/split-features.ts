@@ -96,11 +96,10 @@ export class SplitFeatures implements RowFeatures {
 
   /** A data row as written (its derived cells appended), counting the train split's categories. */
   row(record: string[], split: SplitName): string[] {
-    const field = (i: number): string => record[i] ?? '';
-    if (split === 'train') this.countTrain(field);
+    if (split === 'train') this.countTrain(record);
     if (this.dates.length === 0) return record;
     const out = record.slice();
-    this.derive(field, (cell) => out.push(cell));
+    this.derive(record, (cell) => out.push(cell));
     return out;
   }
 
@@ -135,41 +134,34 @@ export class SplitFeatures implements RowFeatures {
       // A category repeats: its interned string, whose hash the counting map has seen before.
       cells[target] = interner !== undefined ? interner.get(text, start, end) : text.slice(start, end);
     }
-    // No closures here: this runs for every row of the file.
-    if (split === 'train') {
-      for (const { index, counter } of this.categorical) {
-        const cell = cells[index];
-        if (cell !== '' && !isBlank(cell)) counter.add(cell);
-      }
-    }
+    if (split === 'train') this.countTrain(cells);
     if (this.dates.length === 0) return '';
-    let suffix = '';
     // Derived cells are numbers or empty: nothing to quote.
-    for (const { index, format, parts } of this.dates) {
-      const cell = cells[index];
-      const time = isBlank(cell) ? undefined : parseDateTime(cell, format);
-      for (const part of parts) suffix += `,${derivedCell(time === undefined ? undefined : datePart(time, part))}`;
-    }
+    let suffix = '';
+    this.derive(cells, (cell) => (suffix += `,${cell}`));
     return suffix;
   }
 
   /** Field indices a plain line is cut at: for a train row (categories and dates), for any other (dates). */
   private lineFields: number[] = [];
   private dateFields: number[] = [];
+  /** The fields cut out of the current plain line, by column index (only the wanted ones are current). */
   private readonly lineCells: string[] = [];
   private interners = new Map<number, CellInterner>();
 
-  private countTrain(field: (i: number) => string): void {
+  /** Count a train row's categorical cells (the row's cells, or a line's cut-out fields, by column index). */
+  private countTrain(cells: readonly (string | undefined)[]): void {
     for (const { index, counter } of this.categorical) {
-      const cell = field(index);
-      if (cell.trim() !== '') counter.add(cell);
+      const cell = cells[index];
+      if (cell !== undefined && !isBlank(cell)) counter.add(cell);
     }
   }
 
-  private derive(field: (i: number) => string, emit: (cell: string) => void): void {
+  /** Each date-time column's derived cells, in order, handed to `emit`. */
+  private derive(cells: readonly (string | undefined)[], emit: (cell: string) => void): void {
     for (const { index, format, parts } of this.dates) {
-      const cell = field(index);
-      const time = cell.trim() === '' ? undefined : parseDateTime(cell, format);
+      const cell = cells[index];
+      const time = cell === undefined || isBlank(cell) ? undefined : parseDateTime(cell, format);
       for (const part of parts) emit(derivedCell(time === undefined ? undefined : datePart(time, part)));
     }
   }

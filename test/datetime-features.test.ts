@@ -5,6 +5,7 @@
  * runtime feeds the graph for the same raw values (NumericReader, used by ModelRuntime).
  */
 import { spawnSync } from 'node:child_process';
+import { readTime } from '../lambdas/data/cells';
 import { PassThrough, Readable } from 'node:stream';
 import { scanDataset } from '../lambdas/data/scan';
 import { SplitFeatures } from '../lambdas/data/split-features';
@@ -18,7 +19,7 @@ import {
   parseDateTime,
   type DatePart,
 } from '../lambdas/shared/datetime';
-import { NumericReader, inputFields, withDerivedFeatures } from '../lambdas/shared/model-inputs';
+import { NumericReader, derivedFeatureFiller, inputFields } from '../lambdas/shared/model-inputs';
 import { validateInstances } from '../lambdas/inference/validate';
 import { RequestInvalid } from '../lambdas/shared/errors';
 import type { DatasetSchema, ModelCard, ModelFeature } from '../lambdas/shared/types';
@@ -64,6 +65,11 @@ describe('reading dates and times', () => {
       expect([text, parseDateTime(text)]).toEqual([text, undefined]);
     }
     expect(parseDateTime('2024-02-29')?.day).toBe(29);
+    // The time column a dataset is split by is read by the same parser (and takes numbers too).
+    expect(readTime('2024-02-30')).toBeUndefined();
+    expect(readTime('2024/05/01 12:30')).toBe(Date.UTC(2024, 4, 1, 12, 30));
+    expect(readTime('2024-05-01T08:00+02:00')).toBe(Date.UTC(2024, 4, 1, 6));
+    expect(readTime('1714550400')).toBe(1714550400);
   });
 
   test('a declared format reads what ISO does not, and a format without a date is refused', () => {
@@ -163,9 +169,10 @@ describe('parity: the splits and the runtime derive the same features', () => {
     const card = {
       features: schema.columns.filter((c) => c.derivedFrom).map((c) => ({ name: c.name, type: 'numeric', derivedFrom: c.derivedFrom })),
     } as unknown as ModelCard;
-    const instance = withDerivedFeatures(card, { when: '2024-03-04T05:06', other: 1 });
+    const withDerived = derivedFeatureFiller(card);
+    const instance = withDerived({ when: '2024-03-04T05:06', other: 1 });
     expect(instance).toMatchObject({ when: '2024-03-04T05:06', other: 1, 'when.hour': 5, 'when.minute': 6, 'when.dow': 0, 'when.dom': 4 });
-    expect(withDerivedFeatures(card, { when: null })['when.hour']).toBeNull();
+    expect(withDerived({ when: null })['when.hour']).toBeNull();
   });
 });
 
@@ -227,6 +234,16 @@ describe('datetime columns in the scan', () => {
       target: 'y',
       ...(schema ? { schema, strictSchema: true } : {}),
     });
+  /** A declared schema whose column 'day' is a datetime (in `format`, when given). */
+  const declaredDay = (format?: string): DatasetSchema => ({
+    target: 'y',
+    task: 'classification',
+    columns: [
+      { name: 'day', type: 'datetime', nullable: true, ...(format !== undefined ? { format } : {}) },
+      { name: 'x', type: 'numeric', nullable: true },
+      { name: 'y', type: 'categorical', nullable: false },
+    ],
+  });
   const rows = (cells: (i: number) => string, n = 30) =>
     ['day,x,y', ...Array.from({ length: n }, (_, i) => `${cells(i)},${i},${i % 2}`)].join('\n') + '\n';
 
@@ -241,15 +258,7 @@ describe('datetime columns in the scan', () => {
   });
 
   test('a declared format reads its own spelling and names it when a value does not fit', async () => {
-    const schema: DatasetSchema = {
-      target: 'y',
-      task: 'classification',
-      columns: [
-        { name: 'day', type: 'datetime', nullable: true, format: 'DD/MM/YYYY HH:mm' },
-        { name: 'x', type: 'numeric', nullable: true },
-        { name: 'y', type: 'categorical', nullable: false },
-      ],
-    };
+    const schema = declaredDay('DD/MM/YYYY HH:mm');
     const ok = await scanText(
       rows((i) => `${String(1 + (i % 28)).padStart(2, '0')}/03/2024 ${String(i % 24).padStart(2, '0')}:30`),
       schema,
@@ -266,15 +275,7 @@ describe('datetime columns in the scan', () => {
   });
 
   test('a number in a declared datetime column is not a date', async () => {
-    const schema: DatasetSchema = {
-      target: 'y',
-      task: 'classification',
-      columns: [
-        { name: 'day', type: 'datetime', nullable: true },
-        { name: 'x', type: 'numeric', nullable: true },
-        { name: 'y', type: 'categorical', nullable: false },
-      ],
-    };
+    const schema = declaredDay();
     const result = await scanText(
       rows((i) => (i === 4 ? '20240301' : `2024-03-0${1 + (i % 9)}`)),
       schema,
@@ -305,12 +306,13 @@ describe('the drift monitor compares the derived features', () => {
     const card = { features: features.map((c) => ({ name: c.name, type: 'numeric', derivedFrom: c.derivedFrom })) } as unknown as ModelCard;
     // As monitor.ts does: each captured instance's derived features, against the profile's.
     const accumulator = new DriftAccumulator(card.features, scan.profile);
+    const withDerived = derivedFeatureFiller(card);
     for (let i = 0; i < 1000; i++) {
       const instance = {
         when: `2024-04-${String(1 + (i % 14)).padStart(2, '0')}T${String(18 + (i % 6)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`,
         x: 1,
       };
-      accumulator.add(withDerivedFeatures(card, instance));
+      accumulator.add(withDerived(instance));
     }
     const report = accumulator.report();
     const drifted = new Map(report.features.map((f) => [f.name, f.drifted]));

@@ -18,7 +18,7 @@ import { parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
 import { metricsFor } from '../shared/observability';
 import { Registry } from '../shared/registry/registry';
 import { getJson, getStream, listKeys, putBytes, putJson } from '../shared/storage';
-import { withDerivedFeatures } from '../shared/model-inputs';
+import { derivedFeatureFiller } from '../shared/model-inputs';
 import type { DatasetProfile, ModelCard } from '../shared/types';
 import type { CaptureRecord } from '../shared/capture-record';
 import { predictionColumns, predictionProfileKey, predictionRow } from '../registry/prediction-profile';
@@ -112,14 +112,15 @@ export async function monitorModel(model: string, env: DriftEnv, options: Monito
   const labels = keys.length > 0 ? await readLabels(env.DATA_BUCKET, model, since) : { labels: new Map(), objects: 0 };
   const quality = new QualityAccumulator(card, labels);
 
+  // The features the model saw: a date-time's derived ones computed as serving computed them.
+  const withDerived = derivedFeatureFiller(card);
   for (const key of keys) {
     const indexer = new CaptureIndexer();
     const lines = createInterface({ input: await getStream(env.DATA_BUCKET, key), crlfDelay: Infinity });
     for await (const line of lines) {
       if (line.trim() === '') continue;
       const record = JSON.parse(line) as CaptureRecord;
-      // The features the model saw: a date-time's derived ones computed as serving computed them.
-      accumulator.add(withDerivedFeatures(card, record.instance ?? {}));
+      accumulator.add(withDerived(record.instance ?? {}));
       if (predictions) predictions.add(predictionRow(outputs, record.prediction));
       quality.add(record.requestId, indexer.next(record), record.prediction);
     }

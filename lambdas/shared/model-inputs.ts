@@ -92,17 +92,21 @@ export function categoryOf(feature: ModelFeature, raw: unknown): string {
 }
 
 /**
- * An instance with its derived features filled in (`date.hour`...), for the drift monitor, which
- * compares the features the model sees with the training profile's.
+ * What fills an instance's derived features in (`date.hour`...), for the drift monitor, which
+ * compares the features the model sees with the training profile's. Built once per model card;
+ * an instance of a card with no derived features passes as it is.
  */
-export function withDerivedFeatures(card: ModelCard, instance: Record<string, unknown>): Record<string, unknown> {
+export function derivedFeatureFiller(card: ModelCard): (instance: Record<string, unknown>) => Record<string, unknown> {
   const derived = card.features.filter((f) => f.derivedFrom !== undefined);
-  if (derived.length === 0) return instance;
+  if (derived.length === 0) return (instance) => instance;
+  const reader = new NumericReader(derived);
   const values = new Float64Array(derived.length);
-  new NumericReader(derived).read(instance, values, 0);
-  const out: Record<string, unknown> = { ...instance };
-  derived.forEach((f, i) => {
-    Object.defineProperty(out, f.name, { value: Number.isNaN(values[i]) ? null : values[i], enumerable: true, writable: true });
-  });
-  return out;
+  return (instance) => {
+    reader.read(instance, values, 0);
+    const out: Record<string, unknown> = { ...instance };
+    derived.forEach((f, i) => {
+      Object.defineProperty(out, f.name, { value: Number.isNaN(values[i]) ? null : values[i], enumerable: true, writable: true });
+    });
+    return out;
+  };
 }

@@ -9,10 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type { APIGatewayProxyResult } from 'aws-lambda';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { s3Client } from '../lambdas/shared/clients';
 import { assertModelName, s3Keys } from '../lambdas/shared/layout';
 import { inputFields } from '../lambdas/shared/model-inputs';
 import type { DriftRun } from '../lambdas/monitoring/drift-run';
@@ -24,24 +21,20 @@ import type { ModelCard } from '../lambdas/shared/types';
 import { RETRAIN_METADATA_KEY, TARGET_METADATA_KEY } from '../lambdas/data/ingest';
 import type { TrainRequest } from '../lambdas/shared/pipeline';
 import { trainExecutionName } from '../lambdas/pipeline/start';
-import { apiEvent, startApiServer } from '../local/api-server';
-import { LocalCloud } from '../local/cloud';
+import type { APIGatewayProxyResult } from 'aws-lambda';
+import { startApiServer } from '../local/api-server';
+import type { LocalCloud } from '../local/cloud';
 import { churnRows, DEMO_FEATURES, toCsv } from '../local/demo-data';
+import { targetOf } from './local-target';
+import { loadLocalCloud, withTarget } from './open-target';
+import type { ApiAnswer, LoopTarget } from './target';
+import { CliError } from './cli-error';
 import { commandModels, MODELS_USAGE } from './commands/models';
 import { commandDatasets, DATASETS_USAGE } from './commands/datasets';
 import { commandDrift as driftCommand, describeDriftRun, DRIFT_USAGE } from './commands/drift';
 import { commandDoctor, DOCTOR_USAGE } from './commands/doctor';
 
-/** A failure the CLI reports as one line (and exit code 1), not as a stack trace. */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly result?: unknown,
-  ) {
-    super(message);
-    this.name = 'CliError';
-  }
-}
+export { CliError };
 
 interface Io {
   json: boolean;
@@ -66,7 +59,10 @@ ${DATASETS_USAGE}
   mloop demo                                             the whole loop on a generated dataset
 ${DOCTOR_USAGE}
 
-Every command accepts --json (one JSON document on stdout). State lives in .mloop/ (MLOOP_HOME).`;
+Every command accepts --json (one JSON document on stdout). State lives in .mloop/ (MLOOP_HOME).
+Every command but serve and demo accepts --stack NAME [--region R] [--profile P] (or MLOOP_STACK):
+it then runs against that deployed stack, found through CloudFormation with your AWS credentials;
+AWS_ENDPOINT_URL=http://127.0.0.1:4566 points it at the local stack of a running \`mloop serve\`.`;
 
 export interface RunReport {
   status: 'SUCCEEDED' | 'FAILED' | 'DUPLICATE';
@@ -84,23 +80,9 @@ export interface RunReport {
   retryOf: string | null;
 }
 
-function startCloud(io: Io): Promise<LocalCloud> {
-  return LocalCloud.start({ log: (line) => io.err(line), progress: process.stderr });
-}
-
-/** Executions run in the process that owns the home: refuse, naming that process, when this one only attached. */
-function requireOwner(cloud: LocalCloud, what: string, toDo: string): void {
-  const owner = cloud.attachedTo;
-  if (owner) {
-    throw new CliError(
-      `${cloud.home} is in use by another mloop process (pid ${owner.pid}, since ${owner.startedAt}), which ${what}; stop it, or set another MLOOP_HOME, ${toDo}.`,
-    );
-  }
-}
-
 /** Drop a dataset, wait for the pipeline it starts, and report what happened. */
 export async function runPipeline(
-  cloud: LocalCloud,
+  on: LoopTarget | LocalCloud,
   model: string,
   file: string,
   target?: string,
@@ -108,20 +90,12 @@ export async function runPipeline(
 ): Promise<RunReport> {
   assertModelName(model);
   if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new CliError(`Dataset file ${file} does not exist or is not a file.`);
-  // Drops reach the pipeline through the process that owns the emulators, not this one.
-  requireOwner(cloud, 'runs the pipelines of its drops', 'to run the pipeline from here');
-  const bytes = fs.readFileSync(file);
-  const key = s3Keys.dataset(model, path.basename(file));
-  const started = cloud.nextExecutionFor(key);
-  await s3Client().send(
-    new PutObjectCommand({
-      Bucket: cloud.dataBucket,
-      Key: key,
-      Body: bytes,
-      Metadata: { ...(target ? { [TARGET_METADATA_KEY]: target } : {}), ...(options.retrain ? { [RETRAIN_METADATA_KEY]: 'true' } : {}) },
-    }),
-  );
-  return reportExecution(cloud, model, await started);
+  const stack = targetOf(on);
+  const execution = await stack.dropDataset(s3Keys.dataset(model, path.basename(file)), fs.readFileSync(file), {
+    ...(target ? { [TARGET_METADATA_KEY]: target } : {}),
+    ...(options.retrain ? { [RETRAIN_METADATA_KEY]: 'true' } : {}),
+  });
+  return reportExecution(stack, model, execution);
 }
 
 /**
@@ -129,21 +103,17 @@ export async function runPipeline(
  * entered with a TrainRequest (lambdas/data/known-data.ts), as `aws stepfunctions start-execution`
  * would enter it on AWS. Waits for it and reports it as `run` does.
  */
-export async function trainAgain(cloud: LocalCloud, request: TrainRequest): Promise<RunReport> {
+export async function trainAgain(on: LoopTarget | LocalCloud, request: TrainRequest): Promise<RunReport> {
   assertModelName(request.model);
-  requireOwner(cloud, 'runs the pipelines', 'to train from here');
+  const stack = targetOf(on);
   const name = trainExecutionName(request.model);
-  cloud.startExecution(
-    cloud.pipelineStateMachineArn,
-    { id: randomUUID(), time: new Date().toISOString(), detail: { retrain: request } },
-    name,
-  );
-  return reportExecution(cloud, request.model, name);
+  await stack.startPipeline({ id: randomUUID(), time: new Date().toISOString(), detail: { retrain: request } }, name);
+  return reportExecution(stack, request.model, name);
 }
 
-/** Wait for an execution of this process and report it as `mloop run --json` does. */
-async function reportExecution(cloud: LocalCloud, model: string, execution: string): Promise<RunReport> {
-  const result = await cloud.execution(execution);
+/** Wait for an execution of the pipeline and report it as `mloop run --json` does. */
+async function reportExecution(stack: LoopTarget, model: string, execution: string): Promise<RunReport> {
+  const result = await stack.waitForExecution(execution);
   const report: RunReport = {
     status: result.status,
     model,
@@ -180,7 +150,7 @@ async function reportExecution(cloud: LocalCloud, model: string, execution: stri
   }
   const failure = (result as { cause?: string }).cause ?? result.error ?? 'the pipeline failed';
   // A rejected dataset still got a version: the one this execution recorded, or the one it trained.
-  const registry = new Registry(cloud.registryTable);
+  const registry = new Registry(stack.registryTable);
   const [datasets, run] = await Promise.all([registry.datasets.list(model), registry.runs.get(model, execution)]);
   const recorded = datasets.find((d) => d.sourceEvent.execution === execution)?.version ?? run?.datasetVersion;
   return { ...report, datasetVersion: recorded ?? null, error: failure, ...(run?.retryOf ? { retryOf: run.retryOf } : {}) };
@@ -223,8 +193,8 @@ export async function readInstances(input: string, card: ModelCard | undefined):
   return Array.isArray(payload) ? { instances: payload } : payload;
 }
 
-async function servingCard(cloud: LocalCloud, model: string): Promise<ModelCard | undefined> {
-  const registry = new Registry(cloud.registryTable);
+async function servingCard(stack: LoopTarget, model: string): Promise<ModelCard | undefined> {
+  const registry = new Registry(stack.registryTable);
   const alias = await registry.aliases.get(model, 'champion');
   if (!alias) return undefined;
   const version = await registry.versions.get(model, alias.version);
@@ -233,17 +203,14 @@ async function servingCard(cloud: LocalCloud, model: string): Promise<ModelCard 
   return getJson<ModelCard>(uri.host, uri.pathname.slice(1));
 }
 
-/** A prediction through the API's handler, as API Gateway would deliver the request. */
-export async function predictThroughApi(
-  cloud: LocalCloud,
+/** A prediction through the API (the local stack: its handler, as API Gateway would deliver the request). */
+export function predictThroughApi(
+  on: LoopTarget | LocalCloud,
   model: string,
   body: unknown,
   query: Record<string, string> = {},
-): Promise<APIGatewayProxyResult> {
-  const url = new URL(`http://127.0.0.1/v1/models/${encodeURIComponent(model)}/predict`);
-  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  const event = apiEvent(cloud.apiRoutes, 'POST', url, JSON.stringify(body));
-  return (await cloud.invoke('predict', event)) as APIGatewayProxyResult;
+): Promise<ApiAnswer> {
+  return targetOf(on).predict(model, body, query);
 }
 
 function formatMetrics(metrics: Record<string, number> | null): string {
@@ -271,7 +238,30 @@ function requireModel(value: string | undefined): string {
   return assertModelName(value);
 }
 
-async function withCloud<T>(io: Io, work: (cloud: LocalCloud) => Promise<T>): Promise<T> {
+type Values = Record<string, string | boolean | undefined>;
+
+/** Run `work` against the command's stack (--stack, or the local one), drawing training progress on stderr. */
+function withStack<T>(io: Io, values: Values, work: (stack: LoopTarget) => Promise<T>): Promise<T> {
+  return withTarget(io, values, work, process.stderr);
+}
+
+/** The local stack (loaded only when a command runs it: a command against a deployed stack never loads CDK). */
+async function startCloud(io: Io): Promise<LocalCloud> {
+  const { LocalCloud } = loadLocalCloud();
+  return LocalCloud.start({ log: (line) => io.err(line), progress: process.stderr });
+}
+
+/** serve and demo run the local stack only. */
+function localOnly(command: string, values: Values): void {
+  if (values.stack !== undefined || values.region !== undefined || values.profile !== undefined || process.env.MLOOP_STACK)
+    throw new CliError(
+      `mloop ${command} runs the local stack only: --stack, --region and --profile (and MLOOP_STACK) are for the other commands.`,
+    );
+}
+
+/** The local stack, for the commands that only run locally (demo). */
+async function withLocalCloud<T>(io: Io, values: Values, command: string, work: (cloud: LocalCloud) => Promise<T>): Promise<T> {
+  localOnly(command, values);
   const cloud = await startCloud(io);
   try {
     return await work(cloud);
@@ -284,8 +274,8 @@ async function commandRun(io: Io, values: Record<string, string | boolean | unde
   const model = requireModel(values.model as string | undefined);
   const data = values.data as string | undefined;
   if (!data) throw new CliError('--data FILE is required.');
-  const report = await withCloud(io, (cloud) =>
-    runPipeline(cloud, model, data, values.target as string | undefined, { retrain: values.retrain === true }),
+  const report = await withStack(io, values, (stack) =>
+    runPipeline(stack, model, data, values.target as string | undefined, { retrain: values.retrain === true }),
   );
   return printRun(io, report);
 }
@@ -313,20 +303,66 @@ async function commandTrain(io: Io, values: Record<string, string | boolean | un
     requestedBy: `user:${os.userInfo().username}`,
     ...(typeof values.reason === 'string' ? { reason: values.reason } : {}),
   };
-  return printRun(io, await withCloud(io, (cloud) => trainAgain(cloud, request)));
+  return printRun(io, await withStack(io, values, (stack) => trainAgain(stack, request)));
 }
 
-async function commandPredict(io: Io, values: Record<string, string | boolean | undefined>): Promise<number> {
+/** The API's default limit on instances per request (the predict function's MAX_BATCH): a larger input goes in batches of it. */
+export const PREDICT_BATCH = 1000;
+
+type PredictAnswer = PredictResponse & { requestIds?: string[]; message?: string; problems?: { message: string }[] };
+
+/**
+ * Predictions for any number of instances: the request as it is when it fits one call, else in
+ * batches of PREDICT_BATCH, all answered by the model version the first batch was (the champion
+ * may move while they run). The answers are merged in input order; `requestIds` lists each
+ * batch's requestId (feedback refers to predictions by it). A batch's refusal is the answer, its
+ * message saying which instances the batch held.
+ */
+export async function predictInBatches(
+  stack: LoopTarget,
+  model: string,
+  body: unknown,
+  query: Record<string, string>,
+  batch = PREDICT_BATCH,
+): Promise<ApiAnswer> {
+  const instances = (body as { instances?: unknown }).instances;
+  if (!Array.isArray(instances) || instances.length <= batch) return stack.predict(model, body, query);
+  let merged: PredictAnswer | undefined;
+  for (let from = 0; from < instances.length; from += batch) {
+    const pinned = merged && !query.version ? { ...query, version: String(merged.model.version) } : query;
+    delete (pinned as { alias?: string }).alias; // the first batch resolved the alias; the rest use its version
+    const answer = await stack.predict(
+      model,
+      { ...(body as object), instances: instances.slice(from, from + batch) },
+      merged ? pinned : query,
+    );
+    if (answer.statusCode !== 200) {
+      const to = Math.min(from + batch, instances.length) - 1;
+      const refusal = JSON.parse(answer.body) as { message?: string };
+      const message = `instances ${from}-${to} (a batch of at most ${batch}): ${refusal.message ?? `HTTP ${answer.statusCode}`}`;
+      return { statusCode: answer.statusCode, body: JSON.stringify({ ...refusal, message }) };
+    }
+    const part = JSON.parse(answer.body) as PredictAnswer;
+    if (!merged) merged = { ...part, predictions: [...part.predictions], requestIds: [part.requestId] };
+    else {
+      merged.predictions.push(...part.predictions);
+      merged.requestIds!.push(part.requestId);
+    }
+  }
+  return { statusCode: 200, body: JSON.stringify(merged) };
+}
+
+async function commandPredict(io: Io, values: Values): Promise<number> {
   const model = requireModel(values.model as string | undefined);
   const input = values.input as string | undefined;
   if (!input) throw new CliError('--input FILE|JSON is required.');
   const query: Record<string, string> = {};
   if (values.version) query.version = String(values.version);
   if (values.alias) query.alias = String(values.alias);
-  return withCloud(io, async (cloud) => {
-    const body = await readInstances(input, await servingCard(cloud, model));
-    const response = await predictThroughApi(cloud, model, body, query);
-    const parsed = JSON.parse(response.body) as PredictResponse & { message?: string; problems?: { message: string }[] };
+  return withStack(io, values, async (stack) => {
+    const body = await readInstances(input, await servingCard(stack, model));
+    const response = await predictInBatches(stack, model, body, query);
+    const parsed = JSON.parse(response.body) as PredictAnswer;
     if (response.statusCode !== 200) {
       if (io.json) io.out(response.body);
       const problems = parsed.problems?.length ? ` ${parsed.problems.map((p) => p.message).join(' ')}` : '';
@@ -341,15 +377,15 @@ async function commandPredict(io: Io, values: Record<string, string | boolean | 
   });
 }
 
-async function commandDrift(io: Io, values: Record<string, string | boolean | undefined>): Promise<number> {
+async function commandDrift(io: Io, values: Values): Promise<number> {
   const model = requireModel(values.model as string | undefined);
-  return withCloud(io, (cloud) => driftCommand(io, cloud, model, values.window as string | undefined));
+  return withStack(io, values, (stack) => driftCommand(io, stack, model, values.window as string | undefined));
 }
 
-async function commandList(io: Io, what: string | undefined, values: Record<string, string | boolean | undefined>): Promise<number> {
+async function commandList(io: Io, what: string | undefined, values: Values): Promise<number> {
   const model = requireModel(values.model as string | undefined);
-  return withCloud(io, async (cloud) => {
-    const registry = new Registry(cloud.registryTable);
+  return withStack(io, values, async (stack) => {
+    const registry = new Registry(stack.registryTable);
     if (what === 'models') {
       const [versions, aliases] = await Promise.all([registry.versions.list(model), registry.aliases.list(model)]);
       const champion = aliases.find((a) => a.alias === 'champion');
@@ -387,6 +423,7 @@ async function commandList(io: Io, what: string | undefined, values: Record<stri
 async function commandServe(io: Io, values: Record<string, string | boolean | undefined>): Promise<number> {
   const port = values.port === undefined ? 8080 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got ${String(values.port)}.`);
+  localOnly('serve', values);
   const cloud = await startCloud(io);
   // Each route invokes the function of its integration, as the template's API Gateway methods say.
   const server = await startApiServer(
@@ -411,13 +448,13 @@ async function commandServe(io: Io, values: Record<string, string | boolean | un
   return 0;
 }
 
-async function commandDemo(io: Io): Promise<number> {
+async function commandDemo(io: Io, values: Values): Promise<number> {
   const dir = path.join(path.resolve(process.env.MLOOP_HOME ?? '.mloop'), 'demo');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, 'churn.csv');
   fs.writeFileSync(file, toCsv(churnRows({ rows: 3000, seed: 7 })));
   const say = (line: string) => (io.json ? io.err(line) : io.out(line));
-  return withCloud(io, async (cloud) => {
+  return withLocalCloud(io, values, 'demo', async (cloud) => {
     say(`1. Dropping ${file} as a dataset of model 'churn' (3,000 rows)...`);
     const run = await runPipeline(cloud, 'churn', file, 'churned');
     say(describeRun(run));
@@ -467,6 +504,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
       window: { type: 'string' },
       retrain: { type: 'boolean', default: false },
       'dataset-version': { type: 'string' },
+      stack: { type: 'string' },
+      region: { type: 'string' },
+      profile: { type: 'string' },
       tag: { type: 'string', multiple: true },
       untag: { type: 'string', multiple: true },
       json: { type: 'boolean', default: false },
@@ -501,7 +541,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       if (sub !== 'list') throw new CliError(`Unknown command '${command} ${sub ?? ''}': expected '${command} list'.`);
       return commandList(io, command, values);
     case 'demo':
-      return commandDemo(io);
+      return commandDemo(io, values);
     default:
       throw new CliError(`Unknown command '${command}'. Run 'mloop --help' for the commands.`);
   }

@@ -13,6 +13,9 @@ import { acknowledge } from './nag';
 import { TrainingPipeline } from './pipeline';
 import { ModelRegistry, type ModelGateOptions } from './registry';
 import { ModelTraining, type ModelTrainingOptions } from './training';
+import type { StackOutput } from './stack-outputs';
+
+export { STACK_OUTPUTS, type StackOutput } from './stack-outputs';
 
 /**
  * The settings of the training loop, in one object (`MloopStackProps.training`); each construct
@@ -133,7 +136,7 @@ export class MloopStack extends Stack {
         value: this.pipeline.stateMachine.stateMachineArn,
         description: 'The training pipeline; each drop starts an execution named after the object version',
       },
-      ApiUrl: { value: this.inference.api.url, description: 'The prediction API: POST <url>models/<model>/predict' },
+      ApiUrl: { value: this.inference.api.url, description: 'The prediction API: POST <url>v1/models/<model>/predict' },
       DriftFunctionName: { value: this.monitor.function.functionName, description: 'The drift monitor: invoke it to run a check now' },
       EventsTopicArn: { value: this.registry.topic.topicArn, description: 'Registry and pipeline events for people: subscribe to be told' },
       EventBusName: { value: 'default', description: "The EventBridge bus mloop's events (source mloop) go to" },
@@ -145,16 +148,3 @@ export class MloopStack extends Stack {
     for (const [key, output] of Object.entries(outputs)) new CfnOutput(this, key, output);
   }
 }
-
-/** The keys of the stack's outputs (MloopStack.addOperatorOutputs): what `mloop --stack` and operators read. */
-export const STACK_OUTPUTS = [
-  'DataBucketName',
-  'RegistryTableName',
-  'StateMachineArn',
-  'ApiUrl',
-  'ModelsFunctionName',
-  'DriftFunctionName',
-  'EventsTopicArn',
-  'EventBusName',
-] as const;
-export type StackOutput = (typeof STACK_OUTPUTS)[number];

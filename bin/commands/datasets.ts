@@ -11,7 +11,7 @@ import { getJson } from '../../lambdas/shared/storage';
 import type { ColumnProfile, DatasetProfile, DatasetSchema } from '../../lambdas/shared/types';
 import type { Violation } from '../../lambdas/data/scan-types';
 import { diffDatasets, type ColumnDiff, type DatasetDiff } from '../../lambdas/data/diff';
-import { LocalCloud } from '../../local/cloud';
+import { withTarget } from '../open-target';
 
 export interface DatasetsIo {
   json: boolean;
@@ -178,9 +178,8 @@ export async function commandDatasets(io: DatasetsIo, sub: string, args: string[
   }
   const version = sub === 'show' && values.version !== undefined ? parseVersion(String(values.version), '--version') : undefined;
 
-  const cloud = await LocalCloud.start({ log: (line) => io.err(line) });
-  try {
-    const registry = new Registry(cloud.registryTable);
+  return withTarget(io, values, async (stack) => {
+    const registry = new Registry(stack.registryTable);
     if (sub === 'show') {
       const d = await load(registry, model, version);
       if (io.json)
@@ -210,7 +209,5 @@ export async function commandDatasets(io: DatasetsIo, sub: string, args: string[
     if (io.json) io.out(JSON.stringify({ model, ...diff }));
     else io.out(describeDiff(model, diff));
     return 0;
-  } finally {
-    await cloud.stop();
-  }
+  });
 }

@@ -1,9 +1,8 @@
 /**
  * `mloop drift --model NAME [--window 24h] [--json]`: runs the drift monitor's handler now, as the
- * local runtime invokes every handler (captures since the last run, or those of the last window),
- * prints the verdict per feature, and writes the HTML report to
- * <MLOOP_HOME>/reports/<model>/drift-<timestamp>.html (the monitor also puts it in S3 beside the
- * JSON report).
+ * local runtime invokes every handler, or, with --stack, through Lambda Invoke (captures since the
+ * last run, or those of the last window), prints the verdict per feature, and fetches the HTML
+ * report the monitor put in S3 beside the JSON report to <MLOOP_HOME>/reports/<model>/drift-<timestamp>.html.
  *
  * --json prints the run: {"datasetDrift", "driftShare", "rows", "features": [{"name", "test",
  * "statistic", "pValue", "threshold", "drifted", ...}], "predictionDrift", "quality", "retrain",
@@ -14,9 +13,11 @@ import * as path from 'node:path';
 import { InvalidInput } from '../../lambdas/shared/errors';
 import { DRIFT_TESTS, parseWindow } from '../../lambdas/monitoring/config';
 import type { FeatureDrift } from '../../lambdas/monitoring/drift-report';
-import { renderDriftHtml } from '../../lambdas/monitoring/html';
 import type { DriftRun } from '../../lambdas/monitoring/drift-run';
+import { getBytes } from '../../lambdas/shared/storage';
 import type { LocalCloud } from '../../local/cloud';
+import { targetOf } from '../local-target';
+import type { LoopTarget } from '../target';
 
 export const DRIFT_USAGE = `  mloop drift --model NAME [--window 24h]                run the drift monitor now (since its last run, or the last window)`;
 
@@ -85,21 +86,23 @@ export function describeDriftRun(run: DriftRun | DriftCommandResult): string {
   return lines.join('\n');
 }
 
-/** Run the monitor for one model through its handler and write the HTML report locally. */
-export async function runDriftCommand(cloud: LocalCloud, model: string, window?: string): Promise<DriftCommandResult> {
-  if (window !== undefined) parseWindow(window); // a bad --window fails before the cloud does any work
-  await cloud.flush(); // captures buffered in this process are written before the monitor reads them
-  const runs = (await cloud.invoke('drift', { model, settleSeconds: 0, ...(window !== undefined ? { window } : {}) })) as DriftRun[];
+/** Run the monitor for one model through its function and fetch the HTML report it wrote to S3. */
+export async function runDriftCommand(on: LoopTarget | LocalCloud, model: string, window?: string): Promise<DriftCommandResult> {
+  if (window !== undefined) parseWindow(window); // a bad --window fails before the stack does any work
+  const stack = targetOf(on);
+  await stack.flush(); // captures buffered in this process are written before the monitor reads them
+  const runs = (await stack.invoke('drift', { model, settleSeconds: 0, ...(window !== undefined ? { window } : {}) })) as DriftRun[];
   const run = runs[0];
   if (!run) throw new InvalidInput(`The drift monitor returned no run for '${model}'.`);
-  const file = localReportPath(cloud.home, model, run.generatedAt);
+  const html = new URL(run.report.html);
+  const file = localReportPath(stack.home, model, run.generatedAt);
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, renderDriftHtml(run));
+  fs.writeFileSync(file, await getBytes(html.host, decodeURIComponent(html.pathname.slice(1))));
   return { ...run, report: { ...run.report, file } };
 }
 
-export async function commandDrift(io: DriftIo, cloud: LocalCloud, model: string, window: string | undefined): Promise<number> {
-  const result = await runDriftCommand(cloud, model, window);
+export async function commandDrift(io: DriftIo, on: LoopTarget | LocalCloud, model: string, window: string | undefined): Promise<number> {
+  const result = await runDriftCommand(on, model, window);
   if (io.json) io.out(JSON.stringify(result));
   else io.out(describeDriftRun(result));
   return 0;

@@ -14,7 +14,10 @@ import type { ApprovalDecision } from '../../lambdas/registry/approval';
 import type { VersionArchive, VersionTags } from '../../lambdas/registry/versions';
 import type { ModelsRequest } from '../../lambdas/registry/models-handler';
 import { assertModelName } from '../../lambdas/shared/layout';
-import { LocalCloud } from '../../local/cloud';
+import type { LocalCloud } from '../../local/cloud';
+import { targetOf } from '../local-target';
+import { withTarget } from '../open-target';
+import type { LoopTarget } from '../target';
 
 export interface ModelsIo {
   json: boolean;
@@ -199,10 +202,10 @@ function describeDecision(d: ApprovalDecision): string {
   return `${d.message}\n  ${d.decision} by ${d.by} at ${d.decidedAt}: ${d.reason}`;
 }
 
-/** Run a `models` subcommand (other than `list`) against a started cloud. */
-export async function runModelsCommand(cloud: LocalCloud, io: ModelsIo, sub: string, values: Values): Promise<number> {
+/** Run a `models` subcommand (other than `list`) against a started stack. */
+export async function runModelsCommand(on: LoopTarget | LocalCloud, io: ModelsIo, sub: string, values: Values): Promise<number> {
   const request = modelsRequest(sub, values);
-  const result = await cloud.invoke('models', request);
+  const result = await targetOf(on).invoke('models', request);
   if (io.json) {
     io.out(JSON.stringify(result));
     return 0;
@@ -230,13 +233,8 @@ export async function runModelsCommand(cloud: LocalCloud, io: ModelsIo, sub: str
   return 0;
 }
 
-/** `mloop models <sub>`: validate the arguments first, then start the local cloud and run it. */
+/** `mloop models <sub>`: validate the arguments first, then open the stack (local, or --stack) and run it. */
 export async function commandModels(io: ModelsIo, sub: string | undefined, values: Values): Promise<number> {
   modelsRequest(sub ?? '', values); // fail on bad arguments before starting anything
-  const cloud = await LocalCloud.start({ log: (line) => io.err(line) });
-  try {
-    return await runModelsCommand(cloud, io, sub!, values);
-  } finally {
-    await cloud.stop();
-  }
+  return withTarget(io, values, (stack) => runModelsCommand(stack, io, sub!, values));
 }

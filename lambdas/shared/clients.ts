@@ -6,6 +6,10 @@
  *
  * Clients are created once per process (module scope, reused across invocations) and can be
  * reset when the local runtime points the process at other emulators (tests start several).
+ *
+ * A program that calls a deployed stack from outside Lambda (the CLI's `--stack`) sets its region,
+ * credentials and endpoint once (useAwsSettings); every client then uses them, so the registry
+ * and storage code read the stack through the same functions the handlers use.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -13,6 +17,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 
 /**
  * A hook every S3 and DynamoDB request of the emulators' clients passes through before it is
@@ -49,6 +54,26 @@ function withHook<C extends S3Client | DynamoDBClient>(client: C, service: 's3' 
   return client;
 }
 
+/** What a caller outside Lambda (the CLI's `--stack`) gives every client. */
+export interface AwsClientSettings {
+  readonly region: string;
+  readonly credentials: AwsCredentialIdentityProvider;
+  /** An endpoint for every service (AWS_ENDPOINT_URL: the local runtime's edge, or a proxy); S3 is then addressed path-style. */
+  readonly endpoint?: string;
+}
+let callerSettings: AwsClientSettings | undefined;
+
+/** Use these settings for every client from now on (undefined: back to the Lambda environment and the local endpoints). */
+export function useAwsSettings(settings: AwsClientSettings | undefined): void {
+  callerSettings = settings;
+  resetClients();
+}
+
+/** The caller's settings (useAwsSettings), for the clients a caller builds itself (Lambda, CloudFormation). */
+export function awsSettings(): AwsClientSettings | undefined {
+  return callerSettings;
+}
+
 let s3: S3Client | undefined;
 let ddb: DynamoDBDocumentClient | undefined;
 let events: EventBridgeClient | undefined;
@@ -64,6 +89,16 @@ function localCredentials() {
 }
 
 export function s3Client(): S3Client {
+  if (!s3 && callerSettings) {
+    const { endpoint } = callerSettings;
+    s3 = new S3Client({
+      ...callerSettings,
+      // An endpoint of one host (the local edge, a proxy) cannot take the bucket as a subdomain.
+      ...(endpoint
+        ? { forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }
+        : {}),
+    });
+  }
   if (!s3) {
     const endpoint = process.env.MLOOP_S3_ENDPOINT;
     s3 = endpoint
@@ -88,12 +123,14 @@ export function s3Client(): S3Client {
 export function dynamoClient(): DynamoDBDocumentClient {
   if (!ddb) {
     const endpoint = process.env.MLOOP_DYNAMODB_ENDPOINT;
-    const client = endpoint
-      ? withHook(
-          new DynamoDBClient({ endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() }),
-          'dynamodb',
-        )
-      : new DynamoDBClient({});
+    const client = callerSettings
+      ? new DynamoDBClient(callerSettings)
+      : endpoint
+        ? withHook(
+            new DynamoDBClient({ endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() }),
+            'dynamodb',
+          )
+        : new DynamoDBClient({});
     ddb = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
     });
@@ -103,6 +140,7 @@ export function dynamoClient(): DynamoDBDocumentClient {
 
 /** A client's settings for an endpoint of the local runtime, or AWS's defaults when there is none. */
 function localSettings(endpoint: string | undefined) {
+  if (callerSettings) return callerSettings;
   return endpoint ? { endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() } : {};
 }
 

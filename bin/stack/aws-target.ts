@@ -1,0 +1,311 @@
+/**
+ * A deployed stack as a LoopTarget (bin/target.ts), reached through AWS's APIs with the caller's
+ * credentials: a drop is an S3 PutObject with metadata, whose execution is found by its name
+ * (the pipeline's starter names it after the object version: lambdas/pipeline/start.ts) and
+ * followed with DescribeExecution; `models` and `drift` invoke the stack's functions (Lambda
+ * Invoke); a prediction is a SigV4-signed HTTPS request to the API. The registry and the bucket
+ * are read through the handlers' own code, with every client pointed at the stack
+ * (useAwsSettings).
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as path from 'node:path';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  StartExecutionCommand,
+  type DescribeExecutionCommandOutput,
+} from '@aws-sdk/client-sfn';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { s3Client, sfnClient, useAwsSettings } from '../../lambdas/shared/clients';
+import { executionArnOf, executionName } from '../../lambdas/pipeline/start';
+import { CliError } from '../cli-error';
+import type { ApiAnswer, ExecutionEnd, InvokedFunction, LoopTarget } from '../target';
+import { awsFailure, type DeployedStack } from './deployed-stack';
+
+/** How long a drop's execution may take to appear (S3 to EventBridge to the starter function: seconds on AWS). */
+const DROP_START_TIMEOUT_MS = Number(process.env.MLOOP_DROP_START_TIMEOUT_MS ?? 180_000);
+
+export interface AwsTargetOptions {
+  /** Progress lines (the execution's states as it enters them). */
+  readonly log: (line: string) => void;
+  /** Milliseconds between DescribeExecution calls. @default 250 against an endpoint on this machine, else 2000 */
+  readonly pollMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class AwsTarget implements LoopTarget {
+  private readonly lambda: LambdaClient;
+  private readonly pollMs: number;
+  private readonly where_: { stack: string; region: string };
+
+  constructor(
+    readonly stack: DeployedStack,
+    private readonly options: AwsTargetOptions,
+  ) {
+    useAwsSettings(stack.settings);
+    this.lambda = new LambdaClient(stack.settings);
+    this.pollMs =
+      options.pollMs ?? (stack.settings.endpoint && /\/\/(127\.0\.0\.1|localhost)[:/]/.test(stack.settings.endpoint) ? 250 : 2000);
+    this.where_ = { stack: stack.name, region: stack.region };
+  }
+
+  get where(): string {
+    return `stack ${this.stack.name} in ${this.stack.region}`;
+  }
+
+  /** Files the CLI writes (drift reports) go under MLOOP_HOME (default .mloop), as for the local stack. */
+  get home(): string {
+    return path.resolve(process.env.MLOOP_HOME ?? '.mloop');
+  }
+
+  get dataBucket(): string {
+    return this.stack.outputs.DataBucketName!;
+  }
+
+  get registryTable(): string {
+    return this.stack.outputs.RegistryTableName!;
+  }
+
+  get pipelineStateMachineArn(): string {
+    return this.stack.outputs.StateMachineArn!;
+  }
+
+  /** An AWS call; its failure as one line naming the stack, the region and the action. */
+  private async call<T>(action: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (error) {
+      if (error instanceof CliError) throw error;
+      throw awsFailure(error, this.where_, action);
+    }
+  }
+
+  async invoke(fn: InvokedFunction, event: unknown): Promise<unknown> {
+    const output = fn === 'models' ? 'ModelsFunctionName' : 'DriftFunctionName';
+    const name = this.stack.outputs[output];
+    if (!name) throw new CliError(`${this.where} has no output ${output}: deploy it again with this version of mloop.`);
+    const answer = await this.call('lambda:InvokeFunction', () =>
+      this.lambda.send(new InvokeCommand({ FunctionName: name, Payload: Buffer.from(JSON.stringify(event)) })),
+    );
+    const text = answer.Payload ? Buffer.from(answer.Payload).toString('utf8') : 'null';
+    let payload: unknown;
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      throw new CliError(`${name} on ${this.where} answered something that is not JSON: ${text.slice(0, 200)}`);
+    }
+    if (answer.FunctionError) {
+      // Lambda's error shape: {errorType, errorMessage}. The handler's message is the command's error, as locally.
+      const { errorType, errorMessage } = (payload ?? {}) as { errorType?: string; errorMessage?: string };
+      throw new CliError(errorMessage ?? `${name} failed (${errorType ?? answer.FunctionError}).`);
+    }
+    return payload;
+  }
+
+  async predict(model: string, body: unknown, query: Record<string, string>): Promise<ApiAnswer> {
+    const base = this.stack.outputs.ApiUrl;
+    if (!base) throw new CliError(`${this.where} has no output ApiUrl.`);
+    const url = new URL(`v1/models/${encodeURIComponent(model)}/predict`, base.endsWith('/') ? base : `${base}/`);
+    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+    const text = JSON.stringify(body);
+    const signer = new SignatureV4({
+      credentials: this.stack.settings.credentials,
+      region: this.stack.region,
+      service: 'execute-api',
+      sha256: Sha256,
+    });
+    const headers: Record<string, string> = { host: url.host, 'content-type': 'application/json' };
+    // An API deployed with API keys instead of IAM (apiKeyRequired) takes the key as x-api-key.
+    if (process.env.MLOOP_API_KEY) headers['x-api-key'] = process.env.MLOOP_API_KEY;
+    const signed = await this.call('execute-api:Invoke', () =>
+      signer.sign({
+        method: 'POST',
+        protocol: url.protocol,
+        hostname: url.hostname,
+        ...(url.port ? { port: Number(url.port) } : {}),
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        headers,
+        body: text,
+      }),
+    );
+    return this.call('execute-api:Invoke', () => send(url, signed.headers, text));
+  }
+
+  async dropDataset(key: string, body: Buffer, metadata: Record<string, string>): Promise<string> {
+    const started = Date.now();
+    const put = await this.call('s3:PutObject', () =>
+      s3Client().send(new PutObjectCommand({ Bucket: this.dataBucket, Key: key, Body: body, Metadata: metadata })),
+    );
+    this.options.log(
+      `put s3://${this.dataBucket}/${key}${put.VersionId ? ` (version ${put.VersionId})` : ''}; waiting for its execution...`,
+    );
+    // A versioned bucket (the stack's is) names the version, and with it the execution.
+    if (put.VersionId && put.VersionId !== 'null') {
+      const name = executionName({ bucket: { name: this.dataBucket }, object: { key, 'version-id': put.VersionId } });
+      await this.untilStarted(key, async () => ((await this.describe(name)) ? name : undefined));
+      return name;
+    }
+    // Otherwise the execution whose input is this key's event with this ETag.
+    const seen = new Set<string>();
+    return this.untilStarted(key, () => this.findDropExecution(key, put.ETag, started, seen));
+  }
+
+  /** Poll `find` until it names the execution, or fail after DROP_START_TIMEOUT_MS. */
+  private async untilStarted(key: string, find: () => Promise<string | undefined>): Promise<string> {
+    const deadline = Date.now() + DROP_START_TIMEOUT_MS;
+    for (;;) {
+      const name = await find();
+      if (name) return name;
+      if (Date.now() > deadline)
+        throw new CliError(
+          `no execution of ${this.pipelineStateMachineArn} started for s3://${this.dataBucket}/${key} within ${Math.round(DROP_START_TIMEOUT_MS / 1000)} s on ${this.where}: check that the bucket sends events to EventBridge and the starter function's logs.`,
+        );
+      await sleep(this.pollMs);
+    }
+  }
+
+  /** The newest executions' inputs, for the drop of `key` with `etag` made at `since`. */
+  private async findDropExecution(key: string, etag: string | undefined, since: number, seen: Set<string>): Promise<string | undefined> {
+    const listed = await this.call('states:ListExecutions', () =>
+      sfnClient().send(new ListExecutionsCommand({ stateMachineArn: this.pipelineStateMachineArn, maxResults: 25 })),
+    );
+    const clean = (tag: string | undefined) => (tag ?? '').replace(/"/g, '');
+    for (const e of listed.executions ?? []) {
+      if (!e.executionArn || seen.has(e.executionArn)) continue;
+      // Clocks differ between this machine and AWS: a minute of slack.
+      if (e.startDate && e.startDate.getTime() < since - 60_000) continue;
+      seen.add(e.executionArn);
+      const d = await this.describeArn(e.executionArn);
+      let input: { detail?: { object?: { key?: string; etag?: string } } } = {};
+      try {
+        input = JSON.parse(d?.input ?? '{}') as typeof input;
+      } catch {
+        continue; // not a drop's event
+      }
+      if (input.detail?.object?.key === key && (!etag || clean(input.detail.object.etag) === clean(etag))) return e.name;
+    }
+    return undefined;
+  }
+
+  private describeArn(executionArn: string): Promise<DescribeExecutionCommandOutput | undefined> {
+    return this.call('states:DescribeExecution', async () => {
+      try {
+        return await sfnClient().send(new DescribeExecutionCommand({ executionArn }));
+      } catch (error) {
+        if ((error as Error).name === 'ExecutionDoesNotExist') return undefined;
+        throw error;
+      }
+    });
+  }
+
+  private describe(name: string): Promise<DescribeExecutionCommandOutput | undefined> {
+    return this.describeArn(executionArnOf(this.pipelineStateMachineArn, name));
+  }
+
+  async startPipeline(input: unknown, name: string): Promise<void> {
+    await this.call('states:StartExecution', () =>
+      sfnClient().send(new StartExecutionCommand({ stateMachineArn: this.pipelineStateMachineArn, name, input: JSON.stringify(input) })),
+    );
+  }
+
+  async waitForExecution(name: string): Promise<ExecutionEnd> {
+    const executionArn = executionArnOf(this.pipelineStateMachineArn, name);
+    const progress = new ExecutionProgress(executionArn, this.options.log, (action, send) => this.call(action, send));
+    for (;;) {
+      const d = await this.describeArn(executionArn);
+      if (!d) throw new CliError(`execution ${name} does not exist on ${this.where}.`);
+      await progress.update();
+      if (d.status !== 'RUNNING' && d.status !== 'PENDING_REDRIVE') {
+        let output: Record<string, unknown> | undefined;
+        if (d.output) output = JSON.parse(d.output) as Record<string, unknown>;
+        const status = d.status === 'SUCCEEDED' ? 'SUCCEEDED' : 'FAILED';
+        const error = d.error ?? (status === 'FAILED' ? `the execution ended ${d.status}` : undefined);
+        return {
+          execution: name,
+          status,
+          ...(output ? { output } : {}),
+          ...(error ? { error } : {}),
+          ...(d.cause ? { cause: d.cause } : {}),
+        };
+      }
+      await sleep(this.pollMs);
+    }
+  }
+
+  /** Nothing is buffered in this process: the stack's functions write their own captures. */
+  async flush(): Promise<void> {}
+
+  async stop(): Promise<void> {
+    this.lambda.destroy();
+    useAwsSettings(undefined);
+  }
+}
+
+/**
+ * The states an execution enters, as lines, from its history (GetExecutionHistory, newest first):
+ * what `mloop run` prints while it waits. A caller without states:GetExecutionHistory still
+ * follows the execution by its status; it is told once that it sees no states.
+ */
+class ExecutionProgress {
+  private lastEvent = 0;
+  private off = false;
+
+  constructor(
+    private readonly executionArn: string,
+    private readonly log: (line: string) => void,
+    private readonly call: <T>(action: string, send: () => Promise<T>) => Promise<T>,
+  ) {}
+
+  async update(): Promise<void> {
+    if (this.off) return;
+    let events;
+    try {
+      events = await this.call(
+        'states:GetExecutionHistory',
+        async () =>
+          (await sfnClient().send(new GetExecutionHistoryCommand({ executionArn: this.executionArn, reverseOrder: true, maxResults: 100 })))
+            .events ?? [],
+      );
+    } catch (error) {
+      this.off = true;
+      this.log(`(no progress: ${(error as Error).message})`);
+      return;
+    }
+    const fresh = events.filter((e) => (e.id ?? 0) > this.lastEvent).reverse();
+    for (const e of fresh) {
+      this.lastEvent = Math.max(this.lastEvent, e.id ?? 0);
+      const state = e.stateEnteredEventDetails?.name;
+      if (e.type === 'TaskStateEntered' || e.type === 'MapStateEntered' || e.type === 'ChoiceStateEntered') {
+        if (state) this.log(`  ${state}`);
+      }
+    }
+  }
+}
+
+/** POST `body` with `headers` to `url` (http for a loopback endpoint, https on AWS). */
+function send(url: URL, headers: Record<string, string>, body: string): Promise<ApiAnswer> {
+  const client = url.protocol === 'http:' ? http : https;
+  return new Promise((resolve, reject) => {
+    const req = client.request(url, { method: 'POST', headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({
+          statusCode: res.statusCode ?? 0,
+          body: Buffer.concat(chunks).toString('utf8'),
+          headers: Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)])),
+        }),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

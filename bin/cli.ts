@@ -329,13 +329,9 @@ export async function predictInBatches(
   if (!Array.isArray(instances) || instances.length <= batch) return stack.predict(model, body, query);
   let merged: PredictAnswer | undefined;
   for (let from = 0; from < instances.length; from += batch) {
-    const pinned = merged && !query.version ? { ...query, version: String(merged.model.version) } : query;
-    delete (pinned as { alias?: string }).alias; // the first batch resolved the alias; the rest use its version
-    const answer = await stack.predict(
-      model,
-      { ...(body as object), instances: instances.slice(from, from + batch) },
-      merged ? pinned : query,
-    );
+    // The first batch resolves the alias (or the champion); the rest ask for the version it answered with.
+    const asked = merged ? { version: query.version ?? String(merged.model.version) } : query;
+    const answer = await stack.predict(model, { ...(body as object), instances: instances.slice(from, from + batch) }, asked);
     if (answer.statusCode !== 200) {
       const to = Math.min(from + batch, instances.length) - 1;
       const refusal = JSON.parse(answer.body) as { message?: string };

@@ -156,7 +156,8 @@ describe('the loop through --stack', () => {
   it('predict: a CSV of 1,500 rows answered through the signed API, in two batches, in order', async () => {
     const rows = churnRows({ rows: 1500, seed: 42 });
     const file = path.join(inputs, 'live.csv');
-    fs.writeFileSync(file, toCsv(rows.map((r) => Object.fromEntries(DEMO_FEATURES.map((f) => [f, r[f]])))));
+    // The features only (no target): what a caller sends.
+    fs.writeFileSync(file, [DEMO_FEATURES.join(','), ...rows.map((r) => DEMO_FEATURES.map((f) => r[f]).join(','))].join('\n') + '\n');
     const answer = await json<{ predictions: { label: string }[]; model: { version: number }; requestIds: string[] }>(
       'predict',
       '--model',

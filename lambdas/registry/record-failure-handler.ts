@@ -4,6 +4,7 @@ import { loadEnv, recordFailureEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { parseEvent } from '../shared/parse-event';
 import type { RecordFailureOutput } from '../shared/pipeline';
+import { assertStatePayload } from '../shared/state-payload';
 import { recordFailure, type FailureInput } from './record-failure';
 
 const env = loadEnv(recordFailureEnv);
@@ -57,5 +58,5 @@ export const recordFailureInput = z.looseObject({
 export async function handler(event: unknown): Promise<RecordFailureOutput> {
   const out = await recordFailure(parseEvent(recordFailureInput, event, 'Record-failure input is invalid'), env);
   logger.warn('Pipeline run failed', { ...out });
-  return out;
+  return assertStatePayload(out, 'Record failure');
 }

@@ -9,6 +9,7 @@
  *   reports/<model>/v<dataset>/validation.json   the validation report (accepted or rejected)
  *   training/<job>/output/model.tar.gz           SageMaker's output (job names start mloop-<model>-)
  *   models/<model>/v<version>/{model.onnx,model-card.json,evaluation.json}
+ *   candidates/<model>/<execution>/{model.onnx,model-card.json,evaluation.json,prediction-profile.json}  a run's candidate
  *   capture/<model>/<yyyy>/<mm>/<dd>/<hh>/<ms>-<id>.jsonl  data capture, by hour (UTC), time-ordered
  *   feedback/<model>/<yyyy>/<mm>/<dd>/<hh>/<ms>-<id>.jsonl  ground-truth labels sent to the API, by hour (UTC)
  *   monitoring/<model>/drift/<timestamp>.json    drift reports
@@ -89,6 +90,8 @@ export const s3Keys = {
   modelCard: (model: string, version: number) => `models/${model}/v${version}/model-card.json`,
   evaluation: (model: string, version: number) => `models/${model}/v${version}/evaluation.json`,
   candidatePrefix: (model: string, run: string) => `candidates/${model}/${run}/`,
+  /** A run's evaluation report (EvaluationReport), before Register copies it to the version's evaluation.json. */
+  candidateEvaluation: (model: string, run: string) => `candidates/${model}/${run}/evaluation.json`,
   /**
    * Capture keys sort by time: the hour partition, then the epoch milliseconds, then the request
    * id. The drift monitor's watermark is the last key it read.

@@ -191,6 +191,12 @@ export interface DatasetIngestionProps extends DatasetIngestionOptions {
    * model's training slot for this plus an hour (TRAINING_LEASE_SECONDS).
    */
   readonly jobLimit: Duration;
+  /**
+   * The names the stack's training `hyperparameters` prop sets for every job: Ingest counts them,
+   * with the pipeline's own five, toward SageMaker's 100 when it checks hyperparameters.json.
+   * @default - none
+   */
+  readonly trainingHyperparameters?: readonly string[];
 }
 
 /**
@@ -221,6 +227,7 @@ export class DatasetIngestion extends Construct {
       PARTS_ABOVE_BYTES: String(parts.aboveBytes),
       PART_BYTES: String(parts.partBytes),
       MAX_PARTS: String(parts.maxParts),
+      ...(props.trainingHyperparameters?.length ? { STACK_HYPERPARAMETERS: JSON.stringify(props.trainingHyperparameters) } : {}),
     };
     this.ingest = new MloopFunction(this, 'Ingest', { functionId: 'ingest', environment });
     this.ingestParts = new MloopFunction(this, 'IngestParts', { functionId: 'ingestParts', environment });

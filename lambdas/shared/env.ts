@@ -55,6 +55,30 @@ export const ingestEnv = z.object({
   /** The most parts one file is cut into. */
   MAX_PARTS: z.coerce.number().int().positive().max(1000).default(1000),
   /**
+   * The names the stack's `hyperparameters` prop gives every training job (JSON list): with the
+   * pipeline's own five they count toward SageMaker's 100 when hyperparameters.json is checked
+   * (lambdas/data/hyperparameter-limits.ts). Absent: none.
+   */
+  STACK_HYPERPARAMETERS: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return [];
+      let json: unknown;
+      try {
+        json = JSON.parse(raw);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `not valid JSON (${(error as Error).message})` });
+        return z.NEVER;
+      }
+      const names = z.array(z.string()).safeParse(json);
+      if (!names.success) {
+        ctx.addIssue({ code: 'custom', message: 'expected a JSON list of hyperparameter names' });
+        return z.NEVER;
+      }
+      return names.data;
+    }),
+  /**
    * Schemas declared in the CDK props (`datasetSchemas`): JSON `{"<model>": <schema.json document>}`.
    * Parsed here, so that a bad one fails at cold start naming the model and the field; absent or
    * empty means none. A schema.json dropped beside the data wins over these (lambdas/data/ingest.ts).

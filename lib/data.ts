@@ -237,6 +237,8 @@ export class DatasetIngestion extends Construct {
       fn.node.addValidation(ingestEnvironmentFits(fn));
       // Least privilege: the prefixes ingestion reads and writes, nothing else of the bucket.
       bucket.grantRead(fn, `${DATASETS_PREFIX}*`);
+      // A model's schema too big for its registry item lies beside a profile (profiles/<model>/v<n>/model-schema.json).
+      bucket.grantRead(fn, 'profiles/*');
       bucket.grantPut(fn, 'splits/*');
       bucket.grantPut(fn, 'profiles/*');
       bucket.grantPut(fn, 'reports/*');

@@ -162,7 +162,7 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     schema: chooseSchema({
       dropped: dropped && { schema: dropped, uri: s3Uri(bucket, s3Keys.dataset(model, SCHEMA_FILE_NAME)) },
       props: env.DATASET_SCHEMAS[model],
-      model: modelRecord?.schema,
+      model: await registry.models.schemaOf(modelRecord),
     }),
     parentVersion: modelRecord?.latestDataset,
     hyperparameters,

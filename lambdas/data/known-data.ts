@@ -63,8 +63,11 @@ async function resumeIngest(
   execution: string,
   hyperparameters: Record<string, string>,
 ): Promise<Accepted> {
-  const [record, meta] = await Promise.all([registry.datasets.get(model, version), registry.models.get(model)]);
-  if (!record?.splits || !meta?.schema)
+  const [record, schema] = await Promise.all([
+    registry.datasets.get(model, version),
+    registry.models.get(model).then((meta) => registry.models.schemaOf(meta)),
+  ]);
+  if (!record?.splits || !schema)
     throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
   const prefix = (uri: string) => uri.slice(0, uri.lastIndexOf('/') + 1);
   return {
@@ -73,8 +76,8 @@ async function resumeIngest(
     datasetVersion: version,
     sha256: record.sha256,
     s3VersionId: record.s3VersionId,
-    target: meta.schema.target,
-    task: meta.schema.task,
+    target: schema.target,
+    task: schema.task,
     trainingJobName: trainingJobName(model, version, execution),
     channels: { train: prefix(record.splits.train), validation: prefix(record.splits.validation) },
     testSplit: record.splits.test,

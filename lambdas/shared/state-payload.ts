@@ -18,6 +18,12 @@ export const STATE_PAYLOAD_LIMIT_BYTES = 256 * 1024;
  */
 export const STAGE_OUTPUT_BUDGET_BYTES = 64 * 1024;
 
+/**
+ * Evaluate's share: its summary carries the model card's hyperparameters, which may echo all the
+ * job's (the file's and the stack's, 32 KiB each at most: lambdas/data/hyperparameter-limits.ts).
+ */
+export const EVALUATE_OUTPUT_BUDGET_BYTES = 96 * 1024;
+
 /** The error Step Functions fails an execution with when a payload is over the limit. */
 export const DATA_LIMIT_EXCEEDED = 'States.DataLimitExceeded';
 

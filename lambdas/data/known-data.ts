@@ -67,8 +67,7 @@ async function resumeIngest(
     registry.datasets.get(model, version),
     registry.models.get(model).then((meta) => registry.models.schemaOf(meta)),
   ]);
-  if (!record?.splits || !schema)
-    throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
+  if (!record?.splits || !schema) throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
   const prefix = (uri: string) => uri.slice(0, uri.lastIndexOf('/') + 1);
   return {
     status: 'ACCEPTED',

@@ -243,7 +243,8 @@ export class TrainingPipeline extends Construct {
         .when(sfn.Condition.stringEquals('$.ingest.status', 'CONFIG'), new sfn.Succeed(this, 'Configuration file'))
         // One execution trains a model at a time: while another holds the model's training slot,
         // wait and run Ingest again (its retry path keeps this dataset version and retries the
-        // slot). The execution's timeout bounds the loop.
+        // slot). Ingest bounds the loop: past trainingSlotWait it fails the run, recorded
+        // (lambdas/data/slot-wait.ts), before the execution's timeout, which counts the wait apart.
         .when(
           sfn.Condition.and(
             sfn.Condition.stringEquals('$.ingest.status', 'ACCEPTED'),
@@ -269,7 +270,12 @@ export class TrainingPipeline extends Construct {
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
       queryLanguage: sfn.QueryLanguage.JSON_PATH,
       stateMachineType: sfn.StateMachineType.STANDARD,
-      timeout: training.jobLimit.plus(Duration.hours(1)).plus(approval ? approvalTimeout : Duration.seconds(0)),
+      // The run's own time (training, plus an hour for the other stages and the approval) and,
+      // apart, the longest it may wait for its model's training slot, which Ingest bounds.
+      timeout: training.jobLimit
+        .plus(Duration.hours(1))
+        .plus(approval ? approvalTimeout : Duration.seconds(0))
+        .plus(props.ingestion.trainingSlotWait),
       tracingEnabled: true,
       logs: {
         destination: new logs.LogGroup(this, 'StateMachineLogs', { retention: logs.RetentionDays.THREE_MONTHS }),

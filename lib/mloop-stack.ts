@@ -78,6 +78,7 @@ export class MloopStack extends Stack {
       minRows: training.minRows,
       datasetSchemas: training.datasetSchemas,
       ingestionParts: training.ingestionParts,
+      trainingSlotWait: training.trainingSlotWait,
       dataLake: this.dataLake,
       table: this.registry.table,
       jobLimit: this.training.jobLimit,

@@ -173,9 +173,21 @@ describe('managed spot training', () => {
     });
   });
 
-  test('waits for the job as long as MaxWaitTime allows, and the execution an hour more', () => {
+  test("waits for the job as long as MaxWaitTime allows, and the execution an hour more plus the wait for the model's training slot", () => {
     expect((built.train as Json).TimeoutSeconds).toBe(10800 + 15 * 60);
-    expect(built.definition.TimeoutSeconds).toBe(10800 + 3600);
+    expect(mloopFunction(built.template, 'ingest').resource.Properties.Environment.Variables.TRAINING_SLOT_WAIT_SECONDS).toBe(
+      String(10800 + 3600),
+    );
+    expect(built.definition.TimeoutSeconds).toBe(10800 + 3600 + (10800 + 3600));
+  });
+
+  test('trainingSlotWait sets the wait bound, counted apart in the timeout; under a minute is refused at synth', () => {
+    const custom = build(() => ({ trainingSlotWait: Duration.minutes(30) }));
+    expect(mloopFunction(custom.template, 'ingest').resource.Properties.Environment.Variables.TRAINING_SLOT_WAIT_SECONDS).toBe('1800');
+    expect(custom.definition.TimeoutSeconds).toBe(7200 + 3600 + 1800);
+    expect(() => build(() => ({ trainingSlotWait: Duration.seconds(30) }))).toThrow(
+      'trainingSlotWait must be at least a minute (the wait loop tries the slot every minute), got 30 seconds.',
+    );
   });
 
   test('holds the training slot for MaxWaitTime plus an hour when nobody gives it back', () => {

@@ -35,6 +35,7 @@ const ingest = z.looseObject({
   status: z.enum(['ACCEPTED', 'DUPLICATE', 'CONFIG', 'PARTS', 'SPLITS']),
   model: z.string(),
   datasetVersion: z.number().nullable(),
+  trainingSlot: z.enum(['acquired', 'busy']).optional(),
 });
 
 /** Whether a stage has answered is all that is read of its output (see record-failure.ts, stageOf). */

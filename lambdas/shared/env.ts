@@ -38,6 +38,14 @@ export const ingestEnv = z.object({
     .positive()
     .default(4 * 3600),
   /**
+   * Seconds a run may wait for its model's training slot before it ends failed
+   * (TrainingSlotWaitExceeded, lambdas/data/slot-wait.ts); the CDK construct sets trainingSlotWait.
+   */
+  TRAINING_SLOT_WAIT_SECONDS: z.coerce
+    .number()
+    .nonnegative()
+    .default(4 * 3600),
+  /**
    * A CSV, JSON Lines or Parquet file larger than this is ingested in parts (lambdas/data/parts.ts) by the
    * state machine's Map states instead of in one pass of this function.
    */

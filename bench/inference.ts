@@ -9,9 +9,12 @@
  *   handler is measured as deployed (capture on, batched) and with capture off. Rounds alternate
  *   between the three so that they share the machine's state;
  * - cold start: from spawning a Node.js process to its first answer, running the handler bundled
- *   as Lambda gets it (esbuild, minified, onnxruntime-node and the AWS SDK external) against the
- *   local emulators: module load, first answer (registry read, model download, ONNX session,
- *   inference) and a second, warm answer; the bundle's size;
+ *   as Lambda gets it (esbuild with MloopFunction's BUNDLE_OPTIONS: minified, the AWS SDK inside,
+ *   onnxruntime-node external) against the local emulators: module load, first answer (registry
+ *   read, model download, ONNX session, inference) and a second, warm answer; the bundle's size.
+ *   The baseline, measured in the same run with starts alternating, is the bundle as it was before
+ *   issue 14: `@aws-sdk/*` external, loaded from node_modules as Lambda's runtime loads its own
+ *   copy; the ratios are bundled over baseline;
  * - load: `mloop serve` in its own process, driven by autocannon on 127.0.0.1 (10 connections,
  *   10 seconds, batch 1): throughput, latency p50/p99 and the error count (errors, timeouts and
  *   non-2xx answers), which should be zero.
@@ -28,6 +31,7 @@ import { runPipeline } from '../bin/cli';
 import { PredictApi } from '../lambdas/inference/http';
 import { ModelServer } from '../lambdas/inference/serving';
 import { loadEnv, predictEnv } from '../lambdas/shared/env';
+import { BUNDLE_OPTIONS } from '../lib/mloop-function';
 import { logger } from '../lambdas/shared/observability';
 import { parseS3Uri } from '../lambdas/shared/layout';
 import { Registry } from '../lambdas/shared/registry/registry';
@@ -160,11 +164,14 @@ async function handlerLatency(cloud: LocalCloud) {
   return results;
 }
 
+/** How the SDK reaches the handler: inside its bundle (as deployed), or external (the baseline: the runtime's copy). */
+type SdkBundling = 'bundled' | 'external';
+
 /** The predict handler bundled as CDK bundles it for Lambda, behind a tiny entry that times it. */
-async function bundleColdStartEntry(dir: string): Promise<string> {
+async function bundleColdStartEntry(dir: string, sdk: SdkBundling): Promise<string> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const esbuild = require('esbuild') as typeof import('esbuild');
-  const outfile = path.join(dir, 'cold-start.js');
+  const outfile = path.join(dir, `cold-start-${sdk}.js`);
   const entry = `
     const fs = require('node:fs');
     const event = JSON.parse(fs.readFileSync(process.env.BENCH_EVENT, 'utf8'));
@@ -184,8 +191,10 @@ async function bundleColdStartEntry(dir: string): Promise<string> {
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    minify: true,
-    external: ['onnxruntime-node', '@aws-sdk/*'],
+    minify: BUNDLE_OPTIONS.minify,
+    ...(sdk === 'bundled'
+      ? { mainFields: [...BUNDLE_OPTIONS.mainFields], external: ['onnxruntime-node', ...BUNDLE_OPTIONS.externalModules] }
+      : { external: ['onnxruntime-node', '@aws-sdk/*'] }),
     outfile,
     logLevel: 'silent',
   });
@@ -193,7 +202,10 @@ async function bundleColdStartEntry(dir: string): Promise<string> {
 }
 
 async function coldStart(cloud: LocalCloud, dir: string) {
-  const bundle = await bundleColdStartEntry(dir);
+  const bundles: Record<SdkBundling, string> = {
+    bundled: await bundleColdStartEntry(dir, 'bundled'),
+    external: await bundleColdStartEntry(dir, 'external'),
+  };
   const eventFile = path.join(dir, 'event.json');
   fs.writeFileSync(
     eventFile,
@@ -210,8 +222,12 @@ async function coldStart(cloud: LocalCloud, dir: string) {
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     BENCH_EVENT: eventFile,
   };
-  const runs: { spawnToAnswerMs: number; moduleLoadMs: number; firstAnswerMs: number; warmAnswerMs: number }[] = [];
-  for (let i = 0; i < COLD_STARTS; i++) {
+  type Run = { spawnToAnswerMs: number; moduleLoadMs: number; firstAnswerMs: number; warmAnswerMs: number };
+  const runs: Record<SdkBundling, Run[]> = { bundled: [], external: [] };
+  // Alternate the two bundles, so that they share the machine's state.
+  for (let i = 0; i < 2 * COLD_STARTS; i++) {
+    const sdk: SdkBundling = i % 2 === 0 ? 'external' : 'bundled';
+    const bundle = bundles[sdk];
     const started = performance.now();
     const line = await new Promise<string>((resolve, reject) => {
       const child = spawn(process.execPath, [bundle], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -229,34 +245,48 @@ async function coldStart(cloud: LocalCloud, dir: string) {
     const spawnToAnswerMs = performance.now() - started;
     const child = JSON.parse(line) as { status: number; moduleLoadMs: number; firstAnswerMs: number; warmAnswerMs: number };
     if (child.status !== 200) throw new Error(`The cold handler answered ${child.status}.`);
-    runs.push({
+    runs[sdk].push({
       spawnToAnswerMs: round3(spawnToAnswerMs),
       moduleLoadMs: round3(child.moduleLoadMs),
       firstAnswerMs: round3(child.firstAnswerMs),
       warmAnswerMs: round3(child.warmAnswerMs),
     });
   }
-  const median = (key: keyof (typeof runs)[number]) =>
+  const median = (sdk: SdkBundling, key: keyof Run) =>
     round3(
       quantile(
-        runs.map((r) => r[key]).sort((a, b) => a - b),
+        runs[sdk].map((r) => r[key]).sort((a, b) => a - b),
         0.5,
       ),
     );
+  const medians = (sdk: SdkBundling) => ({
+    spawnToAnswerMs: median(sdk, 'spawnToAnswerMs'),
+    moduleLoadMs: median(sdk, 'moduleLoadMs'),
+    processStartToFirstAnswerMs: median(sdk, 'firstAnswerMs'),
+    warmAnswerMs: median(sdk, 'warmAnswerMs'),
+  });
+  const bundled = medians('bundled');
+  const baseline = medians('external');
+  const ratio = (key: keyof typeof bundled) => round3(bundled[key] / baseline[key]);
   const result = {
     runs: COLD_STARTS,
-    median: {
-      spawnToAnswerMs: median('spawnToAnswerMs'),
-      moduleLoadMs: median('moduleLoadMs'),
-      processStartToFirstAnswerMs: median('firstAnswerMs'),
-      warmAnswerMs: median('warmAnswerMs'),
+    median: bundled,
+    bundleKb: Math.round(fs.statSync(bundles.bundled).size / 1024),
+    baseline: {
+      sdk: '@aws-sdk/* external (loaded from node_modules)',
+      median: baseline,
+      bundleKb: Math.round(fs.statSync(bundles.external).size / 1024),
+    },
+    ratioToBaseline: {
+      spawnToAnswer: ratio('spawnToAnswerMs'),
+      moduleLoad: ratio('moduleLoadMs'),
+      processStartToFirstAnswer: ratio('processStartToFirstAnswerMs'),
     },
     each: runs,
-    bundleKb: Math.round(fs.statSync(bundle).size / 1024),
     note: 'firstAnswerMs is measured from process start (performance.timeOrigin) in the child; spawnToAnswerMs from the parent, including Node.js start-up',
   };
   log(
-    `cold start: ${result.median.spawnToAnswerMs} ms from spawn to first answer (median of ${COLD_STARTS}); module load ${result.median.moduleLoadMs} ms`,
+    `cold start: ${bundled.spawnToAnswerMs} ms from spawn to first answer with the SDK bundled, ${baseline.spawnToAnswerMs} ms with it external (ratio ${result.ratioToBaseline.spawnToAnswer}); module load ${bundled.moduleLoadMs} ms against ${baseline.moduleLoadMs} ms (median of ${COLD_STARTS} each)`,
   );
   return result;
 }

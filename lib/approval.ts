@@ -5,10 +5,10 @@
  */
 import { Duration } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import { MODEL_REJECTED } from '../lambdas/shared/pipeline';
 import { FUNCTIONS } from './function-catalog';
+import { lambdaTask } from './lambda-task';
 import type { MloopFunction } from './mloop-function';
 
 /** How long a pipeline waits for a person by default. */
@@ -52,7 +52,7 @@ export interface ApprovalStepsProps {
 export function approvalSteps(scope: Construct, props: ApprovalStepsProps): { start: sfn.IChainable; tasks: sfn.TaskStateBase[] } {
   const execution = sfn.JsonPath.stringAt('$$.Execution.Name');
   const stage = sfn.Timeout.duration(Duration.seconds(FUNCTIONS.register.timeoutSeconds + 30));
-  const registerPending = new tasks.LambdaInvoke(scope, 'Register (awaiting approval)', {
+  const registerPending = lambdaTask(scope, 'Register (awaiting approval)', {
     lambdaFunction: props.register,
     payloadResponseOnly: true,
     taskTimeout: stage,
@@ -67,7 +67,7 @@ export function approvalSteps(scope: Construct, props: ApprovalStepsProps): { st
     }),
     resultPath: '$.registration',
   });
-  const wait = new tasks.LambdaInvoke(scope, 'Wait for approval', {
+  const wait = lambdaTask(scope, 'Wait for approval', {
     lambdaFunction: props.register,
     integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
     taskTimeout: sfn.Timeout.duration(props.timeout),
@@ -80,7 +80,7 @@ export function approvalSteps(scope: Construct, props: ApprovalStepsProps): { st
     }),
     resultPath: '$.approval',
   });
-  const promoteApproved = new tasks.LambdaInvoke(scope, 'Promote approved version', {
+  const promoteApproved = lambdaTask(scope, 'Promote approved version', {
     lambdaFunction: props.register,
     payloadResponseOnly: true,
     taskTimeout: stage,

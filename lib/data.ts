@@ -122,6 +122,16 @@ export interface DatasetIngestionOptions {
    * @default - see IngestionPartsOptions
    */
   readonly ingestionParts?: IngestionPartsOptions;
+  /**
+   * How long a run may wait for its model's training slot while another run trains the model
+   * (one training at a time per model). Past it the run ends failed, recorded with the reason
+   * (TrainingSlotWaitExceeded; its dataset version stays ingested, to train later). The state
+   * machine's timeout counts this wait apart from the run's own training, so a run that waits is
+   * never cut off as TIMED_OUT. The default waits out one run ahead: a slot is held at most the
+   * training job's limit plus an hour.
+   * @default - the training job's limit plus an hour
+   */
+  readonly trainingSlotWait?: Duration;
 }
 
 /** When and how a dataset file is ingested in parts. */
@@ -191,6 +201,12 @@ export interface DatasetIngestionProps extends DatasetIngestionOptions {
    * model's training slot for this plus an hour (TRAINING_LEASE_SECONDS).
    */
   readonly jobLimit: Duration;
+  /**
+   * The names the stack's training `hyperparameters` prop sets for every job: Ingest counts them,
+   * with the pipeline's own five, toward SageMaker's 100 when it checks hyperparameters.json.
+   * @default - none
+   */
+  readonly trainingHyperparameters?: readonly string[];
 }
 
 /**
@@ -205,12 +221,19 @@ export class DatasetIngestion extends Construct {
   readonly ingestParts: MloopFunction<'ingestParts'>;
   /** The parts' settings, resolved: the pipeline's Distributed Maps run `maxConcurrency` parts at once. */
   readonly parts: ReturnType<typeof resolveIngestionParts>;
+  /** How long a run may wait for its model's training slot (DatasetIngestionOptions.trainingSlotWait, resolved). */
+  readonly trainingSlotWait: Duration;
 
   constructor(scope: Construct, id: string, props: DatasetIngestionProps) {
     super(scope, id);
     const bucket = props.dataLake.bucket;
     const parts = resolveIngestionParts(props.ingestionParts);
     this.parts = parts;
+    this.trainingSlotWait = props.trainingSlotWait ?? props.jobLimit.plus(Duration.hours(1));
+    if (this.trainingSlotWait.toSeconds() < 60)
+      throw new Error(
+        `trainingSlotWait must be at least a minute (the wait loop tries the slot every minute), got ${this.trainingSlotWait.toHumanString()}.`,
+      );
     const environment = {
       DATA_BUCKET: bucket.bucketName,
       REGISTRY_TABLE: props.table.tableName,
@@ -218,9 +241,12 @@ export class DatasetIngestion extends Construct {
       ...datasetSchemasEnvironment(props.datasetSchemas),
       // How long a run that died keeps its model's training slot: the job's limit, plus an hour.
       TRAINING_LEASE_SECONDS: String(props.jobLimit.plus(Duration.hours(1)).toSeconds()),
+      // How long a run waits for the slot before it ends, recorded (lambdas/data/slot-wait.ts).
+      TRAINING_SLOT_WAIT_SECONDS: String(this.trainingSlotWait.toSeconds()),
       PARTS_ABOVE_BYTES: String(parts.aboveBytes),
       PART_BYTES: String(parts.partBytes),
       MAX_PARTS: String(parts.maxParts),
+      ...(props.trainingHyperparameters?.length ? { STACK_HYPERPARAMETERS: JSON.stringify(props.trainingHyperparameters) } : {}),
     };
     this.ingest = new MloopFunction(this, 'Ingest', { functionId: 'ingest', environment });
     this.ingestParts = new MloopFunction(this, 'IngestParts', { functionId: 'ingestParts', environment });
@@ -230,6 +256,8 @@ export class DatasetIngestion extends Construct {
       fn.node.addValidation(ingestEnvironmentFits(fn));
       // Least privilege: the prefixes ingestion reads and writes, nothing else of the bucket.
       bucket.grantRead(fn, `${DATASETS_PREFIX}*`);
+      // A model's schema too big for its registry item lies beside a profile (profiles/<model>/v<n>/model-schema.json).
+      bucket.grantRead(fn, 'profiles/*');
       bucket.grantPut(fn, 'splits/*');
       bucket.grantPut(fn, 'profiles/*');
       bucket.grantPut(fn, 'reports/*');

@@ -97,14 +97,15 @@ function share(name: string, value: number | undefined, fallback: number): numbe
  * Every method requires IAM (SigV4) authorization; bodies are validated against a JSON model
  * before the function runs; access logs and throttling are on.
  *
- *   POST /v1/models/{name}/predict   {"instances": [...]} -> {"predictions": [...], "model": {...}}
+ *   POST /v1/models/{name}/predict   {"instances": [...], "top_k"?: k} -> {"predictions": [...], "model": {...}}
  *   GET  /v1/models/{name}           the serving version: schema, metrics
  *   POST /v1/models/{name}/feedback  {"feedback": [{"requestId", "index", "label"}]} -> {"accepted": n}
  *   GET  /v1/health
  *
  * Request size: API Gateway accepts bodies up to 10 MB, and Lambda's synchronous invocation
  * limit (6 MB for the whole event) is the effective bound; requests are further bounded by
- * `maxBatch` instances (or feedback entries), checked by the request models.
+ * `maxBatch` instances (or feedback entries), checked by the request models. A response is bounded
+ * by the same 6 MB: the function answers 413 for a prediction response over it (`top_k` trims one).
  */
 export class InferenceApi extends Construct {
   readonly api: apigw.RestApi;
@@ -210,6 +211,8 @@ export class InferenceApi extends Construct {
         required: ['instances'],
         properties: {
           instances: { type: apigw.JsonSchemaType.ARRAY, minItems: 1, maxItems: maxBatch, items: { type: apigw.JsonSchemaType.OBJECT } },
+          // The k most probable classes per prediction (lambdas/inference/response-limits.ts).
+          top_k: { type: apigw.JsonSchemaType.INTEGER, minimum: 1 },
         },
       },
     });

@@ -37,12 +37,26 @@ export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
 export const BUNDLING_TARGET = LAMBDA_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, 'node$1');
 
 /**
+ * How esbuild bundles every function, the AWS SDK included: the exact versions package-lock.json
+ * pins and the tests run, not the runtime's own copies (whose lib-dynamodb and lib-storage are
+ * other versions), tree-shaken from the SDK's ES modules (`module` before `main`) and minified.
+ * The bench (bench/inference.ts) and the bundle test (test/function-bundle.test.ts) build with
+ * these same options.
+ */
+export const BUNDLE_OPTIONS = {
+  minify: true,
+  mainFields: ['module', 'main'],
+  /** Nothing of the SDK is left to the runtime. */
+  externalModules: [] as string[],
+} as const;
+
+/**
  * The one Lambda base of mloop. Shared defaults, set once:
  * - Node.js 24 (LAMBDA_RUNTIME) on ARM64 (Graviton: cheaper per GB-second; onnxruntime-node ships
  *   linux/arm64), bundled for that same version;
  * - memory and timeout from the function catalog;
  * - JSON logs to a log group with a retention (default three months), X-Ray tracing active;
- * - bundled by esbuild (no Docker), minified, with source maps;
+ * - bundled by esbuild (no Docker), minified, with source maps, the AWS SDK inside (BUNDLE_OPTIONS);
  * - functions that run ONNX carry onnxruntime-node as an installed module (its native binding
  *   cannot be bundled), pruned after bundling to linux/arm64 only (about 48 MB instead of 288).
  */
@@ -75,11 +89,12 @@ export class MloopFunction<Id extends FunctionId> extends nodejs.NodejsFunction 
         NODE_OPTIONS: '--enable-source-maps',
       },
       bundling: {
-        minify: true,
+        minify: BUNDLE_OPTIONS.minify,
         sourceMap: true,
         target: BUNDLING_TARGET,
         format: nodejs.OutputFormat.CJS,
-        externalModules: ['@aws-sdk/*'],
+        mainFields: [...BUNDLE_OPTIONS.mainFields],
+        externalModules: [...BUNDLE_OPTIONS.externalModules],
         ...(spec.onnx
           ? {
               nodeModules: ['onnxruntime-node'],

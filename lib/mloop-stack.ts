@@ -81,9 +81,11 @@ export class MloopStack extends Stack {
       minRows: training.minRows,
       datasetSchemas: training.datasetSchemas,
       ingestionParts: training.ingestionParts,
+      trainingSlotWait: training.trainingSlotWait,
       dataLake: this.dataLake,
       table: this.registry.table,
       jobLimit: this.training.jobLimit,
+      trainingHyperparameters: Object.keys(training.hyperparameters ?? {}),
     });
     // The id 'Training' is the one the whole pipeline had before its stages moved to their own
     // constructs: the state machine, its triggers and the dead-letter queue keep their logical ids.

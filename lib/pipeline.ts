@@ -13,12 +13,12 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { DATASETS_PREFIX } from '../lambdas/shared/layout';
 import { approvalSteps, DEFAULT_APPROVAL_TIMEOUT, type ApprovalOptions } from './approval';
 import type { DataLake, DatasetIngestion } from './data';
 import { FUNCTIONS, type FunctionId } from './function-catalog';
+import { lambdaTask } from './lambda-task';
 import { MloopFunction } from './mloop-function';
 import { acknowledge, acknowledgeFunctionDefaults, arnToken } from './nag';
 import type { PipelineStages } from './registry';
@@ -93,7 +93,7 @@ export class TrainingPipeline extends Construct {
     const env = { DATA_BUCKET: bucket.bucketName, REGISTRY_TABLE: props.table.tableName };
 
     const execution = sfn.JsonPath.stringAt('$$.Execution.Name');
-    const ingestTask = new tasks.LambdaInvoke(this, 'Ingest dataset', {
+    const ingestTask = lambdaTask(this, 'Ingest dataset', {
       lambdaFunction: ingest,
       payloadResponseOnly: true,
       taskTimeout: stageTimeout(ingest),
@@ -108,7 +108,7 @@ export class TrainingPipeline extends Construct {
 
     const trainTask = training.trainTask;
 
-    const evaluateTask = new tasks.LambdaInvoke(this, 'Evaluate candidate', {
+    const evaluateTask = lambdaTask(this, 'Evaluate candidate', {
       lambdaFunction: evaluate,
       payloadResponseOnly: true,
       taskTimeout: stageTimeout(evaluate),
@@ -121,7 +121,7 @@ export class TrainingPipeline extends Construct {
     });
 
     const registerTask = (name: string, promote: boolean) =>
-      new tasks.LambdaInvoke(this, name, {
+      lambdaTask(this, name, {
         lambdaFunction: register,
         payloadResponseOnly: true,
         taskTimeout: stageTimeout(register),
@@ -142,7 +142,7 @@ export class TrainingPipeline extends Construct {
       errorPath: '$.failure.error',
       causePath: '$.failure.reason',
     });
-    const recordFailureTask = new tasks.LambdaInvoke(this, 'Record failure', {
+    const recordFailureTask = lambdaTask(this, 'Record failure', {
       lambdaFunction: recordFailure,
       payloadResponseOnly: true,
       taskTimeout: stageTimeout(recordFailure),
@@ -155,7 +155,7 @@ export class TrainingPipeline extends Construct {
     // does, or SPLITS for a new version, whose parts another Distributed Map splits.
     const plan = sfn.JsonPath.stringAt('$.ingest.plan');
     const partsTask = (name: string, payload: Record<string, unknown>, resultPath?: string) =>
-      new tasks.LambdaInvoke(this, name, {
+      lambdaTask(this, name, {
         lambdaFunction: ingestParts,
         payloadResponseOnly: true,
         taskTimeout: stageTimeout(ingestParts),
@@ -167,6 +167,10 @@ export class TrainingPipeline extends Construct {
         itemsPath: sfn.JsonPath.stringAt('$.ingest.parts'),
         itemSelector: { ...itemSelector, part: sfn.JsonPath.objectAt('$$.Map.Item.Value') },
         maxConcurrency: props.ingestion.parts.maxConcurrency,
+        // No failed item is tolerated (toleratedFailure stays 0): a part whose invocation is
+        // throttled is retried with backoff by its task (lib/lambda-task.ts), and one that still
+        // fails fails the map, whose Catch records the run as failed.
+        toleratedFailurePercentage: 0,
         // Each part runs up to the function's 15 minutes: child executions must be STANDARD.
         mapExecutionType: sfn.StateMachineType.STANDARD,
         resultPath,
@@ -239,7 +243,8 @@ export class TrainingPipeline extends Construct {
         .when(sfn.Condition.stringEquals('$.ingest.status', 'CONFIG'), new sfn.Succeed(this, 'Configuration file'))
         // One execution trains a model at a time: while another holds the model's training slot,
         // wait and run Ingest again (its retry path keeps this dataset version and retries the
-        // slot). The execution's timeout bounds the loop.
+        // slot). Ingest bounds the loop: past trainingSlotWait it fails the run, recorded
+        // (lambdas/data/slot-wait.ts), before the execution's timeout, which counts the wait apart.
         .when(
           sfn.Condition.and(
             sfn.Condition.stringEquals('$.ingest.status', 'ACCEPTED'),
@@ -265,7 +270,12 @@ export class TrainingPipeline extends Construct {
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
       queryLanguage: sfn.QueryLanguage.JSON_PATH,
       stateMachineType: sfn.StateMachineType.STANDARD,
-      timeout: training.jobLimit.plus(Duration.hours(1)).plus(approval ? approvalTimeout : Duration.seconds(0)),
+      // The run's own time (training, plus an hour for the other stages and the approval) and,
+      // apart, the longest it may wait for its model's training slot, which Ingest bounds.
+      timeout: training.jobLimit
+        .plus(Duration.hours(1))
+        .plus(approval ? approvalTimeout : Duration.seconds(0))
+        .plus(props.ingestion.trainingSlotWait),
       tracingEnabled: true,
       logs: {
         destination: new logs.LogGroup(this, 'StateMachineLogs', { retention: logs.RetentionDays.THREE_MONTHS }),

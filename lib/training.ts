@@ -16,6 +16,7 @@ import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { hyperparameterViolation } from '../lambdas/data/hyperparameter-limits';
 import { s3Keys } from '../lambdas/shared/layout';
 import { REPO_ROOT } from './function-catalog';
 import { dlcAccount } from './dlc-accounts';
@@ -75,7 +76,10 @@ export interface ModelTrainingOptions {
    */
   readonly trainingEntryPoint?: string;
   /**
-   * Extra hyperparameters passed to every training job (strings, as SageMaker wants them).
+   * Extra hyperparameters passed to every training job (strings, as SageMaker wants them). With
+   * the five the pipeline sets (lambdas/data/hyperparameter-limits.ts) at most 100 names, of up to
+   * 256 characters, values up to 2,500 and 32 KiB of JSON in all: checked at synth. A model's
+   * hyperparameters.json is merged over them and checked at ingest against the same limits.
    * @default - none: the script's defaults
    */
   readonly hyperparameters?: Record<string, string>;
@@ -183,6 +187,11 @@ export function resolveTrainingJobSettings(props: ModelTrainingOptions) {
     if (seconds(keepAlive) < 1 || seconds(keepAlive) > seconds(MAX_WARM_POOL_KEEP_ALIVE)) {
       throw new Error(`warmPoolKeepAlive must be between 1 second and 1 hour, got ${keepAlive.toHumanString()}.`);
     }
+  }
+  if (props.hyperparameters !== undefined) {
+    // What hyperparameters.json is checked against at ingest, checked for the prop at synth.
+    const violation = hyperparameterViolation(props.hyperparameters, 'The training hyperparameters prop');
+    if (violation) throw new Error(violation.message);
   }
   if (props.subnets !== undefined && props.vpc === undefined) {
     throw new Error('subnets needs vpc: the subnets are selected from the VPC the training jobs run in.');

@@ -15,6 +15,7 @@ import { executionStatusEvent, type EventBridgeEvent } from './events';
 import { CorruptRecord, ExecutionLedger, type ExecutionDescription, type ExecutionRecord } from './executions';
 import type { FaultHolds } from './faults';
 import type { LocalFunctions } from './functions';
+import { PayloadWatch } from './payload-watch';
 import type { TrainingProgress } from './progress';
 import { localTaskToken, taskTokensDir, waitForTaskResult, WAIT_FOR_TASK_TOKEN } from './task-tokens';
 import type { LocalTemplate } from './template-types';
@@ -200,7 +201,11 @@ export class LocalStateMachines {
   start(stateMachineArn: string, input: unknown, name: string = randomUUID()): string {
     const machine = this.context.template.stateMachines.find((m) => m.arn === stateMachineArn);
     if (!machine) throw new Error(`No state machine ${stateMachineArn} in the template.`);
-    const overrides = this.taskHandlers(machine.definition as unknown as StatesScope, name, this.slotWaitsOf(machine)[0] ?? 'Wait');
+    // Step Functions' 256 KiB per state, which the interpreter does not enforce (local/payload-watch.ts).
+    const watch = new PayloadWatch();
+    const overrides = watch.wrap(
+      this.taskHandlers(machine.definition as unknown as StatesScope, name, this.slotWaitsOf(machine)[0] ?? 'Wait'),
+    );
 
     // Names are unique per state machine, across the processes on this home, as on AWS: a name
     // taken before is ExecutionAlreadyExists; the same name and input as a running execution of
@@ -220,10 +225,18 @@ export class LocalStateMachines {
         Task: { Token: localTaskToken(name) },
       },
     });
+    watch.follow(run);
     const result = run.result
       .then(
-        (output) => ({ execution: name, status: 'SUCCEEDED' as const, output: output as Record<string, unknown> }),
-        (error: Error & { cause?: unknown }) => {
+        async (output): Promise<ExecutionResult> => {
+          const overLimit = await watch.outcome(output);
+          if (overLimit) return { execution: name, status: 'FAILED' as const, ...overLimit };
+          return { execution: name, status: 'SUCCEEDED' as const, output: output as Record<string, unknown> };
+        },
+        async (error: Error & { cause?: unknown }): Promise<ExecutionResult> => {
+          // A payload over the limit aborted the run: it failed with States.DataLimitExceeded.
+          const overLimit = await watch.outcome();
+          if (overLimit) return { execution: name, status: 'FAILED' as const, ...overLimit };
           // The library wraps the Fail state's error in an ExecutionError: report the real one,
           // as Step Functions reports the Fail state's Error and Cause.
           const failure = error.cause instanceof Error ? error.cause : error;

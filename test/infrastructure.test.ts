@@ -379,9 +379,11 @@ describe('the training state machine', () => {
     expect(train().Parameters?.RoleArn).toBe(arnText(roleAssumedBy(template, 'sagemaker.amazonaws.com').logicalId));
   });
 
-  test('stops a training job after two hours, and the execution an hour later', () => {
+  test("stops a training job after two hours, and the execution an hour later plus the bound on its wait for the model's training slot", () => {
     expect(train().Parameters?.StoppingCondition).toEqual({ MaxRuntimeInSeconds: 7200 });
-    expect(definition.TimeoutSeconds).toBe(10800);
+    // The wait (three hours by default: a slot is held at most the job's limit plus an hour) is counted apart.
+    expect(mloopFunction(template, 'ingest').resource.Properties.Environment.Variables.TRAINING_SLOT_WAIT_SECONDS).toBe('10800');
+    expect(definition.TimeoutSeconds).toBe(10800 + 10800);
   });
 
   test("catches every error of every task but 'Record failure', keeping the input and the error at $.error", () => {
@@ -825,7 +827,7 @@ describe('the prediction API', () => {
     expect(method.RequestModels).toEqual({ 'application/json': { Ref: expect.any(String) } });
   });
 
-  test('the request model requires instances, between 1 and 1000 of them', () => {
+  test('the request model requires instances, between 1 and 1000 of them, and takes an optional top_k of 1 or more', () => {
     const method = apiMethod(template, 'POST', '/v1/models/{name}/predict').resource.Properties;
     const model = template.toJSON().Resources[method.RequestModels['application/json'].Ref];
     expect(model.Type).toBe('AWS::ApiGateway::Model');
@@ -833,7 +835,10 @@ describe('the prediction API', () => {
       expect.objectContaining({
         type: 'object',
         required: ['instances'],
-        properties: { instances: expect.objectContaining({ type: 'array', minItems: 1, maxItems: 1000 }) },
+        properties: {
+          instances: expect.objectContaining({ type: 'array', minItems: 1, maxItems: 1000 }),
+          top_k: { type: 'integer', minimum: 1 },
+        },
       }),
     );
   });

@@ -123,8 +123,8 @@ describe('a dataset bigger than the parts threshold', () => {
     expect(report).toMatchObject({ parts: expectedParts, rescannedParts: 0, accepted: true });
 
     // Trained on the parts and evaluated on the test parts: a registered champion.
-    const model = await registry.models.get('big');
-    expect(model?.schema?.target).toBe('label');
+    const schema = await registry.models.schemaOf(await registry.models.get('big'));
+    expect(schema?.target).toBe('label');
     expect(await registry.aliases.get('big', 'champion')).toMatchObject({ version: 1 });
   }, 240_000);
 

@@ -104,6 +104,28 @@ describe('successful predictions', () => {
     expect(res.statusCode).toBe(200);
   });
 
+  it('keeps only the k most probable classes with top_k (query or body), the label among them', async () => {
+    const instances = [clsInstance(0), clsInstance(1)];
+    const full = JSON.parse((await predictThroughApi(test_.cloud, CLS, { instances })).body);
+    const inQuery = await rawPredict(CLS, JSON.stringify({ instances }), { top_k: '1' });
+    const inBody = await predictThroughApi(test_.cloud, CLS, { instances, top_k: 1 });
+    for (const res of [inQuery, inBody]) {
+      expect(res.statusCode).toBe(200);
+      const body = JSON.parse(res.body);
+      expect(Object.keys(body).sort()).toEqual(['model', 'predictions', 'requestId']);
+      body.predictions.forEach((p: { label: string; probabilities: Record<string, number> }, i: number) => {
+        expect(p.label).toBe(full.predictions[i].label);
+        expect(p.probabilities).toEqual({ [p.label]: full.predictions[i].probabilities[p.label] });
+      });
+    }
+    await expectError(
+      rawPredict(REG, JSON.stringify({ instances: [regInstance(0)] }), { top_k: '1' }),
+      400,
+      'RequestInvalid',
+      `top_k keeps the most probable classes of a classification model; '${REG}' is a regression model, which answers one value per instance.`,
+    );
+  });
+
   it('accepts exactly MAX_BATCH instances', async () => {
     const instances = Array.from({ length: maxBatch }, (_, i) => clsInstance(i % 5));
     const res = await predictThroughApi(test_.cloud, CLS, { instances });

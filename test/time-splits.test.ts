@@ -164,8 +164,8 @@ describe('through the local pipeline', () => {
     expect(report.splitBy.timeColumn).toBe('day');
     expect(report.splitBy.cutoffs).toHaveLength(2);
     // The time orders the rows; it is not a feature of the model.
-    const model = await cloud.registry.models.get('daily');
-    expect(model?.schema?.timeColumn).toBe('day');
+    const fixed = await cloud.registry.models.schemaOf(await cloud.registry.models.get('daily'));
+    expect(fixed?.timeColumn).toBe('day');
     const version = await cloud.registry.versions.get('daily', 1);
     expect(version).toBeDefined();
     const card = await getObjectJson<{ features: { name: string }[] }>(bucket, `models/daily/v1/model-card.json`);

@@ -15,6 +15,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { inProcessApp } from '../lib/app';
 import { MloopStack, type MloopStackProps, type TrainingSettings } from '../lib/mloop-stack';
 import { resolveTrainingJobSettings } from '../lib/training';
+import { PIPELINE_HYPERPARAMETERS } from '../lambdas/data/hyperparameter-limits';
 import { renderTrainingJobExtras, TrainingJobTask } from '../lib/training-job';
 import {
   allows,
@@ -172,9 +173,21 @@ describe('managed spot training', () => {
     });
   });
 
-  test('waits for the job as long as MaxWaitTime allows, and the execution an hour more', () => {
+  test("waits for the job as long as MaxWaitTime allows, and the execution an hour more plus the wait for the model's training slot", () => {
     expect((built.train as Json).TimeoutSeconds).toBe(10800 + 15 * 60);
-    expect(built.definition.TimeoutSeconds).toBe(10800 + 3600);
+    expect(mloopFunction(built.template, 'ingest').resource.Properties.Environment.Variables.TRAINING_SLOT_WAIT_SECONDS).toBe(
+      String(10800 + 3600),
+    );
+    expect(built.definition.TimeoutSeconds).toBe(10800 + 3600 + (10800 + 3600));
+  });
+
+  test('trainingSlotWait sets the wait bound, counted apart in the timeout; under a minute is refused at synth', () => {
+    const custom = build(() => ({ trainingSlotWait: Duration.minutes(30) }));
+    expect(mloopFunction(custom.template, 'ingest').resource.Properties.Environment.Variables.TRAINING_SLOT_WAIT_SECONDS).toBe('1800');
+    expect(custom.definition.TimeoutSeconds).toBe(7200 + 3600 + 1800);
+    expect(() => build(() => ({ trainingSlotWait: Duration.seconds(30) }))).toThrow(
+      'trainingSlotWait must be at least a minute (the wait loop tries the slot every minute), got 30 seconds.',
+    );
   });
 
   test('holds the training slot for MaxWaitTime plus an hour when nobody gives it back', () => {
@@ -330,6 +343,52 @@ describe('hyperparameters', () => {
     expect(built.train.Parameters?.['HyperParameters.$']).toBe(
       'States.JsonMerge($.hyperparameterDefaults, $.ingest.hyperparameters, false)',
     );
+  });
+
+  test('the pipeline sets exactly the five that count toward the 100 beside the props and the file', () => {
+    const built = build(() => ({ hyperparameters: { epochs: '50' } }));
+    const keys = Object.keys(built.definition.States['Resolve hyperparameters'].Parameters ?? {}).map((key) => key.replace(/\.\$$/, ''));
+    expect(keys.filter((key) => key !== 'epochs').sort()).toEqual([...PIPELINE_HYPERPARAMETERS].sort());
+    expect(PIPELINE_HYPERPARAMETERS).toHaveLength(5);
+  });
+
+  test("Ingest knows the props' names, to count them when it checks hyperparameters.json", () => {
+    const built = build(() => ({ hyperparameters: { epochs: '50', hidden: '128' } }));
+    const env = mloopFunction(built.template, 'ingest').resource.Properties.Environment.Variables;
+    expect(JSON.parse(String(env.STACK_HYPERPARAMETERS))).toEqual(['epochs', 'hidden']);
+    expect(mloopFunction(build().template, 'ingest').resource.Properties.Environment.Variables.STACK_HYPERPARAMETERS).toBeUndefined();
+  });
+
+  const many = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`hp${i}`, String(i)]));
+
+  test("synth takes 95 props hyperparameters: 100 with the pipeline's five", () => {
+    const built = build(() => ({ hyperparameters: many(95) }));
+    expect(Object.keys(built.definition.States['Resolve hyperparameters'].Parameters ?? {})).toHaveLength(100);
+  });
+
+  test.each<[string, Record<string, string>, RegExp]>([
+    [
+      '96 (101 with the five the pipeline sets)',
+      many(96),
+      /^The training hyperparameters prop has 96 hyperparameters; with the 5 the pipeline sets \(sagemaker_program, sagemaker_submit_directory, sagemaker_region, target, task\) a training job would get 101; SageMaker takes at most 100: remove 1\.$/,
+    ],
+    [
+      'a value of 2,501 characters',
+      { note: 'x'.repeat(2501) },
+      /hyperparameter 'note' must be at most 2500 characters long \(SageMaker's limit\), got 2501/,
+    ],
+    [
+      'a name of 257 characters',
+      { ['n'.repeat(257)]: '1' },
+      /hyperparameter name 'n{40}\.\.\.' must be 1 to 256 characters long and not blank \(SageMaker's limit\), got 257/,
+    ],
+    [
+      'more than 32 KiB in all',
+      Object.fromEntries(Array.from({ length: 14 }, (_, i) => [`blob${i}`, 'x'.repeat(2500)])),
+      /the hyperparameters take \d+ bytes of JSON, over the 32768 the pipeline carries in its execution state/,
+    ],
+  ])('synth refuses %s', (_name, hyperparameters, message) => {
+    expect(() => build(() => ({ hyperparameters }))).toThrow(message);
   });
 });
 

@@ -1,12 +1,16 @@
 /**
  * One training at a time per model (issue 3): the model's training lease in the registry, and two
  * datasets dropped for the same model at once, whose trainings must run one after the other (the
- * later execution waits in 'Wait for training slot' and runs Ingest again).
+ * later execution waits in 'Wait for training slot' and runs Ingest again), for a bounded time
+ * (issue 14: the wait no longer ends the execution TIMED_OUT; it ends recorded).
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { s3Client } from '../lambdas/shared/clients';
 import { s3Keys } from '../lambdas/shared/layout';
 import { TARGET_METADATA_KEY } from '../lambdas/data/ingest';
+import { withTrainingSlot, type Accepted } from '../lambdas/data/known-data';
+import { recordFailure } from '../lambdas/registry/record-failure';
+import { TrainingSlotWaitExceeded } from '../lambdas/shared/errors';
 import { binaryClassificationCsv } from './helpers/datasets';
 import { startCloud, stopCloud, type TestCloud } from './helpers/cloud';
 
@@ -123,5 +127,108 @@ describe('two datasets dropped for the same model at once', () => {
 
     // Nobody holds the slot once both are done.
     expect((await t.registry.models.get(MODEL))?.trainingLease).toBeUndefined();
+  });
+});
+
+describe("a run waiting for its model's training slot (bounded: TRAINING_SLOT_WAIT_SECONDS)", () => {
+  const MODEL = 'queued';
+  const HOUR = 3600 * 1000;
+  const env = { TRAINING_LEASE_SECONDS: 3600, TRAINING_SLOT_WAIT_SECONDS: 2 * 3600 };
+  const accepted: Accepted = {
+    status: 'ACCEPTED',
+    model: MODEL,
+    datasetVersion: 4,
+    sha256: 'ab'.repeat(32),
+    target: 'label',
+    task: 'classification',
+    trainingJobName: 'mloop-queued-d4-00000000',
+    channels: { train: 's3://b/splits/queued/v4/train/', validation: 's3://b/splits/queued/v4/validation/' },
+    testSplit: 's3://b/splits/queued/v4/test/test.csv',
+    hyperparameters: {},
+  };
+  /** The fake clock: t0 plus some hours. */
+  const t0 = new Date('2026-12-01T10:00:00.000Z');
+  const at = (hours: number, seconds = 0) => new Date(t0.getTime() + hours * HOUR + seconds * 1000);
+
+  test('records when the wait began and for whom, keeps waiting up to the bound, and records when it got the slot', async () => {
+    const { registry } = t;
+    expect(await registry.leases.acquireTraining(MODEL, 'exec-holder', 3600)).toBe(true);
+
+    const first = await withTrainingSlot(registry, accepted, 'exec-waiter', env, at(0));
+    expect(first).toMatchObject({ trainingSlot: 'busy', heldBy: 'exec-holder' });
+    expect(await registry.runs.get(MODEL, 'exec-waiter')).toMatchObject({
+      status: 'RUNNING',
+      datasetVersion: 4,
+      waitingSince: t0.toISOString(),
+      waitingFor: 'exec-holder',
+    });
+
+    // Exactly at the bound: still waiting, and the wait's start is not moved.
+    expect((await withTrainingSlot(registry, accepted, 'exec-waiter', env, at(2))).trainingSlot).toBe('busy');
+    expect((await registry.runs.get(MODEL, 'exec-waiter'))?.waitingSince).toBe(t0.toISOString());
+
+    await registry.leases.releaseTraining(MODEL, 'exec-holder');
+    expect((await withTrainingSlot(registry, accepted, 'exec-waiter', env, at(2))).trainingSlot).toBe('acquired');
+    expect(await registry.runs.get(MODEL, 'exec-waiter')).toMatchObject({
+      waitingSince: t0.toISOString(),
+      slotAcquiredAt: at(2).toISOString(),
+    });
+    await registry.leases.releaseTraining(MODEL, 'exec-waiter');
+  });
+
+  test('a run that never waited records no wait', async () => {
+    const { registry } = t;
+    expect((await withTrainingSlot(registry, accepted, 'exec-free', env, at(0))).trainingSlot).toBe('acquired');
+    expect(await registry.runs.get(MODEL, 'exec-free')).toBeUndefined();
+    await registry.leases.releaseTraining(MODEL, 'exec-free');
+  });
+
+  test('past the bound the run ends with TrainingSlotWaitExceeded, and the failure path records it at the wait', async () => {
+    const { registry } = t;
+    expect(await registry.leases.acquireTraining(MODEL, 'exec-long', 3600)).toBe(true);
+    const since = (await registry.models.get(MODEL))!.trainingLease!.since!;
+    await withTrainingSlot(registry, accepted, 'exec-late', env, at(0));
+
+    const message =
+      `Run exec-late waited 2 h for the training slot of model 'queued' (held by execution exec-long since ${since}), ` +
+      `longer than its bound of 2 h (TRAINING_SLOT_WAIT_SECONDS, the trainingSlotWait prop). ` +
+      `Dataset version 4 is ingested and kept: train it once the model is free with ` +
+      `'mloop train --model queued --dataset-version 4', or drop the same file again.`;
+    const late = withTrainingSlot(registry, accepted, 'exec-late', env, at(2, 1));
+    await expect(late).rejects.toThrow(TrainingSlotWaitExceeded);
+    await expect(late).rejects.toThrow(message);
+
+    // The state a Catch hands over: $.ingest is the last pass's answer (busy), the error Lambda's.
+    const out = await recordFailure(
+      {
+        execution: 'exec-late',
+        state: {
+          ingest: { status: 'ACCEPTED', model: MODEL, datasetVersion: 4, trainingSlot: 'busy' },
+          error: {
+            Error: 'TrainingSlotWaitExceeded',
+            Cause: JSON.stringify({ errorType: 'TrainingSlotWaitExceeded', errorMessage: message }),
+          },
+        },
+      },
+      { REGISTRY_TABLE: t.cloud.registryTable, DATA_BUCKET: t.cloud.dataBucket },
+    );
+    expect(out).toEqual({
+      model: MODEL,
+      stage: 'Wait for training slot',
+      error: 'TrainingSlotWaitExceeded',
+      reason: `Wait for training slot failed: ${message}`,
+    });
+    expect(await registry.runs.get(MODEL, 'exec-late')).toMatchObject({
+      status: 'FAILED',
+      stage: 'Wait for training slot',
+      error: 'TrainingSlotWaitExceeded',
+      reason: message,
+      datasetVersion: 4,
+      waitingSince: t0.toISOString(),
+      waitingFor: 'exec-long',
+    });
+    // The holder keeps its slot: the waiter's failure gives back only what the waiter held.
+    expect((await registry.models.get(MODEL))?.trainingLease?.execution).toBe('exec-long');
+    await registry.leases.releaseTraining(MODEL, 'exec-long');
   });
 });

@@ -113,6 +113,19 @@ describe("a user's own training directory", () => {
     expect(await t().registry.runs.get(model, result.execution)).toMatchObject({ status: 'FAILED', stage: 'Ingest' });
     expect(await t().registry.datasets.get(model, 1)).toBeUndefined();
   });
+
+  test("a hyperparameters.json past SageMaker's 100 fails at Ingest through the local runtime, naming the count; 95 pass", async () => {
+    const model = 'many-hps';
+    const hps = (n: number) => JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [`hp${i}`, i])));
+    const over = await dropDataset(t().cloud, model, 'hyperparameters.json', hps(96));
+    expect(over.status).toBe('FAILED');
+    expect(over.cause).toContain(
+      `s3://${t().cloud.dataBucket}/datasets/${model}/hyperparameters.json has 96 hyperparameters; with the 5 the pipeline sets`,
+    );
+    expect(over.cause).toContain('a training job would get 101; SageMaker takes at most 100: remove 1.');
+    const atLimit = await dropDataset(t().cloud, model, 'hyperparameters.json', hps(95));
+    expect(atLimit.status).toBe('SUCCEEDED');
+  });
 });
 
 describe('hyperparameters.json', () => {

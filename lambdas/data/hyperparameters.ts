@@ -10,13 +10,9 @@ import { z } from 'zod';
 import { InvalidInput } from '../shared/errors';
 import { DATASETS_PREFIX, s3Uri } from '../shared/layout';
 import { getBytes } from '../shared/storage';
+import { hyperparameterViolation, MAX_HYPERPARAMETERS } from './hyperparameter-limits';
 
 export const HYPERPARAMETERS_FILE = 'hyperparameters.json';
-
-/** SageMaker's limits on one hyperparameter (CreateTrainingJob) and on how many a job may have. */
-const MAX_NAME = 256;
-const MAX_VALUE = 2500;
-const MAX_COUNT = 100;
 
 /** Set by the pipeline for every job: the file cannot change them. */
 const PIPELINE_OWNED: Record<string, string> = {
@@ -28,7 +24,7 @@ export function hyperparametersKey(model: string): string {
   return `${DATASETS_PREFIX}${model}/${HYPERPARAMETERS_FILE}`;
 }
 
-const valueSchema = z.union([z.string().max(MAX_VALUE, `must be at most ${MAX_VALUE} characters long`), z.number(), z.boolean()], {
+const valueSchema = z.union([z.string(), z.number(), z.boolean()], {
   error: (issue) => (issue.code === 'invalid_union' ? `must be a string, a number or a boolean, got ${describe(issue.input)}` : undefined),
 });
 const fileSchema = z.record(z.string(), valueSchema);
@@ -40,8 +36,12 @@ function describe(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** The file's text as SageMaker hyperparameters; throws InvalidInput naming the file and the key. */
-export function parseHyperparameters(text: string, source: string): Record<string, string> {
+/**
+ * The file's text as SageMaker hyperparameters; throws InvalidInput naming the file and the key.
+ * `stackNames`: the names the stack's `hyperparameters` prop sets, which count toward the job's
+ * 100 with the pipeline's five (hyperparameter-limits.ts) unless the file overrides them.
+ */
+export function parseHyperparameters(text: string, source: string, stackNames: readonly string[] = []): Record<string, string> {
   let raw: unknown;
   try {
     raw = JSON.parse(text.replace(/^\uFEFF/, ''));
@@ -52,15 +52,11 @@ export function parseHyperparameters(text: string, source: string): Record<strin
     throw new InvalidInput(`${source} must be a JSON object of hyperparameter names to values, got ${describe(raw)}.`);
   }
   const names = Object.keys(raw);
-  if (names.length > MAX_COUNT) {
-    throw new InvalidInput(`${source} has ${names.length} hyperparameters; SageMaker takes at most ${MAX_COUNT}.`);
+  // Too many is said before any one name is looked at: the count is the first thing to fix.
+  if (names.length > MAX_HYPERPARAMETERS) {
+    throw new InvalidInput(`${source} has ${names.length} hyperparameters; SageMaker takes at most ${MAX_HYPERPARAMETERS}.`);
   }
   for (const name of names) {
-    if (name.trim() === '' || name.length > MAX_NAME) {
-      throw new InvalidInput(
-        `${source}: hyperparameter name '${name.slice(0, 40)}' must be 1 to ${MAX_NAME} characters long and not blank.`,
-      );
-    }
     if (name in PIPELINE_OWNED) {
       throw new InvalidInput(
         `${source}: hyperparameter '${name}' is set by the pipeline (${PIPELINE_OWNED[name]}); remove it from the file.`,
@@ -77,13 +73,20 @@ export function parseHyperparameters(text: string, source: string): Record<strin
     const issue = parsed.error.issues[0];
     throw new InvalidInput(`${source}: hyperparameter '${String(issue.path[0])}' ${issue.message}.`);
   }
-  return Object.fromEntries(
+  const values = Object.fromEntries(
     Object.entries(parsed.data).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]),
   );
+  const violation = hyperparameterViolation(values, source, stackNames);
+  if (violation) throw new InvalidInput(violation.message);
+  return values;
 }
 
 /** The model's hyperparameters.json, parsed; {} when there is none. */
-export async function readHyperparameters(bucket: string, model: string): Promise<Record<string, string>> {
+export async function readHyperparameters(
+  bucket: string,
+  model: string,
+  stackNames: readonly string[] = [],
+): Promise<Record<string, string>> {
   const key = hyperparametersKey(model);
   let bytes: Buffer;
   try {
@@ -93,5 +96,5 @@ export async function readHyperparameters(bucket: string, model: string): Promis
     if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return {};
     throw error;
   }
-  return parseHyperparameters(bytes.toString('utf8'), s3Uri(bucket, key));
+  return parseHyperparameters(bytes.toString('utf8'), s3Uri(bucket, key), stackNames);
 }

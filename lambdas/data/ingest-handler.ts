@@ -4,6 +4,7 @@ import { ingestEnv, loadEnv } from '../shared/env';
 import { parseEvent } from '../shared/parse-event';
 import { logger } from '../shared/observability';
 import { isTrainRequest, type IngestInput, type IngestOutput } from '../shared/pipeline';
+import { assertStatePayload } from '../shared/state-payload';
 import { ingest } from './ingest';
 
 const env = loadEnv(ingestEnv);
@@ -48,5 +49,5 @@ export async function handler(event: unknown): Promise<IngestOutput> {
   else logger.info('Ingesting dataset', { key: input.detail.object.key, execution: input.execution });
   const out = await ingest(input, env);
   logger.info('Ingest finished', { status: out.status, model: out.model, datasetVersion: out.datasetVersion });
-  return out;
+  return assertStatePayload(out, 'Ingest');
 }

@@ -82,6 +82,7 @@ async function ingestConfigFile(
   versionId: string | undefined,
   model: string,
   fileName: string,
+  stackHyperparameters: readonly string[],
 ): Promise<IngestOutput> {
   const uri = s3Uri(bucket, key);
   const text = (await getBytes(bucket, key, versionId)).toString('utf8');
@@ -89,7 +90,7 @@ async function ingestConfigFile(
     const parsed = parseSchemaFile(text, uri);
     if (!parsed.ok) throw new InvalidInput(parsed.message);
   } else {
-    parseHyperparameters(text, uri);
+    parseHyperparameters(text, uri, stackHyperparameters);
   }
   return { status: 'CONFIG', model, datasetVersion: null, file: fileName, uri };
 }
@@ -115,7 +116,7 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     assertModelName(request.model);
     const [own, hyperparameters] = await Promise.all([
       registry.runs.get(request.model, input.execution),
-      readHyperparameters(env.DATA_BUCKET, request.model),
+      readHyperparameters(env.DATA_BUCKET, request.model, env.STACK_HYPERPARAMETERS),
     ]);
     // Another pass of the wait-for-slot loop: the version this run took over, not a newer latest.
     const taken = versionTakenOver(own);
@@ -129,13 +130,14 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   const versionId = detail.object['version-id'];
   const { model, fileName } = parseDatasetKey(key);
   const source = s3Uri(bucket, key);
-  if (isSchemaFile(fileName) || fileName === HYPERPARAMETERS_FILE) return ingestConfigFile(bucket, key, versionId, model, fileName);
+  if (isSchemaFile(fileName) || fileName === HYPERPARAMETERS_FILE)
+    return ingestConfigFile(bucket, key, versionId, model, fileName, env.STACK_HYPERPARAMETERS);
 
   // hyperparameters.json beside the datasets is read first: a bad file fails the run before a version is claimed.
   const [meta, modelRecord, hyperparameters, datasets, own] = await Promise.all([
     head(bucket, key, versionId),
     registry.models.get(model),
-    readHyperparameters(bucket, model),
+    readHyperparameters(bucket, model, env.STACK_HYPERPARAMETERS),
     registry.datasets.list(model),
     registry.runs.get(model, input.execution),
   ]);
@@ -160,7 +162,7 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     schema: chooseSchema({
       dropped: dropped && { schema: dropped, uri: s3Uri(bucket, s3Keys.dataset(model, SCHEMA_FILE_NAME)) },
       props: env.DATASET_SCHEMAS[model],
-      model: modelRecord?.schema,
+      model: await registry.models.schemaOf(modelRecord),
     }),
     parentVersion: modelRecord?.latestDataset,
     hyperparameters,

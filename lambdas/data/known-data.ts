@@ -14,13 +14,13 @@
  * of two drops of the same failed bytes exactly one trains.
  */
 import { createHash } from 'node:crypto';
-import type { IngestEnv } from '../shared/env';
 import { InvalidInput } from '../shared/errors';
 import type { IngestOutput, TrainRequest } from '../shared/pipeline';
 import type { ContentClaim } from '../shared/registry/content-claims';
 import { newestAccepted } from '../shared/registry/datasets';
 import type { Registry } from '../shared/registry/registry';
 import type { RunRecord } from '../shared/registry/runs';
+import { noteSlotAcquired, noteSlotBusy, type SlotEnv } from './slot-wait';
 
 export type Accepted = Extract<IngestOutput, { status: 'ACCEPTED' }>;
 type Duplicate = Extract<IngestOutput, { status: 'DUPLICATE' }>;
@@ -36,17 +36,27 @@ export function trainingJobName(model: string, datasetVersion: number, execution
  * for this execution (held until Register or Record failure gives it back, or the execution's end
  * event does, or TRAINING_LEASE_SECONDS pass). While another execution holds it the answer is
  * `busy`: the state machine waits and runs Ingest again, which finds its own dataset (the retry
- * path) and tries the lease again.
+ * path) and tries the lease again, for at most TRAINING_SLOT_WAIT_SECONDS (slot-wait.ts).
  */
 export async function withTrainingSlot(
   registry: Registry,
   accepted: Accepted,
   execution: string,
-  env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>,
+  env: SlotEnv,
+  now: Date = new Date(),
 ): Promise<Accepted> {
-  if (await registry.leases.acquireTraining(accepted.model, execution, env.TRAINING_LEASE_SECONDS))
+  if (await registry.leases.acquireTraining(accepted.model, execution, env.TRAINING_LEASE_SECONDS)) {
+    await noteSlotAcquired(registry, accepted.model, execution, now);
     return { ...accepted, trainingSlot: 'acquired' };
+  }
   const lease = (await registry.models.get(accepted.model))?.trainingLease;
+  // The wait is bounded (slot-wait.ts): past TRAINING_SLOT_WAIT_SECONDS this throws, and the run ends recorded.
+  await noteSlotBusy(
+    registry,
+    { model: accepted.model, execution, datasetVersion: accepted.datasetVersion, heldBy: lease?.execution, heldSince: lease?.since },
+    env,
+    now,
+  );
   return {
     ...accepted,
     trainingSlot: 'busy',
@@ -63,9 +73,11 @@ async function resumeIngest(
   execution: string,
   hyperparameters: Record<string, string>,
 ): Promise<Accepted> {
-  const [record, meta] = await Promise.all([registry.datasets.get(model, version), registry.models.get(model)]);
-  if (!record?.splits || !meta?.schema)
-    throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
+  const [record, schema] = await Promise.all([
+    registry.datasets.get(model, version),
+    registry.models.get(model).then((meta) => registry.models.schemaOf(meta)),
+  ]);
+  if (!record?.splits || !schema) throw new Error(`Dataset version ${version} of '${model}' is claimed by this execution but incomplete.`);
   const prefix = (uri: string) => uri.slice(0, uri.lastIndexOf('/') + 1);
   return {
     status: 'ACCEPTED',
@@ -73,8 +85,8 @@ async function resumeIngest(
     datasetVersion: version,
     sha256: record.sha256,
     s3VersionId: record.s3VersionId,
-    target: meta.schema.target,
-    task: meta.schema.task,
+    target: schema.target,
+    task: schema.task,
     trainingJobName: trainingJobName(model, version, execution),
     channels: { train: prefix(record.splits.train), validation: prefix(record.splits.validation) },
     testSplit: record.splits.test,
@@ -90,7 +102,7 @@ export async function resumeWithSlot(
   registry: Registry,
   run: { readonly model: string; readonly execution: string; readonly hyperparameters: Record<string, string> },
   version: number,
-  env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>,
+  env: SlotEnv,
   extra: Partial<Accepted> = {},
 ): Promise<Accepted> {
   const accepted = await resumeIngest(registry, run.model, version, run.execution, run.hyperparameters);
@@ -170,12 +182,7 @@ function duplicate(run: KnownDataRun, claim: ContentClaim, decision: Extract<Kno
  * Settle a run on an ingested version (`claim.datasetVersion` set, another execution's claim):
  * answer DUPLICATE, recorded as this run's end, or take the claim over and train the version.
  */
-export async function settleKnownData(
-  run: KnownDataRun,
-  claim: ContentClaim,
-  registry: Registry,
-  env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>,
-): Promise<IngestOutput> {
+export async function settleKnownData(run: KnownDataRun, claim: ContentClaim, registry: Registry, env: SlotEnv): Promise<IngestOutput> {
   const version = claim.datasetVersion;
   if (version === undefined) throw new Error(`settleKnownData needs an ingested version; the claim of ${run.sha256} has none yet.`);
   let current = claim;
@@ -227,7 +234,7 @@ export async function trainExisting(
   execution: string,
   hyperparameters: Record<string, string>,
   registry: Registry,
-  env: Pick<IngestEnv, 'TRAINING_LEASE_SECONDS'>,
+  env: SlotEnv,
 ): Promise<IngestOutput> {
   const { model } = request;
   const record =

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ingestEnv, loadEnv } from '../shared/env';
 import { parseEvent } from '../shared/parse-event';
 import { logger } from '../shared/observability';
+import { assertStatePayload } from '../shared/state-payload';
 import { finishPlan, hashPlan, mergePlan, scanPlanPart, splitPlanPart } from './parts';
 
 const env = loadEnv(ingestEnv);
@@ -38,6 +39,10 @@ export const partsInput = z.discriminatedUnion('action', [
 export async function handler(event: unknown): Promise<unknown> {
   const input = parseEvent(partsInput, event, 'Ingest-parts input is invalid');
   logger.info('Ingest in parts', { action: input.action, plan: input.plan, ...('part' in input ? { part: input.part.index } : {}) });
+  return assertStatePayload(await run(input), `Ingest in parts (${input.action})`);
+}
+
+function run(input: z.infer<typeof partsInput>): Promise<unknown> {
   switch (input.action) {
     case 'hash':
       return hashPlan(input.plan);

@@ -184,7 +184,7 @@ export async function acceptVersion(
   const { version, base } = created;
   const reportKey = s3Keys.validationReport(model, version);
   await putJson(bucket, reportKey, { ...created.report, splitRows });
-  await registry.models.fixSchema(model, schema, version);
+  await registry.models.fixSchema(model, schema, version, bucket);
   await registry.datasets.put({
     ...base,
     status: 'accepted',

@@ -7,18 +7,20 @@
  *
  *   GET  /v1/health
  *   GET  /v1/models/{name}            the serving version: schema, metrics (?version=N | ?alias=A)
- *   POST /v1/models/{name}/predict    {"instances": [...]} (?version=N | ?alias=A)
+ *   POST /v1/models/{name}/predict    {"instances": [...], "top_k"?: k} (?version=N | ?alias=A, ?top_k=k)
+ *                                     413 when the response would be too large for Lambda (response-limits.ts)
  *   POST /v1/models/{name}/feedback   {"feedback": [{"requestId", "index", "label"}]}
  */
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { PredictEnv } from '../shared/env';
-import { InvalidInput, MloopError, ModelNotFound, RequestInvalid } from '../shared/errors';
+import { InvalidInput, MloopError, ModelNotFound, RequestInvalid, ResponseTooLarge } from '../shared/errors';
 import { assertModelName } from '../shared/layout';
 import { logger } from '../shared/observability';
 import type { CaptureBuffer } from './capture';
 import { acceptFeedback } from './feedback';
-import { Predictor, type PredictorOptions, type Target } from './predict';
+import { Predictor, type PredictorOptions, type PredictResponse, type Target } from './predict';
+import { fitResponse, parseTopK } from './response-limits';
 import type { ModelServer } from './serving';
 import { parseBody } from './validate';
 
@@ -37,6 +39,12 @@ const json = (statusCode: number, body: unknown): APIGatewayProxyResult => ({
   headers: { 'content-type': 'application/json' },
   body: JSON.stringify(body),
 });
+
+/** How many classes the model answers probabilities for (undefined for regression). */
+function classCount(response: PredictResponse): number | undefined {
+  const first = response.predictions[0];
+  return first && 'probabilities' in first ? Object.keys(first.probabilities).length : undefined;
+}
 
 function parseTarget(query: APIGatewayProxyEvent['queryStringParameters']): Target {
   const version = query?.version;
@@ -91,7 +99,16 @@ export class PredictApi {
           assertModelName(name);
           const payload = parseBody(event.body);
           const target = parseTarget(event.queryStringParameters);
-          return json(200, await this.predictor.predict(name, payload, target, requestId));
+          const topK = parseTopK(event.queryStringParameters, payload);
+          let answer: APIGatewayProxyResult | undefined;
+          await this.predictor.predict(name, payload, target, requestId, {
+            topK,
+            // Measured before capture: a response too large for Lambda is refused (413), not a 502.
+            admit: (response) => {
+              answer = fitResponse(json(200, response), { instances: response.predictions.length, topK, classes: classCount(response) });
+            },
+          });
+          return answer!;
         }
         case 'POST /v1/models/{name}/feedback': {
           assertModelName(name);
@@ -106,6 +123,14 @@ export class PredictApi {
         return json(400, { error: error.name, message: error.message, problems: error.problems, requestId });
       if (error instanceof InvalidInput) return json(400, { error: 'RequestInvalid', message: error.message, problems: [], requestId });
       if (error instanceof ModelNotFound) return json(404, { error: error.name, message: error.message, requestId });
+      if (error instanceof ResponseTooLarge)
+        return json(413, {
+          error: error.name,
+          message: error.message,
+          responseBytes: error.responseBytes,
+          limitBytes: error.limitBytes,
+          requestId,
+        });
       logger.error('Request failed', { route, requestId, error: error as Error, named: error instanceof MloopError });
       const what = route.endsWith('/predict') ? 'The prediction' : 'The request';
       return json(500, { error: 'InternalError', message: `${what} failed. Quote the request id when reporting it.`, requestId });

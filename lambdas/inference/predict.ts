@@ -11,7 +11,9 @@ import type { Prediction } from '../shared/model-runtime';
 import { logger } from '../shared/observability';
 import { inputFields, type InputField } from '../shared/model-inputs';
 import type { Task } from '../shared/types';
+import { RequestInvalid } from '../shared/errors';
 import { CaptureBuffer } from './capture';
+import { keepTopK } from './response-limits';
 import type { ModelServer, ServedModel } from './serving';
 import { validateInstances } from './validate';
 
@@ -46,6 +48,17 @@ export interface ModelDescription {
 export interface Target {
   readonly version?: number;
   readonly alias?: string;
+}
+
+/** How a prediction request is answered beyond its instances and target. */
+export interface PredictOptions {
+  /** Keep only the k most probable classes of each prediction (classification models only). */
+  readonly topK?: number;
+  /**
+   * Called with the response before anything is captured; throws to refuse it (the HTTP layer
+   * refuses a response too large for Lambda), in which case the request is not recorded as answered.
+   */
+  readonly admit?: (response: PredictResponse) => void;
 }
 
 /** Aliases that score shadow traffic, in order of preference. */
@@ -102,10 +115,15 @@ export class Predictor {
   }
 
   /** Check the instances of `payload` against the model `target` names, predict, score the shadow, capture. */
-  async predict(name: string, payload: unknown, target: Target, requestId: string): Promise<PredictResponse> {
+  async predict(name: string, payload: unknown, target: Target, requestId: string, options: PredictOptions = {}): Promise<PredictResponse> {
     const served = await this.server.get(name, target);
     const started = performance.now();
     const instances = validateInstances(payload, served.runtime.card, this.env.MAX_BATCH);
+    if (options.topK !== undefined && served.runtime.card.task !== 'classification') {
+      throw new RequestInvalid(
+        `top_k keeps the most probable classes of a classification model; '${name}' is a ${served.runtime.card.task} model, which answers one value per instance.`,
+      );
+    }
     // Shadow traffic: only requests the champion answers by default, only a model already loaded.
     const shadow =
       this.capture &&
@@ -118,6 +136,12 @@ export class Predictor {
     const predictions = await served.runtime.predict(instances);
     const latencyMs = performance.now() - started;
     const shadowPredictions = shadow ? await this.scoreShadow(shadow.model, instances, requestId) : undefined;
+    const response: PredictResponse = {
+      predictions: options.topK === undefined ? predictions : keepTopK(predictions, options.topK),
+      model: { name, version: served.version },
+      requestId,
+    };
+    options.admit?.(response);
     // A shadowed request is always captured: the comparison is what it was scored for.
     if (this.capture && (shadowPredictions || this.random() < this.env.CAPTURE_SAMPLE_RATE)) {
       this.record(
@@ -130,7 +154,7 @@ export class Predictor {
         shadowPredictions && { alias: shadow!.alias, version: shadow!.model.version, predictions: shadowPredictions },
       );
     }
-    return { predictions, model: { name, version: served.version }, requestId };
+    return response;
   }
 
   /** The shadow model for a request, if one is ready now (never waits: see ModelServer.peek). */

@@ -161,7 +161,7 @@ export async function monitorModel(model: string, env: DriftEnv, options: Monito
     registry,
     model,
     modelVersion: alias.version,
-    target: meta.schema?.target ?? card.target,
+    target: (await registry.models.schemaOf(meta))?.target ?? card.target,
     signals: {
       dataDrift: report.datasetDrift,
       qualityDrop: qualityReport?.dropped ?? false,

@@ -2,13 +2,17 @@
  * The pipeline's Evaluate stage: the candidate challenges the champion. Both are scored on the
  * same held-out test split, the candidate against the constant baseline as well, and the gate
  * decides whether it is better (the pipeline's Choice state acts on the decision).
+ *
+ * The whole report (with the confusion matrices and per-class scores, K x K in the classes) is
+ * written to S3 under the run's candidate prefix; the state gets the summary and its URI
+ * (`evaluationState`), which stays the same size whatever the number of classes.
  */
 import { createHash } from 'node:crypto';
 import type { EvaluateEnv } from '../shared/env';
 import { ModelArtifactInvalid } from '../shared/errors';
 import { parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
 import { ModelRuntime } from '../shared/model-runtime';
-import type { ClassificationDetails, EvaluateInput, EvaluationOutput } from '../shared/pipeline';
+import type { ClassificationDetails, EvaluateInput, EvaluationOutput, EvaluationReport } from '../shared/pipeline';
 import { Registry } from '../shared/registry/registry';
 import { getBytes, getStream, putBytes, putJson } from '../shared/storage';
 import { predictionProfile, predictionProfileKey } from './prediction-profile';
@@ -74,7 +78,7 @@ export async function challengeChampion(input: EvaluateInput, env: EvaluateEnv):
     ? vsChampion.reason
     : `The candidate does not beat the constant baseline: ${vsBaseline.reason.replace(/champion/g, 'baseline')}`;
 
-  return {
+  const report: EvaluationReport = {
     candidate: {
       onnxUri: s3Uri(env.DATA_BUCKET, `${prefix}model.onnx`),
       cardUri: s3Uri(env.DATA_BUCKET, `${prefix}model-card.json`),
@@ -88,4 +92,13 @@ export async function challengeChampion(input: EvaluateInput, env: EvaluateEnv):
     decision: { better, reason, metric: vsChampion.metric },
     details: { candidate: scored.details, champion: championDetails },
   };
+  const reportKey = s3Keys.candidateEvaluation(model, input.execution);
+  await putJson(env.DATA_BUCKET, reportKey, report);
+  return evaluationState(report, s3Uri(env.DATA_BUCKET, reportKey));
+}
+
+/** What Evaluate puts in the execution state: the report without its details, and where the report is. Pure. */
+export function evaluationState(report: EvaluationReport, reportUri: string): EvaluationOutput {
+  const { details: _details, ...summary } = report;
+  return { ...summary, reportUri };
 }

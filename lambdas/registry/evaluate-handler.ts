@@ -4,6 +4,7 @@ import { evaluateEnv, loadEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { parseEvent } from '../shared/parse-event';
 import type { EvaluateInput, EvaluationOutput } from '../shared/pipeline';
+import { assertStatePayload, EVALUATE_OUTPUT_BUDGET_BYTES } from '../shared/state-payload';
 import { challengeChampion } from './champion-challenge';
 import { parseGateConfig } from './gate';
 import { acceptedIngest, trainingOutput } from './stage-inputs';
@@ -23,5 +24,5 @@ export async function handler(event: unknown): Promise<EvaluationOutput> {
   const input = parseEvent(evaluateInput, event, 'Evaluate input is invalid');
   const out = await challengeChampion(input, env);
   logger.info('Evaluated candidate', { model: input.ingest.model, decision: out.decision, metrics: out.candidate.metrics });
-  return out;
+  return assertStatePayload(out, 'Evaluate', EVALUATE_OUTPUT_BUDGET_BYTES);
 }

@@ -4,6 +4,7 @@ import { loadEnv, recordFailureEnv } from '../shared/env';
 import { logger } from '../shared/observability';
 import { parseEvent } from '../shared/parse-event';
 import type { RecordFailureOutput } from '../shared/pipeline';
+import { assertStatePayload } from '../shared/state-payload';
 import { recordFailure, type FailureInput } from './record-failure';
 
 const env = loadEnv(recordFailureEnv);
@@ -34,6 +35,7 @@ const ingest = z.looseObject({
   status: z.enum(['ACCEPTED', 'DUPLICATE', 'CONFIG', 'PARTS', 'SPLITS']),
   model: z.string(),
   datasetVersion: z.number().nullable(),
+  trainingSlot: z.enum(['acquired', 'busy']).optional(),
 });
 
 /** Whether a stage has answered is all that is read of its output (see record-failure.ts, stageOf). */
@@ -57,5 +59,5 @@ export const recordFailureInput = z.looseObject({
 export async function handler(event: unknown): Promise<RecordFailureOutput> {
   const out = await recordFailure(parseEvent(recordFailureInput, event, 'Record-failure input is invalid'), env);
   logger.warn('Pipeline run failed', { ...out });
-  return out;
+  return assertStatePayload(out, 'Record failure');
 }

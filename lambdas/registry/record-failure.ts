@@ -33,7 +33,13 @@ export interface FailureInput {
   readonly state: {
     readonly detail?: PipelineDetail;
     /** $.ingest in any of its forms: the model and, once accepted, the dataset version. */
-    readonly ingest?: { readonly status: IngestOutput['status']; readonly model: string; readonly datasetVersion: number | null };
+    readonly ingest?: {
+      readonly status: IngestOutput['status'];
+      readonly model: string;
+      readonly datasetVersion: number | null;
+      /** `busy` while the run waited for its model's training slot (the wait's bound ends it there). */
+      readonly trainingSlot?: 'acquired' | 'busy';
+    };
     /** Present once Train answered: only its presence is read (the failed stage). */
     readonly training?: object;
     /** Present once Evaluate answered: only its presence is read. */
@@ -44,6 +50,7 @@ export interface FailureInput {
 
 function stageOf(state: FailureInput['state']): string {
   if (!state.ingest) return 'Ingest';
+  if (state.ingest.trainingSlot === 'busy' && !state.training) return 'Wait for training slot';
   if (!state.training) return 'Train';
   if (!state.evaluation) return 'Evaluate';
   return 'Register';

@@ -9,6 +9,7 @@ import { logger } from '../shared/observability';
 import { parseEvent } from '../shared/parse-event';
 import type { AwaitApprovalInput, PromoteApprovedInput, RegisterInput, RegisterOutput } from '../shared/pipeline';
 import { Registry } from '../shared/registry/registry';
+import { assertStatePayload } from '../shared/state-payload';
 import { promoteApproved, requestApproval, type ApprovalRequested } from './approval';
 import { register } from './register';
 import { acceptedIngest, approvalOutput, evaluationOutput, modelName, positiveInteger, trainingOutput } from './stage-inputs';
@@ -51,6 +52,10 @@ export const registerEvent = z.discriminatedUnion('stage', [registerInput, await
 });
 
 export async function handler(event: unknown): Promise<RegisterOutput | ApprovalRequested> {
+  return assertStatePayload(await run(event), 'Register');
+}
+
+async function run(event: unknown): Promise<RegisterOutput | ApprovalRequested> {
   const input = parseEvent(registerEvent, event, 'Register input is invalid');
   switch (input.stage) {
     case 'await-approval': {

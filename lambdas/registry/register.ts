@@ -16,12 +16,25 @@
 import type { RegisterEnv } from '../shared/env';
 import { aliasChangedEvent, publishOrLog, versionRegisteredEvent, type RegistryEvent } from '../shared/events';
 import { parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
-import type { RegisterInput, RegisterOutput } from '../shared/pipeline';
+import type { EvaluationOutput, EvaluationReport, RegisterInput, RegisterOutput } from '../shared/pipeline';
 import { historyEntryOf } from '../shared/registry/aliases';
 import { Registry } from '../shared/registry/registry';
 import type { ModelVersionRecord } from '../shared/registry/versions';
-import { copy, putJson } from '../shared/storage';
+import { copy, getJson, putJson } from '../shared/storage';
 import { DEFAULT_ALIAS } from './aliases';
+
+/**
+ * The version's evaluation report: the state's summary with the details of the report Evaluate
+ * wrote (only its URI travels in the state), or the details the state carried inline (an
+ * execution started before they moved to S3).
+ */
+async function versionReport(evaluation: EvaluationOutput): Promise<Omit<EvaluationOutput, 'reportUri'>> {
+  const { reportUri, ...summary } = evaluation;
+  if (reportUri === undefined) return summary;
+  const { bucket, key } = parseS3Uri(reportUri);
+  const stored = await getJson<EvaluationReport>(bucket, key);
+  return { ...summary, details: stored.details };
+}
 
 export async function register(input: RegisterInput, env: RegisterEnv): Promise<RegisterOutput> {
   const { ingest, training, evaluation } = input;
@@ -36,7 +49,7 @@ export async function register(input: RegisterInput, env: RegisterEnv): Promise<
   await Promise.all([
     copy(parseS3Uri(evaluation.candidate.onnxUri), bucket, onnxKey),
     copy(parseS3Uri(evaluation.candidate.cardUri), bucket, cardKey),
-    putJson(bucket, evaluationKey, { model, version, execution: input.execution, ...evaluation }),
+    versionReport(evaluation).then((report) => putJson(bucket, evaluationKey, { model, version, execution: input.execution, ...report })),
   ]);
 
   const awaitingApproval = input.awaitApproval === true;

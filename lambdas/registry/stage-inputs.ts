@@ -54,7 +54,9 @@ export const evaluationOutput = z.looseObject({
   champion: z.looseObject({ version: positiveInteger, metrics }).nullable(),
   baseline: metrics,
   decision: z.looseObject({ better: z.boolean(), reason: z.string(), metric: z.string() }),
-  // Confusion matrices and per-class scores: stored with the version as they came, never read here.
+  // The whole report (with the details) in S3: Register copies its details to the version's report.
+  reportUri: s3Uri.optional(),
+  // Inline details, from an execution started before they moved to the report: stored as they came.
   details: z
     .custom<NonNullable<EvaluationOutput['details']>>((value) => typeof value === 'object' && value !== null, 'expected an object')
     .optional(),

@@ -38,6 +38,14 @@ export const ingestEnv = z.object({
     .positive()
     .default(4 * 3600),
   /**
+   * Seconds a run may wait for its model's training slot before it ends failed
+   * (TrainingSlotWaitExceeded, lambdas/data/slot-wait.ts); the CDK construct sets trainingSlotWait.
+   */
+  TRAINING_SLOT_WAIT_SECONDS: z.coerce
+    .number()
+    .nonnegative()
+    .default(4 * 3600),
+  /**
    * A CSV, JSON Lines or Parquet file larger than this is ingested in parts (lambdas/data/parts.ts) by the
    * state machine's Map states instead of in one pass of this function.
    */
@@ -54,6 +62,30 @@ export const ingestEnv = z.object({
     .default(256 * 1024 ** 2),
   /** The most parts one file is cut into. */
   MAX_PARTS: z.coerce.number().int().positive().max(1000).default(1000),
+  /**
+   * The names the stack's `hyperparameters` prop gives every training job (JSON list): with the
+   * pipeline's own five they count toward SageMaker's 100 when hyperparameters.json is checked
+   * (lambdas/data/hyperparameter-limits.ts). Absent: none.
+   */
+  STACK_HYPERPARAMETERS: z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === '') return [];
+      let json: unknown;
+      try {
+        json = JSON.parse(raw);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `not valid JSON (${(error as Error).message})` });
+        return z.NEVER;
+      }
+      const names = z.array(z.string()).safeParse(json);
+      if (!names.success) {
+        ctx.addIssue({ code: 'custom', message: 'expected a JSON list of hyperparameter names' });
+        return z.NEVER;
+      }
+      return names.data;
+    }),
   /**
    * Schemas declared in the CDK props (`datasetSchemas`): JSON `{"<model>": <schema.json document>}`.
    * Parsed here, so that a bad one fails at cold start naming the model and the field; absent or

@@ -52,3 +52,24 @@ export class EnvironmentInvalid extends MloopError {
     super('EnvironmentInvalid', message);
   }
 }
+
+/** A prediction response larger than a Lambda response may be (the API answers 413). */
+export class ResponseTooLarge extends MloopError {
+  constructor(
+    message: string,
+    readonly responseBytes: number,
+    readonly limitBytes: number,
+  ) {
+    super('ResponseTooLarge', message);
+  }
+}
+
+/**
+ * A run waited for its model's training slot longer than its bound (TRAINING_SLOT_WAIT_SECONDS):
+ * it ends failed, with this reason in its run record, before the execution's timeout would end it.
+ */
+export class TrainingSlotWaitExceeded extends MloopError {
+  constructor(message: string) {
+    super('TrainingSlotWaitExceeded', message);
+  }
+}

@@ -6,15 +6,17 @@
  *   datasets/<model>/<file>                      dropped datasets (raw bytes, never rewritten)
  *   splits/<model>/v<dataset>/{train,validation,test}/...   deterministic splits + schema.json
  *   profiles/<model>/v<dataset>/profile.json     per-column statistics, the drift baseline
+ *   profiles/<model>/v<dataset>/model-schema.json  the model's schema, when too big for its META item
  *   reports/<model>/v<dataset>/validation.json   the validation report (accepted or rejected)
  *   training/<job>/output/model.tar.gz           SageMaker's output (job names start mloop-<model>-)
  *   models/<model>/v<version>/{model.onnx,model-card.json,evaluation.json}
+ *   candidates/<model>/<execution>/{model.onnx,model-card.json,evaluation.json,prediction-profile.json}  a run's candidate
  *   capture/<model>/<yyyy>/<mm>/<dd>/<hh>/<ms>-<id>.jsonl  data capture, by hour (UTC), time-ordered
  *   feedback/<model>/<yyyy>/<mm>/<dd>/<hh>/<ms>-<id>.jsonl  ground-truth labels sent to the API, by hour (UTC)
  *   monitoring/<model>/drift/<timestamp>.json    drift reports
  *
  * DynamoDB (the registry table, one item collection per model: pk = MODEL#<model>):
- *   sk META                       the model: schema, target, task, counters
+ *   sk META                       the model: schema (or its S3 reference), target, task, counters
  *   sk DATASET#<000001>           a dataset version
  *   sk DATAHASH#<sha256>          content-hash index: which dataset version holds these bytes
  *   sk VERSION#<000001>           a model version
@@ -80,6 +82,8 @@ export const s3Keys = {
   /** The working files of one execution's ingestion in parts: its plan and each part's scan. */
   partsPrefix: (model: string, execution: string) => `${INGEST_PARTS_PREFIX}${model}/${execution}/`,
   profile: (model: string, dataset: number) => `profiles/${model}/v${dataset}/profile.json`,
+  /** The model's schema as the dataset that fixed it made it, when too big for the registry item (registry/models.ts). */
+  modelSchema: (model: string, dataset: number) => `profiles/${model}/v${dataset}/model-schema.json`,
   validationReport: (model: string, dataset: number) => `reports/${model}/v${dataset}/validation.json`,
   /** Reports of datasets rejected before they got a number are kept by content hash. */
   rejectedReport: (model: string, sha256: string) => `reports/${model}/rejected/${sha256}.json`,
@@ -89,6 +93,8 @@ export const s3Keys = {
   modelCard: (model: string, version: number) => `models/${model}/v${version}/model-card.json`,
   evaluation: (model: string, version: number) => `models/${model}/v${version}/evaluation.json`,
   candidatePrefix: (model: string, run: string) => `candidates/${model}/${run}/`,
+  /** A run's evaluation report (EvaluationReport), before Register copies it to the version's evaluation.json. */
+  candidateEvaluation: (model: string, run: string) => `candidates/${model}/${run}/evaluation.json`,
   /**
    * Capture keys sort by time: the hour partition, then the epoch milliseconds, then the request
    * id. The drift monitor's watermark is the last key it read.

@@ -168,11 +168,28 @@ export interface EvaluationOutput {
   readonly champion: { readonly version: number; readonly metrics: Record<string, number> } | null;
   readonly baseline: Record<string, number>;
   readonly decision: { readonly better: boolean; readonly reason: string; readonly metric: string };
-  /** Confusion matrices and per-class scores on the test split (classification; null for regression). */
-  readonly details?: {
-    readonly candidate: ClassificationDetails | null;
-    readonly champion: ClassificationDetails | null;
-  };
+  /**
+   * The whole evaluation report in S3 (EvaluationReport: this summary and the details), written by
+   * Evaluate under the run's candidate prefix. The details grow as K x K with the classes (467 KB
+   * at 300 classes), past Step Functions' 256 KiB a state may carry, so only this URI travels.
+   */
+  readonly reportUri?: string;
+  /**
+   * Confusion matrices and per-class scores, inline: only in the stored report (EvaluationReport),
+   * or in the state of an execution started before the details moved to the report.
+   */
+  readonly details?: EvaluationDetails;
+}
+
+/** Confusion matrices and per-class scores on the test split (classification; null for regression). */
+export interface EvaluationDetails {
+  readonly candidate: ClassificationDetails | null;
+  readonly champion: ClassificationDetails | null;
+}
+
+/** The evaluation report as stored in S3 (the candidate's, then the version's evaluation.json): the summary with its details. */
+export interface EvaluationReport extends Omit<EvaluationOutput, 'reportUri' | 'details'> {
+  readonly details: EvaluationDetails;
 }
 
 export interface RegisterInput {

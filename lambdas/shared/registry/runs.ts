@@ -24,6 +24,12 @@ export interface RunRecord {
   readonly retryOf?: string;
   /** Why this run trains an existing dataset version (the earlier run's failure, or who asked). */
   readonly cause?: string;
+  /** Since when the run waits for its model's training slot (first found busy), if it ever did. */
+  readonly waitingSince?: string;
+  /** The execution that held the slot when the wait began. */
+  readonly waitingFor?: string;
+  /** When a run that waited took the slot. */
+  readonly slotAcquiredAt?: string;
   readonly updatedAt: string;
 }
 

@@ -49,7 +49,7 @@ Usage:
                                                          drop FILE as a dataset and run the pipeline
   mloop train --model NAME [--dataset-version N] [--reason TEXT]
                                                          train an existing dataset version again
-  mloop predict --model NAME --input FILE|JSON [--version N | --alias A]
+  mloop predict --model NAME --input FILE|JSON [--version N | --alias A] [--top-k K]
   mloop serve [--port N]                                 serve the prediction API on 127.0.0.1
 ${DRIFT_USAGE}
   mloop models list --model NAME
@@ -355,6 +355,11 @@ async function commandPredict(io: Io, values: Values): Promise<number> {
   const query: Record<string, string> = {};
   if (values.version) query.version = String(values.version);
   if (values.alias) query.alias = String(values.alias);
+  if (values['top-k'] !== undefined) {
+    const k = String(values['top-k']);
+    if (!/^[1-9]\d*$/.test(k)) throw new CliError(`--top-k must be a positive integer, got '${k}'.`);
+    query.top_k = k; // the API's ?top_k: the k most probable classes of each prediction
+  }
   return withStack(io, values, async (stack) => {
     const body = await readInstances(input, await servingCard(stack, model));
     const response = await predictInBatches(stack, model, body, query);
@@ -500,6 +505,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       window: { type: 'string' },
       retrain: { type: 'boolean', default: false },
       'dataset-version': { type: 'string' },
+      'top-k': { type: 'string' },
       stack: { type: 'string' },
       region: { type: 'string' },
       profile: { type: 'string' },

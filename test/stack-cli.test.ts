@@ -169,6 +169,17 @@ describe('the loop through --stack', () => {
     expect(answer.requestIds).toHaveLength(2);
     const champion = (await t!.registry.aliases.get('churn', 'champion'))!.version;
     expect(answer.model.version).toBe(champion);
+    // --top-k: the API's top_k, each prediction with its most probable class only.
+    const top = await json<{ predictions: { label: string; probabilities: Record<string, number> }[] }>(
+      'predict',
+      '--model',
+      'churn',
+      '--input',
+      file,
+      '--top-k',
+      '1',
+    );
+    expect(top.predictions.map((p) => Object.keys(p.probabilities))).toEqual(answer.predictions.map((p) => [p.label]));
     // The same instances one by one through the stack in this process answer the same labels.
     const { predictThroughApi } = await import('../bin/cli');
     for (const i of [0, 999, 1000, 1499]) {

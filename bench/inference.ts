@@ -301,7 +301,7 @@ async function loadTest(home: string) {
     non2xx: number;
     '2xx': number;
   }>;
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'mloop.js'), 'serve', '--port', '0', '--json'], {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'mloop.js'), 'serve', '--port', '0', '--aws-port', '0', '--json'], {
     cwd: REPO_ROOT,
     env: { ...process.env, MLOOP_HOME: home, POWERTOOLS_LOG_LEVEL: 'SILENT' },
     stdio: ['ignore', 'pipe', 'pipe'],

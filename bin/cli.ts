@@ -50,7 +50,8 @@ Usage:
   mloop train --model NAME [--dataset-version N] [--reason TEXT]
                                                          train an existing dataset version again
   mloop predict --model NAME --input FILE|JSON [--version N | --alias A] [--top-k K]
-  mloop serve [--port N]                                 serve the prediction API on 127.0.0.1
+  mloop serve [--port N] [--aws-port N]                  serve the prediction API, and the AWS APIs (default
+                                                         port 4566; 0: any) for AWS_ENDPOINT_URL, on 127.0.0.1
 ${DRIFT_USAGE}
   mloop models list --model NAME
 ${MODELS_USAGE}
@@ -246,9 +247,9 @@ function withStack<T>(io: Io, values: Values, work: (stack: LoopTarget) => Promi
 }
 
 /** The local stack (loaded only when a command runs it: a command against a deployed stack never loads CDK). */
-async function startCloud(io: Io): Promise<LocalCloud> {
+async function startCloud(io: Io, options: { awsPort?: number } = {}): Promise<LocalCloud> {
   const { LocalCloud } = loadLocalCloud();
-  return LocalCloud.start({ log: (line) => io.err(line), progress: process.stderr });
+  return LocalCloud.start({ log: (line) => io.err(line), progress: process.stderr, ...options });
 }
 
 /** serve and demo run the local stack only. */
@@ -421,11 +422,17 @@ async function commandList(io: Io, what: string | undefined, values: Values): Pr
   });
 }
 
+/** The edge endpoint's port for `serve`, LocalStack's (other commands take one the OS picks). */
+const DEFAULT_AWS_PORT = 4566;
+
 async function commandServe(io: Io, values: Record<string, string | boolean | undefined>): Promise<number> {
   const port = values.port === undefined ? 8080 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got ${String(values.port)}.`);
+  const awsPort = values['aws-port'] === undefined ? DEFAULT_AWS_PORT : Number(values['aws-port']);
+  if (!Number.isInteger(awsPort) || awsPort < 0 || awsPort > 65535)
+    throw new CliError(`--aws-port must be a port number (0: any free port), got ${String(values['aws-port'])}.`);
   localOnly('serve', values);
-  const cloud = await startCloud(io);
+  const cloud = await startCloud(io, { awsPort });
   // Each route invokes the function of its integration, as the template's API Gateway methods say.
   const server = await startApiServer(
     cloud.apiRoutes,
@@ -434,11 +441,17 @@ async function commandServe(io: Io, values: Record<string, string | boolean | un
   );
   // The template's scheduled rules (the drift monitor's), on timers: rate(...) and cron(...).
   const stopSchedules = cloud.startSchedules((line) => io.err(`schedule: ${line}`));
-  if (io.json) io.out(JSON.stringify({ url: server.url }));
-  else
+  if (io.json) io.out(JSON.stringify({ url: server.url, awsEndpoint: cloud.awsEndpoint }));
+  else {
     io.out(
       `mloop API on ${server.url} (POST /v1/models/{name}/predict, GET /v1/models/{name}, POST /v1/models/{name}/feedback, GET /v1/health); Ctrl-C to stop.`,
     );
+    const owner = cloud.attachedTo ? ` (served by process ${cloud.attachedTo.pid}, which owns ${cloud.home})` : '';
+    io.out(
+      `AWS APIs (S3, DynamoDB, Lambda, Step Functions, EventBridge, SNS, CloudFormation, the REST API) for stack ${cloud.localStack.name}, on 127.0.0.1 only${owner}, any credentials; to use them:`,
+    );
+    io.out(`AWS_ENDPOINT_URL=${cloud.awsEndpoint}`);
+  }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -502,6 +515,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       alias: { type: 'string' },
       reason: { type: 'string' },
       port: { type: 'string' },
+      'aws-port': { type: 'string' },
       window: { type: 'string' },
       retrain: { type: 'boolean', default: false },
       'dataset-version': { type: 'string' },

@@ -114,16 +114,68 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-export async function startApiServer(
+/** Invokes a route's function (`route.functionArn`) with the proxy event. */
+export type ApiHandler = (event: APIGatewayProxyEvent, route: Route) => Promise<APIGatewayProxyResult>;
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/**
+ * Answer one HTTP request to the API as API Gateway would: the route of its method and path
+ * (`url`, the path within the stage), its body read (refused over MAX_BODY_BYTES), the proxy
+ * event handed to `handler`, and the function's result written back. The prediction server and
+ * the edge endpoint's execute-api path (local/aws-api.ts) both answer through it.
+ */
+export function serveApiRequest(
   routes: readonly Route[],
-  /** Invokes the route's function (`route.functionArn`) with the proxy event. */
-  handler: (event: APIGatewayProxyEvent, route: Route) => Promise<APIGatewayProxyResult>,
-  port = 0,
-): Promise<ApiServer> {
-  const send = (res: http.ServerResponse, status: number, body: unknown) => {
-    res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(body));
-  };
+  handler: ApiHandler,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  url: URL,
+): void {
+  const method = req.method ?? 'GET';
+  const candidates = routes.map((route) => ({ route, match: route.pattern.exec(url.pathname) })).filter((c) => c.match);
+  const found = candidates.find((c) => c.route.method === method);
+  if (!found) {
+    req.resume();
+    if (candidates.length > 0)
+      return send(res, 405, { error: 'MethodNotAllowed', message: `${method} is not allowed on ${url.pathname}.` });
+    return send(res, 404, { error: 'NotFound', message: `No route for ${method} ${url.pathname}.` });
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let tooLarge = false;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) tooLarge = true;
+    else chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (tooLarge) return send(res, 413, { error: 'PayloadTooLarge', message: `The request body exceeds ${MAX_BODY_BYTES} bytes.` });
+    const body = chunks.length ? Buffer.concat(chunks).toString('utf8') : null;
+    let event: APIGatewayProxyEvent;
+    try {
+      event = toProxyEvent(method, url, req.headers, body, found.route, found.match!);
+    } catch {
+      // A path parameter that is not valid percent-encoding (decodeURIComponent throws).
+      return send(res, 400, {
+        error: 'RequestInvalid',
+        message: `The path ${url.pathname} is not valid percent-encoding.`,
+        problems: [],
+      });
+    }
+    handler(event, found.route)
+      .then((result) => {
+        res.writeHead(result.statusCode, result.headers as http.OutgoingHttpHeaders);
+        res.end(result.body);
+      })
+      .catch(() => send(res, 502, { error: 'BadGateway', message: 'The function failed.' }));
+  });
+}
+
+export async function startApiServer(routes: readonly Route[], handler: ApiHandler, port = 0): Promise<ApiServer> {
   const server = http.createServer((req, res) => {
     let url: URL;
     try {
@@ -131,43 +183,7 @@ export async function startApiServer(
     } catch {
       return send(res, 400, { error: 'RequestInvalid', message: 'The request target is not a valid URL.', problems: [] });
     }
-    const method = req.method ?? 'GET';
-    const candidates = routes.map((route) => ({ route, match: route.pattern.exec(url.pathname) })).filter((c) => c.match);
-    const found = candidates.find((c) => c.route.method === method);
-    if (!found) {
-      if (candidates.length > 0)
-        return send(res, 405, { error: 'MethodNotAllowed', message: `${method} is not allowed on ${url.pathname}.` });
-      return send(res, 404, { error: 'NotFound', message: `No route for ${method} ${url.pathname}.` });
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooLarge = false;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) tooLarge = true;
-      else chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (tooLarge) return send(res, 413, { error: 'PayloadTooLarge', message: `The request body exceeds ${MAX_BODY_BYTES} bytes.` });
-      const body = chunks.length ? Buffer.concat(chunks).toString('utf8') : null;
-      let event: APIGatewayProxyEvent;
-      try {
-        event = toProxyEvent(method, url, req.headers, body, found.route, found.match!);
-      } catch {
-        // A path parameter that is not valid percent-encoding (decodeURIComponent throws).
-        return send(res, 400, {
-          error: 'RequestInvalid',
-          message: `The path ${url.pathname} is not valid percent-encoding.`,
-          problems: [],
-        });
-      }
-      handler(event, found.route)
-        .then((result) => {
-          res.writeHead(result.statusCode, result.headers as http.OutgoingHttpHeaders);
-          res.end(result.body);
-        })
-        .catch(() => send(res, 502, { error: 'BadGateway', message: 'The function failed.' }));
-    });
+    serveApiRequest(routes, handler, req, res, url);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -40,6 +40,8 @@ export interface Emulators {
 
 /** The parts of s3rver's filesystem store (lib/stores/filesystem.js) that writes go through. */
 interface FilesystemStore {
+  readonly rootDirectory: string;
+  getBucketPath(bucket: string): string;
   getResourcePath(bucket: string, key: string | undefined, resource: string): string;
   putObject(object: {
     bucket: string;
@@ -61,6 +63,36 @@ interface FilesystemStore {
 /** s3rver's own list of the system metadata it keeps beside the x-amz-meta-* fields. */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const ALLOWED_METADATA = (require('s3rver/lib/models/object') as { ALLOWED_METADATA: string[] }).ALLOWED_METADATA;
+
+/** s3rver's error, which it answers as an S3 error document with the code's status. */
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const S3Error = require('s3rver/lib/models/error') as new (code: string, message: string) => Error;
+
+/**
+ * Keep every path s3rver's store makes inside its bucket's folder: a bucket or key with `..`
+ * segments (`PUT /bucket/../../x`) would otherwise read or write files outside MLOOP_HOME/s3. The
+ * edge endpoint refuses such keys first (local/emulator-proxy.ts); this covers the emulator's own
+ * port too.
+ */
+function confineStore(store: FilesystemStore): void {
+  const root = path.resolve(store.rootDirectory);
+  const refuse = (what: string) => {
+    throw new S3Error('InvalidArgument', `${what} names a file outside its bucket's folder in the local S3 store (${root}): refused.`);
+  };
+  const bucketPath = store.getBucketPath.bind(store);
+  store.getBucketPath = (bucket) => {
+    const folder = path.resolve(bucketPath(bucket));
+    if (path.dirname(folder) !== root) refuse(`The bucket name '${bucket}'`);
+    return folder;
+  };
+  const resourcePath = store.getResourcePath.bind(store);
+  store.getResourcePath = (bucket, key, resource) => {
+    const folder = store.getBucketPath(bucket);
+    const file = path.resolve(resourcePath(bucket, key, resource));
+    if (!file.startsWith(folder + path.sep)) refuse(`The key '${key ?? ''}' of bucket '${bucket}'`);
+    return file;
+  };
+}
 
 /** Write `data` beside `file` under a temporary name; the caller renames it into place (or removes it). */
 async function stage(file: string, data: Buffer | string | Readable): Promise<string> {
@@ -193,8 +225,13 @@ export async function startEmulators(home: string): Promise<Emulators> {
   fs.mkdirSync(dynamoDir, { recursive: true });
   await checkDynamoStore(dynamoDir);
 
-  const s3 = new S3rver({ address: '127.0.0.1', port: 0, directory: s3Dir, silent: true });
-  hardenStore((s3 as unknown as { store: FilesystemStore }).store);
+  // allowMismatchedSignatures: any credentials are accepted locally; the edge endpoint hands
+  // s3rver its own access key (local/emulator-proxy.ts), and a SigV2 signature made with another
+  // secret must not be refused for it (s3rver does not check SigV4 signatures at all).
+  const s3 = new S3rver({ address: '127.0.0.1', port: 0, directory: s3Dir, silent: true, allowMismatchedSignatures: true });
+  const store = (s3 as unknown as { store: FilesystemStore }).store;
+  confineStore(store);
+  hardenStore(store);
   const s3Address = await s3.run();
 
   const dynamo = dynalite({ path: dynamoDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });

@@ -134,6 +134,11 @@ function readRecord(file: string): ExecutionRecord {
   return r as ExecutionRecord;
 }
 
+/** ListExecutions' order: the newest start first (then by name, so that pages are stable). */
+export function newestFirst(a: { startDate: string; name: string }, b: { startDate: string; name: string }): number {
+  return b.startDate.localeCompare(a.startDate) || b.name.localeCompare(a.name);
+}
+
 export class ExecutionLedger {
   /** The executions this process started and has not seen end, by ARN. */
   private readonly running = new Map<string, ExecutionRecord>();
@@ -240,6 +245,19 @@ export class ExecutionLedger {
   /** Record that an orphaned execution ended ABORTED (see `orphans`). */
   abort(record: ExecutionRecord, cause: string): void {
     this.write({ ...record, status: 'ABORTED', stopDate: new Date().toISOString(), error: 'States.Aborted', cause });
+  }
+
+  /** Every execution of `stateMachineArn`, from any process on the home, newest first (ListExecutions). */
+  list(stateMachineArn: string): ExecutionDescription[] {
+    const folder = path.dirname(this.file(executionArnOf(stateMachineArn, 'any')));
+    if (!fs.existsSync(folder)) return [];
+    const found: ExecutionDescription[] = [];
+    for (const entry of fs.readdirSync(folder)) {
+      if (!entry.endsWith('.json')) continue; // .tmp files of a write that was cut off
+      const execution = this.describe(executionArnOf(stateMachineArn, entry.slice(0, -'.json'.length)));
+      if (execution) found.push(execution);
+    }
+    return found.sort(newestFirst);
   }
 
   /**

@@ -14,8 +14,10 @@ export interface RuntimeOwner {
   /** Absent while the owner is still starting its emulators. */
   readonly s3Endpoint?: string;
   readonly dynamoEndpoint?: string;
-  /** The local AWS API edge (Step Functions, EventBridge, SNS) on loopback. */
+  /** The local AWS edge endpoint (local/aws-api.ts), as older records name it; the same as awsEndpoint. */
   readonly sfnEndpoint?: string;
+  /** The local AWS edge endpoint: every AWS API mloop uses, on one loopback port. */
+  readonly awsEndpoint?: string;
   readonly startedAt?: string;
 }
 

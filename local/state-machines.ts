@@ -284,6 +284,11 @@ export class LocalStateMachines {
     return this.ledger.describe(executionArn);
   }
 
+  /** The executions of a state machine, from any process on the home, newest first. */
+  list(stateMachineArn: string): ExecutionDescription[] {
+    return this.ledger.list(stateMachineArn);
+  }
+
   /** How an execution this process started ends. */
   execution(name: string): Promise<ExecutionResult> {
     const result = this.running.get(name);

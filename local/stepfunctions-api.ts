@@ -2,10 +2,10 @@
  * The Step Functions operations the local runtime serves (on the loopback AWS API, local/aws-api.ts,
  * AWS JSON 1.0: `X-Amz-Target: AWSStepFunctions.<Operation>`), so that handlers' SFN clients reach
  * it as they reach Step Functions on AWS: StartExecution and DescribeExecution (the pipeline's
- * starter), SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat (the approval's task token).
+ * starter), ListExecutions (tools that follow runs: `aws stepfunctions list-executions`), SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat (the approval's task token).
  */
 import { executionArnOf } from '../lambdas/pipeline/start';
-import { StatesApiError, type ExecutionDescription } from './executions';
+import { newestFirst, StatesApiError, type ExecutionDescription } from './executions';
 import type { TaskResult } from './task-tokens';
 
 /** What the API runs on: LocalCloud. */
@@ -16,6 +16,8 @@ export interface StepFunctionsBackend {
   /** Start (or, for a running execution with the same name and input, answer again) an execution; its name. */
   startExecution(stateMachineArn: string, input: unknown, name?: string): string;
   describeExecution(executionArn: string): ExecutionDescription | undefined;
+  /** A state machine's executions, from any process on the home, newest first. */
+  listExecutions(stateMachineArn: string): ExecutionDescription[];
 }
 
 /** The JSON 1.0 target prefix of Step Functions' operations. */
@@ -75,6 +77,81 @@ function describeExecution(backend: StepFunctionsBackend, body: Record<string, u
   };
 }
 
+const STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE'];
+/** ListExecutions' page size when maxResults is absent or 0, and its largest. */
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+
+/** A ListExecutions page's token: where the next page starts (after this execution, in newestFirst's order). */
+interface PageToken {
+  readonly startDate: string;
+  readonly name: string;
+  readonly stateMachineArn: string;
+}
+
+function readToken(token: string, stateMachineArn: string): PageToken {
+  let parsed: Partial<PageToken> | undefined;
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<PageToken>;
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed?.startDate !== 'string' || typeof parsed.name !== 'string' || parsed.stateMachineArn !== stateMachineArn)
+    throw new StatesApiError(
+      'InvalidToken',
+      `Invalid Token: '${token.slice(0, 64)}' is not a nextToken of this state machine's ListExecutions.`,
+    );
+  return parsed as PageToken;
+}
+
+function listExecutions(backend: StepFunctionsBackend, body: Record<string, unknown>): Record<string, unknown> {
+  const stateMachineArn = field(body, 'stateMachineArn', false);
+  if (stateMachineArn === undefined)
+    throw new StatesApiError(
+      'ValidationException',
+      'Must provide a StateMachine ARN or MapRun ARN (the local runtime lists by state machine only).',
+    );
+  if (!backend.hasStateMachine(stateMachineArn))
+    throw new StatesApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
+  const statusFilter = field(body, 'statusFilter', false);
+  if (statusFilter !== undefined && !STATUSES.includes(statusFilter))
+    throw new StatesApiError(
+      'ValidationException',
+      `1 validation error detected: Value '${statusFilter}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [${STATUSES.join(', ')}]`,
+    );
+  const max = body.maxResults ?? 0;
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 0 || max > MAX_PAGE)
+    throw new StatesApiError(
+      'ValidationException',
+      `1 validation error detected: Value '${String(max)}' at 'maxResults' failed to satisfy constraint: Member must be between 0 and ${MAX_PAGE}`,
+    );
+  const token = field(body, 'nextToken', false);
+  const after = token === undefined ? undefined : readToken(token, stateMachineArn);
+  const matching = backend
+    .listExecutions(stateMachineArn)
+    .filter((e) => statusFilter === undefined || e.status === statusFilter)
+    .filter((e) => after === undefined || newestFirst(after, e) < 0);
+  const page = matching.slice(0, max === 0 ? DEFAULT_PAGE : max);
+  const last = page[page.length - 1];
+  return {
+    executions: page.map((e) => ({
+      executionArn: e.executionArn,
+      stateMachineArn: e.stateMachineArn,
+      name: e.name,
+      status: e.status,
+      startDate: epochSeconds(e.startDate),
+      ...(e.stopDate ? { stopDate: epochSeconds(e.stopDate) } : {}),
+    })),
+    ...(page.length < matching.length
+      ? {
+          nextToken: Buffer.from(
+            JSON.stringify({ startDate: last.startDate, name: last.name, stateMachineArn } satisfies PageToken),
+          ).toString('base64url'),
+        }
+      : {}),
+  };
+}
+
 function taskToken(body: Record<string, unknown>): string {
   const token = field(body, 'taskToken', true)!;
   if (token === '') throw new StatesApiError('InvalidToken', 'Invalid Token: the token is empty.');
@@ -111,6 +188,7 @@ export const STATES_OPERATIONS: Record<string, (backend: StepFunctionsBackend, b
   {
     StartExecution: startExecution,
     DescribeExecution: describeExecution,
+    ListExecutions: listExecutions,
     SendTaskSuccess: sendTaskSuccess,
     SendTaskFailure: sendTaskFailure,
     SendTaskHeartbeat: sendTaskHeartbeat,

@@ -118,6 +118,7 @@ export function readCachedTemplate(key: string | undefined, env: NodeJS.ProcessE
     !Array.isArray(template.functions) ||
     !Array.isArray(template.apiRoutes) ||
     !Array.isArray(template.assets) ||
+    !Array.isArray(template.stack?.outputs) ||
     !template.assets.every((a) => fs.existsSync(a.file))
   )
     return undefined;

@@ -43,6 +43,27 @@ export interface LocalApiRoute {
   readonly requestModels: Record<string, Record<string, unknown>>;
 }
 
+/** The REST API's id and deployed stage (its URL on AWS: https://<id>.execute-api.<region>.amazonaws.com/<stage>/). */
+export interface LocalRestApi {
+  readonly id: string;
+  readonly stage: string;
+}
+
+/** An output of the stack, resolved, as DescribeStacks reports it. */
+export interface LocalStackOutput {
+  readonly key: string;
+  readonly value: string;
+  readonly description?: string;
+  readonly exportName?: string;
+}
+
+/** The CDK stack the template is (its name, e.g. Mloop, and its outputs). */
+export interface LocalStack {
+  readonly name: string;
+  readonly description?: string;
+  readonly outputs: LocalStackOutput[];
+}
+
 export interface LocalTable {
   readonly name: string;
   readonly keySchema: { AttributeName: string; KeyType: string }[];
@@ -69,4 +90,7 @@ export interface LocalTemplate {
   readonly assets: LocalFileAsset[];
   /** The REST API's methods (empty when the app has no API). */
   readonly apiRoutes: LocalApiRoute[];
+  /** The REST API and its stage, when the app has one. */
+  readonly restApi?: LocalRestApi;
+  readonly stack: LocalStack;
 }

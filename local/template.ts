@@ -4,11 +4,21 @@
  * names, so the state machine that runs here is the one CDK wrote, with the same rules and the
  * same function environments.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FUNCTION_METADATA_KEY, FUNCTIONS, type FunctionId } from '../lib/function-catalog';
 import { readCachedTemplate, templateKey, writeCachedTemplate } from './template-cache';
-import type { LocalApiRoute, LocalFileAsset, LocalFunction, LocalRule, LocalTable, LocalTemplate } from './template-types';
+import type {
+  LocalApiRoute,
+  LocalFileAsset,
+  LocalFunction,
+  LocalRestApi,
+  LocalRule,
+  LocalStack,
+  LocalTable,
+  LocalTemplate,
+} from './template-types';
 
 export const LOCAL_ACCOUNT = '000000000000';
 export const LOCAL_REGION = 'us-east-1';
@@ -38,7 +48,12 @@ class Resolver {
       case 'AWS::DynamoDB::Table':
       case 'AWS::Lambda::Function':
       case 'AWS::StepFunctions::StateMachine':
+      case 'AWS::SNS::Topic':
         return `${this.stackName}-${logicalId}`;
+      case 'AWS::ApiGateway::RestApi':
+        return restApiId(this.stackName, logicalId);
+      case 'AWS::ApiGateway::Stage':
+        return String(resource.Properties?.StageName ?? logicalId);
       default:
         return logicalId;
     }
@@ -59,6 +74,8 @@ class Resolver {
         return `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:${name}`;
       case 'AWS::IAM::Role':
         return `arn:aws:iam::${LOCAL_ACCOUNT}:role/${name}`;
+      case 'AWS::SNS::Topic':
+        return `arn:aws:sns:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${name}`;
       default:
         return `arn:aws:local:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${logicalId}`;
     }
@@ -79,8 +96,9 @@ class Resolver {
   private ref(name: string): string {
     const pseudo = this.pseudo(name);
     if (pseudo !== undefined) return pseudo;
-    // CloudFormation's Ref gives a state machine's ARN, and most other resources' names.
-    return this.resources[name]?.Type === 'AWS::StepFunctions::StateMachine' ? this.arn(name) : this.physicalName(name);
+    // CloudFormation's Ref gives a state machine's and a topic's ARN, and most other resources' names.
+    const type = this.resources[name]?.Type;
+    return type === 'AWS::StepFunctions::StateMachine' || type === 'AWS::SNS::Topic' ? this.arn(name) : this.physicalName(name);
   }
 
   private getAtt(logicalId: string, attribute: string): string {
@@ -137,6 +155,15 @@ class Resolver {
     }
     return Object.fromEntries(entries.map(([k, v]) => [k, this.resolve(v)]));
   }
+}
+
+/**
+ * A REST API's id, as API Gateway makes them (10 lowercase letters and digits), fixed for a stack
+ * and logical id so that the API's local URL does not change between runs.
+ */
+function restApiId(stackName: string, logicalId: string): string {
+  const digest = createHash('sha256').update(`${stackName}/${logicalId}`).digest();
+  return [...digest.subarray(0, 10)].map((byte) => 'abcdefghijklmnopqrstuvwxyz0123456789'[byte % 36]).join('');
 }
 
 /** The logical id a `Ref` or `Fn::GetAtt` names (unresolved template values). */
@@ -203,14 +230,16 @@ export function synthesizeLocal(outdir: string, context: Record<string, unknown>
   // The template is checked against CloudFormation's schemas by the tests and by `cdk synth`;
   // here that check would only cost every command 2 s.
   const app = inProcessApp(outdir, context, { cloudFormationValidation: false });
-  const stack = buildApp(app, { nag: false });
+  const mloopStack = buildApp(app, { nag: false });
   const assembly = app.synth();
-  const artifact = assembly.getStackByName(stack.stackName);
+  const artifact = assembly.getStackByName(mloopStack.stackName);
   const template = artifact.template as {
+    Description?: string;
     Resources: Record<string, CfnResource>;
     Mappings?: Record<string, Record<string, Record<string, unknown>>>;
+    Outputs?: Record<string, { Value: unknown; Description?: string; Export?: { Name: unknown } }>;
   };
-  const resolver = new Resolver(template.Resources, stack.stackName, template.Mappings);
+  const resolver = new Resolver(template.Resources, mloopStack.stackName, template.Mappings);
   const entries = Object.entries(template.Resources);
 
   const functions: LocalFunction[] = [];
@@ -218,6 +247,7 @@ export function synthesizeLocal(outdir: string, context: Record<string, unknown>
   const rules: LocalRule[] = [];
   const buckets: string[] = [];
   const tables: LocalTable[] = [];
+  let restApi: LocalRestApi | undefined;
 
   for (const [logicalId, resource] of entries) {
     const props = resource.Properties ?? {};
@@ -262,6 +292,10 @@ export function synthesizeLocal(outdir: string, context: Record<string, unknown>
       case 'AWS::S3::Bucket':
         buckets.push(resolver.physicalName(logicalId));
         break;
+      case 'AWS::ApiGateway::Stage':
+        // The API's deployed stage: its URL is https://<id>.execute-api.<region>.amazonaws.com/<stage>/.
+        restApi = { id: resolver.physicalName(referenced(props.RestApiId) ?? ''), stage: resolver.physicalName(logicalId) };
+        break;
       case 'AWS::DynamoDB::GlobalTable':
         tables.push({
           name: resolver.physicalName(logicalId),
@@ -295,7 +329,29 @@ export function synthesizeLocal(outdir: string, context: Record<string, unknown>
     }
   }
 
-  return { functions, stateMachines, rules, buckets, tables, assets, apiRoutes: apiRoutes(template.Resources, resolver) };
+  // The stack as DescribeStacks reports it: its outputs resolved as CloudFormation resolves them.
+  const stack: LocalStack = {
+    name: mloopStack.stackName,
+    ...(template.Description !== undefined ? { description: template.Description } : {}),
+    outputs: Object.entries(template.Outputs ?? {}).map(([key, output]) => ({
+      key,
+      value: String(resolver.resolve(output.Value)),
+      ...(output.Description !== undefined ? { description: output.Description } : {}),
+      ...(output.Export ? { exportName: String(resolver.resolve(output.Export.Name)) } : {}),
+    })),
+  };
+
+  return {
+    functions,
+    stateMachines,
+    rules,
+    buckets,
+    tables,
+    assets,
+    apiRoutes: apiRoutes(template.Resources, resolver),
+    ...(restApi ? { restApi } : {}),
+    stack,
+  };
 }
 
 /**

@@ -190,7 +190,7 @@ describe('two mloop commands on one home', () => {
 
   test('predict beside a running serve attaches to its emulators; run there is refused with the reason', async () => {
     expect(trainedChurn().code).toBe(0);
-    const serve = spawn(process.execPath, [path.join(ROOT, 'bin', 'mloop.js'), 'serve', '--port', '0', '--json'], {
+    const serve = spawn(process.execPath, [path.join(ROOT, 'bin', 'mloop.js'), 'serve', '--port', '0', '--aws-port', '0', '--json'], {
       cwd: data,
       env: { ...process.env, MLOOP_HOME: home },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -274,7 +274,7 @@ describe('mloop serve killed under load', () => {
 
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
       const before = await capturedLines(home);
-      const serve = start(home, ['serve', '--port', '0']);
+      const serve = start(home, ['serve', '--port', '0', '--aws-port', '0']);
       await waitFor(serve.stdout, /"url"/, serve.child);
       const { url } = JSON.parse(serve.stdout().trim()) as { url: string };
       let stop = false;

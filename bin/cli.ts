@@ -331,7 +331,8 @@ export async function predictInBatches(
   let merged: PredictAnswer | undefined;
   for (let from = 0; from < instances.length; from += batch) {
     // The first batch resolves the alias (or the champion); the rest ask for the version it answered with.
-    const asked = merged ? { version: query.version ?? String(merged.model.version) } : query;
+    const { alias: _resolved, ...rest } = query;
+    const asked = merged ? { ...rest, version: query.version ?? String(merged.model.version) } : query;
     const answer = await stack.predict(model, { ...(body as object), instances: instances.slice(from, from + batch) }, asked);
     if (answer.statusCode !== 200) {
       const to = Math.min(from + batch, instances.length) - 1;

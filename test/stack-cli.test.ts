@@ -122,7 +122,7 @@ describe('the loop through --stack', () => {
       '--reason',
       'shadow',
     );
-    expect(change).toMatchObject({ alias: 'challenger', version: 2 });
+    expect(change).toMatchObject({ alias: 'challenger', toVersion: 2, changed: true, reason: 'shadow' });
     expect((await t!.registry.aliases.get('churn', 'challenger'))?.version).toBe(2);
 
     const lineage = await json<Lineage>('models', 'lineage', '--model', 'churn', '--version', '1');

@@ -135,9 +135,13 @@ describe('predictInBatches', () => {
 
   it('splits a larger one, keeps input order, pins later batches to the first batch version, and lists every requestId', async () => {
     const { stack, calls } = fakeApi(7);
-    const answer = await predictInBatches(stack, 'm', { instances: instances(10), top_k: 2 }, { alias: 'challenger' }, 4);
+    const answer = await predictInBatches(stack, 'm', { instances: instances(10), top_k: 2 }, { alias: 'challenger', top_k: '2' }, 4);
     expect(calls.map((c) => c.body.instances.length)).toEqual([4, 4, 2]);
-    expect(calls.map((c) => c.query)).toEqual([{ alias: 'challenger' }, { version: '7' }, { version: '7' }]);
+    expect(calls.map((c) => c.query)).toEqual([
+      { alias: 'challenger', top_k: '2' },
+      { top_k: '2', version: '7' },
+      { top_k: '2', version: '7' },
+    ]);
     expect(calls.every((c) => (c.body as unknown as { top_k: number }).top_k === 2)).toBe(true);
     const merged = JSON.parse(answer.body) as { predictions: { value: number }[]; requestId: string; requestIds: string[] };
     expect(merged.predictions.map((p) => p.value)).toEqual(instances(10).map((i) => i.x * 2));

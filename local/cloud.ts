@@ -28,6 +28,7 @@ import { objectCreatedEvent, scheduledEvent, type EventBridgeEvent } from './eve
 import { startSchedule } from './schedules';
 import { apiEvent, apiRoutes, type Route } from './api-server';
 import type { ExecutionDescription } from './executions';
+import type { HistoryEvent } from './execution-history';
 import { installFaultHolds, type FaultHolds } from './faults';
 import { LocalFunctions } from './functions';
 import { startAwsApi, type AwsApi } from './aws-api';
@@ -334,6 +335,11 @@ export class LocalCloud {
   }
 
   /** An execution of any process on this home, as DescribeExecution reports it. */
+  /** An execution's history (GetExecutionHistory): its states as this process ran them, or its start and end. */
+  executionHistory(executionArn: string): readonly HistoryEvent[] | undefined {
+    return this.stateMachines.history(executionArn);
+  }
+
   describeExecution(executionArn: string): ExecutionDescription | undefined {
     return this.stateMachines.describe(executionArn);
   }

@@ -60,11 +60,15 @@ export class PayloadWatch {
     );
   }
 
-  /** Follow a run's event log: each state's output (after ResultPath) is checked as it exits. */
-  follow(run: WatchedRun): void {
+  /**
+   * Follow a run's event log: each state's output (after ResultPath) is checked as it exits. The
+   * log can be read once: `onEvent` receives every event too (the execution's history).
+   */
+  follow(run: WatchedRun, onEvent: (event: unknown) => void = () => undefined): void {
     this.run = run;
     void (async () => {
       for await (const event of run.eventLogs as AsyncIterable<LoggedEvent>) {
+        onEvent(event);
         if (event.type === 'StateExited' && event.state) this.check(event.state.output, `the output of state '${event.state.name}'`);
         if (this.failure) run.abort();
       }

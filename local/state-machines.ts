@@ -15,6 +15,7 @@ import { executionStatusEvent, type EventBridgeEvent } from './events';
 import { CorruptRecord, ExecutionLedger, type ExecutionDescription, type ExecutionRecord } from './executions';
 import type { FaultHolds } from './faults';
 import type { LocalFunctions } from './functions';
+import { ExecutionHistories, type HistoryEvent, type InterpreterEvent } from './execution-history';
 import { PayloadWatch } from './payload-watch';
 import type { TrainingProgress } from './progress';
 import { localTaskToken, taskTokensDir, waitForTaskResult, WAIT_FOR_TASK_TOKEN } from './task-tokens';
@@ -113,6 +114,8 @@ export interface StateMachinesContext {
 
 export class LocalStateMachines {
   private readonly running = new Map<string, Promise<ExecutionResult>>();
+  /** The histories of the executions this process ran (GetExecutionHistory). */
+  private readonly histories = new ExecutionHistories();
   /** Names of executions, unique per state machine across the processes on this home. */
   private executionLedger?: ExecutionLedger;
   /** The training-slot Wait state of each state machine (by ARN), named in what the runtime says. */
@@ -225,7 +228,8 @@ export class LocalStateMachines {
         Task: { Token: localTaskToken(name) },
       },
     });
-    watch.follow(run);
+    const executionArn = executionArnOf(stateMachineArn, name);
+    watch.follow(run, (event) => this.histories.record(executionArn, event as InterpreterEvent));
     const result = run.result
       .then(
         async (output): Promise<ExecutionResult> => {
@@ -280,6 +284,36 @@ export class LocalStateMachines {
   }
 
   /** An execution of any process on this home, as DescribeExecution reports it. */
+  /**
+   * An execution's history: the events this process recorded while it ran it, or, for one another
+   * process ran (or this one before a restart), what its record says: its start and its end.
+   */
+  history(executionArn: string): readonly HistoryEvent[] | undefined {
+    const recorded = this.histories.events(executionArn);
+    if (recorded) return recorded;
+    const d = this.describe(executionArn);
+    if (!d) return undefined;
+    const events: HistoryEvent[] = [
+      {
+        id: 1,
+        previousEventId: 0,
+        timestamp: Date.parse(d.startDate),
+        type: 'ExecutionStarted',
+        executionStartedEventDetails: { input: d.input },
+      },
+    ];
+    if (d.stopDate) {
+      const type = {
+        SUCCEEDED: 'ExecutionSucceeded',
+        FAILED: 'ExecutionFailed',
+        ABORTED: 'ExecutionAborted',
+        TIMED_OUT: 'ExecutionTimedOut',
+      }[d.status as string];
+      if (type) events.push({ id: 2, previousEventId: 1, timestamp: Date.parse(d.stopDate), type });
+    }
+    return events;
+  }
+
   describe(executionArn: string): ExecutionDescription | undefined {
     return this.ledger.describe(executionArn);
   }

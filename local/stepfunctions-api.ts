@@ -2,9 +2,12 @@
  * The Step Functions operations the local runtime serves (on the loopback AWS API, local/aws-api.ts,
  * AWS JSON 1.0: `X-Amz-Target: AWSStepFunctions.<Operation>`), so that handlers' SFN clients reach
  * it as they reach Step Functions on AWS: StartExecution and DescribeExecution (the pipeline's
- * starter), ListExecutions (tools that follow runs: `aws stepfunctions list-executions`), SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat (the approval's task token).
+ * starter), ListExecutions and GetExecutionHistory (tools that follow runs: `aws stepfunctions
+ * list-executions`, `mloop --stack ... run`), SendTaskSuccess, SendTaskFailure and
+ * SendTaskHeartbeat (the approval's task token).
  */
 import { executionArnOf } from '../lambdas/pipeline/start';
+import type { HistoryEvent } from './execution-history';
 import { newestFirst, StatesApiError, type ExecutionDescription } from './executions';
 import type { TaskResult } from './task-tokens';
 
@@ -18,6 +21,8 @@ export interface StepFunctionsBackend {
   describeExecution(executionArn: string): ExecutionDescription | undefined;
   /** A state machine's executions, from any process on the home, newest first. */
   listExecutions(stateMachineArn: string): ExecutionDescription[];
+  /** An execution's history, oldest event first (local/execution-history.ts), or undefined when it does not exist. */
+  executionHistory(executionArn: string): readonly HistoryEvent[] | undefined;
 }
 
 /** The JSON 1.0 target prefix of Step Functions' operations. */
@@ -152,6 +157,36 @@ function listExecutions(backend: StepFunctionsBackend, body: Record<string, unkn
   };
 }
 
+/**
+ * GetExecutionHistory: `maxResults` events (100 by default, at most 1,000), oldest first or, with
+ * `reverseOrder`, newest first; `nextToken` continues after the last event answered.
+ */
+function getExecutionHistory(backend: StepFunctionsBackend, body: Record<string, unknown>): Record<string, unknown> {
+  const executionArn = field(body, 'executionArn', true)!;
+  const events = backend.executionHistory(executionArn);
+  if (!events) throw new StatesApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
+  const max = body.maxResults ?? 0;
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 0 || max > MAX_PAGE)
+    throw new StatesApiError(
+      'ValidationException',
+      `1 validation error detected: Value '${String(max)}' at 'maxResults' failed to satisfy constraint: Member must be between 0 and ${MAX_PAGE}`,
+    );
+  const ordered = body.reverseOrder === true ? [...events].reverse() : [...events];
+  const token = field(body, 'nextToken', false);
+  let start = 0;
+  if (token !== undefined) {
+    const position = Number(Buffer.from(token, 'base64url').toString('utf8'));
+    if (!Number.isInteger(position) || position < 0 || position > ordered.length)
+      throw new StatesApiError('InvalidToken', `Invalid Token: '${token.slice(0, 64)}' is not a nextToken of this execution's history.`);
+    start = position;
+  }
+  const end = start + (max === 0 ? DEFAULT_PAGE : max);
+  return {
+    events: ordered.slice(start, end).map((e) => ({ ...e, timestamp: e.timestamp / 1000 })),
+    ...(end < ordered.length ? { nextToken: Buffer.from(String(end)).toString('base64url') } : {}),
+  };
+}
+
 function taskToken(body: Record<string, unknown>): string {
   const token = field(body, 'taskToken', true)!;
   if (token === '') throw new StatesApiError('InvalidToken', 'Invalid Token: the token is empty.');
@@ -189,6 +224,7 @@ export const STATES_OPERATIONS: Record<string, (backend: StepFunctionsBackend, b
     StartExecution: startExecution,
     DescribeExecution: describeExecution,
     ListExecutions: listExecutions,
+    GetExecutionHistory: getExecutionHistory,
     SendTaskSuccess: sendTaskSuccess,
     SendTaskFailure: sendTaskFailure,
     SendTaskHeartbeat: sendTaskHeartbeat,

@@ -83,8 +83,26 @@ async function json<T>(...args: string[]): Promise<T> {
 describe('the loop through --stack', () => {
   let first: RunReport;
 
-  it('run: the drop trains and promotes; its execution is the one the object version names', async () => {
-    first = await json<RunReport>('run', '--model', 'churn', '--data', csv1, '--target', 'churned');
+  it('run: the drop trains and promotes; its execution is the one the object version names; its states are printed as it enters them', async () => {
+    const r = await mloop([
+      '--stack',
+      t!.cloud.localStack.name,
+      'run',
+      '--model',
+      'churn',
+      '--data',
+      csv1,
+      '--target',
+      'churned',
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    first = JSON.parse(r.stdout) as RunReport;
+    // From GetExecutionHistory, in order: the stages the execution entered.
+    const stages = r.stderr.split('\n').filter((line) => /^\[.+\]$/.test(line));
+    for (const stage of ['[Ingest dataset]', '[Train model]', '[Evaluate candidate]', '[Register and promote]'])
+      expect(stages).toContain(stage);
+    expect(stages.indexOf('[Ingest dataset]')).toBeLessThan(stages.indexOf('[Evaluate candidate]'));
     expect(first).toMatchObject({ status: 'SUCCEEDED', model: 'churn', datasetVersion: 1, modelVersion: 1, promoted: true, error: null });
     expect(first.execution).toMatch(/^churn-[0-9a-f]{32}$/);
     expect(first.metrics?.accuracy).toBeGreaterThan(0.5);

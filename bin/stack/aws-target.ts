@@ -255,6 +255,7 @@ export class AwsTarget implements LoopTarget {
  */
 class ExecutionProgress {
   private lastEvent = 0;
+  private lastState?: string;
   private off = false;
 
   constructor(
@@ -282,12 +283,17 @@ class ExecutionProgress {
     for (const e of fresh) {
       this.lastEvent = Math.max(this.lastEvent, e.id ?? 0);
       const state = e.stateEnteredEventDetails?.name;
-      if (e.type === 'TaskStateEntered' || e.type === 'MapStateEntered' || e.type === 'ChoiceStateEntered') {
-        if (state) this.log(`  ${state}`);
+      // The states that do work or wait; a state entered again and again (a map's items, a wait loop) is said once.
+      if (state && PROGRESS_STATES.has(e.type ?? '') && state !== this.lastState) {
+        this.lastState = state;
+        this.log(`[${state}]`);
       }
     }
   }
 }
+
+/** The history events `mloop run` prints: states that do work or wait. */
+const PROGRESS_STATES = new Set(['TaskStateEntered', 'MapStateEntered', 'WaitStateEntered', 'ParallelStateEntered']);
 
 /** POST `body` with `headers` to `url` (http for a loopback endpoint, https on AWS). */
 function send(url: URL, headers: Record<string, string>, body: string): Promise<ApiAnswer> {

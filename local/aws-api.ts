@@ -64,11 +64,22 @@ function scopeService(credential: string | undefined): string | undefined {
   return parts.length >= 4 && parts[parts.length - 1] === 'aws4_request' ? parts[parts.length - 2] : undefined;
 }
 
-/** The service a request is signed for (its Authorization header's or presigned query's credential scope), if it is signed. */
-export function signingService(headers: http.IncomingHttpHeaders, url: URL): string | undefined {
+/** A request's SigV4 credential scope (its Authorization header's or presigned query's), if it is signed. */
+function credentialScope(headers: http.IncomingHttpHeaders, url: URL): string | undefined {
   const authorization = headers.authorization;
   const credential = typeof authorization === 'string' ? /Credential=([^,\s]+)/.exec(authorization)?.[1] : undefined;
-  return scopeService(credential ?? url.searchParams.get('X-Amz-Credential') ?? undefined);
+  return credential ?? url.searchParams.get('X-Amz-Credential') ?? undefined;
+}
+
+/** The service a request is signed for, if it is signed. */
+export function signingService(headers: http.IncomingHttpHeaders, url: URL): string | undefined {
+  return scopeService(credentialScope(headers, url));
+}
+
+/** The region a request is signed for (SigV4: `<key>/<date>/<region>/<service>/aws4_request`), if it names one. */
+export function signingRegion(headers: http.IncomingHttpHeaders, url: URL): string | undefined {
+  const parts = credentialScope(headers, url)?.split('/') ?? [];
+  return parts.length === 5 && parts[4] === 'aws4_request' ? parts[2] : undefined;
 }
 
 /** The service of an unsigned request, by what it carries; S3 when nothing else says. */
@@ -131,7 +142,10 @@ const served = (): string =>
 /** The query protocol's services: their operations and how each answers an error. */
 const QUERY_PROTOCOLS: Record<
   'sns' | 'cloudformation',
-  { operations: Record<string, (backend: AwsBackend, params: URLSearchParams) => string>; errorXml: (error: Error) => string | undefined }
+  {
+    operations: Record<string, (backend: AwsBackend, params: URLSearchParams, region?: string) => string>;
+    errorXml: (error: Error) => string | undefined;
+  }
 > = {
   sns: { operations: SNS_OPERATIONS, errorXml: (e) => (e instanceof SnsError ? snsErrorXml(e) : undefined) },
   cloudformation: {
@@ -142,6 +156,7 @@ const QUERY_PROTOCOLS: Record<
 
 /** Answer a query-protocol request of `service` ('query': an unsigned one, whose Action decides). */
 async function answerQuery(backend: AwsBackend, req: http.IncomingMessage, service: 'sns' | 'cloudformation' | 'query'): Promise<Answer> {
+  const region = signingRegion(req.headers, new URL(req.url ?? '/', 'http://edge'));
   const params = new URLSearchParams(await readBody(req));
   const action = params.get('Action') ?? '';
   const protocol =
@@ -154,7 +169,7 @@ async function answerQuery(backend: AwsBackend, req: http.IncomingMessage, servi
       const message = `The local AWS API does not serve the action ${action} (it serves ${served()}).`;
       throw protocol === QUERY_PROTOCOLS.sns ? new SnsError('InvalidAction', message) : new CloudFormationError('InvalidAction', message);
     }
-    return { status: 200, contentType: 'text/xml', body: run(backend, params) };
+    return { status: 200, contentType: 'text/xml', body: run(backend, params, region) };
   } catch (error) {
     const body = protocol.errorXml(error as Error);
     if (body !== undefined) return { status: 400, contentType: 'text/xml', body };

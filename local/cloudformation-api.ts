@@ -52,12 +52,14 @@ export function localOutputValue(value: string, awsEndpoint: string): string {
   return api ? `${awsEndpoint}/restapis/${api[1]}/${api[2]}/_user_request_/${api[3]}` : value;
 }
 
-function describeStacks(backend: CloudFormationBackend, params: URLSearchParams): string {
+function describeStacks(backend: CloudFormationBackend, params: URLSearchParams, region?: string): string {
   const stack = backend.localStack;
   const id = stackId(stack.name);
   const asked = params.get('StackName');
-  if (asked !== null && asked !== '' && asked !== stack.name && asked !== id)
-    throw new CloudFormationError('ValidationError', `Stack with id ${asked} does not exist`);
+  // The local stack lives in one region, as a deployed one does: asked in another, it is not there.
+  const elsewhere = region !== undefined && region !== LOCAL_REGION;
+  if (elsewhere || (asked !== null && asked !== '' && asked !== stack.name && asked !== id))
+    throw new CloudFormationError('ValidationError', `Stack with id ${asked ?? stack.name} does not exist`);
   const outputs = stack.outputs
     .map(
       (o) =>
@@ -78,7 +80,10 @@ function describeStacks(backend: CloudFormationBackend, params: URLSearchParams)
 }
 
 /** CloudFormation's operations, by Action. */
-export const CLOUDFORMATION_OPERATIONS: Record<string, (backend: CloudFormationBackend, params: URLSearchParams) => string> = {
+export const CLOUDFORMATION_OPERATIONS: Record<
+  string,
+  (backend: CloudFormationBackend, params: URLSearchParams, region?: string) => string
+> = {
   DescribeStacks: describeStacks,
 };
 

@@ -149,6 +149,43 @@ describe('the loop through --stack', () => {
     expect(lineage.dataset.s3Uri).toBe(dataset.s3Uri);
   });
 
+  it('models tag, history and rollback: each an Invoke of the admin function, recorded in the registry', async () => {
+    const tags = await json<{ version: number; tags: Record<string, string> }>(
+      'models',
+      'tag',
+      '--model',
+      'churn',
+      '--version',
+      '1',
+      '--tag',
+      'team=risk',
+    );
+    expect(tags).toMatchObject({ version: 1, tags: { team: 'risk' } });
+    expect((await t!.registry.versions.get('churn', 1))?.tags).toEqual({ team: 'risk' });
+    const back = await json<AliasChange>(
+      'models',
+      'rollback',
+      '--model',
+      'churn',
+      '--alias',
+      'challenger',
+      '--version',
+      '1',
+      '--reason',
+      'undo',
+    );
+    expect(back).toMatchObject({ alias: 'challenger', fromVersion: 2, toVersion: 1, changed: true });
+    const history = await json<{ history: { alias: string; toVersion?: number; version?: number }[] }>(
+      'models',
+      'history',
+      '--model',
+      'churn',
+      '--alias',
+      'challenger',
+    );
+    expect(history.history).toHaveLength(2); // the promotion, then the rollback
+  });
+
   it("a handler's refusal is the command's one line, as locally", async () => {
     const r = await mloop(['--stack', t!.cloud.localStack.name, 'models', 'promote', '--model', 'churn', '--version', '99', '--json']);
     expect(r.code).toBe(1);
@@ -224,6 +261,14 @@ describe('what fails, in one line naming the stack and the region', () => {
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n').pop()).toBe(
       `mloop: stack NoSuchStack does not exist in ${LOCAL_REGION}: deploy it there, or name its region with --region (or AWS_REGION)`,
+    );
+  });
+
+  it('the right stack asked in the wrong region', async () => {
+    const r = await mloop(['--stack', t!.cloud.localStack.name, '--region', 'eu-west-1', 'models', 'list', '--model', 'churn']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n').pop()).toBe(
+      `mloop: stack ${t!.cloud.localStack.name} does not exist in eu-west-1: deploy it there, or name its region with --region (or AWS_REGION)`,
     );
   });
 

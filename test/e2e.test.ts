@@ -209,7 +209,11 @@ describe('two mloop commands on one home', () => {
       expect(JSON.parse(fs.readFileSync(path.join(home, 'runtime.json'), 'utf8'))).toMatchObject({ pid: serve.pid });
 
       const instance = features(churnRows({ rows: 1, seed: 8 }))[0];
-      const http = await fetch(`${url}/v1/models/churn/predict`, { method: 'POST', body: JSON.stringify({ instances: [instance] }) });
+      const http = await fetch(`${url}/v1/models/churn/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ instances: [instance] }),
+      });
       expect(http.status).toBe(200);
 
       const beside = mloop('predict', '--model', 'churn', '--input', JSON.stringify([instance]));

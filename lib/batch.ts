@@ -84,13 +84,13 @@ export class BatchScoring extends Construct {
     acknowledgeFunctionDefaults(fn, props.table);
 
     const timeout = sfn.Timeout.duration(Duration.seconds(FUNCTIONS.batch.timeoutSeconds + 30));
-    const task = (name: string, payload: Record<string, unknown>, resultPath: string) =>
+    const task = (name: string, payload: Record<string, unknown>, resultPath?: string) =>
       lambdaTask(this, name, {
         lambdaFunction: fn,
         payloadResponseOnly: true,
         taskTimeout: timeout,
         payload: sfn.TaskInput.fromObject(payload),
-        resultPath,
+        ...(resultPath !== undefined ? { resultPath } : {}),
       });
     const planTask = task(
       'Plan batch',
@@ -105,9 +105,7 @@ export class BatchScoring extends Construct {
       toleratedFailurePercentage: 0,
       mapExecutionType: sfn.StateMachineType.STANDARD,
       resultPath: '$.parts',
-    }).itemProcessor(
-      task('Score part', { action: 'score', plan: sfn.JsonPath.stringAt('$.plan'), part: sfn.JsonPath.objectAt('$.part') }, '$'),
-    );
+    }).itemProcessor(task('Score part', { action: 'score', plan: sfn.JsonPath.stringAt('$.plan'), part: sfn.JsonPath.objectAt('$.part') }));
     const mergeTask = task(
       'Merge batch',
       { action: 'merge', plan: sfn.JsonPath.stringAt('$.plan.plan'), parts: sfn.JsonPath.listAt('$.parts') },

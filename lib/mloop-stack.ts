@@ -145,6 +145,10 @@ export class MloopStack extends Stack {
       ApiUrl: { value: this.inference.api.url, description: 'The prediction API: POST <url>v1/models/<model>/predict' },
       DriftFunctionName: { value: this.monitor.function.functionName, description: 'The drift monitor: invoke it to run a check now' },
       EventsTopicArn: { value: this.registry.topic.topicArn, description: 'Registry and pipeline events for people: subscribe to be told' },
+      BatchStateMachineArn: {
+        value: this.batch.stateMachine.stateMachineArn,
+        description: 'Batch scoring; each file dropped under batch/<model>/ starts an execution named after the object version',
+      },
       EventBusName: { value: 'default', description: "The EventBridge bus mloop's events (source mloop) go to" },
     };
     if (this.registry.models) {

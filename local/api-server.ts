@@ -2,12 +2,16 @@
  * The prediction API on 127.0.0.1: HTTP requests become API Gateway (REST, proxy integration)
  * events for the same predict handler that runs behind API Gateway on AWS, with the routes the
  * synthesized template gives the API (its AWS::ApiGateway::Resource and Method resources).
- * Authentication is API Gateway's job on AWS (IAM); locally the server listens on loopback only.
+ * Authentication is API Gateway's job on AWS (IAM); locally the server listens on loopback only,
+ * refuses foreign Host and Origin headers and non-JSON bodies (local/api-guard.ts), refuses a body
+ * over the limit as soon as it is announced or read past, and gives a client
+ * REQUEST_TIMEOUT_MS to send its request.
  */
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { guardProblem } from './api-guard';
 import type { LocalApiRoute } from './template-types';
 
 /**
@@ -17,6 +21,10 @@ import type { LocalApiRoute } from './template-types';
  * are well under 1 MB.
  */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
+
+/** How long a client has to send a request's headers, and the whole request (API Gateway's own limit is 29 s per integration). */
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 /** A route of the API: a method of the template (local/template-types.ts) and how its path matches. */
 export interface Route extends LocalApiRoute {
@@ -136,6 +144,11 @@ export function serveApiRequest(
   url: URL,
 ): void {
   const method = req.method ?? 'GET';
+  const refusal = guardProblem(method, req.headers);
+  if (refusal) {
+    req.resume();
+    return send(res, refusal.status, { error: refusal.error, message: refusal.message });
+  }
   const candidates = routes.map((route) => ({ route, match: route.pattern.exec(url.pathname) })).filter((c) => c.match);
   const found = candidates.find((c) => c.route.method === method);
   if (!found) {
@@ -144,16 +157,23 @@ export function serveApiRequest(
       return send(res, 405, { error: 'MethodNotAllowed', message: `${method} is not allowed on ${url.pathname}.` });
     return send(res, 404, { error: 'NotFound', message: `No route for ${method} ${url.pathname}.` });
   }
+  const tooLarge = () => {
+    // Answer now and stop reading: the rest of an oversized body is never held.
+    res.setHeader('connection', 'close');
+    send(res, 413, { error: 'PayloadTooLarge', message: `The request body exceeds ${MAX_BODY_BYTES} bytes.` });
+    req.destroy();
+  };
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) return tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
-  let tooLarge = false;
   req.on('data', (chunk: Buffer) => {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) tooLarge = true;
-    else chunks.push(chunk);
+    if (size > MAX_BODY_BYTES) {
+      if (!res.headersSent) tooLarge();
+    } else chunks.push(chunk);
   });
   req.on('end', () => {
-    if (tooLarge) return send(res, 413, { error: 'PayloadTooLarge', message: `The request body exceeds ${MAX_BODY_BYTES} bytes.` });
+    if (size > MAX_BODY_BYTES) return;
     const body = chunks.length ? Buffer.concat(chunks).toString('utf8') : null;
     let event: APIGatewayProxyEvent;
     try {
@@ -175,8 +195,19 @@ export function serveApiRequest(
   });
 }
 
-export async function startApiServer(routes: readonly Route[], handler: ApiHandler, port = 0): Promise<ApiServer> {
-  const server = http.createServer((req, res) => {
+export async function startApiServer(
+  routes: readonly Route[],
+  handler: ApiHandler,
+  port = 0,
+  timeouts: { headersMs?: number; requestMs?: number } = {},
+): Promise<ApiServer> {
+  const options = {
+    headersTimeout: timeouts.headersMs ?? HEADERS_TIMEOUT_MS,
+    requestTimeout: timeouts.requestMs ?? REQUEST_TIMEOUT_MS,
+    // Node checks both every 30 s by default, so a slow client would hold on up to 30 s past them.
+    connectionsCheckingInterval: 500,
+  };
+  const server = http.createServer(options, (req, res) => {
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://127.0.0.1');

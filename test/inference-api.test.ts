@@ -198,7 +198,11 @@ describe('GET /v1/models/{name}', () => {
     const res = await fetch(`${server.url}/v1/models/${CLS}`);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { model: unknown }).model).toEqual({ name: CLS, version: 1 });
-    const post = await fetch(`${server.url}/v1/models/${CLS}`, { method: 'POST', body: '{}' });
+    const post = await fetch(`${server.url}/v1/models/${CLS}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(post.status).toBe(405);
     expect(await post.json()).toEqual({ error: 'MethodNotAllowed', message: `POST is not allowed on /v1/models/${CLS}.` });
   });
@@ -266,6 +270,7 @@ describe('POST /v1/models/{name}/feedback', () => {
   it('over the local HTTP server', async () => {
     const res = await fetch(`${server.url}/v1/models/${CLS}/feedback`, {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ feedback: [{ requestId: 'abc', label: '0' }] }),
     });
     expect(res.status).toBe(200);

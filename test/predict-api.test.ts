@@ -450,13 +450,21 @@ describe('through the local HTTP server', () => {
   });
 
   it('passes validation errors through with their status', async () => {
-    const res = await fetch(`${server.url}/v1/models/${REG}/predict`, { method: 'POST', body: '{oops' });
+    const res = await fetch(`${server.url}/v1/models/${REG}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{oops',
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as ErrorBody).message).toMatch(/^The request body is not valid JSON/);
     const none = await fetch(`${server.url}/v1/models/${REG}/predict`, { method: 'POST' });
     expect(none.status).toBe(400);
     expect(((await none.json()) as ErrorBody).message).toBe('The request has no body: expected {"instances": [...]}.');
-    const missing = await fetch(`${server.url}/v1/models/nope/predict`, { method: 'POST', body: JSON.stringify({ instances: [{}] }) });
+    const missing = await fetch(`${server.url}/v1/models/nope/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ instances: [{}] }),
+    });
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as ErrorBody).error).toBe('ModelNotFound');
   });
@@ -470,7 +478,11 @@ describe('through the local HTTP server', () => {
     expect(wrongMethod.status).toBe(405);
     expect(await wrongMethod.json()).toEqual({ error: 'MethodNotAllowed', message: `GET is not allowed on /v1/models/${CLS}/predict.` });
 
-    const postHealth = await fetch(`${server.url}/v1/health`, { method: 'POST', body: '{}' });
+    const postHealth = await fetch(`${server.url}/v1/health`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(postHealth.status).toBe(405);
   });
 });

@@ -70,6 +70,7 @@ CHECKPOINT_FORMAT = 1
 # name -> (type, default). A default of None means required (target may come from schema.json).
 HYPERPARAMETERS = {
     'target': (str, None),
+    'trainer': (str, 'mlp'),
     'task': (str, 'auto'),
     'epochs': (int, 200),
     'batch_size': (int, 256),
@@ -83,6 +84,9 @@ HYPERPARAMETERS = {
     'embedding_dim': (int, 8),
     'device': (str, 'auto'),
 }
+
+# The trainers this script runs: the MLP here, gradient-boosted trees in train_xgboost.py.
+TRAINERS = ('mlp', 'xgboost')
 
 # A number as it may appear in a CSV cell. Stricter than float(), which also accepts '1_000',
 # 'nan' and 'infinity': the same cell must read as a number here and in the TypeScript side.
@@ -130,8 +134,9 @@ def decode_value(value):
     return value
 
 
-def read_hyperparameters(argv, paths):
-    """Resolves hyperparameters: command line first, then SM_HPS, then hyperparameters.json."""
+def raw_hyperparameters(argv, paths, names, quiet=False):
+    """The hyperparameters as given: hyperparameters.json, then SM_HPS, then the command line
+    (`--name value` for the given names), each over the one before. Values are not cast yet."""
     raw = {}
     if os.path.isfile(paths.hyperparameters):
         try:
@@ -145,27 +150,43 @@ def read_hyperparameters(argv, paths):
         except ValueError as error:
             raise TrainingError(f'environment variable SM_HPS is not valid JSON: {error}')
 
-    parser = argparse.ArgumentParser(description='Train an MLP on a tabular CSV and export ONNX.')
-    for name in HYPERPARAMETERS:
+    parser = argparse.ArgumentParser(description='Train a model on a tabular CSV and export ONNX.')
+    for name in names:
         # Accept both --batch_size and --batch-size; everything arrives as a string and is cast below.
         parser.add_argument('--' + name, '--' + name.replace('_', '-'), dest=name, default=None)
     known, unknown = parser.parse_known_args(argv)
-    if unknown:
+    if unknown and not quiet:
         log(f'ignoring unknown arguments: {" ".join(unknown)}')
     for name, value in vars(known).items():
         if value is not None:
             raw[name] = value
+    return raw
 
-    ignored = sorted(k for k in raw if k not in HYPERPARAMETERS)
+
+def read_hyperparameters(argv, paths, table=None, check=None):
+    """Resolves the hyperparameters of `table` (name -> (type, default); the MLP's by default):
+    command line first, then SM_HPS, then hyperparameters.json; `check` validates the result."""
+    table = HYPERPARAMETERS if table is None else table
+    raw = raw_hyperparameters(argv, paths, table)
+    ignored = sorted(k for k in raw if k not in table)
     if ignored:
         log(f'ignoring unknown hyperparameters: {", ".join(ignored)}')
 
     resolved = {}
-    for name, (kind, default) in HYPERPARAMETERS.items():
+    for name, (kind, default) in table.items():
         value = decode_value(raw.get(name, default))
         resolved[name] = None if value is None else cast(name, kind, value)
-    check_hyperparameters(resolved)
+    (check or check_hyperparameters)(resolved)
     return resolved
+
+
+def requested_trainer(argv, paths):
+    """The `trainer` hyperparameter (mlp or xgboost), read before the trainer's own ones."""
+    raw = raw_hyperparameters(argv, paths, ['trainer'], quiet=True)
+    trainer = str(decode_value(raw.get('trainer', 'mlp'))).strip()
+    if trainer not in TRAINERS:
+        raise TrainingError(f'hyperparameter trainer must be one of {", ".join(TRAINERS)}, got {trainer!r}')
+    return trainer
 
 
 def cast(name, kind, value):
@@ -192,6 +213,7 @@ def check_hyperparameters(hp):
         if not condition:
             raise TrainingError(f'hyperparameter {message}')
 
+    require(hp['trainer'] == 'mlp', f"trainer must be mlp for the MLP, got {hp['trainer']!r}")
     require(hp['task'] in ('auto', 'classification', 'regression'),
             f"task must be auto, classification or regression, got {hp['task']!r}")
     require(hp['device'] in ('auto', 'cpu', 'cuda'), f"device must be auto, cpu or cuda, got {hp['device']!r}")
@@ -1250,6 +1272,9 @@ def main(argv):
     started = time.time()
     paths = Paths()
     try:
+        if requested_trainer(argv, paths) == 'xgboost':
+            import train_xgboost  # imported on demand: the MLP needs no xgboost package
+            return train_xgboost.main(argv, started)
         hp = read_hyperparameters(argv, paths)
         train_model(hp, paths, started)
         return 0

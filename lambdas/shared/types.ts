@@ -173,8 +173,12 @@ export interface ModelCard {
   readonly validationMetrics: Record<string, number>;
   readonly trainingSeconds: number;
   readonly epochs: number;
-  readonly torchVersion: string;
+  /** The MLP's (framework `pytorch`). */
+  readonly torchVersion?: string;
+  /** The trees trainer's (framework `xgboost`, training/train_xgboost.py). */
+  readonly xgboostVersion?: string;
   readonly device: string;
+  /** `pytorch` (the MLP) or `xgboost` (gradient-boosted trees); a custom trainer's own name. */
   readonly framework: string;
   /** Columns the model does not use (identifiers, free text): a request may send them; they are ignored. */
   readonly ignoredColumns?: IgnoredColumn[];

@@ -33,6 +33,7 @@ import { commandModels, MODELS_USAGE } from './commands/models';
 import { commandDatasets, DATASETS_USAGE } from './commands/datasets';
 import { commandDrift as driftCommand, describeDriftRun, DRIFT_USAGE } from './commands/drift';
 import { commandDoctor, DOCTOR_USAGE } from './commands/doctor';
+import { scoreCommand, SCORE_USAGE } from './commands/score';
 
 export { CliError };
 
@@ -50,6 +51,7 @@ Usage:
   mloop train --model NAME [--dataset-version N] [--reason TEXT]
                                                          train an existing dataset version again
   mloop predict --model NAME --input FILE|JSON [--version N | --alias A] [--top-k K]
+${SCORE_USAGE}
   mloop serve [--port N] [--aws-port N]                  serve the prediction API, and the AWS APIs (default
                                                          port 4566; 0: any) for AWS_ENDPOINT_URL, on 127.0.0.1
 ${DRIFT_USAGE}
@@ -380,6 +382,23 @@ async function commandPredict(io: Io, values: Values): Promise<number> {
   });
 }
 
+async function commandScore(io: Io, values: Values): Promise<number> {
+  const model = requireModel(values.model as string | undefined);
+  const input = values.input as string | undefined;
+  if (!input) throw new CliError('--input FILE is required: the file to score (CSV, JSON Lines, Parquet, gzip).');
+  return withStack(io, values, async (stack) => {
+    await scoreCommand(io, stack, {
+      model,
+      input,
+      ...(values.output !== undefined ? { output: String(values.output) } : {}),
+      ...(values.version !== undefined ? { version: String(values.version) } : {}),
+      ...(values.alias !== undefined ? { alias: String(values.alias) } : {}),
+      ...(values['id-column'] !== undefined ? { idColumn: String(values['id-column']) } : {}),
+    });
+    return 0;
+  });
+}
+
 async function commandDrift(io: Io, values: Values): Promise<number> {
   const model = requireModel(values.model as string | undefined);
   return withStack(io, values, (stack) => driftCommand(io, stack, model, values.window as string | undefined));
@@ -521,6 +540,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
       retrain: { type: 'boolean', default: false },
       'dataset-version': { type: 'string' },
       'top-k': { type: 'string' },
+      output: { type: 'string' },
+      'id-column': { type: 'string' },
       stack: { type: 'string' },
       region: { type: 'string' },
       profile: { type: 'string' },
@@ -547,6 +568,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
       return commandDoctor(io);
     case 'predict':
       return commandPredict(io, values);
+    case 'score':
+      return commandScore(io, values);
     case 'serve':
       return commandServe(io, values);
     case 'drift':

@@ -53,6 +53,17 @@ export class LocalTarget implements LoopTarget {
     return started;
   }
 
+  async dropBatchFile(key: string, body: Buffer, metadata: Record<string, string>): Promise<string> {
+    this.requireOwner('runs the batch scoring of its drops', 'to score from here');
+    const started = this.cloud.nextExecutionFor(key);
+    await s3Client().send(new PutObjectCommand({ Bucket: this.dataBucket, Key: key, Body: body, Metadata: metadata }));
+    return started;
+  }
+
+  waitForBatch(name: string): Promise<ExecutionEnd> {
+    return this.cloud.execution(name);
+  }
+
   async startPipeline(input: unknown, name: string): Promise<void> {
     this.requireOwner('runs the pipelines', 'to train from here');
     this.cloud.startExecution(this.pipelineStateMachineArn, input, name);

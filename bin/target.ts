@@ -46,6 +46,13 @@ export interface LoopTarget {
   startPipeline(input: unknown, name: string): Promise<void>;
   /** Wait for an execution of the pipeline to end. */
   waitForExecution(name: string): Promise<ExecutionEnd>;
+  /**
+   * Put a file to score at `key` (under batch/) with S3 object metadata and resolve with the name
+   * of the batch execution the drop starts (named after the object version, as dataset drops are).
+   */
+  dropBatchFile(key: string, body: Buffer, metadata: Record<string, string>): Promise<string>;
+  /** Wait for an execution of the batch state machine to end. */
+  waitForBatch(name: string): Promise<ExecutionEnd>;
   /** Write what this process buffers for the stack (captured requests) before a command reads it. */
   flush(): Promise<void>;
   stop(): Promise<void>;

@@ -4,7 +4,7 @@
  * template marks each function with its catalog id), so no function exists in only one of the two.
  */
 import * as path from 'node:path';
-import { executionEndedEnv, startPipelineEnv } from '../lambdas/shared/env';
+import { batchEnv, executionEndedEnv, startBatchEnv, startPipelineEnv } from '../lambdas/shared/env';
 import type { z } from 'zod';
 import { driftEnv, evaluateEnv, ingestEnv, modelsEnv, predictEnv, recordFailureEnv, registerEnv } from '../lambdas/shared/env';
 
@@ -100,6 +100,23 @@ export const FUNCTIONS = {
     env: driftEnv,
     onnx: false,
     memoryMb: 1024,
+    timeoutSeconds: 900,
+  },
+  startBatch: {
+    entry: 'lambdas/batch/start-handler.ts',
+    description: 'mloop: start batch scoring once per object version dropped under batch/',
+    env: startBatchEnv,
+    onnx: false,
+    memoryMb: 256,
+    timeoutSeconds: 30,
+  },
+  batch: {
+    entry: 'lambdas/batch/batch-handler.ts',
+    description: 'mloop: batch scoring: plan a file, score a part, merge the parts (Distributed Map)',
+    env: batchEnv,
+    onnx: true,
+    // One full vCPU for ONNX inference and parsing; a part holds one batch of rows at a time.
+    memoryMb: 1769,
     timeoutSeconds: 900,
   },
 } as const satisfies Record<string, FunctionSpec>;

@@ -6,6 +6,7 @@ import { CfnOutput, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-l
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { type Construct } from 'constructs';
 import type { ApprovalOptions } from './approval';
+import { BatchScoring } from './batch';
 import { DataLake, DatasetIngestion, type DatasetIngestionOptions } from './data';
 import { InferenceApi, type InferenceApiProps } from './inference';
 import { DriftMonitor, type DriftMonitorProps } from './monitoring';
@@ -62,6 +63,7 @@ export class MloopStack extends Stack {
   readonly pipeline: TrainingPipeline;
   readonly inference: InferenceApi;
   readonly monitor: DriftMonitor;
+  readonly batch: BatchScoring;
 
   constructor(scope: Construct, id: string, props: MloopStackProps = {}) {
     super(scope, id, props);
@@ -108,6 +110,8 @@ export class MloopStack extends Stack {
       ...props.monitoring,
       ...shared,
     });
+    // Files dropped under batch/<model>/ are scored by the model's serving version.
+    this.batch = new BatchScoring(this, 'Batch', { dataLake: this.dataLake, table: this.registry.table });
     this.addOperatorOutputs();
     // CDK's singleton that turns on the bucket's EventBridge notifications at deploy time.
     const notifications = this.node.tryFindChild('BucketNotificationsHandler050a0587b7544547bf325f094a3db834');
@@ -141,6 +145,10 @@ export class MloopStack extends Stack {
       ApiUrl: { value: this.inference.api.url, description: 'The prediction API: POST <url>v1/models/<model>/predict' },
       DriftFunctionName: { value: this.monitor.function.functionName, description: 'The drift monitor: invoke it to run a check now' },
       EventsTopicArn: { value: this.registry.topic.topicArn, description: 'Registry and pipeline events for people: subscribe to be told' },
+      BatchStateMachineArn: {
+        value: this.batch.stateMachine.stateMachineArn,
+        description: 'Batch scoring; each file dropped under batch/<model>/ starts an execution named after the object version',
+      },
       EventBusName: { value: 'default', description: "The EventBridge bus mloop's events (source mloop) go to" },
     };
     if (this.registry.models) {

@@ -14,6 +14,7 @@ export const STACK_OUTPUTS = [
   'DriftFunctionName',
   'EventsTopicArn',
   'EventBusName',
+  'BatchStateMachineArn',
 ] as const;
 
 export type StackOutput = (typeof STACK_OUTPUTS)[number];

@@ -178,7 +178,20 @@ describe('the data bucket with a customer-managed key', () => {
     });
   });
 
-  const PREFIXES = ['datasets', 'splits', 'profiles', 'reports', 'training', 'candidates', 'models', 'capture', 'monitoring'];
+  const PREFIXES = [
+    'datasets',
+    'splits',
+    'profiles',
+    'reports',
+    'training',
+    'candidates',
+    'models',
+    'capture',
+    'monitoring',
+    'batch',
+    'predictions',
+    'errors',
+  ];
   /** The statements of every role that may perform `action` on some object of the data bucket. */
   const rolesThatCan = (action: string) =>
     resourcesOfType(kmsTemplate, 'AWS::IAM::Role')
@@ -187,14 +200,14 @@ describe('the data bucket with a customer-managed key', () => {
 
   test('lets every role that reads the bucket decrypt with the key', () => {
     const readers = rolesThatCan('s3:GetObject');
-    expect(readers).toHaveLength(7); // six functions (not recordFailure) and the training role
+    expect(readers).toHaveLength(8); // seven functions (not recordFailure; batch scoring's included) and the training role
     for (const { logicalId, statements } of readers)
       expect([logicalId, allows(statements, 'kms:Decrypt', KEY_ARN)]).toEqual([logicalId, true]);
   });
 
   test('lets every role that writes the bucket generate data keys with the key', () => {
     const writers = rolesThatCan('s3:PutObject');
-    expect(writers).toHaveLength(7); // six functions (not recordFailure) and the training role
+    expect(writers).toHaveLength(8); // seven functions (not recordFailure; batch scoring's included) and the training role
     for (const { logicalId, statements } of writers)
       expect([logicalId, allows(statements, 'kms:GenerateDataKey', KEY_ARN)]).toEqual([logicalId, true]);
   });
@@ -204,7 +217,12 @@ describe('the data bucket with a customer-managed key', () => {
 
 describe('the rule that starts the pipeline', () => {
   const rule = () =>
-    theResource(template, 'AWS::Events::Rule', ({ resource }) => resource.Properties.EventPattern?.source?.[0] === 'aws.s3');
+    theResource(
+      template,
+      'AWS::Events::Rule',
+      // The training pipeline's rule (batch scoring's, under batch/, is lib/batch.ts's: test/batch-infrastructure.test.ts).
+      ({ logicalId, resource }) => logicalId.startsWith('Training') && resource.Properties.EventPattern?.source?.[0] === 'aws.s3',
+    );
 
   test('matches S3 "Object Created" events of the data bucket under datasets/', () => {
     expect(rule().resource.Properties.EventPattern).toEqual({
@@ -218,7 +236,7 @@ describe('the rule that starts the pipeline', () => {
   });
 
   const starter = () => mloopFunction(template, 'startPipeline');
-  const deadLetter = () => theResource(template, 'AWS::SQS::Queue');
+  const deadLetter = () => theResource(template, 'AWS::SQS::Queue', ({ logicalId }) => logicalId.startsWith('Training'));
 
   test('targets the pipeline starter, not the state machine (the starter names executions after object versions)', () => {
     const targets = rule().resource.Properties.Targets;
@@ -254,7 +272,7 @@ describe('the rule that starts the pipeline', () => {
 
 describe('the pipeline starter', () => {
   const starter = () => mloopFunction(template, 'startPipeline');
-  const deadLetter = () => theResource(template, 'AWS::SQS::Queue');
+  const deadLetter = () => theResource(template, 'AWS::SQS::Queue', ({ logicalId }) => logicalId.startsWith('Training'));
 
   test('knows the state machine it starts', () => {
     const { logicalId } = stateMachineDefinition(template);
@@ -287,9 +305,18 @@ describe('the pipeline starter', () => {
   test("has a dead-letter queue that is encrypted, keeps messages 14 days, refuses plain HTTP and takes EventBridge's messages from the pipeline's two rules only", () => {
     const queue = deadLetter();
     expect(queue.resource.Properties).toEqual({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 86400 });
-    const policy = theResource(template, 'AWS::SQS::QueuePolicy').resource.Properties;
+    const policy = theResource(
+      template,
+      'AWS::SQS::QueuePolicy',
+      ({ resource }) => JSON.stringify(resource.Properties.Queues) === JSON.stringify([{ Ref: queue.logicalId }]),
+    ).resource.Properties;
     expect(policy.Queues).toEqual([{ Ref: queue.logicalId }]);
-    const rule = theResource(template, 'AWS::Events::Rule', ({ resource }) => resource.Properties.EventPattern?.source?.[0] === 'aws.s3');
+    const rule = theResource(
+      template,
+      'AWS::Events::Rule',
+      // The training pipeline's rule (batch scoring's, under batch/, is lib/batch.ts's: test/batch-infrastructure.test.ts).
+      ({ logicalId, resource }) => logicalId.startsWith('Training') && resource.Properties.EventPattern?.source?.[0] === 'aws.s3',
+    );
     // The cleanup rule (executions that ended stopped, timed out or failed) dead-letters here too.
     const ended = theResource(
       template,
@@ -495,9 +522,10 @@ describe('the training instance type', () => {
 describe('the Lambda functions', () => {
   const functions = () => [...mloopFunctions(template).values()];
 
-  test('are the ten of the catalog, each marked with its catalog id', () => {
+  test('are the twelve of the catalog, each marked with its catalog id', () => {
     expect([...mloopFunctions(template).keys()].sort()).toEqual(CATALOG_IDS);
     expect(CATALOG_IDS).toEqual([
+      'batch',
       'drift',
       'evaluate',
       'executionEnded',
@@ -507,6 +535,7 @@ describe('the Lambda functions', () => {
       'predict',
       'recordFailure',
       'register',
+      'startBatch',
       'startPipeline',
     ]);
   });
@@ -1018,6 +1047,22 @@ describe('cdk-nag (AwsSolutions)', () => {
       .sort();
     // A new wildcard grant must be reviewed: add it here with the acknowledgement's reason in lib/.
     expect(iam5).toEqual([
+      'Batch/Batch [Action::s3:Abort*]',
+      'Batch/Batch [Action::s3:GetBucket*]',
+      'Batch/Batch [Action::s3:GetObject*]',
+      'Batch/Batch [Action::s3:List*]',
+      'Batch/Batch [Resource::*]',
+      'Batch/Batch [Resource::<X.Arn>/batch-parts/*]',
+      'Batch/Batch [Resource::<X.Arn>/batch/*]',
+      'Batch/Batch [Resource::<X.Arn>/errors/*]',
+      'Batch/Batch [Resource::<X.Arn>/index/*]',
+      'Batch/Batch [Resource::<X.Arn>/models/*]',
+      'Batch/Batch [Resource::<X.Arn>/predictions/*]',
+      'Batch/StartBatch [Resource::*]',
+      'Batch/StateMachine [Resource::*]',
+      'Batch/StateMachine [Resource::<X.Arn>:*]',
+      'Batch/StateMachine [Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"X"}]}]}/*:*]',
+      'Batch/StateMachine [Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"X"}]}]}:*]',
       'Inference/Predict [Action::s3:Abort*]',
       'Inference/Predict [Action::s3:GetBucket*]',
       'Inference/Predict [Action::s3:GetObject*]',

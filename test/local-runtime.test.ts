@@ -79,7 +79,8 @@ afterAll(async () => {
 type TaskState = { Type: string; Resource?: string; Parameters?: Record<string, unknown> };
 
 function taskStates(template: LocalTemplate): [string, TaskState][] {
-  expect(template.stateMachines).toHaveLength(1);
+  // The training pipeline's machine, then batch scoring's (lib/batch.ts; test/batch-scoring.test.ts runs it).
+  expect(template.stateMachines.map((m) => m.logicalId.replace(/[0-9A-F]{8}$/, ''))).toEqual(['TrainingStateMachine', 'BatchStateMachine']);
   const states = (template.stateMachines[0].definition as { States: Record<string, TaskState> }).States;
   return Object.entries(states).filter(([, s]) => s.Type === 'Task');
 }
@@ -122,10 +123,12 @@ describe('the first cloud: the repository training code', () => {
     expect([...used].sort()).toEqual(['evaluate', 'ingest', 'ingestParts', 'recordFailure', 'register']);
   });
 
-  it('reads the dataset rule, the ended-execution rule and the drift schedule', () => {
+  it('reads the dataset rule, the ended-execution rule, the drift schedule and the batch rule', () => {
     const { template } = first!.cloud;
-    expect(template.rules).toHaveLength(3);
-    const dataset = template.rules.find((r) => (r.pattern?.source as string[] | undefined)?.[0] === 'aws.s3')!;
+    expect(template.rules).toHaveLength(4);
+    const dataset = template.rules.find(
+      (r) => r.logicalId.startsWith('Training') && (r.pattern?.source as string[] | undefined)?.[0] === 'aws.s3',
+    )!;
     // Executions that end stopped, timed out or failed reach the cleanup function (the state machine's resolved ARN).
     const ended = template.rules.find((r) => (r.pattern?.source as string[] | undefined)?.[0] === 'aws.states')!;
     expect(ended.pattern).toMatchObject({

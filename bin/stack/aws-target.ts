@@ -23,6 +23,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { s3Client, sfnClient, useAwsSettings } from '../../lambdas/shared/clients';
 import { executionArnOf, executionName } from '../../lambdas/pipeline/start';
+import { BATCH_PREFIX } from '../../lambdas/shared/layout';
 import { CliError } from '../cli-error';
 import type { ApiAnswer, ExecutionEnd, InvokedFunction, LoopTarget } from '../target';
 import { awsFailure, type DeployedStack } from './deployed-stack';
@@ -215,8 +216,35 @@ export class AwsTarget implements LoopTarget {
     );
   }
 
-  async waitForExecution(name: string): Promise<ExecutionEnd> {
-    const executionArn = executionArnOf(this.pipelineStateMachineArn, name);
+  /** The batch state machine (the stack's BatchStateMachineArn output; a stack deployed before batch scoring has none). */
+  private get batchStateMachineArn(): string {
+    const arn = this.stack.outputs.BatchStateMachineArn;
+    if (!arn) throw new CliError(`${this.where} has no BatchStateMachineArn output: deploy this version of mloop to score files.`);
+    return arn;
+  }
+
+  async dropBatchFile(key: string, body: Buffer, metadata: Record<string, string>): Promise<string> {
+    const stateMachineArn = this.batchStateMachineArn;
+    const put = await this.call('s3:PutObject', () =>
+      s3Client().send(new PutObjectCommand({ Bucket: this.dataBucket, Key: key, Body: body, Metadata: metadata })),
+    );
+    if (!put.VersionId || put.VersionId === 'null')
+      throw new CliError(`s3://${this.dataBucket} is not versioned, so the batch execution of ${key} cannot be named from its version.`);
+    this.options.log(`put s3://${this.dataBucket}/${key} (version ${put.VersionId}); waiting for its batch execution...`);
+    const name = executionName({ bucket: { name: this.dataBucket }, object: { key, 'version-id': put.VersionId } }, BATCH_PREFIX);
+    await this.untilStarted(key, async () => ((await this.describeArn(executionArnOf(stateMachineArn, name))) ? name : undefined));
+    return name;
+  }
+
+  waitForBatch(name: string): Promise<ExecutionEnd> {
+    return this.waitFor(executionArnOf(this.batchStateMachineArn, name), name);
+  }
+
+  waitForExecution(name: string): Promise<ExecutionEnd> {
+    return this.waitFor(executionArnOf(this.pipelineStateMachineArn, name), name);
+  }
+
+  private async waitFor(executionArn: string, name: string): Promise<ExecutionEnd> {
     const progress = new ExecutionProgress(executionArn, this.options.log, (action, send) => this.call(action, send));
     for (;;) {
       const d = await this.describeArn(executionArn);

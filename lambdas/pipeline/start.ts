@@ -67,9 +67,9 @@ export function objectVersionIdentity(detail: ObjectCreatedDetail): string {
  * model comes first so that a person reading the console knows what ran; the hash makes it one
  * name per object version, the same however often the event is delivered.
  */
-export function executionName(detail: ObjectCreatedDetail): string {
+export function executionName(detail: ObjectCreatedDetail, keyPrefix: string = DATASETS_PREFIX): string {
   const hash = createHash('sha256').update(objectVersionIdentity(detail)).digest('hex').slice(0, HASH_DIGITS);
-  return `${modelOf(detail.object.key) ?? UNROUTED_PREFIX}-${hash}`;
+  return `${modelOf(detail.object.key, keyPrefix) ?? UNROUTED_PREFIX}-${hash}`;
 }
 
 /**
@@ -92,10 +92,10 @@ export function modelOfExecutionName(name: string): string | null {
   return match && match[1] !== UNROUTED_PREFIX ? match[1] : null;
 }
 
-/** The model of `datasets/<model>/<file>`, when the key names a valid one. */
-function modelOf(key: string): string | undefined {
-  if (!key.startsWith(DATASETS_PREFIX)) return undefined;
-  const segment = key.slice(DATASETS_PREFIX.length).split('/')[0];
+/** The model of `datasets/<model>/<file>` (or `<keyPrefix><model>/<file>`), when the key names a valid one. */
+function modelOf(key: string, keyPrefix: string): string | undefined {
+  if (!key.startsWith(keyPrefix)) return undefined;
+  const segment = key.slice(keyPrefix.length).split('/')[0];
   return MODEL_NAME_PATTERN.test(segment) ? segment : undefined;
 }
 
@@ -133,6 +133,8 @@ export interface StartOptions {
   readonly client: StartExecutionApi;
   /** The clock (ms since the epoch). @default Date.now */
   readonly now?: () => number;
+  /** The prefix of the keys whose second segment names the model (batch scoring starts from `batch/`). @default DATASETS_PREFIX */
+  readonly keyPrefix?: string;
 }
 
 /**
@@ -142,7 +144,7 @@ export interface StartOptions {
  * retried and then dead-lettered.
  */
 export async function startPipeline(event: ObjectCreatedEvent, options: StartOptions): Promise<StartResult> {
-  const name = executionName(event.detail);
+  const name = executionName(event.detail, options.keyPrefix);
   const executionArn = executionArnOf(options.stateMachineArn, name);
   const sentAt = (options.now ?? Date.now)();
   let started: StartExecutionCommandOutput;

@@ -174,10 +174,34 @@ export const driftEnv = z.object({
   RETRAIN_MIN_FEEDBACK_ROWS: z.coerce.number().int().min(0).default(1),
 });
 
+/** Batch scoring's starter: one execution of the batch state machine per dropped object version. */
+export const startBatchEnv = z.object({
+  ...common,
+  /** The batch state machine, which the starter may only start executions of. */
+  STATE_MACHINE_ARN: z.string().min(1),
+  METRICS_NAMESPACE: z.string().min(1).default('mloop'),
+});
+
+/** Batch scoring's plan, score-part and merge (lambdas/batch/runs.ts). */
+export const batchEnv = z.object({
+  ...common,
+  /** The size of each part of a text file (more when the file would make more than MAX_PARTS). */
+  PART_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024 ** 2),
+  /** The most parts one file is cut into. */
+  MAX_PARTS: z.coerce.number().int().positive().max(1000).default(1000),
+  /** Rows scored per ONNX session.run. */
+  SCORE_BATCH_ROWS: z.coerce.number().int().positive().default(2048),
+});
+
 export type StartPipelineEnv = z.infer<typeof startPipelineEnv>;
 /** The cleanup after an execution that ended ABORTED, TIMED_OUT or FAILED (lambdas/pipeline/ended.ts). */
 export const executionEndedEnv = z.object({ ...common });
 
+export type BatchEnv = z.infer<typeof batchEnv>;
 export type IngestEnv = z.infer<typeof ingestEnv>;
 export type EvaluateEnv = z.infer<typeof evaluateEnv>;
 export type RegisterEnv = z.infer<typeof registerEnv>;

@@ -73,3 +73,10 @@ export class TrainingSlotWaitExceeded extends MloopError {
     super('TrainingSlotWaitExceeded', message);
   }
 }
+
+/** A batch file that cannot be scored as a whole (its key, its metadata, its format); rows that fail are rejected, not this. */
+export class BatchInputInvalid extends MloopError {
+  constructor(message: string) {
+    super('BatchInputInvalid', message);
+  }
+}

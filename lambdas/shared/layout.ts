@@ -38,6 +38,11 @@ export const CAPTURE_PREFIX = 'capture/';
 export const FEEDBACK_PREFIX = 'feedback/';
 /** Working files of ingestions in parts; they expire (lib/data.ts). */
 export const INGEST_PARTS_PREFIX = 'ingest-parts/';
+/** Files to score (`batch/<model>/<file>`), and what a batch run writes (lambdas/batch/). */
+export const BATCH_PREFIX = 'batch/';
+export const BATCH_PARTS_PREFIX = 'batch-parts/';
+export const PREDICTIONS_PREFIX = 'predictions/';
+export const ERRORS_PREFIX = 'errors/';
 
 export function assertModelName(name: string): string {
   if (!MODEL_NAME_PATTERN.test(name)) {
@@ -81,6 +86,15 @@ export const s3Keys = {
     `splits/${model}/v${dataset}/${split}/part-${pad(part)}.csv`,
   /** The working files of one execution's ingestion in parts: its plan and each part's scan. */
   partsPrefix: (model: string, execution: string) => `${INGEST_PARTS_PREFIX}${model}/${execution}/`,
+  batchInput: (model: string, fileName: string) => `${BATCH_PREFIX}${model}/${fileName}`,
+  /** The working files of one batch run: its plan and each part's rejected rows before the merge numbers their lines. */
+  batchPartsPrefix: (model: string, run: string) => `${BATCH_PARTS_PREFIX}${model}/${run}/`,
+  predictionsPrefix: (model: string, run: string) => `${PREDICTIONS_PREFIX}${model}/${run}/`,
+  predictionsPart: (model: string, run: string, part: number, ext: 'csv' | 'jsonl') =>
+    `${PREDICTIONS_PREFIX}${model}/${run}/part-${String(part).padStart(5, '0')}.${ext}`,
+  batchManifest: (model: string, run: string) => `${PREDICTIONS_PREFIX}${model}/${run}/manifest.json`,
+  errorsPrefix: (model: string, run: string) => `${ERRORS_PREFIX}${model}/${run}/`,
+  errorsPart: (model: string, run: string, part: number) => `${ERRORS_PREFIX}${model}/${run}/part-${String(part).padStart(5, '0')}.jsonl`,
   profile: (model: string, dataset: number) => `profiles/${model}/v${dataset}/profile.json`,
   /** The model's schema as the dataset that fixed it made it, when too big for the registry item (registry/models.ts). */
   modelSchema: (model: string, dataset: number) => `profiles/${model}/v${dataset}/model-schema.json`,

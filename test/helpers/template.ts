@@ -224,13 +224,22 @@ export interface Definition {
   readonly TimeoutSeconds?: number;
 }
 
-/** The state machine's definition, parsed, with intrinsics rendered as `${...}` text. */
-export function stateMachineDefinition(template: Template): {
+/**
+ * A state machine's definition, parsed, with intrinsics rendered as `${...}` text: the training
+ * pipeline's by default, or the one whose logical id starts with `idPrefix` (the stack has the
+ * batch scoring machine too, lib/batch.ts).
+ */
+export function stateMachineDefinition(
+  template: Template,
+  idPrefix = 'TrainingStateMachine',
+): {
   logicalId: string;
   definition: Definition;
   properties: Record<string, Json>;
 } {
-  const { logicalId, resource } = theResource(template, 'AWS::StepFunctions::StateMachine');
+  const { logicalId, resource } = theResource(template, 'AWS::StepFunctions::StateMachine', (found) =>
+    found.logicalId.startsWith(idPrefix),
+  );
   const text = renderText(resource.Properties.DefinitionString);
   return { logicalId, definition: JSON.parse(text) as Definition, properties: resource.Properties };
 }

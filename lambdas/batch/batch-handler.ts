@@ -1,0 +1,70 @@
+/**
+ * Lambda entry of the batch state machine's states (lambdas/batch/runs.ts): Plan batch, Score part
+ * and Merge batch. One function, told apart by `action`: they share their permissions (the file,
+ * the registry, the models, the outputs) and the ONNX session cache of the container.
+ */
+import { z } from 'zod';
+import { ModelServer } from '../inference/serving';
+import { batchEnv, loadEnv } from '../shared/env';
+import { logger } from '../shared/observability';
+import { parseEvent } from '../shared/parse-event';
+import { Registry } from '../shared/registry/registry';
+import { assertStatePayload } from '../shared/state-payload';
+import { mergeBatch, planBatch, scorePlanPart } from './runs';
+
+const env = loadEnv(batchEnv);
+// Module scope: a version's ONNX session is created once per container, as the API's are.
+const server = new ModelServer(new Registry(env.REGISTRY_TABLE), 0);
+
+const range = z.object({
+  index: z.number().int().nonnegative(),
+  start: z.number().int().nonnegative(),
+  end: z.number().int().nonnegative(),
+});
+const plan = z.string().startsWith('s3://');
+const counts = z.object({
+  index: z.number().int().nonnegative(),
+  rowsIn: z.number().int().nonnegative(),
+  rowsScored: z.number().int().nonnegative(),
+  rowsRejected: z.number().int().nonnegative(),
+  lines: z.number().int().nonnegative(),
+  inferenceMs: z.number().nonnegative(),
+  totalMs: z.number().nonnegative(),
+});
+
+export const batchInput = z.discriminatedUnion('action', [
+  z.object({
+    action: z.literal('plan'),
+    execution: z.string().min(1),
+    detail: z.looseObject({
+      bucket: z.looseObject({ name: z.string().min(1) }),
+      object: z.looseObject({ key: z.string().min(1), 'version-id': z.string().optional() }),
+    }),
+  }),
+  z.object({ action: z.literal('score'), plan, part: range }),
+  z.object({ action: z.literal('merge'), plan, parts: z.array(counts) }),
+]);
+
+export async function handler(event: unknown): Promise<unknown> {
+  const input = parseEvent(batchInput, event, 'Batch scoring input is invalid');
+  logger.info('Batch scoring', { action: input.action, ...('part' in input ? { part: input.part.index } : {}) });
+  return assertStatePayload(await run(input), `Batch scoring (${input.action})`);
+}
+
+function run(input: z.infer<typeof batchInput>): Promise<unknown> {
+  switch (input.action) {
+    case 'plan': {
+      const versionId = input.detail.object['version-id'];
+      const object = {
+        bucket: input.detail.bucket.name,
+        key: input.detail.object.key,
+        ...(versionId && versionId !== 'null' ? { versionId } : {}),
+      };
+      return planBatch(object, input.execution, server, env);
+    }
+    case 'score':
+      return scorePlanPart(input.plan, input.part, server, env);
+    case 'merge':
+      return mergeBatch(input.plan, input.parts);
+  }
+}

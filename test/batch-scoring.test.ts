@@ -1,0 +1,230 @@
+/**
+ * Batch scoring end to end on the local stack: a champion trained through the pipeline, then files
+ * dropped under batch/ through `mloop score` (the batch state machine from the template: plan, the
+ * Distributed Map of score-part, merge), and the score-part core called directly for what the
+ * state machine cannot show by itself (parts against one part, a retried part).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as arrow from 'apache-arrow';
+import { PassThrough } from 'node:stream';
+import { Readable } from 'node:stream';
+import { scoreCommand, type ScoreResult } from '../bin/commands/score';
+import { LocalTarget } from '../bin/local-target';
+import { partRanges } from '../lambdas/data/parts';
+import { textPartFrom, type FileLayout } from '../lambdas/batch/part-rows';
+import { scorePart } from '../lambdas/batch/score-part';
+import { ModelServer } from '../lambdas/inference/serving';
+import type { ModelRuntime } from '../lambdas/shared/model-runtime';
+import { churnRows, toCsv } from '../local/demo-data';
+import { getObjectJson, listKeys, startCloud, stopCloud, tempDir, trainModel, type TestCloud } from './helpers/cloud';
+import { arrowParquet, arrowValues } from './helpers/parquet-files';
+
+jest.setTimeout(300_000);
+
+let test_: TestCloud;
+let runtime: ModelRuntime;
+let dir: string;
+const MODEL = 'churn';
+
+beforeAll(async () => {
+  test_ = await startCloud();
+  await trainModel(test_, MODEL, toCsv(churnRows({ rows: 400, seed: 7 })), 'churned');
+  runtime = (await new ModelServer(test_.registry, 0).get(MODEL)).runtime;
+  dir = tempDir('batch');
+});
+
+afterAll(async () => {
+  await stopCloud(test_);
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function score(file: string, body: string | Buffer, extra: { idColumn?: string; output?: string } = {}) {
+  const input = path.join(dir, file);
+  fs.writeFileSync(input, body);
+  const lines: string[] = [];
+  const io = { json: true, out: (t: string) => lines.push(t), err: () => undefined };
+  const result = await scoreCommand(io, new LocalTarget(test_.cloud), { model: MODEL, input, ...extra });
+  return { result, printed: JSON.parse(lines[0]) as ScoreResult };
+}
+
+const errorsOf = (result: ScoreResult) =>
+  fs
+    .readFileSync(result.errors!, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { line: number; reason: string });
+
+const good = churnRows({ rows: 30, seed: 11 });
+
+describe('mloop score', () => {
+  test('a CSV with bad rows: every good row is scored, each bad one rejected with its line and reason', async () => {
+    const csv = toCsv(good).trimEnd().split('\n');
+    // Lines 5, 9 and 12 of the file (the header is line 1) are broken.
+    csv[4] = csv[4].replace(/^\d+,/, 'abc,');
+    csv[8] = csv[8].replace(/month-to-month|one-year|two-year/, 'weekly');
+    csv[11] = csv[11].split(',').slice(0, 4).join(',');
+    const { result, printed } = await score('customers.csv', csv.join('\n') + '\n');
+
+    expect(Object.keys(printed)).toEqual([
+      'status',
+      'model',
+      'version',
+      'rowsIn',
+      'rowsScored',
+      'rowsRejected',
+      'output',
+      'errors',
+      'execution',
+    ]);
+    expect(printed).toEqual(result);
+    expect(result).toMatchObject({ status: 'SUCCEEDED', model: MODEL, version: 1, rowsIn: 30, rowsScored: 27, rowsRejected: 3 });
+    const out = fs.readFileSync(result.output!, 'utf8').trim().split('\n');
+    expect(out[0]).toBe('tenure_months,monthly_charges,support_calls,contract,payment,churned,predicted_label,probability_0,probability_1');
+    expect(out).toHaveLength(28);
+    // Input order, the input's own cells first.
+    expect(out[1].startsWith(csv[1] + ',')).toBe(true);
+    expect(out[27].startsWith(csv[30] + ',')).toBe(true);
+    const errors = errorsOf(result);
+    expect(errors.map((e) => e.line)).toEqual([5, 9, 12]);
+    expect(errors[0].reason).toBe('row.tenure_months must be a number or null, got string.');
+    expect(errors[1].reason).toMatch(/^row\.contract is 'weekly', a category the model was not trained on \(it knows .*'month-to-month'/);
+    expect(errors[2].reason).toBe('The row has 4 field(s) where the header has 6; expected one value per column.');
+    // The run's manifest beside the predictions.
+    const manifestKey = (await listKeys(test_.cloud.dataBucket, `predictions/${MODEL}/${result.execution}/`)).find((k) =>
+      k.endsWith('manifest.json'),
+    )!;
+    const manifest = await getObjectJson<Record<string, unknown>>(test_.cloud.dataBucket, manifestKey);
+    expect(manifest).toMatchObject({
+      run: result.execution,
+      model: { name: MODEL, version: 1, alias: 'champion' },
+      input: { key: `batch/${MODEL}/customers.csv`, format: 'csv', gzip: false, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
+      rowsIn: 30,
+      rowsScored: 27,
+      rowsRejected: 3,
+    });
+  });
+
+  test('JSON Lines in, JSON Lines out: a missing feature and a line that is not JSON are rejected by line', async () => {
+    const lines = good.slice(0, 6).map((r) => JSON.stringify({ id: `c${r.tenure_months}`, ...r }));
+    const missing = { id: 'missing', ...good[6] } as Partial<(typeof good)[number]>;
+    delete missing.support_calls;
+    lines.splice(2, 0, JSON.stringify(missing), '{not json');
+    const { result } = await score('customers.jsonl', lines.join('\n') + '\n', { idColumn: 'id' });
+    expect(result).toMatchObject({ rowsIn: 8, rowsScored: 6, rowsRejected: 2 });
+    expect(result.output!.endsWith('customers.predictions.jsonl')).toBe(true);
+    const out = fs
+      .readFileSync(result.output!, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { id: string; prediction: { label: string; probabilities: Record<string, number> } });
+    expect(out.map((o) => Object.keys(o))).toEqual(out.map(() => ['id', 'prediction']));
+    expect(out.map((o) => o.id)).toEqual(good.slice(0, 6).map((r) => `c${r.tenure_months}`));
+    expect(['0', '1']).toContain(out[0].prediction.label);
+    const errors = errorsOf(result);
+    expect(errors.map((e) => e.line)).toEqual([3, 4]);
+    expect(errors[0].reason).toBe("row is missing feature 'support_calls' (send null for a missing value).");
+    expect(errors[1].reason).toMatch(/^The line is not valid JSON/);
+  });
+
+  test('Parquet in, CSV out: the same predictions as the CSV of the same rows', async () => {
+    const rows = good.slice(0, 20);
+    const parquet = arrowParquet(
+      {
+        tenure_months: arrowValues(
+          new arrow.Float64(),
+          rows.map((r) => r.tenure_months),
+        ),
+        monthly_charges: arrowValues(
+          new arrow.Float64(),
+          rows.map((r) => r.monthly_charges),
+        ),
+        support_calls: arrowValues(
+          new arrow.Float64(),
+          rows.map((r) => r.support_calls),
+        ),
+        contract: arrowValues(
+          new arrow.Utf8(),
+          rows.map((r) => r.contract),
+        ),
+        payment: arrowValues(
+          new arrow.Utf8(),
+          rows.map((r) => r.payment),
+        ),
+      },
+      { rowGroupSize: 7 },
+    );
+    const fromParquet = (await score('table.parquet', parquet)).result;
+    const fromCsv = (
+      await score(
+        'table.csv',
+        toCsv(rows)
+          .replace(/,churned\n/, '\n')
+          .replace(/,[01]\n/g, '\n'),
+      )
+    ).result;
+    expect(fromParquet).toMatchObject({ rowsIn: 20, rowsScored: 20, rowsRejected: 0, errors: null });
+    const predictionsOf = (file: string) =>
+      fs
+        .readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(',').slice(-3).join(','));
+    expect(predictionsOf(fromParquet.output!)).toEqual(predictionsOf(fromCsv.output!));
+  });
+});
+
+describe('the score-part core', () => {
+  const layoutOf = (bytes: Buffer): FileLayout => ({
+    format: 'csv',
+    gzip: false,
+    size: bytes.length,
+    header: ['tenure_months', 'monthly_charges', 'support_calls', 'contract', 'payment', 'churned'],
+    recordDelimiter: '\n',
+  });
+
+  async function run(bytes: Buffer, part: { index: number; start: number; end: number }) {
+    const predictions = new PassThrough();
+    const errors = new PassThrough();
+    const collect = (s: PassThrough) => {
+      const chunks: Buffer[] = [];
+      s.on('data', (c: Buffer) => chunks.push(c));
+      return new Promise<string>((resolve) => s.on('end', () => resolve(Buffer.concat(chunks).toString('utf8'))));
+    };
+    const [p, e] = [collect(predictions), collect(errors)];
+    const from = textPartFrom(part);
+    const stream = Readable.from([bytes.subarray(from, from + 37), bytes.subarray(from + 37)]);
+    const counts = await scorePart({ text: { stream, from } }, layoutOf(bytes), part, runtime, { predictions, errors }, { batchRows: 5 });
+    return { counts, predictions: await p, errors: await e };
+  }
+
+  test('a file in several parts gives the same rows, in order, as one part; lines add up', async () => {
+    const csv = toCsv(churnRows({ rows: 120, seed: 3 })).replace(/\n(\d+),([^\n]*)\n/, '\nx$1,$2\n');
+    const bytes = Buffer.from(csv);
+    const whole = await run(bytes, { index: 0, start: 0, end: bytes.length });
+    const { parts } = partRanges(bytes.length, 1024, 1000);
+    expect(parts.length).toBeGreaterThan(3);
+    const pieces: Awaited<ReturnType<typeof run>>[] = [];
+    for (const part of parts) pieces.push(await run(bytes, part));
+    const body = (text: string) => text.split('\n').slice(1).join('\n');
+    expect(pieces.map((p) => body(p.predictions)).join('')).toBe(body(whole.predictions));
+    expect(pieces.every((p) => p.predictions.split('\n')[0] === whole.predictions.split('\n')[0])).toBe(true);
+    const sum = (k: 'rowsIn' | 'rowsScored' | 'rowsRejected' | 'lines') => pieces.reduce((s, p) => s + p.counts[k], 0);
+    expect([sum('rowsIn'), sum('rowsScored'), sum('rowsRejected'), sum('lines')]).toEqual([
+      whole.counts.rowsIn,
+      whole.counts.rowsScored,
+      whole.counts.rowsRejected,
+      whole.counts.lines,
+    ]);
+    expect(whole.counts).toMatchObject({ rowsIn: 120, rowsScored: 119, rowsRejected: 1, lines: 121 });
+  });
+
+  test('a part scored again (a Map retry) gives byte-identical output', async () => {
+    const bytes = Buffer.from(toCsv(churnRows({ rows: 60, seed: 5 })));
+    const part = partRanges(bytes.length, 1024, 1000).parts[1];
+    const [first, second] = [await run(bytes, part), await run(bytes, part)];
+    expect(second.predictions).toBe(first.predictions);
+    expect(second.errors).toBe(first.errors);
+    expect(first.counts.rowsIn).toBeGreaterThan(0);
+  });
+});

@@ -30,11 +30,23 @@ let db: SpecDatabase;
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const templates: Record<string, Json> = {};
 
-/** The state machine's definition, references substituted. */
+/** Every state machine's definition, by logical id, references substituted: the training pipeline's and the batch scoring's. */
+function definitionsOf(template: Json): Record<string, Json> {
+  const machines = Object.entries(template.Resources as Record<string, Json>).filter(
+    ([, r]) => r.Type === 'AWS::StepFunctions::StateMachine',
+  );
+  expect(machines.map(([id]) => id).sort()).toEqual([
+    expect.stringMatching(/^BatchStateMachine/),
+    expect.stringMatching(/^TrainingStateMachine/),
+  ]);
+  return Object.fromEntries(
+    machines.map(([id, m]) => [id, JSON.parse(resolveReferences(template, m.Properties.DefinitionString) as string) as Json]),
+  );
+}
+
+/** The training pipeline's definition, references substituted. */
 function definitionOf(template: Json): Json {
-  const machines = Object.values(template.Resources as Record<string, Json>).filter((r) => r.Type === 'AWS::StepFunctions::StateMachine');
-  expect(machines).toHaveLength(1);
-  return JSON.parse(resolveReferences(template, machines[0].Properties.DefinitionString) as string);
+  return Object.entries(definitionsOf(template)).find(([id]) => id.startsWith('TrainingStateMachine'))![1];
 }
 
 beforeAll(() => {
@@ -50,14 +62,15 @@ beforeAll(() => {
 });
 
 describe.each(['default', 'requireApproval, CloudWatch role'])('the synthesized stack (%s)', (label) => {
-  test('its state machine is valid Amazon States Language (asl-validator, ARNs and paths checked)', () => {
-    const definition = definitionOf(templates[label]);
-    // The substitution left no CloudFormation reference behind: the validator reads real ARNs.
-    expect(JSON.stringify(definition)).not.toMatch(/Fn::|"Ref"/);
-    expect(JSON.stringify(definition)).toMatch(/arn:aws:lambda:us-east-1:123456789012:function:/);
-    const result = validateAsl(definition);
-    expect(result.errorsText('\n')).toBe('');
-    expect(result.isValid).toBe(true);
+  test('its state machines are valid Amazon States Language (asl-validator, ARNs and paths checked)', () => {
+    for (const [id, definition] of Object.entries(definitionsOf(templates[label]))) {
+      // The substitution left no CloudFormation reference behind: the validator reads real ARNs.
+      expect(JSON.stringify(definition)).not.toMatch(/Fn::|"Ref"/);
+      expect(JSON.stringify(definition)).toMatch(/arn:aws:lambda:us-east-1:123456789012:function:/);
+      const result = validateAsl(definition);
+      expect(`${id}: ${result.errorsText('\n')}`).toBe(`${id}: `);
+      expect(result.isValid).toBe(true);
+    }
   });
 
   test("every resource matches CloudFormation's specification and every reference resolves", () => {

@@ -16,6 +16,8 @@ import type { DriftRun } from '../lambdas/monitoring/drift-run';
 import type { PredictResponse } from '../lambdas/inference/predict';
 import type { IngestOutput, RegisterOutput } from '../lambdas/shared/pipeline';
 import { Registry } from '../lambdas/shared/registry/registry';
+import type { ModelVersionRecord } from '../lambdas/shared/registry/versions';
+import type { AliasRecord } from '../lambdas/shared/registry/aliases';
 import { getJson } from '../lambdas/shared/storage';
 import type { ModelCard } from '../lambdas/shared/types';
 import { RETRAIN_METADATA_KEY, TARGET_METADATA_KEY } from '../lambdas/data/ingest';
@@ -404,6 +406,27 @@ async function commandDrift(io: Io, values: Values): Promise<number> {
   return withStack(io, values, (stack) => driftCommand(io, stack, model, values.window as string | undefined));
 }
 
+/** `models list` rows (its --json `versions`); `trainer` is null for a version registered before it was recorded. Pure. */
+export function modelVersionRows(versions: ModelVersionRecord[], aliases: Pick<AliasRecord, 'alias' | 'version'>[]) {
+  return versions.map((v) => ({
+    version: v.version,
+    aliases: aliases.filter((a) => a.version === v.version).map((a) => a.alias),
+    status: v.status,
+    datasetVersion: v.lineage.datasetVersion,
+    trainer: v.lineage.trainer ?? null,
+    metrics: v.metrics,
+    tags: v.tags ?? {},
+    promoted: v.promoted,
+    createdAt: v.createdAt,
+  }));
+}
+
+/** One `models list` line: version and aliases, dataset, trainer (`-` when unrecorded), test metrics, date. Pure. */
+export function formatModelVersionRow(r: ReturnType<typeof modelVersionRows>[number]): string {
+  const aliases = r.aliases.length ? ` [${r.aliases.join(',')}]` : '';
+  return `v${r.version}${aliases}  dataset v${r.datasetVersion}  trainer ${r.trainer ?? '-'}  ${formatMetrics(r.metrics)}  ${r.createdAt}`;
+}
+
 async function commandList(io: Io, what: string | undefined, values: Values): Promise<number> {
   const model = requireModel(values.model as string | undefined);
   return withStack(io, values, async (stack) => {
@@ -411,23 +434,10 @@ async function commandList(io: Io, what: string | undefined, values: Values): Pr
     if (what === 'models') {
       const [versions, aliases] = await Promise.all([registry.versions.list(model), registry.aliases.list(model)]);
       const champion = aliases.find((a) => a.alias === 'champion');
-      const rows = versions.map((v) => ({
-        version: v.version,
-        aliases: aliases.filter((a) => a.version === v.version).map((a) => a.alias),
-        status: v.status,
-        datasetVersion: v.lineage.datasetVersion,
-        metrics: v.metrics,
-        tags: v.tags ?? {},
-        promoted: v.promoted,
-        createdAt: v.createdAt,
-      }));
+      const rows = modelVersionRows(versions, aliases);
       if (io.json) io.out(JSON.stringify({ model, champion: champion?.version ?? null, versions: rows }));
       else if (rows.length === 0) io.out(`${model} has no model versions yet.`);
-      else
-        for (const r of rows)
-          io.out(
-            `v${r.version}${r.aliases.length ? ` [${r.aliases.join(',')}]` : ''}  dataset v${r.datasetVersion}  ${formatMetrics(r.metrics)}  ${r.createdAt}`,
-          );
+      else for (const r of rows) io.out(formatModelVersionRow(r));
       return 0;
     }
     const datasets = await registry.datasets.list(model);

@@ -7,7 +7,8 @@ import { inProcessApp } from '../lib/app';
 import { FUNCTION_METADATA_KEY } from '../lib/function-catalog';
 import { MloopStack } from '../lib/mloop-stack';
 import { marginFor, parseGateConfig } from '../lambdas/registry/gate';
-import { compareWithChampion } from '../lambdas/registry/metrics';
+import { classificationMetrics, compareWithChampion } from '../lambdas/registry/metrics';
+import { baselineMetrics } from '../lambdas/registry/scoring';
 
 describe('GATE_CONFIG', () => {
   test('absent or empty means no per-model settings', () => {
@@ -79,5 +80,85 @@ describe('the gateByModel prop', () => {
     expect(() => new MloopStack(app, 'BadName', { training: { gateByModel: { 'Churn!': { minImprovement: 0 } } } })).toThrow(
       /^gateByModel\.Churn!: /,
     );
+  });
+});
+
+describe('the classification gate weighs macro-F1 as well as accuracy', () => {
+  // Imbalanced truth: 90 'a', 6 'b', 4 'c'.
+  const truth = [...Array(90).fill('a'), ...Array(6).fill('b'), ...Array(4).fill('c')] as string[];
+  const classes = ['a', 'b', 'c'];
+  const confident = (label: string) => classes.map((c) => (c === label ? 0.9 : 0.05));
+  /** Predicts 'a' for every row: the majority-only model. */
+  const majorityOnly = classificationMetrics(
+    truth,
+    truth.map(() => confident('a')),
+    classes,
+  );
+  /** Finds most minority rows at the cost of a few majority ones: 3 'a' rows called 'b', 1 'b' and 1 'c' missed. */
+  const useful = classificationMetrics(
+    truth,
+    truth.map((t, i) => confident(i < 3 ? 'b' : t === 'b' && i === 90 ? 'a' : t === 'c' && i === 96 ? 'a' : t)),
+    classes,
+  );
+
+  test('the two models of the example: the majority-only one has the higher accuracy, the useful one the far higher macro-F1', () => {
+    expect(majorityOnly.accuracy).toBeCloseTo(0.9, 10);
+    expect(useful.accuracy).toBeCloseTo(0.95, 10);
+    expect(useful.macro_f1).toBeGreaterThan(0.8);
+    expect(majorityOnly.macro_f1).toBeLessThan(0.35);
+  });
+
+  test('a majority-only candidate is not promoted over a useful champion, even with higher accuracy', () => {
+    const candidate = { ...majorityOnly, accuracy: 0.96 };
+    const decision = compareWithChampion('classification', candidate, useful, 0);
+    expect(decision.better).toBe(false);
+    expect(decision.reason).toBe(
+      `Candidate accuracy 0.960 beats champion accuracy 0.950, but candidate macro-F1 ${majorityOnly.macro_f1.toFixed(3)} is below champion macro-F1 ${useful.macro_f1.toFixed(3)} by more than the margin 0 (it tells the classes apart less well).`,
+    );
+  });
+
+  test('a majority-only candidate does not beat the constant baseline', () => {
+    const baseline = baselineMetrics('classification', truth, classes);
+    expect(compareWithChampion('classification', majorityOnly, baseline, 0).better).toBe(false);
+  });
+
+  test('a useful candidate is promoted over a majority-only champion, by accuracy with its macro-F1 reported', () => {
+    const decision = compareWithChampion('classification', useful, majorityOnly, 0);
+    expect(decision).toMatchObject({ better: true, metric: 'accuracy' });
+    expect(decision.reason).toMatch(
+      /^Candidate accuracy 0\.950 beats champion accuracy 0\.900 \(margin 0\); macro-F1 0\.\d+ against 0\.\d+\.$/,
+    );
+  });
+
+  test('a candidate that improves macro-F1 at equal accuracy is promoted, and the decision names macro_f1', () => {
+    const decision = compareWithChampion('classification', { accuracy: 0.9, macro_f1: 0.6 }, { accuracy: 0.9, macro_f1: 0.5 }, 0.02);
+    expect(decision).toMatchObject({ better: true, metric: 'macro_f1', candidate: 0.6, champion: 0.5 });
+    expect(decision.reason).toBe(
+      'Candidate macro-F1 0.600 beats champion macro-F1 0.500 (margin 0.02), and accuracy 0.900 against 0.900 is not lower by more than the margin.',
+    );
+  });
+
+  test('a macro-F1 gain does not excuse an accuracy loss beyond the margin', () => {
+    const decision = compareWithChampion('classification', { accuracy: 0.85, macro_f1: 0.7 }, { accuracy: 0.9, macro_f1: 0.5 }, 0.02);
+    expect(decision.better).toBe(false);
+    expect(decision.reason).toBe(
+      'Candidate macro-F1 0.700 beats champion macro-F1 0.500, but candidate accuracy 0.850 is below champion accuracy 0.900 by more than the margin 0.02.',
+    );
+  });
+
+  test('neither better by more than the margin is not better', () => {
+    const decision = compareWithChampion('classification', { accuracy: 0.905, macro_f1: 0.51 }, { accuracy: 0.9, macro_f1: 0.5 }, 0.02);
+    expect(decision.better).toBe(false);
+    expect(decision.reason).toBe(
+      'Neither candidate accuracy 0.905 (champion 0.900) nor candidate macro-F1 0.510 (champion 0.500) is better by more than the margin 0.02.',
+    );
+  });
+
+  test('a champion without macro-F1 (an older record) is compared on accuracy alone; regression is unchanged', () => {
+    expect(compareWithChampion('classification', { accuracy: 0.91, macro_f1: 0.1 }, { accuracy: 0.9 }, 0).better).toBe(true);
+    expect(compareWithChampion('regression', { rmse: 1, macro_f1: 0 }, { rmse: 2, macro_f1: 1 }, 0)).toMatchObject({
+      better: true,
+      metric: 'rmse',
+    });
   });
 });

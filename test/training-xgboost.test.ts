@@ -7,19 +7,17 @@
  * predictions (Booster.predict on the saved booster) to 1e-5, for regression, binary and
  * multi-class models, and for both categorical contracts (formatVersion 2 and 1).
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ModelRuntime } from '../lambdas/shared/model-runtime';
 import type { ModelCard } from '../lambdas/shared/types';
-import { findPython } from '../local/python';
 import { binaryClassificationCsv, multiclassCsv, mulberry32, parseCsv } from './helpers/datasets';
+import { expectSuccess, readCard, runTrainScript, spawnPython, TRAINING, type ScriptRun } from './helpers/train-script';
 
 jest.setTimeout(180_000);
 
-const TRAINING = path.resolve(__dirname, '..', 'training');
 const TOLERANCE = 1e-5;
 /** Small and quick: the point is the export, not the model's quality. */
 const FAST = ['--trainer', 'xgboost', '--num_round', '40', '--max_depth', '4', '--early_stopping_rounds', '0'];
@@ -27,13 +25,7 @@ const FAST = ['--trainer', 'xgboost', '--num_round', '40', '--max_depth', '4', '
 type Row = Record<string, string>;
 type Instance = Record<string, string | number | null>;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  modelDir: string;
-  outputDir: string;
-}
+type Run = ScriptRun;
 
 let workDir: string;
 let runs = 0;
@@ -46,58 +38,9 @@ afterAll(() => {
   fs.rmSync(workDir, { recursive: true, force: true });
 });
 
-function spawnPython(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  input?: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return findPython().then(
-    (python) =>
-      new Promise((resolve, reject) => {
-        const child = spawn(python, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (chunk) => (stdout += chunk));
-        child.stderr.on('data', (chunk) => (stderr += chunk));
-        child.on('error', reject);
-        child.on('close', (code) => resolve({ code, stdout, stderr }));
-        child.stdin.end(input ?? '');
-      }),
-  );
-}
-
 /** Runs train.py as SageMaker would, on the given train and validation CSVs. */
-async function train(trainCsv: string, validationCsv: string, args: string[]): Promise<Run> {
-  const root = path.join(workDir, `run-${++runs}`);
-  const dirs = {
-    train: path.join(root, 'train'),
-    validation: path.join(root, 'validation'),
-    model: path.join(root, 'model'),
-    output: path.join(root, 'output'),
-  };
-  fs.mkdirSync(dirs.train, { recursive: true });
-  fs.mkdirSync(dirs.validation, { recursive: true });
-  fs.writeFileSync(path.join(dirs.train, 'train.csv'), trainCsv);
-  fs.writeFileSync(path.join(dirs.validation, 'validation.csv'), validationCsv);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    SM_CHANNEL_TRAIN: dirs.train,
-    SM_CHANNEL_VALIDATION: dirs.validation,
-    SM_MODEL_DIR: dirs.model,
-    SM_OUTPUT_DIR: dirs.output,
-    SM_INPUT_CONFIG_DIR: path.join(root, 'config'),
-  };
-  delete env.SM_HPS;
-  const result = await spawnPython([path.join(TRAINING, 'train.py'), ...args], env);
-  return { ...result, modelDir: dirs.model, outputDir: dirs.output };
-}
-
-function expectSuccess(run: Run): void {
-  if (run.code !== 0) throw new Error(`train.py exited ${run.code}\n${run.stderr}\n${run.stdout.slice(-2000)}`);
-}
-
-function readCard(run: Run): ModelCard {
-  return JSON.parse(fs.readFileSync(path.join(run.modelDir, 'model-card.json'), 'utf8')) as ModelCard;
+function train(trainCsv: string, validationCsv: string, args: string[]): Promise<Run> {
+  return runTrainScript(path.join(workDir, `run-${++runs}`), trainCsv, validationCsv, args);
 }
 
 function loadRuntime(run: Run, card: ModelCard): Promise<ModelRuntime> {
@@ -327,7 +270,7 @@ describe('failures', () => {
     const run = await train(csv, csv, ['--target', 'label', '--trainer', 'lightgbm']);
     expect(run.code).toBe(1);
     expect(fs.readFileSync(path.join(run.outputDir, 'failure'), 'utf8')).toBe(
-      "hyperparameter trainer must be one of mlp, xgboost, got 'lightgbm'\n",
+      "hyperparameter trainer must be one of mlp, xgboost, auto, got 'lightgbm'\n",
     );
   });
 });

@@ -85,8 +85,9 @@ HYPERPARAMETERS = {
     'device': (str, 'auto'),
 }
 
-# The trainers this script runs: the MLP here, gradient-boosted trees in train_xgboost.py.
-TRAINERS = ('mlp', 'xgboost')
+# The trainers this script runs: the MLP here, gradient-boosted trees in train_xgboost.py, and
+# both in one job with the better one kept (train_auto.py).
+TRAINERS = ('mlp', 'xgboost', 'auto')
 
 # A number as it may appear in a CSV cell. Stricter than float(), which also accepts '1_000',
 # 'nan' and 'infinity': the same cell must read as a number here and in the TypeScript side.
@@ -163,13 +164,16 @@ def raw_hyperparameters(argv, paths, names, quiet=False):
     return raw
 
 
-def read_hyperparameters(argv, paths, table=None, check=None):
+def read_hyperparameters(argv, paths, table=None, check=None, fixed=None, quiet=False):
     """Resolves the hyperparameters of `table` (name -> (type, default); the MLP's by default):
-    command line first, then SM_HPS, then hyperparameters.json; `check` validates the result."""
+    command line first, then SM_HPS, then hyperparameters.json; `fixed` values replace what was
+    given (trainer=auto sets each trainer's own `trainer`); `check` validates the result. `quiet`
+    leaves the logging of unknown names to the caller (auto knows both trainers' names)."""
     table = HYPERPARAMETERS if table is None else table
-    raw = raw_hyperparameters(argv, paths, table)
+    raw = raw_hyperparameters(argv, paths, table, quiet=quiet)
+    raw.update(fixed or {})
     ignored = sorted(k for k in raw if k not in table)
-    if ignored:
+    if ignored and not quiet:
         log(f'ignoring unknown hyperparameters: {", ".join(ignored)}')
 
     resolved = {}
@@ -1204,14 +1208,17 @@ def export_onnx(model, path, categorical_features=None):
     return FORMAT_VERSION
 
 
-def train_model(hp, paths, started):
+def train_model(hp, paths, started, dataset=None, report=True):
+    """Trains the MLP and writes model.onnx and model-card.json to paths.model; returns the card.
+    `dataset` is one already read (trainer=auto reads the channels once for both trainers);
+    `report=False` leaves out the `validation_*` metric lines (auto prints only the winner's)."""
     device = choose_device(hp['device'])
     hp['device'] = device.type
     seed_everything(hp['seed'], device)
     if device.type == 'cuda':
         log(f'device=cuda ({torch.cuda.get_device_name(0)})')
 
-    dataset = Dataset(hp, paths)
+    dataset = Dataset(hp, paths) if dataset is None else dataset
     hp['task'] = dataset.task
     log(f'task={dataset.task} target={dataset.target} train_rows={dataset.train_rows} '
         f'validation_rows={dataset.validation_rows} numeric_features={len(dataset.numeric_features)} '
@@ -1252,9 +1259,16 @@ def train_model(hp, paths, started):
         json.dump(card, f, indent=2, allow_nan=False)
         f.write('\n')
 
+    if report:
+        log_metrics(metrics)
+    log(f'wrote model.onnx and model-card.json to {paths.model} in {card["trainingSeconds"]}s')
+    return card
+
+
+def log_metrics(metrics):
+    """The lines SageMaker's metric definitions (`validation_accuracy=([-+0-9.eE]+)`) read."""
     for name, value in metrics.items():
         log(f'validation_{name}={value:.6f}')
-    log(f'wrote model.onnx and model-card.json to {paths.model} in {card["trainingSeconds"]}s')
 
 
 def report_failure(paths, reason):
@@ -1272,9 +1286,13 @@ def main(argv):
     started = time.time()
     paths = Paths()
     try:
-        if requested_trainer(argv, paths) == 'xgboost':
+        trainer = requested_trainer(argv, paths)
+        if trainer == 'xgboost':
             import train_xgboost  # imported on demand: the MLP needs no xgboost package
             return train_xgboost.main(argv, started)
+        if trainer == 'auto':
+            import train_auto
+            return train_auto.main(argv, started)
         hp = read_hyperparameters(argv, paths)
         train_model(hp, paths, started)
         return 0

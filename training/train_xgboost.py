@@ -153,11 +153,13 @@ def predict(booster, xgboost, features, dataset):
     return output
 
 
-def train_model(hp, paths, started):
+def train_model(hp, paths, started, dataset=None, report=True):
+    """Trains the booster and writes model.onnx, xgboost-model.json and model-card.json to
+    paths.model; returns the card. `dataset` and `report` as for train.train_model."""
     xgboost = import_xgboost()
     device = choose_device(hp['device'])
     hp['device'] = device
-    dataset = train.Dataset(hp, paths)
+    dataset = train.Dataset(hp, paths) if dataset is None else dataset
     hp['task'] = dataset.task
     log(f'task={dataset.task} target={dataset.target} train_rows={dataset.train_rows} '
         f'validation_rows={dataset.validation_rows} numeric_features={len(dataset.numeric_features)} '
@@ -226,9 +228,10 @@ def train_model(hp, paths, started):
         json.dump(card, f, indent=2, allow_nan=False)
         f.write('\n')
 
-    for name, value in metrics.items():
-        log(f'validation_{name}={value:.6f}')
+    if report:
+        train.log_metrics(metrics)
     log(f'wrote model.onnx and model-card.json to {paths.model} in {card["trainingSeconds"]}s')
+    return card
 
 
 def main(argv, started=None):

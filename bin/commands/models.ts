@@ -172,6 +172,7 @@ function describeLineage(l: Lineage): string {
     `  dataset:     v${d.version} sha256 ${d.sha256}`,
     `               ${d.s3Uri ?? '?'}${d.s3VersionId ? ` (S3 version ${d.s3VersionId})` : ''}${d.rows !== null ? `, ${d.rows} rows` : ''}`,
     `  training:    job ${l.training.job}, execution ${l.training.execution}`,
+    `  trainer:     ${describeTrainer(l.training)}`,
     `  code:        ${l.training.codeVersion}`,
     `  hyperparams: ${JSON.stringify(l.training.hyperparameters)}`,
     `  metrics:     ${metrics}`,
@@ -184,6 +185,19 @@ function describeLineage(l: Lineage): string {
         ]
       : []),
   ].join('\n');
+}
+
+/** `xgboost`, or with auto `xgboost (auto; mlp log_loss=0.4123, xgboost log_loss=0.3810)`; `unrecorded` for an older version. */
+export function describeTrainer(training: Pick<Lineage['training'], 'trainer' | 'candidates'>): string {
+  if (training.trainer === null) return 'unrecorded';
+  if (training.candidates === null) return training.trainer;
+  const candidates = Object.entries(training.candidates).map(([name, c]) => {
+    if (c.error !== undefined || c.validationMetrics === undefined) return `${name} failed: ${c.error ?? 'no metrics'}`;
+    const headline = 'log_loss' in c.validationMetrics ? 'log_loss' : 'rmse';
+    const value = c.validationMetrics[headline];
+    return `${name} ${headline}=${value === undefined ? '?' : value.toFixed(4)}`;
+  });
+  return `${training.trainer} (auto; ${candidates.join(', ')})`;
 }
 
 function describeTags(t: VersionTags): string {

@@ -31,6 +31,15 @@ function parseCard(bytes: Buffer, source: string): ModelCard {
   }
 }
 
+/**
+ * The trainer that produced a model, from its card: `trainer` when `trainer=auto` chose it, else
+ * the framework's trainer (`pytorch` is mloop's MLP, `mlp`); a custom trainer's own framework name.
+ */
+export function trainerOf(card: Pick<ModelCard, 'trainer' | 'framework'>): string {
+  if (card.trainer) return card.trainer;
+  return card.framework === 'pytorch' ? 'mlp' : card.framework;
+}
+
 /** Score the candidate of `input` and the champion, and decide whether the candidate should be promoted. */
 export async function challengeChampion(input: EvaluateInput, env: EvaluateEnv): Promise<EvaluationOutput> {
   const { model, target, testSplit } = input.ingest;
@@ -86,6 +95,8 @@ export async function challengeChampion(input: EvaluateInput, env: EvaluateEnv):
       metrics: candidateMetrics,
       validationMetrics: card.validationMetrics,
       hyperparameters: card.hyperparameters,
+      trainer: trainerOf(card),
+      ...(card.candidates ? { trainerCandidates: card.candidates } : {}),
     },
     champion,
     baseline,

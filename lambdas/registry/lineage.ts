@@ -3,6 +3,7 @@
  * registry record and its dataset's record.
  */
 import type { DatasetRecord } from '../shared/registry/datasets';
+import type { TrainerCandidate } from '../shared/types';
 import type { Registry } from '../shared/registry/registry';
 import type { ModelVersionRecord } from '../shared/registry/versions';
 import { requireModel, requireVersion } from './preconditions';
@@ -33,6 +34,10 @@ export interface Lineage {
     readonly codeVersion: string;
     readonly hyperparameters: Record<string, unknown>;
     readonly execution: string;
+    /** The trainer that produced the model (`mlp`, `xgboost`, ...); null for a version registered before it was recorded. */
+    readonly trainer: string | null;
+    /** With `trainer=auto`: each trainer the job ran, with its validation metrics or why it produced no model; else null. */
+    readonly candidates: Record<string, TrainerCandidate> | null;
   };
   readonly metrics: Record<string, number>;
   readonly validationMetrics: Record<string, number> | null;
@@ -75,6 +80,8 @@ export async function lineage(registry: Registry, model: string, version: number
       codeVersion: record.lineage.codeVersion,
       hyperparameters: record.lineage.hyperparameters,
       execution: record.lineage.execution,
+      trainer: record.lineage.trainer ?? null,
+      candidates: record.lineage.trainerCandidates ?? null,
     },
     metrics: record.metrics,
     validationMetrics: record.validationMetrics ?? null,

@@ -217,6 +217,8 @@ export interface GateDecision {
  * The promotion gate. The candidate is better when there is no champion (or the champion has no
  * finite value of the primary metric), or when it improves on the champion's primary metric by
  * strictly more than `minImprovement` (in the metric's units; an equal score is not better).
+ * Classification, when both sides have a macro-F1: accuracy and macro-F1 together (see
+ * compareClassification), so that a majority-class model never wins over a useful one.
  */
 export function compareWithChampion(task: Task, candidate: Metrics, champion: Metrics | null, minImprovement = 0): GateDecision {
   const { name, higherIsBetter } = primaryMetric(task);
@@ -241,6 +243,10 @@ export function compareWithChampion(task: Task, candidate: Metrics, champion: Me
     };
   }
   const improvement = higherIsBetter ? value - reference : reference - value;
+  if (task === 'classification') {
+    const f1 = macroF1Pair(candidate, champion);
+    if (f1 !== null) return compareClassification({ value, reference, improvement }, f1, minImprovement);
+  }
   const better = improvement > minImprovement;
   const [c, r] = formatPair(value, reference);
   let reason: string;
@@ -252,6 +258,52 @@ export function compareWithChampion(task: Task, candidate: Metrics, champion: Me
     reason = `Candidate ${name} ${c} is not better than champion ${name} ${r}.`;
   }
   return { better, reason, candidate: value, champion: reference, metric: name };
+}
+
+/** Both macro-F1 values when both sides have a finite one (an older champion record may not). */
+function macroF1Pair(candidate: Metrics, champion: Metrics): { value: number; reference: number } | null {
+  const [value, reference] = [candidate.macro_f1, champion.macro_f1];
+  return Number.isFinite(value) && Number.isFinite(reference) ? { value, reference } : null;
+}
+
+/**
+ * The classification gate: accuracy alone would promote a model that predicts the majority class
+ * over one that tells the classes apart (on imbalanced data their accuracies are close), so
+ * macro-F1, which weighs each class alike, is compared too. The candidate is better when one of
+ * the two improves by strictly more than the margin and the other does not fall by more than the
+ * margin. `metric` is the one that carried the decision (accuracy, unless macro-F1 alone did).
+ */
+function compareClassification(
+  accuracy: { value: number; reference: number; improvement: number },
+  f1: { value: number; reference: number },
+  margin: number,
+): GateDecision {
+  const f1Improvement = f1.value - f1.reference;
+  const [ca, ra] = formatPair(accuracy.value, accuracy.reference);
+  const [cf, rf] = formatPair(f1.value, f1.reference);
+  const byAccuracy = { candidate: accuracy.value, champion: accuracy.reference, metric: 'accuracy' };
+  if (accuracy.improvement > margin && f1Improvement >= -margin) {
+    const reason = `Candidate accuracy ${ca} beats champion accuracy ${ra} (margin ${margin}); macro-F1 ${cf} against ${rf}.`;
+    return { better: true, reason, ...byAccuracy };
+  }
+  if (f1Improvement > margin && accuracy.improvement >= -margin) {
+    return {
+      better: true,
+      reason: `Candidate macro-F1 ${cf} beats champion macro-F1 ${rf} (margin ${margin}), and accuracy ${ca} against ${ra} is not lower by more than the margin.`,
+      candidate: f1.value,
+      champion: f1.reference,
+      metric: 'macro_f1',
+    };
+  }
+  let reason: string;
+  if (accuracy.improvement > margin) {
+    reason = `Candidate accuracy ${ca} beats champion accuracy ${ra}, but candidate macro-F1 ${cf} is below champion macro-F1 ${rf} by more than the margin ${margin} (it tells the classes apart less well).`;
+  } else if (f1Improvement > margin) {
+    reason = `Candidate macro-F1 ${cf} beats champion macro-F1 ${rf}, but candidate accuracy ${ca} is below champion accuracy ${ra} by more than the margin ${margin}.`;
+  } else {
+    reason = `Neither candidate accuracy ${ca} (champion ${ra}) nor candidate macro-F1 ${cf} (champion ${rf}) is better by more than the margin ${margin}.`;
+  }
+  return { better: false, reason, ...byAccuracy };
 }
 
 /** Formats two numbers with at least 3 significant digits, and with enough to tell them apart. */

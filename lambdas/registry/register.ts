@@ -75,6 +75,8 @@ export async function register(input: RegisterInput, env: RegisterEnv): Promise<
       codeVersion: input.codeVersion,
       hyperparameters: evaluation.candidate.hyperparameters,
       execution: input.execution,
+      ...(evaluation.candidate.trainer !== undefined ? { trainer: evaluation.candidate.trainer } : {}),
+      ...(evaluation.candidate.trainerCandidates !== undefined ? { trainerCandidates: evaluation.candidate.trainerCandidates } : {}),
     },
     promoted: false,
     decision: awaitingApproval ? `${evaluation.decision.reason} Waiting for a manual approval.` : evaluation.decision.reason,

@@ -50,6 +50,19 @@ export const evaluationOutput = z.looseObject({
     metrics,
     validationMetrics: metrics,
     hyperparameters: z.record(z.string(), z.unknown()),
+    trainer: z.string().optional(),
+    trainerCandidates: z
+      .record(
+        z.string(),
+        z.looseObject({
+          framework: z.string().optional(),
+          validationMetrics: metrics.optional(),
+          trainingSeconds: z.number().optional(),
+          epochs: z.number().optional(),
+          error: z.string().optional(),
+        }),
+      )
+      .optional(),
   }),
   champion: z.looseObject({ version: positiveInteger, metrics }).nullable(),
   baseline: metrics,

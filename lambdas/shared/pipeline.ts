@@ -3,7 +3,7 @@
  * result path ($.ingest, $.training, $.evaluation, $.registration). The state-machine definition
  * in lib/pipeline.ts refers to these fields by JSONPath, so they change together.
  */
-import type { Task } from './types';
+import type { Task, TrainerCandidate } from './types';
 
 /** The "Object Created" event as EventBridge delivers it (the fields the pipeline reads). */
 export interface ObjectCreatedEvent {
@@ -135,6 +135,10 @@ export interface CandidateSummary {
   readonly metrics: Record<string, number>;
   readonly validationMetrics: Record<string, number>;
   readonly hyperparameters: Record<string, unknown>;
+  /** The trainer that produced the model, from its card (`trainerOf`): `mlp`, `xgboost`, or a custom framework. */
+  readonly trainer?: string;
+  /** With `trainer=auto`: each trainer the job ran, with its validation metrics or why it produced no model. */
+  readonly trainerCandidates?: Record<string, TrainerCandidate>;
 }
 
 /** Per-label counts and scores of a classification (lambdas/registry/metrics.ts `classificationDetails`). */

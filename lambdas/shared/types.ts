@@ -182,4 +182,23 @@ export interface ModelCard {
   readonly framework: string;
   /** Columns the model does not use (identifiers, free text): a request may send them; they are ignored. */
   readonly ignoredColumns?: IgnoredColumn[];
+  /**
+   * The trainer that produced the model when `trainer=auto` chose it (`mlp` or `xgboost`; see
+   * training/train_auto.py). Absent on a card written by one trainer alone: `framework` says which.
+   */
+  readonly trainer?: string;
+  /** The validation metric auto chose by, lower is better: `log_loss` (classification) or `rmse`. */
+  readonly selectedBy?: string;
+  /** Each trainer auto ran, by name: its validation metrics, or why it produced no model. */
+  readonly candidates?: Record<string, TrainerCandidate>;
+}
+
+/** One trainer's result in a `trainer=auto` job (ModelCard.candidates). */
+export interface TrainerCandidate {
+  readonly framework?: string;
+  readonly validationMetrics?: Record<string, number>;
+  readonly trainingSeconds?: number;
+  readonly epochs?: number;
+  /** Why this trainer produced no model (e.g. xgboost cannot be imported in the SageMaker PyTorch image). */
+  readonly error?: string;
 }

@@ -5,7 +5,7 @@
  */
 import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { registryKeys as k } from '../layout';
-import type { Task } from '../types';
+import type { Task, TrainerCandidate } from '../types';
 import type { ApprovalRecord } from './approvals';
 import type { ModelStore } from './models';
 import { isConditionFailure, type RegistryTable } from './table';
@@ -33,6 +33,10 @@ export interface ModelVersionRecord {
     readonly codeVersion: string;
     readonly hyperparameters: Record<string, unknown>;
     readonly execution: string;
+    /** The trainer that produced the model (its card's `trainer`, else its framework); absent on versions registered before it was recorded. */
+    readonly trainer?: string;
+    /** With `trainer=auto`: each trainer the job ran, with its validation metrics or why it produced no model. */
+    readonly trainerCandidates?: Record<string, TrainerCandidate>;
   };
   readonly promoted: boolean;
   readonly decision: string;

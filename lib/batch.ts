@@ -15,7 +15,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { BATCH_PARTS_PREFIX, BATCH_PREFIX, ERRORS_PREFIX, PREDICTIONS_PREFIX } from '../lambdas/shared/layout';
+import { BATCH_PARTS_PREFIX, BATCH_PREFIX, CAPTURE_PREFIX, ERRORS_PREFIX, PREDICTIONS_PREFIX } from '../lambdas/shared/layout';
 import type { DataLake } from './data';
 import { FUNCTIONS } from './function-catalog';
 import { lambdaTask } from './lambda-task';
@@ -74,11 +74,13 @@ export class BatchScoring extends Construct {
     bucket.grantPut(fn, `${BATCH_PARTS_PREFIX}*`);
     bucket.grantPut(fn, `${PREDICTIONS_PREFIX}*`);
     bucket.grantPut(fn, `${ERRORS_PREFIX}*`);
+    // The merge writes a sample of the scored rows where the drift monitor reads captures.
+    bucket.grantPut(fn, `${CAPTURE_PREFIX}*`);
     props.table.grantReadData(fn);
     acknowledgeBucketGrants(
       fn,
       bucket,
-      [`${BATCH_PREFIX}*`, 'models/*', `${BATCH_PARTS_PREFIX}*`, `${PREDICTIONS_PREFIX}*`, `${ERRORS_PREFIX}*`],
+      [`${BATCH_PREFIX}*`, 'models/*', `${BATCH_PARTS_PREFIX}*`, `${PREDICTIONS_PREFIX}*`, `${ERRORS_PREFIX}*`, `${CAPTURE_PREFIX}*`],
       ['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:Abort*'],
     );
     acknowledgeFunctionDefaults(fn, props.table);

@@ -96,7 +96,7 @@ describe('the batch state machine', () => {
     expect(statements.filter((s) => JSON.stringify(s.Action).includes('s3:'))).toEqual([]);
   });
 
-  test('the batch function reads batch/, models/ and its working files, writes predictions/, errors/ and batch-parts/, and nothing else of the bucket', () => {
+  test('the batch function reads batch/, models/ and its working files, writes predictions/, errors/, batch-parts/ and capture/ (the drift sample), and nothing else of the bucket', () => {
     const policies = template.findResources('AWS::IAM::Policy', {
       Properties: { Roles: [{ Ref: stack.getLogicalId(stack.batch.function.role!.node.defaultChild as never) }] },
     });
@@ -113,7 +113,7 @@ describe('the batch state machine', () => {
         .map((r) => /\/([a-z-]+\/)\*/.exec(r)?.[1])
         .sort();
     expect(prefixes('s3:GetObject*')).toEqual(['batch-parts/', 'batch/', 'models/']);
-    expect(prefixes('s3:PutObject')).toEqual(['batch-parts/', 'errors/', 'predictions/']);
+    expect(prefixes('s3:PutObject')).toEqual(['batch-parts/', 'capture/', 'errors/', 'predictions/']);
     // The registry: read only.
     expect(statements.some((s) => [s.Action].flat().some((a) => /dynamodb:(PutItem|UpdateItem|DeleteItem)/.test(a)))).toBe(false);
   });

@@ -1054,6 +1054,7 @@ describe('cdk-nag (AwsSolutions)', () => {
       'Batch/Batch [Resource::*]',
       'Batch/Batch [Resource::<X.Arn>/batch-parts/*]',
       'Batch/Batch [Resource::<X.Arn>/batch/*]',
+      'Batch/Batch [Resource::<X.Arn>/capture/*]',
       'Batch/Batch [Resource::<X.Arn>/errors/*]',
       'Batch/Batch [Resource::<X.Arn>/index/*]',
       'Batch/Batch [Resource::<X.Arn>/models/*]',

@@ -30,6 +30,7 @@ const counts = z.object({
   lines: z.number().int().nonnegative(),
   inferenceMs: z.number().nonnegative(),
   totalMs: z.number().nonnegative(),
+  captured: z.number().int().nonnegative(),
 });
 
 export const batchInput = z.discriminatedUnion('action', [

@@ -5,7 +5,11 @@
  * are in lambdas/batch/.
  *
  *   Plan batch λ ─► Score parts (Distributed Map of Score part λ) ─► Merge batch λ ─► done
- *   any failure ─► Batch failed
+ *   any failure ─► Report failure λ ─► Batch failed
+ *
+ * The merge publishes `Batch Scoring Completed`, Report failure `Batch Scoring Failed`, where the
+ * registry's events go: the stack gives the function the bus and the topic
+ * (ModelRegistry.publishEventsFrom); without them the run publishes nothing.
  */
 import { Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -114,7 +118,21 @@ export class BatchScoring extends Construct {
       '$.result',
     );
     const failed = new sfn.Fail(this, 'Batch failed', { errorPath: '$.error.Error', causePath: '$.error.Cause' });
-    for (const state of [planTask, scoreParts, mergeTask]) state.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+    // The Failed event: a notification; whether it goes out or not, the run fails with the error it caught.
+    const reportFailure = task(
+      'Report failure',
+      {
+        action: 'failed',
+        execution: sfn.JsonPath.stringAt('$$.Execution.Name'),
+        detail: sfn.JsonPath.objectAt('$.detail'),
+        error: sfn.JsonPath.objectAt('$.error'),
+      },
+      sfn.JsonPath.DISCARD,
+    );
+    reportFailure.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.reportError' });
+    reportFailure.next(failed);
+    for (const state of [planTask, scoreParts, mergeTask])
+      state.addCatch(reportFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
     const definition = planTask
       .next(scoreParts)
       .next(mergeTask)

@@ -42,7 +42,7 @@ function definition(): { StartAt: string; States: Record<string, State> } {
 }
 
 describe('the batch state machine', () => {
-  test('plans, scores the parts in a Distributed Map, then merges; every stage fails the run through its Catch', () => {
+  test('plans, scores the parts in a Distributed Map, then merges; every stage fails the run through its Catch, which reports the failure first', () => {
     const def = definition();
     expect(def.StartAt).toBe('Plan batch');
     expect(def.States['Plan batch'].Next).toBe('Score parts');
@@ -56,8 +56,18 @@ describe('the batch state machine', () => {
     expect(map.Next).toBe('Merge batch');
     expect(def.States['Merge batch'].Next).toBe('Batch scored');
     for (const name of ['Plan batch', 'Score parts', 'Merge batch']) {
-      expect(def.States[name].Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'Batch failed' })]);
+      expect(def.States[name].Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'Report failure' })]);
     }
+    // Report failure publishes Batch Scoring Failed; it fails the run with the error it was given, even if it fails itself.
+    const report = def.States['Report failure'];
+    expect(report.Parameters).toMatchObject({
+      action: 'failed',
+      'execution.$': '$$.Execution.Name',
+      'detail.$': '$.detail',
+      'error.$': '$.error',
+    });
+    expect(report.Next).toBe('Batch failed');
+    expect(report.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'Batch failed' })]);
     expect(def.States['Batch failed'].Type).toBe('Fail');
   });
 
@@ -94,6 +104,26 @@ describe('the batch state machine', () => {
       expect.objectContaining({ Action: 'states:StartExecution', Resource: { Ref: logicalId(stack.batch.stateMachine) } }),
     );
     expect(statements.filter((s) => JSON.stringify(s.Action).includes('s3:'))).toEqual([]);
+  });
+
+  test('the batch function may put events on the default bus and publish to the events topic, where the registry publishes', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({ EVENT_BUS_NAME: 'default', TOPIC_ARN: { Ref: logicalId(stack.registry.topic) } }),
+      },
+      Description: Match.stringLikeRegexp('batch scoring: plan'),
+    });
+    const policies = template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: stack.getLogicalId(stack.batch.function.role!.node.defaultChild as never) }] },
+    });
+    const statements = Object.values(policies).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement as { Action: unknown; Resource: unknown }[],
+    );
+    expect(statements).toContainEqual(expect.objectContaining({ Action: 'events:PutEvents', Resource: expect.objectContaining({}) }));
+    expect(JSON.stringify(statements.find((s) => s.Action === 'events:PutEvents')!.Resource)).toContain(':event-bus/default');
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Action: 'sns:Publish', Resource: { Ref: logicalId(stack.registry.topic) } }),
+    );
   });
 
   test('the batch function reads batch/, models/ and its working files, writes predictions/, errors/, batch-parts/ and capture/ (the drift sample), and nothing else of the bucket', () => {

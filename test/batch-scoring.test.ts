@@ -13,6 +13,7 @@ import { runDriftCommand } from '../bin/commands/drift';
 import { scoreCommand, type ScoreResult } from '../bin/commands/score';
 import { Reservoir, partSampleSize } from '../lambdas/batch/capture-sample';
 import type { CaptureRecord } from '../lambdas/shared/capture-record';
+import { readLocalEvents } from '../local/events-journal';
 import { LocalTarget } from '../bin/local-target';
 import { partRanges } from '../lambdas/data/parts';
 import { textPartFrom, type FileLayout } from '../lambdas/batch/part-rows';
@@ -44,7 +45,7 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function score(file: string, body: string | Buffer, extra: { idColumn?: string; output?: string } = {}) {
+async function score(file: string, body: string | Buffer, extra: { idColumn?: string; output?: string; version?: string } = {}) {
   const input = path.join(dir, file);
   fs.writeFileSync(input, body);
   const lines: string[] = [];
@@ -291,5 +292,47 @@ describe('the drift sample', () => {
     expect(partSampleSize(10_000, 3)).toBe(3334);
     expect(partSampleSize(0, 3)).toBe(0);
     expect(offerAll(new Reservoir(partSampleSize(0, 1), 's'), 30)).toHaveLength(0);
+  });
+});
+
+describe('batch events', () => {
+  const journal = () => readLocalEvents(test_.cloud.eventsJournal);
+
+  test('a run that ends publishes Batch Scoring Completed on the bus and the topic, with its counts', async () => {
+    const before = journal().length;
+    const { result } = await score('events.csv', toCsv(churnRows({ rows: 12, seed: 31 })));
+    const lines = journal().slice(before);
+    const bus = lines.filter((l) => l.kind === 'eventbridge' && l.event.source === 'mloop.batch');
+    expect(bus.map((l) => l.kind === 'eventbridge' && l.event['detail-type'])).toEqual(['Batch Scoring Completed']);
+    const detail = bus[0].kind === 'eventbridge' ? (bus[0].event.detail as Record<string, unknown>) : {};
+    expect(detail).toMatchObject({
+      model: MODEL,
+      version: 1,
+      alias: 'champion',
+      run: result.execution,
+      input: { key: `batch/${MODEL}/events.csv`, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
+      rowsIn: 12,
+      rowsScored: 12,
+      rowsRejected: 0,
+      captured: 12,
+      parts: 1,
+      manifest: expect.stringMatching(new RegExp(`/predictions/${MODEL}/${result.execution}/manifest\\.json$`)),
+    });
+    const sns = lines.filter((l) => l.kind === 'sns');
+    expect(sns.map((l) => l.kind === 'sns' && l.subject)).toEqual([`mloop: ${MODEL} batch scored 12 of 12 rows`]);
+  });
+
+  test('a run that fails publishes Batch Scoring Failed with the error and its message', async () => {
+    const before = journal().length;
+    await expect(score('unknown-version.csv', toCsv(churnRows({ rows: 5, seed: 32 })), { version: '99' })).rejects.toThrow(/failed/);
+    const lines = journal().slice(before);
+    const bus = lines.filter((l) => l.kind === 'eventbridge' && l.event.source === 'mloop.batch');
+    expect(bus.map((l) => l.kind === 'eventbridge' && l.event['detail-type'])).toEqual(['Batch Scoring Failed']);
+    const detail = bus[0].kind === 'eventbridge' ? (bus[0].event.detail as Record<string, string>) : {};
+    expect(detail).toMatchObject({ model: MODEL, input: { key: `batch/${MODEL}/unknown-version.csv` }, error: 'ModelNotFound' });
+    expect(detail.cause).toMatch(/version 99/);
+    expect(detail.cause).not.toMatch(/errorType|trace/);
+    const sns = lines.filter((l) => l.kind === 'sns');
+    expect(sns.map((l) => l.kind === 'sns' && l.subject)).toEqual([`mloop: ${MODEL} batch scoring failed (ModelNotFound)`]);
   });
 });

@@ -1047,6 +1047,7 @@ describe('cdk-nag (AwsSolutions)', () => {
       .sort();
     // A new wildcard grant must be reviewed: add it here with the acknowledgement's reason in lib/.
     expect(iam5).toEqual([
+      'Batch/Batch [Action::kms:GenerateDataKey*]',
       'Batch/Batch [Action::s3:Abort*]',
       'Batch/Batch [Action::s3:GetBucket*]',
       'Batch/Batch [Action::s3:GetObject*]',

@@ -31,8 +31,10 @@ import type { BatchEnv } from '../shared/env';
 import { BatchInputInvalid } from '../shared/errors';
 import { BATCH_PREFIX, MODEL_NAME_PATTERN, ALIAS_NAME_PATTERN, parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
 import { inputFields } from '../shared/model-inputs';
+import { publishOrLog, type EventTargets } from '../shared/events';
 import { getBytes, getJson, head, putBytes, putJson, upload } from '../shared/storage';
 import { batchCaptureRecords, partSampleSize, Reservoir, sampleLines, type SampledRow } from './capture-sample';
+import { batchCompletedEvent } from './events';
 import { textPartFrom, type FileLayout, type PartRange } from './part-rows';
 import { scorePart, type PartCounts, type RejectedRow } from './score-part';
 
@@ -307,7 +309,7 @@ export interface BatchManifest {
  * 'Merge batch': each part's rejected rows with their lines in the whole file, the counts added
  * up and checked (rows in = scored + rejected, and one answer per planned part), the manifest.
  */
-export async function mergeBatch(planUri: string, results: readonly PartResult[]): Promise<BatchSummary> {
+export async function mergeBatch(planUri: string, results: readonly PartResult[], targets: EventTargets = {}): Promise<BatchSummary> {
   const plan = await readPlan(planUri);
   const { bucket } = plan.input;
   const byIndex = new Map(results.map((r) => [r.index, r]));
@@ -395,7 +397,7 @@ export async function mergeBatch(planUri: string, results: readonly PartResult[]
   };
   const manifestKey = s3Keys.batchManifest(plan.model.name, plan.run);
   await putJson(bucket, manifestKey, manifest);
-  return {
+  const summary: BatchSummary = {
     status: 'SUCCEEDED',
     model: plan.model.name,
     version: plan.model.version,
@@ -407,4 +409,28 @@ export async function mergeBatch(planUri: string, results: readonly PartResult[]
     manifest: s3Uri(bucket, manifestKey),
     captured: capture?.rows ?? 0,
   };
+  // After the manifest, at most once per merge: a notification, never a failed run (events.ts).
+  await publishOrLog(
+    [
+      batchCompletedEvent({
+        model: summary.model,
+        version: summary.version,
+        alias: plan.model.alias,
+        run: plan.run,
+        input: { bucket, key: plan.input.key, versionId: plan.input.versionId ?? null, sha256: plan.input.sha256 },
+        rowsIn,
+        rowsScored,
+        rowsRejected,
+        captured: summary.captured,
+        parts: plan.parts.length,
+        predictions: summary.predictions,
+        errors: summary.errors,
+        manifest: summary.manifest,
+        wallMs: manifest.timings.wallMs,
+        completedAt: manifest.timings.mergedAt,
+      }),
+    ],
+    targets,
+  );
+  return summary;
 }

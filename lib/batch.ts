@@ -5,6 +5,7 @@
  * are in lambdas/batch/.
  *
  *   Plan batch λ ─► Score parts (Distributed Map of Score part λ) ─► Merge batch λ ─► done
+ *              └──► Already scored (the same bytes and version scored before: DUPLICATE, that run's answer)
  *   any failure ─► Report failure λ ─► Batch failed
  *
  * The merge publishes `Batch Scoring Completed`, Report failure `Batch Scoring Failed`, where the
@@ -133,10 +134,13 @@ export class BatchScoring extends Construct {
     reportFailure.next(failed);
     for (const state of [planTask, scoreParts, mergeTask])
       state.addCatch(reportFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
-    const definition = planTask
-      .next(scoreParts)
-      .next(mergeTask)
-      .next(new sfn.Succeed(this, 'Batch scored', { outputPath: '$.result' }));
+    // A re-drop of bytes the same version scored already: the earlier run's answer, nothing scored again.
+    const alreadyScored = new sfn.Succeed(this, 'Already scored', { outputPath: '$.plan.duplicate' });
+    const definition = planTask.next(
+      new sfn.Choice(this, 'Scored before?')
+        .when(sfn.Condition.isPresent('$.plan.duplicate'), alreadyScored)
+        .otherwise(scoreParts.next(mergeTask).next(new sfn.Succeed(this, 'Batch scored', { outputPath: '$.result' }))),
+    );
 
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       definitionBody: sfn.DefinitionBody.fromChainable(definition),

@@ -26,6 +26,9 @@ const logicalId = (construct: { node: { defaultChild?: unknown } }) => stack.get
 interface State {
   Type: string;
   Next?: string;
+  Choices?: unknown[];
+  Default?: string;
+  OutputPath?: string;
   Parameters?: Record<string, unknown>;
   ItemProcessor?: { ProcessorConfig?: Record<string, string>; StartAt: string; States: Record<string, State> };
   Catch?: { ErrorEquals: string[]; Next: string }[];
@@ -45,7 +48,14 @@ describe('the batch state machine', () => {
   test('plans, scores the parts in a Distributed Map, then merges; every stage fails the run through its Catch, which reports the failure first', () => {
     const def = definition();
     expect(def.StartAt).toBe('Plan batch');
-    expect(def.States['Plan batch'].Next).toBe('Score parts');
+    expect(def.States['Plan batch'].Next).toBe('Scored before?');
+    // A re-drop of bytes the same version scored: the earlier run's answer (DUPLICATE), nothing scored.
+    expect(def.States['Scored before?']).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.plan.duplicate', IsPresent: true, Next: 'Already scored' }],
+      Default: 'Score parts',
+    });
+    expect(def.States['Already scored']).toMatchObject({ Type: 'Succeed', OutputPath: '$.plan.duplicate' });
     const map = def.States['Score parts'];
     expect(map.Type).toBe('Map');
     expect(map.ItemProcessor?.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });

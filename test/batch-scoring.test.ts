@@ -45,7 +45,11 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function score(file: string, body: string | Buffer, extra: { idColumn?: string; output?: string; version?: string } = {}) {
+async function score(
+  file: string,
+  body: string | Buffer,
+  extra: { idColumn?: string; output?: string; version?: string; force?: boolean } = {},
+) {
   const input = path.join(dir, file);
   fs.writeFileSync(input, body);
   const lines: string[] = [];
@@ -334,5 +338,35 @@ describe('batch events', () => {
     expect(detail.cause).not.toMatch(/errorType|trace/);
     const sns = lines.filter((l) => l.kind === 'sns');
     expect(sns.map((l) => l.kind === 'sns' && l.subject)).toEqual([`mloop: ${MODEL} batch scoring failed (ModelNotFound)`]);
+  });
+});
+
+describe('a re-drop of the same bytes', () => {
+  test('under another name answers the run that scored them (DUPLICATE), with its predictions, and scores nothing again', async () => {
+    const body = toCsv(churnRows({ rows: 15, seed: 41 }));
+    const first = (await score('monday.csv', body)).result;
+    const events = readLocalEvents(test_.cloud.eventsJournal).length;
+    const { result: again, printed } = await score('monday-again.csv', body);
+    expect(printed.status).toBe('DUPLICATE');
+    expect(again).toMatchObject({ status: 'DUPLICATE', version: first.version, rowsIn: 15, rowsScored: 15, rowsRejected: 0 });
+    expect(again.execution).not.toBe(first.execution);
+    expect(fs.readFileSync(again.output!, 'utf8')).toBe(fs.readFileSync(first.output!, 'utf8'));
+    // Nothing scored: no manifest of its own, no second drift sample, no Completed event.
+    expect(await listKeys(test_.cloud.dataBucket, `predictions/${MODEL}/${again.execution}/`)).toEqual([]);
+    expect(
+      readLocalEvents(test_.cloud.eventsJournal)
+        .slice(events)
+        .filter((l) => l.kind === 'eventbridge'),
+    ).toEqual([]);
+    scoredByRuns -= 15;
+  });
+
+  test('with --force is scored again as a run of its own', async () => {
+    const body = toCsv(churnRows({ rows: 15, seed: 41 }));
+    const { result } = await score('monday-forced.csv', body, { force: true });
+    expect(result).toMatchObject({ status: 'SUCCEEDED', rowsScored: 15 });
+    expect(await listKeys(test_.cloud.dataBucket, `predictions/${MODEL}/${result.execution}/`)).toContain(
+      `predictions/${MODEL}/${result.execution}/manifest.json`,
+    );
   });
 });

@@ -29,7 +29,7 @@ import type { ModelServer } from '../inference/serving';
 import { s3Client } from '../shared/clients';
 import type { BatchEnv } from '../shared/env';
 import { BatchInputInvalid } from '../shared/errors';
-import { BATCH_PREFIX, MODEL_NAME_PATTERN, ALIAS_NAME_PATTERN, parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
+import { BATCH_PARTS_PREFIX, BATCH_PREFIX, MODEL_NAME_PATTERN, ALIAS_NAME_PATTERN, parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
 import { inputFields } from '../shared/model-inputs';
 import { publishOrLog, type EventTargets } from '../shared/events';
 import { getBytes, getJson, head, putBytes, putJson, upload } from '../shared/storage';
@@ -39,7 +39,12 @@ import { textPartFrom, type FileLayout, type PartRange } from './part-rows';
 import { scorePart, type PartCounts, type RejectedRow } from './score-part';
 
 /** S3 user metadata of a dropped file: which version scores it (else the champion), and an id column to write instead of all. */
-export const BATCH_METADATA = { version: 'mloop-version', alias: 'mloop-alias', idColumn: 'mloop-id-column' } as const;
+export const BATCH_METADATA = {
+  version: 'mloop-version',
+  alias: 'mloop-alias',
+  idColumn: 'mloop-id-column',
+  force: 'mloop-force',
+} as const;
 
 /** Bytes read from a text file's start for its header and line end. */
 const LAYOUT_HEAD_BYTES = 1024 * 1024;
@@ -67,11 +72,16 @@ export interface PlanOutput {
   readonly model: string;
   readonly version: number;
   readonly parts: readonly PartRange[];
+  /** The same bytes were scored by the same version already: that run's answer, and nothing is scored again. */
+  readonly duplicate?: BatchSummary;
 }
 
 /** What Merge batch answers, and the manifest's counts. */
 export interface BatchSummary {
-  readonly status: 'SUCCEEDED';
+  /** DUPLICATE: the same bytes were scored by the same version before; the outputs are that run's. */
+  readonly status: 'SUCCEEDED' | 'DUPLICATE';
+  /** The run whose outputs these are (this execution's, or the earlier run's for a DUPLICATE). */
+  readonly run: string;
   readonly model: string;
   readonly version: number;
   readonly rowsIn: number;
@@ -184,6 +194,13 @@ export async function planBatch(object: BatchObject, execution: string, server: 
   const { sha256, bytes } = await sha256Of(object);
   if (bytes !== size)
     throw new Error(`${object.key} read as ${bytes} bytes, not the ${size} its HEAD reported: was it overwritten without versioning?`);
+  // The same bytes and the same version give the same predictions: answer the run that made them, unless forced.
+  // (An id column asked for by a re-drop does not change this: the earlier run's outputs are the answer.)
+  if (metadata[BATCH_METADATA.force] !== 'true') {
+    const earlier = await earlierRun(object.bucket, model, sha256, served.version);
+    if (earlier !== undefined)
+      return { plan: '', model, version: served.version, parts: [], duplicate: { ...earlier, status: 'DUPLICATE' } };
+  }
   const idColumn = metadata[BATCH_METADATA.idColumn] || undefined;
   const plan: BatchPlan = {
     run: execution,
@@ -197,6 +214,23 @@ export async function planBatch(object: BatchObject, execution: string, server: 
   const key = `${s3Keys.batchPartsPrefix(model, execution)}plan.json`;
   await putJson(object.bucket, key, plan);
   return { plan: s3Uri(object.bucket, key), model, version: served.version, parts };
+}
+
+/**
+ * Which run scored these bytes with this version: written by the merge of a run that succeeded,
+ * read by the plan of a later drop (batch-parts/<model>/content/<sha256>-v<version>.json).
+ */
+const contentKey = (model: string, sha256: string, version: number): string =>
+  `${BATCH_PARTS_PREFIX}${model}/content/${sha256}-v${String(version).padStart(6, '0')}.json`;
+
+/** The summary of the run that scored these bytes with this version, if one succeeded. */
+async function earlierRun(bucket: string, model: string, sha256: string, version: number): Promise<BatchSummary | undefined> {
+  try {
+    return await getJson<BatchSummary>(bucket, contentKey(model, sha256, version));
+  } catch (error) {
+    if ((error as Error).name === 'NoSuchKey') return undefined;
+    throw error;
+  }
 }
 
 async function readPlan(uri: string): Promise<BatchPlan> {
@@ -399,6 +433,7 @@ export async function mergeBatch(planUri: string, results: readonly PartResult[]
   await putJson(bucket, manifestKey, manifest);
   const summary: BatchSummary = {
     status: 'SUCCEEDED',
+    run: plan.run,
     model: plan.model.name,
     version: plan.model.version,
     rowsIn,
@@ -409,6 +444,8 @@ export async function mergeBatch(planUri: string, results: readonly PartResult[]
     manifest: s3Uri(bucket, manifestKey),
     captured: capture?.rows ?? 0,
   };
+  // Later drops of the same bytes for the same version answer this run (planBatch).
+  await putJson(bucket, contentKey(plan.model.name, plan.input.sha256, plan.model.version), summary);
   // After the manifest, at most once per merge: a notification, never a failed run (events.ts).
   await publishOrLog(
     [

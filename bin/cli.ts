@@ -396,6 +396,7 @@ async function commandScore(io: Io, values: Values): Promise<number> {
       ...(values.version !== undefined ? { version: String(values.version) } : {}),
       ...(values.alias !== undefined ? { alias: String(values.alias) } : {}),
       ...(values['id-column'] !== undefined ? { idColumn: String(values['id-column']) } : {}),
+      ...(values.force ? { force: true } : {}),
     });
     return 0;
   });
@@ -552,6 +553,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
       'top-k': { type: 'string' },
       output: { type: 'string' },
       'id-column': { type: 'string' },
+      force: { type: 'boolean', default: false },
       stack: { type: 'string' },
       region: { type: 'string' },
       profile: { type: 'string' },

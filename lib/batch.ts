@@ -5,7 +5,12 @@
  * are in lambdas/batch/.
  *
  *   Plan batch λ ─► Score parts (Distributed Map of Score part λ) ─► Merge batch λ ─► done
- *   any failure ─► Batch failed
+ *              └──► Already scored (the same bytes and version scored before: DUPLICATE, that run's answer)
+ *   any failure ─► Report failure λ ─► Batch failed
+ *
+ * The merge publishes `Batch Scoring Completed`, Report failure `Batch Scoring Failed`, where the
+ * registry's events go: the stack gives the function the bus and the topic
+ * (ModelRegistry.publishEventsFrom); without them the run publishes nothing.
  */
 import { Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -15,7 +20,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { BATCH_PARTS_PREFIX, BATCH_PREFIX, ERRORS_PREFIX, PREDICTIONS_PREFIX } from '../lambdas/shared/layout';
+import { BATCH_PARTS_PREFIX, BATCH_PREFIX, CAPTURE_PREFIX, ERRORS_PREFIX, PREDICTIONS_PREFIX } from '../lambdas/shared/layout';
 import type { DataLake } from './data';
 import { FUNCTIONS } from './function-catalog';
 import { lambdaTask } from './lambda-task';
@@ -74,11 +79,13 @@ export class BatchScoring extends Construct {
     bucket.grantPut(fn, `${BATCH_PARTS_PREFIX}*`);
     bucket.grantPut(fn, `${PREDICTIONS_PREFIX}*`);
     bucket.grantPut(fn, `${ERRORS_PREFIX}*`);
+    // The merge writes a sample of the scored rows where the drift monitor reads captures.
+    bucket.grantPut(fn, `${CAPTURE_PREFIX}*`);
     props.table.grantReadData(fn);
     acknowledgeBucketGrants(
       fn,
       bucket,
-      [`${BATCH_PREFIX}*`, 'models/*', `${BATCH_PARTS_PREFIX}*`, `${PREDICTIONS_PREFIX}*`, `${ERRORS_PREFIX}*`],
+      [`${BATCH_PREFIX}*`, 'models/*', `${BATCH_PARTS_PREFIX}*`, `${PREDICTIONS_PREFIX}*`, `${ERRORS_PREFIX}*`, `${CAPTURE_PREFIX}*`],
       ['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:Abort*'],
     );
     acknowledgeFunctionDefaults(fn, props.table);
@@ -112,11 +119,28 @@ export class BatchScoring extends Construct {
       '$.result',
     );
     const failed = new sfn.Fail(this, 'Batch failed', { errorPath: '$.error.Error', causePath: '$.error.Cause' });
-    for (const state of [planTask, scoreParts, mergeTask]) state.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
-    const definition = planTask
-      .next(scoreParts)
-      .next(mergeTask)
-      .next(new sfn.Succeed(this, 'Batch scored', { outputPath: '$.result' }));
+    // The Failed event: a notification; whether it goes out or not, the run fails with the error it caught.
+    const reportFailure = task(
+      'Report failure',
+      {
+        action: 'failed',
+        execution: sfn.JsonPath.stringAt('$$.Execution.Name'),
+        detail: sfn.JsonPath.objectAt('$.detail'),
+        error: sfn.JsonPath.objectAt('$.error'),
+      },
+      sfn.JsonPath.DISCARD,
+    );
+    reportFailure.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.reportError' });
+    reportFailure.next(failed);
+    for (const state of [planTask, scoreParts, mergeTask])
+      state.addCatch(reportFailure, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+    // A re-drop of bytes the same version scored already: the earlier run's answer, nothing scored again.
+    const alreadyScored = new sfn.Succeed(this, 'Already scored', { outputPath: '$.plan.duplicate' });
+    const definition = planTask.next(
+      new sfn.Choice(this, 'Scored before?')
+        .when(sfn.Condition.isPresent('$.plan.duplicate'), alreadyScored)
+        .otherwise(scoreParts.next(mergeTask).next(new sfn.Succeed(this, 'Batch scored', { outputPath: '$.result' }))),
+    );
 
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       definitionBody: sfn.DefinitionBody.fromChainable(definition),

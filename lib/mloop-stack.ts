@@ -112,6 +112,8 @@ export class MloopStack extends Stack {
     });
     // Files dropped under batch/<model>/ are scored by the model's serving version.
     this.batch = new BatchScoring(this, 'Batch', { dataLake: this.dataLake, table: this.registry.table });
+    // Batch Scoring Completed / Failed go where the registry's events go.
+    this.registry.publishEventsFrom(this.batch.function);
     this.addOperatorOutputs();
     // CDK's singleton that turns on the bucket's EventBridge notifications at deploy time.
     const notifications = this.node.tryFindChild('BucketNotificationsHandler050a0587b7544547bf325f094a3db834');

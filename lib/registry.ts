@@ -193,7 +193,7 @@ export class ModelRegistry extends Construct {
    * Let a function publish registry events: its environment names the bus and the topic
    * (EVENT_BUS_NAME, TOPIC_ARN), and it may put events on the default bus and publish to the topic.
    */
-  publishEventsFrom(fn: MloopFunction<'register' | 'models'>): void {
+  publishEventsFrom(fn: MloopFunction<'register' | 'models' | 'batch'>): void {
     const stack = Stack.of(this);
     fn.addEnvironment('EVENT_BUS_NAME', 'default');
     fn.addEnvironment('TOPIC_ARN', this.topic.topicArn);

@@ -26,6 +26,9 @@ const logicalId = (construct: { node: { defaultChild?: unknown } }) => stack.get
 interface State {
   Type: string;
   Next?: string;
+  Choices?: unknown[];
+  Default?: string;
+  OutputPath?: string;
   Parameters?: Record<string, unknown>;
   ItemProcessor?: { ProcessorConfig?: Record<string, string>; StartAt: string; States: Record<string, State> };
   Catch?: { ErrorEquals: string[]; Next: string }[];
@@ -42,10 +45,17 @@ function definition(): { StartAt: string; States: Record<string, State> } {
 }
 
 describe('the batch state machine', () => {
-  test('plans, scores the parts in a Distributed Map, then merges; every stage fails the run through its Catch', () => {
+  test('plans, scores the parts in a Distributed Map, then merges; every stage fails the run through its Catch, which reports the failure first', () => {
     const def = definition();
     expect(def.StartAt).toBe('Plan batch');
-    expect(def.States['Plan batch'].Next).toBe('Score parts');
+    expect(def.States['Plan batch'].Next).toBe('Scored before?');
+    // A re-drop of bytes the same version scored: the earlier run's answer (DUPLICATE), nothing scored.
+    expect(def.States['Scored before?']).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.plan.duplicate', IsPresent: true, Next: 'Already scored' }],
+      Default: 'Score parts',
+    });
+    expect(def.States['Already scored']).toMatchObject({ Type: 'Succeed', OutputPath: '$.plan.duplicate' });
     const map = def.States['Score parts'];
     expect(map.Type).toBe('Map');
     expect(map.ItemProcessor?.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
@@ -56,8 +66,18 @@ describe('the batch state machine', () => {
     expect(map.Next).toBe('Merge batch');
     expect(def.States['Merge batch'].Next).toBe('Batch scored');
     for (const name of ['Plan batch', 'Score parts', 'Merge batch']) {
-      expect(def.States[name].Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'Batch failed' })]);
+      expect(def.States[name].Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'Report failure' })]);
     }
+    // Report failure publishes Batch Scoring Failed; it fails the run with the error it was given, even if it fails itself.
+    const report = def.States['Report failure'];
+    expect(report.Parameters).toMatchObject({
+      action: 'failed',
+      'execution.$': '$$.Execution.Name',
+      'detail.$': '$.detail',
+      'error.$': '$.error',
+    });
+    expect(report.Next).toBe('Batch failed');
+    expect(report.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'Batch failed' })]);
     expect(def.States['Batch failed'].Type).toBe('Fail');
   });
 
@@ -96,7 +116,27 @@ describe('the batch state machine', () => {
     expect(statements.filter((s) => JSON.stringify(s.Action).includes('s3:'))).toEqual([]);
   });
 
-  test('the batch function reads batch/, models/ and its working files, writes predictions/, errors/ and batch-parts/, and nothing else of the bucket', () => {
+  test('the batch function may put events on the default bus and publish to the events topic, where the registry publishes', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({ EVENT_BUS_NAME: 'default', TOPIC_ARN: { Ref: logicalId(stack.registry.topic) } }),
+      },
+      Description: Match.stringLikeRegexp('batch scoring: plan'),
+    });
+    const policies = template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: [{ Ref: stack.getLogicalId(stack.batch.function.role!.node.defaultChild as never) }] },
+    });
+    const statements = Object.values(policies).flatMap(
+      (p) => p.Properties.PolicyDocument.Statement as { Action: unknown; Resource: unknown }[],
+    );
+    expect(statements).toContainEqual(expect.objectContaining({ Action: 'events:PutEvents', Resource: expect.objectContaining({}) }));
+    expect(JSON.stringify(statements.find((s) => s.Action === 'events:PutEvents')!.Resource)).toContain(':event-bus/default');
+    expect(statements).toContainEqual(
+      expect.objectContaining({ Action: 'sns:Publish', Resource: { Ref: logicalId(stack.registry.topic) } }),
+    );
+  });
+
+  test('the batch function reads batch/, models/ and its working files, writes predictions/, errors/, batch-parts/ and capture/ (the drift sample), and nothing else of the bucket', () => {
     const policies = template.findResources('AWS::IAM::Policy', {
       Properties: { Roles: [{ Ref: stack.getLogicalId(stack.batch.function.role!.node.defaultChild as never) }] },
     });
@@ -113,7 +153,7 @@ describe('the batch state machine', () => {
         .map((r) => /\/([a-z-]+\/)\*/.exec(r)?.[1])
         .sort();
     expect(prefixes('s3:GetObject*')).toEqual(['batch-parts/', 'batch/', 'models/']);
-    expect(prefixes('s3:PutObject')).toEqual(['batch-parts/', 'errors/', 'predictions/']);
+    expect(prefixes('s3:PutObject')).toEqual(['batch-parts/', 'capture/', 'errors/', 'predictions/']);
     // The registry: read only.
     expect(statements.some((s) => [s.Action].flat().some((a) => /dynamodb:(PutItem|UpdateItem|DeleteItem)/.test(a)))).toBe(false);
   });

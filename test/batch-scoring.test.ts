@@ -9,7 +9,11 @@ import * as path from 'node:path';
 import * as arrow from 'apache-arrow';
 import { PassThrough } from 'node:stream';
 import { Readable } from 'node:stream';
+import { runDriftCommand } from '../bin/commands/drift';
 import { scoreCommand, type ScoreResult } from '../bin/commands/score';
+import { Reservoir, partSampleSize } from '../lambdas/batch/capture-sample';
+import type { CaptureRecord } from '../lambdas/shared/capture-record';
+import { readLocalEvents } from '../local/events-journal';
 import { LocalTarget } from '../bin/local-target';
 import { partRanges } from '../lambdas/data/parts';
 import { textPartFrom, type FileLayout } from '../lambdas/batch/part-rows';
@@ -17,7 +21,7 @@ import { scorePart } from '../lambdas/batch/score-part';
 import { ModelServer } from '../lambdas/inference/serving';
 import type { ModelRuntime } from '../lambdas/shared/model-runtime';
 import { churnRows, toCsv } from '../local/demo-data';
-import { getObjectJson, listKeys, startCloud, stopCloud, tempDir, trainModel, type TestCloud } from './helpers/cloud';
+import { getObjectJson, getText, listKeys, startCloud, stopCloud, tempDir, trainModel, type TestCloud } from './helpers/cloud';
 import { arrowParquet, arrowValues } from './helpers/parquet-files';
 
 jest.setTimeout(300_000);
@@ -26,6 +30,8 @@ let test_: TestCloud;
 let runtime: ModelRuntime;
 let dir: string;
 const MODEL = 'churn';
+/** Rows scored by every `mloop score` run of this file: the drift monitor must see each (all runs are under the sample's cap). */
+let scoredByRuns = 0;
 
 beforeAll(async () => {
   test_ = await startCloud();
@@ -39,12 +45,17 @@ afterAll(async () => {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function score(file: string, body: string | Buffer, extra: { idColumn?: string; output?: string } = {}) {
+async function score(
+  file: string,
+  body: string | Buffer,
+  extra: { idColumn?: string; output?: string; version?: string; force?: boolean } = {},
+) {
   const input = path.join(dir, file);
   fs.writeFileSync(input, body);
   const lines: string[] = [];
   const io = { json: true, out: (t: string) => lines.push(t), err: () => undefined };
   const result = await scoreCommand(io, new LocalTarget(test_.cloud), { model: MODEL, input, ...extra });
+  scoredByRuns += result.rowsScored ?? 0;
   return { result, printed: JSON.parse(lines[0]) as ScoreResult };
 }
 
@@ -226,5 +237,136 @@ describe('the score-part core', () => {
     expect(second.predictions).toBe(first.predictions);
     expect(second.errors).toBe(first.errors);
     expect(first.counts.rowsIn).toBeGreaterThan(0);
+  });
+});
+
+describe('drift sees batch rows', () => {
+  test('each run writes its scored rows where the monitor reads captures, marked source batch, and the monitor counts them', async () => {
+    const { result } = await score('drift.csv', toCsv(churnRows({ rows: 40, seed: 21 })));
+    expect(result.rowsScored).toBe(40);
+    const manifestKey = `predictions/${MODEL}/${result.execution}/manifest.json`;
+    const manifest = await getObjectJson<{ capture: { rows: number; key: string } }>(test_.cloud.dataBucket, manifestKey);
+    expect(manifest.capture.rows).toBe(40);
+    expect(manifest.capture.key).toMatch(
+      new RegExp(`^capture/${MODEL}/\\d{4}/\\d{2}/\\d{2}/\\d{2}/\\d{15}-batch-${result.execution}\\.jsonl$`),
+    );
+    const records = (await getText(test_.cloud.dataBucket, manifest.capture.key))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as CaptureRecord);
+    expect(records).toHaveLength(40);
+    // The run is the request id and the file's line the index: feedback joins a batch row as it joins an API prediction.
+    expect(records.map((r) => r.index)).toEqual(Array.from({ length: 40 }, (_, i) => i + 2));
+    expect(records.every((r) => r.source === 'batch' && r.requestId === result.execution && r.version === 1)).toBe(true);
+    // Only the model's inputs: the file's target column is not captured.
+    expect(Object.keys(records[0].instance).sort()).toEqual(['contract', 'monthly_charges', 'payment', 'support_calls', 'tenure_months']);
+
+    const run = await runDriftCommand(test_.cloud, MODEL, '1h');
+    expect(run.rowsBySource).toEqual({ api: 0, batch: scoredByRuns });
+    expect(run.rows).toBe(scoredByRuns);
+  });
+});
+
+describe('the drift sample', () => {
+  const offerAll = (reservoir: Reservoir, rows: number) => {
+    for (let line = 1; line <= rows; line++) reservoir.offer({ line, instance: { x: line }, prediction: { value: line } });
+    return reservoir.sample();
+  };
+
+  test('keeps at most its size, in input order, the same rows for the same seed and others for another', () => {
+    const a = offerAll(new Reservoir(100, 'run-1/0'), 10_000);
+    const again = offerAll(new Reservoir(100, 'run-1/0'), 10_000);
+    const other = offerAll(new Reservoir(100, 'run-1/1'), 10_000);
+    expect(a).toHaveLength(100);
+    expect(a.map((r) => r.line)).toEqual([...a.map((r) => r.line)].sort((x, y) => x - y));
+    expect(again).toEqual(a);
+    expect(other.map((r) => r.line)).not.toEqual(a.map((r) => r.line));
+  });
+
+  test('is spread over the whole part, not its first rows', () => {
+    const lines = offerAll(new Reservoir(500, 'spread'), 100_000).map((r) => r.line);
+    const mean = lines.reduce((s, l) => s + l, 0) / lines.length;
+    // A uniform sample's mean is 50,000 with a standard error of about 1,300.
+    expect(Math.abs(mean - 50_000)).toBeLessThan(6_000);
+    expect(lines.filter((l) => l > 90_000).length).toBeGreaterThan(20);
+  });
+
+  test('a small file is captured whole; the cap is shared between parts; 0 captures nothing', () => {
+    expect(offerAll(new Reservoir(partSampleSize(10_000, 1), 's'), 30)).toHaveLength(30);
+    expect(partSampleSize(10_000, 3)).toBe(3334);
+    expect(partSampleSize(0, 3)).toBe(0);
+    expect(offerAll(new Reservoir(partSampleSize(0, 1), 's'), 30)).toHaveLength(0);
+  });
+});
+
+describe('batch events', () => {
+  const journal = () => readLocalEvents(test_.cloud.eventsJournal);
+
+  test('a run that ends publishes Batch Scoring Completed on the bus and the topic, with its counts', async () => {
+    const before = journal().length;
+    const { result } = await score('events.csv', toCsv(churnRows({ rows: 12, seed: 31 })));
+    const lines = journal().slice(before);
+    const bus = lines.filter((l) => l.kind === 'eventbridge' && l.event.source === 'mloop.batch');
+    expect(bus.map((l) => l.kind === 'eventbridge' && l.event['detail-type'])).toEqual(['Batch Scoring Completed']);
+    const detail = bus[0].kind === 'eventbridge' ? (bus[0].event.detail as Record<string, unknown>) : {};
+    expect(detail).toMatchObject({
+      model: MODEL,
+      version: 1,
+      alias: 'champion',
+      run: result.execution,
+      input: { key: `batch/${MODEL}/events.csv`, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) },
+      rowsIn: 12,
+      rowsScored: 12,
+      rowsRejected: 0,
+      captured: 12,
+      parts: 1,
+      manifest: expect.stringMatching(new RegExp(`/predictions/${MODEL}/${result.execution}/manifest\\.json$`)),
+    });
+    const sns = lines.filter((l) => l.kind === 'sns');
+    expect(sns.map((l) => l.kind === 'sns' && l.subject)).toEqual([`mloop: ${MODEL} batch scored 12 of 12 rows`]);
+  });
+
+  test('a run that fails publishes Batch Scoring Failed with the error and its message', async () => {
+    const before = journal().length;
+    await expect(score('unknown-version.csv', toCsv(churnRows({ rows: 5, seed: 32 })), { version: '99' })).rejects.toThrow(/failed/);
+    const lines = journal().slice(before);
+    const bus = lines.filter((l) => l.kind === 'eventbridge' && l.event.source === 'mloop.batch');
+    expect(bus.map((l) => l.kind === 'eventbridge' && l.event['detail-type'])).toEqual(['Batch Scoring Failed']);
+    const detail = bus[0].kind === 'eventbridge' ? (bus[0].event.detail as Record<string, string>) : {};
+    expect(detail).toMatchObject({ model: MODEL, input: { key: `batch/${MODEL}/unknown-version.csv` }, error: 'ModelNotFound' });
+    expect(detail.cause).toMatch(/version 99/);
+    expect(detail.cause).not.toMatch(/errorType|trace/);
+    const sns = lines.filter((l) => l.kind === 'sns');
+    expect(sns.map((l) => l.kind === 'sns' && l.subject)).toEqual([`mloop: ${MODEL} batch scoring failed (ModelNotFound)`]);
+  });
+});
+
+describe('a re-drop of the same bytes', () => {
+  test('under another name answers the run that scored them (DUPLICATE), with its predictions, and scores nothing again', async () => {
+    const body = toCsv(churnRows({ rows: 15, seed: 41 }));
+    const first = (await score('monday.csv', body)).result;
+    const events = readLocalEvents(test_.cloud.eventsJournal).length;
+    const { result: again, printed } = await score('monday-again.csv', body);
+    expect(printed.status).toBe('DUPLICATE');
+    expect(again).toMatchObject({ status: 'DUPLICATE', version: first.version, rowsIn: 15, rowsScored: 15, rowsRejected: 0 });
+    expect(again.execution).not.toBe(first.execution);
+    expect(fs.readFileSync(again.output!, 'utf8')).toBe(fs.readFileSync(first.output!, 'utf8'));
+    // Nothing scored: no manifest of its own, no second drift sample, no Completed event.
+    expect(await listKeys(test_.cloud.dataBucket, `predictions/${MODEL}/${again.execution}/`)).toEqual([]);
+    expect(
+      readLocalEvents(test_.cloud.eventsJournal)
+        .slice(events)
+        .filter((l) => l.kind === 'eventbridge'),
+    ).toEqual([]);
+    scoredByRuns -= 15;
+  });
+
+  test('with --force is scored again as a run of its own', async () => {
+    const body = toCsv(churnRows({ rows: 15, seed: 41 }));
+    const { result } = await score('monday-forced.csv', body, { force: true });
+    expect(result).toMatchObject({ status: 'SUCCEEDED', rowsScored: 15 });
+    expect(await listKeys(test_.cloud.dataBucket, `predictions/${MODEL}/${result.execution}/`)).toContain(
+      `predictions/${MODEL}/${result.execution}/manifest.json`,
+    );
   });
 });

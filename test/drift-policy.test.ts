@@ -369,6 +369,7 @@ describe('the HTML report', () => {
       modelVersion: 3,
       datasetVersion: 2,
       captureObjects: 1,
+      rowsBySource: { api: 200, batch: 0 },
       window: { mode: 'window', seconds: 86400, label: '24h', from: '2025-01-01T00:00:00.000Z', to: '2025-01-02T00:00:00.000Z' },
       config: { test: 'auto', nullShareThreshold: 0.1 },
       predictionDrift: null,

@@ -1047,6 +1047,7 @@ describe('cdk-nag (AwsSolutions)', () => {
       .sort();
     // A new wildcard grant must be reviewed: add it here with the acknowledgement's reason in lib/.
     expect(iam5).toEqual([
+      'Batch/Batch [Action::kms:GenerateDataKey*]',
       'Batch/Batch [Action::s3:Abort*]',
       'Batch/Batch [Action::s3:GetBucket*]',
       'Batch/Batch [Action::s3:GetObject*]',
@@ -1054,6 +1055,7 @@ describe('cdk-nag (AwsSolutions)', () => {
       'Batch/Batch [Resource::*]',
       'Batch/Batch [Resource::<X.Arn>/batch-parts/*]',
       'Batch/Batch [Resource::<X.Arn>/batch/*]',
+      'Batch/Batch [Resource::<X.Arn>/capture/*]',
       'Batch/Batch [Resource::<X.Arn>/errors/*]',
       'Batch/Batch [Resource::<X.Arn>/index/*]',
       'Batch/Batch [Resource::<X.Arn>/models/*]',

@@ -4,7 +4,7 @@
  * last run, or those of the last window), prints the verdict per feature, and fetches the HTML
  * report the monitor put in S3 beside the JSON report to <MLOOP_HOME>/reports/<model>/drift-<timestamp>.html.
  *
- * --json prints the run: {"datasetDrift", "driftShare", "rows", "features": [{"name", "test",
+ * --json prints the run: {"datasetDrift", "driftShare", "rows", "rowsBySource": {"api", "batch"}, "features": [{"name", "test",
  * "statistic", "pValue", "threshold", "drifted", ...}], "predictionDrift", "quality", "retrain",
  * "report": {"json": <s3 uri>, "html": <s3 uri>, "file": <local path>}, ...}.
  */
@@ -61,7 +61,7 @@ function featureLine(f: FeatureDrift): string {
 export function describeDriftRun(run: DriftRun | DriftCommandResult): string {
   const over = run.window.mode === 'window' ? `the last ${run.window.label ?? `${run.window.seconds}s`}` : 'captures since the last run';
   const lines = [
-    `Drift for ${run.model} v${run.modelVersion} over ${run.rows} rows (${over}): ${run.datasetDrift ? 'DATASET DRIFT' : 'no dataset drift'} (${run.drifted} of ${run.tested} features, share ${run.driftShare.toFixed(2)}, threshold ${run.driftShareThreshold})`,
+    `Drift for ${run.model} v${run.modelVersion} over ${run.rows} rows${run.rowsBySource.batch ? ` (${run.rowsBySource.batch} from batch scoring)` : ''} (${over}): ${run.datasetDrift ? 'DATASET DRIFT' : 'no dataset drift'} (${run.drifted} of ${run.tested} features, share ${run.driftShare.toFixed(2)}, threshold ${run.driftShareThreshold})`,
     ...run.features.map(featureLine),
   ];
   if (run.predictionDrift) {

@@ -16,7 +16,7 @@ import { getBytes, listKeys } from '../../lambdas/shared/storage';
 import { CliError } from '../cli-error';
 import type { LoopTarget } from '../target';
 
-export const SCORE_USAGE = `  mloop score --model NAME --input FILE [--output FILE] [--version N | --alias A] [--id-column C]
+export const SCORE_USAGE = `  mloop score --model NAME --input FILE [--output FILE] [--version N | --alias A] [--id-column C] [--force]
                                                          score every row of FILE (CSV, JSON Lines, Parquet, gzip)`;
 
 export interface ScoreIo {
@@ -32,11 +32,14 @@ export interface ScoreOptions {
   readonly version?: string;
   readonly alias?: string;
   readonly idColumn?: string;
+  /** Score again even when the same bytes were scored by the same version before. */
+  readonly force?: boolean;
 }
 
 /** What `mloop score --json` prints. */
 export interface ScoreResult {
-  readonly status: 'SUCCEEDED' | 'FAILED';
+  /** DUPLICATE: the same bytes were scored by the same version before; the output is that run's predictions. */
+  readonly status: 'SUCCEEDED' | 'DUPLICATE' | 'FAILED';
   readonly model: string;
   readonly version: number | null;
   readonly rowsIn: number | null;
@@ -88,6 +91,7 @@ export async function scoreCommand(io: ScoreIo, target: LoopTarget, options: Sco
     ...(options.version !== undefined ? { [BATCH_METADATA.version]: options.version } : {}),
     ...(options.alias !== undefined ? { [BATCH_METADATA.alias]: options.alias } : {}),
     ...(options.idColumn !== undefined ? { [BATCH_METADATA.idColumn]: options.idColumn } : {}),
+    ...(options.force ? { [BATCH_METADATA.force]: 'true' } : {}),
   };
   const key = s3Keys.batchInput(options.model, path.basename(options.input));
   const execution = await target.dropBatchFile(key, body, metadata);
@@ -125,7 +129,7 @@ export async function scoreCommand(io: ScoreIo, target: LoopTarget, options: Sco
     fs.writeFileSync(errors, await joinParts(e.bucket, e.key, '.jsonl', false));
   }
   const result: ScoreResult = {
-    status: 'SUCCEEDED',
+    status: summary.status,
     model: summary.model,
     version: summary.version,
     rowsIn: summary.rowsIn,
@@ -137,6 +141,10 @@ export async function scoreCommand(io: ScoreIo, target: LoopTarget, options: Sco
   };
   if (io.json) io.out(JSON.stringify(result));
   else {
+    if (summary.status === 'DUPLICATE')
+      io.out(
+        `These bytes were scored by v${summary.version} already (run ${summary.run}): its predictions, not scored again (--force scores again).`,
+      );
     io.out(`${summary.model} v${summary.version}: ${summary.rowsScored} of ${summary.rowsIn} rows scored -> ${output}`);
     if (errors) io.out(`${summary.rowsRejected} rows rejected (line and reason each) -> ${errors}`);
   }

@@ -1,6 +1,6 @@
 /**
- * Lambda entry of the batch state machine's states (lambdas/batch/runs.ts): Plan batch, Score part
- * and Merge batch. One function, told apart by `action`: they share their permissions (the file,
+ * Lambda entry of the batch state machine's states (lambdas/batch/runs.ts): Plan batch, Score part,
+ * Merge batch, and Report failure (lambdas/batch/events.ts). One function, told apart by `action`: they share their permissions (the file,
  * the registry, the models, the outputs) and the ONNX session cache of the container.
  */
 import { z } from 'zod';
@@ -10,9 +10,11 @@ import { logger } from '../shared/observability';
 import { parseEvent } from '../shared/parse-event';
 import { Registry } from '../shared/registry/registry';
 import { assertStatePayload } from '../shared/state-payload';
+import { reportBatchFailure } from './events';
 import { mergeBatch, planBatch, scorePlanPart } from './runs';
 
 const env = loadEnv(batchEnv);
+const targets = { eventBusName: env.EVENT_BUS_NAME, topicArn: env.TOPIC_ARN };
 // Module scope: a version's ONNX session is created once per container, as the API's are.
 const server = new ModelServer(new Registry(env.REGISTRY_TABLE), 0);
 
@@ -30,20 +32,31 @@ const counts = z.object({
   lines: z.number().int().nonnegative(),
   inferenceMs: z.number().nonnegative(),
   totalMs: z.number().nonnegative(),
+  captured: z.number().int().nonnegative(),
+});
+
+const objectDetail = z.looseObject({
+  bucket: z.looseObject({ name: z.string().min(1) }),
+  object: z.looseObject({ key: z.string().min(1), 'version-id': z.string().optional() }),
 });
 
 export const batchInput = z.discriminatedUnion('action', [
-  z.object({
-    action: z.literal('plan'),
-    execution: z.string().min(1),
-    detail: z.looseObject({
-      bucket: z.looseObject({ name: z.string().min(1) }),
-      object: z.looseObject({ key: z.string().min(1), 'version-id': z.string().optional() }),
-    }),
-  }),
+  z.object({ action: z.literal('plan'), execution: z.string().min(1), detail: objectDetail }),
   z.object({ action: z.literal('score'), plan, part: range }),
   z.object({ action: z.literal('merge'), plan, parts: z.array(counts) }),
+  /** 'Report failure': any state's Catch, with the error it caught. */
+  z.object({
+    action: z.literal('failed'),
+    execution: z.string().min(1),
+    detail: objectDetail,
+    error: z.looseObject({ Error: z.string().optional(), Cause: z.string().optional() }),
+  }),
 ]);
+
+function objectOf(detail: z.infer<typeof objectDetail>): { bucket: string; key: string; versionId?: string } {
+  const versionId = detail.object['version-id'];
+  return { bucket: detail.bucket.name, key: detail.object.key, ...(versionId && versionId !== 'null' ? { versionId } : {}) };
+}
 
 export async function handler(event: unknown): Promise<unknown> {
   const input = parseEvent(batchInput, event, 'Batch scoring input is invalid');
@@ -53,18 +66,13 @@ export async function handler(event: unknown): Promise<unknown> {
 
 function run(input: z.infer<typeof batchInput>): Promise<unknown> {
   switch (input.action) {
-    case 'plan': {
-      const versionId = input.detail.object['version-id'];
-      const object = {
-        bucket: input.detail.bucket.name,
-        key: input.detail.object.key,
-        ...(versionId && versionId !== 'null' ? { versionId } : {}),
-      };
-      return planBatch(object, input.execution, server, env);
-    }
+    case 'plan':
+      return planBatch(objectOf(input.detail), input.execution, server, env);
     case 'score':
       return scorePlanPart(input.plan, input.part, server, env);
     case 'merge':
-      return mergeBatch(input.plan, input.parts);
+      return mergeBatch(input.plan, input.parts, targets);
+    case 'failed':
+      return reportBatchFailure(input.execution, objectOf(input.detail), input.error, targets);
   }
 }

@@ -7,8 +7,10 @@
  *   Score parts    a Distributed Map of scorePlanPart: one part's rows into
  *                  predictions/<model>/<run>/part-<index>.csv (or .jsonl), its rejected rows into
  *                  the working folder
+ *                  and a seeded sample of its scored rows for the drift monitor (capture-sample.ts)
  *   Merge batch    mergeBatch: the rejected rows with their lines in the file, into
  *                  errors/<model>/<run>/part-<index>.jsonl; rows in = scored + rejected, checked;
+ *                  the parts' samples as one capture object (source: batch) under capture/<model>/;
  *                  manifest.json beside the predictions
  *
  * The run is the execution's name (one per object version, lambdas/batch/start.ts). A part run
@@ -27,13 +29,22 @@ import type { ModelServer } from '../inference/serving';
 import { s3Client } from '../shared/clients';
 import type { BatchEnv } from '../shared/env';
 import { BatchInputInvalid } from '../shared/errors';
-import { BATCH_PREFIX, MODEL_NAME_PATTERN, ALIAS_NAME_PATTERN, parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
+import { BATCH_PARTS_PREFIX, BATCH_PREFIX, MODEL_NAME_PATTERN, ALIAS_NAME_PATTERN, parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
+import { inputFields } from '../shared/model-inputs';
+import { publishOrLog, type EventTargets } from '../shared/events';
 import { getBytes, getJson, head, putBytes, putJson, upload } from '../shared/storage';
+import { batchCaptureRecords, partSampleSize, Reservoir, sampleLines, type SampledRow } from './capture-sample';
+import { batchCompletedEvent } from './events';
 import { textPartFrom, type FileLayout, type PartRange } from './part-rows';
 import { scorePart, type PartCounts, type RejectedRow } from './score-part';
 
 /** S3 user metadata of a dropped file: which version scores it (else the champion), and an id column to write instead of all. */
-export const BATCH_METADATA = { version: 'mloop-version', alias: 'mloop-alias', idColumn: 'mloop-id-column' } as const;
+export const BATCH_METADATA = {
+  version: 'mloop-version',
+  alias: 'mloop-alias',
+  idColumn: 'mloop-id-column',
+  force: 'mloop-force',
+} as const;
 
 /** Bytes read from a text file's start for its header and line end. */
 const LAYOUT_HEAD_BYTES = 1024 * 1024;
@@ -61,11 +72,16 @@ export interface PlanOutput {
   readonly model: string;
   readonly version: number;
   readonly parts: readonly PartRange[];
+  /** The same bytes were scored by the same version already: that run's answer, and nothing is scored again. */
+  readonly duplicate?: BatchSummary;
 }
 
 /** What Merge batch answers, and the manifest's counts. */
 export interface BatchSummary {
-  readonly status: 'SUCCEEDED';
+  /** DUPLICATE: the same bytes were scored by the same version before; the outputs are that run's. */
+  readonly status: 'SUCCEEDED' | 'DUPLICATE';
+  /** The run whose outputs these are (this execution's, or the earlier run's for a DUPLICATE). */
+  readonly run: string;
   readonly model: string;
   readonly version: number;
   readonly rowsIn: number;
@@ -74,6 +90,13 @@ export interface BatchSummary {
   readonly predictions: string;
   readonly errors: string;
   readonly manifest: string;
+  /** Scored rows written for the drift monitor (a sample: capture-sample.ts). */
+  readonly captured: number;
+}
+
+/** What Score part answers: the part's counts and how many of its rows it sampled for the drift monitor. */
+export interface PartResult extends PartCounts {
+  readonly captured: number;
 }
 
 /** The model and file of `batch/<model>/<file>`. */
@@ -171,6 +194,13 @@ export async function planBatch(object: BatchObject, execution: string, server: 
   const { sha256, bytes } = await sha256Of(object);
   if (bytes !== size)
     throw new Error(`${object.key} read as ${bytes} bytes, not the ${size} its HEAD reported: was it overwritten without versioning?`);
+  // The same bytes and the same version give the same predictions: answer the run that made them, unless forced.
+  // (An id column asked for by a re-drop does not change this: the earlier run's outputs are the answer.)
+  if (metadata[BATCH_METADATA.force] !== 'true') {
+    const earlier = await earlierRun(object.bucket, model, sha256, served.version);
+    if (earlier !== undefined)
+      return { plan: '', model, version: served.version, parts: [], duplicate: { ...earlier, status: 'DUPLICATE' } };
+  }
   const idColumn = metadata[BATCH_METADATA.idColumn] || undefined;
   const plan: BatchPlan = {
     run: execution,
@@ -186,6 +216,23 @@ export async function planBatch(object: BatchObject, execution: string, server: 
   return { plan: s3Uri(object.bucket, key), model, version: served.version, parts };
 }
 
+/**
+ * Which run scored these bytes with this version: written by the merge of a run that succeeded,
+ * read by the plan of a later drop (batch-parts/<model>/content/<sha256>-v<version>.json).
+ */
+const contentKey = (model: string, sha256: string, version: number): string =>
+  `${BATCH_PARTS_PREFIX}${model}/content/${sha256}-v${String(version).padStart(6, '0')}.json`;
+
+/** The summary of the run that scored these bytes with this version, if one succeeded. */
+async function earlierRun(bucket: string, model: string, sha256: string, version: number): Promise<BatchSummary | undefined> {
+  try {
+    return await getJson<BatchSummary>(bucket, contentKey(model, sha256, version));
+  } catch (error) {
+    if ((error as Error).name === 'NoSuchKey') return undefined;
+    throw error;
+  }
+}
+
 async function readPlan(uri: string): Promise<BatchPlan> {
   const { bucket, key } = parseS3Uri(uri);
   return getJson<BatchPlan>(bucket, key);
@@ -193,6 +240,10 @@ async function readPlan(uri: string): Promise<BatchPlan> {
 
 const workErrorsKey = (plan: BatchPlan, index: number): string =>
   `${s3Keys.batchPartsPrefix(plan.model.name, plan.run)}errors-${String(index).padStart(5, '0')}.jsonl`;
+const workSampleKey = (plan: BatchPlan, index: number): string =>
+  `${s3Keys.batchPartsPrefix(plan.model.name, plan.run)}capture-${String(index).padStart(5, '0')}.jsonl`;
+/** Where the merge records the capture key it chose, so that a retried merge rewrites that object instead of adding one. */
+const captureKeyRecord = (plan: BatchPlan): string => `${s3Keys.batchPartsPrefix(plan.model.name, plan.run)}capture-key.json`;
 
 async function objectStream(object: BatchObject, start: number): Promise<Readable> {
   const out = await s3Client().send(
@@ -207,7 +258,7 @@ async function objectStream(object: BatchObject, start: number): Promise<Readabl
 }
 
 /** 'Score part': one part's predictions, and its rejected rows into the working folder. */
-export async function scorePlanPart(planUri: string, part: PartRange, server: ModelServer, env: BatchEnv): Promise<PartCounts> {
+export async function scorePlanPart(planUri: string, part: PartRange, server: ModelServer, env: BatchEnv): Promise<PartResult> {
   const plan = await readPlan(planUri);
   const { input, layout } = plan;
   const served = await server.get(plan.model.name, { version: plan.model.version });
@@ -228,6 +279,8 @@ export async function scorePlanPart(planUri: string, part: PartRange, server: Mo
     layout.format === 'parquet'
       ? { parquet: s3RangeSource(input.bucket, input.key, input.versionId, input.bytes) }
       : { text: { stream: await objectStream(input, from), from } };
+  // Seeded by the run and the part: a retried part samples the same rows.
+  const reservoir = new Reservoir(partSampleSize(env.BATCH_CAPTURE_ROWS, plan.parts.length), `${plan.run}/${part.index}`);
   const [counts] = await Promise.all([
     scorePart(
       source,
@@ -235,11 +288,35 @@ export async function scorePlanPart(planUri: string, part: PartRange, server: Mo
       part,
       served.runtime,
       { predictions, errors },
-      { batchRows: env.SCORE_BATCH_ROWS, ...(plan.idColumn ? { idColumn: plan.idColumn } : {}) },
+      {
+        batchRows: env.SCORE_BATCH_ROWS,
+        ...(plan.idColumn ? { idColumn: plan.idColumn } : {}),
+        onScored: (line, instance, prediction) => reservoir.offer({ line, instance, prediction }),
+      },
     ),
     ...uploads,
   ]);
-  return counts;
+  // The drift monitor reads the model's inputs only: a row's other columns (ids, the target) are left out.
+  const features = inputFields(served.runtime.card).map((f) => f.name);
+  const sample = reservoir.sample().map((r) => ({
+    ...r,
+    instance: Object.fromEntries(features.filter((f) => Object.hasOwn(r.instance, f)).map((f) => [f, r.instance[f]])),
+  }));
+  if (sample.length > 0) await putBytes(input.bucket, workSampleKey(plan, part.index), sampleLines(sample), 'application/x-ndjson');
+  return { ...counts, captured: sample.length };
+}
+
+/** The capture key of a run: the one a previous attempt of the merge chose, else one named by now (keys sort by write time). */
+async function captureKeyOf(plan: BatchPlan, now: Date): Promise<string> {
+  const record = captureKeyRecord(plan);
+  try {
+    return (await getJson<{ key: string }>(plan.input.bucket, record)).key;
+  } catch (error) {
+    if ((error as Error).name !== 'NoSuchKey') throw error;
+  }
+  const key = s3Keys.capture(plan.model.name, now, `batch-${plan.run}`);
+  await putJson(plan.input.bucket, record, { key });
+  return key;
 }
 
 /** The manifest beside a run's predictions. */
@@ -250,7 +327,9 @@ export interface BatchManifest {
   readonly rowsIn: number;
   readonly rowsScored: number;
   readonly rowsRejected: number;
-  readonly parts: (PartCounts & { readonly predictions: string; readonly errors: string | null })[];
+  readonly parts: (PartResult & { readonly predictions: string; readonly errors: string | null })[];
+  /** The sample of scored rows the drift monitor reads, or null when none was taken. */
+  readonly capture: { readonly rows: number; readonly key: string } | null;
   readonly timings: {
     readonly plannedAt: string;
     readonly mergedAt: string;
@@ -264,7 +343,7 @@ export interface BatchManifest {
  * 'Merge batch': each part's rejected rows with their lines in the whole file, the counts added
  * up and checked (rows in = scored + rejected, and one answer per planned part), the manifest.
  */
-export async function mergeBatch(planUri: string, results: readonly PartCounts[]): Promise<BatchSummary> {
+export async function mergeBatch(planUri: string, results: readonly PartResult[], targets: EventTargets = {}): Promise<BatchSummary> {
   const plan = await readPlan(planUri);
   const { bucket } = plan.input;
   const byIndex = new Map(results.map((r) => [r.index, r]));
@@ -279,6 +358,7 @@ export async function mergeBatch(planUri: string, results: readonly PartCounts[]
   let rowsScored = 0;
   let rowsRejected = 0;
   const parts: BatchManifest['parts'][number][] = [];
+  const sample: SampledRow[] = [];
   for (const part of plan.parts) {
     const counts = byIndex.get(part.index)!;
     if (counts.rowsIn !== counts.rowsScored + counts.rowsRejected)
@@ -300,6 +380,14 @@ export async function mergeBatch(planUri: string, results: readonly PartCounts[]
       errorsKey = s3Keys.errorsPart(plan.model.name, plan.run, part.index);
       await putBytes(bucket, errorsKey, shifted.join(''), 'application/x-ndjson');
     }
+    if (counts.captured > 0) {
+      const text = (await getBytes(bucket, workSampleKey(plan, part.index))).toString('utf8');
+      for (const l of text.split('\n')) {
+        if (l === '') continue;
+        const row = JSON.parse(l) as SampledRow;
+        sample.push({ ...row, line: row.line + lineOffset });
+      }
+    }
     lineOffset += counts.lines;
     parts.push({
       ...counts,
@@ -310,6 +398,20 @@ export async function mergeBatch(planUri: string, results: readonly PartCounts[]
   if (rowsIn !== rowsScored + rowsRejected)
     throw new Error(`The run read ${rowsIn} rows but scored ${rowsScored} and rejected ${rowsRejected}.`);
   const mergedAt = new Date();
+  let capture: BatchManifest['capture'] = null;
+  if (sample.length > 0) {
+    const key = await captureKeyOf(plan, mergedAt);
+    const inferenceMs = parts.reduce((s, p) => s + p.inferenceMs, 0);
+    const records = batchCaptureRecords(sample, {
+      run: plan.run,
+      model: plan.model.name,
+      version: plan.model.version,
+      at: mergedAt.toISOString(),
+      latencyMs: rowsScored > 0 ? Math.round((inferenceMs / rowsScored) * 1000) / 1000 : 0,
+    });
+    await putBytes(bucket, key, records.map((r) => JSON.stringify(r) + '\n').join(''), 'application/x-ndjson');
+    capture = { rows: records.length, key };
+  }
   const manifest: BatchManifest = {
     run: plan.run,
     model: plan.model,
@@ -318,6 +420,7 @@ export async function mergeBatch(planUri: string, results: readonly PartCounts[]
     rowsScored,
     rowsRejected,
     parts,
+    capture,
     timings: {
       plannedAt: plan.plannedAt,
       mergedAt: mergedAt.toISOString(),
@@ -328,8 +431,9 @@ export async function mergeBatch(planUri: string, results: readonly PartCounts[]
   };
   const manifestKey = s3Keys.batchManifest(plan.model.name, plan.run);
   await putJson(bucket, manifestKey, manifest);
-  return {
+  const summary: BatchSummary = {
     status: 'SUCCEEDED',
+    run: plan.run,
     model: plan.model.name,
     version: plan.model.version,
     rowsIn,
@@ -338,5 +442,32 @@ export async function mergeBatch(planUri: string, results: readonly PartCounts[]
     predictions: s3Uri(bucket, s3Keys.predictionsPrefix(plan.model.name, plan.run)),
     errors: s3Uri(bucket, s3Keys.errorsPrefix(plan.model.name, plan.run)),
     manifest: s3Uri(bucket, manifestKey),
+    captured: capture?.rows ?? 0,
   };
+  // Later drops of the same bytes for the same version answer this run (planBatch).
+  await putJson(bucket, contentKey(plan.model.name, plan.input.sha256, plan.model.version), summary);
+  // After the manifest, at most once per merge: a notification, never a failed run (events.ts).
+  await publishOrLog(
+    [
+      batchCompletedEvent({
+        model: summary.model,
+        version: summary.version,
+        alias: plan.model.alias,
+        run: plan.run,
+        input: { bucket, key: plan.input.key, versionId: plan.input.versionId ?? null, sha256: plan.input.sha256 },
+        rowsIn,
+        rowsScored,
+        rowsRejected,
+        captured: summary.captured,
+        parts: plan.parts.length,
+        predictions: summary.predictions,
+        errors: summary.errors,
+        manifest: summary.manifest,
+        wallMs: manifest.timings.wallMs,
+        completedAt: manifest.timings.mergedAt,
+      }),
+    ],
+    targets,
+  );
+  return summary;
 }

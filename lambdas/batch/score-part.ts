@@ -35,6 +35,11 @@ export interface ScorePartOptions {
   readonly idColumn?: string;
   /** Rows per session.run. @default DEFAULT_SCORE_BATCH_ROWS */
   readonly batchRows?: number;
+  /**
+   * Called for each scored row, in input order, with its line in the part, the values it was
+   * scored on and its prediction (the drift sample, lambdas/batch/capture-sample.ts).
+   */
+  readonly onScored?: (line: number, values: Record<string, unknown>, prediction: Prediction) => void;
 }
 
 /** What one part did. Lines are the part's own (1 = its first line); the merge shifts them. */
@@ -94,6 +99,7 @@ export async function scorePart(
   const extra = predictionColumns(runtime);
   const jsonl = layout.format === 'jsonl';
   const idColumn = options.idColumn;
+  const onScored = options.onScored;
 
   let rowsIn = 0;
   let rowsScored = 0;
@@ -140,8 +146,9 @@ export async function scorePart(
       throw new Error(`The model answered ${predictions.length} predictions for ${batch.length} rows.`);
     writeHeader();
     for (let i = 0; i < batch.length; i++) {
-      const { row } = batch[i];
+      const { row, values } = batch[i];
       const prediction = predictions[i];
+      onScored?.(row.line, values, prediction);
       if (jsonl) {
         const own = idColumn !== undefined ? { [idColumn]: row.object?.[idColumn] ?? null } : row.object;
         out += JSON.stringify({ ...own, prediction }) + '\n';

@@ -21,6 +21,8 @@ export interface DriftRun extends DriftReport {
   readonly modelVersion: number;
   readonly datasetVersion: number;
   readonly captureObjects: number;
+  /** The window's rows by where they were predicted: the inference API, or batch scoring's sample (lambdas/batch/capture-sample.ts). */
+  readonly rowsBySource: { readonly api: number; readonly batch: number };
   /** Which captures: since the watermark, or a window of the last `seconds`. */
   readonly window: {
     readonly mode: 'watermark' | 'window';

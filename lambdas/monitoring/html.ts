@@ -167,7 +167,7 @@ th{background:#f5f7fa}.warn{color:#8a5a00}.note{color:#52606d;font-size:.9rem}co
 .legend span{display:inline-block;width:.8rem;height:.8rem;margin:0 .3rem 0 1rem;vertical-align:middle}
 </style></head><body>
 <h1>Drift report: ${escapeHtml(run.model)} v${run.modelVersion} ${verdict}</h1>
-<p>${run.rows} captured rows over ${window}, against the training profile of dataset v${run.datasetVersion}. ${run.drifted} of ${run.tested} tested features drifted: share <b>${fmt(run.driftShare, 2)}</b> (dataset drift at ${run.driftShareThreshold} or more).${run.nullShareDrift ? ' <span class="badge bad">null share drift</span>' : ''}</p>
+<p>${run.rows} captured rows${run.rowsBySource.batch ? ` (${run.rowsBySource.batch} sampled from batch scoring)` : ''} over ${window}, against the training profile of dataset v${run.datasetVersion}. ${run.drifted} of ${run.tested} tested features drifted: share <b>${fmt(run.driftShare, 2)}</b> (dataset drift at ${run.driftShareThreshold} or more).${run.nullShareDrift ? ' <span class="badge bad">null share drift</span>' : ''}</p>
 <p class="legend"><span style="background:${REFERENCE_COLOR}"></span>reference (training profile)<span style="background:${CURRENT_COLOR}"></span>window<span style="background:${DRIFT_COLOR}"></span>window, drifted</p>
 <p class="note">Generated ${escapeHtml(run.generatedAt)} · JSON report <code>${escapeHtml(run.report.json)}</code></p>
 <h2>Features</h2>

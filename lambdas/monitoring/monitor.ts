@@ -114,12 +114,16 @@ export async function monitorModel(model: string, env: DriftEnv, options: Monito
 
   // The features the model saw: a date-time's derived ones computed as serving computed them.
   const withDerived = derivedFeatureFiller(card);
+  const rowsBySource = { api: 0, batch: 0 };
   for (const key of keys) {
     const indexer = new CaptureIndexer();
     const lines = createInterface({ input: await getStream(env.DATA_BUCKET, key), crlfDelay: Infinity });
     for await (const line of lines) {
       if (line.trim() === '') continue;
       const record = JSON.parse(line) as CaptureRecord;
+      // Lines written before `source` existed came from the API.
+      if (record.source === 'batch') rowsBySource.batch++;
+      else rowsBySource.api++;
       accumulator.add(withDerived(record.instance ?? {}));
       if (predictions) predictions.add(predictionRow(outputs, record.prediction));
       quality.add(record.requestId, indexer.next(record), record.prediction);
@@ -178,6 +182,7 @@ export async function monitorModel(model: string, env: DriftEnv, options: Monito
     modelVersion: alias.version,
     datasetVersion: version.lineage.datasetVersion,
     captureObjects: keys.length,
+    rowsBySource,
     ...report,
     window: {
       mode: windowed ? 'window' : 'watermark',

@@ -195,6 +195,10 @@ export const batchEnv = z.object({
   MAX_PARTS: z.coerce.number().int().positive().max(1000).default(1000),
   /** Rows scored per ONNX session.run. */
   SCORE_BATCH_ROWS: z.coerce.number().int().positive().default(2048),
+  /** Scored rows of one run written for the drift monitor, at most (a seeded sample; 0: none). */
+  BATCH_CAPTURE_ROWS: z.coerce.number().int().min(0).default(10_000),
+  /** Where `Batch Scoring Completed`/`Failed` go (lambdas/batch/events.ts). */
+  ...registryEvents,
 });
 
 export type StartPipelineEnv = z.infer<typeof startPipelineEnv>;

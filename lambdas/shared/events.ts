@@ -2,7 +2,9 @@
  * Registry events: every registration and every alias move is published to EventBridge (for
  * systems: source `mloop.registry`, detail-types `Model Version Registered` and `Model Alias
  * Changed`) and to an SNS topic (for people: a subject and a readable message), so that nobody
- * has to poll the registry. Archiving a version publishes `Model Version Archived`.
+ * has to poll the registry. Archiving a version publishes `Model Version Archived`. Batch scoring
+ * publishes the end of each run the same way (source `mloop.batch`, detail-types `Batch Scoring
+ * Completed` and `Batch Scoring Failed`, made in lambdas/batch/events.ts).
  *
  * The clients come from the one factory (lambdas/shared/clients.ts): on AWS, EventBridge and SNS;
  * locally, the local runtime's PutEvents and Publish on loopback (local/eventbridge-api.ts,
@@ -24,7 +26,12 @@ export const VERSION_REGISTERED = 'Model Version Registered';
 export const ALIAS_CHANGED = 'Model Alias Changed';
 export const VERSION_ARCHIVED = 'Model Version Archived';
 
-export type RegistryEventType = typeof VERSION_REGISTERED | typeof ALIAS_CHANGED | typeof VERSION_ARCHIVED;
+export const BATCH_EVENT_SOURCE = 'mloop.batch';
+export const BATCH_SCORING_COMPLETED = 'Batch Scoring Completed';
+export const BATCH_SCORING_FAILED = 'Batch Scoring Failed';
+
+export type RegistryEventType =
+  typeof VERSION_REGISTERED | typeof ALIAS_CHANGED | typeof VERSION_ARCHIVED | typeof BATCH_SCORING_COMPLETED | typeof BATCH_SCORING_FAILED;
 
 /** `detail` of a `Model Version Registered` event. */
 export interface VersionRegisteredDetail {
@@ -62,9 +69,45 @@ export interface VersionArchivedDetail {
   readonly reason: string;
 }
 
+/** `detail` of a `Batch Scoring Completed` event. */
+export interface BatchScoringCompletedDetail {
+  readonly model: string;
+  readonly version: number;
+  /** The alias the run resolved (champion by default), or null when the file named a version. */
+  readonly alias: string | null;
+  /** The execution: the run's name in predictions/<model>/<run>/. */
+  readonly run: string;
+  readonly input: { readonly bucket: string; readonly key: string; readonly versionId: string | null; readonly sha256: string };
+  readonly rowsIn: number;
+  readonly rowsScored: number;
+  readonly rowsRejected: number;
+  /** Scored rows written for the drift monitor. */
+  readonly captured: number;
+  readonly parts: number;
+  readonly predictions: string;
+  readonly errors: string;
+  readonly manifest: string;
+  readonly wallMs: number;
+  readonly completedAt: string;
+}
+
+/** `detail` of a `Batch Scoring Failed` event. */
+export interface BatchScoringFailedDetail {
+  readonly model: string;
+  readonly run: string;
+  readonly input: { readonly bucket: string; readonly key: string; readonly versionId: string | null };
+  /** The error's name (a named error class, or a States.* error) and its message. */
+  readonly error: string;
+  readonly cause: string;
+  readonly failedAt: string;
+}
+
 export interface RegistryEvent {
   readonly detailType: RegistryEventType;
-  readonly detail: VersionRegisteredDetail | AliasChangedDetail | VersionArchivedDetail;
+  readonly detail:
+    VersionRegisteredDetail | AliasChangedDetail | VersionArchivedDetail | BatchScoringCompletedDetail | BatchScoringFailedDetail;
+  /** The EventBridge source. @default REGISTRY_EVENT_SOURCE */
+  readonly source?: string;
   /** SNS subject: at most 100 printable ASCII characters. */
   readonly subject: string;
   /** SNS message: for people. */
@@ -160,7 +203,7 @@ export async function publishRegistryEvents(events: RegistryEvent[], targets: Ev
         .send(
           new PutEventsCommand({
             Entries: batch.map((e) => ({
-              Source: REGISTRY_EVENT_SOURCE,
+              Source: e.source ?? REGISTRY_EVENT_SOURCE,
               DetailType: e.detailType,
               Detail: JSON.stringify(e.detail),
               EventBusName: targets.eventBusName,

@@ -12,6 +12,7 @@
  *   models/<model>/v<version>/{model.onnx,model-card.json,evaluation.json}
  *   candidates/<model>/<execution>/{model.onnx,model-card.json,evaluation.json,prediction-profile.json}  a run's candidate
  *   capture/<model>/<yyyy>/<mm>/<dd>/<hh>/<ms>-<id>.jsonl  data capture, by hour (UTC), time-ordered
+ *                                                (API requests; a batch run's sample: <id> = batch-<run>)
  *   feedback/<model>/<yyyy>/<mm>/<dd>/<hh>/<ms>-<id>.jsonl  ground-truth labels sent to the API, by hour (UTC)
  *   monitoring/<model>/drift/<timestamp>.json    drift reports
  *

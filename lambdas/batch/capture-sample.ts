@@ -1,0 +1,104 @@
+/**
+ * Batch rows for the drift monitor: a fixed-size uniform sample of each part's scored rows
+ * (reservoir sampling), turned by the merge into capture records marked `source: 'batch'` and
+ * written where the monitor reads the API's captures (capture/<model>/..., lambdas/shared/layout.ts).
+ *
+ * Why a sample, and of a fixed size: the monitor's tests get their power from a few thousand rows,
+ * while a 1M-row file captured whole would be a million lines for every monitor run to read
+ * (within its Lambda's 15 minutes) and would outweigh the API's live traffic in the window a
+ * thousand to one. A fixed number of rows per run bounds the monitor's work, the part's memory
+ * (the reservoir) and the capture storage, whatever the file's size; a file with fewer scored rows
+ * than the cap is captured whole.
+ *
+ * Why seeded: the draw comes from a generator seeded by the run and the part, so a part scored
+ * again (a Map retry) keeps the same rows and writes the same bytes, as its predictions do.
+ */
+import { createHash } from 'node:crypto';
+import type { CaptureRecord } from '../shared/capture-record';
+import type { Prediction } from '../shared/model-runtime';
+
+/** Rows of one run the drift monitor sees, at most (BATCH_CAPTURE_ROWS). */
+export const DEFAULT_BATCH_CAPTURE_ROWS = 10_000;
+
+/** A sampled row as a part writes it: its line in the part, the features it was scored on, the prediction. */
+export interface SampledRow {
+  readonly line: number;
+  readonly instance: Record<string, unknown>;
+  readonly prediction: Prediction;
+}
+
+/** Each part's share of the run's cap: parts are about the same size, so the run's sample stays about uniform. */
+export function partSampleSize(capRows: number, parts: number): number {
+  if (capRows <= 0 || parts <= 0) return 0;
+  return Math.ceil(capRows / parts);
+}
+
+/** mulberry32: a small, fast generator; quality enough for choosing rows, and reproducible from its seed. */
+function generator(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A uniform sample of `size` rows from a stream of unknown length (Vitter's algorithm R), seeded. */
+export class Reservoir {
+  private readonly rows: SampledRow[] = [];
+  private seen = 0;
+  private readonly random: () => number;
+
+  constructor(
+    private readonly size: number,
+    seed: string,
+  ) {
+    this.random = generator(createHash('sha256').update(seed).digest().readUInt32BE(0));
+  }
+
+  /** One scored row; kept with probability size / rows seen so far. */
+  offer(row: SampledRow): void {
+    this.seen++;
+    if (this.size <= 0) return;
+    if (this.rows.length < this.size) {
+      this.rows.push(row);
+      return;
+    }
+    const j = Math.floor(this.random() * this.seen);
+    if (j < this.size) this.rows[j] = row;
+  }
+
+  /** The sample in input order. */
+  sample(): SampledRow[] {
+    return [...this.rows].sort((a, b) => a.line - b.line);
+  }
+}
+
+/** The sample as JSON Lines (the part's working file). */
+export function sampleLines(rows: readonly SampledRow[]): string {
+  return rows.map((r) => JSON.stringify(r) + '\n').join('');
+}
+
+/**
+ * Capture records of a run's sample: the request id is the run and `index` the row's line in the
+ * file, so feedback sent as {requestId: <run>, index: <line>, label} joins the row as it joins an
+ * API prediction. `latencyMs` is the row's share of its part's inference time.
+ */
+export function batchCaptureRecords(
+  rows: readonly SampledRow[],
+  run: { readonly run: string; readonly model: string; readonly version: number; readonly at: string; readonly latencyMs: number },
+): CaptureRecord[] {
+  return rows.map((r) => ({
+    requestId: run.run,
+    index: r.line,
+    at: run.at,
+    model: run.model,
+    version: run.version,
+    instance: r.instance,
+    prediction: r.prediction,
+    latencyMs: run.latencyMs,
+    source: 'batch',
+  }));
+}

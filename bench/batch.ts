@@ -1,0 +1,176 @@
+/**
+ * `npm run bench -- batch`: batch scoring's score-part core (lambdas/batch/score-part.ts: read the
+ * part, check every row as the API does, score in batches, write the predictions CSV) against bare
+ * onnxruntime-node `session.run` on the same rows in the same batches (tensors built beforehand),
+ * in rows per second on one core, in the same run, on a model trained for the run. Also the
+ * process's peak resident memory after scoring N rows and 10 N rows in one part, to show it stays
+ * flat as rows grow (the core streams: nothing grows with the part).
+ *
+ * MLOOP_BENCH_BATCH_ROWS sets N (default 100,000; 1,000,000 for the issue's figure, slower).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough, Readable, Writable } from 'node:stream';
+import * as ort from 'onnxruntime-node';
+import { runPipeline } from '../bin/cli';
+import { DEFAULT_SCORE_BATCH_ROWS, scorePart } from '../lambdas/batch/score-part';
+import type { FileLayout } from '../lambdas/batch/part-rows';
+import { parseS3Uri } from '../lambdas/shared/layout';
+import { ModelRuntime } from '../lambdas/shared/model-runtime';
+import { logger } from '../lambdas/shared/observability';
+import { Registry } from '../lambdas/shared/registry/registry';
+import { getBytes } from '../lambdas/shared/storage';
+import type { ModelCard } from '../lambdas/shared/types';
+import { LocalCloud } from '../local/cloud';
+import { churnRows, DEMO_FEATURES, DEMO_TARGET, toCsv } from '../local/demo-data';
+
+const MODEL = 'batchbench';
+const log = (line: string) => process.stderr.write(`  ${line}\n`);
+const round = (n: number, digits = 3) => Number(n.toFixed(digits));
+
+/** N rows of the demo table's features as CSV bytes, generated in blocks (the generator holds one block). */
+function csvOf(rows: number): Buffer {
+  const chunks: string[] = [DEMO_FEATURES.join(',') + '\n'];
+  const block = 50_000;
+  for (let done = 0; done < rows; done += block) {
+    const part = churnRows({ rows: Math.min(block, rows - done), seed: 100 + done });
+    chunks.push(part.map((r) => DEMO_FEATURES.map((f) => r[f]).join(',')).join('\n') + '\n');
+  }
+  return Buffer.from(chunks.join(''));
+}
+
+/** The graph's inputs for rows of the demo table (numeric matrix, one string tensor per category), as the card says. */
+function feeds(card: ModelCard, rows: Record<string, unknown>[]): Record<string, ort.Tensor> {
+  const numeric = card.features.filter((f) => f.type === 'numeric');
+  const categorical = card.features.filter((f) => f.type === 'categorical');
+  const out: Record<string, ort.Tensor> = {};
+  const data = new Float32Array(rows.length * numeric.length);
+  rows.forEach((row, r) => numeric.forEach((f, c) => (data[r * numeric.length + c] = Number(row[f.name]))));
+  out.numeric = new ort.Tensor('float32', data, [rows.length, numeric.length]);
+  for (const f of categorical)
+    out[f.name] = new ort.Tensor(
+      'string',
+      rows.map((row) => String(row[f.name])),
+      [rows.length, 1],
+    );
+  return out;
+}
+
+/** A sink that counts and drops what is written. */
+function nullSink(): Writable & { bytes: number } {
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      sink.bytes += chunk.length;
+      done();
+    },
+  }) as Writable & { bytes: number };
+  sink.bytes = 0;
+  return sink;
+}
+
+/** Score all of `bytes` as one part through the core; rows per second and what it wrote. */
+async function scoreCore(runtime: ModelRuntime, bytes: Buffer) {
+  const layout: FileLayout = { format: 'csv', gzip: false, size: bytes.length, header: [...DEMO_FEATURES], recordDelimiter: '\n' };
+  const predictions = nullSink();
+  const errors = new PassThrough();
+  errors.resume();
+  // The bytes arrive in 1 MiB chunks, as an S3 GetObject stream delivers them.
+  const chunks = Array.from({ length: Math.ceil(bytes.length / 2 ** 20) }, (_, i) => bytes.subarray(i * 2 ** 20, (i + 1) * 2 ** 20));
+  const started = performance.now();
+  const counts = await scorePart(
+    { text: { stream: Readable.from(chunks), from: 0 } },
+    layout,
+    { index: 0, start: 0, end: bytes.length },
+    runtime,
+    { predictions, errors },
+  );
+  const seconds = (performance.now() - started) / 1000;
+  if (counts.rowsRejected !== 0) throw new Error(`The core rejected ${counts.rowsRejected} generated rows.`);
+  return { rows: counts.rowsScored, seconds, rowsPerSecond: counts.rowsScored / seconds, outputBytes: predictions.bytes };
+}
+
+/** The same rows through bare session.run in the core's batch size, tensors built beforehand (not timed). */
+async function bareSessionRun(session: ort.InferenceSession, card: ModelCard, rows: number) {
+  const generated = churnRows({ rows: Math.min(rows, 200_000), seed: 100 });
+  const batches: Record<string, ort.Tensor>[] = [];
+  for (let i = 0; i < generated.length; i += DEFAULT_SCORE_BATCH_ROWS)
+    batches.push(feeds(card, generated.slice(i, i + DEFAULT_SCORE_BATCH_ROWS) as unknown as Record<string, unknown>[]));
+  const started = performance.now();
+  for (const feed of batches) await session.run(feed);
+  const seconds = (performance.now() - started) / 1000;
+  return { rows: generated.length, seconds, rowsPerSecond: generated.length / seconds };
+}
+
+export async function run(): Promise<unknown> {
+  process.env.POWERTOOLS_LOG_LEVEL ??= process.env.MLOOP_LOG_LEVEL ?? 'SILENT';
+  logger.setLogLevel(process.env.POWERTOOLS_LOG_LEVEL as Parameters<typeof logger.setLogLevel>[0]);
+  const rows = Number(process.env.MLOOP_BENCH_BATCH_ROWS ?? 100_000);
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-bench-batch-'));
+  try {
+    const cloud = await LocalCloud.start({ home, log: () => {} });
+    let runtime: ModelRuntime;
+    let session: ort.InferenceSession;
+    let card: ModelCard;
+    try {
+      const file = path.join(home, `${MODEL}.csv`);
+      fs.writeFileSync(file, toCsv(churnRows({ rows: 2000, seed: 7 })));
+      log('training the benchmark model...');
+      const report = await runPipeline(cloud, MODEL, file, DEMO_TARGET);
+      if (report.status !== 'SUCCEEDED') throw new Error(`Training the benchmark model failed: ${report.error}`);
+      const registry = new Registry(cloud.registryTable);
+      const version = (await registry.versions.get(MODEL, report.modelVersion!))!;
+      const onnxAt = parseS3Uri(version.artifact.onnxUri);
+      const cardAt = parseS3Uri(version.artifact.cardUri);
+      const onnx = await getBytes(onnxAt.bucket, onnxAt.key);
+      card = JSON.parse((await getBytes(cardAt.bucket, cardAt.key)).toString('utf8')) as ModelCard;
+      runtime = await ModelRuntime.load(onnx, card);
+      session = await ort.InferenceSession.create(onnx, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+    } finally {
+      await cloud.stop();
+    }
+
+    log(`generating ${rows.toLocaleString()} and ${(rows * 10).toLocaleString()} rows...`);
+    const small = csvOf(rows);
+    const large = csvOf(rows * 10);
+    // Both inputs exist before anything is scored: the peaks below differ only by what scoring holds.
+    const peakBeforeScoring = process.resourceUsage().maxRSS * 1024;
+    await scoreCore(runtime, csvOf(20_000)); // warm-up: sessions, JIT
+    await bareSessionRun(session, card, 20_000);
+
+    // Alternate core and bare, three rounds each, and keep the medians: the machine is shared.
+    const core: number[] = [];
+    const bare: number[] = [];
+    for (let round_ = 0; round_ < 3; round_++) {
+      log(`round ${round_ + 1}: core on ${rows.toLocaleString()} rows, then bare session.run`);
+      core.push((await scoreCore(runtime, small)).rowsPerSecond);
+      bare.push((await bareSessionRun(session, card, rows)).rowsPerSecond);
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const peakSmall = process.resourceUsage().maxRSS * 1024;
+
+    log(`memory: one part of ${(rows * 10).toLocaleString()} rows`);
+    const largeRun = await scoreCore(runtime, large);
+    const peakLarge = process.resourceUsage().maxRSS * 1024;
+    return {
+      model: { name: MODEL, features: DEMO_FEATURES.length, classes: card.classes?.length ?? null },
+      node: process.version,
+      loadAverage: os.loadavg().map((l) => round(l)),
+      batchRows: DEFAULT_SCORE_BATCH_ROWS,
+      rows,
+      coreRowsPerSecond: Math.round(median(core)),
+      bareSessionRunRowsPerSecond: Math.round(median(bare)),
+      coreOverBare: round(median(core) / median(bare)),
+      memory: {
+        note: 'peak RSS of the whole process; both inputs are generated and held before scoring starts (in Lambda they are a stream from S3)',
+        inputMiB: { small: round(small.length / 2 ** 20, 1), large: round(large.length / 2 ** 20, 1) },
+        peakMiBBeforeScoring: round(peakBeforeScoring / 2 ** 20, 1),
+        peakMiBAfterSmall: round(peakSmall / 2 ** 20, 1),
+        peakMiBAfterLarge: round(peakLarge / 2 ** 20, 1),
+        largeRowsPerSecond: Math.round(largeRun.rowsPerSecond),
+      },
+    };
+  } finally {
+    fs.rmSync(home, { recursive: true, force: true });
+  }
+}

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { assertModelName, s3Keys } from '../lambdas/shared/layout';
 import { inputFields } from '../lambdas/shared/model-inputs';
+import { ownRecord } from '../lambdas/shared/own-record';
 import type { DriftRun } from '../lambdas/monitoring/drift-run';
 import type { PredictResponse } from '../lambdas/inference/predict';
 import type { IngestOutput, RegisterOutput } from '../lambdas/shared/pipeline';
@@ -173,16 +174,18 @@ export async function readInstances(input: string, card: ModelCard | undefined):
     if (!fs.existsSync(input)) throw new CliError(`--input ${input} is neither JSON nor an existing file.`);
     const text = fs.readFileSync(input, 'utf8');
     if (input.toLowerCase().endsWith('.csv')) {
-      const records = parseCsv(text, { columns: true, bom: true, skip_empty_lines: true }) as Record<string, string>[];
+      // Array rows keyed by the header with own properties: `columns: true` would assign
+      // record[name] = value and lose a column named __proto__.
+      const [header = [], ...rows] = parseCsv(text, { bom: true, skip_empty_lines: true }) as string[][];
       // A request's fields: features, a date-time column sent raw (its derived features are the model's).
       const fields = card ? inputFields(card) : [];
       const numeric = new Set(fields.filter((f) => f.type === 'numeric').map((f) => f.name));
       const known = new Set(fields.map((f) => f.name));
-      payload = records.map((r) =>
-        Object.fromEntries(
-          Object.entries(r)
-            .filter(([k]) => known.size === 0 || known.has(k))
-            .map(([k, v]) => [k, v === '' ? null : numeric.has(k) ? Number(v) : v]),
+      payload = rows.map((cells) =>
+        ownRecord(
+          header.flatMap((k, i) =>
+            known.size === 0 || known.has(k) ? [[k, cells[i] === '' ? null : numeric.has(k) ? Number(cells[i]) : cells[i]] as const] : [],
+          ),
         ),
       );
     } else {

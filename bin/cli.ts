@@ -30,6 +30,7 @@ import { targetOf } from './local-target';
 import { loadLocalCloud, withTarget } from './open-target';
 import type { ApiAnswer, LoopTarget } from './target';
 import { CliError } from './cli-error';
+import { escapeControls } from './terminal-text';
 import { commandModels, MODELS_USAGE } from './commands/models';
 import { commandDatasets, DATASETS_USAGE } from './commands/datasets';
 import { commandDrift as driftCommand, describeDriftRun, DRIFT_USAGE } from './commands/drift';
@@ -524,7 +525,8 @@ async function commandDemo(io: Io, values: Values): Promise<number> {
   });
 }
 
-export async function run(argv: string[], io: Io): Promise<number> {
+export async function run(argv: string[], outer: Io): Promise<number> {
+  let io = outer;
   const { values: parsed, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -557,6 +559,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   // --tag and --untag repeat (lists): only `models tag` reads them.
   const { tag, untag, ...values } = parsed;
   io.json = Boolean(values.json);
+  io = { json: io.json, out: (text) => outer.out(escapeControls(text)), err: (text) => outer.err(escapeControls(text)) };
   const [command, sub] = positionals;
   if (values.help || !command) {
     io.out(USAGE);
@@ -593,14 +596,14 @@ export async function run(argv: string[], io: Io): Promise<number> {
 export function main(argv: string[]): void {
   // Only the command's own output goes to stdout; handler logs and progress go to stderr.
   const stderr = (...args: unknown[]) =>
-    process.stderr.write(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ') + '\n');
+    process.stderr.write(escapeControls(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')) + '\n');
   console.log = stderr;
   console.info = stderr;
   console.debug = stderr;
   const io: Io = {
     json: argv.includes('--json'),
-    out: (text) => process.stdout.write(text + '\n'),
-    err: (text) => process.stderr.write(text + '\n'),
+    out: (text) => process.stdout.write(escapeControls(text) + '\n'),
+    err: (text) => process.stderr.write(escapeControls(text) + '\n'),
   };
   // Exit only once stdout has drained: a pipe is written asynchronously, and a large --json
   // document would otherwise be cut off by process.exit.

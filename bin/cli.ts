@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { assertModelName, s3Keys } from '../lambdas/shared/layout';
 import { inputFields } from '../lambdas/shared/model-inputs';
+import { ownRecord } from '../lambdas/shared/own-record';
 import type { DriftRun } from '../lambdas/monitoring/drift-run';
 import type { PredictResponse } from '../lambdas/inference/predict';
 import type { IngestOutput, RegisterOutput } from '../lambdas/shared/pipeline';
@@ -31,6 +32,7 @@ import { targetOf } from './local-target';
 import { loadLocalCloud, withTarget } from './open-target';
 import type { ApiAnswer, LoopTarget } from './target';
 import { CliError } from './cli-error';
+import { escapeControls } from './terminal-text';
 import { commandModels, MODELS_USAGE } from './commands/models';
 import { commandDatasets, DATASETS_USAGE } from './commands/datasets';
 import { commandDrift as driftCommand, describeDriftRun, DRIFT_USAGE } from './commands/drift';
@@ -175,16 +177,18 @@ export async function readInstances(input: string, card: ModelCard | undefined):
     if (!fs.existsSync(input)) throw new CliError(`--input ${input} is neither JSON nor an existing file.`);
     const text = fs.readFileSync(input, 'utf8');
     if (input.toLowerCase().endsWith('.csv')) {
-      const records = parseCsv(text, { columns: true, bom: true, skip_empty_lines: true }) as Record<string, string>[];
+      // Array rows keyed by the header with own properties: `columns: true` would assign
+      // record[name] = value and lose a column named __proto__.
+      const [header = [], ...rows] = parseCsv(text, { bom: true, skip_empty_lines: true }) as string[][];
       // A request's fields: features, a date-time column sent raw (its derived features are the model's).
       const fields = card ? inputFields(card) : [];
       const numeric = new Set(fields.filter((f) => f.type === 'numeric').map((f) => f.name));
       const known = new Set(fields.map((f) => f.name));
-      payload = records.map((r) =>
-        Object.fromEntries(
-          Object.entries(r)
-            .filter(([k]) => known.size === 0 || known.has(k))
-            .map(([k, v]) => [k, v === '' ? null : numeric.has(k) ? Number(v) : v]),
+      payload = rows.map((cells) =>
+        ownRecord(
+          header.flatMap((k, i) =>
+            known.size === 0 || known.has(k) ? [[k, cells[i] === '' ? null : numeric.has(k) ? Number(cells[i]) : cells[i]] as const] : [],
+          ),
         ),
       );
     } else {
@@ -532,7 +536,8 @@ async function commandDemo(io: Io, values: Values): Promise<number> {
   });
 }
 
-export async function run(argv: string[], io: Io): Promise<number> {
+export async function run(argv: string[], outer: Io): Promise<number> {
+  let io = outer;
   const { values: parsed, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -566,6 +571,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   // --tag and --untag repeat (lists): only `models tag` reads them.
   const { tag, untag, ...values } = parsed;
   io.json = Boolean(values.json);
+  io = { json: io.json, out: (text) => outer.out(escapeControls(text)), err: (text) => outer.err(escapeControls(text)) };
   const [command, sub] = positionals;
   if (values.help || !command) {
     io.out(USAGE);
@@ -602,14 +608,14 @@ export async function run(argv: string[], io: Io): Promise<number> {
 export function main(argv: string[]): void {
   // Only the command's own output goes to stdout; handler logs and progress go to stderr.
   const stderr = (...args: unknown[]) =>
-    process.stderr.write(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ') + '\n');
+    process.stderr.write(escapeControls(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')) + '\n');
   console.log = stderr;
   console.info = stderr;
   console.debug = stderr;
   const io: Io = {
     json: argv.includes('--json'),
-    out: (text) => process.stdout.write(text + '\n'),
-    err: (text) => process.stderr.write(text + '\n'),
+    out: (text) => process.stdout.write(escapeControls(text) + '\n'),
+    err: (text) => process.stderr.write(escapeControls(text) + '\n'),
   };
   // Exit only once stdout has drained: a pipe is written asynchronously, and a large --json
   // document would otherwise be cut off by process.exit.

@@ -101,6 +101,14 @@ export interface DatasetIngestionOptions {
    */
   readonly minRows?: number;
   /**
+   * The most columns a dataset file may have (CSV header, Parquet columns, distinct JSON Lines
+   * keys). Enforced while reading: a file over it is rejected with a `too_many_columns` violation
+   * that names this setting, before memory is spent on its columns (each costs a few KB while
+   * reading, and a place in the schema the registry keeps).
+   * @default 10000
+   */
+  readonly maxColumns?: number;
+  /**
    * Schemas declared per model, each in exactly the format of `datasets/<model>/schema.json`
    * (`SchemaFile`, lambdas/shared/schema-file.ts), e.g.
    * `{ churn: { target: 'churned', columns: [{ name: 'tenure_months', type: 'numeric' }, ...] } }`.
@@ -234,10 +242,14 @@ export class DatasetIngestion extends Construct {
       throw new Error(
         `trainingSlotWait must be at least a minute (the wait loop tries the slot every minute), got ${this.trainingSlotWait.toHumanString()}.`,
       );
+    if (props.maxColumns !== undefined && !(Number.isInteger(props.maxColumns) && props.maxColumns >= 1)) {
+      throw new Error(`maxColumns must be an integer >= 1, got ${props.maxColumns}.`);
+    }
     const environment = {
       DATA_BUCKET: bucket.bucketName,
       REGISTRY_TABLE: props.table.tableName,
       ...(props.minRows !== undefined ? { MIN_ROWS: String(props.minRows) } : {}),
+      ...(props.maxColumns !== undefined ? { MAX_COLUMNS: String(props.maxColumns) } : {}),
       ...datasetSchemasEnvironment(props.datasetSchemas),
       // How long a run that died keeps its model's training slot: the job's limit, plus an hour.
       TRAINING_LEASE_SECONDS: String(props.jobLimit.plus(Duration.hours(1)).toSeconds()),

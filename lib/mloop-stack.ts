@@ -81,6 +81,7 @@ export class MloopStack extends Stack {
     });
     this.ingestion = new DatasetIngestion(this, 'Ingestion', {
       minRows: training.minRows,
+      maxColumns: training.maxColumns,
       datasetSchemas: training.datasetSchemas,
       ingestionParts: training.ingestionParts,
       trainingSlotWait: training.trainingSlotWait,

@@ -13,6 +13,7 @@ import { gzip, tableCsv, tableJsonl, type Cell } from './helpers/dataset-files';
 jest.setTimeout(120_000);
 
 const MODEL = 'cli-data';
+const ESCAPE_MODEL = 'cli-escape';
 const SCRATCH = 'mloop-datasets-cli-scratch';
 const home = tempDir('datasets-cli');
 let t: TestCloud | undefined;
@@ -38,6 +39,16 @@ beforeAll(async () => {
     'e2',
   );
   await ingest('v3.csv', 'x,color,target\n1,red,0\n', 'e3');
+  // A column whose name and values hold a terminal escape (ESC[31m) and a C1 CSI (U+009B).
+  const escapeKey = s3Keys.dataset(ESCAPE_MODEL, 'escape.csv');
+  await putObject(
+    SCRATCH,
+    escapeKey,
+    tableCsv({ header: ['x\u001b[31m', 'c', 'target'], rows: rows(300, (i) => [i % 100, i % 2 ? 'a\u009b2J' : 'b', i % 2]) }),
+  );
+  await t.cloud
+    .invoke('ingest', { detail: { bucket: { name: SCRATCH }, object: { key: escapeKey } }, execution: 'e4' } satisfies IngestInput)
+    .catch(() => undefined);
   await stopCloud(t, true);
   t = undefined;
 }, 180_000);
@@ -109,4 +120,18 @@ test('datasets list still works', async () => {
   const { code, stdout } = await mloop('datasets', 'list', '--model', MODEL, '--json');
   expect(code).toBe(0);
   expect(JSON.parse(stdout[0]).datasets).toHaveLength(3);
+});
+
+test('datasets show escapes the control characters of column names and values in text, and --json stays exact', async () => {
+  const text = await mloop('datasets', 'show', '--model', ESCAPE_MODEL);
+  expect(text.code).toBe(0);
+  const printed = text.stdout.join('\n');
+  expect(printed).not.toMatch(/[\u001b\u009b]/);
+  expect(printed).toContain('x\\u001b[31m');
+  expect(printed).toContain('a\\u009b2J=150');
+
+  const json = await mloop('datasets', 'show', '--model', ESCAPE_MODEL, '--json');
+  expect(json.stdout.join('')).not.toMatch(/[\u001b\u009b]/);
+  const doc = JSON.parse(json.stdout[0]);
+  expect(doc.profile.columns.map((c: { name: string }) => c.name)).toContain('x\u001b[31m');
 });

@@ -4,7 +4,7 @@
  * five and the stack's prop counted in: exactly the maximum is accepted, one more is refused with
  * a message naming the file, the key or the count.
  */
-import { MAX_HYPERPARAMETERS_BYTES, PIPELINE_HYPERPARAMETERS } from '../lambdas/data/hyperparameter-limits';
+import { hyperparameterViolation, MAX_HYPERPARAMETERS_BYTES, PIPELINE_HYPERPARAMETERS } from '../lambdas/data/hyperparameter-limits';
 import { parseHyperparameters } from '../lambdas/data/hyperparameters';
 
 const SOURCE = 's3://b/datasets/m/hyperparameters.json';
@@ -69,6 +69,51 @@ describe('how long', () => {
     expect(parse(full)).toEqual(full);
     expect(() => parse({ ...full, last: 'y'.repeat(rest + 1) })).toThrow(
       `${SOURCE}: the hyperparameters take ${MAX_HYPERPARAMETERS_BYTES + 1} bytes of JSON, over the ${MAX_HYPERPARAMETERS_BYTES} the pipeline carries in its execution state (Step Functions: 256 KiB for the whole state); the largest is 'b00' (2500 characters).`,
+    );
+  });
+});
+
+describe('which names', () => {
+  test("takes letters, digits, '_', '.' and '-'", () => {
+    expect(parse({ learning_rate: 0.1, 'layer.0-width': 64, Epochs2: 3 })).toEqual({
+      learning_rate: '0.1',
+      'layer.0-width': '64',
+      Epochs2: '3',
+    });
+  });
+
+  test.each(['constructor', 'toString', 'hasOwnProperty', '__proto__'])(
+    "refuses '%s', a member every JavaScript object has, naming the key",
+    (name) => {
+      // JSON.parse makes `__proto__` an own key, as a file would.
+      const text = `{"${name}": 1}`;
+      expect(() => parseHyperparameters(text, SOURCE)).toThrow(
+        `${SOURCE}: hyperparameter name '${name}' is reserved: it is a member every JavaScript object has (Object.prototype.${name}), which a lookup could mistake for this key; rename it.`,
+      );
+      expect(() => parseHyperparameters(text, SOURCE)).toThrow(expect.objectContaining({ name: 'InvalidInput' }));
+    },
+  );
+
+  test('refuses a NUL in a name, showing it escaped and saying the rule', () => {
+    expect(() => parseHyperparameters('{"lr\\u0000x": 1}', SOURCE)).toThrow(
+      `${SOURCE}: hyperparameter name "lr\\u0000x" may hold only letters (A-Z, a-z), digits (0-9), '_', '.' and '-'; it holds "\\u0000" (U+0000).`,
+    );
+  });
+
+  test.each([
+    ['a space', 'learning rate', '" " (U+0020)'],
+    ['a terminal escape', 'x\u001b[31m', '"\\u001b" (U+001B)'],
+    ['a non-ASCII letter', 'taux_é', '"é" (U+00E9)'],
+  ])('refuses %s, naming the character', (_what, name, found) => {
+    expect(() => parse({ [name]: 1 })).toThrow(`may hold only letters (A-Z, a-z), digits (0-9), '_', '.' and '-'; it holds ${found}.`);
+  });
+
+  test("the stack's prop follows the same rule", () => {
+    expect(hyperparameterViolation({ constructor: '1' }, 'The training hyperparameters prop')?.message).toBe(
+      "The training hyperparameters prop: hyperparameter name 'constructor' is reserved: it is a member every JavaScript object has (Object.prototype.constructor), which a lookup could mistake for this key; rename it.",
+    );
+    expect(hyperparameterViolation({ 'a/b': '1' }, 'The training hyperparameters prop')?.message).toMatch(
+      /name "a\/b" may hold only .* it holds "\/" \(U\+002F\)\./,
     );
   });
 });

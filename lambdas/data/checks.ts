@@ -23,7 +23,7 @@ import { capitalize, nameList, plural, quote, rowList } from './messages';
 import type { Detected, ReadOutcome } from './readers/outcome';
 import { MAX_INFERRED_CLASSES, type ScanNote, type ScanOptions, type ScanResult, type TimeSplit, type Violation } from './scan-types';
 import { SPLIT_SHARES } from './splits';
-import type { TableScan } from './table-scan';
+import type { ColumnLimitHit, TableScan } from './table-scan';
 
 /** What the checks need besides the table: the file, its hash, and the scan's settings (see prepareScan). */
 export interface CheckContext {
@@ -37,6 +37,8 @@ export interface CheckContext {
   readonly targetName: string;
   readonly task: Task | undefined;
   readonly minRows: number;
+  /** The most columns a file may have (ScanOptions.maxColumns, resolved). */
+  readonly maxColumns: number;
   readonly maxNullShare: number;
   readonly knownClasses: ReadonlySet<string> | null;
   readonly profileOptions: Required<Pick<ScanOptions, 'maxCategories' | 'histogramBins'>>;
@@ -66,6 +68,26 @@ export function checkTable(table: TableScan, read: Detected & ReadOutcome, ctx: 
   const violations: Violation[] = [...read.violations];
   const parsed = read.complete;
   const where = whereOf(ctx.file, format, table.headerLine);
+
+  // Past the column limit the readers stopped: nothing else about the file is known.
+  if (table.columnLimit !== undefined) {
+    violations.push(tooManyColumns(where, table.columnLimit, ctx.maxColumns));
+    const schema: DatasetSchema = given
+      ? { ...given, task: ctx.task ?? given.task ?? 'classification' }
+      : { columns: [], target: ctx.targetName, task: ctx.task ?? 'classification' };
+    return {
+      sha256,
+      bytes,
+      format,
+      gzip,
+      rows: table.rows,
+      header: [],
+      schema,
+      profile: { rows: 0, columns: {} },
+      violations,
+      accepted: false,
+    };
+  }
 
   // Blank lines only (or whitespace): nothing but a blank header.
   if (table.header === null || table.blank) {
@@ -112,6 +134,23 @@ export function checkTable(table: TableScan, read: Detected & ReadOutcome, ctx: 
     accepted: violations.length === 0,
     ...(timeSplit !== undefined ? { timeSplit } : {}),
     ...(notes.length > 0 ? { notes } : {}),
+  };
+}
+
+/** The setting that raises the column limit, as messages name it. */
+export const MAX_COLUMNS_SETTING =
+  "the ingestion setting maxColumns (the stack's training.maxColumns prop; MAX_COLUMNS on the Ingest function)";
+
+function tooManyColumns(where: Where, hit: ColumnLimitHit, maxColumns: number): Violation {
+  const found =
+    where.format === 'jsonl'
+      ? `more than ${maxColumns} distinct keys (the key past the limit is on line ${hit.line})`
+      : `${hit.columns} columns in ${where.names}${where.atHeader}`;
+  return {
+    check: 'too_many_columns',
+    count: hit.columns,
+    exampleRows: where.format === 'parquet' ? [] : [hit.line],
+    message: `${where.file} has ${found}, over the column limit of ${maxColumns} (${MAX_COLUMNS_SETTING} raises it); the file was not read further. Expected at most ${maxColumns} columns.`,
   };
 }
 

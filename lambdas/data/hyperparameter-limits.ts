@@ -36,6 +36,46 @@ export interface HyperparameterViolation {
   readonly message: string;
 }
 
+/** The characters a hyperparameter name may hold: SageMaker takes any, but names travel as
+ * command-line flags (script mode), JSON keys and shell-visible text, where others surprise. */
+export const HYPERPARAMETER_NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
+const NAME_RULE = "letters (A-Z, a-z), digits (0-9), '_', '.' and '-'";
+
+/**
+ * Object.prototype's members (`constructor`, `toString`, `__proto__`...): a key with one of these
+ * names is read as an inherited member by any `obj[name]`/`in` lookup, and `__proto__` replaces
+ * the prototype in a plain object's merge (the local state-machine interpreter is JavaScript).
+ * The names are refused rather than trusted to every consumer.
+ */
+const OBJECT_MEMBERS: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/** A name shown so that invisible characters (NUL, controls) are visible: JSON's escapes. */
+const shown = (name: string): string => JSON.stringify(name.length > 40 ? `${name.slice(0, 40)}...` : name);
+
+/**
+ * Why `name` cannot be a hyperparameter name (in `source`); undefined when it can. Length first
+ * (SageMaker's limit), then the character rule, then the names JavaScript objects carry.
+ */
+export function hyperparameterNameViolation(name: string, source: string): HyperparameterViolation | undefined {
+  if (name.trim() === '' || name.length > MAX_HYPERPARAMETER_NAME) {
+    return {
+      message: `${source}: hyperparameter name '${name.slice(0, 40)}${name.length > 40 ? '...' : ''}' must be 1 to ${MAX_HYPERPARAMETER_NAME} characters long and not blank (SageMaker's limit), got ${name.length}.`,
+    };
+  }
+  if (!HYPERPARAMETER_NAME_PATTERN.test(name)) {
+    const bad = [...name].find((c) => !HYPERPARAMETER_NAME_PATTERN.test(c)) as string;
+    return {
+      message: `${source}: hyperparameter name ${shown(name)} may hold only ${NAME_RULE}; it holds ${JSON.stringify(bad)} (U+${bad.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}).`,
+    };
+  }
+  if (OBJECT_MEMBERS.has(name)) {
+    return {
+      message: `${source}: hyperparameter name '${name}' is reserved: it is a member every JavaScript object has (Object.prototype.${name}), which a lookup could mistake for this key; rename it.`,
+    };
+  }
+  return undefined;
+}
+
 const bytesOf = (values: Record<string, string>): number => Buffer.byteLength(JSON.stringify(values), 'utf8');
 
 /**
@@ -49,11 +89,8 @@ export function hyperparameterViolation(
   otherNames: readonly string[] = [],
 ): HyperparameterViolation | undefined {
   for (const [name, value] of Object.entries(values)) {
-    if (name.trim() === '' || name.length > MAX_HYPERPARAMETER_NAME) {
-      return {
-        message: `${source}: hyperparameter name '${name.slice(0, 40)}${name.length > 40 ? '...' : ''}' must be 1 to ${MAX_HYPERPARAMETER_NAME} characters long and not blank (SageMaker's limit), got ${name.length}.`,
-      };
-    }
+    const nameViolation = hyperparameterNameViolation(name, source);
+    if (nameViolation) return nameViolation;
     if (value.length > MAX_HYPERPARAMETER_VALUE) {
       return {
         message: `${source}: hyperparameter '${name}' must be at most ${MAX_HYPERPARAMETER_VALUE} characters long (SageMaker's limit), got ${value.length}.`,

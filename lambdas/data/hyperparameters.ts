@@ -10,15 +10,15 @@ import { z } from 'zod';
 import { InvalidInput } from '../shared/errors';
 import { DATASETS_PREFIX, s3Uri } from '../shared/layout';
 import { getBytes } from '../shared/storage';
-import { hyperparameterViolation, MAX_HYPERPARAMETERS } from './hyperparameter-limits';
+import { hyperparameterNameViolation, hyperparameterViolation, MAX_HYPERPARAMETERS } from './hyperparameter-limits';
 
 export const HYPERPARAMETERS_FILE = 'hyperparameters.json';
 
 /** Set by the pipeline for every job: the file cannot change them. */
-const PIPELINE_OWNED: Record<string, string> = {
-  target: "the target column comes from the dataset (--target, the object's x-amz-meta-mloop-target metadata) or the model's schema",
-  task: "the task is fixed by the model's schema, which the evaluation and the API follow too",
-};
+const PIPELINE_OWNED: ReadonlyMap<string, string> = new Map([
+  ['target', "the target column comes from the dataset (--target, the object's x-amz-meta-mloop-target metadata) or the model's schema"],
+  ['task', "the task is fixed by the model's schema, which the evaluation and the API follow too"],
+]);
 
 export function hyperparametersKey(model: string): string {
   return `${DATASETS_PREFIX}${model}/${HYPERPARAMETERS_FILE}`;
@@ -57,10 +57,12 @@ export function parseHyperparameters(text: string, source: string, stackNames: r
     throw new InvalidInput(`${source} has ${names.length} hyperparameters; SageMaker takes at most ${MAX_HYPERPARAMETERS}.`);
   }
   for (const name of names) {
-    if (name in PIPELINE_OWNED) {
-      throw new InvalidInput(
-        `${source}: hyperparameter '${name}' is set by the pipeline (${PIPELINE_OWNED[name]}); remove it from the file.`,
-      );
+    // The name's own rule first: a name like `constructor` or one holding a NUL is said as such.
+    const nameViolation = hyperparameterNameViolation(name, source);
+    if (nameViolation) throw new InvalidInput(nameViolation.message);
+    const owner = PIPELINE_OWNED.get(name);
+    if (owner !== undefined) {
+      throw new InvalidInput(`${source}: hyperparameter '${name}' is set by the pipeline (${owner}); remove it from the file.`);
     }
     if (name.startsWith('sagemaker_')) {
       throw new InvalidInput(

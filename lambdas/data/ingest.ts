@@ -104,6 +104,7 @@ export function scanOptionsFor(run: IngestRun, target: string | undefined, env: 
     strictSchema: run.schema.strict,
     ...(run.schema.source === 'cdk-props' ? { declaredBy: "the CDK props' schema (datasetSchemas)" } : {}),
     minRows: env.MIN_ROWS,
+    maxColumns: env.MAX_COLUMNS,
     maxNullShare: env.MAX_NULL_SHARE,
   };
 }

@@ -24,7 +24,9 @@ export type ViolationCheck =
   /** A value outside the categories a declared schema (schema.json) lists for its column. */
   | 'category_domain'
   /** The file cannot be read as its format at all: a truncated gzip stream, a corrupt Parquet file. */
-  | 'corrupt_file';
+  | 'corrupt_file'
+  /** More columns than maxColumns (MAX_COLUMNS): the scan stops there, before memory is spent on them. */
+  | 'too_many_columns';
 
 export interface Violation {
   check: ViolationCheck;
@@ -68,6 +70,8 @@ export interface ScanOptions {
   maxCategories?: number;
   /** Default 10. */
   histogramBins?: number;
+  /** The most columns a file may have (DatasetIngestionOptions.maxColumns); default DEFAULT_MAX_COLUMNS. */
+  maxColumns?: number;
 }
 
 export interface ScanResult {
@@ -125,5 +129,14 @@ export const MAX_SCHEMA_CATEGORIES = 1000;
 export const MAX_INFERRED_CLASSES = 20;
 /** Share of a column's non-empty values that must be numbers for it to be inferred numeric. */
 export const NUMERIC_SHARE = 0.9;
+/**
+ * The most columns a dataset may have unless maxColumns says otherwise. Each column costs an
+ * accumulator of a few KB while reading (profile, sketches, examples) and a place in the schema the
+ * registry and the state machine carry: a 200,000-column header took 1.6 GB and then overflowed
+ * DynamoDB's item. Enforced while reading: the header (CSV, Parquet) or the first key past it
+ * (JSON Lines) stops the scan.
+ */
+export const DEFAULT_MAX_COLUMNS = 10_000;
+
 /** A record larger than this is an error rather than a reason to buffer the rest of the file. */
 export const MAX_RECORD_BYTES = 16 * 1024 * 1024;

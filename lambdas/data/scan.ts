@@ -18,7 +18,7 @@ import { formatFromName, isParquet, isRandomAccess, rangeChunks, type DatasetSou
 import type { Detected, ReadOutcome } from './readers/outcome';
 import { readParquet } from './readers/parquet';
 import { readStream } from './readers/stream';
-import { SCAN_DEFAULTS, type ScanOptions, type ScanResult } from './scan-types';
+import { DEFAULT_MAX_COLUMNS, SCAN_DEFAULTS, type ScanOptions, type ScanResult } from './scan-types';
 import { TableScan } from './table-scan';
 
 /**
@@ -72,6 +72,7 @@ export function prepareScan(options: ScanOptions): {
   const targetName = options.target ?? given?.target ?? SCAN_DEFAULTS.target;
   const delimiter = options.delimiter ?? SCAN_DEFAULTS.delimiter;
   const minRows = options.minRows ?? SCAN_DEFAULTS.minRows;
+  const maxColumns = options.maxColumns ?? DEFAULT_MAX_COLUMNS;
   const maxNullShare = options.maxNullShare ?? SCAN_DEFAULTS.maxNullShare;
   const profileOptions = {
     maxCategories: options.maxCategories ?? SCAN_DEFAULTS.maxCategories,
@@ -101,6 +102,7 @@ export function prepareScan(options: ScanOptions): {
     knownClasses,
     domains,
     ...(timeColumn !== undefined ? { timeColumn } : {}),
+    maxColumns,
   });
   const context = (sha256: string, bytes: number): CheckContext => ({
     file,
@@ -112,6 +114,7 @@ export function prepareScan(options: ScanOptions): {
     targetName,
     task: options.task,
     minRows,
+    maxColumns,
     maxNullShare,
     knownClasses,
     profileOptions,

@@ -22,6 +22,15 @@ export interface TableScanState {
   blank: boolean;
   firstLines: number[];
   time?: TimeScanState;
+  columnLimit?: ColumnLimitHit;
+}
+
+/** Where a table went past its column limit: how many columns it had then, and on which line. */
+export interface ColumnLimitHit {
+  /** The header's columns (CSV, Parquet); for JSON Lines the limit plus one (keys are met one at a time). */
+  readonly columns: number;
+  /** The header's line, the JSON line that brought the key past the limit, 0 for Parquet. */
+  readonly line: number;
 }
 
 export interface TableSettings {
@@ -35,6 +44,8 @@ export interface TableSettings {
   readonly domains: ReadonlyMap<string, ReadonlySet<string>>;
   /** The column of times the splits go by, if any (DatasetSchema.timeColumn). */
   readonly timeColumn?: string;
+  /** The most columns the table takes (ScanOptions.maxColumns); past it no column is added and the readers stop. */
+  readonly maxColumns: number;
 }
 
 /**
@@ -63,6 +74,8 @@ export class TableScan {
   readonly time: TimeScan | null;
   /** Its position in the header (-1: not seen yet). */
   private timeIndex = -1;
+  /** Set when the file went past settings.maxColumns: the readers stop and the checks report it. */
+  columnLimit: ColumnLimitHit | undefined;
 
   constructor(private readonly settings: TableSettings) {
     this.time = settings.timeColumn !== undefined ? new TimeScan() : null;
@@ -83,6 +96,15 @@ export class TableScan {
   }
 
   setHeader(names: string[], line: number): void {
+    if (names.length > this.settings.maxColumns) {
+      // No accumulator is made for any of them: the header alone is what the file costs.
+      this.columnLimit = { columns: names.length, line };
+      this.blank = false;
+      this.header = [];
+      this.headerLine = line;
+      this.columns = [];
+      return;
+    }
     this.blank = names.every(isBlank);
     this.header = names;
     this.headerLine = line;
@@ -147,7 +169,8 @@ export class TableScan {
     const cells = new Array<string | typeof NESTED>(this.columns.length).fill('');
     for (const key of Object.keys(value)) {
       let i = this.index.get(key);
-      if (i === undefined) i = this.addColumn(key);
+      if (i === undefined) i = this.addColumn(key, line);
+      if (i < 0) return; // past the column limit: the row is not counted, the reader stops
       cells[i] = cellOf(value[key]);
     }
     this.cells(cells, line);
@@ -166,6 +189,7 @@ export class TableScan {
       blank: this.blank,
       firstLines: [...this.firstLines],
       ...(this.time !== null ? { time: this.time.toJSON() } : {}),
+      ...(this.columnLimit !== undefined ? { columnLimit: this.columnLimit } : {}),
     };
   }
 
@@ -178,11 +202,14 @@ export class TableScan {
     if (this.header === null) {
       if (part.header !== null) this.setHeader(byName ? [] : [...part.header], part.headerLine + lineOffset);
     }
+    if (part.columnLimit !== undefined) {
+      this.columnLimit ??= { columns: part.columnLimit.columns, line: part.columnLimit.line + lineOffset };
+    }
     const matched = new Set<number>();
     part.columns.forEach((state, position) => {
       let i = byName ? this.index.get(state.name) : position;
-      if (i === undefined) i = this.addColumn(state.name);
-      if (i >= this.columns.length) return;
+      if (i === undefined) i = this.addColumn(state.name, 0);
+      if (i < 0 || i >= this.columns.length) return;
       matched.add(i);
       this.columns[i].merge(state, lineOffset);
     });
@@ -207,8 +234,12 @@ export class TableScan {
     for (const line of part.firstLines) if (this.firstLines.length < MAX_EXAMPLE_ROWS) this.firstLines.push(line + lineOffset);
   }
 
-  /** A column first seen after `wellFormedRows` rows, which are missing it. */
-  private addColumn(name: string): number {
+  /** A column first seen after `wellFormedRows` rows, which are missing it; -1 past the column limit. */
+  private addColumn(name: string, line: number): number {
+    if (this.columns.length >= this.settings.maxColumns) {
+      this.columnLimit ??= { columns: this.columns.length + 1, line };
+      return -1;
+    }
     const column = this.column(name);
     const before = this.wellFormedRows;
     for (let r = 0; r < Math.min(before, this.firstLines.length); r++) column.missing.note(this.firstLines[r]);

@@ -15,6 +15,7 @@
  */
 import { z } from 'zod';
 import { InvalidInput } from '../shared/errors';
+import { getOwn, setOwn } from '../shared/own-record';
 
 /** The tests, by Evidently's names. */
 export const DRIFT_TEST_NAMES = ['ks', 'chisquare', 'z', 'wasserstein', 'jensenshannon', 'psi', 'kl_div', 'hellinger'] as const;
@@ -145,9 +146,10 @@ export function resolveDriftConfig(config: DriftConfig, model: string, defaults:
     Object.assign(thresholds, level.thresholds ?? {});
     if (level.threshold !== undefined && level.test !== undefined && level.test !== 'auto') thresholds[level.test] = level.threshold;
   }
+  // Keyed by feature names, which may be `__proto__` or `constructor`: own properties only.
   const features: Record<string, FeatureDriftConfig> = {};
   for (const level of [config.features ?? {}, own.features ?? {}]) {
-    for (const [name, feature] of Object.entries(level)) features[name] = { ...features[name], ...feature };
+    for (const [name, feature] of Object.entries(level)) setOwn(features, name, { ...getOwn(features, name), ...feature });
   }
   return {
     test: own.test ?? config.test ?? 'auto',

@@ -4,6 +4,7 @@
  * and the window's moments), built from the profile and updated value by value in fixed memory.
  * The tests on these counts are in feature-drift.ts.
  */
+import { getOwn } from '../shared/own-record';
 import { OTHER_CATEGORY, type DatasetProfile, type FeatureType, type NumericColumnProfile, type NumericSketch } from '../shared/types';
 import type { GridCounts } from '../shared/stats/grid';
 import { binIndex, binLabels } from '../shared/stats/histogram';
@@ -109,7 +110,7 @@ function validSketch(name: string, sketch: NumericSketch | undefined, column: Nu
  * invalid histogram.
  */
 export function featureState(feature: { name: string; type: FeatureType }, profile: DatasetProfile): FeatureState {
-  const column = profile.columns[feature.name];
+  const column = getOwn(profile.columns, feature.name); // a feature may be called `constructor`
   if (column === undefined) throw new Error(`Feature '${feature.name}' is not in the training profile.`);
   if (column.kind !== feature.type) {
     throw new Error(`Feature '${feature.name}' is ${feature.type} but the training profile has it as ${column.kind}.`);

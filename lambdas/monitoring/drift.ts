@@ -32,6 +32,7 @@
  *   the profile's top categories with the rest summed under OTHER_CATEGORY (a value outside the
  *   reference's top list counts there).
  */
+import { getOwn } from '../shared/own-record';
 import type { DatasetProfile, FeatureType } from '../shared/types';
 import { DEFAULT_DRIFT_SHARE, DEFAULT_NULL_SHARE_THRESHOLD, DRIFT_TEST_NAMES, DRIFT_TESTS, type DriftTestName } from './config';
 import type { DriftOptions, DriftReport } from './drift-report';
@@ -89,14 +90,16 @@ export class DriftAccumulator {
     const nullShareDefault = options.nullShareThreshold ?? DEFAULT_NULL_SHARE_THRESHOLD;
     let tested = 0;
     let drifted = 0;
+    // Own properties only: a feature called `constructor` must not find Object.prototype's.
+    const featureOptions = (name: string) => (options.features ? getOwn(options.features, name) : undefined);
     const features = this.states.map((state) => {
       const feature = assessFeatureDrift(state, this.rows, {
-        test: options.features?.[state.name]?.test ?? options.test ?? 'auto',
-        configured: options.features?.[state.name]?.test !== undefined || (options.test !== undefined && options.test !== 'auto'),
+        test: featureOptions(state.name)?.test ?? options.test ?? 'auto',
+        configured: featureOptions(state.name)?.test !== undefined || (options.test !== undefined && options.test !== 'auto'),
         thresholds,
-        threshold: options.features?.[state.name]?.threshold,
-        nullShareThreshold: options.features?.[state.name]?.nullShareThreshold ?? nullShareDefault,
-        enabled: options.features?.[state.name]?.enabled ?? true,
+        threshold: featureOptions(state.name)?.threshold,
+        nullShareThreshold: featureOptions(state.name)?.nullShareThreshold ?? nullShareDefault,
+        enabled: featureOptions(state.name)?.enabled ?? true,
       });
       if (feature.enabled && feature.statistic !== null) {
         tested++;

@@ -27,6 +27,8 @@ export const ingestEnv = z.object({
   ...common,
   /** Rows a dataset needs to be accepted. */
   MIN_ROWS: z.coerce.number().int().positive().default(10),
+  /** The most columns a dataset file may have (DatasetIngestionOptions.maxColumns; lambdas/data/scan-types.ts DEFAULT_MAX_COLUMNS). */
+  MAX_COLUMNS: z.coerce.number().int().positive().default(10_000),
   /** Share of empty cells above which a feature column is rejected. */
   MAX_NULL_SHARE: z.coerce.number().min(0).max(1).default(0.5),
   /**

@@ -5,6 +5,7 @@
  * uses too), and a boolean feature also takes JSON's true and false.
  */
 import { datePart, parseDateTime } from './datetime';
+import { getOwn } from './own-record';
 import type { ColumnType, DerivedFrom, ModelCard, ModelFeature } from './types';
 
 /** A field of a request: a feature, or a date-time column that features derive from. */
@@ -60,20 +61,20 @@ export class NumericReader {
     );
   }
 
-  /** The values of one instance, in feature order, into `out` from `offset`. */
+  /** The values of one instance, in feature order, into `out` from `offset` (own properties only: a missing `constructor` is missing). */
   read(instance: Record<string, unknown>, out: Float32Array | Float64Array, offset: number): void {
     let parsed: Map<string, ReturnType<typeof parseDateTime>> | undefined;
     for (let i = 0; i < this.plan.length; i++) {
       const step = this.plan[i];
       let value: number;
       if (step.kind === 'plain') {
-        const raw = instance[step.name];
+        const raw = getOwn(instance, step.name);
         value = blank(raw) ? NaN : typeof raw === 'number' ? raw : typeof raw === 'boolean' ? (raw ? 1 : 0) : Number(raw);
       } else {
         const { column, format, part } = step.from;
         parsed ??= new Map();
         if (!parsed.has(column)) {
-          const raw = instance[column];
+          const raw = getOwn(instance, column);
           parsed.set(column, typeof raw === 'string' && !blank(raw) ? parseDateTime(raw, format) : undefined);
         }
         const time = parsed.get(column);

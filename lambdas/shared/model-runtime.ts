@@ -10,6 +10,7 @@
 import * as ort from 'onnxruntime-node';
 import { ModelArtifactInvalid } from './errors';
 import { NumericReader, categoryOf } from './model-inputs';
+import { getOwn, setOwn } from './own-record';
 import type { ModelCard, ModelFeature } from './types';
 
 export type Prediction = { label: string; probabilities: Record<string, number> } | { value: number };
@@ -68,14 +69,14 @@ export class ModelRuntime {
     if (this.categorical.length > 0 && this.card.formatVersion === 2) {
       // One string input per feature; the graph maps "" and unknown values to its unknown bucket.
       for (const { feature } of this.categorical) {
-        const data = instances.map((instance) => categoryOf(feature, instance[feature.name]));
+        const data = instances.map((instance) => categoryOf(feature, getOwn(instance, feature.name)));
         feeds[feature.name] = new ort.Tensor('string', data, [n, 1]);
       }
     } else if (this.categorical.length > 0) {
       const data = new BigInt64Array(n * this.categorical.length);
       instances.forEach((instance, row) => {
         this.categorical.forEach(({ feature, index }, col) => {
-          const category = categoryOf(feature, instance[feature.name]);
+          const category = categoryOf(feature, getOwn(instance, feature.name));
           data[row * this.categorical.length + col] = BigInt(category === '' ? 0 : (index.get(category) ?? 0));
         });
       });
@@ -99,7 +100,7 @@ export class ModelRuntime {
       const probabilities: Record<string, number> = {};
       for (let c = 0; c < k; c++) {
         const p = probs[row * k + c];
-        probabilities[classes[c]] = p;
+        setOwn(probabilities, classes[c], p); // a class may be called __proto__
         if (p > probs[row * k + best]) best = c;
       }
       return { label: classes[best], probabilities };

@@ -65,6 +65,8 @@ export class CsvSink implements TextSink {
         }
         if (table.header === null) table.setHeader(record.fields(), record.line);
         else table.csvRecord(record);
+        // Past the column limit nothing more is read (the rest is still hashed and checked for UTF-8).
+        if (table.columnLimit !== undefined) this.tokenizer.stop();
       } catch (error) {
         this.internalError ??= error;
         this.tokenizer.stop();

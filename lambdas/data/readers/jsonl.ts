@@ -44,6 +44,7 @@ export class JsonLinesSink implements TextSink {
   }
 
   private line(text: string, line: number): void {
+    if (this.table.columnLimit !== undefined) return; // past the column limit: nothing more is parsed
     let value: unknown;
     try {
       value = JSON.parse(text);

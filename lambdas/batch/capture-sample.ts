@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import type { CaptureRecord } from '../shared/capture-record';
 import type { Prediction } from '../shared/model-runtime';
+import { prng } from '../shared/prng';
 
 /** Rows of one run the drift monitor sees, at most (BATCH_CAPTURE_ROWS). */
 export const DEFAULT_BATCH_CAPTURE_ROWS = 10_000;
@@ -33,18 +34,6 @@ export function partSampleSize(capRows: number, parts: number): number {
   return Math.ceil(capRows / parts);
 }
 
-/** mulberry32: a small, fast generator; quality enough for choosing rows, and reproducible from its seed. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A uniform sample of `size` rows from a stream of unknown length (Vitter's algorithm R), seeded. */
 export class Reservoir {
   private readonly rows: SampledRow[] = [];
@@ -55,7 +44,7 @@ export class Reservoir {
     private readonly size: number,
     seed: string,
   ) {
-    this.random = generator(createHash('sha256').update(seed).digest().readUInt32BE(0));
+    this.random = prng(createHash('sha256').update(seed).digest().readUInt32BE(0));
   }
 
   /** One scored row; kept with probability size / rows seen so far. */

@@ -7,7 +7,7 @@
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
-import { startPipeline, type ObjectCreatedEvent, type StartResult } from '../pipeline/start';
+import { objectCreatedEventSchema, startPipeline, type ObjectCreatedEvent, type StartResult } from '../pipeline/start';
 import { sfnClient } from '../shared/clients';
 import { loadEnv, startBatchEnv } from '../shared/env';
 import { BATCH_PREFIX } from '../shared/layout';
@@ -17,21 +17,7 @@ import { parseEvent } from '../shared/parse-event';
 const env = loadEnv(startBatchEnv);
 const metrics = metricsFor(env.METRICS_NAMESPACE);
 
-const eventSchema = z.looseObject({
-  id: z.string().min(1),
-  time: z.string().min(1),
-  source: z.literal('aws.s3'),
-  'detail-type': z.literal('Object Created'),
-  detail: z.looseObject({
-    bucket: z.looseObject({ name: z.string().min(1) }),
-    object: z.looseObject({
-      key: z.string().startsWith(BATCH_PREFIX),
-      etag: z.string().optional(),
-      'version-id': z.string().optional(),
-      sequencer: z.string().optional(),
-    }),
-  }),
-});
+const eventSchema = objectCreatedEventSchema(z.string().startsWith(BATCH_PREFIX));
 
 export async function handler(event: unknown): Promise<StartResult> {
   const parsed = parseEvent(eventSchema, event, 'The batch starter takes S3 "Object Created" events for batch/ from EventBridge');

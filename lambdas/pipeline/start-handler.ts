@@ -11,26 +11,12 @@ import { sfnClient } from '../shared/clients';
 import { loadEnv, startPipelineEnv } from '../shared/env';
 import { parseEvent } from '../shared/parse-event';
 import { logger, metricsFor } from '../shared/observability';
-import { startPipeline, type ObjectCreatedEvent, type StartResult } from './start';
+import { objectCreatedEventSchema, startPipeline, type ObjectCreatedEvent, type StartResult } from './start';
 
 const env = loadEnv(startPipelineEnv);
 const metrics = metricsFor(env.METRICS_NAMESPACE);
 
-const eventSchema = z.looseObject({
-  id: z.string().min(1),
-  time: z.string().min(1),
-  source: z.literal('aws.s3'),
-  'detail-type': z.literal('Object Created'),
-  detail: z.looseObject({
-    bucket: z.looseObject({ name: z.string().min(1) }),
-    object: z.looseObject({
-      key: z.string().min(1),
-      etag: z.string().optional(),
-      'version-id': z.string().optional(),
-      sequencer: z.string().optional(),
-    }),
-  }),
-});
+const eventSchema = objectCreatedEventSchema(z.string().min(1));
 
 export async function handler(event: unknown): Promise<StartResult> {
   const parsed = parseEvent(eventSchema, event, 'The pipeline starter takes S3 "Object Created" events from EventBridge');

@@ -12,8 +12,31 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { ExecutionAlreadyExists, StartExecutionCommand, type StartExecutionCommandOutput } from '@aws-sdk/client-sfn';
+import { z } from 'zod';
 import { InvalidInput } from '../shared/errors';
 import { DATASETS_PREFIX, MODEL_NAME_PATTERN } from '../shared/layout';
+
+/**
+ * The EventBridge "Object Created" event of S3 as a starter checks it (the fields the execution's
+ * name and the state machine read), with `key` the rule the starter's keys follow.
+ */
+export function objectCreatedEventSchema(key: z.ZodString) {
+  return z.looseObject({
+    id: z.string().min(1),
+    time: z.string().min(1),
+    source: z.literal('aws.s3'),
+    'detail-type': z.literal('Object Created'),
+    detail: z.looseObject({
+      bucket: z.looseObject({ name: z.string().min(1) }),
+      object: z.looseObject({
+        key,
+        etag: z.string().optional(),
+        'version-id': z.string().optional(),
+        sequencer: z.string().optional(),
+      }),
+    }),
+  });
+}
 
 /** Step Functions' limit on execution names. */
 export const MAX_EXECUTION_NAME_LENGTH = 80;

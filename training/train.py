@@ -1282,19 +1282,10 @@ def report_failure(paths, reason):
         print(f'could not write the failure file in {paths.output}: {error}', file=sys.stderr, flush=True)
 
 
-def main(argv):
-    started = time.time()
-    paths = Paths()
+def run_job(paths, work):
+    """Run a trainer's `work()`: 0 when it finished, else 1 with the failure reported as SageMaker expects."""
     try:
-        trainer = requested_trainer(argv, paths)
-        if trainer == 'xgboost':
-            import train_xgboost  # imported on demand: the MLP needs no xgboost package
-            return train_xgboost.main(argv, started)
-        if trainer == 'auto':
-            import train_auto
-            return train_auto.main(argv, started)
-        hp = read_hyperparameters(argv, paths)
-        train_model(hp, paths, started)
+        work()
         return 0
     except TrainingError as error:
         report_failure(paths, str(error))
@@ -1302,6 +1293,26 @@ def main(argv):
         traceback.print_exc()
         report_failure(paths, f'unexpected error: {type(error).__name__}: {error}')
     return 1
+
+
+def main(argv):
+    started = time.time()
+    paths = Paths()
+    other = {}
+
+    def choose():
+        trainer = requested_trainer(argv, paths)
+        if trainer == 'xgboost':
+            import train_xgboost  # imported on demand: the MLP needs no xgboost package
+            other['main'] = train_xgboost.main
+        elif trainer == 'auto':
+            import train_auto
+            other['main'] = train_auto.main
+
+    code = run_job(paths, choose)
+    if code or 'main' in other:
+        return code or other['main'](argv, started)
+    return run_job(paths, lambda: train_model(read_hyperparameters(argv, paths), paths, started))
 
 
 if __name__ == '__main__':

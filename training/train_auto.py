@@ -150,15 +150,7 @@ def train_model(hps, paths, started):
 def main(argv, started=None):
     started = time.time() if started is None else started
     paths = train.Paths()
-    try:
-        train_model(read_hyperparameters(argv, paths), paths, started)
-        return 0
-    except TrainingError as error:
-        train.report_failure(paths, str(error))
-    except Exception as error:  # a bug or an environment problem: keep the traceback for the logs
-        traceback.print_exc()
-        train.report_failure(paths, f'unexpected error: {type(error).__name__}: {error}')
-    return 1
+    return train.run_job(paths, lambda: train_model(read_hyperparameters(argv, paths), paths, started))
 
 
 if __name__ == '__main__':

@@ -19,7 +19,6 @@ import math
 import os
 import sys
 import time
-import traceback
 
 import numpy as np
 
@@ -237,16 +236,7 @@ def train_model(hp, paths, started, dataset=None, report=True):
 def main(argv, started=None):
     started = time.time() if started is None else started
     paths = train.Paths()
-    try:
-        hp = train.read_hyperparameters(argv, paths, HYPERPARAMETERS, check_hyperparameters)
-        train_model(hp, paths, started)
-        return 0
-    except TrainingError as error:
-        train.report_failure(paths, str(error))
-    except Exception as error:  # a bug or an environment problem: keep the traceback for the logs
-        traceback.print_exc()
-        train.report_failure(paths, f'unexpected error: {type(error).__name__}: {error}')
-    return 1
+    return train.run_job(paths, lambda: train_model(train.read_hyperparameters(argv, paths, HYPERPARAMETERS, check_hyperparameters), paths, started))
 
 
 if __name__ == '__main__':

@@ -260,12 +260,13 @@ async function startCloud(io: Io, options: { awsPort?: number } = {}): Promise<L
   return LocalCloud.start({ log: (line) => io.err(line), progress: process.stderr, ...options });
 }
 
-/** serve and demo run the local stack only. */
+/**
+ * serve and demo run the local stack only: an explicit --stack, --region or --profile is refused;
+ * MLOOP_STACK, set for a whole shell, is not theirs and is left to the other commands.
+ */
 function localOnly(command: string, values: Values): void {
-  if (values.stack !== undefined || values.region !== undefined || values.profile !== undefined || process.env.MLOOP_STACK)
-    throw new CliError(
-      `mloop ${command} runs the local stack only: --stack, --region and --profile (and MLOOP_STACK) are for the other commands.`,
-    );
+  if (values.stack !== undefined || values.region !== undefined || values.profile !== undefined)
+    throw new CliError(`mloop ${command} runs the local stack only: --stack, --region and --profile are for the other commands.`);
 }
 
 /** The local stack, for the commands that only run locally (demo). */

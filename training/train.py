@@ -212,15 +212,24 @@ def cast(name, kind, value):
             f'hyperparameter {name} must be {"an integer" if kind is int else "a number"}, got {value!r}')
 
 
-def check_hyperparameters(hp):
-    def require(condition, message):
-        if not condition:
-            raise TrainingError(f'hyperparameter {message}')
+def require_hyperparameter(condition, message):
+    """A hyperparameter rule: a TrainingError naming the hyperparameter unless `condition` holds."""
+    if not condition:
+        raise TrainingError(f'hyperparameter {message}')
 
-    require(hp['trainer'] == 'mlp', f"trainer must be mlp for the MLP, got {hp['trainer']!r}")
-    require(hp['task'] in ('auto', 'classification', 'regression'),
-            f"task must be auto, classification or regression, got {hp['task']!r}")
-    require(hp['device'] in ('auto', 'cpu', 'cuda'), f"device must be auto, cpu or cuda, got {hp['device']!r}")
+
+def check_shared_hyperparameters(hp, trainer, which):
+    """The rules every trainer's hyperparameters follow: its own trainer name, the task, the device, the target."""
+    require_hyperparameter(hp['trainer'] == trainer, f"trainer must be {trainer}{which}, got {hp['trainer']!r}")
+    require_hyperparameter(hp['task'] in ('auto', 'classification', 'regression'),
+                           f"task must be auto, classification or regression, got {hp['task']!r}")
+    require_hyperparameter(hp['device'] in ('auto', 'cpu', 'cuda'), f"device must be auto, cpu or cuda, got {hp['device']!r}")
+    require_hyperparameter(hp['target'] is None or hp['target'] != '', 'target must not be empty')
+
+
+def check_hyperparameters(hp):
+    require = require_hyperparameter
+    check_shared_hyperparameters(hp, 'mlp', ' for the MLP')
     require(hp['epochs'] >= 1, f"epochs must be at least 1, got {hp['epochs']}")
     require(hp['batch_size'] >= 1, f"batch_size must be at least 1, got {hp['batch_size']}")
     require(hp['learning_rate'] > 0, f"learning_rate must be positive, got {hp['learning_rate']}")
@@ -230,7 +239,6 @@ def check_hyperparameters(hp):
     require(hp['weight_decay'] >= 0, f"weight_decay must be 0 or more, got {hp['weight_decay']}")
     require(hp['patience'] >= 0, f"patience must be 0 (no early stopping) or more, got {hp['patience']}")
     require(hp['embedding_dim'] >= 1, f"embedding_dim must be at least 1, got {hp['embedding_dim']}")
-    require(hp['target'] is None or hp['target'] != '', 'target must not be empty')
 
 
 # ---------------------------------------------------------------------------------------------

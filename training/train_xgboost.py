@@ -49,14 +49,8 @@ HYPERPARAMETERS = {
 
 
 def check_hyperparameters(hp):
-    def require(condition, message):
-        if not condition:
-            raise TrainingError(f'hyperparameter {message}')
-
-    require(hp['trainer'] == 'xgboost', f"trainer must be xgboost here, got {hp['trainer']!r}")
-    require(hp['task'] in ('auto', 'classification', 'regression'),
-            f"task must be auto, classification or regression, got {hp['task']!r}")
-    require(hp['device'] in ('auto', 'cpu', 'cuda'), f"device must be auto, cpu or cuda, got {hp['device']!r}")
+    require = train.require_hyperparameter
+    train.check_shared_hyperparameters(hp, 'xgboost', ' here')
     require(hp['num_round'] >= 1, f"num_round must be at least 1, got {hp['num_round']}")
     require(hp['eta'] > 0, f"eta must be positive, got {hp['eta']}")
     require(hp['max_depth'] >= 1, f"max_depth must be at least 1, got {hp['max_depth']}")
@@ -67,7 +61,6 @@ def check_hyperparameters(hp):
     require(hp['reg_alpha'] >= 0, f"reg_alpha must be 0 or more, got {hp['reg_alpha']}")
     require(hp['early_stopping_rounds'] >= 0,
             f"early_stopping_rounds must be 0 (no early stopping) or more, got {hp['early_stopping_rounds']}")
-    require(hp['target'] is None or hp['target'] != '', 'target must not be empty')
 
 
 def import_xgboost():

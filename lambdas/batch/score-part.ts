@@ -198,33 +198,19 @@ export async function scorePart(
     }
   };
 
+  // A row's cells as the model's values; the first row's columns are the part's header when it has none yet.
+  const valuesOf = (columns: readonly string[], cells: readonly string[]): Record<string, unknown> => {
+    if (header === undefined) setHeader(columns);
+    return toValues(columns, cells);
+  };
   try {
     let read: PartRows;
     if ('parquet' in source) {
-      read = await readParquetPart(
-        source.parquet,
-        part,
-        (columns, cells) => {
-          if (header === undefined) setHeader(columns);
-          return toValues(columns, cells);
-        },
-        onRow,
-        onChunk,
-      );
+      read = await readParquetPart(source.parquet, part, valuesOf, onRow, onChunk);
       if (header === undefined && read.header !== undefined) setHeader(read.header);
     } else {
       if (!jsonl && part.index > 0 && !layout.gzip && layout.header !== undefined) setHeader(layout.header);
-      read = await readTextPart(
-        source.text,
-        layout,
-        part,
-        (columns, cells) => {
-          if (header === undefined) setHeader(columns);
-          return toValues(columns, cells);
-        },
-        onRow,
-        onChunk,
-      );
+      read = await readTextPart(source.text, layout, part, valuesOf, onRow, onChunk);
       if (header === undefined && read.header !== undefined) setHeader(read.header);
     }
     await score();

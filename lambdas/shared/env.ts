@@ -176,13 +176,11 @@ export const driftEnv = z.object({
   RETRAIN_MIN_FEEDBACK_ROWS: z.coerce.number().int().min(0).default(1),
 });
 
-/** Batch scoring's starter: one execution of the batch state machine per dropped object version. */
-export const startBatchEnv = z.object({
-  ...common,
-  /** The batch state machine, which the starter may only start executions of. */
-  STATE_MACHINE_ARN: z.string().min(1),
-  METRICS_NAMESPACE: z.string().min(1).default('mloop'),
-});
+/**
+ * Batch scoring's starter: one execution of the batch state machine per dropped object version.
+ * The same contract as the pipeline's starter; its STATE_MACHINE_ARN is the batch state machine.
+ */
+export const startBatchEnv = startPipelineEnv;
 
 /** Batch scoring's plan, score-part and merge (lambdas/batch/runs.ts). */
 export const batchEnv = z.object({

@@ -23,6 +23,7 @@ import { getJson } from '../lambdas/shared/storage';
 import type { ModelCard } from '../lambdas/shared/types';
 import { RETRAIN_METADATA_KEY, TARGET_METADATA_KEY } from '../lambdas/data/ingest';
 import type { TrainRequest } from '../lambdas/shared/pipeline';
+import { TRAINER_METADATA_KEY, type TrainerChoice, trainerViolation } from '../lambdas/shared/trainers';
 import { trainExecutionName } from '../lambdas/pipeline/start';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { startApiServer } from '../local/api-server';
@@ -50,10 +51,12 @@ interface Io {
 const USAGE = `mloop: the model life cycle as a loop, on AWS or on this machine
 
 Usage:
-  mloop run --model NAME --data FILE [--target COLUMN] [--retrain]
+  mloop run --model NAME --data FILE [--target COLUMN] [--retrain] [--trainer mlp|xgboost|auto]
                                                          drop FILE as a dataset and run the pipeline
-  mloop train --model NAME [--dataset-version N] [--reason TEXT]
+  mloop train --model NAME [--dataset-version N] [--reason TEXT] [--trainer mlp|xgboost|auto]
                                                          train an existing dataset version again
+                                                         (--trainer: this run's trainer; default the
+                                                         model's hyperparameters.json, else auto)
   mloop predict --model NAME --input FILE|JSON [--version N | --alias A] [--top-k K]
 ${SCORE_USAGE}
   mloop serve [--port N] [--aws-port N]                  serve the prediction API, and the AWS APIs (default
@@ -93,7 +96,7 @@ export async function runPipeline(
   model: string,
   file: string,
   target?: string,
-  options: { retrain?: boolean } = {},
+  options: { retrain?: boolean; trainer?: string } = {},
 ): Promise<RunReport> {
   assertModelName(model);
   if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new CliError(`Dataset file ${file} does not exist or is not a file.`);
@@ -101,6 +104,7 @@ export async function runPipeline(
   const execution = await stack.dropDataset(s3Keys.dataset(model, path.basename(file)), fs.readFileSync(file), {
     ...(target ? { [TARGET_METADATA_KEY]: target } : {}),
     ...(options.retrain ? { [RETRAIN_METADATA_KEY]: 'true' } : {}),
+    ...(options.trainer ? { [TRAINER_METADATA_KEY]: options.trainer } : {}),
   });
   return reportExecution(stack, model, execution);
 }
@@ -284,10 +288,20 @@ async function commandRun(io: Io, values: Record<string, string | boolean | unde
   const model = requireModel(values.model as string | undefined);
   const data = values.data as string | undefined;
   if (!data) throw new CliError('--data FILE is required.');
+  const trainer = trainerOption(values);
   const report = await withStack(io, values, (stack) =>
-    runPipeline(stack, model, data, values.target as string | undefined, { retrain: values.retrain === true }),
+    runPipeline(stack, model, data, values.target as string | undefined, { retrain: values.retrain === true, trainer }),
   );
   return printRun(io, report);
+}
+
+/** --trainer mlp|xgboost|auto: this run's trainer, over hyperparameters.json and the stack's `trainers`. */
+function trainerOption(values: Record<string, string | boolean | undefined>): TrainerChoice | undefined {
+  const raw = values.trainer;
+  if (raw === undefined) return undefined;
+  const violation = trainerViolation(raw, '--trainer');
+  if (violation) throw new CliError(violation);
+  return raw as TrainerChoice;
 }
 
 function printRun(io: Io, report: RunReport): number {
@@ -312,6 +326,7 @@ async function commandTrain(io: Io, values: Record<string, string | boolean | un
     ...(datasetVersion !== undefined ? { datasetVersion } : {}),
     requestedBy: `user:${os.userInfo().username}`,
     ...(typeof values.reason === 'string' ? { reason: values.reason } : {}),
+    ...(trainerOption(values) ? { trainer: trainerOption(values) } : {}),
   };
   return printRun(io, await withStack(io, values, (stack) => trainAgain(stack, request)));
 }
@@ -555,6 +570,7 @@ export async function run(argv: string[], outer: Io): Promise<number> {
       'aws-port': { type: 'string' },
       window: { type: 'string' },
       retrain: { type: 'boolean', default: false },
+      trainer: { type: 'string' },
       'dataset-version': { type: 'string' },
       'top-k': { type: 'string' },
       output: { type: 'string' },

@@ -9,6 +9,7 @@ import { App, Size, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { DATASET_SCHEMAS_CONTEXT_KEY, datasetSchemasFromContext } from './dataset-schemas';
 import { REPO_ROOT } from './function-catalog';
+import type { TrainerChoice } from '../lambdas/shared/trainers';
 import { MloopStack } from './mloop-stack';
 
 /** How buildApp builds. */
@@ -30,6 +31,7 @@ export interface BuildAppOptions {
  * Context keys: `mloop:stackName` (default "Mloop"), `mloop:trainingInstanceType`
  * (default ml.g5.xlarge), `mloop:trainingCodeDir` (a training source directory of your own,
  * default the repository's training/), `mloop:trainingEntryPoint` (default train.py),
+ * `mloop:trainers` (mlp, xgboost or auto: which built-in trainer the jobs run; default auto),
  * `mloop:requireApproval` (true: promotions wait for `mloop models approve`; default false),
  * `mloop:ingestPartsAbove` and `mloop:ingestPartBytes` (bytes: a dataset file larger than the first
  * is ingested in parts of the second; defaults 2 GiB and 256 MiB, see IngestionPartsOptions),
@@ -50,6 +52,7 @@ export function buildApp(app: App, options: BuildAppOptions = {}): MloopStack {
       instanceType,
       trainingCodeDir: trainingCodeDir ? path.resolve(trainingCodeDir) : undefined,
       trainingEntryPoint,
+      trainers: app.node.tryGetContext('mloop:trainers') as TrainerChoice | undefined,
       requireApproval: [true, 'true'].includes(app.node.tryGetContext('mloop:requireApproval') as boolean | string),
       datasetSchemas,
       ingestionParts: {

@@ -88,7 +88,7 @@ export class MloopStack extends Stack {
       dataLake: this.dataLake,
       table: this.registry.table,
       jobLimit: this.training.jobLimit,
-      trainingHyperparameters: Object.keys(training.hyperparameters ?? {}),
+      trainingHyperparameters: Object.keys(this.training.stackHyperparameters),
     });
     // The id 'Training' is the one the whole pipeline had before its stages moved to their own
     // constructs: the state machine, its triggers and the dead-letter queue keep their logical ids.

@@ -18,6 +18,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { hyperparameterViolation } from '../lambdas/data/hyperparameter-limits';
 import { s3Keys } from '../lambdas/shared/layout';
+import { TRAINER_HYPERPARAMETER, type TrainerChoice, trainerViolation } from '../lambdas/shared/trainers';
 import { REPO_ROOT } from './function-catalog';
 import { dlcAccount } from './dlc-accounts';
 import { acknowledge, acknowledgeBucketGrants } from './nag';
@@ -83,6 +84,19 @@ export interface ModelTrainingOptions {
    * @default - none: the script's defaults
    */
   readonly hyperparameters?: Record<string, string>;
+  /**
+   * Which of mloop's built-in trainers the jobs run (the script's `trainer` hyperparameter):
+   * `mlp` (the PyTorch MLP), `xgboost` (gradient-boosted trees) or `auto`: one job trains both
+   * and keeps the one with the better validation loss, which then meets the gate against the
+   * champion like any candidate. One job rather than two in a Parallel state: one container start
+   * and one download of the splits, and the trees take seconds beside the MLP (see
+   * training/train_auto.py). A model's hyperparameters.json (`"trainer"`) is merged over it, and
+   * `mloop run|train --trainer` (the `mloop-trainer` object metadata, a TrainRequest's `trainer`)
+   * over both, for one run.
+   * @default - 'auto' with mloop's own training code; with `trainingCodeDir`, not set (your
+   * script's own default)
+   */
+  readonly trainers?: TrainerChoice;
   /**
    * Managed spot training: the job runs on spare capacity (up to 90% cheaper) and SageMaker
    * restarts it from its last checkpoint after an interruption. Turns checkpoints on (see
@@ -188,9 +202,27 @@ export function resolveTrainingJobSettings(props: ModelTrainingOptions) {
       throw new Error(`warmPoolKeepAlive must be between 1 second and 1 hour, got ${keepAlive.toHumanString()}.`);
     }
   }
+  if (props.trainers !== undefined) {
+    const violation = trainerViolation(props.trainers, 'The trainers prop');
+    if (violation) throw new Error(violation);
+    if (props.hyperparameters?.[TRAINER_HYPERPARAMETER] !== undefined) {
+      throw new Error(
+        `The trainers prop and the hyperparameters prop's '${TRAINER_HYPERPARAMETER}' both choose the trainer: keep one (trainers).`,
+      );
+    }
+  }
+  // mloop's own script knows `trainer`; a script of your own gets it only when you ask for it.
+  const trainer = props.trainers ?? (props.trainingCodeDir === undefined ? 'auto' : undefined);
+  const hyperparameters = { ...(trainer ? { [TRAINER_HYPERPARAMETER]: trainer } : {}), ...props.hyperparameters };
   if (props.hyperparameters !== undefined) {
-    // What hyperparameters.json is checked against at ingest, checked for the prop at synth.
-    const violation = hyperparameterViolation(props.hyperparameters, 'The training hyperparameters prop');
+    // What hyperparameters.json is checked against at ingest, checked for the prop at synth (the
+    // trainers setting's `trainer` counts as one more name).
+    const violation = hyperparameterViolation(
+      props.hyperparameters,
+      'The training hyperparameters prop',
+      trainer ? [TRAINER_HYPERPARAMETER] : [],
+      `the trainers setting (${TRAINER_HYPERPARAMETER})`,
+    );
     if (violation) throw new Error(violation.message);
   }
   if (props.subnets !== undefined && props.vpc === undefined) {
@@ -199,7 +231,7 @@ export function resolveTrainingJobSettings(props: ModelTrainingOptions) {
   const checkpoints = props.checkpoints ?? spot;
   /** The longest a job may take: what the task and the execution wait for. */
   const jobLimit = maxWaitTime ?? maxRuntime;
-  return { instanceType, instanceCount, maxRuntime, spot, maxWaitTime, keepAlive, checkpoints, jobLimit };
+  return { instanceType, instanceCount, maxRuntime, spot, maxWaitTime, keepAlive, checkpoints, jobLimit, hyperparameters };
 }
 
 /**
@@ -220,6 +252,11 @@ export class ModelTraining extends Construct {
   readonly jobLimit: Duration;
   /** The job's hyperparameters before the dataset's hyperparameters.json is merged over them (the first state). */
   readonly resolveHyperparameters: sfn.Pass;
+  /**
+   * The hyperparameters the stack sets for every job beyond script mode's and the pipeline's:
+   * the `trainers` choice (`trainer`) and the `hyperparameters` prop.
+   */
+  readonly stackHyperparameters: Readonly<Record<string, string>>;
   /** The SageMaker CreateTrainingJob .sync task, its answer at $.training (the second state). */
   readonly trainTask: TrainingJobTask;
 
@@ -230,6 +267,7 @@ export class ModelTraining extends Construct {
     const job = resolveTrainingJobSettings(props);
     const { instanceType, instanceCount } = job;
     this.jobLimit = job.jobLimit;
+    this.stackHyperparameters = job.hyperparameters;
 
     // The training code, packed for script mode and versioned by content.
     const codeDir = props.trainingCodeDir ?? path.join(REPO_ROOT, 'training');
@@ -354,7 +392,7 @@ export class ModelTraining extends Construct {
         sagemaker_program: entryPoint,
         sagemaker_submit_directory: code.s3ObjectUrl,
         sagemaker_region: stack.region,
-        ...props.hyperparameters,
+        ...job.hyperparameters,
         target: sfn.JsonPath.stringAt('$.ingest.target'),
         task: sfn.JsonPath.stringAt('$.ingest.task'),
       },

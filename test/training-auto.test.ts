@@ -147,7 +147,7 @@ describe('where xgboost cannot be imported (the SageMaker PyTorch image)', () =>
     expect(card.candidates!.xgboost).toEqual({
       error:
         'trainer xgboost needs the xgboost package, which this Python cannot import (No module named xgboost (hidden by the test)); ' +
-        'locally `apt-get install python3-xgboost`, on SageMaker list xgboost in training/requirements.txt',
+        'locally `apt-get install python3-xgboost`, on SageMaker training/requirements.txt pins it (the job needs a route to the package index)',
     });
     expect(run.stdout).toContain('auto: candidate xgboost produced no model: trainer xgboost needs the xgboost package');
     expect(fs.existsSync(path.join(run.outputDir, 'failure'))).toBe(false);

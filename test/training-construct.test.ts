@@ -5,6 +5,9 @@
  * merge, and the validation of the props (errors asserted by message). The stack is built with
  * imported keys and an imported VPC so that ARNs and ids are plain strings to compare.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { CfnWaitConditionHandle, Duration, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -348,29 +351,61 @@ describe('hyperparameters', () => {
   test('the pipeline sets exactly the five that count toward the 100 beside the props and the file', () => {
     const built = build(() => ({ hyperparameters: { epochs: '50' } }));
     const keys = Object.keys(built.definition.States['Resolve hyperparameters'].Parameters ?? {}).map((key) => key.replace(/\.\$$/, ''));
-    expect(keys.filter((key) => key !== 'epochs').sort()).toEqual([...PIPELINE_HYPERPARAMETERS].sort());
+    // `trainer` is the trainers setting's (default auto), which counts like a props name.
+    expect(keys.filter((key) => key !== 'epochs' && key !== 'trainer').sort()).toEqual([...PIPELINE_HYPERPARAMETERS].sort());
     expect(PIPELINE_HYPERPARAMETERS).toHaveLength(5);
   });
 
   test("Ingest knows the props' names, to count them when it checks hyperparameters.json", () => {
     const built = build(() => ({ hyperparameters: { epochs: '50', hidden: '128' } }));
     const env = mloopFunction(built.template, 'ingest').resource.Properties.Environment.Variables;
-    expect(JSON.parse(String(env.STACK_HYPERPARAMETERS))).toEqual(['epochs', 'hidden']);
-    expect(mloopFunction(build().template, 'ingest').resource.Properties.Environment.Variables.STACK_HYPERPARAMETERS).toBeUndefined();
+    expect(JSON.parse(String(env.STACK_HYPERPARAMETERS))).toEqual(['trainer', 'epochs', 'hidden']);
+    const defaults = mloopFunction(build().template, 'ingest').resource.Properties.Environment.Variables;
+    expect(JSON.parse(String(defaults.STACK_HYPERPARAMETERS))).toEqual(['trainer']);
+  });
+
+  test("the trainers setting is the job's `trainer`: auto by default with mloop's own code, the prop's choice, none for a script of your own", () => {
+    const trainerOf = (built: Built) => built.definition.States['Resolve hyperparameters'].Parameters?.trainer;
+    expect(trainerOf(build())).toBe('auto');
+    expect(trainerOf(build(() => ({ trainers: 'xgboost' })))).toBe('xgboost');
+    const own = fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-own-code-'));
+    fs.writeFileSync(path.join(own, 'train.py'), 'print("mine")\n');
+    try {
+      expect(trainerOf(build(() => ({ trainingCodeDir: own })))).toBeUndefined();
+      // Asked for explicitly, a script of your own gets it too.
+      expect(trainerOf(build(() => ({ trainingCodeDir: own, trainers: 'mlp' })))).toBe('mlp');
+    } finally {
+      fs.rmSync(own, { recursive: true, force: true });
+    }
+  });
+
+  test.each<[string, TrainingProps, RegExp]>([
+    [
+      'a trainer mloop does not have',
+      { trainers: 'lightgbm' as 'auto' },
+      /^The trainers prop must be one of mlp, xgboost, auto, got "lightgbm"\.$/,
+    ],
+    [
+      'the trainer chosen twice',
+      { trainers: 'mlp', hyperparameters: { trainer: 'xgboost' } },
+      /^The trainers prop and the hyperparameters prop's 'trainer' both choose the trainer: keep one \(trainers\)\.$/,
+    ],
+  ])('synth refuses %s', (_what, props, message) => {
+    expect(() => build(() => props)).toThrow(message);
   });
 
   const many = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`hp${i}`, String(i)]));
 
-  test("synth takes 95 props hyperparameters: 100 with the pipeline's five", () => {
-    const built = build(() => ({ hyperparameters: many(95) }));
+  test("synth takes 94 props hyperparameters: 100 with the pipeline's five and the trainers setting's trainer", () => {
+    const built = build(() => ({ hyperparameters: many(94) }));
     expect(Object.keys(built.definition.States['Resolve hyperparameters'].Parameters ?? {})).toHaveLength(100);
   });
 
   test.each<[string, Record<string, string>, RegExp]>([
     [
-      '96 (101 with the five the pipeline sets)',
-      many(96),
-      /^The training hyperparameters prop has 96 hyperparameters; with the 5 the pipeline sets \(sagemaker_program, sagemaker_submit_directory, sagemaker_region, target, task\) a training job would get 101; SageMaker takes at most 100: remove 1\.$/,
+      '95 (101 with the five the pipeline sets and the trainer)',
+      many(95),
+      /^The training hyperparameters prop has 95 hyperparameters; with the 5 the pipeline sets \(sagemaker_program, sagemaker_submit_directory, sagemaker_region, target, task\) and 1 more from the trainers setting \(trainer\) a training job would get 101; SageMaker takes at most 100: remove 1\.$/,
     ],
     [
       'a value of 2,501 characters',

@@ -7,7 +7,9 @@
 import { lineage } from '../lambdas/registry/lineage';
 import { s3Keys } from '../lambdas/shared/layout';
 import type { ModelCard } from '../lambdas/shared/types';
-import { predictThroughApi } from '../bin/cli';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { predictThroughApi, run, runPipeline, trainAgain } from '../bin/cli';
 import { binaryClassificationCsv } from './helpers/datasets';
 import { dropDataset, getObjectJson, startCloud, stopCloud, trainModel, type TestCloud } from './helpers/cloud';
 
@@ -80,4 +82,59 @@ test('trainer auto trains both in one job; the version records the winner and bo
   const shown = await lineage(t().registry, MODEL, 1);
   expect(shown.training).toMatchObject({ trainer: card.trainer, candidates: card.candidates });
   expect(shown.training.hyperparameters).toMatchObject({ trainer: 'auto' });
+});
+
+test("the stack's trainers setting is auto; --trainer chooses one run's trainer over hyperparameters.json, and a trainer mloop lacks fails the run naming it", async () => {
+  // No hyperparameters.json: the stack's `trainers` (default auto) is the job's trainer.
+  const plain = await trainModel(t(), 'plain', binaryClassificationCsv(600, 41), 'label');
+  expect(plain).toMatchObject({ status: 'SUCCEEDED', modelVersion: 1 });
+  const first = (await t().registry.versions.get('plain', 1))!;
+  expect(first.lineage.hyperparameters).toMatchObject({ trainer: 'auto' });
+  expect(Object.keys(first.lineage.trainerCandidates!)).toEqual(['mlp', 'xgboost']);
+
+  const MODEL = 'chosen';
+  const config = await dropDataset(t().cloud, MODEL, 'hyperparameters.json', JSON.stringify({ trainer: 'mlp', epochs: 20, num_round: 40 }));
+  expect(config.status).toBe('SUCCEEDED');
+  const dir = path.join(t().home, 'inputs');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = (name: string, seed: number) => {
+    fs.writeFileSync(path.join(dir, name), binaryClassificationCsv(800, seed));
+    return path.join(dir, name);
+  };
+
+  // mloop run --trainer xgboost: the object's mloop-trainer metadata, over the file's mlp.
+  const dropped = await runPipeline(t().cloud, MODEL, file('chosen.csv', 42), 'label', { trainer: 'xgboost' });
+  expect(dropped).toMatchObject({ status: 'SUCCEEDED', modelVersion: 1 });
+  const v1 = (await t().registry.versions.get(MODEL, 1))!;
+  expect(v1.lineage.trainer).toBe('xgboost');
+  expect(v1.lineage.hyperparameters).toMatchObject({ trainer: 'xgboost', num_round: 40 });
+
+  // mloop train --trainer auto: the TrainRequest's trainer, on the same dataset version.
+  const again = await trainAgain(t().cloud, { model: MODEL, trainer: 'auto', reason: 'compare both' });
+  expect(again.error).toBeNull();
+  expect(again).toMatchObject({ status: 'SUCCEEDED', modelVersion: 2 });
+  const v2 = (await t().registry.versions.get(MODEL, 2))!;
+  expect(v2.lineage.hyperparameters).toMatchObject({ trainer: 'auto' });
+  expect(Object.keys(v2.lineage.trainerCandidates!)).toEqual(['mlp', 'xgboost']);
+
+  // Without --trainer the file's choice holds again.
+  const plainAgain = await trainAgain(t().cloud, { model: MODEL });
+  expect(plainAgain).toMatchObject({ status: 'SUCCEEDED', modelVersion: 3 });
+  expect((await t().registry.versions.get(MODEL, 3))!.lineage.trainer).toBe('mlp');
+
+  // The metadata set by hand (aws s3 cp --metadata mloop-trainer=...) to a trainer mloop lacks.
+  const bad = await runPipeline(t().cloud, MODEL, file('bad.csv', 43), 'label', { trainer: 'lightgbm' });
+  expect(bad.status).toBe('FAILED');
+  expect(bad.error).toContain('the object metadata mloop-trainer must be one of mlp, xgboost, auto, got "lightgbm"');
+  expect(bad.error).toContain('datasets/chosen/bad.csv');
+  expect(await t().registry.versions.get(MODEL, 4)).toBeUndefined();
+});
+
+test('the CLI refuses a --trainer it does not know before it drops anything', async () => {
+  const err: string[] = [];
+  const io = { json: false, out: () => undefined, err: (line: string) => err.push(line) };
+  await expect(run(['train', '--model', 'chosen', '--trainer', 'trees'], io)).rejects.toThrow(
+    /^--trainer must be one of mlp, xgboost, auto, got "trees"\.$/,
+  );
+  await expect(run(['run', '--model', 'chosen', '--data', 'x.csv', '--trainer', 'AUTO'], io)).rejects.toThrow(/^--trainer must be one of/);
 });

@@ -120,7 +120,13 @@ def base_margin(model):
     """The margin every prediction starts from, as XGBoost derives it from base_score (float32)."""
     learner = model['learner']
     objective = learner['objective']['name']
-    base_score = float(learner['learner_model_param']['base_score'])
+    raw = str(learner['learner_model_param']['base_score']).strip()
+    # 1.x and 2.x write a number ('5E-1'); 3.x writes a vector ('[5E-1]'), one value per output.
+    # One intercept is what these objectives have; a vector of several is refused, not guessed at.
+    values = [v for v in raw.strip('[]').split(',') if v.strip()]
+    if len(values) != 1:
+        raise TreeExportError(f'expected one base_score, the model has {raw}')
+    base_score = float(values[0])
     if objective == 'binary:logistic':
         if not 0 < base_score < 1:
             raise TreeExportError(f'binary:logistic needs a base_score in (0, 1), the model has {base_score}')

@@ -69,7 +69,7 @@ def import_xgboost():
     except ImportError as error:
         raise TrainingError(
             f'trainer xgboost needs the xgboost package, which this Python cannot import ({error}); locally '
-            f'`apt-get install python3-xgboost`, on SageMaker list xgboost in training/requirements.txt')
+            f'`apt-get install python3-xgboost`, on SageMaker training/requirements.txt pins it (the job needs a route to the package index)')
     return xgboost
 
 

@@ -80,13 +80,15 @@ const bytesOf = (values: Record<string, string>): number => Buffer.byteLength(JS
 
 /**
  * Why `values` (named `source` in messages) cannot be given to a job beside the pipeline's five
- * and `otherNames` (the other set's names: the stack's prop for the file, none for the prop);
+ * and `otherNames` (the other set's names, `othersLabel` in messages: the stack's prop for the file, the
+ * trainers setting for the prop);
  * undefined when they can. Names of both sets count once.
  */
 export function hyperparameterViolation(
   values: Record<string, string>,
   source: string,
   otherNames: readonly string[] = [],
+  othersLabel = 'the other set',
 ): HyperparameterViolation | undefined {
   for (const [name, value] of Object.entries(values)) {
     const nameViolation = hyperparameterNameViolation(name, source);
@@ -104,7 +106,7 @@ export function hyperparameterViolation(
     return {
       message:
         `${source} has ${own} hyperparameters; with the ${PIPELINE_HYPERPARAMETERS.length} the pipeline sets (${PIPELINE_HYPERPARAMETERS.join(', ')})` +
-        `${others > 0 ? ` and ${others} more from the other set` : ''} a training job would get ${names.size}; ` +
+        `${others > 0 ? ` and ${others} more from ${othersLabel}` : ''} a training job would get ${names.size}; ` +
         `SageMaker takes at most ${MAX_HYPERPARAMETERS}: remove ${names.size - MAX_HYPERPARAMETERS}.`,
     };
   }

@@ -27,6 +27,8 @@ const trainRequest = z.object({
       datasetVersion: z.number().int().positive().optional(),
       requestedBy: z.string().max(200).optional(),
       reason: z.string().max(1000).optional(),
+      // Checked by ingest (withTrainerChoice), whose error names the choices.
+      trainer: z.string().max(100).optional(),
     })
     .strict(),
 });
@@ -42,7 +44,7 @@ export async function handler(event: unknown): Promise<IngestOutput> {
   const input = parseEvent(
     inputSchema,
     event,
-    'Ingest input is neither an S3 object-created event nor a request to train again ({"retrain": {"model", "datasetVersion"?}})',
+    'Ingest input is neither an S3 object-created event nor a request to train again ({"retrain": {"model", "datasetVersion"?, "trainer"?}})',
   ) as IngestInput;
   if (isTrainRequest(input.detail))
     logger.info('Training an existing dataset version again', { ...input.detail.retrain, execution: input.execution });

@@ -12,6 +12,7 @@ import { Registry } from '../shared/registry/registry';
 import { SCHEMA_FILE_NAME, isSchemaFile, parseSchemaFile, type SchemaInput } from '../shared/schema-file';
 import { getBytes, getStream, head, upload } from '../shared/storage';
 import { formatFromName, type DatasetSource } from './formats';
+import { TRAINER_METADATA_KEY, withTrainerChoice } from '../shared/trainers';
 import { HYPERPARAMETERS_FILE, parseHyperparameters, readHyperparameters } from './hyperparameters';
 import { resumeWithSlot, trainExisting, versionTakenOver } from './known-data';
 import { planParts } from './parts';
@@ -115,10 +116,11 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     // Train an existing dataset version again (mloop train): nothing to read but the registry.
     const request = input.detail.retrain;
     assertModelName(request.model);
-    const [own, hyperparameters] = await Promise.all([
+    const [own, fileHyperparameters] = await Promise.all([
       registry.runs.get(request.model, input.execution),
       readHyperparameters(env.DATA_BUCKET, request.model, env.STACK_HYPERPARAMETERS),
     ]);
+    const hyperparameters = withTrainerChoice(fileHyperparameters, request.trainer, "The TrainRequest's trainer");
     // Another pass of the wait-for-slot loop: the version this run took over, not a newer latest.
     const taken = versionTakenOver(own);
     if (taken !== undefined)
@@ -135,13 +137,19 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     return ingestConfigFile(bucket, key, versionId, model, fileName, env.STACK_HYPERPARAMETERS);
 
   // hyperparameters.json beside the datasets is read first: a bad file fails the run before a version is claimed.
-  const [meta, modelRecord, hyperparameters, datasets, own] = await Promise.all([
+  const [meta, modelRecord, fileHyperparameters, datasets, own] = await Promise.all([
     head(bucket, key, versionId),
     registry.models.get(model),
     readHyperparameters(bucket, model, env.STACK_HYPERPARAMETERS),
     registry.datasets.list(model),
     registry.runs.get(model, input.execution),
   ]);
+  // The run's own trainer (mloop run --trainer) wins over hyperparameters.json and the stack's.
+  const hyperparameters = withTrainerChoice(
+    fileHyperparameters,
+    meta.Metadata?.[TRAINER_METADATA_KEY],
+    `${source}: the object metadata ${TRAINER_METADATA_KEY}`,
+  );
   // This execution already ingested the file, or took over the version its bytes hold (a retry,
   // or another pass of the wait-for-slot loop): answer from the dataset record without reading
   // the file again.

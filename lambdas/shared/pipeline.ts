@@ -28,6 +28,12 @@ export interface TrainRequest {
   readonly requestedBy?: string;
   /** Why (new hyperparameters, new training code, a fixed quota...), recorded on the run. */
   readonly reason?: string;
+  /**
+   * The trainer for this run (`mloop train --trainer`), over hyperparameters.json and the stack's
+   * `trainers` setting (lambdas/shared/trainers.ts).
+   * @default - hyperparameters.json's `trainer`, else the stack's
+   */
+  readonly trainer?: string;
 }
 
 /** The detail of a pipeline execution's input: a dropped object, or a request to train again. */

@@ -3,12 +3,15 @@
  * training, the training pipeline, inference API, drift monitor) and hands each its settings.
  */
 import { CfnOutput, type RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import { type Construct } from 'constructs';
 import type { ApprovalOptions } from './approval';
 import { BatchScoring } from './batch';
+import { OperatorDashboard } from './dashboard';
 import { DataLake, DatasetIngestion, type DatasetIngestionOptions } from './data';
 import { InferenceApi, type InferenceApiProps } from './inference';
+import { MloopFunction } from './mloop-function';
 import { DriftMonitor, type DriftMonitorProps } from './monitoring';
 import { acknowledge } from './nag';
 import { TrainingPipeline } from './pipeline';
@@ -52,6 +55,11 @@ export interface MloopStackProps extends StackProps {
    * @default - see DriftMonitorProps
    */
   readonly monitoring?: Omit<DriftMonitorProps, 'bucket' | 'table'>;
+  /**
+   * The name of the operators' CloudWatch dashboard.
+   * @default - a name CloudFormation generates (the stack output DashboardName says it)
+   */
+  readonly dashboardName?: string;
 }
 
 /** mloop on AWS: data lake, registry, training pipeline, inference API and drift monitor. */
@@ -64,6 +72,7 @@ export class MloopStack extends Stack {
   readonly inference: InferenceApi;
   readonly monitor: DriftMonitor;
   readonly batch: BatchScoring;
+  readonly dashboard: OperatorDashboard;
 
   constructor(scope: Construct, id: string, props: MloopStackProps = {}) {
     super(scope, id, props);
@@ -115,6 +124,17 @@ export class MloopStack extends Stack {
     this.batch = new BatchScoring(this, 'Batch', { dataLake: this.dataLake, table: this.registry.table });
     // Batch Scoring Completed / Failed go where the registry's events go.
     this.registry.publishEventsFrom(this.batch.function);
+    // Last, so that it finds every function and alarm the constructs above made.
+    const made = this.node.findAll();
+    this.dashboard = new OperatorDashboard(this, 'Operators', {
+      pipeline: this.pipeline.stateMachine,
+      api: this.inference.api,
+      trainingInstanceCount: this.training.instanceCount,
+      functions: made.filter((c): c is MloopFunction<never> => c instanceof MloopFunction),
+      alarms: made.filter((c): c is cloudwatch.Alarm => c instanceof cloudwatch.Alarm),
+      driftNamespace: this.monitor.metricsNamespace,
+      dashboardName: props.dashboardName,
+    });
     this.addOperatorOutputs();
     // CDK's singleton that turns on the bucket's EventBridge notifications at deploy time.
     const notifications = this.node.tryFindChild('BucketNotificationsHandler050a0587b7544547bf325f094a3db834');
@@ -153,6 +173,10 @@ export class MloopStack extends Stack {
         description: 'Batch scoring; each file dropped under batch/<model>/ starts an execution named after the object version',
       },
       EventBusName: { value: 'default', description: "The EventBridge bus mloop's events (source mloop) go to" },
+      DashboardName: {
+        value: this.dashboard.dashboard.dashboardName,
+        description: 'The CloudWatch dashboard for operators: pipeline runs, training hours, ingestion, API, throttles, drift, alarms',
+      },
     };
     if (this.registry.models) {
       const models = this.registry.models.functionName;

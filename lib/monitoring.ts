@@ -102,6 +102,8 @@ export class DriftMonitor extends Construct {
   readonly qualityDropAlarm: cloudwatch.Alarm;
   /** Some model's outputs drifted from its outputs on the test split. */
   readonly predictionDriftAlarm: cloudwatch.Alarm;
+  /** The CloudWatch namespace the monitor publishes its metrics in (the dashboard reads them there). */
+  readonly metricsNamespace: string;
 
   constructor(scope: Construct, id: string, props: DriftMonitorProps) {
     super(scope, id);
@@ -114,6 +116,7 @@ export class DriftMonitor extends Construct {
     if (minRows !== undefined && !(Number.isInteger(minRows) && minRows >= 0))
       throw new Error(`retrainMinFeedbackRows must be an integer >= 0, got ${minRows}.`);
     const namespace = props.metricsNamespace ?? 'mloop';
+    this.metricsNamespace = namespace;
 
     // Settings left unset here are left out of the environment: the handler's defaults apply (and,
     // in the local runtime, the CLI's own environment may set them).

@@ -15,6 +15,7 @@ export const STACK_OUTPUTS = [
   'EventsTopicArn',
   'EventBusName',
   'BatchStateMachineArn',
+  'DashboardName',
 ] as const;
 
 export type StackOutput = (typeof STACK_OUTPUTS)[number];

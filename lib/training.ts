@@ -250,6 +250,8 @@ export class ModelTraining extends Construct {
   readonly codeVersion: string;
   /** The longest a job may take, waiting for spot capacity included: what the pipeline waits for. */
   readonly jobLimit: Duration;
+  /** Instances per training job (the dashboard's instance hours are its job hours times this). */
+  readonly instanceCount: number;
   /** The job's hyperparameters before the dataset's hyperparameters.json is merged over them (the first state). */
   readonly resolveHyperparameters: sfn.Pass;
   /**
@@ -268,6 +270,7 @@ export class ModelTraining extends Construct {
     const { instanceType, instanceCount } = job;
     this.jobLimit = job.jobLimit;
     this.stackHyperparameters = job.hyperparameters;
+    this.instanceCount = instanceCount;
 
     // The training code, packed for script mode and versioned by content.
     const codeDir = props.trainingCodeDir ?? path.join(REPO_ROOT, 'training');

@@ -1173,6 +1173,7 @@ describe('the outputs operators read after cdk deploy', () => {
     expect(outputs.DriftFunctionName.Value).toEqual({ Ref: idOf(stack.monitor.function) });
     expect(outputs.EventsTopicArn.Value).toEqual({ Ref: idOf(stack.registry.topic) });
     expect(outputs.EventBusName.Value).toBe('default');
+    expect(outputs.DashboardName.Value).toEqual({ Ref: idOf(stack.dashboard.dashboard) });
     expect(JSON.stringify(outputs.ApiUrl.Value)).toContain(idOf(stack.inference.api));
   });
 });

@@ -86,25 +86,81 @@ export async function* rangeChunks(source: RandomAccessSource, chunkSize = 8 * 1
 const GZIP_SLICE = 32 * 1024;
 
 /**
+ * How far a gzip stream may inflate (issue 18: a few MB of gzip inflate to gigabytes, which the
+ * scan then reads for minutes, up to the Lambda's timeout, with no reason given). Both are checked
+ * while inflating, so a bomb stops at the first limit it crosses, not after inflating all of it.
+ */
+export interface GzipLimits {
+  /** The most bytes a gzip file may inflate to. */
+  readonly maxInflatedBytes: number;
+  /** The most inflated bytes per compressed byte read so far, once more than `ratioFloor` bytes are inflated. */
+  readonly maxRatio: number;
+  /** Inflated bytes below which the ratio is not checked (a small file may be all one repeated value). */
+  readonly ratioFloor: number;
+}
+
+/**
+ * 16 GiB inflated (about 4 minutes of scanning at the rate measured for issue 18, well inside the
+ * Lambda's 15); a ratio of 200, above what real tables reach (CSV and JSON Lines of plausible rows
+ * compress 3 to 20 times, a column of one repeated value about 100), counted from 64 MiB inflated.
+ */
+export const DEFAULT_GZIP_LIMITS: GzipLimits = { maxInflatedBytes: 16 * 1024 ** 3, maxRatio: 200, ratioFloor: 64 * 1024 ** 2 };
+
+/** A gzip stream went past one of its GzipLimits: the message names the limit and its value. */
+export class GzipLimitExceeded extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GzipLimitExceeded';
+  }
+}
+
+/**
  * Streaming gunzip driven by the caller: push compressed chunks, get the inflated bytes back. The
  * memory held is zlib's window and the output of one slice of input. After an error (corrupt data,
- * or a stream cut short, which shows at end()), `error` is set and nothing more comes out.
+ * a stream cut short, which shows at end(), or a GzipLimits crossed), `error` is set and nothing
+ * more comes out.
  */
 export class GzipDecoder {
   private readonly zlib: Gunzip = createGunzip();
   private out: Buffer[] = [];
+  private compressed = 0;
+  private inflated = 0;
   error: Error | undefined;
 
-  constructor() {
-    this.zlib.on('data', (chunk: Buffer) => this.out.push(chunk));
+  constructor(private readonly limits: GzipLimits = DEFAULT_GZIP_LIMITS) {
+    this.zlib.on('data', (chunk: Buffer) => {
+      this.inflated += chunk.length;
+      const over = this.overLimit();
+      if (over === undefined) this.out.push(chunk);
+      else if (this.error === undefined) {
+        this.error = over;
+        this.out = [];
+        this.zlib.destroy();
+      }
+    });
     this.zlib.on('error', (error: Error) => {
       this.error ??= error;
     });
   }
 
+  private overLimit(): GzipLimitExceeded | undefined {
+    const { maxInflatedBytes, maxRatio, ratioFloor } = this.limits;
+    if (this.inflated > maxInflatedBytes)
+      return new GzipLimitExceeded(
+        `it inflates to more than ${maxInflatedBytes.toLocaleString('en-US')} bytes, the most a gzip file may inflate to`,
+      );
+    if (this.inflated > ratioFloor && this.inflated > maxRatio * this.compressed)
+      return new GzipLimitExceeded(
+        `its first ${this.compressed.toLocaleString('en-US')} compressed bytes inflate to ${this.inflated.toLocaleString('en-US')}, ` +
+          `more than ${maxRatio} times as many, the most a gzip file may inflate by (a gzip bomb?)`,
+      );
+    return undefined;
+  }
+
   async push(chunk: Buffer): Promise<Buffer[]> {
     for (let at = 0; at < chunk.length && this.error === undefined; at += GZIP_SLICE) {
       const slice = chunk.subarray(at, at + GZIP_SLICE);
+      this.compressed += slice.length;
       // On corrupt data zlib errors and is destroyed without calling back the write.
       await new Promise<void>((resolve) => {
         const done = (): void => {
@@ -147,12 +203,13 @@ export function toBuffer(chunk: Buffer | Uint8Array | string): Buffer {
  * The bytes of a stream, gunzipped when they start with gzip's magic bytes. Throws on a corrupt or
  * truncated gzip stream (for readers of files already checked by the scan).
  */
-export async function* decodedChunks(source: StreamSource): AsyncGenerator<Buffer> {
+export async function* decodedChunks(source: StreamSource, limits: GzipLimits = DEFAULT_GZIP_LIMITS): AsyncGenerator<Buffer> {
   let head: Buffer[] = [];
   let headLength = 0;
   // undefined until the first two bytes are known; null: not gzip.
   let decoder: GzipDecoder | null | undefined;
   const check = (d: GzipDecoder): void => {
+    if (d.error instanceof GzipLimitExceeded) throw new GzipLimitExceeded(`Refused a gzip stream: ${d.error.message}.`);
     if (d.error !== undefined) throw new Error(`Not a complete gzip stream: ${gzipReason(d.error)}.`);
   };
   try {
@@ -165,7 +222,7 @@ export async function* decodedChunks(source: StreamSource): AsyncGenerator<Buffe
         if (headLength < 2) continue;
         buf = Buffer.concat(head);
         head = [];
-        decoder = isGzip(buf) ? new GzipDecoder() : null;
+        decoder = isGzip(buf) ? new GzipDecoder(limits) : null;
       }
       if (decoder === null) {
         yield buf;

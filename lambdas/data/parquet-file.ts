@@ -66,6 +66,53 @@ export async function parquetLayout(source: RandomAccessSource): Promise<Parquet
 }
 
 /**
+ * What one row group may decode to, checked from the footer before the group is read (issue 18: a
+ * 229-byte file declaring 100M rows of a one-value dictionary decoded to 4 GB and ran the Ingest
+ * Lambda out of memory). A row group is held whole while it is read, so it must fit the function.
+ */
+export interface RowGroupLimits {
+  /** The most cells (rows times columns read) in one row group. */
+  readonly maxCells: number;
+  /** The most bytes the footer may declare for one row group's columns read, uncompressed. */
+  readonly maxUncompressedBytes: number;
+}
+
+/** 16 Mi cells (pyarrow's default row group, 1 Mi rows, of 16 columns) and 512 MiB declared. */
+export const DEFAULT_ROW_GROUP_LIMITS: RowGroupLimits = { maxCells: 16 * 1024 ** 2, maxUncompressedBytes: 512 * 1024 ** 2 };
+
+/** A row group over its RowGroupLimits: the message names the group, what it declares and the limit. */
+export class RowGroupTooLarge extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RowGroupTooLarge';
+  }
+}
+
+/** Throws RowGroupTooLarge when row group `index` (0-based) declares more than the limits allow. */
+export function checkRowGroup(layout: ParquetLayout, index: number, readColumns: readonly string[], limits: RowGroupLimits): void {
+  if (readColumns.length === 0) return;
+  const rows = layout.rowGroups[index];
+  const cells = rows * readColumns.length;
+  const n = (x: number) => x.toLocaleString('en-US');
+  if (cells > limits.maxCells)
+    throw new RowGroupTooLarge(
+      `row group ${index + 1} of ${layout.rowGroups.length} declares ${n(rows)} rows of ${readColumns.length} column(s) read, ${n(cells)} cells, ` +
+        `more than the ${n(limits.maxCells)} cells a row group may hold`,
+    );
+  const read = new Set(readColumns);
+  let bytes = 0;
+  for (const chunk of layout.metadata.row_groups[index].columns) {
+    const meta = chunk.meta_data;
+    if (meta !== undefined && read.has(meta.path_in_schema[0])) bytes += Number(meta.total_uncompressed_size);
+  }
+  if (bytes > limits.maxUncompressedBytes)
+    throw new RowGroupTooLarge(
+      `row group ${index + 1} of ${layout.rowGroups.length} declares ${n(bytes)} bytes uncompressed, ` +
+        `more than the ${n(limits.maxUncompressedBytes)} a row group may hold`,
+    );
+}
+
+/**
  * Read a Parquet file one row group at a time: `onRows` gets each group's rows (cells in the order
  * of `layout.columns`) and the 0-based index of the group's first row. Memory holds one row group.
  * Throws on a corrupt file (the caller reports it).
@@ -76,6 +123,8 @@ export async function readParquetRows(
   onRows: (rows: ParquetCell[][], firstRow: number) => void | Promise<void>,
   /** Only the row groups that start in [rowStart, rowEnd) (a part of the file, see lambdas/data/parts.ts). */
   range?: { readonly rowStart: number; readonly rowEnd: number },
+  /** What one row group may decode to (tests lower them). */
+  limits: RowGroupLimits = DEFAULT_ROW_GROUP_LIMITS,
 ): Promise<void> {
   const file = asyncBuffer(source);
   // hyparquet decodes physical values (see physicalElement); the rules make them cells.
@@ -83,11 +132,17 @@ export async function readParquetRows(
   const read = layout.columns.flatMap((name, i) => (layout.rules[i] === null ? [] : [{ name, at: i, rule: layout.rules[i] as CellRule }]));
   const width = layout.columns.length;
   let rowStart = 0;
-  for (const groupRows of layout.rowGroups) {
+  for (const [index, groupRows] of layout.rowGroups.entries()) {
     if (range !== undefined && (rowStart < range.rowStart || rowStart >= range.rowEnd)) {
       rowStart += groupRows;
       continue;
     }
+    checkRowGroup(
+      layout,
+      index,
+      read.map((c) => c.name),
+      limits,
+    );
     let values: unknown[][] = [];
     if (read.length > 0) {
       await parquetRead({

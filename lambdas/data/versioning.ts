@@ -13,6 +13,7 @@ import type { Registry } from '../shared/registry/registry';
 import type { SchemaInput } from '../shared/schema-file';
 import { putJson, tag } from '../shared/storage';
 import type { DatasetSchema } from '../shared/types';
+import { publishIngestMetrics } from './ingest-metrics';
 import { resumeWithSlot, settleKnownData, trainingJobName, withTrainingSlot } from './known-data';
 import { describeViolations } from './messages';
 import type { ScanResult } from './scan-types';
@@ -137,6 +138,7 @@ export async function versionScan(
     ...extra,
   };
 
+  publishIngestMetrics(env.METRICS_NAMESPACE, scan);
   if (!scan.accepted) {
     const reportKey = s3Keys.validationReport(model, version);
     await putJson(bucket, reportKey, report);

@@ -25,6 +25,8 @@ export const startPipelineEnv = z.object({
 
 export const ingestEnv = z.object({
   ...common,
+  /** CloudWatch namespace of the ingestion metrics (lambdas/data/ingest-metrics.ts). */
+  METRICS_NAMESPACE: z.string().min(1).default('mloop'),
   /** Rows a dataset needs to be accepted. */
   MIN_ROWS: z.coerce.number().int().positive().default(10),
   /** The most columns a dataset file may have (DatasetIngestionOptions.maxColumns; lambdas/data/scan-types.ts DEFAULT_MAX_COLUMNS). */

@@ -1,7 +1,7 @@
 /** Parquet rows into a table, one row group at a time, from a random-access source. */
 import { jsonReason, type RandomAccessSource } from '../formats';
 import { plural, quote } from '../messages';
-import { PARQUET_CODECS, parquetLayout, readParquetRows, type ParquetLayout } from '../parquet-file';
+import { PARQUET_CODECS, RowGroupTooLarge, parquetLayout, readParquetRows, type ParquetLayout, type RowGroupLimits } from '../parquet-file';
 import type { TableScan } from '../table-scan';
 import { corrupt, type ReadOutcome } from './outcome';
 
@@ -11,6 +11,8 @@ export async function readParquet(
   source: RandomAccessSource,
   file: string,
   range?: { rowStart: number; rowEnd: number },
+  /** @default DEFAULT_ROW_GROUP_LIMITS (tests lower them) */
+  limits?: RowGroupLimits,
 ): Promise<ReadOutcome> {
   let sourceError: unknown;
   const guarded: RandomAccessSource = {
@@ -49,9 +51,15 @@ export async function readParquet(
         for (let i = 0; i < rows.length; i++) table.cells(rows[i], first + i + 1);
       },
       range,
+      limits,
     );
   } catch (error) {
     if (sourceError !== undefined) throw sourceError;
+    if (error instanceof RowGroupTooLarge) {
+      const smaller =
+        'row groups within the limits (README, Limits): write the file again with smaller row groups (pyarrow: row_group_size)';
+      return { violations: [corrupt(file, 'is refused before reading a row group', error.message, smaller)], complete: false };
+    }
     const reason = jsonReason(error);
     const before = (range?.rowStart ?? 0) + table.rows;
     return {

@@ -6,6 +6,8 @@
  */
 import {
   GzipDecoder,
+  GzipLimitExceeded,
+  type GzipLimits,
   bufferSource,
   formatFromName,
   gzipReason,
@@ -80,7 +82,8 @@ function detect(first: Buffer, file: string, given: DataFormat | undefined): Det
 export async function readStream(
   source: StreamSource,
   table: TableScan,
-  options: { file: string; format?: DataFormat; delimiter: string },
+  /** gzipLimits: DEFAULT_GZIP_LIMITS unless given (tests lower them). */
+  options: { file: string; format?: DataFormat; delimiter: string; gzipLimits?: GzipLimits },
   onBytes: (buf: Buffer) => void,
 ): Promise<Detected & ReadOutcome> {
   const file = options.file;
@@ -89,7 +92,7 @@ export async function readStream(
   const { format, gzip } = detect(Buffer.concat(head), file, options.format);
   if (format === 'parquet') return { format, gzip, ...(await readParquetStream(chunks, head, length, gzip, table, file)) };
   const sink: TextSink = format === 'jsonl' ? new JsonLinesSink(table, file) : new CsvSink(table, file, options.delimiter);
-  return { format, gzip, ...(await readText(chunks, head, gzip, sink, file)) };
+  return { format, gzip, ...(await readText(chunks, head, gzip ? new GzipDecoder(options.gzipLimits) : null, sink, file)) };
 }
 
 /** A Parquet file in a stream: held in memory (its footer comes first), up to MAX_STREAMED_PARQUET_BYTES. */
@@ -141,8 +144,8 @@ async function readParquetStream(
 }
 
 /** Text (gunzipped as a stream when it is gzip) into its format's sink; a corrupt gzip stream ends it. */
-async function readText(chunks: Chunks, head: Buffer[], gzip: boolean, sink: TextSink, file: string): Promise<ReadOutcome> {
-  const decoder = gzip ? new GzipDecoder() : null;
+async function readText(chunks: Chunks, head: Buffer[], decoder: GzipDecoder | null, sink: TextSink, file: string): Promise<ReadOutcome> {
+  const gzip = decoder !== null;
   let gzipError: Error | undefined;
   try {
     const feed = async (buf: Buffer): Promise<void> => {
@@ -163,6 +166,13 @@ async function readText(chunks: Chunks, head: Buffer[], gzip: boolean, sink: Tex
     decoder?.destroy();
   }
   const outcome = sink.outcome(gzip);
+  if (gzipError instanceof GzipLimitExceeded) {
+    const expected = 'a gzip file within the limits (README, Limits): split the data into several files, or upload it uncompressed';
+    return {
+      violations: [...outcome.violations, corrupt(file, 'is refused as a gzip bomb', gzipError.message, expected)],
+      complete: false,
+    };
+  }
   if (gzipError !== undefined) {
     const violation = corrupt(
       file,

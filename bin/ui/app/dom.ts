@@ -1,4 +1,5 @@
 /// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * The page's small DOM toolkit: build elements (text is always set as text, never parsed as
  * HTML), format numbers and times, and fetch the server's JSON with its error as a message.

@@ -100,7 +100,7 @@ function actionDialog(
 ): HTMLDialogElement {
   const reason = h('textarea', {
     id: 'action-reason',
-    required: true,
+    'aria-required': 'true',
     'aria-label': 'Reason (kept in the history)',
   }) as HTMLTextAreaElement;
   const problem = h('p', { class: 'error', role: 'alert', hidden: true });

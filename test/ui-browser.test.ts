@@ -167,6 +167,7 @@ describe('every page, read-only', () => {
 describe('writes', () => {
   test('refused without --allow-writes, with a message that says how', async () => {
     await openRoute(page, readOnly.url, '/models/loop');
+    const before = consoleErrors.length;
     const answer = await page.evaluate(async () => {
       const r = await fetch('/ui/api/models/loop/actions', {
         method: 'POST',
@@ -177,6 +178,10 @@ describe('writes', () => {
     });
     expect(answer.status).toBe(403);
     expect(answer.body.message).toContain('--allow-writes');
+    // The browser logs the refused request: that one error is expected, and only it.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(consoleErrors.slice(before)).toEqual([expect.stringContaining('403 (Forbidden)')]);
+    consoleErrors.splice(before);
     expect((await t!.registry.aliases.get('loop', 'champion'))!.version).toBe(2);
   });
 

@@ -29,7 +29,7 @@ import type { APIGatewayProxyResult } from 'aws-lambda';
 import { startApiServer } from '../local/api-server';
 import type { LocalCloud } from '../local/cloud';
 import { churnRows, DEMO_FEATURES, toCsv } from '../local/demo-data';
-import { targetOf } from './local-target';
+import { LocalTarget, targetOf } from './local-target';
 import { loadLocalCloud, withTarget } from './open-target';
 import type { ApiAnswer, LoopTarget } from './target';
 import { CliError } from './cli-error';
@@ -39,6 +39,9 @@ import { commandDatasets, DATASETS_USAGE } from './commands/datasets';
 import { commandDrift as driftCommand, describeDriftRun, DRIFT_USAGE } from './commands/drift';
 import { commandDoctor, DOCTOR_USAGE } from './commands/doctor';
 import { scoreCommand, SCORE_USAGE } from './commands/score';
+import { commandUi, UI_USAGE } from './commands/ui';
+import { handleUiRequest } from './ui/server';
+import { appScript } from './ui/bundle';
 
 export { CliError };
 
@@ -59,8 +62,10 @@ Usage:
                                                          model's hyperparameters.json, else auto)
   mloop predict --model NAME --input FILE|JSON [--version N | --alias A] [--top-k K]
 ${SCORE_USAGE}
-  mloop serve [--port N] [--aws-port N]                  serve the prediction API, and the AWS APIs (default
-                                                         port 4566; 0: any) for AWS_ENDPOINT_URL, on 127.0.0.1
+  mloop serve [--port N] [--aws-port N] [--allow-writes] serve the prediction API, and the AWS APIs (default
+                                                         port 4566; 0: any) for AWS_ENDPOINT_URL, on 127.0.0.1;
+                                                         the UI (mloop ui) at /
+${UI_USAGE}
 ${DRIFT_USAGE}
   mloop models list --model NAME
 ${MODELS_USAGE}
@@ -485,17 +490,21 @@ async function commandServe(io: Io, values: Record<string, string | boolean | un
   localOnly('serve', values);
   const cloud = await startCloud(io, { awsPort });
   // Each route invokes the function of its integration, as the template's API Gateway methods say.
+  // The UI (mloop ui) at / beside the API's routes; read-only unless --allow-writes.
+  const ui = { target: new LocalTarget(cloud), allowWrites: values['allow-writes'] === true, script: appScript(cloud.home) };
   const server = await startApiServer(
     cloud.apiRoutes,
     (event, route) => cloud.invokeArn(route.functionArn, event) as Promise<APIGatewayProxyResult>,
     port,
+    {},
+    (req, res, url) => handleUiRequest(ui, req, res, url),
   );
   // The template's scheduled rules (the drift monitor's), on timers: rate(...) and cron(...).
   const stopSchedules = cloud.startSchedules((line) => io.err(`schedule: ${line}`));
   if (io.json) io.out(JSON.stringify({ url: server.url, awsEndpoint: cloud.awsEndpoint }));
   else {
     io.out(
-      `mloop API on ${server.url} (POST /v1/models/{name}/predict, GET /v1/models/{name}, POST /v1/models/{name}/feedback, GET /v1/health); Ctrl-C to stop.`,
+      `mloop API on ${server.url} (POST /v1/models/{name}/predict, GET /v1/models/{name}, POST /v1/models/{name}/feedback, GET /v1/health), the UI at ${server.url}/; Ctrl-C to stop.`,
     );
     const owner = cloud.attachedTo ? ` (served by process ${cloud.attachedTo.pid}, which owns ${cloud.home})` : '';
     io.out(
@@ -576,6 +585,7 @@ export async function run(argv: string[], outer: Io): Promise<number> {
       output: { type: 'string' },
       'id-column': { type: 'string' },
       force: { type: 'boolean', default: false },
+      'allow-writes': { type: 'boolean', default: false },
       stack: { type: 'string' },
       region: { type: 'string' },
       profile: { type: 'string' },
@@ -607,6 +617,8 @@ export async function run(argv: string[], outer: Io): Promise<number> {
       return commandScore(io, values);
     case 'serve':
       return commandServe(io, values);
+    case 'ui':
+      return commandUi(io, values);
     case 'drift':
       return commandDrift(io, values);
     case 'models':

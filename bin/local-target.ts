@@ -7,9 +7,11 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { s3Client } from '../lambdas/shared/clients';
+import { executionArnOf } from '../lambdas/pipeline/start';
 import type { LocalCloud } from '../local/cloud';
 import { CliError } from './cli-error';
-import type { ApiAnswer, ExecutionEnd, InvokedFunction, LoopTarget } from './target';
+import type { ApiAnswer, ExecutionEnd, ExecutionStep, InvokedFunction, LoopTarget } from './target';
+import { stepOf } from './execution-steps';
 
 export class LocalTarget implements LoopTarget {
   constructor(readonly cloud: LocalCloud) {}
@@ -71,6 +73,15 @@ export class LocalTarget implements LoopTarget {
 
   waitForExecution(name: string): Promise<ExecutionEnd> {
     return this.cloud.execution(name);
+  }
+
+  /**
+   * The states as this process ran them; an execution another process ran is known by its start
+   * and end only (the local runtime keeps histories in memory: local/execution-history.ts).
+   */
+  async executionHistory(name: string): Promise<ExecutionStep[]> {
+    const events = this.cloud.executionHistory(executionArnOf(this.pipelineStateMachineArn, name)) ?? [];
+    return events.map((e) => stepOf({ ...e, timestamp: new Date(e.timestamp) }));
   }
 
   flush(): Promise<void> {

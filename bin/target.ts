@@ -21,6 +21,18 @@ export interface ApiAnswer {
   readonly headers?: Readonly<Record<string, string | number | boolean>>;
 }
 
+/** One event of an execution's history: a state entered or left, or how the execution started or ended. */
+export interface ExecutionStep {
+  /** Step Functions' event type: ExecutionStarted, TaskStateEntered, TaskStateExited, ExecutionFailed... */
+  readonly type: string;
+  /** ISO time of the event. */
+  readonly at: string;
+  /** The state's name, for a state's events. */
+  readonly state?: string;
+  readonly error?: string;
+  readonly cause?: string;
+}
+
 /** The functions a command invokes by role. */
 export type InvokedFunction = 'models' | 'drift';
 
@@ -46,6 +58,11 @@ export interface LoopTarget {
   startPipeline(input: unknown, name: string): Promise<void>;
   /** Wait for an execution of the pipeline to end. */
   waitForExecution(name: string): Promise<ExecutionEnd>;
+  /**
+   * An execution of the pipeline's history, oldest first (GetExecutionHistory): what `mloop ui`
+   * draws as a run's stage timeline. Empty when the execution is unknown.
+   */
+  executionHistory(name: string): Promise<ExecutionStep[]>;
   /**
    * Put a file to score at `key` (under batch/) with S3 object metadata and resolve with the name
    * of the batch execution the drop starts (named after the object version, as dataset drops are).

@@ -195,11 +195,18 @@ export function serveApiRequest(
   });
 }
 
+/**
+ * Requests a server answers besides the API's routes (`mloop serve` mounts the UI at /): true
+ * when it answered the request, false to leave it to the API's routes.
+ */
+export type OtherRequests = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => boolean;
+
 export async function startApiServer(
   routes: readonly Route[],
   handler: ApiHandler,
   port = 0,
   timeouts: { headersMs?: number; requestMs?: number } = {},
+  others?: OtherRequests,
 ): Promise<ApiServer> {
   const options = {
     headersTimeout: timeouts.headersMs ?? HEADERS_TIMEOUT_MS,
@@ -214,6 +221,7 @@ export async function startApiServer(
     } catch {
       return send(res, 400, { error: 'RequestInvalid', message: 'The request target is not a valid URL.', problems: [] });
     }
+    if (others?.(req, res, url)) return;
     serveApiRequest(routes, handler, req, res, url);
   });
   await new Promise<void>((resolve, reject) => {

@@ -74,14 +74,15 @@ async function readJson<T>(uri: string | undefined): Promise<T | null> {
   return getJson<T>(bucket, key);
 }
 
-interface Loaded {
+export interface Loaded {
   record: DatasetRecord;
   schema: DatasetSchema | null;
   profile: DatasetProfile | null;
   violations: Violation[];
 }
 
-async function load(registry: Registry, model: string, version: number | undefined): Promise<Loaded> {
+/** A dataset version (the latest without `version`) with its schema, profile and violations, as `datasets show` reads it. */
+export async function loadDataset(registry: Registry, model: string, version: number | undefined): Promise<Loaded> {
   let record: DatasetRecord | undefined;
   if (version === undefined) {
     const all = await registry.datasets.list(model);
@@ -164,6 +165,21 @@ function describeDiff(model: string, diff: DatasetDiff): string {
   return lines.join('\n');
 }
 
+/** What changed from dataset version `a` to `b` (`datasets diff`); refused when either has no profile (a rejected file). */
+export async function datasetDiff(registry: Registry, model: string, a: number, b: number): Promise<DatasetDiff> {
+  const [da, db] = await Promise.all([loadDataset(registry, model, a), loadDataset(registry, model, b)]);
+  for (const d of [da, db]) {
+    if (!d.profile)
+      throw new InvalidInput(
+        `${model} dataset v${d.record.version} was ${d.record.status} and has no profile to compare: ${d.record.reason ?? ''}`.trim(),
+      );
+  }
+  return diffDatasets(
+    { version: da.record.version, schema: da.schema ?? undefined, profile: da.profile ?? undefined },
+    { version: db.record.version, schema: db.schema ?? undefined, profile: db.profile ?? undefined },
+  );
+}
+
 /** `mloop datasets show|diff` (`list` stays in cli.ts). */
 export async function commandDatasets(io: DatasetsIo, sub: string, args: string[], values: Values): Promise<number> {
   const model = modelOf(values);
@@ -181,7 +197,7 @@ export async function commandDatasets(io: DatasetsIo, sub: string, args: string[
   return withTarget(io, values, async (stack) => {
     const registry = new Registry(stack.registryTable);
     if (sub === 'show') {
-      const d = await load(registry, model, version);
+      const d = await loadDataset(registry, model, version);
       if (io.json)
         io.out(
           JSON.stringify({
@@ -195,17 +211,7 @@ export async function commandDatasets(io: DatasetsIo, sub: string, args: string[
       else io.out(describeShow(model, d));
       return 0;
     }
-    const [da, db] = await Promise.all([load(registry, model, a), load(registry, model, b)]);
-    for (const d of [da, db]) {
-      if (!d.profile)
-        throw new InvalidInput(
-          `${model} dataset v${d.record.version} was ${d.record.status} and has no profile to compare: ${d.record.reason ?? ''}`.trim(),
-        );
-    }
-    const diff = diffDatasets(
-      { version: da.record.version, schema: da.schema ?? undefined, profile: da.profile ?? undefined },
-      { version: db.record.version, schema: db.schema ?? undefined, profile: db.profile ?? undefined },
-    );
+    const diff = await datasetDiff(registry, model, a!, b!);
     if (io.json) io.out(JSON.stringify({ model, ...diff }));
     else io.out(describeDiff(model, diff));
     return 0;

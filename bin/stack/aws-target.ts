@@ -25,10 +25,14 @@ import { s3Client, sfnClient, useAwsSettings } from '../../lambdas/shared/client
 import { executionArnOf, executionName } from '../../lambdas/pipeline/start';
 import { BATCH_PREFIX } from '../../lambdas/shared/layout';
 import { CliError } from '../cli-error';
-import type { ApiAnswer, ExecutionEnd, InvokedFunction, LoopTarget } from '../target';
+import type { ApiAnswer, ExecutionEnd, ExecutionStep, InvokedFunction, LoopTarget } from '../target';
+import { stepOf, type HistoryEventLike } from '../execution-steps';
 import { awsFailure, type DeployedStack } from './deployed-stack';
 
 /** How long a drop's execution may take to appear (S3 to EventBridge to the starter function: seconds on AWS). */
+/** A pipeline run's history is a few hundred events; a map over thousands of parts is cut at 10,000. */
+const MAX_HISTORY_PAGES = 10;
+
 const DROP_START_TIMEOUT_MS = Number(process.env.MLOOP_DROP_START_TIMEOUT_MS ?? 180_000);
 
 export interface AwsTargetOptions {
@@ -242,6 +246,28 @@ export class AwsTarget implements LoopTarget {
 
   waitForExecution(name: string): Promise<ExecutionEnd> {
     return this.waitFor(executionArnOf(this.pipelineStateMachineArn, name), name);
+  }
+
+  /** GetExecutionHistory, page after page (at most MAX_HISTORY_PAGES), oldest first. */
+  async executionHistory(name: string): Promise<ExecutionStep[]> {
+    const executionArn = executionArnOf(this.pipelineStateMachineArn, name);
+    const steps: ExecutionStep[] = [];
+    let nextToken: string | undefined;
+    for (let page = 0; page < MAX_HISTORY_PAGES; page++) {
+      let answer;
+      try {
+        answer = await this.call('states:GetExecutionHistory', () =>
+          sfnClient().send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, nextToken })),
+        );
+      } catch (error) {
+        if (/ExecutionDoesNotExist/.test(String((error as Error).message))) return [];
+        throw error;
+      }
+      for (const e of answer.events ?? []) steps.push(stepOf(e as HistoryEventLike));
+      nextToken = answer.nextToken;
+      if (!nextToken) break;
+    }
+    return steps;
   }
 
   private async waitFor(executionArn: string, name: string): Promise<ExecutionEnd> {

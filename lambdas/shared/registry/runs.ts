@@ -87,6 +87,15 @@ export class RunStore {
     return items.map((item) => strip(item as RunRecord & Record<string, unknown>)!).sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
   }
 
+  /** The model's runs, newest first (by their last update). */
+  async list(model: string): Promise<RunRecord[]> {
+    const items = await this.table.queryAll({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': k.pk(model), ':prefix': k.run('') },
+    });
+    return items.map((item) => strip(item as RunRecord & Record<string, unknown>)!).sort((a, b) => b.updatedAt.localeCompare(a.updatedAt));
+  }
+
   async get(model: string, execution: string): Promise<RunRecord | undefined> {
     return this.table.get<RunRecord & Record<string, unknown>>(model, k.run(execution));
   }

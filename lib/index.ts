@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-export { Mloop, type MloopProps, type TrainingSettings } from './mloop';
+export { Mloop, type MloopParts, type MloopProps, type TrainingSettings } from './mloop';
 export { MloopStack, type MloopStackProps } from './mloop-stack';
 export { STACK_OUTPUTS, type StackOutput } from './stack-outputs';
 export { buildApp, type BuildAppOptions } from './app';
@@ -24,5 +24,8 @@ export { InferenceApi, type InferenceApiProps } from './inference';
 export { DriftMonitor, type DriftMonitorProps } from './monitoring';
 export { BatchScoring, type BatchScoringProps } from './batch';
 export { MloopFunction, type MloopFunctionProps } from './mloop-function';
-export type { FunctionId, FunctionEnvironment, FunctionSpec } from './function-catalog';
+export { FUNCTIONS, type FunctionId, type FunctionEnvironment, type FunctionSpec } from './function-catalog';
+export { TrainingJobTask, type TrainingJobTaskProps, type TrainingJobExtras } from './training-job';
+export type { SchemaFile, SchemaFileColumn, SchemaInput } from '../lambdas/shared/schema-file';
 export { packageVersion } from './package-root';
+export type { ColumnSchema, ColumnType, DatasetSchema, DerivedFrom, ExclusionReason, FeatureType, Task } from '../lambdas/shared/types';

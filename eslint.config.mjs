@@ -3,7 +3,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', '.mloop/', 'coverage/', 'scratch/', '**/*.js', '**/*.cjs', '**/*.mjs'] },
+  { ignores: ['node_modules/', 'dist/', 'docs/api/', 'cdk.out/', '.mloop/', 'coverage/', 'scratch/', '**/*.js', '**/*.cjs', '**/*.mjs'] },
   {
     files: ['**/*.ts'],
     languageOptions: {

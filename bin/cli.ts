@@ -28,6 +28,7 @@ import { trainExecutionName } from '../lambdas/pipeline/start';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { startApiServer } from '../local/api-server';
 import type { LocalCloud } from '../local/cloud';
+import { packageVersion } from '../lib/package-root';
 import { churnRows, DEMO_FEATURES, toCsv } from '../local/demo-data';
 import { LocalTarget, targetOf } from './local-target';
 import { loadLocalCloud, withTarget } from './open-target';
@@ -74,7 +75,7 @@ ${DATASETS_USAGE}
   mloop demo                                             the whole loop on a generated dataset
 ${DOCTOR_USAGE}
 
-Every command accepts --json (one JSON document on stdout). State lives in .mloop/ (MLOOP_HOME).
+mloop --version prints the version. Every command accepts --json (one JSON document on stdout). State lives in .mloop/ (MLOOP_HOME).
 Every command but serve and demo accepts --stack NAME [--region R] [--profile P] (or MLOOP_STACK):
 it then runs against that deployed stack, found through CloudFormation with your AWS credentials;
 AWS_ENDPOINT_URL=http://127.0.0.1:4566 points it at the local stack of a running \`mloop serve\`.`;
@@ -563,6 +564,12 @@ async function commandDemo(io: Io, values: Values): Promise<number> {
 
 export async function run(argv: string[], outer: Io): Promise<number> {
   let io = outer;
+  // `mloop --version` alone (with or without --json); `--version N` of other commands names a model version.
+  const rest = argv.filter((arg) => arg !== '--json');
+  if (rest.length === 1 && (rest[0] === '--version' || rest[0] === '-V')) {
+    outer.out(argv.includes('--json') ? JSON.stringify({ version: packageVersion() }) : `mloop ${packageVersion()}`);
+    return 0;
+  }
   const { values: parsed, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,

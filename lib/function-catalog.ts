@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import { batchEnv, executionEndedEnv, startBatchEnv, startPipelineEnv } from '../lambdas/shared/env';
 import type { z } from 'zod';
+import { PACKAGE_ROOT } from './package-root';
 import { driftEnv, evaluateEnv, ingestEnv, modelsEnv, predictEnv, recordFailureEnv, registerEnv } from '../lambdas/shared/env';
 
 export interface FunctionSpec {
@@ -132,7 +133,11 @@ export type FunctionEnvironment<Id extends FunctionId> = { [K in keyof z.input<(
 /** The metadata key that marks a function's catalog id in the synthesized template. */
 export const FUNCTION_METADATA_KEY = 'mloop:function';
 
-export const REPO_ROOT = path.resolve(__dirname, '..');
+/**
+ * The root the entries are relative to: mloop's package root (lib/package-root.ts), the
+ * repository in a clone and node_modules/mloop where the package is installed (it ships lambdas/).
+ */
+export const REPO_ROOT = PACKAGE_ROOT;
 
 export function entryPath(id: FunctionId): string {
   return path.join(REPO_ROOT, FUNCTIONS[id].entry);

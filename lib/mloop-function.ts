@@ -9,6 +9,7 @@ import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { type Construct } from 'constructs';
+import * as fs from 'node:fs';
 import { entryPath, FUNCTION_METADATA_KEY, FUNCTIONS, REPO_ROOT, type FunctionEnvironment, type FunctionId } from './function-catalog';
 
 export interface MloopFunctionProps<Id extends FunctionId> {
@@ -57,8 +58,9 @@ export const BUNDLE_OPTIONS = {
  * - memory and timeout from the function catalog;
  * - JSON logs to a log group with a retention (default three months), X-Ray tracing active;
  * - bundled by esbuild (no Docker), minified, with source maps, the AWS SDK inside (BUNDLE_OPTIONS);
- * - functions that run ONNX carry onnxruntime-node as an installed module (its native binding
- *   cannot be bundled), pruned after bundling to linux/arm64 only (about 48 MB instead of 288).
+ * - functions that run ONNX carry onnxruntime-node (and onnxruntime-common) as modules copied
+ *   from the installed ones (the native binding cannot be bundled), linux/arm64 binaries only
+ *   (about 48 MB instead of 288).
  */
 export class MloopFunction<Id extends FunctionId> extends nodejs.NodejsFunction {
   readonly functionId: Id;
@@ -81,8 +83,7 @@ export class MloopFunction<Id extends FunctionId> extends nodejs.NodejsFunction 
       loggingFormat: lambda.LoggingFormat.JSON,
       logGroup,
       deadLetterQueue: props.deadLetterQueue,
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
+      ...bundlingRoot(),
       environment: {
         ...(props.environment as Record<string, string>),
         POWERTOOLS_SERVICE_NAME: `mloop-${props.functionId}`,
@@ -95,19 +96,16 @@ export class MloopFunction<Id extends FunctionId> extends nodejs.NodejsFunction 
         format: nodejs.OutputFormat.CJS,
         mainFields: [...BUNDLE_OPTIONS.mainFields],
         externalModules: [...BUNDLE_OPTIONS.externalModules],
+        // onnxruntime-node's native binding cannot be bundled: it stays a module, copied from
+        // the installed one (no npm install at synth: no network, no lock file of the user's app
+        // read, no install script, which would download CUDA add-ons from outside the registries).
         ...(spec.onnx
           ? {
-              nodeModules: ['onnxruntime-node'],
-              // onnxruntime-node's install script downloads CUDA add-ons from outside the
-              // registries; the CPU binaries are in the package itself.
-              environment: { ONNXRUNTIME_NODE_INSTALL: 'skip', npm_config_ignore_scripts: 'true' },
+              externalModules: [...BUNDLE_OPTIONS.externalModules, 'onnxruntime-node'],
               commandHooks: {
                 beforeBundling: () => [],
                 beforeInstall: () => [],
-                afterBundling: (_input: string, output: string) => {
-                  const bin = `${output}/node_modules/onnxruntime-node/bin/napi-v6`;
-                  return [`rm -rf ${bin}/darwin ${bin}/win32 ${bin}/linux/x64`];
-                },
+                afterBundling: (_input: string, output: string) => copyOnnxRuntime(output),
               },
             }
           : {}),
@@ -116,4 +114,55 @@ export class MloopFunction<Id extends FunctionId> extends nodejs.NodejsFunction 
     this.functionId = props.functionId;
     (this.node.defaultChild as lambda.CfnFunction).addMetadata(FUNCTION_METADATA_KEY, props.functionId);
   }
+}
+
+/** Lock files NodejsFunction knows, in the order it looks for them. */
+const LOCK_FILES = ['package-lock.json', 'yarn.lock', 'pnpm-lock.yaml', 'bun.lockb', 'bun.lock'];
+
+/**
+ * The project root and lock file NodejsFunction wants (both must contain the entries). In a clone
+ * that is the repository and its package-lock.json; in an installed package (npm never ships a
+ * package-lock.json) it is the app that installed mloop, found from the package upwards. Bundling
+ * is esbuild's alone (no nodeModules install), so the lock file decides nothing but the root.
+ */
+export function bundlingRoot(packageRoot: string = REPO_ROOT): { projectRoot: string; depsLockFilePath: string } {
+  for (let dir = packageRoot; ; dir = path.dirname(dir)) {
+    const lock = LOCK_FILES.map((name) => path.join(dir, name)).find((file) => fs.existsSync(file));
+    if (lock) return { projectRoot: dir, depsLockFilePath: lock };
+    if (path.dirname(dir) === dir) {
+      throw new Error(
+        `mloop's Lambda bundling: no lock file (${LOCK_FILES.join(', ')}) at or above ${packageRoot}; install mloop into an app with a package manager that writes one (npm install writes package-lock.json).`,
+      );
+    }
+  }
+}
+
+/** The folder of an installed package, resolved as the bundled code will require it. */
+function installedPackage(name: string, from: string): string {
+  const main = require.resolve(name, { paths: [from] });
+  for (let dir = path.dirname(main); path.dirname(dir) !== dir; dir = path.dirname(dir)) {
+    if (path.basename(dir) === name && fs.existsSync(path.join(dir, 'package.json'))) return dir;
+  }
+  throw new Error(`mloop's Lambda bundling: ${name} resolved to ${main}, but no ${name} folder with a package.json holds it.`);
+}
+
+/**
+ * Shell commands that copy onnxruntime-node and onnxruntime-common, as installed beside mloop,
+ * into a bundle's node_modules: everything but the native binaries of other platforms (the
+ * function runs on linux/arm64).
+ */
+export function copyOnnxRuntime(output: string, from: string = REPO_ROOT): string[] {
+  const q = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
+  const node = installedPackage('onnxruntime-node', from);
+  const common = installedPackage('onnxruntime-common', node);
+  const target = path.join(output, 'node_modules', 'onnxruntime-node');
+  const arm64 = path.join('bin', 'napi-v6', 'linux', 'arm64');
+  const commands = [`mkdir -p ${q(path.join(target, path.dirname(arm64)))}`];
+  for (const entry of fs.readdirSync(node)) {
+    if (entry === 'bin' || entry === 'node_modules') continue;
+    commands.push(`cp -R ${q(path.join(node, entry))} ${q(path.join(target, entry))}`);
+  }
+  commands.push(`cp -R ${q(path.join(node, arm64))} ${q(path.join(target, arm64))}`);
+  commands.push(`cp -R ${q(common)} ${q(path.join(output, 'node_modules', 'onnxruntime-common'))}`);
+  return commands;
 }

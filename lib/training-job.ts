@@ -44,7 +44,12 @@ export interface TrainingJobExtras {
   readonly hyperparametersExpression?: string;
 }
 
+/** SageMakerCreateTrainingJob's props and the request fields it does not render (TrainingJobExtras). */
 export interface TrainingJobTaskProps extends tasks.SageMakerCreateTrainingJobProps {
+  /**
+   * Request fields added to what SageMakerCreateTrainingJob renders.
+   * @default - none: the task's request as CDK renders it
+   */
   readonly extras?: TrainingJobExtras;
 }
 

@@ -83,7 +83,15 @@ export function templateKey(context: Record<string, unknown>, env: NodeJS.Proces
   }
   hash.update(JSON.stringify({ context, envContext }));
   const sources = [path.join(REPO_ROOT, 'lib'), path.join(REPO_ROOT, 'lambdas'), path.join(REPO_ROOT, 'training')];
-  const files = [path.join(REPO_ROOT, 'local', 'template.ts'), path.join(REPO_ROOT, 'package-lock.json'), path.join(REPO_ROOT, 'cdk.json')];
+  // An installed package has no package-lock.json (npm never ships one): there the versions of
+  // the peer packages the app installed (aws-cdk-lib, cdk-nag) stand for it.
+  const candidates: (string | undefined)[] = [
+    path.join(REPO_ROOT, 'local', 'template.ts'),
+    path.join(REPO_ROOT, 'package-lock.json'),
+    path.join(REPO_ROOT, 'cdk.json'),
+    ...['aws-cdk-lib', 'cdk-nag', 'constructs'].map((pkg) => installedManifest(pkg)),
+  ];
+  const files = candidates.filter((file): file is string => file !== undefined && fs.existsSync(file));
   const named = pathsInContext({
     ...((JSON.parse(cdkJson) as { context?: Record<string, unknown> }).context ?? {}),
     ...envContext,
@@ -102,6 +110,15 @@ export function templateKey(context: Record<string, unknown>, env: NodeJS.Proces
     hash.update(fs.readFileSync(file));
   }
   return hash.digest('hex');
+}
+
+/** The package.json of a package as this process loads it, when it resolves. */
+function installedManifest(pkg: string): string | undefined {
+  try {
+    return require.resolve(`${pkg}/package.json`, { paths: [REPO_ROOT] });
+  } catch {
+    return undefined;
+  }
 }
 
 /** The cached template of `key`, when a whole entry with all its assets is there. */

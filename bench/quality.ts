@@ -65,7 +65,8 @@ async function vegaData(): Promise<string> {
   const packed = (await exec('npm', ['pack', `vega-datasets@${VEGA_VERSION}`, '--silent'], { cwd: root })).trim().split('\n').pop()!;
   await exec('tar', ['xzf', path.join(root, packed), '-C', root]);
   fs.rmSync(path.join(root, packed), { force: true });
-  if (!fs.existsSync(path.join(data, 'flights-200k.json'))) throw new Error(`vega-datasets@${VEGA_VERSION} unpacked into ${root} has no data/flights-200k.json`);
+  if (!fs.existsSync(path.join(data, 'flights-200k.json')))
+    throw new Error(`vega-datasets@${VEGA_VERSION} unpacked into ${root} has no data/flights-200k.json`);
   return data;
 }
 
@@ -112,7 +113,10 @@ function meanStd(values: number[]): { mean: number; std: number } {
 
 const HIGHER_IS_BETTER: Record<string, boolean> = { accuracy: true, macro_f1: true, log_loss: false, rmse: false, r2: true };
 
-function summarize(runs: Runs, task: string): { summary: Record<string, Record<string, { mean: number; std: number }>>; goal: Record<string, string> } {
+function summarize(
+  runs: Runs,
+  task: string,
+): { summary: Record<string, Record<string, { mean: number; std: number }>>; goal: Record<string, string> } {
   const metrics = task === 'classification' ? ['accuracy', 'macro_f1', 'log_loss', 'seconds'] : ['rmse', 'r2', 'seconds'];
   const summary: Record<string, Record<string, { mean: number; std: number }>> = {};
   for (const [model, list] of Object.entries(runs)) {
@@ -131,7 +135,12 @@ function summarize(runs: Runs, task: string): { summary: Record<string, Record<s
     const best = baselines.map((b) => ({ b, ...summary[b][m] })).sort((x, y) => sign * (y.mean - x.mean))[0];
     const { mean, std } = summary.auto[m];
     const gap = sign * (mean - best.mean);
-    goal[m] = gap >= 0 ? `met (best baseline ${best.b})` : -gap <= std ? `within 1 std of ${best.b}` : `missed: ${best.b} better by ${(-gap).toPrecision(3)}`;
+    goal[m] =
+      gap >= 0
+        ? `met (best baseline ${best.b})`
+        : -gap <= std
+          ? `within 1 std of ${best.b}`
+          : `missed: ${best.b} better by ${(-gap).toPrecision(3)}`;
   }
   return { summary, goal };
 }
@@ -141,7 +150,9 @@ function format(summary: Record<string, Record<string, { mean: number; std: numb
   const digits = (m: string, v: number) => (m === 'seconds' ? v.toFixed(2) : Math.abs(v) >= 10 ? v.toFixed(2) : v.toFixed(3));
   const lines = [`| model | ${metrics.join(' | ')} |`, `| --- | ${metrics.map(() => '---').join(' | ')} |`];
   for (const [model, values] of Object.entries(summary)) {
-    lines.push(`| ${model} | ${metrics.map((m) => (values[m] ? `${digits(m, values[m].mean)} ± ${digits(m, values[m].std)}` : '—')).join(' | ')} |`);
+    lines.push(
+      `| ${model} | ${metrics.map((m) => (values[m] ? `${digits(m, values[m].mean)} ± ${digits(m, values[m].std)}` : '—')).join(' | ')} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -163,7 +174,9 @@ export async function run(): Promise<unknown> {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mloop-quality-${table}-`));
       try {
         process.stderr.write(`  ${table}, split ${seed + 1}/${splits}...\n`);
-        const prepared = lastJson<{ task: string }>(await exec(python, [HELPER, 'prepare', '--data', data, '--table', table, '--seed', String(seed), '--out', dir]));
+        const prepared = lastJson<{ task: string }>(
+          await exec(python, [HELPER, 'prepare', '--data', data, '--table', table, '--seed', String(seed), '--out', dir]),
+        );
         task = prepared.task;
         for (const trainer of TRAINERS) (runs[trainer] ??= []).push(await trainAndScore(python, dir, trainer));
         const baselines = lastJson<Record<string, Metrics> & { note?: string }>(await exec(python, [HELPER, 'baselines', '--out', dir]));
@@ -174,7 +187,9 @@ export async function run(): Promise<unknown> {
       }
     }
     const { summary, goal } = summarize(runs, task);
-    process.stderr.write(`\n${table} (${task}, ${splits} splits)\n${format(summary, task)}\nauto against the best baseline: ${JSON.stringify(goal)}\n\n`);
+    process.stderr.write(
+      `\n${table} (${task}, ${splits} splits)\n${format(summary, task)}\nauto against the best baseline: ${JSON.stringify(goal)}\n\n`,
+    );
     results[table] = { task, splits, summary, goal };
   }
   return { vegaDatasets: VEGA_VERSION, machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model }, tables: results, notes: [...notes] };

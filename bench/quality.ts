@@ -3,7 +3,7 @@
  * trainers against the standard baselines on public tables, on the same seeded 80/10/10 splits.
  *
  * - Data: vega-datasets from the npm registry, pinned (VEGA_VERSION), fetched once with `npm pack`
- *   into bench/.cache (gitignored) when it is not there. Tables and their targets: see
+ *   into .mloop/cache (gitignored) when it is not there. Tables and their targets: see
  *   bench/quality_helper.py TABLES (date columns become numeric date parts, as ingestion derives
  *   them; identifiers and leaking columns are left out).
  * - mloop: training/train.py with trainer=mlp, xgboost and auto, each run as the local runner runs
@@ -31,7 +31,8 @@ import { REPO_ROOT } from '../lib/function-catalog';
 import { findPython } from '../local/python';
 
 const VEGA_VERSION = '3.2.1';
-const CACHE = path.join(__dirname, '.cache');
+// Under .mloop/ (the local runtime's folder), which git, eslint, tsc and prettier all leave alone.
+const CACHE = path.join(REPO_ROOT, '.mloop', 'cache');
 const HELPER = path.join(__dirname, 'quality_helper.py');
 const TRAIN_PY = path.join(REPO_ROOT, 'training', 'train.py');
 const TABLES = ['penguins', 'seattle-weather', 'cars', 'movies', 'birdstrikes', 'flights-200k'];
@@ -55,7 +56,7 @@ function lastJson<T>(stdout: string): T {
   return JSON.parse(lines[lines.length - 1]) as T;
 }
 
-/** The data folder of vega-datasets VEGA_VERSION, fetched with `npm pack` into bench/.cache when absent. */
+/** The data folder of vega-datasets VEGA_VERSION, fetched with `npm pack` into .mloop/cache when absent. */
 async function vegaData(): Promise<string> {
   const root = path.join(CACHE, `vega-datasets-${VEGA_VERSION}`);
   const data = path.join(root, 'package', 'data');
@@ -181,7 +182,7 @@ export async function run(): Promise<unknown> {
         for (const trainer of TRAINERS) (runs[trainer] ??= []).push(await trainAndScore(python, dir, trainer));
         const baselines = lastJson<Record<string, Metrics> & { note?: string }>(await exec(python, [HELPER, 'baselines', '--out', dir]));
         if (typeof baselines.note === 'string') notes.add(baselines.note);
-        else for (const [name, metrics] of Object.entries(baselines)) (runs[name] ??= []).push(metrics);
+        else for (const [name, metrics] of Object.entries(baselines)) if (typeof metrics !== 'string') (runs[name] ??= []).push(metrics);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

@@ -206,3 +206,25 @@ describe('imbalanced classes', () => {
     expect((readCard(run) as MlpCard).classWeights).toBeUndefined();
   });
 });
+
+describe('batch size for the data size (mlp_model.batch_plan)', () => {
+  test('256 on small data and on CUDA, about 80 steps per epoch on large data on the CPU, an explicit batch_size as given', async () => {
+    const script = [
+      'import json, sys',
+      `sys.path.insert(0, ${JSON.stringify(TRAINING)})`,
+      'import mlp_model',
+      "auto = {'batch_size': 0, 'learning_rate': 0.003}",
+      'print(json.dumps([mlp_model.batch_plan(rows, hp, device) for rows, hp, device in [',
+      "  (10_000, auto, 'cpu'), (160_000, auto, 'cpu'), (160_000, auto, 'cuda'), (5_000_000, auto, 'cpu'),",
+      "  (160_000, {'batch_size': 512, 'learning_rate': 0.01}, 'cpu')]]))",
+    ].join('\n');
+    const run = await spawnPython(['-c', script], process.env);
+    if (run.code !== 0) throw new Error(run.stderr);
+    const plans = JSON.parse(run.stdout) as [number, number][];
+    expect(plans.map(([batch]) => batch)).toEqual([256, 2048, 256, 4096, 512]);
+    expect(plans[0][1]).toBe(0.003);
+    expect(plans[1][1]).toBeCloseTo(0.003 * Math.sqrt(8), 10);
+    expect(plans[2][1]).toBe(0.003);
+    expect(plans[4][1]).toBe(0.01);
+  });
+});

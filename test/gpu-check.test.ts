@@ -34,6 +34,12 @@ interface GpuCheck {
   gpu_cpu_speedup: number | null;
   onnx: { status: 'ok' | 'mismatch' | 'skipped'; max_abs_difference?: number; tolerance?: number; rows: number; reason?: string };
   notes: string[];
+  xgboost: {
+    version: string;
+    cpu: DeviceFigures & { rounds: number; tree_method: string };
+    gpu: (DeviceFigures & { rounds: number; tree_method: string }) | null;
+    gpu_cpu_speedup: number | null;
+  } | null;
 }
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -83,6 +89,22 @@ test('ends with one JSON line of figures for each device it trained on', () => {
 test('without CUDA, says it trained on the CPU only', () => {
   if (cudaHere) return; // a CUDA machine has its GPU figures instead
   expect(result.notes).toContain('CUDA is not available: trained on the CPU only, no GPU figures');
+});
+
+test('times the trees trainer on the same data, on CUDA beside the CPU when there is one', () => {
+  // xgboost is installed wherever these tests run (the trees trainer's own tests need it).
+  expect(result.xgboost).not.toBeNull();
+  const trees = result.xgboost!;
+  expect(trees.cpu).toMatchObject({ device: 'cpu', rounds: 50, tree_method: 'hist' });
+  expect(trees.cpu.samples_per_second).toBeGreaterThan(0);
+  expect(trees.cpu.validation_accuracy).toBeGreaterThan(0.6); // a learnable target, learned
+  if (cudaHere) {
+    expect(trees.gpu).toMatchObject({ device: 'cuda', rounds: 50 });
+    expect(trees.gpu_cpu_speedup).toBeCloseTo(trees.gpu!.samples_per_second / trees.cpu.samples_per_second, 1);
+  } else {
+    expect(trees.gpu).toBeNull();
+    expect(trees.gpu_cpu_speedup).toBeNull();
+  }
 });
 
 test('compares ONNX with PyTorch when onnxruntime imports, and says why when it does not', () => {

@@ -5,11 +5,15 @@ On a CUDA machine with torch 2.x it generates a tabular dataset (1,000,000 rows 
 default: numeric ones with gaps, and a few categorical ones), trains train.py's model on it with
 train.py's own fit() on the GPU and then on the CPU, checks that the exported ONNX graph computes
 what PyTorch computes (with onnxruntime, when it can be imported), and prints samples per second
-on each device and their ratio. The last line of output is one JSON document with the figures.
+on each device and their ratio. It then times the trees trainer (train_xgboost.py's booster
+parameters and features) on the same data for --xgboost-rounds rounds, with XGBoost's CUDA device
+(2.x's device=cuda, 1.x's gpu_hist) and on the CPU, in the same run. The last line of output is
+one JSON document with the figures.
 
 The epochs are bounded (--epochs on the GPU, --cpu-epochs on the CPU; early stopping off) so
 that the whole check fits in a few minutes on one H100. Without CUDA it runs on the CPU only and
-says so; `--rows 2000 --features 10` makes a smoke test of a few seconds. It needs nothing but
+says so (no GPU figures for either trainer); without xgboost the trees part is skipped and noted;
+`--rows 2000 --features 10` makes a smoke test of a few seconds. It needs nothing but
 this folder, numpy and torch (and onnxruntime for the ONNX comparison): no network, no data.
 
 Exit status: 0 when the check passed (or the ONNX comparison was skipped), 1 when the ONNX outputs
@@ -29,7 +33,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+import mlp_model  # noqa: E402
 import train  # noqa: E402  (the default trainer, imported as a module: main() does not run)
+import train_xgboost  # noqa: E402  (the trees trainer; imports xgboost only when asked to)
 
 CATEGORIES = 8  # distinct values of each categorical feature
 
@@ -43,6 +49,8 @@ def parse_args(argv):
     parser.add_argument('--batch-size', type=int, default=None, help="batch size (default: train.py's)")
     parser.add_argument('--gpu-large-batch', type=int, default=4096,
                         help='also time one GPU epoch at this batch size (small batches leave a GPU waiting on kernel launches); 0: skip')
+    parser.add_argument('--xgboost-rounds', type=int, default=50,
+                        help='boosting rounds timed for the trees trainer on each device (0: skip it)')
     parser.add_argument('--seed', type=int, default=42)
     parser.add_argument('--tolerance', type=float, default=1e-4, help='largest absolute difference allowed between ONNX and PyTorch probabilities')
     parser.add_argument('--onnx-rows', type=int, default=20_000, help='validation rows compared through ONNX')
@@ -83,8 +91,9 @@ def generate(rows, features, seed):
 def hyperparameters(args, epochs, device):
     hp = {name: default for name, (_, default) in train.HYPERPARAMETERS.items()}
     hp.update(target='label', task='classification', epochs=epochs, patience=0, seed=args.seed, device=device)
-    if args.batch_size:
-        hp['batch_size'] = args.batch_size
+    # The same batch on both devices (train.py's batch_size 0 would choose a larger one on the CPU
+    # for a large dataset), so that samples per second compare.
+    hp['batch_size'] = args.batch_size or mlp_model.DEFAULT_BATCH
     train.check_hyperparameters(hp)
     return hp
 
@@ -120,6 +129,53 @@ def train_on(device, dataset, args, epochs):
         'samples_per_second': round(dataset.train_rows * epochs / seconds, 1),
         'validation_accuracy': round(metrics['accuracy'], 6),
     }
+
+
+def xgboost_on(device, dataset, args, xgboost):
+    """train_xgboost's booster on `device` ('cuda' or 'cpu'): its own features and parameters
+    (XGBoost 2's device=cuda, 1.x's gpu_hist), --xgboost-rounds rounds without early stopping,
+    after a 2-round warm-up (the CUDA context, the data copied to the device)."""
+    hp = {name: default for name, (_, default) in train_xgboost.HYPERPARAMETERS.items()}
+    hp.update(target='label', task='classification', num_round=args.xgboost_rounds, early_stopping_rounds=0,
+              seed=args.seed, device=device)
+    train_xgboost.check_hyperparameters(hp)
+    params = train_xgboost.booster_params(hp, dataset, xgboost, device, None)
+    matrix = xgboost.DMatrix(train_xgboost.booster_features(dataset.train_numeric, dataset.train_categorical),
+                             label=dataset.train_target, missing=np.nan)
+    xgboost.train(params, matrix, num_boost_round=2)
+    started = time.perf_counter()
+    booster = xgboost.train(params, matrix, num_boost_round=args.xgboost_rounds)
+    seconds = time.perf_counter() - started
+    validation = xgboost.DMatrix(train_xgboost.booster_features(dataset.validation_numeric, dataset.validation_categorical),
+                                 missing=np.nan)
+    p = booster.predict(validation)
+    accuracy = float(np.mean((p > 0.5).astype(np.int64) == dataset.validation_target))
+    return {
+        'device': device,
+        'rounds': args.xgboost_rounds,
+        'tree_method': params['tree_method'],
+        'seconds': round(seconds, 3),
+        'samples_per_second': round(dataset.train_rows * args.xgboost_rounds / seconds, 1),
+        'validation_accuracy': round(accuracy, 6),
+    }
+
+
+def xgboost_check(dataset, args, cuda, notes):
+    """The trees trainer's figures: {'cpu', 'gpu', 'gpu_cpu_speedup'}, or None when skipped (noted)."""
+    if not args.xgboost_rounds:
+        return None
+    try:
+        import xgboost
+    except ImportError as error:
+        notes.append(f'XGBoost skipped: the xgboost package cannot be imported ({error})')
+        return None
+    gpu = xgboost_on('cuda', dataset, args, xgboost) if cuda else None
+    if gpu:
+        train.log(f'gpu_check: XGBoost {xgboost.__version__} GPU {gpu["samples_per_second"]:.0f} samples/s')
+    cpu = xgboost_on('cpu', dataset, args, xgboost)
+    train.log(f'gpu_check: XGBoost {xgboost.__version__} CPU {cpu["samples_per_second"]:.0f} samples/s')
+    return {'version': xgboost.__version__, 'gpu': gpu, 'cpu': cpu,
+            'gpu_cpu_speedup': round(gpu['samples_per_second'] / cpu['samples_per_second'], 2) if gpu else None}
 
 
 def onnx_check(model, dataset, args):
@@ -189,6 +245,7 @@ def main(argv):
         model, cpu = train_on(torch.device('cpu'), dataset, args, cpu_epochs)
         checked = checked or model
         train.log(f'gpu_check: CPU {cpu["samples_per_second"]:.0f} samples/s')
+    trees = xgboost_check(dataset, args, cuda, notes)
     onnx = onnx_check(checked, dataset, args)
     if onnx['status'] == 'skipped':
         notes.append(f'ONNX comparison skipped: {onnx["reason"]}')
@@ -207,6 +264,7 @@ def main(argv):
         'cpu': cpu,
         'gpu_cpu_speedup': round(gpu['samples_per_second'] / cpu['samples_per_second'], 2) if gpu and cpu else None,
         'onnx': onnx,
+        'xgboost': trees,
         'seconds': round(time.perf_counter() - started, 1),
         'notes': notes,
     }

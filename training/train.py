@@ -46,6 +46,8 @@ from torch import nn
 sys.dont_write_bytecode = True  # keep the code folder free of __pycache__ (it is what SageMaker gets)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import onnx_strings  # noqa: E402  (standard library only)
+import mlp_model  # noqa: E402  (numpy and torch only)
+from mlp_model import OnnxGraph, TabularMLP  # noqa: E402,F401  (train.TabularMLP: gpu_check and bench use it)
 
 # The model card's contract: 2 = one string input per categorical feature (the graph looks the
 # category up); 1 = the int64 `categorical` input of category indices (see ModelCard).
@@ -73,7 +75,7 @@ HYPERPARAMETERS = {
     'trainer': (str, 'mlp'),
     'task': (str, 'auto'),
     'epochs': (int, 200),
-    'batch_size': (int, 256),
+    'batch_size': (int, 0),
     'learning_rate': (float, 0.003),
     'hidden': (int, 64),
     'layers': (int, 2),
@@ -83,6 +85,8 @@ HYPERPARAMETERS = {
     'seed': (int, 42),
     'embedding_dim': (int, 8),
     'device': (str, 'auto'),
+    'robust_numeric': (str, 'auto'),
+    'class_weights': (str, 'auto'),
 }
 
 # The trainers this script runs: the MLP here, gradient-boosted trees in train_xgboost.py, and
@@ -231,7 +235,7 @@ def check_hyperparameters(hp):
     require = require_hyperparameter
     check_shared_hyperparameters(hp, 'mlp', ' for the MLP')
     require(hp['epochs'] >= 1, f"epochs must be at least 1, got {hp['epochs']}")
-    require(hp['batch_size'] >= 1, f"batch_size must be at least 1, got {hp['batch_size']}")
+    require(hp['batch_size'] >= 0, f"batch_size must be 0 (chosen for the data size) or more, got {hp['batch_size']}")
     require(hp['learning_rate'] > 0, f"learning_rate must be positive, got {hp['learning_rate']}")
     require(hp['hidden'] >= 1, f"hidden must be at least 1, got {hp['hidden']}")
     require(hp['layers'] >= 0, f"layers must be 0 or more, got {hp['layers']}")
@@ -239,6 +243,10 @@ def check_hyperparameters(hp):
     require(hp['weight_decay'] >= 0, f"weight_decay must be 0 or more, got {hp['weight_decay']}")
     require(hp['patience'] >= 0, f"patience must be 0 (no early stopping) or more, got {hp['patience']}")
     require(hp['embedding_dim'] >= 1, f"embedding_dim must be at least 1, got {hp['embedding_dim']}")
+    require(hp['robust_numeric'] in ('auto', 'off', 'all'),
+            f"robust_numeric must be auto, off or all, got {hp['robust_numeric']!r}")
+    require(hp['class_weights'] in ('auto', 'balanced', 'none'),
+            f"class_weights must be auto, balanced or none, got {hp['class_weights']!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -828,105 +836,6 @@ def hold_out(train, seed, directory):
 
 
 # ---------------------------------------------------------------------------------------------
-# The model
-# ---------------------------------------------------------------------------------------------
-
-
-class TabularMLP(nn.Module):
-    """An MLP whose forward pass starts from raw feature values, as the ONNX contract requires.
-
-    forward() is what is exported; logits() is what is trained, so training and inference share
-    one preprocessing path and cannot drift apart.
-    """
-
-    def __init__(self, dataset, hp):
-        super().__init__()
-        self.task = dataset.task
-        numeric = dataset.train_numeric.astype(np.float64)
-        self.n_numeric = numeric.shape[1]
-        self.n_categorical = dataset.train_categorical.shape[1]
-
-        # Standardization statistics from the train split only; a constant column divides by 1.
-        observed = ~np.isnan(numeric)
-        counts = observed.sum(axis=0)
-        sums = np.where(observed, numeric, 0).sum(axis=0)
-        mean = np.divide(sums, counts, out=np.zeros(self.n_numeric), where=counts > 0)
-        squares = np.where(observed, (numeric - mean) ** 2, 0).sum(axis=0)
-        std = np.sqrt(np.divide(squares, counts, out=np.zeros(self.n_numeric), where=counts > 0))
-        std[~(std > 0)] = 1.0
-        self.register_buffer('numeric_mean', torch.tensor(mean, dtype=torch.float32))
-        self.register_buffer('numeric_std', torch.tensor(std, dtype=torch.float32))
-        # A "was missing" input only for columns that had gaps in training; elsewhere it would be a
-        # constant zero whose weight never learns anything.
-        with_gaps = np.flatnonzero(counts < numeric.shape[0])
-        self.register_buffer('indicator_columns', torch.tensor(with_gaps, dtype=torch.int64))
-        self.has_indicators = len(with_gaps) > 0  # a Python bool, so tracing sees a constant
-
-        # One embedding table for all categorical columns; column j owns rows offsets[j] to
-        # offsets[j] + sizes[j], where row 0 of its block is "unknown or missing".
-        sizes = [len(f.categories) for f in dataset.categorical_features]
-        offsets = np.cumsum([0] + [size + 1 for size in sizes])[:-1]
-        self.register_buffer('category_sizes', torch.tensor(sizes, dtype=torch.int64))
-        self.register_buffer('category_offsets', torch.tensor(offsets, dtype=torch.int64))
-        self.embedding = nn.Embedding(sum(sizes) + len(sizes), hp['embedding_dim']) if sizes else None
-
-        width = self.n_numeric + len(with_gaps) + len(sizes) * hp['embedding_dim']
-        blocks = []
-        for _ in range(hp['layers']):
-            blocks += [nn.Linear(width, hp['hidden']), nn.ReLU()]
-            if hp['dropout'] > 0:
-                blocks.append(nn.Dropout(hp['dropout']))
-            width = hp['hidden']
-        outputs = len(dataset.classes) if self.task == 'classification' else 1
-        blocks.append(nn.Linear(width, outputs))
-        self.mlp = nn.Sequential(*blocks)
-
-        # Regression trains on a standardized target, which keeps the loss scale independent of
-        # the target's units; forward() maps back so `value` is in those units.
-        target_mean, target_std = 0.0, 1.0
-        if self.task == 'regression':
-            target_mean = float(dataset.train_target.mean())
-            target_std = float(dataset.train_target.std()) or 1.0
-        self.register_buffer('target_mean', torch.tensor(target_mean, dtype=torch.float32))
-        self.register_buffer('target_std', torch.tensor(target_std, dtype=torch.float32))
-
-    def logits(self, numeric, categorical):
-        parts = []
-        if self.n_numeric:
-            # Missing (NaN, and +-inf for robustness) becomes the train mean, i.e. 0 once standardized.
-            missing = ~torch.isfinite(numeric)
-            filled = torch.where(missing, self.numeric_mean, numeric)
-            parts.append((filled - self.numeric_mean) / self.numeric_std)
-            if self.has_indicators:
-                parts.append(torch.index_select(missing.to(numeric.dtype), 1, self.indicator_columns))
-        if self.n_categorical:
-            # An index outside 0..size (a caller's mistake) reads as unknown rather than failing.
-            valid = (categorical >= 0) & (categorical <= self.category_sizes)
-            index = torch.where(valid, categorical, torch.zeros_like(categorical)) + self.category_offsets
-            parts.append(self.embedding(index).flatten(1))
-        return self.mlp(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
-
-    def forward(self, numeric, categorical):
-        out = self.logits(numeric, categorical)
-        if self.task == 'classification':
-            return torch.softmax(out.float(), dim=1)
-        return out.float() * self.target_std + self.target_mean
-
-
-class OnnxGraph(nn.Module):
-    """The exported signature: only the inputs the model has, in the order numeric, categorical."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, *inputs):
-        numeric = inputs[0] if self.model.n_numeric else None
-        categorical = inputs[-1] if self.model.n_categorical else None
-        return self.model(numeric, categorical)
-
-
-# ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
 
@@ -955,7 +864,9 @@ def choose_device(requested):
 def loss_of(model, task, numeric, categorical, target):
     out = model.logits(numeric, categorical)
     if task == 'classification':
-        return F.cross_entropy(out.float(), target)
+        # Weighted (mlp_model.class_weight_plan) when the classes are imbalanced; the validation
+        # loss that picks the best epoch is weighted the same way.
+        return F.cross_entropy(out.float(), target, weight=model.loss_weights)
     return F.mse_loss(out.float().squeeze(1), target)
 
 
@@ -1070,7 +981,9 @@ def fit(model, dataset, hp, device, checkpoint_dir=None):
     train = tensors(dataset.train_numeric, dataset.train_categorical, train_target)
     validation = tensors(dataset.validation_numeric, dataset.validation_categorical, validation_target)
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=hp['learning_rate'], weight_decay=hp['weight_decay'])
+    # batch_size 0 (gpu_check, bench) is chosen here as train_model would have (mlp_model.batch_plan).
+    batch_size, learning_rate = mlp_model.batch_plan(dataset.train_rows, hp, device.type)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=hp['weight_decay'])
     amp = device.type == 'cuda'  # mixed precision pays off on GPUs only
     scaler = grad_scaler(amp)
     rows = dataset.train_rows
@@ -1093,8 +1006,8 @@ def fit(model, dataset, hp, device, checkpoint_dir=None):
         order = torch.randperm(rows, device=device)
         # Summed on the device: one synchronization per epoch instead of one per batch.
         total = torch.zeros((), dtype=torch.float64, device=device)
-        for start in range(0, rows, hp['batch_size']):
-            batch = order[start:start + hp['batch_size']]
+        for start in range(0, rows, batch_size):
+            batch = order[start:start + batch_size]
             numeric = train[0][batch] if train[0] is not None else None
             categorical = train[1][batch] if train[1] is not None else None
             if categorical is not None:
@@ -1228,14 +1141,23 @@ def train_model(hp, paths, started, dataset=None, report=True):
 
     dataset = Dataset(hp, paths) if dataset is None else dataset
     hp['task'] = dataset.task
+    # The card records the batch size and learning rate used (batch_size 0 chooses them by data size).
+    hp['batch_size'], hp['learning_rate'] = mlp_model.batch_plan(dataset.train_rows, hp, device.type)
     log(f'task={dataset.task} target={dataset.target} train_rows={dataset.train_rows} '
         f'validation_rows={dataset.validation_rows} numeric_features={len(dataset.numeric_features)} '
         f'categorical_features={len(dataset.categorical_features)} device={device.type} torch={torch.__version__} '
-        f'max_epochs={hp["epochs"]}')
+        f'max_epochs={hp["epochs"]} batch_size={hp["batch_size"]}')
     if dataset.classes:
         log(f'classes={json.dumps(dataset.classes)}')
 
     model = TabularMLP(dataset, hp).to(device)
+    transforms = model.card_transforms(dataset.numeric_features)
+    if transforms:
+        log('robust transform (signed log1p) on heavy-tailed columns: '
+            + ', '.join(f'{t["feature"]} (skew {t["skew"]:.1f})' for t in transforms))
+    class_weights = dict(zip(dataset.classes, model.class_weights)) if model.class_weights else None
+    if class_weights:
+        log(f'class weights (imbalanced classes): {json.dumps({k: round(v, 4) for k, v in class_weights.items()})}')
     epochs = fit(model, dataset, hp, device, paths.checkpoints)
 
     # Metrics come from the model exactly as exported (CPU, float32, preprocessing included).
@@ -1261,6 +1183,8 @@ def train_model(hp, paths, started, dataset=None, report=True):
         'torchVersion': torch.__version__,
         'device': device.type,
         'framework': 'pytorch',
+        **({'numericTransforms': transforms} if transforms else {}),
+        **({'classWeights': class_weights} if class_weights else {}),
         **({'ignoredColumns': dataset.ignored_columns} if dataset.ignored_columns else {}),
     }
     with open(os.path.join(paths.model, 'model-card.json'), 'w', encoding='utf-8') as f:

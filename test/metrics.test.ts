@@ -5,7 +5,10 @@ import {
   compareWithChampion,
   primaryMetric,
   regressionMetrics,
+  ROC_CURVE_POINTS,
+  rocCurve,
 } from '../lambdas/registry/metrics';
+import { RESIDUAL_SAMPLE, residualsOf } from '../lambdas/registry/scoring';
 
 describe('classificationMetrics', () => {
   // 3 classes. Truth and the argmax of each row:
@@ -360,5 +363,97 @@ describe('compareWithChampion', () => {
     expect(d.reason).toBe('The champion has no rmse metric to compare with: the candidate is promoted.');
     expect(() => compareWithChampion('regression', { accuracy: 1 }, null)).toThrow(/no finite rmse/);
     expect(() => compareWithChampion('regression', { rmse: 1 }, null, -1)).toThrow(/minimum improvement/);
+  });
+});
+
+describe('rocCurve (the evaluation report’s curves, drawn by mloop ui)', () => {
+  test('steps through each distinct score from the highest, (0,0) to (1,1)', () => {
+    expect(rocCurve(['a', 'b', 'a', 'b'], [0.1, 0.4, 0.35, 0.8], 'b')).toEqual([
+      [0, 0],
+      [0, 0.5],
+      [0, 1],
+      [0.5, 1],
+      [1, 1],
+    ]);
+  });
+
+  test('tied scores move the curve together, and a class absent from either side has none', () => {
+    expect(rocCurve(['a', 'b'], [0.5, 0.5], 'b')).toEqual([
+      [0, 0],
+      [1, 1],
+    ]);
+    expect(rocCurve(['b', 'b'], [0.2, 0.9], 'b')).toBeNull();
+  });
+
+  test('its area is the AUC the metrics report, and a long curve is thinned to ROC_CURVE_POINTS with both ends', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 20 })), { minLength: 2, maxLength: 300 }), (rows) => {
+        const truth = rows.map(([positive]) => (positive ? 'y' : 'n'));
+        const p = rows.map(([, score]) => score / 20);
+        const curve = rocCurve(truth, p, 'y');
+        const auc = classificationMetrics(
+          truth,
+          p.map((q) => [1 - q, q]),
+          ['n', 'y'],
+        ).roc_auc;
+        if (curve === null) return auc === undefined;
+        let area = 0;
+        for (let i = 1; i < curve.length; i++) area += ((curve[i][0] - curve[i - 1][0]) * (curve[i][1] + curve[i - 1][1])) / 2;
+        return Math.abs(area - auc!) < 1e-9;
+      }),
+    );
+    const truth = Array.from({ length: 1000 }, (_, i) => (i % 3 === 0 ? 'y' : 'n'));
+    const curve = rocCurve(
+      truth,
+      truth.map((_, i) => i / 1000),
+      'y',
+    )!;
+    expect(curve).toHaveLength(ROC_CURVE_POINTS);
+    expect(curve[0]).toEqual([0, 0]);
+    expect(curve[ROC_CURVE_POINTS - 1]).toEqual([1, 1]);
+  });
+
+  test('classificationDetails keeps the second class’s curve for two classes, one per class for more', () => {
+    expect(
+      classificationDetails(
+        ['a', 'b'],
+        [
+          [0.7, 0.3],
+          [0.2, 0.8],
+        ],
+        ['a', 'b'],
+      ).rocCurves!.map((c) => c.label),
+    ).toEqual(['b']);
+    const three = classificationDetails(
+      ['a', 'b', 'c'],
+      [
+        [0.7, 0.2, 0.1],
+        [0.2, 0.7, 0.1],
+        [0.1, 0.2, 0.7],
+      ],
+      ['a', 'b', 'c'],
+    );
+    expect(three.rocCurves!.map((c) => c.label)).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('residualsOf (a regression’s predicted against true values)', () => {
+  test('every row when few, an evenly spaced RESIDUAL_SAMPLE when many, in split order', () => {
+    expect(residualsOf([{ value: 1.5 }, { value: 2 }], ['1', '3'])).toEqual({
+      rows: 2,
+      sample: [
+        [1, 1.5],
+        [3, 2],
+      ],
+    });
+    const truth = Array.from({ length: 2000 }, (_, i) => String(i));
+    const many = residualsOf(
+      truth.map((t) => ({ value: Number(t) + 0.5 })),
+      truth,
+    );
+    expect(many.rows).toBe(2000);
+    expect(many.sample).toHaveLength(RESIDUAL_SAMPLE);
+    expect(many.sample[0]).toEqual([0, 0.5]);
+    expect(many.sample[1]).toEqual([4, 4.5]);
   });
 });

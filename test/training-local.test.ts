@@ -7,10 +7,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { REPO_ROOT } from '../lib/function-catalog';
 import { codeVersion } from '../lib/training-code';
 import { parseHyperparameters } from '../lambdas/data/hyperparameters';
-import { s3Keys } from '../lambdas/shared/layout';
+import { readModelArchive } from '../lambdas/registry/artifact';
+import { s3Client } from '../lambdas/shared/clients';
+import { parseS3Uri, s3Keys } from '../lambdas/shared/layout';
 import type { ModelCard } from '../lambdas/shared/types';
 import { predictThroughApi } from '../bin/cli';
 import { runTrainingJob, type CreateTrainingJobRequest, type TrainingJobDescription } from '../local/trainer';
@@ -202,6 +206,12 @@ describe('the local SageMaker runner and CheckpointConfig', () => {
     expect(logs).toContain(`checkpoints: restored 1 file(s) from s3://${t().cloud.dataBucket}/checkpoints/mloop-ck-d1-00000001/`);
     expect(logs.some((l) => /^resuming from checkpoint .*: 2 epochs done/.test(l))).toBe(true);
     expect(logs.filter((l) => /^epoch=\d+ /.test(l)).map((l) => l.split(' ')[0])).toEqual(['epoch=3', 'epoch=4']);
+    // The card's loss curve keeps the epochs run before the interruption (they travel in the checkpoint).
+    const { bucket, key } = parseS3Uri(resumed.ModelArtifacts!.S3ModelArtifacts!);
+    const archive = await s3Client().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const files = await readModelArchive(archive.Body as Readable, key);
+    const curve = (JSON.parse(files.card.toString('utf8')) as ModelCard).lossCurve!;
+    expect(curve.map(([epoch]) => epoch)).toEqual([1, 2, 3, 4]);
 
     const straight = await run(request('mloop-ck-d1-00000002', 4, false));
     expect(logs.some((l) => l.startsWith('checkpoints:') || l.startsWith('resuming'))).toBe(false);

@@ -226,6 +226,16 @@ describe('binary classification', () => {
     });
     expect(card.epochs).toBeGreaterThanOrEqual(1);
     expect(card.epochs).toBeLessThanOrEqual(30);
+    // The card's lossCurve holds the epoch lines' losses, one entry per epoch run (mloop ui draws it).
+    const logged = [...run.stdout.matchAll(/^epoch=(\d+) train_loss=([0-9.]+) validation_loss=([0-9.]+)$/gm)].map((m) =>
+      m.slice(1).map(Number),
+    );
+    expect(logged.length).toBeGreaterThanOrEqual(card.epochs);
+    expect(card.lossCurve!.map(([epoch]) => epoch)).toEqual(logged.map(([epoch]) => epoch));
+    card.lossCurve!.forEach(([, trainLoss, validationLoss], i) => {
+      expect(trainLoss).toBeCloseTo(logged[i][1], 5);
+      expect(validationLoss).toBeCloseTo(logged[i][2], 5);
+    });
     expect(card.trainingSeconds).toBeGreaterThan(0);
     expect(Object.keys(card.validationMetrics).sort()).toEqual(['accuracy', 'log_loss', 'macro_f1']);
     expect(fs.existsSync(path.join(run.outputDir, 'failure'))).toBe(false);

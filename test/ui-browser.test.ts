@@ -13,7 +13,9 @@ import { startUi } from '../bin/commands/ui';
 import { LocalTarget } from '../bin/local-target';
 import type { UiServer } from '../bin/ui/server';
 import { num } from '../bin/ui/app/dom';
-import { startCloud, stopCloud, type TestCloud } from './helpers/cloud';
+import { s3Keys } from '../lambdas/shared/layout';
+import type { ModelCard } from '../lambdas/shared/types';
+import { getObjectJson, startCloud, stopCloud, type TestCloud } from './helpers/cloud';
 import { launchBrowser, openRoute } from './helpers/browser';
 import { buildUiHome } from './helpers/ui-home';
 
@@ -107,7 +109,21 @@ describe('every page, read-only', () => {
     expect(counts.reduce((a, b) => a + b, 0)).toBe(dataset.splitRows!.test);
     expect(await page.$$eval('table[aria-label="Per-class scores"] tbody tr', (r) => r.length)).toBe(2);
     expect(await text('main dl')).toContain(dataset.sha256);
+    // The ROC curve (two classes: the second's) and the training curves from the card's lossCurve.
+    expect(await page.$('[aria-label="ROC curve of class 1"] svg')).not.toBeNull();
+    const card = await getObjectJson<ModelCard>(t!.cloud.dataBucket, s3Keys.modelCard('loop', 2));
+    expect(card.lossCurve!.length).toBeGreaterThan(0);
+    expect(await page.$('[aria-label^="Train and validation loss by"] svg')).not.toBeNull();
+    expect(await text('[data-field="curves-note"]')).toContain(`the best validation epoch, ${card.epochs}`);
     await shot('version');
+  });
+
+  test('Version of a regression: predicted against true values, a point per test row', async () => {
+    await openRoute(page, readOnly.url, '/models/houses/versions/1');
+    const dataset = (await t!.registry.datasets.get('houses', 1))!;
+    const dots = await page.$$eval('[aria-label="Predicted against true values on the test split"] circle', (els) => els.length);
+    expect(dots).toBe(Math.min(500, dataset.splitRows!.test));
+    expect(await page.$('[aria-label^="Train and validation loss by"] svg')).not.toBeNull();
   });
 
   test('Datasets: versions with status, a rejected version with its violation, a profile, a diff', async () => {

@@ -959,7 +959,7 @@ class Checkpoints:
             torch.cuda.set_rng_state(state['cuda_rng'])
 
 
-def fit(model, dataset, hp, device, checkpoint_dir=None):
+def fit(model, dataset, hp, device, checkpoint_dir=None, curve=None):
     """Trains with AdamW and early stopping; leaves the best epoch's weights in the model.
 
     With `checkpoint_dir`, the state after each epoch is saved there and a matching checkpoint
@@ -988,6 +988,7 @@ def fit(model, dataset, hp, device, checkpoint_dir=None):
     scaler = grad_scaler(amp)
     rows = dataset.train_rows
     best_loss, best_epoch, best_state = math.inf, 0, None
+    history = []  # [epoch, train_loss, validation_loss]: the card's lossCurve
     epoch, first_epoch, stopped = 0, 1, False
     checkpoints = Checkpoints(checkpoint_dir, checkpoint_fingerprint(dataset, hp) if checkpoint_dir else None, device)
     resumed = checkpoints.load()
@@ -999,6 +1000,7 @@ def fit(model, dataset, hp, device, checkpoint_dir=None):
         checkpoints.restore_rng(resumed)
         epoch, stopped = resumed['epoch'], resumed['stopped']
         best_loss, best_epoch, best_state = resumed['best_loss'], resumed['best_epoch'], resumed['best_state']
+        history = resumed.get('history', [])
         first_epoch = epoch + 1
         log(f'resuming from checkpoint {checkpoints.path}: {epoch} epochs done, best epoch {best_epoch}')
     for epoch in range(first_epoch, 0 if stopped else hp['epochs'] + 1):
@@ -1027,6 +1029,7 @@ def fit(model, dataset, hp, device, checkpoint_dir=None):
                 f'than {hp["learning_rate"]}')
         validation_loss = evaluate_loss(model, task, *validation)
         log(f'epoch={epoch} train_loss={train_loss:.6f} validation_loss={validation_loss:.6f}')
+        history.append([epoch, train_loss, validation_loss])
 
         if validation_loss < best_loss:
             best_loss, best_epoch = validation_loss, epoch
@@ -1035,12 +1038,15 @@ def fit(model, dataset, hp, device, checkpoint_dir=None):
             stopped = True
         checkpoints.save({'epoch': epoch, 'stopped': stopped, 'model': model.state_dict(),
                           'optimizer': optimizer.state_dict(), 'scaler': scaler.state_dict(),
-                          'best_loss': best_loss, 'best_epoch': best_epoch, 'best_state': best_state})
+                          'best_loss': best_loss, 'best_epoch': best_epoch, 'best_state': best_state,
+                          'history': history})
         if stopped:
             log(f'early stopping: validation loss has not improved for {hp["patience"]} epochs')
             break
     model.load_state_dict(best_state)
     log(f'best_epoch={best_epoch} best_validation_loss={best_loss:.6f}')
+    if curve is not None:
+        curve[:] = history
     return epoch
 
 
@@ -1158,7 +1164,8 @@ def train_model(hp, paths, started, dataset=None, report=True):
     class_weights = dict(zip(dataset.classes, model.class_weights)) if model.class_weights else None
     if class_weights:
         log(f'class weights (imbalanced classes): {json.dumps({k: round(v, 4) for k, v in class_weights.items()})}')
-    epochs = fit(model, dataset, hp, device, paths.checkpoints)
+    curve = []
+    epochs = fit(model, dataset, hp, device, paths.checkpoints, curve)
 
     # Metrics come from the model exactly as exported (CPU, float32, preprocessing included).
     model = model.cpu().eval()
@@ -1180,6 +1187,7 @@ def train_model(hp, paths, started, dataset=None, report=True):
         'validationMetrics': metrics,
         'trainingSeconds': round(time.time() - started, 3),
         'epochs': epochs,
+        'lossCurve': loss_curve(curve),
         'torchVersion': torch.__version__,
         'device': device.type,
         'framework': 'pytorch',
@@ -1195,6 +1203,19 @@ def train_model(hp, paths, started, dataset=None, report=True):
         log_metrics(metrics)
     log(f'wrote model.onnx and model-card.json to {paths.model} in {card["trainingSeconds"]}s')
     return card
+
+
+# The most points a card's loss curve keeps: a long run's epochs are thinned evenly (first and last kept).
+LOSS_CURVE_POINTS = 500
+
+
+def loss_curve(history):
+    """The card's `lossCurve`: [epoch, train_loss, validation_loss] per epoch (or boosting round), in
+    the losses the `epoch=` log lines print, at most LOSS_CURVE_POINTS of them (mloop ui draws it)."""
+    if len(history) > LOSS_CURVE_POINTS:
+        step = (len(history) - 1) / (LOSS_CURVE_POINTS - 1)
+        history = [history[round(i * step)] for i in range(LOSS_CURVE_POINTS)]
+    return [[int(epoch), float(f'{train:.6g}'), float(f'{validation:.6g}')] for epoch, train, validation in history]
 
 
 def log_metrics(metrics):

@@ -117,7 +117,7 @@ def booster_params(hp, dataset, xgboost, device, target_mean):
     return params
 
 
-def round_logger(xgboost, metric, scale):
+def round_logger(xgboost, metric, scale, history):
     """Logs each round as the MLP logs an epoch (`epoch=K train_loss=X validation_loss=Y`), which
     the local progress display and the pipeline read. Losses are the MLP's: cross-entropy, or the
     mean squared error on the standardized target (rmse / std, squared)."""
@@ -130,6 +130,7 @@ def round_logger(xgboost, metric, scale):
             if not all(math.isfinite(loss) for loss in losses):
                 raise TrainingError(f'training diverged at round {epoch + 1} (losses {losses}); try a lower eta')
             log(f'epoch={epoch + 1} train_loss={losses[0]:.6f} validation_loss={losses[1]:.6f}')
+            history.append([epoch + 1, losses[0], losses[1]])
             return False
 
     return RoundLog()
@@ -165,13 +166,14 @@ def train_model(hp, paths, started, dataset=None, report=True):
     target_mean = float(dataset.train_target.mean()) if dataset.task == 'regression' else None
     scale = (float(dataset.train_target.std()) or 1.0) if dataset.task == 'regression' else None
     params = booster_params(hp, dataset, xgboost, device, target_mean)
+    history = []  # [round, train_loss, validation_loss]: the card's lossCurve
     matrices = {name: xgboost.DMatrix(x, label=y, missing=np.nan) for name, x, y in (
         ('train', x_train, dataset.train_target), ('validation', x_validation, dataset.validation_target))}
     booster = xgboost.train(
         params, matrices['train'], num_boost_round=hp['num_round'],
         evals=[(matrices['train'], 'train'), (matrices['validation'], 'validation')],
         early_stopping_rounds=hp['early_stopping_rounds'] or None, verbose_eval=False,
-        callbacks=[round_logger(xgboost, params['eval_metric'], scale)])
+        callbacks=[round_logger(xgboost, params['eval_metric'], scale, history)])
     rounds = booster.num_boosted_rounds()
     best = getattr(booster, 'best_iteration', rounds - 1) if hp['early_stopping_rounds'] else rounds - 1
     if rounds < hp['num_round']:
@@ -211,6 +213,7 @@ def train_model(hp, paths, started, dataset=None, report=True):
         'validationMetrics': metrics,
         'trainingSeconds': round(time.time() - started, 3),
         'epochs': best + 1,
+        'lossCurve': train.loss_curve(history),
         'xgboostVersion': xgboost.__version__,
         'device': device,
         'framework': 'xgboost',

@@ -140,8 +140,9 @@ export interface VersionPage {
   readonly lineage: Lineage;
   readonly evaluation: EvaluationReport | null;
   readonly card: ModelCard | null;
-  /** Why there are no training curves: the trainer's epoch lines are not kept by the registry or the bucket. */
-  readonly curves: null;
+  /** Train and validation loss by epoch (or boosting round), from the card's lossCurve; null for a card without one. */
+  readonly curves: { epoch: number; loss: number; split: 'train' | 'validation' }[] | null;
+  /** What the curves are, or why there are none. */
   readonly curvesNote: string;
 }
 
@@ -160,9 +161,26 @@ export async function versionPage(target: LoopTarget, model: string, version: nu
     lineage,
     evaluation,
     card,
-    curves: null,
-    curvesNote:
-      "Training curves are not recorded: the trainer's epoch lines (epoch=N train_loss=... validation_loss=...) go to the training job's log, which the registry does not keep.",
+    ...trainingCurves(card),
+  };
+}
+
+/** The card's loss curve as chart rows, and what it shows (or why there is none). Pure. */
+export function trainingCurves(card: ModelCard | null): Pick<VersionPage, 'curves' | 'curvesNote'> {
+  if (!card?.lossCurve?.length) {
+    return {
+      curves: null,
+      curvesNote:
+        'No training curves: the model card has no lossCurve (cards written before it was recorded, or a training script of your own that does not write one).',
+    };
+  }
+  const unit = card.framework === 'xgboost' ? 'boosting round' : 'epoch';
+  return {
+    curves: card.lossCurve.flatMap(([epoch, train, validation]) => [
+      { epoch, loss: train, split: 'train' as const },
+      { epoch, loss: validation, split: 'validation' as const },
+    ]),
+    curvesNote: `Train and validation loss by ${unit} (${card.task === 'regression' ? 'mean squared error on the standardized target' : 'cross-entropy'}); the model kept is the best validation epoch, ${card.epochs}.`,
   };
 }
 

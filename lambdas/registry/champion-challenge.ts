@@ -20,7 +20,7 @@ import type { ModelCard } from '../shared/types';
 import { readModelArchive } from './artifact';
 import { marginFor, parseGateConfig } from './gate';
 import { compareWithChampion } from './metrics';
-import { baselineMetrics, scoreModelWithDetails } from './scoring';
+import { baselineMetrics, residualsOf, scoreModelWithDetails } from './scoring';
 import { readTestSplit } from './test-split';
 
 function parseCard(bytes: Buffer, source: string): ModelCard {
@@ -101,7 +101,11 @@ export async function challengeChampion(input: EvaluateInput, env: EvaluateEnv):
     champion,
     baseline,
     decision: { better, reason, metric: vsChampion.metric },
-    details: { candidate: scored.details, champion: championDetails },
+    details: {
+      candidate: scored.details,
+      champion: championDetails,
+      ...(card.task === 'regression' ? { candidateResiduals: residualsOf(scored.predictions, split.truth) } : {}),
+    },
   };
   const reportKey = s3Keys.candidateEvaluation(model, input.execution);
   await putJson(env.DATA_BUCKET, reportKey, report);

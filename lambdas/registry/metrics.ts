@@ -136,7 +136,44 @@ function analyzeClassification(truth: string[], probabilities: number[][], class
   } else if (auc.size > 0) {
     metrics.roc_auc = [...auc.values()].reduce((a, b) => a + b, 0) / auc.size;
   }
-  return { metrics, details: { labels, confusionMatrix: confusion, perClass } };
+  const rocCurves = (classes.length === 2 ? [1] : classes.map((_, i) => i)).flatMap((k) => {
+    const points = rocCurve(
+      truth,
+      probabilities.map((row) => row[k]),
+      classes[k],
+    );
+    return points ? [{ label: classes[k], points }] : [];
+  });
+  return { metrics, details: { labels, confusionMatrix: confusion, perClass, rocCurves } };
+}
+
+/** The most points a stored ROC curve keeps (the evaluation report stays small at many classes). */
+export const ROC_CURVE_POINTS = 101;
+
+/**
+ * One-vs-rest ROC curve of `scores` for `positive` (rows whose truth is another label are the
+ * negatives): `[fpr, tpr]` at each distinct score, highest first, from (0,0) to (1,1), thinned to
+ * at most ROC_CURVE_POINTS by keeping evenly spaced thresholds (and both ends). Null when the
+ * positives or the negatives are missing. Pure.
+ */
+export function rocCurve(truth: string[], scores: number[], positive: string): [number, number][] | null {
+  const rows = truth.map((t, i) => ({ score: scores[i], positive: t === positive }));
+  const nPos = rows.filter((r) => r.positive).length;
+  const nNeg = rows.length - nPos;
+  if (nPos === 0 || nNeg === 0) return null;
+  rows.sort((a, b) => b.score - a.score);
+  const points: [number, number][] = [[0, 0]];
+  let tp = 0;
+  let fp = 0;
+  for (let i = 0; i < rows.length; i++) {
+    if (rows[i].positive) tp++;
+    else fp++;
+    // One point per distinct score: tied rows move the curve together (a diagonal step).
+    if (i + 1 === rows.length || rows[i + 1].score !== rows[i].score) points.push([fp / nNeg, tp / nPos]);
+  }
+  if (points.length <= ROC_CURVE_POINTS) return points;
+  const step = (points.length - 1) / (ROC_CURVE_POINTS - 1);
+  return Array.from({ length: ROC_CURVE_POINTS }, (_, i) => points[Math.round(i * step)]);
 }
 
 /** Mann-Whitney AUC with average ranks for ties; null when either class is absent. */

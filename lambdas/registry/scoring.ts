@@ -3,7 +3,7 @@
  * the confusion matrix and per-class scores), and the constant baseline every model must beat.
  */
 import type { ModelRuntime, Prediction } from '../shared/model-runtime';
-import type { ClassificationDetails } from '../shared/pipeline';
+import type { ClassificationDetails, RegressionDetails } from '../shared/pipeline';
 import type { ModelCard, Task } from '../shared/types';
 import { classificationDetails, classificationMetrics, regressionMetrics, type Metrics } from './metrics';
 import type { TestSplit } from './test-split';
@@ -28,6 +28,22 @@ export async function scoreModelWithDetails(
     predictions,
   };
 }
+/** The most rows a regression's stored residual sample keeps. */
+export const RESIDUAL_SAMPLE = 500;
+
+/** A regression's `[truth, predicted]` pairs: every row, or an evenly spaced sample of RESIDUAL_SAMPLE. Pure. */
+export function residualsOf(predictions: Prediction[], truth: string[]): RegressionDetails {
+  const rows = truth.length;
+  const take = Math.min(rows, RESIDUAL_SAMPLE);
+  const sample: [number, number][] = [];
+  for (let k = 0; k < take; k++) {
+    const i = Math.floor((k * rows) / take);
+    const p = predictions[i];
+    sample.push([Number(truth[i]), 'value' in p ? p.value : NaN]);
+  }
+  return { rows, sample };
+}
+
 /** Confusion matrix and per-class scores (classification), null for regression. */
 export function detailsOf(card: ModelCard, predictions: Prediction[], truth: string[]): ClassificationDetails | null {
   if (card.task === 'regression') return null;

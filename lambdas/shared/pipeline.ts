@@ -171,6 +171,27 @@ export interface ClassificationDetails {
   readonly confusionMatrix: number[][];
   /** One entry per label, in the order of `labels`. */
   readonly perClass: ClassScores[];
+  /**
+   * ROC curves (one-vs-rest, of each class's probability; with two classes the second class's
+   * alone), at most ROC_CURVE_POINTS points each; absent in a report written before they were kept,
+   * and for a class whose AUC is undefined.
+   */
+  readonly rocCurves?: RocCurve[];
+}
+
+/** One class's ROC curve: false and true positive rates from the highest threshold down, (0,0) to (1,1). */
+export interface RocCurve {
+  readonly label: string;
+  /** `[falsePositiveRate, truePositiveRate]` pairs. */
+  readonly points: [number, number][];
+}
+
+/** A regression's predictions against the truth on the test split: an evenly spaced sample of at most RESIDUAL_SAMPLE rows. */
+export interface RegressionDetails {
+  /** Test rows scored. */
+  readonly rows: number;
+  /** `[truth, predicted]` pairs, in the split's order. */
+  readonly sample: [number, number][];
 }
 
 export interface EvaluationOutput {
@@ -195,6 +216,8 @@ export interface EvaluationOutput {
 export interface EvaluationDetails {
   readonly candidate: ClassificationDetails | null;
   readonly champion: ClassificationDetails | null;
+  /** A regression's: the candidate's predictions against the truth (residual plots); absent for classification, and in reports written before it was kept. */
+  readonly candidateResiduals?: RegressionDetails;
 }
 
 /** The evaluation report as stored in S3 (the candidate's, then the version's evaluation.json): the summary with its details. */

@@ -183,6 +183,18 @@ export interface ModelCard {
   /** Columns the model does not use (identifiers, free text): a request may send them; they are ignored. */
   readonly ignoredColumns?: IgnoredColumn[];
   /**
+   * `[epoch, trainLoss, validationLoss]` per epoch (per boosting round for the trees), the losses
+   * of the trainer's `epoch=` log lines, at most 500 (thinned evenly); absent on older cards.
+   */
+  readonly lossCurve?: [number, number, number][];
+  /**
+   * The MLP's robust transforms of heavy-tailed numeric features, inside the ONNX graph: a feature
+   * whose train-split skewness passed the threshold is fed as signed log1p((x - center) / scale).
+   */
+  readonly numericTransforms?: NumericTransform[];
+  /** The MLP's class weights in its loss, by class label, when the classes were imbalanced (or asked for). */
+  readonly classWeights?: Record<string, number>;
+  /**
    * The trainer that produced the model when `trainer=auto` chose it (`mlp` or `xgboost`; see
    * training/train_auto.py). Absent on a card written by one trainer alone: `framework` says which.
    */
@@ -191,6 +203,16 @@ export interface ModelCard {
   readonly selectedBy?: string;
   /** Each trainer auto ran, by name: its validation metrics, or why it produced no model. */
   readonly candidates?: Record<string, TrainerCandidate>;
+}
+
+/** One robust transform of the MLP (ModelCard.numericTransforms; training/README.md). */
+export interface NumericTransform {
+  readonly feature: string;
+  readonly transform: 'signed_log1p';
+  readonly center: number;
+  readonly scale: number;
+  /** The feature's skewness on the train split, which chose the transform. */
+  readonly skew: number;
 }
 
 /** One trainer's result in a `trainer=auto` job (ModelCard.candidates). */

@@ -187,3 +187,72 @@ export function stageTimeline(stages: { state: string; start: Date; end: Date; f
     }),
   );
 }
+
+/** Train and validation loss by epoch (the Version page's training curves). */
+export function lossCurves(rows: { epoch: number; loss: number; split: string }[], unit: string): HTMLElement {
+  return figure(
+    `Train and validation loss by ${unit}`,
+    Plot.plot({
+      width: 560,
+      height: 220,
+      style: FONT,
+      x: { label: unit, grid: true },
+      y: { label: 'loss', grid: true },
+      color: { legend: true, domain: ['train', 'validation'], range: ['#0b5cad', '#c05600'] },
+      marks: [Plot.lineY(rows, { x: 'epoch', y: 'loss', stroke: 'split' })],
+    }),
+  );
+}
+
+/** ROC curves, one per class (one-vs-rest), with the chance diagonal. */
+export function rocCurves(curves: { label: string; points: [number, number][] }[]): HTMLElement {
+  const rows = curves.flatMap((c) => c.points.map(([fpr, tpr]) => ({ class: c.label, fpr, tpr })));
+  return figure(
+    `ROC curve${curves.length > 1 ? 's, one per class against the rest' : ` of class ${curves[0]?.label ?? ''}`}`,
+    Plot.plot({
+      width: 320,
+      height: 300,
+      style: FONT,
+      x: { label: 'false positive rate', domain: [0, 1], grid: true },
+      y: { label: 'true positive rate', domain: [0, 1], grid: true },
+      color: { legend: curves.length > 1 },
+      marks: [
+        Plot.line(
+          [
+            [0, 0],
+            [1, 1],
+          ],
+          { stroke: '#8a8f98', strokeDasharray: '4,3' },
+        ),
+        Plot.line(rows, { x: 'fpr', y: 'tpr', stroke: curves.length > 1 ? 'class' : '#0b5cad', z: 'class' }),
+      ],
+    }),
+  );
+}
+
+/** A regression's predictions against the truth, with the identity line (residuals are the distance to it). */
+export function residualPlot(sample: [number, number][]): HTMLElement {
+  const rows = sample.map(([truth, predicted]) => ({ truth, predicted }));
+  const values = sample.flat();
+  const [low, high] = [Math.min(...values), Math.max(...values)];
+  return figure(
+    'Predicted against true values on the test split',
+    Plot.plot({
+      width: 340,
+      height: 300,
+      style: FONT,
+      x: { label: 'true value', grid: true },
+      y: { label: 'predicted', grid: true },
+      marks: [
+        Plot.line(
+          [
+            [low, low],
+            [high, high],
+          ],
+          { stroke: '#8a8f98', strokeDasharray: '4,3' },
+        ),
+        Plot.dot(rows, { x: 'truth', y: 'predicted', r: 2, fill: '#0b5cad', fillOpacity: 0.6 }),
+      ],
+    }),
+  );
+}

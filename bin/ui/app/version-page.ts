@@ -3,7 +3,7 @@
  * report (confusion matrix heat map, per-class scores, the gate's decision), the model card.
  */
 import type { VersionPage } from '../data';
-import { confusionHeatmap, perClassBars } from './charts';
+import { confusionHeatmap, lossCurves, perClassBars, residualPlot, rocCurves } from './charts';
 import { enc, facts, getJson, h, link, num, table, when } from './dom';
 import { modelTabs } from './tabs';
 
@@ -11,6 +11,7 @@ export async function versionView(model: string, version: number): Promise<HTMLE
   const page = await getJson<VersionPage>(`/models/${enc(model)}/versions/${version}`);
   const l = page.lineage;
   const details = page.evaluation?.details.candidate ?? null;
+  const residuals = page.evaluation?.details.candidateResiduals;
   const metricNames = Object.keys(l.metrics).sort();
   return h(
     'div',
@@ -54,17 +55,31 @@ export async function versionView(model: string, version: number): Promise<HTMLE
           'div',
           { class: 'row' },
           confusionHeatmap(details.labels, details.confusionMatrix),
+          details.rocCurves?.length ? rocCurves(details.rocCurves) : null,
           perClassBars(
             details.perClass.flatMap((c) =>
               (['precision', 'recall', 'f1'] as const).map((metric) => ({ label: c.label, metric, value: c[metric] })),
             ),
           ),
         )
-      : h(
-          'p',
-          { class: 'muted' },
-          page.evaluation ? 'A regression: no confusion matrix; see rmse, mae and r2 above.' : 'The evaluation report could not be read.',
-        ),
+      : residuals?.sample.length
+        ? h(
+            'div',
+            {},
+            residualPlot(residuals.sample),
+            h(
+              'p',
+              { class: 'muted' },
+              `${residuals.sample.length} of ${residuals.rows} test rows${residuals.sample.length < residuals.rows ? ', evenly spaced' : ''}.`,
+            ),
+          )
+        : h(
+            'p',
+            { class: 'muted' },
+            page.evaluation
+              ? 'A regression evaluated before residuals were kept: see rmse, mae and r2 above.'
+              : 'The evaluation report could not be read.',
+          ),
     details
       ? table(
           ['Class', 'num:Precision', 'num:Recall', 'num:F1', 'num:Support'],
@@ -73,7 +88,8 @@ export async function versionView(model: string, version: number): Promise<HTMLE
         )
       : null,
     h('h2', {}, 'Training curves'),
-    h('p', { class: 'muted' }, page.curvesNote),
+    page.curves ? lossCurves(page.curves, page.card?.framework === 'xgboost' ? 'boosting round' : 'epoch') : null,
+    h('p', { class: 'muted', 'data-field': 'curves-note' }, page.curvesNote),
     h('h2', {}, 'Model card'),
     page.card
       ? [
@@ -88,6 +104,22 @@ export async function versionView(model: string, version: number): Promise<HTMLE
             { 'aria-label': 'Model card features' },
           ),
           page.card.classes ? h('p', {}, `Classes: ${page.card.classes.join(', ')}`) : null,
+          page.card.classWeights
+            ? h(
+                'p',
+                {},
+                `Class weights in the loss: ${Object.entries(page.card.classWeights)
+                  .map(([label, weight]) => `${label} ${num(weight)}`)
+                  .join(', ')}`,
+              )
+            : null,
+          page.card.numericTransforms?.length
+            ? h(
+                'p',
+                {},
+                `Heavy-tailed features fed as signed log1p: ${page.card.numericTransforms.map((t) => `${t.feature} (skew ${num(t.skew)})`).join(', ')}`,
+              )
+            : null,
         ]
       : h('p', { class: 'muted' }, 'The model card could not be read.'),
   );

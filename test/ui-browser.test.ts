@@ -114,7 +114,9 @@ describe('every page, read-only', () => {
     const card = await getObjectJson<ModelCard>(t!.cloud.dataBucket, s3Keys.modelCard('loop', 2));
     expect(card.lossCurve!.length).toBeGreaterThan(0);
     expect(await page.$('[aria-label^="Train and validation loss by"] svg')).not.toBeNull();
-    expect(await text('[data-field="curves-note"]')).toContain(`the best validation epoch, ${card.epochs}`);
+    expect(await text('[data-field="curves-note"]')).toContain(
+      `${card.epochs} epochs run; the model keeps the weights of the epoch with the lowest validation loss`,
+    );
     await shot('version');
   });
 

@@ -180,7 +180,11 @@ export function trainingCurves(card: ModelCard | null): Pick<VersionPage, 'curve
       { epoch, loss: train, split: 'train' as const },
       { epoch, loss: validation, split: 'validation' as const },
     ]),
-    curvesNote: `Train and validation loss by ${unit} (${card.task === 'regression' ? 'mean squared error on the standardized target' : 'cross-entropy'}); the model kept is the best validation epoch, ${card.epochs}.`,
+    curvesNote:
+      `Train and validation loss by ${unit} (${card.task === 'regression' ? 'mean squared error on the standardized target' : 'cross-entropy'}); ` +
+      (card.framework === 'xgboost'
+        ? `the model keeps the first ${card.epochs} rounds, up to the lowest validation loss.`
+        : `${card.epochs} epochs run; the model keeps the weights of the epoch with the lowest validation loss.`),
   };
 }
 

@@ -116,6 +116,31 @@ describe('a binary classification', () => {
   });
 });
 
+/** Two features and an 85/15 label: `rare` where x1 + noise passes a high cut. */
+function imbalancedCsv(rows: number, seed: number): string {
+  const random = mulberry32(seed);
+  const lines = ['x1,x2,label'];
+  for (let i = 0; i < rows; i++) {
+    const x1 = random() * 10;
+    const x2 = random() * 10;
+    lines.push(`${x1.toFixed(4)},${x2.toFixed(4)},${x1 + (random() - 0.5) * 3 > 8.4 ? 'rare' : 'common'}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+describe('imbalanced classes', () => {
+  it('keeps the candidate with the higher validation macro-F1, not the lower log loss', async () => {
+    const run = await train(imbalancedCsv(1200, 51), imbalancedCsv(400, 52), ['--target', 'label', '--trainer', 'auto', ...QUICK]);
+    expectSuccess(run);
+    const card = readCard(run);
+    const f1 = (name: string) => card.candidates![name].validationMetrics!.macro_f1;
+    const winner = f1('xgboost') > f1('mlp') ? 'xgboost' : 'mlp';
+    expect(card).toMatchObject({ trainer: winner, selectedBy: 'macro_f1' });
+    expect(card.validationMetrics.macro_f1).toBe(f1(winner));
+    expect(run.stdout).toMatch(new RegExp(`^auto: kept ${winner} \\(validation macro_f1 mlp [0-9.]+, xgboost [0-9.]+\\)$`, 'm'));
+  });
+});
+
 describe('a regression the trees fit better (a staircase)', () => {
   it('keeps the XGBoost model, chosen by validation RMSE, with its booster beside model.onnx', async () => {
     const run = await train(staircaseCsv(1500, 33), staircaseCsv(400, 34), ['--target', 'y', '--trainer', 'auto', ...QUICK]);

@@ -2,7 +2,7 @@
  * Parquet's logical types as cells, one file per type written by a real writer (arrow-rs through
  * parquet-wasm; hyparquet-writer for what arrow-rs does not write; INT96 relabelled, see
  * int96Parquet), each with a null, read through the scan the pipeline uses (scanDataset) and the
- * splits (writeSplits): the exact text of every value, as README's Parquet section states it.
+ * splits (writeSplits): the exact text of every value, as docs/data.md's Parquet section states it.
  * Nested columns (LIST, MAP, STRUCT) and raw bytes are violations that name the column.
  */
 import * as arrow from 'apache-arrow';

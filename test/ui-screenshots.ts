@@ -1,5 +1,5 @@
 /**
- * `npm run screenshots`: the README's pictures of `mloop ui` (docs/ui/*.png), regenerated from
+ * `npm run screenshots`: the pictures of `mloop ui` in README.md and docs/ui.md (docs/ui/*.png), regenerated from
  * a fresh home built as the browser test builds it (test/helpers/ui-home.ts) and photographed by
  * the system's Chromium. Not a test: it writes committed files.
  */

@@ -338,7 +338,7 @@ function columnChecks(
   const label = isTarget ? 'Target column' : 'Column';
   if (column.nested.count > 0) {
     const e = column.nested;
-    // Parquet says what a nested column is in its schema, and the rule is the README's.
+    // Parquet says what a nested column is in its schema, and the rule is docs/data.md's.
     const message =
       format === 'parquet'
         ? `${label} ${quote(name)} in ${file} is a nested or binary Parquet column (${plural(e.count, 'value')} without a cell, ${rowList(e)}): nested Parquet columns (LIST, MAP, STRUCT, repeated fields) and raw bytes are not features; expected one number, string, boolean, date or time per row (drop the column, or flatten it into columns of their own, before ingesting).`

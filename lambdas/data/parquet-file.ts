@@ -8,7 +8,7 @@
  *
  * A column is a feature only when it holds one value per row. A nested column (a LIST, MAP or
  * STRUCT group, or a repeated field) is not read: each of its rows is NESTED, which the checks
- * report by the column's name (see README, Parquet).
+ * report by the column's name (see docs/data.md, Parquet).
  */
 import { parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type CompressionCodec, type FileMetaData } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';

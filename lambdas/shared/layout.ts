@@ -1,6 +1,6 @@
 /**
  * The storage layout: every S3 key and every DynamoDB key the loop reads or writes is made here,
- * so the scheme is documented once (README, "Storage layout") and used everywhere.
+ * so the scheme is documented once (docs/registry.md, "Storage layout") and used everywhere.
  *
  * S3 (the data bucket):
  *   datasets/<model>/<file>                      dropped datasets (raw bytes, never rewritten)

@@ -74,7 +74,7 @@ describe('a Parquet row group', () => {
     expect(result.accepted).toBe(false);
     expect(result.violations.map((v) => v.message)).toContain(
       `bomb.parquet is refused before reading a row group (row group 1 of 1 declares 16,777,217 rows of 1 column(s) read, 16,777,217 cells, ` +
-        `more than the 16,777,216 cells a row group may hold); expected row groups within the limits (README, Limits): ` +
+        `more than the 16,777,216 cells a row group may hold); expected row groups within the limits (docs/limits.md): ` +
         `write the file again with smaller row groups (pyarrow: row_group_size).`,
     );
     expect(took).toBeLessThan(2_000);
@@ -136,7 +136,7 @@ describe('a gzip stream', () => {
     expect(result.accepted).toBe(false);
     const message = result.violations.find((v) => v.check === 'corrupt_file')?.message;
     expect(message).toMatch(
-      /^bomb\.csv\.gz is refused as a gzip bomb \(its first [\d,]+ compressed bytes inflate to [\d,]+, more than 200 times as many, the most a gzip file may inflate by \(a gzip bomb\?\)\); expected a gzip file within the limits \(README, Limits\): split the data into several files, or upload it uncompressed\.$/,
+      /^bomb\.csv\.gz is refused as a gzip bomb \(its first [\d,]+ compressed bytes inflate to [\d,]+, more than 200 times as many, the most a gzip file may inflate by \(a gzip bomb\?\)\); expected a gzip file within the limits \(docs\/limits\.md\): split the data into several files, or upload it uncompressed\.$/,
     );
     // It stopped near the floor (64 MiB), not after the 256 MiB.
     const inflated = Number(/inflate to ([\d,]+)/.exec(message!)![1].replace(/,/g, ''));

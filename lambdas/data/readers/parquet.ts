@@ -57,7 +57,7 @@ export async function readParquet(
     if (sourceError !== undefined) throw sourceError;
     if (error instanceof RowGroupTooLarge) {
       const smaller =
-        'row groups within the limits (README, Limits): write the file again with smaller row groups (pyarrow: row_group_size)';
+        'row groups within the limits (docs/limits.md): write the file again with smaller row groups (pyarrow: row_group_size)';
       return { violations: [corrupt(file, 'is refused before reading a row group', error.message, smaller)], complete: false };
     }
     const reason = jsonReason(error);

@@ -167,7 +167,7 @@ async function readText(chunks: Chunks, head: Buffer[], decoder: GzipDecoder | n
   }
   const outcome = sink.outcome(gzip);
   if (gzipError instanceof GzipLimitExceeded) {
-    const expected = 'a gzip file within the limits (README, Limits): split the data into several files, or upload it uncompressed';
+    const expected = 'a gzip file within the limits (docs/limits.md): split the data into several files, or upload it uncompressed';
     return {
       violations: [...outcome.violations, corrupt(file, 'is refused as a gzip bomb', gzipError.message, expected)],
       complete: false,

@@ -261,9 +261,21 @@ describe('failures', () => {
   const csv = binaryClassificationCsv(200, 15);
 
   it('names a bad XGBoost hyperparameter', async () => {
-    const run = await train(csv, csv, ['--target', 'label', '--trainer', 'xgboost', '--max_depth', '0']);
+    const run = await train(csv, csv, ['--target', 'label', '--trainer', 'xgboost', '--max_depth', '-1']);
     expect(run.code).toBe(1);
-    expect(fs.readFileSync(path.join(run.outputDir, 'failure'), 'utf8')).toBe('hyperparameter max_depth must be at least 1, got 0\n');
+    expect(fs.readFileSync(path.join(run.outputDir, 'failure'), 'utf8')).toBe(
+      'hyperparameter max_depth must be 0 (chosen from the data size) or more, got -1\n',
+    );
+  });
+
+  it('chooses the tree depth from the train rows when max_depth is 0 (the default), and records it', async () => {
+    const depth = async (rows: number) => {
+      const run = await train(binaryClassificationCsv(rows, 16), csv, ['--target', 'label', '--trainer', 'xgboost', '--num_round', '5']);
+      expect(run.code).toBe(0);
+      return (JSON.parse(fs.readFileSync(path.join(run.modelDir, 'model-card.json'), 'utf8')) as ModelCard).hyperparameters.max_depth;
+    };
+    expect(await depth(999)).toBe(3);
+    expect(await depth(1000)).toBe(6);
   });
 
   it('names an unknown trainer and the ones there are', async () => {

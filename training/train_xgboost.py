@@ -36,7 +36,7 @@ HYPERPARAMETERS = {
     'trainer': (str, 'xgboost'),
     'num_round': (int, 1000),
     'eta': (float, 0.1),
-    'max_depth': (int, 6),
+    'max_depth': (int, 0),
     'min_child_weight': (float, 1.0),
     'subsample': (float, 1.0),
     'colsample_bytree': (float, 1.0),
@@ -53,7 +53,7 @@ def check_hyperparameters(hp):
     train.check_shared_hyperparameters(hp, 'xgboost', ' here')
     require(hp['num_round'] >= 1, f"num_round must be at least 1, got {hp['num_round']}")
     require(hp['eta'] > 0, f"eta must be positive, got {hp['eta']}")
-    require(hp['max_depth'] >= 1, f"max_depth must be at least 1, got {hp['max_depth']}")
+    require(hp['max_depth'] >= 0, f"max_depth must be 0 (chosen from the data size) or more, got {hp['max_depth']}")
     require(hp['min_child_weight'] >= 0, f"min_child_weight must be 0 or more, got {hp['min_child_weight']}")
     require(0 < hp['subsample'] <= 1, f"subsample must be in (0, 1], got {hp['subsample']}")
     require(0 < hp['colsample_bytree'] <= 1, f"colsample_bytree must be in (0, 1], got {hp['colsample_bytree']}")
@@ -88,6 +88,18 @@ def choose_device(requested):
     if requested == 'cuda' and not available:
         raise TrainingError('hyperparameter device is cuda, but no CUDA device is found')
     return 'cuda' if available else 'cpu'
+
+
+# max_depth=0 (the default) chooses the depth from the train rows: shallow trees under
+# SMALL_TABLE_ROWS, where deep ones fit the noise of a few hundred rows (vega's cars, 318 train
+# rows: test RMSE 2.60 at depth 3 against 2.66 at 6; bench/README.md), XGBoost's usual 6 above.
+SMALL_TABLE_ROWS = 1000
+SMALL_TABLE_DEPTH = 3
+DEFAULT_DEPTH = 6
+
+
+def default_max_depth(train_rows):
+    return SMALL_TABLE_DEPTH if train_rows < SMALL_TABLE_ROWS else DEFAULT_DEPTH
 
 
 def booster_params(hp, dataset, xgboost, device, target_mean):
@@ -165,6 +177,8 @@ def train_model(hp, paths, started, dataset=None, report=True):
     x_validation = booster_features(dataset.validation_numeric, dataset.validation_categorical)
     target_mean = float(dataset.train_target.mean()) if dataset.task == 'regression' else None
     scale = (float(dataset.train_target.std()) or 1.0) if dataset.task == 'regression' else None
+    if hp['max_depth'] == 0:
+        hp['max_depth'] = default_max_depth(len(dataset.train_target))
     params = booster_params(hp, dataset, xgboost, device, target_mean)
     history = []  # [round, train_loss, validation_loss]: the card's lossCurve
     matrices = {name: xgboost.DMatrix(x, label=y, missing=np.nan) for name, x, y in (

@@ -39,9 +39,12 @@ export function anchorsOf(text: string): Set<string> {
   return anchors;
 }
 
-/** Every relative link of a file: `[text](target)` and `![alt](target)`, outside code. */
+/** Every relative link of a file: `[text](target)`, `![alt](target)` and HTML `src`/`href`, outside code. */
 function linksOf(text: string): string[] {
-  return [...prose(text).matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]).filter((t) => !/^[a-z]+:/i.test(t));
+  const body = prose(text);
+  const markdown = [...body.matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1]);
+  const html = [...body.matchAll(/\b(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+  return [...markdown, ...html].filter((t) => !/^[a-z]+:/i.test(t));
 }
 
 test('the anchor rule follows GitHub’s', () => {

@@ -137,6 +137,8 @@ describe('every page, read-only', () => {
       page.click('#datasets tbody tr:first-child a'),
     ]);
     expect(await text('#violations')).toContain("Column 'x3'");
+    // The report's example lines (1 is the header): x3 is empty from the first data line on.
+    expect(await texts('#violations [data-field="example-lines"]')).toContain('2, 3, 4, 5, 6');
     await shot('dataset-rejected');
     await openRoute(page, readOnly.url, '/models/loop/datasets/2');
     expect(await page.$$eval('#profile tbody tr', (r) => r.length)).toBe(5);

@@ -71,8 +71,14 @@ export async function datasetView(model: string, version: number): Promise<HTMLE
       ? [
           h('h2', {}, 'Violations'),
           table(
-            ['Check', 'Message'],
-            page.violations.map((v) => [v.check, v.message]),
+            ['Check', 'Column', 'num:Count', 'Example lines', 'Message'],
+            page.violations.map((v) => [
+              v.check,
+              v.column ?? '-',
+              num(v.count),
+              h('span', { 'data-field': 'example-lines' }, v.exampleRows.length ? v.exampleRows.join(', ') : '-'),
+              v.message,
+            ]),
             { 'aria-label': 'Violations', id: 'violations' },
           ),
         ]

@@ -109,6 +109,15 @@ export interface DatasetIngestionOptions {
    */
   readonly maxColumns?: number;
   /**
+   * The most characters a category value may have (a categorical feature's value or a class
+   * label; free-text columns, which are not features, may be longer). A longer value is a
+   * `category_too_long` violation naming the file, the rows, the column, the limit and this
+   * setting. The prediction API refuses longer values of categorical features with a 400 too, so
+   * captures and drift reports never carry a huge value.
+   * @default 1000
+   */
+  readonly maxCategoryLength?: number;
+  /**
    * Schemas declared per model, each in exactly the format of `datasets/<model>/schema.json`
    * (`SchemaFile`, lambdas/shared/schema-file.ts), e.g.
    * `{ churn: { target: 'churned', columns: [{ name: 'tenure_months', type: 'numeric' }, ...] } }`.
@@ -245,11 +254,15 @@ export class DatasetIngestion extends Construct {
     if (props.maxColumns !== undefined && !(Number.isInteger(props.maxColumns) && props.maxColumns >= 1)) {
       throw new Error(`maxColumns must be an integer >= 1, got ${props.maxColumns}.`);
     }
+    if (props.maxCategoryLength !== undefined && !(Number.isInteger(props.maxCategoryLength) && props.maxCategoryLength >= 1)) {
+      throw new Error(`maxCategoryLength must be an integer >= 1, got ${props.maxCategoryLength}.`);
+    }
     const environment = {
       DATA_BUCKET: bucket.bucketName,
       REGISTRY_TABLE: props.table.tableName,
       ...(props.minRows !== undefined ? { MIN_ROWS: String(props.minRows) } : {}),
       ...(props.maxColumns !== undefined ? { MAX_COLUMNS: String(props.maxColumns) } : {}),
+      ...(props.maxCategoryLength !== undefined ? { MAX_CATEGORY_LENGTH: String(props.maxCategoryLength) } : {}),
       ...datasetSchemasEnvironment(props.datasetSchemas),
       // How long a run that died keeps its model's training slot: the job's limit, plus an hour.
       TRAINING_LEASE_SECONDS: String(props.jobLimit.plus(Duration.hours(1)).toSeconds()),

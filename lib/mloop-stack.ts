@@ -91,6 +91,7 @@ export class MloopStack extends Stack {
     this.ingestion = new DatasetIngestion(this, 'Ingestion', {
       minRows: training.minRows,
       maxColumns: training.maxColumns,
+      maxCategoryLength: training.maxCategoryLength,
       datasetSchemas: training.datasetSchemas,
       ingestionParts: training.ingestionParts,
       trainingSlotWait: training.trainingSlotWait,
@@ -112,7 +113,11 @@ export class MloopStack extends Stack {
     });
     // Approvals resume the pipeline.
     if (this.pipeline.requireApproval) this.registry.allowApprovals(this.pipeline.stateMachine);
-    this.inference = new InferenceApi(this, 'Inference', { ...props.inference, ...shared });
+    this.inference = new InferenceApi(this, 'Inference', {
+      ...(training.maxCategoryLength !== undefined ? { maxCategoryLength: training.maxCategoryLength } : {}),
+      ...props.inference,
+      ...shared,
+    });
     // Drift alarms notify the registry's topic (people subscribe once), unless the props name another.
     this.monitor = new DriftMonitor(this, 'Monitoring', {
       alarmTopic: this.registry.topic,

@@ -106,6 +106,7 @@ export function scanOptionsFor(run: IngestRun, target: string | undefined, env: 
     ...(run.schema.source === 'cdk-props' ? { declaredBy: "the CDK props' schema (datasetSchemas)" } : {}),
     minRows: env.MIN_ROWS,
     maxColumns: env.MAX_COLUMNS,
+    maxCategoryLength: env.MAX_CATEGORY_LENGTH,
     maxNullShare: env.MAX_NULL_SHARE,
   };
 }

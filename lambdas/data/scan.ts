@@ -18,7 +18,7 @@ import { formatFromName, isParquet, isRandomAccess, rangeChunks, type DatasetSou
 import type { Detected, ReadOutcome } from './readers/outcome';
 import { readParquet } from './readers/parquet';
 import { readStream } from './readers/stream';
-import { DEFAULT_MAX_COLUMNS, SCAN_DEFAULTS, type ScanOptions, type ScanResult } from './scan-types';
+import { DEFAULT_MAX_CATEGORY_LENGTH, DEFAULT_MAX_COLUMNS, SCAN_DEFAULTS, type ScanOptions, type ScanResult } from './scan-types';
 import { TableScan } from './table-scan';
 
 /**
@@ -73,6 +73,7 @@ export function prepareScan(options: ScanOptions): {
   const delimiter = options.delimiter ?? SCAN_DEFAULTS.delimiter;
   const minRows = options.minRows ?? SCAN_DEFAULTS.minRows;
   const maxColumns = options.maxColumns ?? DEFAULT_MAX_COLUMNS;
+  const maxCategoryLength = options.maxCategoryLength ?? DEFAULT_MAX_CATEGORY_LENGTH;
   const maxNullShare = options.maxNullShare ?? SCAN_DEFAULTS.maxNullShare;
   const profileOptions = {
     maxCategories: options.maxCategories ?? SCAN_DEFAULTS.maxCategories,
@@ -103,6 +104,7 @@ export function prepareScan(options: ScanOptions): {
     domains,
     ...(timeColumn !== undefined ? { timeColumn } : {}),
     maxColumns,
+    maxCategoryLength,
   });
   const context = (sha256: string, bytes: number): CheckContext => ({
     file,
@@ -115,6 +117,7 @@ export function prepareScan(options: ScanOptions): {
     task: options.task,
     minRows,
     maxColumns,
+    maxCategoryLength,
     maxNullShare,
     knownClasses,
     profileOptions,

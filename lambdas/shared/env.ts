@@ -31,6 +31,8 @@ export const ingestEnv = z.object({
   MIN_ROWS: z.coerce.number().int().positive().default(10),
   /** The most columns a dataset file may have (DatasetIngestionOptions.maxColumns; lambdas/data/scan-types.ts DEFAULT_MAX_COLUMNS). */
   MAX_COLUMNS: z.coerce.number().int().positive().default(10_000),
+  /** The most characters a category value may have (DatasetIngestionOptions.maxCategoryLength; lambdas/data/scan-types.ts DEFAULT_MAX_CATEGORY_LENGTH). */
+  MAX_CATEGORY_LENGTH: z.coerce.number().int().positive().default(1000),
   /** Share of empty cells above which a feature column is rejected. */
   MAX_NULL_SHARE: z.coerce.number().min(0).max(1).default(0.5),
   /**
@@ -145,6 +147,8 @@ export const predictEnv = z.object({
   ALIAS_CACHE_SECONDS: z.coerce.number().min(0).default(10),
   /** Most instances one request may carry. */
   MAX_BATCH: z.coerce.number().int().positive().default(1000),
+  /** The most characters a categorical feature's value may have (lambdas/shared/category-limit.ts); longer is a 400. */
+  MAX_CATEGORY_LENGTH: z.coerce.number().int().positive().default(1000),
   /** Whether requests and responses are written to the capture prefix. */
   CAPTURE_ENABLED: z.enum(['true', 'false']).default('true'),
   /** Share of requests captured (0 to 1), drawn per request. */

@@ -5,7 +5,8 @@
  */
 import type { DatasetProfile, DatasetSchema, ExclusionReason, Task } from '../shared/types';
 import type { SchemaInput } from '../shared/schema-file';
-import type { DataFormat } from './formats';
+import type { DataFormat, GzipLimits } from './formats';
+import type { RowGroupLimits } from './parquet-file';
 
 export type ViolationCheck =
   | 'empty_file'
@@ -76,6 +77,10 @@ export interface ScanOptions {
   maxColumns?: number;
   /** The most characters a category value may have (DatasetIngestionOptions.maxCategoryLength); default DEFAULT_MAX_CATEGORY_LENGTH. */
   maxCategoryLength?: number;
+  /** How far a gzip file may inflate (DatasetIngestionOptions.maxGzipInflatedBytes, maxGzipRatio); default DEFAULT_GZIP_LIMITS. */
+  gzipLimits?: GzipLimits;
+  /** What one Parquet row group may decode to (maxRowGroupCells, maxRowGroupBytes); default DEFAULT_ROW_GROUP_LIMITS. */
+  rowGroupLimits?: RowGroupLimits;
 }
 
 export interface ScanResult {

@@ -49,16 +49,31 @@ export async function scanDataset(source: DatasetSource, options: ScanOptions): 
       read = {
         format: 'parquet',
         gzip: false,
-        ...(source.byteLength === 0 ? { violations: [], complete: true } : await readParquet(table, source, file)),
+        ...(source.byteLength === 0
+          ? { violations: [], complete: true }
+          : await readParquet(table, source, file, undefined, options.rowGroupLimits)),
       };
     } else {
-      read = await readStream(rangeChunks(source), table, { file, format: options.format, delimiter }, () => undefined);
+      read = await readStream(
+        rangeChunks(source),
+        table,
+        { file, format: options.format, delimiter, ...limitsOf(options) },
+        () => undefined,
+      );
     }
   } else {
-    read = await readStream(source, table, { file, format: options.format, delimiter }, onBytes);
+    read = await readStream(source, table, { file, format: options.format, delimiter, ...limitsOf(options) }, onBytes);
   }
 
   return checkTable(table, read, context(contentHash.digest('hex'), bytes));
+}
+
+/** The scan's input limits for readStream, where they are given. */
+function limitsOf(options: ScanOptions): { gzipLimits?: ScanOptions['gzipLimits']; rowGroupLimits?: ScanOptions['rowGroupLimits'] } {
+  return {
+    ...(options.gzipLimits !== undefined ? { gzipLimits: options.gzipLimits } : {}),
+    ...(options.rowGroupLimits !== undefined ? { rowGroupLimits: options.rowGroupLimits } : {}),
+  };
 }
 
 /** The table a scan fills, and the settings its checks need, from the scan's options. */

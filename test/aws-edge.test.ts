@@ -18,6 +18,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } fr
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { STACK_OUTPUTS } from '../lib/mloop-stack';
+import { diagnose } from '../bin/commands/doctor';
 import { registryKeys, s3Keys } from '../lambdas/shared/layout';
 import { executionArnOf } from '../lambdas/pipeline/start';
 import { churnRows, DEMO_FEATURES, toCsv } from '../local/demo-data';
@@ -465,6 +466,12 @@ describe("credentials other than the home's", () => {
       'content-type': 'application/x-amz-json-1.0',
     });
     expect([start.status, JSON.parse(start.text).__type]).toEqual([403, 'UnrecognizedClientException']);
+  });
+
+  test('mloop doctor reports the runtime without its secret key', async () => {
+    const report = await diagnose(undefined, t.home);
+    expect(report.home.owner).toMatchObject({ pid: process.pid, accessKeyId: CREDENTIALS.accessKeyId });
+    expect(JSON.stringify(report)).not.toContain(CREDENTIALS.secretAccessKey);
   });
 
   test('the AWS CLI with other credentials is refused, naming the error', async () => {

@@ -502,16 +502,26 @@ async function commandServe(io: Io, values: Record<string, string | boolean | un
   );
   // The template's scheduled rules (the drift monitor's), on timers: rate(...) and cron(...).
   const stopSchedules = cloud.startSchedules((line) => io.err(`schedule: ${line}`));
-  if (io.json) io.out(JSON.stringify({ url: server.url, awsEndpoint: cloud.awsEndpoint }));
+  if (io.json)
+    io.out(
+      JSON.stringify({
+        url: server.url,
+        awsEndpoint: cloud.awsEndpoint,
+        awsAccessKeyId: cloud.credentials.accessKeyId,
+        awsSecretAccessKey: cloud.credentials.secretAccessKey,
+      }),
+    );
   else {
     io.out(
       `mloop API on ${server.url} (POST /v1/models/{name}/predict, GET /v1/models/{name}, POST /v1/models/{name}/feedback, GET /v1/health), the UI at ${server.url}/; Ctrl-C to stop.`,
     );
     const owner = cloud.attachedTo ? ` (served by process ${cloud.attachedTo.pid}, which owns ${cloud.home})` : '';
     io.out(
-      `AWS APIs (S3, DynamoDB, Lambda, Step Functions, EventBridge, SNS, CloudFormation, the REST API) for stack ${cloud.localStack.name}, on 127.0.0.1 only${owner}, any credentials; to use them:`,
+      `AWS APIs (S3, DynamoDB, Lambda, Step Functions, EventBridge, SNS, CloudFormation, the REST API) for stack ${cloud.localStack.name}, on 127.0.0.1 only${owner}, with this home's credentials (also in ${path.join(cloud.home, 'runtime.json')}); to use them:`,
     );
-    io.out(`AWS_ENDPOINT_URL=${cloud.awsEndpoint}`);
+    io.out(
+      `AWS_ENDPOINT_URL=${cloud.awsEndpoint} AWS_ACCESS_KEY_ID=${cloud.credentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${cloud.credentials.secretAccessKey}`,
+    );
   }
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

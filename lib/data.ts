@@ -109,6 +109,39 @@ export interface DatasetIngestionOptions {
    */
   readonly maxColumns?: number;
   /**
+   * The most characters a category value may have (a categorical feature's value or a class
+   * label; free-text columns, which are not features, may be longer). A longer value is a
+   * `category_too_long` violation naming the file, the rows, the column, the limit and this
+   * setting. The prediction API refuses longer values of categorical features with a 400 too, so
+   * captures and drift reports never carry a huge value.
+   * @default 1000
+   */
+  readonly maxCategoryLength?: number;
+  /**
+   * The most bytes a gzip-compressed dataset file may inflate to. Checked while inflating: a file
+   * over it stops there with a `corrupt_file` violation naming this setting.
+   * @default 17179869184 (16 GiB, about 4 minutes of scanning)
+   */
+  readonly maxGzipInflatedBytes?: number;
+  /**
+   * The most a gzip-compressed dataset file may inflate by (inflated bytes per compressed byte read
+   * so far), checked once 64 MiB are inflated: a gzip bomb stops at the first megabytes past it.
+   * @default 200
+   */
+  readonly maxGzipRatio?: number;
+  /**
+   * The most cells (rows times columns read) one Parquet row group may declare. Checked from the
+   * footer before the group is decoded (a row group is held whole while it is read).
+   * @default 16777216 (16 Mi: pyarrow's default row group of 1 Mi rows, of 16 columns)
+   */
+  readonly maxRowGroupCells?: number;
+  /**
+   * The most bytes one Parquet row group may declare uncompressed for the columns read. Checked
+   * from the footer before the group is decoded.
+   * @default 536870912 (512 MiB)
+   */
+  readonly maxRowGroupBytes?: number;
+  /**
    * Schemas declared per model, each in exactly the format of `datasets/<model>/schema.json`
    * (`SchemaFile`, lambdas/shared/schema-file.ts), e.g.
    * `{ churn: { target: 'churned', columns: [{ name: 'tenure_months', type: 'numeric' }, ...] } }`.
@@ -245,11 +278,29 @@ export class DatasetIngestion extends Construct {
     if (props.maxColumns !== undefined && !(Number.isInteger(props.maxColumns) && props.maxColumns >= 1)) {
       throw new Error(`maxColumns must be an integer >= 1, got ${props.maxColumns}.`);
     }
+    for (const [name, value] of Object.entries({
+      maxGzipInflatedBytes: props.maxGzipInflatedBytes,
+      maxRowGroupCells: props.maxRowGroupCells,
+      maxRowGroupBytes: props.maxRowGroupBytes,
+    })) {
+      if (value !== undefined && !(Number.isInteger(value) && value >= 1))
+        throw new Error(`${name} must be an integer >= 1, got ${value}.`);
+    }
+    if (props.maxGzipRatio !== undefined && !(props.maxGzipRatio > 1))
+      throw new Error(`maxGzipRatio must be a number > 1, got ${props.maxGzipRatio}.`);
+    if (props.maxCategoryLength !== undefined && !(Number.isInteger(props.maxCategoryLength) && props.maxCategoryLength >= 1)) {
+      throw new Error(`maxCategoryLength must be an integer >= 1, got ${props.maxCategoryLength}.`);
+    }
     const environment = {
       DATA_BUCKET: bucket.bucketName,
       REGISTRY_TABLE: props.table.tableName,
       ...(props.minRows !== undefined ? { MIN_ROWS: String(props.minRows) } : {}),
       ...(props.maxColumns !== undefined ? { MAX_COLUMNS: String(props.maxColumns) } : {}),
+      ...(props.maxCategoryLength !== undefined ? { MAX_CATEGORY_LENGTH: String(props.maxCategoryLength) } : {}),
+      ...(props.maxGzipInflatedBytes !== undefined ? { MAX_GZIP_INFLATED_BYTES: String(props.maxGzipInflatedBytes) } : {}),
+      ...(props.maxGzipRatio !== undefined ? { MAX_GZIP_RATIO: String(props.maxGzipRatio) } : {}),
+      ...(props.maxRowGroupCells !== undefined ? { MAX_ROW_GROUP_CELLS: String(props.maxRowGroupCells) } : {}),
+      ...(props.maxRowGroupBytes !== undefined ? { MAX_ROW_GROUP_BYTES: String(props.maxRowGroupBytes) } : {}),
       ...datasetSchemasEnvironment(props.datasetSchemas),
       // How long a run that died keeps its model's training slot: the job's limit, plus an hour.
       TRAINING_LEASE_SECONDS: String(props.jobLimit.plus(Duration.hours(1)).toSeconds()),

@@ -31,6 +31,13 @@ export interface InferenceApiProps {
    */
   readonly maxBatch?: number;
   /**
+   * The most characters a categorical feature's value may have in a request: a longer one is a 400
+   * naming the instance and the field, so it is never scored, captured or copied into a drift
+   * report. The stack sets it from the training settings' `maxCategoryLength`.
+   * @default 1000
+   */
+  readonly maxCategoryLength?: number;
+  /**
    * Seconds an alias resolution is cached: the bound on how long a promotion takes to serve.
    * @default 10
    */
@@ -141,6 +148,7 @@ export class InferenceApi extends Construct {
         DATA_BUCKET: props.bucket.bucketName,
         REGISTRY_TABLE: props.table.tableName,
         MAX_BATCH: String(maxBatch),
+        MAX_CATEGORY_LENGTH: String(props.maxCategoryLength ?? 1000),
         ALIAS_CACHE_SECONDS: String(props.aliasCacheSeconds ?? 10),
         CAPTURE_ENABLED: String(props.captureEnabled ?? true),
         CAPTURE_SAMPLE_RATE: String(captureSampleRate),

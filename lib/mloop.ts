@@ -140,6 +140,11 @@ export function composeLoop(scope: Construct, props: MloopProps): MloopParts {
   const ingestion = new DatasetIngestion(scope, 'Ingestion', {
     minRows: settings.minRows,
     maxColumns: settings.maxColumns,
+    maxCategoryLength: settings.maxCategoryLength,
+    maxGzipInflatedBytes: settings.maxGzipInflatedBytes,
+    maxGzipRatio: settings.maxGzipRatio,
+    maxRowGroupCells: settings.maxRowGroupCells,
+    maxRowGroupBytes: settings.maxRowGroupBytes,
     datasetSchemas: settings.datasetSchemas,
     ingestionParts: settings.ingestionParts,
     trainingSlotWait: settings.trainingSlotWait,

@@ -11,7 +11,8 @@
  *   local/eventbridge-api.ts), `sns` and `cloudformation` (the query protocol: a form-encoded
  *   `Action=<Operation>`, local/sns-api.ts, local/cloudformation-api.ts).
  * An unsigned request is routed by what it carries (its X-Amz-Target, its path, a form's Action),
- * and otherwise goes to S3. Any credentials are accepted: nothing is checked but the service.
+ * and otherwise goes to S3. Every request must be signed with the home's credentials
+ * (local/edge-credentials.ts); others are refused (403) before they are routed.
  * Errors are answered as each protocol answers them (JSON: HTTP 400 with `__type`; query: an XML
  * ErrorResponse); an operation that is not served is answered UnknownOperationException rather
  * than pretended. Nothing listens beyond 127.0.0.1.
@@ -23,6 +24,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { serveApiRequest, type Route } from './api-server';
 import { CLOUDFORMATION_OPERATIONS, CloudFormationError, cloudFormationErrorXml, type CloudFormationBackend } from './cloudformation-api';
 import { forwardToEmulator } from './emulator-proxy';
+import { credentialsProblem, credentialsRefusal, type EdgeCredentials } from './edge-credentials';
 import { EVENTS_OPERATIONS, EVENTS_TARGET_PREFIX, type EventBridgeBackend } from './eventbridge-api';
 import { StatesApiError } from './executions';
 import { INVOKE_PATH, invoke, MAX_PAYLOAD_BYTES, type LambdaBackend } from './lambda-api';
@@ -46,6 +48,8 @@ export interface AwsApiOptions {
   /** The emulators that S3 and DynamoDB requests are forwarded to. */
   readonly s3Endpoint: string;
   readonly dynamoEndpoint: string;
+  /** The home's credentials: a request signed with another access key id, or unsigned, is refused. */
+  readonly credentials: EdgeCredentials;
   /** Receives server-side failures. */
   readonly log?: (line: string) => void;
 }
@@ -287,6 +291,12 @@ function serveRestApi(backend: AwsBackend, req: http.IncomingMessage, res: http.
 async function serve(backend: AwsBackend, options: AwsApiOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   const service = signingService(req.headers, url) ?? unsignedService(req, url);
+  const refused = credentialsProblem(req.headers, url, options.credentials);
+  if (refused !== undefined) {
+    req.resume();
+    const { headers, body } = credentialsRefusal(service, refused);
+    return write(res, 403, headers, body);
+  }
   switch (service) {
     case 's3':
       return forwardToEmulator('s3', options.s3Endpoint, req, res);

@@ -41,10 +41,15 @@ export function readClaim<T extends ClaimHolder>(file: string): T | undefined {
   }
 }
 
-/** Write a claim file over its current content, whole or not at all (write, then rename). */
+/**
+ * Write a claim file over its current content, whole or not at all (write, then rename). Claim
+ * files are the user's alone (0600): a home's runtime.json holds its credentials.
+ */
 export function rewriteClaim(file: string, claim: ClaimHolder): void {
   const pending = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(pending, JSON.stringify(claim));
+  // A fresh file, so that the mode is the one it is created with (a leftover could be wider).
+  fs.rmSync(pending, { force: true });
+  fs.writeFileSync(pending, JSON.stringify(claim), { flag: 'wx', mode: 0o600 });
   fs.renameSync(pending, file);
 }
 
@@ -81,7 +86,7 @@ export async function acquireClaim<T extends ClaimHolder, R>(
   fs.mkdirSync(path.dirname(file), { recursive: true });
   for (let attempt = 0; options.maxAttempts === undefined || attempt < options.maxAttempts; attempt++) {
     try {
-      fs.writeFileSync(file, JSON.stringify(claim), { flag: 'wx' });
+      fs.writeFileSync(file, JSON.stringify(claim), { flag: 'wx', mode: 0o600 });
       return { claimed: true };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;

@@ -19,6 +19,9 @@ export interface RuntimeOwner {
   /** The local AWS edge endpoint: every AWS API mloop uses, on one loopback port. */
   readonly awsEndpoint?: string;
   readonly startedAt?: string;
+  /** The home's credentials for the edge endpoint (local/edge-credentials.ts); the file is 0600. */
+  readonly accessKeyId?: string;
+  readonly secretAccessKey?: string;
 }
 
 const RUNTIME_FILE = 'runtime.json';

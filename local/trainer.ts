@@ -21,6 +21,7 @@ import * as tar from 'tar';
 import { parseS3Uri, s3Uri } from '../lambdas/shared/layout';
 import { getStream, listKeys, upload } from '../lambdas/shared/storage';
 import { findPython } from './python';
+import { trainerEnvironment } from './trainer-env';
 
 /** The parts of CreateTrainingJob's request that the local runner reads. */
 export interface CreateTrainingJobRequest {
@@ -183,8 +184,8 @@ export async function runTrainingJob(request: CreateTrainingJobRequest, options:
   // The user's hyperparameters, as the SageMaker toolkit passes them: --name value, SM_HPS, SM_HP_*.
   const userHps = Object.fromEntries(Object.entries(hyperparameters).filter(([k]) => !k.startsWith('sagemaker_')));
   const args = Object.entries(userHps).flatMap(([k, v]) => [`--${k}`, String(v)]);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
+  // The SageMaker contract's variables, and of the user's shell only what Python needs (./trainer-env.ts).
+  const env = trainerEnvironment(process.env, {
     SM_TRAINING_ENV: JSON.stringify({ job_name: name, hyperparameters: userHps, channel_input_dirs: channels }),
     SM_HPS: JSON.stringify(userHps),
     SM_MODEL_DIR: dirs.model,
@@ -203,7 +204,7 @@ export async function runTrainingJob(request: CreateTrainingJobRequest, options:
     PYTHONUNBUFFERED: '1',
     ...Object.fromEntries(Object.entries(userHps).map(([k, v]) => [`SM_HP_${k.toUpperCase()}`, String(v)])),
     ...Object.fromEntries(Object.entries(channels).map(([c, d]) => [`SM_CHANNEL_${c.toUpperCase()}`, d])),
-  };
+  });
 
   const python = await findPython(options.onLog);
   const log: string[] = [];

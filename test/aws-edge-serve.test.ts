@@ -1,11 +1,14 @@
 /**
  * `mloop serve --aws-port`: the AWS edge endpoint of the home, on 127.0.0.1, announced as the line
- * to use it (AWS_ENDPOINT_URL=...) and in --json as `awsEndpoint`; a busy port is one clear line.
+ * to use it (AWS_ENDPOINT_URL=... AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=..., the home's
+ * credentials, which it alone accepts) and in --json as `awsEndpoint`, `awsAccessKeyId` and
+ * `awsSecretAccessKey`; a busy port is one clear line.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { tempDir } from './helpers/cloud';
 
 jest.setTimeout(120_000);
@@ -33,23 +36,32 @@ function serve(home: string, args: string[], ready: RegExp) {
   return { child, started, exited, output: () => ({ stdout, stderr }) };
 }
 
-test('serve --aws-port 0 listens on 127.0.0.1, says so, and prints the AWS_ENDPOINT_URL line; the home records the endpoint', async () => {
+test("serve --aws-port 0 listens on 127.0.0.1, says so, and prints the line with the home's credentials, which it alone accepts", async () => {
   const home = tempDir('serve-edge');
   const server = serve(home, ['--aws-port', '0'], /^AWS_ENDPOINT_URL=.*\n/m);
   try {
     const stdout = await server.started;
-    const endpoint = /^AWS_ENDPOINT_URL=(http:\/\/127\.0\.0\.1:\d+)$/m.exec(stdout)?.[1];
-    expect(endpoint).toBeDefined();
-    expect(stdout).toContain('for stack Mloop, on 127.0.0.1 only, any credentials; to use them:');
-    expect(JSON.parse(fs.readFileSync(path.join(home, 'runtime.json'), 'utf8'))).toMatchObject({ awsEndpoint: endpoint });
+    const line = /^AWS_ENDPOINT_URL=(http:\/\/127\.0\.0\.1:\d+) AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=(\S+)$/m.exec(stdout);
+    expect(line).not.toBeNull();
+    const [, endpoint, accessKeyId, secretAccessKey] = line!;
+    expect(stdout).toContain(
+      `for stack Mloop, on 127.0.0.1 only, with this home's credentials (also in ${path.join(home, 'runtime.json')}); to use them:`,
+    );
+    const runtime = path.join(home, 'runtime.json');
+    expect(JSON.parse(fs.readFileSync(runtime, 'utf8'))).toMatchObject({ awsEndpoint: endpoint, accessKeyId, secretAccessKey });
+    expect(fs.statSync(runtime).mode & 0o777).toBe(0o600);
 
-    const stacks = await fetch(endpoint!, {
+    const cfn = (credentials: { accessKeyId: string; secretAccessKey: string }) =>
+      new CloudFormationClient({ endpoint, region: 'us-east-1', credentials }).send(new DescribeStacksCommand({ StackName: 'Mloop' }));
+    expect((await cfn({ accessKeyId, secretAccessKey })).Stacks?.[0].StackName).toBe('Mloop');
+    await expect(cfn({ accessKeyId: 'AKIAOTHERKEY', secretAccessKey: 'x' })).rejects.toMatchObject({ name: 'InvalidClientTokenId' });
+    const unsigned = await fetch(endpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: 'Action=DescribeStacks&Version=2010-05-15&StackName=Mloop',
     });
-    expect(stacks.status).toBe(200);
-    expect(await stacks.text()).toContain('<StackName>Mloop</StackName>');
+    expect(unsigned.status).toBe(403);
+    expect(await unsigned.text()).toContain('<Code>InvalidClientTokenId</Code>');
   } finally {
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
@@ -57,7 +69,7 @@ test('serve --aws-port 0 listens on 127.0.0.1, says so, and prints the AWS_ENDPO
   }
 });
 
-test('serve --json adds awsEndpoint beside url', async () => {
+test("serve --json adds awsEndpoint and the home's credentials beside url", async () => {
   const home = tempDir('serve-edge-json');
   const server = serve(home, ['--aws-port', '0', '--json'], /\n/);
   try {
@@ -65,6 +77,8 @@ test('serve --json adds awsEndpoint beside url', async () => {
     expect(document).toEqual({
       url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
       awsEndpoint: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      awsAccessKeyId: expect.stringMatching(/^[A-Z0-9]{20}$/),
+      awsSecretAccessKey: expect.any(String),
     });
     expect(document.awsEndpoint).not.toBe(document.url);
   } finally {

@@ -1,6 +1,7 @@
 /**
  * The local runtime's AWS edge endpoint (local/aws-api.ts), used as AWS is used: SDK clients with
- * arbitrary credentials and `endpoint` set to it, and the real AWS CLI (`aws --endpoint-url`).
+ * the home's credentials (runtime.json) and `endpoint` set to it, and the real AWS CLI
+ * (`aws --endpoint-url`); other credentials are refused in each protocol's error shape.
  * One cloud for the file; the AWS CLI's drop trains the model the later tests read.
  */
 import { execFile } from 'node:child_process';
@@ -13,10 +14,11 @@ import * as zlib from 'node:zlib';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { STACK_OUTPUTS } from '../lib/mloop-stack';
+import { diagnose } from '../bin/commands/doctor';
 import { registryKeys, s3Keys } from '../lambdas/shared/layout';
 import { executionArnOf } from '../lambdas/pipeline/start';
 import { churnRows, DEMO_FEATURES, toCsv } from '../local/demo-data';
@@ -26,7 +28,9 @@ import { startCloud, stopCloud, tempDir, type TestCloud } from './helpers/cloud'
 
 jest.setTimeout(300_000);
 
-const CREDENTIALS = { accessKeyId: 'AKIAANYTHINGATALL', secretAccessKey: 'not-a-real-secret' };
+/** The home's credentials (set in beforeAll): the edge takes these only. */
+let CREDENTIALS: { accessKeyId: string; secretAccessKey: string };
+const OTHER_CREDENTIALS = { accessKeyId: 'AKIAANYTHINGATALL', secretAccessKey: 'not-a-real-secret' };
 const MODEL = 'edgechurn';
 
 let t: TestCloud;
@@ -37,6 +41,7 @@ let executionArn: string | undefined;
 beforeAll(async () => {
   t = await startCloud();
   endpoint = t.cloud.awsEndpoint;
+  CREDENTIALS = t.cloud.credentials;
 });
 afterAll(() => stopCloud(t));
 
@@ -62,14 +67,18 @@ function awsCli(): string {
   throw new Error('The AWS CLI (`aws`) is not installed: install the Debian package with `apt-get install -y awscli` (.ci/run does).');
 }
 
-/** Run the AWS CLI against the edge, with dummy credentials and no configuration of this machine's. */
+/** Run the AWS CLI against the edge, with the home's credentials (or others) and no configuration of this machine's. */
 function aws(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return awsWith(CREDENTIALS, ...args);
+}
+
+function awsWith(credentials: { accessKeyId: string; secretAccessKey: string }, ...args: string[]) {
   const home = tempDir('aws-cli');
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: home,
-    AWS_ACCESS_KEY_ID: 'dummy',
-    AWS_SECRET_ACCESS_KEY: 'dummy',
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
     AWS_REGION: LOCAL_REGION,
     AWS_DEFAULT_REGION: LOCAL_REGION,
     AWS_EC2_METADATA_DISABLED: 'true',
@@ -78,7 +87,7 @@ function aws(...args: string[]): Promise<{ code: number; stdout: string; stderr:
     AWS_PAGER: '',
   };
   // Asynchronous: the edge answers from this process, so a synchronous child would wait on itself.
-  return new Promise((resolve) => {
+  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
     execFile(awsCli(), ['--endpoint-url', endpoint, '--output', 'json', ...args], { env, encoding: 'utf8' }, (error, stdout, stderr) => {
       fs.rmSync(home, { recursive: true, force: true });
       resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
@@ -108,7 +117,7 @@ function raw(
 
 /** An S3 SigV4 Authorization header of any key (the edge checks its scope, not its signature). */
 const s3Auth = (): Record<string, string> => ({
-  authorization: `AWS4-HMAC-SHA256 Credential=SOMEKEY/20250101/${LOCAL_REGION}/s3/aws4_request, SignedHeaders=host, Signature=${'0'.repeat(64)}`,
+  authorization: `AWS4-HMAC-SHA256 Credential=${CREDENTIALS.accessKeyId}/20250101/${LOCAL_REGION}/s3/aws4_request, SignedHeaders=host, Signature=${'0'.repeat(64)}`,
   'x-amz-date': new Date().toISOString().replace(/[-:]|\.\d+/g, ''),
 });
 
@@ -170,7 +179,7 @@ describe('the real AWS CLI against the edge endpoint', () => {
   });
 });
 
-describe('SDK clients with any credentials and the edge as endpoint', () => {
+describe("SDK clients with the home's credentials and the edge as endpoint", () => {
   test('S3 PutObject and GetObject keep the exact bytes, from a buffer and from a stream sent aws-chunked with a CRC32 trailer', async () => {
     // The SDK's defaults: a stream body goes aws-chunked with a CRC32 trailer (the PLATFORM-NOTES trap).
     const s3 = new S3Client({ ...client.endpoint(), forcePathStyle: true });
@@ -368,13 +377,35 @@ describe('SDK clients with any credentials and the edge as endpoint', () => {
     const answer = (await predicted.json()) as { model: unknown; predictions: unknown[] };
     expect([answer.model, answer.predictions.length]).toEqual([{ name: MODEL, version: 1 }, 2]);
 
-    const elsewhere = await fetch(new URL('/restapis/nosuchapi0/v1/_user_request_/v1/health', apiUrl));
-    expect(elsewhere.status).toBe(404);
+    const other = new URL('/restapis/nosuchapi0/v1/_user_request_/v1/health', apiUrl);
+    const elsewhere = await signer.sign({
+      method: 'GET',
+      protocol: other.protocol,
+      hostname: other.hostname,
+      port: Number(other.port),
+      path: other.pathname,
+      headers: { host: other.host },
+    });
+    expect((await fetch(other, { headers: elsewhere.headers })).status).toBe(404);
+    // Unsigned, or signed with another key: refused before the API sees it.
+    const unsigned = await fetch(new URL('v1/health', apiUrl));
+    expect([unsigned.status, unsigned.headers.get('x-amzn-errortype')]).toEqual([403, 'UnrecognizedClientException']);
+    const foreign = new SignatureV4({ service: 'execute-api', region: LOCAL_REGION, credentials: OTHER_CREDENTIALS, sha256: NodeSha256 });
+    const url = new URL('v1/health', apiUrl);
+    const signedByOther = await foreign.sign({
+      method: 'GET',
+      protocol: url.protocol,
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: url.pathname,
+      headers: { host: url.host },
+    });
+    expect((await fetch(url, { headers: signedByOther.headers })).status).toBe(403);
   });
 
   test('a request signed for a service the edge does not serve is answered with an error naming it', async () => {
     const sqs = await raw(endpoint, 'POST', '/', {
-      authorization: `AWS4-HMAC-SHA256 Credential=K/20250101/${LOCAL_REGION}/sqs/aws4_request, SignedHeaders=host, Signature=00`,
+      authorization: `AWS4-HMAC-SHA256 Credential=${CREDENTIALS.accessKeyId}/20250101/${LOCAL_REGION}/sqs/aws4_request, SignedHeaders=host, Signature=00`,
       'content-type': 'application/x-www-form-urlencoded',
     });
     expect(sqs.status).toBe(400);
@@ -384,6 +415,78 @@ describe('SDK clients with any credentials and the edge as endpoint', () => {
     });
   });
 });
+
+describe("credentials other than the home's", () => {
+  test("runtime.json holds the home's credentials, readable by the user alone (0600)", () => {
+    const file = path.join(t.home, 'runtime.json');
+    expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+    const owner = readRuntimeOwner(t.home)!;
+    // (The SDK marks the credential objects it is given with a $source: compare the fields.)
+    expect([owner.accessKeyId, owner.secretAccessKey]).toEqual([CREDENTIALS.accessKeyId, CREDENTIALS.secretAccessKey]);
+    expect(CREDENTIALS.accessKeyId).toMatch(/^[A-Z0-9]{20}$/);
+    expect(CREDENTIALS.secretAccessKey.length).toBeGreaterThanOrEqual(40);
+  });
+
+  test("are refused in each protocol's error shape: S3 InvalidAccessKeyId, JSON UnrecognizedClientException, query InvalidClientTokenId", async () => {
+    const other = { endpoint, region: LOCAL_REGION, credentials: OTHER_CREDENTIALS };
+    const s3 = new S3Client({ ...other, forcePathStyle: true });
+    await expect(
+      s3.send(new PutObjectCommand({ Bucket: t.cloud.dataBucket, Key: 'datasets/x/planted.csv', Body: 'a' })),
+    ).rejects.toMatchObject({
+      name: 'InvalidAccessKeyId',
+      $metadata: { httpStatusCode: 403 },
+    });
+    const sfn = new SFNClient(other);
+    await expect(sfn.send(new ListExecutionsCommand({ stateMachineArn: t.cloud.pipelineStateMachineArn }))).rejects.toMatchObject({
+      name: 'UnrecognizedClientException',
+      $metadata: { httpStatusCode: 403 },
+    });
+    const ddb = new DynamoDBClient(other);
+    await expect(
+      ddb.send(new GetItemCommand({ TableName: t.cloud.registryTable, Key: { pk: { S: 'x' }, sk: { S: 'y' } } })),
+    ).rejects.toMatchObject({ name: 'UnrecognizedClientException' });
+    const lambda = new LambdaClient(other);
+    await expect(lambda.send(new InvokeCommand({ FunctionName: 'x', Payload: Buffer.from('{}') }))).rejects.toMatchObject({
+      name: 'UnrecognizedClientException',
+    });
+    const cfn = new CloudFormationClient(other);
+    await expect(cfn.send(new DescribeStacksCommand({ StackName: 'Mloop' }))).rejects.toMatchObject({
+      name: 'InvalidClientTokenId',
+      $metadata: { httpStatusCode: 403 },
+    });
+    expect(await listKeysOf('datasets/x/')).toEqual([]);
+  });
+
+  test('an unsigned request is refused, whatever it carries', async () => {
+    const put = await raw(endpoint, 'PUT', `/${t.cloud.dataBucket}/datasets/x/unsigned.csv`, { 'content-length': '1' }, Buffer.from('a'));
+    expect([put.status, put.text]).toEqual([403, expect.stringContaining('<Code>InvalidAccessKeyId</Code>')]);
+    expect(put.text).toContain('The request is not signed');
+    const start = await raw(endpoint, 'POST', '/', {
+      'x-amz-target': 'AWSStepFunctions.ListStateMachines',
+      'content-type': 'application/x-amz-json-1.0',
+    });
+    expect([start.status, JSON.parse(start.text).__type]).toEqual([403, 'UnrecognizedClientException']);
+  });
+
+  test('mloop doctor reports the runtime without its secret key', async () => {
+    const report = await diagnose(undefined, t.home);
+    expect(report.home.owner).toMatchObject({ pid: process.pid, accessKeyId: CREDENTIALS.accessKeyId });
+    expect(JSON.stringify(report)).not.toContain(CREDENTIALS.secretAccessKey);
+  });
+
+  test('the AWS CLI with other credentials is refused, naming the error', async () => {
+    const refused = await awsWith(OTHER_CREDENTIALS, 'cloudformation', 'describe-stacks', '--stack-name', 'Mloop');
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toContain('(InvalidClientTokenId) when calling the DescribeStacks operation');
+  });
+});
+
+/** Keys under a prefix of the data bucket, read with the home's credentials. */
+async function listKeysOf(prefix: string): Promise<string[]> {
+  const s3 = new S3Client({ ...client.endpoint(), forcePathStyle: true });
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: t.cloud.dataBucket, Prefix: prefix }));
+  return (listed.Contents ?? []).map((o) => o.Key!);
+}
 
 const bytes = (data: string | ArrayBuffer | ArrayBufferView): string | Buffer =>
   typeof data === 'string'

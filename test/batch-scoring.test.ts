@@ -230,6 +230,24 @@ describe('the score-part core', () => {
     expect(whole.counts).toMatchObject({ rowsIn: 120, rowsScored: 119, rowsRejected: 1, lines: 121 });
   });
 
+  test('cells that a spreadsheet would run as formulas are written with a leading quote; numbers such as -1.5 are not', async () => {
+    // The target column is passed through: the hostile cells ride in it (issue 18, CSV injection).
+    const lines = toCsv(churnRows({ rows: 5, seed: 9 }))
+      .trimEnd()
+      .split('\n');
+    const hostile = ['=HYPERLINK("http://evil.example","x")', '+1+cmd|calc', '-1.5', '@SUM(A1)', '-2+3'];
+    const csv = [lines[0], ...lines.slice(1).map((l, i) => l.replace(/,[^,]*$/, `,"${hostile[i].replace(/"/g, '""')}"`))].join('\n') + '\n';
+    const bytes = Buffer.from(csv);
+    const { predictions, counts } = await run(bytes, { index: 0, start: 0, end: bytes.length });
+    expect(counts.rowsScored).toBe(5);
+    const lastCells = predictions
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(',')[5]);
+    expect(lastCells).toEqual([`"'=HYPERLINK(""http://evil.example""`, "'+1+cmd|calc", '-1.5', "'@SUM(A1)", "'-2+3"]);
+  });
+
   test('a part scored again (a Map retry) gives byte-identical output', async () => {
     const bytes = Buffer.from(toCsv(churnRows({ rows: 60, seed: 5 })));
     const part = partRanges(bytes.length, 1024, 1000).parts[1];

@@ -46,7 +46,7 @@ interface Ran {
 }
 
 /**
- * Run the CLI as its own process with AWS's environment (dummy credentials: the edge accepts any).
+ * Run the CLI as its own process with AWS's environment (the home's credentials, which the edge takes).
  * Asynchronous: the stack it calls runs in this process, whose event loop must keep serving.
  */
 function mloop(args: string[], env: Record<string, string | undefined> = {}): Promise<Ran> {
@@ -54,8 +54,8 @@ function mloop(args: string[], env: Record<string, string | undefined> = {}): Pr
     ...process.env,
     MLOOP_HOME: cliHome,
     AWS_ENDPOINT_URL: t!.cloud.awsEndpoint,
-    AWS_ACCESS_KEY_ID: 'AKIDLOCALTEST',
-    AWS_SECRET_ACCESS_KEY: 'local-secret',
+    AWS_ACCESS_KEY_ID: t!.cloud.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: t!.cloud.credentials.secretAccessKey,
     AWS_REGION: LOCAL_REGION,
     AWS_EC2_METADATA_DISABLED: 'true',
     ...env,

@@ -69,6 +69,12 @@ DEFAULT_CHECKPOINT_DIR = '/opt/ml/checkpoints'
 CHECKPOINT_FILE = 'checkpoint.pt'
 CHECKPOINT_FORMAT = 1
 
+# The most rows a channel may hold (the hyperparameter max_rows; issue 18). The channels are held
+# in memory: 10M rows of a dozen columns take about 1 GB, well within the default ml.g5.xlarge's
+# 16 GiB with room for the model's tensors; a gzip bomb of plausible rows stops here with a reason
+# instead of exhausting the instance.
+DEFAULT_MAX_ROWS = 10_000_000
+
 # name -> (type, default). A default of None means required (target may come from schema.json).
 HYPERPARAMETERS = {
     'target': (str, None),
@@ -87,6 +93,7 @@ HYPERPARAMETERS = {
     'device': (str, 'auto'),
     'robust_numeric': (str, 'auto'),
     'class_weights': (str, 'auto'),
+    'max_rows': (int, DEFAULT_MAX_ROWS),
 }
 
 # The trainers this script runs: the MLP here, gradient-boosted trees in train_xgboost.py, and
@@ -229,6 +236,7 @@ def check_shared_hyperparameters(hp, trainer, which):
                            f"task must be auto, classification or regression, got {hp['task']!r}")
     require_hyperparameter(hp['device'] in ('auto', 'cpu', 'cuda'), f"device must be auto, cpu or cuda, got {hp['device']!r}")
     require_hyperparameter(hp['target'] is None or hp['target'] != '', 'target must not be empty')
+    require_hyperparameter(hp.get('max_rows', DEFAULT_MAX_ROWS) >= 1, f"max_rows must be at least 1, got {hp.get('max_rows')}")
 
 
 def check_hyperparameters(hp):
@@ -454,20 +462,20 @@ def csv_files(directory, preferred):
     return files
 
 
-def read_channel(channel, directory, files):
+def read_channel(channel, directory, files, max_rows=DEFAULT_MAX_ROWS):
     # Reading creates no reference cycles, but it creates containers (the rows of a chunk) faster
     # than the garbage collector likes: its full collections, over every object torch made, would
     # cost a third of the reading time.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return read_files(channel, directory, files)
+        return read_files(channel, directory, files, max_rows)
     finally:
         if collecting:
             gc.enable()
 
 
-def read_files(channel, directory, files):
+def read_files(channel, directory, files, max_rows=DEFAULT_MAX_ROWS):
     header, columns, read, lines, count = None, None, [], [], 0
     for path in files:
         name = os.path.basename(path)
@@ -501,6 +509,11 @@ def read_files(channel, directory, files):
                                 f'header has {width} columns')
                         rows.append(cells)
                         numbers.append(reader.line_num)
+                    if count + len(rows) > max_rows:
+                        # Checked per chunk, before the chunk is kept: memory stays one chunk over the limit.
+                        raise TrainingError(
+                            f'the {channel} channel has more than {max_rows} rows (the limit was passed in {name} by '
+                            f'line {reader.line_num}); raise the hyperparameter max_rows to train on more, or sample the data')
                     if rows:
                         lines.append(np.array(numbers, dtype=np.int64))
                         count += len(rows)
@@ -777,7 +790,8 @@ class Dataset:
         train_files = csv_files(paths.train, 'train.csv')
         if not train_files:
             raise TrainingError(f'the train channel {paths.train} holds no CSV file')
-        train = read_channel('train', paths.train, train_files)
+        max_rows = hp.get('max_rows', DEFAULT_MAX_ROWS)
+        train = read_channel('train', paths.train, train_files, max_rows)
         if target not in train.columns:
             raise TrainingError(
                 f'target column {target!r} is not in the train CSV {os.path.basename(train_files[0])}, '
@@ -786,7 +800,7 @@ class Dataset:
 
         validation_files = csv_files(paths.validation, 'validation.csv')
         if validation_files:
-            validation = read_channel('validation', paths.validation, validation_files)
+            validation = read_channel('validation', paths.validation, validation_files, max_rows)
             if target not in validation.columns:
                 raise TrainingError(
                     f'target column {target!r} is not in the validation CSV '

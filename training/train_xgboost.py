@@ -45,6 +45,7 @@ HYPERPARAMETERS = {
     'early_stopping_rounds': (int, 50),
     'seed': (int, 42),
     'device': (str, 'auto'),
+    'max_rows': (int, train.DEFAULT_MAX_ROWS),
 }
 
 

@@ -90,7 +90,7 @@ export async function diagnose(host: ProvisionHost = defaultHost(), home = defau
       ...plan,
       commands: plan.next === 'manual' ? manualCommands(host) : [],
     },
-    home: { path: home, exists: fs.existsSync(home), owner: owner && sameProcessAlive(owner.pid, undefined) ? owner : null },
+    home: { path: home, exists: fs.existsSync(home), owner: owner && sameProcessAlive(owner.pid, undefined) ? withoutSecret(owner) : null },
   };
 }
 
@@ -131,4 +131,10 @@ export async function commandDoctor(io: DoctorIo): Promise<number> {
   if (io.json) io.out(JSON.stringify(report));
   else io.out(describe(report));
   return report.node.ok && report.provisioning.next !== 'manual' ? 0 : 1;
+}
+
+/** The runtime record as a report shows it: the edge's secret key stays in runtime.json (a report is pasted into issues). */
+function withoutSecret(owner: RuntimeOwner): RuntimeOwner {
+  const { secretAccessKey: _secret, ...shown } = owner;
+  return shown;
 }

@@ -11,6 +11,7 @@
  */
 import { once } from 'node:events';
 import { csvLine } from '../data/splits';
+import { spreadsheetSafe } from '../shared/spreadsheet-safe';
 import { instanceChecker } from '../inference/validate';
 import type { ModelRuntime, Prediction } from '../shared/model-runtime';
 import type { RandomAccessSource } from '../data/formats';
@@ -129,7 +130,7 @@ export async function scorePart(
   const writeHeader = (): void => {
     if (headerWritten || jsonl || header === undefined) return;
     headerWritten = true;
-    out += csvLine([...(idColumn !== undefined ? [idColumn] : header), ...extra]);
+    out += csvLine([...(idColumn !== undefined ? [idColumn] : header), ...extra].map(spreadsheetSafe));
   };
   const reject = (line: number, reason: string, problems?: RejectedRow['problems']): void => {
     rowsRejected++;
@@ -154,7 +155,10 @@ export async function scorePart(
         out += JSON.stringify({ ...own, prediction }) + '\n';
       } else {
         const cells = row.cells ?? [];
-        out += csvLine([...(idColumn !== undefined ? [cells[idIndex]] : cells), ...predictionCells(prediction, classes)]);
+        // A person opens this file: no cell of it may run as a formula (../shared/spreadsheet-safe.ts).
+        out += csvLine(
+          [...(idColumn !== undefined ? [cells[idIndex]] : cells), ...predictionCells(prediction, classes)].map(spreadsheetSafe),
+        );
       }
       rowsScored++;
     }

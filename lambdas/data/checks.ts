@@ -39,6 +39,8 @@ export interface CheckContext {
   readonly minRows: number;
   /** The most columns a file may have (ScanOptions.maxColumns, resolved). */
   readonly maxColumns: number;
+  /** The most characters a category value may have (ScanOptions.maxCategoryLength, resolved). */
+  readonly maxCategoryLength: number;
   readonly maxNullShare: number;
   readonly knownClasses: ReadonlySet<string> | null;
   readonly profileOptions: Required<Pick<ScanOptions, 'maxCategories' | 'histogramBins'>>;
@@ -151,6 +153,29 @@ function tooManyColumns(where: Where, hit: ColumnLimitHit, maxColumns: number): 
     count: hit.columns,
     exampleRows: where.format === 'parquet' ? [] : [hit.line],
     message: `${where.file} has ${found}, over the column limit of ${maxColumns} (${MAX_COLUMNS_SETTING} raises it); the file was not read further. Expected at most ${maxColumns} columns.`,
+  };
+}
+
+/** The setting that raises the category length limit, as messages name it. */
+export const MAX_CATEGORY_LENGTH_SETTING =
+  "the ingestion setting maxCategoryLength (the stack's training.maxCategoryLength prop; MAX_CATEGORY_LENGTH on the Ingest function)";
+
+/**
+ * Values longer than the limit in a column that is a category (a categorical feature or the
+ * target): a free-text or excluded column may hold long text, since no category is made of it.
+ */
+function categoryTooLong({ name, column, type, isTarget, declared }: ColumnFacts, ctx: CheckContext): Violation | undefined {
+  const e = column.tooLong;
+  if (e.count === 0 || type !== 'categorical') return undefined;
+  const excluded = isTarget ? undefined : declared !== undefined ? declared.excluded : exclusionOf(column);
+  if (excluded !== undefined) return undefined;
+  const label = isTarget ? 'Target column' : 'Column';
+  return {
+    check: 'category_too_long',
+    column: name,
+    count: e.count,
+    exampleRows: e.rows,
+    message: `${label} ${quote(name)} in ${ctx.file} has ${plural(e.count, 'category value')} longer than the limit of ${ctx.maxCategoryLength} characters (${rowList(e)}; the longest has ${column.longest}), such as ${quote(e.sample ?? '')}; expected categories of at most ${ctx.maxCategoryLength} characters (${MAX_CATEGORY_LENGTH_SETTING} raises it).`,
   };
 }
 
@@ -336,6 +361,8 @@ function columnChecks(
   const violations: Violation[] = [];
   const { file, knownClasses, maxNullShare } = ctx;
   const label = isTarget ? 'Target column' : 'Column';
+  const tooLong = categoryTooLong({ name, column, type, isTarget, declared }, ctx);
+  if (tooLong !== undefined) violations.push(tooLong);
   if (column.nested.count > 0) {
     const e = column.nested;
     // Parquet says what a nested column is in its schema, and the rule is docs/data.md's.

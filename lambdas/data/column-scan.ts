@@ -12,6 +12,9 @@ import type { CsvRecord } from './readers/csv-tokenizer';
 import { CategoryCounter, NumericStats, compareStrings, type CategoryCounterState, type NumericStatsState } from './profile';
 import { MAX_EXAMPLE_ROWS, MAX_INFERRED_CLASSES, MAX_SCHEMA_CATEGORIES, NUMERIC_SHARE, type ScanOptions } from './scan-types';
 
+/** The characters of a value an Examples keeps as its sample. */
+const MAX_SAMPLE_CHARS = 200;
+
 /** A count of rows with up to MAX_EXAMPLE_ROWS of their line numbers and the first value. */
 export class Examples {
   count = 0;
@@ -21,7 +24,9 @@ export class Examples {
   note(row: number, sample?: string): void {
     this.count++;
     if (this.rows.length < MAX_EXAMPLE_ROWS) this.rows.push(row);
-    if (this.sample === undefined && sample !== undefined) this.sample = sample;
+    // Messages quote 40 characters of it: a huge value is never kept (nor sent on in a part's JSON).
+    if (this.sample === undefined && sample !== undefined)
+      this.sample = sample.length > MAX_SAMPLE_CHARS ? sample.slice(0, MAX_SAMPLE_CHARS) : sample;
   }
 
   toJSON(): ExamplesState {
@@ -61,6 +66,8 @@ export interface ColumnScanState {
   dates: DateScanState | null;
   nonDate: ExamplesState;
   textChars: number;
+  tooLong: ExamplesState;
+  longest: number;
 }
 
 /** The time column's values (DatasetSchema.timeColumn), for the checks and the split's cut points. */
@@ -124,6 +131,9 @@ export class ColumnScan {
   readonly nonDate = new Examples();
   /** Characters of the values that are not numbers (a column being inferred): free text is long. */
   textChars = 0;
+  /** Values longer than maxCategoryLength, and the longest length seen (category_too_long where the column is a category). */
+  readonly tooLong = new Examples();
+  longest = 0;
   /** Numbers are tallied as "other" categories from now on (see add). */
   private numbersAsOther = false;
 
@@ -135,6 +145,8 @@ export class ColumnScan {
     private readonly domain: ReadonlySet<string> | null = null,
     /** A datetime column's declared format (ISO 8601 when absent). */
     dateFormat?: string,
+    /** The most characters a category value may have (ScanOptions.maxCategoryLength). */
+    private readonly maxCategoryLength = Infinity,
   ) {
     this.categories = mode === 'numeric' || mode === 'datetime' ? null : new CategoryCounter();
     this.distinctNumbers = inferTask ? new Set<number>() : null;
@@ -146,6 +158,14 @@ export class ColumnScan {
     if (isBlank(cell)) {
       this.missing.note(row);
       return;
+    }
+    let key = cell;
+    if (cell.length > this.maxCategoryLength) {
+      // Counted by a bounded key (its head and its length): the counter and the schema never hold
+      // the whole value, and distinct long values stay distinct enough for the free-text rule.
+      this.tooLong.note(row, cell);
+      if (cell.length > this.longest) this.longest = cell.length;
+      key = `${cell.slice(0, this.maxCategoryLength)}\u2026(${cell.length} characters)`;
     }
     if (this.domain !== null && !this.domain.has(cell)) this.outOfDomain.note(row, cell);
     if (this.classes !== null && !this.classes.has(cell)) {
@@ -159,7 +179,7 @@ export class ColumnScan {
     }
     const categories = this.categories;
     if (this.mode === 'categorical') {
-      (categories as CategoryCounter).add(cell);
+      (categories as CategoryCounter).add(key);
       return;
     }
     const value = readNumber(cell);
@@ -171,7 +191,7 @@ export class ColumnScan {
       // categories are those of its text values and of the numbers seen until then.
       if (this.numbersAsOther && Number.isFinite(value)) categories.addOther();
       else {
-        categories.add(cell);
+        categories.add(key);
         if (!categories.exact && !this.numbersAsOther && this.inferType() === 'numeric') {
           this.numbersAsOther = true;
           this.updateNumbersOnly();
@@ -244,6 +264,8 @@ export class ColumnScan {
       dates: this.dates === null ? null : this.dates.toJSON(),
       nonDate: this.nonDate.toJSON(),
       textChars: this.textChars,
+      tooLong: this.tooLong.toJSON(),
+      longest: this.longest,
     };
   }
 
@@ -266,6 +288,8 @@ export class ColumnScan {
     if (this.dates !== null && other.dates !== null) this.dates.merge(other.dates);
     this.nonDate.merge(other.nonDate, lineOffset);
     this.textChars += other.textChars;
+    this.tooLong.merge(other.tooLong, lineOffset);
+    this.longest = Math.max(this.longest, other.longest);
     this.updateNumbersOnly();
   }
 

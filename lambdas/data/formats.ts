@@ -106,6 +106,13 @@ export interface GzipLimits {
  */
 export const DEFAULT_GZIP_LIMITS: GzipLimits = { maxInflatedBytes: 16 * 1024 ** 3, maxRatio: 200, ratioFloor: 64 * 1024 ** 2 };
 
+/** The settings that raise each gzip limit, as messages name them (lib/data.ts DatasetIngestionOptions). */
+export const GZIP_SETTINGS = {
+  maxInflatedBytes:
+    "the ingestion setting maxGzipInflatedBytes (the stack's training.maxGzipInflatedBytes prop; MAX_GZIP_INFLATED_BYTES on the Ingest function)",
+  maxRatio: "the ingestion setting maxGzipRatio (the stack's training.maxGzipRatio prop; MAX_GZIP_RATIO on the Ingest function)",
+} as const;
+
 /** A gzip stream went past one of its GzipLimits: the message names the limit and its value. */
 export class GzipLimitExceeded extends Error {
   constructor(message: string) {
@@ -147,12 +154,12 @@ export class GzipDecoder {
     const { maxInflatedBytes, maxRatio, ratioFloor } = this.limits;
     if (this.inflated > maxInflatedBytes)
       return new GzipLimitExceeded(
-        `it inflates to more than ${maxInflatedBytes.toLocaleString('en-US')} bytes, the most a gzip file may inflate to`,
+        `it inflates to more than ${maxInflatedBytes.toLocaleString('en-US')} bytes, the most a gzip file may inflate to (${GZIP_SETTINGS.maxInflatedBytes} raises it)`,
       );
     if (this.inflated > ratioFloor && this.inflated > maxRatio * this.compressed)
       return new GzipLimitExceeded(
         `its first ${this.compressed.toLocaleString('en-US')} compressed bytes inflate to ${this.inflated.toLocaleString('en-US')}, ` +
-          `more than ${maxRatio} times as many, the most a gzip file may inflate by (a gzip bomb?)`,
+          `more than ${maxRatio} times as many, the most a gzip file may inflate by (a gzip bomb? ${GZIP_SETTINGS.maxRatio} raises it)`,
       );
     return undefined;
   }

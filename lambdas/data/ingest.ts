@@ -11,7 +11,7 @@ import { isTrainRequest, type IngestInput, type IngestOutput, type ObjectCreated
 import { Registry } from '../shared/registry/registry';
 import { SCHEMA_FILE_NAME, isSchemaFile, parseSchemaFile, type SchemaInput } from '../shared/schema-file';
 import { getBytes, getStream, head, upload } from '../shared/storage';
-import { formatFromName, type DatasetSource } from './formats';
+import { DEFAULT_GZIP_LIMITS, formatFromName, type DatasetSource } from './formats';
 import { TRAINER_METADATA_KEY, withTrainerChoice } from '../shared/trainers';
 import { HYPERPARAMETERS_FILE, parseHyperparameters, readHyperparameters } from './hyperparameters';
 import { resumeWithSlot, trainExisting, versionTakenOver } from './known-data';
@@ -106,6 +106,9 @@ export function scanOptionsFor(run: IngestRun, target: string | undefined, env: 
     ...(run.schema.source === 'cdk-props' ? { declaredBy: "the CDK props' schema (datasetSchemas)" } : {}),
     minRows: env.MIN_ROWS,
     maxColumns: env.MAX_COLUMNS,
+    maxCategoryLength: env.MAX_CATEGORY_LENGTH,
+    gzipLimits: { ...DEFAULT_GZIP_LIMITS, maxInflatedBytes: env.MAX_GZIP_INFLATED_BYTES, maxRatio: env.MAX_GZIP_RATIO },
+    rowGroupLimits: { maxCells: env.MAX_ROW_GROUP_CELLS, maxUncompressedBytes: env.MAX_ROW_GROUP_BYTES },
     maxNullShare: env.MAX_NULL_SHARE,
   };
 }
@@ -207,7 +210,18 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
   const uploads = (Object.keys(sinks) as SplitName[]).map((s) => upload(bucket, splitKeys[s], sinks[s], 'text/csv'));
   const features = new SplitFeatures(scan.schema, run.schema.strict);
   const [splitRows] = await Promise.all([
-    writeSplits(await open(), { format: scan.format, header: scan.header, timeSplit: scan.timeSplit, features }, sinks),
+    writeSplits(
+      await open(),
+      {
+        format: scan.format,
+        header: scan.header,
+        timeSplit: scan.timeSplit,
+        features,
+        ...(options.gzipLimits !== undefined ? { gzipLimits: options.gzipLimits } : {}),
+        ...(options.rowGroupLimits !== undefined ? { rowGroupLimits: options.rowGroupLimits } : {}),
+      },
+      sinks,
+    ),
     ...uploads,
   ]);
 

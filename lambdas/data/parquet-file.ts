@@ -80,6 +80,14 @@ export interface RowGroupLimits {
 /** 16 Mi cells (pyarrow's default row group, 1 Mi rows, of 16 columns) and 512 MiB declared. */
 export const DEFAULT_ROW_GROUP_LIMITS: RowGroupLimits = { maxCells: 16 * 1024 ** 2, maxUncompressedBytes: 512 * 1024 ** 2 };
 
+/** The settings that raise each row group limit, as messages name them (lib/data.ts DatasetIngestionOptions). */
+export const ROW_GROUP_SETTINGS = {
+  maxCells:
+    "the ingestion setting maxRowGroupCells (the stack's training.maxRowGroupCells prop; MAX_ROW_GROUP_CELLS on the Ingest function)",
+  maxUncompressedBytes:
+    "the ingestion setting maxRowGroupBytes (the stack's training.maxRowGroupBytes prop; MAX_ROW_GROUP_BYTES on the Ingest function)",
+} as const;
+
 /** A row group over its RowGroupLimits: the message names the group, what it declares and the limit. */
 export class RowGroupTooLarge extends Error {
   constructor(message: string) {
@@ -97,7 +105,7 @@ export function checkRowGroup(layout: ParquetLayout, index: number, readColumns:
   if (cells > limits.maxCells)
     throw new RowGroupTooLarge(
       `row group ${index + 1} of ${layout.rowGroups.length} declares ${n(rows)} rows of ${readColumns.length} column(s) read, ${n(cells)} cells, ` +
-        `more than the ${n(limits.maxCells)} cells a row group may hold`,
+        `more than the ${n(limits.maxCells)} cells a row group may hold (${ROW_GROUP_SETTINGS.maxCells} raises it)`,
     );
   const read = new Set(readColumns);
   let bytes = 0;
@@ -108,7 +116,7 @@ export function checkRowGroup(layout: ParquetLayout, index: number, readColumns:
   if (bytes > limits.maxUncompressedBytes)
     throw new RowGroupTooLarge(
       `row group ${index + 1} of ${layout.rowGroups.length} declares ${n(bytes)} bytes uncompressed, ` +
-        `more than the ${n(limits.maxUncompressedBytes)} a row group may hold`,
+        `more than the ${n(limits.maxUncompressedBytes)} a row group may hold (${ROW_GROUP_SETTINGS.maxUncompressedBytes} raises it)`,
     );
 }
 

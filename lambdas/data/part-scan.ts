@@ -218,7 +218,7 @@ export async function scanParquetPart(
   part: { index: number; start: number; end: number },
 ): Promise<PartScan> {
   const { table } = prepareScan(options);
-  const read = await readParquet(table, source, options.fileName, { rowStart: part.start, rowEnd: part.end });
+  const read = await readParquet(table, source, options.fileName, { rowStart: part.start, rowEnd: part.end }, options.rowGroupLimits);
   return {
     index: part.index,
     format: 'parquet',

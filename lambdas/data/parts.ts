@@ -280,6 +280,8 @@ export async function splitPlanPart(planUri: string, datasetVersion: number, par
         timeSplit: accepted.timeSplit,
         features,
         ...(parquet ? { rowRange: { rowStart: part.start, rowEnd: part.end } } : {}),
+        // Within the limits the scan read the parts with.
+        ...(plan.options.rowGroupLimits !== undefined ? { rowGroupLimits: plan.options.rowGroupLimits } : {}),
         // The parts after the first hold no header line: each split file gets one.
         ...(layout.format === 'csv' && part.index > 0 ? { partHeader: layout.header } : {}),
       },

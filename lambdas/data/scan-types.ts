@@ -5,7 +5,8 @@
  */
 import type { DatasetProfile, DatasetSchema, ExclusionReason, Task } from '../shared/types';
 import type { SchemaInput } from '../shared/schema-file';
-import type { DataFormat } from './formats';
+import type { DataFormat, GzipLimits } from './formats';
+import type { RowGroupLimits } from './parquet-file';
 
 export type ViolationCheck =
   | 'empty_file'
@@ -26,7 +27,9 @@ export type ViolationCheck =
   /** The file cannot be read as its format at all: a truncated gzip stream, a corrupt Parquet file. */
   | 'corrupt_file'
   /** More columns than maxColumns (MAX_COLUMNS): the scan stops there, before memory is spent on them. */
-  | 'too_many_columns';
+  | 'too_many_columns'
+  /** A category value (a categorical feature's or a class label) longer than maxCategoryLength. */
+  | 'category_too_long';
 
 export interface Violation {
   check: ViolationCheck;
@@ -72,6 +75,12 @@ export interface ScanOptions {
   histogramBins?: number;
   /** The most columns a file may have (DatasetIngestionOptions.maxColumns); default DEFAULT_MAX_COLUMNS. */
   maxColumns?: number;
+  /** The most characters a category value may have (DatasetIngestionOptions.maxCategoryLength); default DEFAULT_MAX_CATEGORY_LENGTH. */
+  maxCategoryLength?: number;
+  /** How far a gzip file may inflate (DatasetIngestionOptions.maxGzipInflatedBytes, maxGzipRatio); default DEFAULT_GZIP_LIMITS. */
+  gzipLimits?: GzipLimits;
+  /** What one Parquet row group may decode to (maxRowGroupCells, maxRowGroupBytes); default DEFAULT_ROW_GROUP_LIMITS. */
+  rowGroupLimits?: RowGroupLimits;
 }
 
 export interface ScanResult {
@@ -137,6 +146,15 @@ export const NUMERIC_SHARE = 0.9;
  * (JSON Lines) stops the scan.
  */
 export const DEFAULT_MAX_COLUMNS = 10_000;
+
+/*
+ * The most characters a category value (a categorical feature's value or a class label) may have
+ * unless maxCategoryLength says otherwise. A category is a key of the schema, of every profile and
+ * drift report, and of each captured request: a 5 MB value was copied whole into all of them. A
+ * longer value is counted by a bounded key (ColumnScan.add), so the scan's memory stays flat, and is
+ * a violation where the column is a categorical feature or the target (free text may be longer).
+ */
+export { DEFAULT_MAX_CATEGORY_LENGTH } from '../shared/category-limit';
 
 /** A record larger than this is an error rather than a reason to buffer the rest of the file. */
 export const MAX_RECORD_BYTES = 16 * 1024 * 1024;

@@ -18,7 +18,7 @@ import { formatFromName, isParquet, isRandomAccess, rangeChunks, type DatasetSou
 import type { Detected, ReadOutcome } from './readers/outcome';
 import { readParquet } from './readers/parquet';
 import { readStream } from './readers/stream';
-import { DEFAULT_MAX_COLUMNS, SCAN_DEFAULTS, type ScanOptions, type ScanResult } from './scan-types';
+import { DEFAULT_MAX_CATEGORY_LENGTH, DEFAULT_MAX_COLUMNS, SCAN_DEFAULTS, type ScanOptions, type ScanResult } from './scan-types';
 import { TableScan } from './table-scan';
 
 /**
@@ -49,16 +49,31 @@ export async function scanDataset(source: DatasetSource, options: ScanOptions): 
       read = {
         format: 'parquet',
         gzip: false,
-        ...(source.byteLength === 0 ? { violations: [], complete: true } : await readParquet(table, source, file)),
+        ...(source.byteLength === 0
+          ? { violations: [], complete: true }
+          : await readParquet(table, source, file, undefined, options.rowGroupLimits)),
       };
     } else {
-      read = await readStream(rangeChunks(source), table, { file, format: options.format, delimiter }, () => undefined);
+      read = await readStream(
+        rangeChunks(source),
+        table,
+        { file, format: options.format, delimiter, ...limitsOf(options) },
+        () => undefined,
+      );
     }
   } else {
-    read = await readStream(source, table, { file, format: options.format, delimiter }, onBytes);
+    read = await readStream(source, table, { file, format: options.format, delimiter, ...limitsOf(options) }, onBytes);
   }
 
   return checkTable(table, read, context(contentHash.digest('hex'), bytes));
+}
+
+/** The scan's input limits for readStream, where they are given. */
+function limitsOf(options: ScanOptions): { gzipLimits?: ScanOptions['gzipLimits']; rowGroupLimits?: ScanOptions['rowGroupLimits'] } {
+  return {
+    ...(options.gzipLimits !== undefined ? { gzipLimits: options.gzipLimits } : {}),
+    ...(options.rowGroupLimits !== undefined ? { rowGroupLimits: options.rowGroupLimits } : {}),
+  };
 }
 
 /** The table a scan fills, and the settings its checks need, from the scan's options. */
@@ -73,6 +88,7 @@ export function prepareScan(options: ScanOptions): {
   const delimiter = options.delimiter ?? SCAN_DEFAULTS.delimiter;
   const minRows = options.minRows ?? SCAN_DEFAULTS.minRows;
   const maxColumns = options.maxColumns ?? DEFAULT_MAX_COLUMNS;
+  const maxCategoryLength = options.maxCategoryLength ?? DEFAULT_MAX_CATEGORY_LENGTH;
   const maxNullShare = options.maxNullShare ?? SCAN_DEFAULTS.maxNullShare;
   const profileOptions = {
     maxCategories: options.maxCategories ?? SCAN_DEFAULTS.maxCategories,
@@ -103,6 +119,7 @@ export function prepareScan(options: ScanOptions): {
     domains,
     ...(timeColumn !== undefined ? { timeColumn } : {}),
     maxColumns,
+    maxCategoryLength,
   });
   const context = (sha256: string, bytes: number): CheckContext => ({
     file,
@@ -115,6 +132,7 @@ export function prepareScan(options: ScanOptions): {
     task: options.task,
     minRows,
     maxColumns,
+    maxCategoryLength,
     maxNullShare,
     knownClasses,
     profileOptions,

@@ -17,10 +17,11 @@ import {
   toBuffer,
   type DataFormat,
   type DatasetSource,
+  type GzipLimits,
   type RandomAccessSource,
 } from './formats';
 import { nameList, quote } from './messages';
-import { parquetLayout, readParquetRows } from './parquet-file';
+import { parquetLayout, readParquetRows, type RowGroupLimits } from './parquet-file';
 import { csvTokenizer } from './readers/csv';
 import type { CsvRecord } from './readers/csv-tokenizer';
 import { plainLineHash, rowHash } from './split-hash';
@@ -80,6 +81,10 @@ export interface SplitOptions {
   rowRange?: { rowStart: number; rowEnd: number };
   /** Columns added to each row, and counts kept of the train rows (SplitFeatures in ./split-features.ts). */
   features?: RowFeatures;
+  /** As the scan read the file (ScanOptions.gzipLimits): a file the scan accepted is read again within the same limits. */
+  gzipLimits?: GzipLimits;
+  /** As the scan read the file (ScanOptions.rowGroupLimits). */
+  rowGroupLimits?: RowGroupLimits;
 }
 
 /** What the splits add to the rows: the header as written, and each row as written given its split. */
@@ -210,6 +215,7 @@ export async function writeSplits(
           await flushFull();
         },
         options.rowRange,
+        options.rowGroupLimits,
       );
     } else {
       const stream = isRandomAccess(source) ? rangeChunks(source) : source;
@@ -236,7 +242,7 @@ export async function writeSplits(
               emit(columns.map((key) => (Object.hasOwn(object, key) ? cellText(object[key]) : '')));
             }, MAX_RECORD_BYTES)
           : null;
-      for await (const buf of decodedChunks(stream)) {
+      for await (const buf of decodedChunks(stream, options.gzipLimits)) {
         if (parser !== null) {
           parser.push(buf);
           parsed();

@@ -46,6 +46,8 @@ export interface TableSettings {
   readonly timeColumn?: string;
   /** The most columns the table takes (ScanOptions.maxColumns); past it no column is added and the readers stop. */
   readonly maxColumns: number;
+  /** The most characters a category value may have (ScanOptions.maxCategoryLength). */
+  readonly maxCategoryLength: number;
 }
 
 /**
@@ -92,6 +94,7 @@ export class TableScan {
       isTarget ? s.knownClasses : null,
       s.domains.get(name) ?? null,
       s.dateFormats?.get(name),
+      s.maxCategoryLength,
     );
   }
 

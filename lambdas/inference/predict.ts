@@ -16,6 +16,7 @@ import { CaptureBuffer } from './capture';
 import { keepTopK } from './response-limits';
 import type { ModelServer, ServedModel } from './serving';
 import { validateInstances } from './validate';
+import { boundedInstance } from '../shared/category-limit';
 
 export interface PredictResponse {
   readonly predictions: Prediction[];
@@ -118,7 +119,7 @@ export class Predictor {
   async predict(name: string, payload: unknown, target: Target, requestId: string, options: PredictOptions = {}): Promise<PredictResponse> {
     const served = await this.server.get(name, target);
     const started = performance.now();
-    const instances = validateInstances(payload, served.runtime.card, this.env.MAX_BATCH);
+    const instances = validateInstances(payload, served.runtime.card, this.env.MAX_BATCH, this.env.MAX_CATEGORY_LENGTH);
     if (options.topK !== undefined && served.runtime.card.task !== 'classification') {
       throw new RequestInvalid(
         `top_k keeps the most probable classes of a classification model; '${name}' is a ${served.runtime.card.task} model, which answers one value per instance.`,
@@ -205,7 +206,8 @@ export class Predictor {
           at,
           model,
           version,
-          instance,
+          // Fields that are not categories (free text sent along) may be long: cut before capture.
+          instance: boundedInstance(instance, this.env.MAX_CATEGORY_LENGTH),
           prediction: predictions[i],
           latencyMs,
           ...(shadow ? { shadow: { alias: shadow.alias, version: shadow.version, prediction: shadow.predictions[i] } } : {}),

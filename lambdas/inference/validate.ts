@@ -6,6 +6,7 @@ import { parseDateTime } from '../shared/datetime';
 import { RequestInvalid } from '../shared/errors';
 import { inputFields } from '../shared/model-inputs';
 import type { ModelCard } from '../shared/types';
+import { DEFAULT_MAX_CATEGORY_LENGTH } from '../shared/category-limit';
 
 export interface Problem {
   readonly index?: number;
@@ -29,7 +30,12 @@ export function parseBody(body: string | null | undefined, expected = '{"instanc
 }
 
 /** Check `{"instances": [...]}` against the card; return the instances or throw RequestInvalid. */
-export function validateInstances(payload: unknown, card: ModelCard, maxBatch: number): Record<string, unknown>[] {
+export function validateInstances(
+  payload: unknown,
+  card: ModelCard,
+  maxBatch: number,
+  maxCategoryLength = DEFAULT_MAX_CATEGORY_LENGTH,
+): Record<string, unknown>[] {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload) || !('instances' in payload)) {
     throw new RequestInvalid('The request body must be a JSON object with an "instances" array.');
   }
@@ -40,7 +46,7 @@ export function validateInstances(payload: unknown, card: ModelCard, maxBatch: n
     throw new RequestInvalid(`"instances" has ${instances.length} items; at most ${maxBatch} are accepted per request.`);
   }
   const problems: Problem[] = [];
-  const check = instanceChecker(card);
+  const check = instanceChecker(card, { maxCategoryLength });
   instances.forEach((instance, index) => {
     for (const problem of check(instance, `instances[${index}]`)) {
       if (problems.length < MAX_PROBLEMS) problems.push({ index, ...problem });
@@ -69,6 +75,12 @@ export interface InstanceCheckOptions {
    * @default false
    */
   readonly rejectUnknownCategories?: boolean;
+  /**
+   * The most characters a categorical feature's value may have (the API's MAX_CATEGORY_LENGTH,
+   * the ingestion's maxCategoryLength): a longer one is reported, so it is never scored or captured.
+   * @default DEFAULT_MAX_CATEGORY_LENGTH
+   */
+  readonly maxCategoryLength?: number;
 }
 
 /**
@@ -85,6 +97,7 @@ export function instanceChecker(
   const fields = inputFields(card);
   const known = new Set([...fields.map((f) => f.name), ...(card.ignoredColumns ?? []).map((c) => c.name)]);
   const categories = new Map(fields.filter((f) => f.categories !== undefined).map((f) => [f.name, new Set(f.categories)]));
+  const maxCategoryLength = options.maxCategoryLength ?? DEFAULT_MAX_CATEGORY_LENGTH;
   return (instance, label) => {
     const problems: { field?: string; message: string }[] = [];
     const add = (p: { field?: string; message: string }) => problems.push(p);
@@ -130,6 +143,11 @@ export function instanceChecker(
         add({
           field: feature.name,
           message: `${label}.${feature.name} must be a string (a category) or null, got ${Array.isArray(value) ? 'array' : typeof value}.`,
+        });
+      } else if (typeof value === 'string' && value.length > maxCategoryLength) {
+        add({
+          field: feature.name,
+          message: `${label}.${feature.name} is ${value.length} characters long ('${value.slice(0, 40)}...'): a category may have at most ${maxCategoryLength} characters (the setting maxCategoryLength).`,
         });
       } else if (options.rejectUnknownCategories) {
         const known = categories.get(feature.name);

@@ -138,10 +138,20 @@ export function dynamoClient(): DynamoDBDocumentClient {
   return ddb;
 }
 
-/** A client's settings for an endpoint of the local runtime, or AWS's defaults when there is none. */
+/**
+ * The local runtime's edge endpoint takes the home's credentials only (local/edge-credentials.ts):
+ * the runtime puts them in MLOOP_EDGE_ACCESS_KEY_ID and MLOOP_EDGE_SECRET_ACCESS_KEY.
+ */
+function edgeCredentials() {
+  const accessKeyId = process.env.MLOOP_EDGE_ACCESS_KEY_ID;
+  const secretAccessKey = process.env.MLOOP_EDGE_SECRET_ACCESS_KEY;
+  return accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : localCredentials();
+}
+
+/** A client's settings for an endpoint of the local runtime (its edge), or AWS's defaults when there is none. */
 function localSettings(endpoint: string | undefined) {
   if (callerSettings) return callerSettings;
-  return endpoint ? { endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() } : {};
+  return endpoint ? { endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: edgeCredentials() } : {};
 }
 
 /** EventBridge. Locally MLOOP_EVENTS_ENDPOINT is the local runtime's PutEvents (local/eventbridge-api.ts). */

@@ -31,6 +31,28 @@ export const ingestEnv = z.object({
   MIN_ROWS: z.coerce.number().int().positive().default(10),
   /** The most columns a dataset file may have (DatasetIngestionOptions.maxColumns; lambdas/data/scan-types.ts DEFAULT_MAX_COLUMNS). */
   MAX_COLUMNS: z.coerce.number().int().positive().default(10_000),
+  /** The most characters a category value may have (DatasetIngestionOptions.maxCategoryLength; lambdas/data/scan-types.ts DEFAULT_MAX_CATEGORY_LENGTH). */
+  MAX_CATEGORY_LENGTH: z.coerce.number().int().positive().default(1000),
+  /** The most bytes a gzip file may inflate to (lambdas/data/formats.ts DEFAULT_GZIP_LIMITS: 16 GiB). */
+  MAX_GZIP_INFLATED_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 ** 3),
+  /** The most a gzip file may inflate by, counted from 64 MiB inflated (DEFAULT_GZIP_LIMITS: 200). */
+  MAX_GZIP_RATIO: z.coerce.number().positive().default(200),
+  /** The most cells (rows x columns read) one Parquet row group may declare (lambdas/data/parquet-file.ts DEFAULT_ROW_GROUP_LIMITS: 16 Mi). */
+  MAX_ROW_GROUP_CELLS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 ** 2),
+  /** The most uncompressed bytes one Parquet row group may declare for the columns read (DEFAULT_ROW_GROUP_LIMITS: 512 MiB). */
+  MAX_ROW_GROUP_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(512 * 1024 ** 2),
   /** Share of empty cells above which a feature column is rejected. */
   MAX_NULL_SHARE: z.coerce.number().min(0).max(1).default(0.5),
   /**
@@ -145,6 +167,8 @@ export const predictEnv = z.object({
   ALIAS_CACHE_SECONDS: z.coerce.number().min(0).default(10),
   /** Most instances one request may carry. */
   MAX_BATCH: z.coerce.number().int().positive().default(1000),
+  /** The most characters a categorical feature's value may have (lambdas/shared/category-limit.ts); longer is a 400. */
+  MAX_CATEGORY_LENGTH: z.coerce.number().int().positive().default(1000),
   /** Whether requests and responses are written to the capture prefix. */
   CAPTURE_ENABLED: z.enum(['true', 'false']).default('true'),
   /** Share of requests captured (0 to 1), drawn per request. */

@@ -74,7 +74,7 @@ describe('a Parquet row group', () => {
     expect(result.accepted).toBe(false);
     expect(result.violations.map((v) => v.message)).toContain(
       `bomb.parquet is refused before reading a row group (row group 1 of 1 declares 16,777,217 rows of 1 column(s) read, 16,777,217 cells, ` +
-        `more than the 16,777,216 cells a row group may hold); expected row groups within the limits (docs/limits.md): ` +
+        `more than the 16,777,216 cells a row group may hold (the ingestion setting maxRowGroupCells (the stack's training.maxRowGroupCells prop; MAX_ROW_GROUP_CELLS on the Ingest function) raises it)); expected row groups within the limits (docs/limits.md): ` +
         `write the file again with smaller row groups (pyarrow: row_group_size).`,
     );
     expect(took).toBeLessThan(2_000);
@@ -91,7 +91,9 @@ describe('a gzip stream', () => {
     let out = 0;
     for (const buf of await decoder.push(identicalRows(8))) out += buf.length;
     expect(decoder.error).toBeInstanceOf(GzipLimitExceeded);
-    expect(decoder.error?.message).toBe('it inflates to more than 1,048,576 bytes, the most a gzip file may inflate to');
+    expect(decoder.error?.message).toBe(
+      "it inflates to more than 1,048,576 bytes, the most a gzip file may inflate to (the ingestion setting maxGzipInflatedBytes (the stack's training.maxGzipInflatedBytes prop; MAX_GZIP_INFLATED_BYTES on the Ingest function) raises it)",
+    );
     expect(out).toBe(0);
     decoder.destroy();
   });
@@ -100,7 +102,7 @@ describe('a gzip stream', () => {
     const decoder = new GzipDecoder({ maxInflatedBytes: 1e12, maxRatio: 50, ratioFloor: 1024 * 1024 });
     await decoder.push(identicalRows(8));
     expect(decoder.error?.message).toMatch(
-      /^its first [\d,]+ compressed bytes inflate to [\d,]+, more than 50 times as many, the most a gzip file may inflate by \(a gzip bomb\?\)$/,
+      /^its first [\d,]+ compressed bytes inflate to [\d,]+, more than 50 times as many, the most a gzip file may inflate by \(a gzip bomb\? the ingestion setting maxGzipRatio \(the stack's training\.maxGzipRatio prop; MAX_GZIP_RATIO on the Ingest function\) raises it\)$/,
     );
     decoder.destroy();
   });
@@ -123,7 +125,7 @@ describe('a gzip stream', () => {
         void chunk;
     };
     await expect(read()).rejects.toThrow(
-      'Refused a gzip stream: it inflates to more than 1,048,576 bytes, the most a gzip file may inflate to.',
+      "Refused a gzip stream: it inflates to more than 1,048,576 bytes, the most a gzip file may inflate to (the ingestion setting maxGzipInflatedBytes (the stack's training.maxGzipInflatedBytes prop; MAX_GZIP_INFLATED_BYTES on the Ingest function) raises it).",
     );
   });
 
@@ -136,7 +138,7 @@ describe('a gzip stream', () => {
     expect(result.accepted).toBe(false);
     const message = result.violations.find((v) => v.check === 'corrupt_file')?.message;
     expect(message).toMatch(
-      /^bomb\.csv\.gz is refused as a gzip bomb \(its first [\d,]+ compressed bytes inflate to [\d,]+, more than 200 times as many, the most a gzip file may inflate by \(a gzip bomb\?\)\); expected a gzip file within the limits \(docs\/limits\.md\): split the data into several files, or upload it uncompressed\.$/,
+      /^bomb\.csv\.gz is refused as a gzip bomb \(its first [\d,]+ compressed bytes inflate to [\d,]+, more than 200 times as many, the most a gzip file may inflate by \(a gzip bomb\? the ingestion setting maxGzipRatio \(the stack's training\.maxGzipRatio prop; MAX_GZIP_RATIO on the Ingest function\) raises it\)\); expected a gzip file within the limits \(docs\/limits\.md\): split the data into several files, or upload it uncompressed\.$/,
     );
     // It stopped near the floor (64 MiB), not after the 256 MiB.
     const inflated = Number(/inflate to ([\d,]+)/.exec(message!)![1].replace(/,/g, ''));

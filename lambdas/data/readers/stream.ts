@@ -17,6 +17,7 @@ import {
   type DataFormat,
   type StreamSource,
 } from '../formats';
+import type { RowGroupLimits } from '../parquet-file';
 import type { TableScan } from '../table-scan';
 import { CsvSink } from './csv';
 import { JsonLinesSink } from './jsonl';
@@ -83,14 +84,15 @@ export async function readStream(
   source: StreamSource,
   table: TableScan,
   /** gzipLimits: DEFAULT_GZIP_LIMITS unless given (tests lower them). */
-  options: { file: string; format?: DataFormat; delimiter: string; gzipLimits?: GzipLimits },
+  options: { file: string; format?: DataFormat; delimiter: string; gzipLimits?: GzipLimits; rowGroupLimits?: RowGroupLimits },
   onBytes: (buf: Buffer) => void,
 ): Promise<Detected & ReadOutcome> {
   const file = options.file;
   const chunks = chunksOf(source, onBytes);
   const { head, length } = await readHead(chunks);
   const { format, gzip } = detect(Buffer.concat(head), file, options.format);
-  if (format === 'parquet') return { format, gzip, ...(await readParquetStream(chunks, head, length, gzip, table, file)) };
+  if (format === 'parquet')
+    return { format, gzip, ...(await readParquetStream(chunks, head, length, gzip, table, file, options.rowGroupLimits)) };
   const sink: TextSink = format === 'jsonl' ? new JsonLinesSink(table, file) : new CsvSink(table, file, options.delimiter);
   return { format, gzip, ...(await readText(chunks, head, gzip ? new GzipDecoder(options.gzipLimits) : null, sink, file)) };
 }
@@ -103,6 +105,7 @@ async function readParquetStream(
   gzip: boolean,
   table: TableScan,
   file: string,
+  rowGroupLimits?: RowGroupLimits,
 ): Promise<ReadOutcome> {
   if (gzip) {
     await chunks.drain();
@@ -140,7 +143,7 @@ async function readParquetStream(
     }
     held.push(buf);
   }
-  return readParquet(table, bufferSource(Buffer.concat(held, size)), file);
+  return readParquet(table, bufferSource(Buffer.concat(held, size)), file, undefined, rowGroupLimits);
 }
 
 /** Text (gunzipped as a stream when it is gzip) into its format's sink; a corrupt gzip stream ends it. */

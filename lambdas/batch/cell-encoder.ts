@@ -24,14 +24,15 @@ type NumericStep =
 /** Encodes rows of cells under one header for one model. */
 export class CellEncoder {
   private readonly numeric: readonly NumericStep[];
-  private readonly categorical: readonly { readonly column: number; readonly known: ReadonlySet<string> | undefined }[];
+  /** Each categorical feature's cell index and known categories (each mapped to the card's own string: see encode). */
+  private readonly categorical: readonly { readonly column: number; readonly known: ReadonlyMap<string, string> | undefined }[];
   /** Date-time input columns: their cell index and format; their parsed values per row go in `times`. */
   private readonly dates: readonly { readonly column: number; readonly format?: string }[];
   private readonly times: (DateTime | undefined)[];
 
   private constructor(
     numeric: NumericStep[],
-    categorical: { column: number; known: ReadonlySet<string> | undefined }[],
+    categorical: { column: number; known: ReadonlyMap<string, string> | undefined }[],
     dates: { column: number; format?: string }[],
   ) {
     this.numeric = numeric;
@@ -71,7 +72,7 @@ export class CellEncoder {
     }
     const categorical = encoder.categoricalFeatures.map((feature) => {
       const categories = feature.categories ?? [];
-      return { column: columnOf(feature.name), known: categories.length > 0 ? new Set(categories) : undefined };
+      return { column: columnOf(feature.name), known: categories.length > 0 ? new Map(categories.map((c) => [c, c])) : undefined };
     });
     if ([...numeric, ...categorical].some((s) => 'column' in s && s.column === -1)) return undefined;
     return new CellEncoder(numeric, categorical, dates);
@@ -119,8 +120,13 @@ export class CellEncoder {
       const { column, known } = this.categorical[c];
       const cell = cells[column];
       if (cell.trim() === '') batch.categorical[c][row] = '';
-      else if (known !== undefined && !known.has(cell)) return false;
-      else batch.categorical[c][row] = cell;
+      else if (known === undefined) batch.categorical[c][row] = cell;
+      else {
+        // The card's string, equal to the cell: the batch holds no slice of the input's text.
+        const category = known.get(cell);
+        if (category === undefined) return false;
+        batch.categorical[c][row] = category;
+      }
     }
     return true;
   }

@@ -28,6 +28,8 @@ import {
 
 /** Rows scored by one session.run: big enough that the per-call overhead is small, small enough to keep memory flat. */
 export const DEFAULT_SCORE_BATCH_ROWS = 2048;
+/** A cell csvField quotes. */
+const NEEDS_QUOTES = /[",\r\n]/;
 /** Bytes of output held before a write to its sink. */
 const SINK_BATCH = 64 * 1024;
 
@@ -111,8 +113,10 @@ function predictionLine(
   labels: readonly string[],
   regression: boolean,
 ): string {
-  let line = '';
-  for (let j = 0; j < cells.length; j++) line += csvField(cells[j]) + ',';
+  // Most rows need no quoting: one join then, not a string per cell.
+  let plain = true;
+  for (let j = 0; j < cells.length && plain; j++) plain = !NEEDS_QUOTES.test(cells[j]);
+  const line = (plain ? cells.join(',') : cells.map(csvField).join(',')) + ',';
   if (regression) return line + String(output[row]) + '\n';
   const k = labels.length;
   let best = 0;

@@ -87,7 +87,13 @@ async function scoreCore(runtime: ModelRuntime, bytes: Buffer) {
   );
   const seconds = (performance.now() - started) / 1000;
   if (counts.rowsRejected !== 0) throw new Error(`The core rejected ${counts.rowsRejected} generated rows.`);
-  return { rows: counts.rowsScored, seconds, rowsPerSecond: counts.rowsScored / seconds, outputBytes: predictions.bytes };
+  return {
+    rows: counts.rowsScored,
+    seconds,
+    rowsPerSecond: counts.rowsScored / seconds,
+    outputBytes: predictions.bytes,
+    inferenceShare: counts.inferenceMs / counts.totalMs,
+  };
 }
 
 /** The same rows through bare session.run in the core's batch size, tensors built beforehand (not timed). */
@@ -141,9 +147,12 @@ export async function run(): Promise<unknown> {
     // Alternate core and bare, three rounds each, and keep the medians: the machine is shared.
     const core: number[] = [];
     const bare: number[] = [];
+    const inferenceShares: number[] = [];
     for (let round_ = 0; round_ < 3; round_++) {
       log(`round ${round_ + 1}: core on ${rows.toLocaleString()} rows, then bare session.run`);
-      core.push((await scoreCore(runtime, small)).rowsPerSecond);
+      const scored = await scoreCore(runtime, small);
+      core.push(scored.rowsPerSecond);
+      inferenceShares.push(scored.inferenceShare);
       bare.push((await bareSessionRun(session, card, rows)).rowsPerSecond);
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -161,6 +170,8 @@ export async function run(): Promise<unknown> {
       coreRowsPerSecond: Math.round(median(core)),
       bareSessionRunRowsPerSecond: Math.round(median(bare)),
       coreOverBare: round(median(core) / median(bare)),
+      // The share of the core's time spent in session.run (the rest: reading, checking, encoding, writing).
+      coreInferenceShare: round(median(inferenceShares), 2),
       memory: {
         note: 'peak RSS of the whole process; both inputs are generated and held before scoring starts (in Lambda they are a stream from S3)',
         inputMiB: { small: round(small.length / 2 ** 20, 1), large: round(large.length / 2 ** 20, 1) },

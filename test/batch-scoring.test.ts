@@ -16,8 +16,10 @@ import type { CaptureRecord } from '../lambdas/shared/capture-record';
 import { readLocalEvents } from '../local/events-journal';
 import { LocalTarget } from '../bin/local-target';
 import { partRanges } from '../lambdas/data/parts';
-import { textPartFrom, type FileLayout } from '../lambdas/batch/part-rows';
-import { scorePart } from '../lambdas/batch/score-part';
+import { cellValues, textPartFrom, type FileLayout } from '../lambdas/batch/part-rows';
+import { spreadsheetSafe } from '../lambdas/shared/spreadsheet-safe';
+import { csvLine } from '../lambdas/data/splits';
+import { scorePart, type ScorePartOptions } from '../lambdas/batch/score-part';
 import { ModelServer } from '../lambdas/inference/serving';
 import type { ModelRuntime } from '../lambdas/shared/model-runtime';
 import { churnRows, toCsv } from '../local/demo-data';
@@ -194,7 +196,7 @@ describe('the score-part core', () => {
     recordDelimiter: '\n',
   });
 
-  async function run(bytes: Buffer, part: { index: number; start: number; end: number }) {
+  async function run(bytes: Buffer, part: { index: number; start: number; end: number }, options: ScorePartOptions = { batchRows: 5 }) {
     const predictions = new PassThrough();
     const errors = new PassThrough();
     const collect = (s: PassThrough) => {
@@ -205,7 +207,7 @@ describe('the score-part core', () => {
     const [p, e] = [collect(predictions), collect(errors)];
     const from = textPartFrom(part);
     const stream = Readable.from([bytes.subarray(from, from + 37), bytes.subarray(from + 37)]);
-    const counts = await scorePart({ text: { stream, from } }, layoutOf(bytes), part, runtime, { predictions, errors }, { batchRows: 5 });
+    const counts = await scorePart({ text: { stream, from } }, layoutOf(bytes), part, runtime, { predictions, errors }, options);
     return { counts, predictions: await p, errors: await e };
   }
 
@@ -246,6 +248,71 @@ describe('the score-part core', () => {
       .slice(1)
       .map((l) => l.split(',')[5]);
     expect(lastCells).toEqual([`"'=HYPERLINK(""http://evil.example""`, "'+1+cmd|calc", '-1.5', "'@SUM(A1)", "'-2+3"]);
+  });
+
+  test('the cell encoder gives the same output as the per-row path, byte for byte: predictions, rejections and the drift sample', async () => {
+    // Bad numbers, blanks, unknown categories, short rows, quoted cells, extra columns' values.
+    const lines = toCsv(churnRows({ rows: 300, seed: 9 }))
+      .trimEnd()
+      .split('\n');
+    const damage = ['x', '', ' ', '1e39', 'Infinity', '0x10', ' 12 ', 'gold', '"a,b"', '"=1"'];
+    const messy = lines.map((line, i) => {
+      if (i === 0 || i % 3 !== 0) return line;
+      const cells = line.split(',');
+      if (i % 31 === 0) return cells.slice(1).join(',');
+      cells[i % cells.length] = damage[i % damage.length];
+      return cells.join(',');
+    });
+    const bytes = Buffer.from(messy.join('\n') + '\n');
+    const sampled =
+      (into: string[]): ScorePartOptions['onScored'] =>
+      (line, scored) => {
+        if (line % 7 === 0) into.push(JSON.stringify({ line, ...scored() }));
+      };
+    const [fastSample, perRowSample]: string[][] = [[], []];
+    const whole = { index: 0, start: 0, end: bytes.length };
+    const fast = await run(bytes, whole, { batchRows: 16, onScored: sampled(fastSample) });
+    const perRow = await run(bytes, whole, { batchRows: 16, onScored: sampled(perRowSample), perRow: true });
+    expect(fast.predictions).toBe(perRow.predictions);
+    expect(fast.errors).toBe(perRow.errors);
+    expect(fast.counts).toMatchObject({
+      rowsIn: perRow.counts.rowsIn,
+      rowsScored: perRow.counts.rowsScored,
+      rowsRejected: perRow.counts.rowsRejected,
+    });
+    expect(fastSample).toEqual(perRowSample);
+    // And both are what the API's predict core answers for the rows not rejected, as csvLine writes them.
+    const rejected = new Set(
+      fast.errors
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { line: number }).line),
+    );
+    const header = messy[0].split(',');
+    const kept = messy.slice(1).filter((_, i) => !rejected.has(i + 2));
+    const cellsOf = (line: string) =>
+      line
+        .match(/("[^"]*"|[^,]*)(?:,|$)/g)!
+        .slice(0, header.length)
+        .map((c) => c.replace(/,$/, '').replace(/^"(.*)"$/, '$1'));
+    const toValues = cellValues(runtime.card);
+    // In the same batches of 16 scored rows: onnxruntime's float32 results may differ in the last
+    // bits with the batch's shape.
+    const answered: Awaited<ReturnType<typeof runtime.predict>> = [];
+    for (let i = 0; i < kept.length; i += 16) {
+      answered.push(...(await runtime.predict(kept.slice(i, i + 16).map((line) => toValues(header, cellsOf(line))))));
+    }
+    const classes = runtime.card.classes!;
+    const expected = kept.map((line, i) => {
+      const p = answered[i] as { label: string; probabilities: Record<string, number> };
+      return csvLine([...cellsOf(line), p.label, ...classes.map((c) => String(p.probabilities[c]))].map(spreadsheetSafe));
+    });
+    expect(fast.predictions).toBe(
+      csvLine([...header, 'predicted_label', ...classes.map((c) => `probability_${c}`)].map(spreadsheetSafe)) + expected.join(''),
+    );
+    expect(fast.counts.rowsRejected).toBeGreaterThan(30);
+    expect(fast.counts.rowsScored).toBeGreaterThan(200);
+    expect(fastSample.length).toBeGreaterThan(20);
   });
 
   test('a part scored again (a Map retry) gives byte-identical output', async () => {

@@ -47,16 +47,16 @@ export class Reservoir {
     this.random = prng(createHash('sha256').update(seed).digest().readUInt32BE(0));
   }
 
-  /** One scored row; kept with probability size / rows seen so far. */
-  offer(row: SampledRow): void {
+  /** One scored row (or what builds it, called only when the row is kept); kept with probability size / rows seen so far. */
+  offer(row: SampledRow | (() => SampledRow)): void {
     this.seen++;
     if (this.size <= 0) return;
     if (this.rows.length < this.size) {
-      this.rows.push(row);
+      this.rows.push(typeof row === 'function' ? row() : row);
       return;
     }
     const j = Math.floor(this.random() * this.seen);
-    if (j < this.size) this.rows[j] = row;
+    if (j < this.size) this.rows[j] = typeof row === 'function' ? row() : row;
   }
 
   /** The sample in input order. */

@@ -48,7 +48,10 @@ export interface PartRow {
   readonly cells?: readonly string[];
   /** JSON Lines: the object as read. */
   readonly object?: Record<string, unknown>;
-  /** What the model's checks read: features as JSON values (numbers parsed from cells); undefined when unreadable. */
+  /**
+   * JSON Lines: what the model's checks read (the object). CSV and Parquet rows carry cells only:
+   * the caller reads them (cellValues, or batch scoring's cell encoder).
+   */
   readonly values?: Record<string, unknown>;
   /** Why the row cannot be read, when it cannot. */
   readonly unreadable?: string;
@@ -138,15 +141,16 @@ export function cellValues(card: ModelCard): (header: readonly string[], cells: 
 }
 
 /**
- * Read a text part (CSV or JSON Lines) row by row. `onRow` is called for each row in order; the
- * reader awaits `onChunk` after each chunk of input, where the caller scores and writes what it
- * holds (so that memory holds a chunk's rows, not the part's).
+ * Read a text part (CSV or JSON Lines) row by row. `onHeader` is called with a CSV part's columns
+ * before its first row; `onRow` for each row in order; the reader awaits `onChunk` after each
+ * chunk of input, where the caller scores and writes what it holds (so that memory holds a
+ * chunk's rows, not the part's).
  */
 export async function readTextPart(
   source: TextPartSource,
   layout: FileLayout,
   part: PartRange,
-  toValues: (header: readonly string[], cells: readonly string[]) => Record<string, unknown>,
+  onHeader: (header: readonly string[]) => void,
   onRow: (row: PartRow) => void,
   onChunk: () => Promise<void>,
 ): Promise<PartRows> {
@@ -180,12 +184,14 @@ export async function readTextPart(
   }
 
   let header: readonly string[] | undefined = part.index > 0 && !layout.gzip ? layout.header : undefined;
+  if (header !== undefined) onHeader(header);
   let recordError: unknown;
   const tokenizer = csvTokenizer(layout.delimiter ?? ',', layout.gzip ? undefined : layout.recordDelimiter, (record) => {
     try {
       const cells = record.fields();
       if (header === undefined) {
         header = cells;
+        onHeader(header);
         return;
       }
       if (cells.length !== header.length) {
@@ -196,7 +202,7 @@ export async function readTextPart(
         });
         return;
       }
-      onRow({ line: record.line, cells, values: toValues(header, cells) });
+      onRow({ line: record.line, cells });
     } catch (error) {
       recordError ??= error;
       tokenizer.stop();
@@ -222,16 +228,17 @@ export async function readTextPart(
   return { header, lines };
 }
 
-/** Read the row groups of a Parquet file that start in the part's rows, a row group at a time. */
+/** Read the row groups of a Parquet file that start in the part's rows, a row group at a time (onHeader: the columns, first). */
 export async function readParquetPart(
   source: RandomAccessSource,
   part: PartRange,
-  toValues: (header: readonly string[], cells: readonly string[]) => Record<string, unknown>,
+  onHeader: (header: readonly string[]) => void,
   onRow: (row: PartRow) => void,
   onChunk: () => Promise<void>,
 ): Promise<PartRows> {
   const layout = await parquetLayout(source);
   const header = layout.columns;
+  onHeader(header);
   await readParquetRows(
     source,
     layout,
@@ -246,7 +253,7 @@ export async function readParquetPart(
             cells,
             unreadable: `Column '${header[nested]}' holds a nested value (a list, map or struct); expected a plain value.`,
           });
-        else onRow({ line, cells, values: toValues(header, cells) });
+        else onRow({ line, cells });
       }
       await onChunk();
     },

@@ -291,7 +291,11 @@ export async function scorePlanPart(planUri: string, part: PartRange, server: Mo
       {
         batchRows: env.SCORE_BATCH_ROWS,
         ...(plan.idColumn ? { idColumn: plan.idColumn } : {}),
-        onScored: (line, instance, prediction) => reservoir.offer({ line, instance, prediction }),
+        onScored: (line, scored) =>
+          reservoir.offer(() => {
+            const { values, prediction } = scored();
+            return { line, instance: values, prediction };
+          }),
       },
     ),
     ...uploads,

@@ -10,10 +10,11 @@
  * (lambdas/batch/runs.ts writes them to S3).
  */
 import { once } from 'node:events';
-import { csvLine } from '../data/splits';
+import { csvField, csvLine } from '../data/splits';
 import { spreadsheetSafe } from '../shared/spreadsheet-safe';
 import { instanceChecker } from '../inference/validate';
-import type { ModelRuntime, Prediction } from '../shared/model-runtime';
+import type { ColumnBatch, ModelRuntime, Prediction } from '../shared/model-runtime';
+import { CellEncoder } from './cell-encoder';
 import type { RandomAccessSource } from '../data/formats';
 import {
   cellValues,
@@ -28,6 +29,8 @@ import {
 
 /** Rows scored by one session.run: big enough that the per-call overhead is small, small enough to keep memory flat. */
 export const DEFAULT_SCORE_BATCH_ROWS = 2048;
+/** A cell csvField quotes. */
+const NEEDS_QUOTES = /[",\r\n]/;
 /** Bytes of output held before a write to its sink. */
 const SINK_BATCH = 64 * 1024;
 
@@ -37,10 +40,23 @@ export interface ScorePartOptions {
   /** Rows per session.run. @default DEFAULT_SCORE_BATCH_ROWS */
   readonly batchRows?: number;
   /**
-   * Called for each scored row, in input order, with its line in the part, the values it was
-   * scored on and its prediction (the drift sample, lambdas/batch/capture-sample.ts).
+   * Called for each scored row, in input order, with its line in the part and a function that
+   * answers the values it was scored on and its prediction (the drift sample,
+   * lambdas/batch/capture-sample.ts, keeps a few rows: the rest are never built). Call it during
+   * the callback only: its batch is reused afterwards.
    */
-  readonly onScored?: (line: number, values: Record<string, unknown>, prediction: Prediction) => void;
+  readonly onScored?: (line: number, scored: () => ScoredRow) => void;
+  /**
+   * Read every CSV or Parquet row through the per-row path (cell values, the API's instance check)
+   * instead of the cell encoder: the reference the fast path is tested against. @default false
+   */
+  readonly perRow?: boolean;
+}
+
+/** A scored row as the drift sample keeps it. */
+export interface ScoredRow {
+  readonly values: Record<string, unknown>;
+  readonly prediction: Prediction;
 }
 
 /** What one part did. Lines are the part's own (1 = its first line); the merge shifts them. */
@@ -68,6 +84,14 @@ export interface PartSinks {
   readonly errors: NodeJS.WritableStream;
 }
 
+/** A batch of rows being filled or waiting to be scored. */
+interface Pending {
+  readonly batch: ColumnBatch;
+  readonly rows: PartRow[];
+  readonly values: (Record<string, unknown> | undefined)[];
+  n: number;
+}
+
 export type PartSource = { readonly text: TextPartSource } | { readonly parquet: RandomAccessSource };
 
 /** The prediction columns a CSV output adds after the input's: `predicted_label` and `probability_<class>`, or `predicted_value`. */
@@ -76,9 +100,36 @@ export function predictionColumns(runtime: ModelRuntime): string[] {
   return card.task === 'classification' ? ['predicted_label', ...(card.classes ?? []).map((c) => `probability_${c}`)] : ['predicted_value'];
 }
 
-function predictionCells(prediction: Prediction, classes: readonly string[]): string[] {
-  if ('value' in prediction) return [String(prediction.value)];
-  return [prediction.label, ...classes.map((c) => String(prediction.probabilities[c]))];
+/**
+ * A scored row's CSV line: the input's cells, then row `row` of the model's output
+ * (ModelRuntime.run) as the prediction's cells (the label of the most probable class, the first
+ * of equals, and each class's probability, or the value). The same bytes as csvLine of the cells
+ * and the Prediction's, without building either (`labels`: the classes as csvField writes them;
+ * numbers need no quoting).
+ */
+function predictionLine(
+  cells: readonly string[],
+  output: Float32Array,
+  row: number,
+  labels: readonly string[],
+  regression: boolean,
+): string {
+  // A person opens this file: no cell of it may run as a formula (../shared/spreadsheet-safe.ts);
+  // the labels come neutralized, and numbers are left as they are. Most rows need neither that
+  // nor quoting: one join then, not a string per cell.
+  let plain = true;
+  for (let j = 0; j < cells.length && plain; j++) plain = !NEEDS_QUOTES.test(cells[j]) && spreadsheetSafe(cells[j]) === cells[j];
+  const line = (plain ? cells.join(',') : cells.map((cell) => csvField(spreadsheetSafe(cell))).join(',')) + ',';
+  if (regression) return line + String(output[row]) + '\n';
+  const k = labels.length;
+  let best = 0;
+  let probabilities = '';
+  for (let c = 0; c < k; c++) {
+    const p = output[row * k + c];
+    probabilities += ',' + String(p);
+    if (p > output[row * k + best]) best = c;
+  }
+  return line + labels[best] + probabilities + '\n';
 }
 
 /** Score one part: see the module's comment. Ends both sinks; on an error destroys them and throws. */
@@ -109,7 +160,30 @@ export async function scorePart(
   let header: readonly string[] | undefined;
   let idIndex = -1;
   let headerWritten = false;
-  let pending: { row: PartRow; values: Record<string, unknown> }[] = [];
+  const regression = card.task === 'regression';
+  const labels = classes.map((label) => csvField(spreadsheetSafe(label)));
+  // Rows read but not yet scored, in batches of batchRows filled in order (a chunk of input holds
+  // many): each batch's rows in the graph's columns, with each row's input and values (the values
+  // only when the per-row path read them; the drift sample builds the others' when it keeps one).
+  // Scored batches go back to `free` and are filled again: memory holds a chunk's rows.
+  const full: Pending[] = [];
+  const free: Pending[] = [];
+  const newPending = (): Pending => ({
+    batch: runtime.encoder.newBatch(batchRows),
+    rows: new Array<PartRow>(batchRows),
+    values: new Array<Record<string, unknown> | undefined>(batchRows),
+    n: 0,
+  });
+  let filling = newPending();
+  /** The slot for the next row of the batch being filled (a full batch is queued for scoring first). */
+  const slot = (): Pending => {
+    if (filling.n === batchRows) {
+      full.push(filling);
+      filling = free.pop() ?? newPending();
+    }
+    return filling;
+  };
+  let encoder: CellEncoder | undefined;
   let out = '';
   let errors = '';
   let sinkError: unknown;
@@ -120,6 +194,7 @@ export async function scorePart(
   sinks.errors.on('error', onSinkError);
 
   const setHeader = (columns: readonly string[]): void => {
+    if (header !== columns) encoder = options.perRow ? undefined : CellEncoder.for(runtime.encoder, columns);
     header = columns;
     if (idColumn !== undefined) {
       idIndex = columns.indexOf(idColumn);
@@ -136,32 +211,43 @@ export async function scorePart(
     rowsRejected++;
     errors += JSON.stringify({ line, reason, ...(problems ? { problems } : {}) } satisfies RejectedRow) + '\n';
   };
-  const score = async (): Promise<void> => {
-    if (pending.length === 0) return;
-    const batch = pending;
-    pending = [];
+  const scoreBatch = async (pending: Pending): Promise<void> => {
+    const { batch, rows, values: rowValues, n } = pending;
+    pending.n = 0;
+    if (n === 0) return;
     const t = performance.now();
-    const predictions = await runtime.predict(batch.map((b) => b.values));
+    const output = await runtime.run(batch, n);
     inferenceMs += performance.now() - t;
-    if (predictions.length !== batch.length)
-      throw new Error(`The model answered ${predictions.length} predictions for ${batch.length} rows.`);
+    const width = regression ? 1 : classes.length;
+    if (output.length !== n * width) throw new Error(`The model answered ${output.length / width} predictions for ${n} rows.`);
     writeHeader();
-    for (let i = 0; i < batch.length; i++) {
-      const { row, values } = batch[i];
-      const prediction = predictions[i];
-      onScored?.(row.line, values, prediction);
+    for (let i = 0; i < n; i++) {
+      const row = rows[i];
+      if (onScored !== undefined) {
+        const values = rowValues[i];
+        onScored(row.line, () => ({
+          values: values ?? toValues(header ?? [], row.cells ?? []),
+          prediction: runtime.prediction(output, i),
+        }));
+      }
       if (jsonl) {
         const own = idColumn !== undefined ? { [idColumn]: row.object?.[idColumn] ?? null } : row.object;
-        out += JSON.stringify({ ...own, prediction }) + '\n';
+        out += JSON.stringify({ ...own, prediction: runtime.prediction(output, i) }) + '\n';
       } else {
         const cells = row.cells ?? [];
-        // A person opens this file: no cell of it may run as a formula (../shared/spreadsheet-safe.ts).
-        out += csvLine(
-          [...(idColumn !== undefined ? [cells[idIndex]] : cells), ...predictionCells(prediction, classes)].map(spreadsheetSafe),
-        );
+        out += predictionLine(idColumn !== undefined ? [cells[idIndex]] : cells, output, i, labels, regression);
       }
+      rowValues[i] = undefined;
       rowsScored++;
     }
+  };
+  /** Score the full batches, in order, then (at a chunk's end, or the part's) the one being filled. */
+  const score = async (all: boolean): Promise<void> => {
+    for (const pending of full.splice(0)) {
+      await scoreBatch(pending);
+      free.push(pending);
+    }
+    if (all) await scoreBatch(filling);
   };
   const flush = async (sink: NodeJS.WritableStream, data: string): Promise<void> => {
     if (data.length > 0 && !sink.write(data)) await once(sink, 'drain');
@@ -169,7 +255,7 @@ export async function scorePart(
   };
   const onRow = (row: PartRow): void => {
     rowsIn++;
-    if (row.unreadable !== undefined || row.values === undefined) {
+    if (row.unreadable !== undefined || (row.values === undefined && (row.cells === undefined || header === undefined))) {
       reject(row.line, row.unreadable ?? 'The row cannot be read.');
       return;
     }
@@ -177,7 +263,14 @@ export async function scorePart(
       reject(row.line, `The row has no id column '${idColumn}'.`);
       return;
     }
-    const problems = check(row.values, 'row');
+    // The fast path takes the rows it is sure are valid; the per-row path decides the others.
+    const pending = slot();
+    if (row.values === undefined && encoder !== undefined && encoder.encode(row.cells!, pending.batch, pending.n)) {
+      pending.rows[pending.n++] = row;
+      return;
+    }
+    const values = row.values ?? toValues(header!, row.cells!);
+    const problems = check(values, 'row');
     if (problems.length > 0) {
       reject(
         row.line,
@@ -186,10 +279,12 @@ export async function scorePart(
       );
       return;
     }
-    pending.push({ row, values: row.values });
+    runtime.encoder.encodeInstance(values, pending.batch, pending.n);
+    pending.values[pending.n] = values;
+    pending.rows[pending.n++] = row;
   };
   const onChunk = async (): Promise<void> => {
-    if (pending.length >= batchRows) await score();
+    await score(filling.n >= batchRows);
     if (out.length >= SINK_BATCH) {
       const data = out;
       out = '';
@@ -202,22 +297,21 @@ export async function scorePart(
     }
   };
 
-  // A row's cells as the model's values; the first row's columns are the part's header when it has none yet.
-  const valuesOf = (columns: readonly string[], cells: readonly string[]): Record<string, unknown> => {
+  // The reader's columns are the part's header when it has none yet.
+  const onHeader = (columns: readonly string[]): void => {
     if (header === undefined) setHeader(columns);
-    return toValues(columns, cells);
   };
   try {
     let read: PartRows;
     if ('parquet' in source) {
-      read = await readParquetPart(source.parquet, part, valuesOf, onRow, onChunk);
+      read = await readParquetPart(source.parquet, part, onHeader, onRow, onChunk);
       if (header === undefined && read.header !== undefined) setHeader(read.header);
     } else {
       if (!jsonl && part.index > 0 && !layout.gzip && layout.header !== undefined) setHeader(layout.header);
-      read = await readTextPart(source.text, layout, part, valuesOf, onRow, onChunk);
+      read = await readTextPart(source.text, layout, part, onHeader, onRow, onChunk);
       if (header === undefined && read.header !== undefined) setHeader(read.header);
     }
-    await score();
+    await score(true);
     writeHeader();
     await flush(sinks.predictions, out);
     await flush(sinks.errors, errors);

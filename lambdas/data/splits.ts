@@ -50,7 +50,12 @@ function splitOfHash(prefix: number): SplitName {
 /** One RFC 4180 line: fields holding a comma, quote, CR or LF are quoted, quotes doubled; LF-terminated. */
 export function csvLine(record: readonly string[]): string {
   if (record.length === 1 && record[0] === '') return '""\n'; // not a blank line, which readers skip
-  return record.map((field) => (/[",\r\n]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field)).join(',') + '\n';
+  return record.map(csvField).join(',') + '\n';
+}
+
+/** One field as csvLine writes it: quoted when it holds a quote, a comma or a line break. */
+export function csvField(field: string): string {
+  return /[",\r\n]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field;
 }
 
 /** Bytes buffered per split before a write to its sink. */

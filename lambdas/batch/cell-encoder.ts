@@ -1,0 +1,133 @@
+/**
+ * Batch scoring's fast path for rows that come as cells (CSV, Parquet): a row's cells written
+ * straight into the graph's column batch (lambdas/shared/model-runtime.ts ColumnBatch), without
+ * the per-row object of values, the per-row check and the object-to-tensor copy.
+ *
+ * It only ever answers "this row is valid, and here are its features": any cell it is not sure
+ * of (a missing column, text in a number, a number out of float32 range, an unknown category, a
+ * date it cannot read) makes it answer false, and the caller takes the per-row path (cellValues,
+ * the API's instance check, ModelRuntime.encodeInstance), which says why. So a row is accepted,
+ * rejected and encoded exactly as on the per-row path; test/batch-fast-path.test.ts compares the
+ * two on generated rows.
+ */
+import { datePart, parseDateTime, type DatePart, type DateTime } from '../shared/datetime';
+import { inputFields } from '../shared/model-inputs';
+import type { ColumnBatch, InstanceEncoder } from '../shared/model-runtime';
+
+/** The largest finite float32, as the API's check has it (lambdas/inference/validate.ts). */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+type NumericStep =
+  | { readonly kind: 'plain'; readonly column: number; readonly boolean?: readonly [string, string] }
+  | { readonly kind: 'derived'; readonly date: number; readonly part: DatePart };
+
+/** Encodes rows of cells under one header for one model. */
+export class CellEncoder {
+  private readonly numeric: readonly NumericStep[];
+  /** Each categorical feature's cell index and known categories (each mapped to the card's own string: see encode). */
+  private readonly categorical: readonly { readonly column: number; readonly known: ReadonlyMap<string, string> | undefined }[];
+  /** Date-time input columns: their cell index and format; their parsed values per row go in `times`. */
+  private readonly dates: readonly { readonly column: number; readonly format?: string }[];
+  private readonly times: (DateTime | undefined)[];
+
+  private constructor(
+    numeric: NumericStep[],
+    categorical: { column: number; known: ReadonlyMap<string, string> | undefined }[],
+    dates: { column: number; format?: string }[],
+  ) {
+    this.numeric = numeric;
+    this.categorical = categorical;
+    this.dates = dates;
+    this.times = dates.map(() => undefined);
+  }
+
+  /**
+   * The encoder for `header`, or undefined when the per-row path must take every row: a feature
+   * has no column (each row is rejected for it), a column name the per-row values object cannot
+   * hold as its own (`__proto__`), or a card of the older index contract.
+   */
+  static for(encoder: InstanceEncoder, header: readonly string[]): CellEncoder | undefined {
+    const card = encoder.card;
+    if (card.formatVersion !== 2) return undefined;
+    // The per-row values object keeps the last of duplicate columns.
+    const columnOf = (name: string): number => (name === '__proto__' ? -1 : header.lastIndexOf(name));
+    const fields = inputFields(card);
+    const dates: { column: number; format?: string }[] = [];
+    const dateIndex = new Map<string, number>();
+    for (const field of fields) {
+      const column = columnOf(field.name);
+      if (column === -1) return undefined;
+      if (field.type === 'datetime') {
+        dateIndex.set(field.name, dates.length);
+        dates.push({ column, ...(field.format !== undefined ? { format: field.format } : {}) });
+      }
+    }
+    const numeric: NumericStep[] = [];
+    for (const feature of encoder.numericFeatures) {
+      if (feature.derivedFrom !== undefined) {
+        const date = dateIndex.get(feature.derivedFrom.column);
+        if (date === undefined) return undefined;
+        numeric.push({ kind: 'derived', date, part: feature.derivedFrom.part });
+      } else numeric.push({ kind: 'plain', column: columnOf(feature.name), ...(feature.boolean ? { boolean: feature.boolean } : {}) });
+    }
+    const categorical = encoder.categoricalFeatures.map((feature) => {
+      const categories = feature.categories ?? [];
+      return { column: columnOf(feature.name), known: categories.length > 0 ? new Map(categories.map((c) => [c, c])) : undefined };
+    });
+    if ([...numeric, ...categorical].some((s) => 'column' in s && s.column === -1)) return undefined;
+    return new CellEncoder(numeric, categorical, dates);
+  }
+
+  /**
+   * Write a row's features into row `row` of `batch` when every cell is certainly valid; false
+   * (with the row's slots partly written) when the per-row path must decide.
+   */
+  encode(cells: readonly string[], batch: ColumnBatch, row: number): boolean {
+    const times = this.times;
+    for (let d = 0; d < this.dates.length; d++) {
+      const { column, format } = this.dates[d];
+      const cell = cells[column];
+      if (cell.trim() === '') times[d] = undefined;
+      else {
+        const time = parseDateTime(cell, format);
+        if (time === undefined) return false;
+        times[d] = time;
+      }
+    }
+    const width = this.numeric.length;
+    const numeric = batch.numeric;
+    for (let i = 0; i < width; i++) {
+      const step = this.numeric[i];
+      let value: number;
+      if (step.kind === 'plain') {
+        const cell = cells[step.column];
+        const text = cell.trim();
+        if (text === '') value = NaN;
+        else if (step.boolean !== undefined && (cell === step.boolean[0] || cell === step.boolean[1]))
+          value = cell === step.boolean[1] ? 1 : 0;
+        else {
+          value = Number(text);
+          if (!Number.isFinite(value) || Math.abs(value) > FLOAT32_MAX) return false;
+        }
+      } else {
+        const time = times[step.date];
+        value = time === undefined ? NaN : datePart(time, step.part);
+        if (!Number.isFinite(value)) value = NaN;
+      }
+      numeric[row * width + i] = value;
+    }
+    for (let c = 0; c < this.categorical.length; c++) {
+      const { column, known } = this.categorical[c];
+      const cell = cells[column];
+      if (cell.trim() === '') batch.categorical[c][row] = '';
+      else if (known === undefined) batch.categorical[c][row] = cell;
+      else {
+        // The card's string, equal to the cell: the batch holds no slice of the input's text.
+        const category = known.get(cell);
+        if (category === undefined) return false;
+        batch.categorical[c][row] = category;
+      }
+    }
+    return true;
+  }
+}

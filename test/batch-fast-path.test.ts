@@ -1,0 +1,133 @@
+/**
+ * Batch scoring's cell encoder (lambdas/batch/cell-encoder.ts) against the per-row path it
+ * stands in for (cell values, the API's instance check, ModelRuntime's encoding): on generated
+ * rows with missing values, blanks, bad and out-of-range numbers, boolean spellings, unknown
+ * categories, bad dates, extra, duplicate, reordered and missing columns, it must accept exactly
+ * the rows the per-row path accepts and give them the same inputs to the graph.
+ */
+import { CellEncoder } from '../lambdas/batch/cell-encoder';
+import { cellValues } from '../lambdas/batch/part-rows';
+import { instanceChecker } from '../lambdas/inference/validate';
+import { InstanceEncoder } from '../lambdas/shared/model-runtime';
+import { prng } from '../lambdas/shared/prng';
+import type { ModelCard } from '../lambdas/shared/types';
+
+const card: ModelCard = {
+  formatVersion: 2,
+  task: 'classification',
+  target: 'churned',
+  classes: ['no', 'yes'],
+  features: [
+    { name: 'age', type: 'numeric' },
+    { name: 'plan', type: 'categorical', categories: ['basic', 'pro', 'max'] },
+    { name: 'amount', type: 'numeric' },
+    { name: 'signup.hour', type: 'numeric', derivedFrom: { column: 'signup', part: 'hour' } },
+    { name: 'signup.dow', type: 'numeric', derivedFrom: { column: 'signup', part: 'dow' } },
+    { name: 'active', type: 'numeric', boolean: ['no', 'yes'] },
+    { name: 'city', type: 'categorical', categories: [] },
+    { name: 'paid.month', type: 'numeric', derivedFrom: { column: 'paid', part: 'month', format: 'DD/MM/YYYY' } },
+    { name: 'paid.doy_sin', type: 'numeric', derivedFrom: { column: 'paid', part: 'doy_sin', format: 'DD/MM/YYYY' } },
+  ],
+  hyperparameters: {},
+  validationMetrics: {},
+  trainingSeconds: 0,
+  epochs: 0,
+  device: 'cpu',
+  framework: 'pytorch',
+} as unknown as ModelCard;
+
+const NUMBERS = [
+  '12',
+  '-3.5',
+  ' 7 ',
+  '1e3',
+  '0x1A',
+  '.5',
+  '5.',
+  '-0',
+  '3.4e38',
+  '1e39',
+  '-1e39',
+  'Infinity',
+  'NaN',
+  'abc',
+  '1_000',
+  '1,5',
+  '',
+  '  ',
+];
+const CELLS: Record<string, string[]> = {
+  age: NUMBERS,
+  amount: NUMBERS,
+  active: ['yes', 'no', ' yes', 'YES', '1', '0', '', 'maybe', '2.5'],
+  plan: ['basic', 'pro', 'max', 'Pro', ' basic', '', ' ', 'gold', '__proto__', 'constructor'],
+  city: ['Paris', '', 'x,y', 'Zürich', '  ', '0'],
+  signup: ['2024-05-01T12:30:00Z', '2024-05-01', '2024-05-01T23:59:59+02:00', '', ' ', 'not a date', '2024-13-40', ' 2024-05-01 '],
+  paid: ['01/02/2024', '31/12/2023', '2024-02-01', '', '32/01/2024', 'x'],
+  id: ['1', '', 'a'],
+  note: ['=1+1', '', 'text'],
+};
+
+/** A header: the input columns, extra ones, sometimes a feature's column missing or twice, in a shuffled order. */
+function headerOf(random: () => number): string[] {
+  const columns = ['age', 'amount', 'active', 'plan', 'city', 'signup', 'paid', 'id', 'note'];
+  if (random() < 0.15) columns.splice(Math.floor(random() * 7), 1);
+  if (random() < 0.2) columns.push(columns[Math.floor(random() * 7)]);
+  for (let i = columns.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [columns[i], columns[j]] = [columns[j], columns[i]];
+  }
+  return columns;
+}
+
+describe('the cell encoder', () => {
+  test('accepts exactly the rows the per-row path accepts, and gives them the same graph inputs', () => {
+    const random = prng(42);
+    const encoder = new InstanceEncoder(card);
+    const check = instanceChecker(card, { allowUnknownFields: true, rejectUnknownCategories: true });
+    const toValues = cellValues(card);
+    const fast = encoder.newBatch(1);
+    const slow = encoder.newBatch(1);
+    const outcomes = { accepted: 0, rejected: 0, perRowOnly: 0 };
+    for (let h = 0; h < 60; h++) {
+      const header = headerOf(random);
+      const cells = CellEncoder.for(encoder, header);
+      for (let r = 0; r < 500; r++) {
+        const row = header.map((name) => {
+          const options = CELLS[name];
+          // Mostly valid values, so that both outcomes are common.
+          return random() < 0.6 ? options[0] : options[Math.floor(random() * options.length)];
+        });
+        const values = toValues(header, row);
+        const valid = check(values, 'row').length === 0;
+        if (cells === undefined) {
+          // No encoder: a feature's column is missing, so the per-row path rejects every row.
+          expect(valid).toBe(false);
+          outcomes.perRowOnly++;
+          continue;
+        }
+        const encoded = cells.encode(row, fast, 0);
+        expect({ header, row, encoded }).toEqual({ header, row, encoded: valid });
+        if (!valid) {
+          outcomes.rejected++;
+          continue;
+        }
+        encoder.encodeInstance(values, slow, 0);
+        expect({ row, numeric: Array.from(fast.numeric) }).toEqual({ row, numeric: Array.from(slow.numeric) });
+        expect({ row, categorical: fast.categorical }).toEqual({ row, categorical: slow.categorical });
+        outcomes.accepted++;
+      }
+    }
+    // Every path was taken, many times.
+    expect(outcomes.accepted).toBeGreaterThan(1000);
+    expect(outcomes.rejected).toBeGreaterThan(1000);
+    expect(outcomes.perRowOnly).toBeGreaterThan(500);
+  });
+
+  test('a feature named __proto__ is left to the per-row path; an older index card too', () => {
+    const proto = { ...card, features: [...card.features, { name: '__proto__', type: 'numeric' }] } as ModelCard;
+    expect(CellEncoder.for(new InstanceEncoder(proto), ['__proto__', ...Object.keys(CELLS)])).toBeUndefined();
+    expect(CellEncoder.for(new InstanceEncoder({ ...card, formatVersion: 1 }), Object.keys(CELLS))).toBeUndefined();
+    expect(CellEncoder.for(new InstanceEncoder(card), Object.keys(CELLS))).toBeInstanceOf(CellEncoder);
+  });
+});

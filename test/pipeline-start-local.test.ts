@@ -238,7 +238,13 @@ describe('the local Step Functions API', () => {
   const call = (operation: string, body: unknown) =>
     fetch(process.env.MLOOP_SFN_ENDPOINT!, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `AWSStepFunctions.${operation}` },
+      headers: {
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': `AWSStepFunctions.${operation}`,
+        // The home's access key id, which the endpoint checks (local/edge-credentials.ts; the
+        // signature itself is not verified there).
+        authorization: `AWS4-HMAC-SHA256 Credential=${t.cloud.credentials.accessKeyId}/20261204/us-east-1/states/aws4_request, SignedHeaders=host, Signature=0`,
+      },
       body: JSON.stringify(body),
     });
 

@@ -327,12 +327,13 @@ async function commandTrain(io: Io, values: Record<string, string | boolean | un
   if (datasetVersion !== undefined && !(Number.isInteger(datasetVersion) && datasetVersion > 0)) {
     throw new CliError(`--dataset-version must be a positive integer, got '${String(raw)}'.`);
   }
+  const trainer = trainerOption(values);
   const request: TrainRequest = {
     model,
     ...(datasetVersion !== undefined ? { datasetVersion } : {}),
     requestedBy: `user:${os.userInfo().username}`,
     ...(typeof values.reason === 'string' ? { reason: values.reason } : {}),
-    ...(trainerOption(values) ? { trainer: trainerOption(values) } : {}),
+    ...(trainer ? { trainer } : {}),
   };
   return printRun(io, await withStack(io, values, (stack) => trainAgain(stack, request)));
 }

@@ -9,9 +9,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { guardProblem } from './api-guard';
+import { listenOnLoopback, type LoopbackServer } from './loopback-http';
 import type { LocalApiRoute } from './template-types';
 
 /**
@@ -117,10 +117,8 @@ export function toProxyEvent(
   };
 }
 
-export interface ApiServer {
-  readonly url: string;
-  close(): Promise<void>;
-}
+/** The local API's server: its URL and its close. */
+export type ApiServer = LoopbackServer;
 
 /** Invokes a route's function (`route.functionArn`) with the proxy event. */
 export type ApiHandler = (event: APIGatewayProxyEvent, route: Route) => Promise<APIGatewayProxyResult>;
@@ -224,13 +222,5 @@ export async function startApiServer(
     if (others?.(req, res, url)) return;
     serveApiRequest(routes, handler, req, res, url);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${address.port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  return listenOnLoopback(server, port);
 }

@@ -19,11 +19,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { serveApiRequest, type Route } from './api-server';
 import { CLOUDFORMATION_OPERATIONS, CloudFormationError, cloudFormationErrorXml, type CloudFormationBackend } from './cloudformation-api';
 import { forwardToEmulator } from './emulator-proxy';
+import { listenOnLoopback, readBodyUpTo } from './loopback-http';
 import { credentialsProblem, credentialsRefusal, type EdgeCredentials } from './edge-credentials';
 import { EVENTS_OPERATIONS, EVENTS_TARGET_PREFIX, type EventBridgeBackend } from './eventbridge-api';
 import { StatesApiError } from './executions';
@@ -116,22 +116,11 @@ const JSON_PROTOCOLS: {
   { prefix: EVENTS_TARGET_PREFIX, contentType: 'application/x-amz-json-1.1', operations: EVENTS_OPERATIONS },
 ];
 
-function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new StatesApiError('ValidationException', `The request is larger than ${MAX_BODY_BYTES} bytes.`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
+/** A JSON or query protocol request's body as text; a ValidationException past MAX_BODY_BYTES. */
+async function readBody(req: http.IncomingMessage): Promise<string> {
+  const body = await readBodyUpTo(req, MAX_BODY_BYTES);
+  if (body === null) throw new StatesApiError('ValidationException', `The request is larger than ${MAX_BODY_BYTES} bytes.`);
+  return body.toString('utf8');
 }
 
 const served = (): string =>
@@ -224,20 +213,6 @@ async function answer(backend: AwsBackend, req: http.IncomingMessage, service: s
   };
 }
 
-/** A request body up to `limit` bytes, or null (the rest drained) when it is longer. */
-function readLimited(req: http.IncomingMessage, limit: number): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    });
-    req.on('end', () => resolve(size > limit ? null : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 function write(res: http.ServerResponse, status: number, headers: Record<string, string>, body: string): void {
   res.writeHead(status, { ...headers, 'content-length': String(Buffer.byteLength(body)), 'x-amzn-requestid': randomUUID() });
   res.end(body);
@@ -258,7 +233,7 @@ async function serveLambda(backend: AwsBackend, req: http.IncomingMessage, res: 
       }),
     );
   }
-  const body = await readLimited(req, MAX_PAYLOAD_BYTES);
+  const body = await readBodyUpTo(req, MAX_PAYLOAD_BYTES);
   const answer = await invoke(backend, decodeURIComponent(name), url.searchParams, req.headers, body?.toString('utf8') ?? null);
   write(res, answer.status, answer.headers, answer.body);
 }
@@ -356,17 +331,6 @@ export async function startAwsApi(backend: AwsBackend, options: AwsApiOptions): 
     });
   });
   const port = options.port ?? 0;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => reject(new EdgePortError(port, error)));
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${address.port}`,
-    stop: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
+  const listening = await listenOnLoopback(server, port, (error) => new EdgePortError(port, error));
+  return { endpoint: listening.url, stop: listening.close };
 }

@@ -11,8 +11,8 @@
  * (modelsRequest), only when the server was started with --allow-writes, and need a reason.
  */
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { guardProblem } from '../../local/api-guard';
+import { listenOnLoopback, type LoopbackServer, readBodyUpTo } from '../../local/loopback-http';
 import { InvalidInput } from '../../lambdas/shared/errors';
 import { cliUser, modelsRequest } from '../commands/models';
 import type { LoopTarget } from '../target';
@@ -87,20 +87,11 @@ const READS: [RegExp, Reader][] = [
   [/^\/models\/([^/]+)\/runs\/([^/]+)$/, (t, [m, e]) => runPage(t, m, e)],
 ];
 
-function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_ACTION_BYTES) {
-        reject(new InvalidInput(`The request body exceeds ${MAX_ACTION_BYTES} bytes.`));
-        req.destroy();
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
+/** An action's body as text; InvalidInput past MAX_ACTION_BYTES. */
+async function readBody(req: http.IncomingMessage): Promise<string> {
+  const body = await readBodyUpTo(req, MAX_ACTION_BYTES);
+  if (body === null) throw new InvalidInput(`The request body exceeds ${MAX_ACTION_BYTES} bytes.`);
+  return body.toString('utf8');
 }
 
 /** The `mloop models` request of a page's action: its JSON body checked, the reason required. */
@@ -199,10 +190,8 @@ async function answer(options: UiOptions, req: http.IncomingMessage, res: http.S
   sendJson(res, 404, { error: 'NotFound', message: `No data at ${path}.` });
 }
 
-export interface UiServer {
-  readonly url: string;
-  close(): Promise<void>;
-}
+/** `mloop ui`'s server: its URL and its close. */
+export type UiServer = LoopbackServer;
 
 /** `mloop ui`'s own server on 127.0.0.1 (`port` 0: one the OS picks). */
 export async function startUiServer(options: UiOptions, port: number): Promise<UiServer> {
@@ -218,17 +207,5 @@ export async function startUiServer(options: UiOptions, port: number): Promise<U
       sendJson(res, 404, { error: 'NotFound', message: `No page at ${url.pathname}: the UI is at /.` });
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${address.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listenOnLoopback(server, port);
 }

@@ -40,7 +40,8 @@ export function withTrainerChoice(
   source: string,
 ): Record<string, string> {
   if (choice === undefined || choice === '') return hyperparameters;
-  const violation = trainerViolation(choice.trim().toLowerCase(), source);
+  const trainer = choice.trim().toLowerCase();
+  const violation = trainerViolation(trainer, source);
   if (violation) throw new InvalidInput(violation);
-  return { ...hyperparameters, [TRAINER_HYPERPARAMETER]: choice.trim().toLowerCase() };
+  return { ...hyperparameters, [TRAINER_HYPERPARAMETER]: trainer };
 }

@@ -14,7 +14,7 @@ import { scoreCommand, type ScoreResult } from '../bin/commands/score';
 import { Reservoir, partSampleSize } from '../lambdas/batch/capture-sample';
 import type { CaptureRecord } from '../lambdas/shared/capture-record';
 import { readLocalEvents } from '../local/events-journal';
-import { LocalTarget } from '../bin/local-target';
+import { localTarget } from '../bin/local-target';
 import { partRanges } from '../lambdas/data/parts';
 import { cellValues, textPartFrom, type FileLayout } from '../lambdas/batch/part-rows';
 import { spreadsheetSafe } from '../lambdas/shared/spreadsheet-safe';
@@ -56,7 +56,7 @@ async function score(
   fs.writeFileSync(input, body);
   const lines: string[] = [];
   const io = { json: true, out: (t: string) => lines.push(t), err: () => undefined };
-  const result = await scoreCommand(io, new LocalTarget(test_.cloud), { model: MODEL, input, ...extra });
+  const result = await scoreCommand(io, await localTarget(test_.cloud), { model: MODEL, input, ...extra });
   scoredByRuns += result.rowsScored ?? 0;
   return { result, printed: JSON.parse(lines[0]) as ScoreResult };
 }

@@ -16,6 +16,8 @@ import type { CaptureRecord } from '../lambdas/shared/capture-record';
 import { readLocalEvents } from '../local/events-journal';
 import { localTarget } from '../bin/local-target';
 import { partRanges } from '../lambdas/data/parts';
+import { CsvRecordCuts, partsAtCuts } from '../lambdas/batch/record-cuts';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { cellValues, textPartFrom, type FileLayout } from '../lambdas/batch/part-rows';
 import { spreadsheetSafe } from '../lambdas/shared/spreadsheet-safe';
 import { csvLine } from '../lambdas/data/splits';
@@ -243,6 +245,34 @@ describe('the score-part core', () => {
       whole.counts.lines,
     ]);
     expect(whole.counts).toMatchObject({ rowsIn: 120, rowsScored: 119, rowsRejected: 1, lines: 121 });
+  });
+
+  test('a CSV whose quoted cells hold line breaks: parts cut where the plan finds them equal one part; nominal cuts would not', async () => {
+    // Every row's passed-through last cell spans three lines, so nominal part starts fall inside quotes.
+    const lines = toCsv(churnRows({ rows: 150, seed: 5 }))
+      .trimEnd()
+      .split('\n');
+    const csv = [lines[0], ...lines.slice(1).map((l, i) => l.replace(/,[^,]*$/, `,"note ${i}\nsaid ""no""\r\nend"`))].join('\n') + '\n';
+    const bytes = Buffer.from(csv);
+    const nominal = partRanges(bytes.length, 1024, 1000).parts;
+    const cuts = new CsvRecordCuts(nominal.slice(1).map((p) => p.start));
+    for (let at = 0; at < bytes.length; at += 333) cuts.update(bytes.subarray(at, at + 333)); // chunked as S3 streams it
+    const parts = partsAtCuts(bytes.length, cuts.cuts);
+    expect(parts.length).toBeGreaterThan(3);
+    const whole = await run(bytes, { index: 0, start: 0, end: bytes.length });
+    expect(whole.counts).toMatchObject({ rowsIn: 150, rowsScored: 150, rowsRejected: 0, lines: 451 });
+    const pieces: Awaited<ReturnType<typeof run>>[] = [];
+    for (const part of parts) pieces.push(await run(bytes, part));
+    const records = (text: string) => (parseCsv(text, { relax_column_count: true }) as string[][]).slice(1);
+    const inParts = pieces.flatMap((p) => records(p.predictions));
+    const inOne = records(whole.predictions);
+    expect(inParts.map((r) => r.slice(0, -2))).toEqual(inOne.map((r) => r.slice(0, -2)));
+    expect(pieces.reduce((n, p) => n + p.counts.lines, 0)).toBe(whole.counts.lines);
+    expect(pieces.reduce((n, p) => n + p.counts.rowsRejected, 0)).toBe(0);
+    // The nominal ranges cut records apart: a part that ends inside a quoted cell cannot be read.
+    await expect(run(bytes, nominal[0])).rejects.toThrow(
+      /cannot be read as CSV from the row starting on line 50 of part 0 \(Quote Not Closed/,
+    );
   });
 
   test('cells that a spreadsheet would run as formulas are written with a leading quote; numbers such as -1.5 are not', async () => {

@@ -17,6 +17,10 @@ import { readLocalEvents } from '../local/events-journal';
 import { localTarget } from '../bin/local-target';
 import { partRanges } from '../lambdas/data/parts';
 import { CsvRecordCuts, partsAtCuts } from '../lambdas/batch/record-cuts';
+import { mergeBatch, planBatch, scorePlanPart } from '../lambdas/batch/runs';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { s3Client } from '../lambdas/shared/clients';
+import { batchEnv } from '../lambdas/shared/env';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { cellValues, textPartFrom, type FileLayout } from '../lambdas/batch/part-rows';
 import { spreadsheetSafe } from '../lambdas/shared/spreadsheet-safe';
@@ -247,13 +251,18 @@ describe('the score-part core', () => {
     expect(whole.counts).toMatchObject({ rowsIn: 120, rowsScored: 119, rowsRejected: 1, lines: 121 });
   });
 
-  test('a CSV whose quoted cells hold line breaks: parts cut where the plan finds them equal one part; nominal cuts would not', async () => {
-    // Every row's passed-through last cell spans three lines, so nominal part starts fall inside quotes.
+  /** 150 churn rows whose passed-through last cell spans three lines (LF and CRLF inside quotes): nominal part starts fall inside quotes. */
+  const quotedNotesCsv = (): Buffer => {
     const lines = toCsv(churnRows({ rows: 150, seed: 5 }))
       .trimEnd()
       .split('\n');
-    const csv = [lines[0], ...lines.slice(1).map((l, i) => l.replace(/,[^,]*$/, `,"note ${i}\nsaid ""no""\r\nend"`))].join('\n') + '\n';
-    const bytes = Buffer.from(csv);
+    return Buffer.from(
+      [lines[0], ...lines.slice(1).map((l, i) => l.replace(/,[^,]*$/, `,"note ${i}\nsaid ""no""\r\nend"`))].join('\n') + '\n',
+    );
+  };
+
+  test('a CSV whose quoted cells hold line breaks: parts cut where the plan finds them equal one part; nominal cuts would not', async () => {
+    const bytes = quotedNotesCsv();
     const nominal = partRanges(bytes.length, 1024, 1000).parts;
     const cuts = new CsvRecordCuts(nominal.slice(1).map((p) => p.start));
     for (let at = 0; at < bytes.length; at += 333) cuts.update(bytes.subarray(at, at + 333)); // chunked as S3 streams it
@@ -273,6 +282,28 @@ describe('the score-part core', () => {
     await expect(run(bytes, nominal[0])).rejects.toThrow(
       /cannot be read as CSV from the row starting on line 50 of part 0 \(Quote Not Closed/,
     );
+  });
+
+  test('Plan batch cuts such a CSV between records: planned, scored part by part and merged, every row is scored', async () => {
+    // Its own bucket: a drop under the data bucket's batch/ would start a run of its own.
+    const bucket = 'mloop-test-quoted-plan';
+    await s3Client().send(new CreateBucketCommand({ Bucket: bucket }));
+    const key = `batch/${MODEL}/quoted-notes.csv`;
+    const bytes = quotedNotesCsv();
+    await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes }));
+    const env = batchEnv.parse({ ...test_.cloud.functions.byId('batch').environment, PART_BYTES: '1024', BATCH_CAPTURE_ROWS: '0' });
+    const server = new ModelServer(test_.registry, 0);
+    const planned = await planBatch({ bucket, key }, 'quoted-plan', server, env);
+    expect(planned.parts.length).toBeGreaterThan(3);
+    for (const part of planned.parts.slice(1)) expect(bytes[part.start - 1]).toBe(0x0a);
+    const results = [];
+    for (const part of planned.parts) results.push(await scorePlanPart(planned.plan, part, server, env));
+    const summary = await mergeBatch(planned.plan, results);
+    expect(summary).toMatchObject({ status: 'SUCCEEDED', rowsIn: 150, rowsScored: 150, rowsRejected: 0 });
+    const manifest = await getObjectJson<{ parts: { predictions: string }[] }>(bucket, new URL(summary.manifest).pathname.slice(1));
+    const texts = await Promise.all(manifest.parts.map((p) => getText(bucket, new URL(p.predictions).pathname.slice(1))));
+    const rows = texts.flatMap((t) => (parseCsv(t) as string[][]).slice(1));
+    expect(rows.map((r) => r[5])).toEqual(Array.from({ length: 150 }, (_, i) => `note ${i}\nsaid "no"\r\nend`));
   });
 
   test('cells that a spreadsheet would run as formulas are written with a leading quote; numbers such as -1.5 are not', async () => {

@@ -81,7 +81,7 @@ const problem = (kind: SignatureProblemKind, message: string, extra: Partial<Sig
   ...extra,
 });
 
-export const isProblem = (value: SigV4Signature | SignatureProblem): value is SignatureProblem => 'kind' in value;
+export const isProblem = <T extends object>(value: T | SignatureProblem): value is SignatureProblem => 'kind' in value;
 
 /** URI-encode as SigV4 does: everything but A-Z a-z 0-9 - _ . ~ as %XX (upper-case hex). */
 export function uriEncode(text: string): string {

@@ -511,7 +511,7 @@ describe("credentials other than the home's", () => {
     expect(await listKeysOf('datasets/x/')).toEqual([]);
   });
 
-  test('a request signed more than 15 minutes ago is RequestTimeTooSkewed; a presigned URL works until it expires', async () => {
+  test("a request signed more than 15 minutes ago is RequestTimeTooSkewed; a presigned URL (the SDK signer's, the AWS CLI's) works until it expires", async () => {
     const target = `/${t.cloud.dataBucket}/tmp/buffer.bin`;
     const old = await raw(
       endpoint,
@@ -539,6 +539,12 @@ describe("credentials other than the home's", () => {
     const got = await fetch(`${url.href}?${query(fresh.query!)}`);
     expect(got.status).toBe(200);
     expect((await got.arrayBuffer()).byteLength).toBe(150_000); // the object the SDK test stored
+    // The AWS CLI's presigned URL (botocore's signer) too.
+    const cli = await aws('s3', 'presign', `s3://${t.cloud.dataBucket}/tmp/buffer.bin`, '--expires-in', '60');
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toContain('X-Amz-Signature=');
+    const byCli = await fetch(cli.stdout.trim());
+    expect([byCli.status, (await byCli.arrayBuffer()).byteLength]).toEqual([200, 150_000]);
     const stale = await presign(new Date(Date.now() - 120_000));
     const expired = await fetch(`${url.href}?${query(stale.query!)}`);
     expect([expired.status, await expired.text()]).toEqual([403, expect.stringContaining('Request has expired')]);

@@ -107,7 +107,8 @@ export function refusal(
   detail: Partial<SignatureProblem> & { accessKeyId?: string } = {},
 ): Refusal {
   const protocol = protocolOf(service);
-  const [status, code] = CODES[protocol][kind];
+  // Lambda's Invoke names a payload over its limit as Lambda does.
+  const [status, code] = service === 'lambda' && kind === 'too-large' ? [413, 'RequestTooLargeException'] : CODES[protocol][kind];
   if (protocol === 's3') {
     const extra: Record<string, string> = {};
     if (detail.accessKeyId !== undefined) extra.AWSAccessKeyId = detail.accessKeyId;

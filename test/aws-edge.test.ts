@@ -306,6 +306,11 @@ describe("SDK clients with the home's credentials and the edge as endpoint", () 
       );
     }
 
+    // A payload over Lambda's 6 MB is refused before it is read further, as Lambda refuses it.
+    await expect(
+      lambda.send(new InvokeCommand({ FunctionName: name, Payload: JSON.stringify({ action: 'history', pad: 'x'.repeat(7_000_000) }) })),
+    ).rejects.toMatchObject({ name: 'RequestTooLargeException', $metadata: { httpStatusCode: 413 } });
+
     const failed = await lambda.send(
       new InvokeCommand({ FunctionName: name, Payload: JSON.stringify({ action: 'explode', model: MODEL }) }),
     );

@@ -525,6 +525,24 @@ describe("credentials other than the home's", () => {
       s3Signed(endpoint, 'GET', target, 'UNSIGNED-PAYLOAD', CREDENTIALS, Date.now() - 16 * 60_000),
     );
     expect([old.status, old.text]).toEqual([403, expect.stringContaining('<Code>RequestTimeTooSkewed</Code>')]);
+    const edge = new URL(endpoint);
+    const json = await new SignatureV4({ service: 'states', region: LOCAL_REGION, credentials: CREDENTIALS, sha256: NodeSha256 }).sign(
+      {
+        method: 'POST',
+        protocol: edge.protocol,
+        hostname: edge.hostname,
+        port: Number(edge.port),
+        path: '/',
+        headers: { host: edge.host, 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AWSStepFunctions.ListStateMachines' },
+        body: '{}',
+      },
+      { signingDate: new Date(Date.now() - 16 * 60_000) },
+    );
+    const oldJson = await fetch(endpoint, { method: 'POST', headers: json.headers, body: '{}' });
+    expect([oldJson.status, await oldJson.json()]).toEqual([
+      400,
+      { __type: 'InvalidSignatureException', message: expect.stringContaining('Signature expired') },
+    ]);
 
     const url = new URL(target, endpoint);
     const presign = (signingDate: Date) =>

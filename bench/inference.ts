@@ -218,6 +218,9 @@ async function coldStart(cloud: LocalCloud, dir: string) {
     ...Object.fromEntries(Object.entries(environment).filter(([k]) => k !== 'NODE_OPTIONS')),
     MLOOP_S3_ENDPOINT: process.env.MLOOP_S3_ENDPOINT ?? '',
     MLOOP_DYNAMODB_ENDPOINT: process.env.MLOOP_DYNAMODB_ENDPOINT ?? '',
+    // The emulators' ports take only the home's credentials (local/edge-credentials.ts).
+    MLOOP_EDGE_ACCESS_KEY_ID: cloud.credentials.accessKeyId,
+    MLOOP_EDGE_SECRET_ACCESS_KEY: cloud.credentials.secretAccessKey,
     AWS_REGION: process.env.AWS_REGION ?? 'us-east-1',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
     BENCH_EVENT: eventFile,

@@ -11,8 +11,10 @@
  *   local/eventbridge-api.ts), `sns` and `cloudformation` (the query protocol: a form-encoded
  *   `Action=<Operation>`, local/sns-api.ts, local/cloudformation-api.ts).
  * An unsigned request is routed by what it carries (its X-Amz-Target, its path, a form's Action),
- * and otherwise goes to S3. Every request must be signed with the home's credentials
- * (local/edge-credentials.ts); others are refused (403) before they are routed.
+ * and otherwise goes to S3. Every request must be signed with the home's credentials: its SigV4
+ * signature is verified (local/edge-credentials.ts, local/sigv4-verify.ts; the body is read to
+ * hash it only when the request does not declare its hash, and within the limit its service has
+ * anyway), and others are refused (403) before they are routed.
  * Errors are answered as each protocol answers them (JSON: HTTP 400 with `__type`; query: an XML
  * ErrorResponse); an operation that is not served is answered UnknownOperationException rather
  * than pretended. Nothing listens beyond 127.0.0.1.
@@ -20,11 +22,11 @@
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { serveApiRequest, type Route } from './api-server';
+import { MAX_BODY_BYTES as API_MAX_BODY_BYTES, serveApiRequest, type Route } from './api-server';
 import { CLOUDFORMATION_OPERATIONS, CloudFormationError, cloudFormationErrorXml, type CloudFormationBackend } from './cloudformation-api';
-import { forwardToEmulator } from './emulator-proxy';
+import { DYNAMODB_MAX_REQUEST_BYTES, forwardToEmulator } from './emulator-proxy';
 import { listenOnLoopback, readBodyUpTo } from './loopback-http';
-import { credentialsProblem, credentialsRefusal, type EdgeCredentials } from './edge-credentials';
+import { admitSigned, writeRefusal, type EdgeCredentials } from './edge-credentials';
 import { EVENTS_OPERATIONS, EVENTS_TARGET_PREFIX, type EventBridgeBackend } from './eventbridge-api';
 import { StatesApiError } from './executions';
 import { INVOKE_PATH, invoke, MAX_PAYLOAD_BYTES, type LambdaBackend } from './lambda-api';
@@ -100,6 +102,14 @@ function unsignedService(req: http.IncomingMessage, url: URL): string {
 
 /** Step Functions' limit on an execution's input (256 KiB) and EventBridge's on a request, plus room around them. */
 const MAX_BODY_BYTES = 1100 * 1024;
+
+/** The most the edge reads of a body to hash it (one that does not declare its hash): what its service takes anyway. */
+function bodyLimit(service: string): number {
+  if (service === 'dynamodb') return DYNAMODB_MAX_REQUEST_BYTES;
+  if (service === 'lambda') return MAX_PAYLOAD_BYTES;
+  if (service === 'execute-api') return API_MAX_BODY_BYTES;
+  return MAX_BODY_BYTES;
+}
 
 interface Answer {
   readonly status: number;
@@ -263,20 +273,33 @@ function serveRestApi(backend: AwsBackend, req: http.IncomingMessage, res: http.
 }
 
 /** Answer one request of the edge (see the file comment). */
-async function serve(backend: AwsBackend, options: AwsApiOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-  const service = signingService(req.headers, url) ?? unsignedService(req, url);
-  const refused = credentialsProblem(req.headers, url, options.credentials);
-  if (refused !== undefined) {
-    req.resume();
-    const { headers, body } = credentialsRefusal(service, refused);
-    return write(res, 403, headers, body);
+async function serve(backend: AwsBackend, options: AwsApiOptions, incoming: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const url = new URL(incoming.url ?? '/', 'http://127.0.0.1');
+  const service = signingService(incoming.headers, url) ?? unsignedService(incoming, url);
+  // A service the edge does not serve is answered before the signature is checked: nothing runs for it.
+  if (!(EDGE_SERVICES as readonly string[]).includes(service) && service !== 'query') {
+    incoming.resume();
+    return write(
+      res,
+      400,
+      { 'content-type': 'application/x-amz-json-1.0' },
+      JSON.stringify({
+        __type: 'UnknownOperationException',
+        message: `The local AWS endpoint does not serve the service '${service}' (it serves ${EDGE_SERVICES.join(', ')}).`,
+      }),
+    );
   }
+  const admitted = await admitSigned(incoming, service, options.credentials, { maxBodyBytes: bodyLimit(service) });
+  if ('refused' in admitted) return writeRefusal(incoming, res, admitted.refused);
+  const req = admitted.request;
   switch (service) {
     case 's3':
-      return forwardToEmulator('s3', options.s3Endpoint, req, res);
     case 'dynamodb':
-      return forwardToEmulator('dynamodb', options.dynamoEndpoint, req, res);
+      return forwardToEmulator(service, service === 's3' ? options.s3Endpoint : options.dynamoEndpoint, req, res, {
+        credentials: options.credentials,
+        region: signingRegion(req.headers, url) ?? 'us-east-1',
+        payloadHash: admitted.payloadHash,
+      });
     case 'lambda':
       return serveLambda(backend, req, res, url);
     case 'execute-api':
@@ -290,16 +313,7 @@ async function serve(backend: AwsBackend, options: AwsApiOptions, req: http.Inco
       return write(res, status, { 'content-type': contentType }, body);
     }
     default:
-      req.resume();
-      return write(
-        res,
-        400,
-        { 'content-type': 'application/x-amz-json-1.0' },
-        JSON.stringify({
-          __type: 'UnknownOperationException',
-          message: `The local AWS endpoint does not serve the service '${service}' (it serves ${EDGE_SERVICES.join(', ')}).`,
-        }),
-      );
+      throw new Error(`The edge has no route for the service '${service}'.`); // EDGE_SERVICES and this switch disagree
   }
 }
 

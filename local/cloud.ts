@@ -130,6 +130,13 @@ export class LocalCloud {
       ...options.context,
       ...(options.trainingCodeDir ? { 'mloop:trainingCodeDir': path.resolve(options.trainingCodeDir) } : {}),
     });
+    if (owner) fs.rmSync(outdir, { recursive: true, force: true }); // an attached process only needed the template
+    // The home's credentials: the owner's (from runtime.json) when attached, else new ones.
+    if (owner && !(owner.accessKeyId && owner.secretAccessKey))
+      throw new Error(
+        `${home} is served by process ${owner.pid}, whose runtime.json holds no credentials (an older mloop?): stop it and run this command again.`,
+      );
+    const credentials = owner ? { accessKeyId: owner.accessKeyId!, secretAccessKey: owner.secretAccessKey! } : generateEdgeCredentials();
     const emulators: Emulators = owner
       ? {
           s3Endpoint: owner.s3Endpoint!,
@@ -137,15 +144,9 @@ export class LocalCloud {
           onObjectEvent: () => undefined,
           stop: async () => undefined,
         }
-      : await startEmulators(home);
-    if (owner) fs.rmSync(outdir, { recursive: true, force: true }); // an attached process only needed the template
+      : await startEmulators(home, credentials);
     const cloud = new LocalCloud(home, template, emulators, options, owner);
-    // The home's credentials for the edge: the owner's (from runtime.json) when attached, else new.
-    if (owner && !(owner.accessKeyId && owner.secretAccessKey))
-      throw new Error(
-        `${home} is served by process ${owner.pid}, whose runtime.json holds no credentials (an older mloop?): stop it and run this command again.`,
-      );
-    cloud.credentials = owner ? { accessKeyId: owner.accessKeyId!, secretAccessKey: owner.secretAccessKey! } : generateEdgeCredentials();
+    cloud.credentials = credentials;
     // Executions run in the owner: an attached process's StartExecution, PutEvents and task
     // results go to the owner's edge endpoint.
     if (!owner) {
@@ -179,13 +180,13 @@ export class LocalCloud {
 
     // The one client factory every handler uses now points at the local runtime: S3 and DynamoDB
     // at the emulators' own ports (the edge would only add a proxy hop in this process: measured,
-    // +40-70% on a 64 MB GetObject and about +0.5 ms a GetItem), the other APIs at the edge.
+    // +40-70% on a 64 MB GetObject and about +0.5 ms a GetItem), the other APIs at the edge. All
+    // of them take only the home's credentials, which the clients sign with.
     process.env.MLOOP_S3_ENDPOINT = emulators.s3Endpoint;
     process.env.MLOOP_DYNAMODB_ENDPOINT = emulators.dynamoEndpoint;
     process.env.MLOOP_SFN_ENDPOINT = awsEndpoint;
     process.env.MLOOP_EVENTS_ENDPOINT = awsEndpoint;
     process.env.MLOOP_SNS_ENDPOINT = awsEndpoint;
-    // The clients of the edge (Step Functions, EventBridge, SNS) sign with the home's credentials.
     process.env.MLOOP_EDGE_ACCESS_KEY_ID = cloud.credentials.accessKeyId;
     process.env.MLOOP_EDGE_SECRET_ACCESS_KEY = cloud.credentials.secretAccessKey;
     process.env.AWS_REGION = LOCAL_REGION;
@@ -194,7 +195,7 @@ export class LocalCloud {
     cloud.faults = installFaultHolds(process.env, (line) => cloud.say(line));
     resetClients();
 
-    if (!owner) await deployLocally(template, s3Client(), emulators.dynamoEndpoint); // the owner deployed the home
+    if (!owner) await deployLocally(template, s3Client(), emulators.dynamoEndpoint, credentials); // the owner deployed the home
     emulators.onObjectEvent((record) => {
       const event = objectCreatedEvent(record);
       // publish never rejects: a target's failure is logged and fails the waiters of the key.

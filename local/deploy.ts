@@ -10,7 +10,12 @@ import { LOCAL_REGION } from './template';
 import type { LocalTemplate } from './template-types';
 
 /** Create the template's buckets, tables and file assets in the emulators (those missing). */
-export async function deployLocally(template: LocalTemplate, s3: S3Client, dynamoEndpoint: string): Promise<void> {
+export async function deployLocally(
+  template: LocalTemplate,
+  s3: S3Client,
+  dynamoEndpoint: string,
+  credentials: { readonly accessKeyId: string; readonly secretAccessKey: string },
+): Promise<void> {
   const buckets = new Set([...template.buckets, ...template.assets.map((a) => a.bucket)]);
   for (const bucket of buckets) {
     try {
@@ -23,7 +28,7 @@ export async function deployLocally(template: LocalTemplate, s3: S3Client, dynam
   const ddb = new DynamoDBClient({
     endpoint: dynamoEndpoint,
     region: LOCAL_REGION,
-    credentials: { accessKeyId: 'mloop-local', secretAccessKey: 'mloop-local' },
+    credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey }, // the home's: the emulators take no others
   });
   try {
     for (const table of template.tables) {

@@ -1,21 +1,25 @@
 /**
- * S3 and DynamoDB on the edge endpoint (local/aws-api.ts): a request is forwarded to the emulator
- * (s3rver, dynalite; local/emulators.ts) with its body streamed, and the emulator's status,
- * headers and body come back as they are. For S3, three things happen on the way:
- * - a key that would name a file outside the bucket's folder in s3rver's filesystem store (a `.`
- *   or `..` segment, an empty segment, a NUL) is refused with an S3 error, before s3rver sees it;
- * - any credentials are accepted: s3rver knows one access key (S3RVER) and does not check SigV4
- *   signatures, so the access key id of the request is swapped for it;
- * - an aws-chunked body is decoded (local/aws-chunked.ts), so the object is the exact bytes.
+ * S3 and DynamoDB on the edge endpoint (local/aws-api.ts): a request the edge took (signed with
+ * the home's credentials, local/edge-credentials.ts) is forwarded to the emulator (s3rver,
+ * dynalite; local/emulators.ts) with its body streamed, and the emulator's status, headers and
+ * body come back as they are. On the way:
+ * - for S3, a key that would name a file outside the bucket's folder in s3rver's filesystem store
+ *   (a `.` or `..` segment, an empty segment, a NUL) is refused with an S3 error, before s3rver
+ *   sees it;
+ * - for S3, an aws-chunked body is decoded (local/aws-chunked.ts), so the object is the exact bytes;
+ * - the forwarded request is signed anew with the home's credentials (the emulators' ports take
+ *   nothing else), for what is sent: a decoded body changes the signed headers, and a presigned
+ *   URL's signature parameters are dropped for the Authorization header.
  */
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import { isIP } from 'node:net';
 import { pipeline } from 'node:stream';
 import { AwsChunkedDecoder, ChunkedBodyError, decodedHeaders, isAwsChunked } from './aws-chunked';
+import { signedHeadersFor, UNSIGNED_PAYLOAD } from './sigv4-verify';
 
-/** The access key s3rver knows (its built-in account). */
-const S3RVER_KEY = 'S3RVER';
+/** DynamoDB's limit on a request (dynalite's too): the most read of a DynamoDB body to hash it. */
+export const DYNAMODB_MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 
 /** Hop-by-hop headers, which belong to one connection and are not forwarded. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'expect']);
@@ -69,36 +73,59 @@ export function s3PathProblem(bucket: string | undefined, key: string | undefine
   return `The object key '${key}' has ${what}: the local S3 stores objects as files under MLOOP_HOME/s3 and refuses keys that would name a file outside their bucket or fold into another key.`;
 }
 
-/** `headers` with the request's access key id (SigV4 or SigV2, header or presigned query) made s3rver's. */
-function s3rverCredentials(rawUrl: string, headers: http.IncomingHttpHeaders): { url: string; headers: http.IncomingHttpHeaders } {
-  const out = { ...headers };
-  const authorization = headers.authorization;
-  if (authorization) {
-    out.authorization = authorization.replace(/(Credential=)[^/,\s]+/, `$1${S3RVER_KEY}`).replace(/^AWS [^:\s]+:/, `AWS ${S3RVER_KEY}:`);
-  }
+/** A presigned URL's signature parameters, which the forwarded request's own signature replaces. */
+const PRESIGN_PARAMS = new Set([
+  'x-amz-algorithm',
+  'x-amz-credential',
+  'x-amz-date',
+  'x-amz-expires',
+  'x-amz-signedheaders',
+  'x-amz-signature',
+  'x-amz-security-token',
+]);
+
+function withoutPresignParams(rawUrl: string): string {
   const query = rawUrl.indexOf('?');
-  if (query < 0) return { url: rawUrl, headers: out };
-  const params = rawUrl
+  if (query < 0) return rawUrl;
+  const kept = rawUrl
     .slice(query + 1)
     .split('&')
-    .map((pair) => {
-      const [name] = pair.split('=', 1);
-      if (name === 'X-Amz-Credential') return pair.replace(/=[^%/]*(%2F|\/)/i, `=${S3RVER_KEY}$1`);
-      if (name === 'AWSAccessKeyId') return `AWSAccessKeyId=${S3RVER_KEY}`;
-      return pair;
+    .filter((pair) => {
+      const name = pair.split('=', 1)[0];
+      let decoded = name;
+      try {
+        decoded = decodeURIComponent(name);
+      } catch {
+        // kept as it is
+      }
+      return !PRESIGN_PARAMS.has(decoded.toLowerCase());
     });
-  return { url: `${rawUrl.slice(0, query)}?${params.join('&')}`, headers: out };
+  return kept.length > 0 ? `${rawUrl.slice(0, query)}?${kept.join('&')}` : rawUrl.slice(0, query);
 }
 
 function forwardedHeaders(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
   return Object.fromEntries(Object.entries(headers).filter(([name, value]) => value !== undefined && !HOP_BY_HOP.has(name)));
 }
 
+/** What the forwarded request is signed with: the home's credentials, and the region the client signed for. */
+export interface ForwardSigning {
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  readonly region: string;
+  /** The payload hash of the request as the edge took it (declared, or the hash of the body it read). */
+  readonly payloadHash: string;
+}
+
 /**
  * Forward a request to an emulator at `endpoint` and answer with its answer. For `s3`, the key is
- * checked, the credentials swapped and an aws-chunked body decoded first (see the file comment).
+ * checked and an aws-chunked body decoded first; the request is signed anew (see the file comment).
  */
-export function forwardToEmulator(service: 's3' | 'dynamodb', endpoint: string, req: http.IncomingMessage, res: http.ServerResponse): void {
+export function forwardToEmulator(
+  service: 's3' | 'dynamodb',
+  endpoint: string,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  signing: ForwardSigning,
+): void {
   const s3Error = (status: number, code: string, message: string, extra: Record<string, string> = {}) => {
     if (res.headersSent) return void res.destroy();
     const body = s3ErrorXml(code, message, extra);
@@ -113,7 +140,7 @@ export function forwardToEmulator(service: 's3' | 'dynamodb', endpoint: string, 
     const { bucket, key } = s3Target(url, headers.host);
     const problem = s3PathProblem(bucket, key);
     if (problem) return s3Error(400, 'InvalidArgument', problem, { ...(key !== undefined ? { Key: key } : {}) });
-    ({ url, headers } = s3rverCredentials(url, headers));
+    url = withoutPresignParams(url);
     if (isAwsChunked(headers) && req.method !== 'GET' && req.method !== 'HEAD') {
       const decodedLength = headers['x-amz-decoded-content-length'];
       const length = decodedLength === undefined ? undefined : Number(decodedLength);
@@ -125,6 +152,16 @@ export function forwardToEmulator(service: 's3' | 'dynamodb', endpoint: string, 
     }
   }
   const target = new URL(endpoint);
+  // Signed for the host header it is sent with (the client's: s3rver reads a bucket from a virtual host).
+  const { authorization: _clientSignature, ...unsigned } = headers;
+  const sent = { ...unsigned, host: headers.host ?? target.host };
+  const signature = signedHeadersFor({ method: req.method ?? 'GET', url, headers: { host: sent.host } }, signing.credentials, {
+    region: signing.region,
+    service,
+    payloadHash: decoder ? UNSIGNED_PAYLOAD : signing.payloadHash,
+    now: Date.now(),
+  });
+  headers = { ...sent, ...signature };
   let answered = false;
   /** Answer a failure once: the body's (a 400 naming what is wrong with it) or the emulator's (502). */
   const fail = (error: Error, fromBody: boolean) => {

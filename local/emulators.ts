@@ -2,14 +2,23 @@
  * The local cloud's storage: an S3 API (s3rver) and a DynamoDB API (dynalite) on loopback, with
  * their state in folders under MLOOP_HOME so that datasets, models and the registry survive
  * across runs. Ports are chosen by the OS; nothing listens beyond 127.0.0.1.
+ *
+ * Neither emulator checks SigV4 signatures (s3rver reads the access key id only; dynalite takes
+ * anything), and any local user can connect to a loopback port: each one's request handler is
+ * wrapped, in process, by the check the edge makes (local/edge-credentials.ts), so that its port
+ * takes only requests signed with the home's credentials. The in-process clients sign with them
+ * (lambdas/shared/clients.ts), and the edge signs what it forwards (local/emulator-proxy.ts).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import dynalite from 'dynalite';
+import { DYNAMODB_MAX_REQUEST_BYTES } from './emulator-proxy';
+import { requireHomeSignature, type EdgeCredentials } from './edge-credentials';
 import { Level } from 'level';
 import S3rver from 's3rver';
 
@@ -63,6 +72,14 @@ interface FilesystemStore {
 /** s3rver's own list of the system metadata it keeps beside the x-amz-meta-* fields. */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const ALLOWED_METADATA = (require('s3rver/lib/models/object') as { ALLOWED_METADATA: string[] }).ALLOWED_METADATA;
+
+/** s3rver's accounts: the access key ids its own check takes (it verifies SigV2 signatures only). */
+interface S3rverAccount {
+  createKeyPair(id: string, secret: string): void;
+  revokeAccessKey(id: string): void;
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const S3RVER_ACCOUNT = (require('s3rver/lib/models/account') as { DUMMY_ACCOUNT: S3rverAccount }).DUMMY_ACCOUNT;
 
 /** s3rver's error, which it answers as an S3 error document with the code's status. */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -218,23 +235,36 @@ async function checkDynamoStore(dir: string): Promise<void> {
   }
 }
 
-export async function startEmulators(home: string): Promise<Emulators> {
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * Start the emulators on `home`'s state, each port taking only requests signed with
+ * `credentials` (see the file comment).
+ */
+export async function startEmulators(home: string, credentials: EdgeCredentials): Promise<Emulators> {
   const s3Dir = path.join(home, 's3');
   const dynamoDir = path.join(home, 'dynamodb');
   fs.mkdirSync(s3Dir, { recursive: true });
   fs.mkdirSync(dynamoDir, { recursive: true });
   await checkDynamoStore(dynamoDir);
 
-  // allowMismatchedSignatures: any credentials are accepted locally; the edge endpoint hands
-  // s3rver its own access key (local/emulator-proxy.ts), and a SigV2 signature made with another
-  // secret must not be refused for it (s3rver does not check SigV4 signatures at all).
+  // s3rver's own check wants to know the access key id; the signature is verified before it
+  // (requireHomeSignature), and s3rver would only check SigV2 ones (which the gate refuses).
+  S3RVER_ACCOUNT.createKeyPair(credentials.accessKeyId, credentials.secretAccessKey);
   const s3 = new S3rver({ address: '127.0.0.1', port: 0, directory: s3Dir, silent: true, allowMismatchedSignatures: true });
   const store = (s3 as unknown as { store: FilesystemStore }).store;
   confineStore(store);
   hardenStore(store);
+  // s3rver's server takes its request listener from callback() (Koa's) when it starts listening.
+  const koa = s3 as unknown as { callback(): Listener };
+  const s3Listener = koa.callback.bind(koa);
+  koa.callback = () => requireHomeSignature(s3Listener(), 's3', credentials, 0);
   const s3Address = await s3.run();
 
   const dynamo = dynalite({ path: dynamoDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const [dynamoListener] = dynamo.listeners('request') as Listener[];
+  dynamo.removeAllListeners('request');
+  dynamo.on('request', requireHomeSignature(dynamoListener, 'dynamodb', credentials, DYNAMODB_MAX_REQUEST_BYTES));
   await new Promise<void>((resolve, reject) => {
     dynamo.once('error', reject);
     dynamo.listen(0, '127.0.0.1', () => resolve());
@@ -254,6 +284,7 @@ export async function startEmulators(home: string): Promise<Emulators> {
       await s3.close();
       // dynalite keeps its LevelDB open until the server closes; wait for both.
       await new Promise<void>((resolve) => dynamo.close(() => resolve()));
+      S3RVER_ACCOUNT.revokeAccessKey(credentials.accessKeyId);
     },
   };
 }

@@ -5,7 +5,6 @@
  * One cloud for the file; the AWS CLI's drop trains the model the later tests read.
  */
 import { execFile } from 'node:child_process';
-import { createHash, createHmac } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -23,8 +22,10 @@ import { registryKeys, s3Keys } from '../lambdas/shared/layout';
 import { executionArnOf } from '../lambdas/pipeline/start';
 import { churnRows, DEMO_FEATURES, toCsv } from '../local/demo-data';
 import { readRuntimeOwner } from '../local/runtime-claim';
+import { signedHeadersFor } from '../local/sigv4-verify';
 import { LOCAL_REGION } from '../local/template';
 import { startCloud, stopCloud, tempDir, type TestCloud } from './helpers/cloud';
+import { NodeSha256 } from './helpers/node-sha256';
 
 jest.setTimeout(300_000);
 
@@ -115,11 +116,19 @@ function raw(
   });
 }
 
-/** An S3 SigV4 Authorization header of any key (the edge checks its scope, not its signature). */
-const s3Auth = (): Record<string, string> => ({
-  authorization: `AWS4-HMAC-SHA256 Credential=${CREDENTIALS.accessKeyId}/20250101/${LOCAL_REGION}/s3/aws4_request, SignedHeaders=host, Signature=${'0'.repeat(64)}`,
-  'x-amz-date': new Date().toISOString().replace(/[-:]|\.\d+/g, ''),
-});
+/** Headers that sign a raw S3 request to `base` with the home's credentials (or others), at `now`. */
+function s3Signed(
+  base: string,
+  method: string,
+  target: string,
+  payloadHash: string,
+  credentials = CREDENTIALS,
+  now = Date.now(),
+): Record<string, string> {
+  const host = new URL(base).host;
+  const scope = { region: LOCAL_REGION, service: 's3', payloadHash, now };
+  return { host, ...signedHeadersFor({ method, url: target, headers: { host } }, credentials, scope) };
+}
 
 describe('the real AWS CLI against the edge endpoint', () => {
   test('aws s3 cp with the target metadata starts a run that succeeds; list-executions, describe-execution and describe-stacks read it', async () => {
@@ -225,9 +234,8 @@ describe("SDK clients with the home's credentials and the edge as endpoint", () 
       'PUT',
       `/${t.cloud.dataBucket}/${key}`,
       {
-        ...s3Auth(),
+        ...s3Signed(endpoint, 'PUT', `/${t.cloud.dataBucket}/${key}`, 'STREAMING-UNSIGNED-PAYLOAD-TRAILER'),
         'content-encoding': 'aws-chunked',
-        'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
         'x-amz-decoded-content-length': String(data.length),
         'x-amz-trailer': 'x-amz-checksum-crc32',
         'content-length': String(body.length),
@@ -244,7 +252,7 @@ describe("SDK clients with the home's credentials and the edge as endpoint", () 
     const outside = path.join(path.dirname(t.home), `mloop-escape-${process.pid}`);
     const escape = `/${t.cloud.dataBucket}/../../${path.basename(outside)}`;
     for (const target of [escape, escape.replace(/\.\./g, '%2E%2E'), `/${t.cloud.dataBucket}/a/%2E%2E%2F%2E%2E%2F%2E%2E%2Fx`]) {
-      const res = await raw(endpoint, 'PUT', target, { ...s3Auth(), 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' }, Buffer.from('pwned'));
+      const res = await raw(endpoint, 'PUT', target, s3Signed(endpoint, 'PUT', target, 'UNSIGNED-PAYLOAD'), Buffer.from('pwned'));
       expect([res.status, res.text]).toEqual([400, expect.stringContaining('<Code>InvalidArgument</Code>')]);
       expect(res.text).toContain('path segment: the local S3 stores objects as files under MLOOP_HOME/s3');
     }
@@ -252,13 +260,21 @@ describe("SDK clients with the home's credentials and the edge as endpoint", () 
       endpoint,
       'PUT',
       `/${t.cloud.dataBucket}//etc/x`,
-      { ...s3Auth(), 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+      s3Signed(endpoint, 'PUT', `/${t.cloud.dataBucket}//etc/x`, 'UNSIGNED-PAYLOAD'),
       Buffer.from('x'),
     );
     expect([empty.status, empty.text]).toEqual([400, expect.stringContaining('has an empty path segment (a leading or doubled /)')]);
 
-    // The emulator's own port (which handlers use) refuses a key that climbs out of its bucket too.
-    const direct = await raw(readRuntimeOwner(t.home)!.s3Endpoint!, 'PUT', escape, { 'content-length': '5' }, Buffer.from('pwned'));
+    // The emulator's own port (which handlers use) refuses a key that climbs out of its bucket too,
+    // signed with the home's credentials (its port takes no others).
+    const s3Port = readRuntimeOwner(t.home)!.s3Endpoint!;
+    const direct = await raw(
+      s3Port,
+      'PUT',
+      escape,
+      { ...s3Signed(s3Port, 'PUT', escape, 'UNSIGNED-PAYLOAD'), 'content-length': '5' },
+      Buffer.from('pwned'),
+    );
     expect([direct.status, direct.text]).toEqual([400, expect.stringContaining('<Code>InvalidArgument</Code>')]);
     expect(direct.text).toContain('names a file outside its bucket&apos;s folder in the local S3 store');
     expect(fs.readdirSync(path.dirname(outside)).filter((f) => f.startsWith(path.basename(outside)))).toEqual([]);
@@ -289,6 +305,11 @@ describe("SDK clients with the home's credentials and the edge as endpoint", () 
         await t.cloud.invoke('models', { action: 'history', model: MODEL }),
       );
     }
+
+    // A payload over Lambda's 6 MB is refused before it is read further, as Lambda refuses it.
+    await expect(
+      lambda.send(new InvokeCommand({ FunctionName: name, Payload: JSON.stringify({ action: 'history', pad: 'x'.repeat(7_000_000) }) })),
+    ).rejects.toMatchObject({ name: 'RequestTooLargeException', $metadata: { httpStatusCode: 413 } });
 
     const failed = await lambda.send(
       new InvokeCommand({ FunctionName: name, Payload: JSON.stringify({ action: 'explode', model: MODEL }) }),
@@ -468,6 +489,133 @@ describe("credentials other than the home's", () => {
     expect([start.status, JSON.parse(start.text).__type]).toEqual([403, 'UnrecognizedClientException']);
   });
 
+  test("the home's access key id with another secret is refused as each protocol refuses a bad signature", async () => {
+    const forged = { endpoint, region: LOCAL_REGION, credentials: { accessKeyId: CREDENTIALS.accessKeyId, secretAccessKey: 'guessed' } };
+    const s3 = new S3Client({ ...forged, forcePathStyle: true });
+    await expect(
+      s3.send(new PutObjectCommand({ Bucket: t.cloud.dataBucket, Key: 'datasets/x/forged.csv', Body: 'a' })),
+    ).rejects.toMatchObject({
+      name: 'SignatureDoesNotMatch',
+      $metadata: { httpStatusCode: 403 },
+    });
+    const ddb = new DynamoDBClient(forged);
+    await expect(
+      ddb.send(new GetItemCommand({ TableName: t.cloud.registryTable, Key: { pk: { S: 'x' }, sk: { S: 'y' } } })),
+    ).rejects.toMatchObject({ name: 'InvalidSignatureException', $metadata: { httpStatusCode: 403 } });
+    const sfn = new SFNClient(forged);
+    await expect(sfn.send(new ListExecutionsCommand({ stateMachineArn: t.cloud.pipelineStateMachineArn }))).rejects.toMatchObject({
+      name: 'InvalidSignatureException',
+    });
+    const cfn = new CloudFormationClient(forged);
+    await expect(cfn.send(new DescribeStacksCommand({ StackName: 'Mloop' }))).rejects.toMatchObject({
+      name: 'SignatureDoesNotMatch',
+      $metadata: { httpStatusCode: 403 },
+    });
+    const forgedCli = await awsWith(forged.credentials, 'cloudformation', 'describe-stacks', '--stack-name', 'Mloop');
+    expect(forgedCli.stderr).toContain('(SignatureDoesNotMatch) when calling the DescribeStacks operation');
+    expect(await listKeysOf('datasets/x/')).toEqual([]);
+  });
+
+  test("a request signed more than 15 minutes ago is RequestTimeTooSkewed; a presigned URL (the SDK signer's, the AWS CLI's) works until it expires", async () => {
+    const target = `/${t.cloud.dataBucket}/tmp/buffer.bin`;
+    const old = await raw(
+      endpoint,
+      'GET',
+      target,
+      s3Signed(endpoint, 'GET', target, 'UNSIGNED-PAYLOAD', CREDENTIALS, Date.now() - 16 * 60_000),
+    );
+    expect([old.status, old.text]).toEqual([403, expect.stringContaining('<Code>RequestTimeTooSkewed</Code>')]);
+    const edge = new URL(endpoint);
+    const json = await new SignatureV4({ service: 'states', region: LOCAL_REGION, credentials: CREDENTIALS, sha256: NodeSha256 }).sign(
+      {
+        method: 'POST',
+        protocol: edge.protocol,
+        hostname: edge.hostname,
+        port: Number(edge.port),
+        path: '/',
+        headers: { host: edge.host, 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AWSStepFunctions.ListStateMachines' },
+        body: '{}',
+      },
+      { signingDate: new Date(Date.now() - 16 * 60_000) },
+    );
+    const oldJson = await fetch(endpoint, { method: 'POST', headers: json.headers, body: '{}' });
+    expect([oldJson.status, await oldJson.json()]).toEqual([
+      400,
+      { __type: 'InvalidSignatureException', message: expect.stringContaining('Signature expired') },
+    ]);
+
+    const url = new URL(target, endpoint);
+    const presign = (signingDate: Date) =>
+      new SignatureV4({ service: 's3', region: LOCAL_REGION, credentials: CREDENTIALS, sha256: NodeSha256, uriEscapePath: false }).presign(
+        {
+          method: 'GET',
+          protocol: url.protocol,
+          hostname: url.hostname,
+          port: Number(url.port),
+          path: url.pathname,
+          headers: { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+        },
+        { signingDate, expiresIn: 60 },
+      );
+    const query = (q: Record<string, unknown>) => new URLSearchParams(q as Record<string, string>).toString();
+    const fresh = await presign(new Date());
+    const got = await fetch(`${url.href}?${query(fresh.query!)}`);
+    expect(got.status).toBe(200);
+    expect((await got.arrayBuffer()).byteLength).toBe(150_000); // the object the SDK test stored
+    // The AWS CLI's presigned URL (botocore's signer) too.
+    const cli = await aws('s3', 'presign', `s3://${t.cloud.dataBucket}/tmp/buffer.bin`, '--expires-in', '60');
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toContain('X-Amz-Signature=');
+    const byCli = await fetch(cli.stdout.trim());
+    expect([byCli.status, (await byCli.arrayBuffer()).byteLength]).toEqual([200, 150_000]);
+    const stale = await presign(new Date(Date.now() - 120_000));
+    const expired = await fetch(`${url.href}?${query(stale.query!)}`);
+    expect([expired.status, await expired.text()]).toEqual([403, expect.stringContaining('Request has expired')]);
+  });
+
+  test("the emulators' own ports take the home's signature only: unsigned or wrongly signed requests are refused", async () => {
+    const owner = readRuntimeOwner(t.home)!;
+    const target = `/${t.cloud.dataBucket}/datasets/x/direct.csv`;
+    const unsigned = await raw(owner.s3Endpoint!, 'PUT', target, { 'content-length': '1' }, Buffer.from('a'));
+    expect([unsigned.status, unsigned.text]).toEqual([403, expect.stringContaining('<Code>InvalidAccessKeyId</Code>')]);
+    const guessed = { accessKeyId: CREDENTIALS.accessKeyId, secretAccessKey: 'guessed' };
+    const forged = await raw(
+      owner.s3Endpoint!,
+      'PUT',
+      target,
+      { ...s3Signed(owner.s3Endpoint!, 'PUT', target, 'UNSIGNED-PAYLOAD', guessed), 'content-length': '1' },
+      Buffer.from('a'),
+    );
+    expect([forged.status, forged.text]).toEqual([403, expect.stringContaining('<Code>SignatureDoesNotMatch</Code>')]);
+    // (s3rver's own check would have taken the built-in key S3RVER.)
+    const s3rverKey = new S3Client({
+      endpoint: owner.s3Endpoint,
+      region: LOCAL_REGION,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
+    await expect(
+      s3rverKey.send(new PutObjectCommand({ Bucket: t.cloud.dataBucket, Key: 'datasets/x/s3rver.csv', Body: 'a' })),
+    ).rejects.toMatchObject({
+      name: 'InvalidAccessKeyId',
+    });
+
+    const key = { TableName: t.cloud.registryTable, Key: { pk: { S: registryKeys.pk(MODEL) }, sk: { S: registryKeys.version(1) } } };
+    const home = new DynamoDBClient({ endpoint: owner.dynamoEndpoint, region: LOCAL_REGION, credentials: CREDENTIALS });
+    expect((await home.send(new GetItemCommand(key))).Item?.pk).toEqual({ S: registryKeys.pk(MODEL) });
+    const wrong = new DynamoDBClient({ endpoint: owner.dynamoEndpoint, region: LOCAL_REGION, credentials: guessed });
+    await expect(wrong.send(new GetItemCommand(key))).rejects.toMatchObject({
+      name: 'InvalidSignatureException',
+      $metadata: { httpStatusCode: 403 },
+    });
+    const anyone = await raw(owner.dynamoEndpoint!, 'POST', '/', {
+      'x-amz-target': 'DynamoDB_20120810.ListTables',
+      'content-type': 'application/x-amz-json-1.0',
+    });
+    expect([anyone.status, JSON.parse(anyone.text).__type]).toEqual([403, 'UnrecognizedClientException']);
+    expect(await listKeysOf('datasets/x/')).toEqual([]);
+  });
+
   test('mloop doctor reports the runtime without its secret key', async () => {
     const report = await diagnose(undefined, t.home);
     expect(report.home.owner).toMatchObject({ pid: process.pid, accessKeyId: CREDENTIALS.accessKeyId });
@@ -486,32 +634,4 @@ async function listKeysOf(prefix: string): Promise<string[]> {
   const s3 = new S3Client({ ...client.endpoint(), forcePathStyle: true });
   const listed = await s3.send(new ListObjectsV2Command({ Bucket: t.cloud.dataBucket, Prefix: prefix }));
   return (listed.Contents ?? []).map((o) => o.Key!);
-}
-
-const bytes = (data: string | ArrayBuffer | ArrayBufferView): string | Buffer =>
-  typeof data === 'string'
-    ? data
-    : data instanceof ArrayBuffer
-      ? Buffer.from(data)
-      : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-
-/** SHA-256 and HMAC-SHA-256 from node:crypto, in the shape SignatureV4 takes. */
-class NodeSha256 {
-  private hash;
-  constructor(private readonly secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.hash = this.make();
-  }
-  private make() {
-    if (this.secret === undefined) return createHash('sha256');
-    return createHmac('sha256', bytes(this.secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.hash.update(bytes(data));
-  }
-  digest(): Promise<Uint8Array> {
-    return Promise.resolve(new Uint8Array(this.hash.digest()));
-  }
-  reset(): void {
-    this.hash = this.make();
-  }
 }

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { DescribeExecutionCommand, ExecutionAlreadyExists, StartExecutionCommand, StateMachineDoesNotExist } from '@aws-sdk/client-sfn';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { s3Client, sfnClient } from '../lambdas/shared/clients';
 import { s3Keys } from '../lambdas/shared/layout';
 import { logger } from '../lambdas/shared/observability';
@@ -22,6 +23,7 @@ import type { EventBridgeEvent } from '../local/events';
 import { ExecutionLedger } from '../local/executions';
 import { binaryClassificationCsv } from './helpers/datasets';
 import { startCloud, stopCloud, tempDir, type TestCloud } from './helpers/cloud';
+import { NodeSha256 } from './helpers/node-sha256';
 import { once } from './helpers/once';
 
 jest.setTimeout(120_000);
@@ -235,18 +237,22 @@ describe('the starter on a bad event', () => {
 });
 
 describe('the local Step Functions API', () => {
-  const call = (operation: string, body: unknown) =>
-    fetch(process.env.MLOOP_SFN_ENDPOINT!, {
+  /** A raw call, signed with the home's credentials as the SDK signs (the body hashed; the endpoint verifies the signature). */
+  const call = async (operation: string, body: unknown) => {
+    const url = new URL(process.env.MLOOP_SFN_ENDPOINT!);
+    const text = JSON.stringify(body);
+    const signer = new SignatureV4({ service: 'states', region: 'us-east-1', credentials: t.cloud.credentials, sha256: NodeSha256 });
+    const signed = await signer.sign({
       method: 'POST',
-      headers: {
-        'content-type': 'application/x-amz-json-1.0',
-        'x-amz-target': `AWSStepFunctions.${operation}`,
-        // The home's access key id, which the endpoint checks (local/edge-credentials.ts; the
-        // signature itself is not verified there).
-        authorization: `AWS4-HMAC-SHA256 Credential=${t.cloud.credentials.accessKeyId}/20261204/us-east-1/states/aws4_request, SignedHeaders=host, Signature=0`,
-      },
-      body: JSON.stringify(body),
+      protocol: url.protocol,
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: '/',
+      headers: { host: url.host, 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `AWSStepFunctions.${operation}` },
+      body: text,
     });
+    return fetch(url, { method: 'POST', headers: signed.headers, body: text });
+  };
 
   test('is the endpoint the home advertises to attached processes', () => {
     const runtime = JSON.parse(fs.readFileSync(path.join(t.home, 'runtime.json'), 'utf8')) as { sfnEndpoint?: string };

@@ -2,7 +2,9 @@
  * One AWS client factory for every handler. On AWS the SDK's defaults apply (region and
  * credentials from the Lambda environment). Locally the runtime sets MLOOP_S3_ENDPOINT,
  * MLOOP_DYNAMODB_ENDPOINT, MLOOP_SFN_ENDPOINT, MLOOP_EVENTS_ENDPOINT and MLOOP_SNS_ENDPOINT to its
- * emulators and APIs on loopback; only endpoints change, never code paths.
+ * emulators and APIs on loopback; only endpoints change, never code paths. Every port of the local
+ * runtime takes only requests signed with the home's credentials (local/edge-credentials.ts),
+ * which the runtime puts in MLOOP_EDGE_ACCESS_KEY_ID and MLOOP_EDGE_SECRET_ACCESS_KEY.
  *
  * Clients are created once per process (module scope, reused across invocations) and can be
  * reset when the local runtime points the process at other emulators (tests start several).
@@ -81,11 +83,18 @@ let sns: SNSClient | undefined;
 let sfn: SFNClient | undefined;
 
 /**
- * Fixed credentials for the emulators, so the SDK never searches for a profile. s3rver checks
- * signatures against its one built-in key pair; dynalite accepts any.
+ * The home's credentials, for a client of the local runtime (the emulators' ports and the edge
+ * take no others). Without them, a local endpoint cannot be used: said here, naming the variables,
+ * rather than as a refusal of every request.
  */
-function localCredentials() {
-  return { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+function homeCredentials(endpointVariable: string) {
+  const accessKeyId = process.env.MLOOP_EDGE_ACCESS_KEY_ID;
+  const secretAccessKey = process.env.MLOOP_EDGE_SECRET_ACCESS_KEY;
+  if (!accessKeyId || !secretAccessKey)
+    throw new Error(
+      `${endpointVariable} points at the local runtime, but MLOOP_EDGE_ACCESS_KEY_ID and MLOOP_EDGE_SECRET_ACCESS_KEY are not set: its endpoints take only the home's credentials (MLOOP_HOME/runtime.json's accessKeyId and secretAccessKey).`,
+    );
+  return { accessKeyId, secretAccessKey };
 }
 
 export function s3Client(): S3Client {
@@ -107,7 +116,7 @@ export function s3Client(): S3Client {
             endpoint,
             region: process.env.AWS_REGION ?? 'us-east-1',
             forcePathStyle: true,
-            credentials: localCredentials(),
+            credentials: homeCredentials('MLOOP_S3_ENDPOINT'),
             // s3rver stores aws-chunked framing bytes as object content when the SDK adds CRC32
             // trailers to streamed bodies: ask for checksums only where the API requires them.
             requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -127,7 +136,11 @@ export function dynamoClient(): DynamoDBDocumentClient {
       ? new DynamoDBClient(callerSettings)
       : endpoint
         ? withHook(
-            new DynamoDBClient({ endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: localCredentials() }),
+            new DynamoDBClient({
+              endpoint,
+              region: process.env.AWS_REGION ?? 'us-east-1',
+              credentials: homeCredentials('MLOOP_DYNAMODB_ENDPOINT'),
+            }),
             'dynamodb',
           )
         : new DynamoDBClient({});
@@ -138,31 +151,22 @@ export function dynamoClient(): DynamoDBDocumentClient {
   return ddb;
 }
 
-/**
- * The local runtime's edge endpoint takes the home's credentials only (local/edge-credentials.ts):
- * the runtime puts them in MLOOP_EDGE_ACCESS_KEY_ID and MLOOP_EDGE_SECRET_ACCESS_KEY.
- */
-function edgeCredentials() {
-  const accessKeyId = process.env.MLOOP_EDGE_ACCESS_KEY_ID;
-  const secretAccessKey = process.env.MLOOP_EDGE_SECRET_ACCESS_KEY;
-  return accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : localCredentials();
-}
-
 /** A client's settings for an endpoint of the local runtime (its edge), or AWS's defaults when there is none. */
-function localSettings(endpoint: string | undefined) {
+function localSettings(endpointVariable: string) {
   if (callerSettings) return callerSettings;
-  return endpoint ? { endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: edgeCredentials() } : {};
+  const endpoint = process.env[endpointVariable];
+  return endpoint ? { endpoint, region: process.env.AWS_REGION ?? 'us-east-1', credentials: homeCredentials(endpointVariable) } : {};
 }
 
 /** EventBridge. Locally MLOOP_EVENTS_ENDPOINT is the local runtime's PutEvents (local/eventbridge-api.ts). */
 export function eventsClient(): EventBridgeClient {
-  events ??= new EventBridgeClient(localSettings(process.env.MLOOP_EVENTS_ENDPOINT));
+  events ??= new EventBridgeClient(localSettings('MLOOP_EVENTS_ENDPOINT'));
   return events;
 }
 
 /** SNS. Locally MLOOP_SNS_ENDPOINT is the local runtime's Publish (local/sns-api.ts). */
 export function snsClient(): SNSClient {
-  sns ??= new SNSClient(localSettings(process.env.MLOOP_SNS_ENDPOINT));
+  sns ??= new SNSClient(localSettings('MLOOP_SNS_ENDPOINT'));
   return sns;
 }
 
@@ -172,7 +176,7 @@ export function snsClient(): SNSClient {
  * SendTaskHeartbeat).
  */
 export function sfnClient(): SFNClient {
-  sfn ??= new SFNClient(localSettings(process.env.MLOOP_SFN_ENDPOINT));
+  sfn ??= new SFNClient(localSettings('MLOOP_SFN_ENDPOINT'));
   return sfn;
 }
 

@@ -138,7 +138,11 @@ export class AwsTarget implements LoopTarget {
     const base = this.stack.outputs.ApiUrl;
     if (!base) throw new CliError(`${this.where} has no output ApiUrl.`);
     const url = new URL(`v1/models/${encodeURIComponent(model)}/predict`, base.endsWith('/') ? base : `${base}/`);
-    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+    // RFC 3986 escapes, as SigV4's canonical query has them: URLSearchParams would send a space as
+    // '+', which the service reads as a literal '+', and the signature would not match.
+    url.search = Object.entries(query)
+      .map(([k, v]) => `${uriEscape(k)}=${uriEscape(v)}`)
+      .join('&');
     const text = JSON.stringify(body);
     const signer = new SignatureV4({
       credentials: this.stack.settings.credentials,
@@ -156,7 +160,7 @@ export class AwsTarget implements LoopTarget {
         hostname: url.hostname,
         ...(url.port ? { port: Number(url.port) } : {}),
         path: url.pathname,
-        query: Object.fromEntries(url.searchParams),
+        query,
         headers,
         body: text,
       }),
@@ -411,6 +415,11 @@ class ExecutionProgress {
 
 /** The history events `mloop run` prints: states that do work or wait. */
 const PROGRESS_STATES = new Set(['TaskStateEntered', 'MapStateEntered', 'WaitStateEntered', 'ParallelStateEntered']);
+
+/** A query key or value escaped as SigV4 escapes it: every byte but A-Z a-z 0-9 - _ . ~ as %XX. */
+function uriEscape(text: string): string {
+  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
 
 /** POST `body` with `headers` to `url` (http for a loopback endpoint, https on AWS). */
 function send(url: URL, headers: Record<string, string>, body: string): Promise<ApiAnswer> {

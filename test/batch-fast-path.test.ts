@@ -6,6 +6,9 @@
  * the rows the per-row path accepts and give them the same inputs to the graph.
  */
 import { CellEncoder } from '../lambdas/batch/cell-encoder';
+import { csvTokenizer } from '../lambdas/data/readers/csv';
+import { csvField, csvLine } from '../lambdas/data/splits';
+import { spreadsheetSafe } from '../lambdas/shared/spreadsheet-safe';
 import { cellValues } from '../lambdas/batch/part-rows';
 import { instanceChecker } from '../lambdas/inference/validate';
 import { InstanceEncoder } from '../lambdas/shared/model-runtime';
@@ -65,7 +68,7 @@ const CELLS: Record<string, string[]> = {
   signup: ['2024-05-01T12:30:00Z', '2024-05-01', '2024-05-01T23:59:59+02:00', '', ' ', 'not a date', '2024-13-40', ' 2024-05-01 '],
   paid: ['01/02/2024', '31/12/2023', '2024-02-01', '', '32/01/2024', 'x'],
   id: ['1', '', 'a'],
-  note: ['=1+1', '', 'text'],
+  note: ['=1+1', '', 'text', '-5', '+2.5', '-x', '@a', '\tb', 'a"b', 'é'],
 };
 
 /** A header: the input columns, extra ones, sometimes a feature's column missing or twice, in a shuffled order. */
@@ -129,5 +132,50 @@ describe('the cell encoder', () => {
     expect(CellEncoder.for(new InstanceEncoder(proto), ['__proto__', ...Object.keys(CELLS)])).toBeUndefined();
     expect(CellEncoder.for(new InstanceEncoder({ ...card, formatVersion: 1 }), Object.keys(CELLS))).toBeUndefined();
     expect(CellEncoder.for(new InstanceEncoder(card), Object.keys(CELLS))).toBeInstanceOf(CellEncoder);
+  });
+
+  test('a CSV record as the tokenizer holds it: encodeRecord answers and encodes as encode on its cells; plainLine is its cells as the output writes them', () => {
+    const random = prng(7);
+    const encoder = new InstanceEncoder(card);
+    const fromCells = encoder.newBatch(1);
+    const fromRecord = encoder.newBatch(1);
+    const outcomes = { encoded: 0, refused: 0, plain: 0, notPlain: 0 };
+    for (let h = 0; h < 40; h++) {
+      const header = headerOf(random);
+      const cells = CellEncoder.for(encoder, header);
+      if (cells === undefined) continue;
+      const rows = Array.from({ length: 300 }, () =>
+        header.map((name) => (random() < 0.6 ? CELLS[name][0] : CELLS[name][Math.floor(random() * CELLS[name].length)])),
+      );
+      let r = 0;
+      // Lines first, as batch scoring reads: plain lines come lazily, the others field by field.
+      const tokenizer = csvTokenizer(
+        ',',
+        '\n',
+        (record) => {
+          const row = rows[r++];
+          expect(record.fieldCount()).toBe(row.length);
+          const expected = cells.encode(row, fromCells, 0);
+          const encoded = cells.encodeRecord(record, fromRecord, 0);
+          expect({ row, encoded }).toEqual({ row, encoded: expected });
+          if (encoded) {
+            expect({ row, numeric: Array.from(fromRecord.numeric) }).toEqual({ row, numeric: Array.from(fromCells.numeric) });
+            expect({ row, categorical: fromRecord.categorical }).toEqual({ row, categorical: fromCells.categorical });
+            outcomes.encoded++;
+          } else outcomes.refused++;
+          const line = CellEncoder.plainLine(record);
+          if (line === undefined) outcomes.notPlain++;
+          else {
+            expect({ row, line }).toEqual({ row, line: row.map((cell) => csvField(spreadsheetSafe(cell))).join(',') });
+            outcomes.plain++;
+          }
+        },
+        true,
+      );
+      tokenizer.push(Buffer.from(rows.map(csvLine).join('')));
+      tokenizer.end();
+      expect(r).toBe(rows.length);
+    }
+    expect(Object.values(outcomes).every((n) => n > 500)).toBe(true);
   });
 });

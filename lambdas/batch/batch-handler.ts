@@ -15,8 +15,10 @@ import { mergeBatch, planBatch, scorePlanPart } from './runs';
 
 const env = loadEnv(batchEnv);
 const targets = { eventBusName: env.EVENT_BUS_NAME, topicArn: env.TOPIC_ARN };
-// Module scope: a version's ONNX session is created once per container, as the API's are.
-const server = new ModelServer(new Registry(env.REGISTRY_TABLE), 0);
+// Module scope: a version's ONNX session is created once per container, as the API's are. One
+// intra-op thread: a score-part function scores on one core, and onnxruntime's other threads
+// would only spin on the core it reads and writes on (bench/README.md, batch).
+const server = new ModelServer(new Registry(env.REGISTRY_TABLE), 0, Date.now, { intraOpThreads: 1 });
 
 const range = z.object({
   index: z.number().int().nonnegative(),

@@ -10,6 +10,7 @@
  * rejected and encoded exactly as on the per-row path; test/batch-fast-path.test.ts compares the
  * two on generated rows.
  */
+import { plainDecimal, type CsvRecord } from '../data/readers/csv-tokenizer';
 import { datePart, parseDateTime, type DatePart, type DateTime } from '../shared/datetime';
 import { inputFields } from '../shared/model-inputs';
 import type { ColumnBatch, InstanceEncoder } from '../shared/model-runtime';
@@ -83,10 +84,28 @@ export class CellEncoder {
    * (with the row's slots partly written) when the per-row path must decide.
    */
   encode(cells: readonly string[], batch: ColumnBatch, row: number): boolean {
+    return this.encodeWith(cells, undefined, batch, row);
+  }
+
+  /**
+   * encode() for a CSV record as the tokenizer holds it (lambdas/data/readers/csv-tokenizer.ts):
+   * a plain decimal number is read from the record's text without making its string (plainDecimal
+   * gives Number()'s value); every other cell as encode() reads it.
+   */
+  encodeRecord(record: CsvRecord, batch: ColumnBatch, row: number): boolean {
+    return this.encodeWith(undefined, record, batch, row);
+  }
+
+  // A method, not a closure made per row: no allocation per call.
+  private static cell(cells: readonly string[] | undefined, record: CsvRecord | undefined, column: number): string {
+    return cells !== undefined ? cells[column] : record!.field(column);
+  }
+
+  private encodeWith(cells: readonly string[] | undefined, record: CsvRecord | undefined, batch: ColumnBatch, row: number): boolean {
     const times = this.times;
     for (let d = 0; d < this.dates.length; d++) {
       const { column, format } = this.dates[d];
-      const cell = cells[column];
+      const cell = CellEncoder.cell(cells, record, column);
       if (cell.trim() === '') times[d] = undefined;
       else {
         const time = parseDateTime(cell, format);
@@ -100,14 +119,18 @@ export class CellEncoder {
       const step = this.numeric[i];
       let value: number;
       if (step.kind === 'plain') {
-        const cell = cells[step.column];
-        const text = cell.trim();
-        if (text === '') value = NaN;
-        else if (step.boolean !== undefined && (cell === step.boolean[0] || cell === step.boolean[1]))
-          value = cell === step.boolean[1] ? 1 : 0;
-        else {
-          value = Number(text);
-          if (!Number.isFinite(value) || Math.abs(value) > FLOAT32_MAX) return false;
+        // A plain decimal: never blank, a boolean's spelling or out of float32's range (15 digits at most).
+        value = record !== undefined && step.boolean === undefined ? record.number(step.column) : NaN;
+        if (Number.isNaN(value)) {
+          const cell = CellEncoder.cell(cells, record, step.column);
+          const text = cell.trim();
+          if (text === '') value = NaN;
+          else if (step.boolean !== undefined && (cell === step.boolean[0] || cell === step.boolean[1]))
+            value = cell === step.boolean[1] ? 1 : 0;
+          else {
+            value = Number(text);
+            if (!Number.isFinite(value) || Math.abs(value) > FLOAT32_MAX) return false;
+          }
         }
       } else {
         const time = times[step.date];
@@ -118,7 +141,7 @@ export class CellEncoder {
     }
     for (let c = 0; c < this.categorical.length; c++) {
       const { column, known } = this.categorical[c];
-      const cell = cells[column];
+      const cell = CellEncoder.cell(cells, record, column);
       if (cell.trim() === '') batch.categorical[c][row] = '';
       else if (known === undefined) batch.categorical[c][row] = cell;
       else {
@@ -129,5 +152,27 @@ export class CellEncoder {
       }
     }
     return true;
+  }
+
+  /**
+   * The record's text as the predictions CSV writes its cells (joined by commas, none quoted, none
+   * neutralized), or undefined when some cell needs either (the caller writes the cells one by
+   * one): the record is plain ASCII with no quote or line break, split at commas, and no cell
+   * starts as a formula would (a `+` or `-` only before a plain decimal, which stays a number).
+   */
+  static plainLine(record: CsvRecord): string | undefined {
+    if (!record.plain || record.wide || record.utf16 || record.values !== null || record.delimiter !== 44) return undefined;
+    const text = record.text;
+    const n = record.fieldCount();
+    for (let i = 0; i < n; i++) {
+      const start = record.fieldStart(i);
+      const end = record.fieldEnd(i);
+      if (end === start) continue;
+      const c = text.charCodeAt(start);
+      // = @ tab CR always; + and - unless a number follows.
+      if (c === 61 || c === 64 || c === 9 || c === 13) return undefined;
+      if ((c === 43 || c === 45) && Number.isNaN(plainDecimal(text, start, end))) return undefined;
+    }
+    return text.slice(record.textStart, record.textEnd);
   }
 }

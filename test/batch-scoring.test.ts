@@ -13,6 +13,7 @@ import { runDriftCommand } from '../bin/commands/drift';
 import { scoreCommand, type ScoreResult } from '../bin/commands/score';
 import { Reservoir, partSampleSize } from '../lambdas/batch/capture-sample';
 import type { CaptureRecord } from '../lambdas/shared/capture-record';
+import { executionStatusEvent } from '../local/events';
 import { readLocalEvents } from '../local/events-journal';
 import { LocalTarget } from '../bin/local-target';
 import { partRanges } from '../lambdas/data/parts';
@@ -436,6 +437,46 @@ describe('batch events', () => {
     expect(detail.cause).not.toMatch(/errorType|trace/);
     const sns = lines.filter((l) => l.kind === 'sns');
     expect(sns.map((l) => l.kind === 'sns' && l.subject)).toEqual([`mloop: ${MODEL} batch scoring failed (ModelNotFound)`]);
+    // Step Functions' FAILED status change for that run came too (the rule ran before the run's end
+    // was reported): the failure path had reported it, so it published nothing more (above: one event).
+  });
+
+  test('an execution stopped or timed out (no Catch runs) publishes Batch Scoring Failed from its status change, once', async () => {
+    const machine = test_.cloud.template.stateMachines.find((m) => m.logicalId.startsWith('Batch'))!;
+    const before = journal().length;
+    const input = {
+      detail: { bucket: { name: test_.cloud.dataBucket }, object: { key: `batch/${MODEL}/stopped.csv`, 'version-id': 'v1' } },
+    };
+    const run = `${MODEL}-${'ab'.repeat(16)}`;
+    const ended = (status: string) =>
+      test_.cloud.publish(
+        executionStatusEvent(machine.arn, run, status, input, `${machine.arn.replace(':stateMachine:', ':execution:')}:${run}`),
+      );
+    const reasons = (deliveries: Awaited<ReturnType<typeof ended>>) =>
+      deliveries.map((d) => (d.status === 'DELIVERED' ? (d.result as { reason: string }).reason : d.error));
+    expect(reasons(await ended('ABORTED'))).toEqual(['reported']);
+    // The same event again (EventBridge delivers at least once) and a later TIMED_OUT: the run was reported.
+    expect(reasons(await ended('ABORTED'))).toEqual(['reported already']);
+    expect(reasons(await ended('TIMED_OUT'))).toEqual(['reported already']);
+    // A run that succeeded matches no rule.
+    expect(await ended('SUCCEEDED')).toEqual([]);
+    const bus = journal()
+      .slice(before)
+      .filter((l) => l.kind === 'eventbridge' && l.event.source === 'mloop.batch');
+    expect(bus.map((l) => l.kind === 'eventbridge' && l.event['detail-type'])).toEqual(['Batch Scoring Failed']);
+    const detail = bus[0].kind === 'eventbridge' ? (bus[0].event.detail as Record<string, unknown>) : {};
+    expect(detail).toMatchObject({
+      model: MODEL,
+      run,
+      status: 'ABORTED',
+      error: 'States.Aborted',
+      input: { bucket: test_.cloud.dataBucket, key: `batch/${MODEL}/stopped.csv`, versionId: 'v1' },
+    });
+    expect(
+      journal()
+        .slice(before)
+        .filter((l) => l.kind === 'sns'),
+    ).toHaveLength(1);
   });
 });
 

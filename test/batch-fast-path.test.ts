@@ -64,7 +64,7 @@ const CELLS: Record<string, string[]> = {
   amount: NUMBERS,
   active: ['yes', 'no', ' yes', 'YES', '1', '0', '', 'maybe', '2.5'],
   plan: ['basic', 'pro', 'max', 'Pro', ' basic', '', ' ', 'gold', '__proto__', 'constructor'],
-  city: ['Paris', '', 'x,y', 'Zürich', '  ', '0'],
+  city: ['Paris', '', 'x,y', 'Zürich', '  ', '0', 'c'.repeat(1001), ` ${'c'.repeat(1000)}`],
   signup: ['2024-05-01T12:30:00Z', '2024-05-01', '2024-05-01T23:59:59+02:00', '', ' ', 'not a date', '2024-13-40', ' 2024-05-01 '],
   paid: ['01/02/2024', '31/12/2023', '2024-02-01', '', '32/01/2024', 'x'],
   id: ['1', '', 'a'],

@@ -11,6 +11,7 @@
  * two on generated rows.
  */
 import { plainDecimal, type CsvRecord } from '../data/readers/csv-tokenizer';
+import { DEFAULT_MAX_CATEGORY_LENGTH } from '../shared/category-limit';
 import { datePart, parseDateTime, type DatePart, type DateTime } from '../shared/datetime';
 import { inputFields } from '../shared/model-inputs';
 import type { ColumnBatch, InstanceEncoder } from '../shared/model-runtime';
@@ -143,6 +144,8 @@ export class CellEncoder {
       const { column, known } = this.categorical[c];
       const cell = CellEncoder.cell(cells, record, column);
       if (cell.trim() === '') batch.categorical[c][row] = '';
+      // Longer than the check allows (a known category may be too, when ingestion allowed more).
+      else if (cell.length > DEFAULT_MAX_CATEGORY_LENGTH) return false;
       else if (known === undefined) batch.categorical[c][row] = cell;
       else {
         // The card's string, equal to the cell: the batch holds no slice of the input's text.

@@ -6,6 +6,7 @@
  * the rows the per-row path accepts and give them the same inputs to the graph.
  */
 import { CellEncoder } from '../lambdas/batch/cell-encoder';
+import { ObjectEncoder } from '../lambdas/batch/object-encoder';
 import { csvTokenizer } from '../lambdas/data/readers/csv';
 import { csvField, csvLine } from '../lambdas/data/splits';
 import { spreadsheetSafe } from '../lambdas/shared/spreadsheet-safe';
@@ -177,5 +178,49 @@ describe('the cell encoder', () => {
       expect(r).toBe(rows.length);
     }
     expect(Object.values(outcomes).every((n) => n > 500)).toBe(true);
+  });
+
+  test('JSON Lines objects: the object encoder accepts exactly the objects the per-row check accepts, with the same graph inputs', () => {
+    const random = prng(11);
+    const encoder = new InstanceEncoder(card);
+    const objects = ObjectEncoder.for(encoder)!;
+    const check = instanceChecker(card, { allowUnknownFields: true, rejectUnknownCategories: true });
+    const fast = encoder.newBatch(1);
+    const slow = encoder.newBatch(1);
+    // Each input field's JSON values: the usual type first, then nulls, blanks, other types, bad values.
+    const VALUES: Record<string, unknown[]> = {
+      age: [12, -3.5, 0, null, '12', 1e39, -1e39, true, [1], { n: 1 }, 3.4e38],
+      amount: [7.25, null, 'x', false, 2e-45],
+      active: [true, false, 1, 0, 'yes', null, 2.5, 'no'],
+      plan: ['basic', 'pro', 'max', 'Pro', ' basic', '', ' ', null, 'gold', 3, true, '__proto__', 'b'.repeat(1001)],
+      city: ['Paris', '', null, 'Zürich', 0, false, ['x'], 'c'.repeat(1001), ` ${'c'.repeat(1000)}`, 'c'.repeat(1000)],
+      signup: ['2024-05-01T12:30:00Z', '2024-05-01', '', ' ', null, 'not a date', 17, '2024-13-40'],
+      paid: ['01/02/2024', '31/12/2023', '2024-02-01', '', null, 'x', 5],
+    };
+    const outcomes = { accepted: 0, rejected: 0 };
+    for (let r = 0; r < 20_000; r++) {
+      const object: Record<string, unknown> = { id: r };
+      for (const [name, options] of Object.entries(VALUES)) {
+        if (random() < 0.03) continue; // a missing feature
+        object[name] = random() < 0.7 ? options[0] : options[Math.floor(random() * options.length)];
+      }
+      const valid = check(object, 'row').length === 0;
+      const encoded = objects.encode(object, fast, 0);
+      // Never an invalid row; every valid one but those with a number or a boolean as a category (the per-row path's).
+      const categoriesAreText = ['plan', 'city'].every((name) => object[name] === null || typeof object[name] === 'string');
+      expect({ object, encoded }).toEqual({ object, encoded: valid && categoriesAreText });
+      if (!valid) {
+        outcomes.rejected++;
+        continue;
+      }
+      encoder.encodeInstance(object, slow, 0);
+      if (!encoded) continue;
+      expect({ object, numeric: Array.from(fast.numeric) }).toEqual({ object, numeric: Array.from(slow.numeric) });
+      expect({ object, categorical: fast.categorical }).toEqual({ object, categorical: slow.categorical });
+      outcomes.accepted++;
+    }
+    expect(outcomes.accepted).toBeGreaterThan(1000);
+    expect(outcomes.rejected).toBeGreaterThan(1000);
+    expect(ObjectEncoder.for(new InstanceEncoder({ ...card, formatVersion: 1 }))).toBeUndefined();
   });
 });

@@ -197,7 +197,12 @@ describe('the score-part core', () => {
     recordDelimiter: '\n',
   });
 
-  async function run(bytes: Buffer, part: { index: number; start: number; end: number }, options: ScorePartOptions = { batchRows: 5 }) {
+  async function run(
+    bytes: Buffer,
+    part: { index: number; start: number; end: number },
+    options: ScorePartOptions = { batchRows: 5 },
+    layout: FileLayout = layoutOf(bytes),
+  ) {
     const predictions = new PassThrough();
     const errors = new PassThrough();
     const collect = (s: PassThrough) => {
@@ -208,7 +213,7 @@ describe('the score-part core', () => {
     const [p, e] = [collect(predictions), collect(errors)];
     const from = textPartFrom(part);
     const stream = Readable.from([bytes.subarray(from, from + 37), bytes.subarray(from + 37)]);
-    const counts = await scorePart({ text: { stream, from } }, layoutOf(bytes), part, runtime, { predictions, errors }, options);
+    const counts = await scorePart({ text: { stream, from } }, layout, part, runtime, { predictions, errors }, options);
     return { counts, predictions: await p, errors: await e };
   }
 
@@ -327,6 +332,63 @@ describe('the score-part core', () => {
     expect(fast.counts.rowsRejected).toBeGreaterThan(30);
     expect(fast.counts.rowsScored).toBeGreaterThan(200);
     expect(fastSample.length).toBeGreaterThan(20);
+  });
+
+  test('JSON Lines: the object encoder and the text writer give the same output as the per-row path, byte for byte, and what the API answers', async () => {
+    const rows = churnRows({ rows: 300, seed: 21 }).map((r) => ({ ...r }) as Record<string, unknown>);
+    const damage: ((o: Record<string, unknown>) => void)[] = [
+      (o) => (o.tenure_months = String(o.tenure_months)),
+      (o) => (o.monthly_charges = null),
+      (o) => delete o.support_calls,
+      (o) => (o.contract = 'gold'),
+      (o) => (o.contract = null),
+      (o) => (o.payment = '  '),
+      (o) => (o.payment = 3),
+      (o) => (o.tenure_months = true),
+      (o) => (o.monthly_charges = { nested: 1 }),
+      (o) => (o.prediction = 'kept in place'),
+      (o) => (o['7'] = 'an integer-like key'),
+      (o) => (o.note = '=1+1 é "quoted"'),
+      (o) => (o.contract = 'c'.repeat(1001)),
+      (o) => (o.support_calls = 1e39),
+    ];
+    const lines = rows.map((o, i) => {
+      if (i % 3 === 0) damage[(i / 3) % damage.length](o);
+      return JSON.stringify(o);
+    });
+    lines.splice(40, 0, '{"__proto__": {"x": 1}, "tenure_months": 3}', '[1,2]', 'not json', '{}');
+    const bytes = Buffer.from(lines.join('\n') + '\n');
+    const layout: FileLayout = { format: 'jsonl', gzip: false, size: bytes.length };
+    const sampled =
+      (into: string[]): ScorePartOptions['onScored'] =>
+      (line, scored) => {
+        if (line % 5 === 0) into.push(JSON.stringify({ line, ...scored() }));
+      };
+    const [fastSample, perRowSample]: string[][] = [[], []];
+    const whole = { index: 0, start: 0, end: bytes.length };
+    const fast = await run(bytes, whole, { batchRows: 16, onScored: sampled(fastSample) }, layout);
+    const perRow = await run(bytes, whole, { batchRows: 16, onScored: sampled(perRowSample), perRow: true }, layout);
+    expect(fast.predictions).toBe(perRow.predictions);
+    expect(fast.errors).toBe(perRow.errors);
+    expect(fastSample).toEqual(perRowSample);
+    expect(fast.counts).toMatchObject({
+      rowsIn: lines.length,
+      rowsScored: perRow.counts.rowsScored,
+      rowsRejected: perRow.counts.rowsRejected,
+    });
+    // And both are what the API's predict core answers, in the same batches of 16 scored rows.
+    const rejected = new Set(
+      fast.errors
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { line: number }).line),
+    );
+    const kept = lines.filter((_, i) => !rejected.has(i + 1)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const answered: Awaited<ReturnType<typeof runtime.predict>> = [];
+    for (let i = 0; i < kept.length; i += 16) answered.push(...(await runtime.predict(kept.slice(i, i + 16))));
+    expect(fast.predictions).toBe(kept.map((o, i) => JSON.stringify({ ...o, prediction: answered[i] }) + '\n').join(''));
+    expect(fast.counts.rowsRejected).toBeGreaterThan(40);
+    expect(fast.counts.rowsScored).toBeGreaterThan(200);
   });
 
   test('a part scored again (a Map retry) gives byte-identical output', async () => {

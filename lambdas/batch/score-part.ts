@@ -15,6 +15,8 @@ import { spreadsheetSafe } from '../shared/spreadsheet-safe';
 import { instanceChecker } from '../inference/validate';
 import type { ColumnBatch, ModelRuntime, Prediction } from '../shared/model-runtime';
 import { CellEncoder } from './cell-encoder';
+import { ObjectEncoder } from './object-encoder';
+import { jsonLineWith, predictionJsonWriter } from './prediction-json';
 import type { CsvRecord } from '../data/readers/csv-tokenizer';
 import type { RandomAccessSource } from '../data/formats';
 import {
@@ -48,8 +50,9 @@ export interface ScorePartOptions {
    */
   readonly onScored?: (line: number, scored: () => ScoredRow) => void;
   /**
-   * Read every CSV or Parquet row through the per-row path (cell values, the API's instance check)
-   * instead of the cell encoder: the reference the fast path is tested against. @default false
+   * Read every row through the per-row path (cell values, the API's instance check, the output
+   * row's objects stringified) instead of the cell and object encoders and the text writers: the
+   * reference the fast path is tested against. @default false
    */
   readonly perRow?: boolean;
 }
@@ -162,6 +165,8 @@ export async function scorePart(
   const toValues = cellValues(card);
   const extra = predictionColumns(runtime);
   const jsonl = layout.format === 'jsonl';
+  const objects = jsonl && !options.perRow ? ObjectEncoder.for(runtime.encoder) : undefined;
+  const predictionJson = jsonl && !options.perRow ? predictionJsonWriter(runtime) : undefined;
   const idColumn = options.idColumn;
   const onScored = options.onScored;
 
@@ -246,8 +251,9 @@ export async function scorePart(
         }));
       }
       if (jsonl) {
-        const own = idColumn !== undefined ? { [idColumn]: row?.object?.[idColumn] ?? null } : row?.object;
-        out += JSON.stringify({ ...own, prediction: runtime.prediction(output, i) }) + '\n';
+        const own = idColumn !== undefined ? { [idColumn]: row?.object?.[idColumn] ?? null } : (row?.object ?? {});
+        const line = predictionJson !== undefined ? jsonLineWith(own, predictionJson(output, i)) : undefined;
+        out += line ?? JSON.stringify({ ...own, prediction: runtime.prediction(output, i) }) + '\n';
       } else if (idColumn !== undefined) out += predictionLine(cellsText([cellsOf(row, text)[idIndex]]), output, i, labels, regression);
       else out += predictionLine(text ?? cellsText(cellsOf(row, text)), output, i, labels, regression);
       rows[i] = undefined;
@@ -280,6 +286,12 @@ export async function scorePart(
     }
     // The fast path takes the rows it is sure are valid; the per-row path decides the others.
     const pending = slot();
+    if (row.values !== undefined && objects !== undefined && objects.encode(row.values, pending.batch, pending.n)) {
+      pending.values[pending.n] = row.values;
+      pending.lines[pending.n] = row.line;
+      pending.rows[pending.n++] = row;
+      return;
+    }
     if (row.values === undefined && encoder !== undefined && encoder.encode(row.cells!, pending.batch, pending.n)) {
       pending.lines[pending.n] = row.line;
       pending.rows[pending.n++] = row;

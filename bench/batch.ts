@@ -11,6 +11,10 @@
  * process's peak resident memory after scoring N rows and 10 N rows in one part, to show it stays
  * flat as rows grow (the core streams: nothing grows with the part).
  *
+ * Then the 10 N-row file end to end on the local stack (bench/batch-local.ts: `mloop score`, plan,
+ * Map, merge), in one part and in MLOOP_BENCH_BATCH_PARTS parts side by side (default 4), medians
+ * of 3 alternating runs, each a process of its own with its peak RSS.
+ *
  * MLOOP_BENCH_BATCH_ROWS sets N (default 100,000; 1,000,000 for the issue's figure, slower).
  */
 import * as fs from 'node:fs';
@@ -28,6 +32,7 @@ import { Registry } from '../lambdas/shared/registry/registry';
 import { getBytes } from '../lambdas/shared/storage';
 import type { ModelCard } from '../lambdas/shared/types';
 import { LocalCloud } from '../local/cloud';
+import { scoreLocally, type LocalBatchRun } from './batch-local';
 import { churnRows, DEMO_FEATURES, DEMO_TARGET, toCsv } from '../local/demo-data';
 
 const MODEL = 'batchbench';
@@ -185,6 +190,19 @@ export async function run(): Promise<unknown> {
     log(`memory: one part of ${(rows * 10).toLocaleString()} rows`);
     const largeRun = await scoreCore(runtime, large);
     const peakLarge = process.resourceUsage().maxRSS * 1024;
+
+    // The large file end to end on the local stack, in one part and in parts, alternating.
+    const partsWanted = Number(process.env.MLOOP_BENCH_BATCH_PARTS ?? 4);
+    const file = path.join(home, 'large.csv');
+    fs.writeFileSync(file, large);
+    const onePart: LocalBatchRun[] = [];
+    const inParts: LocalBatchRun[] = [];
+    for (let round_ = 0; round_ < 3; round_++) {
+      log(`round ${round_ + 1}: ${(rows * 10).toLocaleString()} rows through mloop score locally, in one part, then in ${partsWanted}`);
+      onePart.push(scoreLocally(home, MODEL, file, large.length + 1));
+      inParts.push(scoreLocally(home, MODEL, file, Math.max(1024, Math.ceil(large.length / partsWanted))));
+    }
+    const medianRun = (runs: LocalBatchRun[]) => [...runs].sort((a, b) => a.seconds - b.seconds)[1];
     return {
       model: { name: MODEL, features: DEMO_FEATURES.length, classes: card.classes?.length ?? null },
       node: process.version,
@@ -211,6 +229,13 @@ export async function run(): Promise<unknown> {
         peakMiBAfterSmall: round(peakSmall / 2 ** 20, 1),
         peakMiBAfterLarge: round(peakLarge / 2 ** 20, 1),
         largeRowsPerSecond: Math.round(largeRun.rowsPerSecond),
+      },
+      // Wall seconds of `mloop score` on the local stack, the median run of 3 (its figures are that run's).
+      local: {
+        rows: rows * 10,
+        onePart: medianRun(onePart),
+        inParts: medianRun(inParts),
+        partsOverOnePart: round(medianRun(inParts).seconds / medianRun(onePart).seconds, 2),
       },
     };
   } finally {

@@ -16,6 +16,8 @@ import { datePart, parseDateTime, type DatePart, type DateTime } from '../shared
 import { inputFields } from '../shared/model-inputs';
 import type { ColumnBatch, InstanceEncoder } from '../shared/model-runtime';
 
+/** Categories a record's text is compared with one by one, at most (more: a string per cell and a map lookup). */
+const FEW_CATEGORIES = 16;
 /** The largest finite float32, as the API's check has it (lambdas/inference/validate.ts). */
 const FLOAT32_MAX = 3.4028234663852886e38;
 
@@ -27,14 +29,19 @@ type NumericStep =
 export class CellEncoder {
   private readonly numeric: readonly NumericStep[];
   /** Each categorical feature's cell index and known categories (each mapped to the card's own string: see encode). */
-  private readonly categorical: readonly { readonly column: number; readonly known: ReadonlyMap<string, string> | undefined }[];
+  private readonly categorical: readonly {
+    readonly column: number;
+    readonly known: ReadonlyMap<string, string> | undefined;
+    /** A short list of the known categories a record's text is compared with (no string made per cell), or undefined. */
+    readonly few: readonly string[] | undefined;
+  }[];
   /** Date-time input columns: their cell index and format; their parsed values per row go in `times`. */
   private readonly dates: readonly { readonly column: number; readonly format?: string }[];
   private readonly times: (DateTime | undefined)[];
 
   private constructor(
     numeric: NumericStep[],
-    categorical: { column: number; known: ReadonlyMap<string, string> | undefined }[],
+    categorical: { column: number; known: ReadonlyMap<string, string> | undefined; few: string[] | undefined }[],
     dates: { column: number; format?: string }[],
   ) {
     this.numeric = numeric;
@@ -74,7 +81,13 @@ export class CellEncoder {
     }
     const categorical = encoder.categoricalFeatures.map((feature) => {
       const categories = feature.categories ?? [];
-      return { column: columnOf(feature.name), known: categories.length > 0 ? new Map(categories.map((c) => [c, c])) : undefined };
+      // Blank or too long categories are never matched as they are (see encode): not in the short list.
+      const few = categories.filter((c) => c.trim() !== '' && c.length <= DEFAULT_MAX_CATEGORY_LENGTH);
+      return {
+        column: columnOf(feature.name),
+        known: categories.length > 0 ? new Map(categories.map((c) => [c, c])) : undefined,
+        few: categories.length > 0 && categories.length <= FEW_CATEGORIES ? few : undefined,
+      };
     });
     if ([...numeric, ...categorical].some((s) => 'column' in s && s.column === -1)) return undefined;
     return new CellEncoder(numeric, categorical, dates);
@@ -141,7 +154,19 @@ export class CellEncoder {
       numeric[row * width + i] = value;
     }
     for (let c = 0; c < this.categorical.length; c++) {
-      const { column, known } = this.categorical[c];
+      const { column, known, few } = this.categorical[c];
+      if (record !== undefined && few !== undefined && record.isPlain(column)) {
+        // The record's text compared with each known category: equal, it is that category.
+        const start = record.fieldStart(column);
+        const length = record.fieldEnd(column) - start;
+        let category: string | undefined;
+        for (let k = 0; k < few.length && category === undefined; k++)
+          if (few[k].length === length && record.text.startsWith(few[k], start)) category = few[k];
+        if (category !== undefined) {
+          batch.categorical[c][row] = category;
+          continue;
+        }
+      }
       const cell = CellEncoder.cell(cells, record, column);
       if (cell.trim() === '') batch.categorical[c][row] = '';
       // Longer than the check allows (a known category may be too, when ingestion allowed more).

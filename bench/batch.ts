@@ -13,7 +13,8 @@
  *
  * Then the 10 N-row file end to end on the local stack (bench/batch-local.ts: `mloop score`, plan,
  * Map, merge), in one part and in MLOOP_BENCH_BATCH_PARTS parts side by side (default 4), medians
- * of 3 alternating runs, each a process of its own with its peak RSS.
+ * of 3 alternating runs, each a process of its own with its peak RSS (MLOOP_BENCH_BATCH_PARTS=0
+ * skips them).
  *
  * MLOOP_BENCH_BATCH_ROWS sets N (default 100,000; 1,000,000 for the issue's figure, slower).
  */
@@ -108,6 +109,7 @@ async function scoreCore(runtime: ModelRuntime, bytes: Buffer) {
     rowsPerCpuSecond: counts.rowsScored / cpuSeconds,
     outputBytes: predictions.bytes,
     inferenceShare: counts.inferenceMs / counts.totalMs,
+    inferenceRowsPerSecond: counts.rowsScored / (counts.inferenceMs / 1000),
   };
 }
 
@@ -174,12 +176,14 @@ export async function run(): Promise<unknown> {
     const coreWall: number[] = [];
     const bareWall: number[] = [];
     const inferenceShares: number[] = [];
+    const inferenceRates: number[] = [];
     for (let round_ = 0; round_ < 3; round_++) {
       log(`round ${round_ + 1}: core on ${rows.toLocaleString()} rows, then bare session.run`);
       const scored = await scoreCore(runtime, small);
       core.push(scored.rowsPerCpuSecond);
       coreWall.push(scored.rowsPerSecond);
       inferenceShares.push(scored.inferenceShare);
+      inferenceRates.push(scored.inferenceRowsPerSecond);
       const bared = await bareSessionRun(session, card, rows);
       bare.push(bared.rowsPerCpuSecond);
       bareWall.push(bared.rowsPerSecond);
@@ -197,7 +201,7 @@ export async function run(): Promise<unknown> {
     fs.writeFileSync(file, large);
     const onePart: LocalBatchRun[] = [];
     const inParts: LocalBatchRun[] = [];
-    for (let round_ = 0; round_ < 3; round_++) {
+    for (let round_ = 0; round_ < (partsWanted > 0 ? 3 : 0); round_++) {
       log(`round ${round_ + 1}: ${(rows * 10).toLocaleString()} rows through mloop score locally, in one part, then in ${partsWanted}`);
       onePart.push(scoreLocally(home, MODEL, file, large.length + 1));
       inParts.push(scoreLocally(home, MODEL, file, Math.max(1024, Math.ceil(large.length / partsWanted))));
@@ -222,6 +226,8 @@ export async function run(): Promise<unknown> {
       },
       // The share of the core's time spent in session.run (the rest: reading, checking, encoding, writing).
       coreInferenceShare: round(median(inferenceShares), 2),
+      // The core's rows per second of its time in session.run (wall), beside bare session.run's wall rate above.
+      coreInferenceRowsPerSecond: Math.round(median(inferenceRates)),
       memory: {
         note: 'peak RSS of the whole process; both inputs are generated and held before scoring starts (in Lambda they are a stream from S3)',
         inputMiB: { small: round(small.length / 2 ** 20, 1), large: round(large.length / 2 ** 20, 1) },
@@ -231,12 +237,15 @@ export async function run(): Promise<unknown> {
         largeRowsPerSecond: Math.round(largeRun.rowsPerSecond),
       },
       // Wall seconds of `mloop score` on the local stack, the median run of 3 (its figures are that run's).
-      local: {
-        rows: rows * 10,
-        onePart: medianRun(onePart),
-        inParts: medianRun(inParts),
-        partsOverOnePart: round(medianRun(inParts).seconds / medianRun(onePart).seconds, 2),
-      },
+      local:
+        partsWanted > 0
+          ? {
+              rows: rows * 10,
+              onePart: medianRun(onePart),
+              inParts: medianRun(inParts),
+              partsOverOnePart: round(medianRun(inParts).seconds / medianRun(onePart).seconds, 2),
+            }
+          : null,
     };
   } finally {
     fs.rmSync(home, { recursive: true, force: true });

@@ -30,7 +30,7 @@ import { startApiServer } from '../local/api-server';
 import type { LocalCloud } from '../local/cloud';
 import { packageVersion } from '../lib/package-root';
 import { churnRows, DEMO_FEATURES, toCsv } from '../local/demo-data';
-import { LocalTarget, targetOf } from './local-target';
+import { localTarget, targetOf } from './local-target';
 import { loadLocalCloud, withTarget } from './open-target';
 import type { ApiAnswer, LoopTarget } from './target';
 import { CliError } from './cli-error';
@@ -106,7 +106,7 @@ export async function runPipeline(
 ): Promise<RunReport> {
   assertModelName(model);
   if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw new CliError(`Dataset file ${file} does not exist or is not a file.`);
-  const stack = targetOf(on);
+  const stack = await targetOf(on);
   const execution = await stack.dropDataset(s3Keys.dataset(model, path.basename(file)), fs.readFileSync(file), {
     ...(target ? { [TARGET_METADATA_KEY]: target } : {}),
     ...(options.retrain ? { [RETRAIN_METADATA_KEY]: 'true' } : {}),
@@ -122,7 +122,7 @@ export async function runPipeline(
  */
 export async function trainAgain(on: LoopTarget | LocalCloud, request: TrainRequest): Promise<RunReport> {
   assertModelName(request.model);
-  const stack = targetOf(on);
+  const stack = await targetOf(on);
   const name = trainExecutionName(request.model);
   await stack.startPipeline({ id: randomUUID(), time: new Date().toISOString(), detail: { retrain: request } }, name);
   return reportExecution(stack, request.model, name);
@@ -223,13 +223,13 @@ async function servingCard(stack: LoopTarget, model: string): Promise<ModelCard 
 }
 
 /** A prediction through the API (the local stack: its handler, as API Gateway would deliver the request). */
-export function predictThroughApi(
+export async function predictThroughApi(
   on: LoopTarget | LocalCloud,
   model: string,
   body: unknown,
   query: Record<string, string> = {},
 ): Promise<ApiAnswer> {
-  return targetOf(on).predict(model, body, query);
+  return (await targetOf(on)).predict(model, body, query);
 }
 
 function formatMetrics(metrics: Record<string, number> | null): string {
@@ -493,7 +493,11 @@ async function commandServe(io: Io, values: Record<string, string | boolean | un
   const cloud = await startCloud(io, { awsPort });
   // Each route invokes the function of its integration, as the template's API Gateway methods say.
   // The UI (mloop ui) at / beside the API's routes; read-only unless --allow-writes.
-  const ui = { target: new LocalTarget(cloud), allowWrites: values['allow-writes'] === true, script: appScript(cloud.home) };
+  const ui = {
+    target: await localTarget(cloud),
+    allowWrites: values['allow-writes'] === true,
+    script: appScript(cloud.home),
+  };
   const server = await startApiServer(
     cloud.apiRoutes,
     (event, route) => cloud.invokeArn(route.functionArn, event) as Promise<APIGatewayProxyResult>,

@@ -1,109 +1,92 @@
 /**
- * The local stack as a LoopTarget (bin/target.ts): the LocalCloud of this process runs the
- * handlers and the state machine; a drop goes through its S3 API and starts the pipeline as on
- * AWS (the bucket's event, the rule, the starter function), and a prediction is the API's handler
- * invoked with the event API Gateway would send.
+ * The local stack as a LoopTarget (bin/target.ts), reached the way a deployed stack is: the same
+ * AwsTarget code (bin/stack/aws-target.ts) with the endpoint filled in. The stack is found by
+ * CloudFormation DescribeStacks at the home's AWS edge endpoint (local/aws-api.ts), drops are S3
+ * PutObject calls whose execution is found and followed through the Step Functions API, `models`
+ * and `drift` are Lambda Invoke calls, and a prediction is a SigV4-signed request to the REST API's
+ * URL, all signed with the home's credentials (local/edge-credentials.ts). Only three things are
+ * the local stack's own: where it is (a folder), the captured requests this process buffers
+ * (flush), and stopping the runtime this process started.
+ *
+ * The process that owns the home runs the executions and the handlers itself; a process that
+ * attached to a home another mloop command serves reaches the owner's edge, and the owner runs
+ * what it starts.
  */
-import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type { APIGatewayProxyResult } from 'aws-lambda';
-import { s3Client } from '../lambdas/shared/clients';
-import { executionArnOf } from '../lambdas/pipeline/start';
 import type { LocalCloud } from '../local/cloud';
-import { CliError } from './cli-error';
-import type { ApiAnswer, ExecutionEnd, ExecutionStep, InvokedFunction, LoopTarget } from './target';
-import { stepOf } from './execution-steps';
+import { AwsTarget } from './stack/aws-target';
+import { connectStack, type DeployedStack } from './stack/deployed-stack';
+import type { LoopTarget } from './target';
 
-export class LocalTarget implements LoopTarget {
-  constructor(readonly cloud: LocalCloud) {}
+export interface LocalTargetOptions {
+  /** Progress lines (for an attached process: the states of the owner's executions). @default the cloud's log */
+  readonly log?: (line: string) => void;
+}
 
-  get where(): string {
+export class LocalTarget extends AwsTarget {
+  constructor(
+    readonly cloud: LocalCloud,
+    stack: DeployedStack,
+    options: LocalTargetOptions = {},
+  ) {
+    super(stack, {
+      log: options.log ?? ((line) => cloud.say(line)),
+      // The handlers of this process use these clients already (see AwsTargetOptions.processClients).
+      processClients: true,
+      // The owner prints each state as it runs it (local/state-machines.ts); an attached process reads the history.
+      followStates: cloud.attachedTo !== undefined,
+    });
+  }
+
+  override get where(): string {
     return `the local stack in ${this.cloud.home}`;
   }
 
-  get home(): string {
+  override get home(): string {
     return this.cloud.home;
   }
 
-  get dataBucket(): string {
-    return this.cloud.dataBucket;
-  }
-
-  get registryTable(): string {
-    return this.cloud.registryTable;
-  }
-
-  get pipelineStateMachineArn(): string {
-    return this.cloud.pipelineStateMachineArn;
-  }
-
-  invoke(fn: InvokedFunction, event: unknown): Promise<unknown> {
-    return this.cloud.invoke(fn, event);
-  }
-
-  async predict(model: string, body: unknown, query: Record<string, string>): Promise<ApiAnswer> {
-    const url = new URL(`http://127.0.0.1/v1/models/${encodeURIComponent(model)}/predict`);
-    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-    const event = this.cloud.apiEvent('POST', url, JSON.stringify(body));
-    return (await this.cloud.invoke('predict', event)) as APIGatewayProxyResult;
-  }
-
-  async dropDataset(key: string, body: Buffer, metadata: Record<string, string>): Promise<string> {
-    // Drops reach the pipeline through the process that owns the emulators, not this one.
-    this.requireOwner('runs the pipelines of its drops', 'to run the pipeline from here');
-    const started = this.cloud.nextExecutionFor(key);
-    await s3Client().send(new PutObjectCommand({ Bucket: this.dataBucket, Key: key, Body: body, Metadata: metadata }));
-    return started;
-  }
-
-  async dropBatchFile(key: string, body: Buffer, metadata: Record<string, string>): Promise<string> {
-    this.requireOwner('runs the batch scoring of its drops', 'to score from here');
-    const started = this.cloud.nextExecutionFor(key);
-    await s3Client().send(new PutObjectCommand({ Bucket: this.dataBucket, Key: key, Body: body, Metadata: metadata }));
-    return started;
-  }
-
-  waitForBatch(name: string): Promise<ExecutionEnd> {
-    return this.cloud.execution(name);
-  }
-
-  async startPipeline(input: unknown, name: string): Promise<void> {
-    this.requireOwner('runs the pipelines', 'to train from here');
-    this.cloud.startExecution(this.pipelineStateMachineArn, input, name);
-  }
-
-  waitForExecution(name: string): Promise<ExecutionEnd> {
-    return this.cloud.execution(name);
-  }
-
   /**
-   * The states as this process ran them; an execution another process ran is known by its start
-   * and end only (the local runtime keeps histories in memory: local/execution-history.ts).
+   * The owner delivers the bucket's events itself, so it knows at once when a drop started no
+   * execution (the starter refused it) and why, where AWS would leave the reason in the starter's
+   * logs and the wait to time out.
    */
-  async executionHistory(name: string): Promise<ExecutionStep[]> {
-    const events = this.cloud.executionHistory(executionArnOf(this.pipelineStateMachineArn, name)) ?? [];
-    return events.map((e) => stepOf({ ...e, timestamp: new Date(e.timestamp) }));
+  protected override deliveryFailure(key: string): Promise<never> | undefined {
+    if (this.cloud.attachedTo) return undefined;
+    // Started: the Step Functions API names the execution, so this never settles.
+    const failed = this.cloud.nextExecutionFor(key).then(() => new Promise<never>(() => undefined));
+    failed.catch(() => undefined); // raced by the wait; a put that fails leaves nobody to observe it
+    return failed;
   }
 
-  flush(): Promise<void> {
+  /** Write the captured requests this process buffers, so that what reads them next sees them. */
+  override flush(): Promise<void> {
     return this.cloud.flush();
   }
 
-  stop(): Promise<void> {
-    return this.cloud.stop();
-  }
-
-  /** Executions run in the process that owns the home: refuse, naming that process, when this one only attached. */
-  private requireOwner(what: string, toDo: string): void {
-    const owner = this.cloud.attachedTo;
-    if (owner) {
-      throw new CliError(
-        `${this.cloud.home} is in use by another mloop process (pid ${owner.pid}, since ${owner.startedAt}), which ${what}; stop it, or set another MLOOP_HOME, ${toDo}.`,
-      );
-    }
+  override async stop(): Promise<void> {
+    await super.stop();
+    await this.cloud.stop();
   }
 }
 
+/** The local stack's target of each started LocalCloud (one per cloud: its Lambda client is reused). */
+const targets = new WeakMap<LocalCloud, Promise<LocalTarget>>();
+
+/** The local stack of a started LocalCloud as a LoopTarget: found through DescribeStacks at its edge. */
+export function localTarget(cloud: LocalCloud, options: LocalTargetOptions = {}): Promise<LocalTarget> {
+  let target = targets.get(cloud);
+  if (!target) {
+    target = connectStack(
+      { stack: cloud.localStack.name, region: cloud.region },
+      { endpoint: cloud.awsEndpoint, credentials: cloud.credentials },
+    ).then((stack) => new LocalTarget(cloud, stack, options));
+    targets.set(cloud, target);
+    target.catch(() => targets.delete(cloud));
+  }
+  return target;
+}
+
 /** A command's target: a LoopTarget as it is, or the local stack of a started LocalCloud. */
-export function targetOf(target: LoopTarget | LocalCloud): LoopTarget {
-  return 'dropDataset' in target ? target : new LocalTarget(target);
+export async function targetOf(target: LoopTarget | LocalCloud): Promise<LoopTarget> {
+  return 'dropDataset' in target ? target : localTarget(target);
 }

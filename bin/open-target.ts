@@ -1,10 +1,11 @@
 /**
  * The stack a command runs against: a deployed one named by --stack (or MLOOP_STACK), found
  * through CloudFormation with the caller's credentials, or else the local stack of this machine
- * (a LocalCloud on MLOOP_HOME). The local runtime is loaded only for the local stack, so a
- * command against a deployed stack starts without synthesizing or loading CDK.
+ * (a LocalCloud on MLOOP_HOME), reached by the same code through its AWS edge endpoint
+ * (bin/local-target.ts). The local runtime is loaded only for the local stack, so a command
+ * against a deployed stack starts without synthesizing or loading CDK.
  */
-import { LocalTarget } from './local-target';
+import { localTarget } from './local-target';
 import { AwsTarget } from './stack/aws-target';
 import { connectStack, stackOptionsOf } from './stack/deployed-stack';
 import type { LoopTarget } from './target';
@@ -30,7 +31,13 @@ export async function openTarget(
   const options = stackOptionsOf(values);
   if (options) return new AwsTarget(await connectStack(options), { log: (line) => io.err(line) });
   const { LocalCloud } = loadLocalCloud();
-  return new LocalTarget(await LocalCloud.start({ log: (line) => io.err(line), ...(progress ? { progress } : {}) }));
+  const cloud = await LocalCloud.start({ log: (line) => io.err(line), ...(progress ? { progress } : {}) });
+  try {
+    return await localTarget(cloud);
+  } catch (error) {
+    await cloud.stop();
+    throw error;
+  }
 }
 
 /** Run `work` against the command's stack, and stop it after. */

@@ -226,6 +226,11 @@ export class LocalCloud {
     return endpoint;
   }
 
+  /** The region the local stack answers in (its ARNs' and DescribeStacks'). */
+  get region(): string {
+    return LOCAL_REGION;
+  }
+
   /** The CDK stack the template is, as DescribeStacks reports it (local/cloudformation-api.ts). */
   get localStack(): LocalStack {
     return this.template.stack;
@@ -269,7 +274,7 @@ export class LocalCloud {
   }
 
   /** A progress line to `log`, printed above the training progress line when there is one. */
-  private say(line: string): void {
+  say(line: string): void {
     if (this.progress) this.progress.log(line);
     else this.options.log?.(line);
   }

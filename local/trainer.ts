@@ -12,7 +12,6 @@
  * Managed spot training, warm pools, VPC config and KMS key ids have no local meaning: a job
  * that sets them runs on this machine all the same, and the log says they were ignored.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -22,6 +21,7 @@ import { parseS3Uri, s3Uri } from '../lambdas/shared/layout';
 import { getStream, listKeys, upload } from '../lambdas/shared/storage';
 import { findPython } from './python';
 import { trainerEnvironment } from './trainer-env';
+import { spawnTrainerProcess } from './trainer-process';
 
 /** The parts of CreateTrainingJob's request that the local runner reads. */
 export interface CreateTrainingJobRequest {
@@ -210,7 +210,8 @@ export async function runTrainingJob(request: CreateTrainingJobRequest, options:
   const log: string[] = [];
   const maxRuntimeMs = (request.StoppingCondition?.MaxRuntimeInSeconds ?? 86400) * 1000;
   const exitCode = await new Promise<number | null>((resolve, reject) => {
-    const child = spawn(python, [entry, ...args], { cwd: dirs.code, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Tied to this process: a killed CLI leaves no script training on (./trainer-process.ts).
+    const child = spawnTrainerProcess(python, entry, args, { cwd: dirs.code, env });
     const timer = setTimeout(() => child.kill('SIGTERM'), maxRuntimeMs);
     const onData = (chunk: Buffer) => {
       const text = chunk.toString('utf8');

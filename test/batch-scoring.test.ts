@@ -15,8 +15,14 @@ import { Reservoir, partSampleSize } from '../lambdas/batch/capture-sample';
 import type { CaptureRecord } from '../lambdas/shared/capture-record';
 import { executionStatusEvent } from '../local/events';
 import { readLocalEvents } from '../local/events-journal';
-import { LocalTarget } from '../bin/local-target';
+import { localTarget } from '../bin/local-target';
 import { partRanges } from '../lambdas/data/parts';
+import { CsvRecordCuts, partsAtCuts } from '../lambdas/batch/record-cuts';
+import { mergeBatch, planBatch, scorePlanPart } from '../lambdas/batch/runs';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { s3Client } from '../lambdas/shared/clients';
+import { batchEnv } from '../lambdas/shared/env';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { cellValues, textPartFrom, type FileLayout } from '../lambdas/batch/part-rows';
 import { spreadsheetSafe } from '../lambdas/shared/spreadsheet-safe';
 import { csvLine } from '../lambdas/data/splits';
@@ -57,7 +63,7 @@ async function score(
   fs.writeFileSync(input, body);
   const lines: string[] = [];
   const io = { json: true, out: (t: string) => lines.push(t), err: () => undefined };
-  const result = await scoreCommand(io, new LocalTarget(test_.cloud), { model: MODEL, input, ...extra });
+  const result = await scoreCommand(io, await localTarget(test_.cloud), { model: MODEL, input, ...extra });
   scoredByRuns += result.rowsScored ?? 0;
   return { result, printed: JSON.parse(lines[0]) as ScoreResult };
 }
@@ -249,6 +255,61 @@ describe('the score-part core', () => {
       whole.counts.lines,
     ]);
     expect(whole.counts).toMatchObject({ rowsIn: 120, rowsScored: 119, rowsRejected: 1, lines: 121 });
+  });
+
+  /** 150 churn rows whose passed-through last cell spans three lines (LF and CRLF inside quotes): nominal part starts fall inside quotes. */
+  const quotedNotesCsv = (): Buffer => {
+    const lines = toCsv(churnRows({ rows: 150, seed: 5 }))
+      .trimEnd()
+      .split('\n');
+    return Buffer.from(
+      [lines[0], ...lines.slice(1).map((l, i) => l.replace(/,[^,]*$/, `,"note ${i}\nsaid ""no""\r\nend"`))].join('\n') + '\n',
+    );
+  };
+
+  test('a CSV whose quoted cells hold line breaks: parts cut where the plan finds them equal one part; nominal cuts would not', async () => {
+    const bytes = quotedNotesCsv();
+    const nominal = partRanges(bytes.length, 1024, 1000).parts;
+    const cuts = new CsvRecordCuts(nominal.slice(1).map((p) => p.start));
+    for (let at = 0; at < bytes.length; at += 333) cuts.update(bytes.subarray(at, at + 333)); // chunked as S3 streams it
+    const parts = partsAtCuts(bytes.length, cuts.cuts);
+    expect(parts.length).toBeGreaterThan(3);
+    const whole = await run(bytes, { index: 0, start: 0, end: bytes.length });
+    expect(whole.counts).toMatchObject({ rowsIn: 150, rowsScored: 150, rowsRejected: 0, lines: 451 });
+    const pieces: Awaited<ReturnType<typeof run>>[] = [];
+    for (const part of parts) pieces.push(await run(bytes, part));
+    const records = (text: string) => (parseCsv(text, { relax_column_count: true }) as string[][]).slice(1);
+    const inParts = pieces.flatMap((p) => records(p.predictions));
+    const inOne = records(whole.predictions);
+    expect(inParts.map((r) => r.slice(0, -2))).toEqual(inOne.map((r) => r.slice(0, -2)));
+    expect(pieces.reduce((n, p) => n + p.counts.lines, 0)).toBe(whole.counts.lines);
+    expect(pieces.reduce((n, p) => n + p.counts.rowsRejected, 0)).toBe(0);
+    // The nominal ranges cut records apart: a part that ends inside a quoted cell cannot be read.
+    await expect(run(bytes, nominal[0])).rejects.toThrow(
+      /cannot be read as CSV from the row starting on line 50 of part 0 \(Quote Not Closed/,
+    );
+  });
+
+  test('Plan batch cuts such a CSV between records: planned, scored part by part and merged, every row is scored', async () => {
+    // Its own bucket: a drop under the data bucket's batch/ would start a run of its own.
+    const bucket = 'mloop-test-quoted-plan';
+    await s3Client().send(new CreateBucketCommand({ Bucket: bucket }));
+    const key = `batch/${MODEL}/quoted-notes.csv`;
+    const bytes = quotedNotesCsv();
+    await s3Client().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: bytes }));
+    const env = batchEnv.parse({ ...test_.cloud.functions.byId('batch').environment, PART_BYTES: '1024', BATCH_CAPTURE_ROWS: '0' });
+    const server = new ModelServer(test_.registry, 0);
+    const planned = await planBatch({ bucket, key }, 'quoted-plan', server, env);
+    expect(planned.parts.length).toBeGreaterThan(3);
+    for (const part of planned.parts.slice(1)) expect(bytes[part.start - 1]).toBe(0x0a);
+    const results = [];
+    for (const part of planned.parts) results.push(await scorePlanPart(planned.plan, part, server, env));
+    const summary = await mergeBatch(planned.plan, results);
+    expect(summary).toMatchObject({ status: 'SUCCEEDED', rowsIn: 150, rowsScored: 150, rowsRejected: 0 });
+    const manifest = await getObjectJson<{ parts: { predictions: string }[] }>(bucket, new URL(summary.manifest).pathname.slice(1));
+    const texts = await Promise.all(manifest.parts.map((p) => getText(bucket, new URL(p.predictions).pathname.slice(1))));
+    const rows = texts.flatMap((t) => (parseCsv(t) as string[][]).slice(1));
+    expect(rows.map((r) => r[5])).toEqual(Array.from({ length: 150 }, (_, i) => `note ${i}\nsaid "no"\r\nend`));
   });
 
   test('cells that a spreadsheet would run as formulas are written with a leading quote; numbers such as -1.5 are not', async () => {

@@ -188,7 +188,7 @@ describe('mloop on the local runtime', () => {
 describe('two mloop commands on one home', () => {
   jest.setTimeout(300_000);
 
-  test('predict beside a running serve attaches to its emulators; run there is refused with the reason', async () => {
+  test('predict and run beside a running serve attach to it: the serving process runs the pipeline', async () => {
     expect(trainedChurn().code).toBe(0);
     const serve = spawn(process.execPath, [path.join(ROOT, 'bin', 'mloop.js'), 'serve', '--port', '0', '--aws-port', '0', '--json'], {
       cwd: data,
@@ -221,10 +221,23 @@ describe('two mloop commands on one home', () => {
       expect(beside.json.model).toEqual({ name: 'churn', version: 1 });
       expect(((await http.json()) as { predictions: unknown[] }).predictions).toEqual(beside.json.predictions);
 
-      const file = write('while-serving.csv', toCsv(churnRows({ rows: 200, seed: 9 })));
-      const refused = mloop('run', '--model', 'churn', '--data', file);
-      expect(refused.code).toBe(1);
-      expect(refused.json.error).toMatch(new RegExp(`in use by another mloop process \\(pid ${serve.pid}`));
+      // A run beside it goes through the serving process's AWS edge, as against a deployed stack:
+      // the owner runs the pipeline, this process follows the execution by its history.
+      // (Spawned, not spawnSync: serve's output pipes must keep being read while it trains.)
+      const file = write('while-serving.csv', toCsv(churnRows({ rows: 1200, seed: 9 })));
+      const run = spawn(process.execPath, [path.join(ROOT, 'bin', 'mloop.js'), 'run', '--model', 'churn', '--data', file, '--json'], {
+        cwd: data,
+        env: { ...process.env, MLOOP_HOME: home },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let runOut = '';
+      let runErr = '';
+      run.stdout.on('data', (chunk: Buffer) => (runOut += chunk.toString('utf8')));
+      run.stderr.on('data', (chunk: Buffer) => (runErr += chunk.toString('utf8')));
+      const runCode = await new Promise<number | null>((resolve) => run.on('exit', (code) => resolve(code)));
+      expect({ code: runCode, stderr: runCode === 0 ? '' : runErr }).toEqual({ code: 0, stderr: '' });
+      expect(JSON.parse(runOut.trim())).toMatchObject({ status: 'SUCCEEDED', model: 'churn', modelVersion: 2 });
+      expect(runErr).toContain('[Train model]'); // the owner's states, read from its execution history
     } finally {
       serve.kill('SIGTERM');
       await exited;

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
 import { startUi } from '../bin/commands/ui';
-import { LocalTarget } from '../bin/local-target';
+import { localTarget } from '../bin/local-target';
 import type { UiServer } from '../bin/ui/server';
 import { num } from '../bin/ui/app/dom';
 import { s3Keys } from '../lambdas/shared/layout';
@@ -33,7 +33,7 @@ const consoleErrors: string[] = [];
 beforeAll(async () => {
   t = await startCloud();
   await buildUiHome(t);
-  const target = new LocalTarget(t.cloud);
+  const target = await localTarget(t.cloud);
   readOnly = await startUi(target, 0, false);
   writable = await startUi(target, 0, true);
   browser = await launchBrowser();

@@ -8,7 +8,7 @@ import '../test/setup-env';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startUi } from '../bin/commands/ui';
-import { LocalTarget } from '../bin/local-target';
+import { localTarget } from '../bin/local-target';
 import { launchBrowser, openRoute } from './helpers/browser';
 import { startCloud, stopCloud } from './helpers/cloud';
 import { buildUiHome } from './helpers/ui-home';
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const t = await startCloud();
   try {
     await buildUiHome(t);
-    const ui = await startUi(new LocalTarget(t.cloud), 0, false);
+    const ui = await startUi(await localTarget(t.cloud), 0, false);
     const browser = await launchBrowser();
     try {
       const page = await browser.newPage();

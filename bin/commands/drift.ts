@@ -89,7 +89,7 @@ export function describeDriftRun(run: DriftRun | DriftCommandResult): string {
 /** Run the monitor for one model through its function and fetch the HTML report it wrote to S3. */
 export async function runDriftCommand(on: LoopTarget | LocalCloud, model: string, window?: string): Promise<DriftCommandResult> {
   if (window !== undefined) parseWindow(window); // a bad --window fails before the stack does any work
-  const stack = targetOf(on);
+  const stack = await targetOf(on);
   await stack.flush(); // captures buffered in this process are written before the monitor reads them
   const runs = (await stack.invoke('drift', { model, settleSeconds: 0, ...(window !== undefined ? { window } : {}) })) as DriftRun[];
   const run = runs[0];

@@ -219,7 +219,7 @@ function describeDecision(d: ApprovalDecision): string {
 /** Run a `models` subcommand (other than `list`) against a started stack. */
 export async function runModelsCommand(on: LoopTarget | LocalCloud, io: ModelsIo, sub: string, values: Values): Promise<number> {
   const request = modelsRequest(sub, values);
-  const result = await targetOf(on).invoke('models', request);
+  const result = await (await targetOf(on)).invoke('models', request);
   if (io.json) {
     io.out(JSON.stringify(result));
     return 0;

@@ -40,6 +40,22 @@ export interface AwsTargetOptions {
   readonly log: (line: string) => void;
   /** Milliseconds between DescribeExecution calls. @default 250 against an endpoint on this machine, else 2000 */
   readonly pollMs?: number;
+  /**
+   * Whether this process's clients (lambdas/shared/clients.ts) already reach the stack, so they
+   * are left as they are instead of being pointed at it with useAwsSettings. True for the local
+   * stack: its handlers run in this process on those same clients (S3 and DynamoDB at the
+   * emulators' own ports, the other APIs at the edge, all with the home's credentials), and
+   * pointing them at the edge would add a proxy hop to every handler call and take the local
+   * runtime's fault hooks off them.
+   * @default false
+   */
+  readonly processClients?: boolean;
+  /**
+   * Print the states an execution enters, from its history. Off where the execution runs in this
+   * process and its states are printed as they run (the local stack's owner).
+   * @default true
+   */
+  readonly followStates?: boolean;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -47,16 +63,18 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export class AwsTarget implements LoopTarget {
   private readonly lambda: LambdaClient;
   private readonly pollMs: number;
+  /** Whether the endpoint is on this machine (the local stack): one clock, so no slack in comparing times. */
+  private readonly onThisMachine: boolean;
   private readonly where_: { stack: string; region: string };
 
   constructor(
     readonly stack: DeployedStack,
     private readonly options: AwsTargetOptions,
   ) {
-    useAwsSettings(stack.settings);
+    if (!options.processClients) useAwsSettings(stack.settings);
     this.lambda = new LambdaClient(stack.settings);
-    this.pollMs =
-      options.pollMs ?? (stack.settings.endpoint && /\/\/(127\.0\.0\.1|localhost)[:/]/.test(stack.settings.endpoint) ? 250 : 2000);
+    this.onThisMachine = stack.settings.endpoint !== undefined && /\/\/(127\.0\.0\.1|localhost)[:/]/.test(stack.settings.endpoint);
+    this.pollMs = options.pollMs ?? (this.onThisMachine ? 250 : 2000);
     this.where_ = { stack: stack.name, region: stack.region };
   }
 
@@ -108,7 +126,10 @@ export class AwsTarget implements LoopTarget {
     if (answer.FunctionError) {
       // Lambda's error shape: {errorType, errorMessage}. The handler's message is the command's error, as locally.
       const { errorType, errorMessage } = (payload ?? {}) as { errorType?: string; errorMessage?: string };
-      throw new CliError(errorMessage ?? `${name} failed (${errorType ?? answer.FunctionError}).`);
+      const failure = new CliError(errorMessage ?? `${name} failed (${errorType ?? answer.FunctionError}).`);
+      // The handler's error name (NotFound, InvalidInput...), which callers such as mloop ui map to a status.
+      if (errorType && /^[A-Za-z][A-Za-z0-9]*$/.test(errorType)) failure.name = errorType;
+      throw failure;
     }
     return payload;
   }
@@ -145,6 +166,7 @@ export class AwsTarget implements LoopTarget {
 
   async dropDataset(key: string, body: Buffer, metadata: Record<string, string>): Promise<string> {
     const started = Date.now();
+    const failure = this.deliveryFailure(key); // before the put, whose event may be delivered before it answers
     const put = await this.call('s3:PutObject', () =>
       s3Client().send(new PutObjectCommand({ Bucket: this.dataBucket, Key: key, Body: body, Metadata: metadata })),
     );
@@ -154,38 +176,66 @@ export class AwsTarget implements LoopTarget {
     // A versioned bucket (the stack's is) names the version, and with it the execution.
     if (put.VersionId && put.VersionId !== 'null') {
       const name = executionName({ bucket: { name: this.dataBucket }, object: { key, 'version-id': put.VersionId } });
-      await this.untilStarted(key, async () => ((await this.describe(name)) ? name : undefined));
+      await this.untilStarted(this.pipelineStateMachineArn, key, async () => ((await this.describe(name)) ? name : undefined), failure);
       return name;
     }
-    // Otherwise the execution whose input is this key's event with this ETag.
+    // Otherwise (the local stack's S3 keeps no versions) the execution whose input is this key's event with this ETag.
     const seen = new Set<string>();
-    return this.untilStarted(key, () => this.findDropExecution(key, put.ETag, started, seen));
+    return this.untilStarted(
+      this.pipelineStateMachineArn,
+      key,
+      () => this.findDropExecution(this.pipelineStateMachineArn, key, put.ETag, started, seen),
+      failure,
+    );
   }
 
-  /** Poll `find` until it names the execution, or fail after DROP_START_TIMEOUT_MS. */
-  private async untilStarted(key: string, find: () => Promise<string | undefined>): Promise<string> {
+  /**
+   * Why the drop of `key` started no execution, when this process can know it sooner than a
+   * timeout (the local stack's owner delivers the bucket's events itself): a promise that only
+   * rejects. On AWS the starter's failure is in its logs, and the wait times out.
+   */
+  protected deliveryFailure(_key: string): Promise<never> | undefined {
+    return undefined;
+  }
+
+  /** Poll `find` until it names the execution, or fail after DROP_START_TIMEOUT_MS (or as soon as deliveryFailure says why). */
+  private async untilStarted(
+    stateMachineArn: string,
+    key: string,
+    find: () => Promise<string | undefined>,
+    failure: Promise<never> | undefined,
+  ): Promise<string> {
     const deadline = Date.now() + DROP_START_TIMEOUT_MS;
     for (;;) {
-      const name = await find();
+      const name = await (failure ? Promise.race([find(), failure]) : find());
       if (name) return name;
       if (Date.now() > deadline)
         throw new CliError(
-          `no execution of ${this.pipelineStateMachineArn} started for s3://${this.dataBucket}/${key} within ${Math.round(DROP_START_TIMEOUT_MS / 1000)} s on ${this.where}: check that the bucket sends events to EventBridge and the starter function's logs.`,
+          `no execution of ${stateMachineArn} started for s3://${this.dataBucket}/${key} within ${Math.round(DROP_START_TIMEOUT_MS / 1000)} s on ${this.where}: check that the bucket sends events to EventBridge and the starter function's logs.`,
         );
-      await sleep(this.pollMs);
+      await (failure ? Promise.race([sleep(this.pollMs), failure]) : sleep(this.pollMs));
     }
   }
 
   /** The newest executions' inputs, for the drop of `key` with `etag` made at `since`. */
-  private async findDropExecution(key: string, etag: string | undefined, since: number, seen: Set<string>): Promise<string | undefined> {
+  private async findDropExecution(
+    stateMachineArn: string,
+    key: string,
+    etag: string | undefined,
+    since: number,
+    seen: Set<string>,
+  ): Promise<string | undefined> {
     const listed = await this.call('states:ListExecutions', () =>
-      sfnClient().send(new ListExecutionsCommand({ stateMachineArn: this.pipelineStateMachineArn, maxResults: 25 })),
+      sfnClient().send(new ListExecutionsCommand({ stateMachineArn, maxResults: 25 })),
     );
     const clean = (tag: string | undefined) => (tag ?? '').replace(/"/g, '');
+    // Clocks differ between this machine and AWS: a minute of slack. An endpoint on this machine
+    // shares its clock, and an execution started before the put (the same bytes dropped a moment
+    // ago) must not be taken for this drop's.
+    const slack = this.onThisMachine ? 0 : 60_000;
     for (const e of listed.executions ?? []) {
       if (!e.executionArn || seen.has(e.executionArn)) continue;
-      // Clocks differ between this machine and AWS: a minute of slack.
-      if (e.startDate && e.startDate.getTime() < since - 60_000) continue;
+      if (e.startDate && e.startDate.getTime() < since - slack) continue;
       seen.add(e.executionArn);
       const d = await this.describeArn(e.executionArn);
       let input: { detail?: { object?: { key?: string; etag?: string } } } = {};
@@ -229,14 +279,24 @@ export class AwsTarget implements LoopTarget {
 
   async dropBatchFile(key: string, body: Buffer, metadata: Record<string, string>): Promise<string> {
     const stateMachineArn = this.batchStateMachineArn;
+    const started = Date.now();
+    const failure = this.deliveryFailure(key);
     const put = await this.call('s3:PutObject', () =>
       s3Client().send(new PutObjectCommand({ Bucket: this.dataBucket, Key: key, Body: body, Metadata: metadata })),
     );
-    if (!put.VersionId || put.VersionId === 'null')
-      throw new CliError(`s3://${this.dataBucket} is not versioned, so the batch execution of ${key} cannot be named from its version.`);
+    if (!put.VersionId || put.VersionId === 'null') {
+      // The local stack's S3 keeps no versions: the execution whose input is this key's event with this ETag.
+      const seen = new Set<string>();
+      return this.untilStarted(stateMachineArn, key, () => this.findDropExecution(stateMachineArn, key, put.ETag, started, seen), failure);
+    }
     this.options.log(`put s3://${this.dataBucket}/${key} (version ${put.VersionId}); waiting for its batch execution...`);
     const name = executionName({ bucket: { name: this.dataBucket }, object: { key, 'version-id': put.VersionId } }, BATCH_PREFIX);
-    await this.untilStarted(key, async () => ((await this.describeArn(executionArnOf(stateMachineArn, name))) ? name : undefined));
+    await this.untilStarted(
+      stateMachineArn,
+      key,
+      async () => ((await this.describeArn(executionArnOf(stateMachineArn, name))) ? name : undefined),
+      failure,
+    );
     return name;
   }
 
@@ -271,11 +331,14 @@ export class AwsTarget implements LoopTarget {
   }
 
   private async waitFor(executionArn: string, name: string): Promise<ExecutionEnd> {
-    const progress = new ExecutionProgress(executionArn, this.options.log, (action, send) => this.call(action, send));
+    const progress =
+      this.options.followStates === false
+        ? undefined
+        : new ExecutionProgress(executionArn, this.options.log, (action, send) => this.call(action, send));
     for (;;) {
       const d = await this.describeArn(executionArn);
       if (!d) throw new CliError(`execution ${name} does not exist on ${this.where}.`);
-      await progress.update();
+      await progress?.update();
       if (d.status !== 'RUNNING' && d.status !== 'PENDING_REDRIVE') {
         let output: Record<string, unknown> | undefined;
         if (d.output) output = JSON.parse(d.output) as Record<string, unknown>;
@@ -298,7 +361,7 @@ export class AwsTarget implements LoopTarget {
 
   async stop(): Promise<void> {
     this.lambda.destroy();
-    useAwsSettings(undefined);
+    if (!this.options.processClients) useAwsSettings(undefined);
   }
 }
 

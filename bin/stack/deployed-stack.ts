@@ -11,6 +11,7 @@
  */
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { AwsClientSettings } from '../../lambdas/shared/clients';
 import { STACK_OUTPUTS, type StackOutput } from '../../lib/stack-outputs';
 import { CliError } from '../cli-error';
@@ -99,10 +100,23 @@ export function stackOptionsOf(values: { stack?: unknown; region?: unknown; prof
   return { stack, region, profile };
 }
 
+/**
+ * Where to reach a stack when the caller already knows (the local stack: the edge endpoint of
+ * its home and the home's credentials, local/edge-credentials.ts), instead of AWS_ENDPOINT_URL
+ * and the standard credential chain.
+ */
+export interface StackEndpoint {
+  readonly endpoint: string;
+  readonly credentials: AwsCredentialIdentity;
+}
+
 /** Find the stack: region and credentials resolved, DescribeStacks answered, the outputs read. */
-export async function connectStack(options: StackOptions): Promise<DeployedStack> {
-  const endpoint = process.env.AWS_ENDPOINT_URL || undefined;
-  const credentials = fromNodeProviderChain(options.profile ? { profile: options.profile } : {});
+export async function connectStack(options: StackOptions, via?: StackEndpoint): Promise<DeployedStack> {
+  const endpoint = via?.endpoint ?? (process.env.AWS_ENDPOINT_URL || undefined);
+  const given = via?.credentials;
+  const credentials: AwsCredentialIdentityProvider = given
+    ? async () => given
+    : fromNodeProviderChain(options.profile ? { profile: options.profile } : {});
   const cfn = new CloudFormationClient({
     ...(options.region ? { region: options.region } : {}),
     ...(options.profile ? { profile: options.profile } : {}),

@@ -80,8 +80,8 @@ export function textPartFrom(part: PartRange): number {
  * The bytes of a text part: from the first byte after the first line feed at or after
  * `start - 1` (the file's first byte for the first part) to the first line feed at or after
  * `end - 1`, inclusive (or the end of the file). Neighbouring parts meet exactly: each line is in
- * one part. (A CSV record with a line break inside a quoted field may be cut at it: such files
- * are scored in one part, see lambdas/batch/plan.ts.)
+ * one part. (A CSV's parts start after a line feed outside quoted fields, as the plan finds them:
+ * lambdas/batch/record-cuts.ts; so a record with line breaks inside quotes is never cut.)
  */
 export async function* textPartBytes(source: TextPartSource, part: PartRange): AsyncGenerator<Buffer> {
   let position = source.from;

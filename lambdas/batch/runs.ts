@@ -18,6 +18,7 @@
  * and the output depends on nothing else.
  */
 import { createHash } from 'node:crypto';
+import { CsvRecordCuts, partsAtCuts } from './record-cuts';
 import { PassThrough, type Readable } from 'node:stream';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { formatFromName, isGzip, isParquet } from '../data/formats';
@@ -128,12 +129,13 @@ export function targetOf(metadata: Record<string, string | undefined>): { versio
   return {};
 }
 
-async function sha256Of(object: BatchObject): Promise<{ sha256: string; bytes: number }> {
+async function sha256Of(object: BatchObject, cuts?: CsvRecordCuts): Promise<{ sha256: string; bytes: number }> {
   const hash = createHash('sha256');
   let bytes = 0;
   const out = await s3Client().send(new GetObjectCommand({ Bucket: object.bucket, Key: object.key, VersionId: object.versionId }));
   for await (const chunk of out.Body as Readable) {
     hash.update(chunk as Buffer);
+    cuts?.update(chunk as Buffer);
     bytes += (chunk as Buffer).length;
   }
   return { sha256: hash.digest('hex'), bytes };
@@ -190,8 +192,16 @@ export async function planBatch(object: BatchObject, execution: string, server: 
   const target = targetOf(metadata);
   const served = await server.get(model, target);
   const size = meta.ContentLength ?? 0;
-  const { layout, parts } = await layoutAndParts(object, fileName, size, env);
-  const { sha256, bytes } = await sha256Of(object);
+  const laidOut = await layoutAndParts(object, fileName, size, env);
+  const { layout } = laidOut;
+  // A CSV in parts: each part starts after a line feed outside quoted fields (record-cuts.ts),
+  // found in the same pass as the hash.
+  const cuts =
+    layout.format === 'csv' && !layout.gzip && laidOut.parts.length > 1
+      ? new CsvRecordCuts(laidOut.parts.slice(1).map((p) => p.start))
+      : undefined;
+  const { sha256, bytes } = await sha256Of(object, cuts);
+  const parts = cuts ? partsAtCuts(size, cuts.cuts) : laidOut.parts;
   if (bytes !== size)
     throw new Error(`${object.key} read as ${bytes} bytes, not the ${size} its HEAD reported: was it overwritten without versioning?`);
   // The same bytes and the same version give the same predictions: answer the run that made them, unless forced.

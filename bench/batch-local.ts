@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { scoreCommand } from '../bin/commands/score';
-import { LocalTarget } from '../bin/local-target';
+import { localTarget } from '../bin/local-target';
 import { s3Keys } from '../lambdas/shared/layout';
 import { logger } from '../lambdas/shared/observability';
 import { getJson } from '../lambdas/shared/storage';
@@ -54,7 +54,7 @@ async function worker(home: string, model: string, file: string): Promise<void> 
     const io = { json: true, out: () => undefined, err: () => undefined };
     const started = performance.now();
     // --force: the same bytes were scored by the same version in the other run.
-    const result = await scoreCommand(io, new LocalTarget(cloud), { model, input: file, output, force: true });
+    const result = await scoreCommand(io, await localTarget(cloud), { model, input: file, output, force: true });
     const seconds = (performance.now() - started) / 1000;
     if (result.status !== 'SUCCEEDED') throw new Error(`the run ended ${result.status}`);
     const manifest = await getJson<{ parts: { totalMs: number }[]; timings: { wallMs: number; partsTotalMs: number } }>(

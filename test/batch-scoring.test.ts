@@ -564,7 +564,7 @@ describe('batch events', () => {
     // was reported): the failure path had reported it, so it published nothing more (above: one event).
   });
 
-  test('an execution stopped or timed out (no Catch runs) publishes Batch Scoring Failed from its status change, once', async () => {
+  test('an execution stopped, timed out or failed outside its failure path publishes Batch Scoring Failed from its status change, once', async () => {
     const machine = test_.cloud.template.stateMachines.find((m) => m.logicalId.startsWith('Batch'))!;
     const before = journal().length;
     const input = {
@@ -600,6 +600,27 @@ describe('batch events', () => {
         .slice(before)
         .filter((l) => l.kind === 'sns'),
     ).toHaveLength(1);
+
+    // FAILED where no Catch took it (its failure path left no marker): Step Functions' error and cause.
+    const other = `${MODEL}-${'cd'.repeat(16)}`;
+    const failedAt = journal().length;
+    await test_.cloud.publish(
+      executionStatusEvent(machine.arn, other, 'FAILED', input, `${machine.arn.replace(':stateMachine:', ':execution:')}:${other}`, {
+        error: 'States.DataLimitExceeded',
+        cause: 'The state/task returned a result with a size exceeding the maximum number of bytes service limit.',
+      }),
+    );
+    const failed = journal()
+      .slice(failedAt)
+      .filter((l) => l.kind === 'eventbridge' && l.event.source === 'mloop.batch');
+    expect(failed.map((l) => l.kind === 'eventbridge' && l.event.detail)).toEqual([
+      expect.objectContaining({
+        run: other,
+        status: 'FAILED',
+        error: 'States.DataLimitExceeded',
+        cause: expect.stringMatching(/size exceeding/),
+      }),
+    ]);
   });
 });
 

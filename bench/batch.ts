@@ -2,9 +2,19 @@
  * `npm run bench -- batch`: batch scoring's score-part core (lambdas/batch/score-part.ts: read the
  * part, check every row as the API does, score in batches, write the predictions CSV) against bare
  * onnxruntime-node `session.run` on the same rows in the same batches (tensors built beforehand),
- * in rows per second on one core, in the same run, on a model trained for the run. Also the
+ * in the same run, on a model trained for the run. Both sessions are created with the same
+ * options (lambdas/shared/model-runtime.ts sessionOptions, one intra-op thread, as batch scoring
+ * loads models), and both are measured in rows per second of the process's CPU time (user +
+ * system, every thread), which is rows per second per core: with onnxruntime's default threads a
+ * second thread spins after each run, and wall time on a shared machine would count neither that
+ * nor the other processes' load. Wall-clock rates are reported beside them. Also the
  * process's peak resident memory after scoring N rows and 10 N rows in one part, to show it stays
  * flat as rows grow (the core streams: nothing grows with the part).
+ *
+ * Then the 10 N-row file end to end on the local stack (bench/batch-local.ts: `mloop score`, plan,
+ * Map, merge), in one part and in MLOOP_BENCH_BATCH_PARTS parts side by side (default 4), medians
+ * of 3 alternating runs, each a process of its own with its peak RSS (MLOOP_BENCH_BATCH_PARTS=0
+ * skips them).
  *
  * MLOOP_BENCH_BATCH_ROWS sets N (default 100,000; 1,000,000 for the issue's figure, slower).
  */
@@ -17,15 +27,18 @@ import { runPipeline } from '../bin/cli';
 import { DEFAULT_SCORE_BATCH_ROWS, scorePart } from '../lambdas/batch/score-part';
 import type { FileLayout } from '../lambdas/batch/part-rows';
 import { parseS3Uri } from '../lambdas/shared/layout';
-import { ModelRuntime } from '../lambdas/shared/model-runtime';
+import { ModelRuntime, sessionOptions, type RuntimeOptions } from '../lambdas/shared/model-runtime';
 import { logger } from '../lambdas/shared/observability';
 import { Registry } from '../lambdas/shared/registry/registry';
 import { getBytes } from '../lambdas/shared/storage';
 import type { ModelCard } from '../lambdas/shared/types';
 import { LocalCloud } from '../local/cloud';
+import { scoreLocally, type LocalBatchRun } from './batch-local';
 import { churnRows, DEMO_FEATURES, DEMO_TARGET, toCsv } from '../local/demo-data';
 
 const MODEL = 'batchbench';
+/** As batch scoring loads models (lambdas/batch/batch-handler.ts), for the core and bare session.run alike. */
+const RUNTIME: RuntimeOptions = { intraOpThreads: 1 };
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
 const round = (n: number, digits = 3) => Number(n.toFixed(digits));
 
@@ -78,6 +91,7 @@ async function scoreCore(runtime: ModelRuntime, bytes: Buffer) {
   // The bytes arrive in 1 MiB chunks, as an S3 GetObject stream delivers them.
   const chunks = Array.from({ length: Math.ceil(bytes.length / 2 ** 20) }, (_, i) => bytes.subarray(i * 2 ** 20, (i + 1) * 2 ** 20));
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const counts = await scorePart(
     { text: { stream: Readable.from(chunks), from: 0 } },
     layout,
@@ -86,13 +100,16 @@ async function scoreCore(runtime: ModelRuntime, bytes: Buffer) {
     { predictions, errors },
   );
   const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = cpuSecondsSince(cpu);
   if (counts.rowsRejected !== 0) throw new Error(`The core rejected ${counts.rowsRejected} generated rows.`);
   return {
     rows: counts.rowsScored,
     seconds,
     rowsPerSecond: counts.rowsScored / seconds,
+    rowsPerCpuSecond: counts.rowsScored / cpuSeconds,
     outputBytes: predictions.bytes,
     inferenceShare: counts.inferenceMs / counts.totalMs,
+    inferenceRowsPerSecond: counts.rowsScored / (counts.inferenceMs / 1000),
   };
 }
 
@@ -103,15 +120,24 @@ async function bareSessionRun(session: ort.InferenceSession, card: ModelCard, ro
   for (let i = 0; i < generated.length; i += DEFAULT_SCORE_BATCH_ROWS)
     batches.push(feeds(card, generated.slice(i, i + DEFAULT_SCORE_BATCH_ROWS) as unknown as Record<string, unknown>[]));
   const started = performance.now();
+  const cpu = process.cpuUsage();
   for (const feed of batches) await session.run(feed);
   const seconds = (performance.now() - started) / 1000;
-  return { rows: generated.length, seconds, rowsPerSecond: generated.length / seconds };
+  const cpuSeconds = cpuSecondsSince(cpu);
+  return { rows: generated.length, seconds, rowsPerSecond: generated.length / seconds, rowsPerCpuSecond: generated.length / cpuSeconds };
+}
+
+/** The process's CPU seconds (user + system, all threads) since `from`. */
+function cpuSecondsSince(from: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(from);
+  return (used.user + used.system) / 1e6;
 }
 
 export async function run(): Promise<unknown> {
   process.env.POWERTOOLS_LOG_LEVEL ??= process.env.MLOOP_LOG_LEVEL ?? 'SILENT';
   logger.setLogLevel(process.env.POWERTOOLS_LOG_LEVEL as Parameters<typeof logger.setLogLevel>[0]);
   const rows = Number(process.env.MLOOP_BENCH_BATCH_ROWS ?? 100_000);
+  const loadAtStart = os.loadavg().map((l) => round(l));
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-bench-batch-'));
   try {
     const cloud = await LocalCloud.start({ home, log: () => {} });
@@ -130,8 +156,8 @@ export async function run(): Promise<unknown> {
       const cardAt = parseS3Uri(version.artifact.cardUri);
       const onnx = await getBytes(onnxAt.bucket, onnxAt.key);
       card = JSON.parse((await getBytes(cardAt.bucket, cardAt.key)).toString('utf8')) as ModelCard;
-      runtime = await ModelRuntime.load(onnx, card);
-      session = await ort.InferenceSession.create(onnx, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+      runtime = await ModelRuntime.load(onnx, card, 'model.onnx', RUNTIME);
+      session = await ort.InferenceSession.create(onnx, sessionOptions(RUNTIME));
     } finally {
       await cloud.stop();
     }
@@ -147,13 +173,20 @@ export async function run(): Promise<unknown> {
     // Alternate core and bare, three rounds each, and keep the medians: the machine is shared.
     const core: number[] = [];
     const bare: number[] = [];
+    const coreWall: number[] = [];
+    const bareWall: number[] = [];
     const inferenceShares: number[] = [];
+    const inferenceRates: number[] = [];
     for (let round_ = 0; round_ < 3; round_++) {
       log(`round ${round_ + 1}: core on ${rows.toLocaleString()} rows, then bare session.run`);
       const scored = await scoreCore(runtime, small);
-      core.push(scored.rowsPerSecond);
+      core.push(scored.rowsPerCpuSecond);
+      coreWall.push(scored.rowsPerSecond);
       inferenceShares.push(scored.inferenceShare);
-      bare.push((await bareSessionRun(session, card, rows)).rowsPerSecond);
+      inferenceRates.push(scored.inferenceRowsPerSecond);
+      const bared = await bareSessionRun(session, card, rows);
+      bare.push(bared.rowsPerCpuSecond);
+      bareWall.push(bared.rowsPerSecond);
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const peakSmall = process.resourceUsage().maxRSS * 1024;
@@ -161,17 +194,40 @@ export async function run(): Promise<unknown> {
     log(`memory: one part of ${(rows * 10).toLocaleString()} rows`);
     const largeRun = await scoreCore(runtime, large);
     const peakLarge = process.resourceUsage().maxRSS * 1024;
+
+    // The large file end to end on the local stack, in one part and in parts, alternating.
+    const partsWanted = Number(process.env.MLOOP_BENCH_BATCH_PARTS ?? 4);
+    const file = path.join(home, 'large.csv');
+    fs.writeFileSync(file, large);
+    const onePart: LocalBatchRun[] = [];
+    const inParts: LocalBatchRun[] = [];
+    for (let round_ = 0; round_ < (partsWanted > 0 ? 3 : 0); round_++) {
+      log(`round ${round_ + 1}: ${(rows * 10).toLocaleString()} rows through mloop score locally, in one part, then in ${partsWanted}`);
+      onePart.push(scoreLocally(home, MODEL, file, large.length + 1));
+      inParts.push(scoreLocally(home, MODEL, file, Math.max(1024, Math.ceil(large.length / partsWanted))));
+    }
+    const medianRun = (runs: LocalBatchRun[]) => [...runs].sort((a, b) => a.seconds - b.seconds)[1];
     return {
       model: { name: MODEL, features: DEMO_FEATURES.length, classes: card.classes?.length ?? null },
       node: process.version,
+      loadAverageAtStart: loadAtStart,
       loadAverage: os.loadavg().map((l) => round(l)),
       batchRows: DEFAULT_SCORE_BATCH_ROWS,
+      intraOpThreads: RUNTIME.intraOpThreads,
       rows,
+      // Rows per CPU second (per core), medians of 3.
       coreRowsPerSecond: Math.round(median(core)),
       bareSessionRunRowsPerSecond: Math.round(median(bare)),
       coreOverBare: round(median(core) / median(bare)),
+      wallClock: {
+        coreRowsPerSecond: Math.round(median(coreWall)),
+        bareSessionRunRowsPerSecond: Math.round(median(bareWall)),
+        coreOverBare: round(median(coreWall) / median(bareWall)),
+      },
       // The share of the core's time spent in session.run (the rest: reading, checking, encoding, writing).
       coreInferenceShare: round(median(inferenceShares), 2),
+      // The core's rows per second of its time in session.run (wall), beside bare session.run's wall rate above.
+      coreInferenceRowsPerSecond: Math.round(median(inferenceRates)),
       memory: {
         note: 'peak RSS of the whole process; both inputs are generated and held before scoring starts (in Lambda they are a stream from S3)',
         inputMiB: { small: round(small.length / 2 ** 20, 1), large: round(large.length / 2 ** 20, 1) },
@@ -180,6 +236,16 @@ export async function run(): Promise<unknown> {
         peakMiBAfterLarge: round(peakLarge / 2 ** 20, 1),
         largeRowsPerSecond: Math.round(largeRun.rowsPerSecond),
       },
+      // Wall seconds of `mloop score` on the local stack, the median run of 3 (its figures are that run's).
+      local:
+        partsWanted > 0
+          ? {
+              rows: rows * 10,
+              onePart: medianRun(onePart),
+              inParts: medianRun(inParts),
+              partsOverOnePart: round(medianRun(inParts).seconds / medianRun(onePart).seconds, 2),
+            }
+          : null,
     };
   } finally {
     fs.rmSync(home, { recursive: true, force: true });

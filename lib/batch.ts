@@ -7,6 +7,7 @@
  *   Plan batch λ ─► Score parts (Distributed Map of Score part λ) ─► Merge batch λ ─► done
  *              └──► Already scored (the same bytes and version scored before: DUPLICATE, that run's answer)
  *   any failure ─► Report failure λ ─► Batch failed
+ *   an execution that ends ABORTED, TIMED_OUT or FAILED ─► (rule) Batch λ: Failed event, unless reported
  *
  * The merge publishes `Batch Scoring Completed`, Report failure `Batch Scoring Failed`, where the
  * registry's events go: the stack gives the function the bus and the topic
@@ -47,6 +48,8 @@ export interface BatchScoringProps {
 export class BatchScoring extends Construct {
   readonly stateMachine: sfn.StateMachine;
   readonly rule: events.Rule;
+  /** Executions that end ABORTED, TIMED_OUT or FAILED, to the batch function (lambdas/batch/ended.ts). */
+  readonly endedRule: events.Rule;
   /** Starts the state machine once per object version (lambdas/batch/start-handler.ts). */
   readonly starter: MloopFunction<'startBatch'>;
   /** Plan batch, Score part and Merge batch (lambdas/batch/batch-handler.ts). */
@@ -193,6 +196,24 @@ export class BatchScoring extends Construct {
         new targets.LambdaFunction(this.starter, {
           retryAttempts: 8,
           maxEventAge: Duration.hours(2),
+          deadLetterQueue: this.deadLetterQueue,
+        }),
+      ],
+    });
+    // A stopped or timed-out execution runs no Catch, and a FAILED one may have failed where no
+    // Catch takes it: Step Functions' status change tells the batch function, which publishes
+    // `Batch Scoring Failed` unless the run's failure path did (lambdas/batch/ended.ts).
+    this.endedRule = new events.Rule(this, 'BatchExecutionEnded', {
+      description: 'mloop: report a batch scoring execution that was stopped, timed out or failed outside its failure path',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [this.stateMachine.stateMachineArn], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+      },
+      targets: [
+        new targets.LambdaFunction(fn, {
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(6),
           deadLetterQueue: this.deadLetterQueue,
         }),
       ],

@@ -6,6 +6,10 @@
  * the rows the per-row path accepts and give them the same inputs to the graph.
  */
 import { CellEncoder } from '../lambdas/batch/cell-encoder';
+import { ObjectEncoder } from '../lambdas/batch/object-encoder';
+import { csvTokenizer } from '../lambdas/data/readers/csv';
+import { csvField, csvLine } from '../lambdas/data/splits';
+import { spreadsheetSafe } from '../lambdas/shared/spreadsheet-safe';
 import { cellValues } from '../lambdas/batch/part-rows';
 import { instanceChecker } from '../lambdas/inference/validate';
 import { InstanceEncoder } from '../lambdas/shared/model-runtime';
@@ -61,11 +65,11 @@ const CELLS: Record<string, string[]> = {
   amount: NUMBERS,
   active: ['yes', 'no', ' yes', 'YES', '1', '0', '', 'maybe', '2.5'],
   plan: ['basic', 'pro', 'max', 'Pro', ' basic', '', ' ', 'gold', '__proto__', 'constructor'],
-  city: ['Paris', '', 'x,y', 'Zürich', '  ', '0'],
+  city: ['Paris', '', 'x,y', 'Zürich', '  ', '0', 'c'.repeat(1001), ` ${'c'.repeat(1000)}`],
   signup: ['2024-05-01T12:30:00Z', '2024-05-01', '2024-05-01T23:59:59+02:00', '', ' ', 'not a date', '2024-13-40', ' 2024-05-01 '],
   paid: ['01/02/2024', '31/12/2023', '2024-02-01', '', '32/01/2024', 'x'],
   id: ['1', '', 'a'],
-  note: ['=1+1', '', 'text'],
+  note: ['=1+1', '', 'text', '-5', '+2.5', '-x', '@a', '\tb', 'a"b', 'é'],
 };
 
 /** A header: the input columns, extra ones, sometimes a feature's column missing or twice, in a shuffled order. */
@@ -129,5 +133,94 @@ describe('the cell encoder', () => {
     expect(CellEncoder.for(new InstanceEncoder(proto), ['__proto__', ...Object.keys(CELLS)])).toBeUndefined();
     expect(CellEncoder.for(new InstanceEncoder({ ...card, formatVersion: 1 }), Object.keys(CELLS))).toBeUndefined();
     expect(CellEncoder.for(new InstanceEncoder(card), Object.keys(CELLS))).toBeInstanceOf(CellEncoder);
+  });
+
+  test('a CSV record as the tokenizer holds it: encodeRecord answers and encodes as encode on its cells; plainLine is its cells as the output writes them', () => {
+    const random = prng(7);
+    const encoder = new InstanceEncoder(card);
+    const fromCells = encoder.newBatch(1);
+    const fromRecord = encoder.newBatch(1);
+    const outcomes = { encoded: 0, refused: 0, plain: 0, notPlain: 0 };
+    for (let h = 0; h < 40; h++) {
+      const header = headerOf(random);
+      const cells = CellEncoder.for(encoder, header);
+      if (cells === undefined) continue;
+      const rows = Array.from({ length: 300 }, () =>
+        header.map((name) => (random() < 0.6 ? CELLS[name][0] : CELLS[name][Math.floor(random() * CELLS[name].length)])),
+      );
+      let r = 0;
+      // Lines first, as batch scoring reads: plain lines come lazily, the others field by field.
+      const tokenizer = csvTokenizer(
+        ',',
+        '\n',
+        (record) => {
+          const row = rows[r++];
+          expect(record.fieldCount()).toBe(row.length);
+          const expected = cells.encode(row, fromCells, 0);
+          const encoded = cells.encodeRecord(record, fromRecord, 0);
+          expect({ row, encoded }).toEqual({ row, encoded: expected });
+          if (encoded) {
+            expect({ row, numeric: Array.from(fromRecord.numeric) }).toEqual({ row, numeric: Array.from(fromCells.numeric) });
+            expect({ row, categorical: fromRecord.categorical }).toEqual({ row, categorical: fromCells.categorical });
+            outcomes.encoded++;
+          } else outcomes.refused++;
+          const line = CellEncoder.plainLine(record);
+          if (line === undefined) outcomes.notPlain++;
+          else {
+            expect({ row, line }).toEqual({ row, line: row.map((cell) => csvField(spreadsheetSafe(cell))).join(',') });
+            outcomes.plain++;
+          }
+        },
+        true,
+      );
+      tokenizer.push(Buffer.from(rows.map(csvLine).join('')));
+      tokenizer.end();
+      expect(r).toBe(rows.length);
+    }
+    expect(Object.values(outcomes).every((n) => n > 500)).toBe(true);
+  });
+
+  test('JSON Lines objects: the object encoder accepts exactly the objects the per-row check accepts, with the same graph inputs', () => {
+    const random = prng(11);
+    const encoder = new InstanceEncoder(card);
+    const objects = ObjectEncoder.for(encoder)!;
+    const check = instanceChecker(card, { allowUnknownFields: true, rejectUnknownCategories: true });
+    const fast = encoder.newBatch(1);
+    const slow = encoder.newBatch(1);
+    // Each input field's JSON values: the usual type first, then nulls, blanks, other types, bad values.
+    const VALUES: Record<string, unknown[]> = {
+      age: [12, -3.5, 0, null, '12', 1e39, -1e39, true, [1], { n: 1 }, 3.4e38],
+      amount: [7.25, null, 'x', false, 2e-45],
+      active: [true, false, 1, 0, 'yes', null, 2.5, 'no'],
+      plan: ['basic', 'pro', 'max', 'Pro', ' basic', '', ' ', null, 'gold', 3, true, '__proto__', 'b'.repeat(1001)],
+      city: ['Paris', '', null, 'Zürich', 0, false, ['x'], 'c'.repeat(1001), ` ${'c'.repeat(1000)}`, 'c'.repeat(1000)],
+      signup: ['2024-05-01T12:30:00Z', '2024-05-01', '', ' ', null, 'not a date', 17, '2024-13-40'],
+      paid: ['01/02/2024', '31/12/2023', '2024-02-01', '', null, 'x', 5],
+    };
+    const outcomes = { accepted: 0, rejected: 0 };
+    for (let r = 0; r < 20_000; r++) {
+      const object: Record<string, unknown> = { id: r };
+      for (const [name, options] of Object.entries(VALUES)) {
+        if (random() < 0.03) continue; // a missing feature
+        object[name] = random() < 0.7 ? options[0] : options[Math.floor(random() * options.length)];
+      }
+      const valid = check(object, 'row').length === 0;
+      const encoded = objects.encode(object, fast, 0);
+      // Never an invalid row; every valid one but those with a number or a boolean as a category (the per-row path's).
+      const categoriesAreText = ['plan', 'city'].every((name) => object[name] === null || typeof object[name] === 'string');
+      expect({ object, encoded }).toEqual({ object, encoded: valid && categoriesAreText });
+      if (!valid) {
+        outcomes.rejected++;
+        continue;
+      }
+      encoder.encodeInstance(object, slow, 0);
+      if (!encoded) continue;
+      expect({ object, numeric: Array.from(fast.numeric) }).toEqual({ object, numeric: Array.from(slow.numeric) });
+      expect({ object, categorical: fast.categorical }).toEqual({ object, categorical: slow.categorical });
+      outcomes.accepted++;
+    }
+    expect(outcomes.accepted).toBeGreaterThan(1000);
+    expect(outcomes.rejected).toBeGreaterThan(1000);
+    expect(ObjectEncoder.for(new InstanceEncoder({ ...card, formatVersion: 1 }))).toBeUndefined();
   });
 });

@@ -103,6 +103,29 @@ describe('the batch state machine', () => {
     });
   });
 
+  test("a rule sends the batch state machine's executions that end ABORTED, TIMED_OUT or FAILED to the batch function (the Failed event), with a dead-letter queue", () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [{ Ref: logicalId(stack.batch.stateMachine) }], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: { 'Fn::GetAtt': [logicalId(stack.batch.function), 'Arn'] },
+          DeadLetterConfig: { Arn: { 'Fn::GetAtt': [logicalId(stack.batch.deadLetterQueue), 'Arn'] } },
+        }),
+      ],
+    });
+    // EventBridge may invoke the batch function for that rule, and only that rule.
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: { 'Fn::GetAtt': [logicalId(stack.batch.function), 'Arn'] },
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [logicalId(stack.batch.endedRule), 'Arn'] },
+    });
+  });
+
   test('the starter may start executions of the batch state machine only', () => {
     const policies = template.findResources('AWS::IAM::Policy', {
       Properties: { Roles: [{ Ref: stack.getLogicalId(stack.batch.starter.role!.node.defaultChild as never) }] },

@@ -13,6 +13,7 @@ import { runDriftCommand } from '../bin/commands/drift';
 import { scoreCommand, type ScoreResult } from '../bin/commands/score';
 import { Reservoir, partSampleSize } from '../lambdas/batch/capture-sample';
 import type { CaptureRecord } from '../lambdas/shared/capture-record';
+import { executionStatusEvent } from '../local/events';
 import { readLocalEvents } from '../local/events-journal';
 import { localTarget } from '../bin/local-target';
 import { partRanges } from '../lambdas/data/parts';
@@ -202,7 +203,12 @@ describe('the score-part core', () => {
     recordDelimiter: '\n',
   });
 
-  async function run(bytes: Buffer, part: { index: number; start: number; end: number }, options: ScorePartOptions = { batchRows: 5 }) {
+  async function run(
+    bytes: Buffer,
+    part: { index: number; start: number; end: number },
+    options: ScorePartOptions = { batchRows: 5 },
+    layout: FileLayout = layoutOf(bytes),
+  ) {
     const predictions = new PassThrough();
     const errors = new PassThrough();
     const collect = (s: PassThrough) => {
@@ -213,7 +219,7 @@ describe('the score-part core', () => {
     const [p, e] = [collect(predictions), collect(errors)];
     const from = textPartFrom(part);
     const stream = Readable.from([bytes.subarray(from, from + 37), bytes.subarray(from + 37)]);
-    const counts = await scorePart({ text: { stream, from } }, layoutOf(bytes), part, runtime, { predictions, errors }, options);
+    const counts = await scorePart({ text: { stream, from } }, layout, part, runtime, { predictions, errors }, options);
     return { counts, predictions: await p, errors: await e };
   }
 
@@ -389,6 +395,63 @@ describe('the score-part core', () => {
     expect(fastSample.length).toBeGreaterThan(20);
   });
 
+  test('JSON Lines: the object encoder and the text writer give the same output as the per-row path, byte for byte, and what the API answers', async () => {
+    const rows = churnRows({ rows: 300, seed: 21 }).map((r) => ({ ...r }) as Record<string, unknown>);
+    const damage: ((o: Record<string, unknown>) => void)[] = [
+      (o) => (o.tenure_months = String(o.tenure_months)),
+      (o) => (o.monthly_charges = null),
+      (o) => delete o.support_calls,
+      (o) => (o.contract = 'gold'),
+      (o) => (o.contract = null),
+      (o) => (o.payment = '  '),
+      (o) => (o.payment = 3),
+      (o) => (o.tenure_months = true),
+      (o) => (o.monthly_charges = { nested: 1 }),
+      (o) => (o.prediction = 'kept in place'),
+      (o) => (o['7'] = 'an integer-like key'),
+      (o) => (o.note = '=1+1 é "quoted"'),
+      (o) => (o.contract = 'c'.repeat(1001)),
+      (o) => (o.support_calls = 1e39),
+    ];
+    const lines = rows.map((o, i) => {
+      if (i % 3 === 0) damage[(i / 3) % damage.length](o);
+      return JSON.stringify(o);
+    });
+    lines.splice(40, 0, '{"__proto__": {"x": 1}, "tenure_months": 3}', '[1,2]', 'not json', '{}');
+    const bytes = Buffer.from(lines.join('\n') + '\n');
+    const layout: FileLayout = { format: 'jsonl', gzip: false, size: bytes.length };
+    const sampled =
+      (into: string[]): ScorePartOptions['onScored'] =>
+      (line, scored) => {
+        if (line % 5 === 0) into.push(JSON.stringify({ line, ...scored() }));
+      };
+    const [fastSample, perRowSample]: string[][] = [[], []];
+    const whole = { index: 0, start: 0, end: bytes.length };
+    const fast = await run(bytes, whole, { batchRows: 16, onScored: sampled(fastSample) }, layout);
+    const perRow = await run(bytes, whole, { batchRows: 16, onScored: sampled(perRowSample), perRow: true }, layout);
+    expect(fast.predictions).toBe(perRow.predictions);
+    expect(fast.errors).toBe(perRow.errors);
+    expect(fastSample).toEqual(perRowSample);
+    expect(fast.counts).toMatchObject({
+      rowsIn: lines.length,
+      rowsScored: perRow.counts.rowsScored,
+      rowsRejected: perRow.counts.rowsRejected,
+    });
+    // And both are what the API's predict core answers, in the same batches of 16 scored rows.
+    const rejected = new Set(
+      fast.errors
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { line: number }).line),
+    );
+    const kept = lines.filter((_, i) => !rejected.has(i + 1)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const answered: Awaited<ReturnType<typeof runtime.predict>> = [];
+    for (let i = 0; i < kept.length; i += 16) answered.push(...(await runtime.predict(kept.slice(i, i + 16))));
+    expect(fast.predictions).toBe(kept.map((o, i) => JSON.stringify({ ...o, prediction: answered[i] }) + '\n').join(''));
+    expect(fast.counts.rowsRejected).toBeGreaterThan(40);
+    expect(fast.counts.rowsScored).toBeGreaterThan(200);
+  });
+
   test('a part scored again (a Map retry) gives byte-identical output', async () => {
     const bytes = Buffer.from(toCsv(churnRows({ rows: 60, seed: 5 })));
     const part = partRanges(bytes.length, 1024, 1000).parts[1];
@@ -497,6 +560,67 @@ describe('batch events', () => {
     expect(detail.cause).not.toMatch(/errorType|trace/);
     const sns = lines.filter((l) => l.kind === 'sns');
     expect(sns.map((l) => l.kind === 'sns' && l.subject)).toEqual([`mloop: ${MODEL} batch scoring failed (ModelNotFound)`]);
+    // Step Functions' FAILED status change for that run came too (the rule ran before the run's end
+    // was reported): the failure path had reported it, so it published nothing more (above: one event).
+  });
+
+  test('an execution stopped, timed out or failed outside its failure path publishes Batch Scoring Failed from its status change, once', async () => {
+    const machine = test_.cloud.template.stateMachines.find((m) => m.logicalId.startsWith('Batch'))!;
+    const before = journal().length;
+    const input = {
+      detail: { bucket: { name: test_.cloud.dataBucket }, object: { key: `batch/${MODEL}/stopped.csv`, 'version-id': 'v1' } },
+    };
+    const run = `${MODEL}-${'ab'.repeat(16)}`;
+    const ended = (status: string) =>
+      test_.cloud.publish(
+        executionStatusEvent(machine.arn, run, status, input, `${machine.arn.replace(':stateMachine:', ':execution:')}:${run}`),
+      );
+    const reasons = (deliveries: Awaited<ReturnType<typeof ended>>) =>
+      deliveries.map((d) => (d.status === 'DELIVERED' ? (d.result as { reason: string }).reason : d.error));
+    expect(reasons(await ended('ABORTED'))).toEqual(['reported']);
+    // The same event again (EventBridge delivers at least once) and a later TIMED_OUT: the run was reported.
+    expect(reasons(await ended('ABORTED'))).toEqual(['reported already']);
+    expect(reasons(await ended('TIMED_OUT'))).toEqual(['reported already']);
+    // A run that succeeded matches no rule.
+    expect(await ended('SUCCEEDED')).toEqual([]);
+    const bus = journal()
+      .slice(before)
+      .filter((l) => l.kind === 'eventbridge' && l.event.source === 'mloop.batch');
+    expect(bus.map((l) => l.kind === 'eventbridge' && l.event['detail-type'])).toEqual(['Batch Scoring Failed']);
+    const detail = bus[0].kind === 'eventbridge' ? (bus[0].event.detail as Record<string, unknown>) : {};
+    expect(detail).toMatchObject({
+      model: MODEL,
+      run,
+      status: 'ABORTED',
+      error: 'States.Aborted',
+      input: { bucket: test_.cloud.dataBucket, key: `batch/${MODEL}/stopped.csv`, versionId: 'v1' },
+    });
+    expect(
+      journal()
+        .slice(before)
+        .filter((l) => l.kind === 'sns'),
+    ).toHaveLength(1);
+
+    // FAILED where no Catch took it (its failure path left no marker): Step Functions' error and cause.
+    const other = `${MODEL}-${'cd'.repeat(16)}`;
+    const failedAt = journal().length;
+    await test_.cloud.publish(
+      executionStatusEvent(machine.arn, other, 'FAILED', input, `${machine.arn.replace(':stateMachine:', ':execution:')}:${other}`, {
+        error: 'States.DataLimitExceeded',
+        cause: 'The state/task returned a result with a size exceeding the maximum number of bytes service limit.',
+      }),
+    );
+    const failed = journal()
+      .slice(failedAt)
+      .filter((l) => l.kind === 'eventbridge' && l.event.source === 'mloop.batch');
+    expect(failed.map((l) => l.kind === 'eventbridge' && l.event.detail)).toEqual([
+      expect.objectContaining({
+        run: other,
+        status: 'FAILED',
+        error: 'States.DataLimitExceeded',
+        cause: expect.stringMatching(/size exceeding/),
+      }),
+    ]);
   });
 });
 

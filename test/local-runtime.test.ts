@@ -123,14 +123,22 @@ describe('the first cloud: the repository training code', () => {
     expect([...used].sort()).toEqual(['evaluate', 'ingest', 'ingestParts', 'recordFailure', 'register']);
   });
 
-  it('reads the dataset rule, the ended-execution rule, the drift schedule and the batch rule', () => {
+  it('reads the dataset rule, the ended-execution rule, the drift schedule, the batch rule and the batch ended-execution rule', () => {
     const { template } = first!.cloud;
-    expect(template.rules).toHaveLength(4);
+    expect(template.rules).toHaveLength(5);
     const dataset = template.rules.find(
       (r) => r.logicalId.startsWith('Training') && (r.pattern?.source as string[] | undefined)?.[0] === 'aws.s3',
     )!;
     // Executions that end stopped, timed out or failed reach the cleanup function (the state machine's resolved ARN).
-    const ended = template.rules.find((r) => (r.pattern?.source as string[] | undefined)?.[0] === 'aws.states')!;
+    const statusRules = template.rules.filter((r) => (r.pattern?.source as string[] | undefined)?.[0] === 'aws.states');
+    const ended = statusRules.find((r) => r.logicalId.startsWith('Training'))!;
+    // The batch state machine's executions that end stopped, timed out or failed reach the batch function (the Failed event).
+    const batchEnded = statusRules.find((r) => r.logicalId.startsWith('Batch'))!;
+    const batchMachine = template.stateMachines.find((m) => m.logicalId.startsWith('Batch'))!;
+    expect(batchEnded.pattern).toMatchObject({
+      detail: { stateMachineArn: [batchMachine.arn], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+    });
+    expect(batchEnded.targetArns).toEqual([template.functions.find((f) => f.functionId === 'batch')!.arn]);
     expect(ended.pattern).toMatchObject({
       detail: { stateMachineArn: [template.stateMachines[0].arn], status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] },
     });

@@ -1,7 +1,9 @@
 /**
  * Lambda entry of the batch state machine's states (lambdas/batch/runs.ts): Plan batch, Score part,
- * Merge batch, and Report failure (lambdas/batch/events.ts). One function, told apart by `action`: they share their permissions (the file,
- * the registry, the models, the outputs) and the ONNX session cache of the container.
+ * Merge batch, and Report failure (lambdas/batch/events.ts), told apart by `action`; and the rule on
+ * the state machine's executions that end ABORTED, TIMED_OUT or FAILED (Step Functions' status
+ * change event as it comes: lambdas/batch/ended.ts). One function: they share their permissions
+ * (the file, the registry, the models, the outputs) and the ONNX session cache of the container.
  */
 import { z } from 'zod';
 import { ModelServer } from '../inference/serving';
@@ -10,13 +12,16 @@ import { logger } from '../shared/observability';
 import { parseEvent } from '../shared/parse-event';
 import { Registry } from '../shared/registry/registry';
 import { assertStatePayload } from '../shared/state-payload';
+import { batchExecutionEnded } from './ended';
 import { reportBatchFailure } from './events';
 import { mergeBatch, planBatch, scorePlanPart } from './runs';
 
 const env = loadEnv(batchEnv);
 const targets = { eventBusName: env.EVENT_BUS_NAME, topicArn: env.TOPIC_ARN };
-// Module scope: a version's ONNX session is created once per container, as the API's are.
-const server = new ModelServer(new Registry(env.REGISTRY_TABLE), 0);
+// Module scope: a version's ONNX session is created once per container, as the API's are. One
+// intra-op thread: a score-part function scores on one core, and onnxruntime's other threads
+// would only spin on the core it reads and writes on (bench/README.md, batch).
+const server = new ModelServer(new Registry(env.REGISTRY_TABLE), 0, Date.now, { intraOpThreads: 1 });
 
 const range = z.object({
   index: z.number().int().nonnegative(),
@@ -53,12 +58,30 @@ export const batchInput = z.discriminatedUnion('action', [
   }),
 ]);
 
+/** Step Functions' event for an execution of the batch state machine that ended (the rule's pattern). */
+const executionEnded = z.object({
+  'detail-type': z.literal('Step Functions Execution Status Change'),
+  detail: z.object({
+    name: z.string().min(1),
+    status: z.enum(['SUCCEEDED', 'ABORTED', 'TIMED_OUT', 'FAILED']),
+    input: z.string().nullish(),
+    error: z.string().nullish(),
+    cause: z.string().nullish(),
+  }),
+});
+
 function objectOf(detail: z.infer<typeof objectDetail>): { bucket: string; key: string; versionId?: string } {
   const versionId = detail.object['version-id'];
   return { bucket: detail.bucket.name, key: detail.object.key, ...(versionId && versionId !== 'null' ? { versionId } : {}) };
 }
 
 export async function handler(event: unknown): Promise<unknown> {
+  if ((event as Record<string, unknown> | null)?.['detail-type'] !== undefined) {
+    const { detail } = parseEvent(executionEnded, event, "Not a batch execution's status change");
+    const out = await batchExecutionEnded(detail, env.DATA_BUCKET, targets);
+    logger.info('Batch execution ended', { ...out });
+    return out;
+  }
   const input = parseEvent(batchInput, event, 'Batch scoring input is invalid');
   logger.info('Batch scoring', { action: input.action, ...('part' in input ? { part: input.part.index } : {}) });
   return assertStatePayload(await run(input), `Batch scoring (${input.action})`);

@@ -10,10 +10,14 @@
  * rejected and encoded exactly as on the per-row path; test/batch-fast-path.test.ts compares the
  * two on generated rows.
  */
+import { plainDecimal, type CsvRecord } from '../data/readers/csv-tokenizer';
+import { DEFAULT_MAX_CATEGORY_LENGTH } from '../shared/category-limit';
 import { datePart, parseDateTime, type DatePart, type DateTime } from '../shared/datetime';
 import { inputFields } from '../shared/model-inputs';
 import type { ColumnBatch, InstanceEncoder } from '../shared/model-runtime';
 
+/** Categories a record's text is compared with one by one, at most (more: a string per cell and a map lookup). */
+const FEW_CATEGORIES = 16;
 /** The largest finite float32, as the API's check has it (lambdas/inference/validate.ts). */
 const FLOAT32_MAX = 3.4028234663852886e38;
 
@@ -25,14 +29,19 @@ type NumericStep =
 export class CellEncoder {
   private readonly numeric: readonly NumericStep[];
   /** Each categorical feature's cell index and known categories (each mapped to the card's own string: see encode). */
-  private readonly categorical: readonly { readonly column: number; readonly known: ReadonlyMap<string, string> | undefined }[];
+  private readonly categorical: readonly {
+    readonly column: number;
+    readonly known: ReadonlyMap<string, string> | undefined;
+    /** A short list of the known categories a record's text is compared with (no string made per cell), or undefined. */
+    readonly few: readonly string[] | undefined;
+  }[];
   /** Date-time input columns: their cell index and format; their parsed values per row go in `times`. */
   private readonly dates: readonly { readonly column: number; readonly format?: string }[];
   private readonly times: (DateTime | undefined)[];
 
   private constructor(
     numeric: NumericStep[],
-    categorical: { column: number; known: ReadonlyMap<string, string> | undefined }[],
+    categorical: { column: number; known: ReadonlyMap<string, string> | undefined; few: string[] | undefined }[],
     dates: { column: number; format?: string }[],
   ) {
     this.numeric = numeric;
@@ -72,7 +81,13 @@ export class CellEncoder {
     }
     const categorical = encoder.categoricalFeatures.map((feature) => {
       const categories = feature.categories ?? [];
-      return { column: columnOf(feature.name), known: categories.length > 0 ? new Map(categories.map((c) => [c, c])) : undefined };
+      // Blank or too long categories are never matched as they are (see encode): not in the short list.
+      const few = categories.filter((c) => c.trim() !== '' && c.length <= DEFAULT_MAX_CATEGORY_LENGTH);
+      return {
+        column: columnOf(feature.name),
+        known: categories.length > 0 ? new Map(categories.map((c) => [c, c])) : undefined,
+        few: categories.length > 0 && categories.length <= FEW_CATEGORIES ? few : undefined,
+      };
     });
     if ([...numeric, ...categorical].some((s) => 'column' in s && s.column === -1)) return undefined;
     return new CellEncoder(numeric, categorical, dates);
@@ -83,10 +98,28 @@ export class CellEncoder {
    * (with the row's slots partly written) when the per-row path must decide.
    */
   encode(cells: readonly string[], batch: ColumnBatch, row: number): boolean {
+    return this.encodeWith(cells, undefined, batch, row);
+  }
+
+  /**
+   * encode() for a CSV record as the tokenizer holds it (lambdas/data/readers/csv-tokenizer.ts):
+   * a plain decimal number is read from the record's text without making its string (plainDecimal
+   * gives Number()'s value); every other cell as encode() reads it.
+   */
+  encodeRecord(record: CsvRecord, batch: ColumnBatch, row: number): boolean {
+    return this.encodeWith(undefined, record, batch, row);
+  }
+
+  // A method, not a closure made per row: no allocation per call.
+  private static cell(cells: readonly string[] | undefined, record: CsvRecord | undefined, column: number): string {
+    return cells !== undefined ? cells[column] : record!.field(column);
+  }
+
+  private encodeWith(cells: readonly string[] | undefined, record: CsvRecord | undefined, batch: ColumnBatch, row: number): boolean {
     const times = this.times;
     for (let d = 0; d < this.dates.length; d++) {
       const { column, format } = this.dates[d];
-      const cell = cells[column];
+      const cell = CellEncoder.cell(cells, record, column);
       if (cell.trim() === '') times[d] = undefined;
       else {
         const time = parseDateTime(cell, format);
@@ -100,14 +133,18 @@ export class CellEncoder {
       const step = this.numeric[i];
       let value: number;
       if (step.kind === 'plain') {
-        const cell = cells[step.column];
-        const text = cell.trim();
-        if (text === '') value = NaN;
-        else if (step.boolean !== undefined && (cell === step.boolean[0] || cell === step.boolean[1]))
-          value = cell === step.boolean[1] ? 1 : 0;
-        else {
-          value = Number(text);
-          if (!Number.isFinite(value) || Math.abs(value) > FLOAT32_MAX) return false;
+        // A plain decimal: never blank, a boolean's spelling or out of float32's range (15 digits at most).
+        value = record !== undefined && step.boolean === undefined ? record.number(step.column) : NaN;
+        if (Number.isNaN(value)) {
+          const cell = CellEncoder.cell(cells, record, step.column);
+          const text = cell.trim();
+          if (text === '') value = NaN;
+          else if (step.boolean !== undefined && (cell === step.boolean[0] || cell === step.boolean[1]))
+            value = cell === step.boolean[1] ? 1 : 0;
+          else {
+            value = Number(text);
+            if (!Number.isFinite(value) || Math.abs(value) > FLOAT32_MAX) return false;
+          }
         }
       } else {
         const time = times[step.date];
@@ -117,9 +154,23 @@ export class CellEncoder {
       numeric[row * width + i] = value;
     }
     for (let c = 0; c < this.categorical.length; c++) {
-      const { column, known } = this.categorical[c];
-      const cell = cells[column];
+      const { column, known, few } = this.categorical[c];
+      if (record !== undefined && few !== undefined && record.isPlain(column)) {
+        // The record's text compared with each known category: equal, it is that category.
+        const start = record.fieldStart(column);
+        const length = record.fieldEnd(column) - start;
+        let category: string | undefined;
+        for (let k = 0; k < few.length && category === undefined; k++)
+          if (few[k].length === length && record.text.startsWith(few[k], start)) category = few[k];
+        if (category !== undefined) {
+          batch.categorical[c][row] = category;
+          continue;
+        }
+      }
+      const cell = CellEncoder.cell(cells, record, column);
       if (cell.trim() === '') batch.categorical[c][row] = '';
+      // Longer than the check allows (a known category may be too, when ingestion allowed more).
+      else if (cell.length > DEFAULT_MAX_CATEGORY_LENGTH) return false;
       else if (known === undefined) batch.categorical[c][row] = cell;
       else {
         // The card's string, equal to the cell: the batch holds no slice of the input's text.
@@ -129,5 +180,27 @@ export class CellEncoder {
       }
     }
     return true;
+  }
+
+  /**
+   * The record's text as the predictions CSV writes its cells (joined by commas, none quoted, none
+   * neutralized), or undefined when some cell needs either (the caller writes the cells one by
+   * one): the record is plain ASCII with no quote or line break, split at commas, and no cell
+   * starts as a formula would (a `+` or `-` only before a plain decimal, which stays a number).
+   */
+  static plainLine(record: CsvRecord): string | undefined {
+    if (!record.plain || record.wide || record.utf16 || record.values !== null || record.delimiter !== 44) return undefined;
+    const text = record.text;
+    const n = record.fieldCount();
+    for (let i = 0; i < n; i++) {
+      const start = record.fieldStart(i);
+      const end = record.fieldEnd(i);
+      if (end === start) continue;
+      const c = text.charCodeAt(start);
+      // = @ tab CR always; + and - unless a number follows.
+      if (c === 61 || c === 64 || c === 9 || c === 13) return undefined;
+      if ((c === 43 || c === 45) && Number.isNaN(plainDecimal(text, start, end))) return undefined;
+    }
+    return text.slice(record.textStart, record.textEnd);
   }
 }

@@ -3,8 +3,10 @@
  * (lambdas/shared/events.ts): `Batch Scoring Completed` when the merge has written the manifest,
  * `Batch Scoring Failed` from the state machine's failure path (any state's Catch). Events are
  * notifications, sent after what they describe and never failing the run: a merge retried after
- * it published may publish twice, and an execution stopped or timed out (which runs no Catch)
- * publishes nothing.
+ * it published may publish twice. An execution stopped or timed out (which runs no Catch), or
+ * failed where no Catch takes it, is reported from Step Functions' status change event
+ * (./ended.ts); the failure path leaves a marker in the run's working folder so that such a run
+ * is reported once.
  */
 import {
   BATCH_EVENT_SOURCE,
@@ -17,6 +19,9 @@ import {
   type BatchScoringFailedDetail,
   type RegistryEvent,
 } from '../shared/events';
+import { s3Keys } from '../shared/layout';
+import { logger } from '../shared/observability';
+import { putJson } from '../shared/storage';
 
 export function batchCompletedEvent(detail: BatchScoringCompletedDetail): RegistryEvent {
   const target = detail.alias === null ? `v${detail.version}` : `${detail.alias} (v${detail.version})`;
@@ -71,6 +76,16 @@ export function causeOf(caught: CaughtError): string {
   return cause || 'no cause given';
 }
 
+/** The marker of a run whose Failed event went out (or was tried): batch-parts/<model>/<run>/failure-reported.json. */
+export function failureMarkerKey(model: string, run: string): string {
+  return `${s3Keys.batchPartsPrefix(model || '_', run)}failure-reported.json`;
+}
+
+/** Leave the marker of a reported failure, read by ./ended.ts (should writing it fail, the worst is a second event). */
+export async function markFailureReported(bucket: string, detail: BatchScoringFailedDetail): Promise<void> {
+  await putJson(bucket, failureMarkerKey(detail.model, detail.run), { reportedAt: new Date().toISOString(), error: detail.error });
+}
+
 /** 'Report failure': the Failed event of a run, from the state its Catch left; answers whether it went out. */
 export async function reportBatchFailure(
   run: string,
@@ -87,5 +102,10 @@ export async function reportBatchFailure(
     cause: causeOf(caught),
     failedAt: now.toISOString(),
   };
-  return { published: await publishOrLog([batchFailedEvent(detail)], targets), detail };
+  const published = await publishOrLog([batchFailedEvent(detail)], targets);
+  // The marker only spares a second event (./ended.ts): not writing it does not fail the report.
+  await markFailureReported(object.bucket, detail).catch((error: unknown) =>
+    logger.warn('The batch failure marker was not written: the status change may report the run again', { run, error }),
+  );
+  return { published, detail };
 }

@@ -12,6 +12,7 @@
 import { LineReader, NESTED, decodedChunks, jsonReason, toBuffer, type RandomAccessSource, type StreamSource } from '../data/formats';
 import { parquetLayout, readParquetRows } from '../data/parquet-file';
 import { csvTokenizer } from '../data/readers/csv';
+import type { CsvRecord } from '../data/readers/csv-tokenizer';
 import { MAX_RECORD_BYTES } from '../data/scan-types';
 import { inputFields } from '../shared/model-inputs';
 import type { ModelCard } from '../shared/types';
@@ -144,7 +145,9 @@ export function cellValues(card: ModelCard): (header: readonly string[], cells: 
  * Read a text part (CSV or JSON Lines) row by row. `onHeader` is called with a CSV part's columns
  * before its first row; `onRow` for each row in order; the reader awaits `onChunk` after each
  * chunk of input, where the caller scores and writes what it holds (so that memory holds a
- * chunk's rows, not the part's).
+ * chunk's rows, not the part's). `onRecord`, when given, is offered each CSV record with as many
+ * fields as the header first, while the tokenizer holds it (its fields are not strings yet): when it
+ * answers true it has taken the row, and `onRow` is not called for it (batch scoring's fast path).
  */
 export async function readTextPart(
   source: TextPartSource,
@@ -153,6 +156,7 @@ export async function readTextPart(
   onHeader: (header: readonly string[]) => void,
   onRow: (row: PartRow) => void,
   onChunk: () => Promise<void>,
+  onRecord?: (record: CsvRecord) => boolean,
 ): Promise<PartRows> {
   const bytes = layout.gzip ? decodedChunks(source.stream) : textPartBytes(source, part);
   let lines = 0;
@@ -186,28 +190,36 @@ export async function readTextPart(
   let header: readonly string[] | undefined = part.index > 0 && !layout.gzip ? layout.header : undefined;
   if (header !== undefined) onHeader(header);
   let recordError: unknown;
-  const tokenizer = csvTokenizer(layout.delimiter ?? ',', layout.gzip ? undefined : layout.recordDelimiter, (record) => {
-    try {
-      const cells = record.fields();
-      if (header === undefined) {
-        header = cells;
-        onHeader(header);
-        return;
+  // Lines first: a line with no quote and no CR is handed over whole, its fields found only when
+  // the fast path asks (the tokenizer's cheapest path).
+  const tokenizer = csvTokenizer(
+    layout.delimiter ?? ',',
+    layout.gzip ? undefined : layout.recordDelimiter,
+    (record) => {
+      try {
+        if (header !== undefined && onRecord !== undefined && record.fieldCount() === header.length && onRecord(record)) return;
+        const cells = record.fields();
+        if (header === undefined) {
+          header = cells;
+          onHeader(header);
+          return;
+        }
+        if (cells.length !== header.length) {
+          onRow({
+            line: record.line,
+            cells,
+            unreadable: `The row has ${cells.length} field(s) where the header has ${header.length}; expected one value per column.`,
+          });
+          return;
+        }
+        onRow({ line: record.line, cells });
+      } catch (error) {
+        recordError ??= error;
+        tokenizer.stop();
       }
-      if (cells.length !== header.length) {
-        onRow({
-          line: record.line,
-          cells,
-          unreadable: `The row has ${cells.length} field(s) where the header has ${header.length}; expected one value per column.`,
-        });
-        return;
-      }
-      onRow({ line: record.line, cells });
-    } catch (error) {
-      recordError ??= error;
-      tokenizer.stop();
-    }
-  });
+    },
+    true,
+  );
   const check = (): void => {
     if (recordError !== undefined) throw recordError;
     const error = tokenizer.error;

@@ -15,6 +15,9 @@ import { spreadsheetSafe } from '../shared/spreadsheet-safe';
 import { instanceChecker } from '../inference/validate';
 import type { ColumnBatch, ModelRuntime, Prediction } from '../shared/model-runtime';
 import { CellEncoder } from './cell-encoder';
+import { ObjectEncoder } from './object-encoder';
+import { jsonLineWith, predictionJsonWriter } from './prediction-json';
+import type { CsvRecord } from '../data/readers/csv-tokenizer';
 import type { RandomAccessSource } from '../data/formats';
 import {
   cellValues,
@@ -47,8 +50,9 @@ export interface ScorePartOptions {
    */
   readonly onScored?: (line: number, scored: () => ScoredRow) => void;
   /**
-   * Read every CSV or Parquet row through the per-row path (cell values, the API's instance check)
-   * instead of the cell encoder: the reference the fast path is tested against. @default false
+   * Read every row through the per-row path (cell values, the API's instance check, the output
+   * row's objects stringified) instead of the cell and object encoders and the text writers: the
+   * reference the fast path is tested against. @default false
    */
   readonly perRow?: boolean;
 }
@@ -87,7 +91,12 @@ export interface PartSinks {
 /** A batch of rows being filled or waiting to be scored. */
 interface Pending {
   readonly batch: ColumnBatch;
-  readonly rows: PartRow[];
+  /** Each row's line in the part. */
+  readonly lines: Int32Array;
+  /** The row as read (the per-row path's rows), or undefined for a row of `texts`. */
+  readonly rows: (PartRow | undefined)[];
+  /** The fast path's rows: the record's text, which is its cells joined as the output writes them (CellEncoder.plainLine). */
+  readonly texts: (string | undefined)[];
   readonly values: (Record<string, unknown> | undefined)[];
   n: number;
 }
@@ -101,25 +110,31 @@ export function predictionColumns(runtime: ModelRuntime): string[] {
 }
 
 /**
- * A scored row's CSV line: the input's cells, then row `row` of the model's output
- * (ModelRuntime.run) as the prediction's cells (the label of the most probable class, the first
- * of equals, and each class's probability, or the value). The same bytes as csvLine of the cells
- * and the Prediction's, without building either (`labels`: the classes as csvField writes them;
- * numbers need no quoting).
+ * The input's cells as a predictions CSV line starts: neutralized and quoted as csvLine of
+ * spreadsheetSafe cells writes them.
  */
-function predictionLine(
-  cells: readonly string[],
-  output: Float32Array,
-  row: number,
-  labels: readonly string[],
-  regression: boolean,
-): string {
-  // A person opens this file: no cell of it may run as a formula (../shared/spreadsheet-safe.ts);
-  // the labels come neutralized, and numbers are left as they are. Most rows need neither that
-  // nor quoting: one join then, not a string per cell.
+function cellsText(cells: readonly string[]): string {
+  // A person opens this file: no cell of it may run as a formula (../shared/spreadsheet-safe.ts).
+  // Most rows need neither that nor quoting: one join then, not a string per cell.
   let plain = true;
   for (let j = 0; j < cells.length && plain; j++) plain = !NEEDS_QUOTES.test(cells[j]) && spreadsheetSafe(cells[j]) === cells[j];
-  const line = (plain ? cells.join(',') : cells.map((cell) => csvField(spreadsheetSafe(cell))).join(',')) + ',';
+  return plain ? cells.join(',') : cells.map((cell) => csvField(spreadsheetSafe(cell))).join(',');
+}
+
+/** A row's cells: a fast row's text split at its commas (it has no quotes), or the cells read. */
+function cellsOf(row: PartRow | undefined, text: string | undefined): readonly string[] {
+  return text !== undefined ? text.split(',') : (row?.cells ?? []);
+}
+
+/**
+ * A scored row's CSV line: the input's cells (`cells`, as cellsText writes them), then row `row`
+ * of the model's output (ModelRuntime.run) as the prediction's cells (the label of the most
+ * probable class, the first of equals, and each class's probability, or the value). The same
+ * bytes as csvLine of the cells and the Prediction's, without building either (`labels`: the
+ * classes as csvField writes them, neutralized; numbers need no quoting).
+ */
+function predictionLine(cells: string, output: Float32Array, row: number, labels: readonly string[], regression: boolean): string {
+  const line = cells + ',';
   if (regression) return line + String(output[row]) + '\n';
   const k = labels.length;
   let best = 0;
@@ -150,6 +165,8 @@ export async function scorePart(
   const toValues = cellValues(card);
   const extra = predictionColumns(runtime);
   const jsonl = layout.format === 'jsonl';
+  const objects = jsonl && !options.perRow ? ObjectEncoder.for(runtime.encoder) : undefined;
+  const predictionJson = jsonl && !options.perRow ? predictionJsonWriter(runtime) : undefined;
   const idColumn = options.idColumn;
   const onScored = options.onScored;
 
@@ -170,7 +187,9 @@ export async function scorePart(
   const free: Pending[] = [];
   const newPending = (): Pending => ({
     batch: runtime.encoder.newBatch(batchRows),
-    rows: new Array<PartRow>(batchRows),
+    lines: new Int32Array(batchRows),
+    rows: new Array<PartRow | undefined>(batchRows),
+    texts: new Array<string | undefined>(batchRows),
     values: new Array<Record<string, unknown> | undefined>(batchRows),
     n: 0,
   });
@@ -212,7 +231,7 @@ export async function scorePart(
     errors += JSON.stringify({ line, reason, ...(problems ? { problems } : {}) } satisfies RejectedRow) + '\n';
   };
   const scoreBatch = async (pending: Pending): Promise<void> => {
-    const { batch, rows, values: rowValues, n } = pending;
+    const { batch, lines, rows, texts, values: rowValues, n } = pending;
     pending.n = 0;
     if (n === 0) return;
     const t = performance.now();
@@ -223,20 +242,22 @@ export async function scorePart(
     writeHeader();
     for (let i = 0; i < n; i++) {
       const row = rows[i];
+      const text = texts[i];
       if (onScored !== undefined) {
         const values = rowValues[i];
-        onScored(row.line, () => ({
-          values: values ?? toValues(header ?? [], row.cells ?? []),
+        onScored(lines[i], () => ({
+          values: values ?? toValues(header ?? [], cellsOf(row, text)),
           prediction: runtime.prediction(output, i),
         }));
       }
       if (jsonl) {
-        const own = idColumn !== undefined ? { [idColumn]: row.object?.[idColumn] ?? null } : row.object;
-        out += JSON.stringify({ ...own, prediction: runtime.prediction(output, i) }) + '\n';
-      } else {
-        const cells = row.cells ?? [];
-        out += predictionLine(idColumn !== undefined ? [cells[idIndex]] : cells, output, i, labels, regression);
-      }
+        const own = idColumn !== undefined ? { [idColumn]: row?.object?.[idColumn] ?? null } : (row?.object ?? {});
+        const line = predictionJson !== undefined ? jsonLineWith(own, predictionJson(output, i)) : undefined;
+        out += line ?? JSON.stringify({ ...own, prediction: runtime.prediction(output, i) }) + '\n';
+      } else if (idColumn !== undefined) out += predictionLine(cellsText([cellsOf(row, text)[idIndex]]), output, i, labels, regression);
+      else out += predictionLine(text ?? cellsText(cellsOf(row, text)), output, i, labels, regression);
+      rows[i] = undefined;
+      texts[i] = undefined;
       rowValues[i] = undefined;
       rowsScored++;
     }
@@ -265,7 +286,14 @@ export async function scorePart(
     }
     // The fast path takes the rows it is sure are valid; the per-row path decides the others.
     const pending = slot();
+    if (row.values !== undefined && objects !== undefined && objects.encode(row.values, pending.batch, pending.n)) {
+      pending.values[pending.n] = row.values;
+      pending.lines[pending.n] = row.line;
+      pending.rows[pending.n++] = row;
+      return;
+    }
     if (row.values === undefined && encoder !== undefined && encoder.encode(row.cells!, pending.batch, pending.n)) {
+      pending.lines[pending.n] = row.line;
       pending.rows[pending.n++] = row;
       return;
     }
@@ -281,7 +309,24 @@ export async function scorePart(
     }
     runtime.encoder.encodeInstance(values, pending.batch, pending.n);
     pending.values[pending.n] = values;
+    pending.lines[pending.n] = row.line;
     pending.rows[pending.n++] = row;
+  };
+  /**
+   * The fast path for a CSV record the tokenizer still holds: taken (true) when its text is
+   * written as it is (CellEncoder.plainLine) and the encoder is sure of every cell; otherwise
+   * (false) the reader makes its cells and onRow decides, as for any row.
+   */
+  const onRecord = (record: CsvRecord): boolean => {
+    if (encoder === undefined) return false;
+    const text = CellEncoder.plainLine(record);
+    if (text === undefined) return false;
+    const pending = slot();
+    if (!encoder.encodeRecord(record, pending.batch, pending.n)) return false;
+    rowsIn++;
+    pending.lines[pending.n] = record.line;
+    pending.texts[pending.n++] = text;
+    return true;
   };
   const onChunk = async (): Promise<void> => {
     await score(filling.n >= batchRows);
@@ -308,7 +353,7 @@ export async function scorePart(
       if (header === undefined && read.header !== undefined) setHeader(read.header);
     } else {
       if (!jsonl && part.index > 0 && !layout.gzip && layout.header !== undefined) setHeader(layout.header);
-      read = await readTextPart(source.text, layout, part, onHeader, onRow, onChunk);
+      read = await readTextPart(source.text, layout, part, onHeader, onRow, onChunk, jsonl ? undefined : onRecord);
       if (header === undefined && read.header !== undefined) setHeader(read.header);
     }
     await score(true);

@@ -11,7 +11,7 @@
  */
 import { ModelArtifactInvalid, ModelNotFound } from '../shared/errors';
 import { parseS3Uri } from '../shared/layout';
-import { ModelRuntime } from '../shared/model-runtime';
+import { ModelRuntime, type RuntimeOptions } from '../shared/model-runtime';
 import { logger } from '../shared/observability';
 import type { Registry } from '../shared/registry/registry';
 import type { ModelVersionRecord } from '../shared/registry/versions';
@@ -54,6 +54,8 @@ export class ModelServer {
     private readonly registry: Registry,
     private readonly aliasTtlMs: number,
     private readonly now: () => number = Date.now,
+    /** How each version's session runs (batch scoring: one intra-op thread). */
+    private readonly runtimeOptions: RuntimeOptions = {},
   ) {}
 
   /** Read the alias from the registry and update the cache; one read at a time per alias. */
@@ -134,7 +136,7 @@ export class ModelServer {
       } catch {
         throw new ModelArtifactInvalid(`The model card of ${name} version ${version} is not valid JSON.`);
       }
-      return { runtime: await ModelRuntime.load(onnxBytes, parsed, record.artifact.onnxUri), record };
+      return { runtime: await ModelRuntime.load(onnxBytes, parsed, record.artifact.onnxUri, this.runtimeOptions), record };
     })();
     this.loading.set(key, { promise, started: this.now() });
     // A failed load is not cached: the next request tries again.

@@ -100,6 +100,12 @@ export interface BatchScoringFailedDetail {
   readonly error: string;
   readonly cause: string;
   readonly failedAt: string;
+  /**
+   * How the execution ended, when the event comes from Step Functions' status change (an execution
+   * stopped, timed out, or failed where no Catch took it: lambdas/batch/ended.ts); absent when
+   * the run's own failure path reported it.
+   */
+  readonly status?: 'FAILED' | 'ABORTED' | 'TIMED_OUT';
 }
 
 export interface RegistryEvent {

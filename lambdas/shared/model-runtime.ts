@@ -13,6 +13,26 @@ import { NumericReader, categoryOf } from './model-inputs';
 import { getOwn, setOwn } from './own-record';
 import type { ModelCard, ModelFeature } from './types';
 
+/** How a model's ONNX session runs. */
+export interface RuntimeOptions {
+  /**
+   * onnxruntime's intra-op threads; 0 (its default) is one per physical core. On a small tabular
+   * graph more threads do not make a batch faster, and the extra ones spin after each run on the
+   * cores the caller's JavaScript needs (batch scoring reads and writes between runs): batch
+   * scoring asks for 1. @default 0
+   */
+  readonly intraOpThreads?: number;
+}
+
+/** The session options a model is loaded with (the batch bench's bare session.run uses the same). */
+export function sessionOptions(options: RuntimeOptions = {}): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+  };
+}
+
 export type Prediction = { label: string; probabilities: Record<string, number> } | { value: number };
 
 /**
@@ -85,7 +105,7 @@ export class ModelRuntime {
     this.plainClassNames = !(card.classes ?? []).includes('__proto__');
   }
 
-  static async load(onnx: Uint8Array, card: ModelCard, source = 'model.onnx'): Promise<ModelRuntime> {
+  static async load(onnx: Uint8Array, card: ModelCard, source = 'model.onnx', options: RuntimeOptions = {}): Promise<ModelRuntime> {
     if (card.formatVersion !== 1 && card.formatVersion !== 2) {
       throw new ModelArtifactInvalid(
         `The model card of ${source} has formatVersion ${String(card.formatVersion)}; this mloop reads versions 1 and 2.`,
@@ -93,7 +113,7 @@ export class ModelRuntime {
     }
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(onnx, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+      session = await ort.InferenceSession.create(onnx, sessionOptions(options));
     } catch (error) {
       throw new ModelArtifactInvalid(`${source} could not be loaded by onnxruntime: ${(error as Error).message}`);
     }

@@ -181,6 +181,23 @@ export class CsvRecord {
     return out;
   }
 
+  /** The number of fields (a lazy line is split first). */
+  fieldCount(): number {
+    if (this.lazy) this.split();
+    return this.values !== null ? this.values.length : this.count;
+  }
+
+  /** Field i's range in `text` (valid for an unquoted ASCII field: see isPlain). */
+  fieldStart(i: number): number {
+    if (this.lazy) this.split();
+    return this.starts[i];
+  }
+
+  fieldEnd(i: number): number {
+    if (this.lazy) this.split();
+    return this.ends[i];
+  }
+
   /** Whether field i is unquoted ASCII: its string is the text's slice. */
   isPlain(i: number): boolean {
     if (this.lazy) this.split();

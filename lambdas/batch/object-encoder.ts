@@ -1,0 +1,127 @@
+/**
+ * Batch scoring's fast path for JSON Lines rows: a row's object written straight into the graph's
+ * column batch (lambdas/shared/model-runtime.ts ColumnBatch), without the per-row check's list of
+ * problems and the object-to-tensor reader, as the cell encoder (./cell-encoder.ts) does for CSV
+ * and Parquet cells.
+ *
+ * It only ever answers "this row is valid, and here are its features": a missing feature, a value
+ * of another JSON type than the common one (text in a number, a number as a category), a number
+ * out of float32 range, an unknown or too long category, or a date it cannot read makes it answer
+ * false, and the caller takes the per-row path (the API's instance check,
+ * InstanceEncoder.encodeInstance), which says why or encodes it. So a row is accepted, rejected
+ * and encoded exactly as on the per-row path; test/batch-fast-path.test.ts compares the two.
+ */
+import { DEFAULT_MAX_CATEGORY_LENGTH } from '../shared/category-limit';
+import { datePart, parseDateTime, type DatePart, type DateTime } from '../shared/datetime';
+import { inputFields } from '../shared/model-inputs';
+import type { ColumnBatch, InstanceEncoder } from '../shared/model-runtime';
+
+/** The largest finite float32, as the API's check has it (lambdas/inference/validate.ts). */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+type NumericStep =
+  | { readonly kind: 'plain'; readonly name: string; readonly boolean: boolean }
+  | { readonly kind: 'derived'; readonly date: number; readonly part: DatePart };
+
+/** Encodes JSON objects (a JSON Lines row as JSON.parse gives it) for one model. */
+export class ObjectEncoder {
+  private readonly times: (DateTime | undefined)[];
+
+  private constructor(
+    private readonly numeric: readonly NumericStep[],
+    /** Each categorical feature's name and known categories (each mapped to the card's own string). */
+    private readonly categorical: readonly { readonly name: string; readonly known: ReadonlyMap<string, string> | undefined }[],
+    private readonly dates: readonly { readonly name: string; readonly format?: string }[],
+  ) {
+    this.times = dates.map(() => undefined);
+  }
+
+  /**
+   * The encoder for a model, or undefined when the per-row path must take every row: a card of
+   * the older index contract, or a feature called `__proto__` (the per-row path reads own
+   * properties only; left to it).
+   */
+  static for(encoder: InstanceEncoder): ObjectEncoder | undefined {
+    const card = encoder.card;
+    if (card.formatVersion !== 2) return undefined;
+    const fields = inputFields(card);
+    if (fields.some((f) => f.name === '__proto__')) return undefined;
+    const dates: { name: string; format?: string }[] = [];
+    const dateIndex = new Map<string, number>();
+    for (const field of fields) {
+      if (field.type !== 'datetime') continue;
+      dateIndex.set(field.name, dates.length);
+      dates.push({ name: field.name, ...(field.format !== undefined ? { format: field.format } : {}) });
+    }
+    const numeric: NumericStep[] = [];
+    for (const feature of encoder.numericFeatures) {
+      if (feature.derivedFrom !== undefined) {
+        const date = dateIndex.get(feature.derivedFrom.column);
+        if (date === undefined) return undefined;
+        numeric.push({ kind: 'derived', date, part: feature.derivedFrom.part });
+      } else numeric.push({ kind: 'plain', name: feature.name, boolean: feature.boolean !== undefined });
+    }
+    const categorical = encoder.categoricalFeatures.map((feature) => {
+      const categories = feature.categories ?? [];
+      return { name: feature.name, known: categories.length > 0 ? new Map(categories.map((c) => [c, c])) : undefined };
+    });
+    return new ObjectEncoder(numeric, categorical, dates);
+  }
+
+  /**
+   * Write a row's features into row `row` of `batch` when every value is certainly valid; false
+   * (with the row's slots partly written) when the per-row path must decide.
+   */
+  encode(object: Record<string, unknown>, batch: ColumnBatch, row: number): boolean {
+    const times = this.times;
+    for (let d = 0; d < this.dates.length; d++) {
+      const { name, format } = this.dates[d];
+      if (!Object.hasOwn(object, name)) return false;
+      const value = object[name];
+      if (value === null) times[d] = undefined;
+      else if (typeof value !== 'string') return false;
+      else if (value.trim() === '') times[d] = undefined;
+      else {
+        const time = parseDateTime(value, format);
+        if (time === undefined) return false;
+        times[d] = time;
+      }
+    }
+    const width = this.numeric.length;
+    const numeric = batch.numeric;
+    for (let i = 0; i < width; i++) {
+      const step = this.numeric[i];
+      let value: number;
+      if (step.kind === 'plain') {
+        if (!Object.hasOwn(object, step.name)) return false;
+        const raw = object[step.name];
+        if (raw === null) value = NaN;
+        else if (typeof raw === 'number') {
+          if (!Number.isFinite(raw) || Math.abs(raw) > FLOAT32_MAX) return false;
+          value = raw;
+        } else if (step.boolean && typeof raw === 'boolean') value = raw ? 1 : 0;
+        else return false;
+      } else {
+        const time = times[step.date];
+        value = time === undefined ? NaN : datePart(time, step.part);
+        if (!Number.isFinite(value)) value = NaN;
+      }
+      numeric[row * width + i] = value;
+    }
+    for (let c = 0; c < this.categorical.length; c++) {
+      const { name, known } = this.categorical[c];
+      if (!Object.hasOwn(object, name)) return false;
+      const value = object[name];
+      if (value === null) batch.categorical[c][row] = '';
+      else if (typeof value !== 'string' || value.length > DEFAULT_MAX_CATEGORY_LENGTH) return false;
+      else if (value.trim() === '') batch.categorical[c][row] = '';
+      else if (known === undefined) batch.categorical[c][row] = value;
+      else {
+        const category = known.get(value);
+        if (category === undefined) return false;
+        batch.categorical[c][row] = category;
+      }
+    }
+    return true;
+  }
+}

@@ -26,6 +26,8 @@ export interface PlainLine {
   readonly textStart: number;
   /** The end of its content (before the line end). */
   readonly textEnd: number;
+  /** The offsets of its commas, where already found (split-hash.ts lineCommas): no walk over the line then. */
+  readonly commas?: { readonly at: Int32Array; readonly count: number };
 }
 
 /** A date-time column's place in the header and the parts derived from it. */
@@ -110,8 +112,24 @@ export class SplitFeatures implements RowFeatures {
   lineSuffix(line: PlainLine, split: SplitName): string {
     const wanted = split === 'train' ? this.lineFields : this.dateFields;
     if (wanted.length === 0) return '';
-    const { text, textStart, textEnd } = line;
+    const { text, textStart, textEnd, commas } = line;
     const cells = this.lineCells;
+    if (commas !== undefined) {
+      // Field i lies between comma i - 1 (or the line's start) and comma i (or its end).
+      const at = commas.at;
+      const count = commas.count;
+      for (const target of wanted) {
+        if (target > count) {
+          cells[target] = '';
+          continue;
+        }
+        const start = target === 0 ? textStart : at[target - 1] + 1;
+        const end = target === count ? textEnd : at[target];
+        const interner = this.interners.get(target);
+        cells[target] = interner !== undefined ? interner.get(text, start, end) : text.slice(start, end);
+      }
+      return this.finishLine(cells, split);
+    }
     // One walk over the line's characters, up to the end of the last field wanted (a short line:
     // a loop of charCodeAt is cheaper here than a native indexOf per field).
     let start = textStart;
@@ -134,6 +152,11 @@ export class SplitFeatures implements RowFeatures {
       // A category repeats: its interned string, whose hash the counting map has seen before.
       cells[target] = interner !== undefined ? interner.get(text, start, end) : text.slice(start, end);
     }
+    return this.finishLine(cells, split);
+  }
+
+  /** lineSuffix's end, its wanted fields cut out: count a train row's categories, derive the dates. */
+  private finishLine(cells: readonly string[], split: SplitName): string {
     if (split === 'train') this.countTrain(cells);
     if (this.dates.length === 0) return '';
     // Derived cells are numbers or empty: nothing to quote.

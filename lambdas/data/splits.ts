@@ -24,7 +24,7 @@ import { nameList, quote } from './messages';
 import { parquetLayout, readParquetRows, type RowGroupLimits } from './parquet-file';
 import { csvTokenizer } from './readers/csv';
 import type { CsvRecord } from './readers/csv-tokenizer';
-import { plainLineHash, rowHash } from './split-hash';
+import { lineCommas, plainLineHash, rowHash } from './split-hash';
 import { MAX_RECORD_BYTES, SCAN_DEFAULTS, type TimeSplit } from './scan-types';
 
 export type SplitName = 'train' | 'validation' | 'test';
@@ -97,7 +97,16 @@ export interface RowFeatures {
   header(header: readonly string[]): string[];
   row(record: string[], split: SplitName): string[];
   /** For a comma-separated CSV line copied as it stands (no quotes, ASCII): what to append to it (each added cell after a comma; '' for none). */
-  lineSuffix(line: { readonly text: string; readonly textStart: number; readonly textEnd: number }, split: SplitName): string;
+  lineSuffix(
+    line: {
+      readonly text: string;
+      readonly textStart: number;
+      readonly textEnd: number;
+      /** The offsets of its commas, where already found (lineCommas of ./split-hash.ts). */
+      readonly commas?: { readonly at: Int32Array; readonly count: number };
+    },
+    split: SplitName,
+  ): string;
 }
 
 /**
@@ -168,12 +177,14 @@ export async function writeSplits(
   const commas = (options.delimiter ?? SCAN_DEFAULTS.delimiter) === ',';
   const emitPlain = (record: CsvRecord): boolean => {
     if (!commas || !record.plain || header || timeSplit !== undefined) return false;
-    const { text, textStart, textEnd } = record;
-    const prefix = record.wide ? -1 : plainLineHash(text, textStart, textEnd);
+    const { text, textStart, textEnd, bytes } = record;
+    // (A plain line of an ASCII chunk: its text is its bytes, one character per byte.)
+    const prefix = record.wide || bytes === null || record.utf16 ? -1 : plainLineHash(bytes, textStart, textEnd);
     if (prefix < 0) return false;
     const name = splitOfHash(prefix);
     counts[name]++;
-    pending[name] += text.slice(textStart, textEnd) + (features ? features.lineSuffix(record, name) : '') + '\n';
+    pending[name] +=
+      text.slice(textStart, textEnd) + (features ? features.lineSuffix({ text, textStart, textEnd, commas: lineCommas }, name) : '') + '\n';
     return true;
   };
   let emitError: unknown;

@@ -423,15 +423,29 @@ export class CsvTokenizer {
       if (state === UNQUOTED || state === CLOSED) {
         let c = 0;
         const from = pos;
-        while (pos < n) {
-          c = text.charCodeAt(pos);
-          // Most characters are above every special one: one comparison.
-          if (c > top) {
+        if (utf16) {
+          while (pos < n) {
+            c = text.charCodeAt(pos);
+            // Most characters are above every special one: one comparison.
+            if (c > top) {
+              pos++;
+              continue;
+            }
+            if (c === d || c === LF || c === CR || c === QUOTE) break;
             pos++;
-            continue;
           }
-          if (c === d || c === LF || c === CR || c === QUOTE) break;
-          pos++;
+        } else {
+          // The same over the bytes (a character per byte): a typed array's element is cheaper to
+          // read than a string's character.
+          while (pos < n) {
+            c = data[pos];
+            if (c > top) {
+              pos++;
+              continue;
+            }
+            if (c === d || c === LF || c === CR || c === QUOTE) break;
+            pos++;
+          }
         }
         if (!ascii && wide === 0) {
           for (let p = from; p < pos; p++) {

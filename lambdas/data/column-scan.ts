@@ -154,7 +154,8 @@ export class ColumnScan {
     this.updateNumbersOnly();
   }
 
-  add(cell: string, row: number): void {
+  /** @param slot where the cell came from a CellInterner, its slot (CellInterner.slot): see CategoryCounter.addInSlot */
+  add(cell: string, row: number, slot = -1): void {
     if (isBlank(cell)) {
       this.missing.note(row);
       return;
@@ -166,6 +167,7 @@ export class ColumnScan {
       this.tooLong.note(row, cell);
       if (cell.length > this.longest) this.longest = cell.length;
       key = `${cell.slice(0, this.maxCategoryLength)}\u2026(${cell.length} characters)`;
+      slot = -1;
     }
     if (this.domain !== null && !this.domain.has(cell)) this.outOfDomain.note(row, cell);
     if (this.classes !== null && !this.classes.has(cell)) {
@@ -179,7 +181,7 @@ export class ColumnScan {
     }
     const categories = this.categories;
     if (this.mode === 'categorical') {
-      (categories as CategoryCounter).add(key);
+      (categories as CategoryCounter).addInSlot(key, slot);
       return;
     }
     const value = readNumber(cell);
@@ -191,7 +193,7 @@ export class ColumnScan {
       // categories are those of its text values and of the numbers seen until then.
       if (this.numbersAsOther && Number.isFinite(value)) categories.addOther();
       else {
-        categories.add(key);
+        categories.addInSlot(key, slot);
         if (!categories.exact && !this.numbersAsOther && this.inferType() === 'numeric') {
           this.numbersAsOther = true;
           this.updateNumbersOnly();
@@ -230,7 +232,11 @@ export class ColumnScan {
         return;
       }
     }
-    this.add(record.isPlain(i) ? this.interner.get(record.text, record.starts[i], record.ends[i]) : record.field(i), row);
+    if (record.isPlain(i)) {
+      const interner = this.interner;
+      const cell = interner.get(record.text, record.starts[i], record.ends[i]);
+      this.add(cell, row, interner.slot);
+    } else this.add(record.field(i), row);
   }
 
   /** Whether a number is all add() keeps of a numeric cell: no text counted, no domain or classes to check. */

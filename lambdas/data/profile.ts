@@ -7,6 +7,7 @@
 import type { CategoricalColumnProfile, Histogram, NumericColumnProfile, NumericSketch } from '../shared/types';
 import { OTHER_CATEGORY } from '../shared/types';
 import { Moments } from '../shared/stats/moments';
+import { SLOTS } from './cell-interner';
 
 /** A HistogramSketch as JSON: its exact values, or its fine bins. */
 export interface HistogramSketchState {
@@ -465,12 +466,68 @@ export class CategoryCounter {
   total = 0;
   private counts = new Map<string, number>();
   private hll: HyperLogLog | null = null;
+  /**
+   * Counts not yet in the map, by a CellInterner's slot (see addInSlot): the value each slot holds
+   * and its count since it was last added to the map. Null while unused, and once the counts are
+   * pruned.
+   */
+  private slotValues: (string | undefined)[] | null = null;
+  private slotCounts: Int32Array | null = null;
 
   add(value: string): void {
     this.total++;
     this.counts.set(value, (this.counts.get(value) ?? 0) + 1);
     if (this.hll !== null) this.hll.add(value);
-    if (this.counts.size >= MAX_TRACKED) this.prune();
+    if (this.counts.size >= MAX_TRACKED) {
+      this.settle();
+      this.slotValues = null;
+      this.prune();
+    }
+  }
+
+  /**
+   * add(value) for a value a CellInterner returned from `slot` (CellInterner.slot): while the
+   * counts are exact, a value seen again in its slot is only tallied there (an array's element
+   * instead of the map's lookup and store, the costliest part of counting a column of few
+   * categories), and added to the map when the slot changes hands or the counts are read
+   * (settle). The map's contents and order are those add() makes: a value enters it when first
+   * seen, and the slots are settled before any pruning.
+   */
+  addInSlot(value: string, slot: number): void {
+    if (this.hll !== null || slot < 0) {
+      this.add(value);
+      return;
+    }
+    let values = this.slotValues;
+    if (values === null) {
+      values = this.slotValues = new Array<string | undefined>(SLOTS);
+      this.slotCounts = new Int32Array(SLOTS);
+    }
+    if (values[slot] === value) {
+      this.total++;
+      (this.slotCounts as Int32Array)[slot]++;
+      return;
+    }
+    this.settleSlot(slot);
+    this.add(value);
+    // (Unless that add pruned the counts: then no slot is used any more.)
+    if (this.slotValues !== null) values[slot] = value;
+  }
+
+  /** Add the slots' tallies to the map. */
+  private settle(): void {
+    if (this.slotValues === null) return;
+    for (let slot = 0; slot < SLOTS; slot++) this.settleSlot(slot);
+  }
+
+  private settleSlot(slot: number): void {
+    const counts = this.slotCounts as Int32Array;
+    const pending = counts[slot];
+    if (pending === 0) return;
+    const value = (this.slotValues as (string | undefined)[])[slot] as string;
+    // The value is in the map: it was added when it took the slot, and nothing leaves the map unsettled.
+    this.counts.set(value, (this.counts.get(value) as number) + pending);
+    counts[slot] = 0;
   }
 
   /** Count a value without tracking it: it is part of "other" in the profile. */
@@ -497,6 +554,7 @@ export class CategoryCounter {
   }
 
   toJSON(): CategoryCounterState {
+    this.settle();
     return { total: this.total, counts: [...this.counts.entries()], hll: this.hll === null ? null : this.hll.toJSON() };
   }
 
@@ -515,6 +573,8 @@ export class CategoryCounter {
    * distinct count is the HyperLogLog of the union, which merges exactly.
    */
   merge(other: CategoryCounter): void {
+    this.settle();
+    other.settle();
     this.total += other.total;
     if (this.hll !== null || other.hll !== null) {
       if (this.hll === null) {
@@ -525,7 +585,10 @@ export class CategoryCounter {
       else for (const value of other.counts.keys()) this.hll.add(value);
     }
     for (const [value, count] of other.counts) this.counts.set(value, (this.counts.get(value) ?? 0) + count);
-    if (this.counts.size >= MAX_TRACKED) this.prune();
+    if (this.counts.size >= MAX_TRACKED) {
+      this.slotValues = null;
+      this.prune();
+    }
   }
 
   /** Whether the counts are exact (the column never had more than MAX_TRACKED distinct values). */
@@ -534,16 +597,19 @@ export class CategoryCounter {
   }
 
   get distinct(): number {
+    this.settle();
     return this.hll === null ? this.counts.size : Math.max(this.counts.size, this.hll.estimate());
   }
 
   /** The values seen (all of them while exact), in no particular order. */
   values(): IterableIterator<string> {
+    this.settle();
     return this.counts.keys();
   }
 
   /** The k most frequent values, by count descending then value ascending. */
   top(k: number): [string, number][] {
+    this.settle();
     const entries = [...this.counts.entries()];
     entries.sort((a, b) => b[1] - a[1] || compareStrings(a[0], b[0]));
     return entries.slice(0, Math.max(0, k));

@@ -125,8 +125,7 @@ export class SplitFeatures implements RowFeatures {
         }
         const start = target === 0 ? textStart : at[target - 1] + 1;
         const end = target === count ? textEnd : at[target];
-        const interner = this.interners.get(target);
-        cells[target] = interner !== undefined ? interner.get(text, start, end) : text.slice(start, end);
+        this.cut(text, target, start, end);
       }
       return this.finishLine(cells, split);
     }
@@ -148,16 +147,14 @@ export class SplitFeatures implements RowFeatures {
       }
       let end = start;
       while (end < textEnd && text.charCodeAt(end) !== 0x2c) end++;
-      const interner = this.interners.get(target);
-      // A category repeats: its interned string, whose hash the counting map has seen before.
-      cells[target] = interner !== undefined ? interner.get(text, start, end) : text.slice(start, end);
+      this.cut(text, target, start, end);
     }
     return this.finishLine(cells, split);
   }
 
   /** lineSuffix's end, its wanted fields cut out: count a train row's categories, derive the dates. */
   private finishLine(cells: readonly string[], split: SplitName): string {
-    if (split === 'train') this.countTrain(cells);
+    if (split === 'train') this.countTrain(cells, true);
     if (this.dates.length === 0) return '';
     // Derived cells are numbers or empty: nothing to quote.
     let suffix = '';
@@ -170,13 +167,30 @@ export class SplitFeatures implements RowFeatures {
   private dateFields: number[] = [];
   /** The fields cut out of the current plain line, by column index (only the wanted ones are current). */
   private readonly lineCells: string[] = [];
+  /** The interner's slot of each cut-out categorical field (CellInterner.slot). */
+  private readonly lineSlots: number[] = [];
+
+  /** Field `target` of a plain line, text[start, end), into lineCells. */
+  private cut(text: string, target: number, start: number, end: number): void {
+    const interner = this.interners.get(target);
+    if (interner === undefined) {
+      this.lineCells[target] = text.slice(start, end);
+      return;
+    }
+    // A category repeats: its interned string, whose hash the counting map has seen before.
+    this.lineCells[target] = interner.get(text, start, end);
+    this.lineSlots[target] = interner.slot;
+  }
   private interners = new Map<number, CellInterner>();
 
   /** Count a train row's categorical cells (the row's cells, or a line's cut-out fields, by column index). */
-  private countTrain(cells: readonly (string | undefined)[]): void {
+  private countTrain(cells: readonly (string | undefined)[], interned = false): void {
     for (const { index, counter } of this.categorical) {
       const cell = cells[index];
-      if (cell !== undefined && !isBlank(cell)) counter.add(cell);
+      if (cell === undefined || isBlank(cell)) continue;
+      // A cut-out field: the slot its interner returned it from (CategoryCounter.addInSlot).
+      const slot = interned ? this.lineSlots[index] : -1;
+      counter.addInSlot(cell, slot);
     }
   }
 

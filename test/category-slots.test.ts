@@ -5,7 +5,7 @@
  * the middle, and merged.
  */
 import { CellInterner } from '../lambdas/data/cell-interner';
-import { CategoryCounter } from '../lambdas/data/profile';
+import { CategoryCounter, NumericStats } from '../lambdas/data/profile';
 
 function lcg(seed: number): () => number {
   let s = seed;
@@ -73,4 +73,40 @@ test('merged counters: the same as merging counters of add()', () => {
     first.slotted.addInSlot(interner.get(value, 0, value.length), interner.slot);
   }
   expect(first.slotted.toJSON()).toEqual(first.plain.toJSON());
+});
+
+test("NumericStats keeps each distinct value's count (up to 20, in the order first seen) through JSON and merges", () => {
+  const values = [1, 0, -0, 2.5, 1, 1, 0, 3, 2.5];
+  const stats = new NumericStats();
+  for (const v of values) stats.add(v);
+  expect(stats.toJSON().valueCounts).toEqual([
+    [1, 3],
+    [0, 3],
+    [2.5, 2],
+    [3, 1],
+  ]);
+  expect(stats.driftSketch()?.values).toEqual({ '0': 3, '1': 3, '2.5': 2, '3': 1 });
+  // Through JSON and a merge with a part of other values.
+  const other = new NumericStats();
+  for (const v of [3, 4, 5]) other.add(v);
+  const merged = NumericStats.fromJSON(stats.toJSON());
+  merged.merge(other);
+  expect(merged.toJSON().valueCounts).toEqual([
+    [1, 3],
+    [0, 3],
+    [2.5, 2],
+    [3, 2],
+    [4, 1],
+    [5, 1],
+  ]);
+  // Past 20 distinct values: none kept, alone or merged.
+  const many = new NumericStats();
+  for (let i = 0; i < 21; i++) many.add(i);
+  expect(many.toJSON().valueCounts).toBeNull();
+  const nineteen = new NumericStats();
+  for (let i = 100; i < 119; i++) nineteen.add(i);
+  const both = NumericStats.fromJSON(nineteen.toJSON());
+  both.merge(other);
+  expect(both.toJSON().valueCounts).toBeNull();
+  expect(both.driftSketch()?.values).toBeUndefined();
 });

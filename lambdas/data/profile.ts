@@ -289,20 +289,55 @@ export class NumericStats extends Moments {
   min = Infinity;
   max = -Infinity;
   private readonly sketch = new HistogramSketch();
-  /** Each distinct value's count while there are at most MAX_SKETCH_VALUES of them (then null). */
-  private valueCounts: Map<number, number> | null = new Map();
+  /**
+   * Each distinct value and its count while there are at most MAX_SKETCH_VALUES of them, in the
+   * order first seen (`distinctValues` of them; -1 once there are more): two small arrays
+   * searched in order, cheaper per value than a map's lookup and store for a column of few values.
+   */
+  private readonly seenValues = new Float64Array(MAX_SKETCH_VALUES);
+  private readonly seenCounts = new Float64Array(MAX_SKETCH_VALUES);
+  private distinctValues = 0;
 
   add(x: number): void {
-    if (this.valueCounts !== null) {
-      const seen = this.valueCounts.get(x);
-      if (seen !== undefined) this.valueCounts.set(x, seen + 1);
-      else if (this.valueCounts.size < MAX_SKETCH_VALUES) this.valueCounts.set(x, 1);
-      else this.valueCounts = null;
+    const distinct = this.distinctValues;
+    if (distinct >= 0) {
+      const values = this.seenValues;
+      let i = 0;
+      // (=== as a Map's keys compare numbers: 0 and -0 are one value, stored as 0.)
+      while (i < distinct && values[i] !== x) i++;
+      if (i < distinct) this.seenCounts[i]++;
+      else if (distinct < MAX_SKETCH_VALUES) {
+        values[distinct] = x === 0 ? 0 : x;
+        this.seenCounts[distinct] = 1;
+        this.distinctValues = distinct + 1;
+      } else this.distinctValues = -1;
     }
     super.add(x);
     if (x < this.min) this.min = x;
     if (x > this.max) this.max = x;
     this.sketch.add(x);
+  }
+
+  /** Each distinct value's count, in the order first seen, while there are at most MAX_SKETCH_VALUES of them (else null). */
+  private get valueCounts(): Map<number, number> | null {
+    if (this.distinctValues < 0) return null;
+    const counts = new Map<number, number>();
+    for (let i = 0; i < this.distinctValues; i++) counts.set(this.seenValues[i], this.seenCounts[i]);
+    return counts;
+  }
+
+  private set valueCounts(counts: Map<number, number> | null) {
+    if (counts === null || counts.size > MAX_SKETCH_VALUES) {
+      this.distinctValues = -1;
+      return;
+    }
+    let i = 0;
+    for (const [value, count] of counts) {
+      this.seenValues[i] = value;
+      this.seenCounts[i] = count;
+      i++;
+    }
+    this.distinctValues = i;
   }
 
   toJSON(): NumericStatsState {
@@ -340,11 +375,14 @@ export class NumericStats extends Moments {
     if (other.min < this.min) this.min = other.min;
     if (other.max > this.max) this.max = other.max;
     this.sketch.merge(other.sketch);
-    if (this.valueCounts !== null) {
-      if (other.valueCounts === null) this.valueCounts = null;
+    const mine = this.valueCounts;
+    if (mine !== null) {
+      const theirs = other.valueCounts;
+      if (theirs === null) this.valueCounts = null;
       else {
-        for (const [value, count] of other.valueCounts) this.valueCounts.set(value, (this.valueCounts.get(value) ?? 0) + count);
-        if (this.valueCounts.size > MAX_SKETCH_VALUES) this.valueCounts = null;
+        for (const [value, count] of theirs) mine.set(value, (mine.get(value) ?? 0) + count);
+        // (More than MAX_SKETCH_VALUES: null.)
+        this.valueCounts = mine;
       }
     }
   }
@@ -357,9 +395,10 @@ export class NumericStats extends Moments {
   /** The drift tests' sketch of the column (see HistogramSketch.driftSketch), with `values` when few. */
   driftSketch(bins = DRIFT_SKETCH_BINS): NumericSketch | undefined {
     const sketch = this.sketch.driftSketch(this.min, this.max, bins);
-    if (sketch === undefined || this.valueCounts === null) return sketch;
+    const counts = this.valueCounts;
+    if (sketch === undefined || counts === null) return sketch;
     const values: Record<string, number> = {};
-    for (const [value, count] of [...this.valueCounts.entries()].sort((a, b) => a[0] - b[0])) values[String(value)] = count;
+    for (const [value, count] of [...counts.entries()].sort((a, b) => a[0] - b[0])) values[String(value)] = count;
     return { ...sketch, values };
   }
 

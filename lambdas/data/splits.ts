@@ -24,6 +24,7 @@ import { nameList, quote } from './messages';
 import { parquetLayout, readParquetRows, type RowGroupLimits } from './parquet-file';
 import { csvTokenizer } from './readers/csv';
 import type { CsvRecord } from './readers/csv-tokenizer';
+import { SplitBuffers } from './split-buffers';
 import { lineCommas, plainLineHash, rowHash } from './split-hash';
 import { MAX_RECORD_BYTES, SCAN_DEFAULTS, type TimeSplit } from './scan-types';
 
@@ -123,7 +124,7 @@ export async function writeSplits(
   sinks: Record<SplitName, NodeJS.WritableStream>,
 ): Promise<Record<SplitName, number>> {
   const counts: Record<SplitName, number> = { train: 0, validation: 0, test: 0 };
-  const pending: Record<SplitName, string> = { train: '', validation: '', test: '' };
+  const pending = new SplitBuffers(SPLITS);
   let header = true;
   let sinkError: unknown;
   const onSinkError = (error: unknown): void => {
@@ -149,23 +150,25 @@ export async function writeSplits(
         if (timeIndex < 0) throw new Error(`The time column ${quote(timeSplit.column)} is not among the columns ${nameList(record)}.`);
       }
       const line = csvLine(features ? features.header(record) : record);
-      for (const name of SPLITS) pending[name] += line;
+      for (const name of SPLITS) pending.text(name, line);
       return;
     }
     // The split goes by the row as read, so that derived columns never move a row.
     const name = timeSplit !== undefined ? splitByTime(record) : splitOf(record);
     counts[name]++;
-    pending[name] += csvLine(features ? features.row(record, name) : record);
+    pending.text(name, csvLine(features ? features.row(record, name) : record));
   };
 
+  // (The run of lines not copied yet is copied first: its bytes are the source chunk's.)
   const flush = async (name: SplitName): Promise<void> => {
-    const data = pending[name];
-    pending[name] = '';
-    if (data.length > 0 && !sinks[name].write(data)) await once(sinks[name], 'drain');
+    pending.flushRun();
+    const data = pending.size(name) > 0 ? pending.take(name) : null;
+    if (data !== null && !sinks[name].write(data)) await once(sinks[name], 'drain');
     if (sinkError !== undefined) throw sinkError;
   };
   const flushFull = async (): Promise<void> => {
-    for (const name of SPLITS) if (pending[name].length >= SINK_BATCH) await flush(name);
+    pending.flushRun();
+    for (const name of SPLITS) if (pending.size(name) >= SINK_BATCH) await flush(name);
   };
 
   const format: DataFormat = options.format ?? (options.fileName !== undefined ? formatFromName(options.fileName).format : 'csv');
@@ -179,12 +182,19 @@ export async function writeSplits(
     if (!commas || !record.plain || header || timeSplit !== undefined) return false;
     const { text, textStart, textEnd, bytes } = record;
     // (A plain line of an ASCII chunk: its text is its bytes, one character per byte.)
-    const prefix = record.wide || bytes === null || record.utf16 ? -1 : plainLineHash(bytes, textStart, textEnd);
+    if (record.wide || bytes === null || record.utf16) return false;
+    const prefix = plainLineHash(bytes, textStart, textEnd);
     if (prefix < 0) return false;
     const name = splitOfHash(prefix);
     counts[name]++;
-    pending[name] +=
-      text.slice(textStart, textEnd) + (features ? features.lineSuffix({ text, textStart, textEnd, commas: lineCommas }, name) : '') + '\n';
+    // Copied from the file's bytes (the same as its text: ASCII).
+    pending.line(
+      name,
+      bytes,
+      textStart,
+      textEnd,
+      features ? features.lineSuffix({ text, textStart, textEnd, commas: lineCommas }, name) : '',
+    );
     return true;
   };
   let emitError: unknown;

@@ -438,7 +438,7 @@ export class CsvTokenizer {
         }
         fieldStart = pos;
         wide = 0;
-        if (text.charCodeAt(pos) === QUOTE) {
+        if ((utf16 ? text.charCodeAt(pos) : data[pos]) === QUOTE) {
           state = IN_QUOTES;
           record.plain = false;
           pos++;
@@ -507,7 +507,8 @@ export class CsvTokenizer {
           this.openingQuoteError(fieldStart, pos, state === CLOSED, wide !== 0);
           return;
         }
-        const length = this.recordDelimiterAt(text, pos, final);
+        // (Records ending with LF, the common case, without the call.)
+        const length = c === LF && this.rd === RD_LF ? 1 : this.recordDelimiterAt(text, pos, final);
         if (length < 0) break;
         if (length === 0) {
           // A line break inside a field (a CR where records end with LF...): a character of it.
@@ -517,7 +518,7 @@ export class CsvTokenizer {
           continue;
         }
         // The line end's line break (an LF after a CR that was a character of the field ends it).
-        if (c === CR || (pos > 0 ? text.charCodeAt(pos - 1) !== CR : !this.crBefore)) lines++;
+        if (c === CR || (pos > 0 ? (utf16 ? text.charCodeAt(pos - 1) : data[pos - 1]) !== CR : !this.crBefore)) lines++;
         if (state === UNQUOTED && record.count === 0 && pos === fieldStart) {
           // An empty line: skipped.
           this.afterRecord = false;
@@ -716,7 +717,7 @@ export class CsvTokenizer {
     // looked for blank lines from the file's first byte, the mark's.
     if (this.bomFirst) return 1;
     const text = this.text;
-    let c = text.charCodeAt(start);
+    let c = this.utf16 ? text.charCodeAt(start) : this.bytes[start];
     if (c !== CR && c !== LF) return this.recordLines + 1;
     const crBefore = start > 0 ? text.charCodeAt(start - 1) === CR : this.crBefore;
     // The LF of a CRLF whose CR ended the record just before (no blank line between, none held):

@@ -386,6 +386,11 @@ export class CsvTokenizer {
     // (nor does UTF-16 text, whose fields are slices of the text whatever they hold).
     const top = d > QUOTE ? d : QUOTE;
     const ascii = utf16 || isAscii(data);
+    // An ASCII chunk's 32-bit words (little-endian), for the unquoted-field loop; `below` has
+    // top + 1 in each byte (the test for a byte below it holds for bytes under 0x80: ASCII).
+    const words = ascii && !utf16 && top < 0x80 ? new DataView(data.buffer, data.byteOffset, data.length) : null;
+    const lastWord = n - 4;
+    const below = (top + 1) * 0x01010101;
     let pos = this.pos;
     let state = this.state;
     let fieldStart = this.fieldStart;
@@ -462,8 +467,21 @@ export class CsvTokenizer {
           }
         } else {
           // The same over the bytes (a character per byte): a typed array's element is cheaper to
-          // read than a string's character.
+          // read than a string's character. In ASCII, 4 bytes at a time while none is at or below
+          // `top` (a word with such a byte: its lowest such byte's bit is the lowest bit of `low`).
           while (pos < n) {
+            if (words !== null) {
+              while (pos <= lastWord) {
+                const x = words.getInt32(pos, true);
+                const low = (x - below) & ~x & 0x80808080;
+                if (low !== 0) {
+                  pos += (31 - Math.clz32(low & -low)) >> 3;
+                  break;
+                }
+                pos += 4;
+              }
+              if (pos >= n) break;
+            }
             c = data[pos];
             if (c > top) {
               pos++;

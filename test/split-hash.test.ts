@@ -42,4 +42,11 @@ test('plainLineHash of a line is rowHash of its cells; -1 where JSON would escap
   expect(plainLineHash(Buffer.from('a,b\\c', 'latin1'), 0, 5)).toBe(-1);
   expect(plainLineHash(Buffer.from('a,\tb', 'latin1'), 0, 4)).toBe(-1);
   expect(plainLineHash(Buffer.from('a,é', 'latin1'), 0, 3)).toBe(-1);
+  // Inside long cells too (read four bytes at a time), at every position.
+  for (const odd of ['\\', '\t', '\x01', 'é', '\x80']) {
+    for (let at = 0; at < 24; at++) {
+      const line = 'abcdefghijkl,mnopqrstuvwx'.slice(0, at) + odd + 'abcdefghijkl,mnopqrstuvwx'.slice(at);
+      expect(plainLineHash(Buffer.from(line, 'latin1'), 0, line.length)).toBe(-1);
+    }
+  }
 });

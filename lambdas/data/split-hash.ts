@@ -388,6 +388,12 @@ export const lineCommas = { at: new Int32Array(256), count: 0 };
  */
 export function plainLineHash(bytes: Uint8Array, start: number, end: number): number {
   const m = room(3 * (end - start) + 4);
+  const out = scratchView;
+  if (bytes !== lineBytes) {
+    lineBytes = bytes;
+    lineView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  const words = lineView as DataView;
   let commas = lineCommas.at;
   if (commas.length < end - start) commas = lineCommas.at = new Int32Array(Math.max(commas.length * 2, end - start));
   lineCommas.count = 0;
@@ -395,7 +401,20 @@ export function plainLineHash(bytes: Uint8Array, start: number, end: number): nu
   m[1] = 0x22; // "
   let n = 2;
   let k = 0;
-  for (let i = start; i < end; i++) {
+  let i = start;
+  const lastWord = end - 4;
+  while (i < end) {
+    if (i <= lastWord) {
+      // Four bytes copied at once while none is a comma or below, a backslash, or DEL and above.
+      const x = words.getInt32(i, true);
+      const y = x ^ 0x5c5c5c5c;
+      if (((((x - 0x2d2d2d2d) & ~x) | ((x + 0x01010101) | x) | ((y - 0x01010101) & ~y)) & 0x80808080) === 0) {
+        out.setInt32(n, x, true);
+        n += 4;
+        i += 4;
+        continue;
+      }
+    }
     const c = bytes[i];
     // Digits, letters, '-' and '.' first: above the comma, below DEL, not a backslash.
     if (c > 0x2c && c < 0x7f && c !== 0x5c) m[n++] = c;
@@ -407,9 +426,14 @@ export function plainLineHash(bytes: Uint8Array, start: number, end: number): nu
       commas[k++] = i;
     } else if (c < 0x20 || c === 0x5c || c > 0x7f) return -1;
     else m[n++] = c;
+    i++;
   }
   lineCommas.count = k;
   m[n] = 0x22;
   m[n + 1] = 0x5d; // ]
   return sha1Prefix(m, n + 2);
 }
+
+/** The bytes plainLineHash read last, and a view of them (a chunk's lines share it). */
+let lineBytes: Uint8Array | null = null;
+let lineView: DataView | null = null;

@@ -140,33 +140,35 @@ export class ChunkLines {
 /** The line breaks in bytes[0, end) (CRLF one, an LF first after a CR before them none). */
 function lineBreaks(bytes: Uint8Array, end: number, crBefore: boolean): number {
   let count = 0;
-  let i = 0;
-  // Four bytes at a time while none is below 14 (CR is 13, LF 10): the word test of such a byte
-  // holds for bytes under 0x80, and a word with a byte of 0x80 or more is looked at byte by byte.
-  const words = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const lastWord = end - 4;
   let previous = crBefore ? 13 : 0;
-  while (i < end) {
-    if (i <= lastWord) {
-      const x = words.getInt32(i, true);
-      if ((((x - 0x0e0e0e0e) & ~x) | x) & 0x80808080) {
-        // Byte by byte: this word.
-        const stop = i + 4;
-        for (; i < stop; i++) {
-          const c = bytes[i];
-          if (c === 13 || (c === 10 && previous !== 13)) count++;
-          previous = c;
-        }
-      } else {
-        previous = bytes[i + 3];
-        i += 4;
-      }
-      continue;
-    }
+  // Byte by byte up to a 4-byte boundary of the memory, then a word at a time while no byte of it
+  // is below 14 (CR is 13, LF 10: the word test holds for bytes under 0x80; a word with a byte
+  // of 0x80 or more is looked at byte by byte too), then the bytes left.
+  const head = (4 - (bytes.byteOffset & 3)) & 3;
+  let i = 0;
+  for (; i < head && i < end; i++) {
     const c = bytes[i];
     if (c === 13 || (c === 10 && previous !== 13)) count++;
     previous = c;
-    i++;
+  }
+  const words = end - head >= 4 ? new Int32Array(bytes.buffer, bytes.byteOffset + head, (end - head) >> 2) : null;
+  for (let w = 0; words !== null && w < words.length; w++) {
+    const x = words[w];
+    if ((((x - 0x0e0e0e0e) & ~x) | x) & 0x80808080) {
+      for (const stop = i + 4; i < stop; i++) {
+        const c = bytes[i];
+        if (c === 13 || (c === 10 && previous !== 13)) count++;
+        previous = c;
+      }
+    } else {
+      previous = bytes[i + 3];
+      i += 4;
+    }
+  }
+  for (; i < end; i++) {
+    const c = bytes[i];
+    if (c === 13 || (c === 10 && previous !== 13)) count++;
+    previous = c;
   }
   return count;
 }

@@ -405,15 +405,20 @@ export function plainLineHash(bytes: Uint8Array, start: number, end: number): nu
   const lastWord = end - 4;
   while (i < end) {
     if (i <= lastWord) {
-      // Four bytes copied at once while none is a comma or below, a backslash, or DEL and above.
+      // Four bytes copied at once while none is a comma or below, a backslash, or DEL and above;
+      // else those before the first such byte (its bit is the lowest of `odd`), and that byte alone.
       const x = words.getInt32(i, true);
       const y = x ^ 0x5c5c5c5c;
-      if (((((x - 0x2d2d2d2d) & ~x) | ((x + 0x01010101) | x) | ((y - 0x01010101) & ~y)) & 0x80808080) === 0) {
-        out.setInt32(n, x, true);
+      const odd = (((x - 0x2d2d2d2d) & ~x) | ((x + 0x01010101) | x) | ((y - 0x01010101) & ~y)) & 0x80808080;
+      out.setInt32(n, x, true);
+      if (odd === 0) {
         n += 4;
         i += 4;
         continue;
       }
+      const clean = (31 - Math.clz32(odd & -odd)) >> 3;
+      n += clean;
+      i += clean;
     }
     const c = bytes[i];
     // Digits, letters, '-' and '.' first: above the comma, below DEL, not a backslash.

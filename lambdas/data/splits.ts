@@ -28,6 +28,10 @@ import { SplitBuffers } from './split-buffers';
 import { lineCommas, plainLineHash, rowHash } from './split-hash';
 import { MAX_RECORD_BYTES, SCAN_DEFAULTS, type TimeSplit } from './scan-types';
 
+/** Read once, not at every row: see the same in ./column-scan.ts. */
+const hashLine = plainLineHash;
+const commasFound = lineCommas;
+
 export type SplitName = 'train' | 'validation' | 'test';
 export const SPLITS: readonly SplitName[] = ['train', 'validation', 'test'];
 
@@ -183,7 +187,7 @@ export async function writeSplits(
     const { text, textStart, textEnd, bytes } = record;
     // (A plain line of an ASCII chunk: its text is its bytes, one character per byte.)
     if (record.wide || bytes === null || record.utf16) return false;
-    const prefix = plainLineHash(bytes, textStart, textEnd);
+    const prefix = hashLine(bytes, textStart, textEnd);
     if (prefix < 0) return false;
     const name = splitOfHash(prefix);
     counts[name]++;
@@ -193,7 +197,7 @@ export async function writeSplits(
       bytes,
       textStart,
       textEnd,
-      features ? features.lineSuffix({ text, textStart, textEnd, commas: lineCommas }, name) : '',
+      features ? features.lineSuffix({ text, textStart, textEnd, commas: commasFound }, name) : '',
     );
     return true;
   };

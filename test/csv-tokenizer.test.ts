@@ -262,6 +262,40 @@ describe('parity with the csv-parse reading of old', () => {
       expect({ text, ...read(chunks, { linesFirst: true }) }).toEqual({ text, ...expected });
     }
   });
+
+  test('generated ASCII files of longer fields (read a word at a time), every delimiter kind, cut at random', async () => {
+    let seed = 19;
+    const random = (): number => {
+      seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+      return seed / 0x80000000;
+    };
+    // Characters on both sides of each delimiter's value, and below it (space, '!', '#', '+').
+    const filler = ['0', '9', '.', '-', 'x', 'Z', ' ', '!', '#', '+', '~', ':', '<', '{', '}', '\x7f'];
+    for (const delimiter of [',', ';', '\t', '|', ' ']) {
+      for (let n = 0; n < 300; n++) {
+        let text = '';
+        const fields = Math.floor(random() * 60);
+        for (let f = 0; f < fields; f++) {
+          const length = Math.floor(random() * 13);
+          let field = '';
+          for (let i = 0; i < length; i++) field += filler[Math.floor(random() * filler.length)];
+          const r = random();
+          text += r < 0.05 ? `"${field}"` : field;
+          text += r < 0.75 ? delimiter : r < 0.9 ? '\n' : r < 0.95 ? '\r\n' : r < 0.97 ? '"' : '\r';
+        }
+        const bytes = Buffer.from(text);
+        const chunks: Buffer[] = [];
+        for (let at = 0; at < bytes.length;) {
+          const size = 1 + Math.floor(random() * 40);
+          chunks.push(bytes.subarray(at, at + size));
+          at += size;
+        }
+        const expected = await referenceRead(bytes.length > 0 ? [bytes] : [], { delimiter });
+        expect({ delimiter, text, ...read(chunks, { delimiter }) }).toEqual({ delimiter, text, ...expected });
+        expect({ delimiter, text, ...read([bytes], { delimiter }) }).toEqual({ delimiter, text, ...expected });
+      }
+    }
+  });
 });
 
 test('plainDecimal reads exactly what Number() reads, and declines the rest', () => {

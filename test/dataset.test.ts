@@ -705,6 +705,34 @@ describe('splits', () => {
     }
   });
 
+  test('writeSplits writes each row as csvLine would, whatever the chunks: lines copied as they stand, quoted rows, blank lines, a last line without its end', async () => {
+    const random = prng(17);
+    const lines: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const r = random();
+      if (r < 0.03) lines.push(`${i},"quoted, with a comma",${i % 2}`);
+      else if (r < 0.05)
+        lines.push(''); // a blank line: skipped
+      else if (r < 0.06)
+        lines.push(`${i},tab\there,${i % 2}`); // a character JSON escapes: hashed by its cells
+      else lines.push(`${i},${(random() * 100).toFixed(2)},${i % 2}`);
+    }
+    const lf = 'id,x,target\n' + lines.join('\n'); // no line end after the last line
+    const records = (parse(lf, { skip_empty_lines: true }) as string[][]).slice(1);
+    for (const [text, size] of [1, 7, 64, 4096, lf.length].flatMap((n) => [[lf, n] as const, [lf.replace(/\n/g, '\r\n'), n] as const])) {
+      const out = await splitsOf(chunks(text, size), {});
+      for (const name of ['train', 'validation', 'test'] as SplitName[]) {
+        const expected =
+          'id,x,target\n' +
+          records
+            .filter((r) => splitOf(r) === name)
+            .map(csvLine)
+            .join('');
+        expect(out[name]).toBe(expected);
+      }
+    }
+  });
+
   test('writeSplits honours backpressure through PassThrough sinks read slowly', async () => {
     const text = csv(50000);
     const sinks = {

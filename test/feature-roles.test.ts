@@ -216,8 +216,11 @@ describe('a plain CSV line and its fields give the same split row', () => {
     ];
     const byCells = new SplitFeatures(schema);
     const byLine = new SplitFeatures(schema);
+    // The same lines with their commas already found (as plainLineHash notes them for the splits).
+    const byCommas = new SplitFeatures(schema);
     const header = ['a', 'when', 'x', 'b', 'y'];
     expect(byLine.header(header)).toEqual(byCells.header(header));
+    expect(byCommas.header(header)).toEqual(byCells.header(header));
     // Each line as the tokenizer hands it over: inside a longer text, with a line after it.
     const text = lines.join('\n') + '\n';
     let at = 0;
@@ -225,9 +228,16 @@ describe('a plain CSV line and its fields give the same split row', () => {
       const asCells = byCells.row(line.split(','), 'train').join(',');
       const asLine = line + byLine.lineSuffix({ text, textStart: at, textEnd: at + line.length }, 'train');
       expect(asLine).toBe(asCells);
+      const commas = [...line].flatMap((c, i) => (c === ',' ? [at + i] : []));
+      const withCommas = byCommas.lineSuffix(
+        { text, textStart: at, textEnd: at + line.length, commas: { at: Int32Array.from(commas), count: commas.length } },
+        'train',
+      );
+      expect(line + withCommas).toBe(asCells);
       at += line.length + 1;
     }
     expect(byLine.vocabularyState()).toEqual(byCells.vocabularyState());
+    expect(byCommas.vocabularyState()).toEqual(byCells.vocabularyState());
     expect(byLine.trainingSchema().columns.find((c) => c.name === 'a')?.categories).toEqual(['long value here', 'p']);
   });
 });

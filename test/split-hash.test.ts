@@ -3,7 +3,7 @@
  * bits, whatever the row; and for a plain CSV line, the same as for its cells.
  */
 import { hash } from 'node:crypto';
-import { plainLineHash, rowHash } from '../lambdas/data/split-hash';
+import { lineCommas, plainLineHash, rowHash } from '../lambdas/data/split-hash';
 
 const reference = (cells: string[]): number => hash('sha1', JSON.stringify(cells), 'buffer').readUInt32BE(0);
 
@@ -34,9 +34,19 @@ test('plainLineHash of a line is rowHash of its cells; -1 where JSON would escap
     const cells = Array.from({ length: 1 + Math.floor(random() * 12) }, () => (random() * 2000 - 1000).toFixed(Math.floor(random() * 4)));
     if (random() < 0.3) cells.push('', 'green', 'a b~\x7f');
     const line = `>${cells.join(',')}<`;
-    expect(plainLineHash(line, 1, line.length - 1)).toBe(reference(cells));
+    expect(plainLineHash(Buffer.from(line, 'latin1'), 1, line.length - 1)).toBe(reference(cells));
+    // The commas it met: where the line's cells start and end.
+    const commas = Array.from(lineCommas.at.subarray(0, lineCommas.count));
+    expect(commas).toEqual([...line].flatMap((c, i) => (c === ',' ? [i] : [])));
   }
-  expect(plainLineHash('a,b\\c', 0, 5)).toBe(-1);
-  expect(plainLineHash('a,\tb', 0, 4)).toBe(-1);
-  expect(plainLineHash('a,é', 0, 3)).toBe(-1);
+  expect(plainLineHash(Buffer.from('a,b\\c', 'latin1'), 0, 5)).toBe(-1);
+  expect(plainLineHash(Buffer.from('a,\tb', 'latin1'), 0, 4)).toBe(-1);
+  expect(plainLineHash(Buffer.from('a,é', 'latin1'), 0, 3)).toBe(-1);
+  // Inside long cells too (read four bytes at a time), at every position.
+  for (const odd of ['\\', '\t', '\x01', 'é', '\x80']) {
+    for (let at = 0; at < 24; at++) {
+      const line = 'abcdefghijkl,mnopqrstuvwx'.slice(0, at) + odd + 'abcdefghijkl,mnopqrstuvwx'.slice(at);
+      expect(plainLineHash(Buffer.from(line, 'latin1'), 0, line.length)).toBe(-1);
+    }
+  }
 });

@@ -6,21 +6,27 @@
  */
 
 /** Slots per column: a power of two. */
-const SLOTS = 256;
+export const SLOTS = 256;
 /** Longer cells are sliced as they are: a category is short, and long text rarely repeats. */
 const MAX_LENGTH = 64;
 
 export class CellInterner {
   private readonly strings = new Array<string>(SLOTS).fill('');
   private readonly filled = new Uint8Array(SLOTS);
+  /** The slot of the string get() returned last (-1: a long cell, not interned): see CategoryCounter.addInSlot. */
+  slot = -1;
 
   /** The string text[start, end), the same object as the last time these characters were seen in its slot. */
   get(text: string, start: number, end: number): string {
     const length = end - start;
-    if (length > MAX_LENGTH) return text.slice(start, end);
+    if (length > MAX_LENGTH) {
+      this.slot = -1;
+      return text.slice(start, end);
+    }
     let h = length;
     for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
     const slot = (h ^ (h >>> 15)) & (SLOTS - 1);
+    this.slot = slot;
     if (this.filled[slot] === 1) {
       const seen = this.strings[slot];
       if (seen.length === length) {

@@ -12,6 +12,17 @@ import type { CsvRecord } from './readers/csv-tokenizer';
 import { CategoryCounter, NumericStats, compareStrings, type CategoryCounterState, type NumericStatsState } from './profile';
 import { MAX_EXAMPLE_ROWS, MAX_INFERRED_CLASSES, MAX_SCHEMA_CATEGORIES, NUMERIC_SHARE, type ScanOptions } from './scan-types';
 
+/*
+ * Imported bindings the scan reads for every cell, read once: where the modules are CommonJS made
+ * by esbuild's transform (tsx, under which the bench runs), each use of an imported binding calls
+ * a getter, which cost about a tenth of the scan's time on the bench file (a bundle, as deployed,
+ * has no such getters).
+ */
+const MAX_ROWS = MAX_EXAMPLE_ROWS;
+const MAX_CLASSES = MAX_INFERRED_CLASSES;
+const blank = isBlank;
+const numberOf = readNumber;
+
 /** The characters of a value an Examples keeps as its sample. */
 const MAX_SAMPLE_CHARS = 200;
 
@@ -23,7 +34,7 @@ export class Examples {
 
   note(row: number, sample?: string): void {
     this.count++;
-    if (this.rows.length < MAX_EXAMPLE_ROWS) this.rows.push(row);
+    if (this.rows.length < MAX_ROWS) this.rows.push(row);
     // Messages quote 40 characters of it: a huge value is never kept (nor sent on in a part's JSON).
     if (this.sample === undefined && sample !== undefined)
       this.sample = sample.length > MAX_SAMPLE_CHARS ? sample.slice(0, MAX_SAMPLE_CHARS) : sample;
@@ -38,7 +49,7 @@ export class Examples {
   /** Add a later part's examples, its line numbers shifted by the lines before the part. */
   merge(other: ExamplesState, lineOffset: number): void {
     this.count += other.count;
-    for (const row of other.rows) if (this.rows.length < MAX_EXAMPLE_ROWS) this.rows.push(row + lineOffset);
+    for (const row of other.rows) if (this.rows.length < MAX_ROWS) this.rows.push(row + lineOffset);
     if (this.sample === undefined && other.sample !== undefined) this.sample = other.sample;
   }
 }
@@ -81,7 +92,7 @@ export class TimeScan {
       this.bad.note(row, '(a nested value)');
       return;
     }
-    if (isBlank(cell)) {
+    if (blank(cell)) {
       this.missing.note(row);
       return;
     }
@@ -154,8 +165,9 @@ export class ColumnScan {
     this.updateNumbersOnly();
   }
 
-  add(cell: string, row: number): void {
-    if (isBlank(cell)) {
+  /** @param slot where the cell came from a CellInterner, its slot (CellInterner.slot): see CategoryCounter.addInSlot */
+  add(cell: string, row: number, slot = -1): void {
+    if (blank(cell)) {
       this.missing.note(row);
       return;
     }
@@ -166,11 +178,12 @@ export class ColumnScan {
       this.tooLong.note(row, cell);
       if (cell.length > this.longest) this.longest = cell.length;
       key = `${cell.slice(0, this.maxCategoryLength)}\u2026(${cell.length} characters)`;
+      slot = -1;
     }
     if (this.domain !== null && !this.domain.has(cell)) this.outOfDomain.note(row, cell);
     if (this.classes !== null && !this.classes.has(cell)) {
       // The trainer matches a label as it is, or as a canonical number ('1.0' is class '1').
-      const number = readNumber(cell);
+      const number = numberOf(cell);
       if (!Number.isFinite(number) || !this.classes.has(numberLabel(number))) this.unknownClass.note(row, cell);
     }
     if (this.mode === 'datetime') {
@@ -179,10 +192,10 @@ export class ColumnScan {
     }
     const categories = this.categories;
     if (this.mode === 'categorical') {
-      (categories as CategoryCounter).add(key);
+      (categories as CategoryCounter).addInSlot(key, slot);
       return;
     }
-    const value = readNumber(cell);
+    const value = numberOf(cell);
     if (categories !== null) {
       // A column being inferred is counted both ways. Once its distinct values overflow the exact
       // map while it is mostly numbers, its numbers are no longer counted as categories (only
@@ -191,7 +204,7 @@ export class ColumnScan {
       // categories are those of its text values and of the numbers seen until then.
       if (this.numbersAsOther && Number.isFinite(value)) categories.addOther();
       else {
-        categories.add(key);
+        categories.addInSlot(key, slot);
         if (!categories.exact && !this.numbersAsOther && this.inferType() === 'numeric') {
           this.numbersAsOther = true;
           this.updateNumbersOnly();
@@ -202,7 +215,7 @@ export class ColumnScan {
       this.numbers.add(value);
       if (!Number.isInteger(value)) this.integersOnly = false;
       const distinct = this.distinctNumbers;
-      if (distinct !== null && distinct.size <= MAX_INFERRED_CLASSES) distinct.add(value);
+      if (distinct !== null && distinct.size <= MAX_CLASSES) distinct.add(value);
     } else if (value === Infinity) {
       this.nonFinite.note(row, cell);
     } else {
@@ -226,11 +239,15 @@ export class ColumnScan {
         this.numbers.add(value);
         if (this.integersOnly && !Number.isInteger(value)) this.integersOnly = false;
         const distinct = this.distinctNumbers;
-        if (distinct !== null && distinct.size <= MAX_INFERRED_CLASSES) distinct.add(value);
+        if (distinct !== null && distinct.size <= MAX_CLASSES) distinct.add(value);
         return;
       }
     }
-    this.add(record.isPlain(i) ? this.interner.get(record.text, record.starts[i], record.ends[i]) : record.field(i), row);
+    if (record.isPlain(i)) {
+      const interner = this.interner;
+      const cell = interner.get(record.text, record.starts[i], record.ends[i]);
+      this.add(cell, row, interner.slot);
+    } else this.add(record.field(i), row);
   }
 
   /** Whether a number is all add() keeps of a numeric cell: no text counted, no domain or classes to check. */
@@ -281,7 +298,7 @@ export class ColumnScan {
     if (this.categories !== null && other.categories !== null) this.categories.merge(CategoryCounter.fromJSON(other.categories));
     const distinct = this.distinctNumbers;
     if (distinct !== null && other.distinctNumbers !== null) {
-      for (const value of other.distinctNumbers) if (distinct.size <= MAX_INFERRED_CLASSES) distinct.add(value);
+      for (const value of other.distinctNumbers) if (distinct.size <= MAX_CLASSES) distinct.add(value);
     }
     this.integersOnly &&= other.integersOnly;
     this.numbersAsOther ||= other.numbersAsOther;

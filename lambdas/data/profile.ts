@@ -7,6 +7,7 @@
 import type { CategoricalColumnProfile, Histogram, NumericColumnProfile, NumericSketch } from '../shared/types';
 import { OTHER_CATEGORY } from '../shared/types';
 import { Moments } from '../shared/stats/moments';
+import { SLOTS } from './cell-interner';
 
 /** A HistogramSketch as JSON: its exact values, or its fine bins. */
 export interface HistogramSketchState {
@@ -288,20 +289,55 @@ export class NumericStats extends Moments {
   min = Infinity;
   max = -Infinity;
   private readonly sketch = new HistogramSketch();
-  /** Each distinct value's count while there are at most MAX_SKETCH_VALUES of them (then null). */
-  private valueCounts: Map<number, number> | null = new Map();
+  /**
+   * Each distinct value and its count while there are at most MAX_SKETCH_VALUES of them, in the
+   * order first seen (`distinctValues` of them; -1 once there are more): two small arrays
+   * searched in order, cheaper per value than a map's lookup and store for a column of few values.
+   */
+  private readonly seenValues = new Float64Array(MAX_SKETCH_VALUES);
+  private readonly seenCounts = new Float64Array(MAX_SKETCH_VALUES);
+  private distinctValues = 0;
 
   add(x: number): void {
-    if (this.valueCounts !== null) {
-      const seen = this.valueCounts.get(x);
-      if (seen !== undefined) this.valueCounts.set(x, seen + 1);
-      else if (this.valueCounts.size < MAX_SKETCH_VALUES) this.valueCounts.set(x, 1);
-      else this.valueCounts = null;
+    const distinct = this.distinctValues;
+    if (distinct >= 0) {
+      const values = this.seenValues;
+      let i = 0;
+      // (=== as a Map's keys compare numbers: 0 and -0 are one value, stored as 0.)
+      while (i < distinct && values[i] !== x) i++;
+      if (i < distinct) this.seenCounts[i]++;
+      else if (distinct < MAX_SKETCH_VALUES) {
+        values[distinct] = x === 0 ? 0 : x;
+        this.seenCounts[distinct] = 1;
+        this.distinctValues = distinct + 1;
+      } else this.distinctValues = -1;
     }
     super.add(x);
     if (x < this.min) this.min = x;
     if (x > this.max) this.max = x;
     this.sketch.add(x);
+  }
+
+  /** Each distinct value's count, in the order first seen, while there are at most MAX_SKETCH_VALUES of them (else null). */
+  private get valueCounts(): Map<number, number> | null {
+    if (this.distinctValues < 0) return null;
+    const counts = new Map<number, number>();
+    for (let i = 0; i < this.distinctValues; i++) counts.set(this.seenValues[i], this.seenCounts[i]);
+    return counts;
+  }
+
+  private set valueCounts(counts: Map<number, number> | null) {
+    if (counts === null || counts.size > MAX_SKETCH_VALUES) {
+      this.distinctValues = -1;
+      return;
+    }
+    let i = 0;
+    for (const [value, count] of counts) {
+      this.seenValues[i] = value;
+      this.seenCounts[i] = count;
+      i++;
+    }
+    this.distinctValues = i;
   }
 
   toJSON(): NumericStatsState {
@@ -339,11 +375,14 @@ export class NumericStats extends Moments {
     if (other.min < this.min) this.min = other.min;
     if (other.max > this.max) this.max = other.max;
     this.sketch.merge(other.sketch);
-    if (this.valueCounts !== null) {
-      if (other.valueCounts === null) this.valueCounts = null;
+    const mine = this.valueCounts;
+    if (mine !== null) {
+      const theirs = other.valueCounts;
+      if (theirs === null) this.valueCounts = null;
       else {
-        for (const [value, count] of other.valueCounts) this.valueCounts.set(value, (this.valueCounts.get(value) ?? 0) + count);
-        if (this.valueCounts.size > MAX_SKETCH_VALUES) this.valueCounts = null;
+        for (const [value, count] of theirs) mine.set(value, (mine.get(value) ?? 0) + count);
+        // (More than MAX_SKETCH_VALUES: null.)
+        this.valueCounts = mine;
       }
     }
   }
@@ -356,9 +395,10 @@ export class NumericStats extends Moments {
   /** The drift tests' sketch of the column (see HistogramSketch.driftSketch), with `values` when few. */
   driftSketch(bins = DRIFT_SKETCH_BINS): NumericSketch | undefined {
     const sketch = this.sketch.driftSketch(this.min, this.max, bins);
-    if (sketch === undefined || this.valueCounts === null) return sketch;
+    const counts = this.valueCounts;
+    if (sketch === undefined || counts === null) return sketch;
     const values: Record<string, number> = {};
-    for (const [value, count] of [...this.valueCounts.entries()].sort((a, b) => a[0] - b[0])) values[String(value)] = count;
+    for (const [value, count] of [...counts.entries()].sort((a, b) => a[0] - b[0])) values[String(value)] = count;
     return { ...sketch, values };
   }
 
@@ -465,12 +505,68 @@ export class CategoryCounter {
   total = 0;
   private counts = new Map<string, number>();
   private hll: HyperLogLog | null = null;
+  /**
+   * Counts not yet in the map, by a CellInterner's slot (see addInSlot): the value each slot holds
+   * and its count since it was last added to the map. Null while unused, and once the counts are
+   * pruned.
+   */
+  private slotValues: (string | undefined)[] | null = null;
+  private slotCounts: Int32Array | null = null;
 
   add(value: string): void {
     this.total++;
     this.counts.set(value, (this.counts.get(value) ?? 0) + 1);
     if (this.hll !== null) this.hll.add(value);
-    if (this.counts.size >= MAX_TRACKED) this.prune();
+    if (this.counts.size >= MAX_TRACKED) {
+      this.settle();
+      this.slotValues = null;
+      this.prune();
+    }
+  }
+
+  /**
+   * add(value) for a value a CellInterner returned from `slot` (CellInterner.slot): while the
+   * counts are exact, a value seen again in its slot is only tallied there (an array's element
+   * instead of the map's lookup and store, the costliest part of counting a column of few
+   * categories), and added to the map when the slot changes hands or the counts are read
+   * (settle). The map's contents and order are those add() makes: a value enters it when first
+   * seen, and the slots are settled before any pruning.
+   */
+  addInSlot(value: string, slot: number): void {
+    if (this.hll !== null || slot < 0) {
+      this.add(value);
+      return;
+    }
+    let values = this.slotValues;
+    if (values === null) {
+      values = this.slotValues = new Array<string | undefined>(SLOTS);
+      this.slotCounts = new Int32Array(SLOTS);
+    }
+    if (values[slot] === value) {
+      this.total++;
+      (this.slotCounts as Int32Array)[slot]++;
+      return;
+    }
+    this.settleSlot(slot);
+    this.add(value);
+    // (Unless that add pruned the counts: then no slot is used any more.)
+    if (this.slotValues !== null) values[slot] = value;
+  }
+
+  /** Add the slots' tallies to the map. */
+  private settle(): void {
+    if (this.slotValues === null) return;
+    for (let slot = 0; slot < SLOTS; slot++) this.settleSlot(slot);
+  }
+
+  private settleSlot(slot: number): void {
+    const counts = this.slotCounts as Int32Array;
+    const pending = counts[slot];
+    if (pending === 0) return;
+    const value = (this.slotValues as (string | undefined)[])[slot] as string;
+    // The value is in the map: it was added when it took the slot, and nothing leaves the map unsettled.
+    this.counts.set(value, (this.counts.get(value) as number) + pending);
+    counts[slot] = 0;
   }
 
   /** Count a value without tracking it: it is part of "other" in the profile. */
@@ -497,6 +593,7 @@ export class CategoryCounter {
   }
 
   toJSON(): CategoryCounterState {
+    this.settle();
     return { total: this.total, counts: [...this.counts.entries()], hll: this.hll === null ? null : this.hll.toJSON() };
   }
 
@@ -515,6 +612,8 @@ export class CategoryCounter {
    * distinct count is the HyperLogLog of the union, which merges exactly.
    */
   merge(other: CategoryCounter): void {
+    this.settle();
+    other.settle();
     this.total += other.total;
     if (this.hll !== null || other.hll !== null) {
       if (this.hll === null) {
@@ -525,7 +624,10 @@ export class CategoryCounter {
       else for (const value of other.counts.keys()) this.hll.add(value);
     }
     for (const [value, count] of other.counts) this.counts.set(value, (this.counts.get(value) ?? 0) + count);
-    if (this.counts.size >= MAX_TRACKED) this.prune();
+    if (this.counts.size >= MAX_TRACKED) {
+      this.slotValues = null;
+      this.prune();
+    }
   }
 
   /** Whether the counts are exact (the column never had more than MAX_TRACKED distinct values). */
@@ -534,16 +636,19 @@ export class CategoryCounter {
   }
 
   get distinct(): number {
+    this.settle();
     return this.hll === null ? this.counts.size : Math.max(this.counts.size, this.hll.estimate());
   }
 
   /** The values seen (all of them while exact), in no particular order. */
   values(): IterableIterator<string> {
+    this.settle();
     return this.counts.keys();
   }
 
   /** The k most frequent values, by count descending then value ascending. */
   top(k: number): [string, number][] {
+    this.settle();
     const entries = [...this.counts.entries()];
     entries.sort((a, b) => b[1] - a[1] || compareStrings(a[0], b[0]));
     return entries.slice(0, Math.max(0, k));

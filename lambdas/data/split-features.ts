@@ -14,6 +14,9 @@ import { nameList, quote } from './messages';
 import { CategoryCounter, compareStrings, type CategoryCounterState } from './profile';
 import type { RowFeatures, SplitName } from './splits';
 
+/** Read once, not at every train row: see the same in ./column-scan.ts. */
+const blank = isBlank;
+
 /** Categories kept in a feature's vocabulary, the most frequent in the train split. */
 export const MAX_VOCABULARY = 1000;
 
@@ -26,6 +29,8 @@ export interface PlainLine {
   readonly textStart: number;
   /** The end of its content (before the line end). */
   readonly textEnd: number;
+  /** The offsets of its commas, where already found (split-hash.ts lineCommas): no walk over the line then. */
+  readonly commas?: { readonly at: Int32Array; readonly count: number };
 }
 
 /** A date-time column's place in the header and the parts derived from it. */
@@ -110,8 +115,23 @@ export class SplitFeatures implements RowFeatures {
   lineSuffix(line: PlainLine, split: SplitName): string {
     const wanted = split === 'train' ? this.lineFields : this.dateFields;
     if (wanted.length === 0) return '';
-    const { text, textStart, textEnd } = line;
+    const { text, textStart, textEnd, commas } = line;
     const cells = this.lineCells;
+    if (commas !== undefined) {
+      // Field i lies between comma i - 1 (or the line's start) and comma i (or its end).
+      const at = commas.at;
+      const count = commas.count;
+      for (const target of wanted) {
+        if (target > count) {
+          cells[target] = '';
+          continue;
+        }
+        const start = target === 0 ? textStart : at[target - 1] + 1;
+        const end = target === count ? textEnd : at[target];
+        this.cut(text, target, start, end);
+      }
+      return this.finishLine(cells, split);
+    }
     // One walk over the line's characters, up to the end of the last field wanted (a short line:
     // a loop of charCodeAt is cheaper here than a native indexOf per field).
     let start = textStart;
@@ -130,11 +150,14 @@ export class SplitFeatures implements RowFeatures {
       }
       let end = start;
       while (end < textEnd && text.charCodeAt(end) !== 0x2c) end++;
-      const interner = this.interners.get(target);
-      // A category repeats: its interned string, whose hash the counting map has seen before.
-      cells[target] = interner !== undefined ? interner.get(text, start, end) : text.slice(start, end);
+      this.cut(text, target, start, end);
     }
-    if (split === 'train') this.countTrain(cells);
+    return this.finishLine(cells, split);
+  }
+
+  /** lineSuffix's end, its wanted fields cut out: count a train row's categories, derive the dates. */
+  private finishLine(cells: readonly string[], split: SplitName): string {
+    if (split === 'train') this.countTrain(cells, true);
     if (this.dates.length === 0) return '';
     // Derived cells are numbers or empty: nothing to quote.
     let suffix = '';
@@ -147,13 +170,30 @@ export class SplitFeatures implements RowFeatures {
   private dateFields: number[] = [];
   /** The fields cut out of the current plain line, by column index (only the wanted ones are current). */
   private readonly lineCells: string[] = [];
+  /** The interner's slot of each cut-out categorical field (CellInterner.slot). */
+  private readonly lineSlots: number[] = [];
+
+  /** Field `target` of a plain line, text[start, end), into lineCells. */
+  private cut(text: string, target: number, start: number, end: number): void {
+    const interner = this.interners.get(target);
+    if (interner === undefined) {
+      this.lineCells[target] = text.slice(start, end);
+      return;
+    }
+    // A category repeats: its interned string, whose hash the counting map has seen before.
+    this.lineCells[target] = interner.get(text, start, end);
+    this.lineSlots[target] = interner.slot;
+  }
   private interners = new Map<number, CellInterner>();
 
   /** Count a train row's categorical cells (the row's cells, or a line's cut-out fields, by column index). */
-  private countTrain(cells: readonly (string | undefined)[]): void {
+  private countTrain(cells: readonly (string | undefined)[], interned = false): void {
     for (const { index, counter } of this.categorical) {
       const cell = cells[index];
-      if (cell !== undefined && !isBlank(cell)) counter.add(cell);
+      if (cell === undefined || blank(cell)) continue;
+      // A cut-out field: the slot its interner returned it from (CategoryCounter.addInSlot).
+      const slot = interned ? this.lineSlots[index] : -1;
+      counter.addInSlot(cell, slot);
     }
   }
 

@@ -8,10 +8,15 @@
 
 /** The message being hashed, padded in place; grown as rows need. */
 let scratch = new Uint8Array(1024);
+/** The same bytes, read as big-endian 32-bit words by block(). */
+let scratchView = new DataView(scratch.buffer);
 
 function room(length: number): Uint8Array {
   // The message, the 0x80 byte, up to 63 of padding and the 8-byte length.
-  if (scratch.length < length + 72) scratch = new Uint8Array(Math.max(scratch.length * 2, length + 72));
+  if (scratch.length < length + 72) {
+    scratch = new Uint8Array(Math.max(scratch.length * 2, length + 72));
+    scratchView = new DataView(scratch.buffer);
+  }
   return scratch;
 }
 
@@ -19,27 +24,28 @@ function room(length: number): Uint8Array {
 const H = new Int32Array(5);
 
 /**
- * One 64-byte block into H: the 80 rounds written out, each naming the five words in turn (the
+ * One 64-byte block into H (its words read big-endian from a view: 16 reads instead of 64 bytes
+ * shifted together): the 80 rounds written out, each naming the five words in turn (the
  * generated shape of a fast SHA-1; a loop of rounds with its five moves per round took twice as
  * long here). Round constants past 0x7fffffff are written as their signed 32-bit values.
  */
-function block(m: Uint8Array, o: number): void {
-  let w0 = (m[o + 0] << 24) | (m[o + 1] << 16) | (m[o + 2] << 8) | m[o + 3];
-  let w1 = (m[o + 4] << 24) | (m[o + 5] << 16) | (m[o + 6] << 8) | m[o + 7];
-  let w2 = (m[o + 8] << 24) | (m[o + 9] << 16) | (m[o + 10] << 8) | m[o + 11];
-  let w3 = (m[o + 12] << 24) | (m[o + 13] << 16) | (m[o + 14] << 8) | m[o + 15];
-  let w4 = (m[o + 16] << 24) | (m[o + 17] << 16) | (m[o + 18] << 8) | m[o + 19];
-  let w5 = (m[o + 20] << 24) | (m[o + 21] << 16) | (m[o + 22] << 8) | m[o + 23];
-  let w6 = (m[o + 24] << 24) | (m[o + 25] << 16) | (m[o + 26] << 8) | m[o + 27];
-  let w7 = (m[o + 28] << 24) | (m[o + 29] << 16) | (m[o + 30] << 8) | m[o + 31];
-  let w8 = (m[o + 32] << 24) | (m[o + 33] << 16) | (m[o + 34] << 8) | m[o + 35];
-  let w9 = (m[o + 36] << 24) | (m[o + 37] << 16) | (m[o + 38] << 8) | m[o + 39];
-  let w10 = (m[o + 40] << 24) | (m[o + 41] << 16) | (m[o + 42] << 8) | m[o + 43];
-  let w11 = (m[o + 44] << 24) | (m[o + 45] << 16) | (m[o + 46] << 8) | m[o + 47];
-  let w12 = (m[o + 48] << 24) | (m[o + 49] << 16) | (m[o + 50] << 8) | m[o + 51];
-  let w13 = (m[o + 52] << 24) | (m[o + 53] << 16) | (m[o + 54] << 8) | m[o + 55];
-  let w14 = (m[o + 56] << 24) | (m[o + 57] << 16) | (m[o + 58] << 8) | m[o + 59];
-  let w15 = (m[o + 60] << 24) | (m[o + 61] << 16) | (m[o + 62] << 8) | m[o + 63];
+function block(view: DataView, o: number): void {
+  let w0 = view.getInt32(o + 0);
+  let w1 = view.getInt32(o + 4);
+  let w2 = view.getInt32(o + 8);
+  let w3 = view.getInt32(o + 12);
+  let w4 = view.getInt32(o + 16);
+  let w5 = view.getInt32(o + 20);
+  let w6 = view.getInt32(o + 24);
+  let w7 = view.getInt32(o + 28);
+  let w8 = view.getInt32(o + 32);
+  let w9 = view.getInt32(o + 36);
+  let w10 = view.getInt32(o + 40);
+  let w11 = view.getInt32(o + 44);
+  let w12 = view.getInt32(o + 48);
+  let w13 = view.getInt32(o + 52);
+  let w14 = view.getInt32(o + 56);
+  let w15 = view.getInt32(o + 60);
   let a = H[0];
   let b = H[1];
   let c = H[2];
@@ -356,7 +362,9 @@ function sha1Prefix(bytes: Uint8Array, length: number): number {
   H[2] = 0x98badcfe | 0;
   H[3] = 0x10325476;
   H[4] = 0xc3d2e1f0 | 0;
-  for (let offset = 0; offset < total; offset += 64) block(bytes, offset);
+  // (The bytes are the scratch buffer's, whose view is kept.)
+  const view = bytes === scratch ? scratchView : new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let offset = 0; offset < total; offset += 64) block(view, offset);
   return H[0] >>> 0;
 }
 
@@ -368,30 +376,69 @@ export function rowHash(cells: readonly string[]): number {
   return sha1Prefix(bytes, json.length);
 }
 
+/** Where plainLineHash found the commas of the line it hashed last: their offsets (valid until its next call). */
+export const lineCommas = { at: new Int32Array(256), count: 0 };
+
 /**
  * rowHash of the cells of a CSV line that has no quotes and is ASCII, with ',' between its cells:
- * `text[start, end)`. Its JSON is the line with '","' for each comma inside '["' and '"]', unless a
+ * `bytes[start, end)`. Its JSON is the line with '","' for each comma inside '["' and '"]', unless a
  * cell holds what JSON escapes (a control character or a backslash): then -1, and the caller
- * hashes the cells.
+ * hashes the cells. The commas met are noted in lineCommas, so that the caller finds the line's
+ * fields without another walk over it.
  */
-export function plainLineHash(text: string, start: number, end: number): number {
-  const bytes = room(3 * (end - start) + 4);
-  bytes[0] = 0x5b; // [
-  bytes[1] = 0x22; // "
-  let n = 2;
-  for (let i = start; i < end; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x2c) {
-      bytes[n] = 0x22;
-      bytes[n + 1] = 0x2c;
-      bytes[n + 2] = 0x22;
-      n += 3;
-    } else if (c < 0x20 || c === 0x5c || c >= 0x7f) {
-      if (c !== 0x7f) return -1;
-      bytes[n++] = c;
-    } else bytes[n++] = c;
+export function plainLineHash(bytes: Uint8Array, start: number, end: number): number {
+  const m = room(3 * (end - start) + 4);
+  const out = scratchView;
+  if (bytes !== lineBytes) {
+    lineBytes = bytes;
+    lineView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
-  bytes[n] = 0x22;
-  bytes[n + 1] = 0x5d; // ]
-  return sha1Prefix(bytes, n + 2);
+  const words = lineView as DataView;
+  let commas = lineCommas.at;
+  if (commas.length < end - start) commas = lineCommas.at = new Int32Array(Math.max(commas.length * 2, end - start));
+  lineCommas.count = 0;
+  m[0] = 0x5b; // [
+  m[1] = 0x22; // "
+  let n = 2;
+  let k = 0;
+  let i = start;
+  const lastWord = end - 4;
+  while (i < end) {
+    if (i <= lastWord) {
+      // Four bytes copied at once while none is a comma or below, a backslash, or DEL and above;
+      // else those before the first such byte (its bit is the lowest of `odd`), and that byte alone.
+      const x = words.getInt32(i, true);
+      const y = x ^ 0x5c5c5c5c;
+      const odd = (((x - 0x2d2d2d2d) & ~x) | ((x + 0x01010101) | x) | ((y - 0x01010101) & ~y)) & 0x80808080;
+      out.setInt32(n, x, true);
+      if (odd === 0) {
+        n += 4;
+        i += 4;
+        continue;
+      }
+      const clean = (31 - Math.clz32(odd & -odd)) >> 3;
+      n += clean;
+      i += clean;
+    }
+    const c = bytes[i];
+    // Digits, letters, '-' and '.' first: above the comma, below DEL, not a backslash.
+    if (c > 0x2c && c < 0x7f && c !== 0x5c) m[n++] = c;
+    else if (c === 0x2c) {
+      m[n] = 0x22;
+      m[n + 1] = 0x2c;
+      m[n + 2] = 0x22;
+      n += 3;
+      commas[k++] = i;
+    } else if (c < 0x20 || c === 0x5c || c > 0x7f) return -1;
+    else m[n++] = c;
+    i++;
+  }
+  lineCommas.count = k;
+  m[n] = 0x22;
+  m[n + 1] = 0x5d; // ]
+  return sha1Prefix(m, n + 2);
 }
+
+/** The bytes plainLineHash read last, and a view of them (a chunk's lines share it). */
+let lineBytes: Uint8Array | null = null;
+let lineView: DataView | null = null;

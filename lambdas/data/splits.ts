@@ -24,8 +24,13 @@ import { nameList, quote } from './messages';
 import { parquetLayout, readParquetRows, type RowGroupLimits } from './parquet-file';
 import { csvTokenizer } from './readers/csv';
 import type { CsvRecord } from './readers/csv-tokenizer';
-import { plainLineHash, rowHash } from './split-hash';
+import { SplitBuffers } from './split-buffers';
+import { lineCommas, plainLineHash, rowHash } from './split-hash';
 import { MAX_RECORD_BYTES, SCAN_DEFAULTS, type TimeSplit } from './scan-types';
+
+/** Read once, not at every row: see the same in ./column-scan.ts. */
+const hashLine = plainLineHash;
+const commasFound = lineCommas;
 
 export type SplitName = 'train' | 'validation' | 'test';
 export const SPLITS: readonly SplitName[] = ['train', 'validation', 'test'];
@@ -97,7 +102,16 @@ export interface RowFeatures {
   header(header: readonly string[]): string[];
   row(record: string[], split: SplitName): string[];
   /** For a comma-separated CSV line copied as it stands (no quotes, ASCII): what to append to it (each added cell after a comma; '' for none). */
-  lineSuffix(line: { readonly text: string; readonly textStart: number; readonly textEnd: number }, split: SplitName): string;
+  lineSuffix(
+    line: {
+      readonly text: string;
+      readonly textStart: number;
+      readonly textEnd: number;
+      /** The offsets of its commas, where already found (lineCommas of ./split-hash.ts). */
+      readonly commas?: { readonly at: Int32Array; readonly count: number };
+    },
+    split: SplitName,
+  ): string;
 }
 
 /**
@@ -114,7 +128,7 @@ export async function writeSplits(
   sinks: Record<SplitName, NodeJS.WritableStream>,
 ): Promise<Record<SplitName, number>> {
   const counts: Record<SplitName, number> = { train: 0, validation: 0, test: 0 };
-  const pending: Record<SplitName, string> = { train: '', validation: '', test: '' };
+  const pending = new SplitBuffers(SPLITS);
   let header = true;
   let sinkError: unknown;
   const onSinkError = (error: unknown): void => {
@@ -140,23 +154,25 @@ export async function writeSplits(
         if (timeIndex < 0) throw new Error(`The time column ${quote(timeSplit.column)} is not among the columns ${nameList(record)}.`);
       }
       const line = csvLine(features ? features.header(record) : record);
-      for (const name of SPLITS) pending[name] += line;
+      for (const name of SPLITS) pending.text(name, line);
       return;
     }
     // The split goes by the row as read, so that derived columns never move a row.
     const name = timeSplit !== undefined ? splitByTime(record) : splitOf(record);
     counts[name]++;
-    pending[name] += csvLine(features ? features.row(record, name) : record);
+    pending.text(name, csvLine(features ? features.row(record, name) : record));
   };
 
+  // (The run of lines not copied yet is copied first: its bytes are the source chunk's.)
   const flush = async (name: SplitName): Promise<void> => {
-    const data = pending[name];
-    pending[name] = '';
-    if (data.length > 0 && !sinks[name].write(data)) await once(sinks[name], 'drain');
+    pending.flushRun();
+    const data = pending.size(name) > 0 ? pending.take(name) : null;
+    if (data !== null && !sinks[name].write(data)) await once(sinks[name], 'drain');
     if (sinkError !== undefined) throw sinkError;
   };
   const flushFull = async (): Promise<void> => {
-    for (const name of SPLITS) if (pending[name].length >= SINK_BATCH) await flush(name);
+    pending.flushRun();
+    for (const name of SPLITS) if (pending.size(name) >= SINK_BATCH) await flush(name);
   };
 
   const format: DataFormat = options.format ?? (options.fileName !== undefined ? formatFromName(options.fileName).format : 'csv');
@@ -168,12 +184,21 @@ export async function writeSplits(
   const commas = (options.delimiter ?? SCAN_DEFAULTS.delimiter) === ',';
   const emitPlain = (record: CsvRecord): boolean => {
     if (!commas || !record.plain || header || timeSplit !== undefined) return false;
-    const { text, textStart, textEnd } = record;
-    const prefix = record.wide ? -1 : plainLineHash(text, textStart, textEnd);
+    const { text, textStart, textEnd, bytes } = record;
+    // (A plain line of an ASCII chunk: its text is its bytes, one character per byte.)
+    if (record.wide || bytes === null || record.utf16) return false;
+    const prefix = hashLine(bytes, textStart, textEnd);
     if (prefix < 0) return false;
     const name = splitOfHash(prefix);
     counts[name]++;
-    pending[name] += text.slice(textStart, textEnd) + (features ? features.lineSuffix(record, name) : '') + '\n';
+    // Copied from the file's bytes (the same as its text: ASCII).
+    pending.line(
+      name,
+      bytes,
+      textStart,
+      textEnd,
+      features ? features.lineSuffix({ text, textStart, textEnd, commas: commasFound }, name) : '',
+    );
     return true;
   };
   let emitError: unknown;

@@ -93,6 +93,29 @@ export function plainDecimal(text: string, start: number, end: number): number {
   return negative ? -value : value;
 }
 
+/** plainDecimal over bytes (a character per byte): the same number, read from a typed array (cheaper than a string's characters). */
+export function plainDecimalBytes(bytes: Uint8Array, start: number, end: number): number {
+  let i = start;
+  let c = bytes[i];
+  const negative = c === 45;
+  if (negative || c === 43) i++;
+  let mantissa = 0;
+  let digits = 0;
+  let point = -1;
+  for (; i < end; i++) {
+    c = bytes[i];
+    const digit = c - 48;
+    if (digit >= 0 && digit <= 9) {
+      mantissa = mantissa * 10 + digit;
+      digits++;
+    } else if (c === 46 && point < 0) point = i;
+    else return NaN;
+  }
+  if (digits === 0 || digits > 15) return NaN;
+  const value = point < 0 ? mantissa : mantissa / POW10[end - point - 1];
+  return negative ? -value : value;
+}
+
 /**
  * A record as the tokenizer found it: its fields as ranges of `text` (valid until the callback
  * returns; the object is reused). `field(i)` and `fields()` make strings; the rest reads the text.
@@ -210,7 +233,10 @@ export class CsvRecord {
     if (this.values !== null || this.kinds[i] !== 0) return NaN;
     const start = this.starts[i];
     const end = this.ends[i];
-    return end > start ? plainDecimal(this.text, start, end) : NaN;
+    if (end <= start) return NaN;
+    // A plain field's text is its bytes (or UTF-16 text, without bytes to read).
+    const bytes = this.bytes;
+    return bytes !== null && !this.utf16 ? plainDecimalBytes(bytes, start, end) : plainDecimal(this.text, start, end);
   }
 
   /** The last code unit of the last field (NaN when it is empty). */
@@ -377,6 +403,11 @@ export class CsvTokenizer {
     // (nor does UTF-16 text, whose fields are slices of the text whatever they hold).
     const top = d > QUOTE ? d : QUOTE;
     const ascii = utf16 || isAscii(data);
+    // An ASCII chunk's 32-bit words (little-endian), for the unquoted-field loop; `below` has
+    // top + 1 in each byte (the test for a byte below it holds for bytes under 0x80: ASCII).
+    const words = ascii && !utf16 && top < 0x80 ? new DataView(data.buffer, data.byteOffset, data.length) : null;
+    const lastWord = n - 4;
+    const below = (top + 1) * 0x01010101;
     let pos = this.pos;
     let state = this.state;
     let fieldStart = this.fieldStart;
@@ -429,7 +460,7 @@ export class CsvTokenizer {
         }
         fieldStart = pos;
         wide = 0;
-        if (text.charCodeAt(pos) === QUOTE) {
+        if ((utf16 ? text.charCodeAt(pos) : data[pos]) === QUOTE) {
           state = IN_QUOTES;
           record.plain = false;
           pos++;
@@ -440,15 +471,42 @@ export class CsvTokenizer {
       if (state === UNQUOTED || state === CLOSED) {
         let c = 0;
         const from = pos;
-        while (pos < n) {
-          c = text.charCodeAt(pos);
-          // Most characters are above every special one: one comparison.
-          if (c > top) {
+        if (utf16) {
+          while (pos < n) {
+            c = text.charCodeAt(pos);
+            // Most characters are above every special one: one comparison.
+            if (c > top) {
+              pos++;
+              continue;
+            }
+            if (c === d || c === LF || c === CR || c === QUOTE) break;
             pos++;
-            continue;
           }
-          if (c === d || c === LF || c === CR || c === QUOTE) break;
-          pos++;
+        } else {
+          // The same over the bytes (a character per byte): a typed array's element is cheaper to
+          // read than a string's character. In ASCII, 4 bytes at a time while none is at or below
+          // `top` (a word with such a byte: its lowest such byte's bit is the lowest bit of `low`).
+          while (pos < n) {
+            if (words !== null) {
+              while (pos <= lastWord) {
+                const x = words.getInt32(pos, true);
+                const low = (x - below) & ~x & 0x80808080;
+                if (low !== 0) {
+                  pos += (31 - Math.clz32(low & -low)) >> 3;
+                  break;
+                }
+                pos += 4;
+              }
+              if (pos >= n) break;
+            }
+            c = data[pos];
+            if (c > top) {
+              pos++;
+              continue;
+            }
+            if (c === d || c === LF || c === CR || c === QUOTE) break;
+            pos++;
+          }
         }
         if (!ascii && wide === 0) {
           for (let p = from; p < pos; p++) {
@@ -484,7 +542,8 @@ export class CsvTokenizer {
           this.openingQuoteError(fieldStart, pos, state === CLOSED, wide !== 0);
           return;
         }
-        const length = this.recordDelimiterAt(text, pos, final);
+        // (Records ending with LF, the common case, without the call.)
+        const length = c === LF && this.rd === RD_LF ? 1 : this.recordDelimiterAt(text, pos, final);
         if (length < 0) break;
         if (length === 0) {
           // A line break inside a field (a CR where records end with LF...): a character of it.
@@ -494,7 +553,7 @@ export class CsvTokenizer {
           continue;
         }
         // The line end's line break (an LF after a CR that was a character of the field ends it).
-        if (c === CR || (pos > 0 ? text.charCodeAt(pos - 1) !== CR : !this.crBefore)) lines++;
+        if (c === CR || (pos > 0 ? (utf16 ? text.charCodeAt(pos - 1) : data[pos - 1]) !== CR : !this.crBefore)) lines++;
         if (state === UNQUOTED && record.count === 0 && pos === fieldStart) {
           // An empty line: skipped.
           this.afterRecord = false;
@@ -567,8 +626,17 @@ export class CsvTokenizer {
     this.fieldWide = wide;
     this.lines = lines;
     if (final) return;
-    // The record in progress is carried (from its start), and its scan resumes at `pos`.
-    const keep = state === FIELD_START && record.count === 0 ? Math.min(pos, n) : this.recordStart;
+    this.carryRest(n);
+  }
+
+  /**
+   * The record in progress is carried (from its start), and its scan resumes at `pos`. Out of
+   * scan(), whose loop V8 optimizes in the middle of a call: a branch taken there for the first
+   * time (a chunk that ends between two records) deoptimizes that code every time it is taken.
+   */
+  private carryRest(n: number): void {
+    const pos = this.pos;
+    const keep = this.state === FIELD_START && this.record.count === 0 ? Math.min(pos, n) : this.recordStart;
     if (this.tooLarge(keep, pos)) return;
     this.rebase(keep);
   }
@@ -684,7 +752,7 @@ export class CsvTokenizer {
     // looked for blank lines from the file's first byte, the mark's.
     if (this.bomFirst) return 1;
     const text = this.text;
-    let c = text.charCodeAt(start);
+    let c = this.utf16 ? text.charCodeAt(start) : this.bytes[start];
     if (c !== CR && c !== LF) return this.recordLines + 1;
     const crBefore = start > 0 ? text.charCodeAt(start - 1) === CR : this.crBefore;
     // The LF of a CRLF whose CR ended the record just before (no blank line between, none held):

@@ -4,7 +4,7 @@
  */
 import { MAX_RECORD_BYTES, type Violation } from '../scan-types';
 import type { TableScan } from '../table-scan';
-import { LineTracker, Utf8Validator } from '../text-tracking';
+import { ChunkLines, Utf8Validator } from '../text-tracking';
 import { CsvTokenizer, type CsvRecord } from './csv-tokenizer';
 import { encodingViolation, type ReadOutcome, type TextSink } from './outcome';
 
@@ -38,7 +38,7 @@ export interface CsvSinkLimits {
 /** CSV into a table, with physical line numbers and UTF-8 validation. */
 export class CsvSink implements TextSink {
   /** Line breaks of the latest chunk only (the tokenizer numbers the records): the line of an invalid byte, and of a part's end. */
-  private readonly lines = new LineTracker();
+  private readonly lines = new ChunkLines();
   private readonly utf8 = new Utf8Validator();
   private readonly tokenizer: CsvTokenizer;
   private offset = 0;
@@ -54,7 +54,6 @@ export class CsvSink implements TextSink {
     delimiter: string,
     private readonly limits: CsvSinkLimits = { base: 0 },
   ) {
-    this.lines.release();
     const stopAt = limits.stopAt ?? Infinity;
     this.tokenizer = csvTokenizer(delimiter, limits.recordDelimiter, (record) => {
       try {

@@ -318,10 +318,11 @@ describe('the pipeline starter', () => {
       ({ logicalId, resource }) => logicalId.startsWith('Training') && resource.Properties.EventPattern?.source?.[0] === 'aws.s3',
     );
     // The cleanup rule (executions that ended stopped, timed out or failed) dead-letters here too.
+    // (Batch scoring has its own, for its state machine: test/batch-infrastructure.test.ts.)
     const ended = theResource(
       template,
       'AWS::Events::Rule',
-      ({ resource }) => resource.Properties.EventPattern?.source?.[0] === 'aws.states',
+      ({ logicalId, resource }) => logicalId.startsWith('Training') && resource.Properties.EventPattern?.source?.[0] === 'aws.states',
     );
     const allowFrom = (logicalId: string) =>
       expect.objectContaining({

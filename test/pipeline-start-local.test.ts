@@ -18,7 +18,9 @@ import { s3Keys } from '../lambdas/shared/layout';
 import { logger } from '../lambdas/shared/observability';
 import { TARGET_METADATA_KEY } from '../lambdas/data/ingest';
 import { executionArnOf, executionName, type ObjectCreatedEvent, type StartResult } from '../lambdas/pipeline/start';
-import type { Delivery } from '../local/cloud';
+import type { Delivery, LocalCloud } from '../local/cloud';
+import { LocalTarget } from '../bin/local-target';
+import { connectStack } from '../bin/stack/deployed-stack';
 import type { EventBridgeEvent } from '../local/events';
 import { ExecutionLedger } from '../local/executions';
 import { binaryClassificationCsv } from './helpers/datasets';
@@ -213,6 +215,21 @@ describe('the starter on a bad event', () => {
     ).rejects.toThrow(
       'The pipeline starter takes S3 "Object Created" events from EventBridge: detail-type: expected "Object Created"; detail.bucket: expected object, received undefined; detail.object: expected object, received undefined.',
     );
+  });
+
+  test("a drop through the CLI's target fails at once with the reason its event started nothing, instead of waiting for an execution", async () => {
+    const key = s3Keys.dataset('undelivered', 'data.csv');
+    const reason = `The event for ${key} started no execution: rule R could not deliver it to T: the starter failed`;
+    // The owner's bus tells why a key's event started nothing (here as if the starter had failed for this key).
+    const cloud = Object.create(t.cloud, {
+      nextExecutionFor: { value: (k: string) => (k === key ? Promise.reject(new Error(reason)) : t.cloud.nextExecutionFor(k)) },
+    }) as LocalCloud;
+    const stack = await connectStack(
+      { stack: t.cloud.localStack.name, region: t.cloud.region },
+      { endpoint: t.cloud.awsEndpoint, credentials: t.cloud.credentials },
+    );
+    const target = new LocalTarget(cloud, stack);
+    await expect(target.dropDataset(key, Buffer.from('a,b\n1,2\n'), {})).rejects.toThrow(reason);
   });
 
   test('fails the delivery of an event it cannot name, and whoever waits for its key hears why', async () => {

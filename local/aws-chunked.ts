@@ -7,7 +7,8 @@
  * <base64>\r\n`) and an empty line. The decoder passes on the bytes only; it checks the decoded
  * length against `x-amz-decoded-content-length` and a CRC32, SHA-1 or SHA-256 trailer against the
  * bytes, as S3 does (other checksum algorithms are passed without a check). Chunk signatures are
- * not checked: the local endpoint accepts any credentials.
+ * not checked: the request's seed signature is (local/sigv4-verify.ts says why that is enough on
+ * loopback).
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';

@@ -4,10 +4,17 @@
  * `<Type>StateEntered` and `<Type>StateExited`, map iterations, and how the execution ended.
  * `mloop --stack ... run` prints the states an execution enters from it, locally as on AWS.
  *
- * Kept in the memory of the process that runs the execution, without the states' payloads (the
- * names and times are what a reader follows; payloads would hold whole map item lists), and at
- * most MAX_EVENTS per execution, Step Functions' own history limit.
+ * Kept without the states' payloads (the names and times are what a reader follows; payloads
+ * would hold whole map item lists), at most MAX_EVENTS per execution (Step Functions' own history
+ * limit), in the memory of the process that runs the execution and, when given a file per
+ * execution, appended there as JSON lines as they happen: a later process on the same home (the
+ * next `mloop` command, `mloop ui`, the AWS CLI against `mloop serve`) reads the states of an
+ * execution another process ran, as GetExecutionHistory answers for any execution on AWS. A
+ * process killed mid-write leaves a torn last line, which is skipped; an execution recovered by
+ * a later process goes on numbering after the events already there.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 /** One event of a history, in the API's shape (timestamp in epoch milliseconds here; the API answers seconds). */
 export interface HistoryEvent {
@@ -74,8 +81,42 @@ export function historyEventOf(event: InterpreterEvent): ShapedEvent | undefined
   }
 }
 
+/** The events of a history file (JSON lines), oldest first; a line that does not read (torn by a crash) ends them. */
+export function readHistoryFile(file: string): HistoryEvent[] | undefined {
+  return readHistory(file)?.events;
+}
+
+/** readHistoryFile, and whether the file holds exactly those events (false: a torn or foreign tail follows them). */
+function readHistory(file: string): { events: HistoryEvent[]; whole: boolean } | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  const events: HistoryEvent[] = [];
+  const lines = text.split('\n');
+  // Every line ends with a line feed: the text's last piece is empty unless a write was cut off.
+  const complete = lines.pop() === '';
+  for (const line of lines) {
+    let event: HistoryEvent;
+    try {
+      event = JSON.parse(line) as HistoryEvent;
+    } catch {
+      return { events, whole: false }; // the last write of a process that was killed: what came before stands
+    }
+    if (typeof event?.type !== 'string' || event.id !== events.length + 1) return { events, whole: false };
+    events.push(event);
+  }
+  return { events, whole: complete };
+}
+
 export class ExecutionHistories {
   private readonly byArn = new Map<string, HistoryEvent[]>();
+
+  /** `fileOf`: where an execution's history is kept across processes (none: this process's memory only). */
+  constructor(private readonly fileOf?: (executionArn: string) => string) {}
 
   /** Record an interpreter event of an execution. */
   record(executionArn: string, event: InterpreterEvent): void {
@@ -84,15 +125,37 @@ export class ExecutionHistories {
     let events = this.byArn.get(executionArn);
     if (!events) {
       if (this.byArn.size >= MAX_EXECUTIONS) this.byArn.delete(this.byArn.keys().next().value!);
-      events = [];
+      // An execution recovered from an earlier process goes on after the events that process wrote.
+      events = this.fileOf ? this.resume(this.fileOf(executionArn)) : [];
       this.byArn.set(executionArn, events);
     }
     if (events.length >= MAX_EVENTS) return;
-    events.push({ ...shaped, id: events.length + 1, previousEventId: events.length } as HistoryEvent);
+    const recorded = { ...shaped, id: events.length + 1, previousEventId: events.length } as HistoryEvent;
+    events.push(recorded);
+    if (this.fileOf) {
+      const file = this.fileOf(executionArn);
+      if (recorded.id === 1) fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.appendFileSync(file, `${JSON.stringify(recorded)}\n`);
+    }
   }
 
-  /** The events recorded for an execution (oldest first), or undefined when this process ran none of it. */
+  /** The events a file holds, rewritten without a torn tail (so that what is appended next reads). */
+  private resume(file: string): HistoryEvent[] {
+    const read = readHistory(file);
+    if (!read) return [];
+    if (!read.whole) {
+      const tmp = `${file}.tmp`;
+      fs.writeFileSync(tmp, read.events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+      fs.renameSync(tmp, file);
+    }
+    return read.events;
+  }
+
+  /**
+   * The events recorded for an execution (oldest first): this process's, or those its file holds;
+   * undefined when none were recorded.
+   */
   events(executionArn: string): readonly HistoryEvent[] | undefined {
-    return this.byArn.get(executionArn);
+    return this.byArn.get(executionArn) ?? (this.fileOf ? readHistoryFile(this.fileOf(executionArn)) : undefined);
   }
 }

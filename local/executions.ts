@@ -152,6 +152,11 @@ export class ExecutionLedger {
     return path.join(this.dir, match[1], `${match[2]}.json`);
   }
 
+  /** Where the execution's history is kept (local/execution-history.ts), beside its record. */
+  historyFile(arn: string): string {
+    return this.file(arn).replace(/\.json$/, '.history.jsonl');
+  }
+
   /**
    * Take `name` for a new execution of `stateMachineArn` and record it, or answer the running
    * execution that this process started with the same name and the same input (Standard

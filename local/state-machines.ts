@@ -114,8 +114,8 @@ export interface StateMachinesContext {
 
 export class LocalStateMachines {
   private readonly running = new Map<string, Promise<ExecutionResult>>();
-  /** The histories of the executions this process ran (GetExecutionHistory). */
-  private readonly histories = new ExecutionHistories();
+  /** The executions' histories (GetExecutionHistory), kept beside their records for later processes. */
+  private readonly histories = new ExecutionHistories((arn) => this.ledger.historyFile(arn));
   /** Names of executions, unique per state machine across the processes on this home. */
   private executionLedger?: ExecutionLedger;
   /** The training-slot Wait state of each state machine (by ARN), named in what the runtime says. */
@@ -285,13 +285,20 @@ export class LocalStateMachines {
 
   /** An execution of any process on this home, as DescribeExecution reports it. */
   /**
-   * An execution's history: the events this process recorded while it ran it, or, for one another
-   * process ran (or this one before a restart), what its record says: its start and its end.
+   * An execution's history: the events recorded while it ran (by this process or one before it on
+   * this home), ended as its record says where the process that ran it died before writing its
+   * end; or, for an execution with no history file (run by an mloop before histories were kept),
+   * its start and its end from its record.
    */
   history(executionArn: string): readonly HistoryEvent[] | undefined {
     const recorded = this.histories.events(executionArn);
-    if (recorded) return recorded;
     const d = this.describe(executionArn);
+    if (recorded && recorded.length > 0) {
+      const last = recorded[recorded.length - 1];
+      const ended = /^Execution(Succeeded|Failed|Aborted|TimedOut)$/.test(last.type);
+      const end = d?.stopDate ? endEvent(d, recorded.length) : undefined;
+      return ended || !end ? recorded : [...recorded, end];
+    }
     if (!d) return undefined;
     const events: HistoryEvent[] = [
       {
@@ -302,15 +309,8 @@ export class LocalStateMachines {
         executionStartedEventDetails: { input: d.input },
       },
     ];
-    if (d.stopDate) {
-      const type = {
-        SUCCEEDED: 'ExecutionSucceeded',
-        FAILED: 'ExecutionFailed',
-        ABORTED: 'ExecutionAborted',
-        TIMED_OUT: 'ExecutionTimedOut',
-      }[d.status as string];
-      if (type) events.push({ id: 2, previousEventId: 1, timestamp: Date.parse(d.stopDate), type });
-    }
+    const end = endEvent(d, 1);
+    if (end) events.push(end);
     return events;
   }
 
@@ -380,4 +380,13 @@ export class LocalStateMachines {
     }
     return orphans;
   }
+}
+
+/** An ended execution's last history event, from its record (after `previous` events), or undefined while it runs. */
+function endEvent(d: ExecutionDescription, previous: number): HistoryEvent | undefined {
+  if (!d.stopDate) return undefined;
+  const type = { SUCCEEDED: 'ExecutionSucceeded', FAILED: 'ExecutionFailed', ABORTED: 'ExecutionAborted', TIMED_OUT: 'ExecutionTimedOut' }[
+    d.status as string
+  ];
+  return type ? { id: previous + 1, previousEventId: previous, timestamp: Date.parse(d.stopDate), type } : undefined;
 }

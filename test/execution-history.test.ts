@@ -3,7 +3,10 @@
  * Functions' history events, and the operation's paging and order. The history of a real run,
  * read by `mloop --stack ... run` for its progress lines, is in stack-cli.test.ts.
  */
-import { ExecutionHistories, historyEventOf, MAX_EVENTS } from '../local/execution-history';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ExecutionHistories, historyEventOf, MAX_EVENTS, readHistoryFile } from '../local/execution-history';
 import { STATES_OPERATIONS, type StepFunctionsBackend } from '../local/stepfunctions-api';
 import { StatesApiError } from '../local/executions';
 
@@ -47,6 +50,40 @@ describe('the history of an execution', () => {
     const h = new ExecutionHistories();
     for (let i = 0; i < MAX_EVENTS + 10; i++) h.record(ARN, { type: 'StateEntered', state: { name: `s${i}`, type: 'Pass' } });
     expect(h.events(ARN)).toHaveLength(MAX_EVENTS);
+  });
+});
+
+describe('a history kept in a file', () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-history-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const fileOf = () => (arn: string) => path.join(dir, 'Pipeline', `${arn.split(':').pop()}.history.jsonl`);
+
+  it('is read by another process (another instance) as the one that ran it recorded it', () => {
+    const ran = new ExecutionHistories(fileOf());
+    ran.record(ARN, { type: 'ExecutionStarted', timestamp: 1, input: {} });
+    ran.record(ARN, { type: 'StateEntered', timestamp: 2, state: { name: 'Ingest dataset', type: 'Task' } });
+    const later = new ExecutionHistories(fileOf());
+    expect(later.events(ARN)).toEqual(ran.events(ARN));
+    expect(later.events(`${ARN}-other`)).toBeUndefined();
+  });
+
+  it('skips a last line torn by a killed process, and an execution recovered later goes on numbering after the events before it', () => {
+    const first = new ExecutionHistories(fileOf());
+    first.record(ARN, { type: 'ExecutionStarted', timestamp: 1, input: {} });
+    first.record(ARN, { type: 'StateEntered', timestamp: 2, state: { name: 'Ingest dataset', type: 'Task' } });
+    fs.appendFileSync(fileOf()(ARN), '{"id":3,"previousEventId":2,"timest');
+    expect(readHistoryFile(fileOf()(ARN))!.map((e) => e.id)).toEqual([1, 2]);
+    const recovering = new ExecutionHistories(fileOf());
+    recovering.record(ARN, { type: 'ExecutionStarted', timestamp: 3, input: {} });
+    const expected = [
+      [1, 'ExecutionStarted'],
+      [2, 'TaskStateEntered'],
+      [3, 'ExecutionStarted'],
+    ];
+    expect(recovering.events(ARN)!.map((e) => [e.id, e.type])).toEqual(expected);
+    // The torn tail went before the new event was appended: a later reader sees all three.
+    expect(new ExecutionHistories(fileOf()).events(ARN)!.map((e) => [e.id, e.type])).toEqual(expected);
   });
 });
 

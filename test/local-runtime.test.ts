@@ -227,6 +227,19 @@ describe('the second cloud on the same home: training code that fails', () => {
     expect(JSON.parse(res.body).model).toEqual({ name: CHAMPION, version: 1 });
   });
 
+  it("reads the states of the first cloud's run from the home, as GetExecutionHistory answers for a past execution on AWS", () => {
+    const cloud = second!.cloud;
+    const ran = cloud.stateMachines.list(cloud.pipelineStateMachineArn).find((e) => e.status === 'SUCCEEDED')!;
+    const history = cloud.executionHistory(ran.executionArn)!;
+    const entered = history
+      .filter((e) => e.type.endsWith('StateEntered'))
+      .map((e) => (e.stateEnteredEventDetails as { name: string }).name);
+    expect(entered).toEqual(expect.arrayContaining(['Ingest dataset', 'Train model', 'Evaluate candidate']));
+    expect(history[0].type).toBe('ExecutionStarted');
+    expect(history[history.length - 1].type).toBe('ExecutionSucceeded');
+    expect(history.map((e) => e.id)).toEqual(history.map((_, i) => i + 1));
+  });
+
   it('fails the run of a model with a champion at Train, with the reason, and leaves the champion where it was', async () => {
     const result = await dropDataset(second!.cloud, CHAMPION, 'more-data.csv', binaryClassificationCsv(300, 42));
     expect(result.status).toBe('FAILED');

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { ModelServer } from '../inference/serving';
 import { batchEnv, loadEnv } from '../shared/env';
 import { logger } from '../shared/observability';
+import { executionStatusChangeSchema } from '../shared/execution-status';
 import { parseEvent } from '../shared/parse-event';
 import { Registry } from '../shared/registry/registry';
 import { assertStatePayload } from '../shared/state-payload';
@@ -58,18 +59,6 @@ export const batchInput = z.discriminatedUnion('action', [
   }),
 ]);
 
-/** Step Functions' event for an execution of the batch state machine that ended (the rule's pattern). */
-const executionEnded = z.object({
-  'detail-type': z.literal('Step Functions Execution Status Change'),
-  detail: z.object({
-    name: z.string().min(1),
-    status: z.enum(['SUCCEEDED', 'ABORTED', 'TIMED_OUT', 'FAILED']),
-    input: z.string().nullish(),
-    error: z.string().nullish(),
-    cause: z.string().nullish(),
-  }),
-});
-
 function objectOf(detail: z.infer<typeof objectDetail>): { bucket: string; key: string; versionId?: string } {
   const versionId = detail.object['version-id'];
   return { bucket: detail.bucket.name, key: detail.object.key, ...(versionId && versionId !== 'null' ? { versionId } : {}) };
@@ -77,7 +66,7 @@ function objectOf(detail: z.infer<typeof objectDetail>): { bucket: string; key: 
 
 export async function handler(event: unknown): Promise<unknown> {
   if ((event as Record<string, unknown> | null)?.['detail-type'] !== undefined) {
-    const { detail } = parseEvent(executionEnded, event, "Not a batch execution's status change");
+    const { detail } = parseEvent(executionStatusChangeSchema, event, "Not a batch execution's status change");
     const out = await batchExecutionEnded(detail, env.DATA_BUCKET, targets);
     logger.info('Batch execution ended', { ...out });
     return out;

@@ -11,27 +11,16 @@
  * publishes, so a repeated status event publishes once. The local runtime sends the same events
  * (local/state-machines.ts), also for executions a dead process left running (as ABORTED).
  */
+import type { ExecutionEnd, ExecutionEndStatus } from '../shared/execution-status';
 import { BATCH_PREFIX } from '../shared/layout';
 import { publishOrLog, type BatchScoringFailedDetail, type EventTargets } from '../shared/events';
 import { modelOfExecutionName } from '../pipeline/start';
 import { head } from '../shared/storage';
 import { batchFailedEvent, causeOf, failureMarkerKey, markFailureReported, modelOfBatchKey } from './events';
 
-export type BatchEndStatus = 'SUCCEEDED' | 'ABORTED' | 'TIMED_OUT' | 'FAILED';
-
-/** The detail of Step Functions' status change event, as far as this reads it. */
-export interface BatchExecutionEnd {
-  readonly name: string;
-  readonly status: BatchEndStatus;
-  /** The execution's input (the S3 Object Created event) as JSON text, when it was not too large. */
-  readonly input?: string | null;
-  readonly error?: string | null;
-  readonly cause?: string | null;
-}
-
 export interface BatchEndedResult {
   readonly run: string;
-  readonly status: BatchEndStatus;
+  readonly status: ExecutionEndStatus;
   /** Whether this published the Failed event (false: the run succeeded, or its failure was reported already). */
   readonly published: boolean;
   readonly reason: 'succeeded' | 'reported already' | 'reported';
@@ -57,7 +46,7 @@ function objectOfInput(input: string | null | undefined): { bucket?: string; key
 }
 
 /** Why the execution ended, as the Failed event says it: Step Functions' error and cause, or the status in words. */
-function failureOf(end: BatchExecutionEnd): { error: string; cause: string } {
+function failureOf(end: ExecutionEnd): { error: string; cause: string } {
   if (end.status === 'ABORTED')
     return { error: end.error || 'States.Aborted', cause: end.cause || 'The execution was stopped before it ended.' };
   if (end.status === 'TIMED_OUT')
@@ -67,7 +56,7 @@ function failureOf(end: BatchExecutionEnd): { error: string; cause: string } {
 
 /** Publish `Batch Scoring Failed` for an execution that ended ABORTED, TIMED_OUT or FAILED, unless its failure was reported. */
 export async function batchExecutionEnded(
-  end: BatchExecutionEnd,
+  end: ExecutionEnd,
   dataBucket: string,
   targets: EventTargets,
   now: Date = new Date(),

@@ -15,27 +15,16 @@
  *    Register or Record failure) is left as it is.
  * Every step is conditional on the execution, so a repeated event changes nothing.
  */
+import type { ExecutionEnd, ExecutionEndStatus } from '../shared/execution-status';
 import { parseDatasetKey } from '../shared/layout';
 import { modelOfExecutionName } from './start';
 import { isTrainRequest, type PipelineDetail } from '../shared/pipeline';
 import { Registry } from '../shared/registry/registry';
 
-export type EndStatus = 'SUCCEEDED' | 'ABORTED' | 'TIMED_OUT' | 'FAILED';
-
-export interface ExecutionEnded {
-  readonly name: string;
-  readonly status: EndStatus;
-  /** The execution's input as Step Functions sends it (JSON text), when it was not too large. */
-  readonly input?: string | null;
-  /** Why it failed, when Step Functions says (the error name and cause of a FAILED execution). */
-  readonly error?: string | null;
-  readonly cause?: string | null;
-}
-
 export interface EndedResult {
   readonly model: string | null;
   readonly execution: string;
-  readonly status: EndStatus;
+  readonly status: ExecutionEndStatus;
   readonly releasedClaims: number;
   /** Whether this event recorded the run's end (it had not recorded it itself). */
   readonly recordedRun: boolean;
@@ -45,7 +34,7 @@ export interface EndedResult {
  * The model an execution ran for: from its input (the dataset event, or the request to train
  * again), else from its name (`<model>-<hash>` or `<model>-train-<hash>`).
  */
-export function modelOfExecution(event: Pick<ExecutionEnded, 'name' | 'input'> & Partial<ExecutionEnded>): string | null {
+export function modelOfExecution(event: Pick<ExecutionEnd, 'name' | 'input'> & Partial<ExecutionEnd>): string | null {
   if (event.input) {
     try {
       const detail = (JSON.parse(event.input) as { detail?: PipelineDetail }).detail;
@@ -60,7 +49,7 @@ export function modelOfExecution(event: Pick<ExecutionEnded, 'name' | 'input'> &
 }
 
 /** The run's end as this event tells it, for a run that did not record its own. */
-function endReason(event: ExecutionEnded): { error: string; reason: string } {
+function endReason(event: ExecutionEnd): { error: string; reason: string } {
   switch (event.status) {
     case 'ABORTED':
       return {
@@ -77,7 +66,7 @@ function endReason(event: ExecutionEnded): { error: string; reason: string } {
   }
 }
 
-export async function executionEnded(event: ExecutionEnded, registryTable: string): Promise<EndedResult> {
+export async function executionEnded(event: ExecutionEnd, registryTable: string): Promise<EndedResult> {
   const model = modelOfExecution(event);
   if (model === null) return { model, execution: event.name, status: event.status, releasedClaims: 0, recordedRun: false };
   const registry = new Registry(registryTable);

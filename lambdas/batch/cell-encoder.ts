@@ -13,13 +13,12 @@
 import { plainDecimal, type CsvRecord } from '../data/readers/csv-tokenizer';
 import { DEFAULT_MAX_CATEGORY_LENGTH } from '../shared/category-limit';
 import { datePart, parseDateTime, type DatePart, type DateTime } from '../shared/datetime';
-import { inputFields } from '../shared/model-inputs';
 import type { ColumnBatch, InstanceEncoder } from '../shared/model-runtime';
+import { FLOAT32_MAX } from '../inference/validate';
+import { featurePlan, knownCategories } from './feature-plan';
 
 /** Categories a record's text is compared with one by one, at most (more: a string per cell and a map lookup). */
 const FEW_CATEGORIES = 16;
-/** The largest finite float32, as the API's check has it (lambdas/inference/validate.ts). */
-const FLOAT32_MAX = 3.4028234663852886e38;
 
 type NumericStep =
   | { readonly kind: 'plain'; readonly column: number; readonly boolean?: readonly [string, string] }
@@ -56,36 +55,23 @@ export class CellEncoder {
    * hold as its own (`__proto__`), or a card of the older index contract.
    */
   static for(encoder: InstanceEncoder, header: readonly string[]): CellEncoder | undefined {
-    const card = encoder.card;
-    if (card.formatVersion !== 2) return undefined;
+    const plan = featurePlan(encoder);
+    if (plan === undefined) return undefined;
     // The per-row values object keeps the last of duplicate columns.
     const columnOf = (name: string): number => (name === '__proto__' ? -1 : header.lastIndexOf(name));
-    const fields = inputFields(card);
-    const dates: { column: number; format?: string }[] = [];
-    const dateIndex = new Map<string, number>();
-    for (const field of fields) {
-      const column = columnOf(field.name);
-      if (column === -1) return undefined;
-      if (field.type === 'datetime') {
-        dateIndex.set(field.name, dates.length);
-        dates.push({ column, ...(field.format !== undefined ? { format: field.format } : {}) });
-      }
-    }
-    const numeric: NumericStep[] = [];
-    for (const feature of encoder.numericFeatures) {
-      if (feature.derivedFrom !== undefined) {
-        const date = dateIndex.get(feature.derivedFrom.column);
-        if (date === undefined) return undefined;
-        numeric.push({ kind: 'derived', date, part: feature.derivedFrom.part });
-      } else numeric.push({ kind: 'plain', column: columnOf(feature.name), ...(feature.boolean ? { boolean: feature.boolean } : {}) });
-    }
-    const categorical = encoder.categoricalFeatures.map((feature) => {
-      const categories = feature.categories ?? [];
+    if (plan.inputs.some((name) => columnOf(name) === -1)) return undefined;
+    const dates = plan.dates.map(({ name, format }) => ({ column: columnOf(name), ...(format !== undefined ? { format } : {}) }));
+    const numeric = plan.numeric.map((step): NumericStep =>
+      step.kind === 'derived'
+        ? step
+        : { kind: 'plain', column: columnOf(step.name), ...(step.boolean !== undefined ? { boolean: step.boolean } : {}) },
+    );
+    const categorical = plan.categorical.map(({ name, categories }) => {
       // Blank or too long categories are never matched as they are (see encode): not in the short list.
       const few = categories.filter((c) => c.trim() !== '' && c.length <= DEFAULT_MAX_CATEGORY_LENGTH);
       return {
-        column: columnOf(feature.name),
-        known: categories.length > 0 ? new Map(categories.map((c) => [c, c])) : undefined,
+        column: columnOf(name),
+        known: knownCategories(categories),
         few: categories.length > 0 && categories.length <= FEW_CATEGORIES ? few : undefined,
       };
     });

@@ -12,23 +12,17 @@
  * and encoded exactly as on the per-row path; test/batch-fast-path.test.ts compares the two.
  */
 import { DEFAULT_MAX_CATEGORY_LENGTH } from '../shared/category-limit';
-import { datePart, parseDateTime, type DatePart, type DateTime } from '../shared/datetime';
-import { inputFields } from '../shared/model-inputs';
+import { datePart, parseDateTime, type DateTime } from '../shared/datetime';
 import type { ColumnBatch, InstanceEncoder } from '../shared/model-runtime';
-
-/** The largest finite float32, as the API's check has it (lambdas/inference/validate.ts). */
-const FLOAT32_MAX = 3.4028234663852886e38;
-
-type NumericStep =
-  | { readonly kind: 'plain'; readonly name: string; readonly boolean: boolean }
-  | { readonly kind: 'derived'; readonly date: number; readonly part: DatePart };
+import { FLOAT32_MAX } from '../inference/validate';
+import { featurePlan, knownCategories, type PlannedNumeric } from './feature-plan';
 
 /** Encodes JSON objects (a JSON Lines row as JSON.parse gives it) for one model. */
 export class ObjectEncoder {
   private readonly times: (DateTime | undefined)[];
 
   private constructor(
-    private readonly numeric: readonly NumericStep[],
+    private readonly numeric: readonly PlannedNumeric[],
     /** Each categorical feature's name and known categories (each mapped to the card's own string). */
     private readonly categorical: readonly { readonly name: string; readonly known: ReadonlyMap<string, string> | undefined }[],
     private readonly dates: readonly { readonly name: string; readonly format?: string }[],
@@ -42,30 +36,10 @@ export class ObjectEncoder {
    * properties only; left to it).
    */
   static for(encoder: InstanceEncoder): ObjectEncoder | undefined {
-    const card = encoder.card;
-    if (card.formatVersion !== 2) return undefined;
-    const fields = inputFields(card);
-    if (fields.some((f) => f.name === '__proto__')) return undefined;
-    const dates: { name: string; format?: string }[] = [];
-    const dateIndex = new Map<string, number>();
-    for (const field of fields) {
-      if (field.type !== 'datetime') continue;
-      dateIndex.set(field.name, dates.length);
-      dates.push({ name: field.name, ...(field.format !== undefined ? { format: field.format } : {}) });
-    }
-    const numeric: NumericStep[] = [];
-    for (const feature of encoder.numericFeatures) {
-      if (feature.derivedFrom !== undefined) {
-        const date = dateIndex.get(feature.derivedFrom.column);
-        if (date === undefined) return undefined;
-        numeric.push({ kind: 'derived', date, part: feature.derivedFrom.part });
-      } else numeric.push({ kind: 'plain', name: feature.name, boolean: feature.boolean !== undefined });
-    }
-    const categorical = encoder.categoricalFeatures.map((feature) => {
-      const categories = feature.categories ?? [];
-      return { name: feature.name, known: categories.length > 0 ? new Map(categories.map((c) => [c, c])) : undefined };
-    });
-    return new ObjectEncoder(numeric, categorical, dates);
+    const plan = featurePlan(encoder);
+    if (plan === undefined || plan.inputs.includes('__proto__')) return undefined;
+    const categorical = plan.categorical.map(({ name, categories }) => ({ name, known: knownCategories(categories) }));
+    return new ObjectEncoder(plan.numeric, categorical, plan.dates);
   }
 
   /**
@@ -99,7 +73,7 @@ export class ObjectEncoder {
         else if (typeof raw === 'number') {
           if (!Number.isFinite(raw) || Math.abs(raw) > FLOAT32_MAX) return false;
           value = raw;
-        } else if (step.boolean && typeof raw === 'boolean') value = raw ? 1 : 0;
+        } else if (step.boolean !== undefined && typeof raw === 'boolean') value = raw ? 1 : 0;
         else return false;
       } else {
         const time = times[step.date];

@@ -16,7 +16,7 @@ export interface Problem {
 
 const MAX_PROBLEMS = 100;
 /** The largest finite float32: the ONNX graph's numeric input is float32, where larger values become Infinity. */
-const FLOAT32_MAX = 3.4028234663852886e38;
+export const FLOAT32_MAX = 3.4028234663852886e38;
 
 export function parseBody(body: string | null | undefined, expected = '{"instances": [...]}'): unknown {
   if (body === null || body === undefined || body === '') {

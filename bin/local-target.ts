@@ -17,19 +17,14 @@ import { AwsTarget } from './stack/aws-target';
 import { connectStack, type DeployedStack } from './stack/deployed-stack';
 import type { LoopTarget } from './target';
 
-export interface LocalTargetOptions {
-  /** Progress lines (for an attached process: the states of the owner's executions). @default the cloud's log */
-  readonly log?: (line: string) => void;
-}
-
 export class LocalTarget extends AwsTarget {
   constructor(
     readonly cloud: LocalCloud,
     stack: DeployedStack,
-    options: LocalTargetOptions = {},
   ) {
     super(stack, {
-      log: options.log ?? ((line) => cloud.say(line)),
+      // Progress lines (an attached process's: the states of the owner's executions) where the cloud says its own.
+      log: (line) => cloud.say(line),
       // The handlers of this process use these clients already (see AwsTargetOptions.processClients).
       processClients: true,
       // The owner prints each state as it runs it (local/state-machines.ts); an attached process reads the history.
@@ -73,13 +68,13 @@ export class LocalTarget extends AwsTarget {
 const targets = new WeakMap<LocalCloud, Promise<LocalTarget>>();
 
 /** The local stack of a started LocalCloud as a LoopTarget: found through DescribeStacks at its edge. */
-export function localTarget(cloud: LocalCloud, options: LocalTargetOptions = {}): Promise<LocalTarget> {
+export function localTarget(cloud: LocalCloud): Promise<LocalTarget> {
   let target = targets.get(cloud);
   if (!target) {
     target = connectStack(
       { stack: cloud.localStack.name, region: cloud.region },
       { endpoint: cloud.awsEndpoint, credentials: cloud.credentials },
-    ).then((stack) => new LocalTarget(cloud, stack, options));
+    ).then((stack) => new LocalTarget(cloud, stack));
     targets.set(cloud, target);
     target.catch(() => targets.delete(cloud));
   }

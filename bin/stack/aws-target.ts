@@ -21,6 +21,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { uriEncode } from '../../local/sigv4-verify';
 import { s3Client, sfnClient, useAwsSettings } from '../../lambdas/shared/clients';
 import { executionArnOf, executionName } from '../../lambdas/pipeline/start';
 import { BATCH_PREFIX } from '../../lambdas/shared/layout';
@@ -141,7 +142,7 @@ export class AwsTarget implements LoopTarget {
     // RFC 3986 escapes, as SigV4's canonical query has them: URLSearchParams would send a space as
     // '+', which the service reads as a literal '+', and the signature would not match.
     url.search = Object.entries(query)
-      .map(([k, v]) => `${uriEscape(k)}=${uriEscape(v)}`)
+      .map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`)
       .join('&');
     const text = JSON.stringify(body);
     const signer = new SignatureV4({
@@ -415,11 +416,6 @@ class ExecutionProgress {
 
 /** The history events `mloop run` prints: states that do work or wait. */
 const PROGRESS_STATES = new Set(['TaskStateEntered', 'MapStateEntered', 'WaitStateEntered', 'ParallelStateEntered']);
-
-/** A query key or value escaped as SigV4 escapes it: every byte but A-Z a-z 0-9 - _ . ~ as %XX. */
-function uriEscape(text: string): string {
-  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
 
 /** POST `body` with `headers` to `url` (http for a loopback endpoint, https on AWS). */
 function send(url: URL, headers: Record<string, string>, body: string): Promise<ApiAnswer> {

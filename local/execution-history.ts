@@ -114,6 +114,8 @@ function readHistory(file: string): { events: HistoryEvent[]; whole: boolean } |
 
 export class ExecutionHistories {
   private readonly byArn = new Map<string, HistoryEvent[]>();
+  /** Each recorded execution's file (fileOf's answer, found once, not at every event). */
+  private readonly files = new Map<string, string>();
 
   /** `fileOf`: where an execution's history is kept across processes (none: this process's memory only). */
   constructor(private readonly fileOf?: (executionArn: string) => string) {}
@@ -124,19 +126,25 @@ export class ExecutionHistories {
     if (!shaped) return;
     let events = this.byArn.get(executionArn);
     if (!events) {
-      if (this.byArn.size >= MAX_EXECUTIONS) this.byArn.delete(this.byArn.keys().next().value!);
+      if (this.byArn.size >= MAX_EXECUTIONS) {
+        const oldest = this.byArn.keys().next().value!;
+        this.byArn.delete(oldest);
+        this.files.delete(oldest);
+      }
       // An execution recovered from an earlier process goes on after the events that process wrote.
-      events = this.fileOf ? this.resume(this.fileOf(executionArn)) : [];
+      const file = this.fileOf?.(executionArn);
+      if (file !== undefined) {
+        this.files.set(executionArn, file);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+      }
+      events = file !== undefined ? this.resume(file) : [];
       this.byArn.set(executionArn, events);
     }
     if (events.length >= MAX_EVENTS) return;
     const recorded = { ...shaped, id: events.length + 1, previousEventId: events.length } as HistoryEvent;
     events.push(recorded);
-    if (this.fileOf) {
-      const file = this.fileOf(executionArn);
-      if (recorded.id === 1) fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.appendFileSync(file, `${JSON.stringify(recorded)}\n`);
-    }
+    const file = this.files.get(executionArn);
+    if (file !== undefined) fs.appendFileSync(file, `${JSON.stringify(recorded)}\n`);
   }
 
   /** The events a file holds, rewritten without a torn tail (so that what is appended next reads). */

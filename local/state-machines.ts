@@ -283,7 +283,6 @@ export class LocalStateMachines {
     }
   }
 
-  /** An execution of any process on this home, as DescribeExecution reports it. */
   /**
    * An execution's history: the events recorded while it ran (by this process or one before it on
    * this home), ended as its record says where the process that ran it died before writing its
@@ -292,13 +291,14 @@ export class LocalStateMachines {
    */
   history(executionArn: string): readonly HistoryEvent[] | undefined {
     const recorded = this.histories.events(executionArn);
-    const d = this.describe(executionArn);
     if (recorded && recorded.length > 0) {
-      const last = recorded[recorded.length - 1];
-      const ended = /^Execution(Succeeded|Failed|Aborted|TimedOut)$/.test(last.type);
-      const end = d?.stopDate ? endEvent(d, recorded.length) : undefined;
-      return ended || !end ? recorded : [...recorded, end];
+      if (END_EVENT_TYPES.has(recorded[recorded.length - 1].type)) return recorded;
+      // Its end as its record has it (if it ended), when the process that ran it did not write it.
+      const d = this.describe(executionArn);
+      const end = d ? endEvent(d, recorded.length) : undefined;
+      return end ? [...recorded, end] : recorded;
     }
+    const d = this.describe(executionArn);
     if (!d) return undefined;
     const events: HistoryEvent[] = [
       {
@@ -314,6 +314,7 @@ export class LocalStateMachines {
     return events;
   }
 
+  /** An execution of any process on this home, as DescribeExecution reports it. */
   describe(executionArn: string): ExecutionDescription | undefined {
     return this.ledger.describe(executionArn);
   }
@@ -382,11 +383,17 @@ export class LocalStateMachines {
   }
 }
 
+/** The history event that ends an execution, by the status it ended with. */
+const END_EVENTS: Readonly<Record<string, string>> = {
+  SUCCEEDED: 'ExecutionSucceeded',
+  FAILED: 'ExecutionFailed',
+  ABORTED: 'ExecutionAborted',
+  TIMED_OUT: 'ExecutionTimedOut',
+};
+const END_EVENT_TYPES = new Set(Object.values(END_EVENTS));
+
 /** An ended execution's last history event, from its record (after `previous` events), or undefined while it runs. */
 function endEvent(d: ExecutionDescription, previous: number): HistoryEvent | undefined {
-  if (!d.stopDate) return undefined;
-  const type = { SUCCEEDED: 'ExecutionSucceeded', FAILED: 'ExecutionFailed', ABORTED: 'ExecutionAborted', TIMED_OUT: 'ExecutionTimedOut' }[
-    d.status as string
-  ];
-  return type ? { id: previous + 1, previousEventId: previous, timestamp: Date.parse(d.stopDate), type } : undefined;
+  const type = d.stopDate ? END_EVENTS[d.status] : undefined;
+  return type ? { id: previous + 1, previousEventId: previous, timestamp: Date.parse(d.stopDate!), type } : undefined;
 }

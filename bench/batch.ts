@@ -35,6 +35,7 @@ import type { ModelCard } from '../lambdas/shared/types';
 import { LocalCloud } from '../local/cloud';
 import { scoreLocally, type LocalBatchRun } from './batch-local';
 import { churnRows, DEMO_FEATURES, DEMO_TARGET, toCsv } from '../local/demo-data';
+import { median } from './median';
 
 const MODEL = 'batchbench';
 /** As batch scoring loads models (lambdas/batch/batch-handler.ts), for the core and bare session.run alike. */
@@ -188,7 +189,6 @@ export async function run(): Promise<unknown> {
       bare.push(bared.rowsPerCpuSecond);
       bareWall.push(bared.rowsPerSecond);
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const peakSmall = process.resourceUsage().maxRSS * 1024;
 
     log(`memory: one part of ${(rows * 10).toLocaleString()} rows`);

@@ -14,8 +14,7 @@ import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } fro
 import { generateEdgeCredentials } from '../local/edge-credentials';
 import { startEmulators } from '../local/emulators';
 import { declaredPayloadHash, isProblem, parseSignature, signedHeadersFor, verifySignature } from '../local/sigv4-verify';
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+import { median } from './median';
 
 async function timed(count: number, call: () => Promise<void>): Promise<number> {
   const started = process.hrtime.bigint();

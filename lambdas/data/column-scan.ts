@@ -14,9 +14,9 @@ import { MAX_EXAMPLE_ROWS, MAX_INFERRED_CLASSES, MAX_SCHEMA_CATEGORIES, NUMERIC_
 
 /*
  * Imported bindings the scan reads for every cell, read once: where the modules are CommonJS made
- * by esbuild's transform (tsx, under which the bench runs), each use of an imported binding calls
- * a getter, which cost about a tenth of the scan's time on the bench file (a bundle, as deployed,
- * has no such getters).
+ * by esbuild's transform (tsx, under which the local CLI runs the handlers and the bench runs),
+ * each use of an imported binding calls a getter, which cost about a tenth of the scan's time on
+ * the bench file (a bundle, as deployed to Lambda, has no such getters).
  */
 const MAX_ROWS = MAX_EXAMPLE_ROWS;
 const MAX_CLASSES = MAX_INFERRED_CLASSES;

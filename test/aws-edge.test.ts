@@ -25,7 +25,7 @@ import { readRuntimeOwner } from '../local/runtime-claim';
 import { signedHeadersFor } from '../local/sigv4-verify';
 import { LOCAL_REGION } from '../local/template';
 import { startCloud, stopCloud, tempDir, type TestCloud } from './helpers/cloud';
-import { NodeSha256 } from './helpers/node-sha256';
+import { Sha256 } from '@aws-crypto/sha256-js';
 
 jest.setTimeout(300_000);
 
@@ -374,7 +374,7 @@ describe("SDK clients with the home's credentials and the edge as endpoint", () 
   test('the ApiUrl output serves the REST API to SigV4-signed requests (service execute-api)', async () => {
     expect(executionArn).toBeDefined(); // the model the run trained answers predictions
     const apiUrl = new URL((await stackOutputs()).ApiUrl);
-    const signer = new SignatureV4({ service: 'execute-api', region: LOCAL_REGION, credentials: CREDENTIALS, sha256: NodeSha256 });
+    const signer = new SignatureV4({ service: 'execute-api', region: LOCAL_REGION, credentials: CREDENTIALS, sha256: Sha256 });
     const send = async (method: string, route: string, body?: string) => {
       const url = new URL(`v1/${route}`, apiUrl);
       const signed = await signer.sign({
@@ -411,7 +411,7 @@ describe("SDK clients with the home's credentials and the edge as endpoint", () 
     // Unsigned, or signed with another key: refused before the API sees it.
     const unsigned = await fetch(new URL('v1/health', apiUrl));
     expect([unsigned.status, unsigned.headers.get('x-amzn-errortype')]).toEqual([403, 'UnrecognizedClientException']);
-    const foreign = new SignatureV4({ service: 'execute-api', region: LOCAL_REGION, credentials: OTHER_CREDENTIALS, sha256: NodeSha256 });
+    const foreign = new SignatureV4({ service: 'execute-api', region: LOCAL_REGION, credentials: OTHER_CREDENTIALS, sha256: Sha256 });
     const url = new URL('v1/health', apiUrl);
     const signedByOther = await foreign.sign({
       method: 'GET',
@@ -526,7 +526,7 @@ describe("credentials other than the home's", () => {
     );
     expect([old.status, old.text]).toEqual([403, expect.stringContaining('<Code>RequestTimeTooSkewed</Code>')]);
     const edge = new URL(endpoint);
-    const json = await new SignatureV4({ service: 'states', region: LOCAL_REGION, credentials: CREDENTIALS, sha256: NodeSha256 }).sign(
+    const json = await new SignatureV4({ service: 'states', region: LOCAL_REGION, credentials: CREDENTIALS, sha256: Sha256 }).sign(
       {
         method: 'POST',
         protocol: edge.protocol,
@@ -546,7 +546,7 @@ describe("credentials other than the home's", () => {
 
     const url = new URL(target, endpoint);
     const presign = (signingDate: Date) =>
-      new SignatureV4({ service: 's3', region: LOCAL_REGION, credentials: CREDENTIALS, sha256: NodeSha256, uriEscapePath: false }).presign(
+      new SignatureV4({ service: 's3', region: LOCAL_REGION, credentials: CREDENTIALS, sha256: Sha256, uriEscapePath: false }).presign(
         {
           method: 'GET',
           protocol: url.protocol,

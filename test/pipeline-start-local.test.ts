@@ -25,7 +25,7 @@ import type { EventBridgeEvent } from '../local/events';
 import { ExecutionLedger } from '../local/executions';
 import { binaryClassificationCsv } from './helpers/datasets';
 import { startCloud, stopCloud, tempDir, type TestCloud } from './helpers/cloud';
-import { NodeSha256 } from './helpers/node-sha256';
+import { Sha256 } from '@aws-crypto/sha256-js';
 import { once } from './helpers/once';
 
 jest.setTimeout(120_000);
@@ -258,7 +258,7 @@ describe('the local Step Functions API', () => {
   const call = async (operation: string, body: unknown) => {
     const url = new URL(process.env.MLOOP_SFN_ENDPOINT!);
     const text = JSON.stringify(body);
-    const signer = new SignatureV4({ service: 'states', region: 'us-east-1', credentials: t.cloud.credentials, sha256: NodeSha256 });
+    const signer = new SignatureV4({ service: 'states', region: 'us-east-1', credentials: t.cloud.credentials, sha256: Sha256 });
     const signed = await signer.sign({
       method: 'POST',
       protocol: url.protocol,

@@ -19,7 +19,7 @@ import {
   type SignatureProblem,
   type SigV4Signature,
 } from '../local/sigv4-verify';
-import { NodeSha256 } from './helpers/node-sha256';
+import { Sha256 } from '@aws-crypto/sha256-js';
 
 const CREDENTIALS = { accessKeyId: 'MLLOABCDEFGHIJKLMNOP', secretAccessKey: 'home-secret-0123456789abcdefghijklmnopqrstu' };
 const NOW = Date.UTC(2026, 11, 4, 16, 30, 0);
@@ -46,7 +46,7 @@ function signer(service: string, options: { s3?: boolean; secret?: string } = {}
     service,
     region: 'us-east-1',
     credentials: { ...CREDENTIALS, secretAccessKey: options.secret ?? CREDENTIALS.secretAccessKey },
-    sha256: NodeSha256,
+    sha256: Sha256,
     uriEscapePath: !options.s3,
     applyChecksum: options.s3 === true,
   });

@@ -52,24 +52,25 @@ function signer(service: string, options: { s3?: boolean; secret?: string } = {}
   });
 }
 
+/** The request as @smithy/signature-v4 takes it, sent to the edge's address. */
+function toSign(request: Plain) {
+  return {
+    method: request.method,
+    protocol: 'http:',
+    hostname: '127.0.0.1',
+    port: 4566,
+    path: request.path,
+    query: request.query ?? {},
+    headers: { host: HOST, ...request.headers },
+  };
+}
+
 async function signed(
   service: string,
   request: Plain,
   options: { s3?: boolean; secret?: string; at?: number } = {},
 ): Promise<RequestToVerify & { body?: string }> {
-  const out = await signer(service, options).sign(
-    {
-      method: request.method,
-      protocol: 'http:',
-      hostname: '127.0.0.1',
-      port: 4566,
-      path: request.path,
-      query: request.query ?? {},
-      headers: { host: HOST, ...request.headers },
-      body: request.body,
-    },
-    { signingDate: new Date(options.at ?? NOW) },
-  );
+  const out = await signer(service, options).sign({ ...toSign(request), body: request.body }, { signingDate: new Date(options.at ?? NOW) });
   const headers = Object.fromEntries(Object.entries(out.headers).map(([k, v]) => [k.toLowerCase(), v]));
   return { method: request.method, url: target({ ...request, query: out.query as Record<string, string> }), headers, body: request.body };
 }
@@ -80,18 +81,7 @@ async function presigned(
   expiresIn: number,
   options: { s3?: boolean; at?: number } = {},
 ): Promise<RequestToVerify> {
-  const out = await signer(service, options).presign(
-    {
-      method: request.method,
-      protocol: 'http:',
-      hostname: '127.0.0.1',
-      port: 4566,
-      path: request.path,
-      query: request.query ?? {},
-      headers: { host: HOST, ...request.headers },
-    },
-    { signingDate: new Date(options.at ?? NOW), expiresIn },
-  );
+  const out = await signer(service, options).presign(toSign(request), { signingDate: new Date(options.at ?? NOW), expiresIn });
   return { method: request.method, url: target({ ...request, query: out.query as Record<string, string> }), headers: { host: HOST } };
 }
 

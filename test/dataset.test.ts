@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
 import { parse } from 'csv-parse/sync';
 import { csvLine, splitOf, writeSplits, type SplitName } from '../lambdas/data/splits';
+import { SPLIT_HASHES } from '../lambdas/shared/split-scheme';
 import { scanDataset } from '../lambdas/data/scan';
 import { schemaHash } from '../lambdas/data/schema-hash';
 import type { ScanOptions, ScanResult, Violation } from '../lambdas/data/scan-types';
@@ -674,64 +675,66 @@ describe('splits', () => {
     expect(csvLine([''])).toBe('""\n');
   });
 
-  test('writeSplits round-trips quoted fields to the split of each row', async () => {
-    const header = ['id', 'text', 'target'];
-    const records: string[][] = [];
-    for (let i = 0; i < 300; i++)
-      records.push([String(i), ['plain', 'a, b', 'say "hi"', 'two\nlines', 'crlf\r\ninside', 'ünï ✓'][i % 6], String(i % 2)]);
-    const source = '\ufeff' + [header, ...records].map((r) => r.map((f) => `"${f.replace(/"/g, '""')}"`).join(';')).join('\r\n') + '\r\n';
-    const outputs: Record<SplitName, string[]> = { train: [], validation: [], test: [] };
-    const sinks = Object.fromEntries(
-      (['train', 'validation', 'test'] as SplitName[]).map((name) => [
-        name,
-        new Writable({
-          highWaterMark: 64,
-          write(chunk: Buffer, _encoding, callback) {
-            outputs[name].push(chunk.toString('utf8'));
-            setImmediate(callback); // a slow sink: writes must wait for 'drain'
-          },
-        }),
-      ]),
-    ) as Record<SplitName, Writable>;
-    const counts = await writeSplits(chunks(source, 11), { delimiter: ';' }, sinks);
-    expect(counts.train + counts.validation + counts.test).toBe(300);
-    for (const name of ['train', 'validation', 'test'] as SplitName[]) {
-      expect(sinks[name].writableFinished).toBe(true);
-      const rows = parse(outputs[name].join(''), { bom: false }) as string[][];
-      expect(rows[0]).toEqual(header);
-      const expected = records.filter((r) => splitOf(r) === name);
-      expect(rows.slice(1)).toEqual(expected);
-      expect(counts[name]).toBe(expected.length);
-    }
-  });
-
-  test('writeSplits writes each row as csvLine would, whatever the chunks: lines copied as they stand, quoted rows, blank lines, a last line without its end', async () => {
-    const random = prng(17);
-    const lines: string[] = [];
-    for (let i = 0; i < 3000; i++) {
-      const r = random();
-      if (r < 0.03) lines.push(`${i},"quoted, with a comma",${i % 2}`);
-      else if (r < 0.05)
-        lines.push(''); // a blank line: skipped
-      else if (r < 0.06)
-        lines.push(`${i},tab\there,${i % 2}`); // a character JSON escapes: hashed by its cells
-      else lines.push(`${i},${(random() * 100).toFixed(2)},${i % 2}`);
-    }
-    const lf = 'id,x,target\n' + lines.join('\n'); // no line end after the last line
-    const records = (parse(lf, { skip_empty_lines: true }) as string[][]).slice(1);
-    for (const [text, size] of [1, 7, 64, 4096, lf.length].flatMap((n) => [[lf, n] as const, [lf.replace(/\n/g, '\r\n'), n] as const])) {
-      const out = await splitsOf(chunks(text, size), {});
+  for (const scheme of SPLIT_HASHES) {
+    test(`writeSplits round-trips quoted fields to the split of each row (${scheme})`, async () => {
+      const header = ['id', 'text', 'target'];
+      const records: string[][] = [];
+      for (let i = 0; i < 300; i++)
+        records.push([String(i), ['plain', 'a, b', 'say "hi"', 'two\nlines', 'crlf\r\ninside', 'ünï ✓'][i % 6], String(i % 2)]);
+      const source = '\ufeff' + [header, ...records].map((r) => r.map((f) => `"${f.replace(/"/g, '""')}"`).join(';')).join('\r\n') + '\r\n';
+      const outputs: Record<SplitName, string[]> = { train: [], validation: [], test: [] };
+      const sinks = Object.fromEntries(
+        (['train', 'validation', 'test'] as SplitName[]).map((name) => [
+          name,
+          new Writable({
+            highWaterMark: 64,
+            write(chunk: Buffer, _encoding, callback) {
+              outputs[name].push(chunk.toString('utf8'));
+              setImmediate(callback); // a slow sink: writes must wait for 'drain'
+            },
+          }),
+        ]),
+      ) as Record<SplitName, Writable>;
+      const counts = await writeSplits(chunks(source, 11), { delimiter: ';', splitHash: scheme }, sinks);
+      expect(counts.train + counts.validation + counts.test).toBe(300);
       for (const name of ['train', 'validation', 'test'] as SplitName[]) {
-        const expected =
-          'id,x,target\n' +
-          records
-            .filter((r) => splitOf(r) === name)
-            .map(csvLine)
-            .join('');
-        expect(out[name]).toBe(expected);
+        expect(sinks[name].writableFinished).toBe(true);
+        const rows = parse(outputs[name].join(''), { bom: false }) as string[][];
+        expect(rows[0]).toEqual(header);
+        const expected = records.filter((r) => splitOf(r, scheme) === name);
+        expect(rows.slice(1)).toEqual(expected);
+        expect(counts[name]).toBe(expected.length);
       }
-    }
-  });
+    });
+
+    test(`writeSplits writes each row as csvLine would, whatever the chunks: lines copied as they stand, quoted rows, blank lines, a last line without its end (${scheme})`, async () => {
+      const random = prng(17);
+      const lines: string[] = [];
+      for (let i = 0; i < 3000; i++) {
+        const r = random();
+        if (r < 0.03) lines.push(`${i},"quoted, with a comma",${i % 2}`);
+        else if (r < 0.05)
+          lines.push(''); // a blank line: skipped
+        else if (r < 0.06)
+          lines.push(`${i},tab\there,${i % 2}`); // a character JSON escapes: hashed by its cells
+        else lines.push(`${i},${(random() * 100).toFixed(2)},${i % 2}`);
+      }
+      const lf = 'id,x,target\n' + lines.join('\n'); // no line end after the last line
+      const records = (parse(lf, { skip_empty_lines: true }) as string[][]).slice(1);
+      for (const [text, size] of [1, 7, 64, 4096, lf.length].flatMap((n) => [[lf, n] as const, [lf.replace(/\n/g, '\r\n'), n] as const])) {
+        const out = await splitsOf(chunks(text, size), { splitHash: scheme });
+        for (const name of ['train', 'validation', 'test'] as SplitName[]) {
+          const expected =
+            'id,x,target\n' +
+            records
+              .filter((r) => splitOf(r, scheme) === name)
+              .map(csvLine)
+              .join('');
+          expect(out[name]).toBe(expected);
+        }
+      }
+    });
+  }
 
   test('writeSplits honours backpressure through PassThrough sinks read slowly', async () => {
     const text = csv(50000);

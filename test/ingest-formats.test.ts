@@ -93,6 +93,60 @@ describe('each format is accepted and split as CSV', () => {
   });
 });
 
+describe('the split scheme: fixed per model, recorded on the model, the version and the report', () => {
+  /** Each data row of the version's splits, by split. */
+  async function splitRows(model: string, version: number): Promise<Record<'train' | 'validation' | 'test', string[][]>> {
+    const out = { train: [] as string[][], validation: [] as string[][], test: [] as string[][] };
+    for (const split of ['train', 'validation', 'test'] as const)
+      out[split] = (parse(await getText(SCRATCH, s3Keys.split(model, version, split))) as string[][]).slice(1);
+    return out;
+  }
+
+  test('a new model splits by murmur3-csv, and its next dataset too', async () => {
+    const model = 'scheme-new';
+    const first = await ingestFile(model, 'a.csv', tableCsv(table), 'exec-scheme-new-1');
+    if (first.status !== 'ACCEPTED') throw new Error(`expected ACCEPTED, got ${JSON.stringify(first)}`);
+    expect(await t.registry.models.get(model)).toMatchObject({ splitHash: 'murmur3-csv' });
+    const splits = await splitRows(model, first.datasetVersion);
+    for (const [split, rows] of Object.entries(splits))
+      for (const row of rows) expect([row, splitOf(row, 'murmur3-csv')]).toEqual([row, split]);
+    // Some rows go elsewhere under the other scheme: the test above could not pass by accident.
+    expect(Object.entries(splits).some(([split, rows]) => rows.some((row) => splitOf(row, 'sha1-json') !== split))).toBe(true);
+    expect(await t.registry.datasets.get(model, first.datasetVersion)).toMatchObject({ splitHash: 'murmur3-csv' });
+    const report = await getObjectJson<Record<string, unknown>>(SCRATCH, s3Keys.validationReport(model, first.datasetVersion));
+    expect(report).toMatchObject({ splitBy: 'hash', splitHash: 'murmur3-csv' });
+
+    // The same rows in JSON Lines, plus more: every shared row is in the split it had.
+    const more = sampleTable(300);
+    const second = await ingestFile(model, 'b.jsonl', tableJsonl(more), 'exec-scheme-new-2');
+    if (second.status !== 'ACCEPTED') throw new Error(`expected ACCEPTED, got ${JSON.stringify(second)}`);
+    const again = await splitRows(model, second.datasetVersion);
+    for (const split of ['train', 'validation', 'test'] as const) {
+      const now = new Set(again[split].map((r) => r.join('\u0000')));
+      for (const row of splits[split]) expect([split, row, now.has(row.join('\u0000'))]).toEqual([split, row, true]);
+    }
+  });
+
+  test('a model whose first dataset was accepted before schemes were recorded keeps sha1-json, and records it', async () => {
+    const model = 'scheme-legacy';
+    // As an earlier release left it: a schema and a latest dataset, no scheme.
+    const earlier = await ingestFile('scheme-legacy-source', 'a.csv', tableCsv(table), 'exec-scheme-legacy-0');
+    if (earlier.status !== 'ACCEPTED') throw new Error(`expected ACCEPTED, got ${JSON.stringify(earlier)}`);
+    const schema = await t.registry.models.schemaOf(await t.registry.models.get('scheme-legacy-source'));
+    await t.registry.models.fixSchema(model, schema!, 1, SCRATCH);
+    expect((await t.registry.models.get(model))?.splitHash).toBeUndefined();
+
+    const out = await ingestFile(model, 'b.csv', tableCsv(table), 'exec-scheme-legacy-1');
+    if (out.status !== 'ACCEPTED') throw new Error(`expected ACCEPTED, got ${JSON.stringify(out)}`);
+    for (const [split, rows] of Object.entries(await splitRows(model, out.datasetVersion)))
+      for (const row of rows) expect([row, splitOf(row, 'sha1-json')]).toEqual([row, split]);
+    expect(await t.registry.models.get(model)).toMatchObject({ splitHash: 'sha1-json' });
+    expect(await t.registry.datasets.get(model, out.datasetVersion)).toMatchObject({ splitHash: 'sha1-json' });
+    const report = await getObjectJson<Record<string, unknown>>(SCRATCH, s3Keys.validationReport(model, out.datasetVersion));
+    expect(report).toMatchObject({ splitHash: 'sha1-json' });
+  });
+});
+
 describe('schema.json beside the data', () => {
   const MODEL = 'declared';
   const schemaJson = {

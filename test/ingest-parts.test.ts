@@ -10,6 +10,7 @@ import { scanDataset } from '../lambdas/data/scan';
 import { SplitFeatures } from '../lambdas/data/split-features';
 import { writeSplits, type SplitName } from '../lambdas/data/splits';
 import { s3Keys } from '../lambdas/shared/layout';
+import { DEFAULT_SPLIT_HASH, type SplitHash } from '../lambdas/shared/split-scheme';
 import type { DatasetProfile, DatasetSchema, NumericColumnProfile } from '../lambdas/shared/types';
 import { buildApp, inProcessApp } from '../lib/app';
 import { resolveIngestionParts } from '../lib/data';
@@ -32,11 +33,11 @@ beforeAll(async () => {
 afterAll(async () => stopCloud(test_));
 
 /** The single pass's split files' data lines (no header), in order. */
-async function singlePassSplits(csv: string): Promise<Record<SplitName, string[]>> {
+async function singlePassSplits(csv: string, splitHash: SplitHash = DEFAULT_SPLIT_HASH): Promise<Record<SplitName, string[]>> {
   const sinks = { train: new PassThrough(), validation: new PassThrough(), test: new PassThrough() };
   const texts: Record<SplitName, string[]> = { train: [], validation: [], test: [] };
   for (const s of ['train', 'validation', 'test'] as SplitName[]) sinks[s].on('data', (d: Buffer) => texts[s].push(d.toString('utf8')));
-  await writeSplits(chunks(csv, 4096), { format: 'csv' }, sinks);
+  await writeSplits(chunks(csv, 4096), { format: 'csv', splitHash }, sinks);
   return Object.fromEntries(Object.entries(texts).map(([s, t]) => [s, t.join('').split('\n').slice(1, -1)])) as Record<SplitName, string[]>;
 }
 
@@ -127,6 +128,31 @@ describe('a dataset bigger than the parts threshold', () => {
     expect(schema?.target).toBe('label');
     expect(await registry.aliases.get('big', 'champion')).toMatchObject({ version: 1 });
   }, 240_000);
+
+  test("the parts split by the model's scheme: a model from before schemes were recorded keeps sha1-json", async () => {
+    const { registry } = test_;
+    // As an earlier release left a model: its schema and a latest dataset, no split scheme.
+    const single = await scanDataset(chunks(csv, 4096), { fileName: 'big.csv', target: 'label' });
+    await registry.models.fixSchema('big-legacy', single.schema, 1, test_.cloud.dataBucket);
+    const result = await dropDataset(test_.cloud, 'big-legacy', 'big.csv', csv, 'label');
+    expect(result.status).toBe('SUCCEEDED');
+    const record = (await registry.datasets.list('big-legacy'))[0];
+    expect(record).toMatchObject({ status: 'accepted', splitHash: 'sha1-json', parts: Math.ceil(Buffer.byteLength(csv) / PART_BYTES) });
+    expect(await registry.models.get('big-legacy')).toMatchObject({ splitHash: 'sha1-json' });
+    const { bucket } = splitUri(record.splits!.train);
+    const legacy = await singlePassSplits(csv, 'sha1-json');
+    const current = await singlePassSplits(csv, 'murmur3-csv');
+    expect(legacy.test).not.toEqual(current.test);
+    for (const s of ['train', 'validation', 'test'] as SplitName[]) {
+      const lines: string[] = [];
+      for (const key of (await listKeys(bucket, `splits/big-legacy/v${record.version}/${s}/`)).filter((k) => k.endsWith('.csv')))
+        lines.push(...(await getText(bucket, key)).split('\n').slice(1, -1));
+      expect([s, lines]).toEqual([s, legacy[s]]);
+    }
+    // The new model beside it (fixture: bigIngested): the default scheme.
+    expect((await bigIngested()).result.status).toBe('SUCCEEDED');
+    expect((await registry.datasets.list('big'))[0]).toMatchObject({ splitHash: DEFAULT_SPLIT_HASH });
+  }, 360_000);
 
   test('the same bytes again are a DUPLICATE with the existing version, found by the hash of the whole file', async () => {
     // Fixture: bigIngested (the first drop of big.csv, version 1).

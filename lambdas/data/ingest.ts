@@ -21,7 +21,16 @@ import { scanDataset } from './scan';
 import type { ScanOptions } from './scan-types';
 import { writeSplits, type SplitName } from './splits';
 import { SplitFeatures } from './split-features';
-import { acceptVersion, versionScan, writeScanOutputs, writeTrainingSchema, type ChosenSchema, type IngestRun } from './versioning';
+import { splitHashFor } from '../shared/split-scheme';
+import {
+  acceptVersion,
+  runSplitHash,
+  versionScan,
+  writeScanOutputs,
+  writeTrainingSchema,
+  type ChosenSchema,
+  type IngestRun,
+} from './versioning';
 
 export { trainingJobName, type Accepted } from './known-data';
 
@@ -179,6 +188,7 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
     parentVersion: modelRecord?.latestDataset,
     hyperparameters,
     retrain: meta.Metadata?.[RETRAIN_METADATA_KEY]?.toLowerCase() === 'true',
+    splitHash: splitHashFor(modelRecord),
   };
   const options = scanOptionsFor(run, target, env);
 
@@ -216,6 +226,7 @@ export async function ingest(input: IngestInput, env: IngestEnv): Promise<Ingest
         format: scan.format,
         header: scan.header,
         timeSplit: scan.timeSplit,
+        splitHash: runSplitHash(run),
         features,
         ...(options.gzipLimits !== undefined ? { gzipLimits: options.gzipLimits } : {}),
         ...(options.rowGroupLimits !== undefined ? { rowGroupLimits: options.rowGroupLimits } : {}),

@@ -35,7 +35,15 @@ import { s3RangeSource } from './s3-source';
 import type { ScanOptions, TimeSplit } from './scan-types';
 import { SPLITS, writeSplits, type SplitName } from './splits';
 import { SplitFeatures, type VocabularyState } from './split-features';
-import { acceptVersion, versionScan, writeScanOutputs, writeTrainingSchema, type IngestRun, type NewVersion } from './versioning';
+import {
+  acceptVersion,
+  runSplitHash,
+  versionScan,
+  writeScanOutputs,
+  writeTrainingSchema,
+  type IngestRun,
+  type NewVersion,
+} from './versioning';
 
 /** Bytes read from the start of a file to find its header and line end. */
 export const LAYOUT_HEAD_BYTES = 1024 * 1024;
@@ -278,6 +286,7 @@ export async function splitPlanPart(planUri: string, datasetVersion: number, par
         delimiter: layout.delimiter,
         recordDelimiter: layout.recordDelimiter,
         timeSplit: accepted.timeSplit,
+        splitHash: runSplitHash(plan.run),
         features,
         ...(parquet ? { rowRange: { rowStart: part.start, rowEnd: part.end } } : {}),
         // Within the limits the scan read the parts with.

@@ -25,11 +25,13 @@ import { parquetLayout, readParquetRows, type RowGroupLimits } from './parquet-f
 import { csvTokenizer } from './readers/csv';
 import type { CsvRecord } from './readers/csv-tokenizer';
 import { SplitBuffers } from './split-buffers';
-import { lineCommas, plainLineHash, rowHash } from './split-hash';
+import { DEFAULT_SPLIT_HASH, type SplitHash } from '../shared/split-scheme';
+import { lineCommas, murmur3Text, plainLineHash, plainLineMurmur3, rowHash } from './split-hash';
 import { MAX_RECORD_BYTES, SCAN_DEFAULTS, type TimeSplit } from './scan-types';
 
 /** Read once, not at every row: see the same in ./column-scan.ts. */
-const hashLine = plainLineHash;
+const hashLineSha1 = plainLineHash;
+const hashLineMurmur3 = plainLineMurmur3;
 const commasFound = lineCommas;
 
 export type SplitName = 'train' | 'validation' | 'test';
@@ -39,11 +41,18 @@ export const SPLITS: readonly SplitName[] = ['train', 'validation', 'test'];
 export const SPLIT_SHARES = { train: 0.8, validation: 0.1 } as const;
 
 /**
- * The split of a record, 80/10/10, by a stable hash of its cells (sha1 of their JSON array, which
- * no two different records share), so the same row always lands in the same split.
+ * The split of a record, 80/10/10, by a stable hash of its cells (by `hash`, see
+ * lambdas/shared/split-scheme.ts: of its CSV line or of the JSON array of its cells, either of
+ * which no two different records share), so the same row always lands in the same split.
  */
-export function splitOf(record: string[]): SplitName {
-  return splitOfHash(rowHash(record));
+export function splitOf(record: readonly string[], hash: SplitHash = DEFAULT_SPLIT_HASH): SplitName {
+  return splitOfHash(hash === 'murmur3-csv' ? murmur3Text(csvText(record)) : rowHash(record));
+}
+
+/** A record's CSV line as csvLine writes it, without the line feed: what `murmur3-csv` hashes. */
+function csvText(record: readonly string[]): string {
+  const line = csvLine(record);
+  return line.slice(0, line.length - 1);
 }
 
 /** The split of a row by the first 32 bits of its hash (./split-hash.ts). */
@@ -87,6 +96,8 @@ export interface SplitOptions {
   recordDelimiter?: string;
   /** Split by time (ScanResult.timeSplit) instead of by a hash of each row. */
   timeSplit?: TimeSplit;
+  /** The row hash of a split by hash: the model's scheme (IngestRun.splitHash); default DEFAULT_SPLIT_HASH. */
+  splitHash?: SplitHash;
   /** Parquet: only the row groups that start in these rows (a part, see scanParquetPart). */
   rowRange?: { rowStart: number; rowEnd: number };
   /** Columns added to each row, and counts kept of the train rows (SplitFeatures in ./split-features.ts). */
@@ -146,6 +157,8 @@ export async function writeSplits(
     return time < timeSplit!.cutoffs[0] ? 'train' : time < timeSplit!.cutoffs[1] ? 'validation' : 'test';
   };
   const features = options.features;
+  const splitHash = options.splitHash ?? DEFAULT_SPLIT_HASH;
+  const murmur = splitHash === 'murmur3-csv';
   const emit = (record: string[]): void => {
     if (header) {
       header = false;
@@ -158,7 +171,15 @@ export async function writeSplits(
       return;
     }
     // The split goes by the row as read, so that derived columns never move a row.
-    const name = timeSplit !== undefined ? splitByTime(record) : splitOf(record);
+    if (timeSplit === undefined && murmur && features === undefined) {
+      // The line hashed is the line written.
+      const line = csvLine(record);
+      const name = splitOfHash(murmur3Text(line.slice(0, line.length - 1)));
+      counts[name]++;
+      pending.text(name, line);
+      return;
+    }
+    const name = timeSplit !== undefined ? splitByTime(record) : splitOf(record, splitHash);
     counts[name]++;
     pending.text(name, csvLine(features ? features.row(record, name) : record));
   };
@@ -187,7 +208,8 @@ export async function writeSplits(
     const { text, textStart, textEnd, bytes } = record;
     // (A plain line of an ASCII chunk: its text is its bytes, one character per byte.)
     if (record.wide || bytes === null || record.utf16) return false;
-    const prefix = hashLine(bytes, textStart, textEnd);
+    // (sha1-json: -1 where a cell holds what JSON escapes; the caller then hashes the cells.)
+    const prefix = murmur ? hashLineMurmur3(bytes, textStart, textEnd) : hashLineSha1(bytes, textStart, textEnd);
     if (prefix < 0) return false;
     const name = splitOfHash(prefix);
     counts[name]++;

@@ -11,6 +11,7 @@ import type { IngestOutput } from '../shared/pipeline';
 import type { DatasetRecord } from '../shared/registry/datasets';
 import type { Registry } from '../shared/registry/registry';
 import type { SchemaInput } from '../shared/schema-file';
+import { LEGACY_SPLIT_HASH, type SplitHash } from '../shared/split-scheme';
 import { putJson, tag } from '../shared/storage';
 import type { DatasetSchema } from '../shared/types';
 import { publishIngestMetrics } from './ingest-metrics';
@@ -49,6 +50,16 @@ export interface IngestRun {
   readonly hyperparameters: Record<string, string>;
   /** The drop asked to train again even when its bytes already produced a model version (RETRAIN_METADATA_KEY). */
   readonly retrain?: boolean;
+  /**
+   * How the rows are hashed into the splits: the model's scheme (splitHashFor). Absent in a parts
+   * plan written before schemes were recorded, whose rows go by LEGACY_SPLIT_HASH.
+   */
+  readonly splitHash?: SplitHash;
+}
+
+/** The split scheme of a run (IngestRun.splitHash). */
+export function runSplitHash(run: Pick<IngestRun, 'splitHash'>): SplitHash {
+  return run.splitHash ?? LEGACY_SPLIT_HASH;
 }
 
 /** A new dataset version's report and record fields, before the splits are written. */
@@ -119,6 +130,8 @@ export async function versionScan(
     ...(extra.parts !== undefined ? { parts: extra.parts } : {}),
     // How the rows were split: by a hash of each row, or by time with its two cut points.
     splitBy: scan.timeSplit === undefined ? 'hash' : { timeColumn: scan.timeSplit.column, cutoffs: scan.timeSplit.cutoffs },
+    // The row hash of a split by hash; recorded either way (the model's scheme, see splitHashFor).
+    splitHash: runSplitHash(run),
     violations: scan.violations,
     // Columns kept in the data but out of the features (identifiers, free text), and why.
     ...(scan.notes !== undefined ? { notes: scan.notes } : {}),
@@ -133,6 +146,7 @@ export async function versionScan(
     bytes: scan.bytes,
     rows: scan.rows,
     parentVersion: run.parentVersion,
+    splitHash: runSplitHash(run),
     sourceEvent: { execution, eventId: run.eventId, eventTime: run.eventTime },
     createdAt,
     ...extra,
@@ -186,7 +200,7 @@ export async function acceptVersion(
   const { version, base } = created;
   const reportKey = s3Keys.validationReport(model, version);
   await putJson(bucket, reportKey, { ...created.report, splitRows });
-  await registry.models.fixSchema(model, schema, version, bucket);
+  await registry.models.fixSchema(model, schema, version, bucket, runSplitHash(run));
   await registry.datasets.put({
     ...base,
     status: 'accepted',

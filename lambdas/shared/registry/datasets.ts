@@ -4,6 +4,7 @@
  */
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { registryKeys as k } from '../layout';
+import type { SplitHash } from '../split-scheme';
 import type { RegistryTable } from './table';
 
 /**
@@ -28,6 +29,8 @@ export interface DatasetRecord {
   readonly reportUri?: string;
   readonly splits?: { train: string; validation: string; test: string };
   readonly splitRows?: { train: number; validation: number; test: number };
+  /** How its rows were hashed into the splits (../split-scheme.ts); absent on versions from before schemes were recorded (sha1-json). */
+  readonly splitHash?: SplitHash;
   /** How many byte-range parts the file was ingested in (absent: in one pass). */
   readonly parts?: number;
   readonly parentVersion?: number;

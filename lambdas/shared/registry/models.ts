@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { parseS3Uri, registryKeys as k, s3Keys, s3Uri } from '../layout';
 import { getBytes, putBytes } from '../storage';
+import type { SplitHash } from '../split-scheme';
 import type { DatasetSchema } from '../types';
 import { valueBytes } from './item-size';
 import type { TrainingLease } from './leases';
@@ -47,6 +48,11 @@ export interface ModelRecord {
   readonly datasetCounter?: number;
   readonly versionCounter?: number;
   readonly latestDataset?: number;
+  /**
+   * How the model's datasets split their rows (../split-scheme.ts), fixed by its first accepted
+   * dataset. Absent on a model whose first dataset was accepted before schemes were recorded.
+   */
+  readonly splitHash?: SplitHash;
   readonly createdAt: string;
   readonly driftWatermark?: string;
   /** The execution that may train this model now, until when (see `LeaseStore.acquireTraining`). */
@@ -89,18 +95,29 @@ export class ModelStore {
   }
 
   /**
-   * Fix the model's schema with its first accepted dataset; later calls leave it as it is. A
+   * Fix the model's schema (and split scheme) with its first accepted dataset; later calls leave them as they are. A
    * schema too big for the item is written to `bucket` first (s3Keys.modelSchema) and the item
    * gets its reference. Returns the model's schema, as fixed (by this call or an earlier one).
    */
-  async fixSchema(model: string, schema: DatasetSchema, datasetVersion: number, bucket: string): Promise<DatasetSchema> {
+  async fixSchema(
+    model: string,
+    schema: DatasetSchema,
+    datasetVersion: number,
+    bucket: string,
+    splitHash?: SplitHash,
+  ): Promise<DatasetSchema> {
+    // The split scheme is fixed the same way, by the first accepted dataset that names one.
     const out = await this.table.send(
       new UpdateCommand({
         TableName: this.table.name,
         Key: { pk: k.pk(model), sk: k.meta },
-        UpdateExpression: 'SET #s = if_not_exists(#s, :schema), latestDataset = :dv',
+        UpdateExpression: `SET #s = if_not_exists(#s, :schema), latestDataset = :dv${splitHash !== undefined ? ', splitHash = if_not_exists(splitHash, :sh)' : ''}`,
         ExpressionAttributeNames: { '#s': 'schema' },
-        ExpressionAttributeValues: { ':schema': await storedSchema(model, schema, datasetVersion, bucket), ':dv': datasetVersion },
+        ExpressionAttributeValues: {
+          ':schema': await storedSchema(model, schema, datasetVersion, bucket),
+          ':dv': datasetVersion,
+          ...(splitHash !== undefined ? { ':sh': splitHash } : {}),
+        },
         ReturnValues: 'ALL_NEW',
       }),
     );

@@ -6,7 +6,7 @@
 import type { ColumnProfile, ColumnType, FeatureType } from '../shared/types';
 import { isBlank, numberLabel, readNumber, readTime } from './cells';
 import { DateScan, type DateScanState } from './date-scan';
-import { CellInterner } from './cell-interner';
+import { CellInterner, SLOTS } from './cell-interner';
 import { NESTED } from './formats';
 import type { CsvRecord } from './readers/csv-tokenizer';
 import { CategoryCounter, NumericStats, compareStrings, type CategoryCounterState, type NumericStatsState } from './profile';
@@ -195,7 +195,9 @@ export class ColumnScan {
       (categories as CategoryCounter).addInSlot(key, slot);
       return;
     }
-    const value = numberOf(cell);
+    // A cell whose slot last held the same text (see textSlots): no number and no date, as then.
+    const seenText = slot >= 0 && this.textSlots[slot] === cell;
+    const value = seenText ? NaN : numberOf(cell);
     if (categories !== null) {
       // A column being inferred is counted both ways. Once its distinct values overflow the exact
       // map while it is mostly numbers, its numbers are no longer counted as categories (only
@@ -221,7 +223,10 @@ export class ColumnScan {
     } else {
       this.nonNumeric.note(row, cell);
       this.textChars += cell.length;
-      if (this.dates !== null && !this.dates.add(cell)) this.nonDate.note(row, cell);
+      if (this.dates === null || seenText || !this.dates.add(cell)) {
+        if (this.dates !== null) this.nonDate.note(row, cell);
+        if (slot >= 0) this.textSlots[slot] = cell;
+      }
     }
   }
 
@@ -263,6 +268,13 @@ export class ColumnScan {
   }
 
   private readonly interner = new CellInterner();
+
+  /**
+   * By a CellInterner's slot, the last cell from it that was neither a number nor a date: read
+   * again (the same text), it is neither again, so that a column of categories is not parsed as
+   * numbers and dates at every row (about a twentieth of the scan of the bench file).
+   */
+  private readonly textSlots = new Array<string | undefined>(SLOTS);
 
   toJSON(): ColumnScanState {
     return {

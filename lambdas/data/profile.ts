@@ -98,12 +98,13 @@ export class HistogramSketch {
     // insert()'s common case inline, its division by the width made a multiplication by the
     // inverse. Both differ from the exact quotient by at most a few units in the last place, under
     // 1e-12 for a quotient below FINE_BINS: one more than 1e-9 away from a whole number floors to
-    // the same bin either way. A value within that of a bin's edge (or out of the range) takes
-    // insert(), so every value lands in the bin the division gives: the same sketch as ever.
+    // the same bin either way. Within that of a bin's edge (every value of a 0/1 column), the
+    // division decides, so every value lands in the bin it gives: the same sketch as ever.
     const t = (x - this.origin) * this.inverse;
-    const index = Math.floor(t);
+    let index = Math.floor(t);
     const fraction = t - index;
-    if (index >= 0 && index < FINE_BINS && fraction > 1e-9 && fraction < 1 - 1e-9) (this.bins as Float64Array)[index]++;
+    if (!(fraction > 1e-9 && fraction < 1 - 1e-9)) index = Math.floor((x - this.origin) / this.width);
+    if (index >= 0 && index < FINE_BINS) (this.bins as Float64Array)[index]++;
     else this.insert(x);
   }
 

@@ -3,6 +3,9 @@
  * chunk, gives what the released LineTracker gave for every offset of every chunk: CR, LF and
  * CRLF line breaks, CRLF cut between chunks, non-ASCII bytes, chunks of every size.
  */
+import { CsvSink } from '../lambdas/data/readers/csv';
+import type { CsvTokenizer } from '../lambdas/data/readers/csv-tokenizer';
+import { prepareScan } from '../lambdas/data/scan';
 import { ChunkLines, LineTracker, lineFeeds } from '../lambdas/data/text-tracking';
 
 test('the same lines as the released LineTracker, at every offset of the latest chunk and before it', () => {
@@ -108,4 +111,54 @@ test('lineFeeds counts the LFs of bytes at any alignment and length, bytes above
   const all = new Uint8Array(5000).fill(10);
   expect(lineFeeds(all, all.length)).toBe(5000);
   expect(lineFeeds(new Uint8Array(5000), 5000)).toBe(0);
+});
+
+test("the CSV sink's line breaks, counted by its tokenizer as it reads, are LineTracker's: quotes, CR, BOMs, errors, a part's stop", () => {
+  let seed = 97;
+  const random = (): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+    return seed / 0x80000000;
+  };
+  const pieces = ['a', '17', ',', ',', '"', '"x,\ny"', '""', '\n', '\n', '\r\n', '\r', 'é', '\n\n', 'abc,de,f\n'];
+  const fields3 = ['a', '17', '', 'é', '"x,\ny"', '"a""b"', '"\r\n"', 'a\rb', 'c\nd'];
+  const heads = [Buffer.alloc(0), Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from([0xff, 0xfe]), Buffer.from('x,y\r\n')];
+  let tokenizerCounted = 0;
+  for (let n = 0; n < 400; n++) {
+    let text = '';
+    if (n % 2 === 0) {
+      // Records that parse: fields, quoted ones holding line breaks, one line end for the file (a lone CR or LF inside fields).
+      const end = ['\n', '\r\n', '\r'][n % 3];
+      const rows = Math.floor(random() * 40);
+      for (let r = 0; r < rows; r++) {
+        const fields = Array.from({ length: 3 }, () => fields3[Math.floor(random() * fields3.length)]);
+        text += fields.join(',') + (random() < 0.1 ? end + end : end);
+      }
+    } else {
+      const length = Math.floor(random() * 300);
+      for (let i = 0; i < length; i++) text += pieces[Math.floor(random() * pieces.length)];
+    }
+    const body = Buffer.from(text);
+    // Now and then an invalid UTF-8 byte (its line comes from these counts too).
+    if (body.length > 0 && random() < 0.2) body[Math.floor(random() * body.length)] = 0xff;
+    const bytes = Buffer.concat([heads[Math.floor(random() * heads.length)], body]);
+    const { table } = prepareScan({ fileName: 't.csv' });
+    const stopAt = random() < 0.3 ? Math.floor(random() * bytes.length) : undefined;
+    const sink = new CsvSink(table, 't.csv', ',', { base: 0, ...(stopAt !== undefined ? { stopAt } : {}) });
+    const tokenizer = (sink as unknown as { tokenizer: CsvTokenizer }).tokenizer;
+    const tracker = new LineTracker();
+    tracker.release();
+    let base = 0;
+    while (base < bytes.length) {
+      const chunk = bytes.subarray(base, base + 1 + Math.floor(random() * 40));
+      if (tokenizer.lineBreaksPushed() >= 0) tokenizerCounted++;
+      tracker.push(chunk, base);
+      void sink.push(chunk);
+      for (let offset = base; offset <= base + chunk.length; offset++) {
+        expect({ n, offset, lines: sink.lineBreaksBefore(offset) }).toEqual({ n, offset, lines: tracker.lineOf(offset) - 1 });
+      }
+      base += chunk.length;
+    }
+  }
+  // (Most chunks came after a scan that counted the bytes before them.)
+  expect(tokenizerCounted).toBeGreaterThan(800);
 });

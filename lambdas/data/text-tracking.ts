@@ -101,9 +101,9 @@ export class LineTracker {
 /**
  * What LineTracker answers once released, for less: the line of an offset in the latest chunk
  * pushed (or before it), by the same rule (CRLF, LF or CR each one line break). Earlier chunks'
- * line breaks are only counted, four bytes at a time (see lineBreaks), and the latest chunk's are
- * looked for when asked: LineTracker's list of every line break cost about a tenth of the scan of
- * a plain CSV.
+ * line breaks are only counted (by the CSV tokenizer as it reads, where it can tell; else here,
+ * four bytes at a time: see lineBreaks), and the latest chunk's are looked for when asked:
+ * LineTracker's list of every line break cost about a tenth of the scan of a plain CSV.
  */
 export class ChunkLines {
   /** Line breaks before the latest chunk. */
@@ -113,10 +113,14 @@ export class ChunkLines {
   /** The byte before the latest chunk is a CR (an LF first in it is the same line break). */
   private crBefore = false;
 
-  push(buf: Uint8Array, base: number): void {
+  /**
+   * @param before the line breaks in every byte before `buf`, where the caller knows them (the CSV
+   * tokenizer counted them: CsvTokenizer.lineBreaksPushed); -1: the previous chunk's are counted
+   */
+  push(buf: Uint8Array, base: number, before = -1): void {
     const chunk = this.chunk;
     if (chunk !== null) {
-      this.passed += lineBreaks(chunk, chunk.length, this.crBefore);
+      this.passed = before >= 0 ? before : this.passed + lineBreaks(chunk, chunk.length, this.crBefore);
       if (chunk.length > 0) this.crBefore = chunk[chunk.length - 1] === 13;
     }
     this.chunk = buf;

@@ -112,7 +112,7 @@ test("NumericStats keeps each distinct value's count (up to 20, in the order fir
   expect(both.driftSketch()?.values).toBeUndefined();
 });
 
-test('a column read from CSV (interned cells, text remembered by slot) has the accumulators of the same cells read as strings', () => {
+test('a column read from CSV (interned cells, their readings remembered by slot) has the accumulators of the same cells read as strings', () => {
   const random = lcg(11);
   // Categories repeated, dates, numbers, non-finite spellings, blanks and more texts than slots.
   const pool = ['red', 'green', ' blue', '2024-01-05', '2024-02-30', '7', '-1.5', 'inf', 'NaN', '', ' ', 'x'.repeat(70)];

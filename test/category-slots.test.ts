@@ -5,6 +5,7 @@
  * the middle, and merged.
  */
 import { CellInterner } from '../lambdas/data/cell-interner';
+import { ColumnScan } from '../lambdas/data/column-scan';
 import { CategoryCounter, NumericStats } from '../lambdas/data/profile';
 
 function lcg(seed: number): () => number {
@@ -109,4 +110,22 @@ test("NumericStats keeps each distinct value's count (up to 20, in the order fir
   both.merge(other);
   expect(both.toJSON().valueCounts).toBeNull();
   expect(both.driftSketch()?.values).toBeUndefined();
+});
+
+test('a column read from CSV (interned cells, their readings remembered by slot) has the accumulators of the same cells read as strings', () => {
+  const random = lcg(11);
+  // Categories repeated, dates, numbers, non-finite spellings, blanks and more texts than slots.
+  const pool = ['red', 'green', ' blue', '2024-01-05', '2024-02-30', '7', '-1.5', 'inf', 'NaN', '', ' ', 'x'.repeat(70)];
+  const cells = Array.from({ length: 6000 }, (_, i) => (random() < 0.2 ? `text${i % 700}` : pool[Math.floor(random() * pool.length)]));
+  for (const target of [false, true]) {
+    const strings = new ColumnScan('c', 'infer', target, null, null, undefined, 20);
+    const interned = new ColumnScan('c', 'infer', target, null, null, undefined, 20);
+    const interner = new CellInterner();
+    cells.forEach((cell, row) => {
+      strings.add(cell, row + 2);
+      const text = `a,${cell},b`;
+      interned.add(interner.get(text, 2, 2 + cell.length), row + 2, cell.length > 20 ? -1 : interner.slot);
+    });
+    expect(interned.toJSON()).toEqual(strings.toJSON());
+  }
 });

@@ -640,6 +640,35 @@ describe('scanDataset: profile', () => {
     h.counts.forEach((c, i) => expect(Math.abs(c - exact[i])).toBeLessThan(0.03 * exact[i]));
   });
 
+  test("the sketch's fine bins are the division's, values on a bin's edge and the doubled ranges included", () => {
+    // add() finds a bin by multiplying by the inverse width; it must put each value where
+    // floor((x - origin) / width) does, as the sketch always did.
+    const sketch = new HistogramSketch();
+    const random = prng(7);
+    // 3-decimal values (as a CSV holds them): past 1024 values the fine bins start.
+    for (let i = 0; i < 1025; i++) sketch.add(Math.round(random() * 200000 - 100000) / 1000);
+    const fine = (s: HistogramSketch) => s.toJSON() as { origin: number; width: number; bins: number[] };
+    for (let round = 0; round < 3; round++) {
+      const before = fine(sketch);
+      const expected = [...before.bins];
+      const { origin, width } = before;
+      const values: number[] = [];
+      for (let k = 0; k <= 1023; k++) values.push(origin + k * width, origin + (k + 0.5) * width, origin + k * width * (1 - 1e-16));
+      for (let i = 0; i < 20000; i++) values.push(Math.round((origin + random() * 1023 * width) * 1000) / 1000);
+      for (const x of values) {
+        const index = Math.floor((x - origin) / width);
+        if (index >= 0 && index < 1024) {
+          expected[index]++;
+          sketch.add(x);
+        }
+      }
+      expect(fine(sketch)).toEqual({ ...before, n: expect.any(Number), bins: expected });
+      // Twice the range (to the right), then the same again over the new bins.
+      sketch.add(origin + 1500 * width);
+      expect(fine(sketch).width).toBe(2 * width);
+    }
+  });
+
   test('a constant numeric column has one bin', async () => {
     const text = 'x,target\n' + Array.from({ length: 10 }, (_, i) => `3,${i % 2}`).join('\n');
     expect(numeric(await scan(text), 'x').histogram).toEqual({ edges: [3, 3], counts: [10] });

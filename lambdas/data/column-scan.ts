@@ -6,7 +6,7 @@
 import type { ColumnProfile, ColumnType, FeatureType } from '../shared/types';
 import { isBlank, numberLabel, readNumber, readTime } from './cells';
 import { DateScan, type DateScanState } from './date-scan';
-import { CellInterner } from './cell-interner';
+import { CellInterner, SLOTS } from './cell-interner';
 import { NESTED } from './formats';
 import type { CsvRecord } from './readers/csv-tokenizer';
 import { CategoryCounter, NumericStats, compareStrings, type CategoryCounterState, type NumericStatsState } from './profile';
@@ -195,7 +195,9 @@ export class ColumnScan {
       (categories as CategoryCounter).addInSlot(key, slot);
       return;
     }
-    const value = numberOf(cell);
+    // A cell its slot last held (see slotCells): the same number, or again no number and no date.
+    const seen = slot >= 0 && this.slotCells[slot] === cell;
+    const value = seen ? this.slotNumbers[slot] : numberOf(cell);
     if (categories !== null) {
       // A column being inferred is counted both ways. Once its distinct values overflow the exact
       // map while it is mostly numbers, its numbers are no longer counted as categories (only
@@ -214,15 +216,26 @@ export class ColumnScan {
     if (Number.isFinite(value)) {
       this.numbers.add(value);
       if (!Number.isInteger(value)) this.integersOnly = false;
+      // (A number seen before is in the set already, or the set was full then.)
       const distinct = this.distinctNumbers;
-      if (distinct !== null && distinct.size <= MAX_CLASSES) distinct.add(value);
+      if (!seen && distinct !== null && distinct.size <= MAX_CLASSES) distinct.add(value);
+      if (!seen && slot >= 0) this.remember(slot, cell, value);
     } else if (value === Infinity) {
       this.nonFinite.note(row, cell);
+      if (!seen && slot >= 0) this.remember(slot, cell, value);
     } else {
       this.nonNumeric.note(row, cell);
       this.textChars += cell.length;
-      if (this.dates !== null && !this.dates.add(cell)) this.nonDate.note(row, cell);
+      if (this.dates === null || seen || !this.dates.add(cell)) {
+        if (this.dates !== null) this.nonDate.note(row, cell);
+        if (!seen && slot >= 0) this.remember(slot, cell, value);
+      }
     }
+  }
+
+  private remember(slot: number, cell: string, value: number): void {
+    this.slotCells[slot] = cell;
+    this.slotNumbers[slot] = value;
   }
 
   /**
@@ -263,6 +276,15 @@ export class ColumnScan {
   }
 
   private readonly interner = new CellInterner();
+
+  /**
+   * By a CellInterner's slot, the last cell from it that was read as a number (slotNumbers: its
+   * value, Infinity for a non-finite spelling) or as neither a number nor a date (NaN): read again
+   * (the same text), it is read the same, so that a column of categories or classes is not parsed
+   * as numbers and dates at every row (about a twentieth of the scan of the bench file).
+   */
+  private readonly slotCells = new Array<string | undefined>(SLOTS);
+  private readonly slotNumbers = new Float64Array(SLOTS);
 
   toJSON(): ColumnScanState {
     return {

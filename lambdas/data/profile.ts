@@ -45,6 +45,18 @@ export const DRIFT_SKETCH_BINS = 100;
 /** Distinct values a numeric column's drift sketch lists with their counts, at most. */
 export const MAX_SKETCH_VALUES = 20;
 
+/** The smallest positive normal double: below it a reciprocal loses precision. */
+const MIN_NORMAL = 2.2250738585072014e-308;
+
+/**
+ * 1 / width, or 0 where that would be a subnormal number, short of a double's precision: then
+ * every quotient HistogramSketch.add makes is 0, a whole number, and every value takes the division.
+ */
+function inverseOf(width: number): number {
+  const inverse = 1 / width;
+  return inverse >= MIN_NORMAL ? inverse : 0;
+}
+
 /**
  * A histogram sketch for one numeric column.
  *
@@ -63,6 +75,11 @@ export class HistogramSketch {
   private bins: Float64Array | null = null;
   private origin = 0;
   private width = 1;
+  /**
+   * 1 / width (inverseOf), so that add() finds a value's bin by a multiplication rather than a
+   * division: inserting values was about a tenth of the scan's time on the bench file.
+   */
+  private inverse = 1;
 
   add(x: number): void {
     if (this.values !== null) {
@@ -78,7 +95,17 @@ export class HistogramSketch {
       this.startBins();
     }
     this.n++;
-    this.insert(x);
+    // insert()'s common case inline, its division by the width made a multiplication by the
+    // inverse. Both differ from the exact quotient by at most a few units in the last place, under
+    // 1e-12 for a quotient below FINE_BINS: one more than 1e-9 away from a whole number floors to
+    // the same bin either way. Within that of a bin's edge (every value of a 0/1 column), the
+    // division decides, so every value lands in the bin it gives: the same sketch as ever.
+    const t = (x - this.origin) * this.inverse;
+    let index = Math.floor(t);
+    const fraction = t - index;
+    if (!(fraction > 1e-9 && fraction < 1 - 1e-9)) index = Math.floor((x - this.origin) / this.width);
+    if (index >= 0 && index < FINE_BINS) (this.bins as Float64Array)[index]++;
+    else this.insert(x);
   }
 
   /** Switch from exact values to fine bins over the range of the values kept so far. */
@@ -93,6 +120,7 @@ export class HistogramSketch {
     const span = hi > lo ? hi - lo : Math.max(Math.abs(lo), 1);
     this.origin = lo;
     this.width = span / (FINE_BINS - 1);
+    this.inverse = inverseOf(this.width);
     this.bins = new Float64Array(FINE_BINS);
     this.values = null;
     for (let i = 0; i < this.n; i++) this.insert(values[i]);
@@ -118,6 +146,7 @@ export class HistogramSketch {
     for (let i = 0; i < FINE_BINS; i++) bins[i >> 1] += old[i];
     this.bins = bins;
     this.width *= 2;
+    this.inverse = inverseOf(this.width);
   }
 
   /** Double the range to the left: the old range becomes the right half. */
@@ -128,6 +157,7 @@ export class HistogramSketch {
     this.bins = bins;
     this.origin -= FINE_BINS * this.width;
     this.width *= 2;
+    this.inverse = inverseOf(this.width);
   }
 
   /** The sketch as JSON (a partial scan's state; see lambdas/data/parts.ts). */
@@ -148,6 +178,7 @@ export class HistogramSketch {
       sketch.n = state.n;
       sketch.origin = state.origin ?? 0;
       sketch.width = state.width ?? 1;
+      sketch.inverse = inverseOf(sketch.width);
       sketch.bins = Float64Array.from(state.bins ?? []);
     }
     return sketch;
@@ -174,6 +205,7 @@ export class HistogramSketch {
         this.n = copy.n;
         this.origin = copy.origin;
         this.width = copy.width;
+        this.inverse = copy.inverse;
         this.bins = copy.bins;
         return;
       }

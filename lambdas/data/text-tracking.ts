@@ -101,8 +101,9 @@ export class LineTracker {
 /**
  * What LineTracker answers once released, for less: the line of an offset in the latest chunk
  * pushed (or before it), by the same rule (CRLF, LF or CR each one line break). Earlier chunks'
- * line breaks are only counted, four bytes at a time, and the latest chunk's are looked for when
- * asked: LineTracker's list of every line break cost about a tenth of the scan of a plain CSV.
+ * line breaks are only counted (by the CSV tokenizer as it reads, where it can tell; else here,
+ * four bytes at a time: see lineBreaks), and the latest chunk's are looked for when asked:
+ * LineTracker's list of every line break cost about a tenth of the scan of a plain CSV.
  */
 export class ChunkLines {
   /** Line breaks before the latest chunk. */
@@ -112,10 +113,14 @@ export class ChunkLines {
   /** The byte before the latest chunk is a CR (an LF first in it is the same line break). */
   private crBefore = false;
 
-  push(buf: Uint8Array, base: number): void {
+  /**
+   * @param before the line breaks in every byte before `buf`, where the caller knows them (the CSV
+   * tokenizer counted them: CsvTokenizer.lineBreaksPushed); -1: the previous chunk's are counted
+   */
+  push(buf: Uint8Array, base: number, before = -1): void {
     const chunk = this.chunk;
     if (chunk !== null) {
-      this.passed += lineBreaks(chunk, chunk.length, this.crBefore);
+      this.passed = before >= 0 ? before : this.passed + lineBreaks(chunk, chunk.length, this.crBefore);
       if (chunk.length > 0) this.crBefore = chunk[chunk.length - 1] === 13;
     }
     this.chunk = buf;
@@ -139,6 +144,44 @@ export class ChunkLines {
 
 /** The line breaks in bytes[0, end) (CRLF one, an LF first after a CR before them none). */
 function lineBreaks(bytes: Uint8Array, end: number, crBefore: boolean): number {
+  // Most files have no CR: then each LF is a line break (but one first after a CR before), and
+  // LFs are counted without a branch per word. (A Buffer's indexOf is native: memchr.)
+  const cr = bytes.indexOf(13);
+  if (cr === -1 || cr >= end) return lineFeeds(bytes, end) - (crBefore && end > 0 && bytes[0] === 10 ? 1 : 0);
+  return lineBreaksWithCR(bytes, end, crBefore);
+}
+
+/**
+ * The LFs in bytes[0, end): byte by byte up to a 4-byte boundary of the memory, then a word at a
+ * time, each byte of the word XOR LF being 0 for an LF: ((y & 0x7f) + 0x7f) | y has its top bit
+ * set for any other byte (no carry leaves a byte), so each word adds its non-LF bytes to the
+ * bytes of `others` (summed before one of them could pass 0x7f).
+ */
+export function lineFeeds(bytes: Uint8Array, end: number): number {
+  let count = 0;
+  let i = 0;
+  for (const head = Math.min(end, (4 - (bytes.byteOffset & 3)) & 3); i < head; i++) if (bytes[i] === 10) count++;
+  const n = (end - i) >> 2;
+  if (n > 0) {
+    const words = new Int32Array(bytes.buffer, bytes.byteOffset + i, n);
+    for (let w = 0; w < n;) {
+      const stop = Math.min(n, w + 127);
+      count += (stop - w) * 4;
+      let others = 0;
+      for (; w < stop; w++) {
+        const y = words[w] ^ 0x0a0a0a0a;
+        others += ((((y & 0x7f7f7f7f) + 0x7f7f7f7f) | y) >>> 7) & 0x01010101;
+      }
+      count -= (others & 0xff) + ((others >>> 8) & 0xff) + ((others >>> 16) & 0xff) + (others >>> 24);
+    }
+    i += n * 4;
+  }
+  for (; i < end; i++) if (bytes[i] === 10) count++;
+  return count;
+}
+
+/** lineBreaks for bytes that hold a CR. */
+function lineBreaksWithCR(bytes: Uint8Array, end: number, crBefore: boolean): number {
   let count = 0;
   let previous = crBefore ? 13 : 0;
   // Byte by byte up to a 4-byte boundary of the memory, then a word at a time while no byte of it

@@ -329,6 +329,26 @@ export class CsvTokenizer {
     return this.stopped || this.error !== undefined;
   }
 
+  /**
+   * The line breaks in every byte pushed so far, counted as the scan went (CRLF, LF or CR each one,
+   * as lambdas/data/text-tracking.ts counts them), so that the CSV sink need not count them again;
+   * -1 where it cannot tell: once finished (it reads no more), in UTF-16 text (its line breaks
+   * are characters, not bytes), before its first scan, or handing over whole lines.
+   */
+  lineBreaksPushed(): number {
+    if (this.finished || this.utf16 || !this.bomChecked || this.linesFirst) return -1;
+    let lines = this.lines;
+    const carry = this.carry;
+    if (carry !== null) {
+      // What the scan left for the next chunk to decide (a CR, or a quote, at the chunk's end).
+      for (let p = this.pos; p < carry.length; p++) {
+        const c = carry[p];
+        if (c === CR || (c === LF && (p > 0 ? carry[p - 1] !== CR : !this.crBefore))) lines++;
+      }
+    }
+    return lines;
+  }
+
   push(chunk: Buffer): void {
     if (this.finished || chunk.length === 0) return;
     let data = this.carry === null || this.carry.length === 0 ? chunk : Buffer.concat([this.carry, chunk]);

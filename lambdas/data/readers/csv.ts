@@ -75,7 +75,8 @@ export class CsvSink implements TextSink {
 
   async push(buf: Buffer): Promise<void> {
     const { lines, utf8 } = this;
-    lines.push(buf, this.offset);
+    // (The line breaks before this chunk as the tokenizer counted them, while it reads.)
+    lines.push(buf, this.offset, this.tokenizer.lineBreaksPushed());
     utf8.push(buf, this.offset);
     if (utf8.invalidAt !== null && this.invalidLine === undefined) this.invalidLine = lines.lineOf(utf8.invalidAt);
     this.offset += buf.length;

@@ -93,6 +93,11 @@ test('datasets show --version N: the record, schema and a profile summary', asyn
   });
   const text = await mloop('datasets', 'show', '--model', MODEL, '--version', 'v2');
   expect(text.stdout.join('\n')).toMatch(/^cli-data dataset v2: accepted, 200 rows/);
+  // The split counts and the model's row hash (a new model's: murmur3-csv), in text and in JSON.
+  const { train, validation, test: testRows } = doc.dataset.splitRows;
+  expect(train + validation + testRows).toBe(200);
+  expect(doc.dataset.splitHash).toBe('murmur3-csv');
+  expect(text.stdout.join('\n')).toContain(`  splits: train ${train}, validation ${validation}, test ${testRows} (row hash murmur3-csv)`);
 });
 
 test('datasets diff A B --json: row, column and distribution changes', async () => {

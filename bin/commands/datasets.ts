@@ -117,6 +117,10 @@ function describeShow(model: string, d: Loaded): string {
     `  source: ${r.s3Uri}${r.s3VersionId ? ` (version ${r.s3VersionId})` : ''}; created ${r.createdAt}${r.parentVersion ? `; parent v${r.parentVersion}` : ''}`,
   ];
   if (r.reason) lines.push(`  reason: ${r.reason}`);
+  if (r.splitRows)
+    lines.push(
+      `  splits: train ${r.splitRows.train}, validation ${r.splitRows.validation}, test ${r.splitRows.test} (row hash ${r.splitHash ?? 'sha1-json'})`,
+    );
   if (d.schema)
     lines.push(
       `  schema: target '${d.schema.target}', ${d.schema.task}${d.schema.classes ? ` (classes ${d.schema.classes.join(', ')})` : ''}`,

@@ -222,13 +222,7 @@ export async function writeSplits(
     const name = splitOfHash(prefix);
     counts[name]++;
     // Copied from the file's bytes (the same as its text: ASCII).
-    pending.line(
-      name,
-      bytes,
-      textStart,
-      textEnd,
-      features ? features.lineSuffix(lineAt(text, textStart, textEnd), name) : '',
-    );
+    pending.line(name, bytes, textStart, textEnd, features ? features.lineSuffix(lineAt(text, textStart, textEnd), name) : '');
     return true;
   };
   let emitError: unknown;

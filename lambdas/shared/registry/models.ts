@@ -95,9 +95,10 @@ export class ModelStore {
   }
 
   /**
-   * Fix the model's schema (and split scheme) with its first accepted dataset; later calls leave them as they are. A
-   * schema too big for the item is written to `bucket` first (s3Keys.modelSchema) and the item
-   * gets its reference. Returns the model's schema, as fixed (by this call or an earlier one).
+   * Fix the model's schema (and its split scheme, when given) with its first accepted dataset;
+   * later calls leave them as they are. A schema too big for the item is written to `bucket` first
+   * (s3Keys.modelSchema) and the item gets its reference. Returns the model's schema, as fixed (by
+   * this call or an earlier one).
    */
   async fixSchema(
     model: string,
@@ -106,7 +107,8 @@ export class ModelStore {
     bucket: string,
     splitHash?: SplitHash,
   ): Promise<DatasetSchema> {
-    // The split scheme is fixed the same way, by the first accepted dataset that names one.
+    // The split scheme is fixed the same way: by the first accepted dataset that names one (on a
+    // model from before schemes were recorded, the scheme of then, LEGACY_SPLIT_HASH).
     const out = await this.table.send(
       new UpdateCommand({
         TableName: this.table.name,

@@ -7,13 +7,10 @@ import { CsvSink } from '../lambdas/data/readers/csv';
 import type { CsvTokenizer } from '../lambdas/data/readers/csv-tokenizer';
 import { prepareScan } from '../lambdas/data/scan';
 import { ChunkLines, LineTracker, lineFeeds } from '../lambdas/data/text-tracking';
+import { prng } from '../lambdas/shared/prng';
 
 test('the same lines as the released LineTracker, at every offset of the latest chunk and before it', () => {
-  let seed = 23;
-  const random = (): number => {
-    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
-    return seed / 0x80000000;
-  };
+  const random = prng(23);
   const alphabet = ['a', '7', ',', '\r', '\n', '\r\n', '\r\n', 'é', '\0', '\t', '\x0e', '\x0d\x0d'];
   for (let n = 0; n < 400; n++) {
     let text = '';
@@ -39,11 +36,7 @@ test('the same lines as the released LineTracker, at every offset of the latest 
 });
 
 test('chunks without a CR (the LFs counted a word at a time) give the same lines, a CRLF cut between chunks included', () => {
-  let seed = 41;
-  const random = (): number => {
-    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
-    return seed / 0x80000000;
-  };
+  const random = prng(41);
   // Mostly no CR: long runs of chunks with none, now and then a CRLF (cut between chunks or not).
   const alphabet = ['a', '7', ',', '\n', '\n', '\n\n', 'é', '\0', '\x0b', '\x8a', 'xyzw', '-12.345,'];
   for (let n = 0; n < 60; n++) {
@@ -89,11 +82,7 @@ test('chunks without a CR (the LFs counted a word at a time) give the same lines
 });
 
 test('lineFeeds counts the LFs of bytes at any alignment and length, bytes above 0x7f included', () => {
-  let seed = 5;
-  const random = (): number => {
-    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
-    return seed / 0x80000000;
-  };
+  const random = prng(5);
   const pool = [10, 10, 0, 9, 11, 13, 0x0a + 0x80, 0x8a, 0xff, 0x7f, 0x7a, 65, 0x0e];
   const memory = new Uint8Array(4096);
   for (let i = 0; i < memory.length; i++) memory[i] = pool[Math.floor(random() * pool.length)];
@@ -114,11 +103,7 @@ test('lineFeeds counts the LFs of bytes at any alignment and length, bytes above
 });
 
 test("the CSV sink's line breaks, counted by its tokenizer as it reads, are LineTracker's: quotes, CR, BOMs, errors, a part's stop", () => {
-  let seed = 97;
-  const random = (): number => {
-    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
-    return seed / 0x80000000;
-  };
+  const random = prng(97);
   const pieces = ['a', '17', ',', ',', '"', '"x,\ny"', '""', '\n', '\n', '\r\n', '\r', 'é', '\n\n', 'abc,de,f\n'];
   const fields3 = ['a', '17', '', 'é', '"x,\ny"', '"a""b"', '"\r\n"', 'a\rb', 'c\nd'];
   const heads = [Buffer.alloc(0), Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from([0xff, 0xfe]), Buffer.from('x,y\r\n')];

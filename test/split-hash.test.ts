@@ -7,6 +7,7 @@
 import { hash } from 'node:crypto';
 import { lineCommas, murmur3, murmur3Text, plainLineHash, plainLineMurmur3, rowHash } from '../lambdas/data/split-hash';
 import { csvLine, splitOf } from '../lambdas/data/splits';
+import { prng } from '../lambdas/shared/prng';
 
 const reference = (cells: string[]): number => hash('sha1', JSON.stringify(cells), 'buffer').readUInt32BE(0);
 
@@ -28,11 +29,7 @@ test('rowHash is the first 32 bits of SHA-1 over the JSON of the cells, for ever
 });
 
 test('plainLineHash of a line is rowHash of its cells; -1 where JSON would escape a character', () => {
-  let seed = 11;
-  const random = (): number => {
-    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
-    return seed / 0x80000000;
-  };
+  const random = prng(11);
   for (let n = 0; n < 2000; n++) {
     const cells = Array.from({ length: 1 + Math.floor(random() * 12) }, () => (random() * 2000 - 1000).toFixed(Math.floor(random() * 4)));
     if (random() < 0.3) cells.push('', 'green', 'a b~\x7f');
@@ -82,11 +79,7 @@ test('murmur3 and murmur3Text give the known answers of another implementation, 
 });
 
 test('plainLineMurmur3 of a plain line is murmur3 of its text, and notes its commas as plainLineHash does', () => {
-  let seed = 5;
-  const random = (): number => {
-    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
-    return seed / 0x80000000;
-  };
+  const random = prng(5);
   for (let n = 0; n < 2000; n++) {
     const cells = Array.from({ length: 1 + Math.floor(random() * 12) }, () => (random() * 2000 - 1000).toFixed(Math.floor(random() * 4)));
     // Every byte value a plain ASCII line may hold, commas at every offset within a word.

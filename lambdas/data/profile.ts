@@ -8,6 +8,7 @@ import type { CategoricalColumnProfile, Histogram, NumericColumnProfile, Numeric
 import { OTHER_CATEGORY } from '../shared/types';
 import { Moments } from '../shared/stats/moments';
 import { SLOTS } from './cell-interner';
+import { fmix32 } from './mix32';
 
 /** A HistogramSketch as JSON: its exact values, or its fine bins. */
 export interface HistogramSketchState {
@@ -459,12 +460,7 @@ function hash32(value: string): number {
     h ^= value.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 /** HyperLogLog with 2^12 registers (about 1.6% standard error), for distinct counts past the exact map. */

@@ -13,6 +13,10 @@
  * test/split-hash.test.ts holds SHA-1 to node:crypto's and MurmurHash3 to known answers of
  * another implementation (scikit-learn's murmurhash3_32).
  */
+import { fmix32 } from './mix32';
+
+/** Read once, not at every row: see the same in ./column-scan.ts. */
+const finalMix = fmix32;
 
 /** The message being hashed, padded in place; grown as rows need. */
 let scratch = new Uint8Array(1024);
@@ -467,13 +471,7 @@ function murmurFinish(h: number, k: number, tail: number, length: number): numbe
     k = (k << 15) | (k >>> 17);
     h ^= Math.imul(k, 0x1b873593);
   }
-  h ^= length;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return finalMix(h ^ length);
 }
 
 /** MurmurHash3 x86_32 (seed 0) of `bytes[start, end)`, unsigned. */

@@ -9,7 +9,8 @@
  * takes only requests signed with the home's credentials. The in-process clients sign with them
  * (lambdas/shared/clients.ts), and the edge signs what it forwards (local/emulator-proxy.ts).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -37,6 +38,8 @@ export interface S3NotificationRecord {
       readonly sequencer?: string;
     };
   };
+  /** The id the write's response carried (`x-amz-request-id`, see withRequestIds): not s3rver's, ours. */
+  readonly requestId?: string;
 }
 
 export interface Emulators {
@@ -237,6 +240,24 @@ async function checkDynamoStore(dir: string): Promise<void> {
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** The id of the S3 request being handled (withRequestIds), for the object events it causes. */
+const s3Requests = new AsyncLocalStorage<string>();
+
+/**
+ * s3rver's listener with an id for each request, as S3 gives one: in the response's
+ * `x-amz-request-id` header (s3rver sends none) and in the object events the request causes,
+ * which S3 puts in the EventBridge event's `request-id`. A client that wrote an object can then
+ * tell its write's event from another write of the same bytes to the same key (an unversioned
+ * bucket, as s3rver's are, gives both the same ETag and no version id).
+ */
+function withRequestIds(listener: Listener): Listener {
+  return (req, res) => {
+    const id = randomBytes(8).toString('hex').toUpperCase();
+    res.setHeader('x-amz-request-id', id);
+    s3Requests.run(id, () => listener(req, res));
+  };
+}
+
 /**
  * Start the emulators on `home`'s state, each port taking only requests signed with
  * `credentials` (see the file comment).
@@ -258,7 +279,7 @@ export async function startEmulators(home: string, credentials: EdgeCredentials)
   // s3rver's server takes its request listener from callback() (Koa's) when it starts listening.
   const koa = s3 as unknown as { callback(): Listener };
   const s3Listener = koa.callback.bind(koa);
-  koa.callback = () => requireHomeSignature(s3Listener(), 's3', credentials, 0);
+  koa.callback = () => requireHomeSignature(withRequestIds(s3Listener()), 's3', credentials, 0);
   const s3Address = await s3.run();
 
   const dynamo = dynalite({ path: dynamoDir, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
@@ -273,7 +294,9 @@ export async function startEmulators(home: string, credentials: EdgeCredentials)
 
   const listeners: ((record: S3NotificationRecord) => void)[] = [];
   s3.on('event', (event: { Records: S3NotificationRecord[] }) => {
-    for (const record of event.Records) for (const listener of listeners) listener(record);
+    // (Emitted while s3rver handles the write: in its request's context.)
+    const requestId = s3Requests.getStore();
+    for (const record of event.Records) for (const listener of listeners) listener(requestId ? { ...record, requestId } : record);
   });
 
   return {

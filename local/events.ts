@@ -58,7 +58,8 @@ export function objectCreatedEvent(record: S3NotificationRecord): EventBridgeEve
         ...(record.s3.object.versionId ? { 'version-id': record.s3.object.versionId } : {}),
         sequencer: nextSequencer(record.s3.object.sequencer),
       },
-      'request-id': randomUUID(),
+      // The write's own request id (its response's x-amz-request-id), as S3 sends it.
+      'request-id': record.requestId ?? randomUUID(),
       requester: LOCAL_ACCOUNT,
       reason: record.eventName === 'ObjectCreated:Copy' ? 'CopyObject' : 'PutObject',
     },

@@ -107,6 +107,30 @@ describe('a dropped dataset', () => {
   });
 });
 
+describe("two drops of the same bytes at the same key at the same moment, through the CLI's target", () => {
+  test("each follows its own execution: the S3 event's request-id is the PutObject's x-amz-request-id", async () => {
+    const stack = await connectStack(
+      { stack: t.cloud.localStack.name, region: t.cloud.region },
+      { endpoint: t.cloud.awsEndpoint, credentials: t.cloud.credentials },
+    );
+    const target = new LocalTarget(t.cloud, stack);
+    const key = s3Keys.dataset('starter-race', 'data.csv');
+    const body = Buffer.from(binaryClassificationCsv(50, 3));
+    // The executions wait for the training slot (held here), so all are RUNNING while the drops look for them.
+    expect(await t.registry.leases.acquireTraining('starter-race', 'another-run', 3600)).toBe(true);
+    try {
+      const names = await Promise.all([0, 1, 2].map(() => target.dropDataset(key, body, { [TARGET_METADATA_KEY]: 'label' })));
+      expect(new Set(names).size).toBe(3);
+      for (const name of names) {
+        const input = JSON.parse((await describeExecution(executionArnOf(stateMachineArn, name))).input!) as EventBridgeEvent;
+        expect(input.detail['request-id']).toMatch(/^[0-9A-F]{16}$/);
+      }
+    } finally {
+      await t.registry.leases.releaseTraining('starter-race', 'another-run');
+    }
+  });
+});
+
 describe('one object version delivered more than once', () => {
   const MODEL = 'starter-twice';
   /** Who holds the model's training slot while the test redelivers, so that the execution keeps running. */

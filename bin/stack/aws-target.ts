@@ -189,7 +189,7 @@ export class AwsTarget implements LoopTarget {
     return this.untilStarted(
       this.pipelineStateMachineArn,
       key,
-      () => this.findDropExecution(this.pipelineStateMachineArn, key, put.ETag, started, seen),
+      () => this.findDropExecution(this.pipelineStateMachineArn, key, put, started, seen),
       failure,
     );
   }
@@ -222,14 +222,20 @@ export class AwsTarget implements LoopTarget {
     }
   }
 
-  /** The newest executions' inputs, for the drop of `key` with `etag` made at `since`. */
+  /**
+   * The newest executions' inputs, for the drop of `key` answered by `put` at `since`: the event
+   * whose `request-id` is the write's request id (S3 sends it in the event), else, for an event
+   * without one, the key's event with the write's ETag (the same for two writes of the same bytes).
+   */
   private async findDropExecution(
     stateMachineArn: string,
     key: string,
-    etag: string | undefined,
+    put: { readonly ETag?: string; readonly $metadata: { readonly requestId?: string } },
     since: number,
     seen: Set<string>,
   ): Promise<string | undefined> {
+    const etag = put.ETag;
+    const requestId = put.$metadata.requestId;
     const listed = await this.call('states:ListExecutions', () =>
       sfnClient().send(new ListExecutionsCommand({ stateMachineArn, maxResults: 25 })),
     );
@@ -243,13 +249,17 @@ export class AwsTarget implements LoopTarget {
       if (e.startDate && e.startDate.getTime() < since - slack) continue;
       seen.add(e.executionArn);
       const d = await this.describeArn(e.executionArn);
-      let input: { detail?: { object?: { key?: string; etag?: string } } } = {};
+      let input: { detail?: { object?: { key?: string; etag?: string }; 'request-id'?: string } } = {};
       try {
         input = JSON.parse(d?.input ?? '{}') as typeof input;
       } catch {
         continue; // not a drop's event
       }
-      if (input.detail?.object?.key === key && (!etag || clean(input.detail.object.etag) === clean(etag))) return e.name;
+      if (input.detail?.object?.key !== key) continue;
+      const eventRequest = input.detail['request-id'];
+      if (requestId && eventRequest) {
+        if (eventRequest === requestId) return e.name;
+      } else if (!etag || clean(input.detail.object.etag) === clean(etag)) return e.name;
     }
     return undefined;
   }
@@ -292,7 +302,7 @@ export class AwsTarget implements LoopTarget {
     if (!put.VersionId || put.VersionId === 'null') {
       // The local stack's S3 keeps no versions: the execution whose input is this key's event with this ETag.
       const seen = new Set<string>();
-      return this.untilStarted(stateMachineArn, key, () => this.findDropExecution(stateMachineArn, key, put.ETag, started, seen), failure);
+      return this.untilStarted(stateMachineArn, key, () => this.findDropExecution(stateMachineArn, key, put, started, seen), failure);
     }
     this.options.log(`put s3://${this.dataBucket}/${key} (version ${put.VersionId}); waiting for its batch execution...`);
     const name = executionName({ bucket: { name: this.dataBucket }, object: { key, 'version-id': put.VersionId } }, BATCH_PREFIX);

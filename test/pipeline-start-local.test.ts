@@ -20,6 +20,7 @@ import { TARGET_METADATA_KEY } from '../lambdas/data/ingest';
 import { executionArnOf, executionName, type ObjectCreatedEvent, type StartResult } from '../lambdas/pipeline/start';
 import type { Delivery, LocalCloud } from '../local/cloud';
 import { LocalTarget } from '../bin/local-target';
+import { AwsTarget } from '../bin/stack/aws-target';
 import { connectStack } from '../bin/stack/deployed-stack';
 import type { EventBridgeEvent } from '../local/events';
 import { ExecutionLedger } from '../local/executions';
@@ -127,6 +128,47 @@ describe("two drops of the same bytes at the same key at the same moment, throug
       }
     } finally {
       await t.registry.leases.releaseTraining('starter-race', 'another-run');
+    }
+  });
+});
+
+describe('a drop on a busy stack', () => {
+  test('is found however many executions started between its own and its first search: ListExecutions is read page after page', async () => {
+    const stack = await connectStack(
+      { stack: t.cloud.localStack.name, region: t.cloud.region },
+      { endpoint: t.cloud.awsEndpoint, credentials: t.cloud.credentials },
+    );
+    // Pages of 5 executions, and 12 others started after this drop's and before its search: the
+    // drop's is on the third page.
+    const target = new AwsTarget(stack, { log: () => {}, processClients: true, followStates: false, listPageSize: 5 });
+    const key = s3Keys.dataset('starter-busy', 'data.csv');
+    const mine = t.cloud.nextExecutionFor(key);
+    const pages: number[] = [];
+    const seam = target as unknown as { call<T>(action: string, send: () => Promise<T>): Promise<T> };
+    const call = seam.call.bind(target);
+    let crowded = false;
+    seam.call = async <T>(action: string, send: () => Promise<T>): Promise<T> => {
+      if (action === 'states:ListExecutions') {
+        if (!crowded) {
+          crowded = true;
+          await mine; // this drop's execution has started...
+          // ...then 12 others (retraining a model that does not exist: each fails at once).
+          for (let i = 0; i < 12; i++) {
+            t.cloud.startExecution(stateMachineArn, { detail: { retrain: { model: 'starter-busy-none' } } }, `starter-busy-other-${i}`);
+            await new Promise((resolve) => setTimeout(resolve, 2));
+          }
+        }
+        pages.push(pages.length + 1);
+      }
+      return call(action, send);
+    };
+    expect(await t.registry.leases.acquireTraining('starter-busy', 'another-run', 3600)).toBe(true);
+    try {
+      const name = await target.dropDataset(key, Buffer.from(binaryClassificationCsv(50, 5)), { [TARGET_METADATA_KEY]: 'label' });
+      expect(name).toBe(await mine);
+      expect(pages.length).toBeGreaterThanOrEqual(3);
+    } finally {
+      await t.registry.leases.releaseTraining('starter-busy', 'another-run');
     }
   });
 });

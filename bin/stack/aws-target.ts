@@ -57,6 +57,12 @@ export interface AwsTargetOptions {
    * @default true
    */
   readonly followStates?: boolean;
+  /**
+   * Executions per ListExecutions page when a drop's execution is looked for on a bucket without
+   * object versions (the local stack's): pages are read, newest first, down to the drop's time.
+   * @default 100
+   */
+  readonly listPageSize?: number;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -236,31 +242,41 @@ export class AwsTarget implements LoopTarget {
   ): Promise<string | undefined> {
     const etag = put.ETag;
     const requestId = put.$metadata.requestId;
-    const listed = await this.call('states:ListExecutions', () =>
-      sfnClient().send(new ListExecutionsCommand({ stateMachineArn, maxResults: 25 })),
-    );
     const clean = (tag: string | undefined) => (tag ?? '').replace(/"/g, '');
     // Clocks differ between this machine and AWS: a minute of slack. An endpoint on this machine
     // shares its clock, and an execution started before the put (the same bytes dropped a moment
     // ago) must not be taken for this drop's.
     const slack = this.onThisMachine ? 0 : 60_000;
-    for (const e of listed.executions ?? []) {
-      if (!e.executionArn || seen.has(e.executionArn)) continue;
-      if (e.startDate && e.startDate.getTime() < since - slack) continue;
-      seen.add(e.executionArn);
-      const d = await this.describeArn(e.executionArn);
-      let input: { detail?: { object?: { key?: string; etag?: string }; 'request-id'?: string } } = {};
-      try {
-        input = JSON.parse(d?.input ?? '{}') as typeof input;
-      } catch {
-        continue; // not a drop's event
+    // Newest first, page after page, down to the first execution started before the put: however
+    // many others started since (a busy stack), the drop's is among them.
+    let nextToken: string | undefined;
+    do {
+      const listed = await this.call('states:ListExecutions', () =>
+        sfnClient().send(new ListExecutionsCommand({ stateMachineArn, maxResults: this.options.listPageSize ?? 100, nextToken })),
+      );
+      // (A page that reaches back past the put is the last one read.)
+      nextToken = listed.nextToken;
+      for (const e of listed.executions ?? []) {
+        if (e.startDate && e.startDate.getTime() < since - slack) {
+          nextToken = undefined;
+          continue;
+        }
+        if (!e.executionArn || seen.has(e.executionArn)) continue;
+        seen.add(e.executionArn);
+        const d = await this.describeArn(e.executionArn);
+        let input: { detail?: { object?: { key?: string; etag?: string }; 'request-id'?: string } } = {};
+        try {
+          input = JSON.parse(d?.input ?? '{}') as typeof input;
+        } catch {
+          continue; // not a drop's event
+        }
+        if (input.detail?.object?.key !== key) continue;
+        const eventRequest = input.detail['request-id'];
+        if (requestId && eventRequest) {
+          if (eventRequest === requestId) return e.name;
+        } else if (!etag || clean(input.detail.object.etag) === clean(etag)) return e.name;
       }
-      if (input.detail?.object?.key !== key) continue;
-      const eventRequest = input.detail['request-id'];
-      if (requestId && eventRequest) {
-        if (eventRequest === requestId) return e.name;
-      } else if (!etag || clean(input.detail.object.etag) === clean(etag)) return e.name;
-    }
+    } while (nextToken);
     return undefined;
   }
 

@@ -9,6 +9,29 @@ import { prepareScan } from '../lambdas/data/scan';
 import { ChunkLines, LineTracker, lineFeeds } from '../lambdas/data/text-tracking';
 import { prng } from '../lambdas/shared/prng';
 
+/**
+ * `bytes` pushed to a released LineTracker and to ChunkLines in chunks of 1 to `maxChunk` bytes:
+ * the same line for offsets from a few bytes before each chunk to one past its end (every
+ * `step()`-th one), and for the chunk's end.
+ */
+function expectSameLines(bytes: Buffer, random: () => number, maxChunk: number, step: () => number): void {
+  const text = bytes.toString('latin1');
+  const tracker = new LineTracker();
+  tracker.release();
+  const lines = new ChunkLines();
+  let base = 0;
+  while (base < bytes.length) {
+    const chunk = bytes.subarray(base, base + 1 + Math.floor(random() * maxChunk));
+    tracker.push(chunk, base);
+    lines.push(chunk, base);
+    for (let offset = Math.max(0, base - 3); offset <= base + chunk.length; offset += step()) {
+      expect({ text, offset, line: lines.lineOf(offset) }).toEqual({ text, offset, line: tracker.lineOf(offset) });
+    }
+    expect(lines.lineOf(base + chunk.length)).toBe(tracker.lineOf(base + chunk.length));
+    base += chunk.length;
+  }
+}
+
 test('the same lines as the released LineTracker, at every offset of the latest chunk and before it', () => {
   const random = prng(23);
   const alphabet = ['a', '7', ',', '\r', '\n', '\r\n', '\r\n', 'é', '\0', '\t', '\x0e', '\x0d\x0d'];
@@ -16,22 +39,7 @@ test('the same lines as the released LineTracker, at every offset of the latest 
     let text = '';
     const length = Math.floor(random() * 120);
     for (let i = 0; i < length; i++) text += alphabet[Math.floor(random() * alphabet.length)];
-    const bytes = Buffer.from(text);
-    const tracker = new LineTracker();
-    tracker.release();
-    const lines = new ChunkLines();
-    let base = 0;
-    while (base < bytes.length) {
-      const size = 1 + Math.floor(random() * 12);
-      const chunk = bytes.subarray(base, base + size);
-      tracker.push(chunk, base);
-      lines.push(chunk, base);
-      // Offsets from a few bytes before the chunk to one past its end.
-      for (let offset = Math.max(0, base - 3); offset <= base + chunk.length; offset++) {
-        expect({ text, offset, line: lines.lineOf(offset) }).toEqual({ text, offset, line: tracker.lineOf(offset) });
-      }
-      base += chunk.length;
-    }
+    expectSameLines(Buffer.from(text), random, 12, () => 1);
   }
 });
 
@@ -43,22 +51,7 @@ test('chunks without a CR (the LFs counted a word at a time) give the same lines
     let text = '';
     const length = Math.floor(random() * 3000);
     for (let i = 0; i < length; i++) text += random() < 0.003 ? '\r\n' : alphabet[Math.floor(random() * alphabet.length)];
-    const bytes = Buffer.from(text);
-    const tracker = new LineTracker();
-    tracker.release();
-    const lines = new ChunkLines();
-    let base = 0;
-    while (base < bytes.length) {
-      const size = 1 + Math.floor(random() * 1500);
-      const chunk = bytes.subarray(base, base + size);
-      tracker.push(chunk, base);
-      lines.push(chunk, base);
-      for (let offset = Math.max(0, base - 3); offset <= base + chunk.length; offset += 1 + Math.floor(random() * 40)) {
-        expect({ n, offset, line: lines.lineOf(offset) }).toEqual({ n, offset, line: tracker.lineOf(offset) });
-      }
-      expect(lines.lineOf(base + chunk.length)).toBe(tracker.lineOf(base + chunk.length));
-      base += chunk.length;
-    }
+    expectSameLines(Buffer.from(text), random, 1500, () => 1 + Math.floor(random() * 40));
   }
   // A CRLF cut between chunks, the chunk after it holding no CR: its LF is no line break of its own.
   for (const cuts of [

@@ -401,13 +401,8 @@ export const lineCommas = { at: new Int32Array(256), count: 0 };
 export function plainLineHash(bytes: Uint8Array, start: number, end: number): number {
   const m = room(3 * (end - start) + 4);
   const out = scratchView;
-  if (bytes !== lineBytes) {
-    lineBytes = bytes;
-    lineView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  const words = lineView as DataView;
-  let commas = lineCommas.at;
-  if (commas.length < end - start) commas = lineCommas.at = new Int32Array(Math.max(commas.length * 2, end - start));
+  const words = viewOf(bytes);
+  const commas = commaRoom(end - start);
   lineCommas.count = 0;
   m[0] = 0x5b; // [
   m[1] = 0x22; // "
@@ -451,9 +446,24 @@ export function plainLineHash(bytes: Uint8Array, start: number, end: number): nu
   return sha1Prefix(m, n + 2);
 }
 
-/** The bytes plainLineHash read last, and a view of them (a chunk's lines share it). */
+/** The bytes a plain line's hash read last, and a view of them (a chunk's lines share it). */
 let lineBytes: Uint8Array | null = null;
 let lineView: DataView | null = null;
+
+/** A view of `bytes`, kept while the lines hashed are in the same bytes. */
+function viewOf(bytes: Uint8Array): DataView {
+  if (bytes !== lineBytes) {
+    lineBytes = bytes;
+    lineView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  return lineView as DataView;
+}
+
+/** lineCommas' offsets, with room for the commas of a line of `length` bytes. */
+function commaRoom(length: number): Int32Array {
+  if (lineCommas.at.length < length) lineCommas.at = new Int32Array(Math.max(lineCommas.at.length * 2, length));
+  return lineCommas.at;
+}
 
 /** MurmurHash3's mixing of one 4-byte block `k` into the state `h`. */
 function murmurBlock(h: number, k: number): number {
@@ -503,13 +513,8 @@ export function murmur3Text(text: string): number {
  * byte into the next, so no byte is taken for a comma that is not one).
  */
 export function plainLineMurmur3(bytes: Uint8Array, start: number, end: number): number {
-  if (bytes !== lineBytes) {
-    lineBytes = bytes;
-    lineView = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  const view = lineView as DataView;
-  let commas = lineCommas.at;
-  if (commas.length < end - start) commas = lineCommas.at = new Int32Array(Math.max(commas.length * 2, end - start));
+  const view = viewOf(bytes);
+  const commas = commaRoom(end - start);
   let n = 0;
   let h = 0;
   let i = start;

@@ -15,7 +15,7 @@ import type { ExecutionEnd, ExecutionEndStatus } from '../shared/execution-statu
 import { BATCH_PREFIX } from '../shared/layout';
 import { publishOrLog, type BatchScoringFailedDetail, type EventTargets } from '../shared/events';
 import { modelOfExecutionName } from '../pipeline/start';
-import { head } from '../shared/storage';
+import { exists } from '../shared/storage';
 import { batchFailedEvent, causeOf, failureMarkerKey, markFailureReported, modelOfBatchKey } from './events';
 
 export interface BatchEndedResult {
@@ -81,15 +81,4 @@ export async function batchExecutionEnded(
   await publishOrLog([batchFailedEvent(detail)], targets);
   await markFailureReported(bucket, detail);
   return { run, status: end.status, published: true, reason: 'reported' };
-}
-
-async function exists(bucket: string, key: string): Promise<boolean> {
-  try {
-    await head(bucket, key);
-    return true;
-  } catch (error) {
-    const name = (error as Error).name;
-    if (name === 'NotFound' || name === 'NoSuchKey') return false;
-    throw error;
-  }
 }

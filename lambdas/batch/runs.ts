@@ -33,7 +33,7 @@ import { BatchInputInvalid } from '../shared/errors';
 import { BATCH_PARTS_PREFIX, BATCH_PREFIX, MODEL_NAME_PATTERN, ALIAS_NAME_PATTERN, parseS3Uri, s3Keys, s3Uri } from '../shared/layout';
 import { inputFields } from '../shared/model-inputs';
 import { publishOrLog, type EventTargets } from '../shared/events';
-import { getBytes, getJson, head, putBytes, putJson, upload } from '../shared/storage';
+import { getBytes, getJson, head, isMissingObject, putBytes, putJson, upload } from '../shared/storage';
 import { batchCaptureRecords, partSampleSize, Reservoir, sampleLines, type SampledRow } from './capture-sample';
 import { batchCompletedEvent } from './events';
 import { textPartFrom, type FileLayout, type PartRange } from './part-rows';
@@ -238,7 +238,7 @@ async function earlierRun(bucket: string, model: string, sha256: string, version
   try {
     return await getJson<BatchSummary>(bucket, contentKey(model, sha256, version));
   } catch (error) {
-    if ((error as Error).name === 'NoSuchKey') return undefined;
+    if (isMissingObject(error)) return undefined;
     throw error;
   }
 }
@@ -326,7 +326,7 @@ async function captureKeyOf(plan: BatchPlan, now: Date): Promise<string> {
   try {
     return (await getJson<{ key: string }>(plan.input.bucket, record)).key;
   } catch (error) {
-    if ((error as Error).name !== 'NoSuchKey') throw error;
+    if (!isMissingObject(error)) throw error;
   }
   const key = s3Keys.capture(plan.model.name, now, `batch-${plan.run}`);
   await putJson(plan.input.bucket, record, { key });

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { InvalidInput } from '../shared/errors';
 import { DATASETS_PREFIX, s3Uri } from '../shared/layout';
-import { getBytes } from '../shared/storage';
+import { getBytes, isMissingObject } from '../shared/storage';
 import { hyperparameterNameViolation, hyperparameterViolation, MAX_HYPERPARAMETERS } from './hyperparameter-limits';
 
 export const HYPERPARAMETERS_FILE = 'hyperparameters.json';
@@ -94,8 +94,7 @@ export async function readHyperparameters(
   try {
     bytes = await getBytes(bucket, key);
   } catch (error) {
-    const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-    if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return {};
+    if (isMissingObject(error)) return {};
     throw error;
   }
   return parseHyperparameters(bytes.toString('utf8'), s3Uri(bucket, key), stackNames);

@@ -10,7 +10,7 @@ import { assertModelName, parseDatasetKey, s3Keys, s3Uri } from '../shared/layou
 import { isTrainRequest, type IngestInput, type IngestOutput, type ObjectCreatedEvent } from '../shared/pipeline';
 import { Registry } from '../shared/registry/registry';
 import { SCHEMA_FILE_NAME, isSchemaFile, parseSchemaFile, type SchemaInput } from '../shared/schema-file';
-import { getBytes, getStream, head, upload } from '../shared/storage';
+import { getBytes, getStream, head, isMissingObject, upload } from '../shared/storage';
 import { DEFAULT_GZIP_LIMITS, formatFromName, type DatasetSource } from './formats';
 import { TRAINER_METADATA_KEY, withTrainerChoice } from '../shared/trainers';
 import { HYPERPARAMETERS_FILE, parseHyperparameters, readHyperparameters } from './hyperparameters';
@@ -53,8 +53,7 @@ export async function declaredSchema(bucket: string, model: string): Promise<Sch
   try {
     bytes = await getBytes(bucket, key);
   } catch (error) {
-    if ((error as Error).name === 'NoSuchKey' || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
-      return undefined;
+    if (isMissingObject(error)) return undefined;
     throw error;
   }
   const parsed = parseSchemaFile(bytes.toString('utf8'), s3Uri(bucket, key));

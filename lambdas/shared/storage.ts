@@ -47,6 +47,28 @@ export async function head(bucket: string, key: string, versionId?: string) {
   return s3Client().send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }));
 }
 
+/**
+ * Whether an S3 error says the object is not there: GetObject's NoSuchKey, HeadObject's NotFound
+ * (a HEAD answer has no body to name the error), or another 404, but not a missing bucket (a
+ * misconfiguration, not an absent object).
+ */
+export function isMissingObject(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } } | null;
+  if (e?.name === 'NoSuchBucket') return false;
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+}
+
+/** Whether an object is there (HeadObject); any error but its absence is thrown. */
+export async function exists(bucket: string, key: string): Promise<boolean> {
+  try {
+    await head(bucket, key);
+    return true;
+  } catch (error) {
+    if (isMissingObject(error)) return false;
+    throw error;
+  }
+}
+
 export async function tag(bucket: string, key: string, tags: Record<string, string>, versionId?: string): Promise<void> {
   await s3Client().send(
     new PutObjectTaggingCommand({

@@ -12,10 +12,10 @@
  */
 import { plainDecimal, type CsvRecord } from '../data/readers/csv-tokenizer';
 import { DEFAULT_MAX_CATEGORY_LENGTH } from '../shared/category-limit';
-import { datePart, parseDateTime, type DatePart, type DateTime } from '../shared/datetime';
+import type { DatePart, DateTime } from '../shared/datetime';
 import type { ColumnBatch, InstanceEncoder } from '../shared/model-runtime';
 import { FLOAT32_MAX } from '../inference/validate';
-import { featurePlan, knownCategories } from './feature-plan';
+import { categoryOfText, derivedValue, featurePlan, knownCategories, timeOfText } from './feature-plan';
 
 /** Categories a record's text is compared with one by one, at most (more: a string per cell and a map lookup). */
 const FEW_CATEGORIES = 16;
@@ -105,13 +105,9 @@ export class CellEncoder {
     const times = this.times;
     for (let d = 0; d < this.dates.length; d++) {
       const { column, format } = this.dates[d];
-      const cell = CellEncoder.cell(cells, record, column);
-      if (cell.trim() === '') times[d] = undefined;
-      else {
-        const time = parseDateTime(cell, format);
-        if (time === undefined) return false;
-        times[d] = time;
-      }
+      const time = timeOfText(CellEncoder.cell(cells, record, column), format);
+      if (time === null) return false;
+      times[d] = time;
     }
     const width = this.numeric.length;
     const numeric = batch.numeric;
@@ -133,9 +129,7 @@ export class CellEncoder {
           }
         }
       } else {
-        const time = times[step.date];
-        value = time === undefined ? NaN : datePart(time, step.part);
-        if (!Number.isFinite(value)) value = NaN;
+        value = derivedValue(times[step.date], step.part);
       }
       numeric[row * width + i] = value;
     }
@@ -153,17 +147,10 @@ export class CellEncoder {
           continue;
         }
       }
-      const cell = CellEncoder.cell(cells, record, column);
-      if (cell.trim() === '') batch.categorical[c][row] = '';
-      // Longer than the check allows (a known category may be too, when ingestion allowed more).
-      else if (cell.length > DEFAULT_MAX_CATEGORY_LENGTH) return false;
-      else if (known === undefined) batch.categorical[c][row] = cell;
-      else {
-        // The card's string, equal to the cell: the batch holds no slice of the input's text.
-        const category = known.get(cell);
-        if (category === undefined) return false;
-        batch.categorical[c][row] = category;
-      }
+      // (A known category as the card's string, equal to the cell: the batch holds no slice of the input's text.)
+      const category = categoryOfText(CellEncoder.cell(cells, record, column), known);
+      if (category === undefined) return false;
+      batch.categorical[c][row] = category;
     }
     return true;
   }

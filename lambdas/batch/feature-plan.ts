@@ -6,7 +6,8 @@
  * encoders cannot disagree on the model's inputs; they differ only in how a row holds its values
  * (a cell by index, an object's field by name).
  */
-import type { DatePart } from '../shared/datetime';
+import { DEFAULT_MAX_CATEGORY_LENGTH } from '../shared/category-limit';
+import { datePart, parseDateTime, type DatePart, type DateTime } from '../shared/datetime';
 import { inputFields } from '../shared/model-inputs';
 import type { InstanceEncoder } from '../shared/model-runtime';
 
@@ -50,4 +51,31 @@ export function featurePlan(encoder: InstanceEncoder): FeaturePlan | undefined {
 /** Each known category mapped to the card's own string (the batch then holds no slice of the input), or undefined when any goes. */
 export function knownCategories(categories: readonly string[]): ReadonlyMap<string, string> | undefined {
   return categories.length > 0 ? new Map(categories.map((c) => [c, c])) : undefined;
+}
+
+/**
+ * A date-time input's text as both encoders read it: undefined for a blank one (missing), null
+ * for one it cannot read (the per-row path decides), else its time.
+ */
+export function timeOfText(text: string, format: string | undefined): DateTime | undefined | null {
+  if (text.trim() === '') return undefined;
+  return parseDateTime(text, format) ?? null;
+}
+
+/** A part of a row's date-time input (`time`, undefined when missing): NaN when missing or not finite, as the per-row path encodes it. */
+export function derivedValue(time: DateTime | undefined, part: DatePart): number {
+  const value = time === undefined ? NaN : datePart(time, part);
+  return Number.isFinite(value) ? value : NaN;
+}
+
+/**
+ * A categorical feature's text as the batch holds it: '' for a blank one (missing), the card's
+ * own string for a known category (`known`: knownCategories), the text itself when any category
+ * goes; undefined when the per-row path must decide (too long, or unknown).
+ */
+export function categoryOfText(text: string, known: ReadonlyMap<string, string> | undefined): string | undefined {
+  if (text.trim() === '') return '';
+  // Longer than the check allows (a known category may be too, when ingestion allowed more).
+  if (text.length > DEFAULT_MAX_CATEGORY_LENGTH) return undefined;
+  return known === undefined ? text : known.get(text);
 }

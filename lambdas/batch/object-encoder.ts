@@ -12,10 +12,10 @@
  * and encoded exactly as on the per-row path; test/batch-fast-path.test.ts compares the two.
  */
 import { DEFAULT_MAX_CATEGORY_LENGTH } from '../shared/category-limit';
-import { datePart, parseDateTime, type DateTime } from '../shared/datetime';
+import type { DateTime } from '../shared/datetime';
 import type { ColumnBatch, InstanceEncoder } from '../shared/model-runtime';
 import { FLOAT32_MAX } from '../inference/validate';
-import { featurePlan, knownCategories, type PlannedNumeric } from './feature-plan';
+import { categoryOfText, derivedValue, featurePlan, knownCategories, timeOfText, type PlannedNumeric } from './feature-plan';
 
 /** Encodes JSON objects (a JSON Lines row as JSON.parse gives it) for one model. */
 export class ObjectEncoder {
@@ -54,10 +54,9 @@ export class ObjectEncoder {
       const value = object[name];
       if (value === null) times[d] = undefined;
       else if (typeof value !== 'string') return false;
-      else if (value.trim() === '') times[d] = undefined;
       else {
-        const time = parseDateTime(value, format);
-        if (time === undefined) return false;
+        const time = timeOfText(value, format);
+        if (time === null) return false;
         times[d] = time;
       }
     }
@@ -76,9 +75,7 @@ export class ObjectEncoder {
         } else if (step.boolean !== undefined && typeof raw === 'boolean') value = raw ? 1 : 0;
         else return false;
       } else {
-        const time = times[step.date];
-        value = time === undefined ? NaN : datePart(time, step.part);
-        if (!Number.isFinite(value)) value = NaN;
+        value = derivedValue(times[step.date], step.part);
       }
       numeric[row * width + i] = value;
     }
@@ -87,11 +84,10 @@ export class ObjectEncoder {
       if (!Object.hasOwn(object, name)) return false;
       const value = object[name];
       if (value === null) batch.categorical[c][row] = '';
+      // (The API's check refuses a long string before it looks for a blank one; a cell is blank first.)
       else if (typeof value !== 'string' || value.length > DEFAULT_MAX_CATEGORY_LENGTH) return false;
-      else if (value.trim() === '') batch.categorical[c][row] = '';
-      else if (known === undefined) batch.categorical[c][row] = value;
       else {
-        const category = known.get(value);
+        const category = categoryOfText(value, known);
         if (category === undefined) return false;
         batch.categorical[c][row] = category;
       }

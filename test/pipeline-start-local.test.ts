@@ -19,7 +19,7 @@ import { logger } from '../lambdas/shared/observability';
 import { TARGET_METADATA_KEY } from '../lambdas/data/ingest';
 import { executionArnOf, executionName, type ObjectCreatedEvent, type StartResult } from '../lambdas/pipeline/start';
 import type { Delivery, LocalCloud } from '../local/cloud';
-import { LocalTarget } from '../bin/local-target';
+import { LocalTarget, localTarget } from '../bin/local-target';
 import { AwsTarget } from '../bin/stack/aws-target';
 import { connectStack } from '../bin/stack/deployed-stack';
 import type { EventBridgeEvent } from '../local/events';
@@ -62,6 +62,14 @@ async function drop(model: string, fileName: string, seed: number): Promise<stri
     }),
   );
   return started;
+}
+
+/** The local stack as the CLI finds it: DescribeStacks at the home's edge. */
+function localStack(): ReturnType<typeof connectStack> {
+  return connectStack(
+    { stack: t.cloud.localStack.name, region: t.cloud.region },
+    { endpoint: t.cloud.awsEndpoint, credentials: t.cloud.credentials },
+  );
 }
 
 /** The one target result of an event delivered to the dataset rule. */
@@ -110,11 +118,7 @@ describe('a dropped dataset', () => {
 
 describe("two drops of the same bytes at the same key at the same moment, through the CLI's target", () => {
   test("each follows its own execution: the S3 event's request-id is the PutObject's x-amz-request-id", async () => {
-    const stack = await connectStack(
-      { stack: t.cloud.localStack.name, region: t.cloud.region },
-      { endpoint: t.cloud.awsEndpoint, credentials: t.cloud.credentials },
-    );
-    const target = new LocalTarget(t.cloud, stack);
+    const target = await localTarget(t.cloud);
     const key = s3Keys.dataset('starter-race', 'data.csv');
     const body = Buffer.from(binaryClassificationCsv(50, 3));
     // The executions wait for the training slot (held here), so all are RUNNING while the drops look for them.
@@ -134,10 +138,7 @@ describe("two drops of the same bytes at the same key at the same moment, throug
 
 describe('a drop on a busy stack', () => {
   test('is found however many executions started between its own and its first search: ListExecutions is read page after page', async () => {
-    const stack = await connectStack(
-      { stack: t.cloud.localStack.name, region: t.cloud.region },
-      { endpoint: t.cloud.awsEndpoint, credentials: t.cloud.credentials },
-    );
+    const stack = await localStack();
     // Pages of 5 executions, and 12 others started after this drop's and before its search: the
     // drop's is on the third page.
     const target = new AwsTarget(stack, { log: () => {}, processClients: true, followStates: false, listPageSize: 5 });
@@ -290,10 +291,7 @@ describe('the starter on a bad event', () => {
     const cloud = Object.create(t.cloud, {
       nextExecutionFor: { value: (k: string) => (k === key ? Promise.reject(new Error(reason)) : t.cloud.nextExecutionFor(k)) },
     }) as LocalCloud;
-    const stack = await connectStack(
-      { stack: t.cloud.localStack.name, region: t.cloud.region },
-      { endpoint: t.cloud.awsEndpoint, credentials: t.cloud.credentials },
-    );
+    const stack = await localStack();
     const target = new LocalTarget(cloud, stack);
     await expect(target.dropDataset(key, Buffer.from('a,b\n1,2\n'), {})).rejects.toThrow(reason);
   });

@@ -24,7 +24,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { uriEncode } from '../../local/sigv4-verify';
 import { s3Client, sfnClient, useAwsSettings } from '../../lambdas/shared/clients';
 import { executionArnOf, executionName } from '../../lambdas/pipeline/start';
-import { BATCH_PREFIX } from '../../lambdas/shared/layout';
+import { BATCH_PREFIX, DATASETS_PREFIX } from '../../lambdas/shared/layout';
 import { CliError } from '../cli-error';
 import type { ApiAnswer, ExecutionEnd, ExecutionStep, InvokedFunction, LoopTarget } from '../target';
 import { stepOf, type HistoryEventLike } from '../execution-steps';
@@ -176,28 +176,37 @@ export class AwsTarget implements LoopTarget {
   }
 
   async dropDataset(key: string, body: Buffer, metadata: Record<string, string>): Promise<string> {
+    return this.drop(this.pipelineStateMachineArn, DATASETS_PREFIX, key, body, metadata, 'execution');
+  }
+
+  /**
+   * Put `body` at `key` and wait for the execution of `stateMachineArn` its event starts: on a
+   * versioned bucket (the stack's is) named by the object version (the starter's executionName
+   * with `prefix`); otherwise (the local stack's S3 keeps no versions) found by findDropExecution.
+   */
+  private async drop(
+    stateMachineArn: string,
+    prefix: string,
+    key: string,
+    body: Buffer,
+    metadata: Record<string, string>,
+    what: string,
+  ): Promise<string> {
     const started = Date.now();
     const failure = this.deliveryFailure(key); // before the put, whose event may be delivered before it answers
     const put = await this.call('s3:PutObject', () =>
       s3Client().send(new PutObjectCommand({ Bucket: this.dataBucket, Key: key, Body: body, Metadata: metadata })),
     );
-    this.options.log(
-      `put s3://${this.dataBucket}/${key}${put.VersionId ? ` (version ${put.VersionId})` : ''}; waiting for its execution...`,
-    );
-    // A versioned bucket (the stack's is) names the version, and with it the execution.
-    if (put.VersionId && put.VersionId !== 'null') {
-      const name = executionName({ bucket: { name: this.dataBucket }, object: { key, 'version-id': put.VersionId } });
-      await this.untilStarted(this.pipelineStateMachineArn, key, async () => ((await this.describe(name)) ? name : undefined), failure);
+    const versioned = put.VersionId !== undefined && put.VersionId !== 'null';
+    this.options.log(`put s3://${this.dataBucket}/${key}${versioned ? ` (version ${put.VersionId})` : ''}; waiting for its ${what}...`);
+    if (versioned) {
+      const name = executionName({ bucket: { name: this.dataBucket }, object: { key, 'version-id': put.VersionId } }, prefix);
+      const arn = executionArnOf(stateMachineArn, name);
+      await this.untilStarted(stateMachineArn, key, async () => ((await this.describeArn(arn)) ? name : undefined), failure);
       return name;
     }
-    // Otherwise (the local stack's S3 keeps no versions) the execution whose input is this key's event with this ETag.
     const seen = new Set<string>();
-    return this.untilStarted(
-      this.pipelineStateMachineArn,
-      key,
-      () => this.findDropExecution(this.pipelineStateMachineArn, key, put, started, seen),
-      failure,
-    );
+    return this.untilStarted(stateMachineArn, key, () => this.findDropExecution(stateMachineArn, key, put, started, seen), failure);
   }
 
   /**
@@ -291,10 +300,6 @@ export class AwsTarget implements LoopTarget {
     });
   }
 
-  private describe(name: string): Promise<DescribeExecutionCommandOutput | undefined> {
-    return this.describeArn(executionArnOf(this.pipelineStateMachineArn, name));
-  }
-
   async startPipeline(input: unknown, name: string): Promise<void> {
     await this.call('states:StartExecution', () =>
       sfnClient().send(new StartExecutionCommand({ stateMachineArn: this.pipelineStateMachineArn, name, input: JSON.stringify(input) })),
@@ -309,26 +314,7 @@ export class AwsTarget implements LoopTarget {
   }
 
   async dropBatchFile(key: string, body: Buffer, metadata: Record<string, string>): Promise<string> {
-    const stateMachineArn = this.batchStateMachineArn;
-    const started = Date.now();
-    const failure = this.deliveryFailure(key);
-    const put = await this.call('s3:PutObject', () =>
-      s3Client().send(new PutObjectCommand({ Bucket: this.dataBucket, Key: key, Body: body, Metadata: metadata })),
-    );
-    if (!put.VersionId || put.VersionId === 'null') {
-      // The local stack's S3 keeps no versions: the execution whose input is this key's event with this ETag.
-      const seen = new Set<string>();
-      return this.untilStarted(stateMachineArn, key, () => this.findDropExecution(stateMachineArn, key, put, started, seen), failure);
-    }
-    this.options.log(`put s3://${this.dataBucket}/${key} (version ${put.VersionId}); waiting for its batch execution...`);
-    const name = executionName({ bucket: { name: this.dataBucket }, object: { key, 'version-id': put.VersionId } }, BATCH_PREFIX);
-    await this.untilStarted(
-      stateMachineArn,
-      key,
-      async () => ((await this.describeArn(executionArnOf(stateMachineArn, name))) ? name : undefined),
-      failure,
-    );
-    return name;
+    return this.drop(this.batchStateMachineArn, BATCH_PREFIX, key, body, metadata, 'batch execution');
   }
 
   waitForBatch(name: string): Promise<ExecutionEnd> {

@@ -274,8 +274,8 @@ describe('failures', () => {
       expect(run.code).toBe(0);
       return (JSON.parse(fs.readFileSync(path.join(run.modelDir, 'model-card.json'), 'utf8')) as ModelCard).hyperparameters.max_depth;
     };
-    expect(await depth(999)).toBe(3);
-    expect(await depth(1000)).toBe(6);
+    expect(await depth(9_999)).toBe(3);
+    expect(await depth(10_000)).toBe(6);
   });
 
   it('names an unknown trainer and the ones there are', async () => {

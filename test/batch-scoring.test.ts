@@ -337,6 +337,9 @@ describe('the score-part core', () => {
       .split('\n');
     const damage = ['x', '', ' ', '1e39', 'Infinity', '0x10', ' 12 ', 'gold', '"a,b"', '"=1"'];
     const messy = lines.map((line, i) => {
+      // A column the model does not read (the target) in UTF-8 beyond ASCII, a surrogate pair too:
+      // the row is scored, and its cells are written as read.
+      if (i > 0 && i % 11 === 0) return line.replace(/[^,]*$/, 'sí 𝄞');
       if (i === 0 || i % 3 !== 0) return line;
       const cells = line.split(',');
       if (i % 31 === 0) return cells.slice(1).join(',');

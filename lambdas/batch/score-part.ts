@@ -16,6 +16,7 @@ import { instanceChecker } from '../inference/validate';
 import type { ColumnBatch, ModelRuntime, Prediction } from '../shared/model-runtime';
 import { CellEncoder } from './cell-encoder';
 import { ObjectEncoder } from './object-encoder';
+import { OutputBytes } from './output-bytes';
 import { jsonLineWith, predictionJsonWriter } from './prediction-json';
 import type { CsvRecord } from '../data/readers/csv-tokenizer';
 import type { RandomAccessSource } from '../data/formats';
@@ -36,6 +37,8 @@ export const DEFAULT_SCORE_BATCH_ROWS = 2048;
 const NEEDS_QUOTES = /[",\r\n]/;
 /** Bytes of output held before a write to its sink. */
 const SINK_BATCH = 64 * 1024;
+const COMMA = 0x2c;
+const LF = 0x0a;
 
 export interface ScorePartOptions {
   /** Write only this column of the input (and the prediction) instead of all of them. */
@@ -127,24 +130,40 @@ function cellsOf(row: PartRow | undefined, text: string | undefined): readonly s
 }
 
 /**
- * A scored row's CSV line: the input's cells (`cells`, as cellsText writes them), then row `row`
- * of the model's output (ModelRuntime.run) as the prediction's cells (the label of the most
- * probable class, the first of equals, and each class's probability, or the value). The same
- * bytes as csvLine of the cells and the Prediction's, without building either (`labels`: the
- * classes as csvField writes them, neutralized; numbers need no quoting).
+ * A scored row's CSV line, written to `out`: the input's cells (`cells`, as cellsText writes them;
+ * `ascii` when they are known to be ASCII), then row `row` of the model's output
+ * (ModelRuntime.run) as the prediction's cells (the label of the most probable class, the first
+ * of equals, and each class's probability, or the value). The same bytes as csvLine of the cells
+ * and the Prediction's, without building either (`labels`: the classes as csvField writes them,
+ * neutralized, in UTF-8; numbers need no quoting).
  */
-function predictionLine(cells: string, output: Float32Array, row: number, labels: readonly string[], regression: boolean): string {
-  const line = cells + ',';
-  if (regression) return line + String(output[row]) + '\n';
+function predictionLine(
+  out: OutputBytes,
+  cells: string,
+  ascii: boolean,
+  output: Float32Array,
+  row: number,
+  labels: readonly Uint8Array[],
+  regression: boolean,
+): void {
+  if (ascii) out.ascii(cells);
+  else out.text(cells);
+  out.byte(COMMA);
+  if (regression) {
+    out.ascii(String(output[row]));
+    out.byte(LF);
+    return;
+  }
   const k = labels.length;
   let best = 0;
-  let probabilities = '';
+  for (let c = 1; c < k; c++) if (output[row * k + c] > output[row * k + best]) best = c;
+  out.raw(labels[best]);
   for (let c = 0; c < k; c++) {
-    const p = output[row * k + c];
-    probabilities += ',' + String(p);
-    if (p > output[row * k + best]) best = c;
+    out.byte(COMMA);
+    // String of a number is ASCII: digits, '.', '-', 'e', '+', or Infinity/NaN.
+    out.ascii(String(output[row * k + c]));
   }
-  return line + labels[best] + probabilities + '\n';
+  out.byte(LF);
 }
 
 /** Score one part: see the module's comment. Ends both sinks; on an error destroys them and throws. */
@@ -178,7 +197,7 @@ export async function scorePart(
   let idIndex = -1;
   let headerWritten = false;
   const regression = card.task === 'regression';
-  const labels = classes.map((label) => csvField(spreadsheetSafe(label)));
+  const labels = classes.map((label) => Buffer.from(csvField(spreadsheetSafe(label)), 'utf8'));
   // Rows read but not yet scored, in batches of batchRows filled in order (a chunk of input holds
   // many): each batch's rows in the graph's columns, with each row's input and values (the values
   // only when the per-row path read them; the drift sample builds the others' when it keeps one).
@@ -203,7 +222,8 @@ export async function scorePart(
     return filling;
   };
   let encoder: CellEncoder | undefined;
-  let out = '';
+  // The predictions, as bytes (see output-bytes.ts); the rejected rows, rare, as text.
+  const out = new OutputBytes();
   let errors = '';
   let sinkError: unknown;
   const onSinkError = (error: unknown): void => {
@@ -224,7 +244,7 @@ export async function scorePart(
   const writeHeader = (): void => {
     if (headerWritten || jsonl || header === undefined) return;
     headerWritten = true;
-    out += csvLine([...(idColumn !== undefined ? [idColumn] : header), ...extra].map(spreadsheetSafe));
+    out.text(csvLine([...(idColumn !== undefined ? [idColumn] : header), ...extra].map(spreadsheetSafe)));
   };
   const reject = (line: number, reason: string, problems?: RejectedRow['problems']): void => {
     rowsRejected++;
@@ -253,9 +273,12 @@ export async function scorePart(
       if (jsonl) {
         const own = idColumn !== undefined ? { [idColumn]: row?.object?.[idColumn] ?? null } : (row?.object ?? {});
         const line = predictionJson !== undefined ? jsonLineWith(own, predictionJson(output, i)) : undefined;
-        out += line ?? JSON.stringify({ ...own, prediction: runtime.prediction(output, i) }) + '\n';
-      } else if (idColumn !== undefined) out += predictionLine(cellsText([cellsOf(row, text)[idIndex]]), output, i, labels, regression);
-      else out += predictionLine(text ?? cellsText(cellsOf(row, text)), output, i, labels, regression);
+        out.text(line ?? JSON.stringify({ ...own, prediction: runtime.prediction(output, i) }) + '\n');
+      } else if (idColumn !== undefined)
+        predictionLine(out, cellsText([cellsOf(row, text)[idIndex]]), false, output, i, labels, regression);
+      // A fast row's text is ASCII (CellEncoder.plainLine takes no record with a byte >= 0x80).
+      else if (text !== undefined) predictionLine(out, text, true, output, i, labels, regression);
+      else predictionLine(out, cellsText(cellsOf(row, text)), false, output, i, labels, regression);
       rows[i] = undefined;
       texts[i] = undefined;
       rowValues[i] = undefined;
@@ -270,7 +293,7 @@ export async function scorePart(
     }
     if (all) await scoreBatch(filling);
   };
-  const flush = async (sink: NodeJS.WritableStream, data: string): Promise<void> => {
+  const flush = async (sink: NodeJS.WritableStream, data: string | Buffer): Promise<void> => {
     if (data.length > 0 && !sink.write(data)) await once(sink, 'drain');
     if (sinkError !== undefined) throw sinkError;
   };
@@ -330,11 +353,7 @@ export async function scorePart(
   };
   const onChunk = async (): Promise<void> => {
     await score(filling.n >= batchRows);
-    if (out.length >= SINK_BATCH) {
-      const data = out;
-      out = '';
-      await flush(sinks.predictions, data);
-    }
+    if (out.length >= SINK_BATCH) await flush(sinks.predictions, out.take());
     if (errors.length >= SINK_BATCH) {
       const data = errors;
       errors = '';
@@ -358,9 +377,8 @@ export async function scorePart(
     }
     await score(true);
     writeHeader();
-    await flush(sinks.predictions, out);
+    await flush(sinks.predictions, out.take());
     await flush(sinks.errors, errors);
-    out = '';
     errors = '';
     await Promise.all([endSink(sinks.predictions), endSink(sinks.errors)]);
     if (rowsIn !== rowsScored + rowsRejected)

@@ -1,0 +1,67 @@
+/**
+ * A part's output gathered as UTF-8 bytes in one growing buffer, handed to its sink in pieces of
+ * about SINK_BATCH bytes.
+ *
+ * Why not a string: a predictions line built by `+=` is a tree of small strings (the row's text,
+ * commas, the label, two numbers) that V8 must flatten and then encode to UTF-8 when the sink
+ * takes it; both passes cost more per row than session.run itself (bench/README.md, batch).
+ * Writing the bytes as each piece is made does neither. ASCII pieces are copied by a loop of
+ * charCodeAt, cheaper than a native call for a few dozen characters; anything else goes through
+ * Buffer#write as UTF-8.
+ */
+export class OutputBytes {
+  private bytes: Buffer;
+  /** Bytes written since the last take(). */
+  length = 0;
+
+  /** @param capacity the first buffer's size, and each new one's after take() */
+  constructor(private readonly capacity = 128 * 1024) {
+    this.bytes = Buffer.allocUnsafe(capacity);
+  }
+
+  /** Text known to be ASCII (every character under 0x80), characters [start, end). */
+  ascii(text: string, start = 0, end = text.length): void {
+    this.room(end - start);
+    const bytes = this.bytes;
+    let at = this.length;
+    for (let i = start; i < end; i++) bytes[at++] = text.charCodeAt(i);
+    this.length = at;
+  }
+
+  /** Any text, as UTF-8. */
+  text(text: string): void {
+    // At most 3 bytes per UTF-16 unit (a surrogate pair is 2 units and 4 bytes).
+    this.room(text.length * 3);
+    this.length += this.bytes.write(text, this.length, 'utf8');
+  }
+
+  /** Bytes made beforehand (a label's UTF-8). */
+  raw(source: Uint8Array): void {
+    this.room(source.length);
+    const bytes = this.bytes;
+    let at = this.length;
+    for (let i = 0; i < source.length; i++) bytes[at++] = source[i];
+    this.length = at;
+  }
+
+  /** One byte (an ASCII separator). */
+  byte(value: number): void {
+    this.room(1);
+    this.bytes[this.length++] = value;
+  }
+
+  /** The bytes written so far; later writes go to a new buffer, so the ones handed over stay as they are. */
+  take(): Buffer {
+    const taken = this.bytes.subarray(0, this.length);
+    this.bytes = Buffer.allocUnsafe(Math.max(this.capacity, this.length));
+    this.length = 0;
+    return taken;
+  }
+
+  private room(n: number): void {
+    if (this.length + n <= this.bytes.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.length + n));
+    this.bytes.copy(grown, 0, 0, this.length);
+    this.bytes = grown;
+  }
+}

@@ -1,13 +1,13 @@
 /**
- * A part's output gathered as UTF-8 bytes in one growing buffer, handed to its sink in pieces of
- * about SINK_BATCH bytes.
+ * A part's output gathered as UTF-8 bytes in one growing buffer, which score-part.ts hands to its
+ * sink every SINK_BATCH bytes or so (take()).
  *
  * Why not a string: a predictions line built by `+=` is a tree of small strings (the row's text,
  * commas, the label, two numbers) that V8 must flatten and then encode to UTF-8 when the sink
- * takes it; both passes cost more per row than session.run itself (bench/README.md, batch).
- * Writing the bytes as each piece is made does neither. ASCII pieces are copied by a loop of
- * charCodeAt, cheaper than a native call for a few dozen characters; anything else goes through
- * Buffer#write as UTF-8.
+ * takes it; measured in isolation, those two passes cost about twice what building the line does
+ * (bench/README.md, batch). Writing the bytes as each piece is made does neither. ASCII pieces are
+ * copied by a loop of charCodeAt, cheaper than a native call for a few dozen characters; anything
+ * else goes through Buffer#write as UTF-8.
  */
 export class OutputBytes {
   private bytes: Buffer;
@@ -52,6 +52,7 @@ export class OutputBytes {
 
   /** The bytes written so far; later writes go to a new buffer, so the ones handed over stay as they are. */
   take(): Buffer {
+    if (this.length === 0) return Buffer.alloc(0);
     const taken = this.bytes.subarray(0, this.length);
     this.bytes = Buffer.allocUnsafe(Math.max(this.capacity, this.length));
     this.length = 0;

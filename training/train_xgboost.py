@@ -93,7 +93,7 @@ def choose_device(requested):
 
 # max_depth=0 (the default) chooses the depth from the train rows: shallow trees under
 # SMALL_TABLE_ROWS, where deep ones fit the noise of a few thousand rows, XGBoost's usual 6 above.
-# Measured on vega's tables, 5 seeded splits each (bench/README.md, "quality"): depth 3 against 6,
+# Measured on vega's tables, 5 seeded splits each (bench/README.md, "Tree depth"): depth 3 against 6,
 # test RMSE on cars (318 train rows) 2.60 against 2.66 and on movies (2,390) 0.783 against 0.790,
 # accuracy on birdstrikes (7,988) 0.900 against 0.896, seattle-weather (1,168) 0.888 against 0.895
 # (within its spread, 0.02), and on the split `mloop run` makes of seattle-weather 0.878 against

@@ -16,6 +16,7 @@ import { instanceChecker } from '../inference/validate';
 import type { ColumnBatch, ModelRuntime, Prediction } from '../shared/model-runtime';
 import { CellEncoder } from './cell-encoder';
 import { ObjectEncoder } from './object-encoder';
+import { writeFloat32Text } from './float32-text';
 import { OutputBytes } from './output-bytes';
 import { jsonLineWith, predictionJsonWriter } from './prediction-json';
 import type { CsvRecord } from '../data/readers/csv-tokenizer';
@@ -150,7 +151,7 @@ function predictionLine(
   else out.text(cells);
   out.byte(COMMA);
   if (regression) {
-    out.ascii(String(output[row]));
+    writeNumber(out, output[row]);
     out.byte(LF);
     return;
   }
@@ -160,10 +161,15 @@ function predictionLine(
   out.raw(labels[best]);
   for (let c = 0; c < k; c++) {
     out.byte(COMMA);
-    // String of a number is ASCII: digits, '.', '-', 'e', '+', or Infinity/NaN.
-    out.ascii(String(output[row * k + c]));
+    writeNumber(out, output[row * k + c]);
   }
   out.byte(LF);
+}
+
+/** String(x) of a model output (a float32), as csvLine writes it: most probabilities without making the string. */
+function writeNumber(out: OutputBytes, x: number): void {
+  // String of a number is ASCII: digits, '.', '-', 'e', '+', or Infinity/NaN.
+  if (!writeFloat32Text(out, x)) out.ascii(String(x));
 }
 
 /** Score one part: see the module's comment. Ends both sinks; on an error destroys them and throws. */

@@ -16,7 +16,8 @@
  * of 3 alternating runs, each a process of its own with its peak RSS (MLOOP_BENCH_BATCH_PARTS=0
  * skips them).
  *
- * MLOOP_BENCH_BATCH_ROWS sets N (default 100,000; 1,000,000 for the issue's figure, slower).
+ * MLOOP_BENCH_BATCH_ROWS sets N (default 100,000; 1,000,000 for the issue's figure, slower);
+ * MLOOP_BENCH_BATCH_ROUNDS the rounds of core and bare (default 7).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -38,6 +39,8 @@ import { churnRows, DEMO_FEATURES, DEMO_TARGET, toCsv } from '../local/demo-data
 import { median } from './median';
 
 const MODEL = 'batchbench';
+/** Rounds of core and bare, alternating (MLOOP_BENCH_BATCH_ROUNDS). */
+const ROUNDS = Number(process.env.MLOOP_BENCH_BATCH_ROUNDS ?? 7);
 /** As batch scoring loads models (lambdas/batch/batch-handler.ts), for the core and bare session.run alike. */
 const RUNTIME: RuntimeOptions = { intraOpThreads: 1 };
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
@@ -138,6 +141,8 @@ export async function run(): Promise<unknown> {
   process.env.POWERTOOLS_LOG_LEVEL ??= process.env.MLOOP_LOG_LEVEL ?? 'SILENT';
   logger.setLogLevel(process.env.POWERTOOLS_LOG_LEVEL as Parameters<typeof logger.setLogLevel>[0]);
   const rows = Number(process.env.MLOOP_BENCH_BATCH_ROWS ?? 100_000);
+  if (!Number.isInteger(ROUNDS) || ROUNDS < 1)
+    throw new Error(`MLOOP_BENCH_BATCH_ROUNDS must be a positive integer, got ${process.env.MLOOP_BENCH_BATCH_ROUNDS}`);
   const loadAtStart = os.loadavg().map((l) => round(l));
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'mloop-bench-batch-'));
   try {
@@ -171,14 +176,15 @@ export async function run(): Promise<unknown> {
     await scoreCore(runtime, csvOf(20_000)); // warm-up: sessions, JIT
     await bareSessionRun(session, card, 20_000);
 
-    // Alternate core and bare, three rounds each, and keep the medians: the machine is shared.
+    // Alternate core and bare, ROUNDS rounds each, and keep the medians: the machine is shared
+    // (one round of 100,000 rows is a fifth of a second, and single rounds varied by up to 1.8x).
     const core: number[] = [];
     const bare: number[] = [];
     const coreWall: number[] = [];
     const bareWall: number[] = [];
     const inferenceShares: number[] = [];
     const inferenceRates: number[] = [];
-    for (let round_ = 0; round_ < 3; round_++) {
+    for (let round_ = 0; round_ < ROUNDS; round_++) {
       log(`round ${round_ + 1}: core on ${rows.toLocaleString()} rows, then bare session.run`);
       const scored = await scoreCore(runtime, small);
       core.push(scored.rowsPerCpuSecond);
@@ -215,7 +221,8 @@ export async function run(): Promise<unknown> {
       batchRows: DEFAULT_SCORE_BATCH_ROWS,
       intraOpThreads: RUNTIME.intraOpThreads,
       rows,
-      // Rows per CPU second (per core), medians of 3.
+      rounds: ROUNDS,
+      // Rows per CPU second (per core), medians of ROUNDS.
       coreRowsPerSecond: Math.round(median(core)),
       bareSessionRunRowsPerSecond: Math.round(median(bare)),
       coreOverBare: round(median(core) / median(bare)),

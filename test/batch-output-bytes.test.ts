@@ -53,6 +53,17 @@ describe('OutputBytes', () => {
     expect(out.take().length).toBe(0);
   });
 
+  test('reserve() gives room to a writer that fills the bytes itself, kept across growth', () => {
+    const out = new OutputBytes(4);
+    out.ascii('ab');
+    const bytes = out.reserve(10);
+    expect(bytes.length - out.length).toBeGreaterThanOrEqual(10);
+    bytes.write('0123456789', out.length, 'latin1');
+    out.length += 10;
+    out.ascii('z'.repeat(50));
+    expect(out.take().toString('latin1')).toBe(`ab0123456789${'z'.repeat(50)}`);
+  });
+
   test('one piece larger than the buffer grows it to fit', () => {
     const out = new OutputBytes(4);
     const cell = 'c'.repeat(300_000);

@@ -66,8 +66,6 @@ for (let k = MIN_K; k <= MAX_K; k++) {
 
 const F32 = new Float32Array(1);
 const BITS = new Uint32Array(F32.buffer);
-/** The text written: "0." and the digits kept. */
-const TEXT = new Uint8Array(MAX_K + 2);
 
 /** N in base 10^7 for the value being written, least significant limb first (N < 4e29: 5 limbs). */
 const N = new Int32Array(5);
@@ -153,11 +151,15 @@ export function writeFloat32Text(out: OutputBytes, x: number): boolean {
     up = toUp < rest || (toUp === rest && isOddKept(d));
   }
 
-  // The text: "0.", then N's digits at positions k - 1 down to d (N < 10^k, as x < 1: the
-  // leading ones may be 0). Position p (from the right) is at index 2 + k - 1 - p.
+  // The text, straight into the output: "0.", then N's digits at positions k - 1 down to d
+  // (N < 10^k, as x < 1: the leading ones may be 0). Position p (from the right) is at index
+  // 2 + k - 1 - p from where the text starts.
   const length = 2 + k - d;
-  TEXT[0] = 0x30;
-  TEXT[1] = 0x2e;
+  const bytes = out.reserve(length);
+  const start = out.length;
+  const units = start + k + 1;
+  bytes[start] = 0x30;
+  bytes[start + 1] = 0x2e;
   for (let limb = 0; limb < 5; limb++) {
     const from = limb * 7;
     if (from + 7 <= d || from >= k) continue;
@@ -170,21 +172,22 @@ export function writeFloat32Text(out: OutputBytes, x: number): boolean {
     const end = Math.min(from + 7, k);
     for (; position < end; position++) {
       const next = (value / 10) | 0;
-      TEXT[k + 1 - position] = 0x30 + value - next * 10;
+      bytes[units - position] = 0x30 + value - next * 10;
       value = next;
     }
   }
   if (up) {
-    let at = length - 1;
-    while (at > 1 && TEXT[at] === 0x39) TEXT[at--] = 0x30;
+    let at = start + length - 1;
+    while (at > start + 1 && bytes[at] === 0x39) bytes[at--] = 0x30;
     // x would round up to 1 (not for a float32 under 1, whose neighbours are closer): String.
-    if (at === 1) return false;
-    TEXT[at]++;
+    // Nothing is written: `length` has not moved.
+    if (at === start + 1) return false;
+    bytes[at]++;
   }
   // No trailing 0 can be left (cutting one more digit would have fit), but never write one.
-  let end = length;
-  while (TEXT[end - 1] === 0x30) end--;
-  out.raw(TEXT, end);
+  let end = start + length;
+  while (bytes[end - 1] === 0x30) end--;
+  out.length = end;
   return true;
 }
 

@@ -44,6 +44,15 @@ export class OutputBytes {
     this.length = at;
   }
 
+  /**
+   * Room for n more bytes, for a writer that fills them itself: it writes from `length` on in the
+   * buffer answered, then adds what it wrote to `length` (float32-text.ts: no copy of its digits).
+   */
+  reserve(n: number): Buffer {
+    this.room(n);
+    return this.bytes;
+  }
+
   /** One byte (an ASCII separator). */
   byte(value: number): void {
     this.room(1);

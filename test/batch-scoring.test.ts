@@ -364,6 +364,20 @@ describe('the score-part core', () => {
       rowsRejected: perRow.counts.rowsRejected,
     });
     expect(fastSample).toEqual(perRowSample);
+    // With an id column: its cell, then the prediction; the same both ways, rows in input order.
+    const fastId = await run(bytes, whole, { batchRows: 16, idColumn: 'contract' });
+    const perRowId = await run(bytes, whole, { batchRows: 16, idColumn: 'contract', perRow: true });
+    expect(fastId.predictions).toBe(perRowId.predictions);
+    const idLines = fastId.predictions.trimEnd().split('\n');
+    expect(idLines[0]).toMatch(/^contract,predicted_label,probability_/);
+    expect(idLines.length - 1).toBe(fast.counts.rowsScored);
+    expect(idLines.slice(1).map((l) => l.split(',').length)).toEqual(
+      fast.predictions
+        .trimEnd()
+        .split('\n')
+        .slice(1)
+        .map(() => 4),
+    );
     // And both are what the API's predict core answers for the rows not rejected, as csvLine writes them.
     const rejected = new Set(
       fast.errors

@@ -35,12 +35,12 @@ export class OutputBytes {
     this.length += this.bytes.write(text, this.length, 'utf8');
   }
 
-  /** Bytes made beforehand (a label's UTF-8), the first `length` of them. */
-  raw(source: Uint8Array, length = source.length): void {
-    this.room(length);
+  /** Bytes made beforehand (a label's UTF-8). */
+  raw(source: Uint8Array): void {
+    this.room(source.length);
     const bytes = this.bytes;
     let at = this.length;
-    for (let i = 0; i < length; i++) bytes[at++] = source[i];
+    for (let i = 0; i < source.length; i++) bytes[at++] = source[i];
     this.length = at;
   }
 

@@ -171,14 +171,6 @@ export async function writeSplits(
       return;
     }
     // The split goes by the row as read, so that derived columns never move a row.
-    if (timeSplit === undefined && murmur && features === undefined) {
-      // The line hashed is the line written.
-      const line = csvLine(record);
-      const name = splitOfHash(murmur3Text(line.slice(0, line.length - 1)));
-      counts[name]++;
-      pending.text(name, line);
-      return;
-    }
     const name = timeSplit !== undefined ? splitByTime(record) : splitOf(record, splitHash);
     counts[name]++;
     pending.text(name, csvLine(features ? features.row(record, name) : record));

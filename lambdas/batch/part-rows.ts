@@ -14,6 +14,7 @@ import { parquetLayout, readParquetRows } from '../data/parquet-file';
 import { csvTokenizer } from '../data/readers/csv';
 import type { CsvRecord } from '../data/readers/csv-tokenizer';
 import { MAX_RECORD_BYTES } from '../data/scan-types';
+import { lineFeeds } from '../data/text-tracking';
 import { inputFields } from '../shared/model-inputs';
 import type { ModelCard } from '../shared/types';
 
@@ -177,7 +178,7 @@ export async function readTextPart(
       onRow({ line, object, values: object });
     }, MAX_RECORD_BYTES);
     for await (const buf of bytes) {
-      lines += countLineFeeds(buf);
+      lines += lineFeeds(buf, buf.length);
       reader.push(buf);
       if (reader.tooLong !== undefined) throw new Error(`Line ${reader.tooLong} is longer than ${MAX_RECORD_BYTES} bytes.`);
       await onChunk();
@@ -229,7 +230,7 @@ export async function readTextPart(
       );
   };
   for await (const buf of bytes) {
-    lines += countLineFeeds(buf);
+    lines += lineFeeds(buf, buf.length);
     tokenizer.push(buf);
     check();
     await onChunk();
@@ -272,10 +273,4 @@ export async function readParquetPart(
     { rowStart: part.start, rowEnd: part.end },
   );
   return { header, lines: 0 };
-}
-
-function countLineFeeds(buf: Buffer): number {
-  let n = 0;
-  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) n++;
-  return n;
 }

@@ -32,27 +32,26 @@ function expectSameLines(bytes: Buffer, random: () => number, maxChunk: number, 
   }
 }
 
+/** Up to `maxLength` pieces of `alphabet`, drawn by `random`, each a CRLF instead with probability `crlf`. */
+function randomText(random: () => number, alphabet: readonly string[], maxLength: number, crlf: number): string {
+  let text = '';
+  const length = Math.floor(random() * maxLength);
+  for (let i = 0; i < length; i++) text += crlf > 0 && random() < crlf ? '\r\n' : alphabet[Math.floor(random() * alphabet.length)];
+  return text;
+}
+
 test('the same lines as the released LineTracker, at every offset of the latest chunk and before it', () => {
   const random = prng(23);
   const alphabet = ['a', '7', ',', '\r', '\n', '\r\n', '\r\n', 'é', '\0', '\t', '\x0e', '\x0d\x0d'];
-  for (let n = 0; n < 400; n++) {
-    let text = '';
-    const length = Math.floor(random() * 120);
-    for (let i = 0; i < length; i++) text += alphabet[Math.floor(random() * alphabet.length)];
-    expectSameLines(Buffer.from(text), random, 12, () => 1);
-  }
+  for (let n = 0; n < 400; n++) expectSameLines(Buffer.from(randomText(random, alphabet, 120, 0)), random, 12, () => 1);
 });
 
 test('chunks without a CR (the LFs counted a word at a time) give the same lines, a CRLF cut between chunks included', () => {
   const random = prng(41);
   // Mostly no CR: long runs of chunks with none, now and then a CRLF (cut between chunks or not).
   const alphabet = ['a', '7', ',', '\n', '\n', '\n\n', 'é', '\0', '\x0b', '\x8a', 'xyzw', '-12.345,'];
-  for (let n = 0; n < 60; n++) {
-    let text = '';
-    const length = Math.floor(random() * 3000);
-    for (let i = 0; i < length; i++) text += random() < 0.003 ? '\r\n' : alphabet[Math.floor(random() * alphabet.length)];
-    expectSameLines(Buffer.from(text), random, 1500, () => 1 + Math.floor(random() * 40));
-  }
+  for (let n = 0; n < 60; n++)
+    expectSameLines(Buffer.from(randomText(random, alphabet, 3000, 0.003)), random, 1500, () => 1 + Math.floor(random() * 40));
   // A CRLF cut between chunks, the chunk after it holding no CR: its LF is no line break of its own.
   for (const cuts of [
     ['ab\r', '\ncd\nef\n'],

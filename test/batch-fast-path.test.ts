@@ -180,6 +180,60 @@ describe('the cell encoder', () => {
     expect(Object.values(outcomes).every((n) => n > 500)).toBe(true);
   });
 
+  test('a line handed over whole: encodeLine takes only a line that encodeRecord takes and plainLine writes as it is, with the same graph inputs', () => {
+    const random = prng(13);
+    const encoder = new InstanceEncoder(card);
+    const fromCells = encoder.newBatch(1);
+    const fromLine = encoder.newBatch(1);
+    const outcomes = { taken: 0, left: 0, leftButValid: 0 };
+    for (let h = 0; h < 80; h++) {
+      const header = headerOf(random);
+      const cells = CellEncoder.for(encoder, header);
+      if (cells === undefined) continue;
+      // (A note is any of its cells: its first is a formula, which no line written as it is may hold.)
+      const rows = Array.from({ length: 300 }, () =>
+        header.map((name) => (random() < 0.7 && name !== 'note' ? CELLS[name][0] : CELLS[name][Math.floor(random() * CELLS[name].length)])),
+      );
+      // Now and then a cell too many or too few.
+      const shapes = rows.map((row) => (random() < 0.05 ? (random() < 0.5 ? [...row, '1'] : row.slice(0, -1)) : row));
+      let r = 0;
+      const tokenizer = csvTokenizer(
+        ',',
+        '\n',
+        (record) => {
+          const row = shapes[r++];
+          const lazy = record.lazy;
+          // Asked first, as batch scoring asks: the line is not split yet.
+          const taken = cells.encodeLine(record, fromLine, 0);
+          if (!lazy) expect(taken).toBe(false);
+          const expected = row.length === header.length && cells.encode(row, fromCells, 0);
+          if (taken) {
+            expect({ row, expected }).toEqual({ row, expected: true });
+            expect({ row, numeric: Array.from(fromLine.numeric) }).toEqual({ row, numeric: Array.from(fromCells.numeric) });
+            expect({ row, categorical: fromLine.categorical }).toEqual({ row, categorical: fromCells.categorical });
+            expect({ row, line: CellEncoder.plainLine(record) }).toEqual({
+              row,
+              line: record.text.slice(record.textStart, record.textEnd),
+            });
+            outcomes.taken++;
+          } else {
+            outcomes.left++;
+            if (expected && CellEncoder.plainLine(record) !== undefined) outcomes.leftButValid++;
+          }
+        },
+        true,
+      );
+      // A line at a time: a chunk with a byte >= 0x80 (Zürich) hands over no line whole.
+      for (const row of shapes) tokenizer.push(Buffer.from(csvLine(row)));
+      tokenizer.end();
+      expect(r).toBe(shapes.length);
+    }
+    expect(outcomes.taken).toBeGreaterThan(1500);
+    expect(outcomes.left).toBeGreaterThan(1500);
+    // Lines it leaves although they are valid: cells it does not read itself (' 7 ', '1e3', a bad date...), not most.
+    expect(outcomes.leftButValid).toBeLessThan(outcomes.taken);
+  });
+
   test('JSON Lines objects: the object encoder accepts exactly the objects the per-row check accepts, with the same graph inputs', () => {
     const random = prng(11);
     const encoder = new InstanceEncoder(card);

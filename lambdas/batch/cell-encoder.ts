@@ -10,7 +10,7 @@
  * rejected and encoded exactly as on the per-row path; test/batch-fast-path.test.ts compares the
  * two on generated rows.
  */
-import { plainDecimal, type CsvRecord } from '../data/readers/csv-tokenizer';
+import { plainDecimal, plainDecimalBytes, type CsvRecord } from '../data/readers/csv-tokenizer';
 import { DEFAULT_MAX_CATEGORY_LENGTH } from '../shared/category-limit';
 import type { DatePart, DateTime } from '../shared/datetime';
 import type { ColumnBatch, InstanceEncoder } from '../shared/model-runtime';
@@ -19,6 +19,14 @@ import { categoryOfText, derivedValue, featurePlan, knownCategories, timeOfText 
 
 /** Categories a record's text is compared with one by one, at most (more: a string per cell and a map lookup). */
 const FEW_CATEGORIES = 16;
+
+/** What encodeLine does with a line's cell, by its column (see CellEncoder.lineRoles). */
+const SKIP = 0;
+const NUMBER = 1;
+const BOOLEAN = 2;
+const CATEGORY = 3;
+const DATE = 4;
+const COMMA = 0x2c;
 
 type NumericStep =
   | { readonly kind: 'plain'; readonly column: number; readonly boolean?: readonly [string, string] }
@@ -37,8 +45,17 @@ export class CellEncoder {
   /** Date-time input columns: their cell index and format; their parsed values per row go in `times`. */
   private readonly dates: readonly { readonly column: number; readonly format?: string }[];
   private readonly times: (DateTime | undefined)[];
+  /**
+   * For encodeLine, each of the header's columns: what its cell is (SKIP: not an input, NUMBER,
+   * BOOLEAN, CATEGORY, DATE) and which step reads it (`lineSlots`: the numeric or categorical
+   * feature's index, or the date's); undefined when a column would have two (encodeLine then
+   * never takes a line).
+   */
+  private readonly lineRoles: Uint8Array | undefined;
+  private readonly lineSlots: Int32Array;
 
   private constructor(
+    columns: number,
     numeric: NumericStep[],
     categorical: { column: number; known: ReadonlyMap<string, string> | undefined; few: string[] | undefined }[],
     dates: { column: number; format?: string }[],
@@ -47,6 +64,23 @@ export class CellEncoder {
     this.categorical = categorical;
     this.dates = dates;
     this.times = dates.map(() => undefined);
+    let roles: Uint8Array | undefined = new Uint8Array(columns);
+    const slots = new Int32Array(columns);
+    const assign = (column: number, role: number, slot: number): void => {
+      if (roles === undefined) return;
+      if (roles[column] !== SKIP) roles = undefined;
+      else {
+        roles[column] = role;
+        slots[column] = slot;
+      }
+    };
+    numeric.forEach((step, i) => {
+      if (step.kind === 'plain') assign(step.column, step.boolean !== undefined ? BOOLEAN : NUMBER, i);
+    });
+    categorical.forEach(({ column }, c) => assign(column, CATEGORY, c));
+    dates.forEach(({ column }, d) => assign(column, DATE, d));
+    this.lineRoles = roles;
+    this.lineSlots = slots;
   }
 
   /**
@@ -76,7 +110,7 @@ export class CellEncoder {
       };
     });
     if ([...numeric, ...categorical].some((s) => 'column' in s && s.column === -1)) return undefined;
-    return new CellEncoder(numeric, categorical, dates);
+    return new CellEncoder(header.length, numeric, categorical, dates);
   }
 
   /**
@@ -94,6 +128,80 @@ export class CellEncoder {
    */
   encodeRecord(record: CsvRecord, batch: ColumnBatch, row: number): boolean {
     return this.encodeWith(undefined, record, batch, row);
+  }
+
+  /**
+   * encodeRecord() and plainLine() in one pass over a line the tokenizer handed over whole and
+   * has not split (CsvRecord.lazy: ASCII, no quote, no line break), reading its bytes: true when
+   * the line has one cell per column, every cell is certainly valid, and the line is written to
+   * the predictions as it is (the conditions of plainLine), with the row's features written into
+   * row `row` of `batch`; false (the row's slots partly written) when any of that is not sure, and
+   * the caller takes the record the usual way (its fields split, then encodeRecord and plainLine).
+   *
+   * Why: batch scoring's rows are mostly such lines, and splitting one into fields, then reading
+   * each feature's field, then looking at each field's first character again, cost about 3x this
+   * (bench/README.md, batch). Only plain decimals are read here (plainDecimalBytes, Number()'s
+   * value for those), only exact spellings of a boolean or a short list's category are matched;
+   * a cell of any other kind (a category of a long list, a date) is made a string and read as
+   * encodeRecord reads it.
+   */
+  encodeLine(record: CsvRecord, batch: ColumnBatch, row: number): boolean {
+    const roles = this.lineRoles;
+    const bytes = record.bytes;
+    if (roles === undefined || !record.lazy || record.delimiter !== COMMA || record.utf16 || bytes === null) return false;
+    const slots = this.lineSlots;
+    const columns = roles.length;
+    const width = this.numeric.length;
+    const numeric = batch.numeric;
+    const end = record.textEnd;
+    let column = 0;
+    let p = record.textStart;
+    for (; ; column++) {
+      if (column === columns) return false;
+      let q = p;
+      while (q < end && bytes[q] !== COMMA) q++;
+      const role = roles[column];
+      if (role === NUMBER) {
+        // Blank: missing (NaN), as encodeRecord has it; anything but a plain decimal is left to it.
+        const value = q === p ? NaN : plainDecimalBytes(bytes, p, q);
+        if (q > p && Number.isNaN(value)) return false;
+        numeric[row * width + slots[column]] = value;
+      } else {
+        // plainLine's rule for a cell written as it is: no formula's first character (a + or -
+        // only before a plain decimal). A NUMBER cell is one already.
+        if (q > p) {
+          const c = bytes[p];
+          if (c === 61 || c === 64 || c === 9 || c === 13) return false;
+          if ((c === 43 || c === 45) && Number.isNaN(plainDecimalBytes(bytes, p, q))) return false;
+        }
+        if (role === BOOLEAN) {
+          const spellings = (this.numeric[slots[column]] as { readonly boolean: readonly [string, string] }).boolean;
+          const value = q === p ? NaN : spelled(bytes, p, q, spellings[1]) ? 1 : spelled(bytes, p, q, spellings[0]) ? 0 : -1;
+          if (value === -1) return false;
+          numeric[row * width + slots[column]] = value;
+        } else if (role === CATEGORY) {
+          const { known, few } = this.categorical[slots[column]];
+          let category: string | undefined;
+          if (few !== undefined)
+            for (let k = 0; k < few.length && category === undefined; k++) if (spelled(bytes, p, q, few[k])) category = few[k];
+          category ??= categoryOfText(record.text.slice(p, q), known);
+          if (category === undefined) return false;
+          batch.categorical[slots[column]][row] = category;
+        } else if (role === DATE) {
+          const time = timeOfText(record.text.slice(p, q), this.dates[slots[column]].format);
+          if (time === null) return false;
+          this.times[slots[column]] = time;
+        }
+      }
+      if (q === end) break;
+      p = q + 1;
+    }
+    if (column + 1 !== columns) return false;
+    for (let i = 0; i < width; i++) {
+      const step = this.numeric[i];
+      if (step.kind === 'derived') numeric[row * width + i] = derivedValue(this.times[step.date], step.part);
+    }
+    return true;
   }
 
   // A method, not a closure made per row: no allocation per call.
@@ -176,4 +284,11 @@ export class CellEncoder {
     }
     return text.slice(record.textStart, record.textEnd);
   }
+}
+
+/** Whether bytes [start, end) are `text`'s characters (ASCII bytes: a character from 0x80 on never matches). */
+function spelled(bytes: Uint8Array, start: number, end: number, text: string): boolean {
+  if (text.length !== end - start) return false;
+  for (let i = 0; i < text.length; i++) if (bytes[start + i] !== text.charCodeAt(i)) return false;
+  return true;
 }

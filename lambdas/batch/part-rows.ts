@@ -146,9 +146,10 @@ export function cellValues(card: ModelCard): (header: readonly string[], cells: 
  * Read a text part (CSV or JSON Lines) row by row. `onHeader` is called with a CSV part's columns
  * before its first row; `onRow` for each row in order; the reader awaits `onChunk` after each
  * chunk of input, where the caller scores and writes what it holds (so that memory holds a
- * chunk's rows, not the part's). `onRecord`, when given, is offered each CSV record with as many
- * fields as the header first, while the tokenizer holds it (its fields are not strings yet): when it
- * answers true it has taken the row, and `onRow` is not called for it (batch scoring's fast path).
+ * chunk's rows, not the part's). `onRecord`, when given, is offered each CSV record after the
+ * header first, while the tokenizer holds it (its fields are not strings yet; a line handed over
+ * whole is not even split): when it answers true it has taken the row, and `onRow` is not called
+ * for it (batch scoring's fast path). It must take only a record with as many fields as the header.
  */
 export async function readTextPart(
   source: TextPartSource,
@@ -198,7 +199,7 @@ export async function readTextPart(
     layout.gzip ? undefined : layout.recordDelimiter,
     (record) => {
       try {
-        if (header !== undefined && onRecord !== undefined && record.fieldCount() === header.length && onRecord(record)) return;
+        if (header !== undefined && onRecord !== undefined && onRecord(record)) return;
         const cells = record.fields();
         if (header === undefined) {
           header = cells;

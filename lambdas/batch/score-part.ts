@@ -101,6 +101,13 @@ interface Pending {
   readonly rows: (PartRow | undefined)[];
   /** The fast path's rows: the record's text, which is its cells joined as the output writes them (CellEncoder.plainLine). */
   readonly texts: (string | undefined)[];
+  /**
+   * The fastest path's rows (CellEncoder.encodeLine): the bytes the line is in, and where it
+   * starts and ends in them; its cells as the output writes them, as for `texts`.
+   */
+  readonly sources: (Buffer | undefined)[];
+  readonly starts: Int32Array;
+  readonly ends: Int32Array;
   readonly values: (Record<string, unknown> | undefined)[];
   n: number;
 }
@@ -130,25 +137,20 @@ function cellsOf(row: PartRow | undefined, text: string | undefined): readonly s
   return text !== undefined ? text.split(',') : (row?.cells ?? []);
 }
 
+/** Row i's text on the fast paths (undefined for a row read otherwise): the line's bytes (ASCII) or its text. */
+function fastText(pending: Pending, i: number): string | undefined {
+  const source = pending.sources[i];
+  return source !== undefined ? source.toString('latin1', pending.starts[i], pending.ends[i]) : pending.texts[i];
+}
+
 /**
- * A scored row's CSV line, written to `out`: the input's cells (`cells`, as cellsText writes them;
- * `ascii` when they are known to be ASCII), then row `row` of the model's output
- * (ModelRuntime.run) as the prediction's cells (the label of the most probable class, the first
- * of equals, and each class's probability, or the value). The same bytes as csvLine of the cells
- * and the Prediction's, without building either (`labels`: the classes as csvField writes them,
- * neutralized, in UTF-8; numbers need no quoting).
+ * The rest of a scored row's CSV line, written to `out` after the input's cells: row `row` of the
+ * model's output (ModelRuntime.run) as the prediction's cells (the label of the most probable
+ * class, the first of equals, and each class's probability, or the value), and the line feed. The
+ * line is the same bytes as csvLine of the cells and the Prediction's, without building either
+ * (`labels`: the classes as csvField writes them, neutralized, in UTF-8; numbers need no quoting).
  */
-function predictionLine(
-  out: OutputBytes,
-  cells: string,
-  ascii: boolean,
-  output: Float32Array,
-  row: number,
-  labels: readonly Uint8Array[],
-  regression: boolean,
-): void {
-  if (ascii) out.ascii(cells);
-  else out.text(cells);
+function predictionCells(out: OutputBytes, output: Float32Array, row: number, labels: readonly Uint8Array[], regression: boolean): void {
   out.byte(COMMA);
   if (regression) {
     writeNumber(out, output[row]);
@@ -215,6 +217,9 @@ export async function scorePart(
     lines: new Int32Array(batchRows),
     rows: new Array<PartRow | undefined>(batchRows),
     texts: new Array<string | undefined>(batchRows),
+    sources: new Array<Buffer | undefined>(batchRows),
+    starts: new Int32Array(batchRows),
+    ends: new Int32Array(batchRows),
     values: new Array<Record<string, unknown> | undefined>(batchRows),
     n: 0,
   });
@@ -257,7 +262,7 @@ export async function scorePart(
     errors += JSON.stringify({ line, reason, ...(problems ? { problems } : {}) } satisfies RejectedRow) + '\n';
   };
   const scoreBatch = async (pending: Pending): Promise<void> => {
-    const { batch, lines, rows, texts, values: rowValues, n } = pending;
+    const { batch, lines, rows, texts, sources, values: rowValues, n } = pending;
     pending.n = 0;
     if (n === 0) return;
     const t = performance.now();
@@ -268,11 +273,11 @@ export async function scorePart(
     writeHeader();
     for (let i = 0; i < n; i++) {
       const row = rows[i];
-      const text = texts[i];
+      const source = sources[i];
       if (onScored !== undefined) {
         const values = rowValues[i];
         onScored(lines[i], () => ({
-          values: values ?? toValues(header ?? [], cellsOf(row, text)),
+          values: values ?? toValues(header ?? [], cellsOf(row, fastText(pending, i))),
           prediction: runtime.prediction(output, i),
         }));
       }
@@ -280,13 +285,17 @@ export async function scorePart(
         const own = idColumn !== undefined ? { [idColumn]: row?.object?.[idColumn] ?? null } : (row?.object ?? {});
         const line = predictionJson !== undefined ? jsonLineWith(own, predictionJson(output, i)) : undefined;
         out.text(line ?? JSON.stringify({ ...own, prediction: runtime.prediction(output, i) }) + '\n');
-      } else if (idColumn !== undefined)
-        predictionLine(out, cellsText([cellsOf(row, text)[idIndex]]), false, output, i, labels, regression);
-      // A fast row's text is ASCII (CellEncoder.plainLine takes no record with a byte >= 0x80).
-      else if (text !== undefined) predictionLine(out, text, true, output, i, labels, regression);
-      else predictionLine(out, cellsText(cellsOf(row, text)), false, output, i, labels, regression);
+      } else {
+        if (idColumn !== undefined) out.text(cellsText([cellsOf(row, fastText(pending, i))[idIndex]]));
+        // A fast row's line is ASCII (CsvRecord.lazy, CellEncoder.plainLine: no byte >= 0x80), as it is written.
+        else if (source !== undefined) out.raw(source, pending.starts[i], pending.ends[i]);
+        else if (texts[i] !== undefined) out.ascii(texts[i]!);
+        else out.text(cellsText(cellsOf(row, undefined)));
+        predictionCells(out, output, i, labels, regression);
+      }
       rows[i] = undefined;
       texts[i] = undefined;
+      sources[i] = undefined;
       rowValues[i] = undefined;
       rowsScored++;
     }
@@ -348,6 +357,16 @@ export async function scorePart(
    */
   const onRecord = (record: CsvRecord): boolean => {
     if (encoder === undefined) return false;
+    const fast = slot();
+    if (encoder.encodeLine(record, fast.batch, fast.n)) {
+      rowsIn++;
+      fast.lines[fast.n] = record.line;
+      fast.sources[fast.n] = record.bytes!;
+      fast.starts[fast.n] = record.textStart;
+      fast.ends[fast.n++] = record.textEnd;
+      return true;
+    }
+    if (record.fieldCount() !== header!.length) return false;
     const text = CellEncoder.plainLine(record);
     if (text === undefined) return false;
     const pending = slot();

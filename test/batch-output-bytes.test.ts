@@ -3,7 +3,7 @@
  * into: the bytes must be the UTF-8 of the text written, whatever the mix of pieces, across growth
  * and after a take().
  */
-import { OutputBytes } from '../lambdas/batch/output-bytes';
+import { OutputBytes, viewOf } from '../lambdas/batch/output-bytes';
 import { prng } from '../lambdas/shared/prng';
 
 describe('OutputBytes', () => {
@@ -72,5 +72,30 @@ describe('OutputBytes', () => {
     const bytes = out.take();
     expect(bytes.length).toBe(300_000 + 300_000);
     expect(bytes.toString('utf8')).toBe(cell + '€'.repeat(100_000));
+  });
+
+  test('asciiFrom() copies any range of ASCII bytes as they are, 8 at a time and the rest, at any offset, across growth and take()', () => {
+    const random = prng(9);
+    // Every ASCII byte, control characters and DEL included, from a Buffer that is a slice of a larger one.
+    const whole = Buffer.alloc(5000);
+    for (let i = 0; i < whole.length; i++) whole[i] = Math.floor(random() * 128);
+    const source = whole.subarray(3, 4003);
+    const view = viewOf(source);
+    const out = new OutputBytes(16);
+    const expected: Buffer[] = [];
+    const taken: Buffer[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const start = Math.floor(random() * source.length);
+      const end = Math.min(source.length, start + Math.floor(random() * 70));
+      out.asciiFrom(view, start, end);
+      expected.push(source.subarray(start, end));
+      if (random() < 0.1) {
+        out.byte(0x0a);
+        expected.push(Buffer.from('\n'));
+      }
+      if (random() < 0.01) taken.push(out.take());
+    }
+    taken.push(out.take());
+    expect(Buffer.concat(taken).equals(Buffer.concat(expected))).toBe(true);
   });
 });

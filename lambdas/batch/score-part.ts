@@ -17,7 +17,7 @@ import type { ColumnBatch, ModelRuntime, Prediction } from '../shared/model-runt
 import { CellEncoder } from './cell-encoder';
 import { ObjectEncoder } from './object-encoder';
 import { writeFloat32Text } from './float32-text';
-import { OutputBytes } from './output-bytes';
+import { OutputBytes, viewOf } from './output-bytes';
 import { jsonLineWith, predictionJsonWriter } from './prediction-json';
 import type { CsvRecord } from '../data/readers/csv-tokenizer';
 import type { RandomAccessSource } from '../data/formats';
@@ -105,7 +105,7 @@ interface Pending {
    * The fastest path's rows (CellEncoder.encodeLine): the bytes the line is in, and where it
    * starts and ends in them; its cells as the output writes them, as for `texts`.
    */
-  readonly sources: (Buffer | undefined)[];
+  readonly sources: (DataView | undefined)[];
   readonly starts: Int32Array;
   readonly ends: Int32Array;
   readonly values: (Record<string, unknown> | undefined)[];
@@ -140,7 +140,8 @@ function cellsOf(row: PartRow | undefined, text: string | undefined): readonly s
 /** Row i's text on the fast paths (undefined for a row read otherwise): the line's bytes (ASCII) or its text. */
 function fastText(pending: Pending, i: number): string | undefined {
   const source = pending.sources[i];
-  return source !== undefined ? source.toString('latin1', pending.starts[i], pending.ends[i]) : pending.texts[i];
+  if (source === undefined) return pending.texts[i];
+  return Buffer.from(source.buffer, source.byteOffset, source.byteLength).toString('latin1', pending.starts[i], pending.ends[i]);
 }
 
 /**
@@ -217,7 +218,7 @@ export async function scorePart(
     lines: new Int32Array(batchRows),
     rows: new Array<PartRow | undefined>(batchRows),
     texts: new Array<string | undefined>(batchRows),
-    sources: new Array<Buffer | undefined>(batchRows),
+    sources: new Array<DataView | undefined>(batchRows),
     starts: new Int32Array(batchRows),
     ends: new Int32Array(batchRows),
     values: new Array<Record<string, unknown> | undefined>(batchRows),
@@ -288,7 +289,7 @@ export async function scorePart(
       } else {
         if (idColumn !== undefined) out.text(cellsText([cellsOf(row, fastText(pending, i))[idIndex]]));
         // A fast row's line is ASCII (CsvRecord.lazy, CellEncoder.plainLine: no byte >= 0x80), as it is written.
-        else if (source !== undefined) out.raw(source, pending.starts[i], pending.ends[i]);
+        else if (source !== undefined) out.asciiFrom(source, pending.starts[i], pending.ends[i]);
         else if (texts[i] !== undefined) out.ascii(texts[i]!);
         else out.text(cellsText(cellsOf(row, undefined)));
         predictionCells(out, output, i, labels, regression);
@@ -355,13 +356,20 @@ export async function scorePart(
    * written as it is (CellEncoder.plainLine) and the encoder is sure of every cell; otherwise
    * (false) the reader makes its cells and onRow decides, as for any row.
    */
+  let lineBytes: Buffer | undefined;
+  let lineView: DataView | undefined;
   const onRecord = (record: CsvRecord): boolean => {
     if (encoder === undefined) return false;
     const fast = slot();
     if (encoder.encodeLine(record, fast.batch, fast.n)) {
       rowsIn++;
       fast.lines[fast.n] = record.line;
-      fast.sources[fast.n] = record.bytes!;
+      // One view per chunk's bytes: the tokenizer hands over its lines in the same buffer.
+      if (record.bytes !== lineBytes) {
+        lineBytes = record.bytes!;
+        lineView = viewOf(lineBytes);
+      }
+      fast.sources[fast.n] = lineView;
       fast.starts[fast.n] = record.textStart;
       fast.ends[fast.n++] = record.textEnd;
       return true;

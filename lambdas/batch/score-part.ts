@@ -351,20 +351,23 @@ export async function scorePart(
     pending.lines[pending.n] = row.line;
     pending.rows[pending.n++] = row;
   };
-  /**
-   * The fast path for a CSV record the tokenizer still holds: taken (true) when its text is
-   * written as it is (CellEncoder.plainLine) and the encoder is sure of every cell; otherwise
-   * (false) the reader makes its cells and onRow decides, as for any row.
-   */
+  // The bytes the latest fast line was in, and their view (one per chunk: the tokenizer hands
+  // over its lines in the same buffer).
   let lineBytes: Buffer | undefined;
   let lineView: DataView | undefined;
+  /**
+   * The fast paths for a CSV record the tokenizer still holds, taken (true) when it has one cell
+   * per column, its text is written as it is and the encoder is sure of every cell: first a line
+   * handed over whole, read from its bytes (CellEncoder.encodeLine), then any other record
+   * (CellEncoder.plainLine, encodeRecord). Otherwise (false) the reader makes its cells and onRow
+   * decides, as for any row.
+   */
   const onRecord = (record: CsvRecord): boolean => {
     if (encoder === undefined) return false;
     const fast = slot();
     if (encoder.encodeLine(record, fast.batch, fast.n)) {
       rowsIn++;
       fast.lines[fast.n] = record.line;
-      // One view per chunk's bytes: the tokenizer hands over its lines in the same buffer.
       if (record.bytes !== lineBytes) {
         lineBytes = record.bytes!;
         lineView = viewOf(lineBytes);

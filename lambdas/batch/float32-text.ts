@@ -137,10 +137,11 @@ export function writeFloat32Text(out: OutputBytes, x: number): boolean {
   const s = k - MIN_K;
 
   // M = m * scale in base 10^7. Each product is under 2^24 * 10^7 (exact). Each is split into
-  // limb and carry on its own (the divisions overlap), then the carries (at most 2 each) added:
-  // a carry chain through each product's floor was twice as slow. floor(p * 10^-7 + 0.5 * 10^-7)
-  // is floor(p / 10^7) for an integer p < 2^48: the product's error (under 2^-27) is less than the
-  // 0.5 * 10^-7 added, which is less than any fraction p / 10^7 has (a multiple of 10^-7).
+  // limb and carry on its own (the four overlap), then the carries (at most 2 each) added with
+  // divisions by a constant: a carry through each product's floor chains four floors.
+  // floor(p * 10^-7 + 0.5 * 10^-7) is floor(p / 10^7) for an integer p < 2^48: the product's error
+  // (under 2^-27) is less than the 0.5 * 10^-7 added, which is less than any fraction p / 10^7 has
+  // (a multiple of 10^-7).
   const f = 4 * s;
   const p0 = m * SCALE_LIMBS[f];
   const p1 = m * SCALE_LIMBS[f + 1];

@@ -234,6 +234,29 @@ describe('the cell encoder', () => {
     expect(outcomes.leftButValid).toBeLessThan(outcomes.taken);
   });
 
+  test('encodeLine never takes a category with a comma for the cells it spans', () => {
+    const commaCard = {
+      ...card,
+      features: [{ name: 'plan', type: 'categorical', categories: ['a,b', 'a', 'é'] }],
+    } as ModelCard;
+    const encoder = new InstanceEncoder(commaCard);
+    const cells = CellEncoder.for(encoder, ['plan', 'note'])!;
+    const batch = encoder.newBatch(1);
+    const seen: (string | false)[] = [];
+    const tokenizer = csvTokenizer(
+      ',',
+      '\n',
+      (record) => {
+        expect(record.lazy).toBe(true);
+        seen.push(cells.encodeLine(record, batch, 0) && batch.categorical[0][0]);
+      },
+      true,
+    );
+    tokenizer.push(Buffer.from('a,b\nb,a\n'));
+    tokenizer.end();
+    expect(seen).toEqual(['a', false]);
+  });
+
   test('JSON Lines objects: the object encoder accepts exactly the objects the per-row check accepts, with the same graph inputs', () => {
     const random = prng(11);
     const encoder = new InstanceEncoder(card);

@@ -298,6 +298,40 @@ describe('parity with the csv-parse reading of old', () => {
   });
 });
 
+test('large chunks after a carried record (split after their first line, see push) read as the file whole: quotes, line breaks in them, CRLF, CR, errors, UTF-8', async () => {
+  let seed = 23;
+  const random = (): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff;
+    return seed / 0x80000000;
+  };
+  const cells = ['12', '-3.5', 'plain', '"quoted, with comma"', '"two\nlines"', '"crlf\r\ninside"', 'Zürich', '', '"a ""q"""'];
+  for (let n = 0; n < 12; n++) {
+    let text = '';
+    const lineEnd = n % 4 === 3 ? '\r\n' : '\n';
+    while (text.length < 60_000) {
+      const fields = 1 + Math.floor(random() * 8);
+      const row: string[] = [];
+      for (let f = 0; f < fields; f++) row.push(cells[Math.floor(random() * cells.length)]);
+      // A long quoted field now and then, so that a carried record spans a whole chunk.
+      if (random() < 0.002) row.push(`"${'long\n'.repeat(2000)}"`);
+      text += row.join(',') + lineEnd;
+    }
+    // One file has a stray quote (an error some way in), one lone CR line ends.
+    if (n === 5) text = text.slice(0, 40_000) + 'x"y\n' + text.slice(40_000);
+    if (n === 7) text = text.replaceAll('\n', '\r');
+    const bytes = Buffer.from(text);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < bytes.length;) {
+      const size = 4096 + Math.floor(random() * 16_000);
+      chunks.push(bytes.subarray(at, at + size));
+      at += size;
+    }
+    const expected = await referenceRead([bytes], {});
+    expect({ n, ...read(chunks) }).toEqual({ n, ...expected });
+    expect({ n, ...read(chunks, { linesFirst: true }) }).toEqual({ n, ...expected });
+  }
+});
+
 test('plainDecimal reads exactly what Number() reads, and declines the rest', () => {
   const read = (cell: string) => plainDecimal(cell, 0, cell.length);
   for (const cell of [

@@ -37,6 +37,9 @@ const RD_CR = 3;
 /** Records held back for their line (see CsvTokenizer.lineOf), at most. */
 const MAX_HELD = 4096;
 
+/** A chunk pushed after a carried record is split after its first line from this size on (see push). */
+const SPLIT_AFTER_CARRY = 4096;
+
 /** Scanning states: at a field's start, in an unquoted field, in a quoted one, after its closing quote. */
 const FIELD_START = 0;
 const UNQUOTED = 1;
@@ -351,6 +354,22 @@ export class CsvTokenizer {
 
   push(chunk: Buffer): void {
     if (this.finished || chunk.length === 0) return;
+    const carry = this.carry;
+    if (carry !== null && carry.length > 0 && this.bomChecked && !this.utf16 && chunk.length >= SPLIT_AFTER_CARRY) {
+      // The record carried from the last chunk is copied in front of this one (Buffer.concat):
+      // in front of its first line only, so that the rest, which most often starts a record, is
+      // scanned where it is, not copied. (A chunk split anywhere reads the same.)
+      const lf = chunk.indexOf(LF);
+      if (lf !== -1 && lf + 1 < chunk.length) {
+        this.pushData(chunk.subarray(0, lf + 1));
+        if (!this.finished) this.pushData(chunk.subarray(lf + 1));
+        return;
+      }
+    }
+    this.pushData(chunk);
+  }
+
+  private pushData(chunk: Buffer): void {
     let data = this.carry === null || this.carry.length === 0 ? chunk : Buffer.concat([this.carry, chunk]);
     if (!this.bomChecked) {
       // csv-parse looks for a byte-order mark once it has 3 bytes (or at the end).

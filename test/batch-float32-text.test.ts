@@ -5,7 +5,7 @@
  * nothing, or match), and on the cases its rounding turns on (powers of two, whose lower neighbour
  * is closer; the two ends of the range; values with short spellings).
  */
-import { writeFloat32Text } from '../lambdas/batch/float32-text';
+import { writeFloat32At, writeFloat32Text } from '../lambdas/batch/float32-text';
 import { OutputBytes } from '../lambdas/batch/output-bytes';
 import { prng } from '../lambdas/shared/prng';
 
@@ -91,6 +91,20 @@ describe('writeFloat32Text', () => {
     for (const x of [1, 0, -0, -0.5, 1.5, 0.001, NaN, Infinity, 0.1 /* a double, not a float32 */, 2 ** -10, 1e-30]) {
       expect({ x, written: writeFloat32Text(out, x) }).toEqual({ x, written: false });
     }
+    expect(out.length).toBe(0);
+  });
+
+  test('writeFloat32At reads the value from the array: the same bytes, and declines NaN of either sign, the infinities and the rest', () => {
+    const values = new Float32Array([0.75, 0.1, 2 ** -9, NaN, Infinity, -Infinity, -0.5, 1, 0, 2 ** -10]);
+    // A negative NaN's bits (sign bit set), which a JavaScript NaN need not carry.
+    new Uint32Array(values.buffer)[values.length - 1] = 0xffc00000;
+    const out = new OutputBytes();
+    for (let i = 0; i < 3; i++) {
+      expect(writeFloat32At(out, values, i)).toBe(true);
+      out.byte(0x20);
+    }
+    expect(out.take().toString('latin1')).toBe(`${values[0]} ${values[1]} ${values[2]} `);
+    for (let i = 3; i < values.length; i++) expect({ i, written: writeFloat32At(out, values, i) }).toEqual({ i, written: false });
     expect(out.length).toBe(0);
   });
 });

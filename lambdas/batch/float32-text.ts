@@ -45,8 +45,14 @@ const SMALLEST_M = 0x800000;
 /** The output is "0." and M's digits 31 down to the cut: at most 2 + 32 bytes. */
 const MAX_LENGTH = 34;
 
-/** 10^i, exact as doubles for i <= 22. */
-const POW10 = Float64Array.from({ length: 23 }, (_, i) => Number(10n ** BigInt(i)));
+/**
+ * 10^i for every cut d (up to 31) and d + 1: exact as doubles for i <= 22, which is all that
+ * decides a value (a cut of more than 16 digits fits one way only: see the end of
+ * writeFloat32At). Why past 22 at all: a typed array read past its end deoptimizes the function,
+ * and V8 then compiles it again with reads that may answer undefined, whose arithmetic boxes a
+ * heap number per call (about 100 bytes of garbage per value, measured).
+ */
+const POW10 = Float64Array.from({ length: 33 }, (_, i) => Number(10n ** BigInt(i)));
 /** PLUS14[d]: 10^14 where the search starts at d = 15 (digit 14 is then among those cut), else 0. */
 const PLUS14 = new Float64Array(32);
 PLUS14[15] = 1e14;
@@ -129,10 +135,24 @@ function write4(bytes: Uint8Array, at: number, v: number): void {
  */
 export function writeFloat32Text(out: OutputBytes, x: number): boolean {
   F32[0] = x;
+  // Not a float32 value (nor NaN): another number, left to the caller.
+  if (F32[0] !== x) return false;
+  return writeFloat32At(out, F32, 0);
+}
+
+/**
+ * writeFloat32Text of values[i]. Why a Float32Array and an index, not the number: a double
+ * passed to a function that is not inlined (this one is too large to be) is boxed, a heap number
+ * per call, which was most of what batch scoring left to the garbage collector per row; an index
+ * is a small integer and the value is read here, unboxed.
+ */
+export function writeFloat32At(out: OutputBytes, values: Float32Array, i: number): boolean {
+  const x = values[i];
+  F32[0] = x;
   const bits = BITS[0];
-  // A negative x has the sign bit: its k is far below MIN_K. NaN fails the comparison.
+  // A negative x has the sign bit: its k is far below MIN_K, as is that of NaN and the infinities.
   const k = 150 - (bits >>> 23);
-  if (k < MIN_K || k > MAX_K || F32[0] !== x) return false;
+  if (k < MIN_K || k > MAX_K) return false;
   const m = (bits & 0x7fffff) | SMALLEST_M;
   const s = k - MIN_K;
 

@@ -16,7 +16,7 @@ import { instanceChecker } from '../inference/validate';
 import type { ColumnBatch, ModelRuntime, Prediction } from '../shared/model-runtime';
 import { CellEncoder } from './cell-encoder';
 import { ObjectEncoder } from './object-encoder';
-import { writeFloat32Text } from './float32-text';
+import { writeFloat32At } from './float32-text';
 import { OutputBytes, viewOf } from './output-bytes';
 import { jsonLineWith, predictionJsonWriter } from './prediction-json';
 import type { CsvRecord } from '../data/readers/csv-tokenizer';
@@ -154,7 +154,7 @@ function fastText(pending: Pending, i: number): string | undefined {
 function predictionCells(out: OutputBytes, output: Float32Array, row: number, labels: readonly Uint8Array[], regression: boolean): void {
   out.byte(COMMA);
   if (regression) {
-    writeNumber(out, output[row]);
+    writeNumber(out, output, row);
     out.byte(LF);
     return;
   }
@@ -164,15 +164,15 @@ function predictionCells(out: OutputBytes, output: Float32Array, row: number, la
   out.raw(labels[best]);
   for (let c = 0; c < k; c++) {
     out.byte(COMMA);
-    writeNumber(out, output[row * k + c]);
+    writeNumber(out, output, row * k + c);
   }
   out.byte(LF);
 }
 
-/** String(x) of a model output (a float32), as csvLine writes it: most probabilities without making the string. */
-function writeNumber(out: OutputBytes, x: number): void {
+/** String of a model output (a float32, output[i]), as csvLine writes it: most probabilities without making the string. */
+function writeNumber(out: OutputBytes, output: Float32Array, i: number): void {
   // String of a number is ASCII: digits, '.', '-', 'e', '+', or Infinity/NaN.
-  if (!writeFloat32Text(out, x)) out.ascii(String(x));
+  if (!writeFloat32At(out, output, i)) out.ascii(String(output[i]));
 }
 
 /** Score one part: see the module's comment. Ends both sinks; on an error destroys them and throws. */

@@ -10,8 +10,9 @@
  *
  * Why: String of a float32 as a double, with the copy into the output, costs about 155 ns here,
  * twice per row of a two-class model, a large part of batch scoring's time per row
- * (bench/README.md, batch); this costs about 51 (1M real model probabilities, one core; the
- * method before this one, which wrote N = m * 5^k, about 82).
+ * (bench/README.md, batch); this costs about 48 (1M real model probabilities, one core; the
+ * method before this one, which wrote N = m * 5^k, about 82), and leaves no garbage (see
+ * writeFloat32At and POW10).
  *
  * The digits: a float32 has only 24 significant bits, x = m / 2^k exactly (m < 2^24,
  * 24 <= k <= 32), so M = x * 10^32 = m * 5^k * 10^(32-k) is an integer under 10^32, which four

@@ -58,8 +58,8 @@ export class CellEncoder {
    * Each categorical feature's short list as bytes, for encodeLine: an ASCII category's, or none
    * (length 0, never matched, as a blank cell is not a short list's) for one a cell of a line
    * handed over whole cannot be: not ASCII, or with a comma, a quote or a line break (`a,b` would
-   * otherwise match the cells `a` and `b`). Comparing bytes
-   * with bytes costs about 10% less per line than with a string's characters.
+   * otherwise match the cells `a` and `b`). Comparing bytes with bytes costs about 10% less per
+   * line than with a string's characters.
    */
   private readonly fewBytes: readonly (readonly Uint8Array[] | undefined)[];
 

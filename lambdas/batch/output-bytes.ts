@@ -38,12 +38,12 @@ export class OutputBytes {
     this.length += this.bytes.write(text, this.length, 'utf8');
   }
 
-  /** Bytes made beforehand (a label's UTF-8), or read (an input line's), bytes [start, end) of `source`. */
-  raw(source: Uint8Array, start = 0, end = source.length): void {
-    this.room(end - start);
+  /** Bytes made beforehand (a label's UTF-8). */
+  raw(source: Uint8Array): void {
+    this.room(source.length);
     const bytes = this.bytes;
     let at = this.length;
-    for (let i = start; i < end; i++) bytes[at++] = source[i];
+    for (let i = 0; i < source.length; i++) bytes[at++] = source[i];
     this.length = at;
   }
 

@@ -26,7 +26,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { cellValues, textPartFrom, type FileLayout } from '../lambdas/batch/part-rows';
 import { spreadsheetSafe } from '../lambdas/shared/spreadsheet-safe';
 import { csvLine } from '../lambdas/data/splits';
-import { scorePart, type ScorePartOptions } from '../lambdas/batch/score-part';
+import { scorePart, type RowSampler, type ScorePartOptions } from '../lambdas/batch/score-part';
 import { ModelServer } from '../lambdas/inference/serving';
 import type { ModelRuntime } from '../lambdas/shared/model-runtime';
 import { churnRows, toCsv } from '../local/demo-data';
@@ -347,15 +347,14 @@ describe('the score-part core', () => {
       return cells.join(',');
     });
     const bytes = Buffer.from(messy.join('\n') + '\n');
-    const sampled =
-      (into: string[]): ScorePartOptions['onScored'] =>
-      (line, scored) => {
-        if (line % 7 === 0) into.push(JSON.stringify({ line, ...scored() }));
-      };
+    const sampled = (into: string[]): RowSampler => ({
+      wants: (line) => line % 7 === 0,
+      keep: (line, build) => into.push(JSON.stringify({ line, ...build() })),
+    });
     const [fastSample, perRowSample]: string[][] = [[], []];
     const whole = { index: 0, start: 0, end: bytes.length };
-    const fast = await run(bytes, whole, { batchRows: 16, onScored: sampled(fastSample) });
-    const perRow = await run(bytes, whole, { batchRows: 16, onScored: sampled(perRowSample), perRow: true });
+    const fast = await run(bytes, whole, { batchRows: 16, sampler: sampled(fastSample) });
+    const perRow = await run(bytes, whole, { batchRows: 16, sampler: sampled(perRowSample), perRow: true });
     expect(fast.predictions).toBe(perRow.predictions);
     expect(fast.errors).toBe(perRow.errors);
     expect(fast.counts).toMatchObject({
@@ -437,15 +436,14 @@ describe('the score-part core', () => {
     lines.splice(40, 0, '{"__proto__": {"x": 1}, "tenure_months": 3}', '[1,2]', 'not json', '{}');
     const bytes = Buffer.from(lines.join('\n') + '\n');
     const layout: FileLayout = { format: 'jsonl', gzip: false, size: bytes.length };
-    const sampled =
-      (into: string[]): ScorePartOptions['onScored'] =>
-      (line, scored) => {
-        if (line % 5 === 0) into.push(JSON.stringify({ line, ...scored() }));
-      };
+    const sampled = (into: string[]): RowSampler => ({
+      wants: (line) => line % 5 === 0,
+      keep: (line, build) => into.push(JSON.stringify({ line, ...build() })),
+    });
     const [fastSample, perRowSample]: string[][] = [[], []];
     const whole = { index: 0, start: 0, end: bytes.length };
-    const fast = await run(bytes, whole, { batchRows: 16, onScored: sampled(fastSample) }, layout);
-    const perRow = await run(bytes, whole, { batchRows: 16, onScored: sampled(perRowSample), perRow: true }, layout);
+    const fast = await run(bytes, whole, { batchRows: 16, sampler: sampled(fastSample) }, layout);
+    const perRow = await run(bytes, whole, { batchRows: 16, sampler: sampled(perRowSample), perRow: true }, layout);
     expect(fast.predictions).toBe(perRow.predictions);
     expect(fast.errors).toBe(perRow.errors);
     expect(fastSample).toEqual(perRowSample);
@@ -520,6 +518,26 @@ describe('the drift sample', () => {
     expect(a.map((r) => r.line)).toEqual([...a.map((r) => r.line)].sort((x, y) => x - y));
     expect(again).toEqual(a);
     expect(other.map((r) => r.line)).not.toEqual(a.map((r) => r.line));
+  });
+
+  test('asked first, as scorePart asks (wants, then keep), it keeps the rows offer() keeps, and builds only those', () => {
+    const asked = new Reservoir(100, 'run-1/0');
+    let kept = 0;
+    let built = 0;
+    for (let line = 1; line <= 10_000; line++)
+      if (asked.wants()) {
+        kept++;
+        asked.keep(line, () => {
+          built++;
+          return { values: { x: line }, prediction: { value: line } };
+        });
+      }
+    // About 100 * (1 + ln(10,000 / 100)) rows are kept for a while, far fewer than offered; none is built yet.
+    expect(kept).toBeGreaterThan(100);
+    expect(kept).toBeLessThan(1000);
+    expect(built).toBe(0);
+    expect(asked.sample()).toEqual(offerAll(new Reservoir(100, 'run-1/0'), 10_000));
+    expect(built).toBe(100);
   });
 
   test('is spread over the whole part, not its first rows', () => {

@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import type { CaptureRecord } from '../shared/capture-record';
 import type { Prediction } from '../shared/model-runtime';
 import { prng } from '../shared/prng';
+import type { RowSampler, ScoredRow } from './score-part';
 
 /** Rows of one run the drift monitor sees, at most (BATCH_CAPTURE_ROWS). */
 export const DEFAULT_BATCH_CAPTURE_ROWS = 10_000;
@@ -35,10 +36,13 @@ export function partSampleSize(capRows: number, parts: number): number {
 }
 
 /** A uniform sample of `size` rows from a stream of unknown length (Vitter's algorithm R), seeded. */
-export class Reservoir {
-  private readonly rows: SampledRow[] = [];
+export class Reservoir implements RowSampler {
+  /** The sample so far: rows, or what builds them (see keep). */
+  private readonly rows: (SampledRow | (() => SampledRow))[] = [];
   private seen = 0;
   private readonly random: () => number;
+  /** Where the row wants() said yes to goes. */
+  private slot = -1;
 
   constructor(
     private readonly size: number,
@@ -47,21 +51,35 @@ export class Reservoir {
     this.random = prng(createHash('sha256').update(seed).digest().readUInt32BE(0));
   }
 
-  /** One scored row (or what builds it, called only when the row is kept); kept with probability size / rows seen so far. */
-  offer(row: SampledRow | (() => SampledRow)): void {
+  /** One scored row; kept with probability size / rows seen so far. */
+  offer(row: SampledRow): void {
+    if (this.wants()) this.rows[this.slot] = row;
+  }
+
+  /** Whether the next row is kept (with probability size / rows seen so far), and where; its line does not matter. */
+  wants(): boolean {
     this.seen++;
-    if (this.size <= 0) return;
+    if (this.size <= 0) return false;
     if (this.rows.length < this.size) {
-      this.rows.push(typeof row === 'function' ? row() : row);
-      return;
+      this.slot = this.rows.length;
+      return true;
     }
     const j = Math.floor(this.random() * this.seen);
-    if (j < this.size) this.rows[j] = typeof row === 'function' ? row() : row;
+    this.slot = j < this.size ? j : -1;
+    return this.slot !== -1;
+  }
+
+  /** The row wants() just said yes to: built in sample(), if it is still kept then. */
+  keep(line: number, build: () => ScoredRow): void {
+    this.rows[this.slot] = () => {
+      const { values, prediction } = build();
+      return { line, instance: values, prediction };
+    };
   }
 
   /** The sample in input order. */
   sample(): SampledRow[] {
-    return [...this.rows].sort((a, b) => a.line - b.line);
+    return this.rows.map((row) => (typeof row === 'function' ? row() : row)).sort((a, b) => a.line - b.line);
   }
 }
 

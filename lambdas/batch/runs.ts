@@ -301,11 +301,7 @@ export async function scorePlanPart(planUri: string, part: PartRange, server: Mo
       {
         batchRows: env.SCORE_BATCH_ROWS,
         ...(plan.idColumn ? { idColumn: plan.idColumn } : {}),
-        onScored: (line, scored) =>
-          reservoir.offer(() => {
-            const { values, prediction } = scored();
-            return { line, instance: values, prediction };
-          }),
+        sampler: reservoir,
       },
     ),
     ...uploads,

@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- batch`: batch scoring's score-part core (lambdas/batch/score-part.ts: read the
- * part, check every row as the API does, score in batches, write the predictions CSV) against bare
+ * part, check every row as the API does, score in batches, write the predictions CSV, keep the
+ * drift monitor's sample as a part does in production: lambdas/batch/runs.ts) against bare
  * onnxruntime-node `session.run` on the same rows in the same batches (tensors built beforehand),
  * in the same run, on a model trained for the run. Both sessions are created with the same
  * options (lambdas/shared/model-runtime.ts sessionOptions, one intra-op thread, as batch scoring
@@ -25,6 +26,7 @@ import * as path from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import * as ort from 'onnxruntime-node';
 import { runPipeline } from '../bin/cli';
+import { DEFAULT_BATCH_CAPTURE_ROWS, partSampleSize, Reservoir } from '../lambdas/batch/capture-sample';
 import { DEFAULT_SCORE_BATCH_ROWS, scorePart } from '../lambdas/batch/score-part';
 import type { FileLayout } from '../lambdas/batch/part-rows';
 import { parseS3Uri } from '../lambdas/shared/layout';
@@ -86,8 +88,12 @@ function nullSink(): Writable & { bytes: number } {
   return sink;
 }
 
-/** Score all of `bytes` as one part through the core; rows per second and what it wrote. */
-async function scoreCore(runtime: ModelRuntime, bytes: Buffer) {
+/**
+ * Score all of `bytes` as one part through the core; rows per second and what it wrote. With
+ * `sample`, the part keeps the drift monitor's sample as production does (a reservoir of the
+ * run's default cap, one part); without, the core alone (this bench's figure before 2026-12-05).
+ */
+async function scoreCore(runtime: ModelRuntime, bytes: Buffer, sample = true) {
   const layout: FileLayout = { format: 'csv', gzip: false, size: bytes.length, header: [...DEMO_FEATURES], recordDelimiter: '\n' };
   const predictions = nullSink();
   const errors = new PassThrough();
@@ -102,6 +108,7 @@ async function scoreCore(runtime: ModelRuntime, bytes: Buffer) {
     { index: 0, start: 0, end: bytes.length },
     runtime,
     { predictions, errors },
+    sample ? { sampler: new Reservoir(partSampleSize(DEFAULT_BATCH_CAPTURE_ROWS, 1), 'bench') } : {},
   );
   const seconds = (performance.now() - started) / 1000;
   const cpuSeconds = cpuSecondsSince(cpu);
@@ -179,15 +186,17 @@ export async function run(): Promise<unknown> {
     // Alternate core and bare, ROUNDS rounds each, and keep the medians: the machine is shared
     // (one round of 100,000 rows is a fifth of a second, and single rounds varied by up to 1.8x).
     const core: number[] = [];
+    const coreAlone: number[] = [];
     const bare: number[] = [];
     const coreWall: number[] = [];
     const bareWall: number[] = [];
     const inferenceShares: number[] = [];
     const inferenceRates: number[] = [];
     for (let round_ = 0; round_ < ROUNDS; round_++) {
-      log(`round ${round_ + 1}: core on ${rows.toLocaleString()} rows, then bare session.run`);
+      log(`round ${round_ + 1}: core on ${rows.toLocaleString()} rows, with the drift sample and without, then bare session.run`);
       const scored = await scoreCore(runtime, small);
       core.push(scored.rowsPerCpuSecond);
+      coreAlone.push((await scoreCore(runtime, small, false)).rowsPerCpuSecond);
       coreWall.push(scored.rowsPerSecond);
       inferenceShares.push(scored.inferenceShare);
       inferenceRates.push(scored.inferenceRowsPerSecond);
@@ -222,10 +231,12 @@ export async function run(): Promise<unknown> {
       intraOpThreads: RUNTIME.intraOpThreads,
       rows,
       rounds: ROUNDS,
-      // Rows per CPU second (per core), medians of ROUNDS.
+      // Rows per CPU second (per core), medians of ROUNDS; the core keeps the drift sample, as in production.
       coreRowsPerSecond: Math.round(median(core)),
       bareSessionRunRowsPerSecond: Math.round(median(bare)),
       coreOverBare: round(median(core) / median(bare)),
+      // The core without the drift sample (what coreRowsPerSecond measured before 2026-12-05).
+      withoutDriftSample: { coreRowsPerSecond: Math.round(median(coreAlone)), coreOverBare: round(median(coreAlone) / median(bare)) },
       wallClock: {
         coreRowsPerSecond: Math.round(median(coreWall)),
         bareSessionRunRowsPerSecond: Math.round(median(bareWall)),

@@ -540,6 +540,22 @@ describe('the drift sample', () => {
     expect(built).toBe(100);
   });
 
+  test('every row has the same chance, size / rows, first, middle and last alike (algorithm L, checked over 4,000 seeds)', () => {
+    const seeds = 4000;
+    const rows = 100;
+    const size = 10;
+    const counts = new Array<number>(rows + 1).fill(0);
+    for (let s = 0; s < seeds; s++) for (const row of offerAll(new Reservoir(size, `seed-${s}`), rows)) counts[row.line]++;
+    // Each line is kept 400 times on average (4,000 * 10 / 100), standard deviation about 19.
+    const expected = (seeds * size) / rows;
+    const sd = Math.sqrt(seeds * (size / rows) * (1 - size / rows));
+    for (let line = 1; line <= rows; line++)
+      expect({ line, off: Math.abs(counts[line] - expected) < 4.5 * sd }).toEqual({ line, off: true });
+    // And over all lines together (chi-square with 99 degrees of freedom: 99 on average, 150 is far in its tail).
+    const chi = counts.slice(1).reduce((sum, n) => sum + (n - expected) ** 2 / sd ** 2, 0);
+    expect(chi).toBeLessThan(150);
+  });
+
   test('is spread over the whole part, not its first rows', () => {
     const lines = offerAll(new Reservoir(500, 'spread'), 100_000).map((r) => r.line);
     const mean = lines.reduce((s, l) => s + l, 0) / lines.length;

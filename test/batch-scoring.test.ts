@@ -347,14 +347,17 @@ describe('the score-part core', () => {
       return cells.join(',');
     });
     const bytes = Buffer.from(messy.join('\n') + '\n');
-    const sampled = (into: string[]): RowSampler => ({
+    // The kept rows are built after the part is scored, as the drift sample builds them: what
+    // builds a row must not read the batches, lines or buffers scoring reused since.
+    const sampled = (into: (() => string)[]): RowSampler => ({
       wants: (line) => line % 7 === 0,
-      keep: (line, build) => into.push(JSON.stringify({ line, ...build() })),
+      keep: (line, build) => into.push(() => JSON.stringify({ line, ...build() })),
     });
-    const [fastSample, perRowSample]: string[][] = [[], []];
+    const [fastBuilds, perRowBuilds]: (() => string)[][] = [[], []];
     const whole = { index: 0, start: 0, end: bytes.length };
-    const fast = await run(bytes, whole, { batchRows: 16, sampler: sampled(fastSample) });
-    const perRow = await run(bytes, whole, { batchRows: 16, sampler: sampled(perRowSample), perRow: true });
+    const fast = await run(bytes, whole, { batchRows: 16, sampler: sampled(fastBuilds) });
+    const perRow = await run(bytes, whole, { batchRows: 16, sampler: sampled(perRowBuilds), perRow: true });
+    const [fastSample, perRowSample] = [fastBuilds.map((build) => build()), perRowBuilds.map((build) => build())];
     expect(fast.predictions).toBe(perRow.predictions);
     expect(fast.errors).toBe(perRow.errors);
     expect(fast.counts).toMatchObject({
@@ -436,14 +439,15 @@ describe('the score-part core', () => {
     lines.splice(40, 0, '{"__proto__": {"x": 1}, "tenure_months": 3}', '[1,2]', 'not json', '{}');
     const bytes = Buffer.from(lines.join('\n') + '\n');
     const layout: FileLayout = { format: 'jsonl', gzip: false, size: bytes.length };
-    const sampled = (into: string[]): RowSampler => ({
+    const sampled = (into: (() => string)[]): RowSampler => ({
       wants: (line) => line % 5 === 0,
-      keep: (line, build) => into.push(JSON.stringify({ line, ...build() })),
+      keep: (line, build) => into.push(() => JSON.stringify({ line, ...build() })),
     });
-    const [fastSample, perRowSample]: string[][] = [[], []];
+    const [fastBuilds, perRowBuilds]: (() => string)[][] = [[], []];
     const whole = { index: 0, start: 0, end: bytes.length };
-    const fast = await run(bytes, whole, { batchRows: 16, sampler: sampled(fastSample) }, layout);
-    const perRow = await run(bytes, whole, { batchRows: 16, sampler: sampled(perRowSample), perRow: true }, layout);
+    const fast = await run(bytes, whole, { batchRows: 16, sampler: sampled(fastBuilds) }, layout);
+    const perRow = await run(bytes, whole, { batchRows: 16, sampler: sampled(perRowBuilds), perRow: true }, layout);
+    const [fastSample, perRowSample] = [fastBuilds.map((build) => build()), perRowBuilds.map((build) => build())];
     expect(fast.predictions).toBe(perRow.predictions);
     expect(fast.errors).toBe(perRow.errors);
     expect(fastSample).toEqual(perRowSample);

@@ -64,6 +64,11 @@ export class OutputBytes {
     this.length = at;
   }
 
+  /** Bytes [start, end) written since the last take(), as Latin-1 text (ASCII written: the same characters). */
+  latin1(start: number, end: number): string {
+    return this.bytes.toString('latin1', start, end);
+  }
+
   /**
    * Room for n more bytes, for a writer that fills them itself: it writes from `length` on in the
    * buffer answered, then adds what it wrote to `length` (float32-text.ts: no copy of its digits).

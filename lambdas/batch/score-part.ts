@@ -243,6 +243,9 @@ export async function scorePart(
     return filling;
   };
   let encoder: CellEncoder | undefined;
+  // The lines of the fast rows the drift sample keeps, for as long as the part is scored (never
+  // taken: a kept row's bytes stay where they were written, read back when the sample is built).
+  const keptLines = new OutputBytes(sampler !== undefined ? 64 * 1024 : 0);
   // The predictions, as bytes (see output-bytes.ts); the rejected rows, rare, as text.
   const out = new OutputBytes();
   let errors = '';
@@ -311,13 +314,19 @@ export async function scorePart(
   const rowBuilder = (pending: Pending, i: number, output: Float32Array, width: number): (() => ScoredRow) => {
     const values = pending.values[i];
     const row = pending.rows[i];
-    const text = values === undefined ? fastText(pending, i) : undefined;
+    const source = pending.sources[i];
+    // A fast line's bytes are copied to `keptLines` (no string made now: a third of the rows of a
+    // small part are kept for a while, and making each one's text cost more than scoring it).
+    const start = keptLines.length;
+    if (source !== undefined) keptLines.asciiFrom(source, pending.starts[i], pending.ends[i]);
+    const end = keptLines.length;
+    const text = source === undefined ? pending.texts[i] : undefined;
     const columns = header ?? [];
     // A plain array: a typed array's slice is an ArrayBuffer of its own, costly to collect by the thousand.
     const scores = new Array<number>(width);
     for (let c = 0; c < width; c++) scores[c] = output[i * width + c];
     return () => ({
-      values: values ?? toValues(columns, cellsOf(row, text)),
+      values: values ?? toValues(columns, cellsOf(row, source !== undefined ? keptLines.latin1(start, end) : text)),
       prediction: runtime.prediction(Float32Array.from(scores), 0),
     });
   };

@@ -6,6 +6,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as arrow from 'apache-arrow';
 import { PassThrough } from 'node:stream';
 import { Readable } from 'node:stream';
@@ -39,6 +41,9 @@ let test_: TestCloud;
 let runtime: ModelRuntime;
 let dir: string;
 const MODEL = 'churn';
+/** A full garbage collection (V8's gc, exposed at run time: the test command passes no flag). */
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 /** Rows scored by every `mloop score` run of this file: the drift monitor must see each (all runs are under the sample's cap). */
 let scoredByRuns = 0;
 
@@ -222,6 +227,50 @@ describe('the score-part core', () => {
     const counts = await scorePart({ text: { stream, from } }, layout, part, runtime, { predictions, errors }, options);
     return { counts, predictions: await p, errors: await e };
   }
+
+  test('the drift sample holds none of the input: every chunk can be collected while the sample is kept', async () => {
+    // Chunks of their own, as a stream allocates them; CRLF lines go the tokenizer's field path,
+    // LF lines its whole-line path: both kinds of fast row are kept for a while.
+    const lf = Buffer.from(toCsv(churnRows({ rows: 6000, seed: 5 })));
+    const crlf = Buffer.from(toCsv(churnRows({ rows: 6000, seed: 6 })).replaceAll('\n', '\r\n'));
+    for (const bytes of [lf, crlf]) {
+      const alive: WeakRef<ArrayBuffer>[] = [];
+      const chunks = function* () {
+        for (let at = 0; at < bytes.length; at += 8 * 1024) {
+          const chunk = Buffer.alloc(Math.min(8 * 1024, bytes.length - at));
+          bytes.copy(chunk, 0, at, at + chunk.length);
+          alive.push(new WeakRef(chunk.buffer));
+          yield chunk;
+        }
+      };
+      const sampler = new Reservoir(500, 'held');
+      const sinks = { predictions: new PassThrough(), errors: new PassThrough() };
+      sinks.predictions.resume();
+      sinks.errors.resume();
+      const layout = { ...layoutOf(bytes), recordDelimiter: bytes === crlf ? '\r\n' : '\n' };
+      await scorePart(
+        { text: { stream: Readable.from(chunks()), from: 0 } },
+        layout,
+        { index: 0, start: 0, end: bytes.length },
+        runtime,
+        sinks,
+        {
+          sampler,
+        },
+      );
+      for (let i = 0; i < 3; i++) {
+        collectGarbage();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      // The sample is still to be built (it is kept), and no chunk is held for it.
+      expect(alive.length).toBeGreaterThan(20);
+      expect({ crlf: bytes === crlf, held: alive.filter((ref) => ref.deref() !== undefined).length }).toEqual({
+        crlf: bytes === crlf,
+        held: 0,
+      });
+      expect(sampler.sample()).toHaveLength(500);
+    }
+  });
 
   test('a file in several parts gives the same rows, in order, as one part; lines add up', async () => {
     const csv = toCsv(churnRows({ rows: 120, seed: 3 })).replace(/\n(\d+),([^\n]*)\n/, '\nx$1,$2\n');

@@ -314,21 +314,28 @@ export async function scorePart(
    * text, read into values when built) and its output's numbers, copied now (the batch is reused).
    */
   const rowBuilder = (pending: Pending, i: number, output: Float32Array, width: number): (() => ScoredRow) => {
-    const values = pending.values[i];
-    const row = pending.rows[i];
-    const source = pending.sources[i];
-    // A fast line's bytes are copied to `keptLines` (no string made now: a third of the rows of a
-    // small part are kept for a while, and making each one's text cost more than scoring it).
-    const start = keptLines.length;
-    if (source !== undefined) keptLines.asciiFrom(source, pending.starts[i], pending.ends[i]);
-    const end = keptLines.length;
-    const text = source === undefined ? pending.texts[i] : undefined;
-    const columns = header ?? [];
     // A plain array: a typed array's slice is an ArrayBuffer of its own, costly to collect by the thousand.
     const scores = new Array<number>(width);
     for (let c = 0; c < width; c++) scores[c] = output[i * width + c];
+    const source = pending.sources[i];
+    const text = pending.texts[i];
+    // What the builder holds must not hold the input: a chunk's bytes or text kept by each of
+    // thousands of kept rows would keep the part in memory.
+    if (source === undefined && text === undefined) {
+      // Its values as read, or (a row the cell encoder took) made now from its cells.
+      const values = pending.values[i] ?? toValues(header ?? [], cellsOf(pending.rows[i], undefined));
+      return () => ({ values, prediction: runtime.prediction(Float32Array.from(scores), 0) });
+    }
+    // A fast row: its line (ASCII) copied to `keptLines`, its text and values made only when
+    // built (a third of a small part's rows are kept for a while, and making each one's text
+    // then cost more than scoring it).
+    const start = keptLines.length;
+    if (source !== undefined) keptLines.asciiFrom(source, pending.starts[i], pending.ends[i]);
+    else keptLines.ascii(text!);
+    const end = keptLines.length;
+    const columns = header ?? [];
     return () => ({
-      values: values ?? toValues(columns, cellsOf(row, source !== undefined ? keptLines.latin1(start, end) : text)),
+      values: toValues(columns, keptLines.latin1(start, end).split(',')),
       prediction: runtime.prediction(Float32Array.from(scores), 0),
     });
   };

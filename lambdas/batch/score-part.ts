@@ -310,8 +310,9 @@ export async function scorePart(
     }
   };
   /**
-   * What builds row i of a scored batch for the sample, later: its values as read (or its cells or
-   * text, read into values when built) and its output's numbers, copied now (the batch is reused).
+   * What builds row i of a scored batch for the sample, later: its values (as read, or made now
+   * from its cells; a fast row's line is copied aside and read into values when built) and its
+   * output's numbers, copied now (the batch is reused).
    */
   const rowBuilder = (pending: Pending, i: number, output: Float32Array, width: number): (() => ScoredRow) => {
     // A plain array: a typed array's slice is an ArrayBuffer of its own, costly to collect by the thousand.

@@ -39,6 +39,13 @@ const MAX_HELD = 4096;
 
 /** A chunk pushed after a carried record is split after its first line from this size on (see push). */
 const SPLIT_AFTER_CARRY = 4096;
+/**
+ * The most bytes scanned at once (a larger chunk is scanned in pieces). Each scan makes one
+ * Latin-1 string of its bytes: a string of a 1 MiB chunk is a large object, in the old
+ * generation, and 300,000 rows of batch scoring made about 20 full garbage collections where
+ * 64 KiB pieces make 3 (their strings die young); batch scoring's core +7-11% in two A/B pairs.
+ */
+const MAX_PIECE = 64 * 1024;
 
 /** Scanning states: at a field's start, in an unquoted field, in a quoted one, after its closing quote. */
 const FIELD_START = 0;
@@ -353,7 +360,10 @@ export class CsvTokenizer {
   }
 
   push(chunk: Buffer): void {
-    if (this.finished || chunk.length === 0) return;
+    for (let at = 0; at < chunk.length && !this.finished; at += MAX_PIECE) this.pushPiece(chunk.subarray(at, at + MAX_PIECE));
+  }
+
+  private pushPiece(chunk: Buffer): void {
     const carry = this.carry;
     if (carry !== null && carry.length > 0 && this.bomChecked && !this.utf16 && chunk.length >= SPLIT_AFTER_CARRY) {
       // The record carried from the last chunk is copied in front of this one (Buffer.concat):

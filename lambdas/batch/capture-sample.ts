@@ -42,8 +42,8 @@ export function partSampleSize(capRows: number, parts: number): number {
  * heap number or two per row, about 55 bytes of garbage per row of batch scoring.)
  */
 export class Reservoir implements RowSampler {
-  /** The sample so far: rows, or what builds them (see keep). */
-  private readonly rows: (SampledRow | (() => SampledRow))[] = [];
+  /** The sample so far: what builds each row (see keep). */
+  private readonly rows: (() => SampledRow)[] = [];
   private seen = 0;
   private readonly random: () => number;
   /** Where the row wants() said yes to goes. */
@@ -57,11 +57,6 @@ export class Reservoir implements RowSampler {
     seed: string,
   ) {
     this.random = prng(createHash('sha256').update(seed).digest().readUInt32BE(0));
-  }
-
-  /** One scored row; kept with probability size / rows seen so far. */
-  offer(row: SampledRow): void {
-    if (this.wants()) this.rows[this.slot] = row;
   }
 
   /** Whether the next row is kept (with probability size / rows seen so far), and where; its line does not matter. */
@@ -104,7 +99,7 @@ export class Reservoir implements RowSampler {
 
   /** The sample in input order. */
   sample(): SampledRow[] {
-    return this.rows.map((row) => (typeof row === 'function' ? row() : row)).sort((a, b) => a.line - b.line);
+    return this.rows.map((build) => build()).sort((a, b) => a.line - b.line);
   }
 }
 

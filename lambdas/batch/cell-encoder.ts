@@ -143,12 +143,12 @@ export class CellEncoder {
   }
 
   /**
-   * encodeRecord() and plainLine() in one pass over a line the tokenizer handed over whole and
+   * encodeRecord() and isPlainLine() in one pass over a line the tokenizer handed over whole and
    * has not split (CsvRecord.lazy: ASCII, no quote, no line break), reading its bytes: true when
    * the line has one cell per column, every cell is certainly valid, and the line is written to
-   * the predictions as it is (the conditions of plainLine), with the row's features written into
+   * the predictions as it is (the conditions of isPlainLine), with the row's features written into
    * row `row` of `batch`; false (the row's slots partly written) when any of that is not sure, and
-   * the caller takes the record the usual way (its fields split, then encodeRecord and plainLine).
+   * the caller takes the record the usual way (its fields split, then encodeRecord and isPlainLine).
    *
    * Why: batch scoring's rows are mostly such lines, and splitting one into fields, then reading
    * each feature's field, then looking at each field's first character again, cost about 3x this
@@ -217,7 +217,7 @@ export class CellEncoder {
           }
         }
         if (category === undefined) while (q < end && bytes[q] !== COMMA) q++;
-        // plainLine's rule for a cell written as it is: no formula's first character (a + or -
+        // isPlainLine's rule for a cell written as it is: no formula's first character (a + or -
         // only before a plain decimal). A NUMBER cell is one already.
         if (q > p) {
           const c = bytes[p];
@@ -310,19 +310,12 @@ export class CellEncoder {
   }
 
   /**
-   * The record's text as the predictions CSV writes its cells (joined by commas, none quoted, none
-   * neutralized), or undefined when some cell needs either (the caller writes the cells one by
-   * one): the record is plain ASCII with no quote or line break, split at commas, and no cell
-   * starts as a formula would (a `+` or `-` only before a plain decimal, which stays a number).
-   */
-  static plainLine(record: CsvRecord): string | undefined {
-    return CellEncoder.isPlainLine(record) ? record.text.slice(record.textStart, record.textEnd) : undefined;
-  }
-
-  /**
-   * Whether plainLine answers the record's text, without making it: the record's bytes from
-   * textStart to textEnd (ASCII, as the tokenizer read them) are then its cells as the output
-   * writes them.
+   * Whether the record's text (its bytes from textStart to textEnd, ASCII as the tokenizer read
+   * them) is its cells as the predictions CSV writes them (joined by commas, none quoted, none
+   * neutralized), so that the output copies it as it is; false when some cell needs either (the
+   * caller writes the cells one by one): the record is plain ASCII with no quote or line break,
+   * split at commas, and no cell starts as a formula would (a `+` or `-` only before a plain
+   * decimal, which stays a number).
    */
   static isPlainLine(record: CsvRecord): boolean {
     if (!record.plain || record.wide || record.utf16 || record.values !== null || record.delimiter !== 44 || record.bytes === null)

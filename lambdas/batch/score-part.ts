@@ -109,7 +109,7 @@ interface Pending {
   /** The row as read (the per-row path's rows), or undefined for a fast row (`sources`). */
   readonly rows: (PartRow | undefined)[];
   /**
-   * The fast paths' rows (CellEncoder.encodeLine, or plainLine and encodeRecord): the bytes the
+   * The fast paths' rows (CellEncoder.encodeLine, or isPlainLine and encodeRecord): the bytes the
    * record is in, and where its text starts and ends in them, which is its cells (ASCII) joined as
    * the output writes them.
    */
@@ -392,7 +392,7 @@ export async function scorePart(
    * The fast paths for a CSV record the tokenizer still holds, taken (true) when it has one cell
    * per column, its text is written as it is and the encoder is sure of every cell: first a line
    * handed over whole, read from its bytes (CellEncoder.encodeLine), then any other record
-   * (CellEncoder.plainLine, encodeRecord). Otherwise (false) the reader makes its cells and onRow
+   * (CellEncoder.isPlainLine, encodeRecord). Otherwise (false) the reader makes its cells and onRow
    * decides, as for any row.
    */
   const onRecord = (record: CsvRecord): boolean => {

@@ -82,6 +82,21 @@ const errorsOf = (result: ScoreResult) =>
 
 const good = churnRows({ rows: 30, seed: 11 });
 
+/**
+ * A sampler that keeps every nth line in a slot of its own, and once the part is scored pushes each
+ * kept row as JSON into `into`, in input order. The rows are built after the part is scored, as
+ * the drift sample builds them: what builds a row must not read the batches, lines or buffers
+ * scoring reused since.
+ */
+function everyNth(n: number, into: string[]): RowSampler {
+  const lines: number[] = [];
+  return {
+    size: 10_000,
+    slotFor: (line) => (line % n === 0 ? lines.push(line) - 1 : -1),
+    collect: (build) => lines.forEach((line, slot) => into.push(JSON.stringify({ line, ...build(slot) }))),
+  };
+}
+
 describe('mloop score', () => {
   test('a CSV with bad rows: every good row is scored, each bad one rejected with its line and reason', async () => {
     const csv = toCsv(good).trimEnd().split('\n');
@@ -396,17 +411,10 @@ describe('the score-part core', () => {
       return cells.join(',');
     });
     const bytes = Buffer.from(messy.join('\n') + '\n');
-    // The kept rows are built after the part is scored, as the drift sample builds them: what
-    // builds a row must not read the batches, lines or buffers scoring reused since.
-    const sampled = (into: (() => string)[]): RowSampler => ({
-      wants: (line) => line % 7 === 0,
-      keep: (line, build) => into.push(() => JSON.stringify({ line, ...build() })),
-    });
-    const [fastBuilds, perRowBuilds]: (() => string)[][] = [[], []];
+    const [fastSample, perRowSample]: string[][] = [[], []];
     const whole = { index: 0, start: 0, end: bytes.length };
-    const fast = await run(bytes, whole, { batchRows: 16, sampler: sampled(fastBuilds) });
-    const perRow = await run(bytes, whole, { batchRows: 16, sampler: sampled(perRowBuilds), perRow: true });
-    const [fastSample, perRowSample] = [fastBuilds.map((build) => build()), perRowBuilds.map((build) => build())];
+    const fast = await run(bytes, whole, { batchRows: 16, sampler: everyNth(7, fastSample) });
+    const perRow = await run(bytes, whole, { batchRows: 16, sampler: everyNth(7, perRowSample), perRow: true });
     expect(fast.predictions).toBe(perRow.predictions);
     expect(fast.errors).toBe(perRow.errors);
     expect(fast.counts).toMatchObject({
@@ -463,6 +471,34 @@ describe('the score-part core', () => {
     expect(fastSample.length).toBeGreaterThan(20);
   });
 
+  test('the drift sample holds, in each slot, the row last given it: its own values and prediction, on both paths', async () => {
+    // 3,000 rows through 12 slots: rows replace each other in the slots many times over.
+    const rows = churnRows({ rows: 3000, seed: 17 });
+    const bytes = Buffer.from(toCsv(rows));
+    const whole = { index: 0, start: 0, end: bytes.length };
+    const [fastSampler, perRowSampler] = [new Reservoir(12, 'slots'), new Reservoir(12, 'slots')];
+    const fast = await run(bytes, whole, { batchRows: 64, sampler: fastSampler });
+    const perRow = await run(bytes, whole, { batchRows: 64, sampler: perRowSampler, perRow: true });
+    const sample = fastSampler.sample();
+    expect(sample).toHaveLength(12);
+    expect(sample).toEqual(perRowSampler.sample());
+    expect(fast.predictions).toBe(perRow.predictions);
+    // Line 1 is the header: line L is rows[L - 2], and output line L - 1 its prediction.
+    const output = fast.predictions.trimEnd().split('\n');
+    const values = cellValues(runtime.card);
+    const header = output[0].split(',');
+    for (const kept of sample) {
+      expect(kept.line).toBeGreaterThan(1);
+      const row = rows[kept.line - 2];
+      expect(kept.instance).toEqual(values(header.slice(0, 6), toCsv([row]).split('\n')[1].split(',')));
+      const cells = output[kept.line - 1].split(',');
+      const probabilities = (kept.prediction as { probabilities: Record<string, number> }).probabilities;
+      expect(cells.slice(-Object.keys(probabilities).length)).toEqual(Object.values(probabilities).map(String));
+    }
+    // Spread over the file, not its first rows.
+    expect(Math.max(...sample.map((r) => r.line))).toBeGreaterThan(1500);
+  });
+
   test('JSON Lines: the object encoder and the text writer give the same output as the per-row path, byte for byte, and what the API answers', async () => {
     const rows = churnRows({ rows: 300, seed: 21 }).map((r) => ({ ...r }) as Record<string, unknown>);
     const damage: ((o: Record<string, unknown>) => void)[] = [
@@ -488,15 +524,10 @@ describe('the score-part core', () => {
     lines.splice(40, 0, '{"__proto__": {"x": 1}, "tenure_months": 3}', '[1,2]', 'not json', '{}');
     const bytes = Buffer.from(lines.join('\n') + '\n');
     const layout: FileLayout = { format: 'jsonl', gzip: false, size: bytes.length };
-    const sampled = (into: (() => string)[]): RowSampler => ({
-      wants: (line) => line % 5 === 0,
-      keep: (line, build) => into.push(() => JSON.stringify({ line, ...build() })),
-    });
-    const [fastBuilds, perRowBuilds]: (() => string)[][] = [[], []];
+    const [fastSample, perRowSample]: string[][] = [[], []];
     const whole = { index: 0, start: 0, end: bytes.length };
-    const fast = await run(bytes, whole, { batchRows: 16, sampler: sampled(fastBuilds) }, layout);
-    const perRow = await run(bytes, whole, { batchRows: 16, sampler: sampled(perRowBuilds), perRow: true }, layout);
-    const [fastSample, perRowSample] = [fastBuilds.map((build) => build()), perRowBuilds.map((build) => build())];
+    const fast = await run(bytes, whole, { batchRows: 16, sampler: everyNth(5, fastSample) }, layout);
+    const perRow = await run(bytes, whole, { batchRows: 16, sampler: everyNth(5, perRowSample), perRow: true }, layout);
     expect(fast.predictions).toBe(perRow.predictions);
     expect(fast.errors).toBe(perRow.errors);
     expect(fastSample).toEqual(perRowSample);
@@ -559,8 +590,12 @@ describe('drift sees batch rows', () => {
 
 describe('the drift sample', () => {
   const offerAll = (reservoir: Reservoir, rows: number) => {
-    for (let line = 1; line <= rows; line++)
-      if (reservoir.wants()) reservoir.keep(line, () => ({ values: { x: line }, prediction: { value: line } }));
+    const inSlot: number[] = [];
+    for (let line = 1; line <= rows; line++) {
+      const slot = reservoir.slotFor(line);
+      if (slot !== -1) inSlot[slot] = line;
+    }
+    reservoir.collect((slot) => ({ values: { x: inSlot[slot] }, prediction: { value: inSlot[slot] } }));
     return reservoir.sample();
   };
 
@@ -574,24 +609,32 @@ describe('the drift sample', () => {
     expect(other.map((r) => r.line)).not.toEqual(a.map((r) => r.line));
   });
 
-  test('asked first, as scorePart asks (wants, then keep), it builds only the rows still kept at the end', () => {
+  test('gives slots as scorePart asks, one per row while filling, then few: it builds only the rows still kept at the end', () => {
     const asked = new Reservoir(100, 'run-1/0');
+    const inSlot: number[] = [];
     let kept = 0;
-    let built = 0;
-    for (let line = 1; line <= 10_000; line++)
-      if (asked.wants()) {
-        kept++;
-        asked.keep(line, () => {
-          built++;
-          return { values: { x: line }, prediction: { value: line } };
-        });
-      }
-    // About 100 * (1 + ln(10,000 / 100)) rows are kept for a while, far fewer than offered; none is built yet.
+    for (let line = 1; line <= 10_000; line++) {
+      const slot = asked.slotFor(line);
+      if (slot === -1) continue;
+      expect(slot).toBeGreaterThanOrEqual(0);
+      expect(slot).toBeLessThan(100);
+      if (line <= 100) expect(slot).toBe(line - 1);
+      inSlot[slot] = line;
+      kept++;
+    }
+    // About 100 * (1 + ln(10,000 / 100)) rows are kept for a while, far fewer than offered.
     expect(kept).toBeGreaterThan(100);
     expect(kept).toBeLessThan(1000);
-    expect(built).toBe(0);
+    expect(asked.sample()).toEqual([]);
+    const built: number[] = [];
+    asked.collect((slot) => {
+      built.push(slot);
+      return { values: { x: inSlot[slot] }, prediction: { value: inSlot[slot] } };
+    });
+    // Each slot built once, and each row the line last given its slot.
+    expect([...built].sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(asked.sample()).toEqual(offerAll(new Reservoir(100, 'run-1/0'), 10_000));
-    expect(built).toBe(100);
+    expect(asked.sample().every((r) => r.instance.x === r.line)).toBe(true);
   });
 
   test('every row has the same chance, size / rows, first, middle and last alike (algorithm L, checked over 4,000 seeds)', () => {

@@ -42,41 +42,44 @@ export function partSampleSize(capRows: number, parts: number): number {
  * heap number or two per row, about 55 bytes of garbage per row of batch scoring.)
  */
 export class Reservoir implements RowSampler {
-  /** The sample so far: what builds each row (see keep). */
-  private readonly rows: (() => SampledRow)[] = [];
+  /** Each slot's line, for slots 0 to filled - 1. */
+  private readonly lines: Int32Array;
+  private filled = 0;
+  /** The sample once collected, in input order. */
+  private rows: SampledRow[] = [];
   private seen = 0;
   private readonly random: () => number;
-  /** Where the row wants() said yes to goes. */
-  private slot = -1;
   /** Once the sample is full: algorithm L's weight, and the number (1-based) of the next row kept (0: not drawn yet). */
   private weight = 0;
   private next = 0;
 
   constructor(
-    private readonly size: number,
+    readonly size: number,
     seed: string,
   ) {
+    this.lines = new Int32Array(Math.max(0, size));
     this.random = prng(createHash('sha256').update(seed).digest().readUInt32BE(0));
   }
 
-  /** Whether the next row is kept (with probability size / rows seen so far), and where; its line does not matter. */
-  wants(): boolean {
+  /** The slot of the next row (kept with probability size / rows seen so far), or -1. */
+  slotFor(line: number): number {
     this.seen++;
-    if (this.size <= 0) return false;
-    if (this.rows.length < this.size) {
-      this.slot = this.rows.length;
-      return true;
+    if (this.size <= 0) return -1;
+    if (this.filled < this.size) {
+      this.lines[this.filled] = line;
+      return this.filled++;
     }
     if (this.next === 0) {
       // The sample just filled, with the rows before this one.
       this.weight = Math.exp(Math.log(this.uniform()) / this.size);
       this.next = this.seen - 1 + this.skip() + 1;
     }
-    if (this.seen !== this.next) return false;
-    this.slot = Math.floor(this.random() * this.size);
+    if (this.seen !== this.next) return -1;
+    const slot = Math.floor(this.random() * this.size);
+    this.lines[slot] = line;
     this.weight *= Math.exp(Math.log(this.uniform()) / this.size);
     this.next += this.skip() + 1;
-    return true;
+    return slot;
   }
 
   /** A uniform number in (0, 1] (its logarithm is finite). */
@@ -89,17 +92,19 @@ export class Reservoir implements RowSampler {
     return Math.floor(Math.log(this.uniform()) / Math.log1p(-this.weight));
   }
 
-  /** The row wants() just said yes to: built in sample(), if it is still kept then. */
-  keep(line: number, build: () => ScoredRow): void {
-    this.rows[this.slot] = () => {
-      const { values, prediction } = build();
-      return { line, instance: values, prediction };
-    };
+  /** The rows in the slots, built once the part is scored. */
+  collect(build: (slot: number) => ScoredRow): void {
+    const rows: SampledRow[] = [];
+    for (let slot = 0; slot < this.filled; slot++) {
+      const { values, prediction } = build(slot);
+      rows.push({ line: this.lines[slot], instance: values, prediction });
+    }
+    this.rows = rows.sort((a, b) => a.line - b.line);
   }
 
-  /** The sample in input order. */
+  /** The sample in input order (empty until collected). */
   sample(): SampledRow[] {
-    return this.rows.map((build) => build()).sort((a, b) => a.line - b.line);
+    return this.rows;
   }
 }
 

@@ -13,8 +13,9 @@ import { once } from 'node:events';
 import { csvField, csvLine } from '../data/splits';
 import { spreadsheetSafe } from '../shared/spreadsheet-safe';
 import { instanceChecker } from '../inference/validate';
-import type { ColumnBatch, ModelRuntime, Prediction } from '../shared/model-runtime';
+import type { ColumnBatch, ModelRuntime } from '../shared/model-runtime';
 import { CellEncoder } from './cell-encoder';
+import { KeptRows, type ScoredRow } from './kept-rows';
 import { ObjectEncoder } from './object-encoder';
 import { writeFloat32At } from './float32-text';
 import { OutputBytes, viewOf } from './output-bytes';
@@ -46,7 +47,7 @@ export interface ScorePartOptions {
   readonly idColumn?: string;
   /** Rows per session.run. @default DEFAULT_SCORE_BATCH_ROWS */
   readonly batchRows?: number;
-  /** Asked about each scored row, in input order; the rows it wants are built and handed to it (the drift sample). */
+  /** Asked about each scored row, in input order; the rows it keeps are built and handed to it when the part is scored (the drift sample). */
   readonly sampler?: RowSampler;
   /**
    * Read every row through the per-row path (cell values, the API's instance check, the output
@@ -56,24 +57,23 @@ export interface ScorePartOptions {
   readonly perRow?: boolean;
 }
 
-/** A scored row as the drift sample keeps it. */
-export interface ScoredRow {
-  readonly values: Record<string, unknown>;
-  readonly prediction: Prediction;
-}
+export type { ScoredRow } from './kept-rows';
 
 /**
- * Which scored rows to keep (lambdas/batch/capture-sample.ts Reservoir keeps a few). Asked first,
- * then handed what builds the row: the rows it does not want cost nothing (no function made per
- * row), and one it keeps is built only if it is still kept at the end. (A reservoir of 10,000
- * replaces rows as it goes: about 56,000 are kept for a while out of 1,000,000, and building each
- * one's values and prediction objects when kept cost batch scoring about a third of its speed.)
+ * Which scored rows the drift sample keeps (lambdas/batch/capture-sample.ts Reservoir keeps a
+ * few), in slots: asked about each scored row, it answers the slot the row goes to. scorePart
+ * keeps what a slot's row is made of (KeptRows: no object per row kept), and builds the rows still
+ * in the slots once the part is scored. (A reservoir of 10,000 replaces rows as it goes: about
+ * 56,000 are kept for a while out of 1,000,000, and building each one's values and prediction
+ * objects when kept cost batch scoring about a third of its speed.)
  */
 export interface RowSampler {
-  /** Whether the next scored row (its line in the part) is kept; when true, keep() follows with it. */
-  wants(line: number): boolean;
-  /** The row wants() said yes to: `build` makes it, at any time (it holds its own copy of what it reads). */
-  keep(line: number, build: () => ScoredRow): void;
+  /** Its slots: 0 to size - 1. */
+  readonly size: number;
+  /** The slot the next scored row (its line in the part) is kept in, replacing the row there; -1: not kept. */
+  slotFor(line: number): number;
+  /** Once the part is scored: `build` makes the row kept in a slot, for each slot that was given. */
+  collect(build: (slot: number) => ScoredRow): void;
 }
 
 /** What one part did. Lines are the part's own (1 = its first line); the merge shifts them. */
@@ -206,6 +206,7 @@ export async function scorePart(
   const idColumn = options.idColumn;
   const sampler = options.sampler;
 
+  const regression = card.task === 'regression';
   let rowsIn = 0;
   let rowsScored = 0;
   let rowsRejected = 0;
@@ -213,7 +214,6 @@ export async function scorePart(
   let header: readonly string[] | undefined;
   let idIndex = -1;
   let headerWritten = false;
-  const regression = card.task === 'regression';
   const labels = classes.map((label) => Buffer.from(csvField(spreadsheetSafe(label)), 'utf8'));
   // Rows read but not yet scored, in batches of batchRows filled in order (a chunk of input holds
   // many): each batch's rows in the graph's columns, with each row's input and values (the values
@@ -241,11 +241,9 @@ export async function scorePart(
     return filling;
   };
   let encoder: CellEncoder | undefined;
-  // The lines of the fast rows the drift sample keeps, for as long as the part is scored (never
-  // taken: a kept row's bytes stay where they were written, read back when the sample is built).
-  // It grows with the rows kept for a while, about size * (1 + ln(rows / size)) of them (a
-  // reservoir of 10,000: 56,000 lines of 1,000,000, 79,000 of 10,000,000), not with the part.
-  const keptLines = new OutputBytes(sampler !== undefined ? 64 * 1024 : 0);
+  const width = regression ? 1 : classes.length;
+  // What the drift sample's slots hold (see kept-rows.ts).
+  const kept = sampler !== undefined ? new KeptRows(sampler.size, width) : undefined;
   // The predictions, as bytes (see output-bytes.ts); the rejected rows, rare, as text.
   const out = new OutputBytes();
   let errors = '';
@@ -281,13 +279,15 @@ export async function scorePart(
     const t = performance.now();
     const output = await runtime.run(batch, n);
     inferenceMs += performance.now() - t;
-    const width = regression ? 1 : classes.length;
     if (output.length !== n * width) throw new Error(`The model answered ${output.length / width} predictions for ${n} rows.`);
     writeHeader();
     for (let i = 0; i < n; i++) {
       const row = rows[i];
       const source = sources[i];
-      if (sampler !== undefined && sampler.wants(lines[i])) sampler.keep(lines[i], rowBuilder(pending, i, output, width));
+      if (kept !== undefined) {
+        const at = sampler!.slotFor(lines[i]);
+        if (at !== -1) keep(at, pending, i, output);
+      }
       if (jsonl) {
         const own = idColumn !== undefined ? { [idColumn]: row?.object?.[idColumn] ?? null } : (row?.object ?? {});
         const line = predictionJson !== undefined ? jsonLineWith(own, predictionJson(output, i)) : undefined;
@@ -306,33 +306,14 @@ export async function scorePart(
     }
   };
   /**
-   * What builds row i of a scored batch for the sample, later: its values (as read, or made now
-   * from its cells; a fast row's line is copied aside and read into values when built) and its
-   * output's numbers, copied now (the batch is reused).
+   * Row i of a scored batch into the sample's slot `at`: its output's numbers, and its line's bytes
+   * (a fast row) or its values (as read, or made now from its cells: the batch and its rows are
+   * reused, and a row's cells may be slices of a chunk's text).
    */
-  const rowBuilder = (pending: Pending, i: number, output: Float32Array, width: number): (() => ScoredRow) => {
-    // A plain array: a typed array's slice is an ArrayBuffer of its own, costly to collect by the thousand.
-    const scores = new Array<number>(width);
-    for (let c = 0; c < width; c++) scores[c] = output[i * width + c];
+  const keep = (at: number, pending: Pending, i: number, output: Float32Array): void => {
     const source = pending.sources[i];
-    // What the builder holds must not hold the input: a chunk's bytes or text kept by each of
-    // thousands of kept rows would keep the part in memory.
-    if (source === undefined) {
-      // Its values as read, or (a row the cell encoder took) made now from its cells.
-      const values = pending.values[i] ?? toValues(header ?? [], cellsOf(pending.rows[i], undefined));
-      return () => ({ values, prediction: runtime.prediction(Float32Array.from(scores), 0) });
-    }
-    // A fast row: its line (ASCII) copied to `keptLines`, its text and values made only when
-    // built (a third of a small part's rows are kept for a while, and making each one's text
-    // then cost more than scoring it).
-    const start = keptLines.length;
-    keptLines.asciiFrom(source, pending.starts[i], pending.ends[i]);
-    const end = keptLines.length;
-    const columns = header ?? [];
-    return () => ({
-      values: toValues(columns, keptLines.latin1(start, end).split(',')),
-      prediction: runtime.prediction(Float32Array.from(scores), 0),
-    });
+    if (source !== undefined) kept!.keepLine(at, output, i, source, pending.starts[i], pending.ends[i]);
+    else kept!.keepValues(at, output, i, pending.values[i] ?? toValues(header ?? [], cellsOf(pending.rows[i], undefined)));
   };
   /** Score the full batches, in order, then (at a chunk's end, or the part's) the one being filled. */
   const score = async (all: boolean): Promise<void> => {
@@ -441,6 +422,7 @@ export async function scorePart(
       if (header === undefined && read.header !== undefined) setHeader(read.header);
     }
     await score(true);
+    if (kept !== undefined) sampler!.collect((at) => kept.row(at, header ?? [], toValues, runtime));
     writeHeader();
     await flush(sinks.predictions, out.take());
     await flush(sinks.errors, errors);
@@ -463,7 +445,6 @@ export async function scorePart(
   } finally {
     sinks.predictions.removeListener('error', onSinkError);
     sinks.errors.removeListener('error', onSinkError);
-    // The sample's builders outlive the part and keep this function's variables: not its last chunk.
     lineBytes = lineView = undefined;
   }
 }

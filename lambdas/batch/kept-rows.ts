@@ -11,8 +11,8 @@
  * into these arrays allocates nothing per row but the bytes a fast row's line takes.
  *
  * Nothing kept here refers to the input: a chunk's bytes or text held by each of thousands of
- * kept rows would keep the whole part in memory. A fast row's line is copied; values are read
- * from the row's cells when it is kept.
+ * kept rows would keep the whole part in memory. A fast row's line is copied; another row's values
+ * are kept as their JSON text (see keepValues).
  */
 import type { ModelRuntime, Prediction } from '../shared/model-runtime';
 import { OutputBytes } from './output-bytes';
@@ -29,7 +29,8 @@ export class KeptRows {
   /** A fast row's line in `bytes`, [start, end); start -1: the slot's row is in `values`. */
   private readonly starts: Int32Array;
   private readonly ends: Int32Array;
-  private readonly values: (Record<string, unknown> | undefined)[];
+  /** Another row's values as JSON text. */
+  private readonly values: (string | undefined)[];
   /**
    * The kept fast rows' lines, one after another (never taken). A line replaced in its slot stays
    * where it was written: this grows with the rows kept for a while, about size * (1 + ln(rows /
@@ -49,7 +50,7 @@ export class KeptRows {
     this.scores = new Float32Array(size * width);
     this.starts = new Int32Array(size);
     this.ends = new Int32Array(size);
-    this.values = new Array<Record<string, unknown> | undefined>(size);
+    this.values = new Array<string | undefined>(size);
     this.bytes = new OutputBytes(size > 0 ? 64 * 1024 : 0);
   }
 
@@ -62,11 +63,17 @@ export class KeptRows {
     this.values[slot] = undefined;
   }
 
-  /** Row `row` of `output` into `slot`, its input the values it was read into. */
+  /**
+   * Row `row` of `output` into `slot`, its input the values it was read into, kept as their JSON
+   * text. Why text: a CSV cell's string is cut from its chunk's text, and V8 makes a cut of 13
+   * characters or more a slice that keeps the whole text alive (64 KiB per chunk scanned): a sample
+   * of rows with quoted cells would have kept the part in memory. JSON.stringify writes a string of
+   * its own, and the sample is written as JSON (sampleLines): the same bytes in the end.
+   */
   keepValues(slot: number, output: Float32Array, row: number, values: Record<string, unknown>): void {
     this.keepScores(slot, output, row);
     this.starts[slot] = -1;
-    this.values[slot] = values;
+    this.values[slot] = JSON.stringify(values);
   }
 
   private keepScores(slot: number, output: Float32Array, row: number): void {
@@ -86,7 +93,10 @@ export class KeptRows {
     runtime: ModelRuntime,
   ): ScoredRow {
     const start = this.starts[slot];
-    const values = start === -1 ? this.values[slot]! : toValues(columns, this.bytes.latin1(start, this.ends[slot]).split(','));
+    const values =
+      start === -1
+        ? (JSON.parse(this.values[slot]!) as Record<string, unknown>)
+        : toValues(columns, this.bytes.latin1(start, this.ends[slot]).split(','));
     return { values, prediction: runtime.prediction(this.scores, slot) };
   }
 }

@@ -10,7 +10,9 @@
  * second thread spins after each run, and wall time on a shared machine would count neither that
  * nor the other processes' load. Wall-clock rates are reported beside them. Also the
  * process's peak resident memory after scoring N rows and 10 N rows in one part, to show it stays
- * flat as rows grow (the core streams: nothing grows with the part).
+ * flat as rows grow (the core streams: nothing grows with the part), and what a part of each size
+ * still holds when it ends, its drift sample alive (heap and ArrayBuffers after a full garbage
+ * collection; the chunks copied as a socket's are, so that one held would show).
  *
  * Then the 10 N-row file end to end on the local stack (bench/batch-local.ts: `mloop score`, plan,
  * Map, merge), in one part and in MLOOP_BENCH_BATCH_PARTS parts side by side (default 4), medians
@@ -24,6 +26,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import * as ort from 'onnxruntime-node';
 import { runPipeline } from '../bin/cli';
 import { DEFAULT_BATCH_CAPTURE_ROWS, partSampleSize, Reservoir } from '../lambdas/batch/capture-sample';
@@ -46,6 +50,9 @@ const ROUNDS = Number(process.env.MLOOP_BENCH_BATCH_ROUNDS ?? 7);
 /** As batch scoring loads models (lambdas/batch/batch-handler.ts), for the core and bare session.run alike. */
 const RUNTIME: RuntimeOptions = { intraOpThreads: 1 };
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
+// A full garbage collection on demand, for what a part still holds when it ends (heldBytes).
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 const round = (n: number, digits = 3) => Number(n.toFixed(digits));
 
 /** N rows of the demo table's features as CSV bytes, generated in blocks (the generator holds one block). */
@@ -89,31 +96,65 @@ function nullSink(): Writable & { bytes: number } {
 }
 
 /**
+ * The process's heap and ArrayBuffers in use after full garbage collections, in bytes (three,
+ * with a turn of the event loop between: what one frees may let the next free more).
+ */
+async function heldBytes(): Promise<number> {
+  for (let i = 0; i < 3; i++) {
+    collectGarbage();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.arrayBuffers;
+}
+
+/**
+ * What scoring `bytes` as one part (with the drift sample) still holds once the part has ended,
+ * the sample alive: heldBytes after it, less before. The chunks are copies, each its own
+ * allocation as a socket's are (the timed runs hand over views of the input, which a part could
+ * hold without it showing here).
+ */
+async function heldAfterPart(runtime: ModelRuntime, bytes: Buffer): Promise<number> {
+  const before = await heldBytes();
+  const { sampler } = await scoreCore(runtime, bytes, true, true);
+  const held = (await heldBytes()) - before;
+  // The sample is alive until here: what it holds is in the measure.
+  if (sampler!.sample().length === 0) throw new Error('The part kept no drift sample.');
+  return held;
+}
+
+/**
  * Score all of `bytes` as one part through the core; rows per second and what it wrote. With
  * `sample`, the part keeps the drift monitor's sample as production does (a reservoir of the
  * run's default cap, one part); without, the core alone (this bench's figure before 2026-12-05).
+ * With `copyChunks`, each 1 MiB chunk is a copy (see heldAfterPart), made as the part reads it.
  */
-async function scoreCore(runtime: ModelRuntime, bytes: Buffer, sample = true) {
+async function scoreCore(runtime: ModelRuntime, bytes: Buffer, sample = true, copyChunks = false) {
   const layout: FileLayout = { format: 'csv', gzip: false, size: bytes.length, header: [...DEMO_FEATURES], recordDelimiter: '\n' };
   const predictions = nullSink();
   const errors = new PassThrough();
   errors.resume();
   // The bytes arrive in 1 MiB chunks, as an S3 GetObject stream delivers them.
   const chunks = Array.from({ length: Math.ceil(bytes.length / 2 ** 20) }, (_, i) => bytes.subarray(i * 2 ** 20, (i + 1) * 2 ** 20));
+  const copies = function* () {
+    for (const chunk of chunks) yield Buffer.from(chunk);
+  };
+  const sampler = sample ? new Reservoir(partSampleSize(DEFAULT_BATCH_CAPTURE_ROWS, 1), 'bench') : undefined;
   const started = performance.now();
   const cpu = process.cpuUsage();
   const counts = await scorePart(
-    { text: { stream: Readable.from(chunks), from: 0 } },
+    { text: { stream: Readable.from(copyChunks ? copies() : chunks), from: 0 } },
     layout,
     { index: 0, start: 0, end: bytes.length },
     runtime,
     { predictions, errors },
-    sample ? { sampler: new Reservoir(partSampleSize(DEFAULT_BATCH_CAPTURE_ROWS, 1), 'bench') } : {},
+    sampler !== undefined ? { sampler } : {},
   );
   const seconds = (performance.now() - started) / 1000;
   const cpuSeconds = cpuSecondsSince(cpu);
   if (counts.rowsRejected !== 0) throw new Error(`The core rejected ${counts.rowsRejected} generated rows.`);
   return {
+    sampler,
     rows: counts.rowsScored,
     seconds,
     rowsPerSecond: counts.rowsScored / seconds,
@@ -210,8 +251,12 @@ export async function run(): Promise<unknown> {
     const peakSmall = process.resourceUsage().maxRSS * 1024;
 
     log(`memory: one part of ${(rows * 10).toLocaleString()} rows`);
-    const largeRun = await scoreCore(runtime, large);
+    // (Its rate only: the run's sampler would be held into the measures below.)
+    const largeRowsPerSecond = (await scoreCore(runtime, large)).rowsPerSecond;
     const peakLarge = process.resourceUsage().maxRSS * 1024;
+    log('memory: what a part of each size still holds when it ends');
+    const heldSmall = await heldAfterPart(runtime, small);
+    const heldLarge = await heldAfterPart(runtime, large);
 
     // The large file end to end on the local stack, in one part and in parts, alternating.
     const partsWanted = Number(process.env.MLOOP_BENCH_BATCH_PARTS ?? 4);
@@ -255,7 +300,9 @@ export async function run(): Promise<unknown> {
         peakMiBBeforeScoring: round(peakBeforeScoring / 2 ** 20, 1),
         peakMiBAfterSmall: round(peakSmall / 2 ** 20, 1),
         peakMiBAfterLarge: round(peakLarge / 2 ** 20, 1),
-        largeRowsPerSecond: Math.round(largeRun.rowsPerSecond),
+        // Heap and ArrayBuffers a part of N and of 10 N rows still holds once it ends, its drift sample alive.
+        heldMiBAfterPart: { small: round(heldSmall / 2 ** 20, 1), large: round(heldLarge / 2 ** 20, 1) },
+        largeRowsPerSecond: Math.round(largeRowsPerSecond),
       },
       // Wall seconds of `mloop score` on the local stack, the median run of 3 (its figures are that run's).
       local:

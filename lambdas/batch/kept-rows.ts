@@ -7,8 +7,9 @@
  * Why arrays and not an object per kept row: a reservoir of 10,000 replaces rows as it goes, so
  * about 56,000 rows of 1,000,000 are kept for a while. A function, a numbers array and a wrapper
  * made for each of them lived long enough to be promoted to the old generation and died there,
- * which cost batch scoring about 3% of its rows per CPU second (bench/README.md, batch); writing
- * into these arrays allocates nothing per row but the bytes a fast row's line takes.
+ * which cost batch scoring about a tenth of its rows per CPU second on 1,000,000 rows
+ * (bench/README.md, batch); writing into these arrays allocates nothing per row but the bytes a
+ * fast row's line takes.
  *
  * Nothing kept here refers to the input: a chunk's bytes or text held by each of thousands of
  * kept rows would keep the whole part in memory. A fast row's line is copied; another row's values
@@ -65,10 +66,11 @@ export class KeptRows {
 
   /**
    * Row `row` of `output` into `slot`, its input the values it was read into, kept as their JSON
-   * text. Why text: a CSV cell's string is cut from its chunk's text, and V8 makes a cut of 13
-   * characters or more a slice that keeps the whole text alive (64 KiB per chunk scanned): a sample
-   * of rows with quoted cells would have kept the part in memory. JSON.stringify writes a string of
-   * its own, and the sample is written as JSON (sampleLines): the same bytes in the end.
+   * text. Why text: an unquoted CSV cell's string is cut from the text the tokenizer made of its
+   * chunk, and V8 makes a cut of 13 characters or more a slice that keeps the whole text alive (up
+   * to 64 KiB per piece scanned): a sample of rows read cell by cell kept most of the part in
+   * memory. JSON.stringify writes a string of its own, and the sample is written as JSON
+   * (sampleLines): the same bytes in the end.
    */
   keepValues(slot: number, output: Float32Array, row: number, values: Record<string, unknown>): void {
     this.keepScores(slot, output, row);

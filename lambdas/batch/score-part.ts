@@ -445,7 +445,6 @@ export async function scorePart(
   } finally {
     sinks.predictions.removeListener('error', onSinkError);
     sinks.errors.removeListener('error', onSinkError);
-    lineBytes = lineView = undefined;
   }
 }
 

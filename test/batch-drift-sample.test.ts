@@ -1,7 +1,7 @@
 /**
  * The drift sample a batch part keeps (lambdas/batch/capture-sample.ts): Li's algorithm L over a
- * part's scored rows, seeded, in slots; a part's share of the run's cap. Pure: test/batch-scoring.test.ts
- * scores parts with it end to end.
+ * part's scored rows, seeded, in slots; a part's share of the run's cap. Pure: the parts scored
+ * with it end to end are in test/batch-scoring.test.ts.
  */
 import { Reservoir, partSampleSize } from '../lambdas/batch/capture-sample';
 

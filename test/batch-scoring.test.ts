@@ -319,7 +319,7 @@ describe('the score-part core', () => {
     const sample = sampler.sample();
     expect(sample).toHaveLength(500);
     expect(sample.every((r) => r.instance.customer_id === `customer-${String(r.line - 1).padStart(8, '0')}`)).toBe(true);
-    // The file's text, about 60 texts of 64 KiB (3.8 MB), held by slices: 3.8 MB measured so; 500 rows of their own 0.3.
+    // The file's text is about 60 texts of 64 KiB: held by the slices, 3.8 MB was measured; 500 rows of their own, 0.3.
     expect({ bytes: bytes.length, heldUnderAMegabyte: held < 2 ** 20 }).toEqual({ bytes: bytes.length, heldUnderAMegabyte: true });
   });
 

@@ -19,7 +19,7 @@ import { KeptRows, type ScoredRow } from './kept-rows';
 import { ObjectEncoder } from './object-encoder';
 import { writeFloat32At } from './float32-text';
 import { OutputBytes, viewOf } from './output-bytes';
-import { jsonLineWith, predictionJsonWriter } from './prediction-json';
+import { predictionJsonWriter, writeJsonLine } from './prediction-json';
 import type { CsvRecord } from '../data/readers/csv-tokenizer';
 import type { RandomAccessSource } from '../data/formats';
 import {
@@ -290,8 +290,8 @@ export async function scorePart(
       }
       if (jsonl) {
         const own = idColumn !== undefined ? { [idColumn]: row?.object?.[idColumn] ?? null } : (row?.object ?? {});
-        const line = predictionJson !== undefined ? jsonLineWith(own, predictionJson(output, i)) : undefined;
-        out.text(line ?? JSON.stringify({ ...own, prediction: runtime.prediction(output, i) }) + '\n');
+        if (predictionJson === undefined || !writeJsonLine(out, own, predictionJson, output, i))
+          out.text(JSON.stringify({ ...own, prediction: runtime.prediction(output, i) }) + '\n');
       } else {
         if (idColumn !== undefined) out.text(cellsText([cellsOf(row, fastText(pending, i))[idIndex]]));
         // A fast row's text is ASCII (CsvRecord.lazy, CellEncoder.isPlainLine: no byte >= 0x80), as it is written.

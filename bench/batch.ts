@@ -8,8 +8,9 @@
  * loads models), and both are measured in rows per second of the process's CPU time (user +
  * system, every thread), which is rows per second per core: with onnxruntime's default threads a
  * second thread spins after each run, and wall time on a shared machine would count neither that
- * nor the other processes' load. Wall-clock rates are reported beside them. Also the
- * process's peak resident memory after scoring N rows and 10 N rows in one part, to show it stays
+ * nor the other processes' load. Wall-clock rates are reported beside them, and the core's rate
+ * on the same rows as JSON Lines (`jsonLines`: each object parsed, and written back as JSON). Also
+ * the process's peak resident memory after scoring N rows and 10 N rows in one part, to show it stays
  * flat as rows grow (the core streams: nothing grows with the part), and what a part of each size
  * still holds when it ends, its drift sample alive (heap and ArrayBuffers after a full garbage
  * collection; the chunks copied as a socket's are, so that one held would show).
@@ -62,6 +63,17 @@ function csvOf(rows: number): Buffer {
   for (let done = 0; done < rows; done += block) {
     const part = churnRows({ rows: Math.min(block, rows - done), seed: 100 + done });
     chunks.push(part.map((r) => DEMO_FEATURES.map((f) => r[f]).join(',')).join('\n') + '\n');
+  }
+  return Buffer.from(chunks.join(''));
+}
+
+/** The same rows as csvOf, as JSON Lines: one object per line, the columns as keys. */
+function jsonLinesOf(rows: number): Buffer {
+  const chunks: string[] = [];
+  const block = 50_000;
+  for (let done = 0; done < rows; done += block) {
+    const part = churnRows({ rows: Math.min(block, rows - done), seed: 100 + done });
+    chunks.push(part.map((r) => JSON.stringify(Object.fromEntries(DEMO_FEATURES.map((f) => [f, r[f]])))).join('\n') + '\n');
   }
   return Buffer.from(chunks.join(''));
 }
@@ -127,10 +139,14 @@ async function heldAfterPart(runtime: ModelRuntime, bytes: Buffer): Promise<numb
  * Score all of `bytes` as one part through the core; rows per second and what it wrote. With
  * `sample`, the part keeps the drift monitor's sample as production does (a reservoir of the
  * run's default cap, one part); without, the core alone (this bench's figure before 2026-12-05).
- * With `copyChunks`, each 1 MiB chunk is a copy (see heldAfterPart), made as the part reads it.
+ * With `copyChunks`, each 1 MiB chunk is a copy (see heldAfterPart), made as the part reads it;
+ * `format` says what `bytes` are (CSV by default, or JSON Lines).
  */
-async function scoreCore(runtime: ModelRuntime, bytes: Buffer, sample = true, copyChunks = false) {
-  const layout: FileLayout = { format: 'csv', gzip: false, size: bytes.length, header: [...DEMO_FEATURES], recordDelimiter: '\n' };
+async function scoreCore(runtime: ModelRuntime, bytes: Buffer, sample = true, copyChunks = false, format: 'csv' | 'jsonl' = 'csv') {
+  const layout: FileLayout =
+    format === 'csv'
+      ? { format: 'csv', gzip: false, size: bytes.length, header: [...DEMO_FEATURES], recordDelimiter: '\n' }
+      : { format: 'jsonl', gzip: false, size: bytes.length };
   const predictions = nullSink();
   const errors = new PassThrough();
   errors.resume();
@@ -218,6 +234,7 @@ export async function run(): Promise<unknown> {
 
     log(`generating ${rows.toLocaleString()} and ${(rows * 10).toLocaleString()} rows...`);
     const small = csvOf(rows);
+    const smallJsonLines = jsonLinesOf(rows);
     const large = csvOf(rows * 10);
     // Both inputs exist before anything is scored: the peaks below differ only by what scoring holds.
     const peakBeforeScoring = process.resourceUsage().maxRSS * 1024;
@@ -233,8 +250,11 @@ export async function run(): Promise<unknown> {
     const bareWall: number[] = [];
     const inferenceShares: number[] = [];
     const inferenceRates: number[] = [];
+    const jsonLines: number[] = [];
     for (let round_ = 0; round_ < ROUNDS; round_++) {
-      log(`round ${round_ + 1}: core on ${rows.toLocaleString()} rows, with the drift sample and without, then bare session.run`);
+      log(
+        `round ${round_ + 1}: core on ${rows.toLocaleString()} rows, with the drift sample and without, then bare session.run, then the core on them as JSON Lines`,
+      );
       // In turns, which of the two goes first, so that neither always follows bare session.run's
       // run (two runs with the order swapped measured a smaller gap between them than five before).
       if (round_ % 2 === 1) coreAlone.push((await scoreCore(runtime, small, false)).rowsPerCpuSecond);
@@ -247,6 +267,7 @@ export async function run(): Promise<unknown> {
       const bared = await bareSessionRun(session, card, rows);
       bare.push(bared.rowsPerCpuSecond);
       bareWall.push(bared.rowsPerSecond);
+      jsonLines.push((await scoreCore(runtime, smallJsonLines, true, false, 'jsonl')).rowsPerCpuSecond);
     }
     const peakSmall = process.resourceUsage().maxRSS * 1024;
 
@@ -285,6 +306,8 @@ export async function run(): Promise<unknown> {
       coreOverBare: round(median(core) / median(bare)),
       // The core without the drift sample (what coreRowsPerSecond measured before 2026-12-05).
       withoutDriftSample: { coreRowsPerSecond: Math.round(median(coreAlone)), coreOverBare: round(median(coreAlone) / median(bare)) },
+      // The same rows as JSON Lines (objects parsed and written as JSON), with the drift sample.
+      jsonLines: { coreRowsPerSecond: Math.round(median(jsonLines)), coreOverBare: round(median(jsonLines) / median(bare)) },
       wallClock: {
         coreRowsPerSecond: Math.round(median(coreWall)),
         bareSessionRunRowsPerSecond: Math.round(median(bareWall)),

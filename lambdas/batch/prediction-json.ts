@@ -15,7 +15,7 @@ import type { OutputBytes } from './output-bytes';
 const COMMA = 0x2c;
 const CLOSE = 0x7d;
 const LF = 0x0a;
-/** `,"prediction":` as UTF-8. */
+/** `"prediction":`, the key written after the row's own, as UTF-8. */
 const PREDICTION_KEY = Buffer.from('"prediction":');
 
 /** Writes row `row` of the model's output as JSON.stringify(runtime.prediction(output, row)) writes it. */

@@ -6,7 +6,7 @@
  * keeps. Every float32 of the range (75,497,472 of them) was compared with String when this was
  * written and again after each change of method, with no difference;
  * test/batch-float32-text.test.ts compares every 101st, the range's edges and its powers of two.
- * Any other x is left to the caller (writeFloat32Text answers false).
+ * Any other x is left to the caller (writeFloat32At answers false).
  *
  * Why: String of a float32 as a double, with the copy into the output, costs about 155 ns here,
  * twice per row of a two-class model, a large part of batch scoring's time per row
@@ -131,18 +131,8 @@ function write4(bytes: Uint8Array, at: number, v: number): void {
 }
 
 /**
- * Write String(x) to `out` when x is a float32 value in [2^-9, 1) and answer true; otherwise
- * write nothing and answer false.
- */
-export function writeFloat32Text(out: OutputBytes, x: number): boolean {
-  F32[0] = x;
-  // Not a float32 value (nor NaN): another number, left to the caller.
-  if (F32[0] !== x) return false;
-  return writeFloat32At(out, F32, 0);
-}
-
-/**
- * writeFloat32Text of values[i]. Why a Float32Array and an index, not the number: a double
+ * Write String(values[i]) to `out` when values[i] is in [2^-9, 1) and answer true; otherwise write
+ * nothing and answer false. Why a Float32Array and an index, not the number: a double
  * passed to a function that is not inlined (this one is too large to be) is boxed, a heap number
  * per call, which was most of what batch scoring left to the garbage collector per row; an index
  * is a small integer and the value is read here, unboxed.

@@ -10,7 +10,7 @@
  * rejected and encoded exactly as on the per-row path; test/batch-fast-path.test.ts compares the
  * two on generated rows.
  */
-import { plainDecimal, plainDecimalBytes, type CsvRecord } from '../data/readers/csv-tokenizer';
+import { plainDecimal, plainDecimalBytes, POW10 as DECIMAL_POWERS, type CsvRecord } from '../data/readers/csv-tokenizer';
 import { DEFAULT_MAX_CATEGORY_LENGTH } from '../shared/category-limit';
 import type { DatePart, DateTime } from '../shared/datetime';
 import type { ColumnBatch, InstanceEncoder } from '../shared/model-runtime';
@@ -27,7 +27,8 @@ const BOOLEAN = 2;
 const CATEGORY = 3;
 const DATE = 4;
 const COMMA = 0x2c;
-const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+// The tokenizer's table, as a module constant: an imported binding read per cell is a getter under tsx.
+const POW10 = DECIMAL_POWERS;
 
 type NumericStep =
   | { readonly kind: 'plain'; readonly column: number; readonly boolean?: readonly [string, string] }

@@ -73,7 +73,8 @@ export interface CsvTokenizerOptions {
   linesFirst?: boolean;
 }
 
-const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+/** 10^0 to 10^22, exact: what a plain decimal's mantissa is divided by (plainDecimal, and batch's CellEncoder.encodeLine). */
+export const POW10: readonly number[] = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
 /**
  * The number a plain decimal spells (an optional sign, digits with at most one point, at most 15

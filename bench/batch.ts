@@ -128,7 +128,7 @@ async function heldBytes(): Promise<number> {
  */
 async function heldAfterPart(runtime: ModelRuntime, bytes: Buffer): Promise<number> {
   const before = await heldBytes();
-  const { sampler } = await scoreCore(runtime, bytes, true, true);
+  const { sampler } = await scoreCore(runtime, bytes, { copyChunks: true });
   const held = (await heldBytes()) - before;
   // The sample is alive until here: what it holds is in the measure.
   if (sampler!.sample().length === 0) throw new Error('The part kept no drift sample.');
@@ -142,7 +142,11 @@ async function heldAfterPart(runtime: ModelRuntime, bytes: Buffer): Promise<numb
  * With `copyChunks`, each 1 MiB chunk is a copy (see heldAfterPart), made as the part reads it;
  * `format` says what `bytes` are (CSV by default, or JSON Lines).
  */
-async function scoreCore(runtime: ModelRuntime, bytes: Buffer, sample = true, copyChunks = false, format: 'csv' | 'jsonl' = 'csv') {
+async function scoreCore(
+  runtime: ModelRuntime,
+  bytes: Buffer,
+  { sample = true, copyChunks = false, format = 'csv' }: { sample?: boolean; copyChunks?: boolean; format?: 'csv' | 'jsonl' } = {},
+) {
   const layout: FileLayout =
     format === 'csv'
       ? { format: 'csv', gzip: false, size: bytes.length, header: [...DEMO_FEATURES], recordDelimiter: '\n' }
@@ -257,17 +261,17 @@ export async function run(): Promise<unknown> {
       );
       // In turns, which of the two goes first, so that neither always follows bare session.run's
       // run (two runs with the order swapped measured a smaller gap between them than five before).
-      if (round_ % 2 === 1) coreAlone.push((await scoreCore(runtime, small, false)).rowsPerCpuSecond);
+      if (round_ % 2 === 1) coreAlone.push((await scoreCore(runtime, small, { sample: false })).rowsPerCpuSecond);
       const scored = await scoreCore(runtime, small);
       core.push(scored.rowsPerCpuSecond);
-      if (round_ % 2 === 0) coreAlone.push((await scoreCore(runtime, small, false)).rowsPerCpuSecond);
+      if (round_ % 2 === 0) coreAlone.push((await scoreCore(runtime, small, { sample: false })).rowsPerCpuSecond);
       coreWall.push(scored.rowsPerSecond);
       inferenceShares.push(scored.inferenceShare);
       inferenceRates.push(scored.inferenceRowsPerSecond);
       const bared = await bareSessionRun(session, card, rows);
       bare.push(bared.rowsPerCpuSecond);
       bareWall.push(bared.rowsPerSecond);
-      jsonLines.push((await scoreCore(runtime, smallJsonLines, true, false, 'jsonl')).rowsPerCpuSecond);
+      jsonLines.push((await scoreCore(runtime, smallJsonLines, { format: 'jsonl' })).rowsPerCpuSecond);
     }
     const peakSmall = process.resourceUsage().maxRSS * 1024;
 

@@ -31,6 +31,17 @@ function read(
 
 const bytesOf = (data: string | Buffer): Buffer => (typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
 
+/** `bytes` cut into chunks of `least` + a random part of `spread` bytes each (the last one shorter). */
+function randomChunks(bytes: Buffer, random: () => number, least: number, spread: number): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < bytes.length;) {
+    const size = least + Math.floor(random() * spread);
+    chunks.push(bytes.subarray(at, at + size));
+    at += size;
+  }
+  return chunks;
+}
+
 /** The bytes cut every way that matters: whole, in two at every offset, one byte at a time. */
 function cuts(bytes: Buffer): Buffer[][] {
   const all: Buffer[][] = [[bytes]];
@@ -248,12 +259,7 @@ describe('parity with the csv-parse reading of old', () => {
       const length = Math.floor(random() * 40);
       for (let i = 0; i < length; i++) text += alphabet[Math.floor(random() * alphabet.length)];
       const bytes = Buffer.from(text);
-      const chunks: Buffer[] = [];
-      for (let at = 0; at < bytes.length;) {
-        const size = 1 + Math.floor(random() * 6);
-        chunks.push(bytes.subarray(at, at + size));
-        at += size;
-      }
+      const chunks = randomChunks(bytes, random, 1, 6);
       // csv-parse's reading numbered a record that is nothing but line breaks by the breaks it had
       // seen so far, so it is the oracle read whole; the tokenizer must match it in any chunks.
       const expected = await referenceRead(bytes.length > 0 ? [bytes] : []);
@@ -284,12 +290,7 @@ describe('parity with the csv-parse reading of old', () => {
           text += r < 0.75 ? delimiter : r < 0.9 ? '\n' : r < 0.95 ? '\r\n' : r < 0.97 ? '"' : '\r';
         }
         const bytes = Buffer.from(text);
-        const chunks: Buffer[] = [];
-        for (let at = 0; at < bytes.length;) {
-          const size = 1 + Math.floor(random() * 40);
-          chunks.push(bytes.subarray(at, at + size));
-          at += size;
-        }
+        const chunks = randomChunks(bytes, random, 1, 40);
         const expected = await referenceRead(bytes.length > 0 ? [bytes] : [], { delimiter });
         expect({ delimiter, text, ...read(chunks, { delimiter }) }).toEqual({ delimiter, text, ...expected });
         expect({ delimiter, text, ...read([bytes], { delimiter }) }).toEqual({ delimiter, text, ...expected });
@@ -320,12 +321,7 @@ test('large chunks after a carried record (split after their first line, see pus
     if (n === 5) text = text.slice(0, 40_000) + 'x"y\n' + text.slice(40_000);
     if (n === 7) text = text.replaceAll('\n', '\r');
     const bytes = Buffer.from(text);
-    const chunks: Buffer[] = [];
-    for (let at = 0; at < bytes.length;) {
-      const size = 4096 + Math.floor(random() * 16_000);
-      chunks.push(bytes.subarray(at, at + size));
-      at += size;
-    }
+    const chunks = randomChunks(bytes, random, 4096, 16_000);
     const expected = await referenceRead([bytes], {});
     expect({ n, ...read(chunks) }).toEqual({ n, ...expected });
     expect({ n, ...read(chunks, { linesFirst: true }) }).toEqual({ n, ...expected });
